@@ -1,0 +1,136 @@
+import { z } from 'zod';
+import { DIRECTIONS, REASONS } from '../registration.ts';
+import { isOffsetIso } from '../time.ts';
+import { parseCompanyId } from '../identifiers/company.ts';
+import { refineWith, problemsFromZod } from '../schema.ts';
+import type { FieldProblem } from '../problems.ts';
+
+/**
+ * MQTT API v1 payloads (JSON). Terminal-published payloads are limited to 4 KiB and carry `"v":1`;
+ * an unknown version is refused with a reason, never guessed at.
+ */
+export const API_VERSION = 1;
+export const MAX_TERMINAL_PAYLOAD_BYTES = 4096;
+
+const offsetIso = z.string().refine(isOffsetIso, 'must be ISO 8601 with a date, a time and an offset, e.g. 2026-03-02T07:15:00.000+01:00');
+
+/** Badge UID as hex: 4, 7 or 10 bytes (ISO 14443 single, double, triple size), any case; kept upper-case. */
+export const badgeUidSchema = z
+  .string()
+  .regex(/^(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}|[0-9A-Fa-f]{20})$/, 'must be a 4-, 7- or 10-byte UID in hex (8, 14 or 20 hex digits)')
+  .transform((s) => s.toUpperCase());
+
+export const tapSchema = z.strictObject({
+  v: z.literal(API_VERSION),
+  id: z.string().uuid('must be a UUID'),
+  seq: z.number().int('must be an integer').min(0, 'must be 0 or more').max(Number.MAX_SAFE_INTEGER),
+  badge: badgeUidSchema,
+  direction: z.enum(DIRECTIONS, 'must be IN or OUT'),
+  reason: z.enum(REASONS, 'must be work or break'),
+  at: offsetIso,
+  /** The terminal's raw clock reading when it corrected `at` for a measured skew. */
+  localAt: offsetIso.optional(),
+  employer: z.string().transform(refineWith((v, f) => parseCompanyId(v, f))).optional(),
+});
+export type Tap = z.output<typeof tapSchema>;
+/** What a terminal writes before validation (employer as typed). */
+export type TapMessage = z.input<typeof tapSchema>;
+
+export const ACK_STATUSES = ['stored', 'rejected'] as const;
+export const REJECT_REASONS = ['too-large', 'not-json', 'unsupported-version', 'invalid-field', 'not-authorised'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export const ackSchema = z.object({
+  id: z.string(),
+  status: z.enum(ACK_STATUSES),
+  reason: z.enum(REJECT_REASONS).optional(),
+  /** For rejections: which field broke which rule. */
+  problems: z.array(z.object({ field: z.string(), rule: z.string(), message: z.string() })).optional(),
+  display: z.string().max(32).optional(),
+  now: offsetIso,
+});
+export type Ack = z.infer<typeof ackSchema>;
+
+export const LANGUAGES = ['fr', 'nl', 'de', 'en'] as const;
+export type Language = (typeof LANGUAGES)[number];
+
+export const terminalConfigSchema = z.object({
+  v: z.literal(API_VERSION),
+  terminalId: z.string(),
+  site: z.object({ id: z.string(), name: z.string() }),
+  language: z.enum(LANGUAGES),
+  debounceSeconds: z.number().int().min(0).max(3600),
+  buttons: z.object({
+    /** Which direction buttons the panel offers. */
+    enabled: z.array(z.enum(['IN', 'OUT', 'BREAK'])),
+    /** How long a pressed button arms the next tap. */
+    armSeconds: z.number().int().min(1).max(60),
+  }),
+  /** Clock skew above which the terminal warns. */
+  maxClockSkewMs: z.number().int().min(0),
+  serverTime: offsetIso,
+});
+export type TerminalConfig = z.infer<typeof terminalConfigSchema>;
+
+export const rosterEntrySchema = z.object({
+  name: z.string().max(16 * 2),
+  /** Employer choices, in the order the LCD lists them; one entry means no choice to make. */
+  employers: z.array(z.object({ id: z.string(), name: z.string() })),
+});
+export const rosterSchema = z.object({
+  v: z.literal(API_VERSION),
+  updatedAt: offsetIso,
+  badges: z.record(z.string(), rosterEntrySchema),
+});
+export type Roster = z.infer<typeof rosterSchema>;
+export type RosterEntry = z.infer<typeof rosterEntrySchema>;
+
+export const statusSchema = z.strictObject({
+  state: z.enum(['online', 'offline']),
+  at: offsetIso,
+  version: z.string().max(64).optional(),
+  queued: z.number().int().min(0).optional(),
+  clockSkewMs: z.number().int().optional(),
+});
+export type TerminalStatus = z.infer<typeof statusSchema>;
+
+export type Decoded<T> =
+  | { ok: true; value: T }
+  | { ok: false; reason: RejectReason; problems: FieldProblem[]; /** The tap id, when one could be read: rejections are acked by id. */ id?: string };
+
+/**
+ * Decodes a payload a terminal published: size limit, JSON, version, then the schema.
+ * Never throws, whatever the bytes.
+ */
+export function decodeTerminalPayload<S extends z.ZodType>(schema: S, payload: Uint8Array | string, opts: { versioned: boolean }): Decoded<z.output<S>> {
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+  let id: string | undefined;
+  if (size > MAX_TERMINAL_PAYLOAD_BYTES) {
+    return { ok: false, reason: 'too-large', problems: [{ field: '(payload)', rule: 'max-size', message: `(payload): must be at most ${MAX_TERMINAL_PAYLOAD_BYTES} bytes, got ${size}` }] };
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'not-json', problems: [{ field: '(payload)', rule: 'json', message: '(payload): must be a JSON object' }] };
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    return { ok: false, reason: 'not-json', problems: [{ field: '(payload)', rule: 'json', message: '(payload): must be a JSON object' }] };
+  }
+  const record = data as Record<string, unknown>;
+  if (typeof record.id === 'string' && record.id.length <= 64) id = record.id;
+  if (opts.versioned && record.v !== API_VERSION) {
+    return { ok: false, reason: 'unsupported-version', id, problems: [{ field: 'v', rule: 'version', message: `v: version ${JSON.stringify(record.v)} is not supported; this gateway speaks v${API_VERSION}` }] };
+  }
+  const r = schema.safeParse(data);
+  if (r.success) return { ok: true, value: r.data };
+  return { ok: false, reason: 'invalid-field', id, problems: problemsFromZod(r.error) };
+}
+
+export function decodeTap(payload: Uint8Array | string): Decoded<Tap> {
+  return decodeTerminalPayload(tapSchema, payload, { versioned: true });
+}
+
+export function decodeStatus(payload: Uint8Array | string): Decoded<TerminalStatus> {
+  return decodeTerminalPayload(statusSchema, payload, { versioned: false });
+}

@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+// The default suite: unit, integration and end-to-end tests. Chaos runs apart (vitest.chaos.config.ts).
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    exclude: ['test/chaos/**', 'node_modules/**'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+    // Tests that share a system service (pcscd, the virtual reader) run one file at a time.
+    fileParallelism: true,
+    maxWorkers: 2,
+  },
+});

@@ -29,12 +29,12 @@ const RULE_BY_CODE: Record<string, string> = {
 };
 
 /** Converts zod issues into FieldProblems with dotted field paths and a stable rule code. */
-export function problemsFromZod(error: z.ZodError): FieldProblem[] {
+export function problemsFromZod(error: z.ZodError, input?: unknown): FieldProblem[] {
   return error.issues.map((issue) => {
     const field = issue.path.length ? issue.path.map(String).join('.') : '(root)';
     const params = (issue as { params?: { rule?: string } }).params;
     let rule = params?.rule ?? RULE_BY_CODE[issue.code] ?? issue.code;
-    if (issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined) rule = 'required';
+    if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) rule = 'required';
     let message = issue.message;
     if (rule === 'required') message = 'is required';
     if (issue.code === 'unrecognized_keys') {
@@ -45,11 +45,20 @@ export function problemsFromZod(error: z.ZodError): FieldProblem[] {
   });
 }
 
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let cur = input;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: FieldProblem[] };
 
 /** Runs a schema and answers with FieldProblems instead of a ZodError. */
 export function parseWith<S extends z.ZodType>(schema: S, input: unknown): Parsed<z.output<S>> {
   const r = schema.safeParse(input);
   if (r.success) return { ok: true, value: r.data };
-  return { ok: false, problems: problemsFromZod(r.error) };
+  return { ok: false, problems: problemsFromZod(r.error, input) };
 }

@@ -23,6 +23,12 @@ export function nationalCheckDigits(first9: string, century: 1900 | 2000): strin
   return String(cc).padStart(2, '0');
 }
 
+/** The clock used for the birth-year plausibility rule; replaceable in tests. */
+let now = (): Date => new Date();
+export function setIdentifierClock(clock: () => Date): void {
+  now = clock;
+}
+
 function daysInMonth(yy: number, month: number, century: 1900 | 2000): number {
   const year = century + yy;
   return new Date(Date.UTC(year, month, 0)).getUTCDate();
@@ -37,14 +43,20 @@ export function parseWorkerNumber(input: string, field = 'niss'): Checked<Worker
 
   const first9 = value.slice(0, 9);
   const given = value.slice(9);
+  const yy = Number(value.slice(0, 2));
   let century: 1900 | 2000 | undefined;
   if (nationalCheckDigits(first9, 1900) === given) century = 1900;
-  else if (nationalCheckDigits(first9, 2000) === given) century = 2000;
+  else if (nationalCheckDigits(first9, 2000) === given) {
+    // The 2000 rule only exists for people born from 2000 on: a birth year after this year is a typo.
+    if (2000 + yy > now().getUTCFullYear()) {
+      return fail(field, 'checksum', `check digits match only the rule for births from 2000, but 20${value.slice(0, 2)} is in the future`);
+    }
+    century = 2000;
+  }
   if (century === undefined) {
     return fail(field, 'checksum', 'check digits do not match (97 - first 9 digits mod 97, or with a leading 2 for births from 2000)');
   }
 
-  const yy = Number(value.slice(0, 2));
   let month = Number(value.slice(2, 4));
   const day = Number(value.slice(4, 6));
   let kind: WorkerNumberKind = 'niss';

@@ -124,7 +124,7 @@ export function decodeTerminalPayload<S extends z.ZodType>(schema: S, payload: U
   }
   const r = schema.safeParse(data);
   if (r.success) return { ok: true, value: r.data };
-  return { ok: false, reason: 'invalid-field', id, problems: problemsFromZod(r.error) };
+  return { ok: false, reason: 'invalid-field', id, problems: problemsFromZod(r.error, data) };
 }
 
 export function decodeTap(payload: Uint8Array | string): Decoded<Tap> {

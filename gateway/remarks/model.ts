@@ -1,0 +1,149 @@
+/**
+ * The facts the remarks engine reads and the remarks it produces. The engine is pure: a port gathers the
+ * facts (registrations, rejected taps, terminal status, forwarding outcomes, the outage journal, corrections)
+ * and the engine derives the remarks from them, every time, so a remark whose cause is gone disappears by
+ * itself (FAQ 35). Nothing here writes to a registration: registrations are append-only.
+ */
+
+export type Lang = 'fr' | 'nl' | 'en';
+export type Localized = Record<Lang, string>;
+
+/** One registration as the remark rules see it (a row of `registrations`, plus what ingest knew of the tap). */
+export interface RegistrationFact {
+  seq: number;
+  tapId: string;
+  terminalId: string;
+  siteId: string;
+  workerId: string;
+  type: 'IN' | 'OUT';
+  reason: 'work' | 'break';
+  /** Terminal clock, ISO 8601 with offset. */
+  at: string;
+  /** Gateway clock when the tap arrived. */
+  receivedAt: string;
+  employerId: string;
+  declaration: string;
+  /**
+   * Whether the worker chose the employer on the terminal: true (chose), false (several employers on file
+   * and no choice on the tap), null (one employer on file, nothing to choose, or not known).
+   */
+  employerChosen: boolean | null;
+}
+
+/** A tap that could not become a registration because of its badge. */
+export interface BadgeRejectionFact {
+  tapId: string;
+  terminalId: string;
+  siteId: string | null;
+  badge: string;
+  at: string;
+  cause: 'unknown-badge' | 'revoked-badge';
+  /** The badge's state now: when it became usable (enrolled, or the worker got a working badge) the remark resolves. */
+  resolvedNow: boolean;
+}
+
+export interface TerminalFact {
+  terminalId: string;
+  siteId: string | null;
+  state: 'online' | 'offline' | 'never-seen';
+  /** Clock skew of the terminal in ms (terminal minus gateway): measured by the gateway, else reported. */
+  skewMs: number | null;
+  skewAt: string | null;
+}
+
+export type ForwardOutcome =
+  | { state: 'pending' }
+  | { state: 'in-flight'; since?: string }
+  | { state: 'created'; sentAt: string; onssId?: string; remarks: string[] }
+  | { state: 'not-created'; sentAt: string; errors: string[] };
+
+export interface OutageFact {
+  id: string;
+  /** What was out: `network`, `onss`, `gateway`, `terminal:<id>`, ... as the journal names it. */
+  scope: string;
+  from: string;
+  to: string | null;
+  cause: string;
+}
+
+export interface CorrectionFact {
+  seq: number;
+  field: 'employer' | 'declaration';
+  state: 'draft' | 'sent' | 'accepted' | 'refused';
+}
+
+/** Everything the rules need about one stretch of time; the port fills it. */
+export interface RemarkFacts {
+  registrations: RegistrationFact[];
+  badgeRejections: BadgeRejectionFact[];
+  terminals: TerminalFact[];
+  /** Declaration number -> companies on it (the contractor chain). Missing key: the declaration is unknown here. */
+  declarationCompanies: Map<string, Set<string>>;
+  /** Worker id -> companies the worker works for. */
+  workerEmployers: Map<string, Set<string>>;
+  /** Registration seq -> forwarding outcome. Missing: the forwarder has no record yet (pending). */
+  forwarding: Map<number, ForwardOutcome>;
+  outages: OutageFact[];
+  corrections: CorrectionFact[];
+}
+
+export const REMARK_KINDS = [
+  'double-in',
+  'out-without-in',
+  'missing-out',
+  'unknown-badge',
+  'revoked-badge',
+  'employer-not-on-declaration',
+  'employer-choice-missing',
+  'clock-skew',
+  'late-transmission',
+  'not-created-by-onss',
+  'onss-remark',
+  'correction-deadline',
+] as const;
+export type RemarkKind = (typeof REMARK_KINDS)[number];
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export interface Remark {
+  /** Stable id: the same cause gives the same id at every recomputation. */
+  id: string;
+  kind: RemarkKind;
+  severity: Severity;
+  /** Site day (Europe/Brussels) the remark belongs to. */
+  day: string;
+  /** The instant it concerns (ISO 8601 with offset). */
+  at: string;
+  siteId: string | null;
+  workerId: string | null;
+  terminalId: string | null;
+  seq: number | null;
+  tapId: string | null;
+  /** Kind-specific facts, e.g. the ONSS remark text, the outage that explains a delay, the skew. */
+  details: Record<string, unknown>;
+  message: Localized;
+  advice: Localized;
+  /** For registrations a correction can still fix: last site day on which ONSS accepts the request. */
+  correctableUntil: string | null;
+}
+
+export interface RemarkOptions {
+  /** An OUT closes the open IN of the same worker only within this many hours (a shift may cross midnight). */
+  shiftWindowHours: number;
+  /** Clock skew beyond which a terminal gets a remark. */
+  maxClockSkewMs: number;
+  /** A registration that reaches ONSS later than this after the tap is a late transmission. */
+  lateAfterMinutes: number;
+  /** Days before the end of the 30-day correction window from which the deadline remark shows. */
+  deadlineWarningDays: number;
+}
+
+export const DEFAULT_REMARK_OPTIONS: RemarkOptions = {
+  shiftWindowHours: 14,
+  maxClockSkewMs: 60_000,
+  lateAfterMinutes: 60,
+  deadlineWarningDays: 7,
+};
+
+/** FAQ 35 and 36: a correction of company or declaration number is requested within 30 days. */
+export const CORRECTION_WINDOW_DAYS = 30;

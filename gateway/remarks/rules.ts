@@ -1,0 +1,243 @@
+import { localDate, localParts, parseInstant, toOffsetIso } from '../../shared/time.ts';
+import { localize } from './advice.ts';
+import {
+  CORRECTION_WINDOW_DAYS,
+  DEFAULT_REMARK_OPTIONS,
+  type CorrectionFact,
+  type OutageFact,
+  type RegistrationFact,
+  type Remark,
+  type RemarkFacts,
+  type RemarkKind,
+  type RemarkOptions,
+  type Severity,
+} from './model.ts';
+import { groupByWorker, instantOf, pairWorkerRegistrations } from './shifts.ts';
+
+/**
+ * The remark rules. `computeRemarks` is a pure function of the facts and the clock: called again after the
+ * data changed, it gives the remarks that still hold, so a resolved remark is simply no longer there.
+ */
+
+const SEVERITY: Record<RemarkKind, Severity> = {
+  'double-in': 'warning',
+  'out-without-in': 'warning',
+  'missing-out': 'warning',
+  'unknown-badge': 'error',
+  'revoked-badge': 'error',
+  'employer-not-on-declaration': 'error',
+  'employer-choice-missing': 'warning',
+  'clock-skew': 'warning',
+  'late-transmission': 'info',
+  'not-created-by-onss': 'error',
+  'onss-remark': 'warning',
+  'correction-deadline': 'error',
+};
+
+/** ONSS remarks a correction of the company or declaration number can resolve (FAQ 36). */
+const CORRECTABLE_ONSS_REMARKS = new Set([
+  'COMPANY IS NOT KNOWN AS BUILDER OR SUBCONTRACTOR IN THIS DUC',
+  'DUC IS NOT EXISTING',
+  'DUC IS NOT ACTIVE AT THIS DATE',
+  'EMPLOYER NOT ACTIVE',
+  'THE COMPANY DOESN\'T EXISTS',
+  'EMPLOYER IS NOT KNOWN AS COMPANY FOUNDER',
+  'THE COMPANY ID ASSOCIATED AT A NOT ACTIVE CONTRACT',
+]);
+
+export function siteTime(at: string): string {
+  const p = localParts(parseInstant(at));
+  return `${localDate(at)} ${String(p.hour).padStart(2, '0')}:${String(p.minute).padStart(2, '0')}`;
+}
+
+function addDays(day: string, days: number): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+function daysBetween(from: string, to: string): number {
+  return Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000);
+}
+
+/** Last site day on which a correction of this registration can be requested (FAQ 35, 36: 30 days). */
+export function correctionDeadline(at: string): string {
+  return addDays(localDate(at), CORRECTION_WINDOW_DAYS);
+}
+
+export function withinCorrectionWindow(at: string, now: Date): boolean {
+  return localDate(now) <= correctionDeadline(at);
+}
+
+interface Draft {
+  kind: RemarkKind;
+  key: string;
+  at: string;
+  siteId: string | null;
+  workerId: string | null;
+  terminalId: string | null;
+  seq: number | null;
+  tapId: string | null;
+  details: Record<string, unknown>;
+  correctable?: boolean;
+}
+
+function fromRegistration(kind: RemarkKind, r: RegistrationFact, details: Record<string, unknown>, correctable = false, keySuffix = ''): Draft {
+  return {
+    kind,
+    key: `${r.seq}${keySuffix}`,
+    at: r.at,
+    siteId: r.siteId,
+    workerId: r.workerId,
+    terminalId: r.terminalId,
+    seq: r.seq,
+    tapId: r.tapId,
+    details,
+    correctable,
+  };
+}
+
+function overlappingOutage(outages: OutageFact[], from: number, to: number): OutageFact | undefined {
+  return outages.find((o) => {
+    const start = parseInstant(o.from).getTime();
+    const end = o.to ? parseInstant(o.to).getTime() : Number.POSITIVE_INFINITY;
+    return start <= to && end >= from;
+  });
+}
+
+function correctionsBySeq(corrections: CorrectionFact[]): Map<number, CorrectionFact[]> {
+  const m = new Map<number, CorrectionFact[]>();
+  for (const c of corrections) m.set(c.seq, [...(m.get(c.seq) ?? []), c]);
+  return m;
+}
+
+export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<RemarkOptions> = {}): Remark[] {
+  const opt = { ...DEFAULT_REMARK_OPTIONS, ...options };
+  const drafts: Draft[] = [];
+  const nowMs = now.getTime();
+  const corrections = correctionsBySeq(facts.corrections);
+  const accepted = (seq: number) => (corrections.get(seq) ?? []).some((c) => c.state === 'accepted');
+
+  // Shifts: double IN, OUT without IN, missing OUT.
+  for (const regs of groupByWorker(facts.registrations).values()) {
+    const f = pairWorkerRegistrations(regs, opt.shiftWindowHours);
+    for (const d of f.doubleIns) {
+      drafts.push(fromRegistration('double-in', d.registration, { time: siteTime(d.registration.at), openTime: siteTime(d.openIn.at), openSeq: d.openIn.seq }));
+    }
+    for (const r of f.outsWithoutIn) {
+      drafts.push(fromRegistration('out-without-in', r, { time: siteTime(r.at), windowHours: opt.shiftWindowHours }));
+    }
+    for (const u of f.unclosedIns) {
+      if (nowMs < u.visibleFrom.getTime()) continue;
+      drafts.push(fromRegistration('missing-out', u.registration, { time: siteTime(u.registration.at), windowHours: opt.shiftWindowHours }));
+    }
+  }
+
+  for (const r of facts.registrations) {
+    // Employer on the declaration (FAQ 5: after a takeover the previous employer yields a remark).
+    const onDeclaration = facts.declarationCompanies.get(r.declaration);
+    if ((!onDeclaration || !onDeclaration.has(r.employerId)) && !accepted(r.seq)) {
+      drafts.push(fromRegistration('employer-not-on-declaration', r, { employerId: r.employerId, declaration: r.declaration, declarationKnown: onDeclaration !== undefined }, true));
+    }
+    // Several employers and no choice on the tap.
+    const employers = facts.workerEmployers.get(r.workerId);
+    if (r.employerChosen === false && employers && employers.size > 1 && !accepted(r.seq)) {
+      drafts.push(fromRegistration('employer-choice-missing', r, { employerId: r.employerId, choices: [...employers].sort() }, true));
+    }
+
+    // Forwarding: late, not created, remarks from ONSS.
+    const outcome = facts.forwarding.get(r.seq) ?? { state: 'pending' as const };
+    const tapMs = instantOf(r);
+    const sentMs = outcome.state === 'created' || outcome.state === 'not-created' ? parseInstant(outcome.sentAt).getTime() : null;
+    const delayMs = (sentMs ?? nowMs) - tapMs;
+    if (delayMs > opt.lateAfterMinutes * 60_000) {
+      const outage = overlappingOutage(facts.outages, tapMs, sentMs ?? nowMs);
+      const explained = outcome.state === 'created' && outage !== undefined;
+      if (!explained) {
+        drafts.push(fromRegistration('late-transmission', r, {
+          delayMinutes: Math.round(delayMs / 60_000),
+          sentAt: sentMs === null ? null : toOffsetIso(new Date(sentMs)),
+          receivedAt: r.receivedAt,
+          outage: outage ? `${outage.scope} ${siteTime(outage.from)} → ${outage.to ? siteTime(outage.to) : '…'} (${outage.cause})` : null,
+          outageId: outage?.id ?? null,
+        }));
+      }
+    }
+    if (outcome.state === 'not-created') {
+      drafts.push(fromRegistration('not-created-by-onss', r, { errors: outcome.errors.join('; ') || 'no reason given' }));
+    }
+    if (outcome.state === 'created') {
+      for (const text of new Set(outcome.remarks)) {
+        const correctable = CORRECTABLE_ONSS_REMARKS.has(text);
+        if (correctable && accepted(r.seq)) continue;
+        drafts.push(fromRegistration('onss-remark', r, { onssRemark: text, onssId: outcome.onssId ?? null }, correctable, `:${text}`));
+      }
+    }
+  }
+
+  // Badges that produced no registration.
+  for (const b of facts.badgeRejections) {
+    if (b.resolvedNow) continue;
+    drafts.push({
+      kind: b.cause,
+      key: b.tapId,
+      at: b.at,
+      siteId: b.siteId,
+      workerId: null,
+      terminalId: b.terminalId,
+      seq: null,
+      tapId: b.tapId,
+      details: { badge: b.badge, terminalId: b.terminalId, time: siteTime(b.at) },
+    });
+  }
+
+  // Terminal clocks.
+  for (const t of facts.terminals) {
+    if (t.skewMs === null || Math.abs(t.skewMs) <= opt.maxClockSkewMs) continue;
+    drafts.push({
+      kind: 'clock-skew',
+      key: t.terminalId,
+      at: t.skewAt ?? toOffsetIso(now),
+      siteId: t.siteId,
+      workerId: null,
+      terminalId: t.terminalId,
+      seq: null,
+      tapId: null,
+      details: { terminalId: t.terminalId, skewMs: t.skewMs, skewSeconds: Math.round(t.skewMs / 1000), limitSeconds: Math.round(opt.maxClockSkewMs / 1000) },
+    });
+  }
+
+  // Correction deadline: a correctable remark with no request sent yet and the 30 days nearly over.
+  const today = localDate(now);
+  const deadlineDone = new Set<number>();
+  for (const d of drafts) {
+    if (!d.correctable || d.seq === null || deadlineDone.has(d.seq)) continue;
+    const sentOrDecided = (corrections.get(d.seq) ?? []).some((c) => c.state !== 'draft');
+    const until = correctionDeadline(d.at);
+    const daysLeft = daysBetween(today, until);
+    if (sentOrDecided || daysLeft < 0 || daysLeft > opt.deadlineWarningDays) continue;
+    deadlineDone.add(d.seq);
+    drafts.push({ ...d, kind: 'correction-deadline', key: String(d.seq), correctable: true, details: { daysLeft, until, because: d.kind } });
+  }
+
+  return drafts
+    .map((d): Remark => {
+      const texts = localize(d.kind, d.details);
+      const until = d.correctable ? correctionDeadline(d.at) : null;
+      return {
+        id: `${d.kind}:${d.key}`,
+        kind: d.kind,
+        severity: SEVERITY[d.kind],
+        day: localDate(d.at),
+        at: d.at,
+        siteId: d.siteId,
+        workerId: d.workerId,
+        terminalId: d.terminalId,
+        seq: d.seq,
+        tapId: d.tapId,
+        details: d.details,
+        message: texts.message,
+        advice: texts.advice,
+        correctableUntil: until !== null && until >= today ? until : null,
+      };
+    })
+    .sort((a, b) => instantOf(a) - instantOf(b) || a.id.localeCompare(b.id));
+}

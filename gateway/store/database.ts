@@ -1,0 +1,19 @@
+import { migrate, openDatabase, type Db, type OpenOptions } from '../../shared/sqlite.ts';
+import { REGISTRATIONS_DDL } from './registrations-schema.ts';
+import { GATEWAY_MIGRATIONS } from './gateway-schema.ts';
+
+/**
+ * Opens the gateway database (WAL, synchronous=FULL, mode 0600) with the gateway's tables in place.
+ * The admin CLI and the gateway both open it this way; SQLite's locking lets them work side by side.
+ */
+export function openGatewayDatabase(path: string, options: OpenOptions = {}): Db {
+  const db = openDatabase(path, options);
+  migrate(db, 'gateway', [REGISTRATIONS_DDL, ...GATEWAY_MIGRATIONS]);
+  return db;
+}
+
+export function siteDataVersion(db: Db): number {
+  return (db.prepare('SELECT version FROM site_data_version WHERE id = 1').get() as { version: number }).version;
+}
+
+export type { Db };

@@ -1,0 +1,245 @@
+import { randomUUID } from 'node:crypto';
+import { migrate, openDatabase, type Db } from '../../shared/sqlite.ts';
+
+/**
+ * Everything the emulated ONSS service received, in its own SQLite file, so tests and benchmarks can count
+ * registrations per client reference (one per tap) after the fact, even after the emulator stopped.
+ * Opened with synchronous=NORMAL: this is a test double whose file may lose its last commits on power loss,
+ * and it must take thousands of registrations a second on a small machine.
+ */
+export interface StoredRegistration {
+  seq: number;
+  id: string;
+  client_id: string;
+  client_reference: string | null;
+  ssin: string | null;
+  limosa_id: string | null;
+  employer_kind: 'enterprise' | 'foreign';
+  employer_id: string;
+  reference: string;
+  type: 'IN' | 'OUT';
+  registration_date: string;
+  place_of_work: string;
+  validity: 'pending' | 'validated' | 'withRemarks';
+  remarks: string;
+  received_at: string;
+  request_id: string;
+}
+
+const MIGRATIONS = [
+  `
+  CREATE TABLE registrations (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                TEXT NOT NULL UNIQUE,
+    client_id         TEXT NOT NULL,
+    client_reference  TEXT,
+    ssin              TEXT,
+    limosa_id         TEXT,
+    employer_kind     TEXT NOT NULL,
+    employer_id       TEXT NOT NULL,
+    reference         TEXT NOT NULL,
+    type              TEXT NOT NULL,
+    registration_date TEXT NOT NULL,
+    place_of_work     TEXT NOT NULL,
+    validity          TEXT NOT NULL DEFAULT 'pending',
+    remarks           TEXT NOT NULL DEFAULT '[]',
+    received_at       TEXT NOT NULL,
+    request_id        TEXT NOT NULL
+  );
+  CREATE INDEX registrations_client_reference ON registrations (client_id, client_reference);
+  CREATE INDEX registrations_same_declaration ON registrations (ssin, employer_id, reference, type, registration_date);
+  CREATE INDEX registrations_pending ON registrations (seq) WHERE validity = 'pending';
+  CREATE INDEX registrations_ssin ON registrations (ssin, registration_date);
+  CREATE INDEX registrations_employer ON registrations (employer_id, registration_date);
+  CREATE INDEX registrations_reference ON registrations (reference, registration_date);
+  CREATE TABLE not_created (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_id        TEXT NOT NULL,
+    client_reference TEXT,
+    errors           TEXT NOT NULL,
+    item             TEXT NOT NULL,
+    received_at      TEXT NOT NULL,
+    request_id       TEXT NOT NULL
+  );
+  CREATE TABLE requests (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL,
+    client_id    TEXT NOT NULL,
+    items        INTEGER NOT NULL,
+    created      INTEGER NOT NULL,
+    not_created  INTEGER NOT NULL,
+    answered     INTEGER NOT NULL,  -- 0 when a fault hung up after processing
+    received_at  TEXT NOT NULL
+  );
+  CREATE TABLE used_jti (
+    jti        TEXT PRIMARY KEY,
+    client_id  TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  `,
+];
+
+export interface NewRegistration {
+  clientReference: string | null;
+  ssin: string | null;
+  limosaId: string | null;
+  employerKind: 'enterprise' | 'foreign';
+  employerId: string;
+  reference: string;
+  type: 'IN' | 'OUT';
+  registrationDate: string;
+  placeOfWork: unknown;
+}
+
+export interface SearchQuery {
+  clientId: string;
+  ssin?: string;
+  enterpriseNumber?: string;
+  reference?: string;
+  clientReference?: string;
+  from?: string;
+  to?: string;
+  limit: number;
+  offset: number;
+}
+
+export class EmulatorStore {
+  readonly db: Db;
+  private readonly insertRegistration;
+  private readonly insertNotCreated;
+  private readonly insertRequest;
+  private readonly markAnswered;
+  private readonly byId;
+  private readonly insertJti;
+  private readonly hasJti;
+
+  constructor(path: string) {
+    this.db = openDatabase(path, { synchronous: 'NORMAL' });
+    migrate(this.db, 'onss-emulator', MIGRATIONS);
+    this.insertRegistration = this.db.prepare(`INSERT INTO registrations
+      (id, client_id, client_reference, ssin, limosa_id, employer_kind, employer_id, reference, type, registration_date, place_of_work, received_at, request_id)
+      VALUES (@id, @clientId, @clientReference, @ssin, @limosaId, @employerKind, @employerId, @reference, @type, @registrationDate, @placeOfWork, @receivedAt, @requestId)`);
+    this.insertNotCreated = this.db.prepare(`INSERT INTO not_created (client_id, client_reference, errors, item, received_at, request_id)
+      VALUES (?, ?, ?, ?, ?, ?)`);
+    this.insertRequest = this.db.prepare(`INSERT INTO requests (id, client_id, items, created, not_created, answered, received_at) VALUES (?, ?, ?, ?, ?, 1, ?)`);
+    this.markAnswered = this.db.prepare('UPDATE requests SET answered = ? WHERE id = ?');
+    this.byId = this.db.prepare('SELECT * FROM registrations WHERE id = ? AND client_id = ?');
+    this.insertJti = this.db.prepare('INSERT INTO used_jti (jti, client_id, expires_at) VALUES (?, ?, ?)');
+    this.hasJti = this.db.prepare('SELECT 1 FROM used_jti WHERE jti = ?');
+  }
+
+  /** Records one bulk request in one transaction: created items, refused items, and the request itself. */
+  recordBulk(
+    clientId: string,
+    outcomes: Array<{ created: NewRegistration } | { refused: { clientReference: string | null; errors: unknown; item: unknown } }>,
+  ): { requestId: string; ids: Array<string | null> } {
+    const requestId = randomUUID();
+    const receivedAt = new Date().toISOString();
+    const ids: Array<string | null> = [];
+    this.db.transaction(() => {
+      let created = 0;
+      for (const o of outcomes) {
+        if ('created' in o) {
+          const id = randomUUID();
+          const r = o.created;
+          this.insertRegistration.run({
+            id, clientId, clientReference: r.clientReference, ssin: r.ssin, limosaId: r.limosaId, employerKind: r.employerKind, employerId: r.employerId,
+            reference: r.reference, type: r.type, registrationDate: r.registrationDate, placeOfWork: JSON.stringify(r.placeOfWork ?? null),
+            receivedAt, requestId,
+          });
+          ids.push(id);
+          created++;
+        } else {
+          this.insertNotCreated.run(clientId, o.refused.clientReference, JSON.stringify(o.refused.errors), JSON.stringify(o.refused.item ?? null), receivedAt, requestId);
+          ids.push(null);
+        }
+      }
+      this.insertRequest.run(requestId, clientId, outcomes.length, created, outcomes.length - created, receivedAt);
+    })();
+    return { requestId, ids };
+  }
+
+  /** A fault dropped the answer of a processed request: keep that fact for tests. */
+  markUnanswered(requestId: string): void {
+    this.markAnswered.run(0, requestId);
+  }
+
+  get(id: string, clientId: string): StoredRegistration | undefined {
+    return this.byId.get(id, clientId) as StoredRegistration | undefined;
+  }
+
+  search(q: SearchQuery): { total: number; rows: StoredRegistration[] } {
+    const where = ['client_id = @clientId'];
+    if (q.ssin) where.push('ssin = @ssin');
+    if (q.enterpriseNumber) where.push("employer_kind = 'enterprise' AND employer_id = @enterpriseNumber");
+    if (q.reference) where.push('reference = @reference');
+    if (q.clientReference) where.push('client_reference = @clientReference');
+    if (q.from) where.push('registration_date >= @from');
+    if (q.to) where.push('registration_date <= @to');
+    const clause = where.join(' AND ');
+    const params = { ...q };
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM registrations WHERE ${clause}`).get(params) as { n: number }).n;
+    const rows = this.db
+      .prepare(`SELECT * FROM registrations WHERE ${clause} ORDER BY seq LIMIT @limit OFFSET @offset`)
+      .all(params) as StoredRegistration[];
+    return { total, rows };
+  }
+
+  /** Registers a JWT id; false when it was already used (a replayed client assertion). */
+  useJti(jti: string, clientId: string, expiresAtSec: number): boolean {
+    if (this.hasJti.get(jti)) return false;
+    this.insertJti.run(jti, clientId, expiresAtSec);
+    return true;
+  }
+
+  forgetExpiredJtis(nowSec: number): void {
+    // A jti can be forgotten once its assertion expired: an expired assertion is refused anyway.
+    this.db.prepare('DELETE FROM used_jti WHERE expires_at < ?').run(nowSec - 60);
+  }
+
+  /** Pending registrations received before `before`, oldest first, for the remarks pass. */
+  pending(before: string, limit: number): StoredRegistration[] {
+    return this.db
+      .prepare("SELECT * FROM registrations WHERE validity = 'pending' AND received_at <= ? ORDER BY seq LIMIT ?")
+      .all(before, limit) as StoredRegistration[];
+  }
+
+  hasEarlierSame(r: StoredRegistration): boolean {
+    return !!this.db
+      .prepare('SELECT 1 FROM registrations WHERE ssin IS ? AND limosa_id IS ? AND employer_id = ? AND reference = ? AND type = ? AND registration_date = ? AND seq < ? LIMIT 1')
+      .get(r.ssin, r.limosa_id, r.employer_id, r.reference, r.type, r.registration_date, r.seq);
+  }
+
+  setValidity(updates: Array<{ seq: number; validity: string; remarks: string[] }>): void {
+    const stmt = this.db.prepare('UPDATE registrations SET validity = ?, remarks = ? WHERE seq = ?');
+    this.db.transaction(() => {
+      for (const u of updates) stmt.run(u.validity, JSON.stringify(u.remarks), u.seq);
+    })();
+  }
+
+  stats(): { registrations: number; notCreated: number; requests: number; unanswered: number; duplicateClientReferences: number } {
+    const one = (sql: string) => (this.db.prepare(sql).get() as { n: number }).n;
+    return {
+      registrations: one('SELECT COUNT(*) AS n FROM registrations'),
+      notCreated: one('SELECT COUNT(*) AS n FROM not_created'),
+      requests: one('SELECT COUNT(*) AS n FROM requests'),
+      unanswered: one('SELECT COUNT(*) AS n FROM requests WHERE answered = 0'),
+      duplicateClientReferences: one(
+        'SELECT COUNT(*) AS n FROM (SELECT client_reference FROM registrations WHERE client_reference IS NOT NULL GROUP BY client_id, client_reference HAVING COUNT(*) > 1)',
+      ),
+    };
+  }
+
+  /** Read-only page of what was received, oldest first, for tests and the admin view. */
+  received(afterSeq: number, limit: number): StoredRegistration[] {
+    return this.db.prepare('SELECT * FROM registrations WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit) as StoredRegistration[];
+  }
+
+  notCreated(afterSeq: number, limit: number): unknown[] {
+    return this.db.prepare('SELECT * FROM not_created WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

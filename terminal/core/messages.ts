@@ -1,0 +1,126 @@
+import type { Language } from '../../shared/mqtt/payloads.ts';
+import { LCD_COLUMNS } from './ports.ts';
+
+/**
+ * What the LCD says, in the site's language. Every text fits one 16-character line; adapters that cannot
+ * draw accents fold them (see `toLcdAscii`).
+ */
+export type MessageKey =
+  | 'ready'
+  | 'in'
+  | 'out'
+  | 'breakStart'
+  | 'breakEnd'
+  | 'unknownBadge'
+  | 'unknownHint'
+  | 'alreadyRegistered'
+  | 'chooseEmployer'
+  | 'noChoice'
+  | 'offline'
+  | 'clockWrong'
+  | 'readerMissing'
+  | 'armedIn'
+  | 'armedOut'
+  | 'armedBreak'
+  | 'more';
+
+export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
+  fr: {
+    ready: 'Presentez badge',
+    in: 'ENTREE',
+    out: 'SORTIE',
+    breakStart: 'PAUSE',
+    breakEnd: 'FIN PAUSE',
+    unknownBadge: 'Badge inconnu',
+    unknownHint: 'Voir responsable',
+    alreadyRegistered: 'Deja enregistre',
+    chooseEmployer: 'Employeur ?',
+    noChoice: 'Sans employeur',
+    offline: 'hors ligne',
+    clockWrong: 'Horloge fausse',
+    readerMissing: 'Lecteur absent',
+    armedIn: 'Entree: badge',
+    armedOut: 'Sortie: badge',
+    armedBreak: 'Pause: badge',
+    more: 'suite',
+  },
+  nl: {
+    ready: 'Badge aanbieden',
+    in: 'IN',
+    out: 'UIT',
+    breakStart: 'PAUZE',
+    breakEnd: 'EINDE PAUZE',
+    unknownBadge: 'Onbekende badge',
+    unknownHint: 'Zie verantw.',
+    alreadyRegistered: 'Al geregistreerd',
+    chooseEmployer: 'Werkgever ?',
+    noChoice: 'Geen werkgever',
+    offline: 'offline',
+    clockWrong: 'Klok fout',
+    readerMissing: 'Lezer ontbreekt',
+    armedIn: 'In: badge',
+    armedOut: 'Uit: badge',
+    armedBreak: 'Pauze: badge',
+    more: 'meer',
+  },
+  de: {
+    ready: 'Badge vorhalten',
+    in: 'KOMMEN',
+    out: 'GEHEN',
+    breakStart: 'PAUSE',
+    breakEnd: 'PAUSENENDE',
+    unknownBadge: 'Badge unbekannt',
+    unknownHint: 'Leitung fragen',
+    alreadyRegistered: 'Schon erfasst',
+    chooseEmployer: 'Arbeitgeber ?',
+    noChoice: 'Ohne Arbeitgeber',
+    offline: 'offline',
+    clockWrong: 'Uhr falsch',
+    readerMissing: 'Leser fehlt',
+    armedIn: 'Kommen: Badge',
+    armedOut: 'Gehen: Badge',
+    armedBreak: 'Pause: Badge',
+    more: 'mehr',
+  },
+  en: {
+    ready: 'Present badge',
+    in: 'IN',
+    out: 'OUT',
+    breakStart: 'BREAK',
+    breakEnd: 'BREAK END',
+    unknownBadge: 'Unknown badge',
+    unknownHint: 'See manager',
+    alreadyRegistered: 'Already recorded',
+    chooseEmployer: 'Employer ?',
+    noChoice: 'No employer',
+    offline: 'offline',
+    clockWrong: 'Clock wrong',
+    readerMissing: 'Reader missing',
+    armedIn: 'IN: badge now',
+    armedOut: 'OUT: badge now',
+    armedBreak: 'BREAK: badge now',
+    more: 'more',
+  },
+};
+
+export function message(language: Language, key: MessageKey): string {
+  return MESSAGES[language][key];
+}
+
+/** Cuts or pads text to one LCD line. */
+export function fitLine(text: string, width = LCD_COLUMNS): string {
+  return text.length > width ? text.slice(0, width) : text;
+}
+
+/** Text with its right part aligned to the end of the line: `IN          07:15`. */
+export function spread(left: string, right: string, width = LCD_COLUMNS): string {
+  const room = width - right.length - 1;
+  if (room <= 0) return fitLine(right, width);
+  const l = left.length > room ? left.slice(0, room) : left;
+  return l + ' '.repeat(width - l.length - right.length) + right;
+}
+
+/** HD44780 character ROMs have no accents: fold them to ASCII. */
+export function toLcdAscii(text: string): string {
+  return text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/[^\x20-\x7e]/g, '?');
+}

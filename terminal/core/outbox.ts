@@ -1,0 +1,222 @@
+import { migrate, openDatabase, type Db } from '../../shared/sqlite.ts';
+import type { TapMessage } from '../../shared/mqtt/payloads.ts';
+import type { Direction, Reason } from '../../shared/registration.ts';
+import type { FieldProblem } from '../../shared/problems.ts';
+
+/**
+ * The terminal's durable outbox: every tap is committed here (WAL, synchronous=FULL) before the worker
+ * sees any feedback, and leaves only when the gateway answers `stored` or `rejected` for its id.
+ * Rejected taps move to `rejected_taps` for inspection; nothing is ever dropped silently.
+ * The same file keeps the little state the terminal must remember across restarts: the next `seq`,
+ * each badge's last direction today, and the last good config and roster.
+ */
+const MIGRATIONS = [
+  `CREATE TABLE outbox (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     payload TEXT NOT NULL,
+     -- 0 while the worker is still choosing an employer: the publisher stops there to keep seq order.
+     ready INTEGER NOT NULL DEFAULT 1,
+     queued_at TEXT NOT NULL
+   );
+   CREATE TABLE rejected_taps (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     reason TEXT,
+     problems TEXT,
+     rejected_at TEXT NOT NULL
+   );
+   CREATE TABLE badge_state (
+     site TEXT NOT NULL,
+     badge TEXT NOT NULL,
+     day TEXT NOT NULL,
+     direction TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     at_ms INTEGER NOT NULL,
+     PRIMARY KEY (site, badge)
+   );
+   CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+];
+
+export interface OutboxRow {
+  seq: number;
+  id: string;
+  payload: string;
+  ready: boolean;
+}
+
+export interface BadgeState {
+  day: string;
+  direction: Direction;
+  reason: Reason;
+  atMs: number;
+}
+
+export interface AckOutcome {
+  id: string;
+  status: 'stored' | 'rejected';
+  reason?: string;
+  problems?: FieldProblem[];
+}
+
+export type NewTap = Omit<TapMessage, 'seq'>;
+
+export class Outbox {
+  readonly db: Db;
+  private nextSeq: number;
+  private readonly stmts;
+  /** Kept in memory so status reports never scan the table. */
+  private queuedCount: number;
+
+  constructor(path: string) {
+    this.db = openDatabase(path, { synchronous: 'FULL' });
+    migrate(this.db, 'terminal-outbox', MIGRATIONS);
+    const db = this.db;
+    this.stmts = {
+      insert: db.prepare('INSERT INTO outbox (seq, id, payload, ready, queued_at) VALUES (?, ?, ?, ?, ?)'),
+      setKv: db.prepare('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      getKv: db.prepare('SELECT value FROM kv WHERE key = ?'),
+      setBadge: db.prepare(
+        `INSERT INTO badge_state (site, badge, day, direction, reason, at_ms) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(site, badge) DO UPDATE SET day = excluded.day, direction = excluded.direction, reason = excluded.reason, at_ms = excluded.at_ms`,
+      ),
+      getBadge: db.prepare('SELECT day, direction, reason, at_ms AS atMs FROM badge_state WHERE site = ? AND badge = ?'),
+      page: db.prepare('SELECT seq, id, payload, ready FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?'),
+      bySeq: db.prepare('SELECT seq, id, payload, ready FROM outbox WHERE seq = ?'),
+      byId: db.prepare('SELECT seq, id, payload, ready FROM outbox WHERE id = ?'),
+      complete: db.prepare('UPDATE outbox SET payload = ?, ready = 1 WHERE seq = ?'),
+      releaseHeld: db.prepare('UPDATE outbox SET ready = 1 WHERE ready = 0'),
+      deleteById: db.prepare('DELETE FROM outbox WHERE id = ?'),
+      reject: db.prepare('INSERT OR REPLACE INTO rejected_taps (seq, id, payload, reason, problems, rejected_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      count: db.prepare('SELECT count(*) AS n FROM outbox'),
+      maxSeq: db.prepare('SELECT max(seq) AS m FROM (SELECT max(seq) AS seq FROM outbox UNION ALL SELECT max(seq) FROM rejected_taps)'),
+      rejected: db.prepare('SELECT seq, id, payload, reason, problems, rejected_at AS rejectedAt FROM rejected_taps ORDER BY seq'),
+    };
+    const stored = Number(this.getValue('next_seq') ?? '1');
+    const maxRow = (this.stmts.maxSeq.get() as { m: number | null }).m ?? 0;
+    this.nextSeq = Math.max(stored, maxRow + 1);
+    this.queuedCount = (this.stmts.count.get() as { n: number }).n;
+  }
+
+  get queued(): number {
+    return this.queuedCount;
+  }
+
+  /**
+   * Commits a new tap and the badge's new state in one durable transaction and returns the tap with its
+   * seq. `ready: false` holds it back from publishing until `complete` (employer choice in progress).
+   */
+  append(tap: NewTap, opts: { ready: boolean; site: string; day: string; nowIso: string; atMs: number }): TapMessage {
+    const full = { ...tap, seq: this.nextSeq } as TapMessage;
+    const ordered = orderTap(full);
+    this.db.transaction(() => {
+      this.stmts.insert.run(full.seq, full.id, JSON.stringify(ordered), opts.ready ? 1 : 0, opts.nowIso);
+      this.stmts.setKv.run('next_seq', String(full.seq + 1));
+      this.stmts.setBadge.run(opts.site, full.badge, opts.day, full.direction, full.reason, opts.atMs);
+    })();
+    this.nextSeq += 1;
+    this.queuedCount += 1;
+    return ordered;
+  }
+
+  /** Fills the outbox in bulk (offline buffer benchmarks and tests): one transaction for many taps. */
+  appendMany(taps: NewTap[], nowIso: string): number {
+    const insert = this.db.transaction((list: NewTap[]) => {
+      for (const tap of list) {
+        const full = orderTap({ ...tap, seq: this.nextSeq } as TapMessage);
+        this.stmts.insert.run(full.seq, full.id, JSON.stringify(full), 1, nowIso);
+        this.nextSeq += 1;
+      }
+      this.stmts.setKv.run('next_seq', String(this.nextSeq));
+    });
+    insert(taps);
+    this.queuedCount += taps.length;
+    return taps.length;
+  }
+
+  /** Releases a held tap, with the employer the worker chose (or none, when the choice timed out). */
+  complete(seq: number, employer: string | undefined): TapMessage | undefined {
+    const row = this.stmts.bySeq.get(seq) as RawRow | undefined;
+    if (!row) return undefined;
+    const tap = JSON.parse(row.payload) as TapMessage;
+    if (employer !== undefined) tap.employer = employer;
+    const ordered = orderTap(tap);
+    this.stmts.complete.run(JSON.stringify(ordered), seq);
+    return ordered;
+  }
+
+  /** After a restart nobody is choosing any more: held taps go out without an employer. */
+  releaseHeld(): number {
+    return this.stmts.releaseHeld.run().changes;
+  }
+
+  /** Rows after `afterSeq`, in seq order. */
+  page(afterSeq: number, limit: number): OutboxRow[] {
+    return (this.stmts.page.all(afterSeq, limit) as RawRow[]).map(fromRaw);
+  }
+
+  find(id: string): OutboxRow | undefined {
+    const r = this.stmts.byId.get(id) as RawRow | undefined;
+    return r ? fromRaw(r) : undefined;
+  }
+
+  /**
+   * Applies gateway acks in one transaction. Acks for ids no longer here (a repeat ack) are ignored.
+   * Returns how many rows left the outbox.
+   */
+  acknowledge(acks: AckOutcome[], nowIso: string): number {
+    let removed = 0;
+    this.db.transaction(() => {
+      for (const ack of acks) {
+        if (ack.status === 'rejected') {
+          const row = this.stmts.byId.get(ack.id) as RawRow | undefined;
+          if (!row) continue;
+          this.stmts.reject.run(row.seq, row.id, row.payload, ack.reason ?? null, ack.problems ? JSON.stringify(ack.problems) : null, nowIso);
+        }
+        removed += this.stmts.deleteById.run(ack.id).changes;
+      }
+    })();
+    this.queuedCount -= removed;
+    return removed;
+  }
+
+  rejected(): Array<{ seq: number; id: string; payload: string; reason: string | null; problems: string | null; rejectedAt: string }> {
+    return this.stmts.rejected.all() as never;
+  }
+
+  badgeState(site: string, badge: string): BadgeState | undefined {
+    return this.stmts.getBadge.get(site, badge) as BadgeState | undefined;
+  }
+
+  getValue(key: string): string | undefined {
+    return (this.stmts.getKv.get(key) as { value: string } | undefined)?.value;
+  }
+
+  setValue(key: string, value: string): void {
+    this.stmts.setKv.run(key, value);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+interface RawRow {
+  seq: number;
+  id: string;
+  payload: string;
+  ready: number;
+}
+
+function fromRaw(r: RawRow): OutboxRow {
+  return { seq: r.seq, id: r.id, payload: r.payload, ready: r.ready === 1 };
+}
+
+/** A stable key order keeps payloads readable in logs and byte-identical across resends. */
+function orderTap(t: TapMessage): TapMessage {
+  const out: Record<string, unknown> = { v: t.v, id: t.id, seq: t.seq, badge: t.badge, direction: t.direction, reason: t.reason, at: t.at };
+  if (t.localAt !== undefined) out.localAt = t.localAt;
+  if (t.employer !== undefined) out.employer = t.employer;
+  return out as TapMessage;
+}

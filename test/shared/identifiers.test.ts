@@ -144,3 +144,15 @@ describe('foreign company ids, declarations and Limosa ids', () => {
     expect(problemOf(parseLimosaId('x'.repeat(31)))).toMatchObject({ rule: 'max-length' });
   });
 });
+
+describe('making identifiers for demo and test data', () => {
+  it('builds numbers that the validators accept, of the requested kind', async () => {
+    const { makeWorkerNumber, makeEnterpriseNumber } = await import('../../shared/identifiers/make.ts');
+    expect(makeWorkerNumber({ year: 1985, month: 7, day: 30 }, 33)).toBe('85073003328');
+    expect(makeWorkerNumber({ year: 2017, month: 7, day: 30 }, 33)).toBe('17073003384');
+    const bis = makeWorkerNumber({ year: 1990, month: 3, day: 12 }, 101, 'bis');
+    expect(parseWorkerNumber(bis)).toMatchObject({ ok: true, value: { kind: 'bis' } });
+    expect(makeEnterpriseNumber('04030192')).toBe('0403019261');
+    expect(() => makeEnterpriseNumber('2403019')).toThrow(/first8/);
+  });
+});

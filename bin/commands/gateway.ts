@@ -1,6 +1,12 @@
 import type { Command } from 'commander';
-import { unavailable } from './unavailable.ts';
 
 export function register(program: Command): void {
-  unavailable(program, 'gateway', 'Run the gateway (MQTT broker, ingest, forwarder, admin API)', 3);
+  program
+    .command('gateway')
+    .description('Run the gateway (MQTT broker, ingest, forwarder, admin API)')
+    .requiredOption('--config <file>', 'gateway config (JSON); see docs/gateway.md')
+    .action(async (o: { config: string }) => {
+      const { runGatewayFromFile } = await import('../../gateway/run.ts');
+      await runGatewayFromFile(o.config);
+    });
 }

@@ -46,7 +46,32 @@ export type EnrichmentResult =
   | { status: 'enriched'; siteId: string; registration: EnrichedRegistration }
   | { status: Exclude<EnrichmentStatus, 'enriched'>; siteId: string | null; detail: string };
 
+/**
+ * Lookups that are the same for many taps of one batch (terminal -> site, the site's declaration of the day,
+ * the chain, a worker's employers) are remembered for the batch only: inside one write transaction no other
+ * connection can change them, and a new batch starts afresh, so admin changes apply from the next batch.
+ */
+class BatchMemo {
+  private readonly maps = new Map<string, Map<string, unknown>>();
+  get<T>(kind: string, key: string, load: () => T): T {
+    let m = this.maps.get(kind);
+    if (!m) this.maps.set(kind, (m = new Map()));
+    if (m.has(key)) return m.get(key) as T;
+    const v = load();
+    m.set(key, v);
+    return v;
+  }
+}
+
+/** The site's calendar day of a tap; Brussels offsets are whole hours, so the day is fixed per UTC hour. */
+function siteDay(memo: BatchMemo, at: string): string {
+  const hour = Math.floor(Date.parse(at) / 3_600_000);
+  return memo.get('day', String(hour), () => localDate(at));
+}
+
 export class Enricher {
+  private memo = new BatchMemo();
+
   private readonly terminalSite;
   private readonly site;
   private readonly declaration;
@@ -67,31 +92,38 @@ export class Enricher {
     this.employers = db.prepare('SELECT c.id, c.kind FROM worker_employers we JOIN companies c ON c.id = we.company_id WHERE we.worker_id = ? ORDER BY we.rowid');
   }
 
+  /** Starts a new batch: forget what the previous transaction looked up. */
+  beginBatch(): void {
+    this.memo = new BatchMemo();
+  }
+
   enrich(terminalId: string, tap: Tap, receivedAt: string): EnrichmentResult {
-    const siteId = this.terminalSite.get(terminalId) as string | null | undefined;
+    const memo = this.memo;
+    const siteId = memo.get('terminal', terminalId, () => this.terminalSite.get(terminalId) as string | null | undefined);
     if (!siteId) return { status: 'no-site', siteId: null, detail: `terminal ${terminalId} is not assigned to a site` };
-    const day = localDate(tap.at);
+    const day = siteDay(memo, tap.at);
     const badge = this.badge.get(tap.badge) as { worker_id: string; valid_from: string; valid_to: string | null; revoked_at: string | null } | undefined;
     if (!badge) return { status: 'unknown-badge', siteId, detail: `badge ${tap.badge} is not known` };
     if (badge.revoked_at !== null) return { status: 'revoked-badge', siteId, detail: `badge ${tap.badge} was revoked at ${badge.revoked_at}` };
     if (badge.valid_from > day || (badge.valid_to !== null && badge.valid_to < day)) {
       return { status: 'badge-not-valid', siteId, detail: `badge ${tap.badge} is valid ${badge.valid_from} to ${badge.valid_to ?? '(open)'}, not on ${day}` };
     }
-    const declaration = this.declaration.get(siteId, day, day) as string | undefined;
+    const declaration = memo.get('declaration', `${siteId}\n${day}`, () => this.declaration.get(siteId, day, day) as string | undefined);
     if (!declaration) return { status: 'no-declaration', siteId, detail: `site ${siteId} has no declaration of works valid on ${day}` };
-    const worker = this.worker.get(badge.worker_id) as { id: string; ssin: string | null; limosa_id: string | null; capacity: string };
-    const all = this.employers.all(worker.id) as Array<{ id: string; kind: 'enterprise' | 'foreign' }>;
+    const worker = memo.get('worker', badge.worker_id, () => this.worker.get(badge.worker_id) as { id: string; ssin: string | null; limosa_id: string | null; capacity: string });
+    const all = memo.get('employers', worker.id, () => this.employers.all(worker.id) as Array<{ id: string; kind: 'enterprise' | 'foreign' }>);
     let employer: { id: string; kind: 'enterprise' | 'foreign' } | undefined;
     if (tap.employer) {
       const chosen = companyIdKey(tap.employer);
       employer = all.find((e) => e.id === chosen);
       if (!employer) return { status: 'unknown-employer', siteId, detail: `employer ${chosen} chosen on the terminal is not one of the worker's employers` };
     } else {
-      const choices = employerChoices(all.map((e) => e.id), this.chain.all(declaration) as string[]);
+      const chain = memo.get('chain', declaration, () => this.chain.all(declaration) as string[]);
+      const choices = employerChoices(all.map((e) => e.id), chain);
       if (choices.length !== 1) return { status: 'employer-choice-needed', siteId, detail: `the worker has ${choices.length} employers for this site and none was chosen` };
       employer = all.find((e) => e.id === choices[0]);
     }
-    const site = this.site.get(siteId) as Parameters<typeof placeOfWorkOf>[0];
+    const placeOfWork = memo.get('place', siteId, () => JSON.stringify(placeOfWorkOf(this.site.get(siteId) as Parameters<typeof placeOfWorkOf>[0])));
     return {
       status: 'enriched',
       siteId,
@@ -110,7 +142,7 @@ export class Enricher {
         employer_kind: employer!.kind,
         employer_id: employer!.id,
         declaration,
-        place_of_work: JSON.stringify(placeOfWorkOf(site)),
+        place_of_work: placeOfWork,
         received_at: receivedAt,
       },
     };

@@ -61,9 +61,9 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
       en: (d) => `Unknown badge ${s(d.badge)} presented at terminal ${s(d.terminalId)} at ${s(d.time)}: nothing was registered.`,
     },
     advice: {
-      fr: () => "Identifiez le travailleur et attribuez-lui ce badge (ciao admin badges). La remarque disparaît quand le badge est attribué. Ce passage-là ne peut pas être enregistré après coup : si le travail est encore en cours, le travailleur rebadge IN.",
-      nl: () => 'Zoek uit welke werknemer het is en koppel de badge aan hem (ciao admin badges). De opmerking verdwijnt zodra de badge gekoppeld is. Deze tik kan achteraf niet geregistreerd worden: is het werk nog bezig, dan badget de werknemer opnieuw IN.',
-      en: () => 'Find out which worker it is and enrol the badge to them (ciao admin badges). The remark disappears once the badge is enrolled. This tap cannot be registered afterwards: if the work is still going on, the worker badges IN again.',
+      fr: () => "Identifiez le travailleur et attribuez-lui ce badge (ciao admin badge add). La remarque disparaît quand le badge est attribué. Ce passage-là ne peut pas être enregistré après coup : si le travail est encore en cours, le travailleur rebadge IN.",
+      nl: () => 'Zoek uit welke werknemer het is en koppel de badge aan hem (ciao admin badge add). De opmerking verdwijnt zodra de badge gekoppeld is. Deze tik kan achteraf niet geregistreerd worden: is het werk nog bezig, dan badget de werknemer opnieuw IN.',
+      en: () => 'Find out which worker it is and enrol the badge to them (ciao admin badge add). The remark disappears once the badge is enrolled. This tap cannot be registered afterwards: if the work is still going on, the worker badges IN again.',
     },
   },
   'revoked-badge': {
@@ -92,14 +92,26 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
   },
   'employer-choice-missing': {
     message: {
-      fr: (d) => `Le travailleur a plusieurs employeurs mais n'en a choisi aucun au terminal ; l'employeur ${s(d.employerId)} a été pris par défaut.`,
-      nl: (d) => `De werknemer heeft meerdere werkgevers maar koos er geen op de terminal; werkgever ${s(d.employerId)} werd standaard genomen.`,
-      en: (d) => `The worker has several employers but chose none at the terminal; employer ${s(d.employerId)} was taken by default.`,
+      fr: (d) => d.fromTap ? `Le travailleur a plusieurs employeurs pour ce chantier et n'en a choisi aucun au terminal ${s(d.terminalId)} à ${s(d.time)} : aucun enregistrement n'a été fait.` : `Le travailleur a plusieurs employeurs mais n'en a choisi aucun ; l'employeur ${s(d.employerId)} a été pris par défaut.`,
+      nl: (d) => d.fromTap ? `De werknemer heeft meerdere werkgevers voor deze werf en koos er geen op terminal ${s(d.terminalId)} om ${s(d.time)}: er werd niets geregistreerd.` : `De werknemer heeft meerdere werkgevers maar koos er geen; werkgever ${s(d.employerId)} werd standaard genomen.`,
+      en: (d) => d.fromTap ? `The worker has several employers for this site and chose none at terminal ${s(d.terminalId)} at ${s(d.time)}: nothing was registered.` : `The worker has several employers but chose none; employer ${s(d.employerId)} was taken by default.`,
     },
     advice: {
-      fr: () => "Vérifiez pour quel employeur le travailleur prestait. Si ce n'était pas celui-là, demandez une correction du numéro d'entreprise dans les 30 jours (FAQ 36). Montrez au travailleur comment choisir l'employeur sur le terminal (FAQ 5).",
-      nl: () => 'Controleer voor welke werkgever de werknemer werkte. Was het een andere, vraag dan binnen 30 dagen een verbetering van het ondernemingsnummer aan (FAQ 36). Toon de werknemer hoe hij de werkgever op de terminal kiest (FAQ 5).',
-      en: () => 'Check which employer the worker was working for. If it was another one, request a correction of the company number within 30 days (FAQ 36). Show the worker how to choose the employer on the terminal (FAQ 5).',
+      fr: () => "Montrez au travailleur comment choisir son employeur sur le terminal (FAQ 5) ; s'il ne travaille ici que pour un seul employeur, retirez l'autre de la chaîne de la déclaration ou de sa fiche. La remarque disparaît dès qu'il badge avec un choix d'employeur sur ce chantier. Le passage manqué ne s'ajoute pas après coup (FAQ 37).",
+      nl: () => 'Toon de werknemer hoe hij zijn werkgever op de terminal kiest (FAQ 5); werkt hij hier maar voor één werkgever, haal de andere dan uit de keten van de aangifte of uit zijn fiche. De opmerking verdwijnt zodra hij op deze werf badget met een werkgeverskeuze. De gemiste tik wordt achteraf niet toegevoegd (FAQ 37).',
+      en: () => "Show the worker how to choose the employer on the terminal (FAQ 5); if they work here for one employer only, remove the other from the declaration's chain or from their record. The remark disappears once they badge with an employer choice on this site. The missed tap is not added afterwards (FAQ 37).",
+    },
+  },
+  'tap-not-registered': {
+    message: {
+      fr: (d) => `Badge présenté au terminal ${s(d.terminalId)} à ${s(d.time)} sans enregistrement (${s(d.status)}) : ${s(d.detail)}.`,
+      nl: (d) => `Badge aangeboden aan terminal ${s(d.terminalId)} om ${s(d.time)} zonder registratie (${s(d.status)}): ${s(d.detail)}.`,
+      en: (d) => `Badge presented at terminal ${s(d.terminalId)} at ${s(d.time)} without a registration (${s(d.status)}): ${s(d.detail)}.`,
+    },
+    advice: {
+      fr: () => "Les données du chantier étaient incomplètes : rattachez le terminal à un chantier, ajoutez la déclaration de travaux valable ce jour-là ou l'employeur du travailleur (ciao admin). La remarque disparaît quand les données sont complètes ; le passage manqué ne s'ajoute pas après coup (FAQ 21, 37).",
+      nl: () => 'De werfgegevens waren onvolledig: koppel de terminal aan een werf, voeg de aangifte van werken toe die die dag geldig was, of de werkgever van de werknemer (ciao admin). De opmerking verdwijnt zodra de gegevens volledig zijn; de gemiste tik wordt achteraf niet toegevoegd (FAQ 21, 37).',
+      en: () => "The site data was incomplete: attach the terminal to a site, add the declaration of works valid that day, or the worker's employer (ciao admin). The remark disappears once the data is complete; the missed tap is not added afterwards (FAQ 21, 37).",
     },
   },
   'clock-skew': {
@@ -116,7 +128,7 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
   },
   'late-transmission': {
     message: {
-      fr: (d) => `Transmis à l'ONSS ${d.sentAt ? `${s(d.delayMinutes)} min après le badge` : `pas encore transmis après ${s(d.delayMinutes)} min`}${d.outage ? ` ; panne enregistrée : ${s(d.outage)}` : ' ; aucune panne enregistrée ne l\'explique'}.`,
+      fr: (d) => `${d.sentAt ? `Transmis à l'ONSS ${s(d.delayMinutes)} min après le badge` : `Pas encore transmis à l'ONSS après ${s(d.delayMinutes)} min`}${d.outage ? ` ; panne enregistrée : ${s(d.outage)}` : ' ; aucune panne enregistrée ne l\'explique'}.`,
       nl: (d) => `${d.sentAt ? `Aan de RSZ bezorgd ${s(d.delayMinutes)} min na het badgen` : `Nog niet aan de RSZ bezorgd na ${s(d.delayMinutes)} min`}${d.outage ? `; geregistreerde storing: ${s(d.outage)}` : '; geen geregistreerde storing verklaart dit'}.`,
       en: (d) => `${d.sentAt ? `Sent to ONSS ${s(d.delayMinutes)} min after the tap` : `Not yet sent to ONSS after ${s(d.delayMinutes)} min`}${d.outage ? `; recorded outage: ${s(d.outage)}` : '; no recorded outage explains it'}.`,
     },

@@ -30,15 +30,26 @@ export interface RegistrationFact {
   employerChosen: boolean | null;
 }
 
-/** A tap that could not become a registration because of its badge. */
-export interface BadgeRejectionFact {
+/**
+ * A tap the gateway stored but could not turn into a registration (ingest's enrichment status): its badge is
+ * unknown, revoked or not valid that day, the worker has several employers and chose none, or the site data
+ * lacked something (no site, no declaration, an employer not the worker's).
+ */
+export interface UnregisteredTapFact {
   tapId: string;
   terminalId: string;
   siteId: string | null;
   badge: string;
+  workerId: string | null;
   at: string;
-  cause: 'unknown-badge' | 'revoked-badge';
-  /** The badge's state now: when it became usable (enrolled, or the worker got a working badge) the remark resolves. */
+  cause: 'unknown-badge' | 'revoked-badge' | 'employer-choice-missing' | 'tap-not-registered';
+  /** Ingest's status and its sentence, e.g. `no-declaration`, `site S1 has no declaration of works valid on ...`. */
+  status: string;
+  detail: string | null;
+  /**
+   * Whether the cause is gone now: the badge was enrolled, the worker has a valid badge again, the worker has
+   * since chosen an employer on that site, the site data was completed. Then the remark disappears.
+   */
   resolvedNow: boolean;
 }
 
@@ -51,11 +62,12 @@ export interface TerminalFact {
   skewAt: string | null;
 }
 
+/** What became of a registration at ONSS; `outageId` links the outage-journal entry that delayed it. */
 export type ForwardOutcome =
-  | { state: 'pending' }
-  | { state: 'in-flight'; since?: string }
-  | { state: 'created'; sentAt: string; onssId?: string; remarks: string[] }
-  | { state: 'not-created'; sentAt: string; errors: string[] };
+  | { state: 'pending'; outageId?: string | null }
+  | { state: 'in-flight'; since?: string; outageId?: string | null }
+  | { state: 'created'; sentAt: string; onssId?: string; remarks: string[]; outageId?: string | null }
+  | { state: 'not-created'; sentAt: string; errors: string[]; outageId?: string | null };
 
 export interface OutageFact {
   id: string;
@@ -75,14 +87,17 @@ export interface CorrectionFact {
 /** Everything the rules need about one stretch of time; the port fills it. */
 export interface RemarkFacts {
   registrations: RegistrationFact[];
-  badgeRejections: BadgeRejectionFact[];
+  unregisteredTaps: UnregisteredTapFact[];
   terminals: TerminalFact[];
   /** Declaration number -> companies on it (the contractor chain). Missing key: the declaration is unknown here. */
   declarationCompanies: Map<string, Set<string>>;
   /** Worker id -> companies the worker works for. */
   workerEmployers: Map<string, Set<string>>;
-  /** Registration seq -> forwarding outcome. Missing: the forwarder has no record yet (pending). */
-  forwarding: Map<number, ForwardOutcome>;
+  /**
+   * Registration seq -> forwarding outcome; a missing seq is pending. null: this gateway has no forwarder
+   * data at all, so the forwarding remarks (late, not created, ONSS remarks) are not computed.
+   */
+  forwarding: Map<number, ForwardOutcome> | null;
   outages: OutageFact[];
   corrections: CorrectionFact[];
 }
@@ -95,6 +110,7 @@ export const REMARK_KINDS = [
   'revoked-badge',
   'employer-not-on-declaration',
   'employer-choice-missing',
+  'tap-not-registered',
   'clock-skew',
   'late-transmission',
   'not-created-by-onss',

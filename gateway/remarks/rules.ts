@@ -26,7 +26,8 @@ const SEVERITY: Record<RemarkKind, Severity> = {
   'unknown-badge': 'error',
   'revoked-badge': 'error',
   'employer-not-on-declaration': 'error',
-  'employer-choice-missing': 'warning',
+  'employer-choice-missing': 'error',
+  'tap-not-registered': 'error',
   'clock-skew': 'warning',
   'late-transmission': 'info',
   'not-created-by-onss': 'error',
@@ -95,10 +96,15 @@ function fromRegistration(kind: RemarkKind, r: RegistrationFact, details: Record
   };
 }
 
-function overlappingOutage(outages: OutageFact[], from: number, to: number): OutageFact | undefined {
+/** The journal entry that explains a delay: the one the forwarder linked, else one overlapping the wait. */
+function explainingOutage(outages: OutageFact[], linkedId: string | null | undefined, from: number, to: number): OutageFact | undefined {
+  if (linkedId) {
+    const linked = outages.find((o) => o.id === linkedId);
+    if (linked) return linked;
+  }
   return outages.find((o) => {
-    const start = parseInstant(o.from).getTime();
-    const end = o.to ? parseInstant(o.to).getTime() : Number.POSITIVE_INFINITY;
+    const start = Date.parse(o.from);
+    const end = o.to ? Date.parse(o.to) : Number.POSITIVE_INFINITY;
     return start <= to && end >= from;
   });
 }
@@ -144,12 +150,14 @@ export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<R
     }
 
     // Forwarding: late, not created, remarks from ONSS.
+    if (!facts.forwarding) continue;
     const outcome = facts.forwarding.get(r.seq) ?? { state: 'pending' as const };
     const tapMs = instantOf(r);
-    const sentMs = outcome.state === 'created' || outcome.state === 'not-created' ? parseInstant(outcome.sentAt).getTime() : null;
+    const sentParsed = outcome.state === 'created' || outcome.state === 'not-created' ? Date.parse(outcome.sentAt) : Number.NaN;
+    const sentMs = Number.isNaN(sentParsed) ? null : sentParsed;
     const delayMs = (sentMs ?? nowMs) - tapMs;
     if (delayMs > opt.lateAfterMinutes * 60_000) {
-      const outage = overlappingOutage(facts.outages, tapMs, sentMs ?? nowMs);
+      const outage = explainingOutage(facts.outages, outcome.outageId, tapMs, sentMs ?? nowMs);
       const explained = outcome.state === 'created' && outage !== undefined;
       if (!explained) {
         drafts.push(fromRegistration('late-transmission', r, {
@@ -173,19 +181,19 @@ export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<R
     }
   }
 
-  // Badges that produced no registration.
-  for (const b of facts.badgeRejections) {
+  // Taps that produced no registration.
+  for (const b of facts.unregisteredTaps) {
     if (b.resolvedNow) continue;
     drafts.push({
       kind: b.cause,
       key: b.tapId,
       at: b.at,
       siteId: b.siteId,
-      workerId: null,
+      workerId: b.workerId,
       terminalId: b.terminalId,
       seq: null,
       tapId: b.tapId,
-      details: { badge: b.badge, terminalId: b.terminalId, time: siteTime(b.at) },
+      details: { badge: b.badge, terminalId: b.terminalId, time: siteTime(b.at), status: b.status, detail: b.detail, fromTap: true },
     });
   }
 

@@ -19,6 +19,8 @@ export interface Segment {
   from: RegistrationFact;
   /** null: still open, or never closed. */
   to: RegistrationFact | null;
+  /** For an IN followed by another IN: the registration that cut it short (it has no OUT of its own). */
+  cutBy?: RegistrationFact;
 }
 
 export interface PairingFindings {
@@ -29,8 +31,16 @@ export interface PairingFindings {
   unclosedIns: Array<{ registration: RegistrationFact; visibleFrom: Date }>;
 }
 
+const instantCache = new WeakMap<object, number>();
+
+/** The instant of a registration (cached per object: sorting and pairing ask for it many times). */
 export function instantOf(r: { at: string }): number {
-  return parseInstant(r.at).getTime();
+  let t = instantCache.get(r);
+  if (t === undefined) {
+    t = parseInstant(r.at).getTime();
+    instantCache.set(r, t);
+  }
+  return t;
 }
 
 /** The first instant of the next site day after the day of `instant`. */
@@ -70,7 +80,7 @@ export function pairWorkerRegistrations(registrations: RegistrationFact[], windo
       if (open && openWithinWindow) {
         findings.doubleIns.push({ registration: r, openIn: open });
         // The earlier IN's segment ends where the worker registered again.
-        findings.segments.push({ kind: 'work', from: open, to: null });
+        findings.segments.push({ kind: 'work', from: open, to: null, cutBy: r });
       } else if (open) {
         unclosed(open);
       }

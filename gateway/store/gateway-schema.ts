@@ -144,13 +144,6 @@ CREATE TABLE terminal_status (
   updated_at        TEXT NOT NULL
 );
 
-CREATE TABLE auth_failures (
-  id          INTEGER PRIMARY KEY AUTOINCREMENT,
-  terminal_id TEXT,
-  remote      TEXT,
-  reason      TEXT NOT NULL,
-  at          TEXT NOT NULL
-);
 ${versionTriggers()}
 `,
 ];

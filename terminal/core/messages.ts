@@ -37,8 +37,8 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     chooseEmployer: 'Employeur ?',
     noChoice: 'Sans employeur',
     offline: 'hors ligne',
-    clockWrong: 'Horloge fausse',
-    readerMissing: 'Lecteur absent',
+    clockWrong: 'horloge!',
+    readerMissing: 'lecteur?',
     armedIn: 'Entree: badge',
     armedOut: 'Sortie: badge',
     armedBreak: 'Pause: badge',
@@ -56,8 +56,8 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     chooseEmployer: 'Werkgever ?',
     noChoice: 'Geen werkgever',
     offline: 'offline',
-    clockWrong: 'Klok fout',
-    readerMissing: 'Lezer ontbreekt',
+    clockWrong: 'klok fout',
+    readerMissing: 'lezer?',
     armedIn: 'In: badge',
     armedOut: 'Uit: badge',
     armedBreak: 'Pauze: badge',
@@ -76,7 +76,7 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     noChoice: 'Ohne Arbeitgeber',
     offline: 'offline',
     clockWrong: 'Uhr falsch',
-    readerMissing: 'Leser fehlt',
+    readerMissing: 'Leser?',
     armedIn: 'Kommen: Badge',
     armedOut: 'Gehen: Badge',
     armedBreak: 'Pause: Badge',
@@ -94,14 +94,17 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     chooseEmployer: 'Employer ?',
     noChoice: 'No employer',
     offline: 'offline',
-    clockWrong: 'Clock wrong',
-    readerMissing: 'Reader missing',
+    clockWrong: 'clock off!',
+    readerMissing: 'no reader',
     armedIn: 'IN: badge now',
     armedOut: 'OUT: badge now',
     armedBreak: 'BREAK: badge now',
     more: 'more',
   },
 };
+
+/** Status flags share the idle screen's second line with the time: at most 10 characters. */
+export const FLAG_KEYS = ['offline', 'clockWrong', 'readerMissing'] as const satisfies readonly MessageKey[];
 
 export function message(language: Language, key: MessageKey): string {
   return MESSAGES[language][key];

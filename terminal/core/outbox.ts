@@ -69,9 +69,16 @@ export class Outbox {
   /** Kept in memory so status reports never scan the table. */
   private queuedCount: number;
 
-  constructor(path: string) {
+  private checkpointTimer: NodeJS.Timeout | null = null;
+
+  constructor(path: string, opts: { checkpointIntervalMs?: number } = {}) {
     this.db = openDatabase(path, { synchronous: 'FULL' });
     migrate(this.db, 'terminal-outbox', MIGRATIONS);
+    // SQLite would otherwise checkpoint inside whichever commit crosses 1000 WAL pages, often a tap's:
+    // checkpoint on a timer instead, so a tap's commit is only its own WAL append and fsync.
+    this.db.pragma('wal_autocheckpoint = 0');
+    this.checkpointTimer = setInterval(() => this.checkpoint(), opts.checkpointIntervalMs ?? 2000);
+    this.checkpointTimer.unref();
     const db = this.db;
     this.stmts = {
       insert: db.prepare('INSERT INTO outbox (seq, id, payload, ready, queued_at) VALUES (?, ?, ?, ?, ?)'),
@@ -167,6 +174,19 @@ export class Outbox {
    */
   acknowledge(acks: AckOutcome[], nowIso: string): number {
     let removed = 0;
+    // A lost delete only means a resend the gateway answers again, so these commits skip the fsync (WAL with
+    // synchronous=NORMAL is still atomic); the next tap's FULL commit makes them durable anyway.
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.applyAcks(acks, nowIso, (n) => (removed += n));
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+    this.queuedCount -= removed;
+    return removed;
+  }
+
+  private applyAcks(acks: AckOutcome[], nowIso: string, count: (n: number) => void): void {
     this.db.transaction(() => {
       for (const ack of acks) {
         if (ack.status === 'rejected') {
@@ -174,11 +194,18 @@ export class Outbox {
           if (!row) continue;
           this.stmts.reject.run(row.seq, row.id, row.payload, ack.reason ?? null, ack.problems ? JSON.stringify(ack.problems) : null, nowIso);
         }
-        removed += this.stmts.deleteById.run(ack.id).changes;
+        count(this.stmts.deleteById.run(ack.id).changes);
       }
     })();
-    this.queuedCount -= removed;
-    return removed;
+  }
+
+  /** Moves committed WAL pages into the database file (never inside a tap's commit). */
+  checkpoint(): void {
+    try {
+      if (this.db.open) this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // Busy or closing: the next round does it.
+    }
   }
 
   rejected(): Array<{ seq: number; id: string; payload: string; reason: string | null; problems: string | null; rejectedAt: string }> {
@@ -198,7 +225,12 @@ export class Outbox {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    this.checkpointTimer = null;
+    if (this.db.open) {
+      this.checkpoint();
+      this.db.close();
+    }
   }
 }
 

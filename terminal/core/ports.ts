@@ -1,5 +1,3 @@
-import type { EventEmitter } from 'node:events';
-
 /**
  * The terminal's two hardware edges. The core talks to these interfaces only; adapters (nfc-pcsc,
  * johnny-five, simulated) implement them and are the only modules that import a hardware library.
@@ -17,7 +15,13 @@ export interface BadgeReaderEvents {
   error: [error: Error];
 }
 
-export interface BadgeReader extends EventEmitter<BadgeReaderEvents> {
+/** The listener side of an event emitter, typed by an event map (adapters may emit more events). */
+export interface Listens<Events> {
+  on<K extends keyof Events & string>(event: K, listener: (...args: Events[K] & unknown[]) => void): unknown;
+  off<K extends keyof Events & string>(event: K, listener: (...args: Events[K] & unknown[]) => void): unknown;
+}
+
+export interface BadgeReader extends Listens<BadgeReaderEvents> {
   /** Starts listening for badges. Never blocks: a missing reader or daemon is retried in the background. */
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -47,7 +51,7 @@ export interface PanelEvents {
  * The panel: a 16x2 LCD, a green and a red LED, a buzzer, and three buttons.
  * Every output call is fire-and-forget and must return at once: the tap path never waits on the panel.
  */
-export interface Panel extends EventEmitter<PanelEvents> {
+export interface Panel extends Listens<PanelEvents> {
   start(): Promise<void>;
   stop(): Promise<void>;
   /** Shows two lines of at most 16 characters (longer text is cut by the caller). */
@@ -56,9 +60,5 @@ export interface Panel extends EventEmitter<PanelEvents> {
   beep(pattern: BeepPattern): void;
 }
 
-/** Wall clock in milliseconds since the epoch; injectable so tests and the simulator can skew it. */
-export interface Clock {
-  now(): number;
-}
-
-export const systemClock: Clock = { now: () => Date.now() };
+/** Where "now" comes from: the product-wide clock (the simulator passes a VirtualClock, tests can skew it). */
+export { systemClock, type Clock } from '../../shared/clock.ts';

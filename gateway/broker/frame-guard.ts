@@ -1,0 +1,69 @@
+import { Duplex, Transform, type TransformCallback } from 'node:stream';
+import type { Socket } from 'node:net';
+
+/**
+ * MQTT's fixed header announces a packet's length (up to 256 MiB) before its bytes arrive, and the broker's
+ * parser buffers until the packet is complete. Unchecked, one client (even before it authenticates) could
+ * make the gateway hold hundreds of megabytes. This guard reads only the fixed headers as bytes pass and
+ * closes the connection when a packet announces more than the limit; the bytes themselves pass unchanged.
+ */
+export class FrameSizeGuard extends Transform {
+  private state: 'type' | 'length' | 'body' = 'type';
+  private length = 0;
+  private multiplier = 1;
+  private lengthBytes = 0;
+  private remaining = 0;
+
+  constructor(private readonly maxBytes: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.state === 'type') {
+        i += 1;
+        this.state = 'length';
+        this.length = 0;
+        this.multiplier = 1;
+        this.lengthBytes = 0;
+      } else if (this.state === 'length') {
+        const b = chunk[i++]!;
+        this.length += (b & 0x7f) * this.multiplier;
+        this.multiplier *= 128;
+        this.lengthBytes += 1;
+        if (b & 0x80) {
+          if (this.lengthBytes >= 4) return done(new Error('malformed MQTT remaining length'));
+          continue;
+        }
+        if (this.length > this.maxBytes) return done(new Error(`MQTT packet of ${this.length} bytes refused (limit ${this.maxBytes})`));
+        this.remaining = this.length;
+        this.state = this.remaining > 0 ? 'body' : 'type';
+      } else {
+        const skip = Math.min(this.remaining, chunk.length - i);
+        i += skip;
+        this.remaining -= skip;
+        if (this.remaining === 0) this.state = 'type';
+      }
+    }
+    done(null, chunk);
+  }
+}
+
+/**
+ * The socket as the broker sees it: reads go through the guard, writes go straight to the socket.
+ * `remoteAddress` stays visible (authentication rate-limits by address).
+ */
+export function guardedConnection(socket: Socket, maxBytes: number): Duplex {
+  const guard = new FrameSizeGuard(maxBytes);
+  const conn = Duplex.from({ readable: socket.pipe(guard), writable: socket });
+  guard.on('error', () => {
+    socket.destroy();
+    conn.destroy();
+  });
+  socket.on('close', () => conn.destroy());
+  conn.on('close', () => socket.destroy());
+  socket.on('error', () => undefined); // reported through close; never an uncaught error
+  Object.defineProperty(conn, 'remoteAddress', { get: () => socket.remoteAddress });
+  return conn;
+}

@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { InvalidInputError } from '../shared/problems.ts';
+import { problemsFromZod } from '../shared/schema.ts';
+
+/**
+ * The gateway's JSON config, validated at start: a bad field is named with the rule it broke.
+ * Relative paths are taken from the config file's folder. Environment variables may override secrets:
+ * CIAO_GATEWAY_TLS_KEY (key file path), CIAO_GATEWAY_TLS_KEY_PASSPHRASE, CIAO_GATEWAY_DATABASE.
+ */
+const port = z.number().int('must be a whole number').min(0, 'must be 0 (any free port) to 65535').max(65535, 'must be 0 to 65535');
+const host = z.string().min(1, 'must not be empty');
+
+export const gatewayConfigSchema = z.strictObject({
+  database: z.string().min(1, 'must be the path of the SQLite database file'),
+  mqtt: z
+    .strictObject({
+      host: host.default('0.0.0.0'),
+      port: port.default(1883),
+      tls: z
+        .strictObject({
+          host: host.optional(),
+          port: port.default(8883),
+          cert: z.string().min(1, 'must be the path of the PEM certificate'),
+          key: z.string().min(1, 'must be the path of the PEM private key'),
+          ca: z.string().optional(),
+          passphrase: z.string().optional(),
+        })
+        .optional(),
+      ws: z.strictObject({ host: host.optional(), port: port.default(8083) }).optional(),
+      drainTimeoutMs: z.number().int().min(1000, 'must be at least 1000 ms').default(10_000),
+      maxTopicLevels: z.number().int().min(5).max(100).default(8),
+      maxPacketBytes: z.number().int().min(8192, 'must be at least 8192').max(268_435_455).default(65_536),
+    })
+    .prefault({}),
+  http: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(8080) }).prefault({}),
+  groupCommit: z
+    .strictObject({
+      maxDelayMs: z.number().min(0, 'must be 0 or more').max(1000, 'must be at most 1000 ms').default(2),
+      maxBatch: z.number().int().min(1, 'must be at least 1').max(100_000).default(2000),
+      /** thread: commits on a writer thread of their own (fsync never blocks the broker); inline: on the broker's thread. */
+      writer: z.enum(['thread', 'inline'], 'must be thread or inline').default('thread'),
+      /** How long a commit waits for a lock held by another process before it fails (and nothing is acked). */
+      busyTimeoutMs: z.number().int().min(0).max(60_000).default(1000),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      maxFailures: z.number().int().min(1).default(5),
+      maxFailuresPerAddress: z.number().int().min(1).default(50),
+      windowSeconds: z.number().min(1).default(60),
+      lockoutSeconds: z.number().min(0).default(60),
+    })
+    .prefault({}),
+  terminals: z
+    .strictObject({
+      maxClockSkewMs: z.number().int().min(0).default(120_000),
+      siteDataPollMs: z.number().int().min(50).max(60_000).default(1000),
+    })
+    .prefault({}),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  onss: z.unknown().optional(),
+});
+
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
+export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
+
+export function parseGatewayConfig(input: unknown, baseDir = process.cwd(), env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const r = gatewayConfigSchema.safeParse(input);
+  if (!r.success) throw new InvalidInputError(problemsFromZod(r.error).map((p) => ({ ...p, message: `config ${p.message}` })));
+  const c = r.data;
+  const abs = (p: string) => (p === ':memory:' ? p : resolve(baseDir, p));
+  c.database = abs(env.CIAO_GATEWAY_DATABASE ?? c.database);
+  if (c.mqtt.tls) {
+    c.mqtt.tls.cert = abs(c.mqtt.tls.cert);
+    c.mqtt.tls.key = abs(env.CIAO_GATEWAY_TLS_KEY ?? c.mqtt.tls.key);
+    if (c.mqtt.tls.ca) c.mqtt.tls.ca = abs(c.mqtt.tls.ca);
+    if (env.CIAO_GATEWAY_TLS_KEY_PASSPHRASE) c.mqtt.tls.passphrase = env.CIAO_GATEWAY_TLS_KEY_PASSPHRASE;
+  }
+  return c;
+}
+
+export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read gateway config ${file}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`gateway config ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseGatewayConfig(json, dirname(resolve(file)), env);
+}

@@ -1,0 +1,254 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Db } from '../../shared/sqlite.ts';
+import { REMARK_KINDS, type RemarkOptions } from '../remarks/model.ts';
+import { decideApplicability } from '../siteman/applicability.ts';
+import { SiteManagerService, ForbiddenError } from '../siteman/service.ts';
+import { createSqliteQueries } from '../siteman/sqlite-queries.ts';
+import type { SiteManagerQueries } from '../siteman/ports.ts';
+import { listUsers, userForToken, type ApiUser } from '../siteman/users.ts';
+import { PROBLEM_SCHEMA, sendProblem, UnauthenticatedError } from './problems.ts';
+
+/**
+ * The admin HTTP API and the dashboard, as one fastify plugin: `app.register(adminApiPlugin, { db })`.
+ * Every /api/v1 route but the OpenAPI document needs a bearer token (`ciao admin user add`). The API reads;
+ * the only writes are correction requests. No route creates a registration on a worker's behalf or
+ * deletes one (FAQ 21, 34): the worker registers, and nothing is cancelled.
+ */
+export interface AdminApiOptions {
+  db: Db;
+  queries?: SiteManagerQueries;
+  now?: () => Date;
+  remarkOptions?: Partial<RemarkOptions>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiUser?: ApiUser;
+  }
+}
+
+export const API_PREFIX = '/api/v1';
+export const OPENAPI_PATH = `${API_PREFIX}/openapi.json`;
+export const DASHBOARD_PATH = '/dashboard/';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const DASHBOARD_FILES: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+};
+
+/** Scripts and styles from the gateway only; inline style attributes draw the timeline bars. */
+const DASHBOARD_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+const day = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'site day YYYY-MM-DD (Europe/Brussels)' } as const;
+const text = (description: string) => ({ type: 'string', maxLength: 100, description }) as const;
+const periodQuery = {
+  type: 'object',
+  properties: {
+    from: { ...day, description: 'first site day, included' },
+    to: { ...day, description: 'last site day, included; at most 100 calendar days after from (FAQ 39)' },
+    site: text('site id (a site manager: one of their sites)'),
+    worker: text('worker id'),
+    company: text('employer company number'),
+    declaration: text('declaration-of-works number'),
+  },
+  required: ['from', 'to'],
+  additionalProperties: false,
+} as const;
+
+const anyObject = { type: 'object', additionalProperties: true } as const;
+const errors = { 400: PROBLEM_SCHEMA, 401: PROBLEM_SCHEMA, 403: PROBLEM_SCHEMA, 404: PROBLEM_SCHEMA };
+const secured = [{ bearerAuth: [] as string[] }];
+
+function bearer(request: FastifyRequest): string | undefined {
+  const h = request.headers.authorization;
+  if (typeof h !== 'string') return undefined;
+  const m = /^Bearer\s+(\S+)$/i.exec(h);
+  return m?.[1];
+}
+
+export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
+  const queries = opts.queries ?? createSqliteQueries(opts.db);
+  const service = new SiteManagerService(opts.db, queries, { now: opts.now, remarkOptions: opts.remarkOptions });
+  const dashboard = Object.fromEntries(Object.keys(DASHBOARD_FILES).map((f) => [f, readFileSync(join(here, 'dashboard', f), 'utf8')]));
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'ciao-badge admin API', version: '1.0.0', description: 'Site manager API: presence, registrations, remarks, export, corrections. Read-only for registrations: the worker registers (FAQ 21) and nothing is cancelled (FAQ 34). Errors are application/problem+json naming field and rule.' },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'token from `ciao admin user add`' } } },
+    },
+  });
+
+  app.setErrorHandler((err, request, reply) => sendProblem(err, request, reply));
+
+  // Hooks of this plugin apply to its own routes only (fastify encapsulation): every route needs a token
+  // unless it is marked public (the dashboard's static files and the OpenAPI document).
+  app.addHook('onRequest', async (request) => {
+    if ((request.routeOptions.config as { public?: boolean } | undefined)?.public) return;
+    const token = bearer(request);
+    if (!token) throw new UnauthenticatedError({ field: 'authorization', rule: 'bearer-token', message: 'authorization: send "Authorization: Bearer <token>" (tokens come from ciao admin user add)' });
+    const user = userForToken(opts.db, token);
+    if (!user) throw new UnauthenticatedError({ field: 'authorization', rule: 'valid-token', message: 'authorization: the token is unknown or revoked' });
+    request.apiUser = user;
+  });
+
+  const user = (r: FastifyRequest) => r.apiUser!;
+
+  // --- Dashboard (static, no build step) ---
+  const publicRoute = { schema: { hide: true }, config: { public: true } };
+  const staticHeaders = { 'cache-control': 'no-store', 'content-security-policy': DASHBOARD_CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
+  app.get('/dashboard', publicRoute, async (_r, reply) => reply.redirect(DASHBOARD_PATH));
+  app.get(DASHBOARD_PATH, publicRoute, async (_r, reply) => reply.type(DASHBOARD_FILES['index.html']!).headers(staticHeaders).send(dashboard['index.html']));
+  for (const f of ['app.js', 'style.css']) {
+    app.get(`${DASHBOARD_PATH}${f}`, publicRoute, async (_r, reply) => reply.type(DASHBOARD_FILES[f]!).headers(staticHeaders).send(dashboard[f]));
+  }
+
+  app.get(OPENAPI_PATH, publicRoute, async () => app.swagger());
+
+  // --- API ---
+  app.get(`${API_PREFIX}/me`, {
+    schema: { summary: 'Who the token belongs to', tags: ['session'], security: secured, response: { 200: anyObject, ...errors } },
+  }, async (r) => {
+    const u = user(r);
+    return { id: u.id, name: u.name, role: u.role, sites: service.sites(u), canSeeNiss: u.canSeeNiss, now: service.nowIso(), missingSources: service.missingSources() };
+  });
+
+  app.get(`${API_PREFIX}/users`, {
+    schema: { summary: 'API users (administrators only)', tags: ['session'], security: secured, response: { 200: anyObject, ...errors } },
+  }, async (r) => {
+    if (user(r).role !== 'admin') throw new ForbiddenError({ field: 'role', rule: 'role-admin', message: 'role: only an administrator may list users' });
+    return { users: listUsers(opts.db) };
+  });
+
+  app.get(`${API_PREFIX}/terminals`, {
+    schema: { summary: 'Terminals: online, last seen, queued taps, clock skew', tags: ['presence'], security: secured, querystring: { type: 'object', properties: { site: text('site id') }, additionalProperties: false }, response: { 200: anyObject, ...errors } },
+  }, async (r) => ({ terminals: service.terminals(user(r), (r.query as { site?: string }).site) }));
+
+  app.get(`${API_PREFIX}/presence`, {
+    schema: { summary: 'Who is on which site now', tags: ['presence'], security: secured, querystring: { type: 'object', properties: { site: text('site id') }, additionalProperties: false }, response: { 200: anyObject, ...errors } },
+  }, async (r) => ({ now: service.nowIso(), presence: service.presence(user(r), (r.query as { site?: string }).site) }));
+
+  app.get(`${API_PREFIX}/registrations`, {
+    schema: { summary: 'Registrations of a period (at most 100 days), per site / worker / company / declaration', tags: ['registrations'], security: secured, querystring: periodQuery, response: { 200: anyObject, ...errors } },
+  }, async (r) => service.registrations(user(r), r.query as Record<string, string>));
+
+  app.get(`${API_PREFIX}/export`, {
+    schema: {
+      summary: 'Export registrations as CSV or JSON (at most 100 calendar days, FAQ 39; NISS only for users allowed to see it)',
+      tags: ['registrations'],
+      security: secured,
+      querystring: { ...periodQuery, properties: { ...periodQuery.properties, format: { type: 'string', enum: ['csv', 'json'], default: 'csv' } } },
+      response: errors,
+    },
+  }, async (r, reply) => {
+    const out = service.export(user(r), r.query as Record<string, string>);
+    return reply.type(out.contentType).header('content-disposition', `attachment; filename="${out.filename}"`).header('x-ciao-count', String(out.count)).send(out.body);
+  });
+
+  app.get(`${API_PREFIX}/remarks`, {
+    schema: {
+      summary: 'Remarks, recomputed from the data at each call; each with its advice in FR / NL / EN',
+      tags: ['remarks'],
+      security: secured,
+      querystring: { type: 'object', properties: { from: day, to: day, site: text('site id'), kind: { type: 'string', enum: [...REMARK_KINDS], description: 'only this kind of remark' } }, additionalProperties: false },
+      response: { 200: anyObject, ...errors },
+    },
+  }, async (r) => {
+    const remarks = service.remarks(user(r), r.query as Record<string, string>);
+    return { now: service.nowIso(), count: remarks.length, remarks };
+  });
+
+  app.get(`${API_PREFIX}/outages`, {
+    schema: { summary: 'Outage journal (proof for force majeure, FAQ 57-59)', tags: ['remarks'], security: secured, querystring: { type: 'object', properties: { from: day, to: day }, additionalProperties: false }, response: { 200: anyObject, ...errors } },
+  }, async (r) => ({ outages: service.outages(user(r), r.query as Record<string, string>) }));
+
+  app.get(`${API_PREFIX}/timeline`, {
+    schema: { summary: "A worker's day as bars (work, breaks); a night shift belongs to the day of its IN", tags: ['presence'], security: secured, querystring: { type: 'object', properties: { worker: text('worker id'), day, site: text('site id') }, required: ['worker'], additionalProperties: false }, response: { 200: anyObject, ...errors } },
+  }, async (r) => service.timeline(user(r), r.query as Record<string, string>));
+
+  app.get(`${API_PREFIX}/corrections`, {
+    schema: { summary: 'Correction requests', tags: ['corrections'], security: secured, querystring: { type: 'object', properties: { state: { type: 'string', enum: ['draft', 'sent', 'accepted', 'refused'] }, seq: { type: 'integer', minimum: 1 } }, additionalProperties: false }, response: { 200: anyObject, ...errors } },
+  }, async (r) => ({ corrections: service.corrections(user(r), r.query as { state?: string; seq?: number }) }));
+
+  app.post(`${API_PREFIX}/corrections`, {
+    schema: {
+      summary: 'Prepare a correction request (draft): only the company number or the declaration number, within 30 days, with a reason (FAQ 36). The registration itself is not changed.',
+      tags: ['corrections'],
+      security: secured,
+      body: {
+        type: 'object',
+        properties: {
+          seq: { type: 'integer', minimum: 1, description: 'registration sequence number' },
+          field: { type: 'string', description: 'employer or declaration (nothing else can be corrected)' },
+          requestedValue: { type: 'string', maxLength: 40 },
+          reason: { type: 'string', maxLength: 1000 },
+        },
+        required: ['seq', 'field', 'requestedValue', 'reason'],
+        additionalProperties: false,
+      },
+      response: { 201: anyObject, ...errors },
+    },
+  }, async (r, reply) => reply.code(201).send(service.prepareCorrection(user(r), r.body as { seq: number; field: string; requestedValue: string; reason: string })));
+
+  app.post(`${API_PREFIX}/corrections/:id/state`, {
+    schema: {
+      summary: 'Record that a request was sent to ONSS, or ONSS\'s decision (draft -> sent -> accepted | refused)',
+      tags: ['corrections'],
+      security: secured,
+      params: { type: 'object', properties: { id: { type: 'integer', minimum: 1 } }, required: ['id'] },
+      body: { type: 'object', properties: { state: { type: 'string' }, note: { type: 'string', maxLength: 1000 } }, required: ['state'], additionalProperties: false },
+      response: { 200: anyObject, ...errors },
+    },
+  }, async (r) => {
+    const { id } = r.params as { id: number };
+    const { state, note } = r.body as { state: string; note?: string };
+    return service.changeCorrection(user(r), id, state, note);
+  });
+
+  app.get(`${API_PREFIX}/corrections/document`, {
+    schema: {
+      summary: 'The document to send to ONSS for one or more correction requests: CSV, JSON, or a printable HTML page',
+      tags: ['corrections'],
+      security: secured,
+      querystring: { type: 'object', properties: { ids: { type: 'string', pattern: '^\\d+(,\\d+)*$', description: 'comma-separated request ids' }, format: { type: 'string', enum: ['csv', 'json', 'html'], default: 'html' } }, required: ['ids'], additionalProperties: false },
+      response: errors,
+    },
+  }, async (r, reply) => {
+    const q = r.query as { ids: string; format: string };
+    const doc = service.correctionDocument(user(r), q.ids.split(',').map(Number), q.format);
+    const disposition = q.format === 'html' ? 'inline' : 'attachment';
+    return reply.type(doc.contentType).header('content-disposition', `${disposition}; filename="${doc.filename}"`).send(doc.body);
+  });
+
+  app.get(`${API_PREFIX}/applies`, {
+    schema: {
+      summary: 'Is a declaration of works needed; do CIaO and Checkinatwork apply? With the deciding rule (FAQ 3, 6, 10)',
+      tags: ['applicability'],
+      security: secured,
+      querystring: {
+        type: 'object',
+        properties: {
+          amount: { type: 'number', minimum: 0, description: 'main contract value, EUR' },
+          subcontractors: { type: 'integer', minimum: 0 },
+          cleaning: { type: 'boolean' },
+          otherWorks: { type: 'boolean' },
+          declarationTotal: { type: 'number', minimum: 0 },
+          movableOnly: { type: 'boolean' },
+          voluntary: { type: 'boolean' },
+        },
+        required: ['amount', 'subcontractors', 'cleaning'],
+        additionalProperties: false,
+      },
+      response: { 200: anyObject, ...errors },
+    },
+  }, async (r) => {
+    const q = r.query as { amount: number; subcontractors: number; cleaning: boolean; otherWorks?: boolean; declarationTotal?: number; movableOnly?: boolean; voluntary?: boolean };
+    return decideApplicability({ amountEur: q.amount, subcontractors: q.subcontractors, cleaning: q.cleaning, otherWorks: q.otherWorks, declarationTotalEur: q.declarationTotal, movableOnly: q.movableOnly, voluntaryDeclaration: q.voluntary });
+  });
+}

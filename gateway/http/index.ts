@@ -1,0 +1,1 @@
+export { adminApiPlugin, API_PREFIX, OPENAPI_PATH, DASHBOARD_PATH, type AdminApiOptions } from './admin-api.ts';

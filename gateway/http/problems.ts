@@ -1,0 +1,72 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
+import { ForbiddenError, NotFound } from '../siteman/service.ts';
+
+/**
+ * Errors as RFC 9457 problem+json, always naming the field and the rule (`problems[]`), so the dashboard and
+ * any client can show the person what to change.
+ */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  problems: FieldProblem[];
+}
+
+export class UnauthenticatedError extends Error {
+  constructor(readonly problem: FieldProblem) {
+    super(problem.message);
+  }
+}
+
+export const PROBLEM_SCHEMA = {
+  type: 'object',
+  description: 'RFC 9457 problem details; problems[] names each field and rule',
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    instance: { type: 'string' },
+    problems: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, rule: { type: 'string' }, message: { type: 'string' } } } },
+  },
+} as const;
+
+function problemOf(err: unknown): Problem {
+  if (err instanceof InvalidInputError) {
+    return { type: 'urn:problem-type:ciao:invalid-input', title: 'Invalid input', status: 400, detail: err.message, problems: err.problems };
+  }
+  if (err instanceof ForbiddenError) {
+    return { type: 'urn:problem-type:ciao:forbidden', title: 'Forbidden', status: 403, detail: err.message, problems: [err.problem] };
+  }
+  if (err instanceof UnauthenticatedError) {
+    return { type: 'urn:problem-type:ciao:unauthenticated', title: 'Authentication required', status: 401, detail: err.message, problems: [err.problem] };
+  }
+  if (err instanceof NotFound) {
+    return { type: 'urn:problem-type:ciao:not-found', title: 'Not found', status: 404, detail: err.message, problems: [{ field: err.field, rule: 'exists', message: err.message }] };
+  }
+  const fe = err as FastifyError & { validation?: Array<{ instancePath?: string; keyword?: string; message?: string; params?: Record<string, unknown> }>; validationContext?: string };
+  if (fe && Array.isArray(fe.validation)) {
+    const problems = fe.validation.map((v) => {
+      const missing = v.params?.missingProperty as string | undefined;
+      const path = (v.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+      const field = missing ? (path ? `${path}.${missing}` : missing) : path || fe.validationContext || '(root)';
+      const rule = v.keyword === 'required' ? 'required' : v.keyword === 'enum' ? 'enum' : v.keyword === 'type' ? 'type' : v.keyword === 'pattern' ? 'format' : v.keyword ?? 'schema';
+      const allowed = v.keyword === 'enum' && Array.isArray(v.params?.allowedValues) ? `: one of ${(v.params!.allowedValues as unknown[]).join(', ')}` : '';
+      return { field, rule, message: `${field}: ${missing ? 'is required' : `${v.message ?? 'is invalid'}${allowed}`}` };
+    });
+    return { type: 'urn:problem-type:ciao:invalid-input', title: 'Invalid input', status: 400, detail: problems.map((p) => p.message).join('; '), problems };
+  }
+  if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return { type: 'urn:problem-type:ciao:bad-request', title: 'Bad request', status: fe.statusCode, detail: fe.message, problems: [{ field: '(request)', rule: fe.code ?? 'request', message: fe.message }] };
+  }
+  return { type: 'urn:problem-type:ciao:internal', title: 'Internal error', status: 500, detail: 'the gateway could not answer; the error is in its log', problems: [] };
+}
+
+export function sendProblem(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const p = problemOf(err);
+  if (p.status >= 500) request.log.error({ err }, 'admin API error');
+  return reply.code(p.status).type('application/problem+json').send(JSON.stringify({ ...p, instance: request.url.split('?')[0] }));
+}

@@ -1,0 +1,132 @@
+import type { Db } from '../../shared/sqlite.ts';
+import type { Logger } from '../../shared/logging.ts';
+import { decodeTap, type Ack, type Language } from '../../shared/mqtt/payloads.ts';
+import { toOffsetIso } from '../../shared/time.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import { GroupCommitter, type CommitStats, type IngestItem, type IngestOutcome } from './group-commit.ts';
+import { InlineWriter, type CommitWriter } from './writers.ts';
+import type { StatusItem } from './batch-writer.ts';
+import { ackDisplay } from './display.ts';
+
+/** Where acks go: the broker adapter publishes them on the terminal's `acks` topic (QoS 1). */
+export interface AckSink {
+  sendAck(terminalId: string, ack: Ack): void;
+}
+
+export interface TapIngestOptions {
+  db: Db;
+  /** Where commits run; inline on `db` by default. */
+  writer?: CommitWriter;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  acks: AckSink;
+  maxDelayMs: number;
+  maxBatch: number;
+  languageOf(terminalId: string): Language;
+  /** Called after a commit that appended registrations. */
+  onRegistrations(count: number): void;
+  mayCommit?: () => boolean;
+  /** The gateway's clock (a virtual one in the demo); Date.now by default. */
+  now?: () => number;
+}
+
+/**
+ * The ingest path: decode and validate a tap (the only per-tap work done on arrival), hand it to the group
+ * commit, and ack each tap once its batch is durable. Rejections are quarantined in the same commit.
+ */
+export class TapIngest {
+  private readonly committer: GroupCommitter;
+  private lastFailureAt = 0;
+  private lastFailure: string | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly o: TapIngestOptions) {
+    this.now = o.now ?? Date.now;
+    this.committer = new GroupCommitter(o.writer ?? new InlineWriter(o.db), {
+      maxDelayMs: o.maxDelayMs,
+      maxBatch: o.maxBatch,
+      mayCommit: o.mayCommit,
+      onCommitted: (outcomes, stats) => this.committed(outcomes, stats),
+      onFailure: (err, items, retrying) => this.failed(err, items, retrying),
+    });
+  }
+
+  receive(terminalId: string, payload: Buffer): void {
+    const receivedMs = this.now();
+    const arrivedPerf = performance.now();
+    const receivedAt = new Date(receivedMs).toISOString();
+    this.o.metrics.tapsReceived.inc();
+    const decoded = decodeTap(payload);
+    if (decoded.ok) {
+      this.committer.submit({ kind: 'tap', terminalId, tap: decoded.value, receivedAt, receivedMs, arrivedPerf });
+    } else {
+      this.committer.submit({ kind: 'reject', terminalId, tapId: decoded.id, reason: decoded.reason, problems: decoded.problems, payload, receivedAt, receivedMs, arrivedPerf });
+    }
+  }
+
+  /** Status changes are written with the next batch, so the database has a single writer. */
+  note(item: StatusItem): void {
+    this.committer.submit(item);
+  }
+
+  /** Health: the last commit failure, if one happened in the last minute. */
+  get degraded(): string | undefined {
+    return Date.now() - this.lastFailureAt < 60_000 ? this.lastFailure : undefined;
+  }
+
+  get pending(): number {
+    return this.committer.pendingCount;
+  }
+
+  flush(): Promise<boolean> {
+    return this.committer.flush();
+  }
+
+  /** Stops taking taps and commits (and acks) what was received. */
+  stop(): Promise<void> {
+    return this.committer.stop();
+  }
+
+  private committed(outcomes: IngestOutcome[], stats: CommitStats): void {
+    const m = this.o.metrics;
+    m.commitBatchSize.observe(stats.size);
+    m.commitDuration.observe(stats.durationMs / 1000);
+    if (this.lastFailure) {
+      this.o.logger.info({ batch: stats.size }, 'commits succeed again');
+      this.lastFailure = undefined;
+    }
+    const nowMs = this.now();
+    const now = toOffsetIso(new Date(nowMs));
+    for (const o of outcomes) {
+      if (o.status === 'noted') continue;
+      const lang = this.o.languageOf(o.item.terminalId);
+      if (o.status === 'stored') {
+        if (o.duplicate) m.tapsDuplicate.inc();
+        else {
+          m.tapsStored.inc();
+          m.enrichment.inc({ status: o.enrichment! });
+        }
+        this.o.acks.sendAck(o.item.terminalId, { id: o.item.tap.id, status: 'stored', display: ackDisplay(lang, o.enrichment === 'enriched' || o.duplicate ? 'stored' : 'review'), now });
+      } else {
+        m.tapsRejected.inc({ reason: o.item.reason });
+        this.o.logger.warn({ terminalId: o.item.terminalId, tapId: o.item.tapId, reason: o.item.reason, problems: o.item.problems }, 'tap rejected and quarantined');
+        // A payload without a readable id cannot be matched by the terminal; the ack still says why.
+        this.o.acks.sendAck(o.item.terminalId, { id: o.item.tapId ?? '', status: 'rejected', reason: o.item.reason, problems: o.item.problems, display: ackDisplay(lang, 'rejected'), now });
+      }
+      m.ackLatency.observe((performance.now() - o.item.arrivedPerf) / 1000);
+    }
+    if (stats.registrations > 0) {
+      m.registrationsAppended.inc(stats.registrations);
+      this.o.onRegistrations(stats.registrations);
+    }
+  }
+
+  private failed(err: Error, items: IngestItem[], retrying: boolean): void {
+    const code = (err as { code?: string }).code ?? 'UNKNOWN';
+    this.o.metrics.commitFailures.inc({ code });
+    this.lastFailureAt = Date.now();
+    this.lastFailure = code;
+    if (retrying) this.o.logger.warn({ err, code, batch: items.length }, 'group commit failed: database locked, trying again');
+    else this.o.logger.error({ err, code, batch: items.length }, 'group commit failed: nothing acked, terminals will send these taps again');
+  }
+}

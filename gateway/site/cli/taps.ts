@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { intOption, printRows, stdoutIo, withDb } from './context.ts';
+
+/** What the site manager must look at: taps not turned into registrations, and quarantined payloads. */
+export function registerTapCommands(admin: Command): void {
+  const t = admin.command('tap').description('Taps received: those that could not be enriched, and the quarantine');
+  t.command('list')
+    .description('List stored taps (by default only those not enriched into a registration)')
+    .option('--all', 'include enriched taps')
+    .option('--terminal <id>', 'only this terminal')
+    .option('--limit <n>', 'at most this many, newest first', intOption('limit'), 100)
+    .option('--json', 'print JSON')
+    .action(async (o: { all?: boolean; terminal?: string; limit: number; json?: boolean }, cmd: Command) =>
+      withDb(cmd, (db) => {
+        const where: string[] = [];
+        const params: unknown[] = [];
+        if (!o.all) where.push("enrichment <> 'enriched'");
+        if (o.terminal) {
+          where.push('terminal_id = ?');
+          params.push(o.terminal);
+        }
+        const rows = db
+          .prepare(`SELECT tap_id, terminal_id, site_id, badge, direction, reason, at, enrichment, enrichment_detail FROM taps ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at DESC LIMIT ?`)
+          .all(...params, o.limit) as Array<Record<string, unknown>>;
+        printRows(stdoutIo, rows, !!o.json);
+      }),
+    );
+  t.command('quarantine')
+    .description('List payloads refused at ingest (malformed, oversized, wrong version, invalid field)')
+    .option('--limit <n>', 'at most this many, newest first', intOption('limit'), 100)
+    .option('--json', 'print JSON')
+    .action(async (o: { limit: number; json?: boolean }, cmd: Command) =>
+      withDb(cmd, (db) => {
+        const rows = db.prepare('SELECT id, terminal_id, tap_id, reason, problems, payload_size, received_at FROM quarantine ORDER BY id DESC LIMIT ?').all(o.limit) as Array<Record<string, unknown>>;
+        printRows(stdoutIo, rows, !!o.json);
+      }),
+    );
+}

@@ -1,0 +1,57 @@
+import type { Db } from '../../shared/sqlite.ts';
+import type { Logger } from '../../shared/logging.ts';
+import { decodeStatus } from '../../shared/mqtt/payloads.ts';
+import type { StatusItem } from '../ingest/batch-writer.ts';
+
+/**
+ * Terminal status: online/offline (from connections and the retained `status` topic, which is also each
+ * terminal's last will), queued taps and the clock skew the terminal reports. Changes are handed to the
+ * group commit (the database's single writer) and land in `terminal_status`; the skew measured from taps is
+ * written there by the commit itself.
+ */
+export interface TerminalStatusRow {
+  terminal_id: string;
+  state: 'online' | 'offline';
+  reported_at: string | null;
+  version: string | null;
+  queued: number | null;
+  reported_skew_ms: number | null;
+  measured_skew_ms: number | null;
+  last_tap_at: string | null;
+  connected_at: string | null;
+  disconnected_at: string | null;
+  updated_at: string;
+}
+
+export class TerminalStatusTracker {
+  constructor(
+    private readonly note: (item: StatusItem) => void,
+    private readonly logger: Logger,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  online(terminalId: string): void {
+    this.note({ kind: 'status', terminalId, change: 'online', at: this.now().toISOString() });
+  }
+
+  offline(terminalId: string): void {
+    this.note({ kind: 'status', terminalId, change: 'offline', at: this.now().toISOString() });
+  }
+
+  /** A message on the terminal's `status` topic (its own report, or its last will). */
+  report(terminalId: string, payload: Buffer): boolean {
+    const d = decodeStatus(payload);
+    if (!d.ok) {
+      this.logger.warn({ terminalId, reason: d.reason, problems: d.problems }, 'status message refused');
+      return false;
+    }
+    this.note({ kind: 'status', terminalId, change: 'report', at: this.now().toISOString(), report: d.value });
+    return true;
+  }
+}
+
+export function readTerminalStatus(db: Db, terminalId?: string): TerminalStatusRow[] {
+  return (terminalId
+    ? db.prepare('SELECT * FROM terminal_status WHERE terminal_id = ?').all(terminalId)
+    : db.prepare('SELECT * FROM terminal_status ORDER BY terminal_id').all()) as TerminalStatusRow[];
+}

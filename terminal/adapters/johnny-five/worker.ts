@@ -1,0 +1,59 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { PanelDriver, serialFirmataIo, type IoFactory, type PanelCommand } from './driver.ts';
+import type { BoardConfig } from '../../config.ts';
+
+/**
+ * The panel worker thread: owns johnny-five and the serial port. The main thread only posts commands
+ * and hears buttons and a heartbeat, so a busy-waiting LCD write or a wedged port can never hold up a tap.
+ */
+export interface PanelWorkerData {
+  config: BoardConfig;
+  /** A module exporting `createIo(config)`: another Firmata-compatible IO plugin (tests use mock-firmata). */
+  ioModule?: string;
+  heartbeatMs: number;
+}
+
+export type WorkerToMain =
+  | { type: 'alive' }
+  | { type: 'button'; button: 'IN' | 'OUT' | 'BREAK' }
+  | { type: 'connected' }
+  | { type: 'disconnected'; reason: string }
+  | { type: 'error'; message: string };
+
+export type MainToWorker = { type: 'cmd'; cmd: PanelCommand } | { type: 'stop' };
+
+const data = workerData as PanelWorkerData;
+const port = parentPort!;
+const send = (m: WorkerToMain) => port.postMessage(m);
+
+let createIo: IoFactory;
+if (data.ioModule) {
+  const mod = (await import(data.ioModule)) as { createIo: (c: BoardConfig) => IoFactory };
+  createIo = mod.createIo(data.config);
+} else {
+  createIo = serialFirmataIo(data.config);
+}
+
+let driver: PanelDriver;
+try {
+  driver = new PanelDriver(data.config, createIo);
+} catch (err) {
+  send({ type: 'error', message: (err as Error).message });
+  throw err;
+}
+driver.on('button', (button) => send({ type: 'button', button }));
+driver.on('connected', () => send({ type: 'connected' }));
+driver.on('disconnected', (reason) => send({ type: 'disconnected', reason }));
+driver.on('error', (message) => send({ type: 'error', message }));
+
+const heartbeat = setInterval(() => send({ type: 'alive' }), data.heartbeatMs);
+port.on('message', (m: MainToWorker) => {
+  if (m.type === 'cmd') driver.apply(m.cmd);
+  else if (m.type === 'stop') {
+    clearInterval(heartbeat);
+    driver.stop();
+    port.close();
+  }
+});
+driver.start();
+send({ type: 'alive' });

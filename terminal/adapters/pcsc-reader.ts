@@ -1,0 +1,210 @@
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import type { Logger } from '../../shared/logging.ts';
+import type { PcscConfig } from '../config.ts';
+import type { BadgeReader } from '../core/ports.ts';
+
+/**
+ * Badge reader through PC/SC (pcscd) with nfc-pcsc: any CCID contactless reader (ACR122U, ACR1252U,
+ * Identiv, ...), ISO 14443-3 (MIFARE Classic/Ultralight) and ISO 14443-4 (DESFire, ...) cards alike: the
+ * UID is read with the PC/SC GET DATA command `FF CA 00 00 00`, with nfc-pcsc's automatic processing off.
+ *
+ * nfc-pcsc's constructor blocks the event loop while pcscd is absent, so it is only constructed once
+ * pcscd's socket accepts a connection; until then the adapter reports a clear error and probes again
+ * every `retrySeconds`. When pcscd goes away the PC/SC context is dropped and the wait starts over.
+ */
+type NfcModule = { NFC: new (logger?: unknown) => NfcInstance };
+interface NfcInstance extends EventEmitter {
+  close(): void;
+}
+interface NfcReader extends EventEmitter {
+  name: string;
+  autoProcessing: boolean;
+  transmit(data: Buffer, responseMaxLength: number): Promise<Buffer>;
+  led?(led: number, blinking: number[]): Promise<unknown>;
+  setBuzzerOutput?(enabled: boolean): Promise<unknown>;
+}
+
+export const NFC_PCSC_MISSING =
+  'the PC/SC reader needs the optional dependency nfc-pcsc (and libpcsclite): install it with `npm install nfc-pcsc` on the terminal, or use "reader": "simulated"';
+
+const GET_UID = Buffer.from([0xff, 0xca, 0x00, 0x00, 0x00]);
+
+export async function loadNfcPcsc(): Promise<NfcModule> {
+  try {
+    const mod = (await import('nfc-pcsc' as string)) as NfcModule & { default?: NfcModule };
+    const NFC = mod.NFC ?? mod.default?.NFC;
+    if (typeof NFC !== 'function') throw new Error('nfc-pcsc has no NFC export');
+    return { NFC };
+  } catch (err) {
+    throw new Error(`${NFC_PCSC_MISSING} (${(err as Error).message.split('\n')[0]})`);
+  }
+}
+
+/** True when something accepts connections on pcscd's socket (a stale socket file after a crash does not count). */
+export function pcscdListening(socketPath: string, timeoutMs = 1000): Promise<boolean> {
+  if (!existsSync(socketPath)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const s = connect({ path: socketPath });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+export class PcscReader extends EventEmitter implements BadgeReader {
+  private nfc: NfcInstance | null = null;
+  private module: NfcModule | null = null;
+  private readonly readers = new Map<string, NfcReader>();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private stopped = true;
+  private waitingReported = false;
+
+  constructor(private readonly config: PcscConfig, private readonly logger: Logger) {
+    super();
+  }
+
+  /** Names of the readers currently attached. */
+  get readerNames(): string[] {
+    return [...this.readers.keys()];
+  }
+
+  get contextOpen(): boolean {
+    return this.nfc !== null;
+  }
+
+  async start(): Promise<void> {
+    this.module = await loadNfcPcsc();
+    this.stopped = false;
+    void this.tryOpen();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.closeContext('stopped');
+  }
+
+  private async tryOpen(): Promise<void> {
+    this.retryTimer = null;
+    if (this.stopped || this.nfc) return;
+    if (!(await pcscdListening(this.config.socketPath))) {
+      if (!this.waitingReported) {
+        this.waitingReported = true;
+        this.emit('error', new Error(`pcscd is not running (no listener on ${this.config.socketPath}); start it with \`systemctl start pcscd\`; retrying every ${this.config.retrySeconds}s`));
+      }
+      this.scheduleRetry();
+      return;
+    }
+    if (this.stopped || this.nfc) return;
+    this.waitingReported = false;
+    try {
+      const nfc = new this.module!.NFC();
+      this.nfc = nfc;
+      nfc.on('reader', (reader: NfcReader) => this.onReader(nfc, reader));
+      nfc.on('error', (err: Error) => {
+        // The PC/SC context is gone (pcscd stopped or crashed): drop it and wait for the daemon again.
+        this.emit('error', new Error(`PC/SC error: ${err.message}`));
+        if (this.nfc === nfc) {
+          this.closeContext('pcscd lost');
+          this.scheduleRetry();
+        }
+      });
+      this.logger.info({ socket: this.config.socketPath }, 'PC/SC context open; waiting for readers');
+    } catch (err) {
+      this.emit('error', new Error(`cannot open a PC/SC context: ${(err as Error).message}`));
+      this.nfc = null;
+      this.scheduleRetry();
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => void this.tryOpen(), this.config.retrySeconds * 1000);
+    this.retryTimer.unref();
+  }
+
+  private closeContext(reason: string): void {
+    const nfc = this.nfc;
+    this.nfc = null;
+    for (const name of [...this.readers.keys()]) this.detach(name);
+    if (nfc) {
+      nfc.removeAllListeners();
+      nfc.on('error', () => {});
+      try {
+        nfc.close();
+      } catch (err) {
+        this.logger.debug({ err, reason }, 'closing the PC/SC context failed');
+      }
+    }
+  }
+
+  private detach(name: string): void {
+    const reader = this.readers.get(name);
+    if (!reader) return;
+    this.readers.delete(name);
+    reader.removeAllListeners();
+    reader.on('error', () => {});
+    this.emit('detached', name);
+  }
+
+  private onReader(nfc: NfcInstance, reader: NfcReader): void {
+    if (this.nfc !== nfc) return;
+    const name = reader.name;
+    // We read the UID ourselves for every card type; nfc-pcsc's automatic path would try an AID on type 4.
+    reader.autoProcessing = false;
+    this.readers.set(name, reader);
+    this.emit('attached', name);
+    if (reader.setBuzzerOutput) {
+      reader.setBuzzerOutput(this.config.acr122Feedback).catch((err: Error) => this.logger.debug({ err: err.message }, 'ACR122 buzzer setting failed'));
+    }
+    reader.on('card', (card: { atr?: Buffer; standard?: string }) => void this.readCard(reader, card));
+    reader.on('error', (err: Error) => this.emit('error', new Error(`reader ${name}: ${err.message}`)));
+    reader.on('end', () => this.detach(name));
+  }
+
+  private async readCard(reader: NfcReader, card: { atr?: Buffer; standard?: string }): Promise<void> {
+    let response: Buffer;
+    try {
+      response = await withTimeout(reader.transmit(GET_UID, 12), this.config.readTimeoutMs, 'the card was taken away before its UID could be read');
+    } catch (err) {
+      this.emit('error', new Error(`reader ${reader.name}: ${(err as Error).message}`));
+      return;
+    }
+    const sw = response.length >= 2 ? response.readUInt16BE(response.length - 2) : 0;
+    const uidBytes = response.subarray(0, response.length - 2);
+    if (sw !== 0x9000 || ![4, 7, 10].includes(uidBytes.length)) {
+      this.emit('error', new Error(`reader ${reader.name}: unexpected answer to GET UID: ${response.toString('hex')} (card ${card.standard ?? 'unknown'})`));
+      return;
+    }
+    const uid = uidBytes.toString('hex').toUpperCase();
+    this.emit('badge', { uid, readerName: reader.name });
+    if (this.config.acr122Feedback && reader.led) {
+      // ACR122U: blink the green LED once to confirm the read (the panel gives the real feedback).
+      reader.led(0b00101110, [0x01, 0x01, 0x01, 0x01]).catch(() => {});
+    }
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(message)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,56 @@
+import { EventEmitter } from 'node:events';
+import type { BadgeReader, BadgeReaderEvents } from '../core/ports.ts';
+
+/**
+ * A reader driven by code: `present(uid)` is a badge held to the reader. Used by the simulator, the
+ * benchmarks and the tests, with exactly the same core as the NFC reader.
+ */
+export interface SimulatedReader {
+  on<K extends keyof BadgeReaderEvents>(event: K, listener: (...args: BadgeReaderEvents[K]) => void): this;
+  off<K extends keyof BadgeReaderEvents>(event: K, listener: (...args: BadgeReaderEvents[K]) => void): this;
+  emit<K extends keyof BadgeReaderEvents>(event: K, ...args: BadgeReaderEvents[K]): boolean;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class SimulatedReader extends EventEmitter implements BadgeReader {
+  private attachedNow = false;
+
+  constructor(readonly readerName = 'Simulated reader') {
+    super();
+  }
+
+  get attached(): boolean {
+    return this.attachedNow;
+  }
+
+  async start(): Promise<void> {
+    this.attach();
+  }
+
+  async stop(): Promise<void> {
+    this.detach();
+  }
+
+  /** A badge held to the reader. Emits synchronously, so callers can time the whole tap path. */
+  present(uid: string): void {
+    if (!this.attachedNow) throw new Error('the simulated reader is detached: attach() it first');
+    this.emit('badge', { uid: uid.toUpperCase(), readerName: this.readerName });
+  }
+
+  attach(): void {
+    if (this.attachedNow) return;
+    this.attachedNow = true;
+    this.emit('attached', this.readerName);
+  }
+
+  detach(): void {
+    if (!this.attachedNow) return;
+    this.attachedNow = false;
+    this.emit('detached', this.readerName);
+  }
+
+  /** Reports a reader failure, as a real adapter would. */
+  fail(message: string): void {
+    this.emit('error', new Error(message));
+  }
+}

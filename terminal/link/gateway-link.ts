@@ -1,0 +1,376 @@
+import { EventEmitter } from 'node:events';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from '../../shared/logging.ts';
+import { ackSchema, rosterSchema, terminalConfigSchema, type Ack, type Roster, type TerminalConfig, type TerminalStatus } from '../../shared/mqtt/payloads.ts';
+import { topicFor } from '../../shared/mqtt/topics.ts';
+import { parseWith } from '../../shared/schema.ts';
+import { toOffsetIso } from '../../shared/time.ts';
+import { ClockOffsetEstimator } from '../core/clock-offset.ts';
+import type { AckOutcome, Outbox, OutboxRow } from '../core/outbox.ts';
+import type { Clock } from '../core/ports.ts';
+import type { TerminalState } from '../core/state.ts';
+
+/**
+ * The terminal's connection to the gateway: MQTT over TLS, one client per connection attempt (so nothing
+ * but the outbox ever resends a tap), taps published QoS1 in seq order with a bounded window in flight,
+ * application acks applied to the outbox in batches, status with a retained last will, config and roster
+ * taken from retained topics and kept on disk.
+ */
+export interface GatewayLinkOptions {
+  terminalId: string;
+  secret: string;
+  url: string;
+  /** PEM of the CA that signed the gateway's certificate; only this CA is trusted when given. */
+  ca?: Buffer;
+  outbox: Outbox;
+  state: TerminalState;
+  clock: Clock;
+  logger: Logger;
+  version: string;
+  /** Taps in flight (published, not yet acked). */
+  window: number;
+  statusIntervalMs: number;
+  /** Resend from the oldest unacked tap when no ack came for this long. */
+  ackTimeoutMs: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  keepaliveSeconds: number;
+}
+
+export interface GatewayLinkEvents {
+  connected: [];
+  disconnected: [reason: string];
+  ack: [ack: Ack];
+  config: [config: TerminalConfig];
+  roster: [roster: Roster];
+}
+
+const KV_CONFIG = 'gateway_config';
+const KV_ROSTER = 'gateway_roster';
+
+export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
+  private client: MqttClient | null = null;
+  private connected = false;
+  private stopped = false;
+  private reconnectDelay: number;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private ackTimer: NodeJS.Timeout | null = null;
+  /** Taps published on this connection and not yet acked: id -> seq, send time on the terminal clock (for
+   * the skew) and on the monotonic clock (for the ack timeout, which is real time even under a virtual clock). */
+  private readonly inflight = new Map<string, { seq: number; sentAt: number; sentMono: number }>();
+  private cursor = 0;
+  private buffer: OutboxRow[] = [];
+  private pendingAcks: AckOutcome[] = [];
+  private ackFlushScheduled = false;
+  private readonly offset = new ClockOffsetEstimator();
+  private lastAckAt = 0;
+  /** Counters for status and benchmarks. */
+  readonly stats = { published: 0, acked: 0, rejected: 0, resends: 0, connects: 0 };
+
+  constructor(private readonly o: GatewayLinkOptions) {
+    super();
+    this.reconnectDelay = o.reconnectMinMs;
+    this.loadRetained();
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+    this.statusTimer = setInterval(() => this.publishStatus(), this.o.statusIntervalMs);
+    this.statusTimer.unref();
+    this.ackTimer = setInterval(() => this.checkAckTimeout(), Math.min(1000, this.o.ackTimeoutMs));
+    this.ackTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.ackTimer) clearInterval(this.ackTimer);
+    this.flushAcks();
+    const client = this.client;
+    this.client = null;
+    this.connected = false;
+    if (client) {
+      // A clean stop says so; the will covers crashes and lost links.
+      if (client.connected) {
+        await new Promise<void>((resolve) => {
+          client.publish(topicFor(this.o.terminalId, 'status'), JSON.stringify(this.status('offline')), { qos: 1, retain: true }, () => resolve());
+          setTimeout(resolve, 500).unref();
+        });
+      }
+      await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+    }
+  }
+
+  /** A tap became ready to publish. */
+  kick(): void {
+    if (this.connected) this.fill();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const { terminalId } = this.o;
+    const opts: IClientOptions = {
+      clientId: terminalId,
+      username: terminalId,
+      password: this.o.secret,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+      keepalive: this.o.keepaliveSeconds,
+      protocolVersion: 4,
+      will: { topic: topicFor(terminalId, 'status'), payload: Buffer.from(JSON.stringify(this.status('offline'))), qos: 1, retain: true },
+    };
+    if (this.o.ca) {
+      opts.ca = this.o.ca;
+      opts.rejectUnauthorized = true;
+    }
+    let client: MqttClient;
+    try {
+      client = mqtt.connect(this.o.url, opts);
+    } catch (err) {
+      this.o.logger.error({ err }, 'cannot create MQTT client');
+      this.scheduleReconnect();
+      return;
+    }
+    this.client = client;
+    let closed = false;
+    client.on('connect', () => this.onConnected(client));
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('error', (err) => this.o.logger.warn({ err: err.message }, 'gateway connection error'));
+    client.on('close', () => {
+      if (closed) return;
+      closed = true;
+      this.onClosed(client);
+    });
+  }
+
+  private onConnected(client: MqttClient): void {
+    if (client !== this.client) return;
+    // Taps and acks are small and latency-bound: never let Nagle hold them back.
+    (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
+    this.connected = true;
+    this.reconnectDelay = this.o.reconnectMinMs;
+    this.stats.connects += 1;
+    this.o.logger.info({ url: this.o.url, queued: this.o.outbox.queued }, 'connected to gateway');
+    const id = this.o.terminalId;
+    client.subscribe([topicFor(id, 'acks'), topicFor(id, 'config'), topicFor(id, 'roster')], { qos: 1 }, (err) => {
+      if (err) this.o.logger.warn({ err: err.message }, 'subscribe failed');
+    });
+    this.o.state.setOnline(true);
+    this.publishStatus();
+    this.resetPump();
+    this.fill();
+    this.emit('connected');
+  }
+
+  private onClosed(client: MqttClient): void {
+    if (client === this.client) {
+      this.client = null;
+      const wasConnected = this.connected;
+      this.connected = false;
+      this.flushAcks();
+      this.resetPump();
+      this.o.state.setOnline(false);
+      if (wasConnected) {
+        this.o.logger.warn({ queued: this.o.outbox.queued }, 'gateway connection lost; taps stay in the outbox');
+        this.emit('disconnected', 'closed');
+      }
+    }
+    client.end(true);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.reconnectTimer) return;
+    const delay = Math.round(this.reconnectDelay * (0.75 + Math.random() * 0.5));
+    this.reconnectDelay = Math.min(this.reconnectDelay * 2, this.o.reconnectMaxMs);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  /** Forget what was in flight: the next fill resends from the oldest tap in the outbox. */
+  private resetPump(): void {
+    this.inflight.clear();
+    this.cursor = 0;
+    this.buffer = [];
+  }
+
+  private fill(): void {
+    const client = this.client;
+    if (!client || !this.connected) return;
+    this.flushAcks();
+    const topic = topicFor(this.o.terminalId, 'taps');
+    while (this.inflight.size < this.o.window) {
+      if (this.buffer.length === 0) {
+        this.buffer = this.o.outbox.page(this.cursor, 512);
+        if (this.buffer.length === 0) return;
+      }
+      const row = this.buffer[0]!;
+      if (!row.ready) {
+        // A worker is still choosing an employer: later taps wait so the gateway sees them in order.
+        this.buffer = [];
+        return;
+      }
+      this.buffer.shift();
+      this.cursor = row.seq;
+      this.inflight.set(row.id, { seq: row.seq, sentAt: this.o.clock.now().getTime(), sentMono: performance.now() });
+      this.stats.published += 1;
+      client.publish(topic, row.payload, { qos: 1 });
+    }
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    try {
+      const kind = topic.slice(topic.lastIndexOf('/') + 1);
+      let data: unknown;
+      try {
+        data = JSON.parse(payload.toString('utf8'));
+      } catch {
+        this.o.logger.warn({ topic }, 'ignored a message that is not JSON');
+        return;
+      }
+      if (kind === 'acks') this.onAck(data);
+      else if (kind === 'config') this.onConfig(data, payload.toString('utf8'));
+      else if (kind === 'roster') this.onRoster(data, payload.toString('utf8'));
+    } catch (err) {
+      this.o.logger.error({ err, topic }, 'failed to handle a gateway message');
+    }
+  }
+
+  private onAck(data: unknown): void {
+    const parsed = parseWith(ackSchema, data);
+    if (!parsed.ok) {
+      this.o.logger.warn({ problems: parsed.problems }, 'ignored a malformed ack');
+      return;
+    }
+    const ack = parsed.value;
+    const receivedAt = this.o.clock.now().getTime();
+    const sent = this.inflight.get(ack.id);
+    const gatewayNow = Date.parse(ack.now);
+    if (Number.isFinite(gatewayNow)) {
+      const skew = this.offset.add(gatewayNow, sent?.sentAt, receivedAt);
+      const wasWrong = this.o.state.clockWrong;
+      this.o.state.setClockSkew(skew);
+      if (wasWrong !== this.o.state.clockWrong) {
+        this.o.logger.warn({ clockSkewMs: skew, maxClockSkewMs: this.o.state.settings.maxClockSkewMs }, this.o.state.clockWrong ? 'terminal clock is off' : 'terminal clock is back within tolerance');
+        this.publishStatus();
+      }
+    }
+    this.inflight.delete(ack.id);
+    this.lastAckAt = performance.now();
+    if (ack.status === 'rejected') {
+      this.stats.rejected += 1;
+      this.o.logger.warn({ id: ack.id, reason: ack.reason, problems: ack.problems }, 'gateway rejected a tap; kept in rejected_taps');
+    } else {
+      this.stats.acked += 1;
+    }
+    this.pendingAcks.push({ id: ack.id, status: ack.status, reason: ack.reason, problems: ack.problems });
+    if (!this.ackFlushScheduled) {
+      this.ackFlushScheduled = true;
+      setImmediate(() => {
+        this.flushAcks();
+        this.fill();
+      });
+    }
+    this.emit('ack', ack);
+  }
+
+  /** Deletes acked taps in one transaction per batch: a lost delete only means a harmless resend. */
+  private flushAcks(): void {
+    this.ackFlushScheduled = false;
+    if (this.pendingAcks.length === 0) return;
+    const batch = this.pendingAcks;
+    this.pendingAcks = [];
+    try {
+      this.o.outbox.acknowledge(batch, new Date(this.o.clock.now().getTime()).toISOString());
+    } catch (err) {
+      this.o.logger.error({ err }, 'failed to apply acks to the outbox; the taps will be resent');
+    }
+  }
+
+  private checkAckTimeout(): void {
+    if (!this.connected || this.inflight.size === 0) return;
+    const now = performance.now();
+    const oldest = this.inflight.values().next().value as { sentMono: number } | undefined;
+    if (oldest && now - oldest.sentMono > this.o.ackTimeoutMs && now - this.lastAckAt > this.o.ackTimeoutMs) {
+      this.o.logger.warn({ inflight: this.inflight.size }, 'no ack from the gateway in time; resending from the oldest tap');
+      this.stats.resends += 1;
+      this.resetPump();
+      this.fill();
+    }
+  }
+
+  private onConfig(data: unknown, raw: string): void {
+    const parsed = parseWith(terminalConfigSchema, data);
+    if (!parsed.ok) {
+      this.o.logger.warn({ problems: parsed.problems }, 'ignored an invalid config; keeping the last good one');
+      return;
+    }
+    if (parsed.value.terminalId !== this.o.terminalId) {
+      this.o.logger.warn({ terminalId: parsed.value.terminalId }, 'ignored a config meant for another terminal');
+      return;
+    }
+    this.o.outbox.setValue(KV_CONFIG, raw);
+    this.o.state.setConfig(parsed.value);
+    this.emit('config', parsed.value);
+  }
+
+  private onRoster(data: unknown, raw: string): void {
+    const parsed = parseWith(rosterSchema, data);
+    if (!parsed.ok) {
+      this.o.logger.warn({ problems: parsed.problems.slice(0, 5) }, 'ignored an invalid roster; keeping the last good one');
+      return;
+    }
+    this.o.outbox.setValue(KV_ROSTER, raw);
+    this.o.state.setRoster(parsed.value);
+    this.emit('roster', parsed.value);
+  }
+
+  /** The last good config and roster from disk, so a terminal that starts offline knows its site. */
+  private loadRetained(): void {
+    for (const [key, schema, apply] of [
+      [KV_CONFIG, terminalConfigSchema, (v: unknown) => this.o.state.setConfig(v as TerminalConfig)],
+      [KV_ROSTER, rosterSchema, (v: unknown) => this.o.state.setRoster(v as Roster)],
+    ] as const) {
+      const raw = this.o.outbox.getValue(key);
+      if (!raw) continue;
+      try {
+        const parsed = parseWith(schema, JSON.parse(raw));
+        if (parsed.ok) apply(parsed.value);
+      } catch {
+        this.o.logger.warn({ key }, 'ignored an unreadable saved copy');
+      }
+    }
+  }
+
+  private status(state: 'online' | 'offline'): TerminalStatus {
+    const skew = this.o.state.clockSkewMs;
+    return {
+      state,
+      at: toOffsetIso(new Date(this.o.clock.now().getTime())),
+      version: this.o.version,
+      queued: this.o.outbox.queued,
+      ...(skew !== null ? { clockSkewMs: skew } : {}),
+    };
+  }
+
+  publishStatus(): void {
+    const client = this.client;
+    if (!client || !this.connected) return;
+    client.publish(topicFor(this.o.terminalId, 'status'), JSON.stringify(this.status('online')), { qos: 1, retain: true });
+  }
+}

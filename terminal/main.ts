@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import { createLogger, type Logger } from '../shared/logging.ts';
+import type { TapMessage } from '../shared/mqtt/payloads.ts';
+import type { TerminalFileConfig } from './config.ts';
+import { Outbox } from './core/outbox.ts';
+import { TapPipeline } from './core/pipeline.ts';
+import { systemClock, type BadgeReader, type Clock, type Panel } from './core/ports.ts';
+import { TerminalState } from './core/state.ts';
+import { GatewayLink } from './link/gateway-link.ts';
+
+/**
+ * Wires one terminal: reader and panel adapters, the outbox, the tap pipeline and the gateway link.
+ * The simulator, the benchmarks and `ciao terminal` all go through here, so they run the very same core.
+ */
+export const TERMINAL_VERSION = process.env.npm_package_version ?? '0.1.0';
+
+export interface StartOptions {
+  reader?: BadgeReader;
+  panel?: Panel;
+  clock?: Clock;
+  logger?: Logger;
+  /** Test seam: runs right after a tap is committed, before feedback and publish. */
+  afterOutboxWrite?: (tap: TapMessage) => void;
+}
+
+export interface TerminalHandle {
+  readonly config: TerminalFileConfig & { secret: string };
+  readonly reader: BadgeReader;
+  readonly panel: Panel;
+  readonly outbox: Outbox;
+  readonly state: TerminalState;
+  readonly pipeline: TapPipeline;
+  readonly link: GatewayLink;
+  stop(): Promise<void>;
+}
+
+export async function startTerminal(config: TerminalFileConfig & { secret: string }, options: StartOptions = {}): Promise<TerminalHandle> {
+  const logger = options.logger ?? createLogger('terminal', { base: { terminal: config.id } });
+  const clock = options.clock ?? systemClock;
+  const reader = options.reader ?? (await createReader(config, logger));
+  const panel = options.panel ?? (await createPanel(config, logger));
+
+  const outbox = new Outbox(config.outbox);
+  const state = new TerminalState({ ...config.defaults, choiceTimeoutSeconds: config.choiceTimeoutSeconds, feedbackSeconds: config.feedbackSeconds });
+  const link = new GatewayLink({
+    terminalId: config.id,
+    secret: config.secret,
+    url: config.mqtt.url,
+    ca: config.mqtt.ca ? readFileSync(config.mqtt.ca) : undefined,
+    outbox,
+    state,
+    clock,
+    logger,
+    version: TERMINAL_VERSION,
+    window: config.replayWindow,
+    statusIntervalMs: config.statusIntervalSeconds * 1000,
+    ackTimeoutMs: config.ackTimeoutSeconds * 1000,
+    reconnectMinMs: config.reconnectMinMs,
+    reconnectMaxMs: config.reconnectMaxMs,
+    keepaliveSeconds: config.mqtt.keepaliveSeconds,
+  });
+  if (config.mqtt.url.startsWith('mqtt://') || config.mqtt.url.startsWith('tcp://')) {
+    logger.warn({ url: config.mqtt.url }, 'the gateway link is not encrypted; use mqtts:// with a pinned CA in production');
+  }
+  const pipeline = new TapPipeline({
+    outbox,
+    panel,
+    state,
+    clock,
+    logger,
+    onTapReady: () => link.kick(),
+    clockCorrectionThresholdMs: config.clockCorrectionThresholdMs,
+    afterOutboxWrite: options.afterOutboxWrite,
+  });
+
+  link.on('ack', (ack) => {
+    if (ack.display) pipeline.showGatewayText(ack.id, ack.display);
+  });
+  reader.on('badge', ({ uid }) => {
+    try {
+      pipeline.handleBadge(uid);
+    } catch (err) {
+      logger.error({ err }, 'a tap failed');
+    }
+  });
+  reader.on('attached', (name) => {
+    logger.info({ reader: name }, 'reader attached');
+    state.setReaderAttached(true);
+  });
+  reader.on('detached', (name) => {
+    logger.warn({ reader: name }, 'reader detached');
+    state.setReaderAttached(false);
+  });
+  reader.on('error', (err) => logger.warn({ err: err.message }, 'reader error'));
+  panel.on('error', (err) => logger.warn({ err: err.message }, 'panel error'));
+  panel.on('disconnected', (reason) => logger.warn({ reason }, 'panel disconnected; taps go on without it'));
+  panel.on('connected', () => logger.info('panel connected'));
+
+  // Nothing here may wait on hardware or the network: adapters connect in the background.
+  await panel.start();
+  pipeline.start();
+  await reader.start();
+  link.start();
+  logger.info({ queued: outbox.queued, reader: config.reader, panel: config.panel }, 'terminal started');
+
+  let stopped = false;
+  return {
+    config,
+    reader,
+    panel,
+    outbox,
+    state,
+    pipeline,
+    link,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      pipeline.stop();
+      await Promise.allSettled([reader.stop(), panel.stop()]);
+      await link.stop();
+      outbox.close();
+    },
+  };
+}
+
+async function createReader(config: TerminalFileConfig, logger: Logger): Promise<BadgeReader> {
+  if (config.reader === 'simulated') {
+    const { SimulatedReader } = await import('./adapters/simulated-reader.ts');
+    return new SimulatedReader();
+  }
+  const { PcscReader } = await import('./adapters/pcsc-reader.ts');
+  return new PcscReader(config.pcsc, logger.child({ adapter: 'pcsc' }));
+}
+
+async function createPanel(config: TerminalFileConfig, logger: Logger): Promise<Panel> {
+  if (config.panel === 'console') {
+    const { SimulatedPanel } = await import('./adapters/simulated-panel.ts');
+    return new SimulatedPanel({ console: true });
+  }
+  const { JohnnyFivePanel } = await import('./adapters/johnny-five-panel.ts');
+  return new JohnnyFivePanel(config.board!, logger.child({ adapter: 'johnny-five' }));
+}

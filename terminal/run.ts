@@ -1,0 +1,41 @@
+import { createInterface } from 'node:readline';
+import { loadTerminalConfig } from './config.ts';
+import { startTerminal } from './main.ts';
+import { SimulatedReader } from './adapters/simulated-reader.ts';
+import { SimulatedPanel } from './adapters/simulated-panel.ts';
+import { PANEL_BUTTONS, type PanelButton } from './core/ports.ts';
+
+/**
+ * `ciao terminal --config FILE`: runs one terminal until SIGINT/SIGTERM, then stops cleanly.
+ * With the simulated reader, standard input drives it: a badge UID per line presents that badge, and
+ * `in`, `out` or `break` presses a button of the console panel.
+ */
+export async function runTerminalFromFile(path: string): Promise<void> {
+  const config = loadTerminalConfig(path);
+  const handle = await startTerminal(config);
+  let lines: ReturnType<typeof createInterface> | null = null;
+  if (handle.reader instanceof SimulatedReader) {
+    const reader = handle.reader;
+    const panel = handle.panel;
+    lines = createInterface({ input: process.stdin });
+    lines.on('line', (line) => {
+      const word = line.trim();
+      if (!word) return;
+      const button = word.toUpperCase() as PanelButton;
+      if ((PANEL_BUTTONS as readonly string[]).includes(button) && panel instanceof SimulatedPanel) panel.press(button);
+      else if (/^(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}|[0-9A-Fa-f]{20})$/.test(word)) reader.present(word);
+      else process.stderr.write(`not a badge UID (8, 14 or 20 hex digits) nor in/out/break: ${word}\n`);
+    });
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  lines?.close();
+  await handle.stop();
+}

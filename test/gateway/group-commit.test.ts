@@ -1,0 +1,137 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../../shared/sqlite.ts';
+import { openGatewayDatabase } from '../../gateway/store/database.ts';
+import { GroupCommitter, type CommitStats, type IngestItem, type IngestOutcome } from '../../gateway/ingest/group-commit.ts';
+import { InlineWriter, ThreadWriter, type CommitWriter } from '../../gateway/ingest/writers.ts';
+import { tapSchema } from '../../shared/mqtt/payloads.ts';
+import { addTerminal } from '../../gateway/site/terminals.ts';
+import { seedTestWorld, TEST_SEED } from './helpers/seed.ts';
+import { waitUntil } from './helpers/wait.ts';
+
+function tapItem(badge: string, id = randomUUID()): IngestItem {
+  const tap = tapSchema.parse({ v: 1, id, seq: 1, badge, direction: 'IN', reason: 'work', at: '2026-03-02T08:00:00.000+01:00' });
+  return { kind: 'tap', terminalId: 'gc-1', tap, receivedAt: new Date().toISOString(), receivedMs: Date.now(), arrivedPerf: performance.now() };
+}
+
+describe.each(['inline', 'thread'] as const)('group commit (%s writer)', (kind) => {
+  let dir: string;
+  let db: Db;
+  let committed: Array<{ outcomes: IngestOutcome[]; stats: CommitStats }>;
+  let failures: Array<{ error: Error; items: IngestItem[] }>;
+  let writer: CommitWriter;
+  const make = (maxDelayMs: number, maxBatch: number) =>
+    new GroupCommitter(writer, {
+      maxDelayMs,
+      maxBatch,
+      onCommitted: (outcomes, stats) => committed.push({ outcomes, stats }),
+      onFailure: (error, items) => failures.push({ error, items }),
+    });
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ciao-gc-'));
+    db = openGatewayDatabase(join(dir, 'gw.db'));
+    seedTestWorld(db);
+    addTerminal(db, { id: 'gc-1', siteId: TEST_SEED.sites.main });
+    committed = [];
+    failures = [];
+    writer = kind === 'inline' ? new InlineWriter(db) : await ThreadWriter.start(join(dir, 'gw.db'), 250);
+  });
+  afterEach(async () => {
+    await writer.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('collects taps within the window into one transaction', async () => {
+    const gc = make(50, 1000);
+    for (let i = 0; i < 10; i++) gc.submit(tapItem(TEST_SEED.workers.solo.badge));
+    expect(committed).toEqual([]); // nothing is acked before the commit
+    await waitUntil(() => committed.length === 1);
+    expect(committed[0]!.stats).toMatchObject({ size: 10, registrations: 10 });
+    expect(db.prepare('SELECT COUNT(*) AS n FROM registrations').get()).toEqual({ n: 10 });
+  });
+
+  it('commits at once when the batch is full; what arrives during a commit goes right after it', async () => {
+    const gc = make(60_000, 4);
+    for (let i = 0; i < 10; i++) gc.submit(tapItem(TEST_SEED.workers.solo.badge));
+    await waitUntil(() => committed.length === 3);
+    expect(committed.map((c) => c.stats.size)).toEqual([4, 4, 2]);
+  });
+
+  it('stores a tap id twice in one batch once, with two stored outcomes', async () => {
+    const gc = make(60_000, 1000);
+    const id = randomUUID();
+    gc.submit(tapItem(TEST_SEED.workers.solo.badge, id));
+    gc.submit(tapItem(TEST_SEED.workers.solo.badge, id));
+    await gc.flush();
+    const outcomes = committed[0]!.outcomes;
+    expect(outcomes.map((o) => o.status === 'stored' && o.duplicate)).toEqual([false, true]);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM taps WHERE tap_id = ?').get(id)).toEqual({ n: 1 });
+  });
+
+  it('on a failed transaction reports the batch, commits nothing of it, and works again afterwards', async () => {
+    const gc = make(60_000, 1000);
+    db.exec("CREATE TRIGGER fail_taps BEFORE INSERT ON taps BEGIN SELECT RAISE(ABORT, 'disk trouble'); END;");
+    const first = tapItem(TEST_SEED.workers.solo.badge);
+    const rejectItem: IngestItem = { kind: 'reject', terminalId: 'gc-1', reason: 'not-json', problems: [], payload: Buffer.from('x'), receivedAt: new Date().toISOString(), receivedMs: Date.now(), arrivedPerf: performance.now() };
+    gc.submit(rejectItem);
+    gc.submit(first);
+    expect(await gc.flush()).toBe(false);
+    expect(committed).toEqual([]);
+    expect(failures[0]!.items).toHaveLength(2);
+    expect(failures[0]!.error.message).toContain('disk trouble');
+    expect(db.prepare('SELECT COUNT(*) AS n FROM quarantine').get()).toEqual({ n: 0 });
+    db.exec('DROP TRIGGER fail_taps');
+    gc.submit(first);
+    expect(await gc.flush()).toBe(true);
+    expect(committed[0]!.outcomes[0]).toMatchObject({ status: 'stored', duplicate: false });
+  });
+
+  it('stop() commits what is pending and refuses new taps', async () => {
+    const gc = make(60_000, 1000);
+    gc.submit(tapItem(TEST_SEED.workers.solo.badge));
+    await gc.stop();
+    expect(committed[0]!.stats.size).toBe(1);
+    gc.submit(tapItem(TEST_SEED.workers.solo.badge));
+    expect(gc.pendingCount).toBe(0);
+    expect(committed).toHaveLength(1);
+  });
+});
+
+describe('thread writer', () => {
+  it('replaces a writer thread that died, and taps go on being committed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ciao-gc-'));
+    const db = openGatewayDatabase(join(dir, 'gw.db'));
+    seedTestWorld(db);
+    addTerminal(db, { id: 'gc-1', siteId: TEST_SEED.sites.main });
+    const restarts: string[] = [];
+    const writer = await ThreadWriter.start(join(dir, 'gw.db'), 250, (reason) => restarts.push(reason));
+    const committed: IngestOutcome[][] = [];
+    const failed: string[] = [];
+    const gc = new GroupCommitter(writer, {
+      maxDelayMs: 60_000,
+      maxBatch: 1000,
+      onCommitted: (outcomes) => committed.push(outcomes),
+      onFailure: (err) => failed.push((err as { code?: string }).code ?? ''),
+    });
+    try {
+      await writer.crashForTest();
+      gc.submit(tapItem(TEST_SEED.workers.solo.badge));
+      await gc.flush();
+      const after = tapItem(TEST_SEED.workers.solo.badge);
+      gc.submit(after);
+      await waitUntil(async () => (await gc.flush()) && committed.length > 0, { what: 'a commit on the new thread' });
+      expect(committed.flat().map((o) => o.item)).toContain(after);
+      expect(restarts).toHaveLength(1);
+      expect(db.prepare('SELECT COUNT(*) AS n FROM taps WHERE tap_id = ?').get((after as { tap: { id: string } }).tap.id)).toEqual({ n: 1 });
+    } finally {
+      await gc.stop();
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,177 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import { createLogger } from '../../../shared/logging.ts';
+import type { Db } from '../../../shared/sqlite.ts';
+import { openGatewayDatabase } from '../../../gateway/store/database.ts';
+import { addTerminal as addTerminalRow } from '../../../gateway/site/terminals.ts';
+import { startGateway, type RunningGateway } from '../../../gateway/main.ts';
+import type { GatewayConfigInput } from '../../../gateway/config.ts';
+import { seedTestWorld, TEST_SEED, type TestSeed } from './seed.ts';
+import { waitUntil } from './wait.ts';
+
+/**
+ * A gateway for tests: ephemeral ports, a temp database, seeded site data, logs in a file of the temp dir.
+ * In-process by default; `child: true` runs `node bin/ciao.mjs gateway --config FILE` as a real child
+ * process (for kill -9 tests), restartable on the same database.
+ */
+export interface StartTestGatewayOptions {
+  /** Seed the test world (default true), or a function that seeds what the test needs. */
+  seed?: boolean | ((db: Db) => void);
+  /** Config overrides (merged over the defaults). */
+  config?: Partial<GatewayConfigInput>;
+  child?: boolean;
+  env?: NodeJS.ProcessEnv;
+  dir?: string;
+}
+
+export interface TestGateway {
+  mqttPort: number;
+  httpPort: number;
+  tlsPort?: number;
+  wsPort?: number;
+  dir: string;
+  dbPath: string;
+  logPath: string;
+  configPath: string;
+  seed: TestSeed;
+  /** The running in-process gateway (undefined in child mode). */
+  gateway?: RunningGateway;
+  child?: ChildProcess;
+  /** A connection of the test's own to the gateway database. */
+  db(): Db;
+  /** Adds a terminal (on the main test site unless told) and returns its secret. */
+  addTerminal(id?: string, siteId?: string | null): { id: string; secret: string };
+  logs(): string;
+  metrics(): Promise<string>;
+  /** Child mode: SIGKILL the gateway now. */
+  kill(): Promise<void>;
+  /** Child mode: start it again on the same database and ports (new ephemeral ports if 0). */
+  restart(env?: NodeJS.ProcessEnv): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const REPO = resolve(import.meta.dirname, '../../..');
+let terminalCounter = 0;
+
+export async function startTestGateway(opts: StartTestGatewayOptions = {}): Promise<TestGateway> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'ciao-gw-'));
+  const dbPath = join(dir, 'gateway.db');
+  const logPath = join(dir, 'gateway.log');
+  const configPath = join(dir, 'gateway.json');
+  const config: GatewayConfigInput = {
+    database: dbPath,
+    ...opts.config,
+    mqtt: { host: '127.0.0.1', port: 0, ...opts.config?.mqtt },
+    http: { host: '127.0.0.1', port: 0, ...opts.config?.http },
+    terminals: { siteDataPollMs: 100, ...opts.config?.terminals },
+    logLevel: opts.config?.logLevel ?? 'debug',
+  };
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+
+  let ownDb: Db | undefined;
+  const db = () => (ownDb ??= openGatewayDatabase(dbPath));
+  if (opts.seed !== false) {
+    if (typeof opts.seed === 'function') opts.seed(db());
+    else seedTestWorld(db());
+  }
+
+  const t: TestGateway = {
+    mqttPort: 0,
+    httpPort: 0,
+    dir,
+    dbPath,
+    logPath,
+    configPath,
+    seed: TEST_SEED,
+    db,
+    addTerminal(id = `term-${process.pid}-${++terminalCounter}`, siteId: string | null = TEST_SEED.sites.main) {
+      const { secret } = addTerminalRow(db(), { id, ...(siteId ? { siteId } : {}) });
+      return { id, secret };
+    },
+    logs: () => {
+      try {
+        return readFileSync(logPath, 'utf8');
+      } catch {
+        return '';
+      }
+    },
+    metrics: async () => (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text(),
+    kill: async () => {
+      throw new Error('kill() needs child: true');
+    },
+    restart: async () => {
+      throw new Error('restart() needs child: true');
+    },
+    stop: async () => undefined,
+  };
+
+  if (!opts.child) {
+    const dest = pino.destination({ dest: logPath, sync: true, mkdir: true });
+    const logger = createLogger('gateway', { level: 'debug' }, dest);
+    const gateway = await startGateway(config, { logger });
+    Object.assign(t, { gateway, mqttPort: gateway.mqttPort, httpPort: gateway.httpPort, tlsPort: gateway.tlsPort, wsPort: gateway.wsPort });
+    t.stop = async () => {
+      await gateway.stop();
+      ownDb?.close();
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+    };
+    return t;
+  }
+
+  const spawnChild = async (env: NodeJS.ProcessEnv = {}) => {
+    const child = spawn(process.execPath, [join(REPO, 'bin/ciao.mjs'), 'gateway', '--config', configPath], {
+      cwd: REPO,
+      env: { ...process.env, ...opts.env, ...env, CIAO_LOG_LEVEL: 'debug' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      writeFileSync(logPath, d, { flag: 'a' });
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      writeFileSync(logPath, d, { flag: 'a' });
+    });
+    const ready = await waitUntil(
+      () => {
+        if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}: ${err}`);
+        const line = out.split('\n').find((l) => l.includes('"event":"gateway-ready"'));
+        return line ? (JSON.parse(line) as { mqttPort: number; httpPort: number; tlsPort: number | null }) : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the gateway child to start' },
+    );
+    t.child = child;
+    t.mqttPort = ready.mqttPort;
+    t.httpPort = ready.httpPort;
+    t.tlsPort = ready.tlsPort ?? undefined;
+  };
+  const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+  t.kill = async () => {
+    const c = t.child!;
+    c.kill('SIGKILL');
+    await exited(c);
+  };
+  t.restart = async (env?: NodeJS.ProcessEnv) => {
+    // Keep the ports so reconnecting clients find it again.
+    const cfg = JSON.parse(readFileSync(configPath, 'utf8')) as GatewayConfigInput;
+    cfg.mqtt = { ...cfg.mqtt, port: t.mqttPort };
+    writeFileSync(configPath, JSON.stringify(cfg, null, 2));
+    await spawnChild(env);
+  };
+  t.stop = async () => {
+    const c = t.child;
+    if (c && c.exitCode === null && c.signalCode === null) {
+      c.kill('SIGTERM');
+      await exited(c);
+    }
+    ownDb?.close();
+    if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+  };
+  await spawnChild();
+  return t;
+}

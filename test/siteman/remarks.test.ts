@@ -1,0 +1,283 @@
+import { describe, expect, it } from 'vitest';
+import { computeRemarks } from '../../gateway/remarks/rules.ts';
+import { endOfSiteDay, startOfSiteDay } from '../../gateway/remarks/shifts.ts';
+import { REMARK_KINDS, type RemarkFacts } from '../../gateway/remarks/model.ts';
+import { at, DECLARATION, EMPLOYER_A, EMPLOYER_B, facts, now, reg } from './helpers/facts.ts';
+
+const kinds = (f: RemarkFacts, when: Date) => computeRemarks(f, when).map((r) => r.kind).sort();
+
+describe('shift remarks (double IN, OUT without IN, missing OUT)', () => {
+  it('a day with a break done right gives no remark', () => {
+    const f = facts({ registrations: [reg('2026-03-10T08:00', 'IN'), reg('2026-03-10T12:00', 'OUT', { reason: 'break' }), reg('2026-03-10T12:30', 'IN', { reason: 'break' }), reg('2026-03-10T16:00', 'OUT')] });
+    expect(computeRemarks(f, now('2026-03-12T09:00'))).toEqual([]);
+  });
+
+  it('flags the second of two INs, and not a missing OUT for the first', () => {
+    const second = reg('2026-03-10T09:00', 'IN');
+    const f = facts({ registrations: [reg('2026-03-10T08:00', 'IN'), second, reg('2026-03-10T16:00', 'OUT')] });
+    const remarks = computeRemarks(f, now('2026-03-12T09:00'));
+    expect(remarks.map((r) => r.kind)).toEqual(['double-in']);
+    expect(remarks[0]!.seq).toBe(second.seq);
+    expect(remarks[0]!.message.fr).toContain('08:00');
+  });
+
+  it('flags an OUT with no IN before it', () => {
+    const f = facts({ registrations: [reg('2026-03-10T16:00', 'OUT')] });
+    expect(kinds(f, now('2026-03-10T17:00'))).toEqual(['out-without-in']);
+  });
+
+  it('shows a missing OUT only once the day is over, and drops it when the OUT arrives late from an offline terminal', () => {
+    const inReg = reg('2026-03-10T08:00', 'IN');
+    expect(kinds(facts({ registrations: [inReg] }), now('2026-03-10T23:59'))).toEqual([]);
+    const remarks = computeRemarks(facts({ registrations: [inReg] }), now('2026-03-11T00:00'));
+    expect(remarks.map((r) => r.kind)).toEqual(['missing-out']);
+    expect(remarks[0]!.day).toBe('2026-03-10');
+    // The terminal was offline; its OUT of 16:00 arrives the next morning: the remark is resolved.
+    const late = reg('2026-03-10T16:00', 'OUT', { receivedAt: at('2026-03-11T07:00') });
+    expect(kinds(facts({ registrations: [inReg, late] }), now('2026-03-11T07:01'))).toEqual([]);
+  });
+
+  it('treats a night shift crossing midnight as one shift on the day of its IN', () => {
+    const f = facts({ registrations: [reg('2026-03-10T22:00', 'IN'), reg('2026-03-11T06:00', 'OUT')] });
+    expect(computeRemarks(f, now('2026-03-12T12:00'))).toEqual([]);
+    const open = facts({ registrations: [reg('2026-03-10T22:00', 'IN')] });
+    expect(kinds(open, now('2026-03-11T01:00'))).toEqual([]); // may still be working
+    expect(kinds(open, now('2026-03-11T11:59'))).toEqual([]);
+    const late = computeRemarks(open, now('2026-03-11T12:00')); // 22:00 + 14 h
+    expect(late.map((r) => r.kind)).toEqual(['missing-out']);
+    expect(late[0]!.day).toBe('2026-03-10');
+  });
+
+  it('does not let an OUT beyond the shift window close an IN', () => {
+    const f = facts({ registrations: [reg('2026-03-10T06:00', 'IN'), reg('2026-03-10T21:00', 'OUT')] });
+    expect(kinds(f, now('2026-03-11T09:00'))).toEqual(['missing-out', 'out-without-in']);
+  });
+
+  it('keeps workers apart', () => {
+    const f = facts({ registrations: [reg('2026-03-10T08:00', 'IN', { workerId: 'W1' }), reg('2026-03-10T09:00', 'IN', { workerId: 'W2' }), reg('2026-03-10T16:00', 'OUT', { workerId: 'W1' }), reg('2026-03-10T17:00', 'OUT', { workerId: 'W2' })], workerEmployers: new Map() });
+    expect(computeRemarks(f, now('2026-03-12T09:00'))).toEqual([]);
+  });
+});
+
+describe('DST days (Europe/Brussels)', () => {
+  it('2026-03-29 has 23 hours and 2026-10-25 has 25', () => {
+    expect((endOfSiteDay(at('2026-03-29T12:00')).getTime() - startOfSiteDay('2026-03-29').getTime()) / 3_600_000).toBe(23);
+    expect((endOfSiteDay(at('2026-10-25T12:00')).getTime() - startOfSiteDay('2026-10-25').getTime()) / 3_600_000).toBe(25);
+  });
+
+  it('spring: a night shift across the jump forward is one shift (7 real hours)', () => {
+    const f = facts({ registrations: [reg('2026-03-28T22:00', 'IN'), reg('2026-03-29T06:00', 'OUT')] });
+    expect(computeRemarks(f, now('2026-03-30T12:00'))).toEqual([]);
+  });
+
+  it('spring: a missing OUT on the 23-hour day shows at its real midnight', () => {
+    const f = facts({ registrations: [reg('2026-03-29T08:00', 'IN')] });
+    expect(kinds(f, now('2026-03-29T23:59'))).toEqual([]);
+    const r = computeRemarks(f, now('2026-03-30T00:00'));
+    expect(r.map((x) => x.kind)).toEqual(['missing-out']);
+    expect(r[0]!.day).toBe('2026-03-29');
+  });
+
+  it('autumn: an OUT in the repeated hour that reads earlier on the wall clock still closes the IN', () => {
+    // IN 02:40 summer time (00:40Z), OUT 02:10 winter time (01:10Z): 30 minutes later in reality.
+    const f = facts({ registrations: [reg('2026-10-25T02:40', 'IN', { choose: 'earlier' }), reg('2026-10-25T02:10', 'OUT', { choose: 'later' })] });
+    expect(computeRemarks(f, now('2026-10-26T12:00'))).toEqual([]);
+  });
+
+  it('autumn: a night shift across the fall back is one shift (10 real hours)', () => {
+    const f = facts({ registrations: [reg('2026-10-24T22:00', 'IN'), reg('2026-10-25T07:00', 'OUT')] });
+    expect(computeRemarks(f, now('2026-10-26T12:00'))).toEqual([]);
+  });
+
+  it('autumn: a missing OUT on the 25-hour day waits for its real midnight', () => {
+    const f = facts({ registrations: [reg('2026-10-25T08:00', 'IN')] });
+    expect(kinds(f, now('2026-10-25T23:59'))).toEqual([]);
+    expect(kinds(f, now('2026-10-26T00:00'))).toEqual(['missing-out']);
+  });
+});
+
+describe('badges', () => {
+  const rejection = (cause: 'unknown-badge' | 'revoked-badge', resolvedNow: boolean) => ({ tapId: `t-${cause}`, terminalId: 'T1', siteId: 'S1', badge: '04A1B2C3', workerId: null, at: at('2026-03-10T08:00'), cause, status: cause, detail: null, resolvedNow });
+  it('flags an unknown badge until it is enrolled', () => {
+    expect(kinds(facts({ unregisteredTaps: [rejection('unknown-badge', false)] }), now('2026-03-10T09:00'))).toEqual(['unknown-badge']);
+    expect(kinds(facts({ unregisteredTaps: [rejection('unknown-badge', true)] }), now('2026-03-10T09:00'))).toEqual([]);
+  });
+  it('flags a revoked badge until the worker has a working one', () => {
+    const r = computeRemarks(facts({ unregisteredTaps: [rejection('revoked-badge', false)] }), now('2026-03-10T09:00'));
+    expect(r.map((x) => x.kind)).toEqual(['revoked-badge']);
+    expect(r[0]!.terminalId).toBe('T1');
+    expect(kinds(facts({ unregisteredTaps: [rejection('revoked-badge', true)] }), now('2026-03-10T09:00'))).toEqual([]);
+  });
+});
+
+describe('employer remarks', () => {
+  it('flags an employer not on the declaration (a takeover), offers a correction, and clears when the chain is updated', () => {
+    const r1 = reg('2026-03-10T08:00', 'IN', { employerId: EMPLOYER_B });
+    const r2 = reg('2026-03-10T16:00', 'OUT', { employerId: EMPLOYER_B });
+    const f = facts({ registrations: [r1, r2], workerEmployers: new Map([['W1', new Set([EMPLOYER_B])]]) });
+    const remarks = computeRemarks(f, now('2026-03-11T09:00'));
+    expect(remarks.map((r) => r.kind)).toEqual(['employer-not-on-declaration', 'employer-not-on-declaration']);
+    expect(remarks[0]!.correctableUntil).toBe('2026-04-09');
+    expect(remarks[0]!.advice.nl).toMatch(/30 dagen/);
+    const updated = { ...f, declarationCompanies: new Map([[DECLARATION, new Set([EMPLOYER_A, EMPLOYER_B])]]) };
+    expect(computeRemarks(updated, now('2026-03-11T09:00'))).toEqual([]);
+  });
+
+  it('clears once ONSS accepted the correction of that registration', () => {
+    const r1 = reg('2026-03-10T08:00', 'IN', { employerId: EMPLOYER_B });
+    const r2 = reg('2026-03-10T16:00', 'OUT');
+    const f = facts({ registrations: [r1, r2], corrections: [{ seq: r1.seq, field: 'employer', state: 'accepted' }] });
+    expect(computeRemarks(f, now('2026-03-11T09:00'))).toEqual([]);
+    const sent = facts({ registrations: [r1, r2], corrections: [{ seq: r1.seq, field: 'employer', state: 'sent' }] });
+    expect(kinds(sent, now('2026-03-11T09:00'))).toEqual(['employer-not-on-declaration']);
+  });
+
+  it('flags a declaration this gateway does not know', () => {
+    const f = facts({ registrations: [reg('2026-03-10T08:00', 'IN', { declaration: 'ZZZZZZZZZZZZZ' }), reg('2026-03-10T09:00', 'OUT', { declaration: 'ZZZZZZZZZZZZZ' })] });
+    const r = computeRemarks(f, now('2026-03-11T09:00'));
+    expect(r.map((x) => x.kind)).toEqual(['employer-not-on-declaration', 'employer-not-on-declaration']);
+    expect(r[0]!.details.declarationKnown).toBe(false);
+  });
+
+  it("flags a missing employer choice only for a worker with several employers who chose none", () => {
+    const two = new Map([['W1', new Set([EMPLOYER_A, EMPLOYER_B])]]);
+    const chain = new Map([[DECLARATION, new Set([EMPLOYER_A, EMPLOYER_B])]]);
+    const none = facts({ registrations: [reg('2026-03-10T08:00', 'IN', { employerChosen: false }), reg('2026-03-10T16:00', 'OUT', { employerChosen: true })], workerEmployers: two, declarationCompanies: chain });
+    expect(kinds(none, now('2026-03-11T09:00'))).toEqual(['employer-choice-missing']);
+    const chosen = facts({ registrations: [reg('2026-03-10T08:00', 'IN', { employerChosen: true }), reg('2026-03-10T16:00', 'OUT', { employerChosen: true })], workerEmployers: two, declarationCompanies: chain });
+    expect(kinds(chosen, now('2026-03-11T09:00'))).toEqual([]);
+  });
+});
+
+describe('terminal clock skew', () => {
+  it('flags a terminal beyond the limit and clears when it reports a good clock', () => {
+    const t = (skewMs: number) => facts({ terminals: [{ terminalId: 'T1', siteId: 'S1', state: 'online', skewMs, skewAt: at('2026-03-10T08:00') }] });
+    const r = computeRemarks(t(-95_000), now('2026-03-10T09:00'));
+    expect(r.map((x) => x.kind)).toEqual(['clock-skew']);
+    expect(r[0]!.details.skewSeconds).toBe(-95);
+    expect(computeRemarks(t(30_000), now('2026-03-10T09:00'))).toEqual([]);
+  });
+});
+
+describe('forwarding remarks', () => {
+  const day = () => [reg('2026-03-10T08:00', 'IN'), reg('2026-03-10T16:00', 'OUT')];
+  const outage = { id: 'o1', scope: 'network', from: at('2026-03-10T07:30'), to: at('2026-03-10T11:00'), cause: 'ISP down' };
+
+  it('flags a late transmission with no outage to explain it, and names the outage when there is one', () => {
+    const [a, b] = day();
+    const forwarding = new Map([[a!.seq, { state: 'created' as const, sentAt: at('2026-03-10T11:05'), remarks: [] }], [b!.seq, { state: 'created' as const, sentAt: b!.at, remarks: [] }]]);
+    const unexplained = computeRemarks(facts({ registrations: [a!, b!], forwarding }), now('2026-03-11T09:00'));
+    expect(unexplained.map((r) => r.kind)).toEqual(['late-transmission']);
+    expect(unexplained[0]!.details.delayMinutes).toBe(185);
+    expect(unexplained[0]!.details.outageId).toBeNull();
+    // An outage journal entry explains it and ONSS created it: resolved.
+    expect(computeRemarks(facts({ registrations: [a!, b!], forwarding, outages: [outage] }), now('2026-03-11T09:00'))).toEqual([]);
+  });
+
+  it('flags a registration still pending past the limit, with the outage that explains it', () => {
+    const [a, b] = day();
+    const forwarding = new Map([[a!.seq, { state: 'pending' as const }], [b!.seq, { state: 'created' as const, sentAt: b!.at, remarks: [] }]]);
+    const r = computeRemarks(facts({ registrations: [a!, b!], forwarding, outages: [outage] }), now('2026-03-10T10:00'));
+    expect(r.map((x) => x.kind)).toEqual(['late-transmission']);
+    expect(r[0]!.details.outageId).toBe('o1');
+    expect(r[0]!.message.en).toContain('ISP down');
+  });
+
+  it('computes no forwarding remark where the gateway has no forwarder data at all', () => {
+    const [a, b] = day();
+    const f = { ...facts({ registrations: [a!, b!] }), forwarding: null };
+    expect(computeRemarks(f, now('2026-03-12T10:00'))).toEqual([]);
+  });
+
+  it('flags a registration ONSS did not create, with its errors', () => {
+    const [a, b] = day();
+    const forwarding = new Map([[a!.seq, { state: 'not-created' as const, sentAt: a!.at, errors: ['invalid ssin'] }], [b!.seq, { state: 'created' as const, sentAt: b!.at, remarks: [] }]]);
+    const r = computeRemarks(facts({ registrations: [a!, b!], forwarding }), now('2026-03-11T09:00'));
+    expect(r.map((x) => x.kind)).toEqual(['not-created-by-onss']);
+    expect(r[0]!.message.fr).toContain('invalid ssin');
+  });
+
+  it('shows remarks returned by ONSS with their own advice, and drops them when ONSS no longer returns them', () => {
+    const [a, b] = day();
+    const withRemark = new Map([[a!.seq, { state: 'created' as const, sentAt: a!.at, remarks: ['RELATED DIMONA NOT OK'] }], [b!.seq, { state: 'created' as const, sentAt: b!.at, remarks: [] }]]);
+    const r = computeRemarks(facts({ registrations: [a!, b!], forwarding: withRemark }), now('2026-03-11T09:00'));
+    expect(r.map((x) => x.kind)).toEqual(['onss-remark']);
+    expect(r[0]!.advice.fr).toMatch(/Dimona/);
+    const cleared = new Map([[a!.seq, { state: 'created' as const, sentAt: a!.at, remarks: [] }], [b!.seq, { state: 'created' as const, sentAt: b!.at, remarks: [] }]]);
+    expect(computeRemarks(facts({ registrations: [a!, b!], forwarding: cleared }), now('2026-03-11T09:00'))).toEqual([]);
+  });
+});
+
+describe('correction deadline', () => {
+  const wrong = () => [reg('2026-03-01T08:00', 'IN', { employerId: EMPLOYER_B }), reg('2026-03-01T16:00', 'OUT')];
+
+  it('warns in the last 7 days of the 30-day window', () => {
+    const regs = wrong();
+    expect(kinds(facts({ registrations: regs }), now('2026-03-23T09:00'))).toEqual(['employer-not-on-declaration']);
+    const r = computeRemarks(facts({ registrations: regs }), now('2026-03-26T09:00'));
+    expect(r.map((x) => x.kind).sort()).toEqual(['correction-deadline', 'employer-not-on-declaration']);
+    const d = r.find((x) => x.kind === 'correction-deadline')!;
+    expect(d.details.daysLeft).toBe(5);
+    expect(d.details.until).toBe('2026-03-31');
+  });
+
+  it('goes away once the request is sent, and after the window closes', () => {
+    const regs = wrong();
+    const sent = facts({ registrations: regs, corrections: [{ seq: regs[0]!.seq, field: 'employer', state: 'sent' }] });
+    expect(kinds(sent, now('2026-03-26T09:00'))).toEqual(['employer-not-on-declaration']);
+    const draft = facts({ registrations: regs, corrections: [{ seq: regs[0]!.seq, field: 'employer', state: 'draft' }] });
+    expect(kinds(draft, now('2026-03-26T09:00'))).toContain('correction-deadline');
+    const after = computeRemarks(facts({ registrations: regs }), now('2026-04-01T09:00'));
+    expect(after.map((x) => x.kind)).toEqual(['employer-not-on-declaration']);
+    expect(after[0]!.correctableUntil).toBeNull();
+  });
+});
+
+describe('every remark', () => {
+  it('has a stable id and a message and advice in French, Dutch and English; the facts are never altered', () => {
+    const regs = [
+      reg('2026-03-05T08:00', 'IN', { employerId: EMPLOYER_B }),
+      reg('2026-03-05T09:00', 'IN'),
+      reg('2026-03-06T16:00', 'OUT'),
+      reg('2026-03-07T08:00', 'IN'),
+    ];
+    const f = facts({
+      registrations: regs,
+      workerEmployers: new Map([['W1', new Set([EMPLOYER_A, EMPLOYER_B])]]),
+      unregisteredTaps: [
+        { tapId: 'u', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C3', workerId: null, at: at('2026-03-05T07:00'), cause: 'unknown-badge', status: 'unknown-badge', detail: null, resolvedNow: false },
+        { tapId: 'r', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C4', workerId: 'W1', at: at('2026-03-05T07:00'), cause: 'revoked-badge', status: 'revoked-badge', detail: null, resolvedNow: false },
+        { tapId: 'c', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C4', workerId: 'W1', at: at('2026-03-05T07:05'), cause: 'employer-choice-missing', status: 'employer-choice-needed', detail: 'the worker has 2 employers', resolvedNow: false },
+        { tapId: 'n', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C4', workerId: 'W1', at: at('2026-03-05T07:06'), cause: 'tap-not-registered', status: 'no-declaration', detail: 'site S1 has no declaration of works valid on 2026-03-05', resolvedNow: false },
+      ],
+      terminals: [{ terminalId: 'T1', siteId: 'S1', state: 'online', skewMs: 120_000, skewAt: at('2026-03-05T07:00') }],
+      forwarding: new Map([
+        [regs[0]!.seq, { state: 'created', sentAt: at('2026-03-05T12:00'), remarks: ['COMPANY IS NOT KNOWN AS BUILDER OR SUBCONTRACTOR IN THIS DUC'] }],
+        [regs[1]!.seq, { state: 'not-created', sentAt: regs[1]!.at, errors: ['x'] }],
+        [regs[2]!.seq, { state: 'created', sentAt: regs[2]!.at, remarks: [] }],
+        [regs[3]!.seq, { state: 'created', sentAt: regs[3]!.at, remarks: [] }],
+      ]),
+    });
+    const deepFreeze = (o: unknown): void => {
+      if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+        Object.freeze(o);
+        for (const v of Object.values(o)) deepFreeze(v);
+      }
+    };
+    for (const r of regs) deepFreeze(r);
+    const before = JSON.stringify(regs);
+    const remarks = computeRemarks(f, now('2026-03-30T09:00'));
+    expect(JSON.stringify(regs)).toBe(before);
+    expect(new Set(remarks.map((r) => r.kind))).toEqual(new Set(REMARK_KINDS));
+    for (const r of remarks) {
+      for (const lang of ['fr', 'nl', 'en'] as const) {
+        expect(r.message[lang].length, `${r.kind} message ${lang}`).toBeGreaterThan(10);
+        expect(r.advice[lang].length, `${r.kind} advice ${lang}`).toBeGreaterThan(30);
+        expect(r.message[lang]).not.toMatch(/undefined|\[object/);
+      }
+    }
+    const again = computeRemarks(f, now('2026-03-30T09:00'));
+    expect(again.map((r) => r.id)).toEqual(remarks.map((r) => r.id));
+    expect(new Set(remarks.map((r) => r.id)).size).toBe(remarks.length);
+  });
+});

@@ -1,0 +1,68 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pcscdListening } from '../../../terminal/adapters/pcsc-reader.ts';
+import { VPCD_DEFAULT_PORT } from '../../../simulator/vcard/virtual-card.ts';
+import { waitFor } from './wait.ts';
+
+/**
+ * pcscd and the vsmartcard vpcd driver for the PC/SC tests: finds how vpcd is configured, starts pcscd
+ * as a child when it is not running, and can stop/restart it (only when the tests started it).
+ */
+export const PCSCD_SOCKET = '/run/pcscd/pcscd.comm';
+
+export interface VpcdSetup {
+  pcscd: string | null;
+  port: number;
+  problem: string | null;
+}
+
+export function findVpcd(): VpcdSetup {
+  const which = spawnSync('sh', ['-c', 'command -v pcscd || ls /usr/sbin/pcscd 2>/dev/null'], { encoding: 'utf8' });
+  const pcscd = which.stdout.trim().split('\n')[0] || null;
+  if (!pcscd) return { pcscd: null, port: VPCD_DEFAULT_PORT, problem: 'pcscd is not installed (apt-get install pcscd)' };
+  // vpcd is a serial-style driver declared in reader.conf.d; its CHANNELID is the TCP port it listens on.
+  for (const dir of ['/etc/reader.conf.d', '/usr/local/etc/reader.conf.d']) {
+    if (!existsSync(dir)) continue;
+    for (const file of readdirSync(dir)) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      if (!/libifdvpcd/.test(text)) continue;
+      const lib = /^\s*LIBPATH\s+(\S+)/m.exec(text)?.[1];
+      if (lib && !existsSync(lib)) return { pcscd, port: VPCD_DEFAULT_PORT, problem: `vpcd driver ${lib} (from ${dir}/${file}) is missing` };
+      const channel = /^\s*CHANNELID\s+(\S+)/m.exec(text)?.[1];
+      return { pcscd, port: channel ? Number(channel) : VPCD_DEFAULT_PORT, problem: null };
+    }
+  }
+  return { pcscd, port: VPCD_DEFAULT_PORT, problem: 'the vsmartcard vpcd driver is not configured (apt-get install vsmartcard-vpcd)' };
+}
+
+export class PcscdService {
+  private child: ChildProcess | null = null;
+  startedByUs = false;
+
+  constructor(private readonly binary: string) {}
+
+  /** Makes sure pcscd answers on its socket; starts it as a child when it does not. */
+  async ensureRunning(): Promise<void> {
+    if (await pcscdListening(PCSCD_SOCKET)) return;
+    const child = spawn(this.binary, ['--foreground'], { stdio: 'ignore' });
+    child.on('error', () => {});
+    this.child = child;
+    this.startedByUs = true;
+    await waitFor(() => pcscdListening(PCSCD_SOCKET), { timeoutMs: 15_000, intervalMs: 100, what: 'pcscd socket' });
+  }
+
+  /** Stops the pcscd the tests started (never a system one). */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    this.child = null;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    await waitFor(async () => !(await pcscdListening(PCSCD_SOCKET, 300)), { timeoutMs: 10_000, what: 'pcscd gone' });
+  }
+}

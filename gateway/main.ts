@@ -108,7 +108,7 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
       // section as written.
       const onss = parseWith(forwardingConfigSchema, config.onss);
       if (!onss.ok) throw new InvalidInputError(onss.problems.map((p) => ({ ...p, field: `onss.${p.field}`, message: `config onss.${p.message}` })));
-      forwarder = await startForwarder({ db, config: config.onss as ForwardingConfig, logger: logger.child({ component: 'forwarder' }) });
+      forwarder = await startForwarder({ db, config: config.onss as ForwardingConfig, logger: logger.child({ component: 'forwarder' }), clock });
     }
 
     const tls = config.mqtt.tls;
@@ -128,6 +128,10 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
         onAclDenied: (action, terminalId, topic, rule) => {
           metrics.aclDenied.inc({ action });
           logger.warn({ terminalId, action, topic: topic.slice(0, 200), rule }, 'refused by the ACL');
+        },
+        onClientError: (reason, terminalId, message) => {
+          metrics.clientErrors.inc({ reason });
+          if (reason !== 'protocol') logger.warn({ terminalId, reason, err: message.slice(0, 200) }, 'connection closed by the broker');
         },
       },
       {

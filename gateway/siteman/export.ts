@@ -22,6 +22,9 @@ export interface Period {
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
+const MIN_DAY = '1900-01-01';
+const MAX_DAY = '9998-12-31';
+
 function validDay(v: string): boolean {
   if (!DAY.test(v)) return false;
   const d = new Date(`${v}T00:00:00Z`);
@@ -39,6 +42,10 @@ export function checkPeriod(from: string | undefined, to: string | undefined, ma
   else if (!validDay(from)) problems.push({ field: 'from', rule: 'format', message: `from: must be a date YYYY-MM-DD, got ${JSON.stringify(from)}` });
   if (!to) problems.push({ field: 'to', rule: 'required', message: 'to: is required (YYYY-MM-DD, last site day included)' });
   else if (!validDay(to)) problems.push({ field: 'to', rule: 'format', message: `to: must be a date YYYY-MM-DD, got ${JSON.stringify(to)}` });
+  // Days the site's calendar can compute (the day after `to` must still be a four-digit year).
+  for (const [field, v] of [['from', from], ['to', to]] as const) {
+    if (v && validDay(v) && (v < MIN_DAY || v > MAX_DAY)) problems.push({ field, rule: 'range', message: `${field}: must be a day from ${MIN_DAY} to ${MAX_DAY}, got ${v}` });
+  }
   if (problems.length) return { ok: false, problems };
   const days = calendarDaysInclusive(from!, to!);
   if (days < 1) return { ok: false, problems: [{ field: 'to', rule: 'order', message: `to: must be on or after from (${from})` }] };

@@ -114,9 +114,12 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingSource = sqlit
     const params: unknown[] = [];
     const where = siteIds ? ` WHERE ${inList('t.site_id', siteIds, params)}` : '';
     const statusJoin = hasTable(db, 'terminal_status');
+    // The skew a terminal reports is its raw clock against the gateway's acks: the figure to fix. The skew
+    // measured from tap times is only a fallback for terminals that do not report: a terminal corrects its
+    // taps, and taps replayed after a network cut arrive late, so tap times understate or distort it.
     const rows = db.prepare(
       `SELECT t.id, t.site_id, s.name AS site_name, t.disabled,
-              ${statusJoin ? 'st.state, st.queued, st.version, COALESCE(st.measured_skew_ms, st.reported_skew_ms) AS skew, st.updated_at, st.last_tap_at, st.reported_at' : 'NULL AS state, NULL AS queued, NULL AS version, NULL AS skew, NULL AS updated_at, NULL AS last_tap_at, NULL AS reported_at'}
+              ${statusJoin ? 'st.state, st.queued, st.version, COALESCE(st.reported_skew_ms, st.measured_skew_ms) AS skew, st.updated_at, st.last_tap_at, st.reported_at' : 'NULL AS state, NULL AS queued, NULL AS version, NULL AS skew, NULL AS updated_at, NULL AS last_tap_at, NULL AS reported_at'}
        FROM terminals t LEFT JOIN sites s ON s.id = t.site_id ${statusJoin ? 'LEFT JOIN terminal_status st ON st.terminal_id = t.id' : ''}${where} ORDER BY t.id`,
     ).all(...params) as Array<{ id: string; site_id: string | null; site_name: string | null; disabled: number; state: string | null; queued: number | null; version: string | null; skew: number | null; updated_at: string | null; last_tap_at: string | null; reported_at: string | null }>;
     return rows.map((r) => {

@@ -3,7 +3,8 @@ import type { Capacity } from '../../shared/registration.ts';
 
 /**
  * The demo world: two cleaning sites, five companies, six workers and their badges, three terminals.
- * It shows each situation the FAQ describes for a terminal: a worker with two employers (FAQ 5), an agency
+ * It shows each situation the FAQ describes for a terminal: a worker with two employers on one declaration
+ * (Luc: employed by Net & Clean, and placed by Interim Plus; he chooses on the terminal, FAQ 5), an agency
  * worker under the agency's number, a self-employed cleaner under their own number, a posted worker of a
  * foreign company with a BIS number, and a contract taken over by another company (a new declaration from
  * today on, FAQ 5). Every number has correct check digits and is built here, not copied from anyone.
@@ -78,7 +79,7 @@ export const DEMO_DECLARATIONS: SeedDeclaration[] = [
 
 export const DEMO_WORKERS: SeedWorker[] = [
   { key: 'ana', name: 'Ana Peeters', ssin: makeWorkerNumber({ year: 1985, month: 7, day: 30 }, 33), capacity: 'employee', employers: ['netclean'], badge: '04A1B2C3D4E5F6' },
-  { key: 'luc', name: 'Luc Dubois', ssin: makeWorkerNumber({ year: 1979, month: 11, day: 2 }, 118), capacity: 'employee', employers: ['netclean', 'brillant'], badge: '04B7C8D9E0F1A2' },
+  { key: 'luc', name: 'Luc Dubois', ssin: makeWorkerNumber({ year: 1979, month: 11, day: 2 }, 118), capacity: 'employee', employers: ['netclean', 'interim'], badge: '04B7C8D9E0F1A2' },
   { key: 'sofia', name: 'Sofia Rossi', ssin: makeWorkerNumber({ year: 2001, month: 4, day: 17 }, 264), capacity: 'agency-worker', employers: ['interim'], badge: '04C3D4E5F6A7B8' },
   { key: 'marc', name: 'Marc Janssens', ssin: makeWorkerNumber({ year: 1970, month: 1, day: 9 }, 57), capacity: 'self-employed', employers: ['zelf'], badge: '04D5E6F7A8B9C0' },
   { key: 'piotr', name: 'Piotr Nowak', ssin: makeWorkerNumber({ year: 1990, month: 3, day: 12 }, 101, 'bis'), capacity: 'posted-worker', employers: ['propre'], badge: 'A1B2C3D4' },

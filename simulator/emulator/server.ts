@@ -38,12 +38,16 @@ export interface EmulatorOptions {
   /** Delay before remarks are computed (validity leaves `pending`); default 500 ms. */
   remarksDelayMs?: number;
   logger?: Logger;
+  /** Serve HTTPS with this certificate and key (PEM), as the real service does. */
+  tls?: { certPem: string; keyPem: string };
 }
 
 export interface EmulatorHandle {
   url: string;
   port: number;
   store: EmulatorStore;
+  /** /REST requests received so far, answered or not (faults included). */
+  requestCount(): number;
   setFaults(settings: FaultSettings): void;
   clearFaults(): void;
   registerClient(client: EmulatorClient): void;
@@ -88,7 +92,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
   const futureToleranceMs = options.futureToleranceMs ?? 5 * 60_000;
   const remarksDelayMs = options.remarksDelayMs ?? 500;
 
-  const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true });
+  const app = (options.tls
+    ? Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true, https: { cert: options.tls.certPem, key: options.tls.keyPem } })
+    : Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true })) as unknown as FastifyInstance;
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
@@ -100,8 +106,10 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
   });
 
   // Faults apply to every service route, the token endpoint included; the admin view stays reachable.
+  let requestsSeen = 0;
   app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
     if (!req.url.startsWith('/REST/')) return;
+    requestsSeen++;
     if (faults.latencyMs > 0) await sleep(faults.latencyMs);
     if (shouldReset(faults)) {
       reply.hijack();
@@ -262,7 +270,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
   const remarksTimer = setInterval(() => {
     try {
       const before = new Date(Date.now() - remarksDelayMs).toISOString();
-      const rows = store.pending(before, 5000);
+      // Small slices keep the event loop free for requests; 1,000 every 100 ms is far above the intake.
+      const rows = store.pending(before, 1000);
       if (rows.length === 0) return;
       store.setValidity(
         rows.map((r) => {
@@ -274,18 +283,19 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     } catch (e) {
       logger.error({ err: e }, 'remarks pass failed');
     }
-  }, Math.max(50, Math.min(remarksDelayMs, 250)));
+  }, Math.max(20, Math.min(remarksDelayMs, 100)));
   remarksTimer.unref();
 
   const address = await app.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1' });
   const port = Number(new URL(address).port);
-  baseUrl = `http://${options.host ?? '127.0.0.1'}:${port}`;
+  baseUrl = `${options.tls ? 'https' : 'http'}://${options.host ?? '127.0.0.1'}:${port}`;
   logger.info({ url: baseUrl, clients: tokens.clientIds().length }, 'ONSS emulator listening');
 
   return {
     url: baseUrl,
     port,
     store,
+    requestCount: () => requestsSeen,
     setFaults(settings) {
       if (applyFaults(faults, faultSettingsSchema.parse(settings)).expireTokens) tokens.expireAll();
     },

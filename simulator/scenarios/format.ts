@@ -37,7 +37,7 @@ const networkStep = z.strictObject({
   terminal: z.string().optional(),
 });
 
-const gatewayStep = z.strictObject({ at: time, gateway: z.enum(['restart', 'kill']) });
+const gatewayStep = z.strictObject({ at: time, gateway: z.literal('restart') });
 
 const onssStep = z.strictObject({
   at: time,
@@ -70,8 +70,8 @@ export const scenarioSchema = z.strictObject({
   description: z.string().min(1),
   /** FAQ questions the scenario illustrates. */
   faq: z.array(z.number().int().min(1).max(99)).default([]),
-  /** Days from today (0 = today, -1 = yesterday) of the scenario's day. */
-  day: z.number().int().min(-30).max(0).default(0),
+  /** Days from today (0 = today, -1 = yesterday, the default) of the scenario's day. */
+  day: z.number().int().min(-30).max(0).default(-1),
   steps: z.array(scenarioStepSchema).min(1),
   expect: z.strictObject({
     /** Taps the terminals recorded. */
@@ -81,6 +81,10 @@ export const scenarioSchema = z.strictObject({
     remarks: z.array(expectedRemarkSchema).default([]),
     /** Remark kinds that must not appear. */
     noRemarks: z.array(z.enum(REMARK_KINDS)).default([]),
+    /** Registrations at ONSS of a worker under a company (agency, self-employed, takeover cases). */
+    employers: z
+      .array(z.strictObject({ worker: z.string(), company: z.string(), count: z.number().int().min(0) }))
+      .default([]),
     /** Outage journal entries expected (ONSS faults). */
     outages: z.number().int().min(0).optional(),
   }),

@@ -55,6 +55,11 @@ interface PendingChoice {
 export class TapPipeline extends EventEmitter<PipelineEvents> {
   private armed: { button: PanelButton; untilMs: number } | null = null;
   private choice: PendingChoice | null = null;
+
+  /** True while the LCD asks the worker to choose an employer. */
+  get choosing(): boolean {
+    return this.choice !== null;
+  }
   private idleTimer: NodeJS.Timeout | null = null;
   private showingFeedback = false;
   /** The tap whose feedback is on the LCD now (the gateway may add a line to it). */

@@ -10,14 +10,13 @@ import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { addTerminal } from '../../gateway/site/terminals.ts';
 import { upsertBadge } from '../../gateway/site/badges.ts';
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
-import { adminApiPlugin } from '../../gateway/http/admin-api.ts';
 import { addUser } from '../../gateway/siteman/users.ts';
 import { seedTestWorld, TEST_SEED } from '../gateway/helpers/seed.ts';
 import { AckCollector, connectTerminal, makeTap, publishTap } from '../gateway/helpers/mqtt.ts';
 import { waitUntil } from '../gateway/helpers/wait.ts';
 
 /**
- * The whole path: a real gateway (Aedes broker, ingest, SQLite) with the admin plugin on its HTTP server,
+ * The whole path: a real gateway (Aedes broker, ingest, SQLite) serving the admin API on its HTTP server,
  * a terminal publishing taps over MQTT, and the site manager's API showing what happened.
  */
 let dir: string;
@@ -44,7 +43,7 @@ beforeAll(async () => {
   const logger = createLogger('gateway', { level: 'warn' }, pino.destination({ dest: join(dir, 'gateway.log'), sync: true }));
   gateway = await startGateway(
     { database: dbPath, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, terminals: { siteDataPollMs: 100 } },
-    { logger, httpPlugins: [adminApiPlugin] },
+    { logger },
   );
   api = `http://127.0.0.1:${gateway.httpPort}/api/v1`;
   terminal = await connectTerminal(gateway.mqttPort, TID, secret);

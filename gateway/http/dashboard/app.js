@@ -360,4 +360,11 @@ $('#exportForm').addEventListener('submit', doExport);
 $('#correctionForm').addEventListener('submit', prepareCorrection);
 
 applyLanguage();
+// A link printed by `ciao demo` carries the token in the fragment (never sent to the server); keep it for
+// this tab only and take it out of the address bar.
+const fromLink = new URLSearchParams(location.hash.slice(1)).get('token');
+if (fromLink) {
+  state.token = fromLink;
+  history.replaceState(null, '', location.pathname + location.search);
+}
 if (state.token) login(state.token).catch(() => logout());

@@ -1,0 +1,185 @@
+/**
+ * Benchmark: a backlog of registrations in the gateway database drained to the ONSS emulator.
+ * The emulator runs in its own process (`ciao emulator`), so the RSS sampled here is the gateway's alone.
+ * Usage: node --import tsx bench/backlog-drain.ts --count 1000000 [--batch 100] [--in-flight N]
+ * Prints JSON: registrations/s over the drain, peak RSS sampled every 100 ms during the drain.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
+import { enterpriseCheckDigits, nationalCheckDigits } from '../shared/identifiers/index.ts';
+import { createLogger } from '../shared/logging.ts';
+import { openDatabase } from '../shared/sqlite.ts';
+import { REGISTRATIONS_DDL } from '../gateway/store/registrations-schema.ts';
+import { startForwarder } from '../gateway/forward/index.ts';
+
+export interface BacklogDrainResult {
+  name: 'backlog-drain';
+  count: number;
+  batchSize: number;
+  seconds: number;
+  registrationsPerSecond: number;
+  peakRssMB: number;
+  rssBeforeDrainMB: number;
+  /** CPU seconds used during the drain by the gateway (forwarder) process and by the emulator process. */
+  gatewayCpuSeconds: number;
+  emulatorCpuSeconds: number;
+  /** Average load of the machine during the drain (other processes included). */
+  loadAverage: number;
+  receivedByEmulator: number;
+  duplicatesAtEmulator: number;
+  date: string;
+  cpus: number;
+  node: string;
+}
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+function seed(dbPath: string, count: number, log: (m: string) => void): void {
+  const db = openDatabase(dbPath);
+  db.exec(REGISTRATIONS_DDL);
+  const insert = db.prepare(`INSERT INTO registrations (tap_id, terminal_id, site_id, worker_id, type, reason, at, at_utc, ssin, capacity,
+    employer_kind, employer_id, declaration, place_of_work, received_at) VALUES (?, 'T1', 'S1', ?, ?, 'work', ?, ?, ?, 'employee', 'enterprise', ?, ?, ?, ?)`);
+  const place = JSON.stringify({ address: { postCode: '1000', municipalityName: 'Bruxelles', streetName: 'Rue de la Loi', houseNumber: '16' } });
+  const now = Date.now();
+  const chunk = 50_000;
+  for (let done = 0; done < count; done += chunk) {
+    db.transaction(() => {
+      for (let i = done; i < Math.min(count, done + chunk); i++) {
+        const first9 = `${String(50 + (i % 40))}${String(1 + ((i >> 3) % 12)).padStart(2, '0')}${String(1 + ((i >> 7) % 28)).padStart(2, '0')}${String(1 + ((i >> 12) % 997)).padStart(3, '0')}`;
+        const company = `0${String(4_000_000 + (i % 1000)).padStart(7, '0')}`;
+        const at = new Date(now - 86_400_000 + (i % 86_400) * 1000);
+        const atUtc = `${at.toISOString().slice(0, 19)}Z`;
+        insert.run(randomUUID(), `W${i % 5000}`, i % 2 ? 'OUT' : 'IN', atUtc.replace('Z', '+00:00'), atUtc, first9 + nationalCheckDigits(first9, 1900),
+          company + enterpriseCheckDigits(company), `1Y102M7NZF${String(100 + (i % 900))}`, place, new Date(now).toISOString());
+      }
+    })();
+    if ((done / chunk) % 4 === 0) log(`seeded ${Math.min(count, done + chunk)} / ${count}`);
+  }
+  db.close();
+}
+
+/** utime + stime of a process, in seconds (Linux /proc; 0 elsewhere). */
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+async function startEmulatorProcess(dir: string, publicKeyPem: string): Promise<{ url: string; pid: number | undefined; stop(): Promise<void> }> {
+  const clients = join(dir, 'clients.json');
+  writeFileSync(clients, JSON.stringify([{ clientId: 'bench-gateway', publicKeyPem }]));
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'ciao.mjs'), 'emulator', '--port', '0', '--db', join(dir, 'emulator.sqlite'), '--clients', clients], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, CIAO_LOG_LEVEL: 'warn' },
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`emulator exited (${code}) before listening`)));
+  });
+  return {
+    url,
+    pid: child.pid,
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+export async function runBacklogDrain(opts: { count: number; batchSize?: number; maxBatchesInFlight?: number; log?: (m: string) => void }): Promise<BacklogDrainResult> {
+  const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const batchSize = opts.batchSize ?? 100;
+  const dir = mkdtempSync(join(tmpdir(), 'ciao-bench-drain-'));
+  const dbPath = join(dir, 'gateway.sqlite');
+  let emulator: Awaited<ReturnType<typeof startEmulatorProcess>> | undefined;
+  try {
+    const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+    log(`seeding ${opts.count} registrations`);
+    seed(dbPath, opts.count, log);
+    emulator = await startEmulatorProcess(dir, await exportSPKI(publicKey));
+    const db = openDatabase(dbPath);
+    const logger = createLogger('bench-forwarder', { level: 'warn' });
+    const rssBefore = process.memoryUsage().rss;
+    let peak = rssBefore;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 100);
+    const started = process.hrtime.bigint();
+    const cpuBefore = process.cpuUsage();
+    const emulatorCpuBefore = cpuSecondsOf(emulator.pid);
+    let loadSum = 0;
+    let loadSamples = 0;
+    const fwd = await startForwarder({
+      db, logger,
+      config: { baseUrl: emulator.url, clientId: 'bench-gateway', privateKey: await exportPKCS8(privateKey), batchSize, validityPollIntervalMs: 0, idlePollMs: 20, ...(opts.maxBatchesInFlight ? { maxBatchesInFlight: opts.maxBatchesInFlight } : {}) },
+    });
+    const progress = db.prepare("SELECT COALESCE(MAX(seq), 0) AS picked, (SELECT COUNT(*) FROM forward_state WHERE state = 'in_flight') + (SELECT COUNT(*) FROM forward_state WHERE state = 'retry') AS open FROM forward_state");
+    let lastLog = Date.now();
+    for (;;) {
+      const p = progress.get() as { picked: number; open: number };
+      if (p.picked >= opts.count && p.open === 0) break;
+      loadSum += loadavg()[0]!;
+      loadSamples++;
+      if (Date.now() - lastLog > 10_000) {
+        log(`drained ${p.picked} / ${opts.count}, rss ${mb(process.memoryUsage().rss)} MB`);
+        lastLog = Date.now();
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpu = process.cpuUsage(cpuBefore);
+    const gatewayCpuSeconds = (cpu.user + cpu.system) / 1e6;
+    const emulatorCpuSeconds = cpuSecondsOf(emulator.pid) - emulatorCpuBefore;
+    clearInterval(sampler);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    await fwd.stop();
+    db.close();
+    await emulator.stop();
+    emulator = undefined;
+    const emuDb = openDatabase(join(dir, 'emulator.sqlite'), { readonly: true });
+    const received = (emuDb.prepare('SELECT COUNT(*) AS n FROM registrations').get() as { n: number }).n;
+    const dups = (emuDb.prepare('SELECT COUNT(*) AS n FROM (SELECT client_reference FROM registrations GROUP BY client_reference HAVING COUNT(*) > 1)').get() as { n: number }).n;
+    emuDb.close();
+    return {
+      name: 'backlog-drain', count: opts.count, batchSize, seconds: Math.round(seconds * 10) / 10,
+      registrationsPerSecond: Math.round(opts.count / seconds), peakRssMB: mb(peak), rssBeforeDrainMB: mb(rssBefore),
+      gatewayCpuSeconds: Math.round(gatewayCpuSeconds * 10) / 10, emulatorCpuSeconds: Math.round(emulatorCpuSeconds * 10) / 10,
+      loadAverage: Math.round((loadSum / Math.max(1, loadSamples)) * 10) / 10,
+      receivedByEmulator: received, duplicatesAtEmulator: dups, date: new Date().toISOString(), cpus: cpus().length, node: process.version,
+    };
+  } finally {
+    await emulator?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const args = process.argv.slice(2);
+  const arg = (name: string, def: number) => {
+    const i = args.indexOf(name);
+    if (i < 0) return def;
+    const n = Number(args[i + 1]);
+    if (!Number.isInteger(n) || n < 1) {
+      process.stderr.write(`${name}: '${args[i + 1]}' must be a positive whole number\n`);
+      process.exit(2);
+    }
+    return n;
+  };
+  const result = await runBacklogDrain({ count: arg('--count', 100_000), batchSize: arg('--batch', 100), maxBatchesInFlight: arg('--in-flight', 0) || undefined });
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}

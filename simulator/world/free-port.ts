@@ -1,0 +1,13 @@
+import net from 'node:net';
+
+/** A TCP port free on loopback right now: for parts that must keep their port across a restart. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}

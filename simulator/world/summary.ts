@@ -1,0 +1,80 @@
+import type { World } from './world.ts';
+import { userForToken } from '../../gateway/siteman/users.ts';
+import { SiteManagerService } from '../../gateway/siteman/service.ts';
+import { createSqliteQueries } from '../../gateway/siteman/sqlite-queries.ts';
+import type { Remark } from '../../gateway/remarks/model.ts';
+
+/**
+ * What happened to every tap of a run, counted from the real stores: the terminals' own record of taps,
+ * the gateway's database and the emulated ONSS's database. `lost` and `duplicates` are the two numbers
+ * that must be zero.
+ */
+export interface WorldSummary {
+  /** Taps the terminals recorded (committed to their outbox). */
+  taps: number;
+  /** Of those, taps the gateway stored. */
+  stored: number;
+  /** Of those, taps the gateway refused (quarantine). */
+  rejected: number;
+  /** Registrations the gateway made of them (enriched taps). */
+  registrations: number;
+  /** Registrations created at ONSS (distinct client references). */
+  forwarded: number;
+  /** Registrations ONSS refused to create (kept, shown to the site manager). */
+  notCreated: number;
+  /** Registrations not (yet) settled at ONSS. */
+  pending: number;
+  /** Recorded taps found neither stored nor quarantined at the gateway. */
+  lost: number;
+  /** Registrations ONSS holds more than once (by client reference). */
+  duplicates: number;
+  /** Open remarks by kind. */
+  remarks: Record<string, number>;
+  /** Entries in the gateway's outage journal. */
+  outages: number;
+}
+
+export function openRemarks(world: World, period: { from: string; to: string }, now: () => Date): Array<Remark & { workerName: string | null }> {
+  const db = world.gateway.db;
+  const user = userForToken(db, world.adminToken);
+  if (!user) throw new Error('the world has no administrator token');
+  const service = new SiteManagerService(db, createSqliteQueries(db), { now });
+  return service.remarks(user, period);
+}
+
+export function summarize(world: World, recordedTapIds: Iterable<string>, period: { from: string; to: string }, now: () => Date): WorldSummary {
+  const db = world.gateway.db;
+  const emu = world.emulator.store.db;
+  const hasTap = db.prepare('SELECT 1 FROM taps WHERE tap_id = ?').pluck();
+  const isQuarantined = db.prepare('SELECT 1 FROM quarantine WHERE tap_id = ? LIMIT 1').pluck();
+  let taps = 0;
+  let stored = 0;
+  let rejected = 0;
+  for (const id of recordedTapIds) {
+    taps++;
+    if (hasTap.get(id)) stored++;
+    else if (isQuarantined.get(id)) rejected++;
+  }
+  const count = (sql: string) => (db.prepare(sql).pluck().get() as number) ?? 0;
+  const registrations = count('SELECT COUNT(*) FROM registrations');
+  const notCreated = count("SELECT COUNT(*) FROM forward_state WHERE state = 'not_created'");
+  const settled = count("SELECT COUNT(*) FROM forward_state WHERE state IN ('created', 'not_created')");
+  const forwarded = (emu.prepare('SELECT COUNT(DISTINCT client_reference) FROM registrations WHERE client_reference IS NOT NULL').pluck().get() as number) ?? 0;
+  const duplicates =
+    (emu.prepare('SELECT COALESCE(SUM(n - 1), 0) FROM (SELECT COUNT(*) AS n FROM registrations WHERE client_reference IS NOT NULL GROUP BY client_reference HAVING n > 1)').pluck().get() as number) ?? 0;
+  const remarks: Record<string, number> = {};
+  for (const r of openRemarks(world, period, now)) remarks[r.kind] = (remarks[r.kind] ?? 0) + 1;
+  return {
+    taps,
+    stored,
+    rejected,
+    registrations,
+    forwarded,
+    notCreated,
+    pending: registrations - settled,
+    lost: taps - stored - rejected,
+    duplicates,
+    remarks,
+    outages: count('SELECT COUNT(*) FROM outage_journal'),
+  };
+}

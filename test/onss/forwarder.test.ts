@@ -1,0 +1,204 @@
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../shared/logging.ts';
+import type { Db } from '../../shared/sqlite.ts';
+import { startEmulator, type EmulatorHandle } from '../../simulator/emulator/index.ts';
+import {
+  forwardingStateOf, forwardingSummary, lateRegistrations, listForwardingStates, notCreatedRegistrations, onssRemarks, outageJournal,
+  startForwarder, forwardingConfigSchema, type ForwarderHandle,
+} from '../../gateway/forward/index.ts';
+import { clientReferenceFor, tapIdFromClientReference } from '../../gateway/onss/index.ts';
+import { openGatewayDb, rsaKeyPair, seedRegistrations, tempDir, validDeclaration, validEnterpriseNumber, waitFor } from './helpers.ts';
+
+const logger = createLogger('forwarder-test', { level: 'silent' });
+let tmp: ReturnType<typeof tempDir>;
+let emu: EmulatorHandle;
+let db: Db;
+let keys: { publicKeyPem: string; privateKeyPem: string };
+let fwd: ForwarderHandle | undefined;
+
+const KNOWN_DUC = validDeclaration(3);
+const KNOWN_COMPANY = validEnterpriseNumber(3);
+
+function config(extra: Record<string, unknown> = {}) {
+  return {
+    baseUrl: emu.url, clientId: 'gw', privateKey: keys.privateKeyPem, requestTimeoutMs: 2000, reconcileDelayMs: 100,
+    backoffInitialMs: 10, backoffMaxMs: 100, circuitOpenMs: 100, idlePollMs: 30, validityPollIntervalMs: 0, ...extra,
+  };
+}
+const countAtEmulator = (ref: string) => emu.store.search({ clientId: 'gw', clientReference: ref, limit: 10, offset: 0 }).total;
+const done = () => {
+  const s = forwardingSummary(db);
+  return s.waiting === 0 && s.in_flight === 0 && s.retry === 0;
+};
+
+beforeEach(async () => {
+  tmp = tempDir();
+  keys ??= await rsaKeyPair();
+  emu = await startEmulator({
+    dbPath: join(tmp.dir, 'emu.sqlite'), clients: [{ clientId: 'gw', publicKeyPem: keys.publicKeyPem }], remarksDelayMs: 30,
+    knownData: { companies: [{ id: KNOWN_COMPANY, active: true }], declarations: [{ reference: KNOWN_DUC, companies: [] }] },
+    logger,
+  });
+  db = openGatewayDb(join(tmp.dir, 'gateway.sqlite'));
+});
+afterEach(async () => {
+  await fwd?.stop();
+  fwd = undefined;
+  await emu.stop();
+  db.close();
+  tmp.cleanup();
+});
+
+describe('client reference', () => {
+  it('is deterministic, at most 24 characters, and reversible for a UUID tap id', () => {
+    const tap = '3f2c8a10-5b7e-4c1d-9a2b-0123456789ab';
+    expect(clientReferenceFor(tap)).toBe(clientReferenceFor(tap));
+    expect(clientReferenceFor(tap)).toHaveLength(22);
+    expect(tapIdFromClientReference(clientReferenceFor(tap))).toBe(tap);
+    expect(clientReferenceFor('not-a-uuid').length).toBeLessThanOrEqual(24);
+    expect(clientReferenceFor('not-a-uuid')).not.toBe(clientReferenceFor('not-a-uuid2'));
+  });
+});
+
+describe('config', () => {
+  it('names the missing or bad field', () => {
+    const r = forwardingConfigSchema.safeParse({ baseUrl: 'x', batchSize: 500 });
+    expect(r.success).toBe(false);
+    const paths = r.error!.issues.map((i) => i.path.join('.'));
+    expect(paths).toEqual(expect.arrayContaining(['baseUrl', 'batchSize', 'clientId', 'privateKey']));
+    expect(forwardingConfigSchema.safeParse({ enabled: false }).success).toBe(true);
+  });
+
+  it('refuses to start with a key that cannot sign, naming the field', async () => {
+    await expect(startForwarder({ db, logger, config: config({ privateKey: '-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n' }) })).rejects.toThrow('onss.privateKey');
+    await expect(startForwarder({ db, logger, config: config({ privateKey: join(tmp.dir, 'missing.pem') }) })).rejects.toThrow('onss.privateKey');
+    await expect(startForwarder({ db, logger, config: config({ batchSize: 201 }) })).rejects.toThrow('onss.batchSize');
+  });
+});
+
+describe('forwarder', () => {
+  it('drains registrations in batches, stores ONSS ids, and tracks validity and remarks by polling', async () => {
+    const taps = seedRegistrations(db, { count: 450, declaration: KNOWN_DUC, enterpriseNumber: KNOWN_COMPANY });
+    // Two taps that carry the same registration: ONSS flags the second as a duplicate declaration.
+    const twin = seedRegistrations(db, { count: 2, start: 10_000, atUtc: '2026-01-05T07:00:00Z', declaration: KNOWN_DUC, enterpriseNumber: KNOWN_COMPANY, mutate: (r) => { r.ssin = '85073003328'; r.type = 'IN'; } });
+    const unknownDuc = seedRegistrations(db, { count: 1, start: 20_000, declaration: validDeclaration(77), enterpriseNumber: KNOWN_COMPANY });
+    fwd = await startForwarder({ db, logger, config: config({ batchSize: 100, validityPollIntervalMs: 50 }) });
+    await waitFor(done, 'drain');
+    expect(forwardingSummary(db).created).toBe(453);
+    const requests = emu.store.db.prepare('SELECT items FROM requests').all() as Array<{ items: number }>;
+    expect(Math.max(...requests.map((r) => r.items))).toBe(100);
+    for (const tap of [...taps.slice(0, 20), ...twin]) expect(countAtEmulator(clientReferenceFor(tap))).toBe(1);
+    const st = forwardingStateOf(db, { tapId: taps[0]! })!;
+    expect(st.state).toBe('created');
+    expect(st.onssId).toBeTruthy();
+    await waitFor(() => forwardingSummary(db).pendingValidity === 0, 'validity polled');
+    expect(forwardingStateOf(db, { tapId: taps[0]! })!.validity).toBe('validated');
+    const second = forwardingStateOf(db, { tapId: twin[1]! })!;
+    expect(second.validity).toBe('withRemarks');
+    expect(second.remarks).toContain('SAME DECLARATION HAS ALREADY BEEN REGISTERED');
+    expect(forwardingStateOf(db, { tapId: unknownDuc[0]! })!.remarks).toContain('DUC IS NOT EXISTING');
+    expect(onssRemarks(db).map((r) => r.tapId).sort()).toEqual([twin[1]!, unknownDuc[0]!].sort());
+    expect(listForwardingStates(db, { limit: 10 })).toHaveLength(10);
+  });
+
+  it('stores ONSS errors of refused registrations and never resends them', async () => {
+    const taps = seedRegistrations(db, { count: 10, mutate: (r, i) => { if (i === 4) r.ssin = '85073003329'; } });
+    fwd = await startForwarder({ db, logger, config: config() });
+    await waitFor(done, 'drain');
+    const refused = notCreatedRegistrations(db);
+    expect(refused.map((r) => r.tapId)).toEqual([taps[4]]);
+    expect(refused[0]!.errors[0]).toMatchObject({ rule: 'checksum' });
+    // More work afterwards does not bring the refused one back.
+    seedRegistrations(db, { count: 5, start: 100 });
+    fwd.wake();
+    await waitFor(done, 'second drain');
+    expect((emu.store.db.prepare('SELECT COUNT(*) AS n FROM not_created').get() as { n: number }).n).toBe(1);
+    expect(forwardingStateOf(db, { tapId: taps[4]! })!.attempts).toBe(1);
+  });
+
+  it('journals an outage (503 window) and links the registrations it delayed', async () => {
+    emu.setFaults({ unavailableForMs: 600 });
+    const taps = seedRegistrations(db, { count: 30 });
+    fwd = await startForwarder({ db, logger, config: config() });
+    await waitFor(done, 'drain after outage');
+    const [outage] = outageJournal(db);
+    expect(outage).toBeDefined();
+    expect(outage!.cause).toContain('503');
+    expect(outage!.endedAt).not.toBeNull();
+    expect(outage!.failures).toBeGreaterThan(0);
+    expect(outage!.registrationsDelayed).toBe(30);
+    const late = lateRegistrations(db, { outageId: outage!.id });
+    expect(late.map((l) => l.tapId)).toEqual(taps);
+    expect(late[0]!.outage.id).toBe(outage!.id);
+    // After recovery, new registrations are not late.
+    const fresh = seedRegistrations(db, { count: 3, start: 50 });
+    fwd.wake();
+    await waitFor(done, 'drain after recovery');
+    expect(forwardingStateOf(db, { tapId: fresh[0]! })!.outageId).toBeNull();
+    for (const t of taps) expect(countAtEmulator(clientReferenceFor(t))).toBe(1);
+  });
+
+  it('opens the circuit after repeated failures and stops calling ONSS for a while', async () => {
+    seedRegistrations(db, { count: 5 });
+    fwd = await startForwarder({ db, logger, config: config() });
+    await waitFor(done, 'first drain');
+    await fwd.stop();
+    emu.setFaults({ unavailableForMs: 60_000 });
+    const before = emu.requestCount();
+    seedRegistrations(db, { count: 5, start: 10 });
+    fwd = await startForwarder({ db, logger, config: config({ circuitFailureThreshold: 3, circuitOpenMs: 60_000 }) });
+    await waitFor(() => (outageJournal(db)[0]?.failures ?? 0) >= 3, 'three failures');
+    // With the circuit open, a minute passes without a call; watch a good while for stray calls.
+    await new Promise((r) => setTimeout(r, 500));
+    // Three calls (the token endpoint is down too), each a failure in the journal, then silence.
+    expect(emu.requestCount() - before).toBe(3);
+    expect(outageJournal(db)[0]!.failures).toBe(3);
+    expect(outageJournal(db)[0]!.endedAt).toBeNull();
+    // Without a token nothing was marked in flight: the registrations simply wait.
+    expect(forwardingSummary(db)).toMatchObject({ waiting: 5, in_flight: 0, retry: 0 });
+  });
+
+  it('honours 429 Retry-After without journaling an outage', async () => {
+    emu.setFaults({ rateLimitForMs: 300, retryAfterSeconds: 1 });
+    seedRegistrations(db, { count: 5 });
+    fwd = await startForwarder({ db, logger, config: config() });
+    await waitFor(done, 'drain after rate limit');
+    expect(outageJournal(db)).toHaveLength(0);
+    expect(forwardingSummary(db).created).toBe(5);
+  });
+
+  it('reconciles after hang-ups, resets, 5xx and timeouts: each tap exactly once at ONSS', async () => {
+    const taps = seedRegistrations(db, { count: 400 });
+    const slow: string[] = [];
+    emu.setFaults({ hangUpAfterProcessingCount: 2, resetCount: 2, errorRate: 0.2 });
+    fwd = await startForwarder({ db, logger, config: config({ batchSize: 50, requestTimeoutMs: 500, reconcileDelayMs: 400 }) });
+    await waitFor(done, 'first drain through hang-ups, resets and 5xx', 45_000);
+    // Slower than the gateway waits: the call times out, yet ONSS stores it afterwards.
+    const timedOutBefore = emu.store.stats().requests;
+    emu.setFaults({ latencyMs: 700, errorRate: 0 });
+    slow.push(...seedRegistrations(db, { count: 100, start: 1000 }));
+    await waitFor(() => listForwardingStates(db, { state: 'in_flight', afterSeq: 400, limit: 1 })[0]?.lastFailure === 'timeout', 'a timed-out call');
+    await waitFor(() => emu.store.stats().requests > timedOutBefore, 'the late processing of the timed-out call');
+    emu.setFaults({ latencyMs: 0, hangUpAfterProcessingCount: 1 });
+    await waitFor(done, 'drain', 45_000);
+    const stats = emu.store.stats();
+    expect(stats.unanswered).toBeGreaterThanOrEqual(2);
+    expect(stats.duplicateClientReferences).toBe(0);
+    expect(stats.registrations).toBe(500);
+    for (const t of [...taps, ...slow]) expect(countAtEmulator(clientReferenceFor(t))).toBe(1);
+    expect(outageJournal(db).length).toBeGreaterThan(0);
+  });
+
+  it('gets a new token when ONSS expires it', async () => {
+    seedRegistrations(db, { count: 5 });
+    fwd = await startForwarder({ db, logger, config: config() });
+    await waitFor(done, 'first drain');
+    emu.setFaults({ expireTokensNow: true });
+    seedRegistrations(db, { count: 5, start: 10 });
+    fwd.wake();
+    await waitFor(done, 'second drain');
+    expect(forwardingSummary(db).created).toBe(10);
+    expect(outageJournal(db)).toHaveLength(0);
+  });
+});

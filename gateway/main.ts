@@ -131,7 +131,7 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
         },
         onClientError: (reason, terminalId, message) => {
           metrics.clientErrors.inc({ reason });
-          if (reason !== 'protocol') logger.warn({ terminalId, reason, err: message.slice(0, 200) }, 'connection closed by the broker');
+          logger.warn({ terminalId, reason, err: message.slice(0, 200) }, 'connection closed by the broker');
         },
       },
       {

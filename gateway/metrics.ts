@@ -25,6 +25,7 @@ export function createGatewayMetrics(sources: { terminalsOnline: () => number } 
     }),
     authFailures: new Counter({ name: 'ciao_gateway_auth_failures_total', help: 'Refused connection attempts, by reason', labelNames: ['reason'], registers: [registry] }),
     aclDenied: new Counter({ name: 'ciao_gateway_acl_denied_total', help: 'Publish or subscribe refused by the ACL', labelNames: ['action'], registers: [registry] }),
+    clientErrors: new Counter({ name: 'ciao_gateway_client_errors_total', help: 'Connections closed by a broker guard: oversized or malformed packet length, too deep topic, socket not drained', labelNames: ['reason'], registers: [registry] }),
     registrationsAppended: new Counter({ name: 'ciao_gateway_registrations_appended_total', help: 'Registrations appended for the forwarder', registers: [registry] }),
   };
   return m;

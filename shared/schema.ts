@@ -38,7 +38,8 @@ export function problemsFromZod(error: z.ZodError, input?: unknown): FieldProble
     let message = issue.message;
     if (rule === 'required') message = 'is required';
     if (issue.code === 'unrecognized_keys') {
-      const keys = (issue as { keys: string[] }).keys;
+      // An empty key would make an empty field name; show it as "" so the problem still names it.
+      const keys = (issue as { keys: string[] }).keys.map((k) => (k === '' ? '""' : k));
       return { field: keys.map((k) => (field === '(root)' ? k : `${field}.${k}`)).join(', '), rule, message: `${keys.join(', ')}: unknown field` };
     }
     return { field, rule, message: `${field}: ${message}` };

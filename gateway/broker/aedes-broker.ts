@@ -23,6 +23,26 @@ export interface BrokerHandlers {
   onConnected(terminalId: string): void;
   onDisconnected(terminalId: string): void;
   onAclDenied(action: 'publish' | 'subscribe', terminalId: string, topic: string, rule: string): void;
+  /** A connection closed by a guard: oversized packet, too deep topic, socket not drained. */
+  onClientError?(reason: ClientErrorReason, terminalId: string | undefined, message: string): void;
+}
+
+export type ClientErrorReason = 'oversized-packet' | 'too-many-topic-levels' | 'drain-timeout';
+
+/**
+ * The counter label of an error a guard closed a connection with; undefined for the rest (refused logins,
+ * peers that hang up), which are counted elsewhere or are no violation at all.
+ */
+export function clientErrorReason(message: string): ClientErrorReason | undefined {
+  if (/packet of \d+ bytes refused|malformed MQTT remaining length/.test(message)) return 'oversized-packet';
+  if (/too many levels/.test(message)) return 'too-many-topic-levels';
+  if (/drain timeout/.test(message)) return 'drain-timeout';
+  return undefined;
+}
+
+function reportClientError(h: BrokerHandlers, terminalId: string | undefined, err: Error): void {
+  const reason = clientErrorReason(err.message);
+  if (reason) h.onClientError?.(reason, terminalId, err.message);
 }
 
 export interface BrokerListenOptions {
@@ -144,14 +164,20 @@ export async function startBroker(h: BrokerHandlers, o: BrokerListenOptions, log
     const current = (broker as unknown as { clients: Record<string, Client> }).clients[client.id];
     if (!current || current === client) h.onDisconnected(client.id);
   });
-  broker.on('clientError', (client: Client, err: Error) => logger.debug({ terminalId: client?.id, err: err.message }, 'client error'));
-  broker.on('connectionError', (client: Client, err: Error) => logger.debug({ err: err.message }, 'connection error'));
+  broker.on('clientError', (client: Client, err: Error) => {
+    logger.debug({ terminalId: client?.id, err: err.message }, 'client error');
+    reportClientError(h, client?.id, err);
+  });
+  broker.on('connectionError', (client: Client, err: Error) => {
+    logger.debug({ err: err.message }, 'connection error');
+    reportClientError(h, undefined, err);
+  });
 
   // Acks are small writes that follow a PUBACK: with Nagle's algorithm they would wait for the client's
   // delayed TCP ACK (tens of ms). Latency matters more here than packet count.
   const handle = (conn: Socket | TLSSocket) => {
     conn.setNoDelay(true);
-    broker.handle(guardedConnection(conn, o.maxPacketBytes) as Socket);
+    broker.handle(guardedConnection(conn, o.maxPacketBytes, (err) => reportClientError(h, undefined, err)) as Socket);
   };
   const tcpServer = createTcpServer({ noDelay: true }, handle);
   const mqttPort = await listen(tcpServer, o.tcp.host, o.tcp.port);

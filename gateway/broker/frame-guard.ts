@@ -54,10 +54,11 @@ export class FrameSizeGuard extends Transform {
  * The socket as the broker sees it: reads go through the guard, writes go straight to the socket.
  * `remoteAddress` stays visible (authentication rate-limits by address).
  */
-export function guardedConnection(socket: Socket, maxBytes: number): Duplex {
+export function guardedConnection(socket: Socket, maxBytes: number, onRefused?: (err: Error) => void): Duplex {
   const guard = new FrameSizeGuard(maxBytes);
   const conn = Duplex.from({ readable: socket.pipe(guard), writable: socket });
-  guard.on('error', () => {
+  guard.on('error', (err) => {
+    onRefused?.(err);
     socket.destroy();
     conn.destroy();
   });

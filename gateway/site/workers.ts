@@ -65,7 +65,9 @@ export function upsertWorker(db: Db, input: WorkerInput): Worker {
 
 export function saveWorker(db: Db, w: Omit<Worker, 'id'> & { id?: string }): Worker {
   const existing = (w.id && getWorkerRow(db, 'id', w.id)) || (w.ssin && getWorkerRow(db, 'ssin', w.ssin)) || (w.limosaId && getWorkerRow(db, 'limosa_id', w.limosaId)) || undefined;
-  const id = existing?.id ?? w.id ?? `w-${randomUUID().slice(0, 8)}`;
+  let id = existing?.id ?? w.id;
+  // Short generated ids collide now and then (32 bits: likely among tens of thousands of workers); draw again.
+  while (!id || (!existing && !w.id && getWorkerRow(db, 'id', id))) id = `w-${randomUUID().slice(0, 8)}`;
   if (existing) {
     db.prepare('UPDATE workers SET ssin = ?, limosa_id = ?, name = ?, capacity = ? WHERE id = ?').run(w.ssin, w.limosaId, w.name, w.capacity, id);
   } else {

@@ -89,6 +89,8 @@ export async function runDemoInteractive(options: InteractiveDemoOptions): Promi
     });
     out.write(`\nstopping: ${result.queued} tap(s) still queued on ${interactiveKey} go out on the next run\n`);
   } finally {
+    // The keyboard was read in raw mode: let go of it, or the process would wait for more keys.
+    process.stdin.pause();
     await world.stop();
   }
   out.write('demo stopped\n');

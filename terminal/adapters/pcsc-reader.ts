@@ -24,6 +24,8 @@ interface NfcReader extends EventEmitter {
   transmit(data: Buffer, responseMaxLength: number): Promise<Buffer>;
   led?(led: number, blinking: number[]): Promise<unknown>;
   setBuzzerOutput?(enabled: boolean): Promise<unknown>;
+  /** The pcsclite reader underneath: its native status watcher keeps the process alive until closed. */
+  reader?: { close?(): void };
 }
 
 export const NFC_PCSC_MISSING =
@@ -134,6 +136,14 @@ export class PcscReader extends EventEmitter implements BadgeReader {
   private closeContext(reason: string): void {
     const nfc = this.nfc;
     this.nfc = null;
+    // Closing the context does not close its readers, and each open reader holds the event loop.
+    for (const reader of this.readers.values()) {
+      try {
+        reader.reader?.close?.();
+      } catch (err) {
+        this.logger.debug({ err, reason }, 'closing a PC/SC reader failed');
+      }
+    }
     for (const name of [...this.readers.keys()]) this.detach(name);
     if (nfc) {
       nfc.removeAllListeners();

@@ -7,13 +7,13 @@ import { startTerminal } from '../../terminal/main.ts';
 import { VirtualCard } from '../../simulator/vcard/virtual-card.ts';
 import { startTestGateway, siteConfig } from './helpers/ack-responder.ts';
 import { terminalConfig, tempDir } from './helpers/harness.ts';
-import { findVpcd, PcscdService, PCSCD_SOCKET } from './helpers/pcscd.ts';
+import { acquirePcscdLock, findVpcd, PcscdService, PCSCD_SOCKET } from './helpers/pcscd.ts';
 import { waitFor } from './helpers/wait.ts';
 
 /**
  * The real PC/SC path: pcscd + the vsmartcard vpcd driver + a virtual card speaking vpcd's protocol,
- * read by the nfc-pcsc adapter. Every test that touches pcscd lives in this one file, so they never run
- * in parallel with each other (pcscd is a shared system service).
+ * read by the nfc-pcsc adapter. pcscd is a shared system service: every file that touches it takes the
+ * lock of acquirePcscdLock (helpers/pcscd.ts), so such files never run in parallel with each other.
  */
 const setup = findVpcd();
 let nfcProblem: string | null = null;
@@ -65,9 +65,12 @@ describe.skipIf(skip)('PC/SC reader through pcscd and vpcd', () => {
     return { reader, rec };
   }
 
+  // Other test files use pcscd too (the interactive simulator's vpcd mode): one file at a time.
+  let releaseLock: (() => void) | undefined;
   beforeAll(async () => {
+    releaseLock = await acquirePcscdLock();
     await pcscd.ensureRunning();
-  });
+  }, 180_000);
 
   afterEach(async () => {
     await Promise.all(cards.splice(0).map((c) => c.remove()));
@@ -76,7 +79,11 @@ describe.skipIf(skip)('PC/SC reader through pcscd and vpcd', () => {
   });
 
   afterAll(async () => {
-    await pcscd.stop();
+    try {
+      await pcscd.stop();
+    } finally {
+      releaseLock?.();
+    }
   });
 
   it('reads the UID of an ISO 14443-3 card (MIFARE Classic ATR) and of an ISO 14443-4 card', async () => {

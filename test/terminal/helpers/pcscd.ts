@@ -66,3 +66,58 @@ export class PcscdService {
     await waitFor(async () => !(await pcscdListening(PCSCD_SOCKET, 300)), { timeoutMs: 10_000, what: 'pcscd gone' });
   }
 }
+
+/**
+ * pcscd and its single vpcd slot are shared by the whole machine: test files that use them take this
+ * exclusive lock in beforeAll and release it in afterAll, so they never run at the same time. The lock is
+ * a file created exclusively, holding the owner's pid; a lock whose owner died is taken over.
+ */
+export const PCSCD_LOCK_PATH = '/tmp/ciao-pcscd.lock';
+
+export async function acquirePcscdLock(opts: { path?: string; timeoutMs?: number } = {}): Promise<() => void> {
+  const { openSync, writeSync, closeSync, readFileSync: read, unlinkSync } = await import('node:fs');
+  const path = opts.path ?? PCSCD_LOCK_PATH;
+  const deadline = Date.now() + (opts.timeoutMs ?? 170_000);
+  for (;;) {
+    try {
+      const fd = openSync(path, 'wx', 0o644);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => {
+        try {
+          if (read(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
+        } catch {
+          // Already gone.
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner = NaN;
+    try {
+      owner = Number(read(path, 'utf8').trim());
+    } catch {
+      continue; // Released between our open and read: try again at once.
+    }
+    if (!processAlive(owner)) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // Someone else took it over first.
+      }
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for the pcscd test lock ${path} (held by pid ${owner})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

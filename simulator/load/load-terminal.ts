@@ -52,6 +52,10 @@ export class LoadTerminal {
     return this.credentials.id;
   }
 
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
   /** Taps published and not yet acked. */
   get inFlight(): number {
     return this.pending.size;
@@ -101,8 +105,9 @@ export class LoadTerminal {
       if (topic === this.acksTopic) this.onAckPayload(payload);
     });
     client.on('close', () => {
-      if (this.connected && !this.closing) this.handlers.onDisconnect(this.id);
+      const wasConnected = this.connected;
       this.connected = false;
+      if (wasConnected && !this.closing) this.handlers.onDisconnect(this.id);
     });
     client.on('error', () => {
       // Errors after the connection are reported through 'close'; the run counts what stays unacked.

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import pino from 'pino';
 import type { IClientOptions } from 'mqtt';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { createLogger } from '../../shared/logging.ts';
@@ -7,7 +8,8 @@ import { resolveTerminals, type TerminalSource } from './credentials.ts';
 import { LatencyRecorder, type LatencySummary } from './latency.ts';
 import { LoadTerminal, type AckReport } from './load-terminal.ts';
 
-const log = createLogger('load');
+// Logs go to stderr: stdout carries the result (`ciao sim --load --json`).
+const log = createLogger('load', {}, pino.destination(2));
 
 export interface RunLoadOptions {
   /** Broker URL: `mqtt://127.0.0.1:1883`, `mqtts://...`. */
@@ -141,6 +143,8 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadResult> {
           onDisconnect: (id) => {
             disconnects++;
             log.warn({ terminal: id }, 'terminal disconnected during the load run');
+            // With every connection gone nothing more can be sent or acked: end the run, counting the rest unacked.
+            if (terminals.every((t) => !t.isConnected)) stopSending();
             wake?.();
           },
         },
@@ -231,7 +235,13 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadResult> {
     await new Promise<void>((resolve) => {
       const tick = () => {
         if (!canSend()) return resolve();
-        const due = Math.floor(((performance.now() - start) * rate) / 1000) + 1 - issued;
+        const elapsed = performance.now() - start;
+        // The schedule itself ends the run on time, so a late timer never adds taps beyond rate x duration.
+        if (options.duration !== undefined && elapsed >= options.duration * 1000) {
+          stopSending();
+          return resolve();
+        }
+        const due = Math.floor((elapsed * rate) / 1000) + 1 - issued;
         let left = options.count !== undefined ? Math.min(due, options.count - issued) : due;
         let blocked = 0;
         while (left > 0 && blocked < terminals.length && canSend()) {
@@ -256,7 +266,7 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadResult> {
   await new Promise<void>((resolve) => {
     let drainTimer: NodeJS.Timeout | undefined;
     const checkDone = () => {
-      if (sendingStopped && outstanding() === 0) {
+      if (sendingStopped && (outstanding() === 0 || terminals.every((t) => !t.isConnected))) {
         clearTimeout(drainTimer);
         wake = undefined;
         resolve();

@@ -108,6 +108,7 @@ export function createProgress(options: ProgressOptions): Progress {
   let lastExtra: string | undefined;
   let lastPrintAt = startedAt;
   let finished = false;
+  let lastPlainLine = '';
   // Samples (time, done) for the moving rate; the oldest kept is just outside the window.
   const samples: Array<[number, number]> = [[startedAt, 0]];
 
@@ -136,6 +137,7 @@ export function createProgress(options: ProgressOptions): Progress {
     if (!force && t - lastPrintAt < interval) return;
     lastPrintAt = t;
     const line = formatProgressLine(options.label, unit, snapshot(), lastExtra);
+    if (mode === 'plain') lastPlainLine = line;
     // \x1b[2K clears the old line so a shorter line leaves no tail behind.
     output.write(mode === 'tty' ? `\r\x1b[2K${line}` : `${line}\n`);
   }
@@ -169,7 +171,9 @@ export function createProgress(options: ProgressOptions): Progress {
         const s = snapshot();
         // The final line reports the average over the run, which is what a reader wants at the end.
         const line = formatProgressLine(options.label, unit, { ...s, rate: s.averageRate }, lastExtra);
-        output.write(mode === 'tty' ? `\r\x1b[2K${line}\n` : `${line}\n`);
+        // A plain log already ending with this very line does not need it twice.
+        if (mode === 'tty') output.write(`\r\x1b[2K${line}\n`);
+        else if (line !== lastPlainLine) output.write(`${line}\n`);
       }
       finished = true;
     },

@@ -1,0 +1,35 @@
+import type { Db } from '../../shared/sqlite.ts';
+import { makeEnterpriseNumber, makeWorkerNumber } from '../../shared/identifiers/make.ts';
+import { defaultBadges } from '../../simulator/load/tap-source.ts';
+
+/**
+ * A site as the gateway sees it in production, sized for a load run: one employer, one site with a valid
+ * declaration, and a worker with a badge for every badge the load generator's terminals tap (16 per
+ * terminal), so every tap is enriched into a registration, as on a real site.
+ */
+export async function seedBenchSite(db: Db, terminalIds: string[]): Promise<{ siteId: string; badges: number }> {
+  const { upsertCompany } = await import('../../gateway/site/companies.ts');
+  const { upsertSite } = await import('../../gateway/site/sites.ts');
+  const { upsertDeclaration } = await import('../../gateway/site/declarations.ts');
+  const { upsertWorker } = await import('../../gateway/site/workers.ts');
+  const { upsertBadge } = await import('../../gateway/site/badges.ts');
+  const employer = makeEnterpriseNumber('04030192');
+  const siteId = 'bench-site';
+  let badges = 0;
+  db.transaction(() => {
+    upsertCompany(db, { number: employer, name: 'Bench Cleaning' });
+    upsertSite(db, { id: siteId, name: 'Bench Tower', language: 'fr', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' });
+    upsertDeclaration(db, { number: '1Y102M7NZF7PZ', siteId, validFrom: '2020-01-01', companies: [employer] });
+    terminalIds.forEach((_, t) => {
+      for (const uid of defaultBadges(t)) {
+        const n = badges++;
+        // Distinct valid national numbers: a birth date per 900 workers, serials 1..900.
+        const niss = makeWorkerNumber({ year: 1960 + Math.floor(n / 900), month: 1 + (Math.floor(n / 900) % 12), day: 1 + (Math.floor(n / 900) % 28) }, 1 + (n % 900));
+        const workerId = `bw-${n}`;
+        upsertWorker(db, { id: workerId, niss, name: `Worker ${n}`, capacity: 'employee', employers: [employer] });
+        upsertBadge(db, { uid, worker: workerId, validFrom: '2020-01-01' });
+      }
+    });
+  })();
+  return { siteId, badges };
+}

@@ -1,0 +1,36 @@
+import type { TerminalCredentials } from './credentials.ts';
+
+/**
+ * Load terminals created in a gateway's own database, as `ciao admin terminal add` would: `load-001`,
+ * `load-002`, ... on a site of the caller's choice. A terminal that already exists gets a new secret, so
+ * runs can be repeated on the same gateway. Meant for test and bench gateways, not a production site.
+ */
+export interface GatewayTerminalFactory {
+  create(index: number): TerminalCredentials;
+  /** The gateway's MQTT URL when its config names a fixed port (port 0 cannot be known from the file). */
+  url?: string;
+  close(): void;
+}
+
+export async function gatewayTerminalFactory(configPath: string, options: { siteId?: string; prefix?: string; width?: number } = {}): Promise<GatewayTerminalFactory> {
+  const { loadGatewayConfig } = await import('../../gateway/config.ts');
+  const { openGatewayDatabase } = await import('../../gateway/store/database.ts');
+  const { addTerminal, getTerminal, rotateTerminalSecret, updateTerminal } = await import('../../gateway/site/terminals.ts');
+  const config = loadGatewayConfig(configPath);
+  const db = openGatewayDatabase(config.database);
+  const prefix = options.prefix ?? 'load-';
+  const width = options.width ?? 3;
+  const host = config.mqtt.host === '0.0.0.0' || config.mqtt.host === '::' ? '127.0.0.1' : config.mqtt.host;
+  return {
+    url: config.mqtt.port !== 0 ? `mqtt://${host}:${config.mqtt.port}` : undefined,
+    create(index) {
+      const id = `${prefix}${String(index + 1).padStart(width, '0')}`;
+      if (getTerminal(db, id)) {
+        if (options.siteId) updateTerminal(db, id, { siteId: options.siteId });
+        return { id, secret: rotateTerminalSecret(db, id) };
+      }
+      return { id, secret: addTerminal(db, { id, ...(options.siteId ? { siteId: options.siteId } : {}) }).secret };
+    },
+    close: () => db.close(),
+  };
+}

@@ -51,6 +51,7 @@ function readRows(text: string, result: ImportResult): Row[] {
 function importRows(db: Db, text: string, save: (row: Row, problems: FieldProblem[]) => void): ImportResult {
   const result: ImportResult = { imported: 0, rejected: [] };
   const rows = readRows(text, result);
+  // IMMEDIATE: take the write lock up front (the gateway writes concurrently); rows are savepoints inside.
   db.transaction(() => {
     for (const row of rows) {
       const problems: FieldProblem[] = [];
@@ -63,7 +64,7 @@ function importRows(db: Db, text: string, save: (row: Row, problems: FieldProble
       if (problems.length) result.rejected.push({ line: row.line, problems });
       else result.imported += 1;
     }
-  })();
+  }).immediate();
   result.rejected.sort((a, b) => a.line - b.line);
   return result;
 }

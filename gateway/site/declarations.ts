@@ -52,7 +52,7 @@ export function upsertDeclaration(db: Db, input: DeclarationInput): Declaration 
     db.prepare('DELETE FROM declaration_companies WHERE declaration = ?').run(number!);
     const add = db.prepare('INSERT INTO declaration_companies (declaration, company_id, rank) VALUES (?, ?, ?)');
     companies.forEach((c, rank) => add.run(number!, c, rank));
-  })();
+  }).immediate();
   return getDeclaration(db, number!)!;
 }
 

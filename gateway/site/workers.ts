@@ -60,7 +60,9 @@ export function upsertWorker(db: Db, input: WorkerInput): Worker {
   const problems: FieldProblem[] = [];
   const w = checkWorker(db, input, problems);
   throwIfAny(problems);
-  return db.transaction(() => saveWorker(db, w!))();
+  // IMMEDIATE: the gateway writes concurrently; a read-then-write transaction begun deferred would fail
+  // with SQLITE_BUSY at its first write instead of waiting for the lock.
+  return db.transaction(() => saveWorker(db, w!)).immediate();
 }
 
 export function saveWorker(db: Db, w: Omit<Worker, 'id'> & { id?: string }): Worker {

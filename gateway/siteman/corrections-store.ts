@@ -77,6 +77,7 @@ export function listCorrections(db: Db, filter: { siteIds: string[] | null; stat
 
 export function changeCorrectionState(db: Db, id: number, to: string, registrationAt: string, by: string, note: string | undefined, now = new Date()): CorrectionRequest {
   migrateSiteman(db);
+  // IMMEDIATE: read then write while the gateway writes too; take the lock before the read.
   return db.transaction(() => {
     const current = getCorrection(db, id);
     if (!current) throw new NotFound('id', `id: no correction request ${id}`);
@@ -90,7 +91,7 @@ export function changeCorrectionState(db: Db, id: number, to: string, registrati
          decision_note = CASE WHEN ? IN ('accepted', 'refused') THEN ? ELSE decision_note END, history = ? WHERE id = ?`,
     ).run(to, to, at, to, at, to, note ?? null, JSON.stringify(history), id);
     return getCorrection(db, id)!;
-  })();
+  }).immediate();
 }
 
 export function listCorrectionFacts(db: Db, seqs: number[]): CorrectionFact[] {

@@ -206,7 +206,8 @@ describe('retained config and roster, status tracking', () => {
     // Dropped without DISCONNECT: the last will marks it offline.
     (c as unknown as { stream: { destroy(): void } }).stream.destroy();
     await waitUntil(() => status()?.state === 'offline', { what: 'offline via last will' });
-    expect(await gw.metrics()).toMatch(/ciao_gateway_terminals_online 0/);
+    // The broker forgets the client just after the will is published: wait for the gauge to follow.
+    await waitUntil(async () => /ciao_gateway_terminals_online 0/.test(await gw.metrics()), { what: 'terminals online back to 0' });
     c.end(true);
   });
 

@@ -1,0 +1,549 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createLogger } from '../../../shared/logging.ts';
+import { localDate } from '../../../shared/time.ts';
+import { openDatabase, type Db } from '../../../shared/sqlite.ts';
+import { openGatewayDatabase } from '../../../gateway/store/database.ts';
+import { addTerminal } from '../../../gateway/site/terminals.ts';
+import { clientReferenceFor } from '../../../gateway/onss/index.ts';
+import { startEmulator, type EmulatorHandle } from '../../../simulator/emulator/index.ts';
+import { startTcpProxy, type TcpProxy } from '../../../simulator/netproxy/tcp-proxy.ts';
+import { freePort } from '../../../simulator/world/free-port.ts';
+import { loadOrCreateKeyPair } from '../../../simulator/world/keys.ts';
+import { demoKnownData, seedDemoWorld } from '../../../simulator/world/seed-demo.ts';
+import { DEMO_WORKERS } from '../../../simulator/demo/seed-data.ts';
+
+/**
+ * The whole product on loopback for the chaos suite, with real processes where a crash must be real:
+ * the gateway is `ciao gateway` in a child process (SIGKILL and restart on the same ports and database),
+ * the terminals are real terminal cores in child processes (SIGKILL and restart on the same outboxes),
+ * each terminal reaches the gateway through its own TCP proxy (cut, stall), and the ONSS emulator runs
+ * in this process so its faults can be set at any moment. `verify()` counts, from the real stores, what
+ * happened to every tap each terminal recorded.
+ */
+const REPO = join(import.meta.dirname, '..', '..', '..');
+const CLI = join(REPO, 'bin', 'ciao.mjs');
+const GROUP_FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'terminal-group.ts');
+
+/**
+ * Badges of workers the gateway can enrich at site A (one employer each, on the site's declaration): every
+ * tap of the load becomes a registration, so "exactly once at ONSS" is checked for every tap.
+ */
+export const KNOWN_BADGES = ['ana', 'sofia', 'marc', 'piotr'].map((k) => DEMO_WORKERS.find((w) => w.key === k)!.badge);
+
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 60_000, intervalMs = 100): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(intervalMs);
+  }
+}
+
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve({ code: child.exitCode, signal: child.signalCode });
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/** `ciao gateway --config FILE` in a child process; its output (logs included) goes to a file. */
+export class GatewayProcess {
+  child: ChildProcess | undefined;
+  starts = 0;
+  kills = 0;
+  /** Exits nobody asked for (a crash): must stay empty. */
+  readonly unexpectedExits: Array<{ code: number | null; signal: NodeJS.Signals | null }> = [];
+  private expectingExit = false;
+
+  constructor(
+    readonly configPath: string,
+    readonly logPath: string,
+  ) {}
+
+  get alive(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async start(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startOnce();
+        return;
+      } catch (err) {
+        // The ports of a process killed a moment ago may still be held for a short while.
+        if (attempt >= 5) throw err;
+        await sleep(300 * attempt);
+      }
+    }
+  }
+
+  private startOnce(): Promise<void> {
+    const child = spawn(process.execPath, [CLI, 'gateway', '--config', this.configPath], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.expectingExit = false;
+    this.starts++;
+    appendFileSync(this.logPath, `--- start ${this.starts} pid ${child.pid} at ${new Date().toISOString()}\n`);
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        appendFileSync(this.logPath, `${line}\n`);
+        if (!ready && line.includes('"gateway-ready"')) {
+          ready = true;
+          resolve();
+        }
+      });
+      createInterface({ input: child.stderr! }).on('line', (line) => appendFileSync(this.logPath, `stderr: ${line}\n`));
+      child.once('exit', (code, signal) => {
+        if (!ready) reject(new Error(`gateway exited before it was ready (code ${code}, signal ${signal}); see ${this.logPath}`));
+        else if (!this.expectingExit) this.unexpectedExits.push({ code, signal });
+      });
+    });
+  }
+
+  async kill9(): Promise<void> {
+    if (!this.child || !this.alive) return;
+    this.expectingExit = true;
+    this.kills++;
+    const done = exited(this.child);
+    this.child.kill('SIGKILL');
+    await done;
+  }
+
+  /** SIGTERM: the clean stop; resolves with the exit code. */
+  async stop(): Promise<number | null> {
+    if (!this.child || !this.alive) return this.child?.exitCode ?? null;
+    this.expectingExit = true;
+    const done = exited(this.child);
+    this.child.kill('SIGTERM');
+    return (await done).code;
+  }
+}
+
+export interface TerminalSpec {
+  id: string;
+  secret: string;
+  url: string;
+  outbox: string;
+}
+
+/** Several terminal cores in one child process (test/chaos/fixtures/terminal-group.ts). */
+export class TerminalGroup {
+  child: ChildProcess | undefined;
+  ready = false;
+  kills = 0;
+  readonly unexpectedExits: Array<{ code: number | null; signal: NodeJS.Signals | null }> = [];
+  private expectingExit = false;
+  private statsWaiters: Array<(q: Record<string, number>) => void> = [];
+
+  constructor(
+    readonly name: string,
+    readonly terminals: TerminalSpec[],
+    private readonly specPath: string,
+    private readonly onWritten: (terminal: string, id: string, seq: number) => void,
+  ) {
+    writeFileSync(specPath, JSON.stringify({ terminals }));
+  }
+
+  get alive(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  start(): Promise<void> {
+    const child = spawn(process.execPath, ['--import', 'tsx', GROUP_FIXTURE, this.specPath], { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child = child;
+    this.ready = false;
+    this.expectingExit = false;
+    child.stdin!.on('error', () => {
+      // A killed group's stdin: commands sent after the kill are lost with the process, like taps on a dead terminal.
+    });
+    return new Promise((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        let e: Record<string, unknown>;
+        try {
+          e = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          return;
+        }
+        if (e.event === 'written') this.onWritten(e.terminal as string, e.id as string, e.seq as number);
+        else if (e.event === 'stats') for (const w of this.statsWaiters.splice(0)) w(e.queued as Record<string, number>);
+        else if (e.event === 'ready') {
+          this.ready = true;
+          resolve();
+        }
+      });
+      child.once('exit', (code, signal) => {
+        this.ready = false;
+        if (!this.expectingExit) {
+          this.unexpectedExits.push({ code, signal });
+          reject(new Error(`terminal group ${this.name} exited (code ${code}, signal ${signal})`));
+        }
+      });
+    });
+  }
+
+  send(line: string): void {
+    if (this.ready && this.alive) this.child!.stdin!.write(`${line}\n`);
+  }
+
+  /** Taps still queued in each terminal's outbox. */
+  stats(): Promise<Record<string, number>> {
+    return new Promise((resolve, reject) => {
+      if (!this.ready) return reject(new Error(`terminal group ${this.name} is not running`));
+      const timer = setTimeout(() => reject(new Error(`no stats from ${this.name}`)), 5000);
+      this.statsWaiters.push((q) => {
+        clearTimeout(timer);
+        resolve(q);
+      });
+      this.send('stats');
+    });
+  }
+
+  async kill9(): Promise<void> {
+    if (!this.child || !this.alive) return;
+    this.expectingExit = true;
+    this.ready = false;
+    this.kills++;
+    const done = exited(this.child);
+    this.child.kill('SIGKILL');
+    await done;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.child || !this.alive) return;
+    this.expectingExit = true;
+    const done = exited(this.child);
+    this.child.stdin!.write('stop\n');
+    const timer = setTimeout(() => this.child?.kill('SIGKILL'), 10_000);
+    await done;
+    clearTimeout(timer);
+  }
+}
+
+export interface ChaosOptions {
+  /** Data directory (terminal outboxes, emulator database, logs): memory-backed is fine. */
+  dir: string;
+  /** Where the gateway's database lives (a tiny file system for the disk-full test); `dir` by default. */
+  gatewayDbDir?: string;
+  terminals?: number;
+  groups?: number;
+}
+
+export interface Verification {
+  /** Taps the terminals recorded: seq 1..next_seq-1 of every outbox (their own durable count). */
+  taps: number;
+  /** Of those, taps the test saw committed live (the `written` events). */
+  seenWritten: number;
+  storedAtGateway: number;
+  /** Recorded taps with no registration at ONSS. */
+  lost: string[];
+  /** Recorded taps ONSS holds more than once. */
+  duplicated: string[];
+  /** Registrations ONSS holds that no terminal recorded. */
+  unexplained: number;
+  /** `written` events whose tap is not in the terminal's own seq range (must be none). */
+  strayWritten: string[];
+  /** Stored taps the gateway could not turn into a registration (must be none: only known badges). */
+  notEnriched: number;
+  onssRegistrations: number;
+  outages: OutageEntry[];
+}
+
+export interface OutageEntry {
+  id: number;
+  started_at: string;
+  ended_at: string | null;
+  cause: string;
+  failures: number;
+  registrations_delayed: number;
+}
+
+export class ChaosSystem {
+  emulator!: EmulatorHandle;
+  gateway!: GatewayProcess;
+  groups: TerminalGroup[] = [];
+  proxies = new Map<string, TcpProxy>();
+  terminalIds: string[] = [];
+  mqttPort = 0;
+  httpPort = 0;
+  gatewayDbPath = '';
+  /** Every tap the test saw committed by a terminal, by id. */
+  readonly written = new Map<string, { terminal: string; seq: number }>();
+  tapsSent = 0;
+  private load: NodeJS.Timeout | undefined;
+  private loadTick = 0;
+  private readonly clockJumps: Array<{ terminal: string; deltaMs: number }> = [];
+
+  constructor(readonly options: ChaosOptions) {}
+
+  async start(forwarding: Record<string, unknown> = {}): Promise<void> {
+    const { dir } = this.options;
+    const n = this.options.terminals ?? 20;
+    const groupCount = this.options.groups ?? 4;
+    mkdirSync(join(dir, 'terminals'), { recursive: true });
+    const dbDir = this.options.gatewayDbDir ?? dir;
+    this.gatewayDbPath = join(dbDir, 'gateway.db');
+
+    // Site data through the same operations `ciao admin` uses: the demo world plus 20 terminals at site A.
+    const today = localDate(new Date());
+    const secrets: Record<string, string> = {};
+    {
+      const db = openGatewayDatabase(this.gatewayDbPath);
+      seedDemoWorld(db, today);
+      for (let i = 1; i <= n; i++) {
+        const id = `chaos-${String(i).padStart(2, '0')}`;
+        secrets[id] = addTerminal(db, { id, siteId: 'site-a', debounceSeconds: 0, armSeconds: 5 }).secret;
+        this.terminalIds.push(id);
+      }
+      db.close();
+    }
+
+    const keys = await loadOrCreateKeyPair(join(dir, 'onss-key.pem'), join(dir, 'onss-key.pub.pem'));
+    this.emulator = await startEmulator({
+      host: '127.0.0.1',
+      port: 0,
+      dbPath: join(dir, 'onss-emulator.db'),
+      clients: [{ clientId: 'chaos-gateway', publicKeyPem: keys.publicKeyPem }],
+      knownData: demoKnownData(today),
+      logger: createLogger('emulator', { level: 'silent' }),
+      // Terminals whose clock jumped ahead send taps dated in the future; ONSS's tolerance is not under test.
+      futureToleranceMs: 24 * 3_600_000,
+      remarksDelayMs: 0,
+    });
+
+    this.mqttPort = await freePort();
+    this.httpPort = await freePort();
+    const configPath = join(dir, 'gateway.json');
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        database: this.gatewayDbPath,
+        mqtt: { host: '127.0.0.1', port: this.mqttPort, drainTimeoutMs: 1000 },
+        http: { host: '127.0.0.1', port: this.httpPort },
+        logLevel: 'warn',
+        onss: {
+          baseUrl: this.emulator.url,
+          clientId: 'chaos-gateway',
+          privateKey: join(dir, 'onss-key.pem'),
+          batchSize: 100,
+          requestTimeoutMs: 2000,
+          reconcileDelayMs: 300,
+          backoffInitialMs: 50,
+          backoffMaxMs: 1000,
+          circuitFailureThreshold: 5,
+          circuitOpenMs: 1000,
+          idlePollMs: 200,
+          validityPollIntervalMs: 0,
+          ...forwarding,
+        },
+      }),
+    );
+    this.gateway = new GatewayProcess(configPath, join(dir, 'gateway.log'));
+    await this.gateway.start();
+
+    const specs: TerminalSpec[] = [];
+    for (const id of this.terminalIds) {
+      const proxy = await startTcpProxy({ port: this.mqttPort });
+      this.proxies.set(id, proxy);
+      specs.push({ id, secret: secrets[id]!, url: `mqtt://127.0.0.1:${proxy.port}`, outbox: join(dir, 'terminals', `${id}.db`) });
+    }
+    const per = Math.ceil(specs.length / groupCount);
+    for (let g = 0; g < groupCount; g++) {
+      const part = specs.slice(g * per, (g + 1) * per);
+      if (part.length === 0) continue;
+      const group = new TerminalGroup(`group-${g + 1}`, part, join(dir, `group-${g + 1}.json`), (terminal, id, seq) => this.written.set(id, { terminal, seq }));
+      this.groups.push(group);
+    }
+    await Promise.all(this.groups.map((g) => g.start()));
+  }
+
+  groupOf(terminal: string): TerminalGroup {
+    return this.groups.find((g) => g.terminals.some((t) => t.id === terminal))!;
+  }
+
+  /** Every terminal taps a known badge `perSecond` times a second (while its process runs). */
+  startLoad(perSecond: number): void {
+    this.stopLoad();
+    this.load = setInterval(() => {
+      this.loadTick++;
+      this.terminalIds.forEach((id, i) => {
+        const group = this.groupOf(id);
+        if (!group.ready) return;
+        group.send(`tap ${id} ${KNOWN_BADGES[(this.loadTick + i) % KNOWN_BADGES.length]}`);
+        this.tapsSent++;
+      });
+    }, Math.round(1000 / perSecond));
+  }
+
+  stopLoad(): void {
+    if (this.load) clearInterval(this.load);
+    this.load = undefined;
+  }
+
+  jumpClock(terminal: string, deltaMs: number): void {
+    this.groupOf(terminal).send(`clock ${terminal} ${deltaMs}`);
+    this.clockJumps.push({ terminal, deltaMs });
+  }
+
+  /** A read-only look at the gateway's database (WAL: readers never block the gateway's commits). */
+  readGateway<T>(fn: (db: Db) => T): T {
+    const db = openDatabase(this.gatewayDbPath, { readonly: true });
+    try {
+      return fn(db);
+    } finally {
+      db.close();
+    }
+  }
+
+  storedTaps(): number {
+    return this.readGateway((db) => db.prepare('SELECT COUNT(*) FROM taps').pluck().get() as number);
+  }
+
+  outages(): OutageEntry[] {
+    return this.readGateway((db) => db.prepare('SELECT id, started_at, ended_at, cause, failures, registrations_delayed FROM outage_journal ORDER BY id').all() as OutageEntry[]);
+  }
+
+  forwardState(): { taps: number; registrations: number; created: number; notCreated: number; unsettled: number } {
+    return this.readGateway(
+      (db) =>
+        db
+          .prepare(
+            `SELECT (SELECT COUNT(*) FROM taps) AS taps, (SELECT COUNT(*) FROM registrations) AS registrations,
+               (SELECT COUNT(*) FROM forward_state WHERE state = 'created') AS created,
+               (SELECT COUNT(*) FROM forward_state WHERE state = 'not_created') AS notCreated,
+               (SELECT COUNT(*) FROM forward_state WHERE state IN ('in_flight', 'retry')) AS unsettled`,
+          )
+          .get() as { taps: number; registrations: number; created: number; notCreated: number; unsettled: number },
+    );
+  }
+
+  /** Waits until ONSS holds every registration the gateway made (nothing in flight, nothing to retry). */
+  async waitForwarded(what: string, timeoutMs = 90_000): Promise<void> {
+    await waitFor(() => {
+      const s = this.forwardState();
+      return s.registrations > 0 && s.created + s.notCreated === s.registrations && s.unsettled === 0;
+    }, what, timeoutMs, 250);
+  }
+
+  async queuedAtTerminals(): Promise<number> {
+    let total = 0;
+    for (const g of this.groups) for (const n of Object.values(await g.stats())) total += n;
+    return total;
+  }
+
+  /**
+   * Ends the chaos (network back, ONSS healthy, load stopped), waits until every terminal's outbox is empty
+   * and ONSS holds every registration, then counts.
+   */
+  async settle(timeoutMs = 120_000): Promise<void> {
+    this.stopLoad();
+    this.emulator.clearFaults();
+    for (const p of this.proxies.values()) p.restore();
+    await waitFor(async () => (await this.queuedAtTerminals()) === 0, 'every terminal outbox to empty', timeoutMs, 500);
+    await this.waitForwarded('ONSS to hold every registration', timeoutMs);
+  }
+
+  /** Counts what happened to every tap the terminals recorded, from the real stores. */
+  verify(): Verification {
+    // The terminals' own durable count: an outbox hands out seq 1, 2, 3... and keeps the next one.
+    const recorded = new Map<string, number>();
+    for (const id of this.terminalIds) {
+      const db = openDatabase(join(this.options.dir, 'terminals', `${id}.db`), { readonly: true });
+      try {
+        const next = Number((db.prepare("SELECT value FROM kv WHERE key = 'next_seq'").pluck().get() as string | undefined) ?? '1');
+        recorded.set(id, next - 1);
+      } finally {
+        db.close();
+      }
+    }
+    const taps = this.readGateway((db) => db.prepare('SELECT tap_id AS id, terminal_id AS terminal, seq, enrichment FROM taps').all() as Array<{ id: string; terminal: string; seq: number; enrichment: string }>);
+    const outages = this.outages();
+    const bySeq = new Map<string, string>();
+    for (const t of taps) bySeq.set(`${t.terminal}#${t.seq}`, t.id);
+    const emu = openDatabase(join(this.options.dir, 'onss-emulator.db'), { readonly: true });
+    let counts: Map<string, number>;
+    let onssRegistrations: number;
+    try {
+      counts = new Map((emu.prepare('SELECT client_reference AS ref, COUNT(*) AS n FROM registrations GROUP BY client_reference').all() as Array<{ ref: string; n: number }>).map((r) => [r.ref, r.n]));
+      onssRegistrations = emu.prepare('SELECT COUNT(*) FROM registrations').pluck().get() as number;
+    } finally {
+      emu.close();
+    }
+    const lost: string[] = [];
+    const duplicated: string[] = [];
+    const explained = new Set<string>();
+    let total = 0;
+    for (const [terminal, n] of recorded) {
+      for (let seq = 1; seq <= n; seq++) {
+        total++;
+        const id = bySeq.get(`${terminal}#${seq}`);
+        if (!id) {
+          lost.push(`${terminal}#${seq} (not at the gateway)`);
+          continue;
+        }
+        const ref = clientReferenceFor(id);
+        explained.add(ref);
+        const c = counts.get(ref) ?? 0;
+        if (c === 0) lost.push(`${terminal}#${seq} ${id} (not at ONSS)`);
+        if (c > 1) duplicated.push(`${terminal}#${seq} ${id} x${c}`);
+      }
+    }
+    const strayWritten = [...this.written].filter(([id, w]) => bySeq.get(`${w.terminal}#${w.seq}`) !== id || w.seq > (recorded.get(w.terminal) ?? 0)).map(([id]) => id);
+    let unexplained = 0;
+    for (const [ref, n] of counts) if (!explained.has(ref)) unexplained += n;
+    return {
+      taps: total,
+      seenWritten: this.written.size,
+      storedAtGateway: taps.length,
+      lost,
+      duplicated,
+      unexplained,
+      strayWritten,
+      notEnriched: taps.filter((t) => t.enrichment !== 'enriched').length,
+      onssRegistrations,
+      outages,
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopLoad();
+    for (const g of this.groups) await g.stop().catch(() => undefined);
+    for (const g of this.groups) if (g.alive) await g.kill9();
+    if (this.gateway?.alive) {
+      const code = await this.gateway.stop();
+      if (code !== 0) throw new Error(`gateway exited with code ${code} on SIGTERM`);
+    }
+    for (const p of this.proxies.values()) await p.close();
+    await this.emulator?.stop();
+  }
+
+  /** Last resort in afterAll: nothing of ours keeps running. */
+  async kill(): Promise<void> {
+    this.stopLoad();
+    for (const g of this.groups) await g.kill9();
+    await this.gateway?.kill9();
+    for (const p of this.proxies.values()) await p.close().catch(() => undefined);
+    await this.emulator?.stop().catch(() => undefined);
+  }
+}

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError } from '../shared/problems.ts';
 import { problemsFromZod } from '../shared/schema.ts';
+import { readJsonFile } from '../shared/json-file.ts';
 
 /**
  * The gateway's JSON config, validated at start: a bad field is named with the rule it broke.
@@ -82,17 +82,5 @@ export function parseGatewayConfig(input: unknown, baseDir = process.cwd(), env:
 }
 
 export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read gateway config ${file}: ${(err as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`gateway config ${file} is not valid JSON: ${(err as Error).message}`);
-  }
-  return parseGatewayConfig(json, dirname(resolve(file)), env);
+  return parseGatewayConfig(readJsonFile(file, 'gateway config'), dirname(resolve(file)), env);
 }

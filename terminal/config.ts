@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError } from '../shared/problems.ts';
 import { LANGUAGES } from '../shared/mqtt/payloads.ts';
 import { parseTerminalId } from '../shared/mqtt/topics.ts';
 import { parseWith, refineWith } from '../shared/schema.ts';
+import { readJsonFile } from '../shared/json-file.ts';
 
 /**
  * `ciao terminal --config FILE`: the terminal's own settings (how to reach the gateway, which reader and
@@ -117,19 +117,7 @@ export function parseTerminalConfig(input: unknown, env: NodeJS.ProcessEnv = pro
 
 /** Reads and validates a config file; relative paths in it are relative to the file. */
 export function loadTerminalConfig(path: string, env: NodeJS.ProcessEnv = process.env): TerminalFileConfig & { secret: string } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read terminal config ${path}: ${(err as Error).message}`);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`terminal config ${path} is not valid JSON: ${(err as Error).message}`);
-  }
-  const config = parseTerminalConfig(data, env);
+  const config = parseTerminalConfig(readJsonFile(path, 'terminal config'), env);
   const base = dirname(resolve(path));
   const rel = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   return { ...config, outbox: rel(config.outbox), mqtt: { ...config.mqtt, ca: config.mqtt.ca ? rel(config.mqtt.ca) : undefined } };

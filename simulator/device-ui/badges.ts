@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { InvalidInputError } from '../../shared/problems.ts';
 import { parseWith } from '../../shared/schema.ts';
 import { DEMO_UNKNOWN_BADGE, DEMO_WORKERS } from '../demo/seed-data.ts';
+import { readJsonFile } from '../../shared/json-file.ts';
 
 /**
  * The badges the interactive simulator offers, one key each. The keys of the buttons and of the world
@@ -60,19 +60,7 @@ export function parseBadgeList(input: unknown): BadgeKey[] {
 }
 
 export function loadBadgeList(path: string): BadgeKey[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read badge list ${path}: ${(err as Error).message}`);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`badge list ${path} is not valid JSON: ${(err as Error).message}`);
-  }
-  return parseBadgeList(data);
+  return parseBadgeList(readJsonFile(path, 'badge list'));
 }
 
 /** The demo world's badges on keys 1..6, and a badge enrolled nowhere on 0. */

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../../shared/problems.ts';
 import { parseWith } from '../../shared/schema.ts';
 import type { EmulatorClient } from './auth.ts';
+import { readJsonFile } from '../../shared/json-file.ts';
 
 export type { EmulatorClient } from './auth.ts';
 
@@ -24,12 +25,7 @@ const clientsSchema = z.array(
 );
 
 export function loadClients(path: string): EmulatorClient[] {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new Error(`clients file ${path}: ${(e as Error).message}`);
-  }
+  const raw = readJsonFile(path, 'clients file');
   const r = parseWith(clientsSchema, raw);
   if (!r.ok) throw new InvalidInputError(r.problems.map((p) => ({ ...p, message: `clients file ${path}: ${p.message}` })));
   return r.value.map((c) => ({

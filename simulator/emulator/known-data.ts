@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { InvalidInputError } from '../../shared/problems.ts';
 import { parseWith } from '../../shared/schema.ts';
+import { readJsonFile } from '../../shared/json-file.ts';
 
 /**
  * What the emulated ONSS knows about the world, to compute remarks: declarations of works (with the
@@ -34,12 +34,7 @@ export const knownDataSchema = z.object({
 export type KnownData = z.output<typeof knownDataSchema>;
 
 export function loadKnownData(path: string): KnownData {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new Error(`declarations file ${path}: ${(e as Error).message}`);
-  }
+  const raw = readJsonFile(path, 'declarations file');
   const r = parseWith(knownDataSchema, raw);
   if (!r.ok) throw new InvalidInputError(r.problems.map((p) => ({ ...p, message: `declarations file ${path}: ${p.message}` })));
   return r.value;

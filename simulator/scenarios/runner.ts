@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VirtualClock } from '../../shared/clock.ts';
@@ -11,6 +11,7 @@ import { startWorld, type SimTerminal, type World } from '../world/world.ts';
 import { addDays } from '../world/seed-demo.ts';
 import { openRemarks, summarize, type WorldSummary } from '../world/summary.ts';
 import { durationMs, scenarioSchema, type Scenario, type ScenarioStep } from './format.ts';
+import { readJsonFile } from '../../shared/json-file.ts';
 
 /**
  * Runs a scripted day on the whole product (emulator, gateway, simulated terminals) with one virtual clock,
@@ -45,12 +46,7 @@ export interface ScenarioResult {
 }
 
 export function loadScenario(path: string): Scenario {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new Error(`scenario ${path}: ${(e as Error).message}`);
-  }
+  const raw = readJsonFile(path, 'scenario');
   const parsed = parseWith(scenarioSchema, raw);
   if (!parsed.ok) throw new InvalidInputError(parsed.problems.map((p) => ({ ...p, message: `scenario ${path}: ${p.message}` })));
   checkReferences(parsed.value, path);

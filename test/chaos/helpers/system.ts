@@ -14,6 +14,7 @@ import { freePort } from '../../../simulator/world/free-port.ts';
 import { loadOrCreateKeyPair } from '../../../simulator/world/keys.ts';
 import { demoKnownData, seedDemoWorld } from '../../../simulator/world/seed-demo.ts';
 import { DEMO_WORKERS } from '../../../simulator/demo/seed-data.ts';
+import { waitUntil } from '../../gateway/helpers/wait.ts';
 
 /**
  * The whole product on loopback for the chaos suite, with real processes where a crash must be real:
@@ -46,19 +47,9 @@ export function seededRandom(seed: number): () => number {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 60_000, intervalMs = 100): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(intervalMs);
-  }
+/** The gateway tests' poller, with the chaos suite's longer default timeout. */
+export function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 60_000, intervalMs = 100): Promise<NonNullable<T>> {
+  return waitUntil(check, { what, timeoutMs, intervalMs });
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {

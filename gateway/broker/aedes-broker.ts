@@ -8,7 +8,7 @@ import type { Logger } from '../../shared/logging.ts';
 import { checkPublish, checkSubscribe, topicFor, type ParsedTopic } from '../../shared/mqtt/topics.ts';
 import type { Ack } from '../../shared/mqtt/payloads.ts';
 import type { TerminalAuthenticator } from './auth.ts';
-import { guardedConnection } from './frame-guard.ts';
+import { createWriteCoalescer, guardedConnection } from './frame-guard.ts';
 
 /**
  * The MQTT edge: an Aedes broker with the product's hooks, listening on plain TCP, TLS and optionally
@@ -175,9 +175,16 @@ export async function startBroker(h: BrokerHandlers, o: BrokerListenOptions, log
 
   // Acks are small writes that follow a PUBACK: with Nagle's algorithm they would wait for the client's
   // delayed TCP ACK (tens of ms). Latency matters more here than packet count.
+  // Without Nagle, each small packet would be its own send: writes made in one turn of the event loop (the
+  // PUBACKs of a burst of taps, the acks of one commit) are coalesced into one send instead.
+  const coalesce = createWriteCoalescer();
+  const socketOf = new WeakMap<object, Socket>();
   const handle = (conn: Socket | TLSSocket) => {
     conn.setNoDelay(true);
-    broker.handle(guardedConnection(conn, o.maxPacketBytes, (err) => reportClientError(h, undefined, err)) as Socket);
+    conn.on('data', () => coalesce(conn));
+    const guarded = guardedConnection(conn, o.maxPacketBytes, (err) => reportClientError(h, undefined, err));
+    socketOf.set(guarded, conn);
+    broker.handle(guarded as Socket);
   };
   const tcpServer = createTcpServer({ noDelay: true }, handle);
   const mqttPort = await listen(tcpServer, o.tcp.host, o.tcp.port);
@@ -212,6 +219,8 @@ export async function startBroker(h: BrokerHandlers, o: BrokerListenOptions, log
     tlsPort,
     wsPort,
     sendAck(terminalId, ack) {
+      const socket = socketOf.get(clients()[terminalId]?.conn as object);
+      if (socket) coalesce(socket);
       broker.publish({ cmd: 'publish', topic: topicFor(terminalId, 'acks'), payload: Buffer.from(JSON.stringify(ack)), qos: 1, retain: false, dup: false }, (err?: Error) => {
         if (err) logger.warn({ terminalId, err: err.message }, 'ack not published');
       });

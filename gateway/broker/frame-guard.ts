@@ -51,12 +51,40 @@ export class FrameSizeGuard extends Transform {
 }
 
 /**
- * The socket as the broker sees it: reads go through the guard, writes go straight to the socket.
- * `remoteAddress` stays visible (authentication rate-limits by address).
+ * The socket as the broker sees it: reads go through the guard, writes go straight to the socket (each write
+ * is handed to the socket at once, so writes made in one turn of the event loop can share one send while the
+ * socket is corked: see `corkUntilNextTurn`). `remoteAddress` stays visible (authentication rate-limits by
+ * address).
  */
 export function guardedConnection(socket: Socket, maxBytes: number, onRefused?: (err: Error) => void): Duplex {
   const guard = new FrameSizeGuard(maxBytes);
-  const conn = Duplex.from({ readable: socket.pipe(guard), writable: socket });
+  socket.pipe(guard);
+  const conn = new Duplex({
+    read() {
+      guard.resume();
+    },
+    write(chunk: Buffer, _enc, done) {
+      if (socket.write(chunk)) done();
+      else socket.once('drain', () => done());
+    },
+    writev(chunks, done) {
+      let flowing = true;
+      for (const { chunk } of chunks) flowing = socket.write(chunk as Buffer);
+      if (flowing) done();
+      else socket.once('drain', () => done());
+    },
+    final(done) {
+      socket.end(done);
+    },
+    destroy(err, done) {
+      socket.destroy();
+      done(err);
+    },
+  });
+  guard.on('data', (chunk: Buffer) => {
+    if (!conn.push(chunk)) guard.pause();
+  });
+  guard.on('end', () => conn.push(null));
   guard.on('error', (err) => {
     onRefused?.(err);
     socket.destroy();
@@ -67,4 +95,28 @@ export function guardedConnection(socket: Socket, maxBytes: number, onRefused?: 
   socket.on('error', () => undefined); // reported through close; never an uncaught error
   Object.defineProperty(conn, 'remoteAddress', { get: () => socket.remoteAddress });
   return conn;
+}
+
+/**
+ * Holds a socket's writes until the current turn of the event loop ends, then sends them together: a commit
+ * acks dozens of taps at once, and a burst of incoming taps is answered by as many PUBACKs. One send instead
+ * of one per packet; the delay is one turn of the event loop.
+ */
+export function createWriteCoalescer(): (socket: Socket) => void {
+  const corked = new Set<Socket>();
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    for (const s of corked) if (!s.destroyed) s.uncork();
+    corked.clear();
+  };
+  return (socket) => {
+    if (corked.has(socket) || socket.destroyed) return;
+    socket.cork();
+    corked.add(socket);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
 }

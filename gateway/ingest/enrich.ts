@@ -4,6 +4,7 @@ import { companyIdKey } from '../../shared/identifiers/company.ts';
 import { localDate, toOnssUtc } from '../../shared/time.ts';
 import { placeOfWorkOf } from '../site/sites.ts';
 import { employerChoices } from '../site/terminal-view.ts';
+import type { RegistrationRow } from '../store/registrations-schema.ts';
 
 /**
  * Enrichment: a stored tap becomes a registration when the gateway knows who (badge -> worker, capacity,
@@ -23,24 +24,8 @@ export const ENRICHMENT_STATUSES = [
 ] as const;
 export type EnrichmentStatus = (typeof ENRICHMENT_STATUSES)[number];
 
-export interface EnrichedRegistration {
-  tap_id: string;
-  terminal_id: string;
-  site_id: string;
-  worker_id: string;
-  type: 'IN' | 'OUT';
-  reason: 'work' | 'break';
-  at: string;
-  at_utc: string;
-  ssin: string | null;
-  limosa_id: string | null;
-  capacity: string;
-  employer_kind: 'enterprise' | 'foreign';
-  employer_id: string;
-  declaration: string;
-  place_of_work: string;
-  received_at: string;
-}
+/** A row of `registrations` as enrichment makes it (the database assigns `seq`); always with its worker. */
+export type EnrichedRegistration = Omit<RegistrationRow, 'seq' | 'worker_id'> & { worker_id: string };
 
 export type EnrichmentResult =
   | { status: 'enriched'; siteId: string; registration: EnrichedRegistration }

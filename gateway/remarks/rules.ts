@@ -68,18 +68,11 @@ export function withinCorrectionWindow(at: string, now: Date): boolean {
   return localDate(now) <= correctionDeadline(at);
 }
 
-interface Draft {
-  kind: RemarkKind;
+/** A remark before its id, day, severity and texts are derived from it. */
+type Draft = Pick<Remark, 'kind' | 'at' | 'siteId' | 'workerId' | 'terminalId' | 'seq' | 'tapId' | 'details'> & {
   key: string;
-  at: string;
-  siteId: string | null;
-  workerId: string | null;
-  terminalId: string | null;
-  seq: number | null;
-  tapId: string | null;
-  details: Record<string, unknown>;
   correctable?: boolean;
-}
+};
 
 function fromRegistration(kind: RemarkKind, r: RegistrationFact, details: Record<string, unknown>, correctable = false, keySuffix = ''): Draft {
   return {

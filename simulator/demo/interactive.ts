@@ -1,4 +1,4 @@
-import { rmSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { VirtualClock } from '../../shared/clock.ts';
@@ -7,7 +7,6 @@ import { runInteractiveSim, type SimReaderKind } from '../device-ui/interactive-
 import { demoBadges } from '../device-ui/badges.ts';
 import { startWorld } from '../world/world.ts';
 import { DEMO_SITES, DEMO_TERMINALS } from './seed-data.ts';
-import { readFileSync } from 'node:fs';
 
 /**
  * `ciao demo`: the ONSS emulator, the gateway (with its dashboard) and two background terminals run on

@@ -66,10 +66,8 @@ function checkReferences(s: Scenario, path: string): void {
       if (step.tap.worker && !workers.has(step.tap.worker)) problems.push({ field: `${where}.tap.worker`, rule: 'exists', message: `${where}.tap.worker: no worker ${step.tap.worker} (known: ${[...workers].join(', ')})` });
       if (step.tap.choose && step.tap.choose !== 'timeout' && !companies.has(step.tap.choose)) problems.push({ field: `${where}.tap.choose`, rule: 'exists', message: `${where}.tap.choose: no company ${step.tap.choose}` });
     }
-    if (('network' in step || 'clock' in step) && 'terminal' in (('clock' in step ? step.clock : step) as object)) {
-      const t = 'clock' in step ? step.clock.terminal : (step as { terminal?: string }).terminal;
-      if (t && !terminals.has(t)) problems.push({ field: `${where}.terminal`, rule: 'exists', message: `${where}.terminal: no terminal ${t}` });
-    }
+    const t = 'clock' in step ? step.clock.terminal : 'network' in step ? step.terminal : undefined;
+    if (t && !terminals.has(t)) problems.push({ field: `${where}.terminal`, rule: 'exists', message: `${where}.terminal: no terminal ${t}` });
   });
   s.expect.employers.forEach((e, i) => {
     if (!workers.has(e.worker)) problems.push({ field: `expect.employers.${i}.worker`, rule: 'exists', message: `expect.employers.${i}.worker: no worker ${e.worker}` });

@@ -3,10 +3,9 @@ import { join, resolve } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { toOffsetIso } from '../../shared/time.ts';
 import { DEMO_WORKERS } from '../../simulator/demo/seed-data.ts';
-import { loadNfcPcsc } from '../../terminal/adapters/pcsc-reader.ts';
 import { startTestGateway, siteConfig, type TestGateway } from '../terminal/helpers/ack-responder.ts';
 import { tempDir } from '../terminal/helpers/harness.ts';
-import { acquirePcscdLock, findVpcd, PcscdService } from '../terminal/helpers/pcscd.ts';
+import { acquirePcscdLock, pcscTestSetup, PcscdService } from '../terminal/helpers/pcscd.ts';
 import { waitFor } from '../terminal/helpers/wait.ts';
 import { parseScreen, type SimScreen } from './fixtures/screen.ts';
 import { TmuxPane, tmuxAvailable } from './fixtures/tmux.ts';
@@ -18,14 +17,8 @@ import { TmuxPane, tmuxAvailable } from './fixtures/tmux.ts';
  */
 const ROOT = resolve(import.meta.dirname, '../..');
 const FIXTURE = join(ROOT, 'test/simulator/fixtures/interactive-sim.ts');
-const setup = findVpcd();
-let nfcProblem: string | null = null;
-try {
-  await loadNfcPcsc();
-} catch (err) {
-  nfcProblem = (err as Error).message;
-}
-const problem = setup.problem ?? nfcProblem ?? (tmuxAvailable() ? null : 'tmux is not installed (apt-get install tmux)');
+const { setup, problem: pcscProblem } = await pcscTestSetup();
+const problem = pcscProblem ?? (tmuxAvailable() ? null : 'tmux is not installed (apt-get install tmux)');
 const skip = problem !== null && !process.env.CI;
 if (skip) console.warn(`\n!!! SKIPPING the interactive vpcd test: ${problem}. It runs (and must pass) under CI=true. !!!\n`);
 

@@ -1,13 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { createLogger } from '../../shared/logging.ts';
-import { PcscReader, loadNfcPcsc } from '../../terminal/adapters/pcsc-reader.ts';
+import { PcscReader } from '../../terminal/adapters/pcsc-reader.ts';
 import { SimulatedPanel } from '../../terminal/adapters/simulated-panel.ts';
 import { startTerminal } from '../../terminal/main.ts';
 import { VirtualCard } from '../../simulator/vcard/virtual-card.ts';
 import { startTestGateway, siteConfig } from './helpers/ack-responder.ts';
 import { terminalConfig, tempDir } from './helpers/harness.ts';
-import { acquirePcscdLock, findVpcd, PcscdService, PCSCD_SOCKET } from './helpers/pcscd.ts';
+import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from './helpers/pcscd.ts';
 import { waitFor } from './helpers/wait.ts';
 
 /**
@@ -15,14 +15,8 @@ import { waitFor } from './helpers/wait.ts';
  * read by the nfc-pcsc adapter. pcscd is a shared system service: every file that touches it takes the
  * lock of acquirePcscdLock (helpers/pcscd.ts), so such files never run in parallel with each other.
  */
-const setup = findVpcd();
-let nfcProblem: string | null = null;
-try {
-  await loadNfcPcsc();
-} catch (err) {
-  nfcProblem = (err as Error).message;
-}
-const problem = setup.problem ?? nfcProblem;
+const { setup, problem: pcscProblem } = await pcscTestSetup();
+const problem = pcscProblem;
 const skip = problem !== null && !process.env.CI;
 if (skip) {
   console.warn(`\n!!! SKIPPING the PC/SC tests: ${problem}. They run (and must pass) under CI=true. !!!\n`);

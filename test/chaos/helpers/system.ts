@@ -15,6 +15,7 @@ import { loadOrCreateKeyPair } from '../../../simulator/world/keys.ts';
 import { demoKnownData, seedDemoWorld } from '../../../simulator/world/seed-demo.ts';
 import { DEMO_WORKERS } from '../../../simulator/demo/seed-data.ts';
 import { waitUntil } from '../../gateway/helpers/wait.ts';
+import { expect } from 'vitest';
 
 /**
  * The whole product on loopback for the chaos suite, with real processes where a crash must be real:
@@ -259,6 +260,17 @@ export interface Verification {
   notEnriched: number;
   onssRegistrations: number;
   outages: OutageEntry[];
+}
+
+/** Every tap the terminals recorded is stored at the gateway and held exactly once at ONSS, nothing else. */
+export function expectEveryTapExactlyOnce(v: Verification): void {
+  expect(v.lost).toEqual([]);
+  expect(v.duplicated).toEqual([]);
+  expect(v.unexplained).toBe(0);
+  expect(v.strayWritten).toEqual([]);
+  expect(v.notEnriched).toBe(0);
+  expect(v.storedAtGateway).toBe(v.taps);
+  expect(v.onssRegistrations).toBe(v.taps);
 }
 
 export interface OutageEntry {

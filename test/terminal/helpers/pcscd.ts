@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pcscdListening } from '../../../terminal/adapters/pcsc-reader.ts';
+import { loadNfcPcsc, pcscdListening } from '../../../terminal/adapters/pcsc-reader.ts';
 import { VPCD_DEFAULT_PORT } from '../../../simulator/vcard/virtual-card.ts';
 import { waitFor } from './wait.ts';
 
@@ -72,6 +72,21 @@ export class PcscdService {
  * exclusive lock in beforeAll and release it in afterAll, so they never run at the same time. The lock is
  * a file created exclusively, holding the owner's pid; a lock whose owner died is taken over.
  */
+/**
+ * What the real PC/SC tests need here (the vpcd driver, pcscd, and nfc-pcsc built against libpcsclite):
+ * the vpcd setup, and the first missing piece as a sentence, or null when all is there.
+ */
+export async function pcscTestSetup(): Promise<{ setup: VpcdSetup; problem: string | null }> {
+  const setup = findVpcd();
+  if (setup.problem) return { setup, problem: setup.problem };
+  try {
+    await loadNfcPcsc();
+    return { setup, problem: null };
+  } catch (err) {
+    return { setup, problem: (err as Error).message };
+  }
+}
+
 export const PCSCD_LOCK_PATH = '/tmp/ciao-pcscd.lock';
 
 export async function acquirePcscdLock(opts: { path?: string; timeoutMs?: number } = {}): Promise<() => void> {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError } from '../shared/problems.ts';
@@ -66,6 +67,9 @@ export const gatewayConfigSchema = z.strictObject({
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
 
+/** Configs that went through `parseGatewayConfig`: the gateway does not parse (or resolve) them again. */
+const parsed = new WeakSet<GatewayConfig>();
+
 export function parseGatewayConfig(input: unknown, baseDir = process.cwd(), env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const r = gatewayConfigSchema.safeParse(input);
   if (!r.success) throw new InvalidInputError(problemsFromZod(r.error).map((p) => ({ ...p, message: `config ${p.message}` })));
@@ -78,7 +82,30 @@ export function parseGatewayConfig(input: unknown, baseDir = process.cwd(), env:
     if (c.mqtt.tls.ca) c.mqtt.tls.ca = abs(c.mqtt.tls.ca);
     if (env.CIAO_GATEWAY_TLS_KEY_PASSPHRASE) c.mqtt.tls.passphrase = env.CIAO_GATEWAY_TLS_KEY_PASSPHRASE;
   }
+  parsed.add(c);
   return c;
+}
+
+/** The config as the gateway runs it: parsed once, whether the caller parsed it already or not. */
+export function gatewayConfigOf(input: GatewayConfig | GatewayConfigInput): GatewayConfig {
+  return parsed.has(input as GatewayConfig) ? (input as GatewayConfig) : parseGatewayConfig(input);
+}
+
+/** The files the config names, read once at start so that an unreadable one stops the start before anything opens. */
+export interface GatewaySecrets {
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+}
+
+export function readGatewaySecrets(c: GatewayConfig): GatewaySecrets {
+  const read = (field: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new InvalidInputError([{ field, rule: 'readable-file', message: `config ${field}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` }]);
+    }
+  };
+  const tls = c.mqtt.tls;
+  return tls ? { tls: { cert: read('mqtt.tls.cert', tls.cert), key: read('mqtt.tls.key', tls.key), ...(tls.ca ? { ca: read('mqtt.tls.ca', tls.ca) } : {}) } } : {};
 }
 
 export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {

@@ -5,12 +5,14 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Db } from '../../shared/sqlite.ts';
 import { REMARK_KINDS, type RemarkOptions } from '../remarks/model.ts';
-import { decideApplicability } from '../siteman/applicability.ts';
-import { SiteManagerService, ForbiddenError } from '../siteman/service.ts';
-import { createSqliteQueries } from '../siteman/sqlite-queries.ts';
-import type { SiteManagerQueries } from '../siteman/ports.ts';
-import { listUsers, userForToken, type ApiUser } from '../siteman/users.ts';
-import { PROBLEM_SCHEMA, sendProblem, UnauthenticatedError } from './problems.ts';
+import { decideApplicability } from '../site-data/applicability.ts';
+import { RecordsService } from '../records/service.ts';
+import { forbidden, notFound, unauthenticated } from '../../shared/errors.ts';
+import ajvCompiler from '@fastify/ajv-compiler';
+import { createSqliteQueries } from '../records/sqlite-queries.ts';
+import type { RecordsQueries } from '../records/ports.ts';
+import { listUsers, userForToken, type ApiUser } from '../access/users.ts';
+import { PROBLEM_SCHEMA, sendProblem } from './problems.ts';
 
 /**
  * The admin HTTP API and the dashboard, as one fastify plugin: `app.register(adminApiPlugin, { db })`.
@@ -20,7 +22,7 @@ import { PROBLEM_SCHEMA, sendProblem, UnauthenticatedError } from './problems.ts
  */
 export interface AdminApiOptions {
   db: Db;
-  queries?: SiteManagerQueries;
+  queries?: RecordsQueries;
   now?: () => Date;
   remarkOptions?: Partial<RemarkOptions>;
 }
@@ -72,9 +74,12 @@ function bearer(request: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
+/** Fastify's own validator (Ajv) with its defaults, but refusing properties a schema does not allow. */
+const strictValidatorCompiler = ajvCompiler()({}, { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false }, plugins: [] });
+
 export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
   const queries = opts.queries ?? createSqliteQueries(opts.db);
-  const service = new SiteManagerService(opts.db, queries, { now: opts.now, remarkOptions: opts.remarkOptions });
+  const service = new RecordsService(opts.db, queries, { now: opts.now, remarkOptions: opts.remarkOptions });
   const dashboard = Object.fromEntries(Object.keys(DASHBOARD_FILES).map((f) => [f, readFileSync(join(here, 'dashboard', f), 'utf8')]));
 
   await app.register(swagger, {
@@ -85,16 +90,27 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
     },
   });
 
+  // Fastify's default validator quietly drops properties a schema does not list (removeAdditional): a
+  // misspelt field would then be ignored and the request succeed. This API refuses them instead, with a
+  // problem naming the field, whatever server it is registered on.
+  app.setValidatorCompiler(strictValidatorCompiler);
   app.setErrorHandler((err, request, reply) => sendProblem(err, request, reply));
+  // An unknown route under the API answers problem+json like every other error (the dashboard's own
+  // paths and the rest of the server keep fastify's plain 404).
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    if (!path.includes(API_PREFIX)) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `Route ${request.method}:${path} not found` });
+    return sendProblem(notFound('(route)', `(route): there is no ${request.method} ${path} in the admin API (see ${OPENAPI_PATH})`), request, reply);
+  });
 
   // Hooks of this plugin apply to its own routes only (fastify encapsulation): every route needs a token
   // unless it is marked public (the dashboard's static files and the OpenAPI document).
   app.addHook('onRequest', async (request) => {
-    if ((request.routeOptions.config as { public?: boolean } | undefined)?.public) return;
+    if (request.is404 || (request.routeOptions.config as { public?: boolean } | undefined)?.public) return;
     const token = bearer(request);
-    if (!token) throw new UnauthenticatedError({ field: 'authorization', rule: 'bearer-token', message: 'authorization: send "Authorization: Bearer <token>" (tokens come from ciao admin user add)' });
+    if (!token) throw unauthenticated({ field: 'authorization', rule: 'bearer-token', message: 'authorization: send "Authorization: Bearer <token>" (tokens come from ciao admin user add)' });
     const user = userForToken(opts.db, token);
-    if (!user) throw new UnauthenticatedError({ field: 'authorization', rule: 'valid-token', message: 'authorization: the token is unknown or revoked' });
+    if (!user) throw unauthenticated({ field: 'authorization', rule: 'valid-token', message: 'authorization: the token is unknown or revoked' });
     request.apiUser = user;
   });
 
@@ -122,7 +138,7 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
   app.get(`${API_PREFIX}/users`, {
     schema: { summary: 'API users (administrators only)', tags: ['session'], security: secured, response: { 200: anyObject, ...errors } },
   }, async (r) => {
-    if (user(r).role !== 'admin') throw new ForbiddenError({ field: 'role', rule: 'role-admin', message: 'role: only an administrator may list users' });
+    if (user(r).role !== 'admin') throw forbidden({ field: 'role', rule: 'role-admin', message: 'role: only an administrator may list users' });
     return { users: listUsers(opts.db) };
   });
 

@@ -1,3 +1,4 @@
+import type { Transaction } from 'better-sqlite3';
 import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import type { RejectReason, Tap } from '../../shared/mqtt/payloads.ts';
@@ -36,7 +37,7 @@ export interface BatchResult {
 const SKEW_WRITE_INTERVAL_MS = 5000;
 
 export class BatchWriter {
-  private readonly transaction: (items: IngestItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]> };
+  private readonly transaction: Transaction<(items: IngestItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]> }>;
   private readonly skewWritten = new Map<string, { skewMs: number; atMs: number }>();
 
   constructor(db: Db) {
@@ -149,7 +150,10 @@ export class BatchWriter {
   /** Writes the batch in one transaction; throws (and writes nothing) if the transaction fails. */
   write(items: IngestItem[]): BatchResult {
     const started = performance.now();
-    const r = this.transaction(items);
+    // BEGIN IMMEDIATE: the transaction takes the write lock before its first read, so it waits on the busy
+    // timeout for a writer in another connection (the forwarder, `ciao admin`) instead of failing with
+    // SQLITE_BUSY_SNAPSHOT when its read snapshot turns out stale at the first write.
+    const r = this.transaction.immediate(items);
     const atMs = Date.now();
     for (const [terminalId, skewMs] of r.written) this.skewWritten.set(terminalId, { skewMs, atMs });
     return { results: r.results, registrations: r.registrations, durationMs: performance.now() - started };

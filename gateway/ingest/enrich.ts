@@ -2,8 +2,8 @@ import type { Db } from '../../shared/sqlite.ts';
 import type { Tap } from '../../shared/mqtt/payloads.ts';
 import { companyIdKey } from '../../shared/identifiers/company.ts';
 import { localDate, toOnssUtc } from '../../shared/time.ts';
-import { placeOfWorkOf } from '../site/sites.ts';
-import { employerChoices } from '../site/terminal-view.ts';
+import { placeOfWorkOf } from '../site-data/sites.ts';
+import { employerChoices } from '../terminal-sync/terminal-view.ts';
 import type { RegistrationRow } from '../store/registrations-schema.ts';
 
 /**

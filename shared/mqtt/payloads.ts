@@ -105,26 +105,39 @@ export type Decoded<T> =
 export function decodeTerminalPayload<S extends z.ZodType>(schema: S, payload: Uint8Array | string, opts: { versioned: boolean }): Decoded<z.output<S>> {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
   let id: string | undefined;
+  const text = () => (typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
   if (size > MAX_TERMINAL_PAYLOAD_BYTES) {
-    return { ok: false, reason: 'too-large', problems: [{ field: '(payload)', rule: 'max-size', message: `(payload): must be at most ${MAX_TERMINAL_PAYLOAD_BYTES} bytes, got ${size}` }] };
+    // The broker's packet limit bounds what is parsed here. With the id, the terminal can match the
+    // rejection and drop the tap; without it, it would send the tap again forever.
+    return { ok: false, reason: 'too-large', id: readableId(parseJson(text())), problems: [{ field: '(payload)', rule: 'max-size', message: `(payload): must be at most ${MAX_TERMINAL_PAYLOAD_BYTES} bytes, got ${size}` }] };
   }
-  let data: unknown;
-  try {
-    data = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
-  } catch {
-    return { ok: false, reason: 'not-json', problems: [{ field: '(payload)', rule: 'json', message: '(payload): must be a JSON object' }] };
-  }
+  const data = parseJson(text());
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     return { ok: false, reason: 'not-json', problems: [{ field: '(payload)', rule: 'json', message: '(payload): must be a JSON object' }] };
   }
   const record = data as Record<string, unknown>;
-  if (typeof record.id === 'string' && record.id.length <= 64) id = record.id;
+  id = readableId(record);
   if (opts.versioned && record.v !== API_VERSION) {
     return { ok: false, reason: 'unsupported-version', id, problems: [{ field: 'v', rule: 'version', message: `v: version ${JSON.stringify(record.v)} is not supported; this gateway speaks v${API_VERSION}` }] };
   }
   const r = schema.safeParse(data);
   if (r.success) return { ok: true, value: r.data };
   return { ok: false, reason: 'invalid-field', id, problems: problemsFromZod(r.error, data) };
+}
+
+/** JSON.parse that answers undefined instead of throwing. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A tap id the terminal could match an ack to: a string of at most 64 characters in an object's `id`. */
+function readableId(data: unknown): string | undefined {
+  const id = data !== null && typeof data === 'object' ? (data as Record<string, unknown>).id : undefined;
+  return typeof id === 'string' && id.length <= 64 ? id : undefined;
 }
 
 export function decodeTap(payload: Uint8Array | string): Decoded<Tap> {

@@ -6,7 +6,7 @@ import { parseTerminalConfig } from '../../terminal/config.ts';
 import { runInteractiveSim, type SimReaderKind } from '../device-ui/interactive-sim.ts';
 import { demoBadges } from '../device-ui/badges.ts';
 import { startWorld } from '../world/world.ts';
-import { DEMO_SITES, DEMO_TERMINALS } from './seed-data.ts';
+import { DEMO_SITES, DEMO_TERMINALS } from '../world/seed-data.ts';
 
 /**
  * `ciao demo`: the ONSS emulator, the gateway (with its dashboard) and two background terminals run on

@@ -6,7 +6,7 @@ import { fromLocal, localDate, toOffsetIso } from '../../shared/time.ts';
 import { InvalidInputError } from '../../shared/problems.ts';
 import { parseWith } from '../../shared/schema.ts';
 import type { FaultSettings } from '../emulator/index.ts';
-import { DEMO_COMPANIES, DEMO_TERMINALS, DEMO_WORKERS } from '../demo/seed-data.ts';
+import { DEMO_COMPANIES, DEMO_TERMINALS, DEMO_WORKERS } from '../world/seed-data.ts';
 import { startWorld, type SimTerminal, type World } from '../world/world.ts';
 import { addDays } from '../world/seed-demo.ts';
 import { openRemarks, summarize, type WorldSummary } from '../world/summary.ts';

@@ -1,7 +1,7 @@
 import type { World } from './world.ts';
-import { userForToken } from '../../gateway/siteman/users.ts';
-import { SiteManagerService } from '../../gateway/siteman/service.ts';
-import { createSqliteQueries } from '../../gateway/siteman/sqlite-queries.ts';
+import { userForToken } from '../../gateway/access/users.ts';
+import { RecordsService } from '../../gateway/records/service.ts';
+import { createSqliteQueries } from '../../gateway/records/sqlite-queries.ts';
 import type { Remark } from '../../gateway/remarks/model.ts';
 
 /**
@@ -38,7 +38,7 @@ export function openRemarks(world: World, period: { from: string; to: string }, 
   const db = world.gateway.db;
   const user = userForToken(db, world.adminToken);
   if (!user) throw new Error('the world has no administrator token');
-  const service = new SiteManagerService(db, createSqliteQueries(db), { now });
+  const service = new RecordsService(db, createSqliteQueries(db), { now });
   return service.remarks(user, period);
 }
 

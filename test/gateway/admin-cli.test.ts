@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ciao } from './helpers/cli.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../shared/identifiers/make.ts';
-import { verifySecret } from '../../gateway/site/secrets.ts';
+import { verifySecret } from '../../gateway/site-data/secrets.ts';
 import type { Db } from '../../shared/sqlite.ts';
 
 const CLEAN = makeEnterpriseNumber('04030192');

@@ -91,9 +91,11 @@ describe('tap payloads', () => {
     expect(decodeTap(Buffer.from(JSON.stringify(validTap({ direction: 'OUT', reason: 'break' })))).ok).toBe(true);
   });
 
-  it('rejects an oversized payload before parsing it', () => {
+  it('rejects an oversized payload, naming its id when one can be read so the terminal can drop it', () => {
     const tap = { ...validTap(), pad: 'x'.repeat(MAX_TERMINAL_PAYLOAD_BYTES) };
-    expect(decodeTap(JSON.stringify(tap))).toMatchObject({ ok: false, reason: 'too-large', problems: [{ rule: 'max-size' }] });
+    expect(decodeTap(JSON.stringify(tap))).toEqual({ ok: false, reason: 'too-large', id: tap.id, problems: [expect.objectContaining({ field: '(payload)', rule: 'max-size' })] });
+    const garbage = `{"v":1,"id":"${tap.id}",` + 'x'.repeat(MAX_TERMINAL_PAYLOAD_BYTES);
+    expect(decodeTap(garbage)).toMatchObject({ ok: false, reason: 'too-large', id: undefined });
   });
 
   it('rejects non-JSON and non-objects', () => {

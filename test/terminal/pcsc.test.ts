@@ -5,7 +5,7 @@ import { PcscReader } from '../../terminal/adapters/pcsc-reader.ts';
 import { SimulatedPanel } from '../../terminal/adapters/simulated-panel.ts';
 import { startTerminal } from '../../terminal/main.ts';
 import { VirtualCard } from '../../simulator/vcard/virtual-card.ts';
-import { startTestGateway, siteConfig } from './helpers/ack-responder.ts';
+import { startTestGateway, siteConfig } from '../../simulator/stand-in-gateway/stand-in-gateway.ts';
 import { terminalConfig, tempDir } from './helpers/harness.ts';
 import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from './helpers/pcscd.ts';
 import { waitFor } from './helpers/wait.ts';

@@ -36,7 +36,7 @@ export interface StartGatewayOptions {
   /** Serve the site manager's admin API and dashboard on the HTTP server (default true). */
   adminApi?: boolean;
   /** Further fastify plugins to register on the gateway's HTTP server. */
-  httpPlugins?: Array<FastifyPluginAsync<{ db: Db }> | { plugin: FastifyPluginAsync<any>; options?: Record<string, unknown> }>;
+  httpPlugins?: Array<FastifyPluginAsync<{ db: Db }>>;
   /** Consulted before each group commit; while it answers false, received taps wait (crash-window tests). */
   mayCommit?: () => boolean;
   /** How the commit writer thread is started (tests inject one they can end as a crash would). */
@@ -232,10 +232,7 @@ function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
           }),
         );
         if (options.adminApi !== false) await http.register(adminApiPlugin, { db, now: () => clock.now() });
-        for (const p of options.httpPlugins ?? []) {
-          if (typeof p === 'function') await http.register(p, { db });
-          else await http.register(p.plugin, { db, ...(p.options ?? {}) });
-        }
+        for (const plugin of options.httpPlugins ?? []) await http.register(plugin, { db });
         await http.listen({ host: config.http.host, port: config.http.port });
       } catch (err) {
         await http.close();

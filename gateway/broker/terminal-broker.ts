@@ -111,7 +111,8 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
     preConnect(client, packet, callback) {
       // An empty client id would get a generated one; terminals must say who they are.
       if (!packet.clientId) {
-        g.authenticator.authenticate('', packet.username, packet.password, remoteAddress.get(client)).finally(() => callback(new Error('empty client id refused'), false));
+        // Counted as a refused login like the others; the connection is refused whatever the outcome.
+        void g.authenticator.authenticate('', packet.username, packet.password, remoteAddress.get(client)).finally(() => callback(new Error('empty client id refused'), false));
         return;
       }
       callback(null, true);

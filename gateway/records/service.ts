@@ -1,6 +1,6 @@
 import type { Db } from '../../shared/sqlite.ts';
 import { forbidden, notFound } from '../../shared/errors.ts';
-import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
+import { InvalidInputError } from '../../shared/problems.ts';
 import { localDate, toOffsetIso } from '../../shared/time.ts';
 import { computeRemarks } from '../remarks/rules.ts';
 import { DEFAULT_REMARK_OPTIONS, type RegistrationFact, type Remark, type RemarkOptions } from '../remarks/model.ts';

@@ -146,7 +146,10 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingSource = sqlit
     if (!hasTaps()) return [];
     const params: unknown[] = [];
     const where = ["t.enrichment <> 'enriched'"];
-    if (siteIds) where.push(`COALESCE(t.site_id, tr.site_id) IN (${siteIds.map(() => '?').join(', ') || 'NULL'})`), params.push(...siteIds);
+    if (siteIds) {
+      where.push(`COALESCE(t.site_id, tr.site_id) IN (${siteIds.map(() => '?').join(', ') || 'NULL'})`);
+      params.push(...siteIds);
+    }
     const rows = (db.prepare(
       `SELECT t.tap_id, t.terminal_id, COALESCE(t.site_id, tr.site_id) AS site_id, t.badge, t.at, t.employer, t.enrichment, t.enrichment_detail, b.worker_id
        FROM taps t LEFT JOIN terminals tr ON tr.id = t.terminal_id LEFT JOIN badges b ON b.uid = t.badge

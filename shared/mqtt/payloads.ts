@@ -104,7 +104,6 @@ export type Decoded<T> =
  */
 export function decodeTerminalPayload<S extends z.ZodType>(schema: S, payload: Uint8Array | string, opts: { versioned: boolean }): Decoded<z.output<S>> {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
-  let id: string | undefined;
   const text = () => (typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
   if (size > MAX_TERMINAL_PAYLOAD_BYTES) {
     // The broker's packet limit bounds what is parsed here. With the id, the terminal can match the
@@ -116,7 +115,7 @@ export function decodeTerminalPayload<S extends z.ZodType>(schema: S, payload: U
     return { ok: false, reason: 'not-json', problems: [{ field: '(payload)', rule: 'json', message: '(payload): must be a JSON object' }] };
   }
   const record = data as Record<string, unknown>;
-  id = readableId(record);
+  const id = readableId(record);
   if (opts.versioned && record.v !== API_VERSION) {
     return { ok: false, reason: 'unsupported-version', id, problems: [{ field: 'v', rule: 'version', message: `v: version ${JSON.stringify(record.v)} is not supported; this gateway speaks v${API_VERSION}` }] };
   }

@@ -199,7 +199,10 @@ async function runStep(world: World, step: ScenarioStep, target: Date, faultClea
   if ('tap' in step) return tap(world, step.tap);
   if ('network' in step) {
     const targets = step.terminal ? [world.terminals.get(step.terminal)!] : [...world.terminals.values()];
-    for (const t of targets) (step.network === 'cut' ? t.proxy.cut() : t.proxy.restore());
+    for (const t of targets) {
+      if (step.network === 'cut') t.proxy.cut();
+      else t.proxy.restore();
+    }
     return undefined;
   }
   if ('gateway' in step) {

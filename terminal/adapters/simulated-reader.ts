@@ -1,18 +1,11 @@
-import { EventEmitter } from 'node:events';
+import { Emitter } from '../core/emitter.ts';
 import type { BadgeReader, BadgeReaderEvents } from '../core/ports.ts';
 
 /**
  * A reader driven by code: `present(uid)` is a badge held to the reader. Used by the simulator, the
  * benchmarks and the tests, with exactly the same core as the NFC reader.
  */
-export interface SimulatedReader {
-  on<K extends keyof BadgeReaderEvents>(event: K, listener: (...args: BadgeReaderEvents[K]) => void): this;
-  off<K extends keyof BadgeReaderEvents>(event: K, listener: (...args: BadgeReaderEvents[K]) => void): this;
-  emit<K extends keyof BadgeReaderEvents>(event: K, ...args: BadgeReaderEvents[K]): boolean;
-}
-
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export class SimulatedReader extends EventEmitter implements BadgeReader {
+export class SimulatedReader extends Emitter<BadgeReaderEvents> implements BadgeReader {
   private attachedNow = false;
 
   constructor(readonly readerName = 'Simulated reader') {

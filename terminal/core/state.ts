@@ -18,7 +18,7 @@ export interface LocalDefaults {
   feedbackSeconds: number;
 }
 
-export interface Settings extends LocalDefaults {}
+export type Settings = LocalDefaults;
 
 export interface TerminalStateEvents {
   changed: [];

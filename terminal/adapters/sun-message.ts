@@ -22,6 +22,8 @@ export const SELECT_NDEF_APP = Buffer.from('00A4040C07D276000085010100', 'hex');
 export const SELECT_NDEF_FILE = Buffer.from('00A4000C02E104', 'hex');
 /** Bytes per READ BINARY: well under what any reader and the chip's frame size accept. */
 const CHUNK = 0xf0;
+/** The first READ BINARY: NLEN and up to 126 bytes of message, enough for a badge URL. */
+const FIRST_READ = 0x80;
 
 function sw(response: Buffer): number {
   return response.length >= 2 ? response.readUInt16BE(response.length - 2) : 0;
@@ -30,13 +32,16 @@ function sw(response: Buffer): number {
 export async function readSunMessage(transmit: Transmit, template: SunTemplate): Promise<SunRead> {
   if (sw(await transmit(SELECT_NDEF_APP)) !== 0x9000) return { kind: 'none', why: 'no NDEF application' };
   if (sw(await transmit(SELECT_NDEF_FILE)) !== 0x9000) return { kind: 'none', why: 'no NDEF file' };
-  const head = await transmit(Buffer.from([0x00, 0xb0, 0x00, 0x00, 0x02]));
-  if (sw(head) !== 0x9000 || head.length !== 4) return { kind: 'none', why: `the NDEF file cannot be read (${head.toString('hex')})` };
-  const nlen = head.readUInt16BE(0);
+  // One READ BINARY brings NLEN and, for a badge URL, the whole message: every APDU is a round trip the
+  // worker waits for. Only a longer message needs more; a file shorter than the first read is read by length.
+  let first = await transmit(Buffer.from([0x00, 0xb0, 0x00, 0x00, FIRST_READ]));
+  if (sw(first) !== 0x9000) first = await transmit(Buffer.from([0x00, 0xb0, 0x00, 0x00, 0x02]));
+  if (sw(first) !== 0x9000 || first.length < 4) return { kind: 'none', why: `the NDEF file cannot be read (${first.toString('hex')})` };
+  const nlen = first.readUInt16BE(0);
   if (nlen === 0) return { kind: 'none', why: 'empty NDEF file' };
   if (nlen > 1024) return { kind: 'none', why: `NDEF message of ${nlen} bytes is not a badge URL` };
-  const parts: Buffer[] = [];
-  for (let at = 2; at < 2 + nlen; at += CHUNK) {
+  const parts: Buffer[] = [first.subarray(2, Math.min(first.length - 2, 2 + nlen))];
+  for (let at = 2 + parts[0]!.length; at < 2 + nlen; at += CHUNK) {
     const length = Math.min(CHUNK, 2 + nlen - at);
     const r = await transmit(Buffer.from([0x00, 0xb0, (at >> 8) & 0x7f, at & 0xff, length]));
     if (sw(r) !== 0x9000) return { kind: 'none', why: `READ BINARY at ${at} answered ${r.toString('hex')}` };

@@ -51,6 +51,16 @@ describe('reading the SUN message of a badge', () => {
     other.reset();
     expect(await readSunMessage(transmitTo(other), { piccPrefix: '?e=', macPrefix: '&c=' })).toMatchObject({ kind: 'sun' });
 
+    // A URL longer than the first READ BINARY is read to its end.
+    const long = new VirtualNtag424({ state: personalisedState({ uid: ANA, keys, url: `https://badge.ciao.invalid/${'x'.repeat(150)}` }) });
+    const apdus: string[] = [];
+    const read = await readSunMessage(async (a) => {
+      apdus.push(a.subarray(0, 4).toString('hex'));
+      return long.respond(a);
+    }, TEMPLATE);
+    expect(read.kind).toBe('sun');
+    expect(apdus).toEqual(['00a4040c', '00a4000c', '00b00000', '00b00080']);
+
     const noApp = { respond: () => Buffer.from('6A82', 'hex') };
     expect(await readSunMessage(transmitTo(noApp), TEMPLATE)).toEqual({ kind: 'none', why: 'no NDEF application' });
     const blank = new ReplayCard(Buffer.alloc(256));

@@ -66,6 +66,7 @@ await card.remove();
 if (chip?.lastServed) {
   const nlen = chip.lastServed.readUInt16BE(0);
   const record = chip.lastServed.subarray(2, 2 + nlen);
-  process.stdout.write(`SUN message served: https://${record.subarray(5).toString('latin1')} (read counter ${chip.readCounter})\n`);
+  const scheme = record[4] === 0x04 ? 'https://' : record[4] === 0x03 ? 'http://' : '';
+  process.stdout.write(`SUN message served: ${scheme}${record.subarray(5).toString('latin1')} (read counter ${chip.readCounter})\n`);
 }
 process.stdout.write('card removed\n');

@@ -76,7 +76,7 @@ export class DeskReader extends EventEmitter<DeskReaderEvents> {
     const nfc = new NFC();
     this.nfc = nfc;
     nfc.on('reader', (reader: NfcReader) => this.onReader(reader));
-    nfc.on('error', (err: Error) => this.emit('error', new Error(`PC/SC error: ${err.message}`)));
+    nfc.on('error', (err: Error) => this.report(new Error(`PC/SC error: ${err.message}`)));
   }
 
   async stop(): Promise<void> {
@@ -125,7 +125,7 @@ export class DeskReader extends EventEmitter<DeskReaderEvents> {
     this.emit('attached', reader.name);
     reader.on('card', (card: { atr?: Buffer }) => void this.onCard(reader, card));
     reader.on('card.off', () => this.emit('removed', reader.name));
-    reader.on('error', (err: Error) => this.emit('error', new Error(`reader ${reader.name}: ${err.message}`)));
+    reader.on('error', (err: Error) => this.report(new Error(`reader ${reader.name}: ${err.message}`)));
     reader.on('end', () => this.readers.delete(reader.name));
   }
 
@@ -137,8 +137,13 @@ export class DeskReader extends EventEmitter<DeskReaderEvents> {
       if (response.length < 2 || response.readUInt16BE(response.length - 2) !== 0x9000) throw new Error(`unexpected answer to GET UID: ${response.toString('hex')}`);
       this.emit('card', { readerName: reader.name, uid: response.subarray(0, response.length - 2).toString('hex').toUpperCase(), atr: card.atr ?? Buffer.alloc(0), transport });
     } catch (err) {
-      this.emit('error', new Error(`reader ${reader.name}: ${(err as Error).message}`));
+      this.report(new Error(`reader ${reader.name}: ${(err as Error).message}`));
     }
+  }
+
+  /** Errors go to 'error' listeners; with none, they are dropped rather than thrown (a card taken away is routine). */
+  private report(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 }
 

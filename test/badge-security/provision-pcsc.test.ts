@@ -34,7 +34,7 @@ const verifierKeys = { metaReadKey: deriveMetaReadKey(master), fileReadKey: (uid
 describe.skipIf(skip)('provisioning on a desk reader through pcscd and vpcd', () => {
   const pcscd = new PcscdService(setup.pcscd ?? 'pcscd');
   let desk: DeskReader | undefined;
-  let dir: string;
+  let dir: string | undefined;
   const cards: VirtualCard[] = [];
   let releaseLock: (() => void) | undefined;
 
@@ -47,7 +47,8 @@ describe.skipIf(skip)('provisioning on a desk reader through pcscd and vpcd', ()
     await Promise.all(cards.splice(0).map((c) => c.remove()));
     await desk?.stop();
     desk = undefined;
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
   });
 
   afterAll(async () => {
@@ -93,7 +94,7 @@ describe.skipIf(skip)('provisioning on a desk reader through pcscd and vpcd', ()
 
   it('personalises a blank badge; a terminal then reads SUN messages the gateway keys verify, across simulator runs', async () => {
     await openDesk();
-    const stateFile = join(dir, 'badge.json');
+    const stateFile = join(dir!, 'badge.json');
     const blank = virtualBadge({ uid: UID, kind: 'ntag424', stateFile, port: setup.port });
     const seen = await present(blank.card);
     expect(seen.uid).toBe(UID);
@@ -113,7 +114,7 @@ describe.skipIf(skip)('provisioning on a desk reader through pcscd and vpcd', ()
 
   it('finishes a badge taken away right after its first key change when it is presented again', async () => {
     await openDesk();
-    const stateFile = join(dir, 'badge.json');
+    const stateFile = join(dir!, 'badge.json');
     const { card } = virtualBadge({ uid: UID, kind: 'ntag424', stateFile, port: setup.port });
     let changeKeys = 0;
     card.on('apdu', (cmd) => {

@@ -20,6 +20,16 @@ export const badgeUidSchema = z
   .regex(/^(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}|[0-9A-Fa-f]{20})$/, 'must be a 4-, 7- or 10-byte UID in hex (8, 14 or 20 hex digits)')
   .transform((s) => s.toUpperCase());
 
+/**
+ * The Secure Unique NFC message an NTAG 424 DNA badge answered to this read: its encrypted PICCData (UID and
+ * read counter) and SDMMAC, as hex. The terminal only passes it on; the gateway verifies it. Kept upper-case.
+ */
+export const tapSunSchema = z.strictObject({
+  picc: z.string().regex(/^[0-9A-Fa-f]{32}$/, 'must be the 16-byte encrypted PICCData in hex (32 hex digits)').transform((s) => s.toUpperCase()),
+  mac: z.string().regex(/^[0-9A-Fa-f]{16}$/, 'must be the 8-byte SDMMAC in hex (16 hex digits)').transform((s) => s.toUpperCase()),
+});
+export type TapSun = z.input<typeof tapSunSchema>;
+
 export const tapSchema = z.strictObject({
   v: z.literal(API_VERSION),
   id: z.string().uuid('must be a UUID'),
@@ -31,6 +41,8 @@ export const tapSchema = z.strictObject({
   /** The terminal's raw clock reading when it corrected `at` for a measured skew. */
   localAt: offsetIso.optional(),
   employer: z.string().transform(refineWith((v, f) => parseCompanyId(v, f))).optional(),
+  /** Present when the badge is an NTAG 424 DNA that signed this read. */
+  sun: tapSunSchema.optional(),
 });
 export type Tap = z.output<typeof tapSchema>;
 /** What a terminal writes before validation (employer as typed). */

@@ -1,4 +1,5 @@
 import { Emitter } from '../core/emitter.ts';
+import type { TapSun } from '../../shared/mqtt/payloads.ts';
 import type { BadgeReader, BadgeReaderEvents } from '../core/ports.ts';
 
 /**
@@ -24,10 +25,15 @@ export class SimulatedReader extends Emitter<BadgeReaderEvents> implements Badge
     this.detach();
   }
 
-  /** A badge held to the reader. Emits synchronously, so callers can time the whole tap path. */
-  present(uid: string): void {
+  /** A badge held to the reader (with its SUN message, for an NTAG 424 DNA). Emits synchronously, so callers can time the whole tap path. */
+  present(uid: string, sun?: TapSun): void {
     if (!this.attachedNow) throw new Error('the simulated reader is detached: attach() it first');
-    this.emit('badge', { uid: uid.toUpperCase(), readerName: this.readerName });
+    this.emit('badge', sun ? { uid: uid.toUpperCase(), readerName: this.readerName, sun } : { uid: uid.toUpperCase(), readerName: this.readerName });
+  }
+
+  /** A badge taken away before it was read in full. */
+  pullAway(reason = 'the card was taken away before it could be read'): void {
+    this.emit('misread', { readerName: this.readerName, reason });
   }
 
   attach(): void {

@@ -22,7 +22,9 @@ export type MessageKey =
   | 'armedIn'
   | 'armedOut'
   | 'armedBreak'
-  | 'more';
+  | 'more'
+  | 'misread'
+  | 'tapAgain';
 
 export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
   fr: {
@@ -43,6 +45,8 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     armedOut: 'Sortie: badge',
     armedBreak: 'Pause: badge',
     more: 'suite',
+    misread: 'Badge mal lu',
+    tapAgain: 'Representez-le',
   },
   nl: {
     ready: 'Badge aanbieden',
@@ -62,6 +66,8 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     armedOut: 'Uit: badge',
     armedBreak: 'Pauze: badge',
     more: 'meer',
+    misread: 'Niet gelezen',
+    tapAgain: 'Badge opnieuw',
   },
   de: {
     ready: 'Badge vorhalten',
@@ -81,6 +87,8 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     armedOut: 'Gehen: Badge',
     armedBreak: 'Pause: Badge',
     more: 'mehr',
+    misread: 'Nicht gelesen',
+    tapAgain: 'Badge nochmals',
   },
   en: {
     ready: 'Present badge',
@@ -100,6 +108,8 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     armedOut: 'OUT: badge now',
     armedBreak: 'BREAK: badge now',
     more: 'more',
+    misread: 'Badge not read',
+    tapAgain: 'Tap again',
   },
 };
 

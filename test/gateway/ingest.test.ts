@@ -35,6 +35,14 @@ describe('durable ingest with acks', () => {
     expect(row.enrichment).toBe('enriched');
   });
 
+  it('accepts a tap carrying the SUN message of a secure badge (verification comes later) and stores it like any tap', async () => {
+    const tap = { ...makeTap(gw.seed.workers.solo.badge, { direction: 'OUT' }), sun: { picc: 'EF963FF7828658A599F3041510671E88', mac: '94EED9EE65337086' } };
+    await publishTap(client, terminal.id, tap);
+    const [ack] = await acks.waitFor(tap.id);
+    expect(ack).toMatchObject({ id: tap.id, status: 'stored' });
+    expect(gw.db().prepare('SELECT COUNT(*) AS n FROM registrations WHERE tap_id = ?').get(tap.id)).toEqual({ n: 1 });
+  });
+
   it('stores a tap sent twice once and acks it twice', async () => {
     const tap = makeTap(gw.seed.workers.solo.badge, { direction: 'OUT' });
     await publishTap(client, terminal.id, tap);

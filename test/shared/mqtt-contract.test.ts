@@ -134,6 +134,27 @@ describe('tap payloads', () => {
     }
   });
 
+  it('accepts the optional SUN message of a secure badge (kept upper-case) and names what is wrong with a bad one', () => {
+    const sun = { picc: 'ef963ff7828658a599f3041510671e88', mac: '94EED9EE65337086' };
+    const r = decodeTap(JSON.stringify(validTap({ sun })));
+    expect(r).toMatchObject({ ok: true, value: { sun: { picc: 'EF963FF7828658A599F3041510671E88', mac: '94EED9EE65337086' } } });
+    expect(decodeTap(JSON.stringify(validTap()))).toMatchObject({ ok: true });
+    const cases: Array<[unknown, string, string]> = [
+      [{ ...sun, picc: 'EF963FF7' }, 'sun.picc', 'format'],
+      [{ ...sun, mac: '94EED9EE6533708Z' }, 'sun.mac', 'format'],
+      [{ picc: sun.picc }, 'sun.mac', 'required'],
+      [{ ...sun, ctr: 61 }, 'sun.ctr', 'unknown-field'],
+    ];
+    for (const [bad, field, rule] of cases) {
+      const d = decodeTap(JSON.stringify(validTap({ sun: bad })));
+      expect(d, JSON.stringify(bad)).toMatchObject({ ok: false, reason: 'invalid-field' });
+      if (!d.ok) expect(d.problems).toContainEqual(expect.objectContaining({ field, rule }));
+    }
+    // A tap at its largest (10-byte UID, employer, localAt, SUN) stays far below the 4 KiB limit.
+    const largest = validTap({ badge: '0102030405060708090A', localAt: '2026-03-02T07:15:00.000+01:00', employer: '0403019261', sun });
+    expect(Buffer.byteLength(JSON.stringify(largest))).toBeLessThan(MAX_TERMINAL_PAYLOAD_BYTES / 10);
+  });
+
   it('rejects unknown fields by name', () => {
     const r = decodeTap(JSON.stringify({ ...validTap(), niss: '85073003328' }));
     expect(r).toMatchObject({ ok: false, reason: 'invalid-field', problems: [{ field: 'niss', rule: 'unknown-field' }] });

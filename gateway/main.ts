@@ -18,6 +18,8 @@ import { createTerminalBroker, type Listening, type TerminalBroker } from './bro
 import { createHttpServer, operationsRoutes } from './http-server.ts';
 import { adminApiPlugin } from './http/index.ts';
 import { Lifecycle, type Component } from './lifecycle/lifecycle.ts';
+import { loadKeyRing, type BadgeKeyRing } from './badge-security/key-ring.ts';
+import { BadgeKeyHealth } from './ingest/badge-check.ts';
 
 /**
  * The gateway: MQTT broker with terminal auth and ACL, durable tap ingest with acks after commit,
@@ -62,6 +64,8 @@ const ACK_GRACE_MS = 100;
 export async function startGateway(input: GatewayConfig | GatewayConfigInput, options: StartGatewayOptions = {}): Promise<RunningGateway> {
   const config = gatewayConfigOf(input);
   const secrets = readGatewaySecrets(config);
+  // The badge master keys, like the TLS files, are read (and their file's mode checked) before anything opens.
+  const badgeKeys = loadKeyRing({ file: config.badgeSecurity.keyFile, field: 'badgeSecurity.keyFile' });
   const logger = options.logger ?? createLogger('gateway', config.logLevel ? { level: config.logLevel } : {});
   const clock = options.clock ?? systemClock;
   const metrics = createGatewayMetrics();
@@ -71,8 +75,8 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
     const forwarder = await run.start(forwarding(config, db, logger, clock));
     const broker = await run.start(mqttBroker(config, db, logger, metrics));
     const publisher = await run.start(terminalSync(config, db, logger, clock, broker));
-    const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, forwarder, options));
-    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, options));
+    const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, forwarder, badgeKeys, options));
+    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options));
     const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest));
     const httpPort = (http.server.address() as { port: number }).port;
     logger.info({ mqttPort: listening.mqttPort, tlsPort: listening.tlsPort, wsPort: listening.wsPort, httpPort, database: config.database, components: run.order }, 'gateway started');
@@ -178,17 +182,19 @@ interface Ingest {
   status: TerminalStatusTracker;
 }
 
-function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, forwarder: ForwarderHandle | undefined, options: StartGatewayOptions): Component<Ingest> {
+function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, forwarder: ForwarderHandle | undefined, badgeKeys: BadgeKeyRing, options: StartGatewayOptions): Component<Ingest> {
   return {
     name: 'tap-ingest',
     async start() {
       const gc = config.groupCommit;
+      const badges = { keys: badgeKeys, reorderToleranceMs: config.badgeSecurity.reorderToleranceSeconds * 1000 };
       const writer = gc.writer === 'thread'
         ? await ThreadWriter.start(config.database, gc.busyTimeoutMs, {
             onRestart: (reason) => logger.error({ reason }, 'commit writer thread stopped: starting a new one'),
             ...(options.spawnWriterThread ? { spawn: options.spawnWriterThread } : {}),
+            badges,
           })
-        : new InlineWriter(db);
+        : new InlineWriter(db, badges);
       const taps = new TapIngest({
         db,
         writer,
@@ -216,7 +222,7 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
   };
 }
 
-function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, options: StartGatewayOptions): Component<FastifyInstance> {
+function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, badgeKeys: BadgeKeyHealth, options: StartGatewayOptions): Component<FastifyInstance> {
   return {
     name: 'http',
     async start() {
@@ -226,7 +232,7 @@ function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
           operationsRoutes({
             registry: metrics.registry,
             health: {
-              problem: () => taps.degraded && `database commits failing (${taps.degraded})`,
+              problem: () => (taps.degraded && `database commits failing (${taps.degraded})`) || badgeKeys.problem(),
               details: () => ({ terminalsOnline: broker.connectedTerminals().length, pendingTaps: taps.pending }),
             },
           }),

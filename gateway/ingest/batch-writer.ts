@@ -3,6 +3,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import type { RejectReason, Tap } from '../../shared/mqtt/payloads.ts';
 import { Enricher, type EnrichmentStatus } from './enrich.ts';
+import { BadgeSecurityCheck, type BadgeCheckOptions } from './badge-check.ts';
 
 /**
  * One group-commit transaction: every item of a batch written together (taps, their enrichment and
@@ -40,8 +41,10 @@ export class BatchWriter {
   private readonly transaction: Transaction<(items: IngestItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]> }>;
   private readonly skewWritten = new Map<string, { skewMs: number; atMs: number }>();
 
-  constructor(db: Db) {
-    const enricher = new Enricher(db);
+  /** `badges`: the key ring and reorder tolerance of the secure-badge check (without keys, secure badges' taps are held). */
+  constructor(db: Db, badges: BadgeCheckOptions = {}) {
+    const badgeCheck = new BadgeSecurityCheck(db, badges);
+    const enricher = new Enricher(db, badgeCheck);
     const insertTap = db.prepare(
       `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail)
        VALUES (@tap_id, @terminal_id, @site_id, @seq, @badge, @direction, @reason, @at, @local_at, @employer, @received_at, @enrichment, @enrichment_detail)
@@ -128,6 +131,8 @@ export class BatchWriter {
           results.push({ status: 'stored', duplicate: true });
           continue;
         }
+        // The accepted read counter (or why the badge check failed) is written with the tap, in this transaction.
+        if (e.badgeCheck) badgeCheck.record(tap, e.badgeCheck);
         if (e.status === 'enriched') registrations += insertRegistration.run(e.registration).changes;
         results.push({ status: 'stored', duplicate: false, enrichment: e.status });
       }

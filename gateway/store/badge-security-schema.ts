@@ -1,0 +1,32 @@
+/**
+ * Secure badges (NTAG 424 DNA) in the gateway database, migrated under a component of their own so that
+ * they never take a number in another part's list:
+ * - each badge says what it is: `uid-only` (identified by its UID alone) or `secure` (signs every read),
+ *   and for a secure badge the key version that personalised it;
+ * - a site may require secure badges;
+ * - `badge_sun_reads`: every read counter a genuine SUN message carried, per badge, written in the same
+ *   transaction as its tap, so that a replayed message is known whatever crashed in between;
+ * - `tap_badge_checks`: what the badge check found for a tap that failed it (held) or was flagged
+ *   (a UID-only badge on a site that requires secure ones); nothing for the taps that passed.
+ */
+export const BADGE_SECURITY_MIGRATIONS: string[] = [
+  `
+ALTER TABLE badges ADD COLUMN kind TEXT NOT NULL DEFAULT 'uid-only' CHECK (kind IN ('uid-only', 'secure'));
+ALTER TABLE badges ADD COLUMN key_version INTEGER CHECK (key_version IS NULL OR key_version BETWEEN 1 AND 255);
+ALTER TABLE sites ADD COLUMN require_secure_badges INTEGER NOT NULL DEFAULT 0 CHECK (require_secure_badges IN (0, 1));
+
+CREATE TABLE badge_sun_reads (
+  uid      TEXT NOT NULL,                   -- the badge (upper-case hex, 7 bytes)
+  counter  INTEGER NOT NULL,                -- SDMReadCtr of a message that verified
+  at_ms    INTEGER NOT NULL,                -- the tap's instant (terminal clock), ms since the epoch
+  tap_id   TEXT NOT NULL,                   -- the tap that carried it ('provision' for the personalisation check read)
+  PRIMARY KEY (uid, counter)
+) WITHOUT ROWID;
+
+CREATE TABLE tap_badge_checks (
+  tap_id   TEXT PRIMARY KEY,
+  outcome  TEXT NOT NULL,                   -- why the tap was held, or 'uid-only-on-secure-site'
+  details  TEXT NOT NULL                    -- JSON: what the remark shows (counters, the earlier tap, the UID in the message...)
+);
+`,
+];

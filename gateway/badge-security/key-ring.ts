@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { problemsFromZod } from '../../shared/schema.ts';
@@ -148,11 +148,24 @@ function freshVersion(random: (n: number) => Buffer): BadgeMasterKeys {
   return { application: random(16), sdmMetaRead: random(16), sdmFileRead: random(16) };
 }
 
-/** Writes the ring atomically, mode 0600 from the first byte (a temporary file renamed over the old one). */
+/**
+ * Writes the ring atomically, mode 0600 from the first byte (a temporary file renamed over the old one). A
+ * file replaced keeps its owner: root rotating the gateway's key file must not leave it unreadable to the
+ * gateway's user.
+ */
 function writeKeyFile(path: string, ring: BadgeKeyRing): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, serialise(ring), { mode: 0o600, flag: 'wx' });
-  renameSync(tmp, path);
+  try {
+    if (existsSync(path)) {
+      const { uid, gid } = statSync(path);
+      if (uid !== process.getuid?.() || gid !== process.getgid?.()) chownSync(tmp, uid, gid);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** Creates a key file with version 1 of fresh random keys; never overwrites one. */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addKeyVersion, createKeyFile, keyCheckValue, loadKeyRing, parseKeyRing, readKeyFile, removeKeyVersion } from '../../gateway/badge-security/key-ring.ts';
@@ -101,6 +101,16 @@ describe('creating and rotating keys', () => {
     expect(problemsOf(() => removeKeyVersion(path, 2))[0]!.rule).toBe('not-current');
     expect([...removeKeyVersion(path, 1).versions.keys()]).toEqual([2]);
     expect([...readKeyFile(path, 'x').versions.keys()]).toEqual([2]);
+  });
+
+  // Changing a file's owner needs root, as the operator rotating /etc/ciao/badge-keys.json is.
+  it.skipIf(process.getuid?.() !== 0)('keeps the owner of the file it rotates, so the gateway user can still read it', () => {
+    const path = join(dir, 'keys.json');
+    createKeyFile(path);
+    chownSync(path, 65534, 65534);
+    addKeyVersion(path);
+    expect(statSync(path)).toMatchObject({ uid: 65534, gid: 65534 });
+    expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 
   it('shows keys by check value only: the AES-CMAC of nothing, first 3 bytes (RFC 4493 example 1 key: BB1D69)', () => {

@@ -46,8 +46,13 @@ export function checkBadge(db: Db, input: BadgeInput, problems: FieldProblem[]):
   const from = parseDay(input.validFrom, 'from', problems) ?? (input.validFrom ? undefined : new Date().toISOString().slice(0, 10));
   const to = parseDay(input.validTo, 'to', problems);
   if (from && to && to < from) problems.push(problem('to', 'order', 'must not be before from'));
-  // Enrolled by its UID, a badge is UID-only unless personalisation already made it secure.
-  if (uid.ok && workerId && getBadge(db, uid.value)?.kind !== 'secure') checkUidOnlyBadgeAllowed(db, workerId, problems);
+  // Enrolled by its UID, a badge is UID-only unless personalisation already made it secure. Changing the dates
+  // of a UID-only badge the worker already holds (e.g. ending it) is not an enrolment.
+  if (uid.ok && workerId) {
+    const existing = getBadge(db, uid.value);
+    const sameBinding = existing !== undefined && existing.workerId === workerId && existing.revokedAt === null;
+    if (existing?.kind !== 'secure' && !sameBinding) checkUidOnlyBadgeAllowed(db, workerId, problems);
+  }
   if (problems.length > before) return undefined;
   return { uid: uid.ok ? uid.value : '', workerId: workerId!, validFrom: from!, validTo: to ?? null };
 }

@@ -119,6 +119,9 @@ describe('ciao admin: badge keys, badge provision, site require-secure-badges', 
     const refused = await admin('badge', 'add', 'DEADBEEF', '--worker', 'w-solo');
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/kind: a UID-only badge cannot be enrolled for worker w-solo: site site-main requires secure badges .*\(rule: secure-badge-required\)/);
+    // Ending a UID-only badge the worker already holds is not an enrolment.
+    const ended = await admin('badge', 'add', TEST_SEED.workers.solo.badge, '--worker', 'w-solo', '--from', '2020-01-01', '--to', '2030-12-31');
+    expect(ended.code, ended.stderr).toBe(0);
     // A worker whose employer is not on the site's declaration is not one of its workers.
     expect((await admin('badge', 'add', 'DEADBEEF', '--worker', 'w-posted')).code).toBe(0);
     const list = JSON.parse((await admin('badge', 'list', '--json')).stdout) as Array<{ uid: string; kind: string; keyVersion: number | null }>;

@@ -116,6 +116,29 @@ describe('ONSS client', () => {
     c2.close();
   });
 
+  it('searches a period page by page, and says when it holds more than one search returns', async () => {
+    emu.clearFaults();
+    const c = client();
+    const day = '2026-02-20';
+    const dated = (i: number): OnssItem => ({ ...toOnssItem(rows[0]!, `period-${i}`), registrationDate: `${day}T${String(6 + Math.floor(i / 200)).padStart(2, '0')}:${String(Math.floor((i % 200) / 60)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}Z` });
+    for (let b = 0; b < 3; b++) expect((await c.registerInBulk(Array.from({ length: 200 }, (_, i) => dated(b * 200 + i)))).kind).toBe('answered');
+    const requests = emu.requestCount();
+    const hour = await c.searchPeriod({ from: `${day}T06:00:00Z`, to: `${day}T06:59:59Z` });
+    expect(hour.kind).toBe('found');
+    if (hour.kind === 'found') {
+      expect(hour.registrations).toHaveLength(200);
+      expect(new Set(hour.registrations.map((r) => r.clientReference))).toEqual(new Set(Array.from({ length: 200 }, (_, i) => `period-${i}`)));
+      expect(hour.registrations.every((r) => r.settled === (r.validity !== 'pending'))).toBe(true);
+    }
+    // 200 in pages of 50.
+    expect(emu.requestCount() - requests).toBe(4);
+    expect(await c.searchPeriod({ from: `${day}T00:00:00Z`, to: `${day}T23:59:59Z` })).toEqual({ kind: 'too-many', total: 600 });
+    expect(await c.searchPeriod({ from: `${day}T09:00:00Z`, to: `${day}T09:59:59Z` })).toEqual({ kind: 'found', registrations: [] });
+    const one = await c.searchByClientReference('period-250', `${day}T07:00:50Z`);
+    expect(one.ok && one.value.map((r) => r.clientReference)).toEqual(['period-250']);
+    c.close();
+  });
+
   it('talks HTTPS to a service whose certificate is signed by the configured CA', async () => {
     const cert = join(tmp.dir, 'cert.pem');
     const key = join(tmp.dir, 'key.pem');

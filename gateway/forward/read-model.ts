@@ -151,6 +151,21 @@ export function forwardingSummary(db: Db): Record<ForwardStateName | 'waiting' |
   };
 }
 
+/**
+ * How far forwarding has come, cheaply enough to ask often while a backlog drains (the partial indexes
+ * answer it): the last registration picked up, what is in flight or to retry, and what awaits ONSS's
+ * checks counted up to PROGRESS_COUNT_CAP only (forwardingSummary counts them all).
+ */
+export const PROGRESS_COUNT_CAP = 10_000;
+
+export function forwardingProgress(db: Db): { lastPicked: number; inFlight: number; retry: number; pendingValidity: number } {
+  return db.prepare(`SELECT (SELECT COALESCE(MAX(seq), 0) FROM forward_state) AS lastPicked,
+      (SELECT COUNT(*) FROM forward_state WHERE state = 'in_flight') AS inFlight,
+      (SELECT COUNT(*) FROM forward_state WHERE state = 'retry') AS retry,
+      (SELECT COUNT(*) FROM (SELECT 1 FROM forward_state WHERE state = 'created' AND validity = '${PENDING_VALIDITY}' LIMIT ${PROGRESS_COUNT_CAP})) AS pendingValidity`).get() as
+    { lastPicked: number; inFlight: number; retry: number; pendingValidity: number };
+}
+
 /** What the site manager's records and remark rules read about forwarding. */
 export interface ForwardingFacts {
   /** Outcome at ONSS per registration seq; null when this database has no forwarder outcomes to read. */

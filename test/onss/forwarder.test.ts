@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logging.ts';
-import { InvalidInputError } from '../../shared/problems.ts';
+import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
+import fc from 'fast-check';
 import type { Db } from '../../shared/sqlite.ts';
 import { startEmulator, type EmulatorHandle } from '../../simulator/emulator/index.ts';
 import {
@@ -81,6 +82,31 @@ describe('config', () => {
     expect(problemsOf({ batchSize: 50 }).map((p) => [p.field, p.rule])).toEqual([['onss.baseUrl', 'required'], ['onss.clientId', 'required'], ['onss.privateKey', 'required']]);
     expect(problemsOf({ ...config(), batchsize: 50 }).map((p) => [p.field, p.rule])).toEqual([['onss.batchsize', 'unknown-field']]);
     expect(readForwardingConfig({ enabled: false })).toEqual({ enabled: false });
+  });
+
+  it('answers any JSON with settings or field problems naming an onss field, never another exception', () => {
+    const fields = ['enabled', 'baseUrl', 'clientId', 'privateKey', 'ca', 'batchSize', 'maxBatchesInFlight', 'validityPollBatch', 'reconcileDelayMs'];
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.dictionary(fc.constantFrom(...fields), fc.oneof(fc.jsonValue({ maxDepth: 1 }), fc.constantFrom(tmp.dir, '/nonexistent.pem', '-----BEGIN PRIVATE KEY-----'))), fc.constant({ ...config(), enabled: true })),
+        (section) => {
+          let problems: FieldProblem[] = [];
+          try {
+            readForwardingConfig(section, { env: {}, baseDir: tmp.dir });
+          } catch (e) {
+            expect(e).toBeInstanceOf(InvalidInputError);
+            problems = (e as InvalidInputError).problems;
+            expect(problems.length).toBeGreaterThan(0);
+          }
+          for (const p of problems) {
+            expect(p.field.startsWith('onss')).toBe(true);
+            expect(p.rule.length).toBeGreaterThan(0);
+            expect(p.message).toContain(p.field.split(', ')[0]!);
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('reads the key once, from the file named relative to the config folder or from CIAO_ONSS_PRIVATE_KEY', () => {

@@ -115,7 +115,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     if (faults.latencyMs > 0) await sleep(faults.latencyMs);
     if (shouldReset(faults)) {
       reply.hijack();
-      req.raw.socket.resetAndDestroy?.() ?? req.raw.socket.destroy();
+      const socket = req.raw.socket;
+      if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+      else socket.destroy();
       return reply;
     }
     const now = Date.now();

@@ -75,8 +75,12 @@ export const gatewayConfigSchema = z.strictObject({
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
 
-/** Configs that went through `parseGatewayConfig`: the gateway does not parse (or resolve) them again. */
-const parsed = new WeakSet<GatewayConfig>();
+/**
+ * Configs that went through `parseGatewayConfig`, with the folder their relative paths start from and the
+ * environment that may override secrets: the gateway does not parse (or resolve) them again, and the
+ * sections read later (`onss`) resolve their paths the same way.
+ */
+const parsed = new WeakMap<GatewayConfig, { baseDir: string; env: NodeJS.ProcessEnv }>();
 
 export function parseGatewayConfig(input: unknown, baseDir = process.cwd(), env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const r = gatewayConfigSchema.safeParse(input);
@@ -92,13 +96,18 @@ export function parseGatewayConfig(input: unknown, baseDir = process.cwd(), env:
   }
   const badgeKeyFile = env.CIAO_GATEWAY_BADGE_KEY_FILE ?? c.badgeSecurity.keyFile;
   if (badgeKeyFile) c.badgeSecurity.keyFile = abs(badgeKeyFile);
-  parsed.add(c);
+  parsed.set(c, { baseDir, env });
   return c;
 }
 
 /** The config as the gateway runs it: parsed once, whether the caller parsed it already or not. */
 export function gatewayConfigOf(input: GatewayConfig | GatewayConfigInput): GatewayConfig {
   return parsed.has(input as GatewayConfig) ? (input as GatewayConfig) : parseGatewayConfig(input);
+}
+
+/** Where a parsed config's relative paths start (the config file's folder) and which environment it read. */
+export function configSourceOf(c: GatewayConfig): { baseDir: string; env: NodeJS.ProcessEnv } {
+  return parsed.get(c) ?? { baseDir: process.cwd(), env: process.env };
 }
 
 /** The files the config names, read once at start so that an unreadable one stops the start before anything opens. */

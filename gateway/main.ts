@@ -2,10 +2,8 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { createLogger, type Logger } from '../shared/logging.ts';
 import type { Db } from '../shared/sqlite.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
-import { forwardingConfigSchema, startForwarder, type ForwarderHandle, type ForwardingConfig } from './forward/index.ts';
-import { parseWith } from '../shared/schema.ts';
-import { InvalidInputError } from '../shared/problems.ts';
-import { gatewayConfigOf, readGatewaySecrets, type GatewayConfig, type GatewayConfigInput, type GatewaySecrets } from './config.ts';
+import { readForwardingConfig, startForwarder, type ForwarderHandle, type ForwardingSettings } from './forward/index.ts';
+import { configSourceOf, gatewayConfigOf, readGatewaySecrets, type GatewayConfig, type GatewayConfigInput, type GatewaySecrets } from './config.ts';
 import { openGatewayDatabase } from './store/database.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { TapIngest } from './ingest/tap-ingest.ts';
@@ -64,6 +62,9 @@ const ACK_GRACE_MS = 100;
 export async function startGateway(input: GatewayConfig | GatewayConfigInput, options: StartGatewayOptions = {}): Promise<RunningGateway> {
   const config = gatewayConfigOf(input);
   const secrets = readGatewaySecrets(config);
+  // The `onss` section, private key included, is read and checked once, before anything opens: a bad one
+  // fails the start naming the field; relative paths start from the config file's folder.
+  const onss = config.onss === undefined ? undefined : readForwardingConfig(config.onss, { messagePrefix: 'config ', ...configSourceOf(config) });
   // The badge master keys, like the TLS files, are read (and their file's mode checked) before anything opens.
   const badgeKeys = loadKeyRing({ file: config.badgeSecurity.keyFile, field: 'badgeSecurity.keyFile' });
   const logger = options.logger ?? createLogger('gateway', config.logLevel ? { level: config.logLevel } : {});
@@ -72,7 +73,7 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
   const run = new Lifecycle(logger);
   try {
     const db = await run.start(database(config));
-    const forwarder = await run.start(forwarding(config, db, logger, clock));
+    const forwarder = await run.start(forwarding(onss, db, logger, clock));
     const broker = await run.start(mqttBroker(config, db, logger, metrics));
     const publisher = await run.start(terminalSync(config, db, logger, clock, broker));
     const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, forwarder, badgeKeys, options));
@@ -109,14 +110,12 @@ function database(config: GatewayConfig): Component<Db> {
   };
 }
 
-function forwarding(config: GatewayConfig, db: Db, logger: Logger, clock: Clock): Component<ForwarderHandle | undefined> {
+function forwarding(settings: ForwardingSettings | undefined, db: Db, logger: Logger, clock: Clock): Component<ForwarderHandle | undefined> {
   return {
     name: 'forwarder',
     async start() {
-      if (config.onss === undefined) return { value: undefined };
-      const onss = parseWith(forwardingConfigSchema, config.onss);
-      if (!onss.ok) throw new InvalidInputError(onss.problems.map((p) => ({ ...p, field: `onss.${p.field}`, message: `config onss.${p.message}` })));
-      const forwarder = await startForwarder({ db, config: config.onss as ForwardingConfig, logger: logger.child({ component: 'forwarder' }), clock });
+      if (settings === undefined) return { value: undefined };
+      const forwarder = await startForwarder({ db, settings, logger: logger.child({ component: 'forwarder' }), clock });
       return { value: forwarder, stop: () => forwarder.stop() };
     },
   };

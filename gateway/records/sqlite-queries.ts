@@ -2,13 +2,13 @@ import type { Db } from '../../shared/sqlite.ts';
 import { localDate, toOffsetIso, toOnssUtc } from '../../shared/time.ts';
 import type { FlaggedBadgeTapFact, UnregisteredTapFact, ForwardOutcome, OutageFact, RegistrationFact, RemarkFacts, TerminalFact } from '../remarks/model.ts';
 import { listCorrectionFacts } from './corrections-store.ts';
-import { sqliteForwardingSource, type ForwardingSource } from './forwarding-source.ts';
+import { forwardingFacts, type ForwardingFacts } from '../forward/read-model.ts';
 import type { RegistrationFilter, RegistrationRecord, RecordsQueries, SiteRef, TerminalView } from './ports.ts';
 
 /**
  * The SQLite adapter of the site-manager queries: reads the gateway database (the `registrations` contract
- * table, the site-data tables, `taps`, `terminal_status`) and the forwarder's tables through a
- * ForwardingSource. Read-only: it never writes to any of these tables.
+ * table, the site-data tables, `taps`, `terminal_status`), and what the forwarder knows through its own
+ * read model (gateway/forward/read-model.ts). Read-only: it never writes to any of these tables.
  */
 
 interface RegistrationJoinRow {
@@ -54,7 +54,7 @@ function inList(column: string, values: string[], params: unknown[]): string {
   return `${column} IN (${values.map(() => '?').join(', ') || 'NULL'})`;
 }
 
-export function createSqliteQueries(db: Db, forwarding: ForwardingSource = sqliteForwardingSource(db)): RecordsQueries {
+export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwardingFacts(db)): RecordsQueries {
   const hasTaps = () => hasTable(db, 'taps');
 
   function selectRegistrations(where: string[], params: unknown[]): RegistrationJoinRow[] {

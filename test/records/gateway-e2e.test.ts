@@ -27,9 +27,12 @@ let token: string;
 let api: string;
 const TID = 'term-e2e';
 
-async function get(path: string) {
+/** A row of an API answer: the tests read a few fields by name. */
+type Row = Record<string, unknown>;
+
+async function get(path: string): Promise<Record<string, Row[]>> {
   const r = await fetch(`${api}${path}`, { headers: { authorization: `Bearer ${token}` } });
-  return r.json() as Promise<any>;
+  return r.json() as Promise<Record<string, Row[]>>;
 }
 
 beforeAll(async () => {
@@ -61,7 +64,7 @@ describe('site manager over a running gateway', () => {
     const tap = makeTap(TEST_SEED.workers.solo.badge, { direction: 'IN', at: toOffsetIso(new Date(Date.now() - 60_000)) });
     await publishTap(terminal, TID, tap);
     expect((await acks.waitFor(tap.id))[0]!.status).toBe('stored');
-    const presence = await waitUntil(async () => ((await get('/presence')).presence as any[]).find((p) => p.workerId === 'w-solo'), { what: 'presence of w-solo' });
+    const presence = await waitUntil(async () => ((await get('/presence')).presence).find((p) => p.workerId === 'w-solo'), { what: 'presence of w-solo' });
     expect(presence).toMatchObject({ siteId: TEST_SEED.sites.main, state: 'working', workerName: TEST_SEED.workers.solo.name });
   });
 
@@ -69,21 +72,21 @@ describe('site manager over a running gateway', () => {
     const tap = makeTap(TEST_SEED.unknownBadge, { direction: 'IN' });
     await publishTap(terminal, TID, tap);
     await acks.waitFor(tap.id);
-    const remark = await waitUntil(async () => ((await get('/remarks')).remarks as any[]).find((r) => r.kind === 'unknown-badge'), { what: 'unknown-badge remark' });
-    expect(remark.details.badge).toBe(TEST_SEED.unknownBadge);
+    const remark = await waitUntil(async () => ((await get('/remarks')).remarks).find((r) => r.kind === 'unknown-badge'), { what: 'unknown-badge remark' });
+    expect((remark.details as Row).badge).toBe(TEST_SEED.unknownBadge);
     const db = openGatewayDatabase(join(dir, 'gateway.db'));
     try {
       upsertBadge(db, { uid: TEST_SEED.unknownBadge, worker: 'w-solo', validFrom: '2020-01-01' });
     } finally {
       db.close();
     }
-    await waitUntil(async () => !((await get('/remarks')).remarks as any[]).some((r) => r.kind === 'unknown-badge'), { what: 'remark cleared' });
+    await waitUntil(async () => !((await get('/remarks')).remarks).some((r) => r.kind === 'unknown-badge'), { what: 'remark cleared' });
   });
 
   it('shows the terminal online, then offline once it disconnects', async () => {
-    const online = await waitUntil(async () => ((await get('/terminals')).terminals as any[]).find((t) => t.terminalId === TID && t.state === 'online'), { what: 'terminal online' });
+    const online = await waitUntil(async () => ((await get('/terminals')).terminals).find((t) => t.terminalId === TID && t.state === 'online'), { what: 'terminal online' });
     expect(online.siteId).toBe(TEST_SEED.sites.main);
     await terminal.endAsync(true);
-    await waitUntil(async () => ((await get('/terminals')).terminals as any[]).find((t) => t.terminalId === TID && t.state === 'offline'), { what: 'terminal offline' });
+    await waitUntil(async () => ((await get('/terminals')).terminals).find((t) => t.terminalId === TID && t.state === 'offline'), { what: 'terminal offline' });
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -24,6 +24,7 @@ import { personalisedState, wrongKeysState } from '../../simulator/vcard/ntag424
 import { VirtualNtag424 } from '../../simulator/vcard/ntag424/ntag424-card.ts';
 import { seedTestWorld, TEST_SEED } from '../gateway/helpers/seed.ts';
 import { AckCollector, connectTerminal, makeTap, publishTap } from '../gateway/helpers/mqtt.ts';
+import { ciao } from '../gateway/helpers/cli.ts';
 
 /**
  * Verification of secure badges' taps by a running gateway (broker, writer thread, SQLite), over MQTT as a
@@ -280,6 +281,13 @@ describe('key versions at the gateway', () => {
       problems: [expect.objectContaining({ field: 'badgeSecurity.keyFile', rule: 'private-file' })],
     });
     // Refused before a database file was created.
+    expect(existsSync(join(dir, 'gateway.db'))).toBe(false);
+    // `ciao gateway` says why and exits 1, for systemd to see.
+    const config = join(dir, 'gateway.json');
+    writeFileSync(config, JSON.stringify({ database: 'gateway.db', mqtt: { port: 0 }, http: { port: 0 }, badgeSecurity: { keyFile: 'badge-keys.json' } }));
+    const run = await ciao(['gateway', '--config', config]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`ciao gateway: could not start: badgeSecurity.keyFile: ${keyFile} is open to its group or others (mode 0644)`);
     expect(existsSync(join(dir, 'gateway.db'))).toBe(false);
   });
 });

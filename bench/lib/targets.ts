@@ -229,7 +229,8 @@ function countRows(databasePath: string): { registrations: number; sunReads: num
   try {
     return {
       registrations: count('SELECT count(*) AS n FROM registrations'),
-      sunReads: count('SELECT count(*) AS n FROM badge_sun_reads'),
+      // Each bench badge's counters start at 1 and rise by one a tap: the highest accepted, summed, is the taps verified.
+      sunReads: count('SELECT COALESCE(SUM(highest), 0) AS n FROM badge_sun_state'),
       held: count("SELECT count(*) AS n FROM taps WHERE enrichment IN ('possible-copy', 'badge-key-missing')"),
     };
   } finally {

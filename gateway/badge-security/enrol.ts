@@ -8,6 +8,7 @@ import { DeskReader } from './desk-reader.ts';
 import { deriveBadgeKeys } from './diversify.ts';
 import { versionsByPreference, type BadgeKeyRing } from './key-ring.ts';
 import { provisionBadge, type ProvisionResult } from './provision.ts';
+import { recordSunRead } from '../ingest/badge-check.ts';
 
 /**
  * Personalising a badge and enrolling it, as one operation for `ciao admin badge provision` and the site
@@ -93,9 +94,7 @@ export async function provisionAndEnrol(transport: CardTransport, o: EnrolOption
       keyVersion: current,
     });
     // The check read's counter is one the badge has used: a message with it, were it ever skimmed, is a replay.
-    if (counter !== null) {
-      o.db.prepare("INSERT INTO badge_sun_reads (uid, counter, at_ms, tap_id) VALUES (?, ?, ?, 'provision') ON CONFLICT DO NOTHING").run(uid, counter, Date.now());
-    }
+    if (counter !== null) recordSunRead(o.db, uid, counter, Date.now());
     const oldVersions = provisioning.versionsFound.filter((v) => v !== 0 && v !== current);
     const before = existing?.kind === 'secure' && existing.keyVersion !== current ? existing.keyVersion : oldVersions.length ? Math.max(...oldVersions) : null;
     return { badge, previousWorkerId: existing && existing.workerId !== workerId ? existing.workerId : null, previousKeyVersion: before, provisioning };

@@ -60,27 +60,25 @@ function double(block: Buffer, out: Buffer): Buffer {
 interface FileReadContext {
   /** E(file-read key, ·) with no padding, kept open: ECB has no state between blocks. */
   encrypt: Cipher;
-  k1: Buffer;
+  /** SV2 (3CC3 0001 0080 || UID || counter) XOR K1 with the counter bytes zero: the counter is XORed in per tap. */
+  sv2Masked: Buffer;
+  /** The last 3 bytes of K1, XORed with the counter. */
+  k1Tail: Buffer;
 }
 
-/** A small LRU: a Map in use order. Badges tapped often stay; a site's whole staff fits. */
-class Lru<V> {
+/**
+ * A bounded cache: a Map in insertion order, its oldest entries dropped when full. A site's whole staff fits
+ * by default; beyond it, a badge not tapped for a while costs one key derivation again.
+ */
+class BoundedCache<V> {
   private readonly map = new Map<string, V>();
   constructor(private readonly capacity: number) {}
   get(key: string): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
+    return this.map.get(key);
   }
   set(key: string, v: V): void {
+    if (this.map.size >= this.capacity) this.map.delete(this.map.keys().next().value!);
     this.map.set(key, v);
-    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value!);
-  }
-  get size(): number {
-    return this.map.size;
   }
 }
 
@@ -107,11 +105,11 @@ export function keyRingSource(ring: BadgeKeyRing): SunKeySource {
 
 export class SunVerifier {
   private readonly metaDecrypt = new Map<number, Decipher>();
-  private readonly fileRead: Lru<FileReadContext>;
+  private readonly fileRead: BoundedCache<FileReadContext>;
   private readonly known: Set<number>;
 
   constructor(private readonly keys: SunKeySource, o: SunVerifierOptions = {}) {
-    this.fileRead = new Lru(o.cacheSize ?? 8192);
+    this.fileRead = new BoundedCache(o.cacheSize ?? 8192);
     this.known = new Set(keys.versions);
     for (const version of keys.versions) this.metaDecrypt.set(version, ecbDecryptor(keys.metaReadKey(version)));
   }
@@ -133,9 +131,17 @@ export class SunVerifier {
    */
   verify(uidHex: string, version: number | null, picc: Buffer, mac: Buffer): SunCheck {
     if (picc.length !== 16 || mac.length !== 8) return { ok: false, why: 'undecryptable' };
-    const order = this.order(version);
-    if (order.length === 0) return { ok: false, why: 'no-key' };
+    if (this.known.size === 0) return { ok: false, why: 'no-key' };
     const uid = Buffer.from(uidHex, 'hex');
+    // A genuine tap: the badge's own version decrypts its UID and verifies its MAC, at the first attempt.
+    if (version !== null && this.known.has(version) && uid.length === 7) {
+      const plain = this.metaDecrypt.get(version)!.update(picc);
+      if (plain[0] === PICC_TAG && plain.compare(uid, 0, 7, 1, 8) === 0) {
+        const counterBytes = plain.subarray(8, 11);
+        if (this.macMatches(uidHex, version, uid, counterBytes, mac)) return { ok: true, counter: counterBytes.readUIntLE(0, 3), version };
+      }
+    }
+    const order = this.order(version);
     let otherUid: { messageUid: string; counter: number } | undefined;
     for (const metaVersion of order) {
       const plain = this.metaDecrypt.get(metaVersion)!.update(picc);
@@ -162,7 +168,10 @@ export class SunVerifier {
     let ctx = this.fileRead.get(cacheKey);
     if (!ctx) {
       const fileReadKey = this.keys.fileReadKey(version, uid);
-      ctx = { encrypt: ecbEncryptor(fileReadKey), k1: cmacSubkeys(fileReadKey).k1 };
+      const { k1 } = cmacSubkeys(fileReadKey);
+      const sv2Masked = Buffer.concat([SV2_HEAD, uid, Buffer.alloc(3)], 16);
+      for (let i = 0; i < 16; i++) sv2Masked[i] = sv2Masked[i]! ^ k1[i]!;
+      ctx = { encrypt: ecbEncryptor(fileReadKey), sv2Masked, k1Tail: Buffer.from(k1.subarray(13, 16)) };
       this.fileRead.set(cacheKey, ctx);
     }
     return ctx;
@@ -171,13 +180,14 @@ export class SunVerifier {
   private macMatches(uidHex: string, version: number, uid: Buffer, counterBytes: Buffer, mac: Buffer): boolean {
     const ctx = this.context(uidHex, version, uid);
     // KSesSDMFileReadMAC = CMAC(file-read key, SV2); SV2 is exactly one block, so CMAC is E(K, SV2 ^ K1).
-    const sv2 = Buffer.concat([SV2_HEAD, uid, counterBytes], 16);
-    for (let i = 0; i < 16; i++) sv2[i] = sv2[i]! ^ ctx.k1[i]!;
-    const sessionKey = ctx.encrypt.update(sv2);
+    const block = Buffer.from(ctx.sv2Masked);
+    for (let i = 0; i < 3; i++) block[13 + i] = counterBytes[i]! ^ ctx.k1Tail[i]!;
+    const sessionKey = ctx.encrypt.update(block);
     // SDMMAC = MACt(session key, empty input) = truncated E(S, 80h 00h... ^ K2), K2 from L = E(S, 0).
     const s = ecbEncryptor(sessionKey);
     const l = s.update(ZERO_BLOCK);
-    const k2 = double(double(l, Buffer.alloc(16)), Buffer.alloc(16));
+    const k1 = double(l, Buffer.allocUnsafe(16));
+    const k2 = double(k1, l);
     k2[0] = k2[0]! ^ 0x80;
     const full = s.update(k2);
     const truncated = Buffer.allocUnsafe(8);

@@ -3,6 +3,9 @@ import type { Tap } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
 import { SunVerifier, type SunCheckFailure } from '../badge-security/sun-verifier.ts';
 import { EMPTY_KEY_RING, type BadgeKeyRing } from '../badge-security/key-ring.ts';
+import { decodeRecent, encodeRecent, judgeCounter, withRead, type SunState } from './sun-counters.ts';
+
+const isoOf = (seconds: number) => toOffsetIso(new Date(seconds * 1000));
 import type { BadgeKind } from '../site-data/badges.ts';
 
 /**
@@ -11,14 +14,15 @@ import type { BadgeKind } from '../site-data/badges.ts';
  * gateway has not accepted before. What fails is held (stored, acked `stored` for review, never turned
  * into a registration); a UID-only badge on a site that requires secure badges is registered and flagged.
  *
- * Counters: every accepted counter is written to `badge_sun_reads` in the same transaction as its tap, so
- * a replay is refused whatever crashed in between. A counter above all those seen is fresh. A lower one is
- * still a genuine tap when it was made before the tap of the next higher counter (up to the reorder
- * tolerance, for terminal clocks): a terminal that was offline sends its taps late, after the same badge
- * was used at another door. A lower counter made after a higher one can only be a message read from the
- * badge beforehand; a counter already accepted is a replay.
+ * Counters: the badge's accepted read counters are kept in one row per badge (`badge_sun_state`, rule and
+ * layout in sun-counters.ts), rewritten in the same transaction as the tap, so a replay is refused whatever
+ * crashed in between. A counter above all those seen is fresh. A lower one is still a genuine tap when it was
+ * made before the tap of the next higher counter (up to the reorder tolerance, for terminal clocks): a
+ * terminal that was offline sends its taps late, after the same badge was used at another door. A lower
+ * counter made after a higher one can only be a message read from the badge beforehand; a counter already
+ * accepted is a replay.
  */
-export type HoldCause = 'uid-only-read' | 'replayed' | 'lower-counter' | SunCheckFailure;
+export type HoldCause = 'uid-only-read' | 'replayed' | 'lower-counter' | 'counter-too-old' | SunCheckFailure;
 
 /** What `tap_badge_checks.outcome` says: why a tap was held, or that it was flagged. */
 export type BadgeCheckOutcome = HoldCause | 'uid-only-on-secure-site';
@@ -32,8 +36,8 @@ export interface BadgeCheckRecord {
 export type BadgeCheckResult =
   /** Nothing to record: a UID-only badge where that is allowed. */
   | { result: 'none' }
-  /** A secure tap that verified: its counter is recorded with the tap. */
-  | { result: 'verified'; counter: number; version: number; atMs: number }
+  /** A secure tap that verified: the badge's counter state, to be rewritten with the tap. */
+  | { result: 'verified'; counter: number; version: number; state: SunState }
   /** Registered, with the flag recorded. */
   | { result: 'flagged'; record: BadgeCheckRecord }
   /** Held: the enrichment status and its sentence, and what the remark needs. */
@@ -47,16 +51,12 @@ export interface BadgeCheckOptions {
 
 export const DEFAULT_REORDER_TOLERANCE_MS = 120_000;
 
-interface ReadRow {
-  counter: number;
-  at_ms: number;
-  tap_id: string;
-}
 
 const CAUSE_TEXT: Record<HoldCause, string> = {
   'uid-only-read': 'the badge answered without its SUN message (a UID-only copy of a secure badge)',
   replayed: 'its SUN message had been accepted before (a replayed message)',
   'lower-counter': 'its read counter is lower than that of a tap made before it (a message read from the badge beforehand)',
+  'counter-too-old': 'its read counter is older than the last reads of the badge the gateway keeps, so a late tap cannot be told from a message read beforehand',
   'uid-mismatch': "its SUN message is another badge's",
   'bad-mac': 'its SUN message has a wrong MAC (a forged or altered message)',
   undecryptable: "its SUN message does not decrypt with this gateway's keys (a card personalised with other keys)",
@@ -66,27 +66,36 @@ const CAUSE_TEXT: Record<HoldCause, string> = {
 export class BadgeSecurityCheck {
   private readonly verifier: SunVerifier;
   private readonly toleranceMs: number;
-  private readonly nextRead;
-  private readonly tapOf;
+  private readonly stateOf;
   private readonly siteRule;
-  private readonly insertRead;
+  private readonly saveState;
   private readonly insertCheck;
   private siteMemo = new Map<string, boolean>();
+  /** Counter states changed in this transaction, written once per badge by `endBatch` (still inside it). */
+  private pending = new Map<string, SunState>();
 
   constructor(db: Db, o: BadgeCheckOptions = {}) {
     this.verifier = SunVerifier.fromKeyRing(o.keys ?? EMPTY_KEY_RING);
     this.toleranceMs = o.reorderToleranceMs ?? DEFAULT_REORDER_TOLERANCE_MS;
-    // The same counter (a replay) or the next higher one (a late tap, or a message read beforehand): one seek.
-    this.nextRead = db.prepare('SELECT counter, at_ms, tap_id FROM badge_sun_reads WHERE uid = ? AND counter >= ? ORDER BY counter LIMIT 1');
-    this.tapOf = db.prepare('SELECT terminal_id, at FROM taps WHERE tap_id = ?');
+    this.stateOf = db.prepare('SELECT highest, recent FROM badge_sun_state WHERE uid = ?');
     this.siteRule = db.prepare('SELECT require_secure_badges FROM sites WHERE id = ?').pluck();
-    this.insertRead = db.prepare('INSERT INTO badge_sun_reads (uid, counter, at_ms, tap_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
+    this.saveState = db.prepare('INSERT INTO badge_sun_state (uid, highest, recent) VALUES (?, ?, ?) ON CONFLICT (uid) DO UPDATE SET highest = excluded.highest, recent = excluded.recent');
     this.insertCheck = db.prepare('INSERT INTO tap_badge_checks (tap_id, outcome, details) VALUES (?, ?, ?) ON CONFLICT (tap_id) DO NOTHING');
   }
 
-  /** A new transaction: site rules may have changed since the last one. */
+  /** A new transaction: site rules may have changed since the last one; nothing of a failed one is pending. */
   beginBatch(): void {
     this.siteMemo = new Map();
+    this.pending = new Map();
+  }
+
+  /**
+   * Writes the counter states this transaction changed, one row per badge however many of its taps came in
+   * the batch. Called at the end of the transaction, before COMMIT: the states commit with their taps or not at all.
+   */
+  endBatch(): void {
+    for (const [uid, state] of this.pending) this.saveState.run(uid, state.highest, encodeRecent(state.recent));
+    this.pending.clear();
   }
 
   check(tap: Tap, badge: { kind: BadgeKind; key_version: number | null }, siteId: string): BadgeCheckResult {
@@ -102,28 +111,26 @@ export class BadgeSecurityCheck {
       return this.hold(verdict.why, { ...base, counter: verdict.counter ?? null, ...(verdict.messageUid ? { messageUid: verdict.messageUid } : {}) });
     }
     const atMs = Date.parse(tap.at);
-    const next = this.nextRead.get(tap.badge, verdict.counter) as ReadRow | undefined;
-    if (next) {
-      // The same tap sent again (its ack was lost): ingest stores it once and acks it again.
-      if (next.tap_id === tap.id) return { result: 'none' };
-      const other = this.describeTap(next);
-      if (next.counter === verdict.counter) return this.hold('replayed', { ...base, counter: verdict.counter, earlierTapId: next.tap_id, ...other });
-      if (atMs > next.at_ms + this.toleranceMs) {
-        return this.hold('lower-counter', { ...base, counter: verdict.counter, laterCounter: next.counter, laterTapId: next.tap_id, ...other });
-      }
+    const state = this.pending.get(tap.badge) ?? this.stored(tap.badge);
+    const judged = judgeCounter(state, verdict.counter, atMs, this.toleranceMs);
+    if (!judged.fresh) {
+      const counter = verdict.counter;
+      if (judged.why === 'replayed') return this.hold('replayed', { ...base, counter, otherAt: isoOf(judged.earlier.atS) });
+      if (judged.why === 'lower-counter') return this.hold('lower-counter', { ...base, counter, laterCounter: judged.later.counter, otherAt: isoOf(judged.later.atS) });
+      return this.hold('counter-too-old', { ...base, counter, oldestCounter: judged.oldest.counter });
     }
-    return { result: 'verified', counter: verdict.counter, version: verdict.version, atMs };
+    return { result: 'verified', counter: verdict.counter, version: verdict.version, state: withRead(state, { counter: verdict.counter, atS: Math.floor(atMs / 1000) }) };
   }
 
-  /** Writes what the check found, after the tap itself was inserted (not for a duplicate). */
+  /** Takes what the check found, after the tap itself was inserted (not for a duplicate): the flag or hold now, the counter state at `endBatch`. */
   record(tap: Tap, r: BadgeCheckResult): void {
-    if (r.result === 'verified') this.insertRead.run(tap.badge, r.counter, r.atMs, tap.id);
+    if (r.result === 'verified') this.pending.set(tap.badge, r.state);
     else if (r.result === 'held' || r.result === 'flagged') this.insertCheck.run(tap.id, r.record.outcome, JSON.stringify(r.record.details));
   }
 
-  private describeTap(read: ReadRow): { otherAt: string; otherTerminal: string | null } {
-    const t = this.tapOf.get(read.tap_id) as { terminal_id: string; at: string } | undefined;
-    return { otherAt: t?.at ?? toOffsetIso(new Date(read.at_ms)), otherTerminal: t?.terminal_id ?? null };
+  private stored(uid: string): SunState | undefined {
+    const row = this.stateOf.get(uid) as { highest: number; recent: Uint8Array } | undefined;
+    return row ? { highest: row.highest, recent: decodeRecent(row.recent) } : undefined;
   }
 
   private hold(cause: HoldCause, details: Record<string, string | number | null>): BadgeCheckResult {
@@ -137,6 +144,13 @@ export class BadgeSecurityCheck {
     }
     return { result: 'held', status: 'possible-copy', detail: `possible copy of badge ${details.badge}: ${CAUSE_TEXT[cause]}`, record: { outcome: cause, details } };
   }
+}
+
+/** Records a read accepted outside ingest (the personalisation's check read), as ingest records its own. */
+export function recordSunRead(db: Db, uid: string, counter: number, atMs: number): void {
+  const row = db.prepare('SELECT highest, recent FROM badge_sun_state WHERE uid = ?').get(uid) as { highest: number; recent: Uint8Array } | undefined;
+  const state = withRead(row ? { highest: row.highest, recent: decodeRecent(row.recent) } : undefined, { counter, atS: Math.floor(atMs / 1000) });
+  db.prepare('INSERT INTO badge_sun_state (uid, highest, recent) VALUES (?, ?, ?) ON CONFLICT (uid) DO UPDATE SET highest = excluded.highest, recent = excluded.recent').run(uid, state.highest, encodeRecent(state.recent));
 }
 
 /**

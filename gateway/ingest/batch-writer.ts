@@ -136,6 +136,7 @@ export class BatchWriter {
         if (e.status === 'enriched') registrations += insertRegistration.run(e.registration).changes;
         results.push({ status: 'stored', duplicate: false, enrichment: e.status });
       }
+      badgeCheck.endBatch();
       const nowMs = Date.now();
       const now = new Date(nowMs).toISOString();
       const written: Array<[string, number]> = [];

@@ -20,33 +20,36 @@ const s = (v: unknown) => (v === undefined || v === null ? '' : String(v));
 /** Why a secure badge's tap looks like a copy, in each language (the badge check's `check`). */
 const COPY_CAUSE: Record<Lang, (d: Details) => string> = {
   fr: (d) => {
-    const other = `${s(d.otherTime)}${d.otherTerminal ? ` (terminal ${s(d.otherTerminal)})` : ''}`;
+    const other = s(d.otherTime);
     switch (d.check) {
       case 'uid-only-read': return 'le badge a répondu sans son message sécurisé, comme le fait une copie qui ne reproduit que le numéro du badge (UID)';
       case 'replayed': return `son message sécurisé avait déjà servi à ${other} : un message rejoué`;
       case 'lower-counter': return `son compteur de lecture (${s(d.counter)}) est plus bas que celui du passage de ${other} (${s(d.laterCounter)}), fait avant lui : un message lu sur le badge à l'avance`;
+      case 'counter-too-old': return `son compteur de lecture (${s(d.counter)}) est plus ancien que les dernières lectures du badge que la passerelle garde (depuis ${s(d.oldestCounter)}) : un passage tardif ne se distingue plus d'un message lu à l'avance`;
       case 'uid-mismatch': return `son message sécurisé appartient au badge ${s(d.messageUid)}, pas au badge lu`;
       case 'bad-mac': return 'son message sécurisé porte une signature fausse : un message falsifié ou modifié';
       default: return "son message sécurisé ne se déchiffre pas avec les clés de ce site : une carte personnalisée avec d'autres clés";
     }
   },
   nl: (d) => {
-    const other = `${s(d.otherTime)}${d.otherTerminal ? ` (terminal ${s(d.otherTerminal)})` : ''}`;
+    const other = s(d.otherTime);
     switch (d.check) {
       case 'uid-only-read': return 'de badge antwoordde zonder zijn beveiligd bericht, zoals een kopie die alleen het badgenummer (UID) nabootst';
       case 'replayed': return `zijn beveiligd bericht was al gebruikt om ${other}: een opnieuw afgespeeld bericht`;
       case 'lower-counter': return `zijn leesteller (${s(d.counter)}) is lager dan die van de tik van ${other} (${s(d.laterCounter)}), die ervoor gebeurde: een bericht dat vooraf van de badge gelezen werd`;
+      case 'counter-too-old': return `zijn leesteller (${s(d.counter)}) is ouder dan de laatste lezingen van de badge die de gateway bijhoudt (vanaf ${s(d.oldestCounter)}): een laattijdige tik is niet meer te onderscheiden van een vooraf gelezen bericht`;
       case 'uid-mismatch': return `zijn beveiligd bericht hoort bij badge ${s(d.messageUid)}, niet bij de gelezen badge`;
       case 'bad-mac': return 'zijn beveiligd bericht draagt een foute handtekening: een vervalst of gewijzigd bericht';
       default: return 'zijn beveiligd bericht laat zich niet ontcijferen met de sleutels van deze site: een kaart gepersonaliseerd met andere sleutels';
     }
   },
   en: (d) => {
-    const other = `${s(d.otherTime)}${d.otherTerminal ? ` (terminal ${s(d.otherTerminal)})` : ''}`;
+    const other = s(d.otherTime);
     switch (d.check) {
       case 'uid-only-read': return 'the badge answered without its secure message, as a copy that only reproduces the badge number (UID) does';
       case 'replayed': return `its secure message had already been used at ${other}: a replayed message`;
       case 'lower-counter': return `its read counter (${s(d.counter)}) is lower than that of the tap at ${other} (${s(d.laterCounter)}), made before it: a message read from the badge beforehand`;
+      case 'counter-too-old': return `its read counter (${s(d.counter)}) is older than the last reads of the badge the gateway keeps (from ${s(d.oldestCounter)} on): a late tap can no longer be told from a message read beforehand`;
       case 'uid-mismatch': return `its secure message belongs to badge ${s(d.messageUid)}, not to the badge read`;
       case 'bad-mac': return 'its secure message carries a wrong signature: a forged or altered message';
       default: return "its secure message does not decrypt with this site's keys: a card personalised with other keys";

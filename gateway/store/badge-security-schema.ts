@@ -4,8 +4,9 @@
  * - each badge says what it is: `uid-only` (identified by its UID alone) or `secure` (signs every read),
  *   and for a secure badge the key version that personalised it;
  * - a site may require secure badges;
- * - `badge_sun_reads`: every read counter a genuine SUN message carried, per badge, written in the same
- *   transaction as its tap, so that a replayed message is known whatever crashed in between;
+ * - `badge_sun_state`: per secure badge, the highest read counter accepted and the last accepted reads
+ *   (gateway/ingest/sun-counters.ts), rewritten in the same transaction as each tap, so that a replayed
+ *   message is known whatever crashed in between;
  * - `tap_badge_checks`: what the badge check found for a tap that failed it (held) or was flagged
  *   (a UID-only badge on a site that requires secure ones); nothing for the taps that passed.
  */
@@ -15,12 +16,10 @@ ALTER TABLE badges ADD COLUMN kind TEXT NOT NULL DEFAULT 'uid-only' CHECK (kind 
 ALTER TABLE badges ADD COLUMN key_version INTEGER CHECK (key_version IS NULL OR key_version BETWEEN 1 AND 255);
 ALTER TABLE sites ADD COLUMN require_secure_badges INTEGER NOT NULL DEFAULT 0 CHECK (require_secure_badges IN (0, 1));
 
-CREATE TABLE badge_sun_reads (
-  uid      TEXT NOT NULL,                   -- the badge (upper-case hex, 7 bytes)
-  counter  INTEGER NOT NULL,                -- SDMReadCtr of a message that verified
-  at_ms    INTEGER NOT NULL,                -- the tap's instant (terminal clock), ms since the epoch
-  tap_id   TEXT NOT NULL,                   -- the tap that carried it ('provision' for the personalisation check read)
-  PRIMARY KEY (uid, counter)
+CREATE TABLE badge_sun_state (
+  uid      TEXT PRIMARY KEY,                -- the badge (upper-case hex, 7 bytes)
+  highest  INTEGER NOT NULL,                -- the highest SDMReadCtr accepted
+  recent   BLOB NOT NULL                    -- the last accepted reads, highest first: 32-bit counter, 32-bit tap time (s), big-endian
 ) WITHOUT ROWID;
 
 CREATE TABLE tap_badge_checks (

@@ -130,16 +130,16 @@ describe('a gateway verifying secure badges', () => {
     const first = await send(h, ANA, sun);
     expect(first).toMatchObject({ enrichment: 'enriched', registered: true, check: undefined });
     expect(first.ack).toMatchObject({ status: 'stored', display: 'Enregistre' });
-    expect(h.db.prepare('SELECT counter, tap_id FROM badge_sun_reads WHERE uid = ?').all(ANA)).toEqual([{ counter: ana.readCounter, tap_id: first.tap.id }]);
+    expect(h.db.prepare('SELECT highest FROM badge_sun_state WHERE uid = ?').get(ANA)).toEqual({ highest: ana.readCounter });
 
     const replay = await send(h, ANA, sun);
-    expect(replay).toMatchObject({ enrichment: 'possible-copy', registered: false, check: { outcome: 'replayed', counter: ana.readCounter, earlierTapId: first.tap.id, otherTerminal: TID } });
+    expect(replay).toMatchObject({ enrichment: 'possible-copy', registered: false, check: { outcome: 'replayed', counter: ana.readCounter, otherAt: expect.any(String) } });
     // Acked `stored` like any tap held for review: the worker's feedback does not change.
     expect(replay.ack).toMatchObject({ status: 'stored', display: 'Enregistre - a verifier' });
     expect(replay.detail).toMatch(/^possible copy of badge 04A1A2A3A4A5A6: .*replayed/);
     const remark = remarkFor(h, replay.tap.id)!;
     expect(remark).toMatchObject({ kind: 'possible-badge-copy', severity: 'error', workerId: 'w-solo', details: { check: 'replayed', badge: ANA } });
-    expect(remark.message.en).toMatch(/^Possible copy of badge 04A1A2A3A4A5A6 at terminal term-secure at .*: its secure message had already been used at \d{4}-\d\d-\d\d \d\d:\d\d \(terminal term-secure\)/);
+    expect(remark.message.en).toMatch(/^Possible copy of badge 04A1A2A3A4A5A6 at terminal term-secure at .*: its secure message had already been used at \d{4}-\d\d-\d\d \d\d:\d\d: a replayed message/);
     expect(remark.message.fr).toMatch(/^Copie possible du badge 04A1A2A3A4A5A6 .* avait déjà servi/);
     expect(remark.message.nl).toMatch(/^Mogelijke kopie van badge 04A1A2A3A4A5A6 .* al gebruikt/);
   });
@@ -308,18 +308,29 @@ describe('the read counter and its tap, in one transaction', () => {
       const decoded = decodeTap(Buffer.from(JSON.stringify(message)));
       if (!decoded.ok) throw new Error('tap did not decode');
       const item = { kind: 'tap' as const, terminalId: TID, tap: decoded.value, receivedAt: new Date().toISOString(), receivedMs: Date.now(), arrivedPerf: 0 };
-      // The disk fills up at the registration, after the counter was written in the transaction.
-      db.exec(`CREATE TEMP TRIGGER disk_full BEFORE INSERT ON registrations BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;`);
+      // The disk fills up at the last write of the transaction (the terminal's clock skew), after the tap, its
+      // registration and the badge's counter state were written.
+      db.exec(`CREATE TEMP TRIGGER disk_full BEFORE INSERT ON terminal_status BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;`);
       expect(() => writer.write([item])).toThrow(/disk is full/);
-      expect(db.prepare('SELECT COUNT(*) AS n FROM badge_sun_reads').get()).toEqual({ n: 0 });
+      expect(db.prepare('SELECT COUNT(*) AS n FROM badge_sun_state').get()).toEqual({ n: 0 });
       expect(db.prepare('SELECT COUNT(*) AS n FROM taps').get()).toEqual({ n: 0 });
+      expect(db.prepare('SELECT COUNT(*) AS n FROM registrations').get()).toEqual({ n: 0 });
       db.exec('DROP TRIGGER disk_full');
       // The terminal, never acked, sends the tap again: it is the genuine tap, registered.
       expect(writer.write([item]).results).toEqual([{ status: 'stored', duplicate: false, enrichment: 'enriched' }]);
-      expect(db.prepare('SELECT COUNT(*) AS n FROM badge_sun_reads').get()).toEqual({ n: 1 });
+      expect(db.prepare('SELECT COUNT(*) AS n FROM badge_sun_state').get()).toEqual({ n: 1 });
       // The same message under another tap id is a replay.
       const replay = { ...item, tap: { ...decoded.value, id: makeTap(ANA).id } };
       expect(writer.write([replay]).results).toEqual([{ status: 'stored', duplicate: false, enrichment: 'possible-copy' }]);
+      // Also within one batch: the badge's state changed by the first tap is what the second is judged against.
+      const chip = badgeChip(ring, ANA, 1);
+      chip.state.sdmReadCounter = 50;
+      const next = decodeTap(Buffer.from(JSON.stringify(makeTap(ANA, { sun: await read(chip) }))));
+      if (!next.ok) throw new Error('tap did not decode');
+      const fresh = { ...item, tap: next.value };
+      const again = { ...item, tap: { ...next.value, id: makeTap(ANA).id } };
+      expect(writer.write([fresh, again]).results.map((r) => r.status === 'stored' && r.enrichment)).toEqual(['enriched', 'possible-copy']);
+      expect(db.prepare('SELECT highest FROM badge_sun_state WHERE uid = ?').get(ANA)).toEqual({ highest: 51 });
     } finally {
       db.close();
       rmSync(dir, { recursive: true, force: true });

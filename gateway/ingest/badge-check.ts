@@ -3,7 +3,7 @@ import type { Tap } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
 import { SunVerifier, type SunCheckFailure } from '../badge-security/sun-verifier.ts';
 import { EMPTY_KEY_RING, type BadgeKeyRing } from '../badge-security/key-ring.ts';
-import { decodeRecent, encodeRecent, judgeCounter, withRead, type SunState } from './sun-counters.ts';
+import { judgeCounter, withRead, type SunState } from './sun-counters.ts';
 
 const isoOf = (seconds: number) => toOffsetIso(new Date(seconds * 1000));
 import type { BadgeKind } from '../site-data/badges.ts';
@@ -94,7 +94,7 @@ export class BadgeSecurityCheck {
    * the batch. Called at the end of the transaction, before COMMIT: the states commit with their taps or not at all.
    */
   endBatch(): void {
-    for (const [uid, state] of this.pending) this.saveState.run(uid, state.highest, encodeRecent(state.recent));
+    for (const [uid, state] of this.pending) this.saveState.run(uid, state.highest, state.recent);
     this.pending.clear();
   }
 
@@ -130,7 +130,7 @@ export class BadgeSecurityCheck {
 
   private stored(uid: string): SunState | undefined {
     const row = this.stateOf.get(uid) as { highest: number; recent: Uint8Array } | undefined;
-    return row ? { highest: row.highest, recent: decodeRecent(row.recent) } : undefined;
+    return row ? { highest: row.highest, recent: Buffer.from(row.recent) } : undefined;
   }
 
   private hold(cause: HoldCause, details: Record<string, string | number | null>): BadgeCheckResult {
@@ -149,8 +149,8 @@ export class BadgeSecurityCheck {
 /** Records a read accepted outside ingest (the personalisation's check read), as ingest records its own. */
 export function recordSunRead(db: Db, uid: string, counter: number, atMs: number): void {
   const row = db.prepare('SELECT highest, recent FROM badge_sun_state WHERE uid = ?').get(uid) as { highest: number; recent: Uint8Array } | undefined;
-  const state = withRead(row ? { highest: row.highest, recent: decodeRecent(row.recent) } : undefined, { counter, atS: Math.floor(atMs / 1000) });
-  db.prepare('INSERT INTO badge_sun_state (uid, highest, recent) VALUES (?, ?, ?) ON CONFLICT (uid) DO UPDATE SET highest = excluded.highest, recent = excluded.recent').run(uid, state.highest, encodeRecent(state.recent));
+  const state = withRead(row ? { highest: row.highest, recent: Buffer.from(row.recent) } : undefined, { counter, atS: Math.floor(atMs / 1000) });
+  db.prepare('INSERT INTO badge_sun_state (uid, highest, recent) VALUES (?, ?, ?) ON CONFLICT (uid) DO UPDATE SET highest = excluded.highest, recent = excluded.recent').run(uid, state.highest, state.recent);
 }
 
 /**

@@ -23,10 +23,11 @@ export interface SunRead {
   atS: number;
 }
 
+/** A badge's row: the highest counter and the packed window, kept packed (a fresh tap never unpacks it). */
 export interface SunState {
   highest: number;
-  /** Highest counter first. */
-  recent: SunRead[];
+  /** READ_WINDOW reads at most, highest counter first, 8 bytes each. */
+  recent: Buffer;
 }
 
 export function decodeRecent(blob: Uint8Array): SunRead[] {
@@ -54,23 +55,33 @@ export type CounterVerdict =
 /** Judges `counter`, read at `atMs` (the tap's time), against what was accepted for the badge. */
 export function judgeCounter(state: SunState | undefined, counter: number, atMs: number, toleranceMs: number): CounterVerdict {
   if (!state || counter > state.highest) return { fresh: true };
-  const recent = state.recent;
+  const b = state.recent;
+  const entries = Math.floor(b.length / ENTRY);
   let next: SunRead | undefined;
-  for (const r of recent) {
-    if (r.counter === counter) return { fresh: false, why: 'replayed', earlier: r };
-    if (r.counter > counter) next = r;
-    else break;
+  for (let i = 0; i < entries; i++) {
+    const c = b.readUInt32BE(i * ENTRY);
+    if (c === counter) return { fresh: false, why: 'replayed', earlier: { counter: c, atS: b.readUInt32BE(i * ENTRY + 4) } };
+    if (c < counter) break;
+    next = { counter: c, atS: b.readUInt32BE(i * ENTRY + 4) };
   }
-  const oldest = recent[recent.length - 1];
-  if (!next || (recent.length >= READ_WINDOW && oldest && counter < oldest.counter)) return { fresh: false, why: 'counter-too-old', oldest: oldest ?? { counter: state.highest, atS: 0 } };
+  const oldest: SunRead = entries > 0 ? { counter: b.readUInt32BE((entries - 1) * ENTRY), atS: b.readUInt32BE((entries - 1) * ENTRY + 4) } : { counter: state.highest, atS: 0 };
+  if (!next || (entries >= READ_WINDOW && counter < oldest.counter)) return { fresh: false, why: 'counter-too-old', oldest };
   if (atMs > next.atS * 1000 + toleranceMs) return { fresh: false, why: 'lower-counter', later: next };
   return { fresh: true };
 }
 
 /** The state after accepting `read`. */
 export function withRead(state: SunState | undefined, read: SunRead): SunState {
-  const recent = (state?.recent ?? []).filter((r) => r.counter !== read.counter);
-  const at = recent.findIndex((r) => r.counter < read.counter);
-  recent.splice(at < 0 ? recent.length : at, 0, read);
-  return { highest: Math.max(state?.highest ?? 0, read.counter), recent: recent.slice(0, READ_WINDOW) };
+  const entry = Buffer.allocUnsafe(ENTRY);
+  entry.writeUInt32BE(read.counter, 0);
+  entry.writeUInt32BE(read.atS, 4);
+  if (!state) return { highest: read.counter, recent: entry };
+  if (read.counter > state.highest) {
+    // The usual case: the newest read goes first, the oldest falls off a full window.
+    return { highest: read.counter, recent: Buffer.concat([entry, state.recent.subarray(0, (READ_WINDOW - 1) * ENTRY)]) };
+  }
+  const reads = decodeRecent(state.recent).filter((r) => r.counter !== read.counter);
+  const at = reads.findIndex((r) => r.counter < read.counter);
+  reads.splice(at < 0 ? reads.length : at, 0, read);
+  return { highest: state.highest, recent: encodeRecent(reads.slice(0, READ_WINDOW)) };
 }

@@ -229,8 +229,7 @@ function countRows(databasePath: string): { registrations: number; sunReads: num
   try {
     return {
       registrations: count('SELECT count(*) AS n FROM registrations'),
-      // Each bench badge's counters start at 1 and rise by one a tap: the highest accepted, summed, is the taps verified.
-      sunReads: count('SELECT COALESCE(SUM(highest), 0) AS n FROM badge_sun_state'),
+      sunReads: count('SELECT count(*) AS n FROM taps WHERE sun_counter IS NOT NULL'),
       held: count("SELECT count(*) AS n FROM taps WHERE enrichment IN ('possible-copy', 'badge-key-missing')"),
     };
   } finally {

@@ -8,7 +8,6 @@ import { DeskReader } from './desk-reader.ts';
 import { deriveBadgeKeys } from './diversify.ts';
 import { versionsByPreference, type BadgeKeyRing } from './key-ring.ts';
 import { provisionBadge, type ProvisionResult } from './provision.ts';
-import { recordSunRead } from '../ingest/badge-check.ts';
 
 /**
  * Personalising a badge and enrolling it, as one operation for `ciao admin badge provision` and the site
@@ -76,7 +75,6 @@ export async function provisionAndEnrol(transport: CardTransport, o: EnrolOption
     ...(o.random ? { random: o.random } : {}),
   });
   const uid = provisioning.uid;
-  const counter = provisioning.check.ok ? provisioning.check.counter : null;
 
   return o.db.transaction((): EnrolledBadge => {
     const existing = getBadge(o.db, uid);
@@ -93,8 +91,6 @@ export async function provisionAndEnrol(transport: CardTransport, o: EnrolOption
       validTo: input.validTo ?? (input.validFrom ? null : existing?.validTo ?? null),
       keyVersion: current,
     });
-    // The check read's counter is one the badge has used: a message with it, were it ever skimmed, is a replay.
-    if (counter !== null) recordSunRead(o.db, uid, counter, Date.now());
     const oldVersions = provisioning.versionsFound.filter((v) => v !== 0 && v !== current);
     const before = existing?.kind === 'secure' && existing.keyVersion !== current ? existing.keyVersion : oldVersions.length ? Math.max(...oldVersions) : null;
     return { badge, previousWorkerId: existing && existing.workerId !== workerId ? existing.workerId : null, previousKeyVersion: before, provisioning };

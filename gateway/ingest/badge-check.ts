@@ -14,13 +14,19 @@ import type { BadgeKind } from '../site-data/badges.ts';
  * gateway has not accepted before. What fails is held (stored, acked `stored` for review, never turned
  * into a registration); a UID-only badge on a site that requires secure badges is registered and flagged.
  *
- * Counters: the badge's accepted read counters are kept in one row per badge (`badge_sun_state`, rule and
- * layout in sun-counters.ts), rewritten in the same transaction as the tap, so a replay is refused whatever
- * crashed in between. A counter above all those seen is fresh. A lower one is still a genuine tap when it was
- * made before the tap of the next higher counter (up to the reorder tolerance, for terminal clocks): a
- * terminal that was offline sends its taps late, after the same badge was used at another door. A lower
- * counter made after a higher one can only be a message read from the badge beforehand; a counter already
- * accepted is a replay.
+ * Counters, and why a crash can never accept a replay: the counter of every accepted message is written in
+ * the tap's own row (`taps.sun_counter`), in the tap's transaction. The check itself reads the badges'
+ * counter states (sun-counters.ts) from memory, so a tap costs no extra read or write: the states are folded
+ * at start from their last snapshot (`badge_sun_state`, with `badge_sun_snapshot` saying up to which tap it
+ * goes) and the taps committed since, and a new snapshot is written now and then inside a batch's
+ * transaction. A change is taken into memory only once its transaction committed. Whatever crashed, the
+ * taps hold every accepted counter, and the next start knows them all.
+ *
+ * The rule: a counter above all those seen is fresh. A lower one is still a genuine tap when it was made
+ * before the tap of the next higher counter (up to the reorder tolerance, for terminal clocks): a terminal
+ * that was offline sends its taps late, after the same badge was used at another door. A lower counter made
+ * after a higher one can only be a message read from the badge beforehand; a counter already accepted is a
+ * replay.
  */
 export type HoldCause = 'uid-only-read' | 'replayed' | 'lower-counter' | 'counter-too-old' | SunCheckFailure;
 
@@ -47,7 +53,11 @@ export interface BadgeCheckOptions {
   keys?: BadgeKeyRing;
   /** How much later than the next higher counter's tap a lower counter's tap may be (terminal clocks). */
   reorderToleranceMs?: number;
+  /** How often the counter states are written as a snapshot (the fold at start covers the taps since). */
+  snapshotEveryMs?: number;
 }
+
+export const DEFAULT_SNAPSHOT_EVERY_MS = 5000;
 
 export const DEFAULT_REORDER_TOLERANCE_MS = 120_000;
 
@@ -66,36 +76,83 @@ const CAUSE_TEXT: Record<HoldCause, string> = {
 export class BadgeSecurityCheck {
   private readonly verifier: SunVerifier;
   private readonly toleranceMs: number;
-  private readonly stateOf;
+  private readonly snapshotEveryMs: number;
   private readonly siteRule;
   private readonly saveState;
+  private readonly saveSnapshot;
+  private readonly lastTapRowid;
   private readonly insertCheck;
   private siteMemo = new Map<string, boolean>();
-  /** Counter states changed in this transaction, written once per badge by `endBatch` (still inside it). */
+  /** The committed counter state of every secure badge seen (see above). */
+  private readonly states = new Map<string, SunState>();
+  /** Changed by the running transaction; into `states` once it committed. */
   private pending = new Map<string, SunState>();
+  /** Badges whose state changed since the last snapshot. */
+  private readonly unsaved = new Set<string>();
+  private snapshotInBatch = false;
+  private lastSnapshotAt: number;
 
   constructor(db: Db, o: BadgeCheckOptions = {}) {
     this.verifier = SunVerifier.fromKeyRing(o.keys ?? EMPTY_KEY_RING);
     this.toleranceMs = o.reorderToleranceMs ?? DEFAULT_REORDER_TOLERANCE_MS;
-    this.stateOf = db.prepare('SELECT highest, recent FROM badge_sun_state WHERE uid = ?');
+    this.snapshotEveryMs = o.snapshotEveryMs ?? DEFAULT_SNAPSHOT_EVERY_MS;
     this.siteRule = db.prepare('SELECT require_secure_badges FROM sites WHERE id = ?').pluck();
     this.saveState = db.prepare('INSERT INTO badge_sun_state (uid, highest, recent) VALUES (?, ?, ?) ON CONFLICT (uid) DO UPDATE SET highest = excluded.highest, recent = excluded.recent');
+    this.saveSnapshot = db.prepare('UPDATE badge_sun_snapshot SET taps_rowid = ?, taken_at = ? WHERE id = 1');
+    this.lastTapRowid = db.prepare('SELECT COALESCE(MAX(rowid), 0) FROM taps').pluck();
     this.insertCheck = db.prepare('INSERT INTO tap_badge_checks (tap_id, outcome, details) VALUES (?, ?, ?) ON CONFLICT (tap_id) DO NOTHING');
+    this.lastSnapshotAt = Date.now();
+    this.load(db);
+  }
+
+  /** The snapshot, then every counter accepted since (in commit order), as the start of this writer. */
+  private load(db: Db): void {
+    db.transaction(() => {
+      for (const row of db.prepare('SELECT uid, highest, recent FROM badge_sun_state').iterate() as IterableIterator<{ uid: string; highest: number; recent: Uint8Array }>) {
+        this.states.set(row.uid, { highest: row.highest, recent: Buffer.from(row.recent) });
+      }
+      const upto = db.prepare('SELECT taps_rowid FROM badge_sun_snapshot WHERE id = 1').pluck().get() as number;
+      const since = db.prepare('SELECT badge, sun_counter, at FROM taps WHERE rowid > ? AND sun_counter IS NOT NULL ORDER BY rowid').iterate(upto) as IterableIterator<{ badge: string; sun_counter: number; at: string }>;
+      for (const t of since) {
+        this.states.set(t.badge, withRead(this.states.get(t.badge), { counter: t.sun_counter, atS: Math.floor(Date.parse(t.at) / 1000) }));
+        this.unsaved.add(t.badge);
+      }
+    })();
   }
 
   /** A new transaction: site rules may have changed since the last one; nothing of a failed one is pending. */
   beginBatch(): void {
     this.siteMemo = new Map();
     this.pending = new Map();
+    this.snapshotInBatch = false;
   }
 
   /**
-   * Writes the counter states this transaction changed, one row per badge however many of its taps came in
-   * the batch. Called at the end of the transaction, before COMMIT: the states commit with their taps or not at all.
+   * At the end of the transaction, before COMMIT: every few seconds, the states changed since the last
+   * snapshot (this batch's included) are written, with the last tap they cover, in this transaction.
    */
-  endBatch(): void {
-    for (const [uid, state] of this.pending) this.saveState.run(uid, state.highest, state.recent);
+  endBatch(now = Date.now()): void {
+    if (now - this.lastSnapshotAt < this.snapshotEveryMs || (this.unsaved.size === 0 && this.pending.size === 0)) return;
+    for (const uid of new Set([...this.unsaved, ...this.pending.keys()])) {
+      const state = this.pending.get(uid) ?? this.states.get(uid);
+      if (state) this.saveState.run(uid, state.highest, state.recent);
+    }
+    this.saveSnapshot.run(this.lastTapRowid.get(), new Date(now).toISOString());
+    this.snapshotInBatch = true;
+  }
+
+  /** The transaction committed: its states are the badges' states now. */
+  committed(now = Date.now()): void {
+    for (const [uid, state] of this.pending) {
+      this.states.set(uid, state);
+      this.unsaved.add(uid);
+    }
     this.pending.clear();
+    if (this.snapshotInBatch) {
+      this.unsaved.clear();
+      this.lastSnapshotAt = now;
+      this.snapshotInBatch = false;
+    }
   }
 
   check(tap: Tap, badge: { kind: BadgeKind; key_version: number | null }, siteId: string): BadgeCheckResult {
@@ -111,7 +168,7 @@ export class BadgeSecurityCheck {
       return this.hold(verdict.why, { ...base, counter: verdict.counter ?? null, ...(verdict.messageUid ? { messageUid: verdict.messageUid } : {}) });
     }
     const atMs = Date.parse(tap.at);
-    const state = this.pending.get(tap.badge) ?? this.stored(tap.badge);
+    const state = this.pending.get(tap.badge) ?? this.states.get(tap.badge);
     const judged = judgeCounter(state, verdict.counter, atMs, this.toleranceMs);
     if (!judged.fresh) {
       const counter = verdict.counter;
@@ -122,15 +179,10 @@ export class BadgeSecurityCheck {
     return { result: 'verified', counter: verdict.counter, version: verdict.version, state: withRead(state, { counter: verdict.counter, atS: Math.floor(atMs / 1000) }) };
   }
 
-  /** Takes what the check found, after the tap itself was inserted (not for a duplicate): the flag or hold now, the counter state at `endBatch`. */
+  /** Takes what the check found, after the tap itself was inserted (not for a duplicate; its counter went in the tap's row). */
   record(tap: Tap, r: BadgeCheckResult): void {
     if (r.result === 'verified') this.pending.set(tap.badge, r.state);
     else if (r.result === 'held' || r.result === 'flagged') this.insertCheck.run(tap.id, r.record.outcome, JSON.stringify(r.record.details));
-  }
-
-  private stored(uid: string): SunState | undefined {
-    const row = this.stateOf.get(uid) as { highest: number; recent: Uint8Array } | undefined;
-    return row ? { highest: row.highest, recent: Buffer.from(row.recent) } : undefined;
   }
 
   private hold(cause: HoldCause, details: Record<string, string | number | null>): BadgeCheckResult {
@@ -144,13 +196,6 @@ export class BadgeSecurityCheck {
     }
     return { result: 'held', status: 'possible-copy', detail: `possible copy of badge ${details.badge}: ${CAUSE_TEXT[cause]}`, record: { outcome: cause, details } };
   }
-}
-
-/** Records a read accepted outside ingest (the personalisation's check read), as ingest records its own. */
-export function recordSunRead(db: Db, uid: string, counter: number, atMs: number): void {
-  const row = db.prepare('SELECT highest, recent FROM badge_sun_state WHERE uid = ?').get(uid) as { highest: number; recent: Uint8Array } | undefined;
-  const state = withRead(row ? { highest: row.highest, recent: Buffer.from(row.recent) } : undefined, { counter, atS: Math.floor(atMs / 1000) });
-  db.prepare('INSERT INTO badge_sun_state (uid, highest, recent) VALUES (?, ?, ?) ON CONFLICT (uid) DO UPDATE SET highest = excluded.highest, recent = excluded.recent').run(uid, state.highest, state.recent);
 }
 
 /**

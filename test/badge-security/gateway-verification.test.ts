@@ -130,7 +130,8 @@ describe('a gateway verifying secure badges', () => {
     const first = await send(h, ANA, sun);
     expect(first).toMatchObject({ enrichment: 'enriched', registered: true, check: undefined });
     expect(first.ack).toMatchObject({ status: 'stored', display: 'Enregistre' });
-    expect(h.db.prepare('SELECT highest FROM badge_sun_state WHERE uid = ?').get(ANA)).toEqual({ highest: ana.readCounter });
+    // The accepted counter is in the tap's own row, committed with it.
+    expect(h.db.prepare('SELECT sun_counter FROM taps WHERE tap_id = ?').get(first.tap.id)).toEqual({ sun_counter: ana.readCounter });
 
     const replay = await send(h, ANA, sun);
     expect(replay).toMatchObject({ enrichment: 'possible-copy', registered: false, check: { outcome: 'replayed', counter: ana.readCounter, otherAt: expect.any(String) } });
@@ -293,47 +294,69 @@ describe('key versions at the gateway', () => {
 });
 
 describe('the read counter and its tap, in one transaction', () => {
-  it('a commit that fails keeps neither, so the message sent again is not taken for a replay', async () => {
+  async function world() {
     const dir = mkdtempSync(join(tmpdir(), 'ciao-secure-tx-'));
     const db = openGatewayDatabase(join(dir, 'gateway.db'));
-    try {
-      seedTestWorld(db);
-      addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main });
-      const ring = createKeyFile(join(dir, 'keys.json'));
-      saveSecureBadge(db, { uid: ANA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
-      const { BatchWriter } = await import('../../gateway/ingest/batch-writer.ts');
-      const { decodeTap } = await import('../../shared/mqtt/payloads.ts');
-      const writer = new BatchWriter(db, { keys: ring });
-      const message = makeTap(ANA, { sun: await read(badgeChip(ring, ANA, 1)) });
-      const decoded = decodeTap(Buffer.from(JSON.stringify(message)));
+    seedTestWorld(db);
+    addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main });
+    const ring = createKeyFile(join(dir, 'keys.json'));
+    saveSecureBadge(db, { uid: ANA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
+    const { BatchWriter } = await import('../../gateway/ingest/batch-writer.ts');
+    const { decodeTap } = await import('../../shared/mqtt/payloads.ts');
+    const chip = badgeChip(ring, ANA, 1);
+    const item = async (sun?: TapSun, id = makeTap(ANA).id) => {
+      const decoded = decodeTap(Buffer.from(JSON.stringify(makeTap(ANA, { id, ...(sun ? { sun } : {}) }))));
       if (!decoded.ok) throw new Error('tap did not decode');
-      const item = { kind: 'tap' as const, terminalId: TID, tap: decoded.value, receivedAt: new Date().toISOString(), receivedMs: Date.now(), arrivedPerf: 0 };
-      // The disk fills up at the last write of the transaction (the terminal's clock skew), after the tap, its
-      // registration and the badge's counter state were written.
-      db.exec(`CREATE TEMP TRIGGER disk_full BEFORE INSERT ON terminal_status BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;`);
-      expect(() => writer.write([item])).toThrow(/disk is full/);
-      expect(db.prepare('SELECT COUNT(*) AS n FROM badge_sun_state').get()).toEqual({ n: 0 });
-      expect(db.prepare('SELECT COUNT(*) AS n FROM taps').get()).toEqual({ n: 0 });
-      expect(db.prepare('SELECT COUNT(*) AS n FROM registrations').get()).toEqual({ n: 0 });
-      db.exec('DROP TRIGGER disk_full');
+      return { kind: 'tap' as const, terminalId: TID, tap: decoded.value, receivedAt: new Date().toISOString(), receivedMs: Date.now(), arrivedPerf: 0 };
+    };
+    const enrichment = (r: { results: Array<{ status: string; enrichment?: string }> }) => r.results.map((x) => x.enrichment);
+    return { dir, db, ring, chip, item, enrichment, writer: (o: { snapshotEveryMs?: number } = {}) => new BatchWriter(db, { keys: ring, ...o }), close: () => { db.close(); rmSync(dir, { recursive: true, force: true }); } };
+  }
+
+  it('a commit that fails keeps neither, so the tap sent again is not taken for a replay', async () => {
+    const w = await world();
+    try {
+      const writer = w.writer();
+      const genuine = await w.item(await read(w.chip));
+      // The disk fills up at the last write of the transaction (the terminal's clock skew), after the tap and
+      // its registration were written.
+      w.db.exec(`CREATE TEMP TRIGGER disk_full BEFORE INSERT ON terminal_status BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;`);
+      expect(() => writer.write([genuine])).toThrow(/disk is full/);
+      expect(w.db.prepare('SELECT COUNT(*) AS n FROM taps').get()).toEqual({ n: 0 });
+      expect(w.db.prepare('SELECT COUNT(*) AS n FROM registrations').get()).toEqual({ n: 0 });
+      w.db.exec('DROP TRIGGER disk_full');
       // The terminal, never acked, sends the tap again: it is the genuine tap, registered.
-      expect(writer.write([item]).results).toEqual([{ status: 'stored', duplicate: false, enrichment: 'enriched' }]);
-      expect(db.prepare('SELECT COUNT(*) AS n FROM badge_sun_state').get()).toEqual({ n: 1 });
-      // The same message under another tap id is a replay.
-      const replay = { ...item, tap: { ...decoded.value, id: makeTap(ANA).id } };
-      expect(writer.write([replay]).results).toEqual([{ status: 'stored', duplicate: false, enrichment: 'possible-copy' }]);
-      // Also within one batch: the badge's state changed by the first tap is what the second is judged against.
-      const chip = badgeChip(ring, ANA, 1);
-      chip.state.sdmReadCounter = 50;
-      const next = decodeTap(Buffer.from(JSON.stringify(makeTap(ANA, { sun: await read(chip) }))));
-      if (!next.ok) throw new Error('tap did not decode');
-      const fresh = { ...item, tap: next.value };
-      const again = { ...item, tap: { ...next.value, id: makeTap(ANA).id } };
-      expect(writer.write([fresh, again]).results.map((r) => r.status === 'stored' && r.enrichment)).toEqual(['enriched', 'possible-copy']);
-      expect(db.prepare('SELECT highest FROM badge_sun_state WHERE uid = ?').get(ANA)).toEqual({ highest: 51 });
+      expect(w.enrichment(writer.write([genuine]))).toEqual(['enriched']);
+      // The same message under another tap id is a replay, also within one batch after a fresh tap.
+      expect(w.enrichment(writer.write([{ ...genuine, tap: { ...genuine.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy']);
+      const next = await w.item(await read(w.chip));
+      expect(w.enrichment(writer.write([next, { ...next, tap: { ...next.tap, id: makeTap(ANA).id } }]))).toEqual(['enriched', 'possible-copy']);
     } finally {
-      db.close();
-      rmSync(dir, { recursive: true, force: true });
+      w.close();
+    }
+  });
+
+  it('a writer started again (after a crash, before or after a snapshot) knows every counter its taps committed', async () => {
+    const w = await world();
+    try {
+      const first = await w.item(await read(w.chip));
+      expect(w.enrichment(w.writer({ snapshotEveryMs: 3_600_000 }).write([first]))).toEqual(['enriched']);
+      // No snapshot was written: the counter is only in the tap's row, and the new writer folds it in.
+      expect(w.db.prepare('SELECT COUNT(*) AS n FROM badge_sun_state').get()).toEqual({ n: 0 });
+      const restarted = w.writer({ snapshotEveryMs: 0 });
+      expect(w.enrichment(restarted.write([{ ...first, tap: { ...first.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy']);
+      // That writer snapshots at every batch: the state and the last tap it covers are in the database.
+      const second = await w.item(await read(w.chip));
+      expect(w.enrichment(restarted.write([second]))).toEqual(['enriched']);
+      expect(w.db.prepare('SELECT highest FROM badge_sun_state WHERE uid = ?').get(ANA)).toEqual({ highest: w.chip.readCounter });
+      const upto = w.db.prepare('SELECT taps_rowid FROM badge_sun_snapshot').pluck().get();
+      expect(upto).toBe(w.db.prepare('SELECT MAX(rowid) FROM taps').pluck().get());
+      // Started again from that snapshot: both messages are replays, a fresh one is not.
+      const third = w.writer();
+      expect(w.enrichment(third.write([{ ...first, tap: { ...first.tap, id: makeTap(ANA).id } }, { ...second, tap: { ...second.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy', 'possible-copy']);
+      expect(w.enrichment(third.write([await w.item(await read(w.chip))]))).toEqual(['enriched']);
+    } finally {
+      w.close();
     }
   });
 });

@@ -21,6 +21,7 @@ const PROBLEM_TYPES: Record<ErrorCode, Pick<Problem, 'type' | 'title' | 'status'
   ERR_CIAO_FORBIDDEN: { type: 'urn:problem-type:ciao:forbidden', title: 'Forbidden', status: 403 },
   ERR_CIAO_UNAUTHENTICATED: { type: 'urn:problem-type:ciao:unauthenticated', title: 'Authentication required', status: 401 },
   ERR_CIAO_NOT_FOUND: { type: 'urn:problem-type:ciao:not-found', title: 'Not found', status: 404 },
+  ERR_CIAO_CONFLICT: { type: 'urn:problem-type:ciao:conflict', title: 'Conflict', status: 409 },
 };
 
 export const PROBLEM_SCHEMA = {

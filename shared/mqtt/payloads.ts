@@ -69,6 +69,10 @@ export const terminalConfigSchema = z.object({
   /** Clock skew above which the terminal warns. */
   maxClockSkewMs: z.number().int().min(0),
   serverTime: offsetIso,
+  /** How long the panel shows a tap's result; absent: the terminal's own setting. (Added compatibly to v1.) */
+  feedbackSeconds: z.number().min(0.5).max(30).optional(),
+  /** Version of these settings; a terminal that knows it reports it back in its status once applied. (Added compatibly to v1.) */
+  configVersion: z.number().int().min(0).optional(),
 });
 export type TerminalConfig = z.infer<typeof terminalConfigSchema>;
 
@@ -91,6 +95,8 @@ export const statusSchema = z.strictObject({
   version: z.string().max(64).optional(),
   queued: z.number().int().min(0).optional(),
   clockSkewMs: z.number().int().optional(),
+  /** The `configVersion` of the config the terminal applied (sent only when its config carried one). */
+  configVersion: z.number().int().min(0).optional(),
 });
 export type TerminalStatus = z.infer<typeof statusSchema>;
 

@@ -15,6 +15,7 @@ import { may, userForToken, type ApiUser } from '../access/users.ts';
 import { SiteDataService } from '../site-data/service.ts';
 import { siteDataRoutes } from './site-data-api.ts';
 import { ChangeFeed, eventRoutes } from './events.ts';
+import { loadConsoleAssets } from './console-assets.ts';
 import { PERMISSIONS } from '../access/roles.ts';
 import { PROBLEM_SCHEMA, sendProblem } from './problems.ts';
 
@@ -46,6 +47,7 @@ declare module 'fastify' {
 export const API_PREFIX = '/api/v1';
 export const OPENAPI_PATH = `${API_PREFIX}/openapi.json`;
 export const DASHBOARD_PATH = '/dashboard/';
+export const CONSOLE_PATH = '/console/';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DASHBOARD_FILES: Record<string, string> = {
@@ -136,6 +138,20 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
   }
 
   app.get(OPENAPI_PATH, publicRoute, async () => app.swagger());
+
+  // --- Console (plain ES modules, no build step: see console-assets.ts) ---
+  const consoleFiles = loadConsoleAssets();
+  const consoleHeaders = { ...staticHeaders, 'content-security-policy': consoleFiles.csp };
+  app.get('/console', publicRoute, async (_r, reply) => reply.redirect(CONSOLE_PATH));
+  app.get(CONSOLE_PATH, publicRoute, async (_r, reply) => {
+    const index = consoleFiles.assets.get('index.html')!;
+    return reply.type(index.type).headers(consoleHeaders).send(index.body);
+  });
+  app.get(`${CONSOLE_PATH}*`, publicRoute, async (r, reply) => {
+    const asset = consoleFiles.assets.get((r.params as { '*': string })['*']);
+    if (!asset) return reply.code(404).type('text/plain').send('not found');
+    return reply.type(asset.type).headers(consoleHeaders).send(asset.body);
+  });
 
   // --- API ---
   const siteData = opts.siteData ?? new SiteDataService(opts.db, { now: opts.now });

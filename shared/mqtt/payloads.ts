@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DIRECTIONS, REASONS } from '../registration.ts';
 import { isOffsetIso } from '../time.ts';
 import { parseCompanyId } from '../identifiers/company.ts';
+import { BADGE_UID_PATTERN, BADGE_UID_RULE } from '../identifiers/badge.ts';
 import { refineWith, problemsFromZod } from '../schema.ts';
 import type { FieldProblem } from '../problems.ts';
 
@@ -17,7 +18,7 @@ const offsetIso = z.string().refine(isOffsetIso, 'must be ISO 8601 with a date, 
 /** Badge UID as hex: 4, 7 or 10 bytes (ISO 14443 single, double, triple size), any case; kept upper-case. */
 export const badgeUidSchema = z
   .string()
-  .regex(/^(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}|[0-9A-Fa-f]{20})$/, 'must be a 4-, 7- or 10-byte UID in hex (8, 14 or 20 hex digits)')
+  .regex(BADGE_UID_PATTERN, BADGE_UID_RULE)
   .transform((s) => s.toUpperCase());
 
 export const tapSchema = z.strictObject({

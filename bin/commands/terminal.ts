@@ -4,16 +4,18 @@ export function register(program: Command): void {
   const terminal = program
     .command('terminal')
     .description('Run one badge terminal (NFC reader, panel, offline outbox, link to the gateway)')
-    .requiredOption('--config <file>', 'terminal config (JSON); see docs/terminal.md')
+    .option('--config <file>', 'terminal config (JSON); see docs/terminal.md (required to run)')
     .addHelpText('after', `
 The secret may come from the CIAO_TERMINAL_SECRET environment variable instead of the file.
 Example config:
   {"id": "T-0001", "mqtt": {"url": "mqtts://gateway.local:8883", "ca": "ca.pem"},
    "reader": "pcsc", "panel": "johnny-five", "outbox": "/var/lib/ciao/outbox.db",
    "board": {"port": "/dev/ttyACM0"}}`)
-    .action(async (o: { config: string }) => {
+    .action(async (o: { config?: string }, cmd: Command) => {
+      // Not a required option: `ciao terminal pair` runs without a config (it writes one).
+      if (!o.config) cmd.error("error: required option '--config <file>' not specified", { exitCode: 1 });
       const { runTerminalFromFile } = await import('../../terminal/run.ts');
-      await runTerminalFromFile(o.config);
+      await runTerminalFromFile(o.config!);
     });
   terminal
     .command('pair')

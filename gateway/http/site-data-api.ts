@@ -32,7 +32,8 @@ const errors = { 400: PROBLEM_SCHEMA, 401: PROBLEM_SCHEMA, 403: PROBLEM_SCHEMA, 
 const secured = [{ bearerAuth: [] as string[] }];
 const day = { type: 'string', maxLength: 10, description: 'YYYY-MM-DD' } as const;
 const str = (maxLength: number, description?: string) => ({ type: 'string', maxLength, ...(description ? { description } : {}) }) as const;
-const nullable = <T extends object>(s: T) => ({ ...s, nullable: true }) as const;
+/** A value that may also be null (to go back to a default); an enum must then list null too (Ajv checks both). */
+const nullable = <T extends object>(s: T) => ({ ...s, nullable: true, ...('enum' in s && Array.isArray(s.enum) ? { enum: [...(s.enum as unknown[]), null] } : {}) }) as const;
 
 const listQuery = {
   type: 'object',

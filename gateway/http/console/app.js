@@ -9,17 +9,17 @@ import { OverviewScreen, EnrolScreen, ImportScreen, AuditScreen, ExportScreen } 
 
 const SCREENS = [
   { id: 'overview', view: () => html`<${OverviewScreen} />` },
-  { id: 'companies', view: () => html`<${EntityScreen} kind="companies" />` },
-  { id: 'sites', view: () => html`<${EntityScreen} kind="sites" />` },
-  { id: 'declarations', view: () => html`<${EntityScreen} kind="declarations" />` },
-  { id: 'workers', view: () => html`<${EntityScreen} kind="workers" />` },
-  { id: 'badges', view: () => html`<${EntityScreen} kind="badges" />` },
+  { id: 'companies', view: () => html`<${EntityScreen} key="companies" kind="companies" />` },
+  { id: 'sites', view: () => html`<${EntityScreen} key="sites" kind="sites" />` },
+  { id: 'declarations', view: () => html`<${EntityScreen} key="declarations" kind="declarations" />` },
+  { id: 'workers', view: () => html`<${EntityScreen} key="workers" kind="workers" />` },
+  { id: 'badges', view: () => html`<${EntityScreen} key="badges" kind="badges" />` },
   { id: 'terminals', view: () => html`<${TerminalsScreen} />` },
   { id: 'enrol', view: (p) => html`<${EnrolScreen} params=${p} />`, needs: 'change-site-data' },
   { id: 'import', view: () => html`<${ImportScreen} />`, needs: 'change-site-data' },
   { id: 'export', view: () => html`<${ExportScreen} />`, needs: 'export' },
   { id: 'audit', view: () => html`<${AuditScreen} />`, needs: 'read-audit' },
-  { id: 'users', view: () => html`<${EntityScreen} kind="users" />`, needs: 'manage-users' },
+  { id: 'users', view: () => html`<${EntityScreen} key="users" kind="users" />`, needs: 'manage-users' },
 ];
 
 function initialLang() {

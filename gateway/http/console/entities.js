@@ -1,7 +1,7 @@
 // One screen shape for every kind of site data: a list with search and paging, a form that checks as you
 // type, a review of what the change will do, then the call. Each kind is described below.
 import { useState } from 'preact/hooks';
-import { html, useSession, useT, useLive, Field, Notice, problemFor, ApiError } from './lib.js';
+import { html, useSession, useT, useLive, Field, Notice, problemFor, ApiError, focusOnce } from './lib.js';
 import { parseWorkerNumber } from './shared/identifiers/national-number.js';
 import { parseCompanyId } from './shared/identifiers/company.js';
 import { parseDeclarationNumber, parseLimosaId } from './shared/identifiers/declaration.js';
@@ -226,7 +226,7 @@ export function EntityScreen({ kind }) {
   if (mode.view === 'review') {
     const id = mode.record?.[def.key] ?? values[def.fields[0].name];
     return html`<section aria-labelledby="review-title" class="review">
-      <h2 id="review-title" tabindex="-1" ref=${(el) => el?.focus()}>${t('reviewTitle')}</h2>
+      <h2 id="review-title" tabindex="-1" ref=${focusOnce}>${t('reviewTitle')}</h2>
       ${mode.action === 'create' || mode.action === 'update' ? html`
         <p>${t(mode.action === 'create' ? 'reviewCreate' : 'reviewUpdate', { what })} <strong>${id}</strong></p>
         ${mode.changes.length ? html`<table class="changes"><thead><tr><th scope="col">${t('field')}</th><th scope="col">${t('before')}</th><th scope="col">${t('after')}</th></tr></thead>
@@ -242,7 +242,7 @@ export function EntityScreen({ kind }) {
   if (mode.view === 'form') {
     const active = !mode.record || !(mode.record.deactivatedAt || mode.record.revokedAt || mode.record.disabled);
     return html`<section aria-labelledby="form-title">
-      <h2 id="form-title" tabindex="-1" ref=${(el) => el?.focus()}>${mode.record ? `${t('edit')}: ${mode.record[def.key]}` : `${t('new')}: ${what}`}</h2>
+      <h2 id="form-title" tabindex="-1" ref=${focusOnce}>${mode.record ? `${t('edit')}: ${mode.record[def.key]}` : `${t('new')}: ${what}`}</h2>
       <${Notice} kind=${notice?.kind}>${notice?.text}<//>
       ${def.hint ? html`<p class="hint">${t(def.hint)}</p>` : ''}
       <form onSubmit=${review} novalidate>

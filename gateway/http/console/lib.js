@@ -181,3 +181,11 @@ export async function download(api, path, fallbackName) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
+
+const focused = new WeakSet();
+/** A ref that moves the focus to an element once, when it appears (a new screen or step), never again on re-render. */
+export function focusOnce(el) {
+  if (!el || focused.has(el)) return;
+  focused.add(el);
+  el.focus();
+}

@@ -1,6 +1,6 @@
 // The console's other screens: overview (live), enrolment from a tap, CSV import, the audit trail, export.
 import { useState } from 'preact/hooks';
-import { html, useSession, useT, useLive, Field, Notice, formatTime, download, ApiError } from './lib.js';
+import { html, useSession, useT, useLive, Field, Notice, formatTime, download, ApiError, focusOnce } from './lib.js';
 
 export function OverviewScreen() {
   const session = useSession();
@@ -63,7 +63,7 @@ export function EnrolScreen({ params }) {
     }
   };
   if (review) {
-    return html`<section class="review" aria-labelledby="enrol-review"><h2 id="enrol-review" tabindex="-1" ref=${(el) => el?.focus()}>${t('reviewTitle')}</h2>
+    return html`<section class="review" aria-labelledby="enrol-review"><h2 id="enrol-review" tabindex="-1" ref=${focusOnce}>${t('reviewTitle')}</h2>
       <p>${t('enrolReview', { uid: review.tap.badge, worker: workerName(review.worker), day: review.tap.day })}</p>
       ${review.releasesHeldTaps
         ? html`<p>${t('releaseList')}</p><ul>${review.heldTaps.map((h) => html`<li>${h.badge} · ${formatTime(h.at, session.lang)} · ${h.terminalId}</li>`)}</ul>`

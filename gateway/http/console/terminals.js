@@ -1,7 +1,7 @@
 // Terminals: add one (a one-time pairing code and its QR for the device), edit its settings (pushed as the
 // retained config; the list shows when the terminal has applied them), enrolment mode, disable.
 import { useState } from 'preact/hooks';
-import { html, useSession, useT, useLive, Field, Notice, problemFor, formatTime, ApiError } from './lib.js';
+import { html, useSession, useT, useLive, Field, Notice, problemFor, formatTime, ApiError, focusOnce } from './lib.js';
 
 const LANGUAGES = ['fr', 'nl', 'de', 'en'];
 
@@ -69,14 +69,14 @@ function SettingsForm({ terminal, sites, onDone }) {
   };
   const show = (k, x) => (k === 'language' && !x ? t('siteLanguage') : k === 'feedbackSeconds' && x === '' ? t('terminalDefault') : Array.isArray(x) ? x.join(', ') : x ?? '—');
   if (review) {
-    return html`<section class="review" aria-labelledby="treview"><h2 id="treview" tabindex="-1" ref=${(el) => el?.focus()}>${t('reviewTitle')}</h2>
+    return html`<section class="review" aria-labelledby="treview"><h2 id="treview" tabindex="-1" ref=${focusOnce}>${t('reviewTitle')}</h2>
       <p>${t(create ? 'reviewCreate' : 'reviewUpdate', { what: t('what_terminals') })} <strong>${create ? v.id : terminal.id}</strong></p>
       ${review.length ? html`<table class="changes"><thead><tr><th scope="col">${t('field')}</th><th scope="col">${t('before')}</th><th scope="col">${t('after')}</th></tr></thead>
         <tbody>${review.map(([k, a, b]) => html`<tr><th scope="row">${t(`f_${k}`)}</th><td>${create ? '—' : show(k, a)}</td><td>${show(k, b)}</td></tr>`)}</tbody></table>` : html`<p>${t('unchanged')}</p>`}
       <div class="actions"><button type="button" class="primary" onClick=${confirm} data-action="confirm">${t('confirm')}</button><button type="button" onClick=${() => setReview(null)}>${t('back')}</button></div>
     </section>`;
   }
-  return html`<section aria-labelledby="tform"><h2 id="tform" tabindex="-1" ref=${(el) => el?.focus()}>${create ? t('addTerminal') : `${t('edit')}: ${terminal.id}`}</h2>
+  return html`<section aria-labelledby="tform"><h2 id="tform" tabindex="-1" ref=${focusOnce}>${create ? t('addTerminal') : `${t('edit')}: ${terminal.id}`}</h2>
     <${Notice} kind=${notice?.kind}>${notice?.text}<//>
     <form onSubmit=${submit} novalidate>
       ${create ? html`<${Field} name="id" label=${t('f_id')} value=${v.id} onInput=${set('id')} required validate=${validators.id} serverProblem=${problemFor(problems, 'id')} />` : ''}

@@ -4,7 +4,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import { CAPACITIES } from '../../shared/registration.ts';
 import { LANGUAGES } from '../../shared/mqtt/payloads.ts';
 import { ROLES } from '../access/roles.ts';
-import type { ApiUser } from '../access/users.ts';
+import { requirePermission, type ApiUser } from '../access/users.ts';
 import { auditCsv } from '../site-data/audit.ts';
 import { SiteDataService, type Caller, type ListQuery } from '../site-data/service.ts';
 import type { RecordsService } from '../records/service.ts';
@@ -101,7 +101,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     create(c: Caller, body: C): unknown;
     update(c: Caller, id: string, body: U): unknown;
     setActive?(c: Caller, id: string, active: boolean, body: Record<string, unknown>): unknown;
-    deactivateBody?: object;
+    deactivateQuery?: object;
   }): void {
     const base = `${prefix}/${def.path}`;
     app.get(base, { schema: { summary: `List ${def.what} (search, paging)`, tags: [def.tag], security: secured, querystring: listQuery, response: { 200: anyObject, ...errors } } },
@@ -114,8 +114,8 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
       async (r) => def.update(caller(r), (r.params as { id: string }).id, r.body as U));
     if (def.setActive) {
       const setActive = def.setActive;
-      app.post(`${base}/:id/deactivate`, { schema: { summary: `Deactivate one of the ${def.what} (kept with its history, never deleted)`, tags: [def.tag], security: secured, params: idParams('id'), ...(def.deactivateBody ? { body: def.deactivateBody } : {}), response: { 200: anyObject, ...errors } } },
-        async (r) => setActive(caller(r), (r.params as { id: string }).id, false, (r.body ?? {}) as Record<string, unknown>));
+      app.post(`${base}/:id/deactivate`, { schema: { summary: `Deactivate one of the ${def.what} (kept with its history, never deleted)`, tags: [def.tag], security: secured, params: idParams('id'), ...(def.deactivateQuery ? { querystring: def.deactivateQuery } : {}), response: { 200: anyObject, ...errors } } },
+        async (r) => setActive(caller(r), (r.params as { id: string }).id, false, (r.query ?? {}) as Record<string, unknown>));
       if (def.path !== 'badges' && def.path !== 'users') {
         app.post(`${base}/:id/reactivate`, { schema: { summary: `Reactivate one of the ${def.what}`, tags: [def.tag], security: secured, params: idParams('id'), response: { 200: anyObject, ...errors } } },
           async (r) => setActive(caller(r), (r.params as { id: string }).id, true, {}));
@@ -181,7 +181,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     create: (c, b) => service.createBadge(c, { uid: b.uid, worker: b.worker, validFrom: b.validFrom, validTo: b.validTo ?? undefined }),
     update: (c, id, b) => service.updateBadge(c, id, b),
     setActive: (c, id, _a, body) => service.revokeBadge(c, id, typeof body.reason === 'string' ? body.reason : undefined),
-    deactivateBody: { type: 'object', properties: { reason: str(200) }, additionalProperties: false },
+    deactivateQuery: { type: 'object', properties: { reason: str(200, 'why the badge is revoked') }, additionalProperties: false },
   });
 
   type TerminalBody = { id: string; siteId?: string; language?: string | null; debounceSeconds?: number; buttons?: string[]; armSeconds?: number; feedbackSeconds?: number | null };
@@ -222,6 +222,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
   app.post(`${prefix}/terminals/:id/pairing`, {
     schema: { summary: 'A one-time pairing code for the terminal (short-lived, single use, stored hashed), with the command and QR code for the device', tags: ['terminals'], security: secured, params: idParams('terminal id'), response: { 201: anyObject, ...errors } },
   }, async (r, reply) => {
+    requirePermission(caller(r).user, 'change-site-data');
     const listener = opts.pairing?.();
     if (!listener) {
       throw conflict({ field: 'pairing', rule: 'pairing-listener', message: "pairing: this gateway has no HTTPS pairing listener (http.pairing in its config); add the terminal with 'ciao admin terminal add' instead" });

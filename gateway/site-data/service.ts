@@ -463,6 +463,7 @@ export class SiteDataService {
    * (so the held tap and any later one are covered), with the tap named in the audit entry.
    */
   enrolFromTap(caller: Caller, input: { tapId: string; worker: string; validTo?: string }): { badge: Badge; released: HeldTapPreview[]; tap: HeldTap } {
+    requirePermission(caller.user, 'change-site-data');
     const tap = this.heldTap(caller, input.tapId);
     if (tap.enrichment !== 'unknown-badge') throw invalid('tapId', 'unknown-badge', `tap ${tap.tapId} was not held for an unknown badge (${tap.enrichment})`);
     const r = this.createBadge(caller, { uid: tap.badge, worker: input.worker, validFrom: tap.day, validTo: input.validTo }, 'enrol', tap.tapId);
@@ -470,6 +471,7 @@ export class SiteDataService {
   }
 
   previewEnrolment(caller: Caller, input: { tapId: string; worker: string; validTo?: string }): { tap: HeldTap; heldTaps: HeldTapPreview[]; releasesHeldTaps: boolean } {
+    requirePermission(caller.user, 'change-site-data');
     const tap = this.heldTap(caller, input.tapId);
     return { tap, heldTaps: this.previewBadge(caller, { uid: tap.badge, worker: input.worker, validFrom: tap.day, validTo: input.validTo }), releasesHeldTaps: this.heldTaps.enabled };
   }

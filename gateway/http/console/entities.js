@@ -210,7 +210,7 @@ export function EntityScreen({ kind }) {
       let result;
       if (mode.action === 'create') result = await api(kind, { method: 'POST', body: def.createBody(values) });
       else if (mode.action === 'update') result = await api(`${kind}/${encodeURIComponent(mode.record[def.key])}`, { method: 'PATCH', body: def.updateBody(values) });
-      else result = await api(`${kind}/${encodeURIComponent(mode.record[def.key])}/${mode.action}`, { method: 'POST', body: mode.action === 'deactivate' && kind === 'badges' ? { reason: 'revoked in the console' } : undefined });
+      else result = await api(`${kind}/${encodeURIComponent(mode.record[def.key])}/${mode.action}${mode.action === 'deactivate' && kind === 'badges' ? '?reason=revoked%20in%20the%20console' : ''}`, { method: 'POST' });
       setMode({ view: 'list' });
       setNotice({ kind: 'ok', text: result?.token ? html`${t('token_once')} <code data-token>${result.token}</code>` : t('saved') });
       load();

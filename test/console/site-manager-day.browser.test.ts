@@ -236,9 +236,14 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     await page.click('main form button[type=submit]');
     await page.waitForSelector('main .review');
     expect(await page.textContent('main .review')).toMatch(/nl/);
+    const before = (gw.db().prepare("SELECT config_version AS v FROM terminals WHERE id = 'tilleuls-entree'").get() as { v: number }).v;
     await page.click('main .review [data-action=confirm]');
-    await page.waitForSelector('main tr[data-terminal=tilleuls-entree] [data-applied=no]');
-    await page.waitForSelector('main tr[data-terminal=tilleuls-entree] [data-applied=yes]', { timeout: 20_000 });
+    await page.waitForSelector('main .notice.ok');
+    const version = (gw.db().prepare("SELECT config_version AS v FROM terminals WHERE id = 'tilleuls-entree'").get() as { v: number }).v;
+    expect(version).toBeGreaterThan(before);
+    // The terminal process reports the new version once it applied it; the console shows it without a reload.
+    await page.waitForSelector(`main tr[data-terminal=tilleuls-entree] [data-applied=yes]:has-text("v${version}")`, { timeout: 20_000 });
+    expect(await page.textContent('main tr[data-terminal=tilleuls-entree]')).toContain('nl');
     await screenshot(page, 'console-terminals');
     // The terminal registers the known badge; its tap becomes a registration.
     terminal!.stdin!.write(`${KNOWN_BADGE}\n`);

@@ -69,7 +69,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.fill('#token', server.tokens.admin);
     await page.click('#loginForm button[type=submit]');
     await page.waitForSelector('#app:not([hidden])');
-    expect(await page.textContent('#who')).toContain('Admin (admin)');
+    expect(await page.textContent('#who')).toContain('Admin (administrator)');
     await page.waitForSelector('#terminals tr[data-terminal="T1"] [data-state="online"]');
     await page.waitForSelector('#presence tbody tr:nth-child(2)');
     const presence = await page.$$eval('#presence tbody tr', (rows) => rows.map((r) => r.textContent));

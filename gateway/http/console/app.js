@@ -68,6 +68,12 @@ function LangMenu({ lang, setLang }) {
 function App() {
   const [lang, setLangState] = useState(initialLang);
   const [auth, setAuth] = useState(() => {
+    // A link that logs in (the demo prints one): the token moves to this tab's session and leaves the address.
+    const fromLink = /^#token=(ciao_[\w-]+)/.exec(location.hash)?.[1];
+    if (fromLink) {
+      sessionStorage.setItem('ciao-console-token', fromLink);
+      history.replaceState(null, '', `${location.pathname}#/overview`);
+    }
     const token = sessionStorage.getItem('ciao-console-token');
     return token ? { token, me: null } : null;
   });

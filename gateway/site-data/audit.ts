@@ -44,9 +44,12 @@ interface AuditRow {
   cause_id: number | null;
 }
 
-/** Masks every 11-digit run (NISS/BIS) and the `ssin` field of a record, at any depth. */
+/**
+ * Masks every NISS/BIS (a standalone run of 11 digits, as the `ssin` field holds it), at any depth. Runs
+ * inside longer tokens (a UUID's hex groups, a badge UID) are left alone.
+ */
 export function maskForAudit(value: unknown): unknown {
-  if (typeof value === 'string') return value.replace(/\d{11}/g, (d) => `*********${d.slice(-2)}`);
+  if (typeof value === 'string') return value.replace(/(?<![0-9A-Za-z-])\d{11}(?![0-9A-Za-z-])/g, (d) => `*********${d.slice(-2)}`);
   if (Array.isArray(value)) return value.map(maskForAudit);
   if (value && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, maskForAudit(v)]));

@@ -12,7 +12,7 @@ import { TapIngest } from './ingest/tap-ingest.ts';
 import { InlineWriter, ThreadWriter, type SpawnWriterThread } from './ingest/writers.ts';
 import { TerminalStatusTracker } from './status/terminal-status.ts';
 import { SitePublisher } from './terminal-sync/publisher.ts';
-import { terminalCredentials } from './site-data/terminals.ts';
+import { inEnrolmentMode, terminalCredentials } from './site-data/terminals.ts';
 import { TerminalAuthenticator } from './broker/auth.ts';
 import { createTerminalBroker, type Listening, type TerminalBroker } from './broker/terminal-broker.ts';
 import { createHttpServer, operationsRoutes } from './http-server.ts';
@@ -207,6 +207,8 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
         maxDelayMs: gc.maxDelayMs,
         maxBatch: gc.maxBatch,
         languageOf: (id) => publisher.languageOf(id),
+        // Read at the moment of the ack (unknown badges only, so rarely): a mode just turned on applies at once.
+        inEnrolment: (id) => inEnrolmentMode(db, id, clock.now()),
         onRegistrations: () => forwarder?.wake(),
         now: () => clock.now().getTime(),
         ...(options.mayCommit ? { mayCommit: options.mayCommit } : {}),

@@ -107,7 +107,7 @@ export async function startPairingListener(o: PairingListenerOptions): Promise<P
     } catch (err) {
       recent.push(now);
       failures.set(from, recent);
-      o.logger.warn({ from, rule: (err as CiaoError).problems?.[0]?.rule }, 'pairing code refused');
+      o.logger.warn({ from, because: (err as { because?: string }).because ?? (err as Error).message }, 'pairing code refused');
       throw err;
     }
   });

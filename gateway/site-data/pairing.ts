@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import type { Db } from '../../shared/sqlite.ts';
 import { CiaoError } from '../../shared/errors.ts';
 import { generateSecret, hashSecret } from './secrets.ts';
@@ -51,24 +51,26 @@ export function createPairingCode(db: Db, terminalId: string, createdBy: string,
 /** What a paired terminal receives: its identity. `kind` leaves room for a certificate instead of a secret. */
 export type PairingCredentials = { kind: 'secret'; secret: string };
 
-function refused(rule: string, message: string): CiaoError {
-  return new CiaoError('ERR_CIAO_UNAUTHENTICATED', [{ field: 'code', rule, message: `code: ${message}` }]);
+/** Unknown, used, expired and disabled are one answer to the caller (`because` is for the log only). */
+function refused(because: string): CiaoError & { because: string } {
+  const err = new CiaoError('ERR_CIAO_UNAUTHENTICATED', [{ field: 'code', rule: 'valid-code', message: 'code: unknown, expired or already used; make a new one in the console (Terminals, Add terminal)' }]);
+  return Object.assign(err, { because });
 }
 
 /**
  * Spends a code: answers the terminal id and a fresh secret (the old one, if any, stops working). Unknown,
- * expired and used codes are refused alike to the caller (the log tells them apart).
+ * expired and used codes are refused alike to the caller (the log tells them apart, from `because`).
  */
-export function claimPairingCode(db: Db, code: string, from: string, now = new Date()): { terminalId: string; credentials: PairingCredentials; reason?: never } {
+export function claimPairingCode(db: Db, code: string, from: string, now = new Date()): { terminalId: string; credentials: PairingCredentials } {
   return db.transaction(() => {
     const row = db.prepare('SELECT terminal_id, expires_at, used_at FROM terminal_pairings WHERE code_hash = ?').get(hashCode(code)) as
       | { terminal_id: string; expires_at: string; used_at: string | null }
       | undefined;
-    if (!row) throw refused('valid-code', 'unknown, expired or already used; make a new one in the console (Terminals, Add terminal)');
-    if (row.used_at) throw refused('single-use', 'unknown, expired or already used; make a new one in the console (Terminals, Add terminal)');
-    if (row.expires_at <= now.toISOString()) throw refused('not-expired', 'unknown, expired or already used; make a new one in the console (Terminals, Add terminal)');
+    if (!row) throw refused('unknown');
+    if (row.used_at) throw refused('used');
+    if (row.expires_at <= now.toISOString()) throw refused('expired');
     const t = db.prepare('SELECT disabled FROM terminals WHERE id = ?').get(row.terminal_id) as { disabled: number } | undefined;
-    if (!t || t.disabled) throw refused('terminal-enabled', 'the terminal of this code is disabled');
+    if (!t || t.disabled) throw refused('terminal disabled');
     db.prepare('UPDATE terminal_pairings SET used_at = ?, used_from = ? WHERE code_hash = ?').run(now.toISOString(), from.slice(0, 100), hashCode(code));
     const secret = generateSecret();
     db.prepare('UPDATE terminals SET secret_hash = ?, secret_rotated_at = ? WHERE id = ?').run(hashSecret(secret), now.toISOString(), row.terminal_id);
@@ -79,14 +81,4 @@ export function claimPairingCode(db: Db, code: string, from: string, now = new D
 /** The SHA-256 fingerprint of a certificate (DER), as lowercase hex: what the pairing string carries. */
 export function certificateFingerprint(der: Buffer): string {
   return createHash('sha256').update(der).digest('hex');
-}
-
-/** `CODE.FINGERPRINT` -> its parts; the fingerprint is 64 hex digits. */
-export function splitPairingString(s: string): { code: string; fingerprint: string } | undefined {
-  const m = /^([0-9A-Za-z-]{15,20})\.([0-9a-fA-F]{64})$/.exec(s.trim());
-  return m ? { code: m[1]!, fingerprint: m[2]!.toLowerCase() } : undefined;
-}
-
-export function randomToken(bytes = 16): string {
-  return randomBytes(bytes).toString('hex');
 }

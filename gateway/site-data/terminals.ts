@@ -160,3 +160,9 @@ export function terminalCredentials(db: Db, id: string): { secretHash: string; d
   const row = db.prepare('SELECT secret_hash, disabled FROM terminals WHERE id = ?').get(id) as { secret_hash: string; disabled: number } | undefined;
   return row ? { secretHash: row.secret_hash, disabled: row.disabled === 1 } : undefined;
 }
+
+/** Whether a terminal's enrolment mode is on at `now`. */
+export function inEnrolmentMode(db: Db, id: string, now: Date): boolean {
+  const row = db.prepare('SELECT enrolment_until FROM terminals WHERE id = ?').get(id) as { enrolment_until: string | null } | undefined;
+  return !!row?.enrolment_until && row.enrolment_until > now.toISOString();
+}

@@ -201,6 +201,9 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     // Live: no reload, the row turns online when the terminal connects.
     await page.waitForSelector('main tr[data-terminal=tilleuls-entree] [data-state=online]', { timeout: 30_000 });
     await page.waitForSelector('main tr[data-terminal=tilleuls-entree] [data-applied=yes]');
+    // Enrolment mode, for handing out new badges at this door.
+    await page.click('main tr[data-terminal=tilleuls-entree] [data-action=enrolment-on]');
+    await page.waitForSelector('main tr[data-terminal=tilleuls-entree] [data-enrolment=on]');
     await audit('terminals');
   });
 
@@ -208,8 +211,11 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     await goto('overview');
     terminal!.stdin!.write(`${UNKNOWN_BADGE}\n`);
     await page.waitForSelector(`#ov-held-list li[data-badge=${UNKNOWN_BADGE}]`, { timeout: 20_000 });
-    await page.click(`#ov-held-list li[data-badge=${UNKNOWN_BADGE}] a`);
+    // From the terminal in enrolment mode: the badges tapped at that door.
+    await goto('terminals');
+    await page.click('main tr[data-terminal=tilleuls-entree] [data-enrolment=on] + a');
     await page.waitForSelector(`main[data-current=enrol] tr[data-badge=${UNKNOWN_BADGE}]`);
+    expect(await page.textContent('main h2')).toContain('tilleuls-entree');
     await audit('enrol');
     await page.selectOption(`main tr[data-badge=${UNKNOWN_BADGE}] select`, { label: 'Amina Diallo' });
     await page.click(`main tr[data-badge=${UNKNOWN_BADGE}] button`);

@@ -81,9 +81,17 @@ describe('pairing a terminal', () => {
     await waitUntil(async () => (await api('/terminals/entree-nord')).json.appliedConfigVersion === version, { what: 'the terminal applying its new settings' });
     expect(t.state.settings).toMatchObject({ language: 'nl', feedbackSeconds: 2 });
 
+    // Enrolment mode: an unknown badge tapped there is acked with the enrolment text, in the terminal's language.
+    expect((await api('/terminals/entree-nord/enrolment', { method: 'POST', body: { minutes: 15 } })).json.enrolmentUntil).toEqual(expect.any(String));
+    const reader = t.reader as SimulatedReader;
+    const acked = new Promise<{ display?: string }>((resolve) => t.link.once('ack', resolve));
+    reader.present('0BADC0DE');
+    expect((await acked).display).toBe('In te schrijven');
+    expect((await api('/held-taps?terminal=entree-nord&reason=unknown-badge')).json.items.map((h: { badge: string }) => h.badge)).toEqual(['0BADC0DE']);
+
     // The pairing is in the audit trail.
     const audit = await api('/audit?entity=terminal&entityId=entree-nord');
-    expect(audit.json.items.map((e: { action: string }) => e.action)).toEqual(expect.arrayContaining(['create', 'pairing-code', 'paired', 'update']));
+    expect(audit.json.items.map((e: { action: string }) => e.action)).toEqual(expect.arrayContaining(['create', 'pairing-code', 'paired', 'update', 'enrolment-on']));
   });
 
   it('refuses a used code, and a gateway whose CA is not the one in the pairing string, before sending the code', async () => {
@@ -104,6 +112,25 @@ describe('pairing a terminal', () => {
     gw.db().prepare("UPDATE terminal_pairings SET expires_at = '2000-01-01T00:00:00.000Z' WHERE terminal_id = 'entree-est'").run();
     await expect(pairTerminal({ pairing: pairing.json.pairingString, gateway: pairing.json.gateway, out: join(dir, 'est.json'), reader: 'simulated', panel: 'console' }))
       .rejects.toThrow(/refused the code \(401\).*expired/);
+  });
+
+  it('makes an address that keeps sending wrong codes wait', async () => {
+    const pairing = await api('/terminals/entree-est/pairing', { method: 'POST' });
+    const wrong = `ZZZZZ-ZZZZZ-ZZZZZ.${pairing.json.pairingString.split('.')[1]}`;
+    const statuses: string[] = [];
+    for (let i = 0; i < 11; i++) {
+      await pairTerminal({ pairing: wrong, gateway: pairing.json.gateway, out: join(dir, `wrong-${i}.json`), reader: 'simulated', panel: 'console' })
+        .catch((err: Error) => statuses.push(/refused the code \((\d+)\)/.exec(err.message)?.[1] ?? err.message));
+    }
+    // Ten refusals a minute per address (the earlier tests' refused codes count too), then 429 for all.
+    const limited = statuses.indexOf('429');
+    expect(limited).toBeGreaterThan(0);
+    expect(limited).toBeLessThanOrEqual(10);
+    expect(statuses.slice(0, limited).every((s) => s === '401')).toBe(true);
+    expect(statuses.slice(limited).every((s) => s === '429')).toBe(true);
+    // Even the right code waits now.
+    await expect(pairTerminal({ pairing: pairing.json.pairingString, gateway: pairing.json.gateway, out: join(dir, 'right.json'), reader: 'simulated', panel: 'console' }))
+      .rejects.toThrow(/refused the code \(429\)/);
   });
 
   it('lets no read-only user make a pairing code', async () => {

@@ -37,7 +37,9 @@ export function EnrolScreen({ params }) {
   const [chosen, setChosen] = useState({});
   const [review, setReview] = useState(null);
   const [notice, setNotice] = useState(null);
-  useLive(['remarks', 'site-data'], () => session.api('held-taps?reason=unknown-badge&limit=50').then((p) => setHeld(p.items)).catch((e) => setNotice({ kind: 'error', text: e.message })));
+  // From a terminal in enrolment mode: only the badges tapped on that terminal.
+  const terminal = params.get('terminal');
+  useLive(['remarks', 'site-data'], () => session.api(`held-taps?reason=unknown-badge&limit=50${terminal ? `&terminal=${encodeURIComponent(terminal)}` : ''}`).then((p) => setHeld(p.items)).catch((e) => setNotice({ kind: 'error', text: e.message })), [terminal]);
   useLive(['site-data'], () => session.api('workers?limit=500').then((p) => setWorkers(p.items)).catch(() => setWorkers([])));
   const workerName = (id) => workers.find((w) => w.id === id)?.name ?? id;
   const preview = async (tap) => {
@@ -72,8 +74,9 @@ export function EnrolScreen({ params }) {
     </section>`;
   }
   const focus = params.get('tap');
-  return html`<section aria-labelledby="enrol-title"><h2 id="enrol-title">${t('heldTaps')}</h2>
+  return html`<section aria-labelledby="enrol-title"><h2 id="enrol-title">${t('heldTaps')}${terminal ? ` ${t('onTerminal', { id: terminal })}` : ''}</h2>
     <p class="hint">${t('heldTapsHelp')}</p>
+    ${terminal ? html`<p><a href="#/enrol">${t('allTerminals')}</a></p>` : ''}
     <${Notice} kind=${notice?.kind}>${notice?.text}<//>
     <div class="table-wrap"><table class="list" data-kind="held-taps">
       <thead><tr><th scope="col">${t('badge')}</th><th scope="col">${t('terminal')}</th><th scope="col">${t('at')}</th><th scope="col">${t('enrolAs')}</th><th scope="col"><span class="sr-only">${t('review')}</span></th></tr></thead>

@@ -154,7 +154,7 @@ export function TerminalsScreen() {
         <td data-label=${t('f_language')}>${x.language ?? html`<span class="hint">${t('siteLanguage')}</span>`}</td>
         <td data-label=${t('f_applied')}><${Applied} t=${{ terminal: x, t }} /></td>
         <td data-label=${t('enrolmentMode')}>${x.enrolmentUntil && x.enrolmentUntil > new Date().toISOString()
-          ? html`<span data-enrolment="on">${t('enrolmentUntil', { t: formatTime(x.enrolmentUntil, session.lang) })}</span> ${canWrite ? html`<button type="button" onClick=${() => act(x, 'enrolment', { minutes: 0 })}>${t('enrolmentOff')}</button>` : ''}`
+          ? html`<span data-enrolment="on">${t('enrolmentUntil', { t: formatTime(x.enrolmentUntil, session.lang) })}</span> <a href=${`#/enrol?terminal=${encodeURIComponent(x.id)}`}>${t('enrolHere')}</a> ${canWrite ? html`<button type="button" onClick=${() => act(x, 'enrolment', { minutes: 0 })}>${t('enrolmentOff')}</button>` : ''}`
           : canWrite && !x.disabled ? html`<button type="button" onClick=${() => act(x, 'enrolment', { minutes: 15 })} aria-label=${`${t('enrolmentOn')} ${x.id}`} data-action="enrolment-on">${t('enrolmentOn')}</button>` : '—'}</td>
         <td>${canWrite ? html`<div class="row-actions">
           <button type="button" onClick=${() => setMode({ view: 'form', terminal: x })} aria-label=${`${t('edit')} ${x.id}`}>${t('edit')}</button>

@@ -102,7 +102,9 @@ function database(config: GatewayConfig): Component<Db> {
     name: 'database',
     start() {
       // A short busy timeout: this connection runs on the broker's thread, so it must never wait long on a
-      // lock held by `ciao admin`. It only reads (site data); every write goes through the group commit.
+      // lock held by `ciao admin`. Taps and statuses are written by the group commit; this connection writes
+      // only what people change (site data, corrections, users from the console), and a change that finds the
+      // database busy past the timeout is answered 503 "try again".
       const db = openGatewayDatabase(config.database, { busyTimeoutMs: 250 });
       return {
         value: db,

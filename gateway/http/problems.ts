@@ -55,6 +55,11 @@ function problemOf(err: unknown): Problem {
     });
     return { type: 'urn:problem-type:ciao:invalid-input', title: 'Invalid input', status: 400, detail: problems.map((p) => p.message).join('; '), problems };
   }
+  // The gateway's writer holds the database for a moment (a commit of taps): a change from the console that
+  // waited its busy timeout is answered "try again", not "internal error".
+  if (errorCode(err)?.startsWith('SQLITE_BUSY')) {
+    return { type: 'urn:problem-type:ciao:busy', title: 'Busy', status: 503, detail: 'the database is busy committing taps; try again in a moment', problems: [{ field: '(request)', rule: 'database-busy', message: '(request): the database is busy committing taps; try again in a moment' }] };
+  }
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { type: 'urn:problem-type:ciao:bad-request', title: 'Bad request', status: fe.statusCode, detail: fe.message, problems: [{ field: '(request)', rule: fe.code ?? 'request', message: fe.message }] };
   }

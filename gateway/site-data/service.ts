@@ -664,7 +664,7 @@ export class SiteDataService {
 
   // --- audit -------------------------------------------------------------------------------------------------------
 
-  audit_(caller: Caller, q: AuditQuery) {
+  auditTrail(caller: Caller, q: AuditQuery) {
     requirePermission(caller.user, 'read-audit');
     return listAudit(this.db, { ...q, siteIds: caller.user.sites, limit: Math.min(q.limit ?? 100, 10_000) });
   }

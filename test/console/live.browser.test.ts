@@ -7,7 +7,7 @@ import { addUser } from '../../gateway/access/users.ts';
 import { makeEnterpriseNumber } from '../../shared/identifiers/make.ts';
 import { freePort } from '../../simulator/world/free-port.ts';
 import { startTestGateway, type TestGateway } from '../gateway/helpers/start-gateway.ts';
-import { CHROMIUM, CHROMIUM_ARGS, haveChromium } from './helpers/browser.ts';
+import { checkAccessibility, CHROMIUM, CHROMIUM_ARGS, haveChromium } from './helpers/browser.ts';
 
 /**
  * Live updates survive a gateway restart: the console follows changes made elsewhere (here `ciao admin` in
@@ -49,6 +49,20 @@ describe.skipIf(!haveChromium)('live console across a gateway restart', () => {
     const first = makeEnterpriseNumber('07654321');
     await admin('company', 'add', first, '--name', 'Added elsewhere');
     await page.waitForSelector(`main table[data-kind=companies] tr[data-id="${first}"]`);
+
+    // An administrator adds a user; the token is shown once.
+    await page.click('nav [data-screen=users]');
+    await page.click('[data-action=new]');
+    await page.fill('main input[name=name]', 'Lea Lecture');
+    await page.selectOption('main select[name=role]', 'read-only');
+    expect(await checkAccessibility(page)).toEqual([]);
+    await page.click('main form button[type=submit]');
+    await page.click('main .review [data-action=confirm]');
+    const shown = (await page.textContent('main .notice.ok [data-token]'))!;
+    expect(shown).toMatch(/^ciao_/);
+    expect(await checkAccessibility(page)).toEqual([]);
+    await page.click('nav [data-screen=companies]');
+    await page.waitForSelector('main table[data-kind=companies]');
 
     await gw.kill();
     await page.waitForSelector('#live[data-live=reconnecting]');

@@ -256,6 +256,19 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     await waitUntil(() => gw.db().prepare("SELECT 1 FROM registrations r JOIN taps t ON t.tap_id = r.tap_id WHERE t.badge = ?").get(KNOWN_BADGE), { what: 'the registration of the known badge' });
   });
 
+  it('imports workers from a CSV file: each bad line shown by line and field, the good ones kept', async () => {
+    await goto('import');
+    const good = makeWorkerNumber({ year: 1992, month: 9, day: 9 }, 21);
+    const csv = ['niss,name,capacity,employers', `${good},Jan Peeters,employee,${SUB}`, `${good.slice(0, 10)}${(Number(good[10]) + 1) % 10},Wrong Digits,employee,${SUB}`].join('\n');
+    await page.setInputFiles('form[data-import=workers] input[type=file]', { name: 'workers.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await page.waitForFunction(() => (document.querySelector('form[data-import=workers] textarea') as HTMLTextAreaElement).value.includes('Jan Peeters'));
+    await page.click('form[data-import=workers] button[type=submit]');
+    await page.waitForSelector('form[data-import=workers] [data-result] tr[data-line="3"]');
+    expect(await page.textContent('form[data-import=workers] [data-result]')).toMatch(/niss.*checksum/s);
+    await audit('import result');
+    expect(gw.db().prepare("SELECT name FROM workers WHERE name = 'Jan Peeters'").get()).toEqual({ name: 'Jan Peeters' });
+  });
+
   it('keeps every change in the audit trail, exportable as CSV', async () => {
     await goto('audit');
     await page.waitForSelector('main table[data-kind=audit] tr[data-audit]');

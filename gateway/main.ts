@@ -10,12 +10,14 @@ import { TapIngest } from './ingest/tap-ingest.ts';
 import { InlineWriter, ThreadWriter, type SpawnWriterThread } from './ingest/writers.ts';
 import { TerminalStatusTracker } from './status/terminal-status.ts';
 import { SitePublisher } from './terminal-sync/publisher.ts';
-import { terminalCredentials } from './site-data/terminals.ts';
+import { inEnrolmentMode, terminalCredentials } from './site-data/terminals.ts';
 import { TerminalAuthenticator } from './broker/auth.ts';
 import { createTerminalBroker, type Listening, type TerminalBroker } from './broker/terminal-broker.ts';
 import { createHttpServer, operationsRoutes } from './http-server.ts';
 import { adminApiPlugin } from './http/index.ts';
 import { Lifecycle, type Component } from './lifecycle/lifecycle.ts';
+import { SiteDataService } from './site-data/service.ts';
+import { startPairingListener, type PairingListener } from './http/pairing-server.ts';
 import { loadKeyRing, type BadgeKeyRing } from './badge-security/key-ring.ts';
 import { BadgeKeyHealth } from './ingest/badge-check.ts';
 
@@ -48,6 +50,9 @@ export interface RunningGateway {
   tlsPort?: number;
   wsPort?: number;
   httpPort: number;
+  /** The HTTPS pairing listener, when configured. */
+  pairingPort?: number;
+  pairingUrl?: string;
   db: Db;
   http: FastifyInstance;
   config: GatewayConfig;
@@ -77,8 +82,12 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
     const broker = await run.start(mqttBroker(config, db, logger, metrics));
     const publisher = await run.start(terminalSync(config, db, logger, clock, broker));
     const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, forwarder, badgeKeys, options));
-    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options));
+    const siteData = new SiteDataService(db, { now: () => clock.now() });
+    const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
+    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, () => pairingInfo.current));
     const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest));
+    const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening));
+    pairingInfo.current = pairing;
     const httpPort = (http.server.address() as { port: number }).port;
     logger.info({ mqttPort: listening.mqttPort, tlsPort: listening.tlsPort, wsPort: listening.wsPort, httpPort, database: config.database, components: run.order }, 'gateway started');
     const stop = async () => {
@@ -86,7 +95,7 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
       await run.stop();
       logger.info('gateway stopped');
     };
-    return { mqttPort: listening.mqttPort, tlsPort: listening.tlsPort, wsPort: listening.wsPort, httpPort, db, http, config, components: run.order, stop };
+    return { mqttPort: listening.mqttPort, tlsPort: listening.tlsPort, wsPort: listening.wsPort, httpPort, pairingPort: pairing?.port, pairingUrl: pairing?.url, db, http, config, components: run.order, stop };
   } catch (err) {
     await run.stop().catch((e: unknown) => logger.error({ err: e }, 'could not stop what had started'));
     throw err;
@@ -98,7 +107,9 @@ function database(config: GatewayConfig): Component<Db> {
     name: 'database',
     start() {
       // A short busy timeout: this connection runs on the broker's thread, so it must never wait long on a
-      // lock held by `ciao admin`. It only reads (site data); every write goes through the group commit.
+      // lock held by `ciao admin`. Taps and statuses are written by the group commit; this connection writes
+      // only what people change (site data, corrections, users from the console), and a change that finds the
+      // database busy past the timeout is answered 503 "try again".
       const db = openGatewayDatabase(config.database, { busyTimeoutMs: 250 });
       return {
         value: db,
@@ -203,6 +214,8 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
         maxDelayMs: gc.maxDelayMs,
         maxBatch: gc.maxBatch,
         languageOf: (id) => publisher.languageOf(id),
+        // Read at the moment of the ack (unknown badges only, so rarely): a mode just turned on applies at once.
+        inEnrolment: (id) => inEnrolmentMode(db, id, clock.now()),
         onRegistrations: () => forwarder?.wake(),
         now: () => clock.now().getTime(),
         ...(options.mayCommit ? { mayCommit: options.mayCommit } : {}),
@@ -221,7 +234,7 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
   };
 }
 
-function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, badgeKeys: BadgeKeyHealth, options: StartGatewayOptions): Component<FastifyInstance> {
+function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, badgeKeys: BadgeKeyHealth, options: StartGatewayOptions, siteData: SiteDataService, pairing: () => { url: string; fingerprint: string } | undefined): Component<FastifyInstance> {
   return {
     name: 'http',
     async start() {
@@ -236,7 +249,7 @@ function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
             },
           }),
         );
-        if (options.adminApi !== false) await http.register(adminApiPlugin, { db, now: () => clock.now() });
+        if (options.adminApi !== false) await http.register(adminApiPlugin, { db, now: () => clock.now(), siteData, pairing });
         for (const plugin of options.httpPlugins ?? []) await http.register(plugin, { db });
         await http.listen({ host: config.http.host, port: config.http.port });
       } catch (err) {
@@ -244,6 +257,28 @@ function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
         throw err;
       }
       return { value: http, stop: () => http.close() };
+    },
+  };
+}
+
+function pairingListener(config: GatewayConfig, secrets: GatewaySecrets, logger: Logger, siteData: SiteDataService, listening: Listening): Component<PairingListener | undefined> {
+  return {
+    name: 'pairing',
+    async start() {
+      const p = config.http.pairing;
+      if (!p || !secrets.pairing) return { value: undefined };
+      const listener = await startPairingListener({
+        host: p.host ?? config.http.host,
+        port: p.port,
+        ...secrets.pairing,
+        mqttCa: secrets.tls?.ca,
+        publicUrl: p.publicUrl,
+        mqttUrl: p.mqttUrl,
+        mqttPorts: () => ({ port: listening.mqttPort, tlsPort: listening.tlsPort }),
+        service: siteData,
+        logger,
+      });
+      return { value: listener, stop: () => listener.close() };
     },
   };
 }

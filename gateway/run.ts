@@ -18,7 +18,7 @@ export async function runGatewayFromFile(file: string, options: StartGatewayOpti
     process.exit(1);
   }
   // One line on stdout that scripts and tests can wait for.
-  process.stdout.write(`${JSON.stringify({ event: 'gateway-ready', mqttPort: gateway.mqttPort, tlsPort: gateway.tlsPort ?? null, wsPort: gateway.wsPort ?? null, httpPort: gateway.httpPort })}\n`);
+  process.stdout.write(`${JSON.stringify({ event: 'gateway-ready', mqttPort: gateway.mqttPort, tlsPort: gateway.tlsPort ?? null, wsPort: gateway.wsPort ?? null, httpPort: gateway.httpPort, pairingPort: gateway.pairingPort ?? null, console: `http://${gateway.config.http.host}:${gateway.httpPort}/console/` })}\n`);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = () => {

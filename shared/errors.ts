@@ -15,6 +15,8 @@ export const ERROR_CODES = [
   'ERR_CIAO_FORBIDDEN',
   /** The caller did not say who they are, or the credentials are unknown or revoked. */
   'ERR_CIAO_UNAUTHENTICATED',
+  /** The request is well formed but the gateway's set-up does not allow it now (e.g. no pairing listener). */
+  'ERR_CIAO_CONFLICT',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -45,4 +47,8 @@ export function forbidden(problem: FieldProblem): CiaoError {
 
 export function unauthenticated(problem: FieldProblem): CiaoError {
   return new CiaoError('ERR_CIAO_UNAUTHENTICATED', [problem]);
+}
+
+export function conflict(problem: FieldProblem): CiaoError {
+  return new CiaoError('ERR_CIAO_CONFLICT', [problem]);
 }

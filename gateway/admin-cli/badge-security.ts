@@ -67,6 +67,7 @@ export function registerBadgeSecurityCommands(admin: Command): void {
       const keys = await reporting(() => keyRingFor(cmd, o.keys));
       await withDb(cmd, async (db) => {
         const { provisionOnDeskReader } = await import('../badge-security/enrol.ts');
+        const { cliCaller } = await import('./context.ts');
         const progress = o.json ? () => undefined : (line: string) => stdoutIo.out(`  ${line}`);
         try {
           const r = await provisionOnDeskReader({
@@ -77,6 +78,7 @@ export function registerBadgeSecurityCommands(admin: Command): void {
             ...(o.to ? { validTo: o.to } : {}),
             ...(o.reader ? { readerName: o.reader } : {}),
             waitMs: o.wait * 1000,
+            actor: cliCaller().actor,
             onReady: (names) => progress(`present the badge on ${names.join(', ')} (waiting ${o.wait} s)`),
             onStep: progress,
           });
@@ -161,7 +163,8 @@ export function registerBadgeSecurityCommands(admin: Command): void {
     .action(async (id: string, o: { off?: boolean }, cmd: Command) =>
       withDb(cmd, async (db) => {
         const { setSiteRequiresSecureBadges } = await import('../site-data/badge-policy.ts');
-        const p = setSiteRequiresSecureBadges(db, id, !o.off);
+        const { cliCaller } = await import('./context.ts');
+        const p = setSiteRequiresSecureBadges(db, id, !o.off, cliCaller().actor);
         stdoutIo.out(`site ${p.siteId} ${p.requireSecureBadges ? 'requires secure badges' : 'accepts UID-only badges'}`);
         if (p.requireSecureBadges && p.uidOnlyBadges.length) {
           stdoutIo.out(`${p.uidOnlyBadges.length} UID-only badge(s) of its workers are flagged on every tap until replaced:`);

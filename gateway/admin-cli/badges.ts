@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { printRows, stdoutIo, withDb } from './context.ts';
+import { printRows, stdoutIo, withService } from './context.ts';
 import { printImport } from './workers.ts';
 
 export function registerBadgeCommands(admin: Command): void {
@@ -12,9 +12,11 @@ export function registerBadgeCommands(admin: Command): void {
     .option('--from <date>', 'first valid day, YYYY-MM-DD (default today)')
     .option('--to <date>', 'last valid day, YYYY-MM-DD (open-ended if absent)')
     .action(async (uid: string, o: { worker: string; from?: string; to?: string }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { upsertBadge } = await import('../site-data/badges.ts');
-        const x = upsertBadge(db, { uid, worker: o.worker, validFrom: o.from, validTo: o.to });
+      withService(cmd, async (service, caller, db) => {
+        const { getBadge } = await import('../site-data/badges.ts');
+        const known = getBadge(db, uid.trim());
+        // `add` of a badge already given re-binds it (a re-issued badge), as it always did.
+        const x = (known && !known.revokedAt ? service.updateBadge(caller, known.uid, { worker: o.worker, validFrom: o.from, validTo: o.to ?? null }) : service.createBadge(caller, { uid, worker: o.worker, validFrom: o.from, validTo: o.to })).badge;
         stdoutIo.out(`badge ${x.uid} -> worker ${x.workerId} ${x.validFrom}..${x.validTo ?? ''}`);
       }),
     );
@@ -23,9 +25,8 @@ export function registerBadgeCommands(admin: Command): void {
     .argument('<uid>', 'badge UID')
     .option('--reason <text>', 'why', 'revoked')
     .action(async (uid: string, o: { reason: string }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { revokeBadge } = await import('../site-data/badges.ts');
-        const x = revokeBadge(db, uid, o.reason);
+      withService(cmd, (service, caller) => {
+        const x = service.revokeBadge(caller, uid, o.reason);
         stdoutIo.out(`badge ${x.uid} revoked at ${x.revokedAt}`);
       }),
     );
@@ -34,7 +35,7 @@ export function registerBadgeCommands(admin: Command): void {
     .option('--worker <id>', "only this worker's badges (worker id)")
     .option('--json', 'print JSON')
     .action(async (o: { worker?: string; json?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
+      withService(cmd, async (_service, _caller, db) => {
         const { listBadges } = await import('../site-data/badges.ts');
         printRows(stdoutIo, listBadges(db, o.worker) as unknown as Array<Record<string, unknown>>, !!o.json);
       }),
@@ -43,9 +44,8 @@ export function registerBadgeCommands(admin: Command): void {
     .description('Import badges from CSV (header: uid,worker,from,to; worker = worker id, NISS/BIS or Limosa id). Bad lines are reported, good ones kept; exit code 2 if any line was rejected')
     .argument('<file>', 'CSV file')
     .action(async (file: string, _o: unknown, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { importBadgesCsv } = await import('../site-data/csv-import.ts');
-        printImport(importBadgesCsv(db, readFileSync(file, 'utf8')), 'badges');
+      withService(cmd, (service, caller) => {
+        printImport(service.importBadges(caller, readFileSync(file, 'utf8')), 'badges');
       }),
     );
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printRows, stdoutIo, withDb } from './context.ts';
+import { exists, printRows, registerActivation, stdoutIo, withService } from './context.ts';
 
 export function registerCompanyCommands(admin: Command): void {
   const c = admin.command('company').description('Companies: employers and contractors (enterprise number or foreign VAT/id)');
@@ -8,19 +8,19 @@ export function registerCompanyCommands(admin: Command): void {
     .argument('<number>', 'Belgian enterprise number (0403.019.261, BE0403019261) or foreign VAT/id (FR12345678901)')
     .requiredOption('--name <name>', 'company name')
     .action(async (number: string, o: { name: string }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { upsertCompany } = await import('../site-data/companies.ts');
-        const company = upsertCompany(db, { number, name: o.name });
+      withService(cmd, (service, caller) => {
+        const company = exists(() => service.getCompany(caller, number)) ? service.updateCompany(caller, number, { name: o.name }) : service.createCompany(caller, { number, name: o.name });
         stdoutIo.out(`company ${company.id} (${company.kind}) ${company.name}`);
       }),
     );
   c.command('list')
     .description('List companies')
     .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { listCompanies } = await import('../site-data/companies.ts');
-        printRows(stdoutIo, listCompanies(db) as unknown as Array<Record<string, unknown>>, !!o.json);
+    .option('--all', 'include deactivated companies')
+    .action(async (o: { json?: boolean; all?: boolean }, cmd: Command) =>
+      withService(cmd, (service, caller) => {
+        printRows(stdoutIo, service.listCompanies(caller, { inactive: o.all, limit: 500 }).items.map(({ deactivatedAt, ...c }) => (o.all ? { ...c, deactivatedAt } : c)), !!o.json);
       }),
     );
+  registerActivation(c, 'company', (service, caller, id, active) => service.setCompanyActive(caller, id, active));
 }

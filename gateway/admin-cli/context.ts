@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
+import { userInfo } from 'node:os';
+import type { Caller, SiteDataService } from '../site-data/service.ts';
 
 /**
  * Shared plumbing of the `ciao admin` subcommands: find the database (`--db FILE`, or `--config FILE` for the
@@ -71,4 +73,56 @@ export function printRows(io: AdminIo, rows: Array<Record<string, unknown>>, jso
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   io.out(cols.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
   for (const r of rows) io.out(cols.map((c, i) => cell(r[c]).padEnd(widths[i]!)).join('  ').trimEnd());
+}
+
+function osUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * `ciao admin` acts as a local administrator (whoever can open the database file can change it anyway),
+ * named in the audit trail as `cli:<system user>`.
+ */
+export function cliCaller(): Caller {
+  const name = `cli:${osUser()}`;
+  return {
+    actor: { kind: 'cli', id: name, name },
+    user: { id: name, name, role: 'administrator', sites: null, company: null, canSeeNiss: true, createdAt: '', revokedAt: null },
+  };
+}
+
+/** Runs an admin action through the site-data service, the same one the HTTP API uses. */
+export async function withService<T>(cmd: Command, fn: (service: SiteDataService, caller: Caller, db: Db) => T | Promise<T>): Promise<T> {
+  const { SiteDataService } = await import('../site-data/service.ts');
+  return withDb(cmd, (db) => fn(new SiteDataService(db), cliCaller(), db));
+}
+
+/** Whether a record exists, by calling its reader (which throws ERR_CIAO_NOT_FOUND when not). */
+export function exists(read: () => unknown): boolean {
+  try {
+    read();
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_CIAO_NOT_FOUND') return false;
+    throw err;
+  }
+}
+
+/** `deactivate ID` and `reactivate ID` for an entity: nothing is ever deleted. */
+export function registerActivation(group: Command, what: string, set: (service: SiteDataService, caller: Caller, id: string, active: boolean) => unknown, reactivate = true): void {
+  for (const [name, active] of (reactivate ? [['deactivate', false], ['reactivate', true]] : [['deactivate', false]]) as Array<[string, boolean]>) {
+    group.command(name)
+      .description(active ? `Make a deactivated ${what} active again` : `Deactivate a ${what}: kept with its history, no longer offered (nothing is ever deleted)`)
+      .argument('<id>', `${what} id`)
+      .action(async (id: string, _o: unknown, cmd: Command) =>
+        withService(cmd, (service, caller) => {
+          set(service, caller, id, active);
+          stdoutIo.out(`${what} ${id} ${active ? 'reactivated' : 'deactivated'}`);
+        }),
+      );
+  }
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { collect, printRows, stdoutIo, withDb } from './context.ts';
+import { collect, exists, printRows, registerActivation, stdoutIo, withService } from './context.ts';
 
 export function registerDeclarationCommands(admin: Command): void {
   const d = admin.command('declaration').description('Declarations of works: number, site, validity, contractor chain');
@@ -11,9 +11,9 @@ export function registerDeclarationCommands(admin: Command): void {
     .option('--to <date>', 'last valid day, YYYY-MM-DD (open-ended if absent)')
     .requiredOption('--company <number>', 'a company on the contractor chain, main contractor first (repeat, or separate with commas)', collect, [])
     .action(async (number: string, o: { site: string; from: string; to?: string; company: string[] }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { upsertDeclaration } = await import('../site-data/declarations.ts');
-        const x = upsertDeclaration(db, { number, siteId: o.site, validFrom: o.from, validTo: o.to, companies: o.company });
+      withService(cmd, (service, caller) => {
+        const input = { siteId: o.site, validFrom: o.from, validTo: o.to, companies: o.company };
+        const x = (exists(() => service.getDeclaration(caller, number)) ? service.updateDeclaration(caller, number, input) : service.createDeclaration(caller, { number, ...input })).declaration;
         stdoutIo.out(`declaration ${x.number} site ${x.siteId} ${x.validFrom}..${x.validTo ?? ''} chain ${x.companies.join(' > ')}`);
       }),
     );
@@ -22,9 +22,9 @@ export function registerDeclarationCommands(admin: Command): void {
     .option('--site <id>', 'only this site')
     .option('--json', 'print JSON')
     .action(async (o: { site?: string; json?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { listDeclarations } = await import('../site-data/declarations.ts');
-        printRows(stdoutIo, listDeclarations(db, o.site) as unknown as Array<Record<string, unknown>>, !!o.json);
+      withService(cmd, (service, caller) => {
+        printRows(stdoutIo, service.listDeclarations(caller, { site: o.site, limit: 500 }).items.map(({ deactivatedAt: _d, ...x }) => x), !!o.json);
       }),
     );
+  registerActivation(d, 'declaration', (service, caller, id, active) => service.setDeclarationActive(caller, id, active));
 }

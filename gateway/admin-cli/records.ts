@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { userInfo } from 'node:os';
-import { collect, intOption, printRows, stdoutIo, withDb, type AdminIo } from './context.ts';
+import { collect, intOption, printRows, stdoutIo, withDb, withService, type AdminIo } from './context.ts';
 import type { ApiUser } from '../access/users.ts';
 
 /**
@@ -21,7 +21,7 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     if (!Number.isFinite(n) || n < 0) throw new Error(`--${name}: must be an amount in EUR (0 or more), got ${JSON.stringify(v)}`);
     return n;
   };
-  const localAdmin = (withNiss = false): ApiUser => ({ id: 'cli', name: `cli:${safeUser()}`, role: 'admin', sites: null, canSeeNiss: withNiss, createdAt: '', revokedAt: null });
+  const localAdmin = (withNiss = false): ApiUser => ({ id: 'cli', name: `cli:${safeUser()}`, role: 'administrator', sites: null, company: null, canSeeNiss: withNiss, createdAt: '', revokedAt: null });
   const service = async (db: Parameters<Parameters<typeof withDb>[1]>[0]) => {
     const { RecordsService } = await import('../records/service.ts');
     const { createSqliteQueries } = await import('../records/sqlite-queries.ts');
@@ -165,14 +165,14 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
   u.command('add')
     .description('Create a user; prints the API token once (it is stored only as a hash)')
     .requiredOption('--name <name>', 'who it is for')
-    .addOption(new Option('--role <role>', 'manager: own sites only; admin: everything').choices(['manager', 'admin']).makeOptionMandatory())
-    .option('--sites <ids>', 'sites a manager may see (comma-separated, repeatable)', collect, [])
-    .option('--niss', 'may see NISS numbers (payroll staff)')
-    .action(async (o: { name: string; role: string; sites: string[]; niss?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { addUser } = await import('../access/users.ts');
-        const { user, token } = addUser(db, { name: o.name, role: o.role, sites: o.sites, canSeeNiss: o.niss });
-        io.out(`user ${user.id} (${user.role}${user.sites ? ` of ${user.sites.join(', ')}` : ''}${user.canSeeNiss ? ', sees NISS' : ''})`);
+    .addOption(new Option('--role <role>', 'administrator: everything; site-manager: changes the site data of their scope; payroll: reads with NISS and exports; read-only: reads (manager and admin are the old names)').choices(['administrator', 'site-manager', 'payroll', 'read-only', 'manager', 'admin']).makeOptionMandatory())
+    .option('--sites <ids>', 'scope: sites the user may see (comma-separated, repeatable)', collect, [])
+    .option('--company <number>', "scope: the user's company; they see its workers and its subcontracting chain's (FAQ 33)")
+    .option('--niss', 'may see NISS numbers (a grant beyond the role; payroll and administrators see them anyway)')
+    .action(async (o: { name: string; role: string; sites: string[]; company?: string; niss?: boolean }, cmd: Command) =>
+      withService(cmd, (service, caller) => {
+        const { user, token } = service.createUser(caller, { name: o.name, role: o.role, sites: o.sites, company: o.company, canSeeNiss: o.niss });
+        io.out(`user ${user.id} (${user.role}${user.company ? ` of company ${user.company}` : ''}${user.sites ? ` of ${user.sites.join(', ')}` : ''}${user.canSeeNiss ? ', sees NISS' : ''})`);
         io.out(`token (shown once, keep it safe): ${token}`);
       }),
     );
@@ -180,19 +180,33 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .description('List users (never their tokens)')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { listUsers } = await import('../access/users.ts');
-        printRows(io, listUsers(db).map((x) => ({ id: x.id, name: x.name, role: x.role, sites: x.sites ?? ['*'], niss: x.canSeeNiss, created: x.createdAt, revoked: x.revokedAt })), !!o.json);
+      withService(cmd, (service, caller) => {
+        printRows(io, service.listUsers(caller, { inactive: true, limit: 500 }).items.map((x) => ({ id: x.id, name: x.name, role: x.role, company: x.company, sites: x.sites ?? ['*'], niss: x.canSeeNiss, created: x.createdAt, revoked: x.revokedAt })), !!o.json);
       }),
     );
   u.command('revoke')
     .description('Revoke a user; their token stops working at once')
     .argument('<id>', 'user id')
     .action(async (id: string, _o: unknown, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { revokeUser } = await import('../access/users.ts');
-        const x = revokeUser(db, id);
+      withService(cmd, (service, caller) => {
+        const x = service.revokeUser(caller, id);
         io.out(`user ${x.id} revoked at ${x.revokedAt}`);
+      }),
+    );
+
+  admin.command('audit')
+    .description('The audit trail: every change with who, when, before and after (NISS masked)')
+    .option('--entity <kind>', 'company, site, declaration, worker, badge, terminal or user')
+    .option('--id <id>', 'one record')
+    .option('--limit <n>', 'newest first, at most this many', intOption('limit'), 100)
+    .option('--csv', 'print CSV (as the console exports it)')
+    .option('--json', 'print JSON')
+    .action(async (o: { entity?: string; id?: string; limit: number; csv?: boolean; json?: boolean }, cmd: Command) =>
+      withService(cmd, async (service, caller) => {
+        const { auditCsv } = await import('../site-data/audit.ts');
+        const { items } = service.auditTrail(caller, { entity: o.entity, entityId: o.id, limit: o.limit });
+        if (o.csv) process.stdout.write(auditCsv(items));
+        else printRows(io, items.map((e) => ({ id: e.id, at: e.at, who: e.actor.name, action: e.action, entity: e.entity, entityId: e.entityId, ...(o.json ? { before: e.before, after: e.after, causeId: e.causeId } : {}) })), !!o.json);
       }),
     );
 }

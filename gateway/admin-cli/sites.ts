@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { printRows, stdoutIo, withDb } from './context.ts';
+import { exists, printRows, registerActivation, stdoutIo, withService } from './context.ts';
 
 export function registerSiteCommands(admin: Command): void {
   const s = admin.command('site').description('Sites: place of work (address and/or coordinates) and language');
@@ -16,10 +16,8 @@ export function registerSiteCommands(admin: Command): void {
     .option('--lat <latitude>', 'latitude (GPS is optional)')
     .option('--lon <longitude>', 'longitude')
     .action(async (id: string, o: Record<string, string | undefined>, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { upsertSite } = await import('../site-data/sites.ts');
-        const site = upsertSite(db, {
-          id,
+      withService(cmd, (service, caller) => {
+        const input = {
           name: o.name!,
           language: o.language,
           postCode: o.postCode,
@@ -29,7 +27,8 @@ export function registerSiteCommands(admin: Command): void {
           box: o.box,
           latitude: o.lat,
           longitude: o.lon,
-        });
+        };
+        const site = exists(() => service.getSite(caller, id)) ? service.updateSite(caller, id, input) : service.createSite(caller, { id, ...input });
         stdoutIo.out(`site ${site.id} ${site.name} (${site.language}) ${JSON.stringify(site.placeOfWork)}`);
       }),
     );
@@ -37,9 +36,9 @@ export function registerSiteCommands(admin: Command): void {
     .description('List sites')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { listSites } = await import('../site-data/sites.ts');
-        printRows(stdoutIo, listSites(db).map((x) => ({ id: x.id, name: x.name, language: x.language, placeOfWork: x.placeOfWork })), !!o.json);
+      withService(cmd, (service, caller) => {
+        printRows(stdoutIo, service.listSites(caller, { limit: 500 }).items.map((x) => ({ id: x.id, name: x.name, language: x.language, placeOfWork: x.placeOfWork })), !!o.json);
       }),
     );
+  registerActivation(s, 'site', (service, caller, id, active) => service.setSiteActive(caller, id, active));
 }

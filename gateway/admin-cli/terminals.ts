@@ -1,18 +1,30 @@
 import type { Command } from 'commander';
-import { collect, intOption, printRows, stdoutIo, withDb } from './context.ts';
+import { collect, intOption, printRows, stdoutIo, withDb, withService } from './context.ts';
 
 interface SettingsOptions {
   site?: string;
   debounce?: number;
   buttons?: string[];
   arm?: number;
+  language?: string;
+  feedback?: string;
+}
+
+function settingsOf(o: SettingsOptions) {
+  return {
+    siteId: o.site, debounceSeconds: o.debounce, buttons: o.buttons, armSeconds: o.arm,
+    language: o.language === undefined ? undefined : o.language === 'site' ? null : o.language,
+    feedbackSeconds: o.feedback === undefined ? undefined : o.feedback === 'default' ? null : Number(o.feedback),
+  };
 }
 
 function withSettings(c: Command): Command {
   return c
     .option('--debounce <seconds>', 'ignore a repeated tap of the same badge within this many seconds', intOption('debounce'))
     .option('--buttons <list>', 'panel buttons offered, e.g. IN,OUT,BREAK', collect)
-    .option('--arm <seconds>', 'how long a pressed button applies to the next tap', intOption('arm'));
+    .option('--arm <seconds>', 'how long a pressed button applies to the next tap', intOption('arm'))
+    .option('--language <lang>', "the terminal's language (fr, nl, de, en), or 'site' for the site's")
+    .option('--feedback <seconds>', "how long a tap's result stays on the panel (0.5 to 30), or 'default' for the terminal's own");
 }
 
 export function registerTerminalCommands(admin: Command): void {
@@ -23,9 +35,8 @@ export function registerTerminalCommands(admin: Command): void {
       .argument('<id>', 'terminal id = MQTT client id = username')
       .requiredOption('--site <id>', 'the site where it hangs'),
   ).action(async (id: string, o: SettingsOptions, cmd: Command) =>
-    withDb(cmd, async (db) => {
-      const { addTerminal } = await import('../site-data/terminals.ts');
-      const { terminal, secret } = addTerminal(db, { id, siteId: o.site, debounceSeconds: o.debounce, buttons: o.buttons, armSeconds: o.arm });
+    withService(cmd, (service, caller) => {
+      const { terminal, secret } = service.createTerminalWithSecret(caller, { id, ...settingsOf(o) });
       stdoutIo.out(`terminal ${terminal.id} added on site ${terminal.siteId}`);
       stdoutIo.out(`secret: ${secret}`);
       stdoutIo.out('Write the secret into the terminal config now: it is not stored and will not be shown again.');
@@ -33,9 +44,8 @@ export function registerTerminalCommands(admin: Command): void {
   );
   withSettings(t.command('set').description("Change a terminal's site or panel settings").argument('<id>', 'terminal id').option('--site <id>', 'move it to this site')).action(
     async (id: string, o: SettingsOptions, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { updateTerminal } = await import('../site-data/terminals.ts');
-        const x = updateTerminal(db, id, { siteId: o.site, debounceSeconds: o.debounce, buttons: o.buttons, armSeconds: o.arm });
+      withService(cmd, (service, caller) => {
+        const x = service.updateTerminal(caller, id, settingsOf(o));
         stdoutIo.out(`terminal ${x.id} site ${x.siteId} debounce ${x.debounceSeconds}s buttons ${x.buttons.join(',')} arm ${x.armSeconds}s`);
       }),
   );
@@ -44,9 +54,8 @@ export function registerTerminalCommands(admin: Command): void {
       .description(disabled ? 'Refuse this terminal from now on (it is disconnected if connected)' : 'Allow a disabled terminal again')
       .argument('<id>', 'terminal id')
       .action(async (id: string, _o: unknown, cmd: Command) =>
-        withDb(cmd, async (db) => {
-          const { setTerminalDisabled } = await import('../site-data/terminals.ts');
-          setTerminalDisabled(db, id, disabled);
+        withService(cmd, (service, caller) => {
+          service.setTerminalActive(caller, id, !disabled);
           stdoutIo.out(`terminal ${id} ${disabled ? 'disabled' : 'enabled'}`);
         }),
       );
@@ -60,6 +69,16 @@ export function registerTerminalCommands(admin: Command): void {
         const secret = rotateTerminalSecret(db, id);
         stdoutIo.out(`terminal ${id} has a new secret`);
         stdoutIo.out(`secret: ${secret}`);
+      }),
+    );
+  t.command('pairing-code')
+    .description('A one-time pairing code for the terminal (for `ciao terminal pair` on the device; short-lived, single use)')
+    .argument('<id>', 'terminal id')
+    .action(async (id: string, _o: unknown, cmd: Command) =>
+      withService(cmd, (service, caller) => {
+        const code = service.createPairingCode(caller, id);
+        stdoutIo.out(`pairing code for ${id}: ${code.code} (valid until ${code.expiresAt}, single use)`);
+        stdoutIo.out("On the device: ciao terminal pair CODE.FINGERPRINT --gateway https://GATEWAY:PORT (the console shows the whole line; the fingerprint is the pairing listener's CA, see docs/terminal.md)");
       }),
     );
   t.command('list')

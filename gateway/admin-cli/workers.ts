@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { collect, describeProblems, printRows, stdoutIo, withDb } from './context.ts';
+import { collect, describeProblems, printRows, registerActivation, stdoutIo, withService } from './context.ts';
 import type { ImportResult } from '../site-data/csv-import.ts';
 
 export function printImport(result: ImportResult, what: string): void {
@@ -21,9 +21,12 @@ export function registerWorkerCommands(admin: Command): void {
     .requiredOption('--employer <number>', 'an employer (repeat, or separate with commas); agency workers: the agency', collect, [])
     .option('--id <id>', "the gateway's worker key (generated if absent)")
     .action(async (o: { niss?: string; limosa?: string; name: string; capacity: string; employer: string[]; id?: string }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { upsertWorker } = await import('../site-data/workers.ts');
-        const x = upsertWorker(db, { id: o.id, niss: o.niss, limosa: o.limosa, name: o.name, capacity: o.capacity, employers: o.employer });
+      withService(cmd, async (service, caller, db) => {
+        const { findWorker } = await import('../site-data/workers.ts');
+        const input = { niss: o.niss, limosa: o.limosa, name: o.name, capacity: o.capacity, employers: o.employer };
+        // `add` of a known worker (same id, NISS/BIS or Limosa id) changes it, as it always did.
+        const known = (o.id && findWorker(db, o.id)) || (o.niss && findWorker(db, o.niss)) || (o.limosa && findWorker(db, o.limosa)) || undefined;
+        const x = known ? service.updateWorker(caller, known.id, input) : service.createWorker(caller, { id: o.id, ...input });
         stdoutIo.out(`worker ${x.id} ${x.name} (${x.capacity}) employers ${x.employers.join(',')}`);
       }),
     );
@@ -31,7 +34,7 @@ export function registerWorkerCommands(admin: Command): void {
     .description('List workers (NISS masked)')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
+      withService(cmd, async (_service, _caller, db) => {
         const { listWorkers } = await import('../site-data/workers.ts');
         const { maskWorkerNumber } = await import('../../shared/identifiers/national-number.ts');
         printRows(
@@ -45,9 +48,9 @@ export function registerWorkerCommands(admin: Command): void {
     .description('Import workers from CSV (header: niss,limosa,name,capacity,employers[,id]; several employers separated by |). Bad lines are reported, good ones kept; exit code 2 if any line was rejected')
     .argument('<file>', 'CSV file')
     .action(async (file: string, _o: unknown, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { importWorkersCsv } = await import('../site-data/csv-import.ts');
-        printImport(importWorkersCsv(db, readFileSync(file, 'utf8')), 'workers');
+      withService(cmd, (service, caller) => {
+        printImport(service.importWorkers(caller, readFileSync(file, 'utf8')), 'workers');
       }),
     );
+  registerActivation(w, 'worker', (service, caller, id, active) => service.setWorkerActive(caller, id, active));
 }

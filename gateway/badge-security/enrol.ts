@@ -3,6 +3,7 @@ import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { findWorker } from '../site-data/workers.ts';
 import { getBadge, saveSecureBadge, type Badge } from '../site-data/badges.ts';
 import { nowIso, parseDay, problem, throwIfAny } from '../site-data/input.ts';
+import { recordChange, SYSTEM_ACTOR, type Actor } from '../site-data/audit.ts';
 import type { CardTransport } from './apdu.ts';
 import { DeskReader } from './desk-reader.ts';
 import { deriveBadgeKeys } from './diversify.ts';
@@ -25,6 +26,8 @@ export interface EnrolOptions {
   validFrom?: string;
   validTo?: string;
   onStep?: (step: string) => void;
+  /** Who provisions, for the audit trail (the console passes its user, the command `cli:<system user>`). */
+  actor?: Actor;
   /** Test seam: the PCD's random numbers. */
   random?: (n: number) => Buffer;
 }
@@ -91,6 +94,7 @@ export async function provisionAndEnrol(transport: CardTransport, o: EnrolOption
       validTo: input.validTo ?? (input.validFrom ? null : existing?.validTo ?? null),
       keyVersion: current,
     });
+    recordChange(o.db, { actor: o.actor ?? SYSTEM_ACTOR, action: 'provision', entity: 'badge', entityId: uid, before: existing ?? null, after: badge });
     const oldVersions = provisioning.versionsFound.filter((v) => v !== 0 && v !== current);
     const before = existing?.kind === 'secure' && existing.keyVersion !== current ? existing.keyVersion : oldVersions.length ? Math.max(...oldVersions) : null;
     return { badge, previousWorkerId: existing && existing.workerId !== workerId ? existing.workerId : null, previousKeyVersion: before, provisioning };

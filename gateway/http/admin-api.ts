@@ -7,11 +7,16 @@ import type { Db } from '../../shared/sqlite.ts';
 import { REMARK_KINDS, type RemarkOptions } from '../remarks/model.ts';
 import { decideApplicability } from '../site-data/applicability.ts';
 import { RecordsService } from '../records/service.ts';
-import { forbidden, notFound, unauthenticated } from '../../shared/errors.ts';
+import { notFound, unauthenticated } from '../../shared/errors.ts';
 import ajvCompiler from '@fastify/ajv-compiler';
 import { createSqliteQueries } from '../records/sqlite-queries.ts';
 import type { RecordsQueries } from '../records/ports.ts';
-import { listUsers, userForToken, type ApiUser } from '../access/users.ts';
+import { may, userForToken, type ApiUser } from '../access/users.ts';
+import { SiteDataService } from '../site-data/service.ts';
+import { siteDataRoutes } from './site-data-api.ts';
+import { ChangeFeed, eventRoutes } from './events.ts';
+import { loadConsoleAssets } from './console-assets.ts';
+import { PERMISSIONS } from '../access/roles.ts';
 import { PROBLEM_SCHEMA, sendProblem } from './problems.ts';
 
 /**
@@ -22,6 +27,12 @@ import { PROBLEM_SCHEMA, sendProblem } from './problems.ts';
  */
 export interface AdminApiOptions {
   db: Db;
+  /** The site-data service both faces use; one is made on `db` when absent. */
+  siteData?: SiteDataService;
+  /** The HTTPS pairing listener's public URL and CA fingerprint, once it listens. */
+  pairing?: () => { url: string; fingerprint: string } | undefined;
+  /** Live events for the console (server-sent events); made on `db` when absent. */
+  events?: ChangeFeed;
   queries?: RecordsQueries;
   now?: () => Date;
   remarkOptions?: Partial<RemarkOptions>;
@@ -36,6 +47,7 @@ declare module 'fastify' {
 export const API_PREFIX = '/api/v1';
 export const OPENAPI_PATH = `${API_PREFIX}/openapi.json`;
 export const DASHBOARD_PATH = '/dashboard/';
+export const CONSOLE_PATH = '/console/';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DASHBOARD_FILES: Record<string, string> = {
@@ -127,24 +139,34 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
 
   app.get(OPENAPI_PATH, publicRoute, async () => app.swagger());
 
+  // --- Console (plain ES modules, no build step: see console-assets.ts) ---
+  const consoleFiles = loadConsoleAssets();
+  const consoleHeaders = { ...staticHeaders, 'content-security-policy': consoleFiles.csp };
+  app.get('/console', publicRoute, async (_r, reply) => reply.redirect(CONSOLE_PATH));
+  app.get(CONSOLE_PATH, publicRoute, async (_r, reply) => {
+    const index = consoleFiles.assets.get('index.html')!;
+    return reply.type(index.type).headers(consoleHeaders).send(index.body);
+  });
+  app.get(`${CONSOLE_PATH}*`, publicRoute, async (r, reply) => {
+    const asset = consoleFiles.assets.get((r.params as { '*': string })['*']);
+    if (!asset) return reply.code(404).type('text/plain').send('not found');
+    return reply.type(asset.type).headers(consoleHeaders).send(asset.body);
+  });
+
   // --- API ---
+  const siteData = opts.siteData ?? new SiteDataService(opts.db, { now: opts.now });
+  await siteDataRoutes(app, { db: opts.db, service: siteData, records: service, pairing: opts.pairing, prefix: API_PREFIX });
+  await eventRoutes(app, { feed: opts.events ?? new ChangeFeed(opts.db), prefix: API_PREFIX });
+
   app.get(`${API_PREFIX}/me`, {
     schema: { summary: 'Who the token belongs to', tags: ['session'], security: secured, response: { 200: anyObject, ...errors } },
   }, async (r) => {
     const u = user(r);
-    return { id: u.id, name: u.name, role: u.role, sites: service.sites(u), canSeeNiss: u.canSeeNiss, now: service.nowIso(), missingSources: service.missingSources() };
+    return {
+      id: u.id, name: u.name, role: u.role, company: u.company, sites: service.sites(u), canSeeNiss: u.canSeeNiss,
+      permissions: PERMISSIONS.filter((p) => may(u, p)), now: service.nowIso(), missingSources: service.missingSources(),
+    };
   });
-
-  app.get(`${API_PREFIX}/users`, {
-    schema: { summary: 'API users (administrators only)', tags: ['session'], security: secured, response: { 200: anyObject, ...errors } },
-  }, async (r) => {
-    if (user(r).role !== 'admin') throw forbidden({ field: 'role', rule: 'role-admin', message: 'role: only an administrator may list users' });
-    return { users: listUsers(opts.db) };
-  });
-
-  app.get(`${API_PREFIX}/terminals`, {
-    schema: { summary: 'Terminals: online, last seen, queued taps, clock skew', tags: ['presence'], security: secured, querystring: { type: 'object', properties: { site: text('site id') }, additionalProperties: false }, response: { 200: anyObject, ...errors } },
-  }, async (r) => ({ terminals: service.terminals(user(r), (r.query as { site?: string }).site) }));
 
   app.get(`${API_PREFIX}/presence`, {
     schema: { summary: 'Who is on which site now', tags: ['presence'], security: secured, querystring: { type: 'object', properties: { site: text('site id') }, additionalProperties: false }, response: { 200: anyObject, ...errors } },

@@ -21,6 +21,7 @@ const PROBLEM_TYPES: Record<ErrorCode, Pick<Problem, 'type' | 'title' | 'status'
   ERR_CIAO_FORBIDDEN: { type: 'urn:problem-type:ciao:forbidden', title: 'Forbidden', status: 403 },
   ERR_CIAO_UNAUTHENTICATED: { type: 'urn:problem-type:ciao:unauthenticated', title: 'Authentication required', status: 401 },
   ERR_CIAO_NOT_FOUND: { type: 'urn:problem-type:ciao:not-found', title: 'Not found', status: 404 },
+  ERR_CIAO_CONFLICT: { type: 'urn:problem-type:ciao:conflict', title: 'Conflict', status: 409 },
 };
 
 export const PROBLEM_SCHEMA = {
@@ -53,6 +54,11 @@ function problemOf(err: unknown): Problem {
       return { field, rule, message: `${field}: ${missing ? 'is required' : `${v.message ?? 'is invalid'}${allowed}`}` };
     });
     return { type: 'urn:problem-type:ciao:invalid-input', title: 'Invalid input', status: 400, detail: problems.map((p) => p.message).join('; '), problems };
+  }
+  // The gateway's writer holds the database for a moment (a commit of taps): a change from the console that
+  // waited its busy timeout is answered "try again", not "internal error".
+  if (errorCode(err)?.startsWith('SQLITE_BUSY')) {
+    return { type: 'urn:problem-type:ciao:busy', title: 'Busy', status: 503, detail: 'the database is busy committing taps; try again in a moment', problems: [{ field: '(request)', rule: 'database-busy', message: '(request): the database is busy committing taps; try again in a moment' }] };
   }
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { type: 'urn:problem-type:ciao:bad-request', title: 'Bad request', status: fe.statusCode, detail: fe.message, problems: [{ field: '(request)', rule: fe.code ?? 'request', message: fe.message }] };

@@ -22,7 +22,7 @@ export interface StatusItem {
   change: 'online' | 'offline' | 'report';
   /** Gateway clock. */
   at: string;
-  report?: { state: 'online' | 'offline'; at: string; version?: string; queued?: number; clockSkewMs?: number };
+  report?: { state: 'online' | 'offline'; at: string; version?: string; queued?: number; clockSkewMs?: number; configVersion?: number };
 }
 
 /** What happened to each item, in the order of the batch. */
@@ -74,9 +74,10 @@ export class BatchWriter {
        ON CONFLICT (terminal_id) DO UPDATE SET state = 'offline', disconnected_at = excluded.disconnected_at, updated_at = excluded.updated_at`,
     );
     const reported = db.prepare(
-      `INSERT INTO terminal_status (terminal_id, state, reported_at, version, queued, reported_skew_ms, updated_at) VALUES (@id, @state, @at, @version, @queued, @skew, @now)
+      `INSERT INTO terminal_status (terminal_id, state, reported_at, version, queued, reported_skew_ms, config_version, updated_at) VALUES (@id, @state, @at, @version, @queued, @skew, @configVersion, @now)
        ON CONFLICT (terminal_id) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at,
          version = COALESCE(excluded.version, version), queued = COALESCE(excluded.queued, queued),
+         config_version = COALESCE(excluded.config_version, config_version),
          reported_skew_ms = COALESCE(excluded.reported_skew_ms, reported_skew_ms), updated_at = excluded.updated_at`,
     );
     const writeStatus = (item: StatusItem) => {
@@ -84,7 +85,7 @@ export class BatchWriter {
       else if (item.change === 'offline') disconnected.run(item.terminalId, item.at, item.at);
       else if (item.report) {
         const r = item.report;
-        reported.run({ id: item.terminalId, state: r.state, at: r.at, version: r.version ?? null, queued: r.queued ?? null, skew: r.clockSkewMs ?? null, now: item.at });
+        reported.run({ id: item.terminalId, state: r.state, at: r.at, version: r.version ?? null, queued: r.queued ?? null, skew: r.clockSkewMs ?? null, configVersion: r.configVersion ?? null, now: item.at });
       }
     };
 

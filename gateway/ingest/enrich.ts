@@ -75,7 +75,7 @@ export class Enricher {
     this.terminalSite = db.prepare('SELECT site_id FROM terminals WHERE id = ?').pluck();
     this.site = db.prepare('SELECT * FROM sites WHERE id = ?');
     this.declaration = db
-      .prepare(`SELECT number FROM declarations WHERE site_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) ORDER BY valid_from DESC, number LIMIT 1`)
+      .prepare(`SELECT number FROM declarations WHERE site_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) AND deactivated_at IS NULL ORDER BY valid_from DESC, number LIMIT 1`)
       .pluck();
     this.chain = db.prepare('SELECT company_id FROM declaration_companies WHERE declaration = ? ORDER BY rank').pluck();
     this.badge = db.prepare('SELECT worker_id, valid_from, valid_to, revoked_at, kind, key_version FROM badges WHERE uid = ?');

@@ -23,6 +23,8 @@ export interface TapIngestOptions {
   maxDelayMs: number;
   maxBatch: number;
   languageOf(terminalId: string): Language;
+  /** Whether the terminal is in enrolment mode (its unknown badges are told to wait for enrolment). */
+  inEnrolment?(terminalId: string): boolean;
   /** Called after a commit that appended registrations. */
   onRegistrations(count: number): void;
   mayCommit?: () => boolean;
@@ -113,7 +115,8 @@ export class TapIngest {
           m.tapsStored.inc();
           m.enrichment.inc({ status: o.enrichment! });
         }
-        this.o.acks.sendAck(o.item.terminalId, { id: o.item.tap.id, status: 'stored', display: ackDisplay(lang, o.enrichment === 'enriched' || o.duplicate ? 'stored' : 'review'), now });
+        const shown = o.enrichment === 'enriched' || o.duplicate ? 'stored' : o.enrichment === 'unknown-badge' && this.o.inEnrolment?.(o.item.terminalId) ? 'enrol' : 'review';
+        this.o.acks.sendAck(o.item.terminalId, { id: o.item.tap.id, status: 'stored', display: ackDisplay(lang, shown), now });
       } else {
         m.tapsRejected.inc({ reason: o.item.reason });
         this.o.logger.warn({ terminalId: o.item.terminalId, tapId: o.item.tapId, reason: o.item.reason, problems: o.item.problems }, 'tap rejected and quarantined');

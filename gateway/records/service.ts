@@ -9,7 +9,8 @@ import { presenceNow, timelineBars, type PresenceEntry, type TimelineBar } from 
 import { changeCorrectionState, getCorrection, listCorrections, prepareCorrection, type CorrectionRequest } from './corrections-store.ts';
 import { correctionDocument, documentLines } from './corrections-document.ts';
 import type { RegistrationRecord, RecordsQueries, TerminalView } from './ports.ts';
-import type { ApiUser } from '../access/users.ts';
+import { requirePermission, type ApiUser } from '../access/users.ts';
+import { companyScope } from './company-scope.ts';
 import type { OutageFact } from '../remarks/model.ts';
 
 /**
@@ -78,7 +79,8 @@ export class RecordsService {
   presence(user: ApiUser, site?: string): Array<PresenceEntry & { workerName: string | null; siteName: string | null }> {
     const now = this.now();
     const w = this.remarkOptions.shiftWindowHours;
-    const records = this.queries.registrations({ fromUtc: utc(new Date(now.getTime() - w * HOUR)), toUtc: utc(new Date(now.getTime() + 1000)), siteIds: this.scope(user, site) });
+    requirePermission(user, 'read');
+    const records = this.inCompanyScope(user, this.queries.registrations({ fromUtc: utc(new Date(now.getTime() - w * HOUR)), toUtc: utc(new Date(now.getTime() + 1000)), siteIds: this.scope(user, site) }));
     const byWorker = new Map(records.map((r) => [r.workerId, r]));
     const facts = records.map(toFact).filter((f): f is RegistrationFact => f !== null);
     return presenceNow(facts, now, w).map((p) => ({ ...p, workerName: byWorker.get(p.workerId)?.workerName ?? null, siteName: byWorker.get(p.workerId)?.siteName ?? null }));
@@ -90,17 +92,25 @@ export class RecordsService {
     return p.value;
   }
 
+  /** Registrations the user may see: their sites, and their company's chain (FAQ 33). */
+  private inCompanyScope<T extends { declaration: string | null; employerId: string | null }>(user: ApiUser, rows: T[]): T[] {
+    const visible = companyScope(this.db, user);
+    return visible ? rows.filter((r) => visible(r.declaration, r.employerId)) : rows;
+  }
+
   registrations(user: ApiUser, q: RegistrationQuery): { period: { from: string; to: string; days: number }; registrations: ExportRow[] } {
+    requirePermission(user, 'read');
     const period = this.period(q);
-    const rows = this.queries.registrations({ fromUtc: period.fromUtc, toUtc: period.toUtc, siteIds: this.scope(user, q.site), workerId: q.worker, companyId: q.company, declaration: q.declaration });
+    const rows = this.inCompanyScope(user, this.queries.registrations({ fromUtc: period.fromUtc, toUtc: period.toUtc, siteIds: this.scope(user, q.site), workerId: q.worker, companyId: q.company, declaration: q.declaration }));
     return { period: { from: period.from, to: period.to, days: period.days }, registrations: redactForUser(rows, user.canSeeNiss) };
   }
 
   export(user: ApiUser, q: RegistrationQuery & { format?: string }) {
+    requirePermission(user, 'export');
     const format = (q.format ?? 'csv') as ExportFormat;
     if (!EXPORT_FORMATS.includes(format)) throw new InvalidInputError([{ field: 'format', rule: 'enum', message: `format: must be csv or json, got ${JSON.stringify(q.format)}` }]);
     const period = this.period(q);
-    const rows = this.queries.registrations({ fromUtc: period.fromUtc, toUtc: period.toUtc, siteIds: this.scope(user, q.site), workerId: q.worker, companyId: q.company, declaration: q.declaration });
+    const rows = this.inCompanyScope(user, this.queries.registrations({ fromUtc: period.fromUtc, toUtc: period.toUtc, siteIds: this.scope(user, q.site), workerId: q.worker, companyId: q.company, declaration: q.declaration }));
     return { ...exportRegistrations(rows, { format, canSeeNiss: user.canSeeNiss, period, filters: { site: q.site, worker: q.worker, company: q.company, declaration: q.declaration } }), count: rows.length };
   }
 
@@ -112,7 +122,10 @@ export class RecordsService {
     const siteIds = this.scope(user, q.site);
     const w = this.remarkOptions.shiftWindowHours * HOUR;
     // Look a shift window beyond both ends so a night shift at the edge pairs correctly.
-    const facts = this.queries.remarkFacts(utc(new Date(Date.parse(period.fromUtc) - w)), utc(new Date(Math.min(Date.parse(period.toUtc) + w, now.getTime() + 1000))), siteIds, now);
+    requirePermission(user, 'read');
+    const visible = companyScope(this.db, user);
+    const allFacts = this.queries.remarkFacts(utc(new Date(Date.parse(period.fromUtc) - w)), utc(new Date(Math.min(Date.parse(period.toUtc) + w, now.getTime() + 1000))), siteIds, now);
+    const facts = visible ? { ...allFacts, registrations: allFacts.registrations.filter((r) => visible(r.declaration, r.employerId)) } : allFacts;
     const remarks = computeRemarks(facts, now, this.remarkOptions).filter(
       (r) => r.day >= period.from && r.day <= period.to && (siteIds === null || (r.siteId !== null && siteIds.includes(r.siteId))) && (!q.kind || r.kind === q.kind),
     );
@@ -133,7 +146,8 @@ export class RecordsService {
     const day = q.day ?? localDate(this.now());
     const period = this.period({ from: day, to: day });
     const w = this.remarkOptions.shiftWindowHours * HOUR;
-    const rows = this.queries.registrations({ fromUtc: utc(new Date(Date.parse(period.fromUtc) - w)), toUtc: utc(new Date(Date.parse(period.toUtc) + w)), siteIds: this.scope(user, q.site), workerId: q.worker });
+    requirePermission(user, 'read');
+    const rows = this.inCompanyScope(user, this.queries.registrations({ fromUtc: utc(new Date(Date.parse(period.fromUtc) - w)), toUtc: utc(new Date(Date.parse(period.toUtc) + w)), siteIds: this.scope(user, q.site), workerId: q.worker }));
     const facts = rows.map(toFact).filter((f): f is RegistrationFact => f !== null);
     const bars = timelineBars(facts, day, (at) => localDate(at), this.remarkOptions.shiftWindowHours);
     const seqs = new Set(bars.flatMap((b) => [b.fromSeq, b.toSeq]));
@@ -143,7 +157,8 @@ export class RecordsService {
 
   private visibleRegistration(user: ApiUser, seq: number): RegistrationRecord {
     const r = Number.isInteger(seq) ? this.queries.registration(seq) : undefined;
-    if (!r || (user.sites !== null && !user.sites.includes(r.siteId))) throw notFound('seq', `seq: no registration ${seq} on your sites`);
+    const visible = companyScope(this.db, user);
+    if (!r || (user.sites !== null && !user.sites.includes(r.siteId)) || (visible && !visible(r.declaration, r.employerId))) throw notFound('seq', `seq: no registration ${seq} on your sites`);
     return r;
   }
 
@@ -152,11 +167,13 @@ export class RecordsService {
   }
 
   prepareCorrection(user: ApiUser, input: { seq: number; field: string; requestedValue: string; reason: string }): CorrectionRequest {
+    requirePermission(user, 'corrections');
     const r = this.visibleRegistration(user, input.seq);
     return prepareCorrection(this.db, r, input, user.name, this.now());
   }
 
   changeCorrection(user: ApiUser, id: number, to: string, note?: string): CorrectionRequest {
+    requirePermission(user, 'corrections');
     const c = getCorrection(this.db, id);
     if (!c || (user.sites !== null && !user.sites.includes(c.siteId))) throw notFound('id', `id: no correction request ${id} on your sites`);
     const r = this.visibleRegistration(user, c.seq);

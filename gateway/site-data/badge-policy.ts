@@ -2,6 +2,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { getSite } from './sites.ts';
 import { notFoundError, problem } from './input.ts';
+import { recordChange, SYSTEM_ACTOR, type Actor } from './audit.ts';
 
 /**
  * Sites that require secure badges (NTAG 424 DNA, which sign every read): there, a UID-only badge, which a
@@ -18,10 +19,15 @@ export interface SiteBadgePolicy {
 
 const today = () => new Date().toISOString().slice(0, 10);
 
-export function setSiteRequiresSecureBadges(db: Db, siteId: string, required: boolean): SiteBadgePolicy {
+/** Sets the site's rule, recorded in the audit trail as a change of the site by `actor`. */
+export function setSiteRequiresSecureBadges(db: Db, siteId: string, required: boolean, actor: Actor = SYSTEM_ACTOR): SiteBadgePolicy {
   if (!getSite(db, siteId)) throw notFoundError('site', siteId);
-  db.prepare('UPDATE sites SET require_secure_badges = ? WHERE id = ?').run(required ? 1 : 0, siteId);
-  return siteBadgePolicy(db, siteId);
+  return db.transaction(() => {
+    const before = siteBadgePolicy(db, siteId).requireSecureBadges;
+    db.prepare('UPDATE sites SET require_secure_badges = ? WHERE id = ?').run(required ? 1 : 0, siteId);
+    if (before !== required) recordChange(db, { actor, action: 'update', entity: 'site', entityId: siteId, siteId, before: { requireSecureBadges: before }, after: { requireSecureBadges: required } });
+    return siteBadgePolicy(db, siteId);
+  }).immediate();
 }
 
 export function siteBadgePolicy(db: Db, siteId: string, day = today()): SiteBadgePolicy {

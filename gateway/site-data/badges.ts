@@ -3,6 +3,7 @@ import { badgeUidSchema } from '../../shared/mqtt/payloads.ts';
 import { parseWith } from '../../shared/schema.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { findWorker } from './workers.ts';
+import { BADGE_UID_RULE } from '../../shared/identifiers/badge.ts';
 import { checkUidOnlyBadgeAllowed } from './badge-policy.ts';
 import { notFoundError, nowIso, parseDay, problem, throwIfAny } from './input.ts';
 
@@ -36,7 +37,7 @@ export interface BadgeInput {
 export function checkBadge(db: Db, input: BadgeInput, problems: FieldProblem[]): { uid: string; workerId: string; validFrom: string; validTo: string | null } | undefined {
   const before = problems.length;
   const uid = parseWith(badgeUidSchema, (input.uid ?? '').trim());
-  if (!uid.ok) problems.push(problem('uid', 'format', 'must be a 4-, 7- or 10-byte UID in hex (8, 14 or 20 hex digits)'));
+  if (!uid.ok) problems.push(problem('uid', 'format', BADGE_UID_RULE));
   let workerId: string | undefined;
   if (!input.worker?.trim()) problems.push(problem('worker', 'required', 'is required (worker id, NISS/BIS or Limosa id)'));
   else {

@@ -8,6 +8,8 @@ export interface Company {
   id: string;
   kind: 'enterprise' | 'foreign';
   name: string;
+  /** Deactivated (never deleted): not offered for new employers or chains; history keeps it. */
+  deactivatedAt: string | null;
 }
 
 export function parseCompanyNumber(input: string, field: string, problems: FieldProblem[]): { id: string; kind: Company['kind'] } | undefined {
@@ -24,13 +26,13 @@ export function upsertCompany(db: Db, input: { number: string; name: string }): 
   throwIfAny(problems);
   db.prepare('INSERT INTO companies (id, kind, name, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name')
     .run(number!.id, number!.kind, name!, nowIso());
-  return { id: number!.id, kind: number!.kind, name: name! };
+  return getCompany(db, number!.id)!;
 }
 
 export function listCompanies(db: Db): Company[] {
-  return db.prepare('SELECT id, kind, name FROM companies ORDER BY name, id').all() as Company[];
+  return db.prepare('SELECT id, kind, name, deactivated_at AS deactivatedAt FROM companies ORDER BY name, id').all() as Company[];
 }
 
 export function getCompany(db: Db, id: string): Company | undefined {
-  return db.prepare('SELECT id, kind, name FROM companies WHERE id = ?').get(id) as Company | undefined;
+  return db.prepare('SELECT id, kind, name, deactivated_at AS deactivatedAt FROM companies WHERE id = ?').get(id) as Company | undefined;
 }

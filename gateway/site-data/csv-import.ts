@@ -1,8 +1,9 @@
 import { parse } from 'csv-parse/sync';
 import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
-import { checkWorker, saveWorker } from './workers.ts';
-import { checkBadge, saveBadge } from './badges.ts';
+import { checkWorker, getWorker, saveWorker, type Worker } from './workers.ts';
+import { checkBadge, getBadge, saveBadge, type Badge } from './badges.ts';
+import { CiaoError } from '../../shared/errors.ts';
 
 /**
  * CSV import of workers and badges. Each row is checked on its own: a bad row is reported with its line and
@@ -59,7 +60,9 @@ function importRows(db: Db, text: string, save: (row: Row, problems: FieldProble
         // A savepoint per row: a row that fails in the database rolls back alone.
         db.transaction(() => save(row, problems))();
       } catch (err) {
-        problems.push({ field: '(row)', rule: 'database', message: `(row): ${(err as Error).message}` });
+        // A rule of the caller (scope, deactivated record) names its field; anything else is the database's.
+        if (err instanceof CiaoError) problems.push(...err.problems);
+        else problems.push({ field: '(row)', rule: 'database', message: `(row): ${(err as Error).message}` });
       }
       if (problems.length) result.rejected.push({ line: row.line, problems });
       else result.imported += 1;
@@ -69,7 +72,13 @@ function importRows(db: Db, text: string, save: (row: Row, problems: FieldProble
   return result;
 }
 
-export function importWorkersCsv(db: Db, text: string): ImportResult {
+/** What a caller adds to each row: its own checks (throwing), and a note of each row saved (the audit trail). */
+export interface ImportHooks<Checked, Saved> {
+  check?(row: Checked): void;
+  saved?(before: Saved | null, after: Saved): void;
+}
+
+export function importWorkersCsv(db: Db, text: string, hooks: ImportHooks<Omit<Worker, 'id'> & { id?: string }, Worker> = {}): ImportResult {
   return importRows(db, text, (row, problems) => {
     const f = row.fields;
     const w = checkWorker(db, {
@@ -80,14 +89,27 @@ export function importWorkersCsv(db: Db, text: string): ImportResult {
       capacity: f.capacity || undefined,
       employers: (f.employers ?? f.employer ?? '').split(/[|\s]+/).filter(Boolean),
     }, problems);
-    if (w) saveWorker(db, w);
+    if (!w) return;
+    hooks.check?.(w);
+    const before = (w.id && getWorker(db, w.id)) || (w.ssin && findBy(db, 'ssin', w.ssin)) || (w.limosaId && findBy(db, 'limosa_id', w.limosaId)) || null;
+    const after = saveWorker(db, w);
+    hooks.saved?.(before, after);
   });
 }
 
-export function importBadgesCsv(db: Db, text: string): ImportResult {
+function findBy(db: Db, column: 'ssin' | 'limosa_id', value: string): Worker | null {
+  const id = db.prepare(`SELECT id FROM workers WHERE ${column} = ?`).pluck().get(value) as string | undefined;
+  return id ? getWorker(db, id) ?? null : null;
+}
+
+export function importBadgesCsv(db: Db, text: string, hooks: ImportHooks<{ uid: string; workerId: string; validFrom: string; validTo: string | null }, Badge> = {}): ImportResult {
   return importRows(db, text, (row, problems) => {
     const f = row.fields;
     const b = checkBadge(db, { uid: f.uid ?? '', worker: f.worker ?? '', validFrom: f.from || f.valid_from || undefined, validTo: f.to || f.valid_to || undefined }, problems);
-    if (b) saveBadge(db, b);
+    if (!b) return;
+    hooks.check?.(b);
+    const before = getBadge(db, b.uid) ?? null;
+    const after = saveBadge(db, b);
+    hooks.saved?.(before, after);
   });
 }

@@ -16,6 +16,8 @@ export interface Declaration {
   validFrom: string;
   validTo: string | null;
   companies: string[];
+  /** Withdrawn (never deleted): no longer used for new taps; registrations made under it keep it. */
+  deactivatedAt: string | null;
 }
 
 export interface DeclarationInput {
@@ -57,12 +59,12 @@ export function upsertDeclaration(db: Db, input: DeclarationInput): Declaration 
 }
 
 export function getDeclaration(db: Db, number: string): Declaration | undefined {
-  const row = db.prepare('SELECT number, site_id, valid_from, valid_to FROM declarations WHERE number = ?').get(number) as
-    | { number: string; site_id: string; valid_from: string; valid_to: string | null }
+  const row = db.prepare('SELECT number, site_id, valid_from, valid_to, deactivated_at FROM declarations WHERE number = ?').get(number) as
+    | { number: string; site_id: string; valid_from: string; valid_to: string | null; deactivated_at: string | null }
     | undefined;
   if (!row) return undefined;
   const companies = (db.prepare('SELECT company_id FROM declaration_companies WHERE declaration = ? ORDER BY rank').all(number) as Array<{ company_id: string }>).map((r) => r.company_id);
-  return { number: row.number, siteId: row.site_id, validFrom: row.valid_from, validTo: row.valid_to, companies };
+  return { number: row.number, siteId: row.site_id, validFrom: row.valid_from, validTo: row.valid_to, companies, deactivatedAt: row.deactivated_at };
 }
 
 export function listDeclarations(db: Db, siteId?: string): Declaration[] {
@@ -75,7 +77,7 @@ export function listDeclarations(db: Db, siteId?: string): Declaration[] {
 /** The site's declaration valid on a day; when several overlap, the most recently started one. */
 export function declarationOn(db: Db, siteId: string, day: string): Declaration | undefined {
   const row = db.prepare(
-    `SELECT number FROM declarations WHERE site_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?)
+    `SELECT number FROM declarations WHERE site_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) AND deactivated_at IS NULL
      ORDER BY valid_from DESC, number LIMIT 1`,
   ).get(siteId, day, day) as { number: string } | undefined;
   return row ? getDeclaration(db, row.number) : undefined;

@@ -53,3 +53,8 @@ export function notFoundError(what: string, id: string): CiaoError {
 export function nowIso(): string {
   return new Date().toISOString();
 }
+
+/** Marks a record deactivated (or active again): nothing a registration refers to is ever deleted. */
+export function setDeactivated(db: import('../../shared/sqlite.ts').Db, table: 'companies' | 'sites' | 'declarations' | 'workers', key: string, id: string, at: Date | null): boolean {
+  return db.prepare(`UPDATE ${table} SET deactivated_at = ? WHERE ${key} = ?`).run(at ? at.toISOString() : null, id).changes > 0;
+}

@@ -25,6 +25,7 @@ export interface Site {
   name: string;
   language: Language;
   placeOfWork: PlaceOfWork;
+  deactivatedAt: string | null;
 }
 
 interface SiteRow {
@@ -38,6 +39,7 @@ interface SiteRow {
   box_number: string | null;
   latitude: number | null;
   longitude: number | null;
+  deactivated_at?: string | null;
 }
 
 export function placeOfWorkOf(row: SiteRow): PlaceOfWork {
@@ -56,7 +58,7 @@ export function placeOfWorkOf(row: SiteRow): PlaceOfWork {
 }
 
 function toSite(row: SiteRow): Site {
-  return { id: row.id, name: row.name, language: row.language, placeOfWork: placeOfWorkOf(row) };
+  return { id: row.id, name: row.name, language: row.language, placeOfWork: placeOfWorkOf(row), deactivatedAt: row.deactivated_at ?? null };
 }
 
 function toNumber(v: number | string | undefined): number | undefined {

@@ -18,6 +18,8 @@ export interface Worker {
   name: string;
   capacity: Capacity;
   employers: string[];
+  /** Deactivated (never deleted): the worker's badges are revoked; registrations keep the worker. */
+  deactivatedAt?: string | null;
 }
 
 export interface WorkerInput {
@@ -87,10 +89,11 @@ interface WorkerRow {
   limosa_id: string | null;
   name: string;
   capacity: Capacity;
+  deactivated_at: string | null;
 }
 
 function getWorkerRow(db: Db, column: 'id' | 'ssin' | 'limosa_id', value: string): WorkerRow | undefined {
-  return db.prepare(`SELECT id, ssin, limosa_id, name, capacity FROM workers WHERE ${column} = ?`).get(value) as WorkerRow | undefined;
+  return db.prepare(`SELECT id, ssin, limosa_id, name, capacity, deactivated_at FROM workers WHERE ${column} = ?`).get(value) as WorkerRow | undefined;
 }
 
 function employersOf(db: Db, id: string): string[] {
@@ -99,7 +102,7 @@ function employersOf(db: Db, id: string): string[] {
 
 export function getWorker(db: Db, id: string): Worker | undefined {
   const r = getWorkerRow(db, 'id', id);
-  return r ? { id: r.id, ssin: r.ssin, limosaId: r.limosa_id, name: r.name, capacity: r.capacity, employers: employersOf(db, r.id) } : undefined;
+  return r ? { id: r.id, ssin: r.ssin, limosaId: r.limosa_id, name: r.name, capacity: r.capacity, employers: employersOf(db, r.id), deactivatedAt: r.deactivated_at } : undefined;
 }
 
 /** Finds a worker by worker id, NISS/BIS (any printed form) or Limosa id. */

@@ -18,11 +18,13 @@ export function terminalConfigFor(db: Db, terminalId: string, opts: { maxClockSk
     v: API_VERSION,
     terminalId: t.id,
     site: { id: site.id, name: site.name },
-    language: site.language,
+    language: t.language ?? site.language,
     debounceSeconds: t.debounceSeconds,
     buttons: { enabled: t.buttons, armSeconds: t.armSeconds },
     maxClockSkewMs: opts.maxClockSkewMs,
     serverTime: toOffsetIso(opts.now ?? new Date()),
+    ...(t.feedbackSeconds !== null ? { feedbackSeconds: t.feedbackSeconds } : {}),
+    configVersion: t.configVersion,
   };
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DIRECTIONS, REASONS } from '../registration.ts';
 import { isOffsetIso } from '../time.ts';
 import { parseCompanyId } from '../identifiers/company.ts';
+import { BADGE_UID_PATTERN, BADGE_UID_RULE } from '../identifiers/badge.ts';
 import { refineWith, problemsFromZod } from '../schema.ts';
 import type { FieldProblem } from '../problems.ts';
 
@@ -17,7 +18,7 @@ const offsetIso = z.string().refine(isOffsetIso, 'must be ISO 8601 with a date, 
 /** Badge UID as hex: 4, 7 or 10 bytes (ISO 14443 single, double, triple size), any case; kept upper-case. */
 export const badgeUidSchema = z
   .string()
-  .regex(/^(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}|[0-9A-Fa-f]{20})$/, 'must be a 4-, 7- or 10-byte UID in hex (8, 14 or 20 hex digits)')
+  .regex(BADGE_UID_PATTERN, BADGE_UID_RULE)
   .transform((s) => s.toUpperCase());
 
 /**
@@ -81,6 +82,10 @@ export const terminalConfigSchema = z.object({
   /** Clock skew above which the terminal warns. */
   maxClockSkewMs: z.number().int().min(0),
   serverTime: offsetIso,
+  /** How long the panel shows a tap's result; absent: the terminal's own setting. (Added compatibly to v1.) */
+  feedbackSeconds: z.number().min(0.5).max(30).optional(),
+  /** Version of these settings; a terminal that knows it reports it back in its status once applied. (Added compatibly to v1.) */
+  configVersion: z.number().int().min(0).optional(),
 });
 export type TerminalConfig = z.infer<typeof terminalConfigSchema>;
 
@@ -103,6 +108,8 @@ export const statusSchema = z.strictObject({
   version: z.string().max(64).optional(),
   queued: z.number().int().min(0).optional(),
   clockSkewMs: z.number().int().optional(),
+  /** The `configVersion` of the config the terminal applied (sent only when its config carried one). */
+  configVersion: z.number().int().min(0).optional(),
 });
 export type TerminalStatus = z.infer<typeof statusSchema>;
 

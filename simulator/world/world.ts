@@ -60,6 +60,8 @@ export interface World {
   mqttPort: number;
   httpPort: number;
   dashboardUrl: string;
+  /** The site manager's console, logged in as the demo administrator: the demo world can be edited there. */
+  consoleUrl: string;
   adminToken: string;
   /** Stops the gateway cleanly and starts it again on the same ports and database. */
   restartGateway(): Promise<void>;
@@ -169,6 +171,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     mqttPort,
     httpPort,
     dashboardUrl: `http://127.0.0.1:${httpPort}/dashboard/#token=${adminToken}`,
+    consoleUrl: `http://127.0.0.1:${httpPort}/console/#token=${adminToken}`,
     adminToken,
     async restartGateway() {
       await gateway.stop();

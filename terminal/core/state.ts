@@ -48,6 +48,7 @@ export class TerminalState extends EventEmitter<TerminalStateEvents> {
       armSeconds: c.buttons.armSeconds,
       buttons: c.buttons.enabled,
       maxClockSkewMs: c.maxClockSkewMs,
+      feedbackSeconds: c.feedbackSeconds ?? this.defaults.feedbackSeconds,
     };
   }
 

@@ -8,6 +8,10 @@ let world: World;
 let server: Server;
 const seqs: Record<string, number> = {};
 
+/** A JSON answer as these tests read it: lists of rows under names, read field by field. */
+type Row = Record<string, unknown>;
+type Answer = Record<string, Row[]> & Row;
+
 async function call(path: string, opts: { token?: string; method?: string; body?: unknown } = {}) {
   const res = await fetch(`${server.url}${path}`, {
     method: opts.method ?? 'GET',
@@ -15,8 +19,8 @@ async function call(path: string, opts: { token?: string; method?: string; body?
     body: opts.body ? JSON.stringify(opts.body) : undefined,
   });
   const text = await res.text();
-  let json: any;
-  try { json = JSON.parse(text); } catch { json = undefined; }
+  let json = {} as Answer; // answers that are not JSON (CSV, HTML) are read from `text`
+  try { json = JSON.parse(text) as Answer; } catch { /* not JSON */ }
   return { status: res.status, type: res.headers.get('content-type') ?? '', headers: res.headers, text, json };
 }
 
@@ -64,13 +68,14 @@ describe('authentication', () => {
   it('tells a manager who they are and which sites they see', async () => {
     const r = await call('/api/v1/me', { token: server.tokens.manager });
     expect(r.status).toBe(200);
-    expect(r.json).toMatchObject({ role: 'manager', canSeeNiss: false, sites: [{ id: 'S1', name: 'Tour Nord' }] });
+    expect(r.json).toMatchObject({ role: 'site-manager', canSeeNiss: false, sites: [{ id: 'S1', name: 'Tour Nord' }] });
+    expect(r.json.permissions).toEqual(['read', 'export', 'change-site-data', 'corrections', 'read-audit']);
   });
 
   it('keeps the user list for administrators, and never shows token hashes', async () => {
     const denied = await call('/api/v1/users', { token: server.tokens.manager });
     expect(denied.status).toBe(403);
-    expect(denied.json.problems[0]).toMatchObject({ field: 'role', rule: 'role-admin' });
+    expect(denied.json.problems[0]).toMatchObject({ field: 'role', rule: 'permission-manage-users' });
     const ok = await call('/api/v1/users', { token: server.tokens.admin });
     expect(ok.status).toBe(200);
     expect(ok.json.users.length).toBeGreaterThanOrEqual(3);
@@ -82,7 +87,7 @@ describe('roles and NISS', () => {
   it('shows a site manager only their own sites, without NISS', async () => {
     const r = await call('/api/v1/registrations?from=2026-03-01&to=2026-03-10', { token: server.tokens.manager });
     expect(r.status).toBe(200);
-    expect(r.json.registrations.map((x: any) => x.siteId)).toEqual(['S1', 'S1', 'S1', 'S1']);
+    expect(r.json.registrations.map((x: Row) => x.siteId)).toEqual(['S1', 'S1', 'S1', 'S1']);
     expect(r.text).not.toContain(NISS_W1);
     expect(r.json.registrations[0]).not.toHaveProperty('ssin');
   });
@@ -91,7 +96,7 @@ describe('roles and NISS', () => {
     const payroll = await call('/api/v1/registrations?from=2026-03-01&to=2026-03-10', { token: server.tokens.managerNiss });
     expect(payroll.json.registrations[0].ssin).toBe(NISS_W1);
     const admin = await call('/api/v1/registrations?from=2026-03-01&to=2026-03-10', { token: server.tokens.admin });
-    expect(new Set(admin.json.registrations.map((x: any) => x.siteId))).toEqual(new Set(['S1', 'S2']));
+    expect(new Set(admin.json.registrations.map((x: Row) => x.siteId))).toEqual(new Set(['S1', 'S2']));
     expect(admin.text).toContain(NISS_W2);
   });
 
@@ -103,9 +108,9 @@ describe('roles and NISS', () => {
 
   it('filters by worker, company and declaration', async () => {
     const byCompany = await call(`/api/v1/registrations?from=2026-03-01&to=2026-03-10&company=${EMPLOYER_B}`, { token: server.tokens.admin });
-    expect(byCompany.json.registrations.map((x: any) => x.seq)).toEqual([seqs.w1wrong]);
+    expect(byCompany.json.registrations.map((x: Row) => x.seq)).toEqual([seqs.w1wrong]);
     const byWorker = await call('/api/v1/registrations?from=2026-03-01&to=2026-03-10&worker=W2', { token: server.tokens.admin });
-    expect(byWorker.json.registrations.map((x: any) => x.seq)).toEqual([seqs.w2in]);
+    expect(byWorker.json.registrations.map((x: Row) => x.seq)).toEqual([seqs.w2in]);
   });
 });
 
@@ -124,7 +129,7 @@ describe('export', () => {
   it('exports JSON with NISS for an administrator', async () => {
     const r = await call('/api/v1/export?from=2026-03-01&to=2026-03-10&format=json', { token: server.tokens.admin });
     expect(r.json.nissIncluded).toBe(true);
-    expect(r.json.registrations.map((x: any) => x.ssin)).toContain(NISS_W2);
+    expect(r.json.registrations.map((x: Row) => x.ssin)).toContain(NISS_W2);
   });
 
   it('refuses 101 days, naming the rule', async () => {
@@ -146,28 +151,28 @@ describe('export', () => {
 describe('presence, terminals, remarks', () => {
   it('shows who is on site now and the terminals', async () => {
     const p = await call('/api/v1/presence', { token: server.tokens.admin });
-    expect(p.json.presence.map((x: any) => [x.workerId, x.siteId, x.state])).toEqual([['W1', 'S1', 'working'], ['W2', 'S2', 'working']]);
+    expect(p.json.presence.map((x: Row) => [x.workerId, x.siteId, x.state])).toEqual([['W1', 'S1', 'working'], ['W2', 'S2', 'working']]);
     const mine = await call('/api/v1/presence', { token: server.tokens.manager });
-    expect(mine.json.presence.map((x: any) => x.workerId)).toEqual(['W1']);
+    expect(mine.json.presence.map((x: Row) => x.workerId)).toEqual(['W1']);
     const t = await call('/api/v1/terminals', { token: server.tokens.admin });
-    expect(t.json.terminals.map((x: any) => [x.terminalId, x.state, x.queued])).toEqual([['T1', 'online', 0], ['T2', 'offline', 3]]);
+    expect(t.json.terminals.map((x: Row) => [x.terminalId, x.state, x.queued])).toEqual([['T1', 'online', 0], ['T2', 'offline', 3]]);
   });
 
   it('gives remarks with advice, scoped to the manager', async () => {
     const r = await call('/api/v1/remarks?from=2026-03-01&to=2026-03-10', { token: server.tokens.manager });
-    const kinds = r.json.remarks.map((x: any) => x.kind).sort();
+    const kinds = r.json.remarks.map((x: Row) => x.kind).sort();
     expect(kinds).toEqual(['double-in', 'employer-not-on-declaration']);
-    for (const x of r.json.remarks) expect(x.advice.nl.length).toBeGreaterThan(30);
+    for (const x of r.json.remarks) expect((x.advice as Record<string, string>).nl!.length).toBeGreaterThan(30);
     const bad = await call('/api/v1/remarks?kind=late', { token: server.tokens.manager });
     expect(bad.status).toBe(400);
     expect(bad.json.problems[0]).toMatchObject({ field: 'kind', rule: 'enum' });
     const admin = await call('/api/v1/remarks?from=2026-01-25&to=2026-03-10', { token: server.tokens.admin });
-    expect(admin.json.remarks.map((x: any) => x.kind)).toContain('employer-not-on-declaration');
+    expect(admin.json.remarks.map((x: Row) => x.kind)).toContain('employer-not-on-declaration');
   });
 
   it("draws a worker's day", async () => {
     const r = await call('/api/v1/timeline?worker=W1&day=2026-03-09', { token: server.tokens.manager });
-    expect(r.json.bars.map((b: any) => [b.kind, b.fromSeq, b.toSeq])).toEqual([['work', seqs.w1in, null], ['work', seqs.w1in2, seqs.w1out]]);
+    expect(r.json.bars.map((b: Row) => [b.kind, b.fromSeq, b.toSeq])).toEqual([['work', seqs.w1in, null], ['work', seqs.w1in2, seqs.w1out]]);
   });
 
   it('answers the applicability question with the rule', async () => {
@@ -194,11 +199,11 @@ describe('corrections', () => {
     const csv = await call(`/api/v1/corrections/document?ids=${created.json.id}&format=csv`, { token: server.tokens.admin });
     expect(csv.text).toContain(NISS_W1);
     const accepted = await call(`/api/v1/corrections/${created.json.id}/state`, { token: server.tokens.manager, method: 'POST', body: { state: 'accepted', note: 'ONSS ref 123' } });
-    expect(accepted.json.history.map((h: any) => h.state)).toEqual(['draft', 'sent', 'accepted']);
+    expect(accepted.json.history.map((h: Row) => h.state)).toEqual(['draft', 'sent', 'accepted']);
     expect(world.db.prepare('SELECT * FROM registrations WHERE seq = ?').get(seqs.w1wrong)).toEqual(before);
     // ONSS accepted: the remark on that registration is resolved.
     const remarks = await call('/api/v1/remarks?from=2026-03-10&to=2026-03-10', { token: server.tokens.manager });
-    expect(remarks.json.remarks.filter((x: any) => x.seq === seqs.w1wrong)).toEqual([]);
+    expect(remarks.json.remarks.filter((x: Row) => x.seq === seqs.w1wrong)).toEqual([]);
   });
 
   it('refuses other fields, late requests, bad transitions and missing fields with the rule named', async () => {
@@ -228,12 +233,20 @@ describe('no registration on a worker\'s behalf, no deletion', () => {
     await app.register(adminApiPlugin, { db: world.db });
     await app.ready();
     const writes = routes.flatMap((r) => (Array.isArray(r.method) ? r.method : [r.method]).map((m) => `${m} ${r.url}`)).filter((x) => !/^(GET|HEAD) /.test(x));
-    expect(writes.sort()).toEqual(['POST /api/v1/corrections', 'POST /api/v1/corrections/:id/state']);
+    // Writes exist for corrections and site data; none creates, changes or deletes a registration or a tap,
+    // and nothing is ever deleted (deactivation keeps history).
+    expect(writes.length).toBeGreaterThan(2);
+    for (const w of writes) {
+      expect(w, w).toMatch(/^(POST|PATCH) /);
+      expect(w, w).not.toMatch(/registrations|\/taps|held-taps/);
+    }
+    expect(writes).toContain('POST /api/v1/corrections');
     const doc = (await app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> };
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const m of Object.keys(methods)) {
-        expect(m === 'get' || path.startsWith('/api/v1/corrections'), `${m} ${path}`).toBe(true);
+        expect(m === 'get' || !/registrations|\/taps/.test(path), `${m} ${path}`).toBe(true);
         expect(m).not.toBe('delete');
+        expect(m).not.toBe('put');
       }
     }
     await app.close();
@@ -288,8 +301,9 @@ describe('OpenAPI', () => {
     const r = await call('/api/v1/openapi.json');
     expect(r.status).toBe(200);
     expect(r.json.openapi).toMatch(/^3\./);
-    expect(Object.keys(r.json.paths)).toEqual(expect.arrayContaining(['/api/v1/export', '/api/v1/remarks', '/api/v1/corrections', '/api/v1/presence']));
-    expect(r.json.paths['/api/v1/export'].get.parameters.map((p: any) => p.name)).toEqual(expect.arrayContaining(['from', 'to', 'format']));
-    expect(r.json.components.securitySchemes.bearerAuth.scheme).toBe('bearer');
+    const doc = r.json as unknown as { paths: Record<string, { get: { parameters: Row[] } }>; components: { securitySchemes: Record<string, Row> } };
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/export', '/api/v1/remarks', '/api/v1/corrections', '/api/v1/presence']));
+    expect(doc.paths['/api/v1/export']!.get.parameters.map((p) => p.name)).toEqual(expect.arrayContaining(['from', 'to', 'format']));
+    expect(doc.components.securitySchemes.bearerAuth!.scheme).toBe('bearer');
   });
 });

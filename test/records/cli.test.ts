@@ -6,6 +6,7 @@ import { registerRecordsCommands } from '../../gateway/admin-cli/records.ts';
 import { userForToken } from '../../gateway/access/users.ts';
 import { appendRegistration, createWorld, NISS_W1, type World } from './helpers/world.ts';
 import { EMPLOYER_B } from './helpers/facts.ts';
+import { siteDay } from '../support/site-day.ts';
 
 /** The `ciao admin` subcommands, run through a real commander program against a real database file. */
 let world: World;
@@ -23,7 +24,7 @@ beforeAll(() => {
   world = createWorld();
   // Registrations of the last days (the CLI reads the real clock).
   const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Brussels' }).format(new Date());
-  const yesterday = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Brussels' }).format(new Date(Date.now() - 86_400_000));
+  const yesterday = siteDay(1);
   appendRegistration(world.db, { local: `${yesterday}T08:00`, type: 'IN', employer: EMPLOYER_B });
   appendRegistration(world.db, { local: `${yesterday}T09:00`, type: 'IN' });
   appendRegistration(world.db, { local: `${yesterday}T16:00`, type: 'OUT' });
@@ -43,7 +44,7 @@ describe('ciao admin (site manager commands)', () => {
   it('user add prints a token once; it authenticates and is stored only hashed', async () => {
     const out = await run('user', 'add', '--name', 'Marie', '--role', 'manager', '--sites', 'S1');
     const token = /token \(shown once, keep it safe\): (\S+)/.exec(out.join('\n'))![1]!;
-    expect(userForToken(world.db, token)).toMatchObject({ name: 'Marie', role: 'manager', sites: ['S1'], canSeeNiss: false });
+    expect(userForToken(world.db, token)).toMatchObject({ name: 'Marie', role: 'site-manager', sites: ['S1'], canSeeNiss: false });
     const dump = JSON.stringify(world.db.prepare('SELECT * FROM siteman_users').all());
     expect(dump).not.toContain(token);
     await expect(run('user', 'add', '--name', 'X', '--role', 'manager', '--sites', 'S9')).rejects.toThrow(/sites: unknown site\(s\) S9.*rule: exists/s);
@@ -61,7 +62,7 @@ describe('ciao admin (site manager commands)', () => {
 
   it('export: refuses 101 days naming the rule, writes a private file without NISS unless asked', async () => {
     await expect(run('export', '--from', '2026-01-01', '--to', '2026-04-11')).rejects.toThrow(/max-100-calendar-days/);
-    const from = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Brussels' }).format(new Date(Date.now() - 5 * 86_400_000));
+    const from = siteDay(5);
     const to = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Brussels' }).format(new Date());
     const file = join(world.dir, 'export.csv');
     expect((await run('export', '--from', from, '--to', to, '--out', file)).join('\n')).toContain('3 registrations written');

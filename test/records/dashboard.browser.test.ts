@@ -7,6 +7,7 @@ import { migrate } from '../../shared/sqlite.ts';
 import { FORWARD_MIGRATIONS } from '../../gateway/forward/schema.ts';
 import { appendRegistration, appendUnregisteredTap, createWorld, NISS_W1, setTerminalStatus, startServer, type Server, type World } from './helpers/world.ts';
 import { EMPLOYER_B } from './helpers/facts.ts';
+import { siteDay } from '../support/site-day.ts';
 
 /**
  * The dashboard in real headless Chromium against a real server and database: log in, watch a terminal go
@@ -24,7 +25,6 @@ let page: Page;
 
 /** Site wall-clock time `minutesAgo` before now, as YYYY-MM-DDTHH:MM. */
 const localAgo = (minutesAgo: number) => toOffsetIso(new Date(Date.now() - minutesAgo * 60_000)).slice(0, 16);
-const siteDay = (daysAgo: number) => new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Brussels' }).format(new Date(Date.now() - daysAgo * 86_400_000));
 
 describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
   beforeAll(async () => {
@@ -69,7 +69,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.fill('#token', server.tokens.admin);
     await page.click('#loginForm button[type=submit]');
     await page.waitForSelector('#app:not([hidden])');
-    expect(await page.textContent('#who')).toContain('Admin (admin)');
+    expect(await page.textContent('#who')).toContain('Admin (administrator)');
     await page.waitForSelector('#terminals tr[data-terminal="T1"] [data-state="online"]');
     await page.waitForSelector('#presence tbody tr:nth-child(2)');
     const presence = await page.$$eval('#presence tbody tr', (rows) => rows.map((r) => r.textContent));

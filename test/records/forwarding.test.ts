@@ -10,7 +10,7 @@ import { at } from './helpers/facts.ts';
 /** Remarks from the forwarder's own tables (forward_state, outage_journal), read as the forwarder writes them. */
 let world: World;
 let service: RecordsService;
-const admin: ApiUser = { id: 'a', name: 'a', role: 'admin', sites: null, canSeeNiss: true, createdAt: '', revokedAt: null };
+const admin: ApiUser = { id: 'a', name: 'a', role: 'administrator', sites: null, company: null, canSeeNiss: true, createdAt: '', revokedAt: null };
 const iso = (local: string) => new Date(Date.parse(at(local))).toISOString();
 
 function forwardState(seq: number, s: { state: string; sent?: string; onssId?: string; remarks?: string[]; errors?: unknown[]; outageId?: number }) {

@@ -4,8 +4,6 @@ import { toOffsetIso } from '../../shared/time.ts';
 import { SunVerifier, type SunCheckFailure } from '../badge-security/sun-verifier.ts';
 import { EMPTY_KEY_RING, type BadgeKeyRing } from '../badge-security/key-ring.ts';
 import { judgeCounter, withRead, type SunState } from './sun-counters.ts';
-
-const isoOf = (seconds: number) => toOffsetIso(new Date(seconds * 1000));
 import type { BadgeKind } from '../site-data/badges.ts';
 
 /**
@@ -42,7 +40,7 @@ export interface BadgeCheckRecord {
 export type BadgeCheckResult =
   /** Nothing to record: a UID-only badge where that is allowed. */
   | { result: 'none' }
-  /** A secure tap that verified: the badge's counter state, to be rewritten with the tap. */
+  /** A secure tap that verified: its counter (for the tap's row) and the badge's state once it is committed. */
   | { result: 'verified'; counter: number; version: number; state: SunState }
   /** Registered, with the flag recorded. */
   | { result: 'flagged'; record: BadgeCheckRecord }
@@ -58,9 +56,9 @@ export interface BadgeCheckOptions {
 }
 
 export const DEFAULT_SNAPSHOT_EVERY_MS = 5000;
-
 export const DEFAULT_REORDER_TOLERANCE_MS = 120_000;
 
+const isoOf = (seconds: number) => toOffsetIso(new Date(seconds * 1000));
 
 const CAUSE_TEXT: Record<HoldCause, string> = {
   'uid-only-read': 'the badge answered without its SUN message (a UID-only copy of a secure badge)',

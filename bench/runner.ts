@@ -26,7 +26,7 @@ export interface BenchDefinition {
 
 export const BENCHMARKS: BenchDefinition[] = [
   { id: 'fsync', title: 'fsync rate of the working directory', file: 'bench/suites/fsync-rate.ts', timeoutMs: { quick: 30_000, full: 60_000 } },
-  { id: 'gateway-ingest', title: 'gateway durable ingest vs QoS 1 relays', file: 'bench/suites/gateway-ingest.ts', timeoutMs: { quick: 90_000, full: 900_000 } },
+  { id: 'gateway-ingest', title: 'gateway durable ingest vs QoS 1 relays', file: 'bench/suites/gateway-ingest.ts', timeoutMs: { quick: 150_000, full: 1_200_000 } },
   { id: 'ack-latency', title: 'ack latency at a fixed rate', file: 'bench/suites/ack-latency.ts', timeoutMs: { quick: 60_000, full: 300_000 } },
   { id: 'backlog-drain', title: 'backlog drained to the ONSS emulator', file: 'bench/suites/backlog-drain.ts', needs: ['bench/backlog-drain.ts'], timeoutMs: { quick: 90_000, full: 1_800_000 } },
   { id: 'terminal-feedback', title: 'terminal tap-to-feedback', file: 'bench/suites/terminal-feedback.ts', needs: ['bench/terminal-feedback.ts'], timeoutMs: { quick: 60_000, full: 300_000 } },

@@ -8,7 +8,8 @@ import { readJsonFile } from '../shared/json-file.ts';
 /**
  * The gateway's JSON config, validated at start: a bad field is named with the rule it broke.
  * Relative paths are taken from the config file's folder. Environment variables may override secrets:
- * CIAO_GATEWAY_TLS_KEY (key file path), CIAO_GATEWAY_TLS_KEY_PASSPHRASE, CIAO_GATEWAY_DATABASE.
+ * CIAO_GATEWAY_TLS_KEY (key file path), CIAO_GATEWAY_TLS_KEY_PASSPHRASE, CIAO_GATEWAY_DATABASE,
+ * CIAO_GATEWAY_BADGE_KEY_FILE (badge key file path; CIAO_GATEWAY_BADGE_KEYS, the keys themselves, wins over any file).
  */
 const port = z.number().int('must be a whole number').min(0, 'must be 0 (any free port) to 65535').max(65535, 'must be 0 to 65535');
 const host = z.string().min(1, 'must not be empty');
@@ -82,6 +83,13 @@ export const gatewayConfigSchema = z.strictObject({
       siteDataPollMs: z.number().int().min(50).max(60_000).default(1000),
     })
     .prefault({}),
+  /** Secure badges (NTAG 424 DNA): where the master keys are, and how late a lower read counter may come. */
+  badgeSecurity: z
+    .strictObject({
+      keyFile: z.string().min(1, 'must be the path of the badge key file').optional(),
+      reorderToleranceSeconds: z.number().min(0, 'must be 0 or more').max(3600, 'must be at most 3600 s').default(120),
+    })
+    .prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   onss: z.unknown().optional(),
 });
@@ -113,6 +121,8 @@ export function parseGatewayConfig(input: unknown, baseDir = process.cwd(), env:
     c.http.pairing.key = abs(c.http.pairing.key);
     c.http.pairing.ca = abs(c.http.pairing.ca);
   }
+  const badgeKeyFile = env.CIAO_GATEWAY_BADGE_KEY_FILE ?? c.badgeSecurity.keyFile;
+  if (badgeKeyFile) c.badgeSecurity.keyFile = abs(badgeKeyFile);
   parsed.set(c, { baseDir, env });
   return c;
 }

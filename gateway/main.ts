@@ -18,6 +18,8 @@ import { adminApiPlugin } from './http/index.ts';
 import { Lifecycle, type Component } from './lifecycle/lifecycle.ts';
 import { SiteDataService } from './site-data/service.ts';
 import { startPairingListener, type PairingListener } from './http/pairing-server.ts';
+import { loadKeyRing, type BadgeKeyRing } from './badge-security/key-ring.ts';
+import { BadgeKeyHealth } from './ingest/badge-check.ts';
 
 /**
  * The gateway: MQTT broker with terminal auth and ACL, durable tap ingest with acks after commit,
@@ -68,6 +70,8 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
   // The `onss` section, private key included, is read and checked once, before anything opens: a bad one
   // fails the start naming the field; relative paths start from the config file's folder.
   const onss = config.onss === undefined ? undefined : readForwardingConfig(config.onss, { messagePrefix: 'config ', ...configSourceOf(config) });
+  // The badge master keys, like the TLS files, are read (and their file's mode checked) before anything opens.
+  const badgeKeys = loadKeyRing({ file: config.badgeSecurity.keyFile, field: 'badgeSecurity.keyFile' });
   const logger = options.logger ?? createLogger('gateway', config.logLevel ? { level: config.logLevel } : {});
   const clock = options.clock ?? systemClock;
   const metrics = createGatewayMetrics();
@@ -77,10 +81,10 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
     const forwarder = await run.start(forwarding(onss, db, logger, clock));
     const broker = await run.start(mqttBroker(config, db, logger, metrics));
     const publisher = await run.start(terminalSync(config, db, logger, clock, broker));
-    const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, forwarder, options));
+    const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, forwarder, badgeKeys, options));
     const siteData = new SiteDataService(db, { now: () => clock.now() });
     const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
-    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, options, siteData, () => pairingInfo.current));
+    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, () => pairingInfo.current));
     const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest));
     const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening));
     pairingInfo.current = pairing;
@@ -188,17 +192,19 @@ interface Ingest {
   status: TerminalStatusTracker;
 }
 
-function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, forwarder: ForwarderHandle | undefined, options: StartGatewayOptions): Component<Ingest> {
+function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, forwarder: ForwarderHandle | undefined, badgeKeys: BadgeKeyRing, options: StartGatewayOptions): Component<Ingest> {
   return {
     name: 'tap-ingest',
     async start() {
       const gc = config.groupCommit;
+      const badges = { keys: badgeKeys, reorderToleranceMs: config.badgeSecurity.reorderToleranceSeconds * 1000 };
       const writer = gc.writer === 'thread'
         ? await ThreadWriter.start(config.database, gc.busyTimeoutMs, {
             onRestart: (reason) => logger.error({ reason }, 'commit writer thread stopped: starting a new one'),
             ...(options.spawnWriterThread ? { spawn: options.spawnWriterThread } : {}),
+            badges,
           })
-        : new InlineWriter(db);
+        : new InlineWriter(db, badges);
       const taps = new TapIngest({
         db,
         writer,
@@ -228,7 +234,7 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
   };
 }
 
-function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, options: StartGatewayOptions, siteData: SiteDataService, pairing: () => { url: string; fingerprint: string } | undefined): Component<FastifyInstance> {
+function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, badgeKeys: BadgeKeyHealth, options: StartGatewayOptions, siteData: SiteDataService, pairing: () => { url: string; fingerprint: string } | undefined): Component<FastifyInstance> {
   return {
     name: 'http',
     async start() {
@@ -238,7 +244,7 @@ function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
           operationsRoutes({
             registry: metrics.registry,
             health: {
-              problem: () => taps.degraded && `database commits failing (${taps.degraded})`,
+              problem: () => (taps.degraded && `database commits failing (${taps.degraded})`) || badgeKeys.problem(),
               details: () => ({ terminalsOnline: broker.connectedTerminals().length, pendingTaps: taps.pending }),
             },
           }),

@@ -3,25 +3,34 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import type { TerminalCredentials } from '../../simulator/load/credentials.ts';
+import type { SunSupply } from '../../simulator/load/tap-source.ts';
 import { firstJsonLine, spawnNodeTs, type Spawned } from './processes.ts';
 import { startMosquitto } from '../relay/mosquitto.ts';
 import { seedBenchSite } from './seed.ts';
+import { benchKeyFile, precomputedSunSupply, secureBadges } from './secure-taps.ts';
 
 /**
  * The brokers a load run is pointed at, each in its own processes so that the load generator, the broker
  * and whoever acks the taps compete for the two cores the same way in every case:
  * - `gateway`: the real gateway (`ciao gateway --config FILE`), acking each tap after its group commit;
  * - `aedes`: plain Aedes relaying the taps at QoS 1 to an ack responder process (no auth, no storage);
- * - `mosquitto`: the same with Debian's Mosquitto as the broker.
+ * - `mosquitto`: the same with Debian's Mosquitto as the broker;
+ * - `gateway-secure`: the real gateway again, its badges secure ones whose every tap carries a SUN message
+ *   that the gateway verifies (and whose read counter it records) in the ingest transaction.
  */
 export interface LoadTarget {
-  name: 'gateway' | 'aedes' | 'mosquitto';
+  name: 'gateway' | 'gateway-secure' | 'aedes' | 'mosquitto';
   url: string;
   terminals: TerminalCredentials[];
   /** Milliseconds from spawn to ready. */
   startMs: number;
-  /** Gateway only: bytes the database files grew by since seeding, and the registrations stored. */
-  storage?(): { bytes: number; registrations: number };
+  /** Secure badges' messages, for the load generator. */
+  sun?: SunSupply;
+  /**
+   * Gateway only: bytes the database files grew by since seeding, the registrations stored, and (secure badges)
+   * the read counters recorded and the taps held by the badge check.
+   */
+  storage?(): { bytes: number; registrations: number; sunReads: number; held: number };
   stop(): Promise<void>;
 }
 
@@ -129,7 +138,7 @@ export interface GatewayWorkspace {
  * A fresh gateway database with `terminalCount` terminals (created through the gateway's own site module,
  * as `ciao admin terminal add` does) and a config listening on loopback ports chosen by the system.
  */
-export async function prepareGatewayWorkspace(terminalCount: number, parent = REPO_ROOT): Promise<GatewayWorkspace> {
+export async function prepareGatewayWorkspace(terminalCount: number, parent = REPO_ROOT, o: { secure?: boolean } = {}): Promise<GatewayWorkspace> {
   const missing = gatewayMissing();
   if (missing) throw new Error(missing);
   const { openGatewayDatabase } = await import('../../gateway/store/database.ts');
@@ -141,15 +150,16 @@ export async function prepareGatewayWorkspace(terminalCount: number, parent = RE
   const terminals: TerminalCredentials[] = [];
   try {
     const ids = Array.from({ length: terminalCount }, (_, i) => `bench-${String(i + 1).padStart(3, '0')}`);
-    const { siteId } = await seedBenchSite(db, ids);
+    const { siteId } = await seedBenchSite(db, ids, o.secure ? { secure: { badges: secureBadges, keyVersion: 1 } } : {});
     for (const id of ids) terminals.push({ id, secret: addTerminal(db, { id, siteId }).secret });
   } finally {
     db.close();
   }
   const configPath = join(dir, 'gateway.json');
+  if (o.secure) writeFileSync(join(dir, 'badge-keys.json'), benchKeyFile(), { mode: 0o600 });
   writeFileSync(
     configPath,
-    JSON.stringify({ database: databasePath, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, logLevel: 'warn' }, null, 2),
+    JSON.stringify({ database: databasePath, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, logLevel: 'warn', ...(o.secure ? { badgeSecurity: { keyFile: 'badge-keys.json' } } : {}) }, null, 2),
   );
   return { dir, configPath, databasePath, terminals, baselineBytes: databaseBytes(databasePath), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
@@ -175,8 +185,18 @@ export async function spawnGateway(configPath: string): Promise<GatewayProcess> 
   }
 }
 
-export async function startGatewayTarget(terminalCount: number): Promise<LoadTarget & { workspace: GatewayWorkspace }> {
-  const workspace = await prepareGatewayWorkspace(terminalCount);
+/**
+ * The gateway with secure badges: every tap carries a SUN message, `perBadge` of them computed beforehand for
+ * each badge (enough for the warm-up and the measured run together: counters must keep rising).
+ */
+export async function startSecureGatewayTarget(terminalCount: number, perBadge: number): Promise<LoadTarget & { workspace: GatewayWorkspace }> {
+  const sun = precomputedSunSupply(terminalCount, perBadge);
+  const target = await startGatewayTarget(terminalCount, { secure: true });
+  return { ...target, name: 'gateway-secure', sun };
+}
+
+export async function startGatewayTarget(terminalCount: number, o: { secure?: boolean } = {}): Promise<LoadTarget & { workspace: GatewayWorkspace }> {
+  const workspace = await prepareGatewayWorkspace(terminalCount, REPO_ROOT, o);
   let gw: GatewayProcess;
   try {
     gw = await spawnGateway(workspace.configPath);
@@ -192,7 +212,7 @@ export async function startGatewayTarget(terminalCount: number): Promise<LoadTar
     startMs: gw.readyMs,
     workspace,
     storage: () => {
-      return { bytes: databaseBytes(workspace.databasePath) - workspace.baselineBytes, registrations: countRegistrations(workspace.databasePath) };
+      return { bytes: databaseBytes(workspace.databasePath) - workspace.baselineBytes, ...countRows(workspace.databasePath) };
     },
     stop: async () => {
       if (stopped) return;
@@ -202,11 +222,16 @@ export async function startGatewayTarget(terminalCount: number): Promise<LoadTar
   };
 }
 
-function countRegistrations(databasePath: string): number {
+function countRows(databasePath: string): { registrations: number; sunReads: number; held: number } {
   // Read through a separate read-only connection, after the gateway has stopped and checkpointed.
   const db = new Database(databasePath, { readonly: true });
+  const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
   try {
-    return (db.prepare('SELECT count(*) AS n FROM registrations').get() as { n: number }).n;
+    return {
+      registrations: count('SELECT count(*) AS n FROM registrations'),
+      sunReads: count('SELECT count(*) AS n FROM taps WHERE sun_counter IS NOT NULL'),
+      held: count("SELECT count(*) AS n FROM taps WHERE enrichment IN ('possible-copy', 'badge-key-missing')"),
+    };
   } finally {
     db.close();
   }

@@ -3,11 +3,13 @@
  * a Mosquitto QoS 1 relay of the same messages. Every target gets the same load generator (50 MQTT clients,
  * a window of taps per terminal, as fast as acks allow) and answers every tap with an application ack on the
  * terminal's `acks` topic: the gateway after its group commit (fsync), the relays through an ack responder
- * that subscribes to all taps at QoS 1 and stores nothing. Also: bytes on disk per tap in the gateway.
+ * that subscribes to all taps at QoS 1 and stores nothing. Also: bytes on disk per tap in the gateway. And the
+ * same gateway load with secure badges (NTAG 424 DNA): every tap carries a SUN message that the gateway
+ * verifies, and whose read counter it records, in the ingest transaction; beside the UID-only figure.
  */
 import { benchMain, type BenchSize } from '../lib/child-main.ts';
 import type { BenchResult, Figure } from '../lib/result.ts';
-import { gatewayMissing, startAedesTarget, startGatewayTarget, startMosquittoTarget, type LoadTarget } from '../lib/targets.ts';
+import { gatewayMissing, startAedesTarget, startGatewayTarget, startMosquittoTarget, startSecureGatewayTarget, type LoadTarget } from '../lib/targets.ts';
 import { runLoad, type LoadResult } from '../../simulator/load/index.ts';
 import { mosquittoPath } from '../relay/mosquitto.ts';
 
@@ -25,9 +27,15 @@ function median(values: number[]): number {
 }
 
 async function measure(target: LoadTarget, size: (typeof INGEST_SIZES)[BenchSize]): Promise<LoadResult> {
+  const sun = target.sun ? { sun: target.sun } : {};
   // Warm-up: JIT, SQLite page cache, the broker's subscription trees.
-  await runLoad({ url: target.url, terminals: target.terminals, count: size.warmup, progress: false });
-  return runLoad({ url: target.url, terminals: target.terminals, count: size.count, progress: { label: `ingest ${target.name}` } });
+  await runLoad({ url: target.url, terminals: target.terminals, count: size.warmup, progress: false, ...sun });
+  return runLoad({ url: target.url, terminals: target.terminals, count: size.count, progress: { label: `ingest ${target.name}` }, ...sun });
+}
+
+/** SUN messages each secure badge needs: its share of the warm-up and the run (16 badges a terminal), and a margin. */
+function messagesPerBadge(size: (typeof INGEST_SIZES)[BenchSize]): number {
+  return Math.ceil((size.warmup + size.count) / (size.terminals * 16)) + 8;
 }
 
 export async function runIngestBench(sizeName: BenchSize): Promise<Omit<BenchResult, 'id' | 'title'>> {
@@ -37,11 +45,17 @@ export async function runIngestBench(sizeName: BenchSize): Promise<Omit<BenchRes
   const starters: Array<[TargetName, (n: number) => Promise<LoadTarget>]> = [
     ['aedes', startAedesTarget],
     ...(mosquittoReason ? [] : ([['mosquitto', startMosquittoTarget]] as Array<[TargetName, (n: number) => Promise<LoadTarget>]>)),
-    ...(gatewayReason ? [] : ([['gateway', startGatewayTarget]] as Array<[TargetName, (n: number) => Promise<LoadTarget>]>)),
+    ...(gatewayReason
+      ? []
+      : ([
+          ['gateway', (n) => startGatewayTarget(n)],
+          ['gateway-secure', (n) => startSecureGatewayTarget(n, messagesPerBadge(size))],
+        ] as Array<[TargetName, (n: number) => Promise<LoadTarget>]>)),
   ];
-  const runs: Record<TargetName, LoadResult[]> = { aedes: [], mosquitto: [], gateway: [] };
+  const runs: Record<TargetName, LoadResult[]> = { aedes: [], mosquitto: [], gateway: [], 'gateway-secure': [] };
   const failures: Partial<Record<TargetName, string>> = {};
-  let storage: { bytes: number; registrations: number; taps: number } | undefined;
+  type Storage = { bytes: number; registrations: number; sunReads: number; held: number; taps: number };
+  const storage: Partial<Record<'gateway' | 'gateway-secure', Storage>> = {};
 
   for (let round = 0; round < size.rounds; round++) {
     for (const [name, start] of starters) {
@@ -52,10 +66,14 @@ export async function runIngestBench(sizeName: BenchSize): Promise<Omit<BenchRes
         const result = await measure(target, size);
         runs[name].push(result);
         if (result.unacked > 0 || result.wrongAnswers > 0) failures[name] = `${result.unacked} taps unacked, ${result.wrongAnswers} wrong answers`;
-        if (name === 'gateway') {
+        if (name === 'gateway' || name === 'gateway-secure') {
           await target.stop();
-          const s = target.storage!();
-          storage = { ...s, taps: size.warmup + size.count };
+          const s = { ...target.storage!(), taps: size.warmup + size.count };
+          storage[name] = s;
+          // Every secure tap must have been verified and registered, or the figure is not about verification.
+          if (name === 'gateway-secure' && (s.held > 0 || s.sunReads !== s.taps || s.registrations !== s.taps)) {
+            failures[name] = `${s.held} taps held by the badge check, ${s.sunReads} read counters recorded, ${s.registrations} registrations for ${s.taps} taps`;
+          }
         }
       } catch (err) {
         failures[name] = (err as Error).message;
@@ -68,6 +86,7 @@ export async function runIngestBench(sizeName: BenchSize): Promise<Omit<BenchRes
 
   const rate = (name: TargetName) => (runs[name].length && !failures[name] ? median(runs[name].map((r) => r.ackedPerSecond)) : null);
   const gateway = rate('gateway');
+  const secure = rate('gateway-secure');
   const aedes = rate('aedes');
   const mosquitto = rate('mosquitto');
   const why = (name: TargetName, missing?: string) => missing ?? failures[name];
@@ -90,9 +109,27 @@ export async function runIngestBench(sizeName: BenchSize): Promise<Omit<BenchRes
     { name: 'gateway / Mosquitto relay', value: gateway !== null && mosquitto ? Math.round((gateway / mosquitto) * 100) / 100 : null, unit: 'x' },
     {
       name: 'bytes on disk per tap (gateway database / taps)',
-      value: storage && storage.taps > 0 ? Math.round(storage.bytes / storage.taps) : null,
+      value: perTap(storage.gateway),
       unit: 'B',
-      note: storage ? `database files grew by ${storage.bytes.toLocaleString('en-US')} bytes over ${storage.taps.toLocaleString('en-US')} taps (${storage.registrations.toLocaleString('en-US')} registrations), measured after a clean stop of the gateway` : why('gateway', gatewayReason),
+      note: storage.gateway ? `database files grew by ${storage.gateway.bytes.toLocaleString('en-US')} bytes over ${storage.gateway.taps.toLocaleString('en-US')} taps (${storage.gateway.registrations.toLocaleString('en-US')} registrations), measured after a clean stop of the gateway` : why('gateway', gatewayReason),
+    },
+    {
+      name: 'gateway durable ingest, 50 terminals, secure badges (SUN verified in the transaction)',
+      value: secure,
+      unit: 'taps/s',
+      note: why('gateway-secure', gatewayReason) ?? 'every tap carries a SUN message; the gateway decrypts it, checks its MAC and UID, and records its read counter with the tap',
+    },
+    {
+      name: 'secure badges / UID-only badges, gateway ingest',
+      value: secure !== null && gateway ? Math.round((secure / gateway) * 100) / 100 : null,
+      unit: 'x',
+      target: { op: '>=', value: 0.9, text: '>= 0.9x (no measurable slowdown)' },
+    },
+    {
+      name: 'bytes on disk per tap, secure badges',
+      value: perTap(storage['gateway-secure']),
+      unit: 'B',
+      note: storage['gateway-secure'] ? `${storage['gateway-secure'].sunReads.toLocaleString('en-US')} read counters recorded, ${storage['gateway-secure'].held} taps held` : why('gateway-secure', gatewayReason),
     },
   ];
   for (const f of figures) if (!f.note) delete f.note;
@@ -104,6 +141,10 @@ export async function runIngestBench(sizeName: BenchSize): Promise<Omit<BenchRes
     figures,
     details: { size: { name: sizeName, ...size }, runs, storage, failures },
   };
+}
+
+function perTap(s: { bytes: number; taps: number } | undefined): number | null {
+  return s && s.taps > 0 ? Math.round(s.bytes / s.taps) : null;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

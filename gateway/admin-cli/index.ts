@@ -7,6 +7,7 @@ import { registerWorkerCommands } from './workers.ts';
 import { registerBadgeCommands } from './badges.ts';
 import { registerTapCommands } from './taps.ts';
 import { registerRecordsCommands } from './records.ts';
+import { registerBadgeSecurityCommands } from './badge-security.ts';
 
 /**
  * Every `ciao admin` entity command, in the order `ciao admin --help` lists them. Another part of the
@@ -22,6 +23,8 @@ export const adminSubcommands: AdminSubcommand[] = [
   registerTerminalCommands,
   registerWorkerCommands,
   registerBadgeCommands,
+  // After `site` and `badge`: it adds `badge provision`, `badge keys` and `site require-secure-badges` to them.
+  registerBadgeSecurityCommands,
   registerTapCommands,
   (admin) => registerRecordsCommands(admin),
 ];

@@ -15,8 +15,12 @@ import { verifySun, type SunVerdict } from './sun.ts';
  *      (ChangeFileSettings), and change key 0 last, since that ends the session;
  *   5. read the file once as a terminal would and verify the SUN message with the new keys.
  * Every step checks the card's state before acting, so a badge pulled away at any point is finished by
- * running this again on it. A key that is neither ours nor the factory key stops everything: that badge was
- * personalised by someone else and nothing is changed on it.
+ * running this again on it. A key that is neither ours, nor of an earlier key version, nor the factory key
+ * stops everything: that badge was personalised by someone else and nothing is changed on it.
+ *
+ * Rotation: a badge personalised with an earlier key version (`previousKeys`) is re-personalised the same
+ * way, each key changed from its old value instead of the factory one; key 0 still goes last, so a badge
+ * taken away halfway has its key 0 old and the rest of the run can still authenticate.
  */
 export interface ProvisionOptions {
   /** The key a blank badge ships with (all zero for NXP's). */
@@ -25,6 +29,8 @@ export interface ProvisionOptions {
   keys: BadgeKeys | ((uid: Buffer) => BadgeKeys);
   /** The version byte stored with each new key (rotation: bump it with the master keys). */
   keyVersion?: number;
+  /** The keys of earlier key versions the badge may still carry, newest first (rotation). */
+  previousKeys?: Array<{ version: number; keys: BadgeKeys | ((uid: Buffer) => BadgeKeys) }>;
   ndef?: { baseUrl?: string; piccParam?: string; macParam?: string };
   /** Progress lines, for a command to print. */
   onStep?: (step: string) => void;
@@ -32,12 +38,15 @@ export interface ProvisionOptions {
   random?: (n: number) => Buffer;
 }
 
-export type KeyState = 'ours' | 'factory';
+/** What a key of the badge was: this version's, an earlier version's (`previous`), or the factory key. */
+export type KeyState = 'ours' | 'previous' | 'factory';
 
 export interface ProvisionResult {
   uid: string;
   /** What each key was when this run started. */
   keysFound: KeyState[];
+  /** The key version each key had when this run started (0 for the factory key). */
+  versionsFound: number[];
   /** Keys this run changed. */
   keysChanged: number[];
   ndefWritten: boolean;
@@ -101,22 +110,30 @@ export async function provisionBadge(transport: CardTransport, o: ProvisionOptio
     step('NDEF URL written');
   }
 
+  const previous = (o.previousKeys ?? []).filter((p) => p.version !== version).map((p) => ({ version: p.version, keys: typeof p.keys === 'function' ? p.keys(uid) : p.keys }));
   const keysFound: KeyState[] = [];
+  const versionsFound: number[] = [];
+  /** The value each key has on the card now: what authenticates it, and what ChangeKey must be told. */
+  const oldKeys: Buffer[] = [];
   for (let n = 0; n < 5; n++) {
-    if (await card.tryAuthenticate(n, keys[n]!)) keysFound.push('ours');
-    else if (await card.tryAuthenticate(n, factoryKey)) keysFound.push('factory');
-    else throw new ProvisioningError(`key ${n} of badge ${uidHex} is neither this site's nor the factory key: it was personalised elsewhere; nothing was changed`);
+    const found = await findKey(card, n, keys[n]!, version, previous, factoryKey);
+    if (!found) {
+      throw new ProvisioningError(`key ${n} of badge ${uidHex} is neither this site's (any key version) nor the factory key: it was personalised elsewhere; nothing was changed`);
+    }
+    keysFound.push(found.state);
+    versionsFound.push(found.version);
+    oldKeys.push(found.key);
   }
-  step(`keys found: ${keysFound.map((s, n) => `${n}=${s}`).join(' ')}`);
+  step(`keys found: ${keysFound.map((s, n) => `${n}=${s === 'previous' ? `version ${versionsFound[n]}` : s}`).join(' ')}`);
 
-  await card.authenticate(KEY_APP_MASTER, keysFound[0] === 'ours' ? keys[0] : factoryKey);
+  await card.authenticate(KEY_APP_MASTER, oldKeys[0]!);
   const realUid = await card.getCardUid();
   if (!realUid.equals(uid)) throw new ProvisioningError(`GetCardUID says ${realUid.toString('hex').toUpperCase()} but GetVersion said ${uidHex}`);
 
   const keysChanged: number[] = [];
   for (let n = 1; n < 5; n++) {
     if (keysFound[n] === 'ours') continue;
-    await card.changeKey(n, keys[n]!, version, factoryKey);
+    await card.changeKey(n, keys[n]!, version, oldKeys[n]);
     keysChanged.push(n);
     step(`key ${n} changed`);
   }
@@ -129,7 +146,7 @@ export async function provisionBadge(transport: CardTransport, o: ProvisionOptio
     await card.changeFileSettings(FILE_NDEF, wanted);
     step('SUN mirroring on');
   }
-  if (keysFound[0] === 'factory') {
+  if (keysFound[0] !== 'ours') {
     await card.changeKey(KEY_APP_MASTER, keys[0], version);
     keysChanged.push(0);
     step('key 0 changed');
@@ -143,5 +160,26 @@ export async function provisionBadge(transport: CardTransport, o: ProvisionOptio
   const check = verifySun({ picc, mac }, { metaReadKey: keys[KEY_SDM_META_READ], fileReadKey: (u) => (u.equals(uid) ? keys[KEY_SDM_FILE_READ] : undefined) }, uidHex);
   if (!check.ok) throw new ProvisioningError(`badge ${uidHex} is personalised but its SUN message does not verify (${check.why})`);
   step(`SUN message verified (read counter ${check.counter})`);
-  return { uid: uidHex, keysFound, keysChanged, ndefWritten, fileSettingsChanged: !settingsDone, check, layout };
+  return { uid: uidHex, keysFound, versionsFound, keysChanged, ndefWritten, fileSettingsChanged: !settingsDone, check, layout };
+}
+
+/**
+ * Which key sits in slot `keyNo`: ours first (a finished or resumed run), then earlier versions newest first,
+ * then the factory key. An authentication attempt is the only way a card tells which key it holds.
+ */
+async function findKey(
+  card: Ntag424Client,
+  keyNo: number,
+  ours: Buffer,
+  version: number,
+  previous: Array<{ version: number; keys: BadgeKeys }>,
+  factoryKey: Buffer,
+): Promise<{ state: KeyState; version: number; key: Buffer } | undefined> {
+  if (await card.tryAuthenticate(keyNo, ours)) return { state: 'ours', version, key: ours };
+  for (const p of previous) {
+    const k = p.keys[keyNo]!;
+    if (await card.tryAuthenticate(keyNo, k)) return { state: 'previous', version: p.version, key: k };
+  }
+  if (await card.tryAuthenticate(keyNo, factoryKey)) return { state: 'factory', version: 0, key: factoryKey };
+  return undefined;
 }

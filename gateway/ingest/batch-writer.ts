@@ -3,6 +3,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import type { RejectReason, Tap } from '../../shared/mqtt/payloads.ts';
 import { Enricher, type EnrichmentStatus } from './enrich.ts';
+import { BadgeSecurityCheck, type BadgeCheckOptions } from './badge-check.ts';
 
 /**
  * One group-commit transaction: every item of a batch written together (taps, their enrichment and
@@ -39,12 +40,16 @@ const SKEW_WRITE_INTERVAL_MS = 5000;
 export class BatchWriter {
   private readonly transaction: Transaction<(items: IngestItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]> }>;
   private readonly skewWritten = new Map<string, { skewMs: number; atMs: number }>();
+  private readonly badgeCheck: BadgeSecurityCheck;
 
-  constructor(db: Db) {
-    const enricher = new Enricher(db);
+  /** `badges`: the key ring and reorder tolerance of the secure-badge check (without keys, secure badges' taps are held). */
+  constructor(db: Db, badges: BadgeCheckOptions = {}) {
+    const badgeCheck = new BadgeSecurityCheck(db, badges);
+    this.badgeCheck = badgeCheck;
+    const enricher = new Enricher(db, badgeCheck);
     const insertTap = db.prepare(
-      `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail)
-       VALUES (@tap_id, @terminal_id, @site_id, @seq, @badge, @direction, @reason, @at, @local_at, @employer, @received_at, @enrichment, @enrichment_detail)
+      `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail, sun_counter)
+       VALUES (@tap_id, @terminal_id, @site_id, @seq, @badge, @direction, @reason, @at, @local_at, @employer, @received_at, @enrichment, @enrichment_detail, @sun_counter)
        ON CONFLICT (tap_id) DO NOTHING`,
     );
     const insertRegistration = db.prepare(
@@ -124,14 +129,19 @@ export class BatchWriter {
           received_at: item.receivedAt,
           enrichment: e.status,
           enrichment_detail: e.status === 'enriched' ? null : e.detail,
+          // A secure badge's accepted read counter, committed with its tap: what makes a replay known after any crash.
+          sun_counter: e.badgeCheck?.result === 'verified' ? e.badgeCheck.counter : null,
         }).changes;
         if (inserted === 0) {
           results.push({ status: 'stored', duplicate: true });
           continue;
         }
+        // Why the badge check failed or flagged the tap goes with it; an accepted counter is the badge's new state.
+        if (e.badgeCheck) badgeCheck.record(tap, e.badgeCheck);
         if (e.status === 'enriched') registrations += insertRegistration.run(e.registration).changes;
         results.push({ status: 'stored', duplicate: false, enrichment: e.status });
       }
+      badgeCheck.endBatch();
       const nowMs = Date.now();
       const now = new Date(nowMs).toISOString();
       const written: Array<[string, number]> = [];
@@ -155,6 +165,7 @@ export class BatchWriter {
     // timeout for a writer in another connection (the forwarder, `ciao admin`) instead of failing with
     // SQLITE_BUSY_SNAPSHOT when its read snapshot turns out stale at the first write.
     const r = this.transaction.immediate(items);
+    this.badgeCheck.committed();
     const atMs = Date.now();
     for (const [terminalId, skewMs] of r.written) this.skewWritten.set(terminalId, { skewMs, atMs });
     return { results: r.results, registrations: r.registrations, durationMs: performance.now() - started };

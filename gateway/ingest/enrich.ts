@@ -5,6 +5,8 @@ import { localDate, toOnssUtc } from '../../shared/time.ts';
 import { placeOfWorkOf } from '../site-data/sites.ts';
 import { employerChoices } from '../terminal-sync/terminal-view.ts';
 import type { RegistrationRow } from '../store/registrations-schema.ts';
+import type { BadgeKind } from '../site-data/badges.ts';
+import type { BadgeCheckResult, BadgeSecurityCheck } from './badge-check.ts';
 
 /**
  * Enrichment: a stored tap becomes a registration when the gateway knows who (badge -> worker, capacity,
@@ -21,15 +23,19 @@ export const ENRICHMENT_STATUSES = [
   'no-declaration',
   'employer-choice-needed',
   'unknown-employer',
+  // A secure badge's tap whose SUN message failed (badge-check.ts): held, never registered.
+  'possible-copy',
+  'badge-key-missing',
 ] as const;
 export type EnrichmentStatus = (typeof ENRICHMENT_STATUSES)[number];
 
 /** A row of `registrations` as enrichment makes it (the database assigns `seq`); always with its worker. */
 export type EnrichedRegistration = Omit<RegistrationRow, 'seq' | 'worker_id'> & { worker_id: string };
 
+/** `badgeCheck`: what the badge check found, to be recorded with the tap (absent when it did not run). */
 export type EnrichmentResult =
-  | { status: 'enriched'; siteId: string; registration: EnrichedRegistration }
-  | { status: Exclude<EnrichmentStatus, 'enriched'>; siteId: string | null; detail: string };
+  | { status: 'enriched'; siteId: string; registration: EnrichedRegistration; badgeCheck?: BadgeCheckResult }
+  | { status: Exclude<EnrichmentStatus, 'enriched'>; siteId: string | null; detail: string; badgeCheck?: BadgeCheckResult };
 
 /**
  * Lookups that are the same for many taps of one batch (terminal -> site, the site's declaration of the day,
@@ -65,14 +71,14 @@ export class Enricher {
   private readonly worker;
   private readonly employers;
 
-  constructor(db: Db) {
+  constructor(db: Db, private readonly badgeCheck?: BadgeSecurityCheck) {
     this.terminalSite = db.prepare('SELECT site_id FROM terminals WHERE id = ?').pluck();
     this.site = db.prepare('SELECT * FROM sites WHERE id = ?');
     this.declaration = db
       .prepare(`SELECT number FROM declarations WHERE site_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) AND deactivated_at IS NULL ORDER BY valid_from DESC, number LIMIT 1`)
       .pluck();
     this.chain = db.prepare('SELECT company_id FROM declaration_companies WHERE declaration = ? ORDER BY rank').pluck();
-    this.badge = db.prepare('SELECT worker_id, valid_from, valid_to, revoked_at FROM badges WHERE uid = ?');
+    this.badge = db.prepare('SELECT worker_id, valid_from, valid_to, revoked_at, kind, key_version FROM badges WHERE uid = ?');
     this.worker = db.prepare('SELECT id, ssin, limosa_id, capacity FROM workers WHERE id = ?');
     this.employers = db.prepare('SELECT c.id, c.kind FROM worker_employers we JOIN companies c ON c.id = we.company_id WHERE we.worker_id = ? ORDER BY we.rowid');
   }
@@ -80,6 +86,7 @@ export class Enricher {
   /** Starts a new batch: forget what the previous transaction looked up. */
   beginBatch(): void {
     this.memo = new BatchMemo();
+    this.badgeCheck?.beginBatch();
   }
 
   enrich(terminalId: string, tap: Tap, receivedAt: string): EnrichmentResult {
@@ -87,15 +94,23 @@ export class Enricher {
     const siteId = memo.get('terminal', terminalId, () => this.terminalSite.get(terminalId) as string | null | undefined);
     if (!siteId) return { status: 'no-site', siteId: null, detail: `terminal ${terminalId} is not assigned to a site` };
     const day = siteDay(memo, tap.at);
-    const badge = this.badge.get(tap.badge) as { worker_id: string; valid_from: string; valid_to: string | null; revoked_at: string | null } | undefined;
+    const badge = this.badge.get(tap.badge) as { worker_id: string; valid_from: string; valid_to: string | null; revoked_at: string | null; kind: BadgeKind; key_version: number | null } | undefined;
     if (!badge) return { status: 'unknown-badge', siteId, detail: `badge ${tap.badge} is not known` };
     if (badge.revoked_at !== null) return { status: 'revoked-badge', siteId, detail: `badge ${tap.badge} was revoked at ${badge.revoked_at}` };
     if (badge.valid_from > day || (badge.valid_to !== null && badge.valid_to < day)) {
       return { status: 'badge-not-valid', siteId, detail: `badge ${tap.badge} is valid ${badge.valid_from} to ${badge.valid_to ?? '(open)'}, not on ${day}` };
     }
+    // Before anything else about the registration: a tap that may come from a copy is held whatever else holds.
+    const badgeCheck = this.badgeCheck?.check(tap, badge, siteId);
+    if (badgeCheck?.result === 'held') return { status: badgeCheck.status, siteId, detail: badgeCheck.detail, badgeCheck };
+    const result = this.registration(memo, terminalId, siteId, day, tap, badge.worker_id, receivedAt);
+    return badgeCheck && badgeCheck.result !== 'none' ? { ...result, badgeCheck } : result;
+  }
+
+  private registration(memo: BatchMemo, terminalId: string, siteId: string, day: string, tap: Tap, workerId: string, receivedAt: string): EnrichmentResult {
     const declaration = memo.get('declaration', `${siteId}\n${day}`, () => this.declaration.get(siteId, day, day) as string | undefined);
     if (!declaration) return { status: 'no-declaration', siteId, detail: `site ${siteId} has no declaration of works valid on ${day}` };
-    const worker = memo.get('worker', badge.worker_id, () => this.worker.get(badge.worker_id) as { id: string; ssin: string | null; limosa_id: string | null; capacity: string });
+    const worker = memo.get('worker', workerId, () => this.worker.get(workerId) as { id: string; ssin: string | null; limosa_id: string | null; capacity: string });
     const all = memo.get('employers', worker.id, () => this.employers.all(worker.id) as Array<{ id: string; kind: 'enterprise' | 'foreign' }>);
     let employer: { id: string; kind: 'enterprise' | 'foreign' } | undefined;
     if (tap.employer) {

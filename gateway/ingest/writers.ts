@@ -1,6 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import type { Db } from '../../shared/sqlite.ts';
 import { BatchWriter, type BatchResult, type IngestItem } from './batch-writer.ts';
+import type { BadgeCheckOptions } from './badge-check.ts';
+import { keyRingToFile, type KeyFile } from '../badge-security/key-ring.ts';
 
 /**
  * Where group commits run. `thread` (the default) gives the transaction a thread and a database connection
@@ -14,8 +16,8 @@ export interface CommitWriter {
 
 export class InlineWriter implements CommitWriter {
   private readonly writer: BatchWriter;
-  constructor(db: Db) {
-    this.writer = new BatchWriter(db);
+  constructor(db: Db, badges: BadgeCheckOptions = {}) {
+    this.writer = new BatchWriter(db, badges);
   }
   write(items: IngestItem[]): Promise<BatchResult> {
     try {
@@ -37,13 +39,25 @@ export class CommitError extends Error {
 
 type Reply = { id: number; ok: true; result: BatchResult } | { id: number; ok: false; error: { message: string; code?: string } };
 
+/** What the writer thread starts with; the badge keys travel as the key file's hex strings. */
+export interface WriterThreadData {
+  database: string;
+  busyTimeoutMs: number;
+  badges?: { keys?: KeyFile; reorderToleranceMs?: number };
+}
+
 /** Starts the thread that runs the commits (tests inject one that records the Worker, to end it as a crash would). */
-export type SpawnWriterThread = (entry: URL, workerData: { database: string; busyTimeoutMs: number }) => Worker;
+export type SpawnWriterThread = (entry: URL, workerData: WriterThreadData) => Worker;
 
 const defaultSpawn: SpawnWriterThread = (entry, workerData) => new Worker(entry, { workerData });
 
-function spawnWriterThread(database: string, busyTimeoutMs: number, spawn: SpawnWriterThread): Promise<Worker> {
-  const worker = spawn(new URL('./writer-thread.mjs', import.meta.url), { database, busyTimeoutMs });
+function threadData(database: string, busyTimeoutMs: number, badges: BadgeCheckOptions): WriterThreadData {
+  const keys = badges.keys && badges.keys.versions.size > 0 ? keyRingToFile(badges.keys) : undefined;
+  return { database, busyTimeoutMs, badges: { ...(keys ? { keys } : {}), ...(badges.reorderToleranceMs !== undefined ? { reorderToleranceMs: badges.reorderToleranceMs } : {}) } };
+}
+
+function spawnWriterThread(data: WriterThreadData, spawn: SpawnWriterThread): Promise<Worker> {
+  const worker = spawn(new URL('./writer-thread.mjs', import.meta.url), data);
   return new Promise<Worker>((resolve, reject) => {
     const onMessage = (m: { type?: string; message?: string }) => {
       if (m.type === 'ready') {
@@ -77,6 +91,8 @@ export interface ThreadWriterOptions {
   /** Told when the thread died and a new one is starting. */
   onRestart?: (reason: string) => void;
   spawn?: SpawnWriterThread;
+  /** The secure-badge check's keys and tolerance. */
+  badges?: BadgeCheckOptions;
 }
 
 export class ThreadWriter implements CommitWriter {
@@ -89,19 +105,17 @@ export class ThreadWriter implements CommitWriter {
 
   private readonly spawn: SpawnWriterThread;
   private readonly onRestart?: (reason: string) => void;
+  private readonly data: WriterThreadData;
 
-  private constructor(
-    private readonly database: string,
-    private readonly busyTimeoutMs: number,
-    o: ThreadWriterOptions,
-  ) {
+  private constructor(database: string, busyTimeoutMs: number, o: ThreadWriterOptions) {
     this.spawn = o.spawn ?? defaultSpawn;
     this.onRestart = o.onRestart;
+    this.data = threadData(database, busyTimeoutMs, o.badges ?? {});
   }
 
   static async start(database: string, busyTimeoutMs: number, o: ThreadWriterOptions = {}): Promise<ThreadWriter> {
     const w = new ThreadWriter(database, busyTimeoutMs, o);
-    w.attach(await spawnWriterThread(database, busyTimeoutMs, w.spawn));
+    w.attach(await spawnWriterThread(w.data, w.spawn));
     return w;
   }
 
@@ -129,7 +143,7 @@ export class ThreadWriter implements CommitWriter {
     this.restarting = (async () => {
       for (let delay = 100; !this.closing; delay = Math.min(delay * 2, 5000)) {
         try {
-          this.attach(await spawnWriterThread(this.database, this.busyTimeoutMs, this.spawn));
+          this.attach(await spawnWriterThread(this.data, this.spawn));
           return;
         } catch {
           await new Promise((r) => setTimeout(r, delay));

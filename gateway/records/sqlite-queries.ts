@@ -1,6 +1,6 @@
 import type { Db } from '../../shared/sqlite.ts';
 import { localDate, toOffsetIso, toOnssUtc } from '../../shared/time.ts';
-import type { UnregisteredTapFact, ForwardOutcome, OutageFact, RegistrationFact, RemarkFacts, TerminalFact } from '../remarks/model.ts';
+import type { FlaggedBadgeTapFact, UnregisteredTapFact, ForwardOutcome, OutageFact, RegistrationFact, RemarkFacts, TerminalFact } from '../remarks/model.ts';
 import { listCorrectionFacts } from './corrections-store.ts';
 import { forwardingFacts, type ForwardingFacts } from '../forward/read-model.ts';
 import type { RegistrationFilter, RegistrationRecord, RecordsQueries, SiteRef, TerminalView } from './ports.ts';
@@ -150,11 +150,14 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
       where.push(`COALESCE(t.site_id, tr.site_id) IN (${siteIds.map(() => '?').join(', ') || 'NULL'})`);
       params.push(...siteIds);
     }
+    const checks = hasTable(db, 'tap_badge_checks');
     const rows = (db.prepare(
-      `SELECT t.tap_id, t.terminal_id, COALESCE(t.site_id, tr.site_id) AS site_id, t.badge, t.at, t.employer, t.enrichment, t.enrichment_detail, b.worker_id
+      `SELECT t.tap_id, t.terminal_id, COALESCE(t.site_id, tr.site_id) AS site_id, t.badge, t.at, t.employer, t.enrichment, t.enrichment_detail, b.worker_id,
+              ${checks ? 'c.outcome AS check_outcome, c.details AS check_details' : 'NULL AS check_outcome, NULL AS check_details'}
        FROM taps t LEFT JOIN terminals tr ON tr.id = t.terminal_id LEFT JOIN badges b ON b.uid = t.badge
+       ${checks ? 'LEFT JOIN tap_badge_checks c ON c.tap_id = t.tap_id' : ''}
        WHERE ${where.join(' AND ')}`,
-    ).all(...params) as Array<{ tap_id: string; terminal_id: string; site_id: string | null; badge: string; at: string; employer: string | null; enrichment: string; enrichment_detail: string | null; worker_id: string | null }>)
+    ).all(...params) as Array<{ tap_id: string; terminal_id: string; site_id: string | null; badge: string; at: string; employer: string | null; enrichment: string; enrichment_detail: string | null; worker_id: string | null; check_outcome: string | null; check_details: string | null }>)
       .filter((r) => { const u = toOnssUtc(r.at); return u >= fromUtc && u < toUtc; });
     if (rows.length === 0) return [];
     const today = localDate(now);
@@ -171,6 +174,15 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
       let cause: UnregisteredTapFact['cause'];
       let resolvedNow: boolean;
       switch (r.enrichment) {
+        // Held by the badge check: what happened at that tap does not change afterwards.
+        case 'possible-copy':
+          cause = 'possible-badge-copy';
+          resolvedNow = false;
+          break;
+        case 'badge-key-missing':
+          cause = 'badge-key-missing';
+          resolvedNow = false;
+          break;
         case 'unknown-badge':
           cause = 'unknown-badge';
           resolvedNow = badgeActive.get(r.badge, today, today) !== undefined;
@@ -193,8 +205,25 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
           else resolvedNow = false;
         }
       }
-      return { tapId: r.tap_id, terminalId: r.terminal_id, siteId: r.site_id, badge: r.badge, workerId: r.worker_id, at: r.at, cause, status: r.enrichment, detail: r.enrichment_detail, resolvedNow };
+      const badgeCheck = r.check_outcome ? { check: r.check_outcome, ...(JSON.parse(r.check_details ?? '{}') as Record<string, unknown>) } : null;
+      return { tapId: r.tap_id, terminalId: r.terminal_id, siteId: r.site_id, badge: r.badge, workerId: r.worker_id, at: r.at, cause, status: r.enrichment, detail: r.enrichment_detail, resolvedNow, badgeCheck };
     });
+  }
+
+  /** Taps of UID-only badges on sites requiring secure badges, as ingest flagged them (tap_badge_checks). */
+  function flaggedBadgeTaps(fromUtc: string, toUtc: string, siteIds: string[] | null): FlaggedBadgeTapFact[] {
+    if (!hasTaps() || !hasTable(db, 'tap_badge_checks')) return [];
+    const params: unknown[] = [];
+    const where = ["c.outcome = 'uid-only-on-secure-site'"];
+    if (siteIds) where.push(inList('t.site_id', siteIds, params));
+    const rows = db.prepare(
+      `SELECT t.tap_id, t.terminal_id, t.site_id, t.badge, t.at, b.worker_id, r.seq
+       FROM tap_badge_checks c JOIN taps t ON t.tap_id = c.tap_id LEFT JOIN badges b ON b.uid = t.badge LEFT JOIN registrations r ON r.tap_id = c.tap_id
+       WHERE ${where.join(' AND ')}`,
+    ).all(...params) as Array<{ tap_id: string; terminal_id: string; site_id: string | null; badge: string; at: string; worker_id: string | null; seq: number | null }>;
+    return rows
+      .filter((r) => { const u = toOnssUtc(r.at); return u >= fromUtc && u < toUtc; })
+      .map((r) => ({ tapId: r.tap_id, terminalId: r.terminal_id, siteId: r.site_id, badge: r.badge, workerId: r.worker_id, at: r.at, seq: r.seq }));
   }
 
   const queries: RecordsQueries = {
@@ -281,6 +310,7 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
         forwarding: forwarding.outcomes(registrations.map((r) => r.seq)),
         outages: forwarding.outages(fromUtc, toOffsetIso(now)),
         corrections: listCorrectionFacts(db, registrations.map((r) => r.seq)),
+        flaggedBadgeTaps: flaggedBadgeTaps(fromUtc, toUtc, siteIds),
       } satisfies RemarkFacts;
     },
 

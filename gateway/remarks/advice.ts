@@ -17,6 +17,86 @@ interface RemarkTexts {
 
 const s = (v: unknown) => (v === undefined || v === null ? '' : String(v));
 
+/** Why a secure badge's tap looks like a copy, in each language (the badge check's `check`). */
+const COPY_CAUSE: Record<Lang, (d: Details) => string> = {
+  fr: (d) => {
+    const other = s(d.otherTime);
+    switch (d.check) {
+      case 'uid-only-read': return 'le badge a répondu sans son message sécurisé, comme le fait une copie qui ne reproduit que le numéro du badge (UID)';
+      case 'replayed': return `son message sécurisé avait déjà servi à ${other} : un message rejoué`;
+      case 'lower-counter': return `son compteur de lecture (${s(d.counter)}) est plus bas que celui du passage de ${other} (${s(d.laterCounter)}), fait avant lui : un message lu sur le badge à l'avance`;
+      case 'counter-too-old': return `son compteur de lecture (${s(d.counter)}) est plus ancien que les dernières lectures du badge que la passerelle garde (depuis ${s(d.oldestCounter)}) : un passage tardif ne se distingue plus d'un message lu à l'avance`;
+      case 'uid-mismatch': return `son message sécurisé appartient au badge ${s(d.messageUid)}, pas au badge lu`;
+      case 'bad-mac': return 'son message sécurisé porte une signature fausse : un message falsifié ou modifié';
+      default: return "son message sécurisé ne se déchiffre pas avec les clés de ce site : une carte personnalisée avec d'autres clés";
+    }
+  },
+  nl: (d) => {
+    const other = s(d.otherTime);
+    switch (d.check) {
+      case 'uid-only-read': return 'de badge antwoordde zonder zijn beveiligd bericht, zoals een kopie die alleen het badgenummer (UID) nabootst';
+      case 'replayed': return `zijn beveiligd bericht was al gebruikt om ${other}: een opnieuw afgespeeld bericht`;
+      case 'lower-counter': return `zijn leesteller (${s(d.counter)}) is lager dan die van de tik van ${other} (${s(d.laterCounter)}), die ervoor gebeurde: een bericht dat vooraf van de badge gelezen werd`;
+      case 'counter-too-old': return `zijn leesteller (${s(d.counter)}) is ouder dan de laatste lezingen van de badge die de gateway bijhoudt (vanaf ${s(d.oldestCounter)}): een laattijdige tik is niet meer te onderscheiden van een vooraf gelezen bericht`;
+      case 'uid-mismatch': return `zijn beveiligd bericht hoort bij badge ${s(d.messageUid)}, niet bij de gelezen badge`;
+      case 'bad-mac': return 'zijn beveiligd bericht draagt een foute handtekening: een vervalst of gewijzigd bericht';
+      default: return 'zijn beveiligd bericht laat zich niet ontcijferen met de sleutels van deze site: een kaart gepersonaliseerd met andere sleutels';
+    }
+  },
+  en: (d) => {
+    const other = s(d.otherTime);
+    switch (d.check) {
+      case 'uid-only-read': return 'the badge answered without its secure message, as a copy that only reproduces the badge number (UID) does';
+      case 'replayed': return `its secure message had already been used at ${other}: a replayed message`;
+      case 'lower-counter': return `its read counter (${s(d.counter)}) is lower than that of the tap at ${other} (${s(d.laterCounter)}), made before it: a message read from the badge beforehand`;
+      case 'counter-too-old': return `its read counter (${s(d.counter)}) is older than the last reads of the badge the gateway keeps (from ${s(d.oldestCounter)} on): a late tap can no longer be told from a message read beforehand`;
+      case 'uid-mismatch': return `its secure message belongs to badge ${s(d.messageUid)}, not to the badge read`;
+      case 'bad-mac': return 'its secure message carries a wrong signature: a forged or altered message';
+      default: return "its secure message does not decrypt with this site's keys: a card personalised with other keys";
+    }
+  },
+};
+
+/** The remarks of secure badges (ingest's badge check). */
+const BADGE_REMARK_TEXTS: Record<'possible-badge-copy' | 'badge-key-missing' | 'uid-only-badge', RemarkTexts> = {
+  'possible-badge-copy': {
+  message: {
+    fr: (d) => `Copie possible du badge ${s(d.badge)} au terminal ${s(d.terminalId)} à ${s(d.time)} : ${COPY_CAUSE.fr(d)}. Aucun enregistrement n'a été fait.`,
+    nl: (d) => `Mogelijke kopie van badge ${s(d.badge)} aan terminal ${s(d.terminalId)} om ${s(d.time)}: ${COPY_CAUSE.nl(d)}. Er werd niets geregistreerd.`,
+    en: (d) => `Possible copy of badge ${s(d.badge)} at terminal ${s(d.terminalId)} at ${s(d.time)}: ${COPY_CAUSE.en(d)}. Nothing was registered.`,
+  },
+  advice: {
+    fr: () => "Rien n'a été transmis à l'ONSS pour ce passage, et il ne le sera pas. Cherchez qui a présenté le badge à ce moment (chef d'équipe, contrôle d'accès du site) et si son travailleur était vraiment là. Le vrai badge continue de fonctionner : la copie d'un badge sécurisé est détectée, pas acceptée. Si le travailleur était là avec son propre badge, vérifiez que le terminal lit les badges sécurisés (pcsc.sun.enabled) et faites repersonnaliser (ciao admin badge provision) ou remplacer le badge.",
+    nl: () => 'Voor deze tik werd niets aan de RSZ bezorgd, en dat gebeurt ook later niet. Zoek uit wie de badge op dat moment aanbood (ploegleider, toegangscontrole van de site) en of de werknemer er echt was. De echte badge blijft werken: een kopie van een beveiligde badge wordt herkend, niet aanvaard. Was de werknemer er met zijn eigen badge, controleer dan of de terminal beveiligde badges leest (pcsc.sun.enabled) en laat de badge opnieuw personaliseren (ciao admin badge provision) of vervangen.',
+    en: () => 'Nothing was sent to ONSS for this tap, and it never will be. Find out who presented the badge then (team leader, site access records) and whether its worker was really there. The genuine badge keeps working: a copy of a secure badge is detected, not accepted. If the worker was there with their own badge, check that the terminal reads secure badges (pcsc.sun.enabled) and have the badge re-personalised (ciao admin badge provision) or replaced.',
+  },
+},
+  'badge-key-missing': {
+  message: {
+    fr: (d) => `Le badge ${s(d.badge)} (sécurisé, version de clés ${s(d.keyVersion)}) a été présenté au terminal ${s(d.terminalId)} à ${s(d.time)}, mais la passerelle n'a pas cette version de clés : le passage est conservé et rien n'a été enregistré.`,
+    nl: (d) => `Badge ${s(d.badge)} (beveiligd, sleutelversie ${s(d.keyVersion)}) werd aangeboden aan terminal ${s(d.terminalId)} om ${s(d.time)}, maar de gateway heeft die sleutelversie niet: de tik werd bewaard en er werd niets geregistreerd.`,
+    en: (d) => `Badge ${s(d.badge)} (secure, key version ${s(d.keyVersion)}) was presented at terminal ${s(d.terminalId)} at ${s(d.time)}, but the gateway does not hold that key version: the tap was kept and nothing was registered.`,
+  },
+  advice: {
+    fr: () => "Remettez cette version dans le fichier de clés des badges (badgeSecurity.keyFile) et redémarrez la passerelle, ou repersonnalisez le badge avec la version actuelle (ciao admin badge provision). D'ici là, chaque passage de ce badge est retenu ; celui-ci n'est pas transmis après coup.",
+    nl: () => 'Zet die versie terug in het sleutelbestand van de badges (badgeSecurity.keyFile) en herstart de gateway, of personaliseer de badge opnieuw met de huidige versie (ciao admin badge provision). Tot dan wordt elke tik van deze badge tegengehouden; deze wordt achteraf niet bezorgd.',
+    en: () => 'Put that version back in the badge key file (badgeSecurity.keyFile) and restart the gateway, or re-personalise the badge with the current version (ciao admin badge provision). Until then every tap of this badge is held; this one is not sent afterwards.',
+  },
+},
+  'uid-only-badge': {
+  message: {
+    fr: (d) => `Le badge ${s(d.badge)} ne porte qu'un numéro (UID) et le chantier ${s(d.siteId)} exige des badges sécurisés : le passage de ${s(d.time)} au terminal ${s(d.terminalId)} ${d.registered ? 'a été enregistré' : "a été reçu"}, mais un tel badge se copie facilement.`,
+    nl: (d) => `Badge ${s(d.badge)} draagt alleen een nummer (UID) en werf ${s(d.siteId)} vereist beveiligde badges: de tik van ${s(d.time)} aan terminal ${s(d.terminalId)} ${d.registered ? 'werd geregistreerd' : 'werd ontvangen'}, maar zo'n badge is makkelijk te kopiëren.`,
+    en: (d) => `Badge ${s(d.badge)} is a UID-only badge and site ${s(d.siteId)} requires secure badges: the tap at ${s(d.time)} at terminal ${s(d.terminalId)} ${d.registered ? 'was registered' : 'was received'}, but such a badge is easily copied.`,
+  },
+  advice: {
+    fr: () => 'Remettez au travailleur un badge sécurisé (ciao admin badge provision --worker …) et révoquez celui-ci (ciao admin badge revoke). La remarque reste sur les passages faits avec lui.',
+    nl: () => 'Geef de werknemer een beveiligde badge (ciao admin badge provision --worker …) en trek deze in (ciao admin badge revoke). De opmerking blijft op de tikken die ermee gedaan werden.',
+    en: () => 'Give the worker a secure badge (ciao admin badge provision --worker …) and revoke this one (ciao admin badge revoke). The remark stays on the taps made with it.',
+  },
+},
+};
+
 export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
   'double-in': {
     message: {
@@ -174,6 +254,7 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
       en: () => 'If the company or declaration number is wrong, prepare and send the correction request now (Corrections): after 30 days ONSS no longer takes it (FAQ 35, 36).',
     },
   },
+  ...BADGE_REMARK_TEXTS,
 };
 
 /** Specific advice for the remarks ONSS is publicly known to return. */

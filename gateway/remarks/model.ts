@@ -42,7 +42,7 @@ export interface UnregisteredTapFact {
   badge: string;
   workerId: string | null;
   at: string;
-  cause: 'unknown-badge' | 'revoked-badge' | 'employer-choice-missing' | 'tap-not-registered';
+  cause: 'unknown-badge' | 'revoked-badge' | 'employer-choice-missing' | 'tap-not-registered' | 'possible-badge-copy' | 'badge-key-missing';
   /** Ingest's status and its sentence, e.g. `no-declaration`, `site S1 has no declaration of works valid on ...`. */
   status: string;
   detail: string | null;
@@ -51,6 +51,24 @@ export interface UnregisteredTapFact {
    * since chosen an employer on that site, the site data was completed. Then the remark disappears.
    */
   resolvedNow: boolean;
+  /**
+   * For a secure badge's tap held by the badge check: what it found (`check`: uid-only-read, replayed,
+   * lower-counter, uid-mismatch, bad-mac, undecryptable, no-key) and its facts (counters, the other tap
+   * involved and its time `otherAt`, the UID inside the message).
+   */
+  badgeCheck?: Record<string, unknown> | null;
+}
+
+/** A tap made with a UID-only badge on a site that requires secure badges (registered, or held for another reason). */
+export interface FlaggedBadgeTapFact {
+  tapId: string;
+  terminalId: string;
+  siteId: string | null;
+  badge: string;
+  workerId: string | null;
+  at: string;
+  /** The registration it became, if any. */
+  seq: number | null;
 }
 
 export interface TerminalFact {
@@ -100,6 +118,8 @@ export interface RemarkFacts {
   forwarding: Map<number, ForwardOutcome> | null;
   outages: OutageFact[];
   corrections: CorrectionFact[];
+  /** Taps of UID-only badges on sites that require secure badges (absent where the data has none). */
+  flaggedBadgeTaps?: FlaggedBadgeTapFact[];
 }
 
 export const REMARK_KINDS = [
@@ -116,6 +136,9 @@ export const REMARK_KINDS = [
   'not-created-by-onss',
   'onss-remark',
   'correction-deadline',
+  'possible-badge-copy',
+  'badge-key-missing',
+  'uid-only-badge',
 ] as const;
 export type RemarkKind = (typeof REMARK_KINDS)[number];
 

@@ -33,6 +33,9 @@ const SEVERITY: Record<RemarkKind, Severity> = {
   'not-created-by-onss': 'error',
   'onss-remark': 'warning',
   'correction-deadline': 'error',
+  'possible-badge-copy': 'error',
+  'badge-key-missing': 'error',
+  'uid-only-badge': 'warning',
 };
 
 /** ONSS remarks a correction of the company or declaration number can resolve (FAQ 36). */
@@ -106,6 +109,13 @@ function correctionsBySeq(corrections: CorrectionFact[]): Map<number, Correction
   const m = new Map<number, CorrectionFact[]>();
   for (const c of corrections) m.set(c.seq, [...(m.get(c.seq) ?? []), c]);
   return m;
+}
+
+/** The badge check's facts as a remark shows them: the other tap's time on the site clock. */
+function badgeCheckDetails(check: Record<string, unknown> | null | undefined): Record<string, unknown> {
+  if (!check) return {};
+  const { otherAt, ...rest } = check;
+  return { ...rest, ...(typeof otherAt === 'string' ? { otherTime: siteTime(otherAt) } : {}) };
 }
 
 export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<RemarkOptions> = {}): Remark[] {
@@ -186,7 +196,22 @@ export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<R
       terminalId: b.terminalId,
       seq: null,
       tapId: b.tapId,
-      details: { badge: b.badge, terminalId: b.terminalId, time: siteTime(b.at), status: b.status, detail: b.detail, fromTap: true },
+      details: { badge: b.badge, terminalId: b.terminalId, time: siteTime(b.at), status: b.status, detail: b.detail, fromTap: true, ...badgeCheckDetails(b.badgeCheck) },
+    });
+  }
+
+  // UID-only badges on sites that require secure ones: every tap is flagged.
+  for (const f of facts.flaggedBadgeTaps ?? []) {
+    drafts.push({
+      kind: 'uid-only-badge',
+      key: f.tapId,
+      at: f.at,
+      siteId: f.siteId,
+      workerId: f.workerId,
+      terminalId: f.terminalId,
+      seq: f.seq,
+      tapId: f.tapId,
+      details: { badge: f.badge, terminalId: f.terminalId, siteId: f.siteId, time: siteTime(f.at), registered: f.seq !== null },
     });
   }
 

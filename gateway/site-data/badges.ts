@@ -4,9 +4,17 @@ import { parseWith } from '../../shared/schema.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { findWorker } from './workers.ts';
 import { BADGE_UID_RULE } from '../../shared/identifiers/badge.ts';
+import { checkUidOnlyBadgeAllowed } from './badge-policy.ts';
 import { notFoundError, nowIso, parseDay, problem, throwIfAny } from './input.ts';
 
-/** Badges: an NFC UID bound to one worker for a period; revocation keeps the row (history) but refuses it. */
+/**
+ * Badges: an NFC UID bound to one worker for a period; revocation keeps the row (history) but refuses it.
+ * A badge is `uid-only` (enrolled by its UID) or `secure` (an NTAG 424 DNA personalised by
+ * `ciao admin badge provision`, with the key version that personalised it). Re-binding a secure badge to
+ * another worker keeps it secure: only personalisation makes a badge secure, and nothing makes it less so.
+ */
+export type BadgeKind = 'uid-only' | 'secure';
+
 export interface Badge {
   uid: string;
   workerId: string;
@@ -14,6 +22,9 @@ export interface Badge {
   validTo: string | null;
   revokedAt: string | null;
   revokedReason: string | null;
+  kind: BadgeKind;
+  /** Secure badges: the key version they were personalised with. */
+  keyVersion: number | null;
 }
 
 export interface BadgeInput {
@@ -36,6 +47,13 @@ export function checkBadge(db: Db, input: BadgeInput, problems: FieldProblem[]):
   const from = parseDay(input.validFrom, 'from', problems) ?? (input.validFrom ? undefined : new Date().toISOString().slice(0, 10));
   const to = parseDay(input.validTo, 'to', problems);
   if (from && to && to < from) problems.push(problem('to', 'order', 'must not be before from'));
+  // Enrolled by its UID, a badge is UID-only unless personalisation already made it secure. Changing the dates
+  // of a UID-only badge the worker already holds (e.g. ending it) is not an enrolment.
+  if (uid.ok && workerId) {
+    const existing = getBadge(db, uid.value);
+    const sameBinding = existing !== undefined && existing.workerId === workerId && existing.revokedAt === null;
+    if (existing?.kind !== 'secure' && !sameBinding) checkUidOnlyBadgeAllowed(db, workerId, problems);
+  }
   if (problems.length > before) return undefined;
   return { uid: uid.ok ? uid.value : '', workerId: workerId!, validFrom: from!, validTo: to ?? null };
 }
@@ -64,6 +82,16 @@ export function revokeBadge(db: Db, uid: string, reason = 'revoked'): Badge {
   return getBadge(db, key)!;
 }
 
+/** Enrols a personalised secure badge (re-personalisation moves it to the new key version). */
+export function saveSecureBadge(db: Db, b: { uid: string; workerId: string; validFrom: string; validTo: string | null; keyVersion: number }): Badge {
+  db.prepare(
+    `INSERT INTO badges (uid, worker_id, valid_from, valid_to, created_at, kind, key_version) VALUES (?, ?, ?, ?, ?, 'secure', ?)
+     ON CONFLICT (uid) DO UPDATE SET worker_id = excluded.worker_id, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
+       revoked_at = NULL, revoked_reason = NULL, kind = 'secure', key_version = excluded.key_version`,
+  ).run(b.uid, b.workerId, b.validFrom, b.validTo, nowIso(), b.keyVersion);
+  return getBadge(db, b.uid)!;
+}
+
 interface BadgeRow {
   uid: string;
   worker_id: string;
@@ -71,10 +99,12 @@ interface BadgeRow {
   valid_to: string | null;
   revoked_at: string | null;
   revoked_reason: string | null;
+  kind?: BadgeKind;
+  key_version?: number | null;
 }
 
 function toBadge(r: BadgeRow): Badge {
-  return { uid: r.uid, workerId: r.worker_id, validFrom: r.valid_from, validTo: r.valid_to, revokedAt: r.revoked_at, revokedReason: r.revoked_reason };
+  return { uid: r.uid, workerId: r.worker_id, validFrom: r.valid_from, validTo: r.valid_to, revokedAt: r.revoked_at, revokedReason: r.revoked_reason, kind: r.kind ?? 'uid-only', keyVersion: r.key_version ?? null };
 }
 
 export function getBadge(db: Db, uid: string): Badge | undefined {

@@ -2,6 +2,7 @@ import { migrate, openDatabase, type Db, type OpenOptions } from '../../shared/s
 import { REGISTRATIONS_DDL } from './registrations-schema.ts';
 import { GATEWAY_MIGRATIONS } from './gateway-schema.ts';
 import { RECORDS_MIGRATIONS } from './records-schema.ts';
+import { BADGE_SECURITY_MIGRATIONS } from './badge-security-schema.ts';
 
 /**
  * Opens the gateway database (WAL, synchronous=FULL, mode 0600) with the gateway's tables in place.
@@ -11,6 +12,7 @@ export function openGatewayDatabase(path: string, options: OpenOptions = {}): Db
   const db = openDatabase(path, options);
   migrate(db, 'gateway', [REGISTRATIONS_DDL, ...GATEWAY_MIGRATIONS]);
   migrate(db, 'siteman', RECORDS_MIGRATIONS);
+  migrate(db, 'badge-security', BADGE_SECURITY_MIGRATIONS);
   return db;
 }
 

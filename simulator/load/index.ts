@@ -4,5 +4,5 @@ export { readCredentialsFile, parseCredentials, resolveTerminals } from './crede
 export type { TerminalCredentials, TerminalSource } from './credentials.ts';
 export { LatencyRecorder, summarise, percentileOfSorted } from './latency.ts';
 export type { LatencySummary } from './latency.ts';
-export { TapSource, defaultBadges } from './tap-source.ts';
+export { TapSource, defaultBadges, type SunSupply } from './tap-source.ts';
 export { formatLoadResult } from './report.ts';

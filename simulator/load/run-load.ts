@@ -7,6 +7,7 @@ import { createProgress, type Progress, type ProgressOutput } from '../progress/
 import { resolveTerminals, type TerminalSource } from './credentials.ts';
 import { LatencyRecorder, type LatencySummary } from './latency.ts';
 import { LoadTerminal, type AckReport } from './load-terminal.ts';
+import type { SunSupply } from './tap-source.ts';
 
 // Logs go to stderr: stdout carries the result (`ciao sim --load --json`).
 const log = createLogger('load', {}, pino.destination(2));
@@ -31,6 +32,8 @@ export interface RunLoadOptions {
   invalidEvery?: number;
   /** Badge UIDs the terminals tap (hex); made-up ones by default. */
   badges?: string[];
+  /** Secure badges: each terminal's badges and their SUN messages (see SunSupply). */
+  sun?: SunSupply;
   /** First sequence number of every terminal (default 0). */
   seqStart?: number;
   /** Extra MQTT.js options (TLS certificates, ...). */
@@ -131,7 +134,7 @@ export async function runLoad(options: RunLoadOptions): Promise<LoadResult> {
       new LoadTerminal(
         c,
         options.url,
-        { terminalIndex: index, badges: options.badges, seqStart: options.seqStart, invalidEvery: options.invalidEvery },
+        { terminalIndex: index, badges: options.badges, seqStart: options.seqStart, invalidEvery: options.invalidEvery, ...(options.sun ? { sun: options.sun } : {}) },
         {
           onAck: (r) => onAck(r, terminals[index]!),
           onMalformedAck: () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Direction } from '../../shared/registration.ts';
-import type { TapMessage } from '../../shared/mqtt/payloads.ts';
+import type { TapMessage, TapSun } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
 
 /**
@@ -19,6 +19,19 @@ export interface TapSourceOptions {
   invalidEvery?: number;
   /** Clock, for tests. */
   now?: () => Date;
+  /** Secure badges: the badges tapped and, for each tap, the SUN message the badge gave that read. */
+  sun?: SunSupply;
+}
+
+/**
+ * SUN messages for the taps of secure badges, supplied from outside: a load run measures the gateway, so the
+ * generator only takes each badge's next message (computed beforehand) and computes no cryptography itself.
+ */
+export interface SunSupply {
+  /** The badges a terminal taps (instead of the made-up UID-only ones). */
+  badges(terminalIndex: number): string[];
+  /** The badge's next message, in the order the badge signed them. */
+  next(badge: string): TapSun;
 }
 
 export interface GeneratedTap {
@@ -60,7 +73,7 @@ export class TapSource {
 
   constructor(private readonly options: TapSourceOptions) {
     this.seq = options.seqStart ?? 0;
-    this.badges = options.badges && options.badges.length > 0 ? options.badges : defaultBadges(options.terminalIndex);
+    this.badges = options.badges && options.badges.length > 0 ? options.badges : options.sun ? options.sun.badges(options.terminalIndex) : defaultBadges(options.terminalIndex);
     this.now = options.now ?? (() => new Date());
   }
 
@@ -78,6 +91,7 @@ export class TapSource {
       direction,
       reason: 'work',
       at: offsetIsoNow(this.now),
+      ...(this.options.sun && !invalid ? { sun: this.options.sun.next(badge) } : {}),
     };
     return { message, invalid };
   }

@@ -130,3 +130,58 @@ describe('provisionBadge against the virtual NTAG 424 DNA', () => {
     expect(verifySun(tap(foreign), verifierKeys, UID)).toMatchObject({ ok: false, why: 'undecryptable' });
   });
 });
+
+describe('rotation: re-personalising a badge from one key version to the next', () => {
+  const master2: BadgeMasterKeys = {
+    application: Buffer.from('0F1E2D3C4B5A69788796A5B4C3D2E1F0', 'hex'),
+    sdmMetaRead: Buffer.from('2233445566778899AABBCCDDEEFF0011', 'hex'),
+    sdmFileRead: Buffer.from('99887766554433221100FFEEDDCCBBAA', 'hex'),
+  };
+  const keysV2 = (uid: Buffer) => deriveBadgeKeys(master2, uid);
+  const rotate = { keys: keysV2, keyVersion: 2, previousKeys: [{ version: 1, keys: keysFor }] };
+  const v2Keys = { metaReadKey: keysV2(Buffer.from(UID, 'hex'))[1], fileReadKey: (uid: Buffer) => keysV2(uid)[2] };
+
+  async function personalisedV1(): Promise<VirtualNtag424> {
+    const chip = new VirtualNtag424({ state: blankState(UID) });
+    await provisionBadge(direct(chip), { keys: keysFor, keyVersion: 1 });
+    return chip;
+  }
+
+  it('changes every key from its version-1 value, key 0 last; the badge then signs with version 2 only', async () => {
+    const chip = await personalisedV1();
+    const counterBefore = chip.readCounter;
+    const r = await provisionBadge(direct(chip), rotate);
+    expect(r).toMatchObject({ keysFound: ['previous', 'previous', 'previous', 'previous', 'previous'], versionsFound: [1, 1, 1, 1, 1], keysChanged: [1, 2, 3, 4, 0], ndefWritten: false, fileSettingsChanged: false });
+    expect(chip.state.keyVersions).toEqual([2, 2, 2, 2, 2]);
+    expect(chip.state.keys).toEqual(keysV2(Buffer.from(UID, 'hex')).map((k) => k.toString('hex').toUpperCase()));
+    // The read counter goes on: a message the badge signed before the rotation stays older than any after.
+    expect(r.check).toEqual({ ok: true, uid: UID, counter: counterBefore + 1 });
+    expect(verifySun(tap(chip), v2Keys, UID).ok).toBe(true);
+    expect(verifySun(tap(chip), verifierKeys, UID).ok).toBe(false);
+  });
+
+  it('a rotation cut after any APDU is finished by running it again, from whatever mix of versions the badge has', async () => {
+    const reference = await personalisedV1();
+    const full = direct(reference);
+    await provisionBadge(full, rotate);
+    const mixed = new Set<string>();
+    for (let cut = 1; cut < full.apdus; cut++) {
+      const chip = await personalisedV1();
+      await expect(provisionBadge(cutAfter(chip, cut), rotate), `cut after ${cut}`).rejects.toThrow();
+      mixed.add(chip.state.keyVersions.join(''));
+      chip.reset();
+      const retry = await provisionBadge(direct(chip), rotate);
+      expect(retry.check.ok, `cut after ${cut}`).toBe(true);
+      expect(chip.state.keys, `cut after ${cut}`).toEqual(reference.state.keys);
+    }
+    // Among the cut points, badges left with keys of both versions (and key 0 still of version 1).
+    expect([...mixed].some((v) => v.startsWith('1') && v.includes('2'))).toBe(true);
+  });
+
+  it('without the earlier version, a badge of version 1 is someone else\'s: nothing is changed', async () => {
+    const chip = await personalisedV1();
+    const before = JSON.stringify(chip.state);
+    await expect(provisionBadge(direct(chip), { keys: keysV2, keyVersion: 2 })).rejects.toThrow(/personalised elsewhere; nothing was changed/);
+    expect(JSON.stringify(chip.state.keys)).toBe(JSON.stringify(JSON.parse(before).keys));
+  });
+});

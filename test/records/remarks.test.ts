@@ -249,7 +249,10 @@ describe('every remark', () => {
         { tapId: 'r', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C4', workerId: 'W1', at: at('2026-03-05T07:00'), cause: 'revoked-badge', status: 'revoked-badge', detail: null, resolvedNow: false },
         { tapId: 'c', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C4', workerId: 'W1', at: at('2026-03-05T07:05'), cause: 'employer-choice-missing', status: 'employer-choice-needed', detail: 'the worker has 2 employers', resolvedNow: false },
         { tapId: 'n', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C4', workerId: 'W1', at: at('2026-03-05T07:06'), cause: 'tap-not-registered', status: 'no-declaration', detail: 'site S1 has no declaration of works valid on 2026-03-05', resolvedNow: false },
+        { tapId: 'p', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C3D4E5F6', workerId: 'W1', at: at('2026-03-05T07:07'), cause: 'possible-badge-copy', status: 'possible-copy', detail: 'possible copy of badge 04A1B2C3D4E5F6', resolvedNow: false, badgeCheck: { check: 'replayed', badge: '04A1B2C3D4E5F6', counter: 12, otherAt: at('2026-03-05T06:58') } },
+        { tapId: 'k', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C3D4E5F7', workerId: 'W1', at: at('2026-03-05T07:08'), cause: 'badge-key-missing', status: 'badge-key-missing', detail: 'no key version 3', resolvedNow: false, badgeCheck: { check: 'no-key', badge: '04A1B2C3D4E5F7', keyVersion: 3 } },
       ],
+      flaggedBadgeTaps: [{ tapId: 'f', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C5', workerId: 'W1', at: at('2026-03-05T07:09'), seq: null }],
       terminals: [{ terminalId: 'T1', siteId: 'S1', state: 'online', skewMs: 120_000, skewAt: at('2026-03-05T07:00') }],
       forwarding: new Map([
         [regs[0]!.seq, { state: 'created', sentAt: at('2026-03-05T12:00'), remarks: ['COMPANY IS NOT KNOWN AS BUILDER OR SUBCONTRACTOR IN THIS DUC'] }],

@@ -1,0 +1,77 @@
+import type { Db } from '../../shared/sqlite.ts';
+import type { FieldProblem } from '../../shared/problems.ts';
+import { getSite } from './sites.ts';
+import { notFoundError, problem } from './input.ts';
+import { recordChange, SYSTEM_ACTOR, type Actor } from './audit.ts';
+
+/**
+ * Sites that require secure badges (NTAG 424 DNA, which sign every read): there, a UID-only badge, which a
+ * cheap card can copy, is refused at enrolment for the site's workers and flagged on every tap. A site's
+ * workers are, as for its terminals' roster, the workers with an employer on the contractor chain of one of
+ * the site's declarations that is still valid (today or later).
+ */
+export interface SiteBadgePolicy {
+  siteId: string;
+  requireSecureBadges: boolean;
+  /** UID-only badges, not revoked, of the site's workers: flagged on every tap until replaced. */
+  uidOnlyBadges: Array<{ uid: string; workerId: string; workerName: string }>;
+}
+
+const today = () => new Date().toISOString().slice(0, 10);
+
+/** Sets the site's rule, recorded in the audit trail as a change of the site by `actor`. */
+export function setSiteRequiresSecureBadges(db: Db, siteId: string, required: boolean, actor: Actor = SYSTEM_ACTOR): SiteBadgePolicy {
+  if (!getSite(db, siteId)) throw notFoundError('site', siteId);
+  return db.transaction(() => {
+    const before = siteBadgePolicy(db, siteId).requireSecureBadges;
+    db.prepare('UPDATE sites SET require_secure_badges = ? WHERE id = ?').run(required ? 1 : 0, siteId);
+    if (before !== required) recordChange(db, { actor, action: 'update', entity: 'site', entityId: siteId, siteId, before: { requireSecureBadges: before }, after: { requireSecureBadges: required } });
+    return siteBadgePolicy(db, siteId);
+  }).immediate();
+}
+
+export function siteBadgePolicy(db: Db, siteId: string, day = today()): SiteBadgePolicy {
+  const row = db.prepare('SELECT require_secure_badges FROM sites WHERE id = ?').get(siteId) as { require_secure_badges: number } | undefined;
+  if (!row) throw notFoundError('site', siteId);
+  const uidOnlyBadges = db
+    .prepare(
+      `SELECT DISTINCT b.uid, b.worker_id AS workerId, w.name AS workerName
+       FROM badges b JOIN workers w ON w.id = b.worker_id
+       JOIN worker_employers we ON we.worker_id = b.worker_id
+       JOIN declaration_companies dc ON dc.company_id = we.company_id
+       JOIN declarations d ON d.number = dc.declaration
+       WHERE d.site_id = ? AND (d.valid_to IS NULL OR d.valid_to >= ?) AND b.kind = 'uid-only' AND b.revoked_at IS NULL
+       ORDER BY b.uid`,
+    )
+    .all(siteId, day) as SiteBadgePolicy['uidOnlyBadges'];
+  return { siteId, requireSecureBadges: row.require_secure_badges === 1, uidOnlyBadges };
+}
+
+/** The sites requiring secure badges where the worker works (an employer on a declaration valid `day` or later). */
+export function secureSitesOfWorker(db: Db, workerId: string, day = today()): string[] {
+  return (
+    db
+      .prepare(
+        `SELECT DISTINCT s.id FROM sites s
+         JOIN declarations d ON d.site_id = s.id
+         JOIN declaration_companies dc ON dc.declaration = d.number
+         JOIN worker_employers we ON we.company_id = dc.company_id
+         WHERE s.require_secure_badges = 1 AND we.worker_id = ? AND (d.valid_to IS NULL OR d.valid_to >= ?)
+         ORDER BY s.id`,
+      )
+      .all(workerId, day) as Array<{ id: string }>
+  ).map((r) => r.id);
+}
+
+/** Refuses a UID-only badge for a worker of a site that requires secure badges, naming the sites. */
+export function checkUidOnlyBadgeAllowed(db: Db, workerId: string, problems: FieldProblem[]): void {
+  const sites = secureSitesOfWorker(db, workerId);
+  if (sites.length === 0) return;
+  problems.push(
+    problem(
+      'kind',
+      'secure-badge-required',
+      `a UID-only badge cannot be enrolled for worker ${workerId}: site${sites.length > 1 ? 's' : ''} ${sites.join(', ')} require${sites.length > 1 ? '' : 's'} secure badges (NTAG 424 DNA); personalise one with 'ciao admin badge provision --worker ${workerId}'`,
+    ),
+  );
+}

@@ -27,6 +27,9 @@ export async function runTerminalFromFile(path: string): Promise<void> {
       else process.stderr.write(`not a badge UID (8, 14 or 20 hex digits) nor in/out/break: ${word}\n`);
     });
   }
+  // A terminal runs until it is told to stop, whatever else happens: under systemd stdin is /dev/null, so
+  // while the gateway is away and the link waits to reconnect, nothing else may be keeping the process alive.
+  const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
@@ -36,6 +39,7 @@ export async function runTerminalFromFile(path: string): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  clearInterval(keepAlive);
   lines?.close();
   await handle.stop();
 }

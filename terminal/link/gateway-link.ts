@@ -6,6 +6,7 @@ import { topicFor } from '../../shared/mqtt/topics.ts';
 import { parseWith } from '../../shared/schema.ts';
 import { toOffsetIso } from '../../shared/time.ts';
 import { ClockOffsetEstimator } from '../core/clock-offset.ts';
+import { reconnectDelayMs } from './backoff.ts';
 import type { AckOutcome, Outbox, OutboxRow } from '../core/outbox.ts';
 import type { Clock } from '../core/ports.ts';
 import type { TerminalState } from '../core/state.ts';
@@ -52,7 +53,8 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
   private client: MqttClient | null = null;
   private connected = false;
   private stopped = false;
-  private reconnectDelay: number;
+  /** Connection attempts that failed (or dropped) since the last good connection: drives the backoff. */
+  private failures = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
   private ackTimer: NodeJS.Timeout | null = null;
@@ -70,7 +72,6 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
 
   constructor(private readonly o: GatewayLinkOptions) {
     super();
-    this.reconnectDelay = o.reconnectMinMs;
     this.loadRetained();
   }
 
@@ -160,7 +161,7 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     // Taps and acks are small and latency-bound: never let Nagle hold them back.
     (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
     this.connected = true;
-    this.reconnectDelay = this.o.reconnectMinMs;
+    this.failures = 0;
     this.stats.connects += 1;
     this.o.logger.info({ url: this.o.url, queued: this.o.outbox.queued }, 'connected to gateway');
     const id = this.o.terminalId;
@@ -193,8 +194,10 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
 
   private scheduleReconnect(): void {
     if (this.stopped || this.reconnectTimer) return;
-    const delay = Math.round(this.reconnectDelay * (0.75 + Math.random() * 0.5));
-    this.reconnectDelay = Math.min(this.reconnectDelay * 2, this.o.reconnectMaxMs);
+    const delay = reconnectDelayMs(this.failures, { minMs: this.o.reconnectMinMs, maxMs: this.o.reconnectMaxMs });
+    this.failures += 1;
+    // Unref'd: the link never decides alone that a process lives on (`ciao terminal` holds itself open until
+    // it is stopped; an embedding program that forgets to stop a terminal still exits).
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       this.connect();

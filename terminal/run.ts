@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline';
+import { useProcessTimeZone } from '../shared/time.ts';
 import { loadTerminalConfig } from './config.ts';
 import { startTerminal } from './main.ts';
 import { SimulatedReader } from './adapters/simulated-reader.ts';
@@ -11,6 +12,8 @@ import { PANEL_BUTTONS, type PanelButton } from './core/ports.ts';
  * `in`, `out` or `break` presses a button of the console panel.
  */
 export async function runTerminalFromFile(path: string): Promise<void> {
+  // The terminal lives on the site's clock: its process keeps local time there (shared/time.ts says why).
+  useProcessTimeZone();
   const config = loadTerminalConfig(path);
   const handle = await startTerminal(config);
   let lines: ReturnType<typeof createInterface> | null = null;

@@ -114,6 +114,21 @@ describe('the compiled release', () => {
     }
   });
 
+  it('starts the panel worker thread from its compiled entry', () => {
+    const dist = join(release, 'dist');
+    const script = `
+      import { Worker } from 'node:worker_threads';
+      const { boardSchema } = await import(${JSON.stringify(join(dist, 'terminal/config.js'))});
+      const worker = new Worker(${JSON.stringify(join(dist, 'terminal/adapters/johnny-five/worker-entry.mjs'))}, { workerData: { config: boardSchema.parse({ port: '/dev/null' }), heartbeatMs: 50 } });
+      worker.on('error', (err) => { console.error(err.message); process.exit(1); });
+      worker.on('message', (m) => { if (m.type === 'alive') { console.log('alive'); process.exit(0); } });
+    `;
+    writeFileSync(join(release, 'panel-worker-check.mjs'), script);
+    const r = spawnSync(process.execPath, [join(release, 'panel-worker-check.mjs')], { cwd: release, env: releaseEnv(), encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('alive');
+  });
+
   it('goes into `npm pack` with the launcher, the compiled code and the deployment files, without the sources', () => {
     const pack = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: release, encoding: 'utf8', timeout: 60_000 });
     expect(pack.status, pack.stderr).toBe(0);

@@ -8,7 +8,7 @@ import { PIEZO_DUTY, TUNES } from './tunes.ts';
 /**
  * Drives the Arduino panel with johnny-five over Firmata: two LEDs, a piezo, a 16x2 LCD (parallel or I2C
  * backpack) and three buttons. It runs inside the panel worker thread (johnny-five's LCD busy-waits, and a
- * wedged serial port must never stall the tap path). Every call into johnny-five is guarded; when the
+ * hung driver must never stall the tap path). Every call into johnny-five is guarded; when the
  * board goes away, outputs are remembered and replayed on reconnect, and a new board is tried every
  * `reconnectSeconds`.
  */

@@ -5,8 +5,9 @@ import type { SerialEvent, SerialRequest } from './serial-messages.ts';
 import type { BoardConfig } from '../../config.ts';
 
 /**
- * The panel worker thread: owns johnny-five and the serial port. The main thread only posts commands
- * and hears buttons and a heartbeat, so a busy-waiting LCD write or a wedged port can never hold up a tap.
+ * The panel worker thread: owns johnny-five and firmata-io. The main thread posts commands and hears
+ * buttons and a heartbeat, so a busy-waiting LCD write or a hung driver can never hold up a tap. The serial
+ * port's bytes come and go through the main thread, which holds the port (see serial-messages.ts).
  */
 export interface PanelWorkerData {
   config: BoardConfig;

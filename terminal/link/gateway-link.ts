@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from '../../shared/logging.ts';
 import { ackSchema, rosterSchema, terminalConfigSchema, type Ack, type Roster, type TerminalConfig, type TerminalStatus } from '../../shared/mqtt/payloads.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
@@ -7,6 +7,7 @@ import { parseWith } from '../../shared/schema.ts';
 import { toOffsetIso } from '../../shared/time.ts';
 import { ClockOffsetEstimator } from '../core/clock-offset.ts';
 import { reconnectDelayMs } from './backoff.ts';
+import { openMqttClient } from './mqtt-connection.ts';
 import type { AckOutcome, Outbox, OutboxRow } from '../core/outbox.ts';
 import type { Clock } from '../core/ports.ts';
 import type { TerminalState } from '../core/state.ts';
@@ -138,7 +139,7 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     }
     let client: MqttClient;
     try {
-      client = mqtt.connect(this.o.url, opts);
+      client = openMqttClient(this.o.url, opts);
     } catch (err) {
       this.o.logger.error({ err }, 'cannot create MQTT client');
       this.scheduleReconnect();

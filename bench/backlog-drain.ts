@@ -1,8 +1,13 @@
 /**
- * Benchmark: a backlog of registrations in the gateway database drained to the ONSS emulator.
- * The emulator runs in its own process (`ciao emulator`), so the RSS sampled here is the gateway's alone.
+ * Benchmark: a backlog of registrations in the gateway database drained to the ONSS emulator, then their
+ * validity settled. The emulator runs in its own process (`ciao emulator`), so the RSS sampled here is the
+ * gateway's alone.
  * Usage: node --import tsx bench/backlog-drain.ts --count 1000000 [--batch 100] [--in-flight N]
- * Prints JSON: registrations/s over the drain, peak RSS sampled every 100 ms during the drain.
+ * Prints JSON:
+ * - the drain: registrations/s, peak RSS sampled every 100 ms, and how long each of the forwarder's write
+ *   transactions held the database's write lock (what the gateway's tap writer may have to wait);
+ * - the validity: once the emulator has run its checks on all of them, a forwarder with nothing left to
+ *   send settles the validity of every created registration (searches by period); registrations/s.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -15,7 +20,7 @@ import { enterpriseCheckDigits, nationalCheckDigits } from '../shared/identifier
 import { createLogger } from '../shared/logging.ts';
 import { openDatabase } from '../shared/sqlite.ts';
 import { REGISTRATIONS_DDL } from '../gateway/store/registrations-schema.ts';
-import { startForwarder } from '../gateway/forward/index.ts';
+import { forwardingProgress, forwardingSummary, startForwarder, type LockHoldSummary } from '../gateway/forward/index.ts';
 
 export interface BacklogDrainResult {
   name: 'backlog-drain';
@@ -32,6 +37,10 @@ export interface BacklogDrainResult {
   loadAverage: number;
   receivedByEmulator: number;
   duplicatesAtEmulator: number;
+  /** How long each forwarder write transaction held the write lock during the drain. */
+  lockHold: LockHoldSummary;
+  /** Validity of every created registration settled, after the emulator had run its checks. */
+  validity: { settled: number; seconds: number; perSecond: number; emulatorWaitSeconds: number };
   date: string;
   cpus: number;
   node: string;
@@ -124,19 +133,19 @@ export async function runBacklogDrain(opts: { count: number; batchSize?: number;
     const emulatorCpuBefore = cpuSecondsOf(emulator.pid);
     let loadSum = 0;
     let loadSamples = 0;
+    const onss = { baseUrl: emulator.url, clientId: 'bench-gateway', privateKey: await exportPKCS8(privateKey) };
     const fwd = await startForwarder({
       db, logger,
-      config: { baseUrl: emulator.url, clientId: 'bench-gateway', privateKey: await exportPKCS8(privateKey), batchSize, validityPollIntervalMs: 0, idlePollMs: 20, ...(opts.maxBatchesInFlight ? { maxBatchesInFlight: opts.maxBatchesInFlight } : {}) },
+      config: { ...onss, batchSize, validityPollIntervalMs: 0, idlePollMs: 20, ...(opts.maxBatchesInFlight ? { maxBatchesInFlight: opts.maxBatchesInFlight } : {}) },
     });
-    const progress = db.prepare("SELECT COALESCE(MAX(seq), 0) AS picked, (SELECT COUNT(*) FROM forward_state WHERE state = 'in_flight') + (SELECT COUNT(*) FROM forward_state WHERE state = 'retry') AS open FROM forward_state");
     let lastLog = Date.now();
     for (;;) {
-      const p = progress.get() as { picked: number; open: number };
-      if (p.picked >= opts.count && p.open === 0) break;
+      const p = forwardingProgress(db);
+      if (p.lastPicked >= opts.count && p.inFlight + p.retry === 0) break;
       loadSum += loadavg()[0]!;
       loadSamples++;
       if (Date.now() - lastLog > 10_000) {
-        log(`drained ${p.picked} / ${opts.count}, rss ${mb(process.memoryUsage().rss)} MB`);
+        log(`drained ${p.lastPicked} / ${opts.count}, rss ${mb(process.memoryUsage().rss)} MB`);
         lastLog = Date.now();
       }
       await new Promise((r) => setTimeout(r, 100));
@@ -147,7 +156,25 @@ export async function runBacklogDrain(opts: { count: number; batchSize?: number;
     const emulatorCpuSeconds = cpuSecondsOf(emulator.pid) - emulatorCpuBefore;
     clearInterval(sampler);
     peak = Math.max(peak, process.memoryUsage().rss);
+    const lockHold = fwd.lockHold();
     await fwd.stop();
+
+    // Validity: first let the emulator run its checks on everything (its own pace is not ours to measure),
+    // then time a forwarder that has nothing left to send settling every created registration.
+    const waitStarted = Date.now();
+    for (;;) {
+      const stats = (await (await fetch(`${emulator.url}/admin/stats`)).json()) as { pendingValidity: number };
+      if (stats.pendingValidity === 0) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const emulatorWaitSeconds = (Date.now() - waitStarted) / 1000;
+    const toSettle = forwardingSummary(db).pendingValidity;
+    log(`settling the validity of ${toSettle} registrations`);
+    const validityStarted = process.hrtime.bigint();
+    const checker = await startForwarder({ db, logger, config: { ...onss, validityPollIntervalMs: 1000, idlePollMs: 1000 } });
+    while (forwardingProgress(db).pendingValidity > 0) await new Promise((r) => setTimeout(r, 100));
+    const validitySeconds = Number(process.hrtime.bigint() - validityStarted) / 1e9;
+    await checker.stop();
     db.close();
     await emulator.stop();
     emulator = undefined;
@@ -160,7 +187,12 @@ export async function runBacklogDrain(opts: { count: number; batchSize?: number;
       registrationsPerSecond: Math.round(opts.count / seconds), peakRssMB: mb(peak), rssBeforeDrainMB: mb(rssBefore),
       gatewayCpuSeconds: Math.round(gatewayCpuSeconds * 10) / 10, emulatorCpuSeconds: Math.round(emulatorCpuSeconds * 10) / 10,
       loadAverage: Math.round((loadSum / Math.max(1, loadSamples)) * 10) / 10,
-      receivedByEmulator: received, duplicatesAtEmulator: dups, date: new Date().toISOString(), cpus: cpus().length, node: process.version,
+      receivedByEmulator: received, duplicatesAtEmulator: dups, lockHold,
+      validity: {
+        settled: toSettle, seconds: Math.round(validitySeconds * 10) / 10, perSecond: Math.round(toSettle / validitySeconds),
+        emulatorWaitSeconds: Math.round(emulatorWaitSeconds * 10) / 10,
+      },
+      date: new Date().toISOString(), cpus: cpus().length, node: process.version,
     };
   } finally {
     await emulator?.stop();

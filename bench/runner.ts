@@ -32,6 +32,7 @@ export const BENCHMARKS: BenchDefinition[] = [
   { id: 'terminal-feedback', title: 'terminal tap-to-feedback', file: 'bench/suites/terminal-feedback.ts', needs: ['bench/terminal-feedback.ts'], timeoutMs: { quick: 60_000, full: 300_000 } },
   // These two build the compiled release first (tens of seconds on a small machine) and run each case twice.
   { id: 'terminal-replay', title: 'terminal replay of queued taps', file: 'bench/suites/terminal-replay.ts', needs: ['bench/terminal-replay.ts'], timeoutMs: { quick: 240_000, full: 900_000 } },
+  { id: 'sun-read', title: 'secure badge read at the terminal', file: 'bench/suites/sun-read.ts', needs: ['bench/sun-read.ts'], timeoutMs: { quick: 120_000, full: 300_000 } },
   { id: 'startup', title: 'start-up time', file: 'bench/suites/startup.ts', timeoutMs: { quick: 180_000, full: 420_000 } },
 ];
 

@@ -7,7 +7,7 @@ import { parseTerminalConfig } from '../terminal/config.ts';
 import { startTerminal } from '../terminal/main.ts';
 import { SimulatedPanel } from '../terminal/adapters/simulated-panel.ts';
 import { SimulatedReader } from '../terminal/adapters/simulated-reader.ts';
-import { startTestGateway } from '../test/terminal/helpers/ack-responder.ts';
+import { startTestGateway } from '../simulator/stand-in-gateway/stand-in-gateway.ts';
 
 /**
  * Tap -> feedback latency: from `present(uid)` on the simulated reader to the panel showing the worker's

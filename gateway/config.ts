@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError } from '../shared/problems.ts';
@@ -34,7 +35,29 @@ export const gatewayConfigSchema = z.strictObject({
       maxPacketBytes: z.number().int().min(8192, 'must be at least 8192').max(268_435_455).default(65_536),
     })
     .prefault({}),
-  http: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(8080) }).prefault({}),
+  http: z
+    .strictObject({
+      host: host.default('127.0.0.1'),
+      port: port.default(8080),
+      /**
+       * The HTTPS listener where a terminal spends its one-time pairing code (`ciao terminal pair`). Its
+       * certificate must chain to `ca`, whose fingerprint the console shows with each code.
+       */
+      pairing: z
+        .strictObject({
+          host: host.optional(),
+          port: port.default(8443),
+          cert: z.string().min(1, 'must be the path of the PEM certificate'),
+          key: z.string().min(1, 'must be the path of the PEM private key'),
+          ca: z.string().min(1, 'must be the path of the PEM CA certificate the terminals pin'),
+          /** How terminals reach this listener, e.g. https://gateway.local:8443 (default: its host and port). */
+          publicUrl: z.string().regex(/^https:\/\/[^\s/]+(:\d+)?\/?$/, 'must be a URL like https://gateway.local:8443').optional(),
+          /** The MQTT address paired terminals use, e.g. mqtts://gateway.local:8883 (default: the gateway's host from the device's --gateway URL, TLS port). */
+          mqttUrl: z.string().regex(/^(mqtts?|tls|tcp):\/\/[^\s]+$/, 'must be a URL like mqtts://gateway.local:8883').optional(),
+        })
+        .optional(),
+    })
+    .prefault({}),
   groupCommit: z
     .strictObject({
       maxDelayMs: z.number().min(0, 'must be 0 or more').max(1000, 'must be at most 1000 ms').default(2),
@@ -66,6 +89,13 @@ export const gatewayConfigSchema = z.strictObject({
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
 
+/**
+ * Configs that went through `parseGatewayConfig`, with the folder their relative paths start from and the
+ * environment that may override secrets: the gateway does not parse (or resolve) them again, and the
+ * sections read later (`onss`) resolve their paths the same way.
+ */
+const parsed = new WeakMap<GatewayConfig, { baseDir: string; env: NodeJS.ProcessEnv }>();
+
 export function parseGatewayConfig(input: unknown, baseDir = process.cwd(), env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const r = gatewayConfigSchema.safeParse(input);
   if (!r.success) throw new InvalidInputError(problemsFromZod(r.error).map((p) => ({ ...p, message: `config ${p.message}` })));
@@ -78,7 +108,45 @@ export function parseGatewayConfig(input: unknown, baseDir = process.cwd(), env:
     if (c.mqtt.tls.ca) c.mqtt.tls.ca = abs(c.mqtt.tls.ca);
     if (env.CIAO_GATEWAY_TLS_KEY_PASSPHRASE) c.mqtt.tls.passphrase = env.CIAO_GATEWAY_TLS_KEY_PASSPHRASE;
   }
+  if (c.http.pairing) {
+    c.http.pairing.cert = abs(c.http.pairing.cert);
+    c.http.pairing.key = abs(c.http.pairing.key);
+    c.http.pairing.ca = abs(c.http.pairing.ca);
+  }
+  parsed.set(c, { baseDir, env });
   return c;
+}
+
+/** The config as the gateway runs it: parsed once, whether the caller parsed it already or not. */
+export function gatewayConfigOf(input: GatewayConfig | GatewayConfigInput): GatewayConfig {
+  return parsed.has(input as GatewayConfig) ? (input as GatewayConfig) : parseGatewayConfig(input);
+}
+
+/** Where a parsed config's relative paths start (the config file's folder) and which environment it read. */
+export function configSourceOf(c: GatewayConfig): { baseDir: string; env: NodeJS.ProcessEnv } {
+  return parsed.get(c) ?? { baseDir: process.cwd(), env: process.env };
+}
+
+/** The files the config names, read once at start so that an unreadable one stops the start before anything opens. */
+export interface GatewaySecrets {
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  pairing?: { cert: Buffer; key: Buffer; ca: Buffer };
+}
+
+export function readGatewaySecrets(c: GatewayConfig): GatewaySecrets {
+  const read = (field: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new InvalidInputError([{ field, rule: 'readable-file', message: `config ${field}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` }]);
+    }
+  };
+  const tls = c.mqtt.tls;
+  const p = c.http.pairing;
+  return {
+    ...(tls ? { tls: { cert: read('mqtt.tls.cert', tls.cert), key: read('mqtt.tls.key', tls.key), ...(tls.ca ? { ca: read('mqtt.tls.ca', tls.ca) } : {}) } } : {}),
+    ...(p ? { pairing: { cert: read('http.pairing.cert', p.cert), key: read('http.pairing.key', p.key), ca: read('http.pairing.ca', p.ca) } } : {}),
+  };
 }
 
 export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {

@@ -1,28 +1,33 @@
-import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { createLogger, type Logger } from '../shared/logging.ts';
 import type { Db } from '../shared/sqlite.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
-import { forwardingConfigSchema, startForwarder, type ForwarderHandle, type ForwardingConfig } from './forward/index.ts';
-import { parseWith } from '../shared/schema.ts';
-import { InvalidInputError } from '../shared/problems.ts';
-import { parseGatewayConfig, type GatewayConfig, type GatewayConfigInput } from './config.ts';
+import { readForwardingConfig, startForwarder, type ForwarderHandle, type ForwardingSettings } from './forward/index.ts';
+import { configSourceOf, gatewayConfigOf, readGatewaySecrets, type GatewayConfig, type GatewayConfigInput, type GatewaySecrets } from './config.ts';
 import { openGatewayDatabase } from './store/database.ts';
-import { createGatewayMetrics } from './metrics.ts';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { TapIngest } from './ingest/tap-ingest.ts';
-import { InlineWriter, ThreadWriter } from './ingest/writers.ts';
+import { InlineWriter, ThreadWriter, type SpawnWriterThread } from './ingest/writers.ts';
 import { TerminalStatusTracker } from './status/terminal-status.ts';
-import { SitePublisher } from './site/publisher.ts';
-import { terminalCredentials } from './site/terminals.ts';
+import { SitePublisher } from './terminal-sync/publisher.ts';
+import { inEnrolmentMode, terminalCredentials } from './site-data/terminals.ts';
 import { TerminalAuthenticator } from './broker/auth.ts';
-import { startBroker, type RunningBroker } from './broker/aedes-broker.ts';
+import { createTerminalBroker, type Listening, type TerminalBroker } from './broker/terminal-broker.ts';
 import { createHttpServer, operationsRoutes } from './http-server.ts';
 import { adminApiPlugin } from './http/index.ts';
+import { Lifecycle, type Component } from './lifecycle/lifecycle.ts';
+import { SiteDataService } from './site-data/service.ts';
+import { startPairingListener, type PairingListener } from './http/pairing-server.ts';
 
 /**
  * The gateway: MQTT broker with terminal auth and ACL, durable tap ingest with acks after commit,
  * enrichment into registrations, retained config and roster per terminal, status tracking, health and
  * metrics over HTTP, and the ONSS forwarder when configured.
+ *
+ * It is a list of components, started in this order and stopped in reverse (docs/gateway.md, "How it is
+ * built"): database, forwarder, mqtt-broker, terminal-sync, tap-ingest, http, mqtt-listeners. Each gets
+ * what the earlier ones made; terminals can connect only once everything that serves them runs, and on
+ * stop they are turned away first and the database is closed last.
  */
 export interface StartGatewayOptions {
   logger?: Logger;
@@ -31,7 +36,11 @@ export interface StartGatewayOptions {
   /** Serve the site manager's admin API and dashboard on the HTTP server (default true). */
   adminApi?: boolean;
   /** Further fastify plugins to register on the gateway's HTTP server. */
-  httpPlugins?: Array<FastifyPluginAsync<{ db: Db }> | { plugin: FastifyPluginAsync<any>; options?: Record<string, unknown> }>;
+  httpPlugins?: Array<FastifyPluginAsync<{ db: Db }>>;
+  /** Consulted before each group commit; while it answers false, received taps wait (crash-window tests). */
+  mayCommit?: () => boolean;
+  /** How the commit writer thread is started (tests inject one they can end as a crash would). */
+  spawnWriterThread?: SpawnWriterThread;
 }
 
 export interface RunningGateway {
@@ -39,166 +48,262 @@ export interface RunningGateway {
   tlsPort?: number;
   wsPort?: number;
   httpPort: number;
+  /** The HTTPS pairing listener, when configured. */
+  pairingPort?: number;
+  pairingUrl?: string;
   db: Db;
   http: FastifyInstance;
   config: GatewayConfig;
+  /** The components, in the order they started. */
+  components: string[];
   stop(): Promise<void>;
 }
 
-export async function startGateway(input: GatewayConfig | GatewayConfigInput, options: StartGatewayOptions = {}): Promise<RunningGateway> {
-  const config = parseGatewayConfig(input);
-  const logger = options.logger ?? createLogger('gateway', config.logLevel ? { level: config.logLevel } : {});
-  // A short busy timeout: this connection runs on the broker's thread, so it must never wait long on a lock
-  // held by `ciao admin`; a commit that cannot get the lock fails, nothing is acked, and the terminals send again.
-  const db = openGatewayDatabase(config.database, { busyTimeoutMs: 250 });
-  const clock = options.clock ?? systemClock;
-  const metrics = createGatewayMetrics({ terminalsOnline: () => broker?.connectedTerminals().length ?? 0 });
-  let broker: RunningBroker | undefined;
-  let forwarder: ForwarderHandle | undefined;
-  const cleanup: Array<() => Promise<void> | void> = [];
+/** Grace for the acks of the last commit to reach the wire before connections close (a terminal that misses one sends the tap again). */
+const ACK_GRACE_MS = 100;
 
+export async function startGateway(input: GatewayConfig | GatewayConfigInput, options: StartGatewayOptions = {}): Promise<RunningGateway> {
+  const config = gatewayConfigOf(input);
+  const secrets = readGatewaySecrets(config);
+  // The `onss` section, private key included, is read and checked once, before anything opens: a bad one
+  // fails the start naming the field; relative paths start from the config file's folder.
+  const onss = config.onss === undefined ? undefined : readForwardingConfig(config.onss, { messagePrefix: 'config ', ...configSourceOf(config) });
+  const logger = options.logger ?? createLogger('gateway', config.logLevel ? { level: config.logLevel } : {});
+  const clock = options.clock ?? systemClock;
+  const metrics = createGatewayMetrics();
+  const run = new Lifecycle(logger);
   try {
-    const publisher = new SitePublisher(
-      db,
-      { publishRetained: (topic, payload) => broker?.publishRetained(topic, payload) },
-      logger,
-      {
+    const db = await run.start(database(config));
+    const forwarder = await run.start(forwarding(onss, db, logger, clock));
+    const broker = await run.start(mqttBroker(config, db, logger, metrics));
+    const publisher = await run.start(terminalSync(config, db, logger, clock, broker));
+    const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, forwarder, options));
+    const siteData = new SiteDataService(db, { now: () => clock.now() });
+    const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
+    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, options, siteData, () => pairingInfo.current));
+    const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest));
+    const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening));
+    pairingInfo.current = pairing;
+    const httpPort = (http.server.address() as { port: number }).port;
+    logger.info({ mqttPort: listening.mqttPort, tlsPort: listening.tlsPort, wsPort: listening.wsPort, httpPort, database: config.database, components: run.order }, 'gateway started');
+    const stop = async () => {
+      logger.info('gateway stopping');
+      await run.stop();
+      logger.info('gateway stopped');
+    };
+    return { mqttPort: listening.mqttPort, tlsPort: listening.tlsPort, wsPort: listening.wsPort, httpPort, pairingPort: pairing?.port, pairingUrl: pairing?.url, db, http, config, components: run.order, stop };
+  } catch (err) {
+    await run.stop().catch((e: unknown) => logger.error({ err: e }, 'could not stop what had started'));
+    throw err;
+  }
+}
+
+function database(config: GatewayConfig): Component<Db> {
+  return {
+    name: 'database',
+    start() {
+      // A short busy timeout: this connection runs on the broker's thread, so it must never wait long on a
+      // lock held by `ciao admin`. Taps and statuses are written by the group commit; this connection writes
+      // only what people change (site data, corrections, users from the console), and a change that finds the
+      // database busy past the timeout is answered 503 "try again".
+      const db = openGatewayDatabase(config.database, { busyTimeoutMs: 250 });
+      return {
+        value: db,
+        stop: () => {
+          db.close();
+        },
+      };
+    },
+  };
+}
+
+function forwarding(settings: ForwardingSettings | undefined, db: Db, logger: Logger, clock: Clock): Component<ForwarderHandle | undefined> {
+  return {
+    name: 'forwarder',
+    async start() {
+      if (settings === undefined) return { value: undefined };
+      const forwarder = await startForwarder({ db, settings, logger: logger.child({ component: 'forwarder' }), clock });
+      return { value: forwarder, stop: () => forwarder.stop() };
+    },
+  };
+}
+
+function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics): Component<TerminalBroker> {
+  return {
+    name: 'mqtt-broker',
+    async start() {
+      const authenticator = new TerminalAuthenticator(
+        { credentials: (id) => terminalCredentials(db, id) },
+        logger,
+        { maxFailures: config.auth.maxFailures, maxFailuresPerAddress: config.auth.maxFailuresPerAddress, windowMs: config.auth.windowSeconds * 1000, lockoutMs: config.auth.lockoutSeconds * 1000 },
+        (reason) => metrics.authFailures.inc({ reason }),
+      );
+      const broker = await createTerminalBroker(
+        {
+          authenticator,
+          onAclDenied: (action, terminalId, topic, rule) => {
+            metrics.aclDenied.inc({ action });
+            logger.warn({ terminalId, action, topic: topic.slice(0, 200), rule }, 'refused by the ACL');
+          },
+          onClientError: (reason, terminalId, message) => {
+            metrics.clientErrors.inc({ reason });
+            logger.warn({ terminalId, reason, err: message.slice(0, 200) }, 'connection closed by the broker');
+          },
+        },
+        { drainTimeoutMs: config.mqtt.drainTimeoutMs, maxTopicLevels: config.mqtt.maxTopicLevels, maxPacketBytes: config.mqtt.maxPacketBytes },
+        logger.child({ component: 'broker' }),
+      );
+      return { value: broker, stop: () => broker.close() };
+    },
+  };
+}
+
+function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Clock, broker: TerminalBroker): Component<SitePublisher> {
+  return {
+    name: 'terminal-sync',
+    start() {
+      const publisher = new SitePublisher(db, broker, logger, {
         pollMs: config.terminals.siteDataPollMs,
         maxClockSkewMs: config.terminals.maxClockSkewMs,
         now: () => clock.now(),
         onChange: () => {
           // A terminal disabled (or deleted) while connected is put out now, not at its next reconnect.
-          for (const id of broker?.connectedTerminals() ?? []) {
+          for (const id of broker.connectedTerminals()) {
             const creds = terminalCredentials(db, id);
             if (!creds || creds.disabled) {
               logger.info({ terminalId: id }, 'disconnecting a terminal that is no longer allowed');
-              broker?.disconnect(id);
+              broker.disconnect(id);
             }
           }
         },
-      },
-    );
-    const holdFile = process.env.CIAO_TEST_HOLD_COMMIT_FILE;
-    const writer = config.groupCommit.writer === 'thread' ? await ThreadWriter.start(config.database, config.groupCommit.busyTimeoutMs, (reason) => logger.error({ reason }, 'commit writer thread stopped: starting a new one')) : new InlineWriter(db);
-    // Everything the gateway writes goes through the group commit; this connection only reads (site data).
-    cleanup.push(() => writer.close());
-    const ingest = new TapIngest({
-      db,
-      writer,
-      logger,
-      metrics,
-      acks: { sendAck: (terminalId, ack) => broker?.sendAck(terminalId, ack) },
-      maxDelayMs: config.groupCommit.maxDelayMs,
-      maxBatch: config.groupCommit.maxBatch,
-      languageOf: (id) => publisher.languageOf(id),
-      onRegistrations: () => forwarder?.wake(),
-      now: () => clock.now().getTime(),
-      ...(holdFile ? { mayCommit: () => !existsSync(holdFile) } : {}),
-    });
-    const status = new TerminalStatusTracker((item) => ingest.note(item), logger, () => clock.now());
-    const authenticator = new TerminalAuthenticator(
-      { credentials: (id) => terminalCredentials(db, id) },
-      logger,
-      { maxFailures: config.auth.maxFailures, maxFailuresPerAddress: config.auth.maxFailuresPerAddress, windowMs: config.auth.windowSeconds * 1000, lockoutMs: config.auth.lockoutSeconds * 1000 },
-      (reason) => metrics.authFailures.inc({ reason }),
-    );
+      });
+      publisher.start();
+      return { value: publisher, stop: () => publisher.stop() };
+    },
+  };
+}
 
-    if (config.onss !== undefined) {
-      // Checked here so a bad `onss` section fails the start with the field named; the forwarder reads the
-      // section as written.
-      const onss = parseWith(forwardingConfigSchema, config.onss);
-      if (!onss.ok) throw new InvalidInputError(onss.problems.map((p) => ({ ...p, field: `onss.${p.field}`, message: `config onss.${p.message}` })));
-      forwarder = await startForwarder({ db, config: config.onss as ForwardingConfig, logger: logger.child({ component: 'forwarder' }), clock });
-    }
+interface Ingest {
+  taps: TapIngest;
+  status: TerminalStatusTracker;
+}
 
-    const tls = config.mqtt.tls;
-    broker = await startBroker(
-      {
-        authenticator,
-        onTap: (terminalId, payload) => ingest.receive(terminalId, payload),
-        onStatus: (terminalId, payload) => status.report(terminalId, payload),
-        onConnected: (terminalId) => {
-          status.online(terminalId);
-          logger.info({ terminalId }, 'terminal connected');
+function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, forwarder: ForwarderHandle | undefined, options: StartGatewayOptions): Component<Ingest> {
+  return {
+    name: 'tap-ingest',
+    async start() {
+      const gc = config.groupCommit;
+      const writer = gc.writer === 'thread'
+        ? await ThreadWriter.start(config.database, gc.busyTimeoutMs, {
+            onRestart: (reason) => logger.error({ reason }, 'commit writer thread stopped: starting a new one'),
+            ...(options.spawnWriterThread ? { spawn: options.spawnWriterThread } : {}),
+          })
+        : new InlineWriter(db);
+      const taps = new TapIngest({
+        db,
+        writer,
+        logger,
+        metrics,
+        acks: broker,
+        maxDelayMs: gc.maxDelayMs,
+        maxBatch: gc.maxBatch,
+        languageOf: (id) => publisher.languageOf(id),
+        // Read at the moment of the ack (unknown badges only, so rarely): a mode just turned on applies at once.
+        inEnrolment: (id) => inEnrolmentMode(db, id, clock.now()),
+        onRegistrations: () => forwarder?.wake(),
+        now: () => clock.now().getTime(),
+        ...(options.mayCommit ? { mayCommit: options.mayCommit } : {}),
+      });
+      const status = new TerminalStatusTracker((item) => taps.note(item), logger, () => clock.now());
+      return {
+        value: { taps, status },
+        // Commits (and acks) what was received, then leaves a moment for those acks to reach the wire
+        // before the broker closes the connections.
+        stop: async () => {
+          await taps.stop();
+          await new Promise((r) => setTimeout(r, ACK_GRACE_MS));
         },
-        onDisconnected: (terminalId) => {
-          status.offline(terminalId);
-          logger.info({ terminalId }, 'terminal disconnected');
-        },
-        onAclDenied: (action, terminalId, topic, rule) => {
-          metrics.aclDenied.inc({ action });
-          logger.warn({ terminalId, action, topic: topic.slice(0, 200), rule }, 'refused by the ACL');
-        },
-        onClientError: (reason, terminalId, message) => {
-          metrics.clientErrors.inc({ reason });
-          logger.warn({ terminalId, reason, err: message.slice(0, 200) }, 'connection closed by the broker');
-        },
-      },
-      {
-        tcp: { host: config.mqtt.host, port: config.mqtt.port },
-        tls: tls
-          ? {
-              host: tls.host ?? config.mqtt.host,
-              port: tls.port,
-              cert: readFileSync(tls.cert),
-              key: readFileSync(tls.key),
-              ca: tls.ca ? readFileSync(tls.ca) : undefined,
-              passphrase: tls.passphrase,
-            }
-          : undefined,
-        ws: config.mqtt.ws ? { host: config.mqtt.ws.host ?? config.mqtt.host, port: config.mqtt.ws.port } : undefined,
-        drainTimeoutMs: config.mqtt.drainTimeoutMs,
-        maxTopicLevels: config.mqtt.maxTopicLevels,
-        maxPacketBytes: config.mqtt.maxPacketBytes,
-      },
-      logger.child({ component: 'broker' }),
-    );
-    cleanup.push(() => broker?.close());
-    publisher.start();
-    cleanup.push(() => publisher.stop());
+      };
+    },
+  };
+}
 
-    const http = createHttpServer({ logger });
-    cleanup.push(() => http.close());
-    await http.register(
-      operationsRoutes({
-        registry: metrics.registry,
-        health: {
-          problem: () => ingest.degraded && `database commits failing (${ingest.degraded})`,
-          details: () => ({ terminalsOnline: broker?.connectedTerminals().length ?? 0, pendingTaps: ingest.pending }),
-        },
-      }),
-    );
-    if (options.adminApi !== false) await http.register(adminApiPlugin, { db, now: () => clock.now() });
-    for (const p of options.httpPlugins ?? []) {
-      if (typeof p === 'function') await http.register(p, { db });
-      else await http.register(p.plugin, { db, ...(p.options ?? {}) });
-    }
-    await http.listen({ host: config.http.host, port: config.http.port });
-    const httpPort = (http.server.address() as { port: number }).port;
-    logger.info({ mqttPort: broker.mqttPort, tlsPort: broker.tlsPort, wsPort: broker.wsPort, httpPort, database: config.database }, 'gateway started');
-
-    let stopping: Promise<void> | undefined;
-    const stop = () =>
-      (stopping ??= (async () => {
-        logger.info('gateway stopping');
-        await broker!.stopListening();
-        await ingest.stop();
-        publisher.stop();
-        // A moment for the acks of the last commit to reach the wire before the connections close; a
-        // terminal that misses one sends the tap again and is acked again.
-        await new Promise((r) => setTimeout(r, 100));
-        if (forwarder) await forwarder.stop();
-        await broker!.close();
+function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, options: StartGatewayOptions, siteData: SiteDataService, pairing: () => { url: string; fingerprint: string } | undefined): Component<FastifyInstance> {
+  return {
+    name: 'http',
+    async start() {
+      const http = createHttpServer({ logger });
+      try {
+        await http.register(
+          operationsRoutes({
+            registry: metrics.registry,
+            health: {
+              problem: () => taps.degraded && `database commits failing (${taps.degraded})`,
+              details: () => ({ terminalsOnline: broker.connectedTerminals().length, pendingTaps: taps.pending }),
+            },
+          }),
+        );
+        if (options.adminApi !== false) await http.register(adminApiPlugin, { db, now: () => clock.now(), siteData, pairing });
+        for (const plugin of options.httpPlugins ?? []) await http.register(plugin, { db });
+        await http.listen({ host: config.http.host, port: config.http.port });
+      } catch (err) {
         await http.close();
-        db.close();
-        logger.info('gateway stopped');
-      })());
+        throw err;
+      }
+      return { value: http, stop: () => http.close() };
+    },
+  };
+}
 
-    return { mqttPort: broker.mqttPort, tlsPort: broker.tlsPort, wsPort: broker.wsPort, httpPort, db, http, config, stop };
-  } catch (err) {
-    for (const c of cleanup.reverse()) await c();
-    if (forwarder) await forwarder.stop();
-    db.close();
-    throw err;
-  }
+function pairingListener(config: GatewayConfig, secrets: GatewaySecrets, logger: Logger, siteData: SiteDataService, listening: Listening): Component<PairingListener | undefined> {
+  return {
+    name: 'pairing',
+    async start() {
+      const p = config.http.pairing;
+      if (!p || !secrets.pairing) return { value: undefined };
+      const listener = await startPairingListener({
+        host: p.host ?? config.http.host,
+        port: p.port,
+        ...secrets.pairing,
+        mqttCa: secrets.tls?.ca,
+        publicUrl: p.publicUrl,
+        mqttUrl: p.mqttUrl,
+        mqttPorts: () => ({ port: listening.mqttPort, tlsPort: listening.tlsPort }),
+        service: siteData,
+        logger,
+      });
+      return { value: listener, stop: () => listener.close() };
+    },
+  };
+}
+
+function mqttListeners(config: GatewayConfig, secrets: GatewaySecrets, logger: Logger, metrics: GatewayMetrics, broker: TerminalBroker, ingest: Ingest): Component<Listening> {
+  return {
+    name: 'mqtt-listeners',
+    async start() {
+      const tls = config.mqtt.tls;
+      const listening = await broker.listen(
+        {
+          onTap: (terminalId, payload) => ingest.taps.receive(terminalId, payload),
+          onStatus: (terminalId, payload) => ingest.status.report(terminalId, payload),
+          onConnected: (terminalId) => {
+            ingest.status.online(terminalId);
+            metrics.terminalsOnline.inc();
+            logger.info({ terminalId }, 'terminal connected');
+          },
+          onDisconnected: (terminalId) => {
+            ingest.status.offline(terminalId);
+            metrics.terminalsOnline.dec();
+            logger.info({ terminalId }, 'terminal disconnected');
+          },
+        },
+        {
+          tcp: { host: config.mqtt.host, port: config.mqtt.port },
+          tls: tls && secrets.tls ? { host: tls.host ?? config.mqtt.host, port: tls.port, ...secrets.tls, passphrase: tls.passphrase } : undefined,
+          ws: config.mqtt.ws ? { host: config.mqtt.ws.host ?? config.mqtt.host, port: config.mqtt.ws.port } : undefined,
+        },
+      );
+      return { value: listening, stop: () => listening.stopListening() };
+    },
+  };
 }

@@ -1,3 +1,5 @@
+import { CiaoError } from './errors.ts';
+
 /**
  * A problem with one field of some input: which field, which rule it broke, and a sentence for people.
  * Every validator in the product speaks this shape so that a CLI, an MQTT ack and an HTTP problem+json
@@ -22,13 +24,11 @@ export function fail<T = never>(field: string, rule: string, message: string): C
   return { ok: false, problem: { field, rule, message: `${field}: ${message}` } };
 }
 
-/** Thrown where a caller prefers exceptions (CLI, config loading); carries every problem found. */
-export class InvalidInputError extends Error {
-  readonly problems: FieldProblem[];
+/** Thrown where a caller prefers exceptions (CLI, config loading); carries every problem found (code `ERR_CIAO_INVALID_INPUT`). */
+export class InvalidInputError extends CiaoError {
   constructor(problems: FieldProblem[]) {
-    super(problems.map((p) => p.message).join('; '));
+    super('ERR_CIAO_INVALID_INPUT', problems);
     this.name = 'InvalidInputError';
-    this.problems = problems;
   }
 }
 

@@ -57,6 +57,17 @@ export const pcscSchema = z.strictObject({
   readTimeoutMs: z.number().int().min(50).default(1000),
   /** Use the ACR122U's own LED and buzzer to confirm a read. */
   acr122Feedback: z.boolean().default(false),
+  /**
+   * NTAG 424 DNA badges: after the UID, read the badge's signed (SUN) message from its NDEF URL and pass it on
+   * in the tap. The prefixes are the text right before the PICCData and SDMMAC in the URL.
+   */
+  sun: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      piccPrefix: z.string().min(1).max(64).default('picc_data='),
+      macPrefix: z.string().min(1).max(64).default('cmac='),
+    })
+    .default({ enabled: true, piccPrefix: 'picc_data=', macPrefix: 'cmac=' }),
 });
 export type PcscConfig = z.output<typeof pcscSchema>;
 

@@ -87,12 +87,16 @@ export async function startTerminal(config: TerminalFileConfig & { secret: strin
   link.on('ack', (ack) => {
     if (ack.display) pipeline.showGatewayText(ack.id, ack.display);
   });
-  reader.on('badge', ({ uid }) => {
+  reader.on('badge', ({ uid, sun }) => {
     try {
-      pipeline.handleBadge(uid);
+      pipeline.handleBadge(uid, { sun });
     } catch (err) {
       logger.error({ err }, 'a tap failed');
     }
+  });
+  reader.on('misread', ({ readerName, reason }) => {
+    logger.warn({ reader: readerName, reason }, 'badge not read in full; the worker is asked to tap again');
+    pipeline.handleMisread();
   });
   reader.on('attached', (name) => {
     logger.info({ reader: name }, 'reader attached');

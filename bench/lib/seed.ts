@@ -8,11 +8,11 @@ import { defaultBadges } from '../../simulator/load/tap-source.ts';
  * terminal), so every tap is enriched into a registration, as on a real site.
  */
 export async function seedBenchSite(db: Db, terminalIds: string[]): Promise<{ siteId: string; badges: number }> {
-  const { upsertCompany } = await import('../../gateway/site/companies.ts');
-  const { upsertSite } = await import('../../gateway/site/sites.ts');
-  const { upsertDeclaration } = await import('../../gateway/site/declarations.ts');
-  const { upsertWorker } = await import('../../gateway/site/workers.ts');
-  const { upsertBadge } = await import('../../gateway/site/badges.ts');
+  const { upsertCompany } = await import('../../gateway/site-data/companies.ts');
+  const { upsertSite } = await import('../../gateway/site-data/sites.ts');
+  const { upsertDeclaration } = await import('../../gateway/site-data/declarations.ts');
+  const { upsertWorker } = await import('../../gateway/site-data/workers.ts');
+  const { upsertBadge } = await import('../../gateway/site-data/badges.ts');
   const employer = makeEnterpriseNumber('04030192');
   const siteId = 'bench-site';
   let badges = 0;

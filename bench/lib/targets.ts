@@ -97,7 +97,7 @@ export async function startMosquittoTarget(terminalCount: number): Promise<LoadT
 
 /** Why the gateway cannot be benchmarked here, or undefined when its parts are in place. */
 export function gatewayMissing(): string | undefined {
-  for (const f of ['gateway/main.ts', 'gateway/run.ts', 'gateway/store/database.ts', 'gateway/site/terminals.ts']) {
+  for (const f of ['gateway/main.ts', 'gateway/run.ts', 'gateway/store/database.ts', 'gateway/site-data/terminals.ts']) {
     if (!existsSync(join(REPO_ROOT, f))) return `${f} does not exist yet`;
   }
   return undefined;
@@ -133,7 +133,7 @@ export async function prepareGatewayWorkspace(terminalCount: number, parent = RE
   const missing = gatewayMissing();
   if (missing) throw new Error(missing);
   const { openGatewayDatabase } = await import('../../gateway/store/database.ts');
-  const { addTerminal } = await import('../../gateway/site/terminals.ts');
+  const { addTerminal } = await import('../../gateway/site-data/terminals.ts');
   // In the working directory, not /tmp: the fsync figure and the gateway's commits must hit the same disk.
   const dir = mkdtempSync(join(parent, '.bench-gateway-'));
   const databasePath = join(dir, 'gateway.db');

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { adminSubcommands } from '../../gateway/site/cli/index.ts';
+import { adminSubcommands } from '../../gateway/admin-cli/index.ts';
 
 /**
  * `ciao admin`: the site manager's commands on the gateway database. Entity subcommands live in
- * gateway/site/cli/ (listed in `adminSubcommands`) and call the operations in gateway/site/.
+ * gateway/admin-cli/ (listed in `adminSubcommands`) and call the operations in gateway/site-data/.
  */
 export function register(program: Command): void {
   const admin = program

@@ -6,7 +6,7 @@ export function register(program: Command): void {
     .description('Run the benchmarks, print a table, write bench/results.json and the summary of docs/PERFORMANCE.md')
     .argument('[ids...]', 'benchmark ids to run, as with --only (e.g. `ciao bench startup`)')
     .option('--quick', 'smaller counts and durations (finishes in under two minutes)')
-    .option('--only <ids>', 'comma-separated benchmark ids: fsync, gateway-ingest, ack-latency, backlog-drain, terminal-feedback, terminal-replay, startup')
+    .option('--only <ids>', 'comma-separated benchmark ids: fsync, gateway-ingest, ack-latency, backlog-drain, terminal-feedback, terminal-replay, sun-read, startup')
     .option('--no-write', 'print the table only; leave bench/results.json and docs/PERFORMANCE.md alone')
     .option('--list', 'list the benchmarks and exit')
     .action(async (ids: string[], opts: { quick?: boolean; only?: string; write: boolean; list?: boolean }) => {

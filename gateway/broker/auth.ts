@@ -1,6 +1,6 @@
 import type { Logger } from '../../shared/logging.ts';
 import { parseTerminalId } from '../../shared/mqtt/topics.ts';
-import { DECOY_HASH, verifySecret } from '../site/secrets.ts';
+import { DECOY_HASH, verifySecret } from '../site-data/secrets.ts';
 
 /**
  * Terminal authentication, independent of the broker library: client id = username = terminal id,

@@ -1,60 +1,105 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
+import { problemsFromZod } from '../../shared/schema.ts';
+import { onssConnectionFields, readOnssConnection, type OnssConnection, type ReadOptions } from '../onss/config.ts';
 
 /**
- * The `onss` section of the gateway config. `privateKey` and `ca` take either PEM text or a file path;
- * the environment variable CIAO_ONSS_PRIVATE_KEY (PEM) overrides `privateKey`, so the key can stay out of
- * the config file.
+ * The `onss` section of the gateway config: how to reach ONSS (gateway/onss/config.ts) and how the
+ * forwarder paces itself (below). It is read once, at start-up, by readForwardingConfig: the private key
+ * is read and checked then, and every problem names its field (`onss.batchSize`, `onss.privateKey`).
  */
 const ms = (def: number, min = 0) => z.number().int().min(min).default(def);
 
-export const forwardingConfigSchema = z
-  .object({
-    enabled: z.boolean().default(true),
-    baseUrl: z.string().url('must be a URL such as https://services-sim.socialsecurity.be').optional(),
-    clientId: z.string().min(1, 'must not be empty').optional(),
-    privateKey: z.string().min(1, 'must be PEM text or a path to a PEM file').optional(),
-    keyId: z.string().min(1).optional(),
-    tokenAudience: z.string().url('must be the token endpoint URL').optional(),
-    ca: z.string().min(1).optional(),
-    batchSize: z.number().int().min(1, 'must be at least 1').max(200, 'must be at most 200 (ONSS limit)').default(100),
-    /** Calls on the wire at once; 1 keeps strict arrival order at ONSS. */
-    maxBatchesInFlight: z.number().int().min(1).max(8).default(2),
-    requestTimeoutMs: ms(30_000, 100),
-    tokenTimeoutMs: ms(10_000, 100),
-    /**
-     * After an unanswered call, ONSS is asked what it holds no earlier than requestTimeoutMs + this after the
-     * call was sent (a call the gateway gave up on may still be processed meanwhile); default: requestTimeoutMs.
-     */
-    reconcileDelayMs: z.number().int().min(0).optional(),
-    reconcileConcurrency: z.number().int().min(1).max(32).default(8),
-    /** How often created registrations are polled until ONSS has validated them; 0 turns polling off. */
-    validityPollIntervalMs: ms(60_000),
-    validityPollBatch: z.number().int().min(1).max(1000).default(500),
-    /** Look for new registrations this often even without a wake-up. */
-    idlePollMs: ms(2_000, 10),
-    backoffInitialMs: ms(1_000, 1),
-    backoffMaxMs: ms(300_000, 1),
-    circuitFailureThreshold: z.number().int().min(1).default(5),
-    circuitOpenMs: ms(60_000),
-  })
-  .superRefine((c, ctx) => {
-    if (!c.enabled) return;
-    for (const field of ['baseUrl', 'clientId', 'privateKey'] as const) {
-      if (c[field] === undefined && !(field === 'privateKey' && process.env.CIAO_ONSS_PRIVATE_KEY)) {
-        ctx.addIssue({ code: 'custom', path: [field], message: 'is required when forwarding is enabled' });
-      }
-    }
-  });
-export type ForwardingConfig = z.input<typeof forwardingConfigSchema>;
-export type ResolvedForwardingConfig = z.output<typeof forwardingConfigSchema>;
+export const forwardingConfigSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  ...onssConnectionFields,
+  batchSize: z.number().int().min(1, 'must be at least 1').max(200, 'must be at most 200 (ONSS limit)').default(100),
+  /** Calls on the wire at once; 1 keeps strict arrival order at ONSS. */
+  maxBatchesInFlight: z.number().int().min(1).max(8).default(2),
+  /**
+   * After an unanswered call, registrations ONSS did not show at the first look are asked about again no
+   * earlier than requestTimeoutMs + this after the call was sent (a call the gateway gave up on may still be
+   * processed meanwhile); default: requestTimeoutMs.
+   */
+  reconcileDelayMs: z.number().int().min(0).optional(),
+  reconcileConcurrency: z.number().int().min(1).max(32).default(8),
+  /**
+   * How long after it was created (or last found pending) a registration's validity is asked about again,
+   * until ONSS has run its checks; 0 turns the validity check off.
+   */
+  validityPollIntervalMs: ms(60_000),
+  /** Registrations whose validity is settled per round (a round asks ONSS by period, see docs/onss.md). */
+  validityPollBatch: z.number().int().min(1).max(50_000).default(5000),
+  /** Period searches on the wire at once. */
+  validityConcurrency: z.number().int().min(1).max(16).default(4),
+  /** Look for new registrations this often even without a wake-up. */
+  idlePollMs: ms(2_000, 10),
+  backoffInitialMs: ms(1_000, 1),
+  backoffMaxMs: ms(300_000, 1),
+  circuitFailureThreshold: z.number().int().min(1).default(5),
+  circuitOpenMs: ms(60_000),
+});
 
-/** PEM text as given, or the content of the file it names. */
-export function pemFrom(value: string, field: string): string {
-  if (value.includes('-----BEGIN')) return value;
-  try {
-    return readFileSync(value, 'utf8');
-  } catch (e) {
-    throw new Error(`onss.${field}: cannot read PEM file ${value}: ${(e as Error).message}`);
+/** The section as written in the config file. */
+export type ForwardingConfig = z.input<typeof forwardingConfigSchema>;
+
+/** How the forwarder paces itself (everything in the section but the connection). */
+export interface ForwarderTuning {
+  batchSize: number;
+  maxBatchesInFlight: number;
+  requestTimeoutMs: number;
+  reconcileDelayMs: number;
+  reconcileConcurrency: number;
+  validityPollIntervalMs: number;
+  validityPollBatch: number;
+  validityConcurrency: number;
+  idlePollMs: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  circuitFailureThreshold: number;
+  circuitOpenMs: number;
+}
+
+/** The section once read: forwarding off, or the connection (key included) and the tuning. */
+export type ForwardingSettings =
+  | { enabled: false }
+  | { enabled: true; connection: OnssConnection; tuning: ForwarderTuning };
+
+/**
+ * Reads and checks the whole section once, the private key included; throws an InvalidInputError naming
+ * each bad field (`onss.<field>`). Nothing is opened or started here, so a bad section fails the start
+ * before any file is created.
+ */
+export function readForwardingConfig(section: unknown, options: ReadOptions & { messagePrefix?: string } = {}): ForwardingSettings {
+  const refuse = (problems: FieldProblem[]) => new InvalidInputError(problems.map((p) => ({ ...p, message: `${options.messagePrefix ?? ''}${p.message}` })));
+  const input = section ?? {};
+  const parsed = forwardingConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    throw refuse(problemsFromZod(parsed.error, input).map((p) => p.field === '(root)'
+      ? { ...p, field: 'onss', message: p.message.replace('(root)', 'onss') }
+      : { ...p, field: `onss.${p.field}`, message: `onss.${p.message}` }));
   }
+  const c = parsed.data;
+  if (!c.enabled) return { enabled: false };
+  const connection = readOnssConnection(c, options);
+  if (!connection.ok) throw refuse(connection.problems);
+  return {
+    enabled: true,
+    connection: connection.value,
+    tuning: {
+      batchSize: c.batchSize,
+      maxBatchesInFlight: c.maxBatchesInFlight,
+      requestTimeoutMs: c.requestTimeoutMs,
+      reconcileDelayMs: c.reconcileDelayMs ?? c.requestTimeoutMs,
+      reconcileConcurrency: c.reconcileConcurrency,
+      validityPollIntervalMs: c.validityPollIntervalMs,
+      validityPollBatch: c.validityPollBatch,
+      validityConcurrency: c.validityConcurrency,
+      idlePollMs: c.idlePollMs,
+      backoffInitialMs: c.backoffInitialMs,
+      backoffMaxMs: c.backoffMaxMs,
+      circuitFailureThreshold: c.circuitFailureThreshold,
+      circuitOpenMs: c.circuitOpenMs,
+    },
+  };
 }

@@ -1,71 +1,73 @@
 import type { Logger } from '../../shared/logging.ts';
 import type { Db } from '../../shared/sqlite.ts';
-import { OnssClient, type BulkOutcome } from '../onss/client.ts';
-import { TokenError } from '../onss/token.ts';
-import { isFinalValidity, toOnssItem, type OnssRegistration } from '../onss/shapes.ts';
-import { pemFrom, type ResolvedForwardingConfig } from './config.ts';
-import { ForwardStore, type Answer, type BatchRow } from './forward-store.ts';
-import { OutageJournal } from './outage-journal.ts';
 import { systemClock, type Clock } from '../../shared/clock.ts';
+import type { OnssPort } from '../onss/port.ts';
+import { Breaker } from './breaker.ts';
+import type { ForwarderTuning } from './config.ts';
+import { ForwardStore } from './forward-store.ts';
+import { OutageJournal } from './outage-journal.ts';
+import { Reconciler } from './reconciler.ts';
+import { Sender, type SendReport } from './sender.ts';
+import { ShortWrites, type LockHoldSummary } from './short-writes.ts';
+import { ValidityPoller } from './validity.ts';
 
 /**
- * Sends registrations to ONSS in `seq` order, exactly once:
- * 1. a batch is marked in flight (committed) before it is sent;
- * 2. an answered batch records, per item, created (ONSS id, validity, remarks) or not created (errors);
- * 3. a call ONSS certainly did not process (429, 503, 401, unreachable) puts its items back to retry;
- * 4. a call it may have processed (timeout, reset, hang-up, 5xx) leaves its items in flight; they, and any
- *    left by a crash, are reconciled by client reference with ONSS's search once ONSS can no longer be
- *    working on the call (reconcileDelayMs), and only the ones ONSS does not hold are sent again.
- * Up to maxBatchesInFlight calls are on the wire at once, so the database and the network overlap.
- * Failures back off exponentially with jitter, open a circuit after repeated failures, and open an entry
- * in the outage journal; the first answered call closes it.
+ * Sends registrations to ONSS in `seq` order, exactly once. The work is done by four parts, each testable
+ * on its own with a fake ONSS port:
+ * - Sender: one batch, marked in flight before it leaves, its answer recorded;
+ * - Reconciler: what an unanswered call or a crash left in flight, settled by asking ONSS;
+ * - Breaker: when ONSS may be called again (backoff with jitter, circuit, Retry-After);
+ * - ValidityPoller: ONSS's verdict on created registrations, by period.
+ * This class only runs them: up to maxBatchesInFlight calls on the wire at once (so the database and the
+ * network overlap), nothing new sent while a reconciliation is due, and the outage journal kept (opened on
+ * the first failure, closed by the first answered call).
  */
 export class Forwarder {
+  private readonly writes: ShortWrites;
   private readonly store: ForwardStore;
   private readonly outages: OutageJournal;
-  private readonly client: OnssClient;
+  private readonly breaker: Breaker;
+  private readonly sender: Sender;
+  private readonly reconciler: Reconciler;
+  private readonly validity: ValidityPoller;
   private stopped = false;
   private wakeUp: (() => void) | undefined;
-  private sleepers = new Set<() => void>();
-  private consecutiveFailures = 0;
-  private circuitOpenUntil = 0;
-  /** Lowered after a batch is refused as a whole, to isolate the item ONSS cannot take. */
-  private batchLimit: number;
-  private readonly reconcileDelayMs: number;
+  private readonly sleepers = new Set<() => void>();
   private loops: Promise<void>[] = [];
-  /** Batches on the wire (up to maxBatchesInFlight), and no new call before pauseUntil. */
+  /** Batches on the wire (up to maxBatchesInFlight). */
   private readonly outstanding = new Set<Promise<void>>();
-  private pauseUntil = 0;
   private reconcilePending = true;
 
   /**
    * `clock` stamps what the records say happened (sent, answered, outage start and end); the forwarder's
    * own timers (backoff, timeouts, circuit) always run on real time.
    */
-  constructor(db: Db, private readonly config: ResolvedForwardingConfig, private readonly logger: Logger, private readonly clock: Clock = systemClock) {
-    this.store = new ForwardStore(db);
-    this.outages = new OutageJournal(db);
-    this.client = new OnssClient({
-      baseUrl: config.baseUrl!,
-      clientId: config.clientId!,
-      privateKeyPem: pemFrom(process.env.CIAO_ONSS_PRIVATE_KEY ?? config.privateKey!, 'privateKey'),
-      keyId: config.keyId,
-      tokenAudience: config.tokenAudience,
-      ca: config.ca ? pemFrom(config.ca, 'ca') : undefined,
-      requestTimeoutMs: config.requestTimeoutMs,
-      tokenTimeoutMs: config.tokenTimeoutMs,
-    });
-    this.batchLimit = config.batchSize;
-    this.reconcileDelayMs = config.reconcileDelayMs ?? config.requestTimeoutMs;
+  constructor(db: Db, private readonly port: OnssPort, private readonly tuning: ForwarderTuning, private readonly logger: Logger, private readonly clock: Clock = systemClock) {
+    this.writes = new ShortWrites(db);
+    this.store = new ForwardStore(db, this.writes, (tapId) => port.referenceFor(tapId));
+    this.outages = new OutageJournal(db, this.writes);
+    this.breaker = new Breaker(tuning);
+    this.sender = new Sender(this.store, this.outages, port, tuning.batchSize, clock, logger);
+    this.reconciler = new Reconciler(
+      this.store, this.outages, port,
+      { requestTimeoutMs: tuning.requestTimeoutMs, reconcileDelayMs: tuning.reconcileDelayMs, concurrency: tuning.reconcileConcurrency, limit: tuning.batchSize * tuning.maxBatchesInFlight },
+      clock, logger, () => this.stopped,
+    );
+    this.validity = new ValidityPoller(this.store, port, { intervalMs: tuning.validityPollIntervalMs, batch: tuning.validityPollBatch, concurrency: tuning.validityConcurrency }, logger, () => this.stopped);
   }
 
   start(): void {
     this.loops.push(this.sendLoop());
-    if (this.config.validityPollIntervalMs > 0) this.loops.push(this.validityLoop());
+    if (this.tuning.validityPollIntervalMs > 0) this.loops.push(this.validityLoop());
   }
 
   wake(): void {
     this.wakeUp?.();
+  }
+
+  /** How long the forwarder's write transactions held the database's write lock. */
+  lockHold(): LockHoldSummary {
+    return this.writes.summary();
   }
 
   async stop(): Promise<void> {
@@ -74,7 +76,7 @@ export class Forwarder {
     for (const s of [...this.sleepers]) s();
     await Promise.allSettled(this.loops);
     await Promise.allSettled([...this.outstanding]);
-    this.client.close();
+    this.port.close();
   }
 
   private sleep(ms: number): Promise<void> {
@@ -91,6 +93,7 @@ export class Forwarder {
   }
 
   private idle(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(t);
@@ -98,7 +101,7 @@ export class Forwarder {
         this.sleepers.delete(done);
         resolve();
       };
-      const t = setTimeout(done, this.config.idlePollMs);
+      const t = setTimeout(done, this.tuning.idlePollMs);
       this.wakeUp = done;
       this.sleepers.add(done);
     });
@@ -111,7 +114,7 @@ export class Forwarder {
         if (!worked && !this.stopped) await this.idle();
       } catch (e) {
         this.logger.error({ err: e }, 'forwarder step failed');
-        await this.sleep(this.config.backoffInitialMs);
+        await this.sleep(this.tuning.backoffInitialMs);
       }
     }
   }
@@ -119,10 +122,10 @@ export class Forwarder {
   /** One unit of work; false when there was nothing to do. */
   async step(): Promise<boolean> {
     const now = Date.now();
-    const pauseUntil = Math.max(this.circuitOpenUntil, this.pauseUntil);
-    if (pauseUntil > now || this.outstanding.size >= this.config.maxBatchesInFlight) {
+    const blockedUntil = this.breaker.blockedUntil();
+    if (blockedUntil > now || this.outstanding.size >= this.tuning.maxBatchesInFlight) {
       if (this.outstanding.size > 0) await Promise.race(this.outstanding);
-      else await this.sleep(pauseUntil - now);
+      else await this.sleep(blockedUntil - now);
       return true;
     }
     if (this.reconcilePending && this.outstanding.size > 0) {
@@ -132,220 +135,93 @@ export class Forwarder {
     }
     if (this.outstanding.size === 0) {
       // Nothing of ours is on the wire: whatever is marked in flight was left by a crash or an unanswered call.
-      const inFlight = this.store.inFlight(this.config.batchSize);
-      this.reconcilePending = inFlight.length > 0;
-      if (inFlight.length > 0) {
-        const lastSent = Math.max(...inFlight.map((r) => Date.parse(r.last_sent_at ?? '') || 0));
-        // ONSS may still be working on a call we gave up on: wait until it cannot be, then ask.
-        const wait = lastSent + this.config.requestTimeoutMs + this.reconcileDelayMs - Date.now();
-        if (wait > 0) {
-          await this.sleep(wait);
-          return true;
-        }
-        await this.reconcile(inFlight);
+      const plan = this.reconciler.plan(now);
+      this.reconcilePending = plan.kind !== 'none';
+      if (plan.kind === 'wait') {
+        await this.sleep(plan.untilMs - now);
+        return true;
+      }
+      if (plan.kind === 'look') {
+        const report = await this.reconciler.reconcile(plan.rows, plan.last);
+        if (report.failure) this.failed(`reconcile: ${report.failure.cause}`, report.failure.retryAfterMs);
         return true;
       }
     }
-    const batch = this.store.nextBatch(this.batchLimit);
+    const batch = this.sender.next();
     if (batch.length === 0) {
       if (this.outstanding.size === 0) return false;
       await Promise.race(this.outstanding);
       return true;
     }
     // A token first: if none can be had, nothing needs marking.
-    try {
-      await this.client.tokens.token();
-    } catch (e) {
-      const t = e as TokenError;
-      if (t.status === 429) {
-        this.logger.warn({ retryAfterMs: t.retryAfterMs }, 'ONSS rate limit on the token endpoint: waiting');
-        this.pauseFor(t.retryAfterMs ?? 1000);
-      } else {
-        this.failed(`token: ${t.message}`);
-        this.pauseFor(this.backoffDelay(t.retryAfterMs));
-      }
+    const ready = await this.port.ready();
+    if (!ready.ok) {
+      if (ready.rateLimited) {
+        this.logger.warn({ retryAfterMs: ready.retryAfterMs }, 'ONSS rate limit on the token endpoint: waiting');
+        this.breaker.rateLimited(Date.now(), ready.retryAfterMs);
+      } else this.failed(`token: ${ready.cause}`, ready.retryAfterMs);
       return true;
     }
-    this.store.markInFlight(batch, this.clock.now().toISOString());
-    const sending: Promise<void> = this.send(batch)
+    this.sender.markInFlight(batch);
+    const sentMs = Date.now();
+    const sending: Promise<void> = this.sender.send(batch)
+      .then((report) => this.onReport(report, batch.map((r) => r.seq), sentMs))
       .catch((e) => this.logger.error({ err: e }, 'forwarding a batch failed'))
       .finally(() => this.outstanding.delete(sending));
     this.outstanding.add(sending);
     return true;
   }
 
-  private pauseFor(ms: number): void {
-    this.pauseUntil = Math.max(this.pauseUntil, Date.now() + ms);
-  }
-
-  /** Sends a batch already marked in flight and records what became of it. */
-  private async send(batch: BatchRow[]): Promise<void> {
-    const items = batch.map((r) => toOnssItem(r, r.client_reference));
-    const outcome: BulkOutcome = await this.client.registerInBulk(items);
-    const seqs = batch.map((r) => r.seq);
-    switch (outcome.kind) {
-      case 'answered': {
-        const answers: Answer[] = [];
-        let delayed = 0;
-        let outageId: number | undefined;
+  private onReport(report: SendReport, seqs: number[], sentMs: number): void {
+    switch (report.kind) {
+      case 'answered':
         this.succeeded();
-        outcome.items.forEach((item, i) => {
-          const row = batch[i]!;
-          const o = this.outages.outageFor(row.received_at);
-          if (o !== undefined) {
-            delayed++;
-            outageId = o;
-          }
-          answers.push(item.kind === 'created'
-            ? { seq: row.seq, kind: 'created', onssId: item.id, validity: item.validity, remarks: item.remarks, outageId: o }
-            : { seq: row.seq, kind: 'not-created', errors: item.errors, outageId: o });
-        });
-        this.store.recordAnswers(answers, this.clock.now().toISOString());
-        if (outageId !== undefined) this.outages.countDelayed(outageId, delayed);
-        const refused = answers.filter((a) => a.kind === 'not-created').length;
-        if (refused > 0) this.logger.warn({ refused, batch: batch.length }, 'ONSS refused registrations');
-        if (this.batchLimit < this.config.batchSize) this.batchLimit = Math.min(this.config.batchSize, this.batchLimit * 2);
         return;
-      }
-      case 'not-processed': {
-        this.store.markRetry(seqs, outcome.cause);
-        if (outcome.rateLimited) {
-          this.logger.warn({ retryAfterMs: outcome.retryAfterMs }, 'ONSS rate limit: waiting');
-          this.pauseFor(outcome.retryAfterMs ?? 1000);
-          return;
-        }
-        this.failed(outcome.cause);
-        this.pauseFor(this.backoffDelay(outcome.retryAfterMs));
+      case 'not-processed':
+        if (report.rateLimited) {
+          this.logger.warn({ retryAfterMs: report.retryAfterMs }, 'ONSS rate limit: waiting');
+          this.breaker.rateLimited(Date.now(), report.retryAfterMs);
+        } else this.failed(report.cause, report.retryAfterMs);
         return;
-      }
-      case 'refused': {
-        if (batch.length > 1) {
-          // Something in the batch makes ONSS refuse all of it: halve until the culprit stands alone.
-          this.store.markRetry(seqs, `batch refused: HTTP ${outcome.status}`);
-          this.batchLimit = Math.max(1, Math.ceil(batch.length / 2));
-          this.logger.warn({ status: outcome.status, detail: outcome.detail, next: this.batchLimit }, 'ONSS refused a whole batch: splitting');
-          return;
-        }
-        const row = batch[0]!;
-        this.store.recordAnswers([{ seq: row.seq, kind: 'not-created', errors: [{ code: `http${outcome.status}`, message: outcome.detail, problemType: outcome.problemType }] }], this.clock.now().toISOString());
-        this.logger.warn({ seq: row.seq, status: outcome.status }, 'ONSS refused a registration');
-        return;
-      }
-      case 'ambiguous': {
-        this.store.noteFailure(seqs, outcome.cause);
+      case 'ambiguous':
+        this.reconciler.noteUnanswered(seqs, sentMs);
         this.reconcilePending = true;
-        this.logger.warn({ cause: outcome.cause, batch: batch.length }, 'ONSS call unanswered: reconciling before resending');
-        this.failed(outcome.cause);
-        this.pauseFor(this.backoffDelay());
+        this.failed(report.cause);
         return;
-      }
-    }
-  }
-
-  /** Asks ONSS which in-flight registrations it holds; the others go back to be sent again. */
-  private async reconcile(rows: Array<{ seq: number; client_reference: string; received_at: string }>): Promise<void> {
-    const found = new Map<number, OnssRegistration[]>();
-    let failure: { cause: string; retryAfterMs?: number } | undefined;
-    let next = 0;
-    const worker = async () => {
-      while (!failure && next < rows.length && !this.stopped) {
-        const row = rows[next++]!;
-        const r = await this.client.searchByClientReference(row.client_reference);
-        if (r.ok) found.set(row.seq, r.value);
-        else failure ??= { cause: r.cause, retryAfterMs: r.retryAfterMs };
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.config.reconcileConcurrency, rows.length) }, worker));
-
-    const answers: Answer[] = [];
-    const absent: number[] = [];
-    let delayed = 0;
-    let outageId: number | undefined;
-    for (const row of rows) {
-      const regs = found.get(row.seq);
-      if (!regs) continue;
-      if (regs.length === 0) {
-        absent.push(row.seq);
-        continue;
-      }
-      const first = regs[0]!;
-      if (regs.length > 1) this.logger.error({ seq: row.seq, count: regs.length }, 'ONSS holds several registrations for one tap');
-      const o = this.outages.outageFor(row.received_at);
-      if (o !== undefined) {
-        delayed++;
-        outageId = o;
-      }
-      answers.push({ seq: row.seq, kind: 'created', onssId: first.id, validity: first.validity, remarks: first.remarks, outageId: o, duplicates: regs.length - 1 });
-    }
-    this.store.recordAnswers(answers, this.clock.now().toISOString());
-    if (outageId !== undefined) this.outages.countDelayed(outageId, delayed);
-    this.store.markRetry(absent, 'not found at ONSS after an unanswered call');
-    if (answers.length + absent.length > 0) {
-      this.logger.info({ found: answers.length, absent: absent.length }, 'reconciled in-flight registrations with ONSS');
-    }
-    if (failure) {
-      this.failed(`reconcile: ${failure.cause}`);
-      this.pauseFor(this.backoffDelay(failure.retryAfterMs));
+      case 'split':
+      case 'refused':
+        return;
     }
   }
 
   private succeeded(): void {
-    this.consecutiveFailures = 0;
-    this.circuitOpenUntil = 0;
+    this.breaker.success();
     const closed = this.outages.recovered(this.clock.now());
     if (closed) this.logger.warn({ outage: closed.id, since: closed.started_at, cause: closed.cause, failures: closed.failures }, 'ONSS reachable again: outage closed');
   }
 
-  private failed(cause: string): void {
-    this.consecutiveFailures++;
+  private failed(cause: string, retryAfterMs?: number): void {
     const wasOpen = this.outages.isOpen;
     const o = this.outages.failure(cause, this.clock.now());
     if (!wasOpen) this.logger.warn({ outage: o.id, cause }, 'ONSS failing: outage opened');
-    if (this.consecutiveFailures >= this.config.circuitFailureThreshold) {
-      this.circuitOpenUntil = Date.now() + this.config.circuitOpenMs;
-      this.logger.warn({ failures: this.consecutiveFailures, openMs: this.config.circuitOpenMs }, 'circuit open: pausing calls to ONSS');
-    }
+    const { circuitOpened } = this.breaker.failure(Date.now(), retryAfterMs);
+    if (circuitOpened) this.logger.warn({ failures: this.breaker.failures, openMs: this.tuning.circuitOpenMs }, 'circuit open: pausing calls to ONSS');
   }
 
-  /** Exponential backoff with jitter (between half and all of the step); a Retry-After from ONSS is a floor. */
-  private backoffDelay(retryAfterMs?: number): number {
-    const exp = Math.min(this.config.backoffMaxMs, this.config.backoffInitialMs * 2 ** Math.min(30, Math.max(0, this.consecutiveFailures - 1)));
-    return Math.max(exp / 2 + Math.random() * (exp / 2), retryAfterMs ?? 0);
-  }
-
-  /** Created registrations are polled until ONSS has run its checks (validity leaves `pending`). */
+  /** Created registrations are asked about until ONSS has run its checks; never while the circuit is open. */
   private async validityLoop(): Promise<void> {
     while (!this.stopped) {
-      await this.sleep(this.config.validityPollIntervalMs);
-      if (this.stopped) return;
-      if (this.circuitOpenUntil > Date.now()) continue;
-      try {
-        await this.pollValidity();
-      } catch (e) {
-        this.logger.error({ err: e }, 'validity poll failed');
-      }
-    }
-  }
-
-  async pollValidity(): Promise<number> {
-    const due = this.store.pendingValidity(Date.now() - this.config.validityPollIntervalMs, this.config.validityPollBatch);
-    const updates: Array<{ seq: number; validity?: string; remarks?: string[] }> = [];
-    let next = 0;
-    let failed = false;
-    const worker = async () => {
-      while (!failed && next < due.length && !this.stopped) {
-        const row = due[next++]!;
-        const r = await this.client.getRegistration(row.onss_id);
-        if (!r.ok) {
-          failed = true;
-          return;
+      let more = false;
+      if (!this.breaker.isCircuitOpen(Date.now())) {
+        try {
+          const round = await this.validity.round();
+          // A full round with no failure: more are due now, go on at once.
+          more = round.due >= this.tuning.validityPollBatch && round.failure === undefined;
+        } catch (e) {
+          this.logger.error({ err: e }, 'validity check failed');
         }
-        if (r.value && isFinalValidity(r.value.validity)) updates.push({ seq: row.seq, validity: r.value.validity, remarks: r.value.remarks });
-        else updates.push({ seq: row.seq });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(4, due.length) }, worker));
-    this.store.recordValidity(updates);
-    return updates.filter((u) => u.validity !== undefined).length;
+      if (!more) await this.sleep(this.tuning.validityPollIntervalMs);
+    }
   }
 }

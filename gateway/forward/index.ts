@@ -1,48 +1,65 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { Logger } from '../../shared/logging.ts';
-import { parseWith } from '../../shared/schema.ts';
-import { InvalidInputError } from '../../shared/problems.ts';
-import { importPKCS8 } from 'jose';
-import { forwardingConfigSchema, pemFrom, type ForwardingConfig } from './config.ts';
-import { Forwarder } from './forwarder.ts';
 import type { Clock } from '../../shared/clock.ts';
+import { createOnssPort, type OnssPort } from '../onss/port.ts';
+import { readForwardingConfig, type ForwardingConfig, type ForwardingSettings } from './config.ts';
+import { Forwarder } from './forwarder.ts';
+import type { LockHoldSummary } from './short-writes.ts';
 
 /**
- * The forwarder's face to the gateway: the `onss` section of the gateway config and a handle to start it.
- * It reads the gateway's `registrations` table in `seq` order and sends each registration to ONSS exactly
- * once (see forwarder.ts), keeping its own tables in the same database.
+ * The forwarder's face to the gateway: the `onss` section of the gateway config (read once, key included,
+ * by readForwardingConfig) and startForwarder. It reads the gateway's `registrations` table in `seq` order
+ * and sends each registration to ONSS exactly once (see forwarder.ts), keeping its own tables in the same
+ * database; forwardingFacts and the view functions are the only readers of those tables.
  */
-export { forwardingConfigSchema, type ForwardingConfig, type ResolvedForwardingConfig } from './config.ts';
-export * from './views.ts';
-export { FORWARD_MIGRATIONS, type ForwardStateName, type ForwardStateRow, type OutageRow } from './schema.ts';
+export { forwardingConfigSchema, readForwardingConfig, type ForwardingConfig, type ForwardingSettings, type ForwarderTuning } from './config.ts';
+export * from './read-model.ts';
+export { FORWARD_MIGRATIONS, PENDING_VALIDITY, type ForwardStateName, type ForwardStateRow, type OutageRow } from './schema.ts';
 export { Forwarder } from './forwarder.ts';
-export { ForwardStore } from './forward-store.ts';
+export type { LockHoldSummary } from './short-writes.ts';
 
 export interface ForwarderHandle {
   /** Called after a group commit appended registrations: send soon. */
   wake(): void;
+  /** How long the forwarder's write transactions held the database's write lock. */
+  lockHold(): LockHoldSummary;
   stop(): Promise<void>;
 }
 
-export async function startForwarder(opts: { db: Db; config: ForwardingConfig; logger: Logger; clock?: Clock }): Promise<ForwarderHandle> {
-  const parsed = parseWith(forwardingConfigSchema, opts.config ?? {});
-  if (!parsed.ok) throw new InvalidInputError(parsed.problems.map((p) => ({ ...p, field: `onss.${p.field}`, message: `onss.${p.message}` })));
-  const config = parsed.value;
-  if (!config.enabled) {
+export interface StartForwarderOptions {
+  db: Db;
+  /** The section as read by readForwardingConfig; or `config`, the section as written, read here. */
+  settings?: ForwardingSettings;
+  config?: ForwardingConfig;
+  logger: Logger;
+  clock?: Clock;
+  /** The ONSS port; by default the HTTPS adapter built from the settings' connection. */
+  port?: OnssPort;
+}
+
+/**
+ * Starts forwarding (or logs that it is off). A bad section throws an InvalidInputError naming the field,
+ * before anything is started.
+ */
+export async function startForwarder(opts: StartForwarderOptions): Promise<ForwarderHandle> {
+  const settings = opts.settings ?? readForwardingConfig(opts.config ?? {});
+  if (!settings.enabled) {
     opts.logger.warn('ONSS forwarding is disabled (onss.enabled = false): registrations are kept in the database');
-    return { wake() {}, async stop() {} };
+    return { wake() {}, lockHold: () => ({ transactions: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 }), async stop() {} };
   }
-  // A key that cannot sign would only show up as failing calls: refuse to start instead, naming the field.
+  const port = opts.port ?? createOnssPort(settings.connection);
+  let forwarder: Forwarder;
   try {
-    await importPKCS8(pemFrom(process.env.CIAO_ONSS_PRIVATE_KEY ?? config.privateKey!, 'privateKey'), 'RS256');
+    forwarder = new Forwarder(opts.db, port, settings.tuning, opts.logger, opts.clock);
   } catch (e) {
-    throw new InvalidInputError([{ field: 'onss.privateKey', rule: 'pkcs8', message: `onss.privateKey: not a usable PKCS#8 RSA private key (-----BEGIN PRIVATE KEY-----): ${(e as Error).message}` }]);
+    port.close();
+    throw e;
   }
-  const forwarder = new Forwarder(opts.db, config, opts.logger, opts.clock);
   forwarder.start();
-  opts.logger.info({ baseUrl: config.baseUrl, batchSize: config.batchSize }, 'ONSS forwarder started');
+  opts.logger.info({ baseUrl: settings.connection.baseUrl, batchSize: settings.tuning.batchSize }, 'ONSS forwarder started');
   return {
     wake: () => forwarder.wake(),
+    lockHold: () => forwarder.lockHold(),
     stop: () => forwarder.stop(),
   };
 }

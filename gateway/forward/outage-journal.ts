@@ -1,10 +1,13 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { OutageRow } from './schema.ts';
+import type { ShortWrites } from './short-writes.ts';
 
 /**
  * The outage journal: each period ONSS was unreachable or failing (start, end, cause, failures, how many
  * registrations it delayed), committed as it happens. It is the employer's proof of force majeure, so an
- * entry is opened on the first failure and closed on the first answered call after it.
+ * entry is opened on the first failure and closed on the first answered call after it. How many
+ * registrations an outage delayed is counted with their answers (ForwardStore.recordAnswers), in the same
+ * transaction.
  */
 export class OutageJournal {
   private current: OutageRow | undefined;
@@ -12,13 +15,11 @@ export class OutageJournal {
   private readonly open;
   private readonly bump;
   private readonly close;
-  private readonly addDelayed;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db, private readonly writes: ShortWrites) {
     this.open = db.prepare('INSERT INTO outage_journal (started_at, cause, last_cause) VALUES (?, ?, ?)');
     this.bump = db.prepare('UPDATE outage_journal SET failures = failures + 1, last_cause = ? WHERE id = ?');
     this.close = db.prepare('UPDATE outage_journal SET ended_at = ? WHERE id = ?');
-    this.addDelayed = db.prepare('UPDATE outage_journal SET registrations_delayed = registrations_delayed + ? WHERE id = ?');
     this.latest = db.prepare('SELECT * FROM outage_journal ORDER BY id DESC LIMIT 1').get() as OutageRow | undefined;
     this.current = this.latest && this.latest.ended_at === null ? this.latest : undefined;
   }
@@ -29,13 +30,14 @@ export class OutageJournal {
 
   failure(cause: string, at = new Date()): OutageRow {
     if (this.current) {
-      this.bump.run(cause, this.current.id);
+      const id = this.current.id;
+      this.writes.run(() => this.bump.run(cause, id));
       this.current.failures++;
       this.current.last_cause = cause;
       return this.current;
     }
     const startedAt = at.toISOString();
-    const id = Number(this.open.run(startedAt, cause, cause).lastInsertRowid);
+    const id = this.writes.run(() => Number(this.open.run(startedAt, cause, cause).lastInsertRowid));
     this.current = { id, started_at: startedAt, ended_at: null, cause, last_cause: cause, failures: 1, registrations_delayed: 0 };
     this.latest = this.current;
     return this.current;
@@ -45,7 +47,8 @@ export class OutageJournal {
     const c = this.current;
     if (!c) return undefined;
     c.ended_at = at.toISOString();
-    this.close.run(c.ended_at, c.id);
+    const endedAt = c.ended_at;
+    this.writes.run(() => this.close.run(endedAt, c.id));
     this.current = undefined;
     return c;
   }
@@ -63,9 +66,5 @@ export class OutageJournal {
     // An unreadable arrival time errs toward the outage: the proof is kept rather than lost.
     if (Number.isNaN(received) || received <= Date.parse(l.ended_at)) return l.id;
     return undefined;
-  }
-
-  countDelayed(outageId: number, n: number): void {
-    if (n > 0) this.addDelayed.run(n, outageId);
   }
 }

@@ -5,7 +5,8 @@
  * States of a registration once picked up:
  *   in_flight   - marked (committed) before the call that carries it; ONSS may or may not have it
  *   retry       - certainly not at ONSS (a refused or unsent call, or a reconciliation found nothing)
- *   created     - ONSS created it: `onss_id`, `validity` and ONSS `remarks` are tracked
+ *   created     - ONSS created it: `onss_id`, `validity` and ONSS `remarks` are tracked; `validity` is
+ *                 `pending` until ONSS has run its checks (the ONSS port says when), then ONSS's own value
  *   not_created - ONSS refused it: `errors` kept; never resent blindly
  * A registration with no row here has not been picked up yet.
  */
@@ -46,6 +47,9 @@ export const FORWARD_MIGRATIONS = [
   CREATE INDEX forward_state_remarks ON forward_state (seq) WHERE state = 'created' AND remarks IS NOT NULL AND remarks <> '[]';
   `,
 ];
+
+/** The forwarder's word for a created registration whose checks ONSS has not run yet. */
+export const PENDING_VALIDITY = 'pending';
 
 export type ForwardStateName = 'in_flight' | 'retry' | 'created' | 'not_created';
 

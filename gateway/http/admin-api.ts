@@ -5,12 +5,19 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Db } from '../../shared/sqlite.ts';
 import { REMARK_KINDS, type RemarkOptions } from '../remarks/model.ts';
-import { decideApplicability } from '../siteman/applicability.ts';
-import { SiteManagerService, ForbiddenError } from '../siteman/service.ts';
-import { createSqliteQueries } from '../siteman/sqlite-queries.ts';
-import type { SiteManagerQueries } from '../siteman/ports.ts';
-import { listUsers, userForToken, type ApiUser } from '../siteman/users.ts';
-import { PROBLEM_SCHEMA, sendProblem, UnauthenticatedError } from './problems.ts';
+import { decideApplicability } from '../site-data/applicability.ts';
+import { RecordsService } from '../records/service.ts';
+import { notFound, unauthenticated } from '../../shared/errors.ts';
+import ajvCompiler from '@fastify/ajv-compiler';
+import { createSqliteQueries } from '../records/sqlite-queries.ts';
+import type { RecordsQueries } from '../records/ports.ts';
+import { may, userForToken, type ApiUser } from '../access/users.ts';
+import { SiteDataService } from '../site-data/service.ts';
+import { siteDataRoutes } from './site-data-api.ts';
+import { ChangeFeed, eventRoutes } from './events.ts';
+import { loadConsoleAssets } from './console-assets.ts';
+import { PERMISSIONS } from '../access/roles.ts';
+import { PROBLEM_SCHEMA, sendProblem } from './problems.ts';
 
 /**
  * The admin HTTP API and the dashboard, as one fastify plugin: `app.register(adminApiPlugin, { db })`.
@@ -20,7 +27,13 @@ import { PROBLEM_SCHEMA, sendProblem, UnauthenticatedError } from './problems.ts
  */
 export interface AdminApiOptions {
   db: Db;
-  queries?: SiteManagerQueries;
+  /** The site-data service both faces use; one is made on `db` when absent. */
+  siteData?: SiteDataService;
+  /** The HTTPS pairing listener's public URL and CA fingerprint, once it listens. */
+  pairing?: () => { url: string; fingerprint: string } | undefined;
+  /** Live events for the console (server-sent events); made on `db` when absent. */
+  events?: ChangeFeed;
+  queries?: RecordsQueries;
   now?: () => Date;
   remarkOptions?: Partial<RemarkOptions>;
 }
@@ -34,6 +47,7 @@ declare module 'fastify' {
 export const API_PREFIX = '/api/v1';
 export const OPENAPI_PATH = `${API_PREFIX}/openapi.json`;
 export const DASHBOARD_PATH = '/dashboard/';
+export const CONSOLE_PATH = '/console/';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DASHBOARD_FILES: Record<string, string> = {
@@ -72,9 +86,12 @@ function bearer(request: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
+/** Fastify's own validator (Ajv) with its defaults, but refusing properties a schema does not allow. */
+const strictValidatorCompiler = ajvCompiler()({}, { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false }, plugins: [] });
+
 export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
   const queries = opts.queries ?? createSqliteQueries(opts.db);
-  const service = new SiteManagerService(opts.db, queries, { now: opts.now, remarkOptions: opts.remarkOptions });
+  const service = new RecordsService(opts.db, queries, { now: opts.now, remarkOptions: opts.remarkOptions });
   const dashboard = Object.fromEntries(Object.keys(DASHBOARD_FILES).map((f) => [f, readFileSync(join(here, 'dashboard', f), 'utf8')]));
 
   await app.register(swagger, {
@@ -85,16 +102,27 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
     },
   });
 
+  // Fastify's default validator quietly drops properties a schema does not list (removeAdditional): a
+  // misspelt field would then be ignored and the request succeed. This API refuses them instead, with a
+  // problem naming the field, whatever server it is registered on.
+  app.setValidatorCompiler(strictValidatorCompiler);
   app.setErrorHandler((err, request, reply) => sendProblem(err, request, reply));
+  // An unknown route under the API answers problem+json like every other error (the dashboard's own
+  // paths and the rest of the server keep fastify's plain 404).
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    if (!path.includes(API_PREFIX)) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `Route ${request.method}:${path} not found` });
+    return sendProblem(notFound('(route)', `(route): there is no ${request.method} ${path} in the admin API (see ${OPENAPI_PATH})`), request, reply);
+  });
 
   // Hooks of this plugin apply to its own routes only (fastify encapsulation): every route needs a token
   // unless it is marked public (the dashboard's static files and the OpenAPI document).
   app.addHook('onRequest', async (request) => {
-    if ((request.routeOptions.config as { public?: boolean } | undefined)?.public) return;
+    if (request.is404 || (request.routeOptions.config as { public?: boolean } | undefined)?.public) return;
     const token = bearer(request);
-    if (!token) throw new UnauthenticatedError({ field: 'authorization', rule: 'bearer-token', message: 'authorization: send "Authorization: Bearer <token>" (tokens come from ciao admin user add)' });
+    if (!token) throw unauthenticated({ field: 'authorization', rule: 'bearer-token', message: 'authorization: send "Authorization: Bearer <token>" (tokens come from ciao admin user add)' });
     const user = userForToken(opts.db, token);
-    if (!user) throw new UnauthenticatedError({ field: 'authorization', rule: 'valid-token', message: 'authorization: the token is unknown or revoked' });
+    if (!user) throw unauthenticated({ field: 'authorization', rule: 'valid-token', message: 'authorization: the token is unknown or revoked' });
     request.apiUser = user;
   });
 
@@ -111,24 +139,34 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
 
   app.get(OPENAPI_PATH, publicRoute, async () => app.swagger());
 
+  // --- Console (plain ES modules, no build step: see console-assets.ts) ---
+  const consoleFiles = loadConsoleAssets();
+  const consoleHeaders = { ...staticHeaders, 'content-security-policy': consoleFiles.csp };
+  app.get('/console', publicRoute, async (_r, reply) => reply.redirect(CONSOLE_PATH));
+  app.get(CONSOLE_PATH, publicRoute, async (_r, reply) => {
+    const index = consoleFiles.assets.get('index.html')!;
+    return reply.type(index.type).headers(consoleHeaders).send(index.body);
+  });
+  app.get(`${CONSOLE_PATH}*`, publicRoute, async (r, reply) => {
+    const asset = consoleFiles.assets.get((r.params as { '*': string })['*']);
+    if (!asset) return reply.code(404).type('text/plain').send('not found');
+    return reply.type(asset.type).headers(consoleHeaders).send(asset.body);
+  });
+
   // --- API ---
+  const siteData = opts.siteData ?? new SiteDataService(opts.db, { now: opts.now });
+  await siteDataRoutes(app, { db: opts.db, service: siteData, records: service, pairing: opts.pairing, prefix: API_PREFIX });
+  await eventRoutes(app, { feed: opts.events ?? new ChangeFeed(opts.db), prefix: API_PREFIX });
+
   app.get(`${API_PREFIX}/me`, {
     schema: { summary: 'Who the token belongs to', tags: ['session'], security: secured, response: { 200: anyObject, ...errors } },
   }, async (r) => {
     const u = user(r);
-    return { id: u.id, name: u.name, role: u.role, sites: service.sites(u), canSeeNiss: u.canSeeNiss, now: service.nowIso(), missingSources: service.missingSources() };
+    return {
+      id: u.id, name: u.name, role: u.role, company: u.company, sites: service.sites(u), canSeeNiss: u.canSeeNiss,
+      permissions: PERMISSIONS.filter((p) => may(u, p)), now: service.nowIso(), missingSources: service.missingSources(),
+    };
   });
-
-  app.get(`${API_PREFIX}/users`, {
-    schema: { summary: 'API users (administrators only)', tags: ['session'], security: secured, response: { 200: anyObject, ...errors } },
-  }, async (r) => {
-    if (user(r).role !== 'admin') throw new ForbiddenError({ field: 'role', rule: 'role-admin', message: 'role: only an administrator may list users' });
-    return { users: listUsers(opts.db) };
-  });
-
-  app.get(`${API_PREFIX}/terminals`, {
-    schema: { summary: 'Terminals: online, last seen, queued taps, clock skew', tags: ['presence'], security: secured, querystring: { type: 'object', properties: { site: text('site id') }, additionalProperties: false }, response: { 200: anyObject, ...errors } },
-  }, async (r) => ({ terminals: service.terminals(user(r), (r.query as { site?: string }).site) }));
 
   app.get(`${API_PREFIX}/presence`, {
     schema: { summary: 'Who is on which site now', tags: ['presence'], security: secured, querystring: { type: 'object', properties: { site: text('site id') }, additionalProperties: false }, response: { 200: anyObject, ...errors } },

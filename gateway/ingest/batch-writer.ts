@@ -1,3 +1,4 @@
+import type { Transaction } from 'better-sqlite3';
 import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import type { RejectReason, Tap } from '../../shared/mqtt/payloads.ts';
@@ -20,7 +21,7 @@ export interface StatusItem {
   change: 'online' | 'offline' | 'report';
   /** Gateway clock. */
   at: string;
-  report?: { state: 'online' | 'offline'; at: string; version?: string; queued?: number; clockSkewMs?: number };
+  report?: { state: 'online' | 'offline'; at: string; version?: string; queued?: number; clockSkewMs?: number; configVersion?: number };
 }
 
 /** What happened to each item, in the order of the batch. */
@@ -36,7 +37,7 @@ export interface BatchResult {
 const SKEW_WRITE_INTERVAL_MS = 5000;
 
 export class BatchWriter {
-  private readonly transaction: (items: IngestItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]> };
+  private readonly transaction: Transaction<(items: IngestItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]> }>;
   private readonly skewWritten = new Map<string, { skewMs: number; atMs: number }>();
 
   constructor(db: Db) {
@@ -68,9 +69,10 @@ export class BatchWriter {
        ON CONFLICT (terminal_id) DO UPDATE SET state = 'offline', disconnected_at = excluded.disconnected_at, updated_at = excluded.updated_at`,
     );
     const reported = db.prepare(
-      `INSERT INTO terminal_status (terminal_id, state, reported_at, version, queued, reported_skew_ms, updated_at) VALUES (@id, @state, @at, @version, @queued, @skew, @now)
+      `INSERT INTO terminal_status (terminal_id, state, reported_at, version, queued, reported_skew_ms, config_version, updated_at) VALUES (@id, @state, @at, @version, @queued, @skew, @configVersion, @now)
        ON CONFLICT (terminal_id) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at,
          version = COALESCE(excluded.version, version), queued = COALESCE(excluded.queued, queued),
+         config_version = COALESCE(excluded.config_version, config_version),
          reported_skew_ms = COALESCE(excluded.reported_skew_ms, reported_skew_ms), updated_at = excluded.updated_at`,
     );
     const writeStatus = (item: StatusItem) => {
@@ -78,7 +80,7 @@ export class BatchWriter {
       else if (item.change === 'offline') disconnected.run(item.terminalId, item.at, item.at);
       else if (item.report) {
         const r = item.report;
-        reported.run({ id: item.terminalId, state: r.state, at: r.at, version: r.version ?? null, queued: r.queued ?? null, skew: r.clockSkewMs ?? null, now: item.at });
+        reported.run({ id: item.terminalId, state: r.state, at: r.at, version: r.version ?? null, queued: r.queued ?? null, skew: r.clockSkewMs ?? null, configVersion: r.configVersion ?? null, now: item.at });
       }
     };
 
@@ -149,7 +151,10 @@ export class BatchWriter {
   /** Writes the batch in one transaction; throws (and writes nothing) if the transaction fails. */
   write(items: IngestItem[]): BatchResult {
     const started = performance.now();
-    const r = this.transaction(items);
+    // BEGIN IMMEDIATE: the transaction takes the write lock before its first read, so it waits on the busy
+    // timeout for a writer in another connection (the forwarder, `ciao admin`) instead of failing with
+    // SQLITE_BUSY_SNAPSHOT when its read snapshot turns out stale at the first write.
+    const r = this.transaction.immediate(items);
     const atMs = Date.now();
     for (const [terminalId, skewMs] of r.written) this.skewWritten.set(terminalId, { skewMs, atMs });
     return { results: r.results, registrations: r.registrations, durationMs: performance.now() - started };

@@ -2,8 +2,8 @@ import type { Db } from '../../shared/sqlite.ts';
 import type { Tap } from '../../shared/mqtt/payloads.ts';
 import { companyIdKey } from '../../shared/identifiers/company.ts';
 import { localDate, toOnssUtc } from '../../shared/time.ts';
-import { placeOfWorkOf } from '../site/sites.ts';
-import { employerChoices } from '../site/terminal-view.ts';
+import { placeOfWorkOf } from '../site-data/sites.ts';
+import { employerChoices } from '../terminal-sync/terminal-view.ts';
 import type { RegistrationRow } from '../store/registrations-schema.ts';
 
 /**
@@ -69,7 +69,7 @@ export class Enricher {
     this.terminalSite = db.prepare('SELECT site_id FROM terminals WHERE id = ?').pluck();
     this.site = db.prepare('SELECT * FROM sites WHERE id = ?');
     this.declaration = db
-      .prepare(`SELECT number FROM declarations WHERE site_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) ORDER BY valid_from DESC, number LIMIT 1`)
+      .prepare(`SELECT number FROM declarations WHERE site_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) AND deactivated_at IS NULL ORDER BY valid_from DESC, number LIMIT 1`)
       .pluck();
     this.chain = db.prepare('SELECT company_id FROM declaration_companies WHERE declaration = ? ORDER BY rank').pluck();
     this.badge = db.prepare('SELECT worker_id, valid_from, valid_to, revoked_at FROM badges WHERE uid = ?');

@@ -23,6 +23,8 @@ export interface TapIngestOptions {
   maxDelayMs: number;
   maxBatch: number;
   languageOf(terminalId: string): Language;
+  /** Whether the terminal is in enrolment mode (its unknown badges are told to wait for enrolment). */
+  inEnrolment?(terminalId: string): boolean;
   /** Called after a commit that appended registrations. */
   onRegistrations(count: number): void;
   mayCommit?: () => boolean;
@@ -38,6 +40,8 @@ export class TapIngest {
   private readonly committer: GroupCommitter;
   private lastFailureAt = 0;
   private lastFailure: string | undefined;
+  /** Whether the failing commits carried taps: then only a commit of taps shows the database takes them again. */
+  private failingWithTaps = false;
   private readonly now: () => number;
 
   constructor(private readonly o: TapIngestOptions) {
@@ -69,9 +73,13 @@ export class TapIngest {
     this.committer.submit(item);
   }
 
-  /** Health: the last commit failure, if one happened in the last minute. */
+  /**
+   * Health: the last commit failure, while commits fail. A small commit (a status row) that gets through
+   * while tap batches still fail (a disk nearly full) does not clear it; a failure with no commit of taps
+   * since stays reported for a minute after the last one.
+   */
   get degraded(): string | undefined {
-    return Date.now() - this.lastFailureAt < 60_000 ? this.lastFailure : undefined;
+    return this.lastFailure !== undefined && Date.now() - this.lastFailureAt < 60_000 ? this.lastFailure : undefined;
   }
 
   get pending(): number {
@@ -91,9 +99,10 @@ export class TapIngest {
     const m = this.o.metrics;
     m.commitBatchSize.observe(stats.size);
     m.commitDuration.observe(stats.durationMs / 1000);
-    if (this.lastFailure) {
+    if (this.lastFailure && (!this.failingWithTaps || outcomes.some((o) => o.status !== 'noted'))) {
       this.o.logger.info({ batch: stats.size }, 'commits succeed again');
       this.lastFailure = undefined;
+      this.failingWithTaps = false;
     }
     const nowMs = this.now();
     const now = toOffsetIso(new Date(nowMs));
@@ -106,7 +115,8 @@ export class TapIngest {
           m.tapsStored.inc();
           m.enrichment.inc({ status: o.enrichment! });
         }
-        this.o.acks.sendAck(o.item.terminalId, { id: o.item.tap.id, status: 'stored', display: ackDisplay(lang, o.enrichment === 'enriched' || o.duplicate ? 'stored' : 'review'), now });
+        const shown = o.enrichment === 'enriched' || o.duplicate ? 'stored' : o.enrichment === 'unknown-badge' && this.o.inEnrolment?.(o.item.terminalId) ? 'enrol' : 'review';
+        this.o.acks.sendAck(o.item.terminalId, { id: o.item.tap.id, status: 'stored', display: ackDisplay(lang, shown), now });
       } else {
         m.tapsRejected.inc({ reason: o.item.reason });
         this.o.logger.warn({ terminalId: o.item.terminalId, tapId: o.item.tapId, reason: o.item.reason, problems: o.item.problems }, 'tap rejected and quarantined');
@@ -126,6 +136,7 @@ export class TapIngest {
     this.o.metrics.commitFailures.inc({ code });
     this.lastFailureAt = Date.now();
     this.lastFailure = code;
+    if (items.some((i) => i.kind !== 'status')) this.failingWithTaps = true;
     if (retrying) this.o.logger.warn({ err, code, batch: items.length }, 'group commit failed: database locked, trying again');
     else this.o.logger.error({ err, code, batch: items.length }, 'group commit failed: nothing acked, terminals will send these taps again');
   }

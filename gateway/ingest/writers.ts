@@ -37,8 +37,13 @@ export class CommitError extends Error {
 
 type Reply = { id: number; ok: true; result: BatchResult } | { id: number; ok: false; error: { message: string; code?: string } };
 
-function spawnWriterThread(database: string, busyTimeoutMs: number): Promise<Worker> {
-  const worker = new Worker(new URL('./writer-thread.mjs', import.meta.url), { workerData: { database, busyTimeoutMs } });
+/** Starts the thread that runs the commits (tests inject one that records the Worker, to end it as a crash would). */
+export type SpawnWriterThread = (entry: URL, workerData: { database: string; busyTimeoutMs: number }) => Worker;
+
+const defaultSpawn: SpawnWriterThread = (entry, workerData) => new Worker(entry, { workerData });
+
+function spawnWriterThread(database: string, busyTimeoutMs: number, spawn: SpawnWriterThread): Promise<Worker> {
+  const worker = spawn(new URL('./writer-thread.mjs', import.meta.url), { database, busyTimeoutMs });
   return new Promise<Worker>((resolve, reject) => {
     const onMessage = (m: { type?: string; message?: string }) => {
       if (m.type === 'ready') {
@@ -68,6 +73,12 @@ function spawnWriterThread(database: string, busyTimeoutMs: number): Promise<Wor
   });
 }
 
+export interface ThreadWriterOptions {
+  /** Told when the thread died and a new one is starting. */
+  onRestart?: (reason: string) => void;
+  spawn?: SpawnWriterThread;
+}
+
 export class ThreadWriter implements CommitWriter {
   private readonly waiting = new Map<number, { resolve(r: BatchResult): void; reject(e: Error): void }>();
   private nextId = 1;
@@ -76,15 +87,21 @@ export class ThreadWriter implements CommitWriter {
   private restarting: Promise<void> | undefined;
   private closing = false;
 
+  private readonly spawn: SpawnWriterThread;
+  private readonly onRestart?: (reason: string) => void;
+
   private constructor(
     private readonly database: string,
     private readonly busyTimeoutMs: number,
-    private readonly onRestart?: (reason: string) => void,
-  ) {}
+    o: ThreadWriterOptions,
+  ) {
+    this.spawn = o.spawn ?? defaultSpawn;
+    this.onRestart = o.onRestart;
+  }
 
-  static async start(database: string, busyTimeoutMs: number, onRestart?: (reason: string) => void): Promise<ThreadWriter> {
-    const w = new ThreadWriter(database, busyTimeoutMs, onRestart);
-    w.attach(await spawnWriterThread(database, busyTimeoutMs));
+  static async start(database: string, busyTimeoutMs: number, o: ThreadWriterOptions = {}): Promise<ThreadWriter> {
+    const w = new ThreadWriter(database, busyTimeoutMs, o);
+    w.attach(await spawnWriterThread(database, busyTimeoutMs, w.spawn));
     return w;
   }
 
@@ -112,7 +129,7 @@ export class ThreadWriter implements CommitWriter {
     this.restarting = (async () => {
       for (let delay = 100; !this.closing; delay = Math.min(delay * 2, 5000)) {
         try {
-          this.attach(await spawnWriterThread(this.database, this.busyTimeoutMs));
+          this.attach(await spawnWriterThread(this.database, this.busyTimeoutMs, this.spawn));
           return;
         } catch {
           await new Promise((r) => setTimeout(r, delay));
@@ -130,11 +147,6 @@ export class ThreadWriter implements CommitWriter {
       this.waiting.set(id, { resolve, reject });
       worker.postMessage({ type: 'write', id, items });
     });
-  }
-
-  /** Test hook: ends the writer thread as a crash would. */
-  async crashForTest(): Promise<void> {
-    await this.worker?.terminate();
   }
 
   async close(): Promise<void> {

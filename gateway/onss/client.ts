@@ -1,9 +1,10 @@
-import { HttpTransport, retryAfterMs, TransportError, type HttpResponse } from './http.ts';
+import type { KeyObject } from 'node:crypto';
+import { HttpTransport, isTransportError, retryAfterMs, type HttpResponse } from './http.ts';
 import {
-  readBulkResponse, readProblem, readRegistration, readSearchResponse, REGISTER_IN_BULK_PATH, SEARCH_PATH,
-  searchByClientReferenceQuery, MAX_ITEMS_PER_CALL, type ItemOutcome, type OnssItem, type OnssRegistration,
+  MAX_ITEMS_PER_CALL, MAX_SEARCH_RESULTS, readBulkResponse, readProblem, readRegistration, readSearchResponse, REGISTER_IN_BULK_PATH,
+  SEARCH_PAGE_SIZE, SEARCH_PATH, searchQuery, TOKEN_PATH, type ItemOutcome, type OnssItem, type OnssRegistration, type Period,
 } from './shapes.ts';
-import { TokenError, TokenProvider } from './token.ts';
+import { isTokenError, TokenProvider } from './token.ts';
 
 /**
  * The ONSS PresenceRegistration client: sends a batch and says what became of it, in terms the forwarder
@@ -14,7 +15,8 @@ import { TokenError, TokenProvider } from './token.ts';
 export interface OnssClientOptions {
   baseUrl: string;
   clientId: string;
-  privateKeyPem: string;
+  /** The company's RSA private key, read and checked once (gateway/onss/config.ts). */
+  signingKey: KeyObject;
   keyId?: string;
   tokenAudience?: string;
   ca?: string;
@@ -33,6 +35,15 @@ export type BulkOutcome =
 
 export type LookupOutcome<T> = { ok: true; value: T } | { ok: false; cause: string; retryAfterMs?: number };
 
+/** Whether a token can be had now; when not, whether waiting (429) or a failure (outage, refused key) is why. */
+export type Readiness = { ok: true } | { ok: false; cause: string; rateLimited: boolean; retryAfterMs?: number };
+
+/** Every registration ONSS holds in a period, or that the period holds more than one search may return. */
+export type PeriodOutcome =
+  | { kind: 'found'; registrations: OnssRegistration[] }
+  | { kind: 'too-many'; total: number }
+  | { kind: 'failed'; cause: string; retryAfterMs?: number };
+
 export class OnssClient {
   private readonly http: HttpTransport;
   private readonly tokenHttp: HttpTransport;
@@ -43,10 +54,21 @@ export class OnssClient {
     this.tokenHttp = new HttpTransport({ baseUrl: options.baseUrl, ca: options.ca, timeoutMs: options.tokenTimeoutMs ?? 10_000, maxSockets: 1 });
     this.tokens = new TokenProvider(this.tokenHttp, {
       clientId: options.clientId,
-      privateKeyPem: options.privateKeyPem,
+      signingKey: options.signingKey,
       keyId: options.keyId,
-      audience: options.tokenAudience ?? new URL('/REST/oauth/v5/token', options.baseUrl).toString(),
+      audience: options.tokenAudience ?? new URL(TOKEN_PATH, options.baseUrl).toString(),
     });
+  }
+
+  /** Gets (or reuses) an access token, so that nothing is marked in flight when none can be had. */
+  async ready(): Promise<Readiness> {
+    try {
+      await this.tokens.token();
+      return { ok: true };
+    } catch (e) {
+      if (!isTokenError(e)) throw e;
+      return { ok: false, cause: tokenCause(e), rateLimited: e.code === 'ONSS_TOKEN_RATE_LIMITED', retryAfterMs: e.retryAfterMs };
+    }
   }
 
   async registerInBulk(items: OnssItem[]): Promise<BulkOutcome> {
@@ -57,15 +79,15 @@ export class OnssClient {
       try {
         token = await this.tokens.token();
       } catch (e) {
-        const t = e as TokenError;
-        return { kind: 'not-processed', cause: tokenCause(e), status: t.status, retryAfterMs: t.retryAfterMs, rateLimited: t.status === 429 || undefined };
+        if (!isTokenError(e)) throw e;
+        return { kind: 'not-processed', cause: tokenCause(e), status: e.status, retryAfterMs: e.retryAfterMs, rateLimited: e.code === 'ONSS_TOKEN_RATE_LIMITED' || undefined };
       }
       let res: HttpResponse;
       try {
         res = await this.http.request('POST', REGISTER_IN_BULK_PATH, { contentType: 'application/json', text }, { authorization: `Bearer ${token}` });
       } catch (e) {
-        if (!(e instanceof TransportError)) throw e;
-        return e.kind === 'not-sent' ? { kind: 'not-processed', cause: e.failure } : { kind: 'ambiguous', cause: e.failure };
+        if (!isTransportError(e)) throw e;
+        return e.code === 'ONSS_NOT_SENT' ? { kind: 'not-processed', cause: e.failure } : { kind: 'ambiguous', cause: e.failure };
       }
       if (res.status === 401 && attempt === 0) {
         this.tokens.invalidate(token);
@@ -75,12 +97,41 @@ export class OnssClient {
     }
   }
 
-  /** Every registration ONSS holds under one client reference (normally zero or one). */
-  async searchByClientReference(clientReference: string): Promise<LookupOutcome<OnssRegistration[]>> {
-    const res = await this.get(searchByClientReferenceQuery(clientReference));
+  /**
+   * Every registration ONSS holds under one client reference (normally zero or one). The search needs a
+   * period: the registration's own date, a day either side, so a service that files it by local date
+   * still finds it.
+   */
+  async searchByClientReference(clientReference: string, registrationDate: string): Promise<LookupOutcome<OnssRegistration[]>> {
+    const at = Date.parse(registrationDate);
+    if (Number.isNaN(at)) throw new RangeError(`not a registration date: ${registrationDate}`);
+    const period = { from: utcSeconds(at - 86_400_000), to: utcSeconds(at + 86_400_000) };
+    const res = await this.get(searchQuery({ clientReference }, period, 1));
     if (!res.ok) return res;
     const found = readSearchResponse(res.value.body);
-    return found ? { ok: true, value: found.filter((r) => r.clientReference === undefined || r.clientReference === clientReference) } : { ok: false, cause: 'unreadable search answer' };
+    if (!found) return { ok: false, cause: 'unreadable search answer' };
+    return { ok: true, value: found.items.filter((r) => r.clientReference === undefined || r.clientReference === clientReference) };
+  }
+
+  /**
+   * Every registration of this client whose date lies in the period, page after page; `too-many` when more
+   * match than one search may return (the caller narrows the period).
+   */
+  async searchPeriod(period: Period): Promise<PeriodOutcome> {
+    // By id: a registration filed meanwhile may shift the pages and show one twice.
+    const found = new Map<string, OnssRegistration>();
+    for (let page = 1; ; page++) {
+      const res = await this.get(searchQuery({}, period, page, SEARCH_PAGE_SIZE));
+      if (!res.ok) return { kind: 'failed', cause: res.cause, retryAfterMs: res.retryAfterMs };
+      const answer = readSearchResponse(res.value.body);
+      if (!answer) return { kind: 'failed', cause: 'unreadable search answer' };
+      if (answer.total !== undefined && answer.total > MAX_SEARCH_RESULTS) return { kind: 'too-many', total: answer.total };
+      for (const r of answer.items) found.set(r.id, r);
+      const last = answer.items.length < SEARCH_PAGE_SIZE || (answer.total !== undefined && page * SEARCH_PAGE_SIZE >= answer.total);
+      if (last) return { kind: 'found', registrations: [...found.values()] };
+      // Full pages up to the limit and no total to say it ends there: more may match than a search returns.
+      if (page * SEARCH_PAGE_SIZE >= MAX_SEARCH_RESULTS) return { kind: 'too-many', total: found.size };
+    }
   }
 
   async getRegistration(id: string): Promise<LookupOutcome<OnssRegistration | null>> {
@@ -97,13 +148,14 @@ export class OnssClient {
       try {
         token = await this.tokens.token();
       } catch (e) {
-        return { ok: false, cause: tokenCause(e), retryAfterMs: (e as TokenError).retryAfterMs };
+        if (!isTokenError(e)) throw e;
+        return { ok: false, cause: tokenCause(e), retryAfterMs: e.retryAfterMs };
       }
       let res: HttpResponse;
       try {
         res = await this.http.request('GET', path, undefined, { authorization: `Bearer ${token}` });
       } catch (e) {
-        if (!(e instanceof TransportError)) throw e;
+        if (!isTransportError(e)) throw e;
         return { ok: false, cause: e.failure };
       }
       if (res.status === 401 && attempt === 0) {
@@ -111,7 +163,8 @@ export class OnssClient {
         continue;
       }
       if (res.status === 200 || accepted.includes(res.status)) return { ok: true, value: res };
-      return { ok: false, cause: `HTTP ${res.status}`, retryAfterMs: res.status === 429 ? retryAfterMs(res.headers['retry-after']) ?? 1000 : undefined };
+      const p = readProblem(res.body);
+      return { ok: false, cause: `HTTP ${res.status}${p?.detail ? `: ${p.detail}` : ''}`, retryAfterMs: res.status === 429 ? retryAfterMs(res.headers['retry-after']) ?? 1000 : undefined };
     }
   }
 
@@ -121,9 +174,12 @@ export class OnssClient {
   }
 }
 
-function tokenCause(e: unknown): string {
-  if (e instanceof TokenError) return e.permanent ? `authentication refused: ${e.message}` : e.message;
-  return e instanceof Error ? e.message : String(e);
+function utcSeconds(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+}
+
+function tokenCause(e: { code: string; message: string }): string {
+  return e.code === 'ONSS_TOKEN_REFUSED' ? `authentication refused: ${e.message}` : e.message;
 }
 
 export function classifyBulk(res: HttpResponse, sent: OnssItem[]): BulkOutcome {

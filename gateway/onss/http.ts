@@ -4,8 +4,9 @@ import https from 'node:https';
 /**
  * The HTTP edge toward ONSS: keep-alive connections, a configurable CA for HTTPS, and a hard timeout per
  * request. Failures are told apart by whether the request may have reached the service:
- * `not-sent` (connection refused, DNS): certainly not processed; `ambiguous` (reset, timeout, closed after
- * the request was written): ONSS may have processed it, so the caller must reconcile before resending.
+ * `ONSS_NOT_SENT` (connection refused, DNS): certainly not processed; `ONSS_NO_ANSWER` (reset, timeout,
+ * closed after the request was written): ONSS may have processed it, so the caller must reconcile before
+ * resending.
  */
 export interface HttpResponse {
   status: number;
@@ -14,11 +15,24 @@ export interface HttpResponse {
   text: string;
 }
 
+/**
+ * Stable codes, as Node and fastify use them (`err.code === 'ONSS_NO_ANSWER'`):
+ * - `ONSS_NOT_SENT`: the request certainly did not reach the service (refused, DNS, TLS trust);
+ * - `ONSS_NO_ANSWER`: it may have reached it (reset, timeout, hang-up after it was written).
+ */
+export type TransportErrorCode = 'ONSS_NOT_SENT' | 'ONSS_NO_ANSWER';
+
 export class TransportError extends Error {
-  constructor(readonly kind: 'not-sent' | 'ambiguous', readonly failure: string, message: string) {
+  override readonly name = 'TransportError';
+  /** `failure` is the short cause kept in the records: `timeout`, `connection reset`, `ECONNREFUSED`, ... */
+  constructor(readonly code: TransportErrorCode, readonly failure: string, message: string) {
     super(message);
-    this.name = 'TransportError';
   }
+}
+
+export function isTransportError(e: unknown): e is TransportError {
+  const code = (e as { code?: unknown } | null)?.code;
+  return e instanceof Error && (code === 'ONSS_NOT_SENT' || code === 'ONSS_NO_ANSWER');
 }
 
 export interface HttpOptions {
@@ -65,19 +79,19 @@ export class HttpTransport {
         },
       });
       const timer = setTimeout(() => {
-        fail(new TransportError(written ? 'ambiguous' : 'not-sent', 'timeout', `${method} ${url.pathname}: no answer within ${this.options.timeoutMs} ms`));
+        fail(new TransportError(written ? 'ONSS_NO_ANSWER' : 'ONSS_NOT_SENT', 'timeout', `${method} ${url.pathname}: no answer within ${this.options.timeoutMs} ms`));
         req.destroy();
       }, this.options.timeoutMs);
       req.on('error', (err: NodeJS.ErrnoException) => {
         const code = err.code ?? 'ERROR';
-        const kind = NOT_SENT_CODES.has(code) || (!written && code === 'ECONNREFUSED') ? 'not-sent' : 'ambiguous';
-        fail(new TransportError(kind, code === 'ECONNRESET' ? 'connection reset' : code, `${method} ${url.pathname}: ${err.message}`));
+        const certain = NOT_SENT_CODES.has(code) || (!written && code === 'ECONNREFUSED');
+        fail(new TransportError(certain ? 'ONSS_NOT_SENT' : 'ONSS_NO_ANSWER', code === 'ECONNRESET' ? 'connection reset' : code, `${method} ${url.pathname}: ${err.message}`));
       });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err) => fail(new TransportError('ambiguous', 'connection reset', `${method} ${url.pathname}: ${err.message}`)));
-        res.on('aborted', () => fail(new TransportError('ambiguous', 'connection reset', `${method} ${url.pathname}: answer cut short`)));
+        res.on('error', (err) => fail(new TransportError('ONSS_NO_ANSWER', 'connection reset', `${method} ${url.pathname}: ${err.message}`)));
+        res.on('aborted', () => fail(new TransportError('ONSS_NO_ANSWER', 'connection reset', `${method} ${url.pathname}: answer cut short`)));
         res.on('end', () => {
           if (settled) return;
           settled = true;

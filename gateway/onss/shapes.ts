@@ -10,6 +10,13 @@ export const REGISTER_IN_BULK_PATH = '/REST/presenceRegistration/v1/presenceRegi
 export const SEARCH_PATH = '/REST/presenceRegistration/v1/presenceRegistrations';
 export const TOKEN_PATH = '/REST/oauth/v5/token';
 export const MAX_ITEMS_PER_CALL = 200;
+/**
+ * The search's limits, from the SOAP contract (DOMAIN.md): a period is mandatory, a search reaches at most
+ * 500 registrations, 50 a page. The REST names (`startDate`, `endDate`, `page` from 1, `pageSize` at most
+ * 50, `total` = all that match) are provisional, as the emulator implements them (docs/onss.md).
+ */
+export const MAX_SEARCH_RESULTS = 500;
+export const SEARCH_PAGE_SIZE = 50;
 
 export interface OnssItem {
   registrationDate: string;
@@ -51,7 +58,7 @@ export interface OnssError {
 
 /** What ONSS said about one item of a bulk call. */
 export type ItemOutcome =
-  | { kind: 'created'; id: string; validity: string; remarks: string[] }
+  | { kind: 'created'; id: string; validity: string; settled: boolean; remarks: string[] }
   | { kind: 'not-created'; errors: OnssError[] };
 
 const createdSchema = z.object({
@@ -90,7 +97,7 @@ export function readBulkResponse(body: unknown, sent: OnssItem[]): ItemOutcome[]
     if (echoed !== undefined && echoed !== sent[i]!.clientReference) return undefined;
     if ('createdPresenceRegistration' in item) {
       const c = item.createdPresenceRegistration;
-      out.push({ kind: 'created', id: c.id, validity: c.validity, remarks: c.remarks.map(remarkText) });
+      out.push({ kind: 'created', id: c.id, validity: c.validity, settled: isFinalValidity(c.validity), remarks: c.remarks.map(remarkText) });
     } else {
       out.push({ kind: 'not-created', errors: item.notCreatedPresenceRegistration.errors as OnssError[] });
     }
@@ -103,7 +110,14 @@ export interface OnssRegistration {
   id: string;
   clientReference?: string;
   validity: string;
+  /** ONSS has run its checks: `validity` and `remarks` will not change any more. */
+  settled: boolean;
   remarks: string[];
+}
+
+/** Validity values: ONSS says `pending` until its checks ran. */
+export function isFinalValidity(validity: string): boolean {
+  return validity !== 'pending';
 }
 
 const registrationSchema = z.object({
@@ -112,25 +126,37 @@ const registrationSchema = z.object({
   validity: z.string().default('pending'),
   remarks: z.array(z.unknown()).default([]),
 }).passthrough();
-const searchResponseSchema = z.object({ items: z.array(registrationSchema), total: z.number().optional() }).passthrough();
+const searchResponseSchema = z.object({ items: z.array(registrationSchema), total: z.number().int().min(0).optional() }).passthrough();
+
+function toRegistration(r: z.output<typeof registrationSchema>): OnssRegistration {
+  return { id: r.id, clientReference: r.clientReference, validity: r.validity, settled: isFinalValidity(r.validity), remarks: r.remarks.map(remarkText) };
+}
 
 export function readRegistration(body: unknown): OnssRegistration | undefined {
   const r = registrationSchema.safeParse(body);
-  return r.success ? { id: r.data.id, clientReference: r.data.clientReference, validity: r.data.validity, remarks: r.data.remarks.map(remarkText) } : undefined;
+  return r.success ? toRegistration(r.data) : undefined;
 }
 
-export function readSearchResponse(body: unknown): OnssRegistration[] | undefined {
+/** One page of a search: its registrations, and how many match in all (when ONSS says). */
+export function readSearchResponse(body: unknown): { items: OnssRegistration[]; total?: number } | undefined {
   const r = searchResponseSchema.safeParse(body);
-  return r.success ? r.data.items.map((i) => ({ id: i.id, clientReference: i.clientReference, validity: i.validity, remarks: i.remarks.map(remarkText) })) : undefined;
+  return r.success ? { items: r.data.items.map(toRegistration), total: r.data.total } : undefined;
 }
 
-export function searchByClientReferenceQuery(clientReference: string): string {
-  return `${SEARCH_PATH}?clientReference=${encodeURIComponent(clientReference)}&pageSize=50`;
+/** A period of registration dates, both ends included, as UTC instants `YYYY-MM-DDTHH:MM:SSZ`. */
+export interface Period {
+  from: string;
+  to: string;
 }
 
-/** Validity values: ONSS says `pending` until its checks ran. */
-export function isFinalValidity(validity: string): boolean {
-  return validity !== 'pending';
+export function searchQuery(criteria: { clientReference?: string }, period: Period, page: number, pageSize = SEARCH_PAGE_SIZE): string {
+  const q = new URLSearchParams();
+  if (criteria.clientReference !== undefined) q.set('clientReference', criteria.clientReference);
+  q.set('startDate', period.from);
+  q.set('endDate', period.to);
+  q.set('page', String(page));
+  q.set('pageSize', String(pageSize));
+  return `${SEARCH_PATH}?${q.toString()}`;
 }
 
 /** An RFC 9457 problem, as far as it can be read. */

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import { importPKCS8, SignJWT } from 'jose';
-import { retryAfterMs, TransportError, type HttpTransport } from './http.ts';
+import { randomUUID, type KeyObject } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { isTransportError, retryAfterMs, type HttpTransport } from './http.ts';
 import { readProblem, TOKEN_PATH } from './shapes.ts';
 
 /**
@@ -10,7 +10,8 @@ import { readProblem, TOKEN_PATH } from './shapes.ts';
  */
 export interface TokenOptions {
   clientId: string;
-  privateKeyPem: string;
+  /** The company's RSA private key, read and checked once at start-up (gateway/onss/config.ts). */
+  signingKey: KeyObject;
   keyId?: string;
   audience: string;
   /** Lifetime of each client assertion; ONSS wants a short one. */
@@ -19,15 +20,34 @@ export interface TokenOptions {
   refreshMarginSeconds?: number;
 }
 
+/**
+ * Stable codes (`err.code === 'ONSS_TOKEN_REFUSED'`):
+ * - `ONSS_TOKEN_REFUSED`: 400/401/403: the key, the client id or the clock is wrong; retrying will not help
+ *   until someone acts;
+ * - `ONSS_TOKEN_RATE_LIMITED`: 429, with the wait ONSS asked for in `retryAfterMs`;
+ * - `ONSS_TOKEN_UNAVAILABLE`: the token endpoint could not be reached or failed (5xx, unreadable answer).
+ */
+export type TokenErrorCode = 'ONSS_TOKEN_REFUSED' | 'ONSS_TOKEN_RATE_LIMITED' | 'ONSS_TOKEN_UNAVAILABLE';
+
 export class TokenError extends Error {
-  constructor(message: string, readonly status: number | undefined, readonly permanent: boolean, readonly retryAfterMs?: number) {
+  override readonly name = 'TokenError';
+  constructor(readonly code: TokenErrorCode, message: string, readonly status?: number, readonly retryAfterMs?: number) {
     super(message);
-    this.name = 'TokenError';
   }
 }
 
+export function isTokenError(e: unknown): e is TokenError {
+  const code = (e as { code?: unknown } | null)?.code;
+  return e instanceof Error && (code === 'ONSS_TOKEN_REFUSED' || code === 'ONSS_TOKEN_RATE_LIMITED' || code === 'ONSS_TOKEN_UNAVAILABLE');
+}
+
+function tokenErrorCode(status: number): TokenErrorCode {
+  if (status === 400 || status === 401 || status === 403) return 'ONSS_TOKEN_REFUSED';
+  if (status === 429) return 'ONSS_TOKEN_RATE_LIMITED';
+  return 'ONSS_TOKEN_UNAVAILABLE';
+}
+
 export class TokenProvider {
-  private key: ReturnType<typeof importPKCS8> | undefined;
   private cached: { token: string; refreshAt: number } | undefined;
   private inFlight: Promise<string> | undefined;
 
@@ -47,8 +67,6 @@ export class TokenProvider {
   }
 
   async assertion(): Promise<string> {
-    this.key ??= importPKCS8(this.options.privateKeyPem, 'RS256');
-    const key = await this.key;
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT({})
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', ...(this.options.keyId ? { kid: this.options.keyId } : {}) })
@@ -59,7 +77,7 @@ export class TokenProvider {
       .setNotBefore(now - 5)
       .setExpirationTime(now + (this.options.assertionLifetimeSeconds ?? 120))
       .setJti(randomUUID())
-      .sign(key);
+      .sign(this.options.signingKey);
   }
 
   private async fetch(): Promise<string> {
@@ -72,7 +90,7 @@ export class TokenProvider {
     try {
       res = await this.http.request('POST', TOKEN_PATH, { contentType: 'application/x-www-form-urlencoded', text: form.toString() });
     } catch (e) {
-      if (e instanceof TransportError) throw new TokenError(`token endpoint unreachable: ${e.message}`, undefined, false);
+      if (isTransportError(e)) throw new TokenError('ONSS_TOKEN_UNAVAILABLE', `token endpoint unreachable: ${e.message}`);
       throw e;
     }
     const body = res.body as { access_token?: unknown; expires_in?: unknown } | undefined;
@@ -84,8 +102,6 @@ export class TokenProvider {
     }
     const p = readProblem(res.body);
     const detail = p?.detail ?? p?.title ?? res.text.slice(0, 200);
-    // 400/401/403 mean our key, client id or clock is wrong: retrying will not help until someone acts.
-    const permanent = res.status === 400 || res.status === 401 || res.status === 403;
-    throw new TokenError(`token endpoint answered ${res.status}: ${detail}`, res.status, permanent, res.status === 429 ? retryAfterMs(res.headers['retry-after']) : undefined);
+    throw new TokenError(tokenErrorCode(res.status), `token endpoint answered ${res.status}: ${detail}`, res.status, res.status === 429 ? retryAfterMs(res.headers['retry-after']) : undefined);
   }
 }

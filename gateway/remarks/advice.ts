@@ -61,9 +61,9 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
       en: (d) => `Unknown badge ${s(d.badge)} presented at terminal ${s(d.terminalId)} at ${s(d.time)}: nothing was registered.`,
     },
     advice: {
-      fr: () => "Identifiez le travailleur et attribuez-lui ce badge (ciao admin badge add). La remarque disparaît quand le badge est attribué. Ce passage-là ne peut pas être enregistré après coup : si le travail est encore en cours, le travailleur rebadge IN.",
-      nl: () => 'Zoek uit welke werknemer het is en koppel de badge aan hem (ciao admin badge add). De opmerking verdwijnt zodra de badge gekoppeld is. Deze tik kan achteraf niet geregistreerd worden: is het werk nog bezig, dan badget de werknemer opnieuw IN.',
-      en: () => 'Find out which worker it is and enrol the badge to them (ciao admin badge add). The remark disappears once the badge is enrolled. This tap cannot be registered afterwards: if the work is still going on, the worker badges IN again.',
+      fr: () => "Identifiez le travailleur et attribuez-lui ce badge depuis ce passage (console, Enrôler). La remarque disparaît quand le badge est attribué. Ce passage-là ne peut pas être enregistré après coup : si le travail est encore en cours, le travailleur rebadge IN.",
+      nl: () => 'Zoek uit welke werknemer het is en koppel de badge aan hem vanaf deze tik (console, Inschrijven). De opmerking verdwijnt zodra de badge gekoppeld is. Deze tik kan achteraf niet geregistreerd worden: is het werk nog bezig, dan badget de werknemer opnieuw IN.',
+      en: () => 'Find out which worker it is and enrol the badge to them from this tap (console, Enrol). The remark disappears once the badge is enrolled. This tap cannot be registered afterwards: if the work is still going on, the worker badges IN again.',
     },
   },
   'revoked-badge': {

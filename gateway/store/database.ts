@@ -1,6 +1,7 @@
 import { migrate, openDatabase, type Db, type OpenOptions } from '../../shared/sqlite.ts';
 import { REGISTRATIONS_DDL } from './registrations-schema.ts';
 import { GATEWAY_MIGRATIONS } from './gateway-schema.ts';
+import { RECORDS_MIGRATIONS } from './records-schema.ts';
 
 /**
  * Opens the gateway database (WAL, synchronous=FULL, mode 0600) with the gateway's tables in place.
@@ -9,6 +10,7 @@ import { GATEWAY_MIGRATIONS } from './gateway-schema.ts';
 export function openGatewayDatabase(path: string, options: OpenOptions = {}): Db {
   const db = openDatabase(path, options);
   migrate(db, 'gateway', [REGISTRATIONS_DDL, ...GATEWAY_MIGRATIONS]);
+  migrate(db, 'siteman', RECORDS_MIGRATIONS);
   return db;
 }
 

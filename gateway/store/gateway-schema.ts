@@ -146,4 +146,29 @@ CREATE TABLE terminal_status (
 
 ${versionTriggers()}
 `,
+  // The site manager's console: deactivation instead of deletion (history stays), terminal settings the
+  // console edits (language, feedback time) with a config version the terminal reports back, enrolment
+  // mode, and one-time pairing codes (stored hashed).
+  `
+ALTER TABLE companies ADD COLUMN deactivated_at TEXT;
+ALTER TABLE sites ADD COLUMN deactivated_at TEXT;
+ALTER TABLE declarations ADD COLUMN deactivated_at TEXT;
+ALTER TABLE workers ADD COLUMN deactivated_at TEXT;
+ALTER TABLE terminals ADD COLUMN language TEXT CHECK (language IS NULL OR language IN ('fr', 'nl', 'de', 'en'));  -- NULL: the site's
+ALTER TABLE terminals ADD COLUMN feedback_seconds REAL;                                                          -- NULL: the terminal's own
+ALTER TABLE terminals ADD COLUMN config_version INTEGER NOT NULL DEFAULT 1;                                     -- bumped by every settings change
+ALTER TABLE terminals ADD COLUMN enrolment_until TEXT;                                                          -- enrolment mode on until then (UTC)
+ALTER TABLE terminal_status ADD COLUMN config_version INTEGER;                                                  -- what the terminal says it applied
+
+CREATE TABLE terminal_pairings (
+  code_hash    TEXT PRIMARY KEY,              -- sha256 hex of the one-time code
+  terminal_id  TEXT NOT NULL REFERENCES terminals(id),
+  created_by   TEXT NOT NULL,
+  created_at   TEXT NOT NULL,
+  expires_at   TEXT NOT NULL,
+  used_at      TEXT,
+  used_from    TEXT
+);
+CREATE INDEX terminal_pairings_terminal ON terminal_pairings (terminal_id);
+`,
 ];

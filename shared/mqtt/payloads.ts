@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DIRECTIONS, REASONS } from '../registration.ts';
 import { isOffsetIso } from '../time.ts';
 import { parseCompanyId } from '../identifiers/company.ts';
+import { BADGE_UID_PATTERN, BADGE_UID_RULE } from '../identifiers/badge.ts';
 import { refineWith, problemsFromZod } from '../schema.ts';
 import type { FieldProblem } from '../problems.ts';
 
@@ -17,8 +18,18 @@ const offsetIso = z.string().refine(isOffsetIso, 'must be ISO 8601 with a date, 
 /** Badge UID as hex: 4, 7 or 10 bytes (ISO 14443 single, double, triple size), any case; kept upper-case. */
 export const badgeUidSchema = z
   .string()
-  .regex(/^(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}|[0-9A-Fa-f]{20})$/, 'must be a 4-, 7- or 10-byte UID in hex (8, 14 or 20 hex digits)')
+  .regex(BADGE_UID_PATTERN, BADGE_UID_RULE)
   .transform((s) => s.toUpperCase());
+
+/**
+ * The Secure Unique NFC message an NTAG 424 DNA badge answered to this read: its encrypted PICCData (UID and
+ * read counter) and SDMMAC, as hex. The terminal only passes it on; the gateway verifies it. Kept upper-case.
+ */
+export const tapSunSchema = z.strictObject({
+  picc: z.string().regex(/^[0-9A-Fa-f]{32}$/, 'must be the 16-byte encrypted PICCData in hex (32 hex digits)').transform((s) => s.toUpperCase()),
+  mac: z.string().regex(/^[0-9A-Fa-f]{16}$/, 'must be the 8-byte SDMMAC in hex (16 hex digits)').transform((s) => s.toUpperCase()),
+});
+export type TapSun = z.input<typeof tapSunSchema>;
 
 export const tapSchema = z.strictObject({
   v: z.literal(API_VERSION),
@@ -31,6 +42,8 @@ export const tapSchema = z.strictObject({
   /** The terminal's raw clock reading when it corrected `at` for a measured skew. */
   localAt: offsetIso.optional(),
   employer: z.string().transform(refineWith((v, f) => parseCompanyId(v, f))).optional(),
+  /** Present when the badge is an NTAG 424 DNA that signed this read. */
+  sun: tapSunSchema.optional(),
 });
 export type Tap = z.output<typeof tapSchema>;
 /** What a terminal writes before validation (employer as typed). */
@@ -69,6 +82,10 @@ export const terminalConfigSchema = z.object({
   /** Clock skew above which the terminal warns. */
   maxClockSkewMs: z.number().int().min(0),
   serverTime: offsetIso,
+  /** How long the panel shows a tap's result; absent: the terminal's own setting. (Added compatibly to v1.) */
+  feedbackSeconds: z.number().min(0.5).max(30).optional(),
+  /** Version of these settings; a terminal that knows it reports it back in its status once applied. (Added compatibly to v1.) */
+  configVersion: z.number().int().min(0).optional(),
 });
 export type TerminalConfig = z.infer<typeof terminalConfigSchema>;
 
@@ -91,6 +108,8 @@ export const statusSchema = z.strictObject({
   version: z.string().max(64).optional(),
   queued: z.number().int().min(0).optional(),
   clockSkewMs: z.number().int().optional(),
+  /** The `configVersion` of the config the terminal applied (sent only when its config carried one). */
+  configVersion: z.number().int().min(0).optional(),
 });
 export type TerminalStatus = z.infer<typeof statusSchema>;
 
@@ -104,27 +123,39 @@ export type Decoded<T> =
  */
 export function decodeTerminalPayload<S extends z.ZodType>(schema: S, payload: Uint8Array | string, opts: { versioned: boolean }): Decoded<z.output<S>> {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
-  let id: string | undefined;
+  const text = () => (typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
   if (size > MAX_TERMINAL_PAYLOAD_BYTES) {
-    return { ok: false, reason: 'too-large', problems: [{ field: '(payload)', rule: 'max-size', message: `(payload): must be at most ${MAX_TERMINAL_PAYLOAD_BYTES} bytes, got ${size}` }] };
+    // The broker's packet limit bounds what is parsed here. With the id, the terminal can match the
+    // rejection and drop the tap; without it, it would send the tap again forever.
+    return { ok: false, reason: 'too-large', id: readableId(parseJson(text())), problems: [{ field: '(payload)', rule: 'max-size', message: `(payload): must be at most ${MAX_TERMINAL_PAYLOAD_BYTES} bytes, got ${size}` }] };
   }
-  let data: unknown;
-  try {
-    data = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
-  } catch {
-    return { ok: false, reason: 'not-json', problems: [{ field: '(payload)', rule: 'json', message: '(payload): must be a JSON object' }] };
-  }
+  const data = parseJson(text());
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     return { ok: false, reason: 'not-json', problems: [{ field: '(payload)', rule: 'json', message: '(payload): must be a JSON object' }] };
   }
   const record = data as Record<string, unknown>;
-  if (typeof record.id === 'string' && record.id.length <= 64) id = record.id;
+  const id = readableId(record);
   if (opts.versioned && record.v !== API_VERSION) {
     return { ok: false, reason: 'unsupported-version', id, problems: [{ field: 'v', rule: 'version', message: `v: version ${JSON.stringify(record.v)} is not supported; this gateway speaks v${API_VERSION}` }] };
   }
   const r = schema.safeParse(data);
   if (r.success) return { ok: true, value: r.data };
   return { ok: false, reason: 'invalid-field', id, problems: problemsFromZod(r.error, data) };
+}
+
+/** JSON.parse that answers undefined instead of throwing. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A tap id the terminal could match an ack to: a string of at most 64 characters in an object's `id`. */
+function readableId(data: unknown): string | undefined {
+  const id = data !== null && typeof data === 'object' ? (data as Record<string, unknown>).id : undefined;
+  return typeof id === 'string' && id.length <= 64 ? id : undefined;
 }
 
 export function decodeTap(payload: Uint8Array | string): Decoded<Tap> {

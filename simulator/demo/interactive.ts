@@ -6,7 +6,7 @@ import { parseTerminalConfig } from '../../terminal/config.ts';
 import { runInteractiveSim, type SimReaderKind } from '../device-ui/interactive-sim.ts';
 import { demoBadges } from '../device-ui/badges.ts';
 import { startWorld } from '../world/world.ts';
-import { DEMO_SITES, DEMO_TERMINALS } from './seed-data.ts';
+import { DEMO_SITES, DEMO_TERMINALS } from '../world/seed-data.ts';
 
 /**
  * `ciao demo`: the ONSS emulator, the gateway (with its dashboard) and two background terminals run on
@@ -54,6 +54,7 @@ export async function runDemoInteractive(options: InteractiveDemoOptions): Promi
       `  data             ${options.dir}  (the next run reuses it; --reset starts fresh)`,
       `  ONSS emulator    ${world.emulator.url}  (what ONSS received: ${world.emulator.url}/admin/registrations)`,
       `  gateway (MQTT)   mqtt://127.0.0.1:${world.mqttPort}`,
+      `  console          ${world.consoleUrl}  (edit the demo world: workers, badges, terminals)`,
       `  dashboard        ${world.dashboardUrl}`,
       `  terminals        ${interactiveKey} (this window), ${DEMO_TERMINALS.slice(1).map((t) => t.key).join(', ')} (in the background)`,
       `  logs             ${join(options.dir, 'logs')}`,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { InvalidInputError } from '../../shared/problems.ts';
 import { parseWith } from '../../shared/schema.ts';
-import { DEMO_UNKNOWN_BADGE, DEMO_WORKERS } from '../demo/seed-data.ts';
+import { DEMO_UNKNOWN_BADGE, DEMO_WORKERS } from '../world/seed-data.ts';
 import { readJsonFile } from '../../shared/json-file.ts';
 
 /**

@@ -17,8 +17,10 @@ import { checkItem } from './validation.ts';
 export const TOKEN_PATH = '/REST/oauth/v5/token';
 export const API_BASE = '/REST/presenceRegistration/v1/presenceRegistrations';
 export const MAX_BULK_ITEMS = 200;
+/** A search reaches at most this many registrations, in pages of at most MAX_PAGE_SIZE (SOAP contract; provisional for REST). */
 export const MAX_SEARCH_RESULTS = 500;
-export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 50;
+const DATE_OR_INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?Z)?$/;
 
 export interface EmulatorOptions {
   port?: number;
@@ -113,7 +115,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     if (faults.latencyMs > 0) await sleep(faults.latencyMs);
     if (shouldReset(faults)) {
       reply.hijack();
-      req.raw.socket.resetAndDestroy?.() ?? req.raw.socket.destroy();
+      const socket = req.raw.socket;
+      if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+      else socket.destroy();
       return reply;
     }
     const now = Date.now();
@@ -197,32 +201,36 @@ export async function startEmulator(options: EmulatorOptions): Promise<EmulatorH
     const clientId = authenticate(req, reply);
     if (!clientId) return reply;
     const q = req.query as Record<string, string | undefined>;
-    const page = q.page === undefined ? 1 : Number(q.page);
-    const pageSize = q.pageSize === undefined ? DEFAULT_PAGE_SIZE : Number(q.pageSize);
     const bad = (detail: string) => problem(reply, 400, 'urn:problem-type:belgif:badRequest', 'Bad Request', detail);
+    // The SOAP contract's rules: a period is mandatory; at most 500 results, in pages (docs/onss.md).
+    const page = q.page === undefined ? 1 : Number(q.page);
+    const pageSize = q.pageSize === undefined ? MAX_PAGE_SIZE : Number(q.pageSize);
     if (!Number.isInteger(page) || page < 1) return bad('page must be a whole number from 1');
-    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_SEARCH_RESULTS) return bad(`pageSize must be 1 to ${MAX_SEARCH_RESULTS}`);
-    const criteria = ['ssin', 'enterpriseNumber', 'contractualRelationshipReference', 'clientReference', 'startDate', 'endDate'];
-    if (!criteria.some((c) => q[c])) return bad(`give at least one of ${criteria.join(', ')}`);
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) return bad(`pageSize must be 1 to ${MAX_PAGE_SIZE}`);
     for (const d of ['startDate', 'endDate']) {
-      if (q[d] && Number.isNaN(Date.parse(q[d]!))) return bad(`${d} must be an ISO 8601 date or date-time`);
+      if (!q[d]) return bad(`${d} is required: a search covers a period (startDate and endDate, both included)`);
+      if (!DATE_OR_INSTANT.test(q[d]!) || Number.isNaN(Date.parse(q[d]!))) return bad(`${d} must be a date (YYYY-MM-DD) or a UTC instant (YYYY-MM-DDTHH:MM:SSZ)`);
     }
-    const offset = (page - 1) * pageSize;
-    if (offset >= MAX_SEARCH_RESULTS) return bad(`a search returns at most ${MAX_SEARCH_RESULTS} results: narrow it`);
-    const limit = Math.min(pageSize, MAX_SEARCH_RESULTS - offset);
     const toUtc = (s: string, end: boolean) => (s.length === 10 ? `${s}T${end ? '23:59:59' : '00:00:00'}Z` : `${new Date(s).toISOString().slice(0, 19)}Z`);
+    const from = toUtc(q.startDate!, false);
+    const to = toUtc(q.endDate!, true);
+    if (to < from) return bad('endDate must not be before startDate');
+    const offset = (page - 1) * pageSize;
+    if (offset >= MAX_SEARCH_RESULTS) return bad(`a search returns at most ${MAX_SEARCH_RESULTS} results: narrow the period`);
+    const limit = Math.min(pageSize, MAX_SEARCH_RESULTS - offset);
     const { total, rows } = store.search({
       clientId,
       ssin: q.ssin,
       enterpriseNumber: q.enterpriseNumber,
       reference: q.contractualRelationshipReference,
       clientReference: q.clientReference,
-      from: q.startDate ? toUtc(q.startDate, false) : undefined,
-      to: q.endDate ? toUtc(q.endDate, true) : undefined,
+      from,
+      to,
       limit,
       offset,
     });
-    return reply.send({ items: rows.map(registrationView), page, pageSize, total: Math.min(total, MAX_SEARCH_RESULTS), totalMatching: total });
+    // `total` counts every match, also beyond the 500 a search returns: the client then narrows the period.
+    return reply.send({ items: rows.map(registrationView), page, pageSize, total });
   });
 
   app.get(`${API_BASE}/:id`, async (req, reply) => {

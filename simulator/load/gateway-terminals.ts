@@ -15,7 +15,7 @@ export interface GatewayTerminalFactory {
 export async function gatewayTerminalFactory(configPath: string, options: { siteId?: string; prefix?: string; width?: number } = {}): Promise<GatewayTerminalFactory> {
   const { loadGatewayConfig } = await import('../../gateway/config.ts');
   const { openGatewayDatabase } = await import('../../gateway/store/database.ts');
-  const { addTerminal, getTerminal, rotateTerminalSecret, updateTerminal } = await import('../../gateway/site/terminals.ts');
+  const { addTerminal, getTerminal, rotateTerminalSecret, updateTerminal } = await import('../../gateway/site-data/terminals.ts');
   const config = loadGatewayConfig(configPath);
   const db = openGatewayDatabase(config.database);
   const prefix = options.prefix ?? 'load-';

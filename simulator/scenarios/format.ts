@@ -5,7 +5,7 @@ import { REMARK_KINDS } from '../../gateway/remarks/model.ts';
  * The scenario format: a day on site, scripted. Documented in docs/scenarios.md.
  * Times are site wall-clock times (`07:00`, `07:00:30`) on the scenario's day, or relative to the
  * previous step (`+90s`, `+30m`, `+4h`). Workers, badges and terminals are named by their key in the demo
- * world (simulator/demo/seed-data.ts).
+ * world (simulator/world/seed-data.ts).
  */
 const TIME = /^(?:\d{2}:\d{2}(?::\d{2})?|\+\d+(?:\.\d+)?(?:ms|s|m|h))$/;
 const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h)$/;

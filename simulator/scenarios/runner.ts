@@ -6,12 +6,13 @@ import { fromLocal, localDate, toOffsetIso } from '../../shared/time.ts';
 import { InvalidInputError } from '../../shared/problems.ts';
 import { parseWith } from '../../shared/schema.ts';
 import type { FaultSettings } from '../emulator/index.ts';
-import { DEMO_COMPANIES, DEMO_TERMINALS, DEMO_WORKERS } from '../demo/seed-data.ts';
+import { DEMO_COMPANIES, DEMO_TERMINALS, DEMO_WORKERS } from '../world/seed-data.ts';
 import { startWorld, type SimTerminal, type World } from '../world/world.ts';
 import { addDays } from '../world/seed-demo.ts';
 import { openRemarks, summarize, type WorldSummary } from '../world/summary.ts';
 import { durationMs, scenarioSchema, type Scenario, type ScenarioStep } from './format.ts';
 import { readJsonFile } from '../../shared/json-file.ts';
+import { forwardingSummary } from '../../gateway/forward/read-model.ts';
 
 /**
  * Runs a scripted day on the whole product (emulator, gateway, simulated terminals) with one virtual clock,
@@ -199,7 +200,10 @@ async function runStep(world: World, step: ScenarioStep, target: Date, faultClea
   if ('tap' in step) return tap(world, step.tap);
   if ('network' in step) {
     const targets = step.terminal ? [world.terminals.get(step.terminal)!] : [...world.terminals.values()];
-    for (const t of targets) (step.network === 'cut' ? t.proxy.cut() : t.proxy.restore());
+    for (const t of targets) {
+      if (step.network === 'cut') t.proxy.cut();
+      else t.proxy.restore();
+    }
     return undefined;
   }
   if ('gateway' in step) {
@@ -259,12 +263,10 @@ async function settle(world: World, timeoutMs: number): Promise<void> {
   await until(() => [...world.terminals.values()].every((t) => t.proxy.state !== 'up' || t.handle.outbox.queued === 0), timeoutMs);
 }
 
+/** Registrations ONSS has not settled yet: not sent, in flight, to retry, or created with validity pending. */
 function pendingAtOnss(world: World): number {
-  const db = world.gateway.db;
-  return db
-    .prepare("SELECT COUNT(*) FROM registrations r LEFT JOIN forward_state f ON f.seq = r.seq WHERE f.state IS NULL OR f.state NOT IN ('created', 'not_created') OR (f.state = 'created' AND f.validity = 'pending')")
-    .pluck()
-    .get() as number;
+  const s = forwardingSummary(world.gateway.db);
+  return s.waiting + s.in_flight + s.retry + s.pendingValidity;
 }
 
 function expectationChecks(s: Scenario, world: World, summary: WorldSummary, period: { from: string; to: string }, now: () => Date): Check[] {

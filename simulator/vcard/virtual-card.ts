@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import type { CardApplet } from './ntag424/ntag424-card.ts';
 
 /**
  * A virtual contactless card for the vsmartcard `vpcd` reader driver of pcscd. vpcd listens on TCP
@@ -9,6 +10,8 @@ import { connect, type Socket } from 'node:net';
  * command APDU, answered with a response APDU.
  * The card answers the PC/SC GET DATA pseudo-APDU `FF CA 00 00 00` with its UID and `90 00`, as a reader's
  * firmware does for a real ISO 14443 card, so the PC/SC stack above cannot tell it from a real one.
+ * With an `applet` (the NTAG 424 DNA emulation, or a replay clone) every other APDU goes to it; without
+ * one the card is a plain UID-only badge that knows no application.
  */
 export const VPCD_DEFAULT_PORT = 35963;
 
@@ -27,6 +30,10 @@ export interface VirtualCardOptions {
   port?: number;
   /** Never answer the UID request: a card pulled away in the middle of a read. */
   silentOnGetUid?: boolean;
+  /** What answers the APDUs other than GET UID (the chip's applications). */
+  applet?: CardApplet;
+  /** Go silent after this many APDUs: a card taken away in the middle of a longer exchange. */
+  silentAfterApdus?: number;
 }
 
 export interface VirtualCardEvents {
@@ -42,6 +49,7 @@ export class VirtualCard extends EventEmitter<VirtualCardEvents> {
   readonly atr: Buffer;
   private socket: Socket | null = null;
   private pending = Buffer.alloc(0);
+  private apdusThisPresentation = 0;
 
   constructor(private readonly o: VirtualCardOptions) {
     super();
@@ -71,6 +79,8 @@ export class VirtualCard extends EventEmitter<VirtualCardEvents> {
     });
     this.socket = socket;
     this.pending = Buffer.alloc(0);
+    this.apdusThisPresentation = 0;
+    this.o.applet?.reset();
   }
 
   /** Takes the card away: closes the connection. */
@@ -104,7 +114,8 @@ export class VirtualCard extends EventEmitter<VirtualCardEvents> {
       const code = message[0]!;
       this.emit('control', code);
       if (code === CONTROL.GET_ATR) this.send(this.atr);
-      // Power on/off and reset need no answer: a contactless card has no state we must reset.
+      // Power on/off and reset need no answer; the chip forgets its selection and authentication.
+      else this.o.applet?.reset();
       return;
     }
     const response = this.respond(message);
@@ -114,6 +125,8 @@ export class VirtualCard extends EventEmitter<VirtualCardEvents> {
 
   /** The card's answer to a command APDU; null for no answer at all. */
   respond(apdu: Buffer): Buffer | null {
+    this.apdusThisPresentation += 1;
+    if (this.o.silentAfterApdus !== undefined && this.apdusThisPresentation > this.o.silentAfterApdus) return null;
     const [cla, ins, p1] = apdu;
     if (cla === 0xff && ins === 0xca) {
       if (p1 === 0x00) {
@@ -122,6 +135,7 @@ export class VirtualCard extends EventEmitter<VirtualCardEvents> {
       }
       return Buffer.from([0x6a, 0x81]); // function not supported (ATS/historical bytes)
     }
+    if (this.o.applet) return this.o.applet.respond(apdu);
     if (ins === 0xa4) return Buffer.from([0x6a, 0x82]); // SELECT: no such application
     return Buffer.from([0x6d, 0x00]); // instruction not supported
   }

@@ -1,11 +1,11 @@
 import type { Db } from '../../shared/sqlite.ts';
-import { upsertCompany } from '../../gateway/site/companies.ts';
-import { upsertSite, listSites } from '../../gateway/site/sites.ts';
-import { upsertDeclaration } from '../../gateway/site/declarations.ts';
-import { upsertWorker } from '../../gateway/site/workers.ts';
-import { upsertBadge } from '../../gateway/site/badges.ts';
-import { addTerminal, getTerminal, rotateTerminalSecret } from '../../gateway/site/terminals.ts';
-import { DEMO_COMPANIES, DEMO_DECLARATIONS, DEMO_SITES, DEMO_TERMINALS, DEMO_WORKERS } from '../demo/seed-data.ts';
+import { upsertCompany } from '../../gateway/site-data/companies.ts';
+import { upsertSite, listSites } from '../../gateway/site-data/sites.ts';
+import { upsertDeclaration } from '../../gateway/site-data/declarations.ts';
+import { upsertWorker } from '../../gateway/site-data/workers.ts';
+import { upsertBadge } from '../../gateway/site-data/badges.ts';
+import { addTerminal, getTerminal, rotateTerminalSecret } from '../../gateway/site-data/terminals.ts';
+import { DEMO_COMPANIES, DEMO_DECLARATIONS, DEMO_SITES, DEMO_TERMINALS, DEMO_WORKERS } from './seed-data.ts';
 
 /** `YYYY-MM-DD` plus `days` (calendar arithmetic on the date alone). */
 export function addDays(day: string, days: number): string {

@@ -1,7 +1,8 @@
 import type { World } from './world.ts';
-import { userForToken } from '../../gateway/siteman/users.ts';
-import { SiteManagerService } from '../../gateway/siteman/service.ts';
-import { createSqliteQueries } from '../../gateway/siteman/sqlite-queries.ts';
+import { userForToken } from '../../gateway/access/users.ts';
+import { RecordsService } from '../../gateway/records/service.ts';
+import { createSqliteQueries } from '../../gateway/records/sqlite-queries.ts';
+import { forwardingSummary } from '../../gateway/forward/read-model.ts';
 import type { Remark } from '../../gateway/remarks/model.ts';
 
 /**
@@ -38,7 +39,7 @@ export function openRemarks(world: World, period: { from: string; to: string }, 
   const db = world.gateway.db;
   const user = userForToken(db, world.adminToken);
   if (!user) throw new Error('the world has no administrator token');
-  const service = new SiteManagerService(db, createSqliteQueries(db), { now });
+  const service = new RecordsService(db, createSqliteQueries(db), { now });
   return service.remarks(user, period);
 }
 
@@ -57,8 +58,9 @@ export function summarize(world: World, recordedTapIds: Iterable<string>, period
   }
   const count = (sql: string) => (db.prepare(sql).pluck().get() as number) ?? 0;
   const registrations = count('SELECT COUNT(*) FROM registrations');
-  const notCreated = count("SELECT COUNT(*) FROM forward_state WHERE state = 'not_created'");
-  const settled = count("SELECT COUNT(*) FROM forward_state WHERE state IN ('created', 'not_created')");
+  const forwarding = forwardingSummary(db);
+  const notCreated = forwarding.not_created;
+  const settled = forwarding.created + forwarding.not_created;
   const forwarded = (emu.prepare('SELECT COUNT(DISTINCT client_reference) FROM registrations WHERE client_reference IS NOT NULL').pluck().get() as number) ?? 0;
   const duplicates =
     (emu.prepare('SELECT COALESCE(SUM(n - 1), 0) FROM (SELECT COUNT(*) AS n FROM registrations WHERE client_reference IS NOT NULL GROUP BY client_reference HAVING n > 1)').pluck().get() as number) ?? 0;
@@ -75,6 +77,6 @@ export function summarize(world: World, recordedTapIds: Iterable<string>, period
     lost: taps - stored - rejected,
     duplicates,
     remarks,
-    outages: count('SELECT COUNT(*) FROM outage_journal'),
+    outages: forwarding.outages,
   };
 }

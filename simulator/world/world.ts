@@ -8,13 +8,13 @@ import { startEmulator, type EmulatorHandle } from '../emulator/index.ts';
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
 import type { ForwardingConfig } from '../../gateway/forward/index.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
-import { addUser, userForToken } from '../../gateway/siteman/users.ts';
+import { addUser, userForToken } from '../../gateway/access/users.ts';
 import { startTerminal, type TerminalHandle } from '../../terminal/main.ts';
 import { parseTerminalConfig } from '../../terminal/config.ts';
 import { SimulatedReader } from '../../terminal/adapters/simulated-reader.ts';
 import { SimulatedPanel } from '../../terminal/adapters/simulated-panel.ts';
 import { startTcpProxy, type TcpProxy } from '../netproxy/tcp-proxy.ts';
-import { DEMO_TERMINALS } from '../demo/seed-data.ts';
+import { DEMO_TERMINALS } from './seed-data.ts';
 import { demoKnownData, hasDemoWorld, seedDemoWorld } from './seed-demo.ts';
 import { loadOrCreateKeyPair } from './keys.ts';
 import { freePort } from './free-port.ts';
@@ -60,6 +60,8 @@ export interface World {
   mqttPort: number;
   httpPort: number;
   dashboardUrl: string;
+  /** The site manager's console, logged in as the demo administrator: the demo world can be edited there. */
+  consoleUrl: string;
   adminToken: string;
   /** Stops the gateway cleanly and starts it again on the same ports and database. */
   restartGateway(): Promise<void>;
@@ -169,6 +171,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     mqttPort,
     httpPort,
     dashboardUrl: `http://127.0.0.1:${httpPort}/dashboard/#token=${adminToken}`,
+    consoleUrl: `http://127.0.0.1:${httpPort}/console/#token=${adminToken}`,
     adminToken,
     async restartGateway() {
       await gateway.stop();

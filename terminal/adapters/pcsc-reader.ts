@@ -1,14 +1,20 @@
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
 import type { Logger } from '../../shared/logging.ts';
+import { pcscdListening } from '../../shared/pcscd.ts';
+import type { TapSun } from '../../shared/mqtt/payloads.ts';
 import type { PcscConfig } from '../config.ts';
 import type { BadgeReader } from '../core/ports.ts';
+import { readSunMessage } from './sun-message.ts';
+
+export { pcscdListening };
 
 /**
  * Badge reader through PC/SC (pcscd) with nfc-pcsc: any CCID contactless reader (ACR122U, ACR1252U,
  * Identiv, ...), ISO 14443-3 (MIFARE Classic/Ultralight) and ISO 14443-4 (DESFire, ...) cards alike: the
  * UID is read with the PC/SC GET DATA command `FF CA 00 00 00`, with nfc-pcsc's automatic processing off.
+ * On ISO 14443-4 cards it then reads the signed (SUN) message of an NTAG 424 DNA badge (sun-message.ts);
+ * a card without one is a plain badge, and a card that stops answering before the read is complete is a
+ * `misread` (the worker taps again), never a tap without its message.
  *
  * nfc-pcsc's constructor blocks the event loop while pcscd is absent, so it is only constructed once
  * pcscd's socket accepts a connection; until then the adapter reports a clear error and probes again
@@ -44,22 +50,6 @@ export async function loadNfcPcsc(): Promise<NfcModule> {
   }
 }
 
-/** True when something accepts connections on pcscd's socket (a stale socket file after a crash does not count). */
-export function pcscdListening(socketPath: string, timeoutMs = 1000): Promise<boolean> {
-  if (!existsSync(socketPath)) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const s = connect({ path: socketPath });
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
-
 export class PcscReader extends EventEmitter implements BadgeReader {
   private nfc: NfcInstance | null = null;
   private module: NfcModule | null = null;
@@ -68,8 +58,12 @@ export class PcscReader extends EventEmitter implements BadgeReader {
   private stopped = true;
   private waitingReported = false;
 
-  constructor(private readonly config: PcscConfig, private readonly logger: Logger) {
+  private readonly config: PcscConfig;
+
+  /** `sun` defaults to reading SUN messages with the `picc_data=` and `cmac=` prefixes. */
+  constructor(config: Omit<PcscConfig, 'sun'> & { sun?: PcscConfig['sun'] }, private readonly logger: Logger) {
     super();
+    this.config = { ...config, sun: config.sun ?? { enabled: true, piccPrefix: 'picc_data=', macPrefix: 'cmac=' } };
   }
 
   /** Names of the readers currently attached. */
@@ -181,11 +175,12 @@ export class PcscReader extends EventEmitter implements BadgeReader {
   }
 
   private async readCard(reader: NfcReader, card: { atr?: Buffer; standard?: string }): Promise<void> {
+    const startedAt = Date.now();
     let response: Buffer;
     try {
       response = await withTimeout(reader.transmit(GET_UID, 12), this.config.readTimeoutMs, 'the card was taken away before its UID could be read');
     } catch (err) {
-      this.emit('error', new Error(`reader ${reader.name}: ${(err as Error).message}`));
+      this.misread(reader, (err as Error).message);
       return;
     }
     const sw = response.length >= 2 ? response.readUInt16BE(response.length - 2) : 0;
@@ -195,12 +190,40 @@ export class PcscReader extends EventEmitter implements BadgeReader {
       return;
     }
     const uid = uidBytes.toString('hex').toUpperCase();
-    this.emit('badge', { uid, readerName: reader.name });
+    let sun: TapSun | undefined;
+    if (this.config.sun.enabled && isIso14443Part4(card)) {
+      const left = Math.max(1, this.config.readTimeoutMs - (Date.now() - startedAt));
+      try {
+        const read = await withTimeout(
+          readSunMessage((apdu) => reader.transmit(apdu, 258), this.config.sun),
+          left,
+          'the card was taken away before its signed message could be read',
+        );
+        if (read.kind === 'sun') sun = read.sun;
+        else this.logger.debug({ uid, why: read.why }, 'no SUN message: a plain badge');
+      } catch (err) {
+        this.misread(reader, (err as Error).message);
+        return;
+      }
+    }
+    this.emit('badge', sun ? { uid, readerName: reader.name, sun } : { uid, readerName: reader.name });
     if (this.config.acr122Feedback && reader.led) {
       // ACR122U: blink the green LED once to confirm the read (the panel gives the real feedback).
       reader.led(0b00101110, [0x01, 0x01, 0x01, 0x01]).catch(() => {});
     }
   }
+
+  /** A card that went away mid-read: reported as an error (for the log) and as a misread (for the worker). */
+  private misread(reader: NfcReader, reason: string): void {
+    this.emit('error', new Error(`reader ${reader.name}: ${reason}`));
+    this.emit('misread', { readerName: reader.name, reason });
+  }
+}
+
+/** nfc-pcsc tells ISO 14443-4 cards (where an NTAG 424 DNA is) from 14443-3 ones by the ATR. */
+function isIso14443Part4(card: { atr?: Buffer; standard?: string }): boolean {
+  if (card.standard) return card.standard === 'TAG_ISO_14443_4';
+  return card.atr !== undefined && card.atr[5] !== 0x4f;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {

@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { Emitter } from '../core/emitter.ts';
 import type { BeepPattern, LedState, Panel, PanelButton, PanelEvents } from '../core/ports.ts';
 
 /**
@@ -27,16 +27,7 @@ export interface SimulatedPanelOptions {
   write?: (line: string) => void;
 }
 
-/** Typed listeners for every event the simulated panel emits. */
-export interface SimulatedPanel {
-  on<K extends keyof SimulatedPanelEvents>(event: K, listener: (...args: SimulatedPanelEvents[K]) => void): this;
-  once<K extends keyof SimulatedPanelEvents>(event: K, listener: (...args: SimulatedPanelEvents[K]) => void): this;
-  off<K extends keyof SimulatedPanelEvents>(event: K, listener: (...args: SimulatedPanelEvents[K]) => void): this;
-  emit<K extends keyof SimulatedPanelEvents>(event: K, ...args: SimulatedPanelEvents[K]): boolean;
-}
-
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export class SimulatedPanel extends EventEmitter implements Panel {
+export class SimulatedPanel extends Emitter<SimulatedPanelEvents> implements Panel {
   lines: [string, string] = ['', ''];
   led: LedState = 'off';
   readonly history: PanelChange[] = [];

@@ -1,18 +1,12 @@
-import { EventEmitter } from 'node:events';
+import { Emitter } from '../core/emitter.ts';
+import type { TapSun } from '../../shared/mqtt/payloads.ts';
 import type { BadgeReader, BadgeReaderEvents } from '../core/ports.ts';
 
 /**
  * A reader driven by code: `present(uid)` is a badge held to the reader. Used by the simulator, the
  * benchmarks and the tests, with exactly the same core as the NFC reader.
  */
-export interface SimulatedReader {
-  on<K extends keyof BadgeReaderEvents>(event: K, listener: (...args: BadgeReaderEvents[K]) => void): this;
-  off<K extends keyof BadgeReaderEvents>(event: K, listener: (...args: BadgeReaderEvents[K]) => void): this;
-  emit<K extends keyof BadgeReaderEvents>(event: K, ...args: BadgeReaderEvents[K]): boolean;
-}
-
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export class SimulatedReader extends EventEmitter implements BadgeReader {
+export class SimulatedReader extends Emitter<BadgeReaderEvents> implements BadgeReader {
   private attachedNow = false;
 
   constructor(readonly readerName = 'Simulated reader') {
@@ -31,10 +25,15 @@ export class SimulatedReader extends EventEmitter implements BadgeReader {
     this.detach();
   }
 
-  /** A badge held to the reader. Emits synchronously, so callers can time the whole tap path. */
-  present(uid: string): void {
+  /** A badge held to the reader (with its SUN message, for an NTAG 424 DNA). Emits synchronously, so callers can time the whole tap path. */
+  present(uid: string, sun?: TapSun): void {
     if (!this.attachedNow) throw new Error('the simulated reader is detached: attach() it first');
-    this.emit('badge', { uid: uid.toUpperCase(), readerName: this.readerName });
+    this.emit('badge', sun ? { uid: uid.toUpperCase(), readerName: this.readerName, sun } : { uid: uid.toUpperCase(), readerName: this.readerName });
+  }
+
+  /** A badge taken away before it was read in full. */
+  pullAway(reason = 'the card was taken away before it could be read'): void {
+    this.emit('misread', { readerName: this.readerName, reason });
   }
 
   attach(): void {

@@ -24,7 +24,9 @@ export type MessageKey =
   | 'armedIn'
   | 'armedOut'
   | 'armedBreak'
-  | 'more';
+  | 'more'
+  | 'misread'
+  | 'tapAgain';
 
 export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
   fr: {
@@ -45,6 +47,8 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     armedOut: 'Sortie: badge',
     armedBreak: 'Pause: badge',
     more: 'plus',
+    misread: 'Badge mal lu',
+    tapAgain: 'Representez-le',
   },
   nl: {
     ready: 'Badge aanbieden',
@@ -64,6 +68,8 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     armedOut: 'Uit: badge',
     armedBreak: 'Pauze: badge',
     more: 'meer',
+    misread: 'Niet gelezen',
+    tapAgain: 'Badge opnieuw',
   },
   de: {
     ready: 'Badge vorhalten',
@@ -83,6 +89,8 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     armedOut: 'Gehen: Badge',
     armedBreak: 'Pause: Badge',
     more: 'mehr',
+    misread: 'Nicht gelesen',
+    tapAgain: 'Badge nochmals',
   },
   en: {
     ready: 'Present badge',
@@ -102,6 +110,8 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     armedOut: 'OUT: badge now',
     armedBreak: 'BREAK: badge now',
     more: 'more',
+    misread: 'Badge not read',
+    tapAgain: 'Tap again',
   },
 };
 

@@ -257,5 +257,6 @@ function orderTap(t: TapMessage): TapMessage {
   const out: Record<string, unknown> = { v: t.v, id: t.id, seq: t.seq, badge: t.badge, direction: t.direction, reason: t.reason, at: t.at };
   if (t.localAt !== undefined) out.localAt = t.localAt;
   if (t.employer !== undefined) out.employer = t.employer;
+  if (t.sun !== undefined) out.sun = { picc: t.sun.picc, mac: t.sun.mac };
   return out as TapMessage;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../shared/logging.ts';
-import type { TapMessage } from '../../shared/mqtt/payloads.ts';
+import type { TapMessage, TapSun } from '../../shared/mqtt/payloads.ts';
 import type { Direction, Reason } from '../../shared/registration.ts';
 import { localDate, localParts, toOffsetIso } from '../../shared/time.ts';
 import { fitLine, message, spread, type DIRECTION_KEYS, type MessageKey } from './messages.ts';
@@ -94,8 +94,11 @@ export class TapPipeline extends EventEmitter<PipelineEvents> {
     if (this.choice) this.finishChoice(undefined);
   }
 
-  /** Entry point for the reader's `badge` event. Returns what happened (for tests and the simulator). */
-  handleBadge(rawUid: string): TapOutcome | undefined {
+  /**
+   * Entry point for the reader's `badge` event. Returns what happened (for tests and the simulator).
+   * `read.sun` is the badge's signed message, kept in the tap as read (the gateway verifies it).
+   */
+  handleBadge(rawUid: string, read: { sun?: TapSun } = {}): TapOutcome | undefined {
     if (this.stopped) return undefined;
     const uid = rawUid.toUpperCase();
     const { outbox, state, panel, clock } = this.o;
@@ -142,6 +145,7 @@ export class TapPipeline extends EventEmitter<PipelineEvents> {
         reason,
         at: toOffsetIso(atDate),
         ...(corrected ? { localAt: toOffsetIso(new Date(localMs)) } : {}),
+        ...(read.sun ? { sun: read.sun } : {}),
       },
       { ready: !choosing, site: settings.siteId, day: today, nowIso: new Date(localMs).toISOString(), atMs: localMs },
     );
@@ -184,6 +188,20 @@ export class TapPipeline extends EventEmitter<PipelineEvents> {
     this.emit('tap', outcome);
     if (!choosing) this.o.onTapReady();
     return outcome;
+  }
+
+  /**
+   * Entry point for the reader's `misread` event: a badge taken away before it was read in full. Nothing is
+   * recorded; the worker sees and hears that the tap did not count and must tap again. An open employer
+   * choice is left alone.
+   */
+  handleMisread(): void {
+    if (this.stopped || this.choice) return;
+    const language = this.o.state.settings.language;
+    this.o.panel.setLed('red');
+    this.o.panel.beep('warning');
+    this.show(fitLine(message(language, 'misread')), fitLine(message(language, 'tapAgain')));
+    this.scheduleIdle();
   }
 
   /**

@@ -3,10 +3,17 @@
  * johnny-five, simulated) implement them and are the only modules that import a hardware library.
  */
 
+import type { TapSun } from '../../shared/mqtt/payloads.ts';
+
 /** Events a badge reader emits. */
 export interface BadgeReaderEvents {
-  /** A badge was presented; `uid` is upper-case hex (4, 7 or 10 bytes). */
-  badge: [event: { uid: string; readerName: string }];
+  /**
+   * A badge was presented; `uid` is upper-case hex (4, 7 or 10 bytes). `sun` is the signed message an
+   * NTAG 424 DNA badge answered to this read, passed on unverified (the gateway holds the keys).
+   */
+  badge: [event: { uid: string; readerName: string; sun?: TapSun }];
+  /** A badge was there but could not be read in full (taken away too soon): the worker must tap again. */
+  misread: [event: { readerName: string; reason: string }];
   /** A reader became usable (plugged in, daemon up). */
   attached: [readerName: string];
   /** The reader went away (unplugged, daemon gone). */

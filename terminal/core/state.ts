@@ -18,7 +18,7 @@ export interface LocalDefaults {
   feedbackSeconds: number;
 }
 
-export interface Settings extends LocalDefaults {}
+export type Settings = LocalDefaults;
 
 export interface TerminalStateEvents {
   changed: [];
@@ -48,6 +48,7 @@ export class TerminalState extends EventEmitter<TerminalStateEvents> {
       armSeconds: c.buttons.armSeconds,
       buttons: c.buttons.enabled,
       maxClockSkewMs: c.maxClockSkewMs,
+      feedbackSeconds: c.feedbackSeconds ?? this.defaults.feedbackSeconds,
     };
   }
 

@@ -331,6 +331,8 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     this.o.outbox.setValue(KV_CONFIG, raw);
     this.o.state.setConfig(parsed.value);
     this.emit('config', parsed.value);
+    // Tell the gateway at once which settings are in force (not at the next periodic status).
+    if (parsed.value.configVersion !== undefined) this.publishStatus();
   }
 
   private onRoster(data: unknown, raw: string): void {
@@ -369,6 +371,9 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
       version: this.o.version,
       queued: this.o.outbox.queued,
       ...(skew !== null ? { clockSkewMs: skew } : {}),
+      // Reported only when the gateway's config carries a version (a gateway that does not know the field
+      // never receives it): the console shows the settings as applied once this matches.
+      ...(this.o.state.config?.configVersion !== undefined ? { configVersion: this.o.state.config.configVersion } : {}),
     };
   }
 

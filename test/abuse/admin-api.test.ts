@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { InjectOptions } from 'fastify';
-import { appendRegistration, createWorld, DECLARATION_2, NISS_W1, startServer, type Server, type World } from '../siteman/helpers/world.ts';
-import { DECLARATION, EMPLOYER_A, EMPLOYER_B } from '../siteman/helpers/facts.ts';
+import { appendRegistration, createWorld, DECLARATION_2, NISS_W1, startServer, type Server, type World } from '../records/helpers/world.ts';
+import { DECLARATION, EMPLOYER_A, EMPLOYER_B } from '../records/helpers/facts.ts';
 import { runs } from './support/arbitraries.ts';
 import { recordFigure } from './support/figures.ts';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
-import { importBadgesCsv, importWorkersCsv } from '../../gateway/site/csv-import.ts';
+import { importBadgesCsv, importWorkersCsv } from '../../gateway/site-data/csv-import.ts';
 import type { Db } from '../../shared/sqlite.ts';
 import { CAPACITIES } from '../../shared/registration.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../shared/identifiers/make.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeStatus, decodeTap, MAX_TERMINAL_PAYLOAD_BYTES, REJECT_REASONS, type Decoded } from '../../shared/mqtt/payloads.ts';
 import { checkPublish, checkSubscribe, parseTopic, TERMINAL_PUBLISHES, TERMINAL_SUBSCRIBES, topicFor, TOPIC_KINDS } from '../../shared/mqtt/topics.ts';
-import { brokenTap, notAnObject, runs, tooLarge, validTap } from './support/arbitraries.ts';
+import { brokenTap, idOf, notAnObject, runs, tooLarge, validTap } from './support/arbitraries.ts';
 import { recordFigure } from './support/figures.ts';
 
 /**
@@ -84,7 +84,7 @@ describe('abuse: tap and status decoders (pure)', () => {
     recordFigure('decoders', 'non-object payloads refused', refused);
   });
 
-  it('refuses payloads over 4 KiB before parsing them', () => {
+  it('refuses payloads over 4 KiB, naming the id when one can be read', () => {
     fc.assert(
       fc.property(tooLarge, (bytes) => {
         const d = decodeTap(bytes);
@@ -92,7 +92,7 @@ describe('abuse: tap and status decoders (pure)', () => {
         expect(bytes.length).toBeGreaterThan(MAX_TERMINAL_PAYLOAD_BYTES);
         expect(d.reason).toBe('too-large');
         expect(d.problems[0]).toMatchObject({ field: '(payload)', rule: 'max-size' });
-        expect(d.id).toBeUndefined();
+        expect(d.id).toBe(idOf(bytes));
       }),
       runs(2_000),
     );

@@ -6,7 +6,7 @@ import { startTestGateway, type TestGateway } from '../gateway/helpers/start-gat
 import { connectTerminal } from '../gateway/helpers/mqtt.ts';
 import { waitUntil } from '../gateway/helpers/wait.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
-import { brokenTap, FC_SEED, notAnObject, readableId, tooLarge, validTap, type BrokenTap } from './support/arbitraries.ts';
+import { brokenTap, FC_SEED, idOf, notAnObject, readableId, tooLarge, validTap, type BrokenTap } from './support/arbitraries.ts';
 import { AckIndex, counterSum, health, publishPipelined } from './support/gateway.ts';
 import { recordFigure } from './support/figures.ts';
 
@@ -23,7 +23,8 @@ const TERMINALS = 4;
 type Item =
   | { kind: 'valid'; id: string; payload: Buffer }
   | { kind: 'broken'; broken: BrokenTap; key: string; payload: Buffer }
-  | { kind: 'garbage' | 'too-large'; key: ''; payload: Buffer };
+  | { kind: 'garbage'; key: ''; payload: Buffer }
+  | { kind: 'too-large'; key: string; payload: Buffer };
 
 const item: fc.Arbitrary<Item> = fc.oneof(
   { weight: 10, arbitrary: validTap.map((t): Item => {
@@ -36,7 +37,13 @@ const item: fc.Arbitrary<Item> = fc.oneof(
     return { kind: 'broken', broken: { ...b, id: key || undefined }, key, payload: Buffer.from(JSON.stringify(b.payload)) };
   }) },
   { weight: 3, arbitrary: notAnObject.map((payload): Item => ({ kind: 'garbage', key: '', payload })) },
-  { weight: 1, arbitrary: tooLarge.map((payload): Item => ({ kind: 'too-large', key: '', payload })) },
+  { weight: 1, arbitrary: tooLarge.map((payload): Item => {
+    // A fresh id where one can be read (each refusal is acked under its own key).
+    const text = payload.toString('utf8');
+    const id = idOf(payload);
+    const fresh = id ? Buffer.from(text.replace(JSON.stringify(id), JSON.stringify(randomUUID()))) : payload;
+    return { kind: 'too-large', key: idOf(fresh) ?? '', payload: fresh };
+  }) },
 );
 
 describe('abuse: fuzzed tap stream over a real gateway', () => {

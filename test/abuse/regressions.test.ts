@@ -10,11 +10,11 @@ vi.mock('node:crypto', async (importOriginal) => {
 });
 
 const { openGatewayDatabase } = await import('../../gateway/store/database.ts');
-const { importWorkersCsv } = await import('../../gateway/site/csv-import.ts');
+const { importWorkersCsv } = await import('../../gateway/site-data/csv-import.ts');
 const { seedTestWorld, TEST_SEED } = await import('../gateway/helpers/seed.ts');
 const { makeWorkerNumber } = await import('../../shared/identifiers/make.ts');
 const { decodeStatus, decodeTap } = await import('../../shared/mqtt/payloads.ts');
-const { checkPeriod } = await import('../../gateway/siteman/export.ts');
+const { checkPeriod } = await import('../../gateway/records/export.ts');
 
 describe('abuse regressions', () => {
   it('a generated worker id that is already taken is drawn again (a valid CSV row was lost to UNIQUE workers.id)', () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ciao } from './helpers/cli.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../shared/identifiers/make.ts';
-import { verifySecret } from '../../gateway/site/secrets.ts';
+import { verifySecret } from '../../gateway/site-data/secrets.ts';
 import type { Db } from '../../shared/sqlite.ts';
 
 const CLEAN = makeEnterpriseNumber('04030192');
@@ -204,5 +204,38 @@ describe('ciao admin', () => {
     });
     expect((await admin('tap', 'list')).stdout).toMatch(/t-1.*unknown-badge/);
     expect((await admin('tap', 'quarantine')).stdout).toMatch(/not-json/);
+  });
+
+  it('deactivates instead of deleting, and records every change in the audit trail as the system user', async () => {
+    const off = await admin('company', 'deactivate', 'FR40123456789');
+    expect(off.stdout).toContain('company FR40123456789 deactivated');
+    expect((await admin('company', 'list')).stdout).not.toContain('FR40123456789');
+    expect((await admin('company', 'list', '--all')).stdout).toContain('FR40123456789');
+    expect(withDb((db) => db.prepare("SELECT deactivated_at IS NOT NULL AS off FROM companies WHERE id = 'FR40123456789'").get())).toEqual({ off: 1 });
+    // A worker employed by a deactivated company is refused, naming the field and rule.
+    const refused = await admin('worker', 'add', '--niss', makeWorkerNumber({ year: 1977, month: 7, day: 7 }, 77), '--name', 'New One', '--employer', 'FR40123456789');
+    expect(refused.stderr).toMatch(/employer\[0\]: .*\(rule: active\)/);
+    expect((await admin('company', 'reactivate', 'FR40123456789')).code).toBe(0);
+    const audit = JSON.parse((await admin('audit', '--entity', 'company', '--json')).stdout) as Array<{ action: string; who: string; entityId: string }>;
+    expect(audit.slice(0, 2).map((e) => [e.action, e.entityId])).toEqual([['reactivate', 'FR40123456789'], ['deactivate', 'FR40123456789']]);
+    expect(audit[0]!.who).toMatch(/^cli:/);
+    const csv = (await admin('audit', '--csv')).stdout;
+    expect(csv.split('\r\n')[0]).toBe('id,at,actor_kind,actor_id,actor_name,action,entity,entity_id,site_id,before,after,cause_id');
+    expect(csv).not.toContain(NISS_A);
+  });
+
+  it('sets a terminal\'s language and feedback time, and makes a pairing code stored only hashed', async () => {
+    const version = () => withDb((db) => db.prepare("SELECT config_version FROM terminals WHERE id = 'tilleuls-1'").pluck().get() as number);
+    const before = version();
+    const set = await admin('terminal', 'set', 'tilleuls-1', '--language', 'nl', '--feedback', '2.5');
+    expect(set.code).toBe(0);
+    expect(withDb((db) => db.prepare("SELECT language, feedback_seconds FROM terminals WHERE id = 'tilleuls-1'").get())).toEqual({ language: 'nl', feedback_seconds: 2.5 });
+    expect(version()).toBe(before + 1);
+    const bad = await admin('terminal', 'set', 'tilleuls-1', '--language', 'it');
+    expect(bad.stderr).toMatch(/language: .*\(rule: enum\)/);
+    const code = await admin('terminal', 'pairing-code', 'tilleuls-1');
+    const value = /pairing code for tilleuls-1: (\S+)/.exec(code.stdout)![1]!;
+    expect(value).toMatch(/^[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}$/);
+    expect(JSON.stringify(withDb((db) => db.prepare('SELECT * FROM terminal_pairings').all()))).not.toContain(value);
   });
 });

@@ -5,7 +5,7 @@ import { startTestGateway, type TestGateway } from './helpers/start-gateway.ts';
 import { AckCollector, connectClient, connectTerminal, makeTap, publishTap } from './helpers/mqtt.ts';
 import { sleep, waitUntil } from './helpers/wait.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
-import { setTerminalDisabled } from '../../gateway/site/terminals.ts';
+import { setTerminalDisabled } from '../../gateway/site-data/terminals.ts';
 
 function refusal(p: Promise<unknown>): Promise<string> {
   return p.then(

@@ -7,6 +7,8 @@ import { startTestGateway, type TestGateway } from './helpers/start-gateway.ts';
 import { AckCollector, connectTerminal, makeTap, publishTap } from './helpers/mqtt.ts';
 import { sleep, waitUntil } from './helpers/wait.ts';
 
+const HELD_COMMIT_GATEWAY = join(import.meta.dirname, 'fixtures/held-commit-gateway.ts');
+
 /**
  * The ack rule under failure: a tap is acked only after its commit. A gateway killed between receive and
  * commit acks nothing; the terminal sends again and the tap is stored once. A database that cannot commit
@@ -22,11 +24,11 @@ describe('durability of the ack rule', () => {
   });
 
   it('SIGKILL between receive and commit: no ack, the re-sent tap is stored once and acked', async () => {
-    // A test-only commit gate: while this file exists, received taps wait before their commit.
+    // The gateway runs with a commit gate (its mayCommit option): while this file exists, received taps wait before their commit.
     const dir = mkdtempSync(join(tmpdir(), 'ciao-crash-'));
     const hold = join(dir, 'hold-commits');
     writeFileSync(hold, '');
-    gw = await startTestGateway({ child: true, dir, env: { CIAO_TEST_HOLD_COMMIT_FILE: hold } });
+    gw = await startTestGateway({ child: true, dir, childScript: { path: HELD_COMMIT_GATEWAY, args: ['--hold', hold] } });
     const g = gw;
     const t = g.addTerminal('crash-1');
     const c = await connectTerminal(g.mqttPort, t.id, t.secret);

@@ -5,12 +5,12 @@ import { AckCollector, connectTerminal, makeTap, publishTap } from './helpers/mq
 import { waitUntil } from './helpers/wait.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
 import { rosterSchema, terminalConfigSchema, type Roster, type TerminalConfig } from '../../shared/mqtt/payloads.ts';
-import { upsertBadge } from '../../gateway/site/badges.ts';
-import { upsertSite } from '../../gateway/site/sites.ts';
-import { updateTerminal } from '../../gateway/site/terminals.ts';
-import { upsertDeclaration } from '../../gateway/site/declarations.ts';
+import { upsertBadge } from '../../gateway/site-data/badges.ts';
+import { upsertSite } from '../../gateway/site-data/sites.ts';
+import { updateTerminal } from '../../gateway/site-data/terminals.ts';
+import { upsertDeclaration } from '../../gateway/site-data/declarations.ts';
 import { makeWorkerNumber } from '../../shared/identifiers/make.ts';
-import { upsertWorker } from '../../gateway/site/workers.ts';
+import { upsertWorker } from '../../gateway/site-data/workers.ts';
 import { ciao } from './helpers/cli.ts';
 
 describe('enrichment of stored taps', () => {

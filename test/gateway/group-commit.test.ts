@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,8 +8,11 @@ import type { Db } from '../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { GroupCommitter, type CommitStats, type IngestItem, type IngestOutcome } from '../../gateway/ingest/group-commit.ts';
 import { InlineWriter, ThreadWriter, type CommitWriter } from '../../gateway/ingest/writers.ts';
-import { tapSchema } from '../../shared/mqtt/payloads.ts';
-import { addTerminal } from '../../gateway/site/terminals.ts';
+import { tapSchema, type Ack } from '../../shared/mqtt/payloads.ts';
+import { TapIngest } from '../../gateway/ingest/tap-ingest.ts';
+import { createGatewayMetrics } from '../../gateway/metrics.ts';
+import { createLogger } from '../../shared/logging.ts';
+import { addTerminal } from '../../gateway/site-data/terminals.ts';
 import { seedTestWorld, TEST_SEED } from './helpers/seed.ts';
 import { waitUntil } from './helpers/wait.ts';
 
@@ -109,7 +113,15 @@ describe('thread writer', () => {
     seedTestWorld(db);
     addTerminal(db, { id: 'gc-1', siteId: TEST_SEED.sites.main });
     const restarts: string[] = [];
-    const writer = await ThreadWriter.start(join(dir, 'gw.db'), 250, (reason) => restarts.push(reason));
+    const threads: Worker[] = [];
+    const writer = await ThreadWriter.start(join(dir, 'gw.db'), 250, {
+      onRestart: (reason) => restarts.push(reason),
+      spawn: (entry, workerData) => {
+        const w = new Worker(entry, { workerData });
+        threads.push(w);
+        return w;
+      },
+    });
     const committed: IngestOutcome[][] = [];
     const failed: string[] = [];
     const gc = new GroupCommitter(writer, {
@@ -119,7 +131,7 @@ describe('thread writer', () => {
       onFailure: (err) => failed.push((err as { code?: string }).code ?? ''),
     });
     try {
-      await writer.crashForTest();
+      await threads[0]!.terminate(); // as a crash would end it
       gc.submit(tapItem(TEST_SEED.workers.solo.badge));
       await gc.flush();
       const after = tapItem(TEST_SEED.workers.solo.badge);
@@ -130,6 +142,57 @@ describe('thread writer', () => {
       expect(db.prepare('SELECT COUNT(*) AS n FROM taps WHERE tap_id = ?').get((after as { tap: { id: string } }).tap.id)).toEqual({ n: 1 });
     } finally {
       await gc.stop();
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('health while commits fail', () => {
+  it('stays degraded while tap batches fail, even when a small status commit gets through', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ciao-health-'));
+    const db = openGatewayDatabase(join(dir, 'gw.db'));
+    seedTestWorld(db);
+    addTerminal(db, { id: 'gc-1', siteId: TEST_SEED.sites.main });
+    // A disk that is nearly full: a status row still fits, a batch of taps does not.
+    const real = new InlineWriter(db);
+    let diskFull = true;
+    const writer: CommitWriter = {
+      write: (items) => {
+        if (diskFull && items.some((i) => i.kind === 'tap')) return Promise.reject(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
+        return real.write(items);
+      },
+      close: () => real.close(),
+    };
+    const acks: Ack[] = [];
+    const ingest = new TapIngest({
+      db,
+      writer,
+      logger: createLogger('test', { level: 'silent' }),
+      metrics: createGatewayMetrics(),
+      acks: { sendAck: (_t, ack) => acks.push(ack) },
+      maxDelayMs: 60_000,
+      maxBatch: 1000,
+      languageOf: () => 'fr',
+      onRegistrations: () => undefined,
+    });
+    const tap = (id = randomUUID()) => Buffer.from(JSON.stringify({ v: 1, id, seq: 1, badge: TEST_SEED.workers.solo.badge, direction: 'IN', reason: 'work', at: '2026-03-02T08:00:00.000+01:00' }));
+    try {
+      ingest.receive('gc-1', tap());
+      expect(await ingest.flush()).toBe(false);
+      expect(ingest.degraded).toBe('SQLITE_FULL');
+      ingest.note({ kind: 'status', terminalId: 'gc-1', change: 'online', at: new Date().toISOString() });
+      expect(await ingest.flush()).toBe(true);
+      expect(ingest.degraded, 'a status row committed does not show that taps can be stored').toBe('SQLITE_FULL');
+      expect(acks).toEqual([]);
+      diskFull = false;
+      const id = randomUUID();
+      ingest.receive('gc-1', tap(id));
+      expect(await ingest.flush()).toBe(true);
+      expect(acks.map((a) => [a.id, a.status])).toEqual([[id, 'stored']]);
+      expect(ingest.degraded).toBeUndefined();
+    } finally {
+      await ingest.stop();
       db.close();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -45,12 +46,53 @@ describe('gateway config', () => {
       writeFileSync(file, JSON.stringify({ database: 'gw.db', http: { port: 'eighty' } }));
       const r = await ciao(['gateway', '--config', file]);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/ciao: config http\.port: /);
+      expect(r.stderr).toMatch(/ciao gateway: could not start: config http\.port: /);
+      expect(existsSync(join(dir, 'gw.db')), 'a refused config creates no database').toBe(false);
       writeFileSync(file, '{ not json');
       expect((await ciao(['gateway', '--config', file])).stderr).toMatch(/not valid JSON/);
       expect(() => loadGatewayConfig(join(dir, 'missing.json'))).toThrow(/cannot read gateway config/);
       const help = await ciao(['gateway', '--help']);
       expect(help.stdout).toMatch(/--config <file>/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('start-up failures exit non-zero (systemd restarts the gateway)', () => {
+  const busyPort = async () => {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    return { port: (server.address() as AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
+  };
+
+  for (const which of ['mqtt', 'http'] as const) {
+    it(`a taken ${which} port: the error is printed and the process exits with code 1`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'ciao-port-'));
+      const taken = await busyPort();
+      try {
+        const file = join(dir, 'gw.json');
+        const ports = { mqtt: which === 'mqtt' ? taken.port : 0, http: which === 'http' ? taken.port : 0 };
+        writeFileSync(file, JSON.stringify({ database: 'gw.db', mqtt: { host: '127.0.0.1', port: ports.mqtt }, http: { host: '127.0.0.1', port: ports.http } }));
+        const r = await ciao(['gateway', '--config', file]);
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr).toMatch(new RegExp(`ciao gateway: could not start: .*EADDRINUSE.*${taken.port}`));
+      } finally {
+        await taken.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('an unreadable TLS key file is named, and no database is created', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ciao-tls-'));
+    try {
+      const file = join(dir, 'gw.json');
+      writeFileSync(file, JSON.stringify({ database: 'gw.db', mqtt: { port: 0, tls: { port: 0, cert: 'missing-cert.pem', key: 'missing-key.pem' } }, http: { port: 0 } }));
+      const r = await ciao(['gateway', '--config', file]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/config mqtt\.tls\.cert: cannot read .*missing-cert\.pem \(ENOENT\)/);
+      expect(existsSync(join(dir, 'gw.db'))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -200,35 +200,73 @@ describe('registerInBulk', () => {
 });
 
 describe('search and get', () => {
+  const PERIOD = 'startDate=2026-01-01&endDate=2026-01-05';
+
   it('finds by clientReference, ssin, enterprise number, reference and period, paged, and only the caller\'s own', async () => {
     const tok = await token();
     const items = Array.from({ length: 120 }, (_, i) => item(500, { clientReference: `page-${i}`, type: i % 2 ? 'OUT' : 'IN', registrationDate: `2026-01-0${1 + (i % 5)}T08:00:${String(i % 60).padStart(2, '0')}Z` }));
     expect((await bulk(tok, items)).status).toBe(200);
     const q = async (query: string) => {
       const r = await fetch(`${emu.url}${SEARCH}?${query}`, { headers: { authorization: `Bearer ${tok}` } });
-      return { status: r.status, body: (await r.json()) as { items: Array<{ clientReference: string; id: string }>; total: number; pageSize: number } };
+      return { status: r.status, body: (await r.json()) as { items: Array<{ clientReference: string; id: string; registrationDate: string }>; total: number; pageSize: number; detail?: string } };
     };
-    const one = await q('clientReference=page-7');
+    const one = await q(`clientReference=page-7&${PERIOD}`);
     expect(one.body.items.map((i) => i.clientReference)).toEqual(['page-7']);
-    const bySsin = await q(`ssin=${validNiss(500)}`);
+    const bySsin = await q(`ssin=${validNiss(500)}&${PERIOD}`);
     expect(bySsin.body.total).toBe(120);
     expect(bySsin.body.items).toHaveLength(50);
-    const page3 = await q(`ssin=${validNiss(500)}&page=3`);
+    const page3 = await q(`ssin=${validNiss(500)}&${PERIOD}&page=3`);
     expect(page3.body.items).toHaveLength(20);
-    const period = await q(`ssin=${validNiss(500)}&startDate=2026-01-02&endDate=2026-01-03&pageSize=500`);
+    // Pages are cut in date order and together hold each registration once.
+    const pages = [...bySsin.body.items, ...(await q(`ssin=${validNiss(500)}&${PERIOD}&page=2`)).body.items, ...page3.body.items];
+    expect(new Set(pages.map((i) => i.id)).size).toBe(120);
+    expect(pages.map((i) => i.registrationDate)).toEqual([...pages.map((i) => i.registrationDate)].sort());
+    const period = await q(`ssin=${validNiss(500)}&startDate=2026-01-02&endDate=2026-01-03`);
     expect(period.body.total).toBe(48);
-    const byRef = await q(`contractualRelationshipReference=${KNOWN_DUC}&enterpriseNumber=${KNOWN_COMPANY}&pageSize=10`);
+    const instants = await q(`startDate=2026-01-02T08:00:00Z&endDate=2026-01-02T08:00:10Z`);
+    expect(instants.body.items.map((i) => i.registrationDate).every((d) => d >= '2026-01-02T08:00:00Z' && d <= '2026-01-02T08:00:10Z')).toBe(true);
+    expect(instants.body.total).toBeGreaterThan(0);
+    const byRef = await q(`contractualRelationshipReference=${KNOWN_DUC}&enterpriseNumber=${KNOWN_COMPANY}&${PERIOD}&pageSize=10`);
     expect(byRef.body.items).toHaveLength(10);
-    expect((await q('page=1')).status).toBe(400);
-    expect((await q(`ssin=${validNiss(500)}&page=11`)).status).toBe(400);
     const byId = await fetch(`${emu.url}${SEARCH}/${one.body.items[0]!.id}`, { headers: { authorization: `Bearer ${tok}` } });
     expect(byId.status).toBe(200);
     expect((await fetch(`${emu.url}${SEARCH}/nope`, { headers: { authorization: `Bearer ${tok}` } })).status).toBe(404);
     // Another client sees none of it.
     const res = await tokenRequest(await assertion({ clientId: 'short' }));
     const other = ((await res.json()) as { access_token: string }).access_token;
-    const r = await fetch(`${emu.url}${SEARCH}?clientReference=page-7`, { headers: { authorization: `Bearer ${other}` } });
+    const r = await fetch(`${emu.url}${SEARCH}?clientReference=page-7&${PERIOD}`, { headers: { authorization: `Bearer ${other}` } });
     expect(((await r.json()) as { total: number }).total).toBe(0);
+  });
+
+  it('follows the SOAP contract\'s rules: a period is mandatory, at most 500 results, 50 a page', async () => {
+    const tok = await token();
+    const day = '2026-02-10';
+    for (let b = 0; b < 3; b++) {
+      const items = Array.from({ length: 200 }, (_, i) => item(900 + b, { registrationDate: `${day}T${String(6 + b).padStart(2, '0')}:${String(Math.floor(i / 60)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}Z` }));
+      expect((await bulk(tok, items)).status).toBe(200);
+    }
+    const q = async (query: string) => {
+      const r = await fetch(`${emu.url}${SEARCH}?${query}`, { headers: { authorization: `Bearer ${tok}` } });
+      return { status: r.status, body: (await r.json()) as { items: unknown[]; total: number; detail: string } };
+    };
+    const noPeriod = await q(`ssin=${validNiss(900)}`);
+    expect(noPeriod.status).toBe(400);
+    expect(noPeriod.body.detail).toContain('startDate is required');
+    expect((await q(`startDate=${day}`)).body.detail).toContain('endDate is required');
+    expect((await q(`startDate=${day}&endDate=2026-02-09`)).body.detail).toContain('endDate must not be before startDate');
+    expect((await q(`startDate=10/02/2026&endDate=${day}`)).body.detail).toContain('startDate must be a date');
+    expect((await q(`startDate=${day}&endDate=${day}&pageSize=51`)).status).toBe(400);
+    // 600 match: the answer says so, and only the first 500 can be paged through.
+    const all = await q(`startDate=${day}&endDate=${day}`);
+    expect(all.status).toBe(200);
+    expect(all.body.total).toBe(600);
+    expect(all.body.items).toHaveLength(50);
+    expect((await q(`startDate=${day}&endDate=${day}&page=10`)).body.items).toHaveLength(50);
+    const beyond = await q(`startDate=${day}&endDate=${day}&page=11`);
+    expect(beyond.status).toBe(400);
+    expect(beyond.body.detail).toContain('narrow the period');
+    // A narrower period is within the limit.
+    expect((await q(`startDate=${day}T07:00:00Z&endDate=${day}T07:59:59Z`)).body.total).toBe(200);
   });
 });
 

@@ -21,7 +21,7 @@ const tmp = tempDir();
 let emu: EmulatorHandle;
 let keyFile: string;
 let dbPath: string;
-let children: ChildProcess[] = [];
+const children: ChildProcess[] = [];
 
 function startForwarderProcess(): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, dbPath, emu.url, 'gw', keyFile, JSON.stringify({ batchSize: 50, requestTimeoutMs: 1000 })], {

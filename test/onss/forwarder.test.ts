@@ -1,11 +1,15 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logging.ts';
+import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
+import fc from 'fast-check';
 import type { Db } from '../../shared/sqlite.ts';
 import { startEmulator, type EmulatorHandle } from '../../simulator/emulator/index.ts';
 import {
   forwardingStateOf, forwardingSummary, lateRegistrations, listForwardingStates, notCreatedRegistrations, onssRemarks, outageJournal,
-  startForwarder, forwardingConfigSchema, type ForwarderHandle,
+  startForwarder, readForwardingConfig, type ForwarderHandle,
 } from '../../gateway/forward/index.ts';
 import { clientReferenceFor, tapIdFromClientReference } from '../../gateway/onss/index.ts';
 import { openGatewayDb, rsaKeyPair, seedRegistrations, tempDir, validDeclaration, validEnterpriseNumber, waitFor } from './helpers.ts';
@@ -62,16 +66,71 @@ describe('client reference', () => {
 });
 
 describe('config', () => {
-  it('names the missing or bad field', () => {
-    const r = forwardingConfigSchema.safeParse({ baseUrl: 'x', batchSize: 500 });
-    expect(r.success).toBe(false);
-    const paths = r.error!.issues.map((i) => i.path.join('.'));
-    expect(paths).toEqual(expect.arrayContaining(['baseUrl', 'batchSize', 'clientId', 'privateKey']));
-    expect(forwardingConfigSchema.safeParse({ enabled: false }).success).toBe(true);
+  const problemsOf = (section: unknown, options: Parameters<typeof readForwardingConfig>[1] = { env: {} }) => {
+    try {
+      readForwardingConfig(section, options);
+    } catch (e) {
+      if (e instanceof InvalidInputError) return e.problems;
+      throw e;
+    }
+    return [];
+  };
+
+  it('names the missing or bad field, and refuses fields it does not know', () => {
+    const problems = problemsOf({ baseUrl: 'x', batchSize: 500 });
+    expect(problems.map((p) => p.field)).toEqual(expect.arrayContaining(['onss.baseUrl', 'onss.batchSize']));
+    expect(problemsOf({ batchSize: 50 }).map((p) => [p.field, p.rule])).toEqual([['onss.baseUrl', 'required'], ['onss.clientId', 'required'], ['onss.privateKey', 'required']]);
+    expect(problemsOf({ ...config(), batchsize: 50 }).map((p) => [p.field, p.rule])).toEqual([['onss.batchsize', 'unknown-field']]);
+    expect(readForwardingConfig({ enabled: false })).toEqual({ enabled: false });
   });
 
-  it('refuses to start with a key that cannot sign, naming the field', async () => {
-    await expect(startForwarder({ db, logger, config: config({ privateKey: '-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n' }) })).rejects.toThrow('onss.privateKey');
+  it('answers any JSON with settings or field problems naming an onss field, never another exception', () => {
+    const fields = ['enabled', 'baseUrl', 'clientId', 'privateKey', 'ca', 'batchSize', 'maxBatchesInFlight', 'validityPollBatch', 'reconcileDelayMs'];
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.dictionary(fc.constantFrom(...fields), fc.oneof(fc.jsonValue({ maxDepth: 1 }), fc.constantFrom(tmp.dir, '/nonexistent.pem', '-----BEGIN PRIVATE KEY-----'))), fc.constant({ ...config(), enabled: true })),
+        (section) => {
+          let problems: FieldProblem[] = [];
+          try {
+            readForwardingConfig(section, { env: {}, baseDir: tmp.dir });
+          } catch (e) {
+            expect(e).toBeInstanceOf(InvalidInputError);
+            problems = (e as InvalidInputError).problems;
+            expect(problems.length).toBeGreaterThan(0);
+          }
+          for (const p of problems) {
+            expect(p.field.startsWith('onss')).toBe(true);
+            expect(p.rule.length).toBeGreaterThan(0);
+            expect(p.message).toContain(p.field.split(', ')[0]!);
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('reads the key once, from the file named relative to the config folder or from CIAO_ONSS_PRIVATE_KEY', () => {
+    writeFileSync(join(tmp.dir, 'onss-key.pem'), keys.privateKeyPem, { mode: 0o600 });
+    const fromFile = readForwardingConfig({ ...config(), privateKey: 'onss-key.pem' }, { baseDir: tmp.dir, env: {} });
+    expect(fromFile.enabled && fromFile.connection.signingKey.asymmetricKeyType).toBe('rsa');
+    const fromEnv = readForwardingConfig({ baseUrl: emu.url, clientId: 'gw' }, { env: { CIAO_ONSS_PRIVATE_KEY: keys.privateKeyPem } });
+    expect(fromEnv.enabled && fromEnv.connection.signingKey.asymmetricKeyDetails?.modulusLength).toBe(2048);
+    // The environment wins over the file, so a bad key there is named as coming from it.
+    const bad = problemsOf({ ...config() }, { env: { CIAO_ONSS_PRIVATE_KEY: 'nope.pem' }, baseDir: tmp.dir });
+    expect(bad.map((p) => [p.field, p.rule])).toEqual([['onss.privateKey', 'readable']]);
+    expect(bad[0]!.message).toContain('CIAO_ONSS_PRIVATE_KEY');
+  });
+
+  it('refuses a key that cannot sign RS256, naming the field and the rule', async () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const pkcs1 = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+    const rule = (privateKey: string) => problemsOf(config({ privateKey })).map((p) => `${p.field} ${p.rule}`);
+    expect(rule('-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n')).toEqual(['onss.privateKey pkcs8']);
+    expect(rule(ec)).toEqual(['onss.privateKey rsa']);
+    expect(rule(small)).toEqual(['onss.privateKey min-bits']);
+    expect(rule(pkcs1)).toEqual(['onss.privateKey pkcs8']);
+    expect(rule(join(tmp.dir, 'missing.pem'))).toEqual(['onss.privateKey readable']);
     await expect(startForwarder({ db, logger, config: config({ privateKey: join(tmp.dir, 'missing.pem') }) })).rejects.toThrow('onss.privateKey');
     await expect(startForwarder({ db, logger, config: config({ batchSize: 201 }) })).rejects.toThrow('onss.batchSize');
   });
@@ -93,6 +152,8 @@ describe('forwarder', () => {
     expect(st.state).toBe('created');
     expect(st.onssId).toBeTruthy();
     await waitFor(() => forwardingSummary(db).pendingValidity === 0, 'validity polled');
+    // Settled by period: a handful of searches for 453 registrations, not one GET each.
+    expect(emu.requestCount()).toBeLessThan(453 / 4);
     expect(forwardingStateOf(db, { tapId: taps[0]! })!.validity).toBe('validated');
     const second = forwardingStateOf(db, { tapId: twin[1]! })!;
     expect(second.validity).toBe('withRemarks');
@@ -188,6 +249,24 @@ describe('forwarder', () => {
     expect(stats.registrations).toBe(500);
     for (const t of [...taps, ...slow]) expect(countAtEmulator(clientReferenceFor(t))).toBe(1);
     expect(outageJournal(db).length).toBeGreaterThan(0);
+  });
+
+  it('resumes within seconds after ONSS hangs up on a call it processed, not after the reconcile delay', async () => {
+    const taps = seedRegistrations(db, { count: 300 });
+    emu.setFaults({ hangUpAfterProcessingCount: 1 });
+    // As deployed: a call may take 30 s, and what ONSS does not show is asked about again a minute after it was sent.
+    fwd = await startForwarder({ db, logger, config: config({ batchSize: 100, maxBatchesInFlight: 1, requestTimeoutMs: 30_000, reconcileDelayMs: 30_000 }) });
+    // The first look finds the hung-up batch at ONSS: the drain goes on long before the minute is up.
+    await waitFor(done, 'drain after a hang-up', 20_000);
+    const stats = emu.store.stats();
+    expect(stats.unanswered).toBe(1);
+    expect(stats.duplicateClientReferences).toBe(0);
+    expect(stats.registrations).toBe(300);
+    for (const t of taps) expect(countAtEmulator(clientReferenceFor(t))).toBe(1);
+    // Each registration went out once: the hung-up batch was settled by the search, not resent.
+    expect(listForwardingStates(db, { limit: 1000 }).every((s) => s.state === 'created' && s.attempts === 1)).toBe(true);
+    const [outage] = outageJournal(db);
+    expect(outage!.endedAt).not.toBeNull();
   });
 
   it('gets a new token when ONSS expires it', async () => {

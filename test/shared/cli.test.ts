@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { Command } from 'commander';
-import { unavailable, NotAvailableError } from '../../bin/commands/unavailable.ts';
 
 const CIAO = ['bin/ciao.mjs'];
 
@@ -25,12 +23,5 @@ describe('the ciao command', () => {
     const r = spawnSync('node', [...CIAO, 'teleport'], { encoding: 'utf8' });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("unknown command 'teleport'");
-  });
-
-  it('makes a part that is not built yet fail with its name and a non-zero code', async () => {
-    const program = new Command('ciao').exitOverride();
-    unavailable(program, 'hologram', 'Shows a hologram', 99);
-    await expect(program.parseAsync(['node', 'ciao', 'hologram', '--x'])).rejects.toThrow(NotAvailableError);
-    await expect(program.parseAsync(['node', 'ciao', 'hologram'])).rejects.toThrow(/'ciao hologram' is not available yet.*#99/);
   });
 });

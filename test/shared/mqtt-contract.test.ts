@@ -91,9 +91,11 @@ describe('tap payloads', () => {
     expect(decodeTap(Buffer.from(JSON.stringify(validTap({ direction: 'OUT', reason: 'break' })))).ok).toBe(true);
   });
 
-  it('rejects an oversized payload before parsing it', () => {
+  it('rejects an oversized payload, naming its id when one can be read so the terminal can drop it', () => {
     const tap = { ...validTap(), pad: 'x'.repeat(MAX_TERMINAL_PAYLOAD_BYTES) };
-    expect(decodeTap(JSON.stringify(tap))).toMatchObject({ ok: false, reason: 'too-large', problems: [{ rule: 'max-size' }] });
+    expect(decodeTap(JSON.stringify(tap))).toEqual({ ok: false, reason: 'too-large', id: tap.id, problems: [expect.objectContaining({ field: '(payload)', rule: 'max-size' })] });
+    const garbage = `{"v":1,"id":"${tap.id}",` + 'x'.repeat(MAX_TERMINAL_PAYLOAD_BYTES);
+    expect(decodeTap(garbage)).toMatchObject({ ok: false, reason: 'too-large', id: undefined });
   });
 
   it('rejects non-JSON and non-objects', () => {
@@ -130,6 +132,27 @@ describe('tap payloads', () => {
         expect(r.problems.find((p) => p.field === field)!.message).toMatch(new RegExp(`^${field}: `));
       }
     }
+  });
+
+  it('accepts the optional SUN message of a secure badge (kept upper-case) and names what is wrong with a bad one', () => {
+    const sun = { picc: 'ef963ff7828658a599f3041510671e88', mac: '94EED9EE65337086' };
+    const r = decodeTap(JSON.stringify(validTap({ sun })));
+    expect(r).toMatchObject({ ok: true, value: { sun: { picc: 'EF963FF7828658A599F3041510671E88', mac: '94EED9EE65337086' } } });
+    expect(decodeTap(JSON.stringify(validTap()))).toMatchObject({ ok: true });
+    const cases: Array<[unknown, string, string]> = [
+      [{ ...sun, picc: 'EF963FF7' }, 'sun.picc', 'format'],
+      [{ ...sun, mac: '94EED9EE6533708Z' }, 'sun.mac', 'format'],
+      [{ picc: sun.picc }, 'sun.mac', 'required'],
+      [{ ...sun, ctr: 61 }, 'sun.ctr', 'unknown-field'],
+    ];
+    for (const [bad, field, rule] of cases) {
+      const d = decodeTap(JSON.stringify(validTap({ sun: bad })));
+      expect(d, JSON.stringify(bad)).toMatchObject({ ok: false, reason: 'invalid-field' });
+      if (!d.ok) expect(d.problems).toContainEqual(expect.objectContaining({ field, rule }));
+    }
+    // A tap at its largest (10-byte UID, employer, localAt, SUN) stays far below the 4 KiB limit.
+    const largest = validTap({ badge: '0102030405060708090A', localAt: '2026-03-02T07:15:00.000+01:00', employer: '0403019261', sun });
+    expect(Buffer.byteLength(JSON.stringify(largest))).toBeLessThan(MAX_TERMINAL_PAYLOAD_BYTES / 10);
   });
 
   it('rejects unknown fields by name', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -88,12 +88,18 @@ describe('the compiled release', () => {
     };
     try {
       const gateway = start(['gateway', '--config', join(release, 'gateway.json')]);
-      const ready = await new Promise<{ mqttPort: number }>((resolveReady, reject) => {
-        gateway.once('exit', (code) => reject(new Error(`the compiled gateway exited (${code})`)));
+      let gatewayErrors = '';
+      gateway.stderr!.on('data', (b: Buffer) => (gatewayErrors += b.toString()));
+      const ready = await new Promise<{ mqttPort: number; httpPort: number }>((resolveReady, reject) => {
+        gateway.once('exit', (code) => reject(new Error(`the compiled gateway exited (${code}): ${gatewayErrors}`)));
         createInterface({ input: gateway.stdout! }).on('line', (line) => {
           if (line.includes('"gateway-ready"')) resolveReady(JSON.parse(line));
         });
       });
+      // The console's validators are the server's own modules: in the release, tsc's output as it is.
+      const validator = await fetch(`http://127.0.0.1:${ready.httpPort}/console/shared/identifiers/national-number.js`);
+      expect(validator.status).toBe(200);
+      expect(await validator.text()).toBe(readFileSync(join(release, 'dist/shared/identifiers/national-number.js'), 'utf8'));
       writeFileSync(join(release, 'terminal.json'), JSON.stringify({ id: 'T-REL', mqtt: { url: `mqtt://127.0.0.1:${ready.mqttPort}` }, reader: 'simulated', panel: 'console', outbox: join(release, 'outbox.db'), defaults: { language: 'en' } }));
       const terminal = start(['terminal', '--config', join(release, 'terminal.json')], { CIAO_TERMINAL_SECRET: secret });
       const seen: string[] = [];

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openDatabase } from '../../shared/sqlite.ts';
-import { DEMO_WORKERS } from '../../simulator/demo/seed-data.ts';
+import { DEMO_WORKERS } from '../../simulator/world/seed-data.ts';
 import { parseScreen } from './fixtures/screen.ts';
 import { TmuxPane, tmuxAvailable } from './fixtures/tmux.ts';
 import { waitFor } from '../terminal/helpers/wait.ts';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { InvalidInputError } from '../../shared/problems.ts';
 import { loadTerminalConfig, parseTerminalConfig } from '../../terminal/config.ts';
-import { startTestGateway, type TestGateway } from './helpers/ack-responder.ts';
+import { startTestGateway, type TestGateway } from '../../simulator/stand-in-gateway/stand-in-gateway.ts';
 import { makeCa } from './helpers/certs.ts';
 import { startSimTerminal, tempDir, type SimTerminal } from './helpers/harness.ts';
 import { waitFor } from './helpers/wait.ts';

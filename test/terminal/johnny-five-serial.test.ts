@@ -9,7 +9,7 @@ import { JohnnyFivePanel } from '../../terminal/adapters/johnny-five-panel.ts';
 import { SimulatedReader } from '../../terminal/adapters/simulated-reader.ts';
 import { boardSchema } from '../../terminal/config.ts';
 import { startTerminal, type TerminalHandle } from '../../terminal/main.ts';
-import { startTestGateway, siteConfig, type TestGateway } from './helpers/ack-responder.ts';
+import { startTestGateway, siteConfig, type TestGateway } from '../../simulator/stand-in-gateway/stand-in-gateway.ts';
 import { tempDir, terminalConfig } from './helpers/harness.ts';
 import { waitFor } from './helpers/wait.ts';
 

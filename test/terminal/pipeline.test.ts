@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { tapSchema, statusSchema, type Roster } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
-import { startTestGateway, siteConfig, type TestGateway } from './helpers/ack-responder.ts';
+import { startTestGateway, siteConfig, type TestGateway } from '../../simulator/stand-in-gateway/stand-in-gateway.ts';
 import { freePort, startSimTerminal, tempDir, type SimTerminal } from './helpers/harness.ts';
 import { waitFor } from './helpers/wait.ts';
 

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { startTestGateway, siteConfig, type TestGateway } from './helpers/ack-responder.ts';
+import { startTestGateway, siteConfig, type TestGateway } from '../../simulator/stand-in-gateway/stand-in-gateway.ts';
 import { freePort, startSimTerminal, tempDir, type SimTerminal } from './helpers/harness.ts';
 import { waitFor } from './helpers/wait.ts';
 

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SerialTestBoard, socatMissing } from '../../simulator/firmata-board/serial-line.ts';
 import { VirtualCard } from '../../simulator/vcard/virtual-card.ts';
-import { startTestGateway, type TestGateway } from './helpers/ack-responder.ts';
+import { startTestGateway, type TestGateway } from '../../simulator/stand-in-gateway/stand-in-gateway.ts';
 import { freePort, tempDir } from './helpers/harness.ts';
 import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from './helpers/pcscd.ts';
 import { readServiceCommand } from './helpers/service-unit.ts';

@@ -190,7 +190,7 @@ function stateChip(s) {
 let overviewTicks = 0;
 async function refreshOverview() {
   const withRemarks = overviewTicks++ % 3 === 0;
-  const [terms, pres, rem] = await Promise.all([api('terminals'), api('presence'), withRemarks ? api('remarks') : null]);
+  const [terms, pres, rem] = await Promise.all([api('terminals?limit=500&inactive=true'), api('presence'), withRemarks ? api('remarks') : null]);
   $('#terminals tbody').replaceChildren(...terms.terminals.map((x) => el('tr', { 'data-terminal': x.terminalId },
     el('td', { class: 'mono' }, x.terminalId), el('td', {}, x.siteName ?? x.siteId ?? '—'), el('td', {}, stateChip(x.state)),
     el('td', {}, localTime(x.lastSeen)), el('td', {}, x.queued ?? '—'),

@@ -101,11 +101,24 @@ export const notAnObject: fc.Arbitrary<Buffer> = fc.oneof(
   }),
 );
 
-/** More than the 4 KiB a terminal may send, but within the MQTT frame limit. */
-export const tooLarge: fc.Arbitrary<Buffer> = fc.tuple(validTap, fc.integer({ min: 4097, max: 16_000 })).map(([tap, size]) => {
+/**
+ * More than the 4 KiB a terminal may send, but within the MQTT frame limit: a whole tap with padding (its id
+ * can be read, so the rejection names it) or one cut short (no id can be read).
+ */
+export const tooLarge: fc.Arbitrary<Buffer> = fc.tuple(validTap, fc.integer({ min: 4097, max: 16_000 }), fc.boolean()).map(([tap, size, whole]) => {
   const text = JSON.stringify({ ...tap, pad: 'x'.repeat(size) });
-  return Buffer.from(text);
+  return Buffer.from(whole ? text : text.slice(0, -2));
 });
+
+/** The id a gateway can read from a payload: a string of at most 64 characters in a JSON object's `id`. */
+export function idOf(b: Buffer): string | undefined {
+  try {
+    const v = JSON.parse(b.toString('utf8')) as unknown;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? readableId(v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export function isJsonObject(b: Buffer): boolean {
   try {

@@ -6,14 +6,14 @@ import { createLogger } from '../../../shared/logging.ts';
 import { localDate } from '../../../shared/time.ts';
 import { openDatabase, type Db } from '../../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../../gateway/store/database.ts';
-import { addTerminal } from '../../../gateway/site/terminals.ts';
+import { addTerminal } from '../../../gateway/site-data/terminals.ts';
 import { clientReferenceFor } from '../../../gateway/onss/index.ts';
 import { startEmulator, type EmulatorHandle } from '../../../simulator/emulator/index.ts';
 import { startTcpProxy, type TcpProxy } from '../../../simulator/netproxy/tcp-proxy.ts';
 import { freePort } from '../../../simulator/world/free-port.ts';
 import { loadOrCreateKeyPair } from '../../../simulator/world/keys.ts';
 import { demoKnownData, seedDemoWorld } from '../../../simulator/world/seed-demo.ts';
-import { DEMO_WORKERS } from '../../../simulator/demo/seed-data.ts';
+import { DEMO_WORKERS } from '../../../simulator/world/seed-data.ts';
 import { waitUntil } from '../../gateway/helpers/wait.ts';
 import { expect } from 'vitest';
 

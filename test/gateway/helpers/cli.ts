@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 const REPO = resolve(import.meta.dirname, '../../..');
 
 export interface CliResult {
+  /** The exit code; -1 when the process did not exit by itself within the timeout and was killed. */
   code: number;
   stdout: string;
   stderr: string;
@@ -13,7 +14,8 @@ export interface CliResult {
 export function ciao(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((done) => {
     execFile(process.execPath, [resolve(REPO, 'bin/ciao.mjs'), ...args], { cwd: REPO, env: { ...process.env, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      const e = err as (Error & { code?: unknown; killed?: boolean }) | null;
+      const code = !e ? 0 : e.killed ? -1 : typeof e.code === 'number' ? e.code : 1;
       done({ code, stdout, stderr });
     });
   });

@@ -1,10 +1,10 @@
 import type { Db } from '../../../shared/sqlite.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../../shared/identifiers/make.ts';
-import { upsertCompany } from '../../../gateway/site/companies.ts';
-import { upsertSite } from '../../../gateway/site/sites.ts';
-import { upsertDeclaration } from '../../../gateway/site/declarations.ts';
-import { upsertWorker } from '../../../gateway/site/workers.ts';
-import { revokeBadge, upsertBadge } from '../../../gateway/site/badges.ts';
+import { upsertCompany } from '../../../gateway/site-data/companies.ts';
+import { upsertSite } from '../../../gateway/site-data/sites.ts';
+import { upsertDeclaration } from '../../../gateway/site-data/declarations.ts';
+import { upsertWorker } from '../../../gateway/site-data/workers.ts';
+import { revokeBadge, upsertBadge } from '../../../gateway/site-data/badges.ts';
 
 /**
  * A small, complete world for gateway tests: one site with a declaration (two companies on the chain), one

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { createLogger } from '../../../shared/logging.ts';
 import type { Db } from '../../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../../gateway/store/database.ts';
-import { addTerminal as addTerminalRow } from '../../../gateway/site/terminals.ts';
+import { addTerminal as addTerminalRow } from '../../../gateway/site-data/terminals.ts';
 import { startGateway, type RunningGateway } from '../../../gateway/main.ts';
 import type { GatewayConfigInput } from '../../../gateway/config.ts';
 import { seedTestWorld, TEST_SEED, type TestSeed } from './seed.ts';
@@ -23,6 +23,8 @@ export interface StartTestGatewayOptions {
   /** Config overrides (merged over the defaults). */
   config?: Partial<GatewayConfigInput>;
   child?: boolean;
+  /** Child mode: what to run instead of `ciao gateway` (a fixture script taking `--config FILE`), with its extra arguments. */
+  childScript?: { path: string; args: string[] };
   env?: NodeJS.ProcessEnv;
   dir?: string;
 }
@@ -122,7 +124,10 @@ export async function startTestGateway(opts: StartTestGatewayOptions = {}): Prom
   }
 
   const spawnChild = async (env: NodeJS.ProcessEnv = {}) => {
-    const child = spawn(process.execPath, [join(REPO, 'bin/ciao.mjs'), 'gateway', '--config', configPath], {
+    const argv = opts.childScript
+      ? ['--import', 'tsx', opts.childScript.path, '--config', configPath, ...opts.childScript.args]
+      : [join(REPO, 'bin/ciao.mjs'), 'gateway', '--config', configPath];
+    const child = spawn(process.execPath, argv, {
       cwd: REPO,
       env: { ...process.env, ...opts.env, ...env, CIAO_LOG_LEVEL: 'debug' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,4 +1,4 @@
-import { startTestGateway } from './ack-responder.ts';
+import { startTestGateway } from '../../../simulator/stand-in-gateway/stand-in-gateway.ts';
 
 /**
  * The test gateway in its own process (benchmarks measure the terminal's memory alone).

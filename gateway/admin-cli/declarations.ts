@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import { collect, exists, printRows, registerActivation, stdoutIo, withService } from './context.ts';
+
+export function registerDeclarationCommands(admin: Command): void {
+  const d = admin.command('declaration').description('Declarations of works: number, site, validity, contractor chain');
+  d.command('add')
+    .description('Add a declaration of works, or update a known one (its chain is replaced)')
+    .argument('<number>', 'declaration-of-works number (13 letters and digits, no I or O)')
+    .requiredOption('--site <id>', 'the site it covers')
+    .requiredOption('--from <date>', 'first valid day, YYYY-MM-DD')
+    .option('--to <date>', 'last valid day, YYYY-MM-DD (open-ended if absent)')
+    .requiredOption('--company <number>', 'a company on the contractor chain, main contractor first (repeat, or separate with commas)', collect, [])
+    .action(async (number: string, o: { site: string; from: string; to?: string; company: string[] }, cmd: Command) =>
+      withService(cmd, (service, caller) => {
+        const input = { siteId: o.site, validFrom: o.from, validTo: o.to, companies: o.company };
+        const x = (exists(() => service.getDeclaration(caller, number)) ? service.updateDeclaration(caller, number, input) : service.createDeclaration(caller, { number, ...input })).declaration;
+        stdoutIo.out(`declaration ${x.number} site ${x.siteId} ${x.validFrom}..${x.validTo ?? ''} chain ${x.companies.join(' > ')}`);
+      }),
+    );
+  d.command('list')
+    .description('List declarations of works')
+    .option('--site <id>', 'only this site')
+    .option('--json', 'print JSON')
+    .action(async (o: { site?: string; json?: boolean }, cmd: Command) =>
+      withService(cmd, (service, caller) => {
+        printRows(stdoutIo, service.listDeclarations(caller, { site: o.site, limit: 500 }).items.map(({ deactivatedAt: _d, ...x }) => x), !!o.json);
+      }),
+    );
+  registerActivation(d, 'declaration', (service, caller, id, active) => service.setDeclarationActive(caller, id, active));
+}

@@ -1,0 +1,164 @@
+import { EventEmitter } from 'node:events';
+import { PCSCD_DEFAULT_SOCKET, pcscdListening } from '../../shared/pcscd.ts';
+import type { CardTransport } from './apdu.ts';
+
+/**
+ * The desk reader an office uses to personalise badges: any PC/SC contactless reader through pcscd and
+ * nfc-pcsc, offered as a CardTransport per card. nfc-pcsc is optional and its constructor blocks while pcscd
+ * is absent, so it is loaded only on start(), after pcscd's socket answered.
+ */
+type NfcModule = { NFC: new (logger?: unknown) => NfcInstance };
+interface NfcInstance extends EventEmitter {
+  close(): void;
+}
+interface NfcReader extends EventEmitter {
+  name: string;
+  autoProcessing: boolean;
+  transmit(data: Buffer, responseMaxLength: number): Promise<Buffer>;
+  reader?: { close?(): void };
+}
+
+export const DESK_NFC_PCSC_MISSING = 'personalising badges needs the optional dependency nfc-pcsc (and libpcsclite): install it with `npm install nfc-pcsc`';
+
+export interface DeskCard {
+  readerName: string;
+  /** The UID the reader read with GET DATA (a random ID on badges configured for one). */
+  uid: string;
+  atr: Buffer;
+  transport: CardTransport;
+}
+
+export interface DeskReaderOptions {
+  socketPath?: string;
+  /** Only readers whose name contains this text (several readers on one desk). */
+  readerName?: string;
+  /** A card that does not answer within this is treated as taken away. */
+  transmitTimeoutMs?: number;
+}
+
+export interface DeskReaderEvents {
+  attached: [readerName: string];
+  card: [card: DeskCard];
+  removed: [readerName: string];
+  error: [error: Error];
+}
+
+const GET_UID = Buffer.from([0xff, 0xca, 0x00, 0x00, 0x00]);
+
+async function loadNfcPcsc(): Promise<NfcModule> {
+  try {
+    const mod = (await import('nfc-pcsc' as string)) as NfcModule & { default?: NfcModule };
+    const NFC = mod.NFC ?? mod.default?.NFC;
+    if (typeof NFC !== 'function') throw new Error('nfc-pcsc has no NFC export');
+    return { NFC };
+  } catch (err) {
+    throw new Error(`${DESK_NFC_PCSC_MISSING} (${(err as Error).message.split('\n')[0]})`);
+  }
+}
+
+export class DeskReader extends EventEmitter<DeskReaderEvents> {
+  private nfc: NfcInstance | null = null;
+  private readonly readers = new Map<string, NfcReader>();
+
+  constructor(private readonly o: DeskReaderOptions = {}) {
+    super();
+  }
+
+  get readerNames(): string[] {
+    return [...this.readers.keys()];
+  }
+
+  /** Opens the PC/SC context; fails at once, with the reason, when pcscd or nfc-pcsc is missing. */
+  async start(): Promise<void> {
+    const socket = this.o.socketPath ?? PCSCD_DEFAULT_SOCKET;
+    if (!(await pcscdListening(socket))) throw new Error(`pcscd is not running (no listener on ${socket}); start it with \`systemctl start pcscd\``);
+    const { NFC } = await loadNfcPcsc();
+    const nfc = new NFC();
+    this.nfc = nfc;
+    nfc.on('reader', (reader: NfcReader) => this.onReader(reader));
+    nfc.on('error', (err: Error) => this.report(new Error(`PC/SC error: ${err.message}`)));
+  }
+
+  async stop(): Promise<void> {
+    for (const reader of this.readers.values()) {
+      reader.removeAllListeners();
+      reader.on('error', () => {});
+      try {
+        reader.reader?.close?.();
+      } catch {
+        // Already gone with pcscd.
+      }
+    }
+    this.readers.clear();
+    const nfc = this.nfc;
+    this.nfc = null;
+    if (nfc) {
+      nfc.removeAllListeners();
+      nfc.on('error', () => {});
+      try {
+        nfc.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+
+  /** Resolves with the next card presented (or rejects after `timeoutMs`). */
+  waitForCard(timeoutMs: number): Promise<DeskCard> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('card', onCard);
+        reject(new Error(`no badge was presented within ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      const onCard = (card: DeskCard) => {
+        clearTimeout(timer);
+        resolve(card);
+      };
+      this.once('card', onCard);
+    });
+  }
+
+  private onReader(reader: NfcReader): void {
+    if (this.o.readerName && !reader.name.includes(this.o.readerName)) return;
+    reader.autoProcessing = false;
+    this.readers.set(reader.name, reader);
+    this.emit('attached', reader.name);
+    reader.on('card', (card: { atr?: Buffer }) => void this.onCard(reader, card));
+    reader.on('card.off', () => this.emit('removed', reader.name));
+    reader.on('error', (err: Error) => this.report(new Error(`reader ${reader.name}: ${err.message}`)));
+    reader.on('end', () => this.readers.delete(reader.name));
+  }
+
+  private async onCard(reader: NfcReader, card: { atr?: Buffer }): Promise<void> {
+    const timeoutMs = this.o.transmitTimeoutMs ?? 3000;
+    const transport: CardTransport = { transmit: (apdu) => withTimeout(reader.transmit(apdu, 258), timeoutMs, `the badge did not answer within ${timeoutMs} ms (taken away?)`) };
+    try {
+      const response = await transport.transmit(GET_UID);
+      if (response.length < 2 || response.readUInt16BE(response.length - 2) !== 0x9000) throw new Error(`unexpected answer to GET UID: ${response.toString('hex')}`);
+      this.emit('card', { readerName: reader.name, uid: response.subarray(0, response.length - 2).toString('hex').toUpperCase(), atr: card.atr ?? Buffer.alloc(0), transport });
+    } catch (err) {
+      this.report(new Error(`reader ${reader.name}: ${(err as Error).message}`));
+    }
+  }
+
+  /** Errors go to 'error' listeners; with none, they are dropped rather than thrown (a card taken away is routine). */
+  private report(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(message)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,268 @@
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { Logger } from '../../shared/logging.ts';
+import { checkPublish, checkSubscribe, topicFor } from '../../shared/mqtt/topics.ts';
+import type { Ack } from '../../shared/mqtt/payloads.ts';
+import type { TerminalAuthenticator } from './auth.ts';
+import { createWriteCoalescer, guardedConnection } from './frame-guard.ts';
+
+/**
+ * The MQTT edge: an Aedes broker with the product's hooks, used through Aedes' public API only (options,
+ * hooks, `handle`, `publish`, the `client`/`clientDisconnect` events, `Client.close`). It comes up in two
+ * steps so that nothing is bound late: `createTerminalBroker` gives the outgoing channel (acks, retained
+ * config and roster, who is connected) that ingest and the publisher need; `listen` then opens the ports and
+ * hands incoming taps and status messages to ingest. Taps and status messages are taken in
+ * `authorizePublish`; no terminal may subscribe to them (ACL), so routing them on finds no subscriber.
+ */
+export interface BrokerGuards {
+  authenticator: TerminalAuthenticator;
+  onAclDenied(action: 'publish' | 'subscribe', terminalId: string, topic: string, rule: string): void;
+  /** A connection closed by a guard: oversized packet, too deep topic, socket not drained. */
+  onClientError?(reason: ClientErrorReason, terminalId: string | undefined, message: string): void;
+}
+
+/** What terminals send, and their comings and goings: wired when the broker starts listening. */
+export interface TerminalTraffic {
+  onTap(terminalId: string, payload: Buffer): void;
+  onStatus(terminalId: string, payload: Buffer): void;
+  onConnected(terminalId: string): void;
+  onDisconnected(terminalId: string): void;
+}
+
+export type ClientErrorReason = 'oversized-packet' | 'too-many-topic-levels' | 'drain-timeout';
+
+/**
+ * The counter label of an error a guard closed a connection with; undefined for the rest (refused logins,
+ * peers that hang up), which are counted elsewhere or are no violation at all.
+ */
+export function clientErrorReason(message: string): ClientErrorReason | undefined {
+  if (/packet of \d+ bytes refused|malformed MQTT remaining length/.test(message)) return 'oversized-packet';
+  if (/too many levels/.test(message)) return 'too-many-topic-levels';
+  if (/drain timeout/.test(message)) return 'drain-timeout';
+  return undefined;
+}
+
+export interface BrokerOptions {
+  drainTimeoutMs: number;
+  maxTopicLevels: number;
+  /** Largest MQTT packet accepted; a bigger one closes the connection before it is buffered. */
+  maxPacketBytes: number;
+}
+
+export interface ListenOptions {
+  tcp: { host: string; port: number };
+  tls?: { host: string; port: number; cert: Buffer; key: Buffer; ca?: Buffer; passphrase?: string };
+  ws?: { host: string; port: number };
+}
+
+export interface Listening {
+  mqttPort: number;
+  tlsPort?: number;
+  wsPort?: number;
+  /** Stops accepting connections; the open ones stay until the broker closes. */
+  stopListening(): Promise<void>;
+}
+
+export interface TerminalBroker {
+  /** Publishes an ack on the terminal's `acks` topic (QoS 1). */
+  sendAck(terminalId: string, ack: Ack): void;
+  publishRetained(topic: string, payload: string): void;
+  connectedTerminals(): string[];
+  disconnect(terminalId: string): void;
+  listen(traffic: TerminalTraffic, o: ListenOptions): Promise<Listening>;
+  /** Closes every connection and the broker. */
+  close(): Promise<void>;
+}
+
+function listenOn(server: TcpServer | TlsServer | HttpServer, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: TcpServer | TlsServer | HttpServer | undefined): Promise<void> {
+  return new Promise((resolve) => (server && server.listening ? server.close(() => resolve()) : resolve()));
+}
+
+export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, logger: Logger): Promise<TerminalBroker> {
+  const report = (terminalId: string | undefined, err: Error) => {
+    const reason = clientErrorReason(err.message);
+    if (reason) g.onClientError?.(reason, terminalId, err.message);
+  };
+  // What the broker knows of each connection, kept by us from what `handle` returned and the client events.
+  const remoteAddress = new WeakMap<Client, string | undefined>();
+  const socketOf = new WeakMap<Client, Socket>();
+  /** The current connection of each terminal id (a newer connection with the same id replaces the older). */
+  const connected = new Map<string, Client>();
+  let traffic: TerminalTraffic | undefined;
+
+  const broker = await Aedes.createBroker({
+    drainTimeout: o.drainTimeoutMs,
+    maxTopicLevels: o.maxTopicLevels,
+    maxClientsIdLength: 64,
+    preConnect(client, packet, callback) {
+      // An empty client id would get a generated one; terminals must say who they are.
+      if (!packet.clientId) {
+        // Counted as a refused login like the others; the connection is refused whatever the outcome.
+        void g.authenticator.authenticate('', packet.username, packet.password, remoteAddress.get(client)).finally(() => callback(new Error('empty client id refused'), false));
+        return;
+      }
+      callback(null, true);
+    },
+    authenticate(client, username, password, done) {
+      g.authenticator.authenticate(client.id, username, password as Buffer | undefined, remoteAddress.get(client)).then(
+        (outcome) => {
+          if (outcome.ok) return done(null, true);
+          const err = new Error(outcome.reason) as AuthenticateError;
+          err.returnCode = outcome.returnCode as AuthenticateError['returnCode'];
+          done(err, false);
+        },
+        (err) => {
+          logger.error({ err }, 'authentication failed unexpectedly');
+          const e = new Error('server unavailable') as AuthenticateError;
+          e.returnCode = 3 as AuthenticateError['returnCode'];
+          done(e, false);
+        },
+      );
+    },
+    authorizePublish(client, packet, callback) {
+      // Wills published after the owner is gone arrive with client = null; they were checked when stored.
+      const terminalId = client?.id ?? /^ciao\/v1\/terminals\/([^/]+)\/status$/.exec(packet.topic)?.[1];
+      if (!terminalId || !traffic) return callback(new Error('not authorised'));
+      const allowed = checkPublish(terminalId, packet.topic);
+      if (!allowed.ok) {
+        g.onAclDenied('publish', terminalId, packet.topic, allowed.problem.rule);
+        return callback(new Error(allowed.problem.message));
+      }
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      if (allowed.value.kind === 'taps') {
+        // Never keep a tap as a retained message: it is stored in SQLite, not in the broker.
+        packet.retain = false;
+        traffic.onTap(terminalId, payload);
+      } else if (allowed.value.kind === 'status') {
+        traffic.onStatus(terminalId, payload);
+      }
+      callback(null);
+    },
+    authorizeSubscribe(client, sub, callback) {
+      const allowed = checkSubscribe(client.id, sub.topic);
+      if (!allowed.ok) {
+        g.onAclDenied('subscribe', client.id, sub.topic, allowed.problem.rule);
+        return callback(null, null); // refused: SUBACK 0x80 for this filter, the connection stays
+      }
+      callback(null, sub);
+    },
+  });
+
+  broker.on('client', (client: Client) => {
+    connected.set(client.id, client);
+    traffic?.onConnected(client.id);
+  });
+  broker.on('clientDisconnect', (client: Client) => {
+    // A client replaced by a newer connection with the same id must not mark the terminal offline.
+    if (connected.get(client.id) !== client) return;
+    connected.delete(client.id);
+    traffic?.onDisconnected(client.id);
+  });
+  broker.on('clientError', (client: Client, err: Error) => {
+    logger.debug({ terminalId: client?.id, err: err.message }, 'client error');
+    report(client?.id, err);
+  });
+  broker.on('connectionError', (_client: Client, err: Error) => {
+    logger.debug({ err: err.message }, 'connection error');
+    report(undefined, err);
+  });
+
+  // Acks are small writes that follow a PUBACK: with Nagle's algorithm they would wait for the client's
+  // delayed TCP ACK (tens of ms). Latency matters more here than packet count.
+  // Without Nagle, each small packet would be its own send: writes made in one turn of the event loop (the
+  // PUBACKs of a burst of taps, the acks of one commit) are coalesced into one send instead.
+  const coalesce = createWriteCoalescer();
+  const handleSocket = (conn: Socket | TLSSocket) => {
+    conn.setNoDelay(true);
+    conn.on('data', () => coalesce(conn));
+    const guarded = guardedConnection(conn, o.maxPacketBytes, (err) => report(undefined, err));
+    const client = broker.handle(guarded as Socket);
+    remoteAddress.set(client, conn.remoteAddress);
+    socketOf.set(client, conn);
+  };
+  const handleWebSocket = (stream: ReturnType<typeof createWebSocketStream>, req: IncomingMessage) => {
+    (req.socket as Socket).setNoDelay(true);
+    const client = broker.handle(stream as never, req);
+    remoteAddress.set(client, req.socket.remoteAddress);
+  };
+
+  let servers: Array<TcpServer | TlsServer | HttpServer> = [];
+  let wss: WebSocketServer | undefined;
+  // A server's close callback fires once its last connection is gone, i.e. after `close()` below: stopping
+  // to listen turns new connections away at once and leaves the wait to `close()`.
+  let serversClosed: Promise<void> | undefined;
+  const closeServers = () => (serversClosed ??= Promise.all(servers.map(closeServer)).then(() => undefined));
+  const stopListening = async () => {
+    void closeServers();
+  };
+
+  return {
+    sendAck(terminalId, ack) {
+      const client = connected.get(terminalId);
+      const socket = client && socketOf.get(client);
+      if (socket) coalesce(socket);
+      broker.publish({ cmd: 'publish', topic: topicFor(terminalId, 'acks'), payload: Buffer.from(JSON.stringify(ack)), qos: 1, retain: false, dup: false }, (err?: Error) => {
+        if (err) logger.warn({ terminalId, err: err.message }, 'ack not published');
+      });
+    },
+    publishRetained(topic, payload) {
+      broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: true, dup: false }, (err?: Error) => {
+        if (err) logger.warn({ topic, err: err.message }, 'retained message not published');
+      });
+    },
+    connectedTerminals() {
+      return [...connected.keys()];
+    },
+    disconnect(terminalId) {
+      connected.get(terminalId)?.close();
+    },
+    async listen(t, l) {
+      if (traffic) throw new Error('the broker is already listening');
+      traffic = t;
+      const tcpServer = createTcpServer({ noDelay: true }, handleSocket);
+      servers.push(tcpServer);
+      const mqttPort = await listenOn(tcpServer, l.tcp.host, l.tcp.port);
+      let tlsPort: number | undefined;
+      if (l.tls) {
+        const tlsServer = createTlsServer({ cert: l.tls.cert, key: l.tls.key, ca: l.tls.ca, passphrase: l.tls.passphrase, minVersion: 'TLSv1.2' }, handleSocket);
+        tlsServer.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
+        servers.push(tlsServer);
+        tlsPort = await listenOn(tlsServer, l.tls.host, l.tls.port);
+      }
+      let wsPort: number | undefined;
+      if (l.ws) {
+        const httpServer = createHttpServer((_req, res) => {
+          res.writeHead(426).end('MQTT over WebSocket only');
+        });
+        wss = new WebSocketServer({ server: httpServer, perMessageDeflate: false, maxPayload: o.maxPacketBytes + 5 });
+        wss.on('connection', (socket, req) => handleWebSocket(createWebSocketStream(socket), req));
+        servers.push(httpServer);
+        wsPort = await listenOn(httpServer, l.ws.host, l.ws.port);
+      }
+      logger.info({ mqttPort, tlsPort, wsPort }, 'MQTT broker listening');
+      return { mqttPort, tlsPort, wsPort, stopListening };
+    },
+    async close() {
+      const closed = closeServers();
+      for (const c of wss?.clients ?? []) c.terminate();
+      wss?.close();
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await closed;
+      servers = [];
+    },
+  };
+}

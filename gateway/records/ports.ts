@@ -1,0 +1,77 @@
+import type { ForwardOutcome, OutageFact, RemarkFacts } from '../remarks/model.ts';
+
+/**
+ * What the site-manager features read, as small query ports. The SQLite adapters read the gateway's tables
+ * (registrations, site data, taps, terminal status) and the forwarder's (outcomes, outage journal); tests
+ * and other stores can stand in.
+ */
+
+export interface SiteRef {
+  id: string;
+  name: string;
+}
+
+/** A registration with the names a person needs to read it. `ssin` is present only for whoever may see it. */
+export interface RegistrationRecord {
+  seq: number;
+  tapId: string;
+  terminalId: string;
+  siteId: string;
+  siteName: string | null;
+  workerId: string | null;
+  workerName: string | null;
+  ssin: string | null;
+  limosaId: string | null;
+  capacity: string;
+  type: 'IN' | 'OUT';
+  reason: 'work' | 'break';
+  at: string;
+  atUtc: string;
+  receivedAt: string;
+  employerKind: 'enterprise' | 'foreign';
+  employerId: string;
+  employerName: string | null;
+  declaration: string;
+  placeOfWork: string;
+  /** Forwarding state as the forwarder records it: pending, in-flight, created, not-created. */
+  onssState: ForwardOutcome['state'];
+  onssId: string | null;
+}
+
+export interface RegistrationFilter {
+  /** Inclusive UTC instant (`YYYY-MM-DDTHH:MM:SSZ`). */
+  fromUtc: string;
+  /** Exclusive UTC instant. */
+  toUtc: string;
+  /** null: every site (administrator). */
+  siteIds: string[] | null;
+  workerId?: string;
+  companyId?: string;
+  declaration?: string;
+}
+
+export interface TerminalView {
+  terminalId: string;
+  siteId: string | null;
+  siteName: string | null;
+  disabled: boolean;
+  state: 'online' | 'offline' | 'never-seen';
+  lastSeen: string | null;
+  queued: number | null;
+  skewMs: number | null;
+  version: string | null;
+}
+
+export interface RecordsQueries {
+  sites(siteIds: string[] | null): SiteRef[];
+  registrations(filter: RegistrationFilter): RegistrationRecord[];
+  registration(seq: number): RegistrationRecord | undefined;
+  /** Display names of workers, by id (never their NISS). */
+  workerNames(ids: string[]): Map<string, string>;
+  terminals(siteIds: string[] | null): TerminalView[];
+  /** Facts for the remark rules over [fromUtc, toUtc), with registrations limited to the given sites. */
+  remarkFacts(fromUtc: string, toUtc: string, siteIds: string[] | null, now: Date): RemarkFacts;
+  outages(fromUtc: string, toUtc: string): OutageFact[];
+  /** Which data sources this gateway does not have (yet): reported on the dashboard, never guessed at. */
+  missingSources(): string[];
+}

@@ -1,0 +1,84 @@
+import { createHash, randomInt } from 'node:crypto';
+import type { Db } from '../../shared/sqlite.ts';
+import { CiaoError } from '../../shared/errors.ts';
+import { generateSecret, hashSecret } from './secrets.ts';
+
+/**
+ * One-time pairing codes: "Add terminal" in the console makes one; `ciao terminal pair CODE --gateway URL`
+ * on the device spends it over HTTPS to get the terminal's identity. A code is short-lived, single use and
+ * stored only as a SHA-256 hash (it has 75 random bits and dies within minutes, so a fast hash is enough).
+ *
+ * What the device types or scans is the *pairing string* `CODE.FINGERPRINT`: the code and the SHA-256 of the
+ * CA certificate that the gateway's HTTPS listener presents, so the device trusts the gateway on first
+ * contact without any file copied beforehand (kubeadm's discovery-token-ca-cert-hash does the same).
+ */
+export const DEFAULT_PAIRING_TTL_MS = 10 * 60_000;
+
+/** Crockford's base32 without I, L, O, U: unambiguous when read off a screen. */
+const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+export function generatePairingCode(): string {
+  const chars = Array.from({ length: 15 }, () => ALPHABET[randomInt(ALPHABET.length)]!);
+  return `${chars.slice(0, 5).join('')}-${chars.slice(5, 10).join('')}-${chars.slice(10).join('')}`;
+}
+
+/** Upper-cases and maps look-alikes (O->0, I/L->1) so a code read aloud or typed still matches. */
+export function normalizePairingCode(code: string): string {
+  return code.trim().toUpperCase().replace(/O/g, '0').replace(/[IL]/g, '1').replace(/[^0-9A-Z]/g, '');
+}
+
+function hashCode(code: string): string {
+  return createHash('sha256').update(normalizePairingCode(code), 'utf8').digest('hex');
+}
+
+export interface PairingCode {
+  code: string;
+  terminalId: string;
+  expiresAt: string;
+}
+
+export function createPairingCode(db: Db, terminalId: string, createdBy: string, now = new Date(), ttlMs = DEFAULT_PAIRING_TTL_MS): PairingCode {
+  const code = generatePairingCode();
+  const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
+  // A new code replaces the terminal's unused ones: only the code on the screen works.
+  db.prepare('DELETE FROM terminal_pairings WHERE terminal_id = ? AND used_at IS NULL').run(terminalId);
+  db.prepare('INSERT INTO terminal_pairings (code_hash, terminal_id, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(
+    hashCode(code), terminalId, createdBy, now.toISOString(), expiresAt,
+  );
+  return { code, terminalId, expiresAt };
+}
+
+/** What a paired terminal receives: its identity. `kind` leaves room for a certificate instead of a secret. */
+export type PairingCredentials = { kind: 'secret'; secret: string };
+
+/** Unknown, used, expired and disabled are one answer to the caller (`because` is for the log only). */
+function refused(because: string): CiaoError & { because: string } {
+  const err = new CiaoError('ERR_CIAO_UNAUTHENTICATED', [{ field: 'code', rule: 'valid-code', message: 'code: unknown, expired or already used; make a new one in the console (Terminals, Add terminal)' }]);
+  return Object.assign(err, { because });
+}
+
+/**
+ * Spends a code: answers the terminal id and a fresh secret (the old one, if any, stops working). Unknown,
+ * expired and used codes are refused alike to the caller (the log tells them apart, from `because`).
+ */
+export function claimPairingCode(db: Db, code: string, from: string, now = new Date()): { terminalId: string; credentials: PairingCredentials } {
+  return db.transaction(() => {
+    const row = db.prepare('SELECT terminal_id, expires_at, used_at FROM terminal_pairings WHERE code_hash = ?').get(hashCode(code)) as
+      | { terminal_id: string; expires_at: string; used_at: string | null }
+      | undefined;
+    if (!row) throw refused('unknown');
+    if (row.used_at) throw refused('used');
+    if (row.expires_at <= now.toISOString()) throw refused('expired');
+    const t = db.prepare('SELECT disabled FROM terminals WHERE id = ?').get(row.terminal_id) as { disabled: number } | undefined;
+    if (!t || t.disabled) throw refused('terminal disabled');
+    db.prepare('UPDATE terminal_pairings SET used_at = ?, used_from = ? WHERE code_hash = ?').run(now.toISOString(), from.slice(0, 100), hashCode(code));
+    const secret = generateSecret();
+    db.prepare('UPDATE terminals SET secret_hash = ?, secret_rotated_at = ? WHERE id = ?').run(hashSecret(secret), now.toISOString(), row.terminal_id);
+    return { terminalId: row.terminal_id, credentials: { kind: 'secret' as const, secret } };
+  }).immediate();
+}
+
+/** The SHA-256 fingerprint of a certificate (DER), as lowercase hex: what the pairing string carries. */
+export function certificateFingerprint(der: Buffer): string {
+  return createHash('sha256').update(der).digest('hex');
+}

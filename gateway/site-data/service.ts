@@ -1,0 +1,712 @@
+import { Conditions } from '../store/conditions.ts';
+import type { Db } from '../../shared/sqlite.ts';
+import { forbidden } from '../../shared/errors.ts';
+import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
+import { parseWorkerNumber } from '../../shared/identifiers/national-number.ts';
+import { localDate } from '../../shared/time.ts';
+import { addUser, getUser, listUsers, requirePermission, revokeUser, updateUser, type ApiUser, type UserInput } from '../access/users.ts';
+import { recordChange, listAudit, type Actor, type AuditQuery } from './audit.ts';
+import { getCompany, listCompanies, parseCompanyNumber, upsertCompany, type Company } from './companies.ts';
+import { getSite, listSites, upsertSite, type Site, type SiteInput } from './sites.ts';
+import { getDeclaration, listDeclarations, upsertDeclaration, type Declaration, type DeclarationInput } from './declarations.ts';
+import { checkWorker, getWorker, listWorkers, saveWorker, type Worker, type WorkerInput } from './workers.ts';
+import { checkBadge, getBadge, listBadges, revokeBadge, saveBadge, type Badge } from './badges.ts';
+import { addTerminal, bumpSiteTerminals, getTerminal, listTerminals, setEnrolmentMode, setTerminalDisabled, updateTerminal, type Terminal, type TerminalSettings } from './terminals.ts';
+import { importBadgesCsv, importWorkersCsv, type ImportResult } from './csv-import.ts';
+import { createPairingCode, claimPairingCode, type PairingCode, type PairingCredentials } from './pairing.ts';
+import { NO_HELD_TAP_RELEASE, type HeldTapPreview, type HeldTapRelease } from './held-taps.ts';
+import { notFoundError, problem, setDeactivated } from './input.ts';
+
+/**
+ * Every site-data operation, one call each, for both faces: the HTTP admin API (the console) and `ciao admin`.
+ * Each call takes the caller (who acts, and the user whose role and scope apply), checks the same rules,
+ * throws the same errors (code + problems naming field and rule), and records the change in the audit trail
+ * with the record before and after. Nothing a registration refers to is ever deleted: "deactivate" keeps
+ * the row and its history.
+ */
+export interface Caller {
+  actor: Actor;
+  user: ApiUser;
+}
+
+export interface ListQuery {
+  /** Free text: matched against ids, names and numbers (a NISS is matched exactly). */
+  q?: string;
+  offset?: number;
+  limit?: number;
+  /** Include deactivated records (default: only active ones). */
+  inactive?: boolean;
+  site?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
+export const MAX_PAGE = 500;
+
+/** A worker as callers see it: the NISS only for those allowed, else masked. */
+export interface WorkerView extends Omit<Worker, 'ssin'> {
+  niss: string | null;
+}
+
+export interface TerminalView extends Terminal {
+  /** What the terminal says it applied (null: never reported one). */
+  appliedConfigVersion: number | null;
+  state: 'online' | 'offline' | 'never-seen';
+  lastSeen: string | null;
+}
+
+function maskNiss(ssin: string | null): string | null {
+  return ssin === null ? null : `*********${ssin.slice(-2)}`;
+}
+
+function page<T>(all: T[], q: ListQuery, text: (t: T) => string, exact?: (t: T) => boolean): Page<T> {
+  const needle = (q.q ?? '').trim().toLowerCase();
+  const matching = needle ? all.filter((t) => text(t).toLowerCase().includes(needle) || (exact?.(t) ?? false)) : all;
+  const limit = Math.min(Math.max(1, q.limit ?? 50), MAX_PAGE);
+  const offset = Math.max(0, q.offset ?? 0);
+  return { items: matching.slice(offset, offset + limit), total: matching.length, offset, limit };
+}
+
+function invalid(field: string, rule: string, message: string): InvalidInputError {
+  return new InvalidInputError([problem(field, rule, message)]);
+}
+
+export class SiteDataService {
+  private readonly heldTaps: HeldTapRelease;
+  private readonly now: () => Date;
+
+  constructor(private readonly db: Db, opts: { heldTaps?: HeldTapRelease; now?: () => Date } = {}) {
+    this.heldTaps = opts.heldTaps ?? NO_HELD_TAP_RELEASE;
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  get releasesHeldTaps(): boolean {
+    return this.heldTaps.enabled;
+  }
+
+  // --- scope -------------------------------------------------------------------------------------------
+
+  private siteVisible(user: ApiUser, siteId: string | null): boolean {
+    return user.sites === null || (siteId !== null && user.sites.includes(siteId));
+  }
+
+  /**
+   * The companies whose workers a user may see (FAQ 33): their own and those below it in the contractor
+   * chain of every declaration it is on. null: every company.
+   */
+  visibleCompanies(user: ApiUser): Set<string> | null {
+    if (user.company === null) return null;
+    const rows = this.db.prepare(
+      `SELECT dc.company_id FROM declaration_companies dc JOIN declaration_companies me
+         ON me.declaration = dc.declaration AND me.company_id = ? AND dc.rank >= me.rank`,
+    ).pluck().all(user.company) as string[];
+    return new Set([user.company, ...rows]);
+  }
+
+  private workerVisible(user: ApiUser, w: Worker, visible = this.visibleCompanies(user)): boolean {
+    return visible === null || w.employers.some((e) => visible.has(e));
+  }
+
+  private needSite(user: ApiUser, siteId: string | null, field = 'site'): void {
+    if (!this.siteVisible(user, siteId)) {
+      throw forbidden({ field, rule: 'site-scope', message: `${field}: ${siteId ?? '(none)'} is not one of your sites (${(user.sites ?? []).join(', ')})` });
+    }
+  }
+
+  private change<T>(caller: Caller, fn: () => T): T {
+    requirePermission(caller.user, 'change-site-data');
+    return this.db.transaction(fn).immediate();
+  }
+
+  private audit(caller: Caller, action: string, entity: string, entityId: string, siteId: string | null, before: unknown, after: unknown, causeId?: number): number {
+    return recordChange(this.db, { actor: caller.actor, action, entity, entityId, siteId, before, after, causeId, at: this.now() });
+  }
+
+  // --- companies ---------------------------------------------------------------------------------------
+
+  listCompanies(caller: Caller, q: ListQuery = {}): Page<Company> {
+    requirePermission(caller.user, 'read');
+    const all = listCompanies(this.db).filter((c) => q.inactive || !c.deactivatedAt);
+    return page(all, q, (c) => `${c.id} ${c.name}`);
+  }
+
+  getCompany(caller: Caller, id: string): Company {
+    requirePermission(caller.user, 'read');
+    const problems: FieldProblem[] = [];
+    const n = parseCompanyNumber(id, 'id', problems);
+    const c = n && getCompany(this.db, n.id);
+    if (!c) throw notFoundError('company', id);
+    return c;
+  }
+
+  createCompany(caller: Caller, input: { number: string; name: string }): Company {
+    return this.change(caller, () => {
+      const problems: FieldProblem[] = [];
+      const n = parseCompanyNumber(input.number, 'number', problems);
+      if (n && getCompany(this.db, n.id)) throw invalid('number', 'unique', `company ${n.id} already exists`);
+      const c = upsertCompany(this.db, input);
+      this.audit(caller, 'create', 'company', c.id, null, null, c);
+      return c;
+    });
+  }
+
+  updateCompany(caller: Caller, id: string, input: { name: string }): Company {
+    return this.change(caller, () => {
+      const before = this.getCompany(caller, id);
+      const after = upsertCompany(this.db, { number: before.id, name: input.name });
+      this.audit(caller, 'update', 'company', before.id, null, before, after);
+      return after;
+    });
+  }
+
+  setCompanyActive(caller: Caller, id: string, active: boolean): Company {
+    return this.change(caller, () => {
+      const before = this.getCompany(caller, id);
+      setDeactivated(this.db, 'companies', 'id', before.id, active ? null : this.now());
+      const after = getCompany(this.db, before.id)!;
+      this.audit(caller, active ? 'reactivate' : 'deactivate', 'company', before.id, null, before, after);
+      return after;
+    });
+  }
+
+  // --- sites ---------------------------------------------------------------------------------------------
+
+  listSites(caller: Caller, q: ListQuery = {}): Page<Site> {
+    requirePermission(caller.user, 'read');
+    const all = listSites(this.db).filter((s) => (q.inactive || !s.deactivatedAt) && this.siteVisible(caller.user, s.id));
+    return page(all, q, (s) => `${s.id} ${s.name} ${s.placeOfWork.address?.municipalityName ?? ''} ${s.placeOfWork.address?.postCode ?? ''} ${s.placeOfWork.address?.streetName ?? ''}`);
+  }
+
+  getSite(caller: Caller, id: string): Site {
+    requirePermission(caller.user, 'read');
+    const s = getSite(this.db, id);
+    if (!s || !this.siteVisible(caller.user, s.id)) throw notFoundError('site', id);
+    return s;
+  }
+
+  createSite(caller: Caller, input: SiteInput): Site {
+    return this.change(caller, () => {
+      if (input.id && getSite(this.db, input.id)) throw invalid('id', 'unique', `site ${input.id} already exists`);
+      const s = upsertSite(this.db, input);
+      this.audit(caller, 'create', 'site', s.id, s.id, null, s);
+      // A site manager scoped to sites gets the site they created: otherwise they could not see it.
+      const u = caller.user;
+      if (u.sites !== null && caller.actor.kind === 'user') {
+        const before = getUser(this.db, u.id);
+        if (before) {
+          const after = updateUser(this.db, u.id, { name: before.name, role: before.role, sites: [...(before.sites ?? []), s.id], company: before.company ?? undefined, canSeeNiss: false });
+          this.audit(caller, 'update', 'user', u.id, null, before, after);
+          u.sites = after.sites;
+        }
+      }
+      return s;
+    });
+  }
+
+  updateSite(caller: Caller, id: string, input: Omit<SiteInput, 'id'>): Site {
+    return this.change(caller, () => {
+      const before = this.getSite(caller, id);
+      const after = upsertSite(this.db, { ...input, id: before.id });
+      if (after.name !== before.name || after.language !== before.language) bumpSiteTerminals(this.db, before.id);
+      this.audit(caller, 'update', 'site', before.id, before.id, before, after);
+      return after;
+    });
+  }
+
+  setSiteActive(caller: Caller, id: string, active: boolean): Site {
+    return this.change(caller, () => {
+      const before = this.getSite(caller, id);
+      if (!active) {
+        const terminals = listTerminals(this.db).filter((t) => t.siteId === id && !t.disabled).map((t) => t.id);
+        if (terminals.length) throw invalid('id', 'no-active-terminals', `site ${id} still has active terminals (${terminals.join(', ')}): disable or move them first`);
+      }
+      setDeactivated(this.db, 'sites', 'id', before.id, active ? null : this.now());
+      const after = getSite(this.db, before.id)!;
+      this.audit(caller, active ? 'reactivate' : 'deactivate', 'site', before.id, before.id, before, after);
+      return after;
+    });
+  }
+
+  // --- declarations ----------------------------------------------------------------------------------------
+
+  private declarationVisible(user: ApiUser, d: Declaration): boolean {
+    return this.siteVisible(user, d.siteId) && (user.company === null || d.companies.includes(user.company));
+  }
+
+  listDeclarations(caller: Caller, q: ListQuery = {}): Page<Declaration> {
+    requirePermission(caller.user, 'read');
+    if (q.site) this.needSite(caller.user, q.site);
+    const all = listDeclarations(this.db, q.site).filter((d) => (q.inactive || !d.deactivatedAt) && this.declarationVisible(caller.user, d));
+    return page(all, q, (d) => `${d.number} ${d.siteId} ${d.companies.join(' ')}`);
+  }
+
+  getDeclaration(caller: Caller, number: string): Declaration {
+    requirePermission(caller.user, 'read');
+    const d = getDeclaration(this.db, number.trim().toUpperCase());
+    if (!d || !this.declarationVisible(caller.user, d)) throw notFoundError('declaration', number);
+    return d;
+  }
+
+  private checkDeclarationScope(caller: Caller, input: DeclarationInput): void {
+    this.needSite(caller.user, input.siteId ?? null);
+    const site = input.siteId ? getSite(this.db, input.siteId) : undefined;
+    if (site?.deactivatedAt) throw invalid('site', 'active', `site ${site.id} is deactivated`);
+    const company = caller.user.company;
+    if (company !== null) {
+      const problems: FieldProblem[] = [];
+      const chain = (input.companies ?? []).map((c, i) => parseCompanyNumber(c, `company[${i}]`, problems)?.id);
+      if (!chain.includes(company)) throw invalid('company', 'own-company', `your company ${company} must be on the contractor chain of a declaration you add`);
+    }
+    for (const [i, c] of (input.companies ?? []).entries()) {
+      const problems: FieldProblem[] = [];
+      const id = parseCompanyNumber(c, `company[${i}]`, problems)?.id;
+      if (id && getCompany(this.db, id)?.deactivatedAt) throw invalid(`company[${i}]`, 'active', `company ${id} is deactivated`);
+    }
+  }
+
+  /** Which held taps a declaration would send late (the console asks for confirmation when there are some). */
+  previewDeclaration(caller: Caller, input: DeclarationInput): HeldTapPreview[] {
+    requirePermission(caller.user, 'change-site-data');
+    const before = getDeclaration(this.db, (input.number ?? '').trim().toUpperCase()) ?? null;
+    return this.heldTaps.preview(this.db, { entity: 'declaration', before, after: input });
+  }
+
+  createDeclaration(caller: Caller, input: DeclarationInput): { declaration: Declaration; released: HeldTapPreview[] } {
+    return this.change(caller, () => {
+      const number = (input.number ?? '').trim().toUpperCase().replace(/[\s.-]/g, '');
+      if (number && getDeclaration(this.db, number)) throw invalid('number', 'unique', `declaration ${number} already exists`);
+      this.checkDeclarationScope(caller, input);
+      const d = upsertDeclaration(this.db, input);
+      const auditId = this.audit(caller, 'create', 'declaration', d.number, d.siteId, null, d);
+      return { declaration: d, released: this.heldTaps.release(this.db, { entity: 'declaration', before: null, after: d }, auditId) };
+    });
+  }
+
+  updateDeclaration(caller: Caller, number: string, input: Omit<DeclarationInput, 'number'>): { declaration: Declaration; released: HeldTapPreview[] } {
+    return this.change(caller, () => {
+      const before = this.getDeclaration(caller, number);
+      const full = { ...input, number: before.number };
+      this.checkDeclarationScope(caller, full);
+      const after = upsertDeclaration(this.db, full);
+      const auditId = this.audit(caller, 'update', 'declaration', after.number, after.siteId, before, after);
+      return { declaration: after, released: this.heldTaps.release(this.db, { entity: 'declaration', before, after }, auditId) };
+    });
+  }
+
+  setDeclarationActive(caller: Caller, number: string, active: boolean): Declaration {
+    return this.change(caller, () => {
+      const before = this.getDeclaration(caller, number);
+      setDeactivated(this.db, 'declarations', 'number', before.number, active ? null : this.now());
+      const after = getDeclaration(this.db, before.number)!;
+      this.audit(caller, active ? 'reactivate' : 'deactivate', 'declaration', before.number, before.siteId, before, after);
+      return after;
+    });
+  }
+
+  // --- workers -----------------------------------------------------------------------------------------------
+
+  private workerView(user: ApiUser, w: Worker): WorkerView {
+    const { ssin, ...rest } = w;
+    return { ...rest, deactivatedAt: w.deactivatedAt ?? null, niss: user.canSeeNiss ? ssin : maskNiss(ssin) };
+  }
+
+  listWorkers(caller: Caller, q: ListQuery = {}): Page<WorkerView> {
+    requirePermission(caller.user, 'read');
+    const visible = this.visibleCompanies(caller.user);
+    const all = listWorkers(this.db).filter((w) => (q.inactive || !w.deactivatedAt) && this.workerVisible(caller.user, w, visible));
+    const niss = q.q ? parseWorkerNumber(q.q, 'q') : undefined;
+    const p = page(all, q, (w) => `${w.id} ${w.name} ${w.limosaId ?? ''} ${w.employers.join(' ')}`, (w) => niss?.ok === true && w.ssin === niss.value.value);
+    return { ...p, items: p.items.map((w) => this.workerView(caller.user, w)) };
+  }
+
+  private worker(caller: Caller, id: string): Worker {
+    const w = getWorker(this.db, id);
+    if (!w || !this.workerVisible(caller.user, w)) throw notFoundError('worker', id);
+    return w;
+  }
+
+  getWorker(caller: Caller, id: string): WorkerView {
+    requirePermission(caller.user, 'read');
+    return this.workerView(caller.user, this.worker(caller, id));
+  }
+
+  private checkEmployers(caller: Caller, employers: string[]): void {
+    const visible = this.visibleCompanies(caller.user);
+    employers.forEach((e, i) => {
+      const c = getCompany(this.db, e);
+      if (c?.deactivatedAt) throw invalid(`employer[${i}]`, 'active', `company ${e} is deactivated`);
+      if (visible !== null && !visible.has(e)) throw forbidden({ field: `employer[${i}]`, rule: 'company-scope', message: `employer[${i}]: ${e} is neither your company nor in its subcontracting chain` });
+    });
+  }
+
+  createWorker(caller: Caller, input: WorkerInput): WorkerView {
+    return this.change(caller, () => {
+      const problems: FieldProblem[] = [];
+      const w = checkWorker(this.db, { ...input, id: input.id || undefined }, problems);
+      if (problems.length) throw new InvalidInputError(problems);
+      const clash = (w!.id && getWorker(this.db, w!.id))
+        || (w!.ssin && this.db.prepare('SELECT id FROM workers WHERE ssin = ?').get(w!.ssin))
+        || (w!.limosaId && this.db.prepare('SELECT id FROM workers WHERE limosa_id = ?').get(w!.limosaId));
+      if (clash) throw invalid(w!.ssin ? 'niss' : w!.limosaId ? 'limosa' : 'id', 'unique', 'a worker with this number already exists: open it to change it');
+      this.checkEmployers(caller, w!.employers);
+      const saved = saveWorker(this.db, w!);
+      this.audit(caller, 'create', 'worker', saved.id, null, null, saved);
+      return this.workerView(caller.user, saved);
+    });
+  }
+
+  updateWorker(caller: Caller, id: string, input: Omit<WorkerInput, 'id'>): WorkerView {
+    return this.change(caller, () => {
+      const before = this.worker(caller, id);
+      const problems: FieldProblem[] = [];
+      // The NISS is kept when the caller leaves it out (a caller who does not see it cannot send it back).
+      const w = checkWorker(this.db, { ...input, id: before.id, niss: input.niss ?? (input.limosa ? undefined : before.ssin ?? undefined) }, problems);
+      if (problems.length) throw new InvalidInputError(problems);
+      if (w!.ssin && (this.db.prepare('SELECT id FROM workers WHERE ssin = ? AND id <> ?').get(w!.ssin, before.id))) throw invalid('niss', 'unique', 'another worker has this NISS/BIS number');
+      this.checkEmployers(caller, w!.employers);
+      const after = saveWorker(this.db, w!);
+      this.audit(caller, 'update', 'worker', after.id, null, before, after);
+      return this.workerView(caller.user, after);
+    });
+  }
+
+  /** Deactivating a worker revokes their badges (recorded each); registrations keep the worker. */
+  setWorkerActive(caller: Caller, id: string, active: boolean): WorkerView {
+    return this.change(caller, () => {
+      const before = this.worker(caller, id);
+      setDeactivated(this.db, 'workers', 'id', before.id, active ? null : this.now());
+      if (!active) {
+        for (const b of listBadges(this.db, before.id).filter((x) => !x.revokedAt)) {
+          const revoked = revokeBadge(this.db, b.uid, 'worker deactivated');
+          this.audit(caller, 'deactivate', 'badge', b.uid, null, b, revoked);
+        }
+      }
+      const after = getWorker(this.db, before.id)!;
+      this.audit(caller, active ? 'reactivate' : 'deactivate', 'worker', before.id, null, before, after);
+      return this.workerView(caller.user, after);
+    });
+  }
+
+  // --- badges --------------------------------------------------------------------------------------------------
+
+  listBadges(caller: Caller, q: ListQuery & { worker?: string } = {}): Page<Badge & { workerName: string | null }> {
+    requirePermission(caller.user, 'read');
+    const visible = this.visibleCompanies(caller.user);
+    const workers = new Map(listWorkers(this.db).map((w) => [w.id, w]));
+    const all = listBadges(this.db, q.worker)
+      .filter((b) => (q.inactive || !b.revokedAt) && (visible === null || this.workerVisible(caller.user, workers.get(b.workerId)!, visible)))
+      .map((b) => ({ ...b, workerName: workers.get(b.workerId)?.name ?? null }));
+    return page(all, q, (b) => `${b.uid} ${b.workerId} ${b.workerName ?? ''}`);
+  }
+
+  getBadge(caller: Caller, uid: string): Badge {
+    requirePermission(caller.user, 'read');
+    const b = getBadge(this.db, uid.trim());
+    if (!b || !this.workerVisible(caller.user, getWorker(this.db, b.workerId)!)) throw notFoundError('badge', uid);
+    return b;
+  }
+
+  private checkedBadge(caller: Caller, input: { uid: string; worker: string; validFrom?: string; validTo?: string }) {
+    const problems: FieldProblem[] = [];
+    const b = checkBadge(this.db, input, problems);
+    if (problems.length) throw new InvalidInputError(problems);
+    const w = this.worker(caller, b!.workerId);
+    if (w.deactivatedAt) throw invalid('worker', 'active', `worker ${w.id} is deactivated`);
+    return b!;
+  }
+
+  /** Which held taps a badge would send late. */
+  previewBadge(caller: Caller, input: { uid: string; worker: string; validFrom?: string; validTo?: string }): HeldTapPreview[] {
+    requirePermission(caller.user, 'change-site-data');
+    const b = this.checkedBadge(caller, input);
+    return this.heldTaps.preview(this.db, { entity: 'badge', before: getBadge(this.db, b.uid) ?? null, after: b });
+  }
+
+  createBadge(caller: Caller, input: { uid: string; worker: string; validFrom?: string; validTo?: string }, action = 'create', causeTapId?: string): { badge: Badge; released: HeldTapPreview[] } {
+    return this.change(caller, () => {
+      const b = this.checkedBadge(caller, input);
+      const before = getBadge(this.db, b.uid) ?? null;
+      if (before && !before.revokedAt) throw invalid('uid', 'unique', `badge ${b.uid} is already given to worker ${before.workerId}: revoke it first`);
+      const after = saveBadge(this.db, b);
+      const auditId = this.audit(caller, action, 'badge', after.uid, null, before, causeTapId ? { ...after, fromTap: causeTapId } : after);
+      return { badge: after, released: this.heldTaps.release(this.db, { entity: 'badge', before, after }, auditId) };
+    });
+  }
+
+  updateBadge(caller: Caller, uid: string, input: { worker?: string; validFrom?: string; validTo?: string | null }): { badge: Badge; released: HeldTapPreview[] } {
+    return this.change(caller, () => {
+      const before = this.getBadge(caller, uid);
+      if (before.revokedAt) throw invalid('uid', 'active', `badge ${before.uid} is revoked: give it again with a new binding`);
+      const b = this.checkedBadge(caller, { uid: before.uid, worker: input.worker ?? before.workerId, validFrom: input.validFrom ?? before.validFrom, validTo: input.validTo === null ? undefined : input.validTo ?? before.validTo ?? undefined });
+      const after = saveBadge(this.db, b);
+      const auditId = this.audit(caller, 'update', 'badge', after.uid, null, before, after);
+      return { badge: after, released: this.heldTaps.release(this.db, { entity: 'badge', before, after }, auditId) };
+    });
+  }
+
+  /** Revocation is the badge's deactivation: the row stays; a revoked badge is never released automatically. */
+  revokeBadge(caller: Caller, uid: string, reason = 'revoked'): Badge {
+    return this.change(caller, () => {
+      const before = this.getBadge(caller, uid);
+      const after = revokeBadge(this.db, before.uid, reason.slice(0, 200) || 'revoked');
+      this.audit(caller, 'deactivate', 'badge', before.uid, null, before, after);
+      return after;
+    });
+  }
+
+  /**
+   * Enrols an unknown badge from one of its taps: the badge is bound to the worker from the tap's site day
+   * (so the held tap and any later one are covered), with the tap named in the audit entry.
+   */
+  enrolFromTap(caller: Caller, input: { tapId: string; worker: string; validTo?: string }): { badge: Badge; released: HeldTapPreview[]; tap: HeldTap } {
+    requirePermission(caller.user, 'change-site-data');
+    const tap = this.heldTap(caller, input.tapId);
+    if (tap.enrichment !== 'unknown-badge') throw invalid('tapId', 'unknown-badge', `tap ${tap.tapId} was not held for an unknown badge (${tap.enrichment})`);
+    const r = this.createBadge(caller, { uid: tap.badge, worker: input.worker, validFrom: tap.day, validTo: input.validTo }, 'enrol', tap.tapId);
+    return { ...r, tap };
+  }
+
+  previewEnrolment(caller: Caller, input: { tapId: string; worker: string; validTo?: string }): { tap: HeldTap; heldTaps: HeldTapPreview[]; releasesHeldTaps: boolean } {
+    requirePermission(caller.user, 'change-site-data');
+    const tap = this.heldTap(caller, input.tapId);
+    return { tap, heldTaps: this.previewBadge(caller, { uid: tap.badge, worker: input.worker, validFrom: tap.day, validTo: input.validTo }), releasesHeldTaps: this.heldTaps.enabled };
+  }
+
+  /** Taps held for review (not turned into registrations), newest first, of the caller's sites. */
+  listHeldTaps(caller: Caller, q: ListQuery & { terminal?: string; reason?: string; since?: string } = {}): Page<HeldTap> {
+    requirePermission(caller.user, 'read');
+    const c = new Conditions("enrichment <> 'enriched'");
+    if (q.terminal) c.add('terminal_id = ?', q.terminal);
+    if (q.reason) c.add('enrichment = ?', q.reason);
+    if (q.since) c.add('received_at >= ?', q.since);
+    const rows = this.db.prepare(`SELECT * FROM taps ${c.sql} ORDER BY received_at DESC LIMIT 2000`).all(...c.args) as TapRow[];
+    const all = rows.map(toHeldTap).filter((t) => this.siteVisible(caller.user, t.siteId));
+    return page(all, q, (t) => `${t.badge} ${t.terminalId} ${t.enrichment}`);
+  }
+
+  private heldTap(caller: Caller, tapId: string): HeldTap {
+    requirePermission(caller.user, 'read');
+    const row = this.db.prepare("SELECT * FROM taps WHERE tap_id = ? AND enrichment <> 'enriched'").get(tapId) as TapRow | undefined;
+    const t = row && toHeldTap(row);
+    if (!t || !this.siteVisible(caller.user, t.siteId)) throw notFoundError('tap', tapId);
+    return t;
+  }
+
+  // --- terminals -------------------------------------------------------------------------------------------------
+
+  private terminalView(t: Terminal): TerminalView {
+    const s = this.db.prepare('SELECT state, config_version, updated_at FROM terminal_status WHERE terminal_id = ?').get(t.id) as
+      | { state: 'online' | 'offline'; config_version: number | null; updated_at: string }
+      | undefined;
+    return { ...t, appliedConfigVersion: s?.config_version ?? null, state: s?.state ?? 'never-seen', lastSeen: s?.updated_at ?? null };
+  }
+
+  listTerminals(caller: Caller, q: ListQuery = {}): Page<TerminalView> {
+    requirePermission(caller.user, 'read');
+    if (q.site) this.needSite(caller.user, q.site);
+    const all = listTerminals(this.db).filter((t) => (q.inactive || !t.disabled) && this.siteVisible(caller.user, t.siteId) && (!q.site || t.siteId === q.site));
+    const p = page(all, q, (t) => `${t.id} ${t.siteId ?? ''}`);
+    return { ...p, items: p.items.map((t) => this.terminalView(t)) };
+  }
+
+  getTerminal(caller: Caller, id: string): TerminalView {
+    requirePermission(caller.user, 'read');
+    const t = getTerminal(this.db, id);
+    if (!t || !this.siteVisible(caller.user, t.siteId)) throw notFoundError('terminal', id);
+    return this.terminalView(t);
+  }
+
+  private checkTerminalSite(caller: Caller, siteId: string | undefined): void {
+    if (siteId === undefined) {
+      if (caller.user.sites !== null) throw invalid('site', 'required', 'is required (one of your sites)');
+      return;
+    }
+    this.needSite(caller.user, siteId);
+    if (getSite(this.db, siteId)?.deactivatedAt) throw invalid('site', 'active', `site ${siteId} is deactivated`);
+  }
+
+  /** Adds a terminal; its secret is never shown: the device gets its identity by pairing (or `rotate-secret`). */
+  createTerminal(caller: Caller, input: { id: string } & TerminalSettings): TerminalView {
+    return this.change(caller, () => {
+      this.checkTerminalSite(caller, input.siteId);
+      const { terminal } = addTerminal(this.db, input);
+      this.audit(caller, 'create', 'terminal', terminal.id, terminal.siteId, null, terminal);
+      return this.terminalView(terminal);
+    });
+  }
+
+  /** The CLI's `terminal add`: the same creation, answering the secret once for a hand-written config. */
+  createTerminalWithSecret(caller: Caller, input: { id: string } & TerminalSettings): { terminal: Terminal; secret: string } {
+    return this.change(caller, () => {
+      this.checkTerminalSite(caller, input.siteId);
+      const r = addTerminal(this.db, input);
+      this.audit(caller, 'create', 'terminal', r.terminal.id, r.terminal.siteId, null, r.terminal);
+      return r;
+    });
+  }
+
+  updateTerminal(caller: Caller, id: string, settings: TerminalSettings): TerminalView {
+    return this.change(caller, () => {
+      const before = this.getTerminal(caller, id);
+      if (settings.siteId !== undefined) this.checkTerminalSite(caller, settings.siteId);
+      const after = updateTerminal(this.db, before.id, settings);
+      this.audit(caller, 'update', 'terminal', before.id, after.siteId, stripStatus(before), after);
+      return this.terminalView(after);
+    });
+  }
+
+  setTerminalActive(caller: Caller, id: string, active: boolean): TerminalView {
+    return this.change(caller, () => {
+      const before = this.getTerminal(caller, id);
+      const after = setTerminalDisabled(this.db, before.id, !active);
+      this.audit(caller, active ? 'reactivate' : 'deactivate', 'terminal', before.id, before.siteId, stripStatus(before), after);
+      return this.terminalView(after);
+    });
+  }
+
+  /** Enrolment mode: for `minutes`, the console lists the unknown badges tapped on this terminal to enrol them. */
+  setEnrolment(caller: Caller, id: string, minutes: number): TerminalView {
+    return this.change(caller, () => {
+      const before = this.getTerminal(caller, id);
+      if (!Number.isInteger(minutes) || minutes < 0 || minutes > 240) throw invalid('minutes', 'range', 'must be a whole number of minutes from 0 (off) to 240');
+      const after = setEnrolmentMode(this.db, before.id, minutes === 0 ? null : new Date(this.now().getTime() + minutes * 60_000));
+      this.audit(caller, minutes === 0 ? 'enrolment-off' : 'enrolment-on', 'terminal', before.id, before.siteId, stripStatus(before), after);
+      return this.terminalView(after);
+    });
+  }
+
+  createPairingCode(caller: Caller, id: string): PairingCode {
+    return this.change(caller, () => {
+      const t = this.getTerminal(caller, id);
+      if (t.disabled) throw invalid('id', 'active', `terminal ${id} is disabled: enable it first`);
+      const code = createPairingCode(this.db, t.id, caller.actor.name, this.now());
+      this.audit(caller, 'pairing-code', 'terminal', t.id, t.siteId, null, { expiresAt: code.expiresAt });
+      return code;
+    });
+  }
+
+  /** The device's side of pairing (no user: the code is the credential). */
+  claimPairing(code: string, from: string): { terminalId: string; credentials: PairingCredentials } {
+    const r = claimPairingCode(this.db, code, from, this.now());
+    const t = getTerminal(this.db, r.terminalId)!;
+    recordChange(this.db, { actor: { kind: 'terminal', id: t.id, name: from.slice(0, 100) }, action: 'paired', entity: 'terminal', entityId: t.id, siteId: t.siteId, after: { pairedFrom: from.slice(0, 100) }, at: this.now() });
+    return r;
+  }
+
+  // --- imports ---------------------------------------------------------------------------------------------------
+
+  importWorkers(caller: Caller, csv: string): ImportResult {
+    requirePermission(caller.user, 'change-site-data');
+    return importWorkersCsv(this.db, csv, {
+      check: (w) => this.checkEmployers(caller, w.employers),
+      saved: (before, after) => this.audit(caller, before ? 'update' : 'create', 'worker', after.id, null, before, after),
+    });
+  }
+
+  importBadges(caller: Caller, csv: string): ImportResult {
+    requirePermission(caller.user, 'change-site-data');
+    return importBadgesCsv(this.db, csv, {
+      check: (b) => {
+        this.worker(caller, b.workerId);
+      },
+      saved: (before, after) => this.audit(caller, before ? 'update' : 'create', 'badge', after.uid, null, before, after),
+    });
+  }
+
+  // --- users -------------------------------------------------------------------------------------------------------
+
+  listUsers(caller: Caller, q: ListQuery = {}): Page<ApiUser> {
+    requirePermission(caller.user, 'manage-users');
+    return page(listUsers(this.db).filter((u) => q.inactive || !u.revokedAt), q, (u) => `${u.name} ${u.role} ${u.company ?? ''} ${(u.sites ?? []).join(' ')}`);
+  }
+
+  getUser(caller: Caller, id: string): ApiUser {
+    requirePermission(caller.user, 'manage-users');
+    const u = getUser(this.db, id);
+    if (!u) throw notFoundError('user', id);
+    return u;
+  }
+
+  createUser(caller: Caller, input: UserInput): { user: ApiUser; token: string } {
+    requirePermission(caller.user, 'manage-users');
+    return this.db.transaction(() => {
+      const r = addUser(this.db, { ...input, now: this.now() });
+      this.audit(caller, 'create', 'user', r.user.id, null, null, r.user);
+      return r;
+    }).immediate();
+  }
+
+  updateUser(caller: Caller, id: string, input: UserInput): ApiUser {
+    requirePermission(caller.user, 'manage-users');
+    return this.db.transaction(() => {
+      const before = this.getUser(caller, id);
+      const after = updateUser(this.db, id, input);
+      this.audit(caller, 'update', 'user', id, null, before, after);
+      return after;
+    }).immediate();
+  }
+
+  revokeUser(caller: Caller, id: string): ApiUser {
+    requirePermission(caller.user, 'manage-users');
+    return this.db.transaction(() => {
+      const before = this.getUser(caller, id);
+      if (id === caller.user.id) throw invalid('id', 'not-self', 'you cannot revoke your own access');
+      const after = revokeUser(this.db, id, this.now());
+      this.audit(caller, 'deactivate', 'user', id, null, before, after);
+      return after;
+    }).immediate();
+  }
+
+  // --- audit -------------------------------------------------------------------------------------------------------
+
+  auditTrail(caller: Caller, q: AuditQuery) {
+    requirePermission(caller.user, 'read-audit');
+    return listAudit(this.db, { ...q, siteIds: caller.user.sites, limit: Math.min(q.limit ?? 100, 10_000) });
+  }
+}
+
+interface TapRow {
+  tap_id: string;
+  terminal_id: string;
+  site_id: string | null;
+  badge: string;
+  direction: string;
+  reason: string;
+  at: string;
+  local_at: string | null;
+  received_at: string;
+  enrichment: string;
+  enrichment_detail: string | null;
+}
+
+export interface HeldTap {
+  tapId: string;
+  terminalId: string;
+  siteId: string | null;
+  badge: string;
+  direction: string;
+  reason: string;
+  at: string;
+  /** The tap's site day (Europe/Brussels): an enrolled badge is valid from this day. */
+  day: string;
+  receivedAt: string;
+  enrichment: string;
+  detail: string | null;
+}
+
+function toHeldTap(r: TapRow): HeldTap {
+  return {
+    tapId: r.tap_id, terminalId: r.terminal_id, siteId: r.site_id, badge: r.badge, direction: r.direction, reason: r.reason, at: r.at,
+    day: localDate(new Date(r.at)), receivedAt: r.received_at, enrichment: r.enrichment, detail: r.enrichment_detail,
+  };
+}
+
+function stripStatus(t: TerminalView): Terminal {
+  const { appliedConfigVersion: _a, state: _s, lastSeen: _l, ...rest } = t;
+  return rest;
+}

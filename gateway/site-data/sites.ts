@@ -1,0 +1,125 @@
+import type { Db } from '../../shared/sqlite.ts';
+import { addressSchema, coordinatesSchema, type PlaceOfWork } from '../../shared/registration.ts';
+import { LANGUAGES, type Language } from '../../shared/mqtt/payloads.ts';
+import { parseWith } from '../../shared/schema.ts';
+import { parseTerminalId } from '../../shared/mqtt/topics.ts';
+import type { FieldProblem } from '../../shared/problems.ts';
+import { check, nowIso, problem, requireText, throwIfAny } from './input.ts';
+
+/** Sites: where the cleaning happens; a place of work is an address, coordinates, or both (FAQ 30). */
+export interface SiteInput {
+  id: string;
+  name: string;
+  language?: string;
+  postCode?: string;
+  municipality?: string;
+  street?: string;
+  houseNumber?: string;
+  box?: string;
+  latitude?: number | string;
+  longitude?: number | string;
+}
+
+export interface Site {
+  id: string;
+  name: string;
+  language: Language;
+  placeOfWork: PlaceOfWork;
+  deactivatedAt: string | null;
+}
+
+interface SiteRow {
+  id: string;
+  name: string;
+  language: Language;
+  post_code: string | null;
+  municipality: string | null;
+  street: string | null;
+  house_number: string | null;
+  box_number: string | null;
+  latitude: number | null;
+  longitude: number | null;
+  deactivated_at?: string | null;
+}
+
+export function placeOfWorkOf(row: SiteRow): PlaceOfWork {
+  const place: PlaceOfWork = {};
+  if (row.post_code !== null) {
+    place.address = {
+      postCode: row.post_code,
+      municipalityName: row.municipality ?? '',
+      streetName: row.street ?? '',
+      houseNumber: row.house_number ?? '',
+      ...(row.box_number ? { boxNumber: row.box_number } : {}),
+    };
+  }
+  if (row.latitude !== null && row.longitude !== null) place.coordinates = { latitude: row.latitude, longitude: row.longitude };
+  return place;
+}
+
+function toSite(row: SiteRow): Site {
+  return { id: row.id, name: row.name, language: row.language, placeOfWork: placeOfWorkOf(row), deactivatedAt: row.deactivated_at ?? null };
+}
+
+function toNumber(v: number | string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  return typeof v === 'number' ? v : Number(v);
+}
+
+export function upsertSite(db: Db, input: SiteInput): Site {
+  const problems: FieldProblem[] = [];
+  const id = check(parseTerminalId(input.id, 'id'), problems);
+  const name = requireText(input.name, 'name', problems);
+  const language = (input.language ?? 'fr') as Language;
+  if (!(LANGUAGES as readonly string[]).includes(language)) problems.push(problem('language', 'enum', `must be one of ${LANGUAGES.join(', ')}`));
+  const anyAddress = [input.postCode, input.municipality, input.street, input.houseNumber].some((v) => v !== undefined && v !== '');
+  let address: PlaceOfWork['address'];
+  if (anyAddress) {
+    const r = parseWith(addressSchema, {
+      postCode: input.postCode ?? '',
+      municipalityName: input.municipality ?? '',
+      streetName: input.street ?? '',
+      houseNumber: input.houseNumber ?? '',
+      ...(input.box ? { boxNumber: input.box } : {}),
+    });
+    if (r.ok) address = r.value;
+    else problems.push(...r.problems.map((p) => ({ ...p, field: `address.${p.field}`, message: `address.${p.message}` })));
+  }
+  let coordinates: PlaceOfWork['coordinates'];
+  const lat = toNumber(input.latitude);
+  const lon = toNumber(input.longitude);
+  if (lat !== undefined || lon !== undefined) {
+    const r = parseWith(coordinatesSchema, { latitude: lat, longitude: lon });
+    if (r.ok) coordinates = r.value;
+    else problems.push(...r.problems.map((p) => ({ ...p, field: `coordinates.${p.field}`, message: `coordinates.${p.message}` })));
+  }
+  if (!anyAddress && lat === undefined && lon === undefined) problems.push(problem('placeOfWork', 'required', 'needs an address (post code, municipality, street, house number) or coordinates'));
+  throwIfAny(problems);
+  db.prepare(
+    `INSERT INTO sites (id, name, language, post_code, municipality, street, house_number, box_number, latitude, longitude, created_at)
+     VALUES (@id, @name, @language, @post_code, @municipality, @street, @house_number, @box_number, @latitude, @longitude, @created_at)
+     ON CONFLICT (id) DO UPDATE SET name = excluded.name, language = excluded.language, post_code = excluded.post_code,
+       municipality = excluded.municipality, street = excluded.street, house_number = excluded.house_number,
+       box_number = excluded.box_number, latitude = excluded.latitude, longitude = excluded.longitude`,
+  ).run({
+    id, name, language,
+    post_code: address?.postCode ?? null,
+    municipality: address?.municipalityName ?? null,
+    street: address?.streetName ?? null,
+    house_number: address?.houseNumber ?? null,
+    box_number: address?.boxNumber ?? null,
+    latitude: coordinates?.latitude ?? null,
+    longitude: coordinates?.longitude ?? null,
+    created_at: nowIso(),
+  });
+  return getSite(db, id!)!;
+}
+
+export function getSite(db: Db, id: string): Site | undefined {
+  const row = db.prepare('SELECT * FROM sites WHERE id = ?').get(id) as SiteRow | undefined;
+  return row ? toSite(row) : undefined;
+}
+
+export function listSites(db: Db): Site[] {
+  return (db.prepare('SELECT * FROM sites ORDER BY id').all() as SiteRow[]).map(toSite);
+}

@@ -1,0 +1,78 @@
+import type { Db } from '../../shared/sqlite.ts';
+import type { Logger } from '../../shared/logging.ts';
+import { topicFor } from '../../shared/mqtt/topics.ts';
+import type { Language } from '../../shared/mqtt/payloads.ts';
+import { siteDataVersion } from '../store/database.ts';
+import { listTerminals } from '../site-data/terminals.ts';
+import { rosterFor, terminalConfigFor } from './terminal-view.ts';
+import { localDate } from '../../shared/time.ts';
+
+/** Publishes a retained message; the broker adapter implements it. */
+export interface RetainedSink {
+  publishRetained(topic: string, payload: string): void;
+}
+
+/**
+ * Keeps each terminal's retained `config` and `roster` in step with the site data. `ciao admin` changes the
+ * database from another process; triggers bump `site_data_version`, which this polls (one indexed read a
+ * second). Republishing also happens when the day changes, since rosters depend on the day.
+ */
+export class SitePublisher {
+  private version = -1;
+  private day = '';
+  private timer: NodeJS.Timeout | undefined;
+  private languages = new Map<string, Language>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly sink: RetainedSink,
+    private readonly logger: Logger,
+    private readonly opts: { pollMs: number; maxClockSkewMs: number; onChange?: () => void; now?: () => Date },
+  ) {}
+
+  start(): void {
+    this.check();
+    this.timer = setInterval(() => this.check(), this.opts.pollMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  languageOf(terminalId: string): Language {
+    return this.languages.get(terminalId) ?? 'fr';
+  }
+
+  /** Republishes if the site data or the day changed. */
+  check(): void {
+    try {
+      const v = siteDataVersion(this.db);
+      const day = localDate(this.opts.now?.() ?? new Date());
+      if (v === this.version && day === this.day) return;
+      const changed = v !== this.version && this.version !== -1;
+      this.publishAll();
+      this.version = v;
+      if (changed) this.opts.onChange?.();
+      this.day = day;
+    } catch (err) {
+      this.logger.error({ err }, 'could not republish terminal config and roster');
+    }
+  }
+
+  publishAll(): void {
+    const now = this.opts.now?.() ?? new Date();
+    const languages = new Map<string, Language>();
+    let count = 0;
+    for (const t of listTerminals(this.db)) {
+      const config = terminalConfigFor(this.db, t.id, { maxClockSkewMs: this.opts.maxClockSkewMs, now });
+      if (!config) continue;
+      languages.set(t.id, config.language);
+      this.sink.publishRetained(topicFor(t.id, 'config'), JSON.stringify(config));
+      this.sink.publishRetained(topicFor(t.id, 'roster'), JSON.stringify(rosterFor(this.db, t.id, now)));
+      count += 1;
+    }
+    this.languages = languages;
+    this.logger.info({ terminals: count }, 'terminal config and roster published');
+  }
+}

@@ -1,0 +1,367 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { addUser } from '../../gateway/access/users.ts';
+import { upsertCompany } from '../../gateway/site-data/companies.ts';
+import { makeEnterpriseNumber, makeWorkerNumber } from '../../shared/identifiers/make.ts';
+import { makeTestCertificates } from '../gateway/helpers/tls.ts';
+import { startTestGateway, type TestGateway } from '../gateway/helpers/start-gateway.ts';
+import { waitUntil } from '../gateway/helpers/wait.ts';
+import { checkAccessibility, CHROMIUM, CHROMIUM_ARGS, haveChromium, screenshot } from './helpers/browser.ts';
+
+/**
+ * The whole first day of a new site manager, in real Chromium against a real gateway (MQTT over TLS, the
+ * HTTPS pairing listener) and a real `ciao terminal` process with the simulated reader:
+ * log in; create a company, a site, a declaration, a worker and a badge; add a terminal and pair it with the
+ * code; an unknown badge tapped on it appears live; enrol it; change the terminal's language and see the
+ * terminal apply it; a payroll user exports; a read-only user can change nothing. Every screen passes axe.
+ *
+ * The day-correct issue extends this walk: after the enrolment, the held tap reaches the emulator once
+ * (see the `enrols the unknown badge` step, where the console says today that no release happens).
+ */
+const REPO = resolve(import.meta.dirname, '../..');
+const run = promisify(execFile);
+const OWN = makeEnterpriseNumber('04030192');
+const SUB = makeEnterpriseNumber('04287594');
+const NISS = makeWorkerNumber({ year: 1986, month: 5, day: 14 }, 71);
+const KNOWN_BADGE = '04A1B2C3';
+const UNKNOWN_BADGE = 'DEADBEEF';
+
+let gw: TestGateway;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let tokens: { manager: string; payroll: string; reader: string };
+let terminal: ChildProcess | undefined;
+let terminalOut = '';
+const dir = mkdtempSync(join(tmpdir(), 'ciao-console-'));
+const axeFindings: Array<{ screen: string; violations: string[] }> = [];
+const pageErrors: string[] = [];
+
+async function goto(screen: string): Promise<void> {
+  expect(pageErrors).toEqual([]);
+  await page.click(`nav [data-screen="${screen}"]`);
+  await page.waitForSelector(`main[data-current="${screen}"]`);
+}
+
+async function audit(screen: string): Promise<void> {
+  const violations = await checkAccessibility(page);
+  axeFindings.push({ screen, violations });
+  expect(violations, `axe on ${screen}`).toEqual([]);
+}
+
+async function reviewAndConfirm(): Promise<void> {
+  await page.click('main form button[type=submit]');
+  await page.waitForSelector('main .review');
+  await page.click('main .review [data-action=confirm]');
+  await page.waitForSelector('main .notice.ok');
+}
+
+describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () => {
+  beforeAll(async () => {
+    const certs = makeTestCertificates(mkdtempSync(join(tmpdir(), 'ciao-console-tls-')));
+    gw = await startTestGateway({
+      seed: (db) => {
+        // The operator onboards the company and its people (ciao admin company add / user add).
+        upsertCompany(db, { number: OWN, name: 'Net & Clean' });
+      },
+      config: {
+        mqtt: { host: '127.0.0.1', port: 0, tls: { port: 0, cert: certs.cert, key: certs.key, ca: certs.ca } },
+        http: { host: '127.0.0.1', port: 0, pairing: { port: 0, cert: certs.cert, key: certs.key, ca: certs.ca } },
+      },
+    });
+    tokens = {
+      manager: addUser(gw.db(), { name: 'Marie Dupont', role: 'site-manager', company: OWN }).token,
+      payroll: addUser(gw.db(), { name: 'Paul Payroll', role: 'payroll', company: OWN }).token,
+      reader: addUser(gw.db(), { name: 'Rita Reader', role: 'read-only', company: OWN }).token,
+    };
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'fr-BE', timezoneId: 'Europe/Brussels', acceptDownloads: true });
+    page = await context.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+  }, 60_000);
+
+  afterAll(async () => {
+    terminal?.kill('SIGTERM');
+    await browser?.close();
+    await gw?.stop();
+  });
+
+  it('refuses a wrong token, then logs in', async () => {
+    await page.goto(`http://127.0.0.1:${gw.httpPort}/console/`);
+    await audit('login');
+    await page.fill('#token', 'ciao_wrong');
+    await page.press('#token', 'Enter');
+    await page.waitForSelector('#login-error');
+    expect(await page.textContent('#login-error')).toContain('valid-token');
+    await page.fill('#token', tokens.manager);
+    await page.press('#token', 'Enter');
+    await page.waitForSelector('#who');
+    expect(await page.textContent('#who')).toContain('Marie Dupont');
+    await page.waitForSelector('#live[data-live=live]');
+    await audit('overview');
+    await screenshot(page, 'console-overview');
+  });
+
+  it('creates a company, with the enterprise number checked as it is typed', async () => {
+    await goto('companies');
+    await audit('companies');
+    await page.click('[data-action=new]');
+    await page.fill('main input[name=number]', '0428.759.498');
+    await page.fill('main input[name=name]', 'Shine');
+    // The browser runs the server's own check-digit rule.
+    await page.waitForSelector('[data-field=number] .error[data-rule=checksum]');
+    await audit('company form with an error');
+    await page.fill('main input[name=number]', SUB);
+    await page.waitForSelector('[data-field=number] .error', { state: 'detached' });
+    await page.click('main form button[type=submit]');
+    await page.waitForSelector('main .review');
+    expect(await page.textContent('main .review')).toContain('Shine');
+    await audit('company review');
+    await page.click('main .review [data-action=confirm]');
+    await page.waitForSelector(`main table[data-kind=companies] tr[data-id="${SUB}"]`);
+  });
+
+  it('creates a site, its declaration with the contractor chain, a worker and a badge', async () => {
+    await goto('sites');
+    await page.click('[data-action=new]');
+    await page.fill('main input[name=id]', 'tilleuls');
+    await page.fill('main input[name=name]', 'Les Tilleuls');
+    await page.fill('main input[name=postCode]', '1000');
+    await page.fill('main input[name=municipality]', 'Bruxelles');
+    await page.fill('main input[name=street]', 'Rue des Tilleuls');
+    await page.fill('main input[name=houseNumber]', '14');
+    await audit('site form');
+    await reviewAndConfirm();
+    await page.waitForSelector('main table[data-kind=sites] tr[data-id=tilleuls]');
+
+    await goto('declarations');
+    await page.click('[data-action=new]');
+    await page.fill('main input[name=number]', '1Y102M7NZF7PO');
+    await page.waitForSelector('[data-field=number] .error');
+    await page.fill('main input[name=number]', '1Y102M7NZF7PZ');
+    await page.selectOption('main select[name=siteId]', 'tilleuls');
+    await page.fill('main input[name=validFrom]', '2026-01-01');
+    await page.fill('main input[name=companies]', `${OWN}, ${SUB}`);
+    await audit('declaration form');
+    await reviewAndConfirm();
+    await page.waitForSelector('main table[data-kind=declarations] tr[data-id="1Y102M7NZF7PZ"]');
+
+    await goto('workers');
+    await page.click('[data-action=new]');
+    await page.fill('main input[name=niss]', `${NISS.slice(0, 10)}0`);
+    await page.fill('main input[name=name]', 'Amina Diallo');
+    await page.waitForSelector('[data-field=niss] .error');
+    await page.fill('main input[name=niss]', NISS);
+    await page.fill('main input[name=employers]', SUB);
+    await audit('worker form');
+    await reviewAndConfirm();
+    const row = await page.waitForSelector('main table[data-kind=workers] tbody tr[data-id]');
+    // A site manager sees the NISS masked.
+    expect(await row.textContent()).toContain(`*********${NISS.slice(-2)}`);
+    expect(await row.textContent()).not.toContain(NISS);
+
+    await goto('badges');
+    await page.click('[data-action=new]');
+    await page.fill('main input[name=uid]', '04A1B2C');
+    await page.waitForSelector('[data-field=uid] .error[data-rule=format]');
+    await page.fill('main input[name=uid]', KNOWN_BADGE);
+    await page.selectOption('main select[name=worker]', { label: await page.$eval('main select[name=worker] option:nth-child(2)', (o) => o.textContent ?? '') });
+    await reviewAndConfirm();
+    await page.waitForSelector(`main table[data-kind=badges] tr[data-id="${KNOWN_BADGE}"]`);
+    await audit('badges');
+  });
+
+  it('adds a terminal, pairs a real terminal process with the code, and sees it online', async () => {
+    await goto('terminals');
+    await page.click('[data-action=add-terminal]');
+    await page.fill('main input[name=id]', 'tilleuls-entree');
+    await page.selectOption('main select[name=siteId]', 'tilleuls');
+    await audit('terminal form');
+    await page.click('main form button[type=submit]');
+    await page.click('main .review [data-action=confirm]');
+    await page.waitForSelector('[data-pairing] [data-command], main .notice.error');
+    expect(await page.$eval('main', (m) => m.querySelector('.notice.error')?.textContent ?? '')).toBe('');
+    await audit('terminal pairing code');
+    await screenshot(page, 'console-pairing');
+    const command = (await page.textContent('[data-pairing] [data-command]'))!.trim();
+    const [, pairing, gateway] = /^ciao terminal pair (\S+) --gateway (\S+)$/.exec(command)!;
+
+    const config = join(dir, 'terminal', 'terminal.json');
+    mkdirSync(join(dir, 'terminal'));
+    const paired = await run(process.execPath, [join(REPO, 'bin/ciao.mjs'), 'terminal', 'pair', pairing!, '--gateway', gateway!, '--out', config, '--reader', 'simulated', '--panel', 'console'], { cwd: REPO });
+    expect(paired.stdout).toContain('paired as terminal tilleuls-entree');
+    terminal = spawn(process.execPath, [join(REPO, 'bin/ciao.mjs'), 'terminal', '--config', config], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CIAO_LOG_LEVEL: 'info' } });
+    terminal.stdout!.on('data', (d: Buffer) => (terminalOut += d.toString()));
+    terminal.stderr!.on('data', (d: Buffer) => (terminalOut += d.toString()));
+    // Live: no reload, the row turns online when the terminal connects.
+    await page.waitForSelector('main tr[data-terminal=tilleuls-entree] [data-state=online]', { timeout: 30_000 });
+    await page.waitForSelector('main tr[data-terminal=tilleuls-entree] [data-applied=yes]');
+    // Enrolment mode, for handing out new badges at this door.
+    await page.click('main tr[data-terminal=tilleuls-entree] [data-action=enrolment-on]');
+    await page.waitForSelector('main tr[data-terminal=tilleuls-entree] [data-enrolment=on]');
+    await audit('terminals');
+  });
+
+  it('shows an unknown badge tapped on the terminal live, and enrols it from the tap', async () => {
+    await goto('overview');
+    terminal!.stdin!.write(`${UNKNOWN_BADGE}\n`);
+    await page.waitForSelector(`#ov-held-list li[data-badge=${UNKNOWN_BADGE}]`, { timeout: 20_000 });
+    // From the terminal in enrolment mode: the badges tapped at that door.
+    await goto('terminals');
+    await page.click('main tr[data-terminal=tilleuls-entree] [data-enrolment=on] + a');
+    await page.waitForSelector(`main[data-current=enrol] tr[data-badge=${UNKNOWN_BADGE}]`);
+    expect(await page.textContent('main h2')).toContain('tilleuls-entree');
+    await audit('enrol');
+    await page.selectOption(`main tr[data-badge=${UNKNOWN_BADGE}] select`, { label: 'Amina Diallo' });
+    await page.click(`main tr[data-badge=${UNKNOWN_BADGE}] button`);
+    await page.waitForSelector('main .review');
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Brussels' }).format(new Date());
+    expect(await page.textContent('main .review')).toContain(today);
+    // Sending the held tap late comes with the day-correct issue: the console says so instead of promising it.
+    await page.waitForSelector('main .review [data-release=unavailable]');
+    await audit('enrol review');
+    await screenshot(page, 'console-enrol');
+    await page.click('main .review [data-action=confirm]');
+    await page.waitForSelector('main .notice.ok');
+    const badge = gw.db().prepare('SELECT worker_id, valid_from FROM badges WHERE uid = ?').get(UNKNOWN_BADGE) as { worker_id: string; valid_from: string };
+    expect(badge.valid_from).toBe(today);
+    const enrolled = gw.db().prepare("SELECT after FROM audit_log WHERE action = 'enrol' AND entity_id = ?").get(UNKNOWN_BADGE) as { after: string };
+    expect(JSON.parse(enrolled.after)).toMatchObject({ uid: UNKNOWN_BADGE, fromTap: expect.any(String) });
+  });
+
+  it("changes the terminal's language and sees the terminal apply it", async () => {
+    await goto('terminals');
+    await page.click('main tr[data-terminal=tilleuls-entree] button:has-text("Modifier")');
+    await page.selectOption('main select[name=language]', 'nl');
+    await page.fill('main input[name=debounceSeconds]', '0');
+    await page.click('main form button[type=submit]');
+    await page.waitForSelector('main .review');
+    expect(await page.textContent('main .review')).toMatch(/nl/);
+    const before = (gw.db().prepare("SELECT config_version AS v FROM terminals WHERE id = 'tilleuls-entree'").get() as { v: number }).v;
+    await page.click('main .review [data-action=confirm]');
+    await page.waitForSelector('main .notice.ok');
+    const version = (gw.db().prepare("SELECT config_version AS v FROM terminals WHERE id = 'tilleuls-entree'").get() as { v: number }).v;
+    expect(version).toBeGreaterThan(before);
+    // The terminal process reports the new version once it applied it; the console shows it without a reload.
+    await page.waitForSelector(`main tr[data-terminal=tilleuls-entree] [data-applied=yes]:has-text("v${version}")`, { timeout: 20_000 });
+    expect(await page.textContent('main tr[data-terminal=tilleuls-entree]')).toContain('nl');
+    await screenshot(page, 'console-terminals');
+    // The terminal registers the known badge; its tap becomes a registration.
+    terminal!.stdin!.write(`${KNOWN_BADGE}\n`);
+    await waitUntil(() => gw.db().prepare("SELECT 1 FROM registrations r JOIN taps t ON t.tap_id = r.tap_id WHERE t.badge = ?").get(KNOWN_BADGE), { what: 'the registration of the known badge' });
+  });
+
+  it('imports workers from a CSV file: each bad line shown by line and field, the good ones kept', async () => {
+    await goto('import');
+    const good = makeWorkerNumber({ year: 1992, month: 9, day: 9 }, 21);
+    const csv = ['niss,name,capacity,employers', `${good},Jan Peeters,employee,${SUB}`, `${good.slice(0, 10)}${(Number(good[10]) + 1) % 10},Wrong Digits,employee,${SUB}`].join('\n');
+    await page.setInputFiles('form[data-import=workers] input[type=file]', { name: 'workers.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await page.waitForFunction(() => (document.querySelector('form[data-import=workers] textarea') as HTMLTextAreaElement).value.includes('Jan Peeters'));
+    await page.click('form[data-import=workers] button[type=submit]');
+    await page.waitForSelector('form[data-import=workers] [data-result] tr[data-line="3"]');
+    expect(await page.textContent('form[data-import=workers] [data-result]')).toMatch(/niss.*checksum/s);
+    await audit('import result');
+    expect(gw.db().prepare("SELECT name FROM workers WHERE name = 'Jan Peeters'").get()).toEqual({ name: 'Jan Peeters' });
+  });
+
+  it('keeps every change in the audit trail, exportable as CSV', async () => {
+    await goto('audit');
+    await page.waitForSelector('main table[data-kind=audit] tr[data-audit]');
+    const text = await page.textContent('main table[data-kind=audit]');
+    for (const what of ['company', 'site', 'declaration', 'worker', 'badge', 'terminal', 'enrol', 'paired']) expect(text).toContain(what);
+    expect(text).not.toContain(NISS);
+    await audit('audit');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-action=audit-csv]')]);
+    const csv = readFileSync((await download.path())!, 'utf8');
+    expect(csv.split('\r\n')[0]).toBe('id,at,actor_kind,actor_id,actor_name,action,entity,entity_id,site_id,before,after,cause_id');
+    expect(csv).toContain('Marie Dupont');
+    expect(csv).not.toContain(NISS);
+  });
+
+  it('visits the remaining screens on a phone-sized screen, and they pass axe', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const screen of ['import', 'export', 'overview', 'workers']) {
+      await goto(screen);
+      await audit(`${screen} (phone)`);
+    }
+    await screenshot(page, 'console-phone');
+    await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  it('lets a payroll user export the registrations with NISS', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-GB', acceptDownloads: true });
+    const p = await ctx.newPage();
+    await p.goto(`http://127.0.0.1:${gw.httpPort}/console/`);
+    await p.fill('#token', tokens.payroll);
+    await p.press('#token', 'Enter');
+    await p.click('nav [data-screen=export]');
+    const violations = await checkAccessibility(p);
+    expect(violations).toEqual([]);
+    const [download] = await Promise.all([p.waitForEvent('download'), p.click('[data-action=export]')]);
+    const csv = readFileSync((await download.path())!, 'utf8');
+    expect(csv).toContain(NISS);
+    expect(csv).toContain('Amina Diallo');
+    // Payroll changes nothing: no button to create, and the API refuses.
+    await p.click('nav [data-screen=workers]');
+    await p.waitForSelector('main table[data-kind=workers]');
+    expect(await p.$$('[data-action=new]')).toHaveLength(0);
+    await ctx.close();
+  });
+
+  it('lets a read-only user read but change nothing', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'nl-BE' });
+    const p = await ctx.newPage();
+    await p.goto(`http://127.0.0.1:${gw.httpPort}/console/`);
+    await p.fill('#token', tokens.reader);
+    await p.press('#token', 'Enter');
+    await p.waitForSelector('#who');
+    const menu = await p.$$eval('nav [data-screen]', (as) => as.map((a) => a.getAttribute('data-screen')));
+    expect(menu).toEqual(['overview', 'companies', 'sites', 'declarations', 'workers', 'badges', 'terminals']);
+    for (const screen of ['companies', 'sites', 'declarations', 'workers', 'badges', 'terminals']) {
+      await p.click(`nav [data-screen=${screen}]`);
+      await p.waitForSelector(`main[data-current=${screen}] table`);
+      expect(await p.$$('[data-action=new], [data-action=add-terminal]'), screen).toHaveLength(0);
+      const violations = await checkAccessibility(p);
+      expect(violations, `axe on ${screen} (read-only)`).toEqual([]);
+    }
+    const refused = await p.evaluate(async (token) => {
+      const r = await fetch('/api/v1/companies', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ number: '0403.019.261', name: 'X' }) });
+      return { status: r.status, body: await r.json() };
+    }, tokens.reader);
+    expect(refused.status).toBe(403);
+    expect(refused.body.problems[0].rule).toBe('permission-change-site-data');
+    await ctx.close();
+  });
+
+  it('works by keyboard alone: menu, form, review, confirm', async () => {
+    await page.goto(`http://127.0.0.1:${gw.httpPort}/console/#/companies`);
+    await page.waitForSelector('main[data-current=companies]');
+    await page.focus('[data-action=new]');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('main input[name=number]');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('name'))).toBe('number');
+    await page.keyboard.type(`BE${makeEnterpriseNumber('08765432')}`);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('Clean by keys');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('main .review');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-action'))).toBe('confirm');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector(`main table[data-kind=companies] tr[data-id="${makeEnterpriseNumber('08765432')}"]`);
+    expect(terminalOut).not.toMatch(/uncaught|TypeError/i);
+    expect(axeFindings.length).toBeGreaterThan(15);
+    // The check is not vacuous: an image without text and an unlabelled field are caught.
+    await page.evaluate(() => document.querySelector('main')!.insertAdjacentHTML('beforeend', '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" /><input type="text" />'));
+    const caught = await checkAccessibility(page);
+    expect(caught.some((v) => v.startsWith('image-alt'))).toBe(true);
+    expect(caught.some((v) => v.startsWith('label'))).toBe(true);
+    expect(existsSync(join(dir, 'terminal', 'terminal.json'))).toBe(true);
+  });
+});

@@ -10,5 +10,7 @@ export default defineConfig({
     pool: 'forks',
     fileParallelism: false,
     maxWorkers: 1,
+    // Processes the tests start run the sources under test, never a compiled release left in dist/.
+    env: { CIAO_FROM_SOURCE: '1' },
   },
 });

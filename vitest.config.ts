@@ -11,5 +11,7 @@ export default defineConfig({
     // Tests that share a system service (pcscd, the virtual reader) run one file at a time.
     fileParallelism: true,
     maxWorkers: 2,
+    // Processes the tests start run the sources under test, never a compiled release left in dist/.
+    env: { CIAO_FROM_SOURCE: '1' },
   },
 });

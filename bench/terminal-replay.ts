@@ -6,14 +6,19 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { toOffsetIso } from '../shared/time.ts';
+import { SerialTestBoard } from '../simulator/firmata-board/serial-line.ts';
 import { Outbox } from '../terminal/core/outbox.ts';
+import { buildRelease, ciaoCommand, type BuiltRelease, type Runtime } from './lib/release.ts';
 
 /**
  * Offline buffer and replay: 100,000 taps on disk in the terminal's outbox, then the gateway comes back
  * and the terminal replays them (in order, a bounded window in flight). The gateway (Aedes + a
- * group-committing ack responder) and the terminal run as separate processes; the RSS reported is the
- * terminal process's peak (VmHWM), startup included, replay time includes process start.
- * Targets: >= 100,000 taps on disk, replay >= 2,000 taps/s, RSS <= 100 MB.
+ * group-committing ack responder) and the terminal run as separate processes; the terminal is
+ * `ciao terminal --config FILE` as the service runs it, from the compiled release (or, as the baseline, from
+ * the sources through the loader). The RSS reported is the terminal process's peak (VmHWM), start-up
+ * included; replay time includes process start. With the johnny-five panel (on the Firmata board emulator
+ * over a pseudo-terminal pair) the panel's worker thread is in the same process, so in the same figure.
+ * Targets: >= 100,000 taps on disk, replay >= 2,000 taps/s, RSS <= 100 MB (console panel).
  */
 export interface TerminalReplayReport {
   bench: 'terminal-replay';
@@ -27,6 +32,10 @@ export interface TerminalReplayReport {
   maxRssMB: number;
   /** Peak anonymous (private) resident memory, sampled: what the terminal itself allocates. */
   maxPrivateMB: number;
+  /** Peak file-backed resident memory, sampled: the Node binary, ICU data and native addons mapped in. */
+  maxFileMB: number;
+  runtime: Runtime;
+  panel: 'console' | 'johnny-five';
   nodeFlags: string[];
   window: number;
   targets: { minTaps: number; minTapsPerSecond: number; maxRssMB: number };
@@ -68,10 +77,26 @@ async function startGatewayChild(dbPath: string) {
   };
 }
 
-export async function runTerminalReplayBench(opts: { taps?: number; window?: number; dir?: string } = {}): Promise<TerminalReplayReport> {
+export interface TerminalReplayOptions {
+  taps?: number;
+  window?: number;
+  dir?: string;
+  /** `compiled` (default): the release `npm run build` makes; `loader`: the sources through tsx. */
+  runtime?: Runtime;
+  /** A release built beforehand (one build for several runs); built here when missing. */
+  release?: BuiltRelease;
+  panel?: 'console' | 'johnny-five';
+}
+
+export async function runTerminalReplayBench(opts: TerminalReplayOptions = {}): Promise<TerminalReplayReport> {
   const taps = opts.taps ?? 100_000;
   const window = opts.window ?? 128;
+  const runtime = opts.runtime ?? 'compiled';
+  const panel = opts.panel ?? 'console';
   const dir = mkdtempSync(join(opts.dir ?? tmpdir(), 'ciao-bench-replay-'));
+  const ownRelease = runtime === 'compiled' && !opts.release ? buildRelease(opts.dir) : undefined;
+  const release = opts.release ?? ownRelease;
+  const board = panel === 'johnny-five' ? new SerialTestBoard({ dir, wiring: { greenLed: 2, redLed: 4, piezo: 3, lcd: [7, 8, 9, 10, 11, 12] } }) : undefined;
   try {
     const outboxPath = join(dir, 'outbox.db');
     // Fill the outbox as days offline would: taps from a few hundred badges, committed in bulk for speed.
@@ -91,20 +116,36 @@ export async function runTerminalReplayBench(opts: { taps?: number; window?: num
     const outboxBytes = statSync(outboxPath).size + (statSync(`${outboxPath}-wal`, { throwIfNoEntry: false })?.size ?? 0);
 
     const gateway = await startGatewayChild(join(dir, 'gateway.db'));
+    if (board) await board.plug();
     const configPath = join(dir, 'terminal.json');
-    writeFileSync(configPath, JSON.stringify({ id: TID, secret: SECRET, mqtt: { url: `mqtt://127.0.0.1:${gateway.port}` }, reader: 'simulated', panel: 'console', outbox: outboxPath, replayWindow: window, defaults: { debounceSeconds: 0 } }));
-    // The terminal runs as its own process, exactly as `ciao terminal` would: its RSS is read from /proc.
-    const script = fileURLToPath(new URL('../test/terminal/helpers/terminal-child.ts', import.meta.url));
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        id: TID,
+        secret: SECRET,
+        mqtt: { url: `mqtt://127.0.0.1:${gateway.port}` },
+        reader: 'simulated',
+        panel,
+        ...(board ? { board: { port: board.portPath } } : {}),
+        outbox: outboxPath,
+        replayWindow: window,
+        defaults: { debounceSeconds: 0 },
+      }),
+    );
+    // The terminal runs as its own process, exactly as the service starts `ciao terminal`: its RSS is read from /proc.
+    const { launcher, env } = ciaoCommand(runtime, release);
     const start = performance.now();
-    const terminal = spawn(process.execPath, [...TERMINAL_NODE_FLAGS, '--import', 'tsx', script, configPath], { stdio: ['pipe', 'ignore', 'inherit'] });
-    const terminalExited = new Promise((r) => terminal.once('exit', r));
+    const terminal = spawn(process.execPath, [...TERMINAL_NODE_FLAGS, launcher, 'terminal', '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...env, CIAO_LOG_LEVEL: 'warn' } });
+    const terminalExited = new Promise<number | null>((r) => terminal.once('exit', (code) => r(code)));
     let maxRssKb = 0;
     let maxAnonKb = 0;
+    let maxFileKb = 0;
     const sampleRss = () => {
       try {
         const status = readFileSync(`/proc/${terminal.pid}/status`, 'utf8');
         maxRssKb = Math.max(maxRssKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
         maxAnonKb = Math.max(maxAnonKb, Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0));
+        maxFileKb = Math.max(maxFileKb, Number(/RssFile:\s+(\d+)/.exec(status)?.[1] ?? 0));
       } catch {
         // not started yet, or no /proc
       }
@@ -118,11 +159,13 @@ export async function runTerminalReplayBench(opts: { taps?: number; window?: num
     }
     const replaySeconds = (performance.now() - start) / 1000;
     sampleRss();
-    terminal.stdin!.write('stop\n');
-    await terminalExited;
+    terminal.kill('SIGTERM');
+    const code = await terminalExited;
     await gateway.stop();
-    const maxRssMB = Math.round((maxRssKb / 1024) * 10) / 10;
-    const maxPrivateMB = Math.round((maxAnonKb / 1024) * 10) / 10;
+    if (code !== 0) throw new Error(`the terminal did not stop cleanly (exit ${code})`);
+    const mb = (kb: number) => Math.round((kb / 1024) * 10) / 10;
+    const maxRssMB = mb(maxRssKb);
+    const maxPrivateMB = mb(maxAnonKb);
     const tapsPerSecond = Math.round(queuedTaps / replaySeconds);
     const targets = { minTaps: 100_000, minTapsPerSecond: 2000, maxRssMB: 100 };
     return {
@@ -135,17 +178,27 @@ export async function runTerminalReplayBench(opts: { taps?: number; window?: num
       storedAtGateway: stored!,
       maxRssMB,
       maxPrivateMB,
+      maxFileMB: mb(maxFileKb),
+      runtime,
+      panel,
       nodeFlags: TERMINAL_NODE_FLAGS,
       window,
       targets,
       pass: queuedTaps >= targets.minTaps && tapsPerSecond >= targets.minTapsPerSecond && maxRssMB <= targets.maxRssMB && stored === queuedTaps,
     };
   } finally {
+    await board?.close();
+    ownRelease?.remove();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const report = await runTerminalReplayBench();
+  const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+  const report = await runTerminalReplayBench({
+    taps: arg('taps') ? Number(arg('taps')) : undefined,
+    runtime: arg('runtime') === 'loader' ? 'loader' : 'compiled',
+    panel: arg('panel') === 'johnny-five' ? 'johnny-five' : 'console',
+  });
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }

@@ -1,7 +1,23 @@
 #!/usr/bin/env node
-// The `ciao` command. TypeScript sources run through tsx's loader, so there is no build step to forget.
-import { register } from 'tsx/esm/api';
+// The `ciao` command. A release runs the compiled JavaScript in dist/ (`npm run build`); a checkout without a
+// build runs the TypeScript sources through tsx's loader, so development needs no build step.
+// CIAO_FROM_SOURCE=1 runs the sources even when dist/ exists (the tests do, so a stale build never answers
+// for the code under test); `ciao bench` always runs from the sources, which it measures and builds itself.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('./cli.ts');
-await main(process.argv);
+const compiled = new URL('../dist/bin/cli.js', import.meta.url);
+const fromSource = process.env.CIAO_FROM_SOURCE === '1' || process.argv[2] === 'bench';
+if (!fromSource && existsSync(compiled)) {
+  const { main } = await import(compiled.href);
+  await main(process.argv);
+} else {
+  const sources = new URL('./cli.ts', import.meta.url);
+  if (!existsSync(sources)) {
+    process.stderr.write(`ciao: ${process.argv[2] === 'bench' ? '`ciao bench` runs from a source checkout' : 'no compiled release (dist/) and no sources next to this launcher'}\n`);
+    process.exit(1);
+  }
+  const { register } = await import('tsx/esm/api');
+  register();
+  const { main } = await import(sources.href);
+  await main(process.argv);
+}

@@ -6,11 +6,12 @@
 #   chromium                                  headless browser for the dashboard tests
 #   tmux                                      pseudo-terminal for the interactive simulator tests
 #   openssl                                   throwaway certificate authorities for TLS tests
+#   socat                                     a pseudo-terminal pair standing in for the Arduino's USB serial line in the panel tests
 #   python3, make, g++                        to build native modules (better-sqlite3, pcsclite) when no prebuilt fits
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(pcscd libpcsclite-dev vsmartcard-vpcd mosquitto mosquitto-clients chromium tmux openssl python3 make g++ procps iproute2)
+PACKAGES=(pcscd libpcsclite-dev vsmartcard-vpcd mosquitto mosquitto-clients chromium tmux openssl socat python3 make g++ procps iproute2)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -36,8 +36,25 @@ export interface LocalParts {
   second: number;
 }
 
+/**
+ * The zone this process keeps its local time in, when it said so with `useProcessTimeZone`; null otherwise.
+ * For that zone, wall-clock parts come from Date's local getters: the same zone data as Intl (V8 takes local
+ * time from ICU's time zones), without ICU's date formatting, which costs a small terminal about 8 MB of
+ * memory and is slower.
+ */
+let processTimeZone: string | null = null;
+
+/** Makes the process's local time `timeZone` (a long-running process that works on one zone: the terminal). */
+export function useProcessTimeZone(timeZone = SITE_TIME_ZONE): void {
+  process.env.TZ = timeZone;
+  processTimeZone = timeZone;
+}
+
 /** Wall-clock parts of an instant in a time zone. */
 export function localParts(instant: Date, timeZone = SITE_TIME_ZONE): LocalParts {
+  if (timeZone === processTimeZone) {
+    return { year: instant.getFullYear(), month: instant.getMonth() + 1, day: instant.getDate(), hour: instant.getHours(), minute: instant.getMinutes(), second: instant.getSeconds() };
+  }
   const parts: Record<string, number> = {};
   for (const p of formatterFor(timeZone).formatToParts(instant)) {
     if (p.type !== 'literal') parts[p.type] = Number(p.value);

@@ -108,8 +108,10 @@ export const terminalFileSchema = z.strictObject({
   ackTimeoutSeconds: z.number().min(1).default(15),
   /** Skews below this are noise: taps keep the local time. */
   clockCorrectionThresholdMs: z.number().int().min(0).default(1000),
+  /** Reconnect backoff: doubles from the min up to the max, jittered; the max bounds how long a terminal stays
+   * away once the gateway is back. */
   reconnectMinMs: z.number().int().min(10).default(500),
-  reconnectMaxMs: z.number().int().min(100).default(30_000),
+  reconnectMaxMs: z.number().int().min(100).default(5_000),
 }).superRefine((c, ctx) => {
   if (c.panel === 'johnny-five' && !c.board) ctx.addIssue({ code: 'custom', path: ['board'], message: 'is required when panel is "johnny-five" (serial port and pins)' });
 });

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createLogger, type Logger } from '../shared/logging.ts';
 import type { TapMessage } from '../shared/mqtt/payloads.ts';
@@ -37,16 +38,26 @@ export interface TerminalHandle {
 export async function startTerminal(config: TerminalFileConfig & { secret: string }, options: StartOptions = {}): Promise<TerminalHandle> {
   const logger = options.logger ?? createLogger('terminal', { base: { terminal: config.id } });
   const clock = options.clock ?? systemClock;
-  const reader = options.reader ?? (await createReader(config, logger));
-  const panel = options.panel ?? (await createPanel(config, logger));
+  // What can only be fixed by an operator fails the start, with the field and the file named: systemd then
+  // reports a failed unit instead of a terminal that runs and can never connect.
+  const ca = config.mqtt.ca ? readPinnedCa(config.mqtt.ca) : undefined;
+  const outbox = openOutbox(config.outbox);
+  let reader: BadgeReader;
+  let panel: Panel;
+  try {
+    reader = options.reader ?? (await createReader(config, logger));
+    panel = options.panel ?? (await createPanel(config, logger));
+  } catch (err) {
+    outbox.close();
+    throw err;
+  }
 
-  const outbox = new Outbox(config.outbox);
   const state = new TerminalState({ ...config.defaults, choiceTimeoutSeconds: config.choiceTimeoutSeconds, feedbackSeconds: config.feedbackSeconds });
   const link = new GatewayLink({
     terminalId: config.id,
     secret: config.secret,
     url: config.mqtt.url,
-    ca: config.mqtt.ca ? readFileSync(config.mqtt.ca) : undefined,
+    ca,
     outbox,
     state,
     clock,
@@ -125,6 +136,34 @@ export async function startTerminal(config: TerminalFileConfig & { secret: strin
       outbox.close();
     },
   };
+}
+
+function openOutbox(path: string): Outbox {
+  try {
+    return new Outbox(path);
+  } catch (err) {
+    throw new Error(`outbox: cannot open ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** The gateway's CA from `mqtt.ca`: readable, and PEM certificates only (a wrong file would fail every connect). */
+function readPinnedCa(path: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (err) {
+    throw new Error(`mqtt.ca: cannot read ${path}: ${(err as Error).message}`);
+  }
+  const blocks = pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error(`mqtt.ca: ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new Error(`mqtt.ca: ${path} holds a certificate that cannot be read: ${(err as Error).message}`);
+    }
+  }
+  return pem;
 }
 
 async function createReader(config: TerminalFileConfig, logger: Logger): Promise<BadgeReader> {

@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline';
+import { useProcessTimeZone } from '../shared/time.ts';
 import { loadTerminalConfig } from './config.ts';
 import { startTerminal } from './main.ts';
 import { SimulatedReader } from './adapters/simulated-reader.ts';
@@ -11,6 +12,8 @@ import { PANEL_BUTTONS, type PanelButton } from './core/ports.ts';
  * `in`, `out` or `break` presses a button of the console panel.
  */
 export async function runTerminalFromFile(path: string): Promise<void> {
+  // The terminal lives on the site's clock: its process keeps local time there (shared/time.ts says why).
+  useProcessTimeZone();
   const config = loadTerminalConfig(path);
   const handle = await startTerminal(config);
   let lines: ReturnType<typeof createInterface> | null = null;
@@ -27,6 +30,9 @@ export async function runTerminalFromFile(path: string): Promise<void> {
       else process.stderr.write(`not a badge UID (8, 14 or 20 hex digits) nor in/out/break: ${word}\n`);
     });
   }
+  // A terminal runs until it is told to stop, whatever else happens: under systemd stdin is /dev/null, so
+  // while the gateway is away and the link waits to reconnect, nothing else may be keeping the process alive.
+  const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
@@ -36,6 +42,7 @@ export async function runTerminalFromFile(path: string): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  clearInterval(keepAlive);
   lines?.close();
   await handle.stop();
 }

@@ -1,18 +1,18 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { transformSync } from 'esbuild';
 
 /**
  * The console's files, served as plain ES modules with no build step of our own:
  * - its own modules (gateway/http/console/*.js, *.css, index.html), read once at start;
  * - Preact and htm (`/console/vendor/*.mjs`) straight from their packages, mapped by an import map;
  * - the product's validators (shared/identifiers/*.ts and what they import), with their TypeScript types
- *   stripped by esbuild (already installed as tsx's engine) once at start, so the browser checks a NISS,
- *   an enterprise number or a declaration number with the very code the server runs. Nothing is bundled or
- *   rewritten beyond the type stripping and the `.ts` -> `.js` of import paths.
+ *   stripped by esbuild (already installed as tsx's engine) once at start, or as tsc compiled them in the
+ *   release, so the browser checks a NISS, an enterprise number or a declaration number with the very code
+ *   the server runs. Nothing is bundled or rewritten beyond the type stripping and the `.ts` -> `.js` of
+ *   import paths.
  */
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
@@ -33,6 +33,10 @@ function typeOf(name: string): string {
 const SHARED_MODULES = ['identifiers/normalize.ts', 'identifiers/national-number.ts', 'identifiers/company.ts', 'identifiers/declaration.ts', 'identifiers/badge.ts', 'problems.ts', 'errors.ts'];
 
 function stripTypes(path: string): string {
+  // In the compiled release (`npm run build`) tsc has already written each module as plain JavaScript beside
+  // the others, with `.js` import paths: serve that, and esbuild is never loaded.
+  if (!existsSync(path)) return readFileSync(path.replace(/\.ts$/, '.js'), 'utf8');
+  const { transformSync } = require('esbuild') as typeof import('esbuild');
   const source = readFileSync(path, 'utf8');
   const js = transformSync(source, { loader: 'ts', format: 'esm', target: 'es2022', sourcefile: path }).code;
   return js.replace(/(from\s+['"][^'"]+)\.ts(['"])/g, '$1.js$2');

@@ -4,13 +4,17 @@ import type { Logger } from '../../shared/logging.ts';
 import type { BoardConfig } from '../config.ts';
 import type { BeepPattern, LedState, Panel } from '../core/ports.ts';
 import type { PanelCommand } from './johnny-five/driver.ts';
+import { SerialHost } from './johnny-five/serial-host.ts';
+import type { SerialRequest } from './johnny-five/serial-messages.ts';
 import type { MainToWorker, PanelWorkerData, WorkerToMain } from './johnny-five/worker.ts';
 
 /**
  * The Arduino panel (StandardFirmata + johnny-five), run in a worker thread. Outputs are posted and
  * return at once; the worker reports buttons, board (dis)connection, and a heartbeat. A worker that stops
- * answering (a hung serial driver) is terminated and started again, with the current screen and LEDs
- * replayed, while taps go on with degraded feedback.
+ * answering (a hung driver) is terminated and started again, with the current screen and LEDs replayed,
+ * while taps go on with degraded feedback. The serial port itself is opened here, in the main thread, and
+ * its bytes are passed to and from the worker (serialport cannot run in a worker thread: see
+ * johnny-five/serial-messages.ts).
  */
 export interface JohnnyFivePanelOptions {
   /** Module exporting `createIo(config)` for another IO plugin (tests use mock-firmata). */
@@ -26,6 +30,9 @@ export class JohnnyFivePanel extends EventEmitter implements Panel {
   private watchdog: NodeJS.Timeout | null = null;
   private stopped = true;
   private boardConnected = false;
+  private readonly serial = new SerialHost((event) => {
+    if (this.worker) this.post(this.worker, event);
+  });
   /** How many times the worker was restarted after hanging or dying. */
   restarts = 0;
 
@@ -55,10 +62,12 @@ export class JohnnyFivePanel extends EventEmitter implements Panel {
     if (this.watchdog) clearInterval(this.watchdog);
     const worker = this.worker;
     this.worker = null;
-    if (!worker) return;
-    this.post(worker, { type: 'stop' });
-    await Promise.race([new Promise((r) => worker.once('exit', r)), new Promise((r) => setTimeout(r, 1000))]);
-    await worker.terminate();
+    if (worker) {
+      this.post(worker, { type: 'stop' });
+      await Promise.race([new Promise((r) => worker.once('exit', r)), new Promise((r) => setTimeout(r, 1000))]);
+      await worker.terminate();
+    }
+    this.serial.closeAll();
   }
 
   show(line1: string, line2: string): void {
@@ -98,13 +107,16 @@ export class JohnnyFivePanel extends EventEmitter implements Panel {
     const worker = new Worker(new URL('./johnny-five/worker-entry.mjs', import.meta.url), { workerData: data });
     this.worker = worker;
     this.lastAlive = Date.now();
-    worker.on('message', (m: WorkerToMain) => this.onMessage(m));
+    worker.on('message', (m: WorkerToMain) => {
+      if (this.worker === worker) this.onMessage(m);
+    });
     worker.on('error', (err) => {
       this.emit('error', new Error(`panel worker failed: ${err.message}`));
     });
     worker.on('exit', (code) => {
       if (this.worker !== worker) return;
       this.worker = null;
+      this.serial.closeAll();
       this.setBoardConnected(false, `panel worker exited (${code})`);
       if (!this.stopped) setTimeout(() => this.restart('panel worker exited'), this.config.reconnectSeconds * 1000).unref();
     });
@@ -120,6 +132,8 @@ export class JohnnyFivePanel extends EventEmitter implements Panel {
     this.restarts += 1;
     this.setBoardConnected(false, reason);
     if (old) void old.terminate();
+    // The old worker's port goes with it; the new worker opens its own.
+    this.serial.closeAll();
     this.spawn();
   }
 
@@ -137,6 +151,11 @@ export class JohnnyFivePanel extends EventEmitter implements Panel {
         break;
       case 'error':
         this.emit('error', new Error(m.message));
+        break;
+      case 'serial-open':
+      case 'serial-write':
+      case 'serial-close':
+        this.serial.handle(m as SerialRequest);
         break;
       default:
         // Anything else comes from the IO plugin module (diagnostics, test mocks).

@@ -2,8 +2,10 @@ import type { Language } from '../../shared/mqtt/payloads.ts';
 import { LCD_COLUMNS } from './ports.ts';
 
 /**
- * What the LCD says, in the site's language. Every text fits one 16-character line; adapters that cannot
- * draw accents fold them (see `toLcdAscii`).
+ * What the LCD says, in the site's language. Every text fits one 16-character line, and texts that share a
+ * line fit together (test/terminal/lcd-texts.test.ts checks every language): a direction label or a status
+ * flag shares its line with the time (`HH:MM`, so at most 10 characters), `chooseEmployer` shares its line
+ * with ` >` and `more`. Adapters that cannot draw accents fold them (see `toLcdAscii`).
  */
 export type MessageKey =
   | 'ready'
@@ -36,7 +38,7 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     unknownBadge: 'Badge inconnu',
     unknownHint: 'Voir responsable',
     alreadyRegistered: 'Deja enregistre',
-    chooseEmployer: 'Employeur ?',
+    chooseEmployer: 'Employeur?',
     noChoice: 'Sans employeur',
     offline: 'hors ligne',
     clockWrong: 'horloge!',
@@ -44,7 +46,7 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     armedIn: 'Entree: badge',
     armedOut: 'Sortie: badge',
     armedBreak: 'Pause: badge',
-    more: 'suite',
+    more: 'plus',
     misread: 'Badge mal lu',
     tapAgain: 'Representez-le',
   },
@@ -53,11 +55,11 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     in: 'IN',
     out: 'UIT',
     breakStart: 'PAUZE',
-    breakEnd: 'EINDE PAUZE',
+    breakEnd: 'EIND PAUZE',
     unknownBadge: 'Onbekende badge',
     unknownHint: 'Zie verantw.',
     alreadyRegistered: 'Al geregistreerd',
-    chooseEmployer: 'Werkgever ?',
+    chooseEmployer: 'Werkgever?',
     noChoice: 'Geen werkgever',
     offline: 'offline',
     clockWrong: 'klok fout',
@@ -78,7 +80,7 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     unknownBadge: 'Badge unbekannt',
     unknownHint: 'Leitung fragen',
     alreadyRegistered: 'Schon erfasst',
-    chooseEmployer: 'Arbeitgeber ?',
+    chooseEmployer: 'Firma?',
     noChoice: 'Ohne Arbeitgeber',
     offline: 'offline',
     clockWrong: 'Uhr falsch',
@@ -99,7 +101,7 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     unknownBadge: 'Unknown badge',
     unknownHint: 'See manager',
     alreadyRegistered: 'Already recorded',
-    chooseEmployer: 'Employer ?',
+    chooseEmployer: 'Employer?',
     noChoice: 'No employer',
     offline: 'offline',
     clockWrong: 'clock off!',
@@ -115,6 +117,9 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
 
 /** Status flags share the idle screen's second line with the time: at most 10 characters. */
 export const FLAG_KEYS = ['offline', 'clockWrong', 'readerMissing'] as const satisfies readonly MessageKey[];
+
+/** Direction labels share a tap's second line with its time: at most 10 characters. */
+export const DIRECTION_KEYS = ['in', 'out', 'breakStart', 'breakEnd'] as const satisfies readonly MessageKey[];
 
 export function message(language: Language, key: MessageKey): string {
   return MESSAGES[language][key];

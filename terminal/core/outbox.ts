@@ -62,6 +62,9 @@ export interface AckOutcome {
 
 export type NewTap = Omit<TapMessage, 'seq'>;
 
+/** The outbox connection's SQLite page cache, in KiB. */
+export const OUTBOX_CACHE_KIB = 2000;
+
 export class Outbox {
   readonly db: Db;
   private nextSeq: number;
@@ -77,6 +80,10 @@ export class Outbox {
     // SQLite would otherwise checkpoint inside whichever commit crosses 1000 WAL pages, often a tap's:
     // checkpoint on a timer instead, so a tap's commit is only its own WAL append and fsync.
     this.db.pragma('wal_autocheckpoint = 0');
+    // better-sqlite3 raises SQLite's page cache to 16 MB per connection; a terminal reading through a backlog
+    // of days would fill it, on a box that has little memory. The taps are read once, in order: SQLite's own
+    // default of 2 MB (and the OS's file cache) serves that as well.
+    this.db.pragma(`cache_size = -${OUTBOX_CACHE_KIB}`);
     this.checkpointTimer = setInterval(() => this.checkpoint(), opts.checkpointIntervalMs ?? 2000);
     this.checkpointTimer.unref();
     const db = this.db;

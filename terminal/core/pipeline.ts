@@ -4,7 +4,7 @@ import type { Logger } from '../../shared/logging.ts';
 import type { TapMessage, TapSun } from '../../shared/mqtt/payloads.ts';
 import type { Direction, Reason } from '../../shared/registration.ts';
 import { localDate, localParts, toOffsetIso } from '../../shared/time.ts';
-import { fitLine, message, spread, type MessageKey } from './messages.ts';
+import { fitLine, message, spread, type DIRECTION_KEYS, type MessageKey } from './messages.ts';
 import type { Outbox } from './outbox.ts';
 import type { Clock, Panel, PanelButton } from './ports.ts';
 import type { TerminalState } from './state.ts';
@@ -321,7 +321,7 @@ export class TapPipeline extends EventEmitter<PipelineEvents> {
   }
 }
 
-function directionKey(direction: Direction, reason: Reason): MessageKey {
+function directionKey(direction: Direction, reason: Reason): (typeof DIRECTION_KEYS)[number] {
   if (reason === 'break') return direction === 'OUT' ? 'breakStart' : 'breakEnd';
   return direction === 'IN' ? 'in' : 'out';
 }

@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from '../../shared/logging.ts';
 import { ackSchema, rosterSchema, terminalConfigSchema, type Ack, type Roster, type TerminalConfig, type TerminalStatus } from '../../shared/mqtt/payloads.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
 import { parseWith } from '../../shared/schema.ts';
 import { toOffsetIso } from '../../shared/time.ts';
 import { ClockOffsetEstimator } from '../core/clock-offset.ts';
+import { reconnectDelayMs } from './backoff.ts';
+import { openMqttClient } from './mqtt-connection.ts';
 import type { AckOutcome, Outbox, OutboxRow } from '../core/outbox.ts';
 import type { Clock } from '../core/ports.ts';
 import type { TerminalState } from '../core/state.ts';
@@ -52,7 +54,8 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
   private client: MqttClient | null = null;
   private connected = false;
   private stopped = false;
-  private reconnectDelay: number;
+  /** Connection attempts that failed (or dropped) since the last good connection: drives the backoff. */
+  private failures = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
   private ackTimer: NodeJS.Timeout | null = null;
@@ -70,7 +73,6 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
 
   constructor(private readonly o: GatewayLinkOptions) {
     super();
-    this.reconnectDelay = o.reconnectMinMs;
     this.loadRetained();
   }
 
@@ -137,7 +139,7 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     }
     let client: MqttClient;
     try {
-      client = mqtt.connect(this.o.url, opts);
+      client = openMqttClient(this.o.url, opts);
     } catch (err) {
       this.o.logger.error({ err }, 'cannot create MQTT client');
       this.scheduleReconnect();
@@ -160,7 +162,7 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     // Taps and acks are small and latency-bound: never let Nagle hold them back.
     (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
     this.connected = true;
-    this.reconnectDelay = this.o.reconnectMinMs;
+    this.failures = 0;
     this.stats.connects += 1;
     this.o.logger.info({ url: this.o.url, queued: this.o.outbox.queued }, 'connected to gateway');
     const id = this.o.terminalId;
@@ -193,8 +195,10 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
 
   private scheduleReconnect(): void {
     if (this.stopped || this.reconnectTimer) return;
-    const delay = Math.round(this.reconnectDelay * (0.75 + Math.random() * 0.5));
-    this.reconnectDelay = Math.min(this.reconnectDelay * 2, this.o.reconnectMaxMs);
+    const delay = reconnectDelayMs(this.failures, { minMs: this.o.reconnectMinMs, maxMs: this.o.reconnectMaxMs });
+    this.failures += 1;
+    // Unref'd: the link never decides alone that a process lives on (`ciao terminal` holds itself open until
+    // it is stopped; an embedding program that forgets to stop a terminal still exits).
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       this.connect();

@@ -66,7 +66,8 @@ describe('johnny-five panel (mock-firmata)', () => {
 
   it('reports debounced button presses from the configured pins', async () => {
     const boards: RecordingBoard[] = [];
-    driver = new PanelDriver(config, boardFactory(boards));
+    // A debounce window far longer than the test's bounce, so a busy machine cannot stretch the bounce past it.
+    driver = new PanelDriver(boardSchema.parse({ port: '/dev/null', reconnectSeconds: 1, buttonDebounceMs: 1000 }), boardFactory(boards));
     const pressed: string[] = [];
     driver.on('button', (b) => pressed.push(b));
     driver.start();
@@ -85,7 +86,7 @@ describe('johnny-five panel (mock-firmata)', () => {
     };
     await press(14);
     await waitFor(() => pressed.length === 1);
-    await press(14); // a bounce within the 30 ms debounce window
+    await press(14); // a bounce within the debounce window
     await new Promise((r) => setTimeout(r, 40));
     await press(15);
     await new Promise((r) => setTimeout(r, 40));

@@ -8,7 +8,7 @@ import { PIEZO_DUTY, TUNES } from './tunes.ts';
 /**
  * Drives the Arduino panel with johnny-five over Firmata: two LEDs, a piezo, a 16x2 LCD (parallel or I2C
  * backpack) and three buttons. It runs inside the panel worker thread (johnny-five's LCD busy-waits, and a
- * wedged serial port must never stall the tap path). Every call into johnny-five is guarded; when the
+ * hung driver must never stall the tap path). Every call into johnny-five is guarded; when the
  * board goes away, outputs are remembered and replayed on reconnect, and a new board is tried every
  * `reconnectSeconds`.
  */
@@ -44,14 +44,17 @@ export function loadJohnnyFive(): Five {
   }
 }
 
-/** The default IO: StandardFirmata over a serial port (serialport@13 instance handed to firmata-io). */
-export function serialFirmataIo(config: BoardConfig): IoFactory {
+/** A serial port as firmata-io uses it: serialport's stream, or the worker's RemoteSerialPort. */
+export type SerialTransport = EventEmitter & { isOpen: boolean; write(bytes: Buffer, cb?: () => void): unknown; close(cb?: () => void): void };
+
+/** The default IO: StandardFirmata over a serial port, a new transport for each connection attempt. */
+export function firmataIo(openTransport: () => SerialTransport): IoFactory {
   return () => {
-    const { SerialPort } = require('serialport') as { SerialPort: new (o: { path: string; baudRate: number }) => EventEmitter };
-    const bindTransport = require('firmata-io') as { Firmata: new (port: unknown, opts?: unknown) => unknown };
-    const port = new SerialPort({ path: config.port, baudRate: config.baudRate });
-    port.on('error', () => {});
-    return new bindTransport.Firmata(port, { reportVersionTimeout: 5000 });
+    const { Firmata } = require('firmata-io') as { Firmata: new (port: unknown, opts?: unknown) => unknown };
+    const transport = openTransport();
+    // Errors reach the driver through the Firmata instance; this one only keeps an early one from being thrown.
+    transport.on('error', () => {});
+    return new Firmata(transport, { reportVersionTimeout: 5000 });
   };
 }
 
@@ -137,6 +140,9 @@ export class PanelDriver extends EventEmitter<DriverEvents> {
     board.on('error', (err: Error) => this.lost(session, `board error: ${err?.message ?? err}`));
     (board.io as EventEmitter).on?.('close', () => this.lost(session, 'serial port closed'));
     (board.io as EventEmitter).on?.('disconnect', () => this.lost(session, 'serial port unplugged'));
+    // A port that cannot be opened (board unplugged, device path gone) is an error event on the IO, which
+    // johnny-five does not listen to: without this, it would be thrown and end the panel's thread.
+    (board.io as EventEmitter).on?.('error', (err: Error) => this.lost(session, `serial port error: ${err?.message ?? err}`));
   }
 
   private onReady(session: Session): void {
@@ -183,9 +189,10 @@ export class PanelDriver extends EventEmitter<DriverEvents> {
     for (const b of session.buttons) b.removeAllListeners();
     session.board.removeAllListeners();
     session.board.on('error', () => {});
-    const transport = (session.board.io as { transport?: { close?: (cb?: () => void) => void; isOpen?: boolean } } | undefined)?.transport;
+    const transport = (session.board.io as { transport?: { close?: (cb?: () => void) => void } } | undefined)?.transport;
     try {
-      if (transport?.isOpen) transport.close?.(() => {});
+      // Closes the port, or gives up one still opening, so no attempt keeps the device.
+      transport?.close?.(() => {});
     } catch {
       // The port is already gone.
     }

@@ -1,5 +1,12 @@
-// Entry of the panel worker thread: registers the TypeScript loader in this thread, then loads the worker.
-import { register } from 'tsx/esm/api';
+// Entry of the panel worker thread. In the compiled release worker.js sits beside this file; from the
+// sources, the TypeScript loader is registered in this thread first (as bin/ciao.mjs does).
+import { existsSync } from 'node:fs';
 
-register();
-await import('./worker.ts');
+const compiled = new URL('./worker.js', import.meta.url);
+if (existsSync(compiled)) {
+  await import(compiled.href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('./worker.ts');
+}

@@ -8,6 +8,8 @@ import { TapPipeline } from './core/pipeline.ts';
 import { systemClock, type BadgeReader, type Clock, type Panel } from './core/ports.ts';
 import { TerminalState } from './core/state.ts';
 import { GatewayLink } from './link/gateway-link.ts';
+import { readIdentity } from './pairing/identity.ts';
+import { CertificateRenewer } from './pairing/renew.ts';
 
 /**
  * Wires one terminal: reader and panel adapters, the outbox, the tap pipeline and the gateway link.
@@ -25,22 +27,26 @@ export interface StartOptions {
 }
 
 export interface TerminalHandle {
-  readonly config: TerminalFileConfig & { secret: string };
+  readonly config: TerminalFileConfig;
   readonly reader: BadgeReader;
   readonly panel: Panel;
   readonly outbox: Outbox;
   readonly state: TerminalState;
   readonly pipeline: TapPipeline;
   readonly link: GatewayLink;
+  /** Renews the terminal certificate before it expires (terminals paired with a certificate). */
+  readonly renewer: CertificateRenewer | undefined;
   stop(): Promise<void>;
 }
 
-export async function startTerminal(config: TerminalFileConfig & { secret: string }, options: StartOptions = {}): Promise<TerminalHandle> {
+export async function startTerminal(config: TerminalFileConfig, options: StartOptions = {}): Promise<TerminalHandle> {
   const logger = options.logger ?? createLogger('terminal', { base: { terminal: config.id } });
   const clock = options.clock ?? systemClock;
   // What can only be fixed by an operator fails the start, with the field and the file named: systemd then
   // reports a failed unit instead of a terminal that runs and can never connect.
-  const ca = config.mqtt.ca ? readPinnedCa(config.mqtt.ca) : undefined;
+  const ca = config.mqtt.ca ? readPinnedCa(config.mqtt.ca, 'mqtt.ca') : undefined;
+  const gatewayCa = config.gatewayHttps ? readPinnedCa(config.gatewayHttps.ca, 'gatewayHttps.ca') : undefined;
+  if (config.identity) readIdentity(config.identity.file);
   const outbox = openOutbox(config.outbox);
   let reader: BadgeReader;
   let panel: Panel;
@@ -56,6 +62,7 @@ export async function startTerminal(config: TerminalFileConfig & { secret: strin
   const link = new GatewayLink({
     terminalId: config.id,
     secret: config.secret,
+    ...(config.identity ? { identity: identityReader(config.identity.file) } : {}),
     url: config.mqtt.url,
     ca,
     outbox,
@@ -116,7 +123,20 @@ export async function startTerminal(config: TerminalFileConfig & { secret: strin
   pipeline.start();
   await reader.start();
   link.start();
-  logger.info({ queued: outbox.queued, reader: config.reader, panel: config.panel }, 'terminal started');
+  // A certificate is renewed before it expires, over the gateway's HTTPS listener; the link then reconnects with it.
+  const renewer = config.identity && config.gatewayHttps && gatewayCa
+    ? new CertificateRenewer({
+        terminalId: config.id,
+        identityFile: config.identity.file,
+        renewWhenLeft: config.identity.renewWhenLeft,
+        gateway: { url: config.gatewayHttps.url, ca: gatewayCa },
+        clock,
+        logger,
+        onRenewed: () => link.reconnect(),
+      })
+    : undefined;
+  renewer?.start();
+  logger.info({ queued: outbox.queued, reader: config.reader, panel: config.panel, login: config.identity ? 'certificate' : 'secret' }, 'terminal started');
 
   let stopped = false;
   return {
@@ -127,9 +147,11 @@ export async function startTerminal(config: TerminalFileConfig & { secret: strin
     state,
     pipeline,
     link,
+    renewer,
     async stop() {
       if (stopped) return;
       stopped = true;
+      renewer?.stop();
       pipeline.stop();
       await Promise.allSettled([reader.stop(), panel.stop()]);
       await link.stop();
@@ -146,24 +168,32 @@ function openOutbox(path: string): Outbox {
   }
 }
 
-/** The gateway's CA from `mqtt.ca`: readable, and PEM certificates only (a wrong file would fail every connect). */
-function readPinnedCa(path: string): Buffer {
+/** A pinned CA (`mqtt.ca`, `gatewayHttps.ca`): readable, and PEM certificates only (a wrong file would fail every connect). */
+function readPinnedCa(path: string, field: string): Buffer {
   let pem: Buffer;
   try {
     pem = readFileSync(path);
   } catch (err) {
-    throw new Error(`mqtt.ca: cannot read ${path}: ${(err as Error).message}`);
+    throw new Error(`${field}: cannot read ${path}: ${(err as Error).message}`);
   }
   const blocks = pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new Error(`mqtt.ca: ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  if (blocks.length === 0) throw new Error(`${field}: ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   for (const block of blocks) {
     try {
       new X509Certificate(block);
     } catch (err) {
-      throw new Error(`mqtt.ca: ${path} holds a certificate that cannot be read: ${(err as Error).message}`);
+      throw new Error(`${field}: ${path} holds a certificate that cannot be read: ${(err as Error).message}`);
     }
   }
   return pem;
+}
+
+/** The identity file, read again at every connection attempt (a renewal replaces it). */
+function identityReader(file: string): () => { key: string; cert: string } {
+  return () => {
+    const id = readIdentity(file);
+    return { key: id.keyPem, cert: id.certPem };
+  };
 }
 
 async function createReader(config: TerminalFileConfig, logger: Logger): Promise<BadgeReader> {

@@ -20,7 +20,13 @@ import type { TerminalState } from '../core/state.ts';
  */
 export interface GatewayLinkOptions {
   terminalId: string;
-  secret: string;
+  /** The secret login (LAN set-ups); unused when `identity` answers a certificate. */
+  secret?: string;
+  /**
+   * The terminal's certificate and key (PEM), read at every connection attempt so that a renewed certificate
+   * is used from the next connection on. With one, the terminal logs in with it and sends no password.
+   */
+  identity?: () => { key: string; cert: string } | undefined;
   url: string;
   /** PEM of the CA that signed the gateway's certificate; only this CA is trusted when given. */
   ca?: Buffer;
@@ -114,6 +120,18 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     }
   }
 
+  /**
+   * Drops the connection and connects again at once (taps stay in the outbox; what was in flight is sent
+   * again and the gateway stores it once): after a certificate renewal, so that the new certificate is used
+   * and the old one retired now rather than at the next network hiccup.
+   */
+  reconnect(): void {
+    const client = this.client;
+    if (!client || this.stopped) return;
+    this.o.logger.info('reconnecting to the gateway');
+    client.end(true);
+  }
+
   /** A tap became ready to publish. */
   kick(): void {
     if (this.connected) this.fill();
@@ -122,10 +140,18 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
   private connect(): void {
     if (this.stopped) return;
     const { terminalId } = this.o;
+    let identity: { key: string; cert: string } | undefined;
+    try {
+      identity = this.o.identity?.();
+    } catch (err) {
+      this.o.logger.error({ err: (err as Error).message }, 'cannot read the terminal certificate; trying again');
+      this.scheduleReconnect();
+      return;
+    }
     const opts: IClientOptions = {
       clientId: terminalId,
       username: terminalId,
-      password: this.o.secret,
+      ...(identity ? { key: identity.key, cert: identity.cert } : { password: this.o.secret }),
       clean: true,
       reconnectPeriod: 0,
       connectTimeout: 10_000,

@@ -24,7 +24,7 @@ import { openTerminalCa, type TerminalCa } from './fleet/terminal-ca.ts';
 import { FleetIdentity } from './fleet/service.ts';
 import { ReleaseStore } from './fleet/releases.ts';
 import { terminalRoutes } from './fleet/terminal-routes.ts';
-import { readReleasePublicKey } from '../shared/release.ts';
+import { readReleasePublicKey } from '../shared/release/manifest.ts';
 
 /**
  * The gateway: MQTT broker with terminal auth and ACL, durable tap ingest with acks after commit,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Db } from '../../shared/sqlite.ts';
 import { conflict, notFound } from '../../shared/errors.ts';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
-import { checkManifestSignature, parseSignedManifest, releaseVersionSchema, type SignedManifest } from '../../shared/release.ts';
+import { checkManifestSignature, parseSignedManifest, releaseVersionSchema, type SignedManifest } from '../../shared/release/manifest.ts';
 import type { UpdateOffer, UpdateReport } from '../../shared/mqtt/payloads.ts';
 
 /**

@@ -5,7 +5,7 @@ import { parseCompanyId } from '../identifiers/company.ts';
 import { BADGE_UID_PATTERN, BADGE_UID_RULE } from '../identifiers/badge.ts';
 import { refineWith, problemsFromZod } from '../schema.ts';
 import type { FieldProblem } from '../problems.ts';
-import { releaseVersionSchema, signedManifestSchema } from '../release.ts';
+import { releaseVersionSchema, signedManifestSchema } from '../release/manifest.ts';
 
 /**
  * MQTT API v1 payloads (JSON). Terminal-published payloads are limited to 4 KiB and carry `"v":1`;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from '../../shared/logging.ts';
-import { ackSchema, rosterSchema, terminalConfigSchema, type Ack, type Roster, type TerminalConfig, type TerminalStatus } from '../../shared/mqtt/payloads.ts';
+import { ackSchema, rosterSchema, terminalConfigSchema, type Ack, type Roster, type TerminalConfig, type TerminalStatus, type UpdateReport } from '../../shared/mqtt/payloads.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
 import { parseWith } from '../../shared/schema.ts';
 import { toOffsetIso } from '../../shared/time.ts';
@@ -43,6 +43,8 @@ export interface GatewayLinkOptions {
   reconnectMinMs: number;
   reconnectMaxMs: number;
   keepaliveSeconds: number;
+  /** Where the offered update stands, for the status message (terminal/update/agent.ts). */
+  updateReport?: () => UpdateReport | undefined;
 }
 
 export interface GatewayLinkEvents {
@@ -400,6 +402,8 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
       // Reported only when the gateway's config carries a version (a gateway that does not know the field
       // never receives it): the console shows the settings as applied once this matches.
       ...(this.o.state.config?.configVersion !== undefined ? { configVersion: this.o.state.config.configVersion } : {}),
+      // Likewise only when the gateway offered a release (it then knows the field).
+      ...withUpdate(this.o.updateReport?.()),
     };
   }
 
@@ -408,4 +412,8 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     if (!client || !this.connected) return;
     client.publish(topicFor(this.o.terminalId, 'status'), JSON.stringify(this.status('online')), { qos: 1, retain: true });
   }
+}
+
+function withUpdate(report: UpdateReport | undefined): { update?: UpdateReport } {
+  return report ? { update: report } : {};
 }

@@ -155,11 +155,18 @@ describe('a terminal paired with a certificate', () => {
     expect(gw.logs()).toMatch(/"terminalId":"porte-a".*"terminal connected"/);
   });
 
-  it('has no usable secret any more: the certificate is its only way in', async () => {
-    const audit = await api('/audit?entity=terminal&entityId=porte-a');
-    expect(audit.json.items.find((e: Json) => e.action === 'paired').after).toMatchObject({ credentials: 'certificate' });
-    // Whatever secret it may have had is gone: a password login for its id is refused.
-    await expect(connectClient(`mqtts://127.0.0.1:${gw.tlsPort}`, { clientId: 'porte-a', username: 'porte-a', password: 'anything', ca: readFileSync(server.ca) })).rejects.toThrow(/Bad username or password|Not authorized/);
+  it('loses the secret it had: once paired with a certificate, the certificate is its only way in', async () => {
+    const { secret } = gw.addTerminal('porte-s');
+    const viaSecret = () => connectClient(`mqtts://127.0.0.1:${gw.tlsPort}`, { clientId: 'porte-s', username: 'porte-s', password: secret, ca: readFileSync(server.ca) });
+    (await viaSecret()).end(true);
+    const code = await api('/terminals/porte-s/pairing', { method: 'POST' });
+    const r = await pairTerminal({ pairing: code.json.pairingString, gateway: code.json.gateway, out: join(dir, 'porte-s.json'), reader: 'simulated', panel: 'console' });
+    expect(r.credentials).toBe('certificate');
+    await expect(viaSecret()).rejects.toThrow(/Bad username or password/);
+    const identity = readIdentity(r.identityPath!);
+    (await connectWithCertificate('porte-s', identity.keyPem, identity.certPem)).end(true);
+    const audit = await api('/audit?entity=terminal&entityId=porte-s');
+    expect(audit.json.items.find((e: Json) => e.action === 'paired')?.after).toMatchObject({ credentials: 'certificate' });
   });
 
   it('refuses its certificate for another terminal id', async () => {

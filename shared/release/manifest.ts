@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { parseWith } from './schema.ts';
-import { InvalidInputError, type FieldProblem } from './problems.ts';
+import { parseWith } from '../schema.ts';
+import { InvalidInputError, type FieldProblem } from '../problems.ts';
 
 /**
  * A terminal release: a bundle (the compiled release of `npm run build`, as a .tar.gz) described by a

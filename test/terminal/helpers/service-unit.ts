@@ -36,8 +36,8 @@ export function readServiceCommand(unitPath: string, replace: Record<string, str
     if (key === 'Environment') {
       for (const word of splitUnitWords(value)) {
         const i = word.indexOf('=');
-        // systemd ignores (with a warning) a word that is not an assignment.
-        if (i > 0) env[word.slice(0, i)] = word.slice(i + 1);
+        // systemd ignores (with a warning) a word that is not an assignment. Paths are replaced as in ExecStart.
+        if (i > 0) env[word.slice(0, i)] = substitute(word.slice(i + 1));
       }
     } else if (key === 'ExecStart') exec = splitUnitWords(value).map(substitute);
     else if (key === 'WorkingDirectory') workingDirectory = substitute(value);

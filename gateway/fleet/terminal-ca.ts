@@ -1,8 +1,18 @@
-import { X509Certificate, createHash, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
-import { EC_P256, subtle, x509 } from '../../shared/x509.ts';
+
+/** ECDSA over P-256 with SHA-256: what the CA made here and the terminals' keys use. */
+const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+const subtle = webcrypto.subtle;
+
+/**
+ * The X.509 library is loaded when a certificate is made (the first start, a pairing, a renewal), never on an
+ * ordinary start: it and its ASN.1 schemas take about a tenth of a second to load.
+ */
+let library: Promise<typeof import('../../shared/x509.ts')> | undefined;
+const loadX509 = () => (library ??= import('../../shared/x509.ts'));
 
 /**
  * The gateway's own small certificate authority for terminal identities. Its key and certificate are made at
@@ -69,6 +79,7 @@ function readPrivateFile(path: string, field: string): Buffer {
 }
 
 async function createCa(certPath: string, keyPath: string): Promise<void> {
+  const { x509 } = await loadX509();
   const keys = (await subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -93,10 +104,13 @@ async function createCa(certPath: string, keyPath: string): Promise<void> {
   writeFileSync(certPath, cert.toString('pem'), { mode: 0o600, flag: 'wx' });
 }
 
-/** 16 random bytes, positive in DER (top bit clear) and never starting with a zero byte. */
+/**
+ * 16 random bytes, positive in DER (top bit clear), first byte from 0x10: no leading zero digit, so the serial
+ * reads the same in every tool (node, openssl, the database).
+ */
 function serialNumber(): string {
   const b = randomBytes(16);
-  b[0] = (b[0]! & 0x7f) | 0x01;
+  b[0] = 0x10 + (b[0]! % 0x70);
   return b.toString('hex');
 }
 
@@ -137,20 +151,20 @@ export async function openTerminalCa(certPath: string, keyPath: string, now = ne
   if (Date.parse(certificate.validTo) <= now.getTime()) throw problem('terminalCa.cert', 'not-expired', `${certPath} expired on ${new Date(certificate.validTo).toISOString()}: make a new CA (terminals then pair again)`);
   const algorithm = signingAlgorithmOf(nodeKey, 'terminalCa.key');
   const signingKey = await subtle.importKey('pkcs8', nodeKey.export({ type: 'pkcs8', format: 'der' }), algorithm, false, ['sign']);
-  const caCert = new x509.X509Certificate(certificate.raw);
   const certPem = certificate.toString();
-  const aki = await x509.AuthorityKeyIdentifierExtension.create(caCert, false);
 
   return {
     created,
     certPem,
     certificate,
     async issue(csrPem, terminalId, o) {
-      const csr = parseCsr(csrPem);
+      const { x509 } = await loadX509();
+      const caCert = new x509.X509Certificate(certificate.raw);
+      const csr = parseCsr(x509, csrPem);
       if (!(await csr.verify())) throw problem('csr', 'csr-signature', 'the request is not signed by its own key');
       const cn = csr.subjectName.getField('CN');
       if (cn.length > 0 && (cn.length > 1 || cn[0] !== terminalId)) throw problem('csr', 'csr-subject', `the request names ${cn.join(', ')}, but this code is for terminal ${terminalId}`);
-      checkTerminalKey(csr.publicKey);
+      checkTerminalKey(csr.publicKey.algorithm as KeyAlgorithmInfo);
       const publicKey = await csr.publicKey.export();
       const notBefore = new Date(o.now.getTime() - BACKDATE_MS);
       const notAfter = new Date(Math.min(o.now.getTime() + o.validityDays * 86_400_000, Date.parse(certificate.validTo)));
@@ -168,7 +182,7 @@ export async function openTerminalCa(certPath: string, keyPath: string, now = ne
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
           new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
           new x509.SubjectAlternativeNameExtension([{ type: 'url', value: terminalUri(terminalId) }]),
-          aki,
+          await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
           await x509.SubjectKeyIdentifierExtension.create(publicKey),
         ],
       });
@@ -185,7 +199,10 @@ export async function openTerminalCa(certPath: string, keyPath: string, now = ne
   };
 }
 
-function parseCsr(pem: string): x509.Pkcs10CertificateRequest {
+type X509 = Awaited<ReturnType<typeof loadX509>>['x509'];
+type KeyAlgorithmInfo = { name: string; namedCurve?: string; modulusLength?: number };
+
+function parseCsr(x509: X509, pem: string): InstanceType<X509['Pkcs10CertificateRequest']> {
   if (typeof pem !== 'string' || !/-----BEGIN (NEW )?CERTIFICATE REQUEST-----/.test(pem)) {
     throw problem('csr', 'pkcs10', 'must be a PEM certificate signing request (-----BEGIN CERTIFICATE REQUEST-----)');
   }
@@ -197,8 +214,7 @@ function parseCsr(pem: string): x509.Pkcs10CertificateRequest {
 }
 
 /** A terminal key strong enough for years on a wall: EC P-256/P-384 or RSA of 2048 bits or more. */
-function checkTerminalKey(key: x509.PublicKey): void {
-  const alg = key.algorithm as { name: string; namedCurve?: string; modulusLength?: number };
+function checkTerminalKey(alg: KeyAlgorithmInfo): void {
   const problems: FieldProblem[] = [];
   if (alg.name === 'ECDSA' || alg.name === 'ECDH' || alg.name === 'EC') {
     if (alg.namedCurve && !['P-256', 'P-384'].includes(alg.namedCurve)) problems.push({ field: 'csr', rule: 'key-type', message: `csr: curve ${alg.namedCurve} is not accepted (use P-256 or P-384)` });

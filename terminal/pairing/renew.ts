@@ -1,7 +1,6 @@
 import type { Logger } from '../../shared/logging.ts';
 import type { Clock } from '../core/ports.ts';
 import { checkIssued, makeKeyAndCsr, readIdentity, renewalDue, writeIdentity } from './identity.ts';
-import { httpsJson, problemDetail } from './https.ts';
 
 /**
  * Renews the terminal's certificate before it expires: when less than `renewWhenLeft` of its lifetime is
@@ -68,6 +67,7 @@ export class CertificateRenewer {
       }
       this.o.logger.info({ notAfter: new Date(current.certificate.validTo).toISOString() }, 'renewing the terminal certificate');
       const { keyPem, csrPem } = await makeKeyAndCsr(this.o.terminalId);
+      const { httpsJson, problemDetail } = await import('./https.ts');
       const answer = await httpsJson(new URL('/pair/v1/renew', this.o.gateway.url), {
         method: 'POST', body: { v: 1, csr: csrPem }, ca: this.o.gateway.ca, key: current.keyPem, cert: current.certPem,
       });

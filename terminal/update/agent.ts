@@ -5,8 +5,7 @@ import type { Logger } from '../../shared/logging.ts';
 import { updateOfferSchema, type UpdateOffer, type UpdateReport } from '../../shared/mqtt/payloads.ts';
 import { checkManifestSignature } from '../../shared/release/manifest.ts';
 import { parseWith } from '../../shared/schema.ts';
-import { DownloadError, downloadBundle } from './download.ts';
-import { installRelease } from './install.ts';
+import type { DownloadError } from './download.ts';
 import type { ReleaseState } from './release-state.ts';
 
 /**
@@ -156,6 +155,9 @@ export class UpdateAgent {
     if (bad) return fail(bad.message);
     if (manifest.version !== version) return fail(`the signed manifest is for ${manifest.version}, the offer for ${version}`);
 
+    // Loaded when an update comes, not at every start (tar and the HTTPS client are not on the tap path).
+    const { DownloadError: Failed, downloadBundle } = await import('./download.ts');
+    const { installRelease } = await import('./install.ts');
     this.setReport({ version, rollout, state: 'downloading' });
     log.info({ size: manifest.size }, 'downloading a signed release');
     const file = join(state.dir, `.download-${version}.tar.gz`);
@@ -166,7 +168,7 @@ export class UpdateAgent {
         await downloadBundle({ url: new URL(offer.bundle, this.o.gateway.url), file, manifest, ca: this.o.gateway.ca, ...(identity ? { key: identity.key, cert: identity.cert } : {}) });
         break;
       } catch (err) {
-        const transient = err instanceof DownloadError && err.transient;
+        const transient = err instanceof Failed && (err as DownloadError).transient;
         if (!transient || attempt >= attempts || this.stopped) return fail((err as Error).message);
         log.warn({ err: (err as Error).message, attempt }, 'download cut; trying again');
         await new Promise((r) => setTimeout(r, (this.o.retryDelayMs ?? 30_000) * attempt).unref());

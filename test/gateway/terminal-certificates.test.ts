@@ -8,7 +8,7 @@ import mqttPacket from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
 import { addUser } from '../../gateway/access/users.ts';
 import { openTerminalCa } from '../../gateway/fleet/terminal-ca.ts';
-import { certificatesOf, recordCertificate } from '../../gateway/fleet/certificates.ts';
+import { certificatesOf, normalizeSerial, recordCertificate } from '../../gateway/fleet/certificates.ts';
 import { loadTerminalConfig } from '../../terminal/config.ts';
 import { startTerminal, type TerminalHandle } from '../../terminal/main.ts';
 import { pairTerminal, type PairResult } from '../../terminal/pairing/pair.ts';
@@ -141,7 +141,7 @@ describe('a terminal paired with a certificate', () => {
     expect(identity.certificate.checkIssued(await openTerminalCa(join(gw.dir, 'terminal-ca.pem'), join(gw.dir, 'terminal-ca.key')).then((c) => c.certificate))).toBe(true);
     // The key never left the device: the gateway knows the certificate, not the key.
     expect(JSON.stringify(gw.db().prepare('SELECT * FROM terminal_certificates').all())).not.toContain(identity.keyPem.slice(40, 80));
-    expect(certificatesOf(gw.db(), 'porte-a')).toEqual([expect.objectContaining({ serial: identity.certificate.serialNumber, issuedFor: 'pairing', revokedAt: null })]);
+    expect(certificatesOf(gw.db(), 'porte-a')).toEqual([expect.objectContaining({ serial: normalizeSerial(identity.certificate.serialNumber), issuedFor: 'pairing', revokedAt: null })]);
 
     terminal = await startTerminal(config, { reader: new SimulatedReader(), panel: new SimulatedPanel() });
     terminals.push(terminal);
@@ -167,6 +167,18 @@ describe('a terminal paired with a certificate', () => {
     (await connectWithCertificate('porte-s', identity.keyPem, identity.certPem)).end(true);
     const audit = await api('/audit?entity=terminal&entityId=porte-s');
     expect(audit.json.items.find((e: Json) => e.action === 'paired')?.after).toMatchObject({ credentials: 'certificate' });
+  });
+
+  it('pairs with a secret when asked to (LAN set-ups), and then logs in with it', async () => {
+    await api('/terminals', { method: 'POST', body: { id: 'porte-lan', siteId: gw.seed.sites.main } });
+    const code = await api('/terminals/porte-lan/pairing', { method: 'POST' });
+    const r = await pairTerminal({ pairing: code.json.pairingString, gateway: code.json.gateway, out: join(dir, 'porte-lan.json'), reader: 'simulated', panel: 'console', credentials: 'secret' });
+    expect(r.credentials).toBe('secret');
+    expect(r.identityPath).toBeUndefined();
+    const config = loadTerminalConfig(r.configPath);
+    expect(config.identity).toBeUndefined();
+    expect(certificatesOf(gw.db(), 'porte-lan')).toEqual([]);
+    (await connectClient(`mqtts://127.0.0.1:${gw.tlsPort}`, { clientId: 'porte-lan', username: 'porte-lan', password: config.secret, ca: readFileSync(server.ca) })).end(true);
   });
 
   it('refuses its certificate for another terminal id', async () => {
@@ -217,8 +229,8 @@ describe('a terminal paired with a certificate', () => {
     expect(renewed.keyPem).not.toBe(old.keyPem);
     expect(statSync(paired.identityPath!).mode & 0o777).toBe(0o600);
     // The terminal reconnected with the new certificate, and the gateway retired the old one.
-    await waitUntil(() => certificatesOf(gw.db(), 'porte-a').find((c) => c.serial === old.certificate.serialNumber)?.revokedReason === 'superseded', { what: 'the old certificate retired' });
-    expect(certificatesOf(gw.db(), 'porte-a').find((c) => c.serial === renewed.certificate.serialNumber)).toMatchObject({ issuedFor: 'renewal', revokedAt: null });
+    await waitUntil(() => certificatesOf(gw.db(), 'porte-a').find((c) => c.serial === normalizeSerial(old.certificate.serialNumber))?.revokedReason === 'superseded', { what: 'the old certificate retired' });
+    expect(certificatesOf(gw.db(), 'porte-a').find((c) => c.serial === normalizeSerial(renewed.certificate.serialNumber))).toMatchObject({ issuedFor: 'renewal', revokedAt: null });
     await waitUntil(() => t.link.isConnected, { what: 'connected with the renewed certificate' });
     const acked = new Promise<{ status: string }>((resolve) => t.link.once('ack', resolve));
     (t.reader as SimulatedReader).present('0C0C0C01');
@@ -270,6 +282,23 @@ describe('a terminal paired with a certificate', () => {
     expect((await api('/terminals/porte-a/reactivate', { method: 'POST' })).status).toBe(200);
     await expect(connectWithCertificate('porte-a', identity.keyPem, identity.certPem)).rejects.toThrow(/Not authorized/);
     await t.stop();
+  });
+});
+
+describe('a gateway without MQTT over TLS', () => {
+  it('pairs a terminal that sent a signing request with a secret, since a certificate could not log in there', async () => {
+    const plain = await startTestGateway({ config: { http: { host: '127.0.0.1', port: 0, pairing: { port: 0, cert: server.cert, key: server.key, ca: server.ca } } } });
+    try {
+      const admin = addUser(plain.db(), { name: 'Admin', role: 'administrator' }).token;
+      const call = (path: string) => fetch(`http://127.0.0.1:${plain.httpPort}/api/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'porte-plain', siteId: plain.seed.sites.main }) }).then((r) => r.json() as Promise<Json>);
+      await call('/terminals');
+      const code = await fetch(`http://127.0.0.1:${plain.httpPort}/api/v1/terminals/porte-plain/pairing`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } }).then((r) => r.json() as Promise<Json>);
+      const r = await pairTerminal({ pairing: code.pairingString, gateway: code.gateway, out: join(dir, 'porte-plain.json'), reader: 'simulated', panel: 'console' });
+      expect(r).toMatchObject({ credentials: 'secret', mqttUrl: `mqtt://127.0.0.1:${plain.mqttPort}` });
+      expect(certificatesOf(plain.db(), 'porte-plain')).toEqual([]);
+    } finally {
+      await plain.stop();
+    }
   });
 });
 

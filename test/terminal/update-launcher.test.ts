@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -110,6 +110,26 @@ function makeBox(): Box {
 }
 
 const starts = (box: Box) => box.events().filter((e) => 'start' in e).map((e) => e.start);
+
+const UNIT = resolve(import.meta.dirname, '../../deploy/ciao-terminal.service');
+const hasAnalyze = existsSync('/usr/bin/systemd-analyze') || existsSync('/bin/systemd-analyze');
+
+describe('deploy/ciao-terminal.service', () => {
+  it('starts the launcher, which keeps its releases in the state folder, and restarts on any exit', () => {
+    const text = readFileSync(UNIT, 'utf8');
+    expect(text).toMatch(/^ExecStart=\/opt\/ciao-badge\/deploy\/ciao-terminal-launcher terminal --config \S+$/m);
+    expect(text).toMatch(/^Environment=CIAO_RELEASES=\/var\/lib\/ciao\/releases$/m);
+    expect(text).toMatch(/^ReadWritePaths=\/var\/lib\/ciao$/m);
+    expect(text).toMatch(/^Restart=always$/m);
+  });
+
+  it.skipIf(!hasAnalyze)('passes systemd-analyze verify', async () => {
+    const stderr = await new Promise<string>((done) => execFile('systemd-analyze', ['verify', UNIT], (_err, _out, err) => done(err)));
+    // The package is not installed at /opt/ciao-badge on the test machine: that is the only finding allowed.
+    const findings = stderr.split('\n').filter((l) => l.trim() && !/\/opt\/ciao-badge\/deploy\/ciao-terminal-launcher is not executable|\/usr\/bin\/node/.test(l));
+    expect(findings).toEqual([]);
+  });
+});
 
 describe('the terminal launcher', () => {
   it("starts the package's own release when none is installed, with the launcher's environment and the unit's arguments", async () => {

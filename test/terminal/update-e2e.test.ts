@@ -13,9 +13,9 @@ import type { Json } from '../support/json.ts';
 
 /**
  * Signed updates end to end, with the compiled release and the product's own commands, as an operator and
- * an installer would: `npm run build` once, installed as the package on the box; `ciao release keygen`,
- * `pack` (the build as 1.1.0, and a deliberately broken 1.2.0 that crashes at start), `sign`, `upload`,
- * `rollout`; two terminals paired with `ciao terminal pair` and run exactly as deploy/ciao-terminal.service
+ * an installer would: `npm run build` once, installed as the package on the box; the publisher's recipes of
+ * docs/gateway.md run as written (`ciao release keygen`, then `pack`, `sign`, `upload`, `rollout` for the build
+ * as 1.1.0, and for a deliberately broken 1.2.0 that crashes at start); two terminals paired with `ciao terminal pair` and run exactly as deploy/ciao-terminal.service
  * runs them (its launcher, its environment, restarted whenever they exit as Restart=always does), with
  * badges tapped on both all along. 1.1.0 is rolled out to one terminal: it downloads, checks, installs,
  * restarts into it and reports it; 1.2.0 is rolled out to the same terminal: it crashes at every start,
@@ -34,6 +34,30 @@ function boxEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
   delete env.CIAO_FROM_SOURCE;
   return env;
+}
+
+/** The n-th shell block after a heading of a Markdown file of docs/. */
+function docsBlock(file: string, heading: string, n: number): { first: string; rest: string[] } {
+  const text = readFileSync(join(ROOT, 'docs', file), 'utf8');
+  const at = text.indexOf(heading);
+  if (at < 0) throw new Error(`${file}: no heading ${heading}`);
+  const blocks = [...text.slice(at).matchAll(/```sh\n([\s\S]*?)```/g)];
+  const [first, ...rest] = blocks[n]![1]!.trimEnd().split('\n');
+  return { first: first!, rest };
+}
+
+/**
+ * Runs a recipe of docs/gateway.md as written, with only its first line (the one the reader sets) replaced
+ * by this box's values; `ciao` is the installed package's.
+ */
+function recipe(n: number, expectedFirst: string, vars: Record<string, string>, cwd: string): Promise<string> {
+  const { first, rest } = docsBlock('gateway.md', '## Terminal releases', n);
+  expect(first).toBe(expectedFirst);
+  const line = [...Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`), `CIAO=${JSON.stringify(`${process.execPath} ${join(opt, 'bin/ciao.mjs')}`)}`].join(' ');
+  return new Promise((resolvePromise, reject) =>
+    execFile('bash', ['-euo', 'pipefail', '-c', [line, ...rest].join('\n')], { cwd, env: boxEnv(), timeout: 120_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolvePromise(stdout)),
+  );
 }
 
 /** The installed package's `ciao` (asynchronous: the gateway it talks to runs in this process). */
@@ -144,8 +168,8 @@ beforeAll(async () => {
   cpSync(join(ROOT, 'deploy'), join(opt, 'deploy'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(opt, 'node_modules'));
 
-  // The publisher's key, made once; the gateway gets the public half.
-  await ciao(['release', 'keygen', '--out', join(work, 'keys')]);
+  // The publisher's key, made once as docs/gateway.md says; the gateway gets the public half.
+  await recipe(0, 'KEYS=$HOME/ciao-release-keys CIAO="npx ciao"', { KEYS: join(work, 'keys') }, work);
   tls = makeTestCertificates(mkdtempSync(join(tmpdir(), 'ciao-update-e2e-tls-')));
   gw = await startTestGateway({
     config: {
@@ -164,14 +188,18 @@ afterAll(async () => {
 
 describe('signed updates, end to end', () => {
   it('rolls 1.1.0 out to one of two terminals under tap load, rolls a broken 1.2.0 back, and every tap arrives exactly once', async () => {
-    // Two releases from the build: 1.1.0, and 1.2.0 whose terminal crashes at start.
-    await ciao(['release', 'pack', '--from', opt, '--set-version', '1.1.0', '--out', join(work, 'ciao-badge-1.1.0.tar.gz')]);
+    // Each release as docs/gateway.md says, from a built tree: the build as 1.1.0, and a copy of it whose
+    // terminal crashes at start as 1.2.0.
+    const release = (version: string, from: string) => recipe(
+      1,
+      'GATEWAY=http://127.0.0.1:8080 TOKEN=ciao_… KEYS=$HOME/ciao-release-keys VERSION=1.4.2 TERMINAL=hall-a CIAO="npx ciao"',
+      { GATEWAY: `http://127.0.0.1:${gw.httpPort}`, TOKEN: token, KEYS: join(work, 'keys'), VERSION: version, TERMINAL: 'T-up' },
+      from,
+    );
     const broken = join(work, 'broken');
     mkdirSync(broken);
     for (const part of ['bin', 'dist', 'package.json']) cpSync(join(opt, part), join(broken, part), { recursive: true });
     writeFileSync(join(broken, 'dist/terminal/run.js'), "throw new Error('this release is deliberately broken: it crashes at start');\n");
-    await ciao(['release', 'pack', '--from', broken, '--set-version', '1.2.0', '--out', join(work, 'ciao-badge-1.2.0.tar.gz')]);
-    for (const v of ['1.1.0', '1.2.0']) await ciao(['release', 'sign', join(work, `ciao-badge-${v}.tar.gz`), '--key', join(work, 'keys/release-signing.key')]);
 
     // Two terminals, added in the console and paired by the installer's command.
     const services: Service[] = [];
@@ -191,8 +219,7 @@ describe('signed updates, end to end', () => {
       const load = tapLoad(services);
 
       // 1.1.0 to one terminal.
-      await ciao(['release', 'upload', join(work, 'ciao-badge-1.1.0.tar.gz'), '--gateway', `http://127.0.0.1:${gw.httpPort}`, '--token', token]);
-      await ciao(['release', 'rollout', '1.1.0', '--terminal', 'T-up', '--gateway', `http://127.0.0.1:${gw.httpPort}`, '--token', token]);
+      expect(await release('1.1.0', opt)).toMatch(/rollout \d+: 1\.1\.0 offered to T-up/);
       await waitFor(async () => {
         const row = await fleetRow('T-up');
         return row.version === '1.1.0' && row.update?.state === 'running';
@@ -202,8 +229,7 @@ describe('signed updates, end to end', () => {
       expect(up.lines.some((l) => l.includes('stopped to restart into release 1.1.0'))).toBe(true);
 
       // 1.2.0, broken, to the same terminal: it crashes at start, and the launcher goes back to 1.1.0.
-      await ciao(['release', 'upload', join(work, 'ciao-badge-1.2.0.tar.gz'), '--gateway', `http://127.0.0.1:${gw.httpPort}`, '--token', token]);
-      await ciao(['release', 'rollout', '1.2.0', '--terminal', 'T-up', '--gateway', `http://127.0.0.1:${gw.httpPort}`, '--token', token]);
+      await release('1.2.0', broken);
       const rolledBack = await waitFor(async () => {
         const row = await fleetRow('T-up');
         return row.update?.version === '1.2.0' && row.update.state === 'rolled-back' && row.version === '1.1.0' && row;

@@ -6,7 +6,7 @@ import type { SiteDataService } from '../site-data/service.ts';
 import { generateSecret, hashSecret } from '../site-data/secrets.ts';
 import type { CertificateRegistry } from '../broker/auth.ts';
 import type { IssuedCertificate, TerminalCa } from './terminal-ca.ts';
-import { judgeCertificate, recordCertificate, retireOlderCertificates, revokeCertificates } from './certificates.ts';
+import { judgeCertificate, normalizeSerial, recordCertificate, retireOlderCertificates, revokeCertificates } from './certificates.ts';
 
 /**
  * Terminal identities by certificate: pairing with a certificate signing request, renewal with the current
@@ -50,7 +50,7 @@ export class FleetIdentity {
       },
       accepted: (terminalId, serial) => {
         // A read first: thousands of terminals reconnecting after a restart must not cost a write each.
-        if (!older.get(serial.toUpperCase().replace(/^0+(?=.)/, ''), terminalId)) return;
+        if (!older.get(normalizeSerial(serial), terminalId)) return;
         try {
           const n = retireOlderCertificates(db, terminalId, serial, this.now());
           if (n) this.o.logger.info({ terminalId, serial, retired: n }, 'terminal moved to its renewed certificate; older ones retired');

@@ -13,6 +13,7 @@ import { loadTerminalConfig } from '../../terminal/config.ts';
 import { startTerminal, type TerminalHandle } from '../../terminal/main.ts';
 import { pairTerminal, type PairResult } from '../../terminal/pairing/pair.ts';
 import { makeKeyAndCsr, readIdentity } from '../../terminal/pairing/identity.ts';
+import { httpsJson } from '../../terminal/pairing/https.ts';
 import { SimulatedReader } from '../../terminal/adapters/simulated-reader.ts';
 import { SimulatedPanel } from '../../terminal/adapters/simulated-panel.ts';
 import { VirtualClock } from '../../shared/clock.ts';
@@ -179,6 +180,22 @@ describe('a terminal paired with a certificate', () => {
     expect(config.identity).toBeUndefined();
     expect(certificatesOf(gw.db(), 'porte-lan')).toEqual([]);
     (await connectClient(`mqtts://127.0.0.1:${gw.tlsPort}`, { clientId: 'porte-lan', username: 'porte-lan', password: config.secret, ca: readFileSync(server.ca) })).end(true);
+  });
+
+  it('refuses a signing request that is not one, or names another terminal, without spending the code', async () => {
+    await api('/terminals', { method: 'POST', body: { id: 'porte-csr', siteId: gw.seed.sites.main } });
+    const pairing = await api('/terminals/porte-csr/pairing', { method: 'POST' });
+    const code = String(pairing.json.code);
+    const claim = (csr: string) => httpsJson(new URL('/pair/v1/claim', pairing.json.gateway), { method: 'POST', body: { v: 1, code, csr }, ca: readFileSync(server.ca) });
+    const garbage = await claim('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n');
+    expect(garbage.status).toBe(400);
+    expect(JSON.parse(garbage.text).problems[0]).toMatchObject({ field: 'csr', rule: 'pkcs10' });
+    const other = await claim((await makeKeyAndCsr('porte-a')).csrPem);
+    expect(other.status).toBe(400);
+    expect(JSON.parse(other.text).problems[0]).toMatchObject({ field: 'csr', rule: 'csr-subject' });
+    // The code still works.
+    const r = await pairTerminal({ pairing: pairing.json.pairingString, gateway: pairing.json.gateway, out: join(dir, 'porte-csr.json'), reader: 'simulated', panel: 'console' });
+    expect(r.credentials).toBe('certificate');
   });
 
   it('refuses its certificate for another terminal id', async () => {

@@ -181,7 +181,7 @@ describe('the terminal launcher', () => {
   it('stops a release on trial that runs but never comes online by the deadline, and goes back', async () => {
     const box = makeBox();
     makeRelease(box.state.versionDir('1.3.0'), '1.3.0', 'hang');
-    box.state.beginTrial('1.3.0', 'base', 11, Math.floor(Date.now() / 1000) + 2);
+    box.state.beginTrial('1.3.0', 'base', 11, Math.floor(Date.now() / 1000) + 4);
     const svc = box.run();
     await waitFor(() => starts(box).at(-1) === 'base', { what: 'back on the base release', timeoutMs: 20_000 });
     expect(starts(box)).toEqual(['1.3.0', 'base']);

@@ -13,7 +13,7 @@ import { checkWorker, getWorker, listWorkers, saveWorker, type Worker, type Work
 import { checkBadge, getBadge, listBadges, revokeBadge, saveBadge, type Badge } from './badges.ts';
 import { addTerminal, bumpSiteTerminals, getTerminal, listTerminals, setEnrolmentMode, setTerminalDisabled, updateTerminal, type Terminal, type TerminalSettings } from './terminals.ts';
 import { importBadgesCsv, importWorkersCsv, type ImportResult } from './csv-import.ts';
-import { createPairingCode, claimPairingCode, type PairingCode, type PairingCredentials } from './pairing.ts';
+import { createPairingCode, claimPairingCode, pairingCodeTerminal, type PairingCode, type PairingCredentials } from './pairing.ts';
 import { NO_HELD_TAP_RELEASE, type HeldTapPreview, type HeldTapRelease } from './held-taps.ts';
 import { notFoundError, problem, setDeactivated } from './input.ts';
 
@@ -590,12 +590,17 @@ export class SiteDataService {
     });
   }
 
-  /** The device's side of pairing (no user: the code is the credential). */
-  claimPairing(code: string, from: string): { terminalId: string; credentials: PairingCredentials } {
-    const r = claimPairingCode(this.db, code, from, this.now());
+  /** The device's side of pairing (no user: the code is the credential). `credentials` makes a certificate instead of a secret. */
+  claimPairing(code: string, from: string, credentials?: (terminalId: string) => PairingCredentials): { terminalId: string; credentials: PairingCredentials } {
+    const r = claimPairingCode(this.db, code, from, this.now(), credentials);
     const t = getTerminal(this.db, r.terminalId)!;
-    recordChange(this.db, { actor: { kind: 'terminal', id: t.id, name: from.slice(0, 100) }, action: 'paired', entity: 'terminal', entityId: t.id, siteId: t.siteId, after: { pairedFrom: from.slice(0, 100) }, at: this.now() });
+    recordChange(this.db, { actor: { kind: 'terminal', id: t.id, name: from.slice(0, 100) }, action: 'paired', entity: 'terminal', entityId: t.id, siteId: t.siteId, after: { pairedFrom: from.slice(0, 100), credentials: r.credentials.kind }, at: this.now() });
     return r;
+  }
+
+  /** Which terminal a pairing code is for, without spending it (refused alike when it cannot be spent). */
+  pairingTerminal(code: string): string {
+    return pairingCodeTerminal(this.db, code, this.now());
   }
 
   // --- imports ---------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import { REGISTRATIONS_DDL } from './registrations-schema.ts';
 import { GATEWAY_MIGRATIONS } from './gateway-schema.ts';
 import { RECORDS_MIGRATIONS } from './records-schema.ts';
 import { BADGE_SECURITY_MIGRATIONS } from './badge-security-schema.ts';
+import { FLEET_MIGRATIONS } from '../fleet/schema.ts';
 
 /**
  * Opens the gateway database (WAL, synchronous=FULL, mode 0600) with the gateway's tables in place.
@@ -13,6 +14,7 @@ export function openGatewayDatabase(path: string, options: OpenOptions = {}): Db
   migrate(db, 'gateway', [REGISTRATIONS_DDL, ...GATEWAY_MIGRATIONS]);
   migrate(db, 'siteman', RECORDS_MIGRATIONS);
   migrate(db, 'badge-security', BADGE_SECURITY_MIGRATIONS);
+  migrate(db, 'fleet', FLEET_MIGRATIONS);
   return db;
 }
 

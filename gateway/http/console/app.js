@@ -5,6 +5,7 @@ import { html, Session, makeApi, openLive, ApiError } from './lib.js';
 import { LANGS, translate } from './i18n.js';
 import { EntityScreen } from './entities.js';
 import { TerminalsScreen } from './terminals.js';
+import { ReleasesScreen } from './releases.js';
 import { OverviewScreen, EnrolScreen, ImportScreen, AuditScreen, ExportScreen } from './screens.js';
 
 const SCREENS = [
@@ -20,6 +21,7 @@ const SCREENS = [
   { id: 'export', view: () => html`<${ExportScreen} />`, needs: 'export' },
   { id: 'audit', view: () => html`<${AuditScreen} />`, needs: 'read-audit' },
   { id: 'users', view: () => html`<${EntityScreen} key="users" kind="users" />`, needs: 'manage-users' },
+  { id: 'releases', view: () => html`<${ReleasesScreen} />`, needs: 'manage-releases' },
 ];
 
 function initialLang() {

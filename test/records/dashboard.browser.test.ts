@@ -31,11 +31,13 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     world = createWorld();
     world.clock.now = new Date();
     Object.defineProperty(world.clock, 'now', { get: () => new Date() });
-    appendRegistration(world.db, { local: `${siteDay(1)}T08:00`, type: 'IN', employer: EMPLOYER_B });
-    appendRegistration(world.db, { local: `${siteDay(1)}T09:00`, type: 'IN' });
-    appendRegistration(world.db, { local: `${siteDay(1)}T12:00`, type: 'OUT', reason: 'break' });
-    appendRegistration(world.db, { local: `${siteDay(1)}T12:30`, type: 'IN', reason: 'break' });
-    appendRegistration(world.db, { local: `${siteDay(1)}T16:00`, type: 'OUT' });
+    // A whole day two days ago (the day's timeline), then today's presence a few hours back: two days apart,
+    // so that run just after midnight, "two hours ago" never lands on the timeline's day.
+    appendRegistration(world.db, { local: `${siteDay(2)}T08:00`, type: 'IN', employer: EMPLOYER_B });
+    appendRegistration(world.db, { local: `${siteDay(2)}T09:00`, type: 'IN' });
+    appendRegistration(world.db, { local: `${siteDay(2)}T12:00`, type: 'OUT', reason: 'break' });
+    appendRegistration(world.db, { local: `${siteDay(2)}T12:30`, type: 'IN', reason: 'break' });
+    appendRegistration(world.db, { local: `${siteDay(2)}T16:00`, type: 'OUT' });
     appendRegistration(world.db, { local: localAgo(120), type: 'IN', worker: 'W1', terminal: 'T1' });
     appendRegistration(world.db, { local: localAgo(200), type: 'IN', worker: 'W2', terminal: 'T2' });
     appendRegistration(world.db, { local: localAgo(20), type: 'OUT', worker: 'W2', terminal: 'T2', reason: 'break' });
@@ -117,8 +119,8 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
 
   it('draws the day timeline of a worker', async () => {
     await page.click('#tabs button[data-tab="registrations"]');
-    await page.fill('#regForm [name=from]', siteDay(1));
-    await page.fill('#regForm [name=to]', siteDay(1));
+    await page.fill('#regForm [name=from]', siteDay(2));
+    await page.fill('#regForm [name=to]', siteDay(2));
     await page.click('#regForm button[type=submit]');
     await page.waitForSelector('#registrations tbody tr[data-seq]');
     await page.click('#registrations tbody tr[data-seq] button.link');
@@ -129,8 +131,8 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
 
   it('prepares a correction from a registration, and shows a refusal with its rule', async () => {
     await page.click('#tabs button[data-tab="registrations"]');
-    await page.fill('#regForm [name=from]', siteDay(1));
-    await page.fill('#regForm [name=to]', siteDay(1));
+    await page.fill('#regForm [name=from]', siteDay(2));
+    await page.fill('#regForm [name=to]', siteDay(2));
     await page.click('#regForm button[type=submit]');
     await page.click('#registrations tbody tr[data-seq] button.correct');
     await page.waitForSelector('[data-panel="corrections"]:not([hidden])');

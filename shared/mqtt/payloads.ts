@@ -67,6 +67,13 @@ export type Ack = z.infer<typeof ackSchema>;
 export const LANGUAGES = ['fr', 'nl', 'de', 'en'] as const;
 export type Language = (typeof LANGUAGES)[number];
 
+/** A worker's shift state as the gateway knows it (added compatibly to v1; the gateway owns it). */
+export const SHIFT_STATES = ['working', 'break', 'off'] as const;
+export type ShiftStateName = (typeof SHIFT_STATES)[number];
+/** How long a `working` or `break` state lasts without a work OUT before it lapses (treated as `off`). */
+export const DEFAULT_MAX_SHIFT_HOURS = 16;
+export const MAX_SHIFT_HOURS_RANGE = { min: 1, max: 48 } as const;
+
 export const terminalConfigSchema = z.object({
   v: z.literal(API_VERSION),
   terminalId: z.string(),
@@ -86,13 +93,33 @@ export const terminalConfigSchema = z.object({
   feedbackSeconds: z.number().min(0.5).max(30).optional(),
   /** Version of these settings; a terminal that knows it reports it back in its status once applied. (Added compatibly to v1.) */
   configVersion: z.number().int().min(0).optional(),
+  /**
+   * Hours after which a `working` or `break` state with no work OUT is treated as `off` (the shift lapsed).
+   * Absent: 16. (Added compatibly to v1.)
+   */
+  maxShiftHours: z.number().int().min(MAX_SHIFT_HOURS_RANGE.min).max(MAX_SHIFT_HOURS_RANGE.max).optional(),
 });
 export type TerminalConfig = z.infer<typeof terminalConfigSchema>;
+
+/**
+ * `state` since `since` (the instant of the tap that set it, or the lapse), last set at `site`. `rev` is a
+ * per-worker revision that only grows: a terminal applies a state only when its `rev` is higher than the
+ * one it holds.
+ */
+export const shiftStateSchema = z.object({
+  state: z.enum(SHIFT_STATES),
+  since: offsetIso,
+  site: z.string(),
+  rev: z.number().int().min(0),
+});
+export type ShiftState = z.infer<typeof shiftStateSchema>;
 
 export const rosterEntrySchema = z.object({
   name: z.string().max(16 * 2),
   /** Employer choices, in the order the LCD lists them; one entry means no choice to make. */
   employers: z.array(z.object({ id: z.string(), name: z.string() })),
+  /** The worker's shift state when the roster was published; absent: no state known (treat as off). */
+  shift: shiftStateSchema.optional(),
 });
 export const rosterSchema = z.object({
   v: z.literal(API_VERSION),
@@ -101,6 +128,20 @@ export const rosterSchema = z.object({
 });
 export type Roster = z.infer<typeof rosterSchema>;
 export type RosterEntry = z.infer<typeof rosterEntrySchema>;
+
+/** One badge's new shift state in a `shifts` message. */
+export const shiftChangeSchema = shiftStateSchema.extend({ badge: badgeUidSchema });
+export type ShiftChange = z.infer<typeof shiftChangeSchema>;
+
+/**
+ * `ciao/v1/terminals/{tid}/shifts` (gateway -> terminal, QoS 1, not retained): the shift states a commit
+ * changed, for the badges of this terminal's roster.
+ */
+export const shiftsMessageSchema = z.object({
+  v: z.literal(API_VERSION),
+  badges: z.array(shiftChangeSchema),
+});
+export type ShiftsMessage = z.infer<typeof shiftsMessageSchema>;
 
 export const statusSchema = z.strictObject({
   state: z.enum(['online', 'offline']),

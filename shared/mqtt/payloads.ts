@@ -143,6 +143,13 @@ export const shiftsMessageSchema = z.object({
 });
 export type ShiftsMessage = z.infer<typeof shiftsMessageSchema>;
 
+/**
+ * Why a terminal cannot register taps (FAQ 31): no badge reader, no site configured (no gateway config and
+ * none in its file), or an outbox it cannot write. Its panel then sends workers to the declaration's CIaO QR code.
+ */
+export const CANNOT_REGISTER_REASONS = ['no-reader', 'no-site-config', 'outbox-unwritable'] as const;
+export type CannotRegisterReason = (typeof CANNOT_REGISTER_REASONS)[number];
+
 export const statusSchema = z.strictObject({
   state: z.enum(['online', 'offline']),
   at: offsetIso,
@@ -151,6 +158,11 @@ export const statusSchema = z.strictObject({
   clockSkewMs: z.number().int().optional(),
   /** The `configVersion` of the config the terminal applied (sent only when its config carried one). */
   configVersion: z.number().int().min(0).optional(),
+  /**
+   * Present (never empty) while the terminal cannot register taps, with why; the gateway journals it.
+   * (Added compatibly to v1: sent only in that case, so a gateway that does not know it misses only those reports.)
+   */
+  cannotRegister: z.array(z.enum(CANNOT_REGISTER_REASONS)).min(1).max(CANNOT_REGISTER_REASONS.length).optional(),
 });
 export type TerminalStatus = z.infer<typeof statusSchema>;
 

@@ -13,6 +13,10 @@ import type { PanelButton } from './ports.ts';
  * remark; nothing is made up here).
  *
  * off -> IN (work); working -> OUT (work); on break -> IN (end of break, reason `break`).
+ * A shift open at another site does not make a tap here an OUT: a worker cannot leave a site she never
+ * entered. Still working at site A and tapping at site B, she is starting at B (IN); the OUT she forgot at A is
+ * the gateway's missing-OUT remark, never made up here (FAQ 37), and an OUT at B would be a wrong registration
+ * under B's declaration that nobody can cancel.
  * A pressed button always wins: IN, OUT, or BREAK (= OUT with reason `break`). A worker who forgot the IN and
  * presses OUT at the end gets that OUT and nothing else (FAQ 37).
  */
@@ -20,6 +24,8 @@ export interface HeardShift {
   state: ShiftStateName;
   /** The instant the state was set (ms since epoch). */
   sinceMs: number;
+  /** The site where it was set. */
+  site: string;
 }
 
 export interface OwnTap {
@@ -35,6 +41,8 @@ export interface WorkerShift {
   sinceMs: number | null;
   /** Where the state comes from: the gateway, this terminal's own last tap, or nothing known. */
   from: 'gateway' | 'terminal' | 'none';
+  /** The site where it was set (this terminal's own taps: its site); null when nothing is known. */
+  site: string | null;
   /** True when a working or break state was older than the maximum shift length and counts as off. */
   lapsed: boolean;
 }
@@ -45,30 +53,42 @@ export function stateAfter(direction: Direction, reason: Reason): ShiftStateName
   return reason === 'break' ? 'break' : 'off';
 }
 
-export function workerShift(input: { heard?: HeardShift; own?: OwnTap; nowMs: number; maxShiftHours: number }): WorkerShift {
+/**
+ * The worker's state as a terminal of `hereSite` knows it: the newer of what it heard from the gateway and its
+ * own last tap (on a tie the gateway's word wins: it is the same tap, or the gateway knows more about that
+ * instant), lapsed after `maxShiftHours`.
+ */
+export function workerShift(input: { heard?: HeardShift; own?: OwnTap; hereSite: string; nowMs: number; maxShiftHours: number }): WorkerShift {
   const { heard, own } = input;
   let state: ShiftStateName;
   let sinceMs: number;
   let from: WorkerShift['from'];
-  // On a tie the gateway's word wins: it is the same tap, or the gateway knows more about that instant.
+  let site: string;
   if (own && (!heard || own.atMs > heard.sinceMs)) {
     state = stateAfter(own.direction, own.reason);
     sinceMs = own.atMs;
     from = 'terminal';
+    site = input.hereSite;
   } else if (heard) {
     state = heard.state;
     sinceMs = heard.sinceMs;
     from = 'gateway';
+    site = heard.site;
   } else {
-    return { state: 'off', sinceMs: null, from: 'none', lapsed: false };
+    return { state: 'off', sinceMs: null, from: 'none', site: null, lapsed: false };
   }
   if (state !== 'off' && input.nowMs - sinceMs > input.maxShiftHours * 3_600_000) {
-    return { state: 'off', sinceMs, from, lapsed: true };
+    return { state: 'off', sinceMs, from, site, lapsed: true };
   }
-  return { state, sinceMs, from, lapsed: false };
+  return { state, sinceMs, from, site, lapsed: false };
 }
 
-/** The direction a tap takes: the pressed button, else the one that follows the worker's state. */
+/** The state that decides a tap at `hereSite`: a shift open at another site counts as off here (see above). */
+export function stateHere(shift: WorkerShift, hereSite: string): ShiftStateName {
+  return shift.state !== 'off' && shift.site !== null && shift.site !== hereSite ? 'off' : shift.state;
+}
+
+/** The direction a tap takes: the pressed button, else the one that follows the worker's state here. */
 export function proposeDirection(state: ShiftStateName, armed: PanelButton | null = null): { direction: Direction; reason: Reason } {
   if (armed === 'BREAK') return { direction: 'OUT', reason: 'break' };
   if (armed === 'OUT') return { direction: 'OUT', reason: 'work' };

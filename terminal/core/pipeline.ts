@@ -5,7 +5,7 @@ import type { TapMessage, TapSun } from '../../shared/mqtt/payloads.ts';
 import type { CannotRegisterReason } from '../../shared/mqtt/payloads.ts';
 import type { Direction, Reason } from '../../shared/registration.ts';
 import { localParts, toOffsetIso } from '../../shared/time.ts';
-import { proposeDirection, workerShift, type WorkerShift } from './direction.ts';
+import { proposeDirection, stateHere, workerShift, type WorkerShift } from './direction.ts';
 import { CANNOT_REGISTER_KEYS, fitLine, message, spread, type DIRECTION_KEYS, type MessageKey } from './messages.ts';
 import type { Outbox } from './outbox.ts';
 import type { Clock, Panel, PanelButton } from './ports.ts';
@@ -152,7 +152,7 @@ export class TapPipeline extends EventEmitter<PipelineEvents> {
 
     const armed = this.armed && localMs <= this.armed.untilMs ? this.armed.button : null;
     this.armed = null;
-    const { direction, reason } = proposeDirection(this.shiftOf(uid, atMs).state, armed);
+    const { direction, reason } = proposeDirection(stateHere(this.shiftOf(uid, atMs), settings.siteId), armed);
     const entry = state.lookup(uid);
     const choosing = entry !== undefined && entry.employers.length > 1;
 
@@ -277,7 +277,7 @@ export class TapPipeline extends EventEmitter<PipelineEvents> {
     const localMs = this.o.clock.now().getTime();
     const atMs = skew !== null && Math.abs(skew) >= this.o.clockCorrectionThresholdMs ? localMs + skew : localMs;
     const shift = this.shiftOf(uid, atMs);
-    return { shift, ...proposeDirection(shift.state) };
+    return { shift, ...proposeDirection(stateHere(shift, this.o.state.settings.siteId)) };
   }
 
   /** The worker's state as this terminal knows it: the newer of what it heard from the gateway and its own last tap. */
@@ -285,8 +285,9 @@ export class TapPipeline extends EventEmitter<PipelineEvents> {
     const heard = this.o.outbox.heardShift(uid);
     const own = this.o.outbox.lastOwnTap(uid);
     return workerShift({
-      heard: heard ? { state: heard.state, sinceMs: heard.sinceMs } : undefined,
+      heard: heard ? { state: heard.state, sinceMs: heard.sinceMs, site: heard.site } : undefined,
       own: own ? { direction: own.direction, reason: own.reason, atMs: own.atMs } : undefined,
+      hereSite: this.o.state.settings.siteId,
       nowMs,
       maxShiftHours: this.o.state.settings.maxShiftHours,
     });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { VirtualClock } from '../../shared/clock.ts';
 import type { Roster, ShiftChange } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
-import { proposeDirection, workerShift } from '../../terminal/core/direction.ts';
+import { proposeDirection, stateHere, workerShift } from '../../terminal/core/direction.ts';
 import { startTestGateway, siteConfig, type TestGateway } from '../../simulator/stand-in-gateway/stand-in-gateway.ts';
 import { startSimTerminal, tempDir, type SimTerminal } from './helpers/harness.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -18,23 +18,36 @@ const H = 3_600_000;
 const T0 = Date.parse('2026-03-02T07:00:00+01:00');
 
 describe('the worker state and the proposal (rules)', () => {
+  const here = { hereSite: 'site-1', maxShiftHours: 16 };
+
   it('takes the newer of what the gateway said and the last tap here; a tie goes to the gateway', () => {
-    const heard = { state: 'working' as const, sinceMs: T0 };
-    expect(workerShift({ heard, nowMs: T0 + H, maxShiftHours: 16 })).toMatchObject({ state: 'working', from: 'gateway' });
+    const heard = { state: 'working' as const, sinceMs: T0, site: 'site-1' };
+    expect(workerShift({ ...here, heard, nowMs: T0 + H })).toMatchObject({ state: 'working', from: 'gateway' });
     // This door's last tap is older than what the gateway said (a tap at another door since): the gateway wins.
-    expect(workerShift({ heard, own: { direction: 'OUT', reason: 'work', atMs: T0 - H }, nowMs: T0 + H, maxShiftHours: 16 })).toMatchObject({ state: 'working', from: 'gateway' });
+    expect(workerShift({ ...here, heard, own: { direction: 'OUT', reason: 'work', atMs: T0 - H }, nowMs: T0 + H })).toMatchObject({ state: 'working', from: 'gateway' });
     // A tap here after the last state heard (offline): the tap wins.
-    expect(workerShift({ heard, own: { direction: 'OUT', reason: 'break', atMs: T0 + 1 }, nowMs: T0 + H, maxShiftHours: 16 })).toMatchObject({ state: 'break', from: 'terminal' });
-    expect(workerShift({ heard: { state: 'off', sinceMs: T0 }, own: { direction: 'IN', reason: 'work', atMs: T0 }, nowMs: T0, maxShiftHours: 16 })).toMatchObject({ state: 'off', from: 'gateway' });
-    expect(workerShift({ nowMs: T0, maxShiftHours: 16 })).toEqual({ state: 'off', sinceMs: null, from: 'none', lapsed: false });
+    expect(workerShift({ ...here, heard, own: { direction: 'OUT', reason: 'break', atMs: T0 + 1 }, nowMs: T0 + H })).toMatchObject({ state: 'break', from: 'terminal', site: 'site-1' });
+    expect(workerShift({ ...here, heard: { state: 'off', sinceMs: T0, site: 'site-1' }, own: { direction: 'IN', reason: 'work', atMs: T0 }, nowMs: T0 })).toMatchObject({ state: 'off', from: 'gateway' });
+    expect(workerShift({ ...here, nowMs: T0 })).toEqual({ state: 'off', sinceMs: null, from: 'none', site: null, lapsed: false });
   });
 
   it('lets a working or break state lapse after maxShiftHours, never an off state', () => {
     for (const state of ['working', 'break'] as const) {
-      expect(workerShift({ heard: { state, sinceMs: T0 }, nowMs: T0 + 16 * H, maxShiftHours: 16 })).toMatchObject({ state, lapsed: false });
-      expect(workerShift({ heard: { state, sinceMs: T0 }, nowMs: T0 + 16 * H + 1, maxShiftHours: 16 })).toMatchObject({ state: 'off', lapsed: true });
+      expect(workerShift({ ...here, heard: { state, sinceMs: T0, site: 'site-1' }, nowMs: T0 + 16 * H })).toMatchObject({ state, lapsed: false });
+      expect(workerShift({ ...here, heard: { state, sinceMs: T0, site: 'site-1' }, nowMs: T0 + 16 * H + 1 })).toMatchObject({ state: 'off', lapsed: true });
     }
-    expect(workerShift({ heard: { state: 'off', sinceMs: T0 }, nowMs: T0 + 100 * H, maxShiftHours: 16 })).toMatchObject({ state: 'off', lapsed: false });
+    expect(workerShift({ ...here, heard: { state: 'off', sinceMs: T0, site: 'site-1' }, nowMs: T0 + 100 * H })).toMatchObject({ state: 'off', lapsed: false });
+  });
+
+  it('never proposes an OUT here for a shift open at another site: the worker is starting here', () => {
+    const atA = workerShift({ ...here, heard: { state: 'working', sinceMs: T0, site: 'site-a' }, nowMs: T0 + H });
+    expect(atA).toMatchObject({ state: 'working', site: 'site-a' });
+    expect(proposeDirection(stateHere(atA, 'site-b'))).toEqual({ direction: 'IN', reason: 'work' });
+    expect(proposeDirection(stateHere(atA, 'site-a'))).toEqual({ direction: 'OUT', reason: 'work' });
+    const breakAtA = workerShift({ ...here, heard: { state: 'break', sinceMs: T0, site: 'site-a' }, nowMs: T0 + H });
+    expect(proposeDirection(stateHere(breakAtA, 'site-b'))).toEqual({ direction: 'IN', reason: 'work' });
+    // A button still decides: a worker who means OUT presses OUT.
+    expect(proposeDirection(stateHere(atA, 'site-b'), 'OUT')).toEqual({ direction: 'OUT', reason: 'work' });
   });
 
   it('proposes from the state, and a pressed button overrides it', () => {
@@ -111,17 +124,18 @@ describe('a terminal proposes the direction from the state it hears', () => {
 
     // A break at the back door, then a late copy of an older state: only the higher rev counts.
     let heard = nextShifts(t, 'shifts');
-    await gw.publishShifts(TID, { v: 1, badges: [{ badge: ANA.toLowerCase(), state: 'break', since: iso(T0 + 0.25 * H), site: 'site-2', rev: 4 }] });
+    await gw.publishShifts(TID, { v: 1, badges: [{ badge: ANA.toLowerCase(), state: 'break', since: iso(T0 + 0.25 * H), site: 'site-1', rev: 4 }] });
     expect(await heard).toEqual([ANA]);
     expect(t.pipeline.proposal(ANA)).toMatchObject({ direction: 'IN', reason: 'break', shift: { state: 'break' } });
     heard = nextShifts(t, 'shifts');
     await gw.publishShifts(TID, { v: 1, badges: [
       { badge: ANA, state: 'off', since: iso(T0 + 0.3 * H), site: 'site-1', rev: 2 },
-      { badge: LUC, state: 'working', since: iso(T0), site: 'site-1', rev: 1 },
+      { badge: LUC, state: 'working', since: iso(T0), site: 'site-2', rev: 1 },
     ] });
     expect(await heard).toEqual([LUC]);
-    expect(t.outbox.heardShift(ANA)).toMatchObject({ state: 'break', rev: 4, site: 'site-2' });
-    expect(t.pipeline.proposal(LUC)).toMatchObject({ direction: 'OUT' });
+    expect(t.outbox.heardShift(ANA)).toMatchObject({ state: 'break', rev: 4, site: 'site-1' });
+    // Luc is working at another site: a tap here starts his work here, it cannot end a shift he never began here.
+    expect(t.pipeline.proposal(LUC)).toMatchObject({ direction: 'IN', reason: 'work', shift: { state: 'working', site: 'site-2' } });
 
     // A malformed message changes nothing and breaks nothing.
     await gw.publishShifts(TID, { v: 1, badges: [{ badge: ANA, state: 'asleep', since: 'yesterday', rev: -1 }] });
@@ -140,7 +154,7 @@ describe('a terminal proposes the direction from the state it hears', () => {
     await gw.publishRetained(TID, 'roster', roster());
     let t = await start();
     let heard = nextShifts(t, 'shifts');
-    await gw.publishShifts(TID, { v: 1, badges: [{ badge: ANA, state: 'working', since: iso(T0), site: 'site-2', rev: 1 }] });
+    await gw.publishShifts(TID, { v: 1, badges: [{ badge: ANA, state: 'working', since: iso(T0), site: 'site-1', rev: 1 }] });
     await heard;
     await gw.stop();
     await waitFor(() => !t.link.isConnected, { what: 'link down' });
@@ -157,7 +171,7 @@ describe('a terminal proposes the direction from the state it hears', () => {
     clock.jump(H);
     expect(t.pipeline.proposal(ANA)).toMatchObject({ direction: 'IN', shift: { state: 'off', from: 'terminal' } });
     expect(t.pipeline.proposal(LUC)).toMatchObject({ direction: 'OUT', shift: { state: 'working', from: 'terminal' } });
-    expect(t.outbox.heardShift(ANA)).toMatchObject({ state: 'working', rev: 1, site: 'site-2' });
+    expect(t.outbox.heardShift(ANA)).toMatchObject({ state: 'working', rev: 1, site: 'site-1' });
 
     // Back online: the gateway has meanwhile seen Luc leave by another door (after his tap here).
     await gw.close();

@@ -66,6 +66,11 @@ export class TerminalState extends EventEmitter<TerminalStateEvents> {
     return this.remote;
   }
 
+  /** The roster in force (badge UIDs upper-case), null before any. */
+  get currentRoster(): Roster | null {
+    return this.roster;
+  }
+
   get rosterUpdatedAt(): string | null {
     return this.roster?.updatedAt ?? null;
   }

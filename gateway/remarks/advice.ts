@@ -112,26 +112,26 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
   },
   'out-without-in': {
     message: {
-      fr: (d) => `OUT à ${s(d.time)} sans IN ouvert dans les ${s(d.windowHours)} heures qui précèdent.`,
-      nl: (d) => `OUT om ${s(d.time)} zonder open IN in de ${s(d.windowHours)} uur ervoor.`,
-      en: (d) => `OUT at ${s(d.time)} with no IN open in the ${s(d.windowHours)} hours before.`,
+      fr: (d) => `OUT à ${s(d.time)} sans IN ouvert avant lui : le IN a été oublié ; seul le OUT a été enregistré, rien n'a été ajouté.`,
+      nl: (d) => `OUT om ${s(d.time)} zonder open IN ervoor: de IN werd vergeten; alleen de OUT werd geregistreerd, er werd niets toegevoegd.`,
+      en: (d) => `OUT at ${s(d.time)} with no IN open before it: the IN was forgotten; only the OUT was registered, nothing was added.`,
     },
     advice: {
-      fr: () => "Le travailleur a probablement oublié son IN. Un IN oublié s'enregistre dès qu'on s'en aperçoit si le travail est en cours, jamais après la fin (FAQ 37). Vérifiez que le badge et le terminal fonctionnaient (journal des pannes) et rappelez la consigne.",
-      nl: () => 'De werknemer vergat waarschijnlijk zijn IN. Een vergeten IN wordt geregistreerd zodra men het merkt als het werk nog bezig is, nooit na het einde (FAQ 37). Controleer of badge en terminal werkten (storingslogboek) en herhaal de instructie.',
-      en: () => 'The worker probably forgot the IN. A forgotten IN is registered as soon as noticed while the work is still going on, never after it ended (FAQ 37). Check that the badge and terminal worked (outage journal) and repeat the instruction.',
+      fr: () => "Un travailleur qui a oublié d'enregistrer un IN au début des activités le fait dès qu'il s'en aperçoit si les activités sont encore en cours ; si elles sont déjà terminées, il ne doit plus enregistrer le IN (FAQ 37). Rien n'est inventé : l'ONSS a reçu le OUT seul. Vérifiez que le badge et le terminal fonctionnaient (journal des pannes) et rappelez au travailleur de badger IN en arrivant.",
+      nl: () => 'Een werknemer die vergat een IN te registreren bij het begin van de activiteiten, doet dat zodra hij het merkt als de activiteiten nog bezig zijn; zijn ze al afgelopen, dan registreert hij de IN niet meer (FAQ 37). Er wordt niets verzonnen: de RSZ ontving alleen de OUT. Controleer of badge en terminal werkten (storingslogboek) en herinner de werknemer eraan IN te badgen bij aankomst.',
+      en: () => 'A worker who forgot to register IN at the start of the activities does so as soon as they notice, if the activities are still going on; once they have ended, the IN is no longer registered (FAQ 37). Nothing is made up: ONSS received the OUT only. Check that the badge and terminal worked (outage journal) and remind the worker to badge IN on arrival.',
     },
   },
   'missing-out': {
     message: {
-      fr: (d) => `IN à ${s(d.time)} sans OUT : aucun OUT dans les ${s(d.windowHours)} heures ni avant la fin de la journée.`,
-      nl: (d) => `IN om ${s(d.time)} zonder OUT: geen OUT binnen ${s(d.windowHours)} uur noch voor het einde van de dag.`,
-      en: (d) => `IN at ${s(d.time)} without OUT: no OUT within ${s(d.windowHours)} hours nor before the end of the day.`,
+      fr: (d) => `IN à ${s(d.time)} sans OUT : aucun OUT dans les ${s(d.maxShiftHours)} heures qui ont suivi, la prestation est considérée comme terminée.`,
+      nl: (d) => `IN om ${s(d.time)} zonder OUT: geen OUT in de ${s(d.maxShiftHours)} uur erna, de prestatie wordt als beëindigd beschouwd.`,
+      en: (d) => `IN at ${s(d.time)} without OUT: no OUT in the ${s(d.maxShiftHours)} hours after it, the shift is taken as over.`,
     },
     advice: {
-      fr: () => "Ne faites pas ajouter le OUT après coup : un OUT oublié ne s'enregistre pas plus tard (FAQ 37) et la remarque reste visible chez l'ONSS. Vérifiez que le terminal était en ligne ce jour-là et rappelez au travailleur de badger OUT en partant.",
-      nl: () => 'Laat de OUT niet achteraf toevoegen: een vergeten OUT wordt niet later geregistreerd (FAQ 37) en de opmerking blijft zichtbaar bij de RSZ. Controleer of de terminal die dag online was en herinner de werknemer eraan OUT te badgen bij vertrek.',
-      en: () => 'Do not have the OUT added afterwards: a forgotten OUT is never registered later (FAQ 37) and the remark stays visible at ONSS. Check that the terminal was online that day and remind the worker to badge OUT when leaving.',
+      fr: () => "Un travailleur qui oublie de sortir (OUT) à la fin des activités ne doit pas le faire plus tard : un commentaire apparaît alors dans l'application de gestion CIaO de l'ONSS (FAQ 37). Le OUT n'est jamais ajouté après coup. Vérifiez que le terminal était en ligne ce jour-là et rappelez au travailleur de badger OUT en partant.",
+      nl: () => 'Een werknemer die vergeet OUT te registreren op het einde van de activiteiten, doet dat later niet meer: er verschijnt dan een opmerking in de CIaO-beheertoepassing van de RSZ (FAQ 37). De OUT wordt nooit achteraf toegevoegd. Controleer of de terminal die dag online was en herinner de werknemer eraan OUT te badgen bij vertrek.',
+      en: () => "A worker who forgets to register OUT at the end of the activities must not do it later: a remark then appears in ONSS's CIaO Management application (FAQ 37). The OUT is never added afterwards. Check that the terminal was online that day and remind the worker to badge OUT when leaving.",
     },
   },
   'unknown-badge': {

@@ -1,3 +1,5 @@
+import { DEFAULT_MAX_SHIFT_HOURS } from '../../shared/mqtt/payloads.ts';
+
 /**
  * The facts the remarks engine reads and the remarks it produces. The engine is pure: a port gathers the
  * facts (registrations, rejected taps, terminal status, forwarding outcomes, the outage journal, corrections)
@@ -167,8 +169,11 @@ export interface Remark {
 }
 
 export interface RemarkOptions {
-  /** An OUT closes the open IN of the same worker only within this many hours (a shift may cross midnight). */
-  shiftWindowHours: number;
+  /**
+   * A shift state (working, on break) lapses this many hours after it was set (a shift may cross midnight):
+   * the gateway's `maxShiftHours`, the same for ingest, terminals and remarks.
+   */
+  maxShiftHours: number;
   /** Clock skew beyond which a terminal gets a remark. */
   maxClockSkewMs: number;
   /** A registration that reaches ONSS later than this after the tap is a late transmission. */
@@ -178,7 +183,7 @@ export interface RemarkOptions {
 }
 
 export const DEFAULT_REMARK_OPTIONS: RemarkOptions = {
-  shiftWindowHours: 14,
+  maxShiftHours: DEFAULT_MAX_SHIFT_HOURS,
   maxClockSkewMs: 60_000,
   lateAfterMinutes: 60,
   deadlineWarningDays: 7,

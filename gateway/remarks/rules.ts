@@ -127,16 +127,17 @@ export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<R
 
   // Shifts: double IN, OUT without IN, missing OUT.
   for (const regs of groupByWorker(facts.registrations).values()) {
-    const f = pairWorkerRegistrations(regs, opt.shiftWindowHours);
+    const f = pairWorkerRegistrations(regs, opt.maxShiftHours);
     for (const d of f.doubleIns) {
       drafts.push(fromRegistration('double-in', d.registration, { time: siteTime(d.registration.at), openTime: siteTime(d.openIn.at), openSeq: d.openIn.seq }));
     }
     for (const r of f.outsWithoutIn) {
-      drafts.push(fromRegistration('out-without-in', r, { time: siteTime(r.at), windowHours: opt.shiftWindowHours }));
+      drafts.push(fromRegistration('out-without-in', r, { time: siteTime(r.at) }));
     }
     for (const u of f.unclosedIns) {
-      if (nowMs < u.visibleFrom.getTime()) continue;
-      drafts.push(fromRegistration('missing-out', u.registration, { time: siteTime(u.registration.at), windowHours: opt.shiftWindowHours }));
+      // Exactly at the lapse an OUT still closes the shift (gateway/shifts/fold.ts): shown only after it.
+      if (nowMs <= u.visibleFrom.getTime()) continue;
+      drafts.push(fromRegistration('missing-out', u.registration, { time: siteTime(u.registration.at), maxShiftHours: opt.maxShiftHours, lapsedAt: siteTime(toOffsetIso(u.visibleFrom)) }));
     }
   }
 

@@ -26,10 +26,10 @@ describe('shift remarks (double IN, OUT without IN, missing OUT)', () => {
     expect(kinds(f, now('2026-03-10T17:00'))).toEqual(['out-without-in']);
   });
 
-  it('shows a missing OUT only once the day is over, and drops it when the OUT arrives late from an offline terminal', () => {
+  it('shows a missing OUT only once the shift lapsed (16 h after the IN), and drops it when the OUT arrives late from an offline terminal', () => {
     const inReg = reg('2026-03-10T08:00', 'IN');
-    expect(kinds(facts({ registrations: [inReg] }), now('2026-03-10T23:59'))).toEqual([]);
-    const remarks = computeRemarks(facts({ registrations: [inReg] }), now('2026-03-11T00:00'));
+    expect(kinds(facts({ registrations: [inReg] }), now('2026-03-11T00:00'))).toEqual([]);
+    const remarks = computeRemarks(facts({ registrations: [inReg] }), now('2026-03-11T00:01'));
     expect(remarks.map((r) => r.kind)).toEqual(['missing-out']);
     expect(remarks[0]!.day).toBe('2026-03-10');
     // The terminal was offline; its OUT of 16:00 arrives the next morning: the remark is resolved.
@@ -42,15 +42,47 @@ describe('shift remarks (double IN, OUT without IN, missing OUT)', () => {
     expect(computeRemarks(f, now('2026-03-12T12:00'))).toEqual([]);
     const open = facts({ registrations: [reg('2026-03-10T22:00', 'IN')] });
     expect(kinds(open, now('2026-03-11T01:00'))).toEqual([]); // may still be working
-    expect(kinds(open, now('2026-03-11T11:59'))).toEqual([]);
-    const late = computeRemarks(open, now('2026-03-11T12:00')); // 22:00 + 14 h
+    expect(kinds(open, now('2026-03-11T14:00'))).toEqual([]); // 22:00 + 16 h: the shift has not lapsed yet
+    const late = computeRemarks(open, now('2026-03-11T14:01'));
     expect(late.map((r) => r.kind)).toEqual(['missing-out']);
     expect(late[0]!.day).toBe('2026-03-10');
+    expect(late[0]!.message.en).toContain('16 hours');
   });
 
-  it('does not let an OUT beyond the shift window close an IN', () => {
-    const f = facts({ registrations: [reg('2026-03-10T06:00', 'IN'), reg('2026-03-10T21:00', 'OUT')] });
+  it('does not let an OUT after the shift lapsed (16 h) close the IN: a missing OUT and an OUT without IN', () => {
+    const f = facts({ registrations: [reg('2026-03-10T06:00', 'IN'), reg('2026-03-10T22:01', 'OUT')] });
     expect(kinds(f, now('2026-03-11T09:00'))).toEqual(['missing-out', 'out-without-in']);
+    // One minute earlier the OUT still closes it: a long day, not a lapse.
+    expect(kinds(facts({ registrations: [reg('2026-03-10T06:00', 'IN'), reg('2026-03-10T22:00', 'OUT')] }), now('2026-03-11T09:00'))).toEqual([]);
+  });
+
+  it('follows the configured maximum shift length', () => {
+    const f = facts({ registrations: [reg('2026-03-10T06:00', 'IN'), reg('2026-03-10T17:00', 'OUT')] });
+    expect(computeRemarks(f, now('2026-03-11T09:00'), { maxShiftHours: 10 }).map((r) => r.kind).sort()).toEqual(['missing-out', 'out-without-in']);
+    expect(computeRemarks(f, now('2026-03-11T09:00'), { maxShiftHours: 12 })).toEqual([]);
+  });
+
+  it('pairs one shift across two sites and two doors (FAQ 28): IN at one site, OUT at the other', () => {
+    const f = facts({ registrations: [reg('2026-03-10T07:00', 'IN', { siteId: 'S1', terminalId: 'T1' }), reg('2026-03-10T11:00', 'OUT', { siteId: 'S2', terminalId: 'T2' })] });
+    expect(computeRemarks(f, now('2026-03-12T09:00'))).toEqual([]);
+  });
+
+  it('FAQ 37: a forgotten IN with a single OUT at the end gives that OUT only, and says so', () => {
+    const out = reg('2026-03-10T16:00', 'OUT');
+    const remarks = computeRemarks(facts({ registrations: [out] }), now('2026-03-10T17:00'));
+    expect(remarks.map((r) => [r.kind, r.seq])).toEqual([['out-without-in', out.seq]]);
+    expect(remarks[0]!.message.en).toContain('only the OUT was registered, nothing was added');
+    expect(remarks[0]!.advice.fr).toContain("si elles sont déjà terminées, il ne doit plus enregistrer le IN (FAQ 37)");
+    expect(remarks[0]!.advice.nl).toContain('registreert hij de IN niet meer (FAQ 37)');
+  });
+
+  it('FAQ 37: a forgotten OUT is never made up: the remark says it must not be done later', () => {
+    const remarks = computeRemarks(facts({ registrations: [reg('2026-03-10T08:00', 'IN')] }), now('2026-03-12T09:00'));
+    expect(remarks.map((r) => r.kind)).toEqual(['missing-out']);
+    expect(remarks[0]!.advice.fr).toContain('ne doit pas le faire plus tard');
+    expect(remarks[0]!.advice.nl).toContain('doet dat later niet meer');
+    expect(remarks[0]!.advice.en).toContain('must not do it later');
+    expect(remarks[0]!.advice.en).toContain('CIaO Management');
   });
 
   it('keeps workers apart', () => {
@@ -70,12 +102,14 @@ describe('DST days (Europe/Brussels)', () => {
     expect(computeRemarks(f, now('2026-03-30T12:00'))).toEqual([]);
   });
 
-  it('spring: a missing OUT on the 23-hour day shows at its real midnight', () => {
-    const f = facts({ registrations: [reg('2026-03-29T08:00', 'IN')] });
-    expect(kinds(f, now('2026-03-29T23:59'))).toEqual([]);
-    const r = computeRemarks(f, now('2026-03-30T00:00'));
+  it('spring: a shift lapses 16 real hours after its IN, 17 on the wall clock across the jump forward', () => {
+    const f = facts({ registrations: [reg('2026-03-28T20:00', 'IN')] });
+    expect(kinds(f, now('2026-03-29T13:00'))).toEqual([]);
+    const r = computeRemarks(f, now('2026-03-29T13:01'));
     expect(r.map((x) => x.kind)).toEqual(['missing-out']);
-    expect(r[0]!.day).toBe('2026-03-29');
+    expect(r[0]!.day).toBe('2026-03-28');
+    // An OUT at 12:59 summer time (15 h 59 min later in reality) still closes it.
+    expect(kinds(facts({ registrations: [reg('2026-03-28T20:00', 'IN'), reg('2026-03-29T12:59', 'OUT')] }), now('2026-03-30T12:00'))).toEqual([]);
   });
 
   it('autumn: an OUT in the repeated hour that reads earlier on the wall clock still closes the IN', () => {
@@ -89,10 +123,12 @@ describe('DST days (Europe/Brussels)', () => {
     expect(computeRemarks(f, now('2026-10-26T12:00'))).toEqual([]);
   });
 
-  it('autumn: a missing OUT on the 25-hour day waits for its real midnight', () => {
-    const f = facts({ registrations: [reg('2026-10-25T08:00', 'IN')] });
-    expect(kinds(f, now('2026-10-25T23:59'))).toEqual([]);
-    expect(kinds(f, now('2026-10-26T00:00'))).toEqual(['missing-out']);
+  it('autumn: a shift lapses 16 real hours after its IN, 15 on the wall clock across the fall back', () => {
+    const f = facts({ registrations: [reg('2026-10-24T20:00', 'IN')] });
+    expect(kinds(f, now('2026-10-25T11:00'))).toEqual([]);
+    expect(kinds(f, now('2026-10-25T11:01'))).toEqual(['missing-out']);
+    // An OUT at 11:30 winter time is 16 h 30 min later in reality: the shift had lapsed.
+    expect(kinds(facts({ registrations: [reg('2026-10-24T20:00', 'IN'), reg('2026-10-25T11:30', 'OUT')] }), now('2026-10-26T12:00'))).toEqual(['missing-out', 'out-without-in']);
   });
 });
 

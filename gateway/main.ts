@@ -6,6 +6,7 @@ import { readForwardingConfig, startForwarder, type ForwarderHandle, type Forwar
 import { configSourceOf, gatewayConfigOf, readGatewaySecrets, type GatewayConfig, type GatewayConfigInput, type GatewaySecrets } from './config.ts';
 import { openGatewayDatabase, saveMaxShiftHours } from './store/database.ts';
 import { ShiftNotifier } from './terminal-sync/shift-notifier.ts';
+import { GatewayRunJournal, HEARTBEAT_EVERY_MS } from './status/outage-journal.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { TapIngest } from './ingest/tap-ingest.ts';
 import { InlineWriter, ThreadWriter, type SpawnWriterThread } from './ingest/writers.ts';
@@ -78,7 +79,7 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
   const metrics = createGatewayMetrics();
   const run = new Lifecycle(logger);
   try {
-    const db = await run.start(database(config));
+    const db = await run.start(database(config, clock, logger));
     const forwarder = await run.start(forwarding(onss, db, logger, clock));
     const broker = await run.start(mqttBroker(config, db, logger, metrics));
     const shifts = new ShiftNotifier(broker, logger.child({ component: 'shifts' }));
@@ -104,7 +105,7 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
   }
 }
 
-function database(config: GatewayConfig): Component<Db> {
+function database(config: GatewayConfig, clock: Clock, logger: Logger): Component<Db> {
   return {
     name: 'database',
     start() {
@@ -115,9 +116,24 @@ function database(config: GatewayConfig): Component<Db> {
       const db = openGatewayDatabase(config.database, { busyTimeoutMs: 250 });
       // `ciao admin` and the console compute remarks and presence with the gateway's own maximum shift length.
       saveMaxShiftHours(db, config.terminals.maxShiftHours);
+      // The gateway's own stops and starts go in the outage journal, beside ONSS's and the terminals'.
+      const runs = new GatewayRunJournal(db, () => clock.now());
+      try {
+        runs.started();
+      } catch (err) {
+        logger.warn({ err }, 'could not journal the gateway start');
+      }
+      const heartbeat = setInterval(() => runs.heartbeat(), HEARTBEAT_EVERY_MS);
+      heartbeat.unref();
       return {
         value: db,
         stop: () => {
+          clearInterval(heartbeat);
+          try {
+            runs.stopped();
+          } catch (err) {
+            logger.warn({ err }, 'could not journal the gateway stop');
+          }
           db.close();
         },
       };

@@ -6,6 +6,7 @@ import { Enricher, type EnrichmentResult, type EnrichmentStatus } from './enrich
 import { BadgeSecurityCheck, type BadgeCheckOptions } from './badge-check.ts';
 import { ShiftTracker, type ShiftChange } from './shift-tracker.ts';
 import { TapTimeCheck } from './time-check.ts';
+import { TerminalOutages } from '../status/outage-journal.ts';
 
 /**
  * One group-commit transaction: every item of a batch written together (taps, their enrichment and
@@ -99,12 +100,20 @@ export class BatchWriter {
          config_version = COALESCE(excluded.config_version, config_version),
          reported_skew_ms = COALESCE(excluded.reported_skew_ms, reported_skew_ms), updated_at = excluded.updated_at`,
     );
+    const outages = new TerminalOutages(db);
     const writeStatus = (item: StatusItem) => {
-      if (item.change === 'online') connected.run(item.terminalId, item.at, item.at);
-      else if (item.change === 'offline') disconnected.run(item.terminalId, item.at, item.at);
-      else if (item.report) {
+      if (item.change === 'online') {
+        connected.run(item.terminalId, item.at, item.at);
+        outages.online(item.terminalId, item.at);
+      } else if (item.change === 'offline') {
+        disconnected.run(item.terminalId, item.at, item.at);
+        outages.offline(item.terminalId, item.at, 'connection to the gateway lost');
+      } else if (item.report) {
         const r = item.report;
         reported.run({ id: item.terminalId, state: r.state, at: r.at, version: r.version ?? null, queued: r.queued ?? null, skew: r.clockSkewMs ?? null, configVersion: r.configVersion ?? null, now: item.at });
+        // The terminal's own word (its status, or its last will when it went away without saying goodbye).
+        if (r.state === 'offline') outages.offline(item.terminalId, item.at, 'the terminal reported itself offline (status or last will)');
+        else outages.online(item.terminalId, item.at);
       }
     };
 

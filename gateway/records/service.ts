@@ -2,6 +2,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import { forbidden, notFound } from '../../shared/errors.ts';
 import { InvalidInputError } from '../../shared/problems.ts';
 import { localDate, toOffsetIso } from '../../shared/time.ts';
+import { maxShiftHoursSetting } from '../store/database.ts';
 import { computeRemarks } from '../remarks/rules.ts';
 import { DEFAULT_REMARK_OPTIONS, type RegistrationFact, type Remark, type RemarkOptions } from '../remarks/model.ts';
 import { checkPeriod, exportRegistrations, redactForUser, EXPORT_FORMATS, type ExportFormat, type ExportRow } from './export.ts';
@@ -50,7 +51,9 @@ export class RecordsService {
 
   constructor(private readonly db: Db, private readonly queries: RecordsQueries, opts: { now?: () => Date; remarkOptions?: Partial<RemarkOptions> } = {}) {
     this.now = opts.now ?? (() => new Date());
-    this.remarkOptions = { ...DEFAULT_REMARK_OPTIONS, ...opts.remarkOptions };
+    // The gateway's own maximum shift length (written at its start), so remarks pair shifts as ingest does.
+    const hasSettings = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'gateway_settings'").get() !== undefined;
+    this.remarkOptions = { ...DEFAULT_REMARK_OPTIONS, ...(hasSettings ? { maxShiftHours: maxShiftHoursSetting(db) } : {}), ...opts.remarkOptions };
   }
 
   /** The sites a call may read: the user's, narrowed to one site when asked (refused outside the user's). */

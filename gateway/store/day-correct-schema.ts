@@ -53,6 +53,7 @@ CREATE TABLE held_tap_sun (
 CREATE TABLE tap_releases (
   tap_id          TEXT PRIMARY KEY,
   outcome         TEXT NOT NULL CHECK (outcome IN ('released', 'badge-check', 'held-again')),
+  held_as         TEXT NOT NULL,              -- the enrichment status it was held with (unknown-badge, no-declaration...)
   seq             INTEGER,                    -- the registration made (released)
   cause_audit_id  INTEGER NOT NULL,           -- the site-data change that released it
   audit_id        INTEGER,                    -- the release's own audit entry

@@ -4,7 +4,9 @@ import type { Db } from '../shared/sqlite.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { readForwardingConfig, startForwarder, type ForwarderHandle, type ForwardingSettings } from './forward/index.ts';
 import { configSourceOf, gatewayConfigOf, readGatewaySecrets, type GatewayConfig, type GatewayConfigInput, type GatewaySecrets } from './config.ts';
-import { openGatewayDatabase } from './store/database.ts';
+import { openGatewayDatabase, saveMaxShiftHours } from './store/database.ts';
+import { ShiftNotifier } from './terminal-sync/shift-notifier.ts';
+import { GatewayRunJournal, HEARTBEAT_EVERY_MS } from './status/outage-journal.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { TapIngest } from './ingest/tap-ingest.ts';
 import { InlineWriter, ThreadWriter, type SpawnWriterThread } from './ingest/writers.ts';
@@ -77,15 +79,16 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
   const metrics = createGatewayMetrics();
   const run = new Lifecycle(logger);
   try {
-    const db = await run.start(database(config));
+    const db = await run.start(database(config, clock, logger));
     const forwarder = await run.start(forwarding(onss, db, logger, clock));
     const broker = await run.start(mqttBroker(config, db, logger, metrics));
-    const publisher = await run.start(terminalSync(config, db, logger, clock, broker));
-    const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, forwarder, badgeKeys, options));
+    const shifts = new ShiftNotifier(broker, logger.child({ component: 'shifts' }));
+    const publisher = await run.start(terminalSync(config, db, logger, clock, broker, shifts));
+    const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, shifts, forwarder, badgeKeys, options));
     const siteData = new SiteDataService(db, { now: () => clock.now() });
     const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
     const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, () => pairingInfo.current));
-    const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest));
+    const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest, publisher));
     const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening));
     pairingInfo.current = pairing;
     const httpPort = (http.server.address() as { port: number }).port;
@@ -102,7 +105,7 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
   }
 }
 
-function database(config: GatewayConfig): Component<Db> {
+function database(config: GatewayConfig, clock: Clock, logger: Logger): Component<Db> {
   return {
     name: 'database',
     start() {
@@ -111,9 +114,26 @@ function database(config: GatewayConfig): Component<Db> {
       // only what people change (site data, corrections, users from the console), and a change that finds the
       // database busy past the timeout is answered 503 "try again".
       const db = openGatewayDatabase(config.database, { busyTimeoutMs: 250 });
+      // `ciao admin` and the console compute remarks and presence with the gateway's own maximum shift length.
+      saveMaxShiftHours(db, config.terminals.maxShiftHours);
+      // The gateway's own stops and starts go in the outage journal, beside ONSS's and the terminals'.
+      const runs = new GatewayRunJournal(db, () => clock.now());
+      try {
+        runs.started();
+      } catch (err) {
+        logger.warn({ err }, 'could not journal the gateway start');
+      }
+      const heartbeat = setInterval(() => runs.heartbeat(), HEARTBEAT_EVERY_MS);
+      heartbeat.unref();
       return {
         value: db,
         stop: () => {
+          clearInterval(heartbeat);
+          try {
+            runs.stopped();
+          } catch (err) {
+            logger.warn({ err }, 'could not journal the gateway stop');
+          }
           db.close();
         },
       };
@@ -162,13 +182,15 @@ function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
   };
 }
 
-function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Clock, broker: TerminalBroker): Component<SitePublisher> {
+function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Clock, broker: TerminalBroker, shifts: ShiftNotifier): Component<SitePublisher> {
   return {
     name: 'terminal-sync',
     start() {
       const publisher = new SitePublisher(db, broker, logger, {
         pollMs: config.terminals.siteDataPollMs,
         maxClockSkewMs: config.terminals.maxClockSkewMs,
+        maxShiftHours: config.terminals.maxShiftHours,
+        shifts,
         now: () => clock.now(),
         onChange: () => {
           // A terminal disabled (or deleted) while connected is put out now, not at its next reconnect.
@@ -192,12 +214,12 @@ interface Ingest {
   status: TerminalStatusTracker;
 }
 
-function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, forwarder: ForwarderHandle | undefined, badgeKeys: BadgeKeyRing, options: StartGatewayOptions): Component<Ingest> {
+function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, shifts: ShiftNotifier, forwarder: ForwarderHandle | undefined, badgeKeys: BadgeKeyRing, options: StartGatewayOptions): Component<Ingest> {
   return {
     name: 'tap-ingest',
     async start() {
       const gc = config.groupCommit;
-      const badges = { keys: badgeKeys, reorderToleranceMs: config.badgeSecurity.reorderToleranceSeconds * 1000 };
+      const badges = { keys: badgeKeys, reorderToleranceMs: config.badgeSecurity.reorderToleranceSeconds * 1000, maxFutureMs: config.terminals.maxClockSkewMs };
       const writer = gc.writer === 'thread'
         ? await ThreadWriter.start(config.database, gc.busyTimeoutMs, {
             onRestart: (reason) => logger.error({ reason }, 'commit writer thread stopped: starting a new one'),
@@ -217,6 +239,7 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
         // Read at the moment of the ack (unknown badges only, so rarely): a mode just turned on applies at once.
         inEnrolment: (id) => inEnrolmentMode(db, id, clock.now()),
         onRegistrations: () => forwarder?.wake(),
+        onShiftChanges: (changes) => shifts.notify(changes),
         now: () => clock.now().getTime(),
         ...(options.mayCommit ? { mayCommit: options.mayCommit } : {}),
       });
@@ -283,7 +306,7 @@ function pairingListener(config: GatewayConfig, secrets: GatewaySecrets, logger:
   };
 }
 
-function mqttListeners(config: GatewayConfig, secrets: GatewaySecrets, logger: Logger, metrics: GatewayMetrics, broker: TerminalBroker, ingest: Ingest): Component<Listening> {
+function mqttListeners(config: GatewayConfig, secrets: GatewaySecrets, logger: Logger, metrics: GatewayMetrics, broker: TerminalBroker, ingest: Ingest, publisher: SitePublisher): Component<Listening> {
   return {
     name: 'mqtt-listeners',
     async start() {
@@ -294,6 +317,8 @@ function mqttListeners(config: GatewayConfig, secrets: GatewaySecrets, logger: L
           onStatus: (terminalId, payload) => ingest.status.report(terminalId, payload),
           onConnected: (terminalId) => {
             ingest.status.online(terminalId);
+            // The states it missed while away: its roster again, with every worker's state of now.
+            publisher.publishRoster(terminalId);
             metrics.terminalsOnline.inc();
             logger.info({ terminalId }, 'terminal connected');
           },

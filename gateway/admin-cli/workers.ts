@@ -17,7 +17,7 @@ export function registerWorkerCommands(admin: Command): void {
     .option('--niss <number>', 'NISS or BIS number (dots and dashes allowed)')
     .option('--limosa <id>', 'Limosa id (some posted workers)')
     .requiredOption('--name <name>', 'full name (the terminal shows the first name and an initial)')
-    .option('--capacity <capacity>', 'employee, agency-worker, posted-worker, self-employed, helper, team-leader or trainer', 'employee')
+    .option('--capacity <capacity>', 'employee, agency-worker, posted-worker, self-employed, helper, team-leader, trainer or trainee', 'employee')
     .requiredOption('--employer <number>', 'an employer (repeat, or separate with commas); agency workers: the agency', collect, [])
     .option('--id <id>', "the gateway's worker key (generated if absent)")
     .action(async (o: { niss?: string; limosa?: string; name: string; capacity: string; employer: string[]; id?: string }, cmd: Command) =>

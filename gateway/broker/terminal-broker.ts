@@ -71,6 +71,10 @@ export interface TerminalBroker {
   /** Publishes an ack on the terminal's `acks` topic (QoS 1). */
   sendAck(terminalId: string, ack: Ack): void;
   publishRetained(topic: string, payload: string): void;
+  /** Publishes a `shifts` message to a terminal (QoS 1, not retained). */
+  sendShifts(terminalId: string, payload: string): void;
+  /** Whether the terminal is connected and subscribed to its `shifts` topic (a message to it would be delivered). */
+  receivesShifts(terminalId: string): boolean;
   connectedTerminals(): string[];
   disconnect(terminalId: string): void;
   listen(traffic: TerminalTraffic, o: ListenOptions): Promise<Listening>;
@@ -102,6 +106,11 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
   const socketOf = new WeakMap<Client, Socket>();
   /** The current connection of each terminal id (a newer connection with the same id replaces the older). */
   const connected = new Map<string, Client>();
+  /**
+   * Terminals that subscribed to their `shifts` topic. Third-party terminals do not: nothing is built or
+   * published for them (a message nobody subscribed to would be dropped by the broker anyway).
+   */
+  const shiftSubscribers = new Set<string>();
   let traffic: TerminalTraffic | undefined;
 
   const broker = await Aedes.createBroker({
@@ -158,6 +167,7 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
         g.onAclDenied('subscribe', client.id, sub.topic, allowed.problem.rule);
         return callback(null, null); // refused: SUBACK 0x80 for this filter, the connection stays
       }
+      if (allowed.value.kind === 'shifts') shiftSubscribers.add(client.id);
       callback(null, sub);
     },
   });
@@ -223,6 +233,14 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
       broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: true, dup: false }, (err?: Error) => {
         if (err) logger.warn({ topic, err: err.message }, 'retained message not published');
       });
+    },
+    sendShifts(terminalId, payload) {
+      broker.publish({ cmd: 'publish', topic: topicFor(terminalId, 'shifts'), payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err?: Error) => {
+        if (err) logger.warn({ terminalId, err: err.message }, 'shift states not published');
+      });
+    },
+    receivesShifts(terminalId) {
+      return shiftSubscribers.has(terminalId) && connected.has(terminalId);
     },
     connectedTerminals() {
       return [...connected.keys()];

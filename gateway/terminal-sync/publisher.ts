@@ -4,7 +4,8 @@ import { topicFor } from '../../shared/mqtt/topics.ts';
 import type { Language } from '../../shared/mqtt/payloads.ts';
 import { siteDataVersion } from '../store/database.ts';
 import { listTerminals } from '../site-data/terminals.ts';
-import { rosterFor, terminalConfigFor } from './terminal-view.ts';
+import { rosterViewFor, terminalConfigFor } from './terminal-view.ts';
+import type { ShiftNotifier } from './shift-notifier.ts';
 import { localDate } from '../../shared/time.ts';
 
 /** Publishes a retained message; the broker adapter implements it. */
@@ -15,7 +16,9 @@ export interface RetainedSink {
 /**
  * Keeps each terminal's retained `config` and `roster` in step with the site data. `ciao admin` changes the
  * database from another process; triggers bump `site_data_version`, which this polls (one indexed read a
- * second). Republishing also happens when the day changes, since rosters depend on the day.
+ * second). Republishing also happens when the day changes, since rosters depend on the day. A roster carries
+ * each worker's shift state as it is when published; changes after that go out as `shifts` messages
+ * (shift-notifier.ts), and a terminal that connects gets its roster again, with the states of that moment.
  */
 export class SitePublisher {
   private version = -1;
@@ -27,7 +30,7 @@ export class SitePublisher {
     private readonly db: Db,
     private readonly sink: RetainedSink,
     private readonly logger: Logger,
-    private readonly opts: { pollMs: number; maxClockSkewMs: number; onChange?: () => void; now?: () => Date },
+    private readonly opts: { pollMs: number; maxClockSkewMs: number; maxShiftHours?: number; onChange?: () => void; now?: () => Date; shifts?: ShiftNotifier },
   ) {}
 
   start(): void {
@@ -65,14 +68,33 @@ export class SitePublisher {
     const languages = new Map<string, Language>();
     let count = 0;
     for (const t of listTerminals(this.db)) {
-      const config = terminalConfigFor(this.db, t.id, { maxClockSkewMs: this.opts.maxClockSkewMs, now });
-      if (!config) continue;
+      const config = terminalConfigFor(this.db, t.id, { maxClockSkewMs: this.opts.maxClockSkewMs, maxShiftHours: this.opts.maxShiftHours, now });
+      if (!config) {
+        this.opts.shifts?.dropTerminal(t.id);
+        continue;
+      }
       languages.set(t.id, config.language);
       this.sink.publishRetained(topicFor(t.id, 'config'), JSON.stringify(config));
-      this.sink.publishRetained(topicFor(t.id, 'roster'), JSON.stringify(rosterFor(this.db, t.id, now)));
+      this.publishRosterOf(t.id, now);
       count += 1;
     }
     this.languages = languages;
     this.logger.info({ terminals: count }, 'terminal config and roster published');
+  }
+
+  /** Publishes one terminal's roster again, with the shift states of now (a terminal that just connected). */
+  publishRoster(terminalId: string): void {
+    try {
+      if (!terminalConfigFor(this.db, terminalId, { maxClockSkewMs: this.opts.maxClockSkewMs })) return;
+      this.publishRosterOf(terminalId, this.opts.now?.() ?? new Date());
+    } catch (err) {
+      this.logger.error({ err, terminalId }, 'could not republish the roster');
+    }
+  }
+
+  private publishRosterOf(terminalId: string, now: Date): void {
+    const view = rosterViewFor(this.db, terminalId, now);
+    this.opts.shifts?.setRoster(terminalId, view.workers);
+    this.sink.publishRetained(topicFor(terminalId, 'roster'), JSON.stringify(view.roster));
   }
 }

@@ -8,7 +8,7 @@ import { parseDeclarationNumber, parseLimosaId } from './shared/identifiers/decl
 import { parseBadgeUid } from './shared/identifiers/badge.js';
 
 const LANGUAGES = ['fr', 'nl', 'de', 'en'];
-const CAPACITIES = ['employee', 'agency-worker', 'posted-worker', 'self-employed', 'helper', 'team-leader', 'trainer'];
+const CAPACITIES = ['employee', 'agency-worker', 'posted-worker', 'self-employed', 'helper', 'team-leader', 'trainer', 'trainee'];
 const ROLES = ['administrator', 'site-manager', 'payroll', 'read-only'];
 
 const checked = (r) => (r.ok ? null : r.problem);

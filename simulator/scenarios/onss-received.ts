@@ -1,4 +1,5 @@
 import { toOffsetIso, toOnssUtc } from '../../shared/time.ts';
+import { ONSS_CAPACITY_FIELD, onssCapacity } from '../../gateway/onss/shapes.ts';
 import { DEMO_COMPANIES, DEMO_DECLARATIONS, type SeedWorker } from '../world/seed-data.ts';
 import type { World } from '../world/world.ts';
 import type { ExpectedRegistration } from './format.ts';
@@ -48,7 +49,7 @@ export function receivedByOnss(world: World, workers: SeedWorker[]): ReceivedReg
       type: String(it.type),
       at: String(it.registrationDate),
       employer: companyKey(employer.enterpriseNumber ?? employer.foreignVatNumber ?? '(none)'),
-      capacity: capacityOf(it.capacity),
+      capacity: capacityOf(it[ONSS_CAPACITY_FIELD]),
       declaration: declarationKey(String(it.contractualRelationshipReference)),
       created: false,
     };
@@ -67,7 +68,8 @@ export function onssCheck(world: World, workers: SeedWorker[], day: string, expe
     type: e.type,
     at: toOnssUtc(wallInstant(e.at, day, `expect.onss.${i}.at`)),
     employer: e.employer,
-    capacity: e.capacity,
+    // The scenario names the capacity as the product does; ONSS receives the adapter's code for it.
+    capacity: onssCapacity(e.capacity),
     declaration: e.declaration,
     created: e.created,
   }));

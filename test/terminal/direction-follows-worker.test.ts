@@ -37,8 +37,9 @@ describe('the direction proposal follows the worker across doors, sites and midn
   const term = (key: string): SimTerminal => world.terminals.get(key)!;
 
   /** A tap at one terminal; resolves once every other terminal has heard the state it set. */
-  async function tap(key: string, local: string): Promise<{ direction: string; reason: string }> {
+  async function tap(key: string, local: string, button?: 'BREAK'): Promise<{ direction: string; reason: string }> {
     clock.advanceTo(at(local));
+    if (button) term(key).panel.press(button);
     const others = [...world.terminals.values()].filter((t) => t.key !== key);
     const before = new Map(others.map((t) => [t.key, t.handle.outbox.heardShift(ANA)?.rev ?? -1]));
     const heard = (t: SimTerminal) => (t.handle.outbox.heardShift(ANA)?.rev ?? -1) > before.get(t.key)!;
@@ -72,8 +73,7 @@ describe('the direction proposal follows the worker across doors, sites and midn
     expect(term('b-lobby').handle.pipeline.proposal(ANA)).toMatchObject({ direction: 'IN', reason: 'work', shift: { state: 'working', site: 'site-a' } });
 
     // 10:00 a break at the back door: the entrance proposes the IN that ends it.
-    term('a-back').panel.press('BREAK');
-    expect(await tap('a-back', '2026-05-12T10:00')).toMatchObject({ direction: 'OUT', reason: 'break' });
+    expect(await tap('a-back', '2026-05-12T10:00', 'BREAK')).toMatchObject({ direction: 'OUT', reason: 'break' });
     expect(term('a-entrance').handle.pipeline.proposal(ANA)).toMatchObject({ direction: 'IN', reason: 'break', shift: { state: 'break' } });
     expect(await tap('a-entrance', '2026-05-12T10:30')).toMatchObject({ direction: 'IN', reason: 'break' });
 

@@ -4,6 +4,7 @@ import { findWorker } from '../site-data/workers.ts';
 import { getBadge, saveSecureBadge, type Badge } from '../site-data/badges.ts';
 import { nowIso, parseDay, problem, throwIfAny } from '../site-data/input.ts';
 import { recordChange, SYSTEM_ACTOR, type Actor } from '../site-data/audit.ts';
+import { HeldTapReleaser } from '../site-data/held-tap-release.ts';
 import type { CardTransport } from './apdu.ts';
 import { DeskReader } from './desk-reader.ts';
 import { deriveBadgeKeys } from './diversify.ts';
@@ -94,7 +95,9 @@ export async function provisionAndEnrol(transport: CardTransport, o: EnrolOption
       validTo: input.validTo ?? (input.validFrom ? null : existing?.validTo ?? null),
       keyVersion: current,
     });
-    recordChange(o.db, { actor: o.actor ?? SYSTEM_ACTOR, action: 'provision', entity: 'badge', entityId: uid, before: existing ?? null, after: badge });
+    const auditId = recordChange(o.db, { actor: o.actor ?? SYSTEM_ACTOR, action: 'provision', entity: 'badge', entityId: uid, before: existing ?? null, after: badge });
+    // Taps this badge made while unknown go through the badge check of the running gateway, never blind.
+    new HeldTapReleaser().release(o.db, { entity: 'badge', before: existing ?? null, after: badge }, { auditId, actor: o.actor ?? SYSTEM_ACTOR, at: new Date() });
     const oldVersions = provisioning.versionsFound.filter((v) => v !== 0 && v !== current);
     const before = existing?.kind === 'secure' && existing.keyVersion !== current ? existing.keyVersion : oldVersions.length ? Math.max(...oldVersions) : null;
     return { badge, previousWorkerId: existing && existing.workerId !== workerId ? existing.workerId : null, previousKeyVersion: before, provisioning };

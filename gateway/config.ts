@@ -91,6 +91,12 @@ export const gatewayConfigSchema = z.strictObject({
         .default(DEFAULT_MAX_SHIFT_HOURS),
     })
     .prefault({}),
+  /** Held taps sent late once their site data arrives: how far back (calendar days, the correction window). */
+  heldTaps: z
+    .strictObject({
+      releaseHorizonDays: z.number().int('must be a whole number of days').min(1, 'must be 1 to 366 days').max(366, 'must be 1 to 366 days').default(30),
+    })
+    .prefault({}),
   /** Secure badges (NTAG 424 DNA): where the master keys are, and how late a lower read counter may come. */
   badgeSecurity: z
     .strictObject({

@@ -7,6 +7,7 @@ import { configSourceOf, gatewayConfigOf, readGatewaySecrets, type GatewayConfig
 import { openGatewayDatabase, saveMaxShiftHours } from './store/database.ts';
 import { ShiftNotifier } from './terminal-sync/shift-notifier.ts';
 import { GatewayRunJournal, HEARTBEAT_EVERY_MS } from './status/outage-journal.ts';
+import { saveReleaseHorizonDays } from './site-data/held-tap-release.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { TapIngest } from './ingest/tap-ingest.ts';
 import { InlineWriter, ThreadWriter, type SpawnWriterThread } from './ingest/writers.ts';
@@ -85,7 +86,15 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
     const shifts = new ShiftNotifier(broker, logger.child({ component: 'shifts' }));
     const publisher = await run.start(terminalSync(config, db, logger, clock, broker, shifts));
     const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, shifts, forwarder, badgeKeys, options));
-    const siteData = new SiteDataService(db, { now: () => clock.now() });
+    const siteData = new SiteDataService(db, {
+      now: () => clock.now(),
+      // Held taps a change released: terminals learn the shift states, the forwarder sends, the writer checks.
+      onReleased: (r) => {
+        shifts.notify(r.shifts);
+        if (r.registrations > 0) forwarder?.wake();
+        if (r.badgeChecks > 0) ingest.taps.settleBadgeChecks();
+      },
+    });
     const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
     const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, () => pairingInfo.current));
     const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest, publisher));
@@ -116,6 +125,7 @@ function database(config: GatewayConfig, clock: Clock, logger: Logger): Componen
       const db = openGatewayDatabase(config.database, { busyTimeoutMs: 250 });
       // `ciao admin` and the console compute remarks and presence with the gateway's own maximum shift length.
       saveMaxShiftHours(db, config.terminals.maxShiftHours);
+      saveReleaseHorizonDays(db, config.heldTaps.releaseHorizonDays);
       // The gateway's own stops and starts go in the outage journal, beside ONSS's and the terminals'.
       const runs = new GatewayRunJournal(db, () => clock.now());
       try {
@@ -244,6 +254,9 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
         ...(options.mayCommit ? { mayCommit: options.mayCommit } : {}),
       });
       const status = new TerminalStatusTracker((item) => taps.note(item), logger, () => clock.now());
+      // Held taps a release (here or from `ciao admin`) handed to the badge check are settled by the writer.
+      taps.settleBadgeChecks();
+      publisher.onSiteDataChange(() => taps.settleBadgeChecks());
       return {
         value: { taps, status },
         // Commits (and acks) what was received, then leaves a moment for those acks to reach the wire

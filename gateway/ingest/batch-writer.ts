@@ -7,6 +7,7 @@ import { BadgeSecurityCheck, type BadgeCheckOptions } from './badge-check.ts';
 import { ShiftTracker, type ShiftChange } from './shift-tracker.ts';
 import { TapTimeCheck } from './time-check.ts';
 import { TerminalOutages } from '../status/outage-journal.ts';
+import { ReleaseWrites, settleBadgeChecks } from '../site-data/held-tap-release.ts';
 
 /**
  * One group-commit transaction: every item of a batch written together (taps, their enrichment and
@@ -16,7 +17,18 @@ import { TerminalOutages } from '../status/outage-journal.ts';
 export type IngestItem =
   | { kind: 'tap'; terminalId: string; tap: Tap; receivedAt: string; receivedMs: number; arrivedPerf: number }
   | { kind: 'reject'; terminalId: string; tapId?: string; reason: RejectReason; problems: FieldProblem[]; payload: Uint8Array; receivedAt: string; receivedMs: number; arrivedPerf: number }
-  | StatusItem;
+  | StatusItem
+  | BadgeChecksItem;
+
+/**
+ * Held taps a release handed to the badge check (a badge now enrolled as secure) are waiting: settle them in
+ * this transaction, where the keys and the read counters are (gateway/site-data/held-tap-release.ts).
+ */
+export interface BadgeChecksItem {
+  kind: 'badge-checks';
+  /** Gateway clock (ISO). */
+  at: string;
+}
 
 /** A terminal came online, went offline, or reported its status: written with the next batch. */
 export interface StatusItem {
@@ -64,6 +76,7 @@ export class BatchWriter {
     this.badgeCheck = badgeCheck;
     const enricher = new Enricher(db, badgeCheck);
     const shifts = new ShiftTracker(db);
+    const releases = new ReleaseWrites(db, shifts);
     const timeCheck = new TapTimeCheck(maxFutureMs ?? DEFAULT_MAX_FUTURE_MS);
     const insertTap = db.prepare(
       `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail, sun_counter, worker_id)
@@ -126,6 +139,11 @@ export class BatchWriter {
       for (const item of items) {
         if (item.kind === 'status') {
           writeStatus(item);
+          results.push({ status: 'noted' });
+          continue;
+        }
+        if (item.kind === 'badge-checks') {
+          registrations += settleBadgeChecks(db, enricher, badgeCheck, releases, new Date(item.at)).registrations;
           results.push({ status: 'noted' });
           continue;
         }

@@ -44,8 +44,12 @@ export type EnrichmentResult =
   | { status: 'enriched'; siteId: string; registration: EnrichedRegistration; badgeCheck?: BadgeCheckResult; workerId: string }
   | { status: Exclude<EnrichmentStatus, 'enriched'>; siteId: string | null; detail: string; badgeCheck?: BadgeCheckResult; workerId?: string };
 
-/** Statuses a site-data change can resolve: the tap is then re-enriched and sent late (held-tap release). */
-export const RELEASABLE_STATUSES = ['unknown-badge', 'badge-not-valid', 'no-declaration', 'employer-choice-needed', 'unknown-employer', 'no-site'] as const satisfies readonly EnrichmentStatus[];
+/**
+ * Statuses a site-data change can resolve: the tap is then re-enriched and sent late (held-tap release).
+ * Never: a revoked badge, a possible copy or a missing key (docs/badges.md), a future-dated tap (its time
+ * cannot be true), a terminal without a site (where it stood then is not known).
+ */
+export const RELEASABLE_STATUSES = ['unknown-badge', 'badge-not-valid', 'no-declaration', 'employer-choice-needed', 'unknown-employer'] as const satisfies readonly EnrichmentStatus[];
 
 /**
  * Lookups that are the same for many taps of one batch (terminal -> site, the site's declaration of the day,

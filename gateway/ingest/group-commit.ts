@@ -1,5 +1,5 @@
 import type { EnrichmentStatus } from './enrich.ts';
-import type { IngestItem, StatusItem } from './batch-writer.ts';
+import type { BadgeChecksItem, IngestItem, StatusItem } from './batch-writer.ts';
 import type { CommitWriter } from './writers.ts';
 import type { ShiftChange } from './shift-tracker.ts';
 
@@ -15,7 +15,7 @@ export type { IngestItem } from './batch-writer.ts';
 export type IngestOutcome =
   | { item: Extract<IngestItem, { kind: 'tap' }>; status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus }
   | { item: Extract<IngestItem, { kind: 'reject' }>; status: 'rejected' }
-  | { item: StatusItem; status: 'noted' };
+  | { item: StatusItem | BadgeChecksItem; status: 'noted' };
 
 export interface CommitStats {
   size: number;

@@ -71,6 +71,14 @@ export class TapIngest {
     }
   }
 
+  /**
+   * Held taps a release handed to the badge check are settled with the next batch, on the writer thread
+   * that holds the keys and read counters (asked after a site-data change, and once at start).
+   */
+  settleBadgeChecks(): void {
+    this.committer.submit({ kind: 'badge-checks', at: new Date(this.now()).toISOString() });
+  }
+
   /** Status changes are written with the next batch, so the database has a single writer. */
   note(item: StatusItem): void {
     this.committer.submit(item);

@@ -25,6 +25,7 @@ export class SitePublisher {
   private day = '';
   private timer: NodeJS.Timeout | undefined;
   private languages = new Map<string, Language>();
+  private readonly siteDataListeners: Array<() => void> = [];
 
   constructor(
     private readonly db: Db,
@@ -43,6 +44,11 @@ export class SitePublisher {
     if (this.timer) clearInterval(this.timer);
   }
 
+  /** Called after the site data changed (from this process or `ciao admin`), once the terminals were told. */
+  onSiteDataChange(listener: () => void): void {
+    this.siteDataListeners.push(listener);
+  }
+
   languageOf(terminalId: string): Language {
     return this.languages.get(terminalId) ?? 'fr';
   }
@@ -56,7 +62,10 @@ export class SitePublisher {
       const changed = v !== this.version && this.version !== -1;
       this.publishAll();
       this.version = v;
-      if (changed) this.opts.onChange?.();
+      if (changed) {
+        this.opts.onChange?.();
+        for (const l of this.siteDataListeners) l();
+      }
       this.day = day;
     } catch (err) {
       this.logger.error({ err }, 'could not republish terminal config and roster');

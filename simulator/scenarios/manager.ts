@@ -97,7 +97,7 @@ export async function managerChange(ctx: StepContext, action: ManagerAction): Pr
     const held = await api(world, 'GET', `/held-taps?reason=employer-choice-needed&q=${w.badge}`);
     const tapId = ((held.body as { items?: Array<{ tapId: string; badge: string; at: string }> }).items ?? []).find((t) => t.badge === w.badge && Math.abs(Date.parse(t.at) - at) < 1000)?.tapId;
     if (!tapId) return { what: `site manager: ${what}`, expected: 'a held tap to choose for', actual: 'none held at that time', ok: false };
-    answer = await api(world, 'POST', `/held-taps/${tapId}/employer`, { employer: company(c.company) });
+    answer = await api(world, 'POST', '/employer-choices', { tapId, employer: company(c.company) });
   }
   const ok = answer.status >= 200 && answer.status < 300;
   return ok ? undefined : { what: `site manager: ${what}`, expected: 'accepted', actual: `${answer.status} ${JSON.stringify(answer.body).slice(0, 300)}`, ok: false };

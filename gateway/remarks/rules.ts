@@ -210,7 +210,8 @@ export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<R
     drafts.push({
       kind: b.cause,
       key: b.tapId,
-      at: b.at,
+      // A future-dated tap is dated when it arrived: its own time is what is wrong with it.
+      at: b.cause === 'future-dated' && b.receivedAt ? toOffsetIso(new Date(b.receivedAt)) : b.at,
       siteId: b.siteId,
       workerId: b.workerId,
       terminalId: b.terminalId,

@@ -180,7 +180,11 @@ export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<R
       const outage = explainingOutage(facts.outages, outcome.outageId, tapMs, sentMs ?? nowMs, r.terminalId);
       // A held tap sent late once its site data arrived: the release explains the wait, and names its change.
       const release = releaseBySeq.get(r.seq);
-      const explained = outcome.state === 'created' && (outage !== undefined || release !== undefined);
+      // An outage outside the employer's hands (ONSS, the network it reports) is force majeure (FAQ 57-59):
+      // once ONSS created the registration, the journal entry is the proof and the remark goes. A terminal's
+      // or the gateway's own outage is named as the reason but the remark stays: check that equipment.
+      const external = outage !== undefined && !outage.scope.startsWith('terminal:') && outage.scope !== 'gateway';
+      const explained = outcome.state === 'created' && (external || release !== undefined);
       if (!explained) {
         drafts.push(fromRegistration('late-transmission', r, {
           delayMinutes: Math.round(delayMs / 60_000),

@@ -73,8 +73,8 @@ export interface TerminalBroker {
   publishRetained(topic: string, payload: string): void;
   /** Publishes a `shifts` message to a terminal (QoS 1, not retained). */
   sendShifts(terminalId: string, payload: string): void;
-  /** Whether the terminal is connected and subscribed to its `shifts` topic (a message to it would be delivered). */
-  receivesShifts(terminalId: string): boolean;
+  /** The terminals connected now that subscribed to their `shifts` topic (a message to them is delivered). */
+  shiftReceivers(): ReadonlySet<string>;
   connectedTerminals(): string[];
   disconnect(terminalId: string): void;
   listen(traffic: TerminalTraffic, o: ListenOptions): Promise<Listening>;
@@ -111,6 +111,8 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
    * published for them (a message nobody subscribed to would be dropped by the broker anyway).
    */
   const shiftSubscribers = new Set<string>();
+  /** Of those, the ones connected now (kept as they come and go: the notifier asks after every commit). */
+  const shiftReceivers = new Set<string>();
   let traffic: TerminalTraffic | undefined;
 
   const broker = await Aedes.createBroker({
@@ -167,19 +169,25 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
         g.onAclDenied('subscribe', client.id, sub.topic, allowed.problem.rule);
         return callback(null, null); // refused: SUBACK 0x80 for this filter, the connection stays
       }
-      if (allowed.value.kind === 'shifts') shiftSubscribers.add(client.id);
+      if (allowed.value.kind === 'shifts') {
+        shiftSubscribers.add(client.id);
+        if (connected.get(client.id) === client) shiftReceivers.add(client.id);
+      }
       callback(null, sub);
     },
   });
 
   broker.on('client', (client: Client) => {
     connected.set(client.id, client);
+    // A persistent session keeps its subscription across reconnections.
+    if (shiftSubscribers.has(client.id)) shiftReceivers.add(client.id);
     traffic?.onConnected(client.id);
   });
   broker.on('clientDisconnect', (client: Client) => {
     // A client replaced by a newer connection with the same id must not mark the terminal offline.
     if (connected.get(client.id) !== client) return;
     connected.delete(client.id);
+    shiftReceivers.delete(client.id);
     traffic?.onDisconnected(client.id);
   });
   broker.on('clientError', (client: Client, err: Error) => {
@@ -239,8 +247,8 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
         if (err) logger.warn({ terminalId, err: err.message }, 'shift states not published');
       });
     },
-    receivesShifts(terminalId) {
-      return shiftSubscribers.has(terminalId) && connected.has(terminalId);
+    shiftReceivers() {
+      return shiftReceivers;
     },
     connectedTerminals() {
       return [...connected.keys()];

@@ -159,7 +159,11 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
        ${checks ? 'LEFT JOIN tap_badge_checks c ON c.tap_id = t.tap_id' : ''}
        WHERE ${where.join(' AND ')}`,
     ).all(...params) as Array<{ tap_id: string; terminal_id: string; site_id: string | null; badge: string; at: string; received_at: string; employer: string | null; enrichment: string; enrichment_detail: string | null; worker_id: string | null; check_outcome: string | null; check_details: string | null }>)
-      .filter((r) => { const u = toOnssUtc(r.at); return u >= fromUtc && u < toUtc; });
+      .filter((r) => {
+        // A future-dated tap's own time cannot be trusted (it may lie beyond today): it belongs to when it arrived.
+        const u = r.enrichment === 'future-dated' ? toOnssUtc(new Date(r.received_at)) : toOnssUtc(r.at);
+        return u >= fromUtc && u < toUtc;
+      });
     if (rows.length === 0) return [];
     const today = localDate(now);
     const validBadge = db.prepare('SELECT 1 FROM badges WHERE worker_id = ? AND revoked_at IS NULL AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?)');

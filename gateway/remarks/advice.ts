@@ -228,9 +228,9 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
       en: (d) => `Unknown badge ${s(d.badge)} presented at terminal ${s(d.terminalId)} at ${s(d.time)}: nothing was registered.`,
     },
     advice: {
-      fr: () => "Identifiez le travailleur et attribuez-lui ce badge depuis ce passage (console, Enrôler). La remarque disparaît quand le badge est attribué. Ce passage-là ne peut pas être enregistré après coup : si le travail est encore en cours, le travailleur rebadge IN.",
-      nl: () => 'Zoek uit welke werknemer het is en koppel de badge aan hem vanaf deze tik (console, Inschrijven). De opmerking verdwijnt zodra de badge gekoppeld is. Deze tik kan achteraf niet geregistreerd worden: is het werk nog bezig, dan badget de werknemer opnieuw IN.',
-      en: () => 'Find out which worker it is and enrol the badge to them from this tap (console, Enrol). The remark disappears once the badge is enrolled. This tap cannot be registered afterwards: if the work is still going on, the worker badges IN again.',
+      fr: () => "Identifiez le travailleur et attribuez-lui ce badge depuis ce passage (console, Enrôler) : le passage est alors envoyé en retard avec son heure d'origine (le travailleur a bien badgé, FAQ 21), dans les 30 jours. La remarque disparaît quand le badge est attribué. Un badge attribué comme badge sécurisé repasse d'abord par son contrôle.",
+      nl: () => 'Zoek uit welke werknemer het is en koppel de badge aan hem vanaf deze tik (console, Inschrijven): de tik wordt dan laattijdig verzonden met zijn oorspronkelijke tijd (de werknemer badgede wel degelijk, FAQ 21), binnen 30 dagen. De opmerking verdwijnt zodra de badge gekoppeld is. Een badge die als beveiligde badge gekoppeld wordt, gaat eerst door zijn controle.',
+      en: () => 'Find out which worker it is and enrol the badge to them from this tap (console, Enrol): the tap is then sent late with its original time (the worker did tap, FAQ 21), within 30 days. The remark disappears once the badge is enrolled. A badge enrolled as a secure badge goes through its check first.',
     },
   },
   'revoked-badge': {
@@ -264,9 +264,9 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
       en: (d) => d.fromTap ? `The worker has several employers for this site and chose none at terminal ${s(d.terminalId)} at ${s(d.time)}: nothing was registered.` : `The worker has several employers but chose none; employer ${s(d.employerId)} was taken by default.`,
     },
     advice: {
-      fr: () => "Montrez au travailleur comment choisir son employeur sur le terminal (FAQ 5) ; s'il ne travaille ici que pour un seul employeur, retirez l'autre de la chaîne de la déclaration ou de sa fiche. La remarque disparaît dès qu'il badge avec un choix d'employeur sur ce chantier. Le passage manqué ne s'ajoute pas après coup (FAQ 37).",
-      nl: () => 'Toon de werknemer hoe hij zijn werkgever op de terminal kiest (FAQ 5); werkt hij hier maar voor één werkgever, haal de andere dan uit de keten van de aangifte of uit zijn fiche. De opmerking verdwijnt zodra hij op deze werf badget met een werkgeverskeuze. De gemiste tik wordt achteraf niet toegevoegd (FAQ 37).',
-      en: () => "Show the worker how to choose the employer on the terminal (FAQ 5); if they work here for one employer only, remove the other from the declaration's chain or from their record. The remark disappears once they badge with an employer choice on this site. The missed tap is not added afterwards (FAQ 37).",
+      fr: () => "Choisissez l'employeur pour lequel il travaillait (console, Enrôler > Passages retenus faute d'employeur, ou ciao admin tap choose-employer) : le passage est envoyé en retard avec son heure d'origine. S'il ne travaille ici que pour un seul employeur, retirez l'autre de sa fiche : ses passages retenus partent aussi. Montrez-lui comment choisir sur le terminal (FAQ 5).",
+      nl: () => 'Kies de werkgever voor wie hij werkte (console, Inschrijven > Tikken vastgehouden zonder werkgever, of ciao admin tap choose-employer): de tik wordt laattijdig verzonden met zijn oorspronkelijke tijd. Werkt hij hier maar voor één werkgever, haal de andere dan uit zijn fiche: ook dan vertrekken zijn vastgehouden tikken. Toon hem hoe hij op de terminal kiest (FAQ 5).',
+      en: () => "Choose the employer they worked for (console, Enrol > Taps held for their employer, or ciao admin tap choose-employer): the tap is sent late with its original time. If they work here for one employer only, remove the other from their record: their held taps leave too. Show them how to choose on the terminal (FAQ 5).",
     },
   },
   'tap-not-registered': {
@@ -276,9 +276,9 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
       en: (d) => `Badge presented at terminal ${s(d.terminalId)} at ${s(d.time)} without a registration (${s(d.status)}): ${s(d.detail)}.`,
     },
     advice: {
-      fr: () => "Les données du chantier étaient incomplètes : rattachez le terminal à un chantier, ajoutez la déclaration de travaux valable ce jour-là ou l'employeur du travailleur (ciao admin). La remarque disparaît quand les données sont complètes ; le passage manqué ne s'ajoute pas après coup (FAQ 21, 37).",
-      nl: () => 'De werfgegevens waren onvolledig: koppel de terminal aan een werf, voeg de aangifte van werken toe die die dag geldig was, of de werkgever van de werknemer (ciao admin). De opmerking verdwijnt zodra de gegevens volledig zijn; de gemiste tik wordt achteraf niet toegevoegd (FAQ 21, 37).',
-      en: () => "The site data was incomplete: attach the terminal to a site, add the declaration of works valid that day, or the worker's employer (ciao admin). The remark disappears once the data is complete; the missed tap is not added afterwards (FAQ 21, 37).",
+      fr: () => "Les données du chantier étaient incomplètes : ajoutez la déclaration de travaux valable ce jour-là ou l'employeur du travailleur (console ou ciao admin). Le passage retenu est alors envoyé en retard avec son heure d'origine, dans les 30 jours (le travailleur a bien badgé, FAQ 21). Un terminal sans chantier : rattachez-le ; ses passages d'avant ne sont jamais envoyés, on ne sait pas où il se trouvait.",
+      nl: () => 'De werfgegevens waren onvolledig: voeg de aangifte van werken toe die die dag geldig was, of de werkgever van de werknemer (console of ciao admin). De vastgehouden tik wordt dan laattijdig verzonden met zijn oorspronkelijke tijd, binnen 30 dagen (de werknemer badgede wel degelijk, FAQ 21). Een terminal zonder werf: koppel hem; zijn tikken van ervoor worden nooit verzonden, want waar hij stond is niet gekend.',
+      en: () => "The site data was incomplete: add the declaration of works valid that day, or the worker's employer (console or ciao admin). The held tap is then sent late with its original time, within 30 days (the worker did tap, FAQ 21). A terminal without a site: attach it; its taps from before are never sent, since where it stood is not known.",
     },
   },
   'clock-skew': {

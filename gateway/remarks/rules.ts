@@ -180,7 +180,11 @@ export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<R
       const outage = explainingOutage(facts.outages, outcome.outageId, tapMs, sentMs ?? nowMs, r.terminalId);
       // A held tap sent late once its site data arrived: the release explains the wait, and names its change.
       const release = releaseBySeq.get(r.seq);
-      const explained = outcome.state === 'created' && (outage !== undefined || release !== undefined);
+      // An outage outside the employer's hands (ONSS, the network it reports) is force majeure (FAQ 57-59):
+      // once ONSS created the registration, the journal entry is the proof and the remark goes. A terminal's
+      // or the gateway's own outage is named as the reason but the remark stays: check that equipment.
+      const external = outage !== undefined && !outage.scope.startsWith('terminal:') && outage.scope !== 'gateway';
+      const explained = outcome.state === 'created' && (external || release !== undefined);
       if (!explained) {
         drafts.push(fromRegistration('late-transmission', r, {
           delayMinutes: Math.round(delayMs / 60_000),
@@ -210,7 +214,8 @@ export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<R
     drafts.push({
       kind: b.cause,
       key: b.tapId,
-      at: b.at,
+      // A future-dated tap is dated when it arrived: its own time is what is wrong with it.
+      at: b.cause === 'future-dated' && b.receivedAt ? toOffsetIso(new Date(b.receivedAt)) : b.at,
       siteId: b.siteId,
       workerId: b.workerId,
       terminalId: b.terminalId,

@@ -91,9 +91,13 @@ export class SitePublisher {
     this.logger.info({ terminals: count }, 'terminal config and roster published');
   }
 
-  /** Publishes one terminal's roster again, with the shift states of now (a terminal that just connected). */
+  /**
+   * A terminal connected: if a state of a worker of its roster changed since the roster was published, it
+   * is published again with the states of now (the messages the terminal missed while away).
+   */
   publishRoster(terminalId: string): void {
     try {
+      if (this.opts.shifts && !this.opts.shifts.rosterStale(terminalId)) return;
       if (!terminalConfigFor(this.db, terminalId, { maxClockSkewMs: this.opts.maxClockSkewMs })) return;
       this.publishRosterOf(terminalId, this.opts.now?.() ?? new Date());
     } catch (err) {

@@ -6,8 +6,8 @@ import type { ShiftChange } from '../ingest/shift-tracker.ts';
 /** Where `shifts` messages go: the broker adapter. */
 export interface ShiftSink {
   sendShifts(terminalId: string, payload: string): void;
-  /** Connected and subscribed to its `shifts` topic. */
-  receivesShifts(terminalId: string): boolean;
+  /** The terminals connected and subscribed to their `shifts` topic. */
+  shiftReceivers(): ReadonlySet<string>;
 }
 
 /**
@@ -26,6 +26,10 @@ export class ShiftNotifier {
   private byWorker = new Map<string, Map<string, string[]>>();
   /** Terminal id -> the workers of its roster (to drop a terminal's entries when its roster changes). */
   private byTerminal = new Map<string, string[]>();
+  /** A counter of changes, the last one of each worker, and where each terminal's roster was published. */
+  private seq = 0;
+  private readonly changedAt = new Map<string, number>();
+  private readonly rosterAt = new Map<string, number>();
 
   constructor(private readonly sink: ShiftSink, private readonly logger: Logger) {}
 
@@ -42,31 +46,52 @@ export class ShiftNotifier {
       m.set(terminalId, badges);
     }
     this.byTerminal.set(terminalId, [...workers.keys()]);
+    this.rosterAt.set(terminalId, this.seq);
+  }
+
+  /**
+   * Whether a state of a worker in this terminal's roster changed since the roster was published: a terminal
+   * that reconnects then gets its roster again, with the states of now; otherwise its retained roster holds.
+   */
+  rosterStale(terminalId: string): boolean {
+    const at = this.rosterAt.get(terminalId);
+    if (at === undefined) return true;
+    for (const w of this.byTerminal.get(terminalId) ?? []) if ((this.changedAt.get(w) ?? 0) > at) return true;
+    return false;
   }
 
   /** A terminal no longer has a roster (deleted, no site). */
   dropTerminal(terminalId: string): void {
     this.setRoster(terminalId, new Map());
     this.byTerminal.delete(terminalId);
+    this.rosterAt.delete(terminalId);
   }
 
   /** The changes of one commit, sent at once. */
   notify(changes: ShiftChange[]): void {
     if (changes.length === 0) return;
+    for (const c of changes) this.changedAt.set(c.workerId, ++this.seq);
+    const receivers = this.sink.shiftReceivers();
+    // Nobody listens (third-party terminals only, a load test): nothing to build.
+    if (receivers.size === 0) return;
     const out = new Map<string, ShiftEntry[]>();
-    const deliverable = new Map<string, boolean>();
+    const add = (terminalId: string, badges: string[], c: ShiftChange, since: string) => {
+      let list = out.get(terminalId);
+      if (!list) out.set(terminalId, (list = []));
+      for (const badge of badges) list.push({ badge, state: c.state, since, site: c.siteId, rev: c.rev });
+    };
     for (const c of changes) {
       const holders = this.byWorker.get(c.workerId);
       if (!holders) continue;
-      let since: string | undefined;
-      for (const [terminalId, badges] of holders) {
-        let ok = deliverable.get(terminalId);
-        if (ok === undefined) deliverable.set(terminalId, (ok = this.sink.receivesShifts(terminalId)));
-        if (!ok) continue;
-        since ??= toOffsetIso(new Date(c.sinceMs));
-        let list = out.get(terminalId);
-        if (!list) out.set(terminalId, (list = []));
-        for (const badge of badges) list.push({ badge, state: c.state, since, site: c.siteId, rev: c.rev });
+      const since = toOffsetIso(new Date(c.sinceMs));
+      // Walk the smaller side: the worker's terminals, or the terminals listening.
+      if (holders.size <= receivers.size) {
+        for (const [terminalId, badges] of holders) if (receivers.has(terminalId)) add(terminalId, badges, c, since);
+      } else {
+        for (const terminalId of receivers) {
+          const badges = holders.get(terminalId);
+          if (badges) add(terminalId, badges, c, since);
+        }
       }
     }
     for (const [terminalId, badges] of out) {

@@ -85,7 +85,12 @@ describe('ciao admin', () => {
     const unknownCompany = await admin('declaration', 'add', '3PZ8D5RT6JW2A', '--site', 'meir', '--from', '2026-13-01', '--company', '0412345670');
     expect(unknownCompany.stderr).toMatch(/from: .*\(rule: (format|date)\)/);
     const list = JSON.parse((await admin('declaration', 'list', '--json')).stdout);
-    expect(list).toEqual([{ number: '1Y102M7NZF7PZ', siteId: 'tilleuls', validFrom: '2026-01-01', validTo: null, companies: [CLEAN, SHINE] }]);
+    expect(list).toEqual([{ number: '1Y102M7NZF7PZ', siteId: 'tilleuls', validFrom: '2026-01-01', validTo: null, companies: [CLEAN, SHINE], ciaoUrl: null }]);
+    // FAQ 31: the declaration's CIaO URL (its QR code), the fallback when a terminal cannot register.
+    const url = 'https://www.socialsecurity.be/ciao/1Y102M7NZF7PZ';
+    expect((await admin('declaration', 'add', '1Y102M7NZF7PZ', '--site', 'tilleuls', '--from', '2026-01-01', '--company', CLEAN, '--company', SHINE, '--ciao-url', url)).stdout).toContain(`CIaO ${url}`);
+    expect((await admin('declaration', 'add', '1Y102M7NZF7PZ', '--site', 'tilleuls', '--from', '2026-01-01', '--company', CLEAN, '--ciao-url', 'http://insecure.example')).stderr).toMatch(/ciaoUrl: .*\(rule: https-url\)/);
+    expect(JSON.parse((await admin('declaration', 'list', '--json')).stdout)[0].ciaoUrl).toBe(url);
   });
 
   it('adds a terminal printing its secret once, stores only its hash, and disables, enables, rotates, lists', async () => {

@@ -149,6 +149,23 @@ describe('shift states pushed to terminals (real MQTT)', () => {
     expect(fromRoster).toMatchObject({ state: 'break', site: TEST_SEED.sites.main, rev: 2 });
   });
 
+  it('a terminal that was away while the state changed gets its roster again, with the state of now, when it reconnects', async () => {
+    const frontCreds = gw.addTerminal('a-front');
+    const backCreds = gw.addTerminal('a-back');
+    const front = await Listener.connect(gw, frontCreds.id, frontCreds.secret);
+    let back = await Listener.connect(gw, backCreds.id, backCreds.secret);
+    clients.push(front.client);
+    await waitUntil(() => back.rosters.length > 0 && front.rosters.length > 0, { what: 'rosters' });
+    // Back door goes away; Ana taps IN at the front door meanwhile.
+    await back.client.endAsync(true);
+    await tap(front, SOLO, 'IN', toOffsetIso(new Date(Date.now() - 1000)));
+    back = await Listener.connect(gw, backCreds.id, backCreds.secret);
+    clients.push(back.client);
+    const roster = await waitUntil(() => back.rosters.find((r) => r.badges[SOLO]?.shift?.state === 'working'), { what: 'the roster of now' });
+    expect(roster.badges[SOLO]!.shift).toMatchObject({ state: 'working', rev: 1 });
+    expect(back.shifts).toEqual([]);
+  });
+
   it('a late tap from a terminal that was offline does not move the state back', async () => {
     const [front, back] = await Promise.all([gw.addTerminal('a-front'), gw.addTerminal('a-back')].map((t) => Listener.connect(gw, t.id, t.secret)));
     clients.push(front!.client, back!.client);

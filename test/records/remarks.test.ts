@@ -237,15 +237,20 @@ describe('forwarding remarks', () => {
     expect(computeRemarks(facts({ registrations: [a!, b!], forwarding, outages: [outage] }), now('2026-03-11T09:00'))).toEqual([]);
   });
 
-  it('lets a terminal outage explain only that terminal\'s late taps; the gateway\'s outage explains every tap', () => {
+  it('names a terminal\'s outage only for that terminal\'s late taps, the gateway\'s for every tap; both stay visible, unlike ONSS\'s', () => {
     const a = reg('2026-03-10T08:00', 'IN', { terminalId: 'T1', receivedAt: at('2026-03-10T10:30') });
     const b = reg('2026-03-10T08:05', 'IN', { terminalId: 'T2', workerId: 'W2', receivedAt: at('2026-03-10T10:30') });
     const forwarding = new Map([[a.seq, { state: 'created' as const, sentAt: at('2026-03-10T10:31'), remarks: [] }], [b.seq, { state: 'created' as const, sentAt: at('2026-03-10T10:31'), remarks: [] }]]);
     const t1Down = { id: 'gw-1', scope: 'terminal:T1', from: at('2026-03-10T07:50'), to: at('2026-03-10T10:29'), cause: 'connection to the gateway lost' };
-    const r = computeRemarks(facts({ registrations: [a, b], forwarding, outages: [t1Down], workerEmployers: new Map() }), now('2026-03-10T12:00'));
-    expect(r.filter((x) => x.kind === 'late-transmission').map((x) => x.terminalId)).toEqual(['T2']);
+    const r = computeRemarks(facts({ registrations: [a, b], forwarding, outages: [t1Down], workerEmployers: new Map() }), now('2026-03-10T12:00')).filter((x) => x.kind === 'late-transmission');
+    expect(r.map((x) => [x.terminalId, x.details.outageId])).toEqual([['T1', 'gw-1'], ['T2', null]]);
     const gatewayDown = { id: 'gw-2', scope: 'gateway', from: at('2026-03-10T07:55'), to: at('2026-03-10T10:29'), cause: 'gateway stopped' };
-    expect(computeRemarks(facts({ registrations: [a, b], forwarding, outages: [gatewayDown], workerEmployers: new Map() }), now('2026-03-10T12:00')).filter((x) => x.kind === 'late-transmission')).toEqual([]);
+    const g = computeRemarks(facts({ registrations: [a, b], forwarding, outages: [gatewayDown], workerEmployers: new Map() }), now('2026-03-10T12:00')).filter((x) => x.kind === 'late-transmission');
+    expect(g.map((x) => x.details.outageId)).toEqual(['gw-2', 'gw-2']);
+    expect(g[0]!.message.en).toContain('recorded outage: gateway');
+    // ONSS's outage is force majeure: once created, the journal entry is the proof and the remark goes.
+    const onssDown = { id: '7', scope: 'onss', from: at('2026-03-10T07:55'), to: at('2026-03-10T10:29'), cause: '503' };
+    expect(computeRemarks(facts({ registrations: [a, b], forwarding, outages: [onssDown], workerEmployers: new Map() }), now('2026-03-10T12:00')).filter((x) => x.kind === 'late-transmission')).toEqual([]);
     // Still waiting: the remark names the journal entry of its own terminal.
     const pending = new Map([[a.seq, { state: 'pending' as const }]]);
     const waiting = computeRemarks(facts({ registrations: [a], forwarding: pending, outages: [t1Down] }), now('2026-03-10T12:00'));

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../shared/clock.ts';
 import { parseLocalDateTime } from '../../shared/time.ts';
 import { DEMO_WORKERS } from '../../simulator/world/seed-data.ts';
+import { rosterFor } from '../../gateway/terminal-sync/terminal-view.ts';
 import { startWorld, type SimTerminal, type World } from '../../simulator/world/world.ts';
 import { tempDir } from './helpers/harness.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -36,13 +37,19 @@ describe('the direction proposal follows the worker across doors, sites and midn
 
   const term = (key: string): SimTerminal => world.terminals.get(key)!;
 
+  /** Ana's state revision at the gateway (what its rosters carry). */
+  const gatewayRev = () => rosterFor(world.gateway.db, 'a-entrance', clock.now()).badges[ANA]?.shift?.rev ?? -1;
+  const heardRev = (t: SimTerminal) => t.handle.outbox.heardShift(ANA)?.rev ?? -1;
+
   /** A tap at one terminal; resolves once every other terminal has heard the state it set. */
   async function tap(key: string, local: string, button?: 'BREAK'): Promise<{ direction: string; reason: string }> {
+    // Every terminal knows the gateway's state before the tap (the previous tap's message reached them all).
+    const revBefore = gatewayRev();
+    await waitFor(() => [...world.terminals.values()].every((t) => heardRev(t) >= revBefore), { what: 'every terminal in step before the tap' });
     clock.advanceTo(at(local));
     if (button) term(key).panel.press(button);
     const others = [...world.terminals.values()].filter((t) => t.key !== key);
-    const before = new Map(others.map((t) => [t.key, t.handle.outbox.heardShift(ANA)?.rev ?? -1]));
-    const heard = (t: SimTerminal) => (t.handle.outbox.heardShift(ANA)?.rev ?? -1) > before.get(t.key)!;
+    const heard = (t: SimTerminal) => heardRev(t) > revBefore;
     const started = performance.now();
     const listeners = others.map((t) => {
       const on = () => {
@@ -56,7 +63,7 @@ describe('the direction proposal follows the worker across doors, sites and midn
     const outcome = term(key).handle.pipeline.handleBadge(ANA);
     if (outcome?.kind !== 'queued') throw new Error(`tap at ${key} not recorded: ${JSON.stringify(outcome)}`);
     try {
-      await waitFor(() => others.every(heard), { what: `the other terminals hearing the state the tap at ${key} set` });
+      await waitFor(() => gatewayRev() > revBefore && others.every((t) => heardRev(t) >= gatewayRev()), { what: `the other terminals hearing the state the tap at ${key} set` });
     } finally {
       for (const off of listeners) off();
     }

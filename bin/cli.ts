@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index.ts';
+import { productVersion } from '../shared/version.ts';
 
 /**
  * The `ciao` command: parses arguments and hands over to the part that does the work.
@@ -9,7 +10,7 @@ import { commands } from './commands/index.ts';
 export function buildProgram(): Command {
   const program = new Command('ciao')
     .description('ciao-badge: NFC badge terminals and gateway for CIaO (Check IN and Out at Work) registration')
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .version(productVersion())
     .showHelpAfterError('(run with --help for usage)');
   for (const register of commands) register(program);
   return program;

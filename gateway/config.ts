@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError } from '../shared/problems.ts';
 import { problemsFromZod } from '../shared/schema.ts';
@@ -10,7 +10,8 @@ import { DEFAULT_MAX_SHIFT_HOURS, MAX_SHIFT_HOURS_RANGE } from '../shared/mqtt/p
  * The gateway's JSON config, validated at start: a bad field is named with the rule it broke.
  * Relative paths are taken from the config file's folder. Environment variables may override secrets:
  * CIAO_GATEWAY_TLS_KEY (key file path), CIAO_GATEWAY_TLS_KEY_PASSPHRASE, CIAO_GATEWAY_DATABASE,
- * CIAO_GATEWAY_BADGE_KEY_FILE (badge key file path; CIAO_GATEWAY_BADGE_KEYS, the keys themselves, wins over any file).
+ * CIAO_GATEWAY_BADGE_KEY_FILE (badge key file path; CIAO_GATEWAY_BADGE_KEYS, the keys themselves, wins over any file),
+ * CIAO_GATEWAY_TERMINAL_CA_KEY (the terminal CA's key file path).
  */
 const port = z.number().int('must be a whole number').min(0, 'must be 0 (any free port) to 65535').max(65535, 'must be 0 to 65535');
 const host = z.string().min(1, 'must not be empty');
@@ -104,6 +105,29 @@ export const gatewayConfigSchema = z.strictObject({
       reorderToleranceSeconds: z.number().min(0, 'must be 0 or more').max(3600, 'must be at most 3600 s').default(120),
     })
     .prefault({}),
+  /**
+   * The gateway's own certificate authority for terminal identities (client certificates over mutual TLS).
+   * Both files are created at first start (mode 0600) unless an operator put a CA of their own there.
+   * Default: `terminal-ca.pem` and `terminal-ca.key` beside the database.
+   */
+  terminalCa: z
+    .strictObject({
+      cert: z.string().min(1, 'must be the path of the PEM CA certificate').optional(),
+      key: z.string().min(1, 'must be the path of the PEM CA private key').optional(),
+      /** Lifetime of the client certificates it issues; terminals renew them when a third is left. */
+      validityDays: z.number().int('must be a whole number of days').min(2, 'must be at least 2 days').max(825, 'must be at most 825 days').default(90),
+    })
+    .prefault({}),
+  /** Signed terminal releases: the publisher's public key (the gateway never holds the signing key) and where bundles are kept. */
+  releases: z
+    .strictObject({
+      /** PEM (SPKI) Ed25519 public key of `ciao release keygen`; without it, uploads are refused and terminals get no updates. */
+      publicKey: z.string().min(1, 'must be the path of the release public key (PEM)').optional(),
+      /** Where uploaded bundles are kept (default: `releases/` beside the database). */
+      dir: z.string().min(1).optional(),
+      maxBytes: z.number().int().min(1024).max(2 ** 31 - 1).default(200 * 1024 * 1024),
+    })
+    .prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   onss: z.unknown().optional(),
 });
@@ -135,6 +159,13 @@ export function parseGatewayConfig(input: unknown, baseDir = process.cwd(), env:
     c.http.pairing.key = abs(c.http.pairing.key);
     c.http.pairing.ca = abs(c.http.pairing.ca);
   }
+  // The terminal CA and the release bundles live beside the database unless placed elsewhere.
+  const stateDir = c.database === ':memory:' ? baseDir : dirname(c.database);
+  c.terminalCa.cert = c.terminalCa.cert ? abs(c.terminalCa.cert) : join(stateDir, 'terminal-ca.pem');
+  const caKey = env.CIAO_GATEWAY_TERMINAL_CA_KEY ?? c.terminalCa.key;
+  c.terminalCa.key = caKey ? abs(caKey) : join(stateDir, 'terminal-ca.key');
+  if (c.releases.publicKey) c.releases.publicKey = abs(c.releases.publicKey);
+  c.releases.dir = c.releases.dir ? abs(c.releases.dir) : join(stateDir, 'releases');
   const badgeKeyFile = env.CIAO_GATEWAY_BADGE_KEY_FILE ?? c.badgeSecurity.keyFile;
   if (badgeKeyFile) c.badgeSecurity.keyFile = abs(badgeKeyFile);
   parsed.set(c, { baseDir, env });
@@ -155,6 +186,8 @@ export function configSourceOf(c: GatewayConfig): { baseDir: string; env: NodeJS
 export interface GatewaySecrets {
   tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
   pairing?: { cert: Buffer; key: Buffer; ca: Buffer };
+  /** The release public key (PEM), when configured. */
+  releasePublicKey?: Buffer;
 }
 
 export function readGatewaySecrets(c: GatewayConfig): GatewaySecrets {
@@ -170,6 +203,7 @@ export function readGatewaySecrets(c: GatewayConfig): GatewaySecrets {
   return {
     ...(tls ? { tls: { cert: read('mqtt.tls.cert', tls.cert), key: read('mqtt.tls.key', tls.key), ...(tls.ca ? { ca: read('mqtt.tls.ca', tls.ca) } : {}) } } : {}),
     ...(p ? { pairing: { cert: read('http.pairing.cert', p.cert), key: read('http.pairing.key', p.key), ca: read('http.pairing.ca', p.ca) } } : {}),
+    ...(c.releases.publicKey ? { releasePublicKey: read('releases.publicKey', c.releases.publicKey) } : {}),
   };
 }
 

@@ -23,6 +23,11 @@ import { SiteDataService } from './site-data/service.ts';
 import { startPairingListener, type PairingListener } from './http/pairing-server.ts';
 import { loadKeyRing, type BadgeKeyRing } from './badge-security/key-ring.ts';
 import { BadgeKeyHealth } from './ingest/badge-check.ts';
+import { openTerminalCa, type TerminalCa } from './fleet/terminal-ca.ts';
+import { FleetIdentity } from './fleet/service.ts';
+import { ReleaseStore } from './fleet/releases.ts';
+import { terminalRoutes } from './fleet/terminal-routes.ts';
+import { readReleasePublicKey } from '../shared/release/manifest.ts';
 
 /**
  * The gateway: MQTT broker with terminal auth and ACL, durable tap ingest with acks after commit,
@@ -75,30 +80,39 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
   const onss = config.onss === undefined ? undefined : readForwardingConfig(config.onss, { messagePrefix: 'config ', ...configSourceOf(config) });
   // The badge master keys, like the TLS files, are read (and their file's mode checked) before anything opens.
   const badgeKeys = loadKeyRing({ file: config.badgeSecurity.keyFile, field: 'badgeSecurity.keyFile' });
+  const releaseKey = secrets.releasePublicKey ? readReleasePublicKey(secrets.releasePublicKey, 'releases.publicKey') : undefined;
+  // The terminal CA: opened (or made, at the first start) before anything listens, like the TLS files.
+  const terminalCa = await openTerminalCa(config.terminalCa.cert!, config.terminalCa.key!);
   const logger = options.logger ?? createLogger('gateway', config.logLevel ? { level: config.logLevel } : {});
+  if (terminalCa.created) logger.info({ cert: config.terminalCa.cert, key: config.terminalCa.key }, 'terminal CA created (keep a copy of both files: terminals paired with it need it)');
   const clock = options.clock ?? systemClock;
   const metrics = createGatewayMetrics();
   const run = new Lifecycle(logger);
   try {
     const db = await run.start(database(config, clock, logger));
+    const siteData = new SiteDataService(db, { now: () => clock.now() });
+    const fleet: Fleet = {
+      ca: terminalCa,
+      identity: new FleetIdentity({ db, ca: terminalCa, validityDays: config.terminalCa.validityDays, siteData, logger: logger.child({ component: 'fleet' }) }),
+      releases: new ReleaseStore(db, config.releases.dir!, releaseKey, config.releases.maxBytes),
+      releaseKeyPem: secrets.releasePublicKey?.toString('utf8'),
+    };
     const forwarder = await run.start(forwarding(onss, db, logger, clock));
-    const broker = await run.start(mqttBroker(config, db, logger, metrics));
+    const broker = await run.start(mqttBroker(config, db, logger, metrics, fleet));
     const shifts = new ShiftNotifier(broker, logger.child({ component: 'shifts' }));
-    const publisher = await run.start(terminalSync(config, db, logger, clock, broker, shifts));
-    const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, shifts, forwarder, badgeKeys, options));
-    const siteData = new SiteDataService(db, {
-      now: () => clock.now(),
-      // Held taps a change released: terminals learn the shift states, the forwarder sends, the writer checks.
-      onReleased: (r) => {
-        shifts.notify(r.shifts);
-        if (r.registrations > 0) forwarder?.wake();
-        if (r.badgeChecks > 0) ingest.taps.settleBadgeChecks();
-      },
+    const publisher = await run.start(terminalSync(config, db, logger, clock, broker, fleet, shifts));
+    const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, shifts, forwarder, badgeKeys, options, fleet));
+    // Held taps a site-data change released: terminals learn the shift states, the forwarder sends, the
+    // writer thread checks the secure badges' ones.
+    siteData.onReleased((r) => {
+      shifts.notify(r.shifts);
+      if (r.registrations > 0) forwarder?.wake();
+      if (r.badgeChecks > 0) ingest.taps.settleBadgeChecks();
     });
     const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
-    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, () => pairingInfo.current));
-    const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest, publisher));
-    const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening));
+    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, () => pairingInfo.current, fleet));
+    const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest, publisher, fleet));
+    const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening, fleet));
     pairingInfo.current = pairing;
     const httpPort = (http.server.address() as { port: number }).port;
     logger.info({ mqttPort: listening.mqttPort, tlsPort: listening.tlsPort, wsPort: listening.wsPort, httpPort, database: config.database, components: run.order }, 'gateway started');
@@ -112,6 +126,14 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
     await run.stop().catch((e: unknown) => logger.error({ err: e }, 'could not stop what had started'));
     throw err;
   }
+}
+
+/** Terminal identities by certificate and signed releases (gateway/fleet/). */
+interface Fleet {
+  ca: TerminalCa;
+  identity: FleetIdentity;
+  releases: ReleaseStore;
+  releaseKeyPem?: string;
 }
 
 function database(config: GatewayConfig, clock: Clock, logger: Logger): Component<Db> {
@@ -162,7 +184,7 @@ function forwarding(settings: ForwardingSettings | undefined, db: Db, logger: Lo
   };
 }
 
-function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics): Component<TerminalBroker> {
+function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, fleet: Fleet): Component<TerminalBroker> {
   return {
     name: 'mqtt-broker',
     async start() {
@@ -171,6 +193,7 @@ function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
         logger,
         { maxFailures: config.auth.maxFailures, maxFailuresPerAddress: config.auth.maxFailuresPerAddress, windowMs: config.auth.windowSeconds * 1000, lockoutMs: config.auth.lockoutSeconds * 1000 },
         (reason) => metrics.authFailures.inc({ reason }),
+        fleet.identity.registry(),
       );
       const broker = await createTerminalBroker(
         {
@@ -192,7 +215,7 @@ function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
   };
 }
 
-function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Clock, broker: TerminalBroker, shifts: ShiftNotifier): Component<SitePublisher> {
+function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Clock, broker: TerminalBroker, fleet: Fleet, shifts: ShiftNotifier): Component<SitePublisher> {
   return {
     name: 'terminal-sync',
     start() {
@@ -204,10 +227,12 @@ function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Cloc
         now: () => clock.now(),
         onChange: () => {
           // A terminal disabled (or deleted) while connected is put out now, not at its next reconnect.
+          // So is one whose certificate was revoked (disabling a terminal revokes its certificates).
           for (const id of broker.connectedTerminals()) {
             const creds = terminalCredentials(db, id);
-            if (!creds || creds.disabled) {
-              logger.info({ terminalId: id }, 'disconnecting a terminal that is no longer allowed');
+            const serial = broker.connectedCertificate(id);
+            if (!creds || creds.disabled || (serial !== undefined && !fleet.identity.stillAllowed(id, serial))) {
+              logger.info({ terminalId: id, serial }, 'disconnecting a terminal that is no longer allowed');
               broker.disconnect(id);
             }
           }
@@ -224,7 +249,7 @@ interface Ingest {
   status: TerminalStatusTracker;
 }
 
-function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, shifts: ShiftNotifier, forwarder: ForwarderHandle | undefined, badgeKeys: BadgeKeyRing, options: StartGatewayOptions): Component<Ingest> {
+function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, shifts: ShiftNotifier, forwarder: ForwarderHandle | undefined, badgeKeys: BadgeKeyRing, options: StartGatewayOptions, fleet: Fleet): Component<Ingest> {
   return {
     name: 'tap-ingest',
     async start() {
@@ -253,7 +278,15 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
         now: () => clock.now().getTime(),
         ...(options.mayCommit ? { mayCommit: options.mayCommit } : {}),
       });
-      const status = new TerminalStatusTracker((item) => taps.note(item), logger, () => clock.now());
+      const status = new TerminalStatusTracker((item) => taps.note(item), logger, () => clock.now(), (terminalId, report) => {
+        // What a terminal says about its update goes to the fleet's table (rare: only when it changes).
+        if (!report.update) return;
+        try {
+          if (fleet.releases.noteReport(terminalId, report.update, new Date())) logger.info({ terminalId, update: report.update }, 'terminal update report');
+        } catch (err) {
+          logger.warn({ terminalId, err: (err as Error).message }, 'could not keep a terminal update report');
+        }
+      });
       // Held taps a release (here or from `ciao admin`) handed to the badge check are settled by the writer.
       taps.settleBadgeChecks();
       publisher.onSiteDataChange(() => taps.settleBadgeChecks());
@@ -270,7 +303,7 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
   };
 }
 
-function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, badgeKeys: BadgeKeyHealth, options: StartGatewayOptions, siteData: SiteDataService, pairing: () => { url: string; fingerprint: string } | undefined): Component<FastifyInstance> {
+function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, badgeKeys: BadgeKeyHealth, options: StartGatewayOptions, siteData: SiteDataService, pairing: () => { url: string; fingerprint: string } | undefined, fleet: Fleet): Component<FastifyInstance> {
   return {
     name: 'http',
     async start() {
@@ -285,7 +318,7 @@ function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
             },
           }),
         );
-        if (options.adminApi !== false) await http.register(adminApiPlugin, { db, now: () => clock.now(), siteData, pairing });
+        if (options.adminApi !== false) await http.register(adminApiPlugin, { db, now: () => clock.now(), siteData, pairing, releases: fleet.releases });
         for (const plugin of options.httpPlugins ?? []) await http.register(plugin, { db });
         await http.listen({ host: config.http.host, port: config.http.port });
       } catch (err) {
@@ -297,7 +330,7 @@ function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
   };
 }
 
-function pairingListener(config: GatewayConfig, secrets: GatewaySecrets, logger: Logger, siteData: SiteDataService, listening: Listening): Component<PairingListener | undefined> {
+function pairingListener(config: GatewayConfig, secrets: GatewaySecrets, logger: Logger, siteData: SiteDataService, listening: Listening, fleet: Fleet): Component<PairingListener | undefined> {
   return {
     name: 'pairing',
     async start() {
@@ -313,13 +346,19 @@ function pairingListener(config: GatewayConfig, secrets: GatewaySecrets, logger:
         mqttPorts: () => ({ port: listening.mqttPort, tlsPort: listening.tlsPort }),
         service: siteData,
         logger,
+        certificates: {
+          clientCaPem: fleet.ca.certPem,
+          pairWithCsr: (code, csr, from) => fleet.identity.pairWithCsr(code, csr, from),
+          releaseKeyPem: fleet.releaseKeyPem,
+          routes: terminalRoutes({ identity: fleet.identity, releases: fleet.releases }),
+        },
       });
       return { value: listener, stop: () => listener.close() };
     },
   };
 }
 
-function mqttListeners(config: GatewayConfig, secrets: GatewaySecrets, logger: Logger, metrics: GatewayMetrics, broker: TerminalBroker, ingest: Ingest, publisher: SitePublisher): Component<Listening> {
+function mqttListeners(config: GatewayConfig, secrets: GatewaySecrets, logger: Logger, metrics: GatewayMetrics, broker: TerminalBroker, ingest: Ingest, publisher: SitePublisher, fleet: Fleet): Component<Listening> {
   return {
     name: 'mqtt-listeners',
     async start() {
@@ -343,7 +382,7 @@ function mqttListeners(config: GatewayConfig, secrets: GatewaySecrets, logger: L
         },
         {
           tcp: { host: config.mqtt.host, port: config.mqtt.port },
-          tls: tls && secrets.tls ? { host: tls.host ?? config.mqtt.host, port: tls.port, ...secrets.tls, passphrase: tls.passphrase } : undefined,
+          tls: tls && secrets.tls ? { host: tls.host ?? config.mqtt.host, port: tls.port, ...secrets.tls, passphrase: tls.passphrase, clientCa: Buffer.from(fleet.ca.certPem) } : undefined,
           ws: config.mqtt.ws ? { host: config.mqtt.ws.host ?? config.mqtt.host, port: config.mqtt.ws.port } : undefined,
         },
       );

@@ -7,11 +7,12 @@
 #   tmux                                      pseudo-terminal for the interactive simulator tests
 #   openssl                                   throwaway certificate authorities for TLS tests
 #   socat                                     a pseudo-terminal pair standing in for the Arduino's USB serial line in the panel tests
+#   curl, jq                                  the certificate pairing recipe of docs/mqtt-api.md, which a test runs as written
 #   python3, make, g++                        to build native modules (better-sqlite3, pcsclite) when no prebuilt fits
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(pcscd libpcsclite-dev vsmartcard-vpcd mosquitto mosquitto-clients chromium tmux openssl socat python3 make g++ procps iproute2)
+PACKAGES=(pcscd libpcsclite-dev vsmartcard-vpcd mosquitto mosquitto-clients chromium tmux openssl socat curl jq python3 make g++ procps iproute2)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -84,6 +84,31 @@ export const terminalFileSchema = z.strictObject({
     ca: z.string().min(1).optional(),
     keepaliveSeconds: z.number().int().min(5).max(600).default(30),
   }),
+  /**
+   * The terminal's certificate identity from pairing: one PEM file (mode 0600) holding its private key and its
+   * client certificate, replaced as a whole when the certificate is renewed. With it, the terminal logs in
+   * with the certificate (MQTT over TLS) and needs no secret.
+   */
+  identity: z.strictObject({
+    file: z.string().min(1),
+    /** Renew when less than this share of the certificate's lifetime is left. */
+    renewWhenLeft: z.number().gt(0, 'must be more than 0').lt(1, 'must be less than 1').default(1 / 3),
+  }).optional(),
+  /** The gateway's HTTPS listener (the one pairing used): certificate renewal and release downloads. */
+  gatewayHttps: z.strictObject({
+    url: z.string().regex(/^https:\/\/[^\s/]+(:\d+)?\/?$/, 'must be a URL like https://gateway.local:8443'),
+    /** PEM of the CA its certificate chains to (pinned, as at pairing). */
+    ca: z.string().min(1),
+  }).optional(),
+  /** Signed updates (docs/terminal.md, "Updates and rollback"). */
+  updates: z.strictObject({
+    /** The publisher's Ed25519 public key (PEM), as given at pairing: only releases it signed are installed. */
+    publicKey: z.string().min(1),
+    /** A new version must be online and healthy within this time, or the launcher returns to the previous one. */
+    trialSeconds: z.number().int().min(30, 'must be at least 30 s').max(3600, 'must be at most 3600 s').default(300),
+    /** The restart into a new version waits for this long without a tap (a worker at the door is never cut off). */
+    quietSeconds: z.number().min(0).max(600).default(10),
+  }).optional(),
   reader: z.enum(['pcsc', 'simulated'], 'must be "pcsc" or "simulated"'),
   panel: z.enum(['johnny-five', 'console'], 'must be "johnny-five" or "console"'),
   /** SQLite file of the outbox. */
@@ -116,24 +141,35 @@ export const terminalFileSchema = z.strictObject({
   reconnectMaxMs: z.number().int().min(100).default(5_000),
 }).superRefine((c, ctx) => {
   if (c.panel === 'johnny-five' && !c.board) ctx.addIssue({ code: 'custom', path: ['board'], message: 'is required when panel is "johnny-five" (serial port and pins)' });
+  if (c.updates && !c.gatewayHttps) ctx.addIssue({ code: 'custom', path: ['gatewayHttps'], message: 'is required with updates (where releases are downloaded from)' });
 });
 
 export type TerminalFileConfig = z.output<typeof terminalFileSchema>;
 export type TerminalFileInput = z.input<typeof terminalFileSchema>;
 
-/** Validates a config object; throws InvalidInputError naming each bad field. */
-export function parseTerminalConfig(input: unknown, env: NodeJS.ProcessEnv = process.env): TerminalFileConfig & { secret: string } {
+/**
+ * Validates a config object; throws InvalidInputError naming each bad field. A terminal logs in with its
+ * certificate (`identity`) or its secret: one of them is required.
+ */
+export function parseTerminalConfig(input: unknown, env: NodeJS.ProcessEnv = process.env): TerminalFileConfig {
   const parsed = parseWith(terminalFileSchema, input);
   if (!parsed.ok) throw new InvalidInputError(parsed.problems);
   const secret = env[SECRET_ENV] || parsed.value.secret;
-  if (!secret) throw new InvalidInputError([{ field: 'secret', rule: 'required', message: `secret: is required (in the config file or the ${SECRET_ENV} environment variable)` }]);
-  return { ...parsed.value, secret };
+  if (!secret && !parsed.value.identity) throw new InvalidInputError([{ field: 'secret', rule: 'required', message: `secret: is required (in the config file or the ${SECRET_ENV} environment variable), unless the terminal has a certificate (identity.file, from ciao terminal pair)` }]);
+  return { ...parsed.value, ...(secret ? { secret } : {}) };
 }
 
 /** Reads and validates a config file; relative paths in it are relative to the file. */
-export function loadTerminalConfig(path: string, env: NodeJS.ProcessEnv = process.env): TerminalFileConfig & { secret: string } {
+export function loadTerminalConfig(path: string, env: NodeJS.ProcessEnv = process.env): TerminalFileConfig {
   const config = parseTerminalConfig(readJsonFile(path, 'terminal config'), env);
   const base = dirname(resolve(path));
   const rel = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  return { ...config, outbox: rel(config.outbox), mqtt: { ...config.mqtt, ca: config.mqtt.ca ? rel(config.mqtt.ca) : undefined } };
+  return {
+    ...config,
+    outbox: rel(config.outbox),
+    mqtt: { ...config.mqtt, ca: config.mqtt.ca ? rel(config.mqtt.ca) : undefined },
+    ...(config.identity ? { identity: { ...config.identity, file: rel(config.identity.file) } } : {}),
+    ...(config.gatewayHttps ? { gatewayHttps: { ...config.gatewayHttps, ca: rel(config.gatewayHttps.ca) } } : {}),
+    ...(config.updates ? { updates: { ...config.updates, publicKey: rel(config.updates.publicKey) } } : {}),
+  };
 }

@@ -1,6 +1,9 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../shared/logging.ts';
+import { productVersion } from '../shared/version.ts';
 import type { TapMessage } from '../shared/mqtt/payloads.ts';
 import type { TerminalFileConfig } from './config.ts';
 import { Outbox } from './core/outbox.ts';
@@ -8,12 +11,17 @@ import { TapPipeline } from './core/pipeline.ts';
 import { systemClock, type BadgeReader, type Clock, type Panel } from './core/ports.ts';
 import { TerminalState } from './core/state.ts';
 import { GatewayLink } from './link/gateway-link.ts';
+import { readIdentity } from './pairing/identity.ts';
+import { CertificateRenewer } from './pairing/renew.ts';
+import { readReleasePublicKey } from '../shared/release/manifest.ts';
+import { UpdateAgent } from './update/agent.ts';
+import { BASE_RELEASE, ReleaseState } from './update/release-state.ts';
 
 /**
  * Wires one terminal: reader and panel adapters, the outbox, the tap pipeline and the gateway link.
  * The simulator, the benchmarks and `ciao terminal` all go through here, so they run the very same core.
  */
-export const TERMINAL_VERSION = process.env.npm_package_version ?? '0.1.0';
+export const TERMINAL_VERSION = productVersion();
 
 export interface StartOptions {
   reader?: BadgeReader;
@@ -22,25 +30,44 @@ export interface StartOptions {
   logger?: Logger;
   /** Test seam: runs right after a tap is committed, before feedback and publish. */
   afterOutboxWrite?: (tap: TapMessage) => void;
+  /**
+   * Ends the terminal so that its launcher starts the release just installed (`ciao terminal` stops cleanly
+   * and exits). Without it, updates are reported as impossible.
+   */
+  restart?: (version: string) => void;
+  /**
+   * Where releases live, which one runs and the installed package: by default what the launcher says
+   * (CIAO_RELEASES, CIAO_RELEASE, CIAO_BASE_DIR).
+   */
+  releases?: { dir?: string; release?: string; baseDir?: string };
 }
 
 export interface TerminalHandle {
-  readonly config: TerminalFileConfig & { secret: string };
+  readonly config: TerminalFileConfig;
   readonly reader: BadgeReader;
   readonly panel: Panel;
   readonly outbox: Outbox;
   readonly state: TerminalState;
   readonly pipeline: TapPipeline;
   readonly link: GatewayLink;
+  /** Renews the terminal certificate before it expires (terminals paired with a certificate). */
+  readonly renewer: CertificateRenewer | undefined;
+  /** Applies signed updates offered by the gateway (terminals paired with a release key). */
+  readonly updates: UpdateAgent | undefined;
+  /** Before a restart: takes no more taps and waits (bounded) for the acks of those sent. */
+  quiesce(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startTerminal(config: TerminalFileConfig & { secret: string }, options: StartOptions = {}): Promise<TerminalHandle> {
+export async function startTerminal(config: TerminalFileConfig, options: StartOptions = {}): Promise<TerminalHandle> {
   const logger = options.logger ?? createLogger('terminal', { base: { terminal: config.id } });
   const clock = options.clock ?? systemClock;
   // What can only be fixed by an operator fails the start, with the field and the file named: systemd then
   // reports a failed unit instead of a terminal that runs and can never connect.
-  const ca = config.mqtt.ca ? readPinnedCa(config.mqtt.ca) : undefined;
+  const ca = config.mqtt.ca ? readPinnedCa(config.mqtt.ca, 'mqtt.ca') : undefined;
+  const gatewayCa = config.gatewayHttps ? readPinnedCa(config.gatewayHttps.ca, 'gatewayHttps.ca') : undefined;
+  if (config.identity) readIdentity(config.identity.file);
+  const releaseKey = config.updates ? readReleaseKey(config.updates.publicKey) : undefined;
   const outbox = openOutbox(config.outbox);
   let reader: BadgeReader;
   let panel: Panel;
@@ -56,6 +83,7 @@ export async function startTerminal(config: TerminalFileConfig & { secret: strin
   const link = new GatewayLink({
     terminalId: config.id,
     secret: config.secret,
+    ...(config.identity ? { identity: identityReader(config.identity.file) } : {}),
     url: config.mqtt.url,
     ca,
     outbox,
@@ -69,6 +97,7 @@ export async function startTerminal(config: TerminalFileConfig & { secret: strin
     reconnectMinMs: config.reconnectMinMs,
     reconnectMaxMs: config.reconnectMaxMs,
     keepaliveSeconds: config.mqtt.keepaliveSeconds,
+    updateReport: () => agent?.report,
   });
   if (config.mqtt.url.startsWith('mqtt://') || config.mqtt.url.startsWith('tcp://')) {
     logger.warn({ url: config.mqtt.url }, 'the gateway link is not encrypted; use mqtts:// with a pinned CA in production');
@@ -96,6 +125,34 @@ export async function startTerminal(config: TerminalFileConfig & { secret: strin
     if (now) logger.warn({ cannotRegister: state.cannotRegister }, 'this terminal cannot register taps; its panel sends workers to the CIaO QR code');
     else logger.info('this terminal can register taps');
     link.publishStatus();
+  });
+
+  // Signed updates: offered in the retained config, applied between taps (terminal/update/agent.ts).
+  let lastTapAt = Number.NEGATIVE_INFINITY;
+  pipeline.on('tap', () => (lastTapAt = performance.now()));
+  const releasesDir = options.releases?.dir ?? process.env.CIAO_RELEASES;
+  const agent: UpdateAgent | undefined = config.updates && releaseKey && config.gatewayHttps && gatewayCa
+    ? new UpdateAgent({
+        running: { version: TERMINAL_VERSION, release: options.releases?.release ?? process.env.CIAO_RELEASE ?? BASE_RELEASE },
+        state: releasesDir && options.restart ? new ReleaseState(releasesDir) : undefined,
+        baseDir: options.releases?.baseDir ?? process.env.CIAO_BASE_DIR ?? installedPackageDir(),
+        publicKey: releaseKey,
+        gateway: { url: config.gatewayHttps.url, ca: gatewayCa },
+        ...(config.identity ? { identity: identityReader(config.identity.file) } : {}),
+        trialSeconds: config.updates.trialSeconds,
+        // A worker choosing an employer is still at the door.
+        quietSeconds: Math.max(config.updates.quietSeconds, config.choiceTimeoutSeconds + 1),
+        logger: logger.child({ component: 'update' }),
+        sinceLastTapMs: () => performance.now() - lastTapAt,
+        restart: (version) => options.restart?.(version),
+        onReport: () => link.publishStatus(),
+      })
+    : undefined;
+  link.on('config', (c) => {
+    if (!agent) return;
+    // Heard from the gateway on a live connection: this version is online and healthy.
+    agent.healthy();
+    agent.offer(c.update);
   });
   reader.on('badge', ({ uid, sun }) => {
     try {
@@ -126,7 +183,20 @@ export async function startTerminal(config: TerminalFileConfig & { secret: strin
   pipeline.start();
   await reader.start();
   link.start();
-  logger.info({ queued: outbox.queued, reader: config.reader, panel: config.panel }, 'terminal started');
+  // A certificate is renewed before it expires, over the gateway's HTTPS listener; the link then reconnects with it.
+  const renewer = config.identity && config.gatewayHttps && gatewayCa
+    ? new CertificateRenewer({
+        terminalId: config.id,
+        identityFile: config.identity.file,
+        renewWhenLeft: config.identity.renewWhenLeft,
+        gateway: { url: config.gatewayHttps.url, ca: gatewayCa },
+        clock,
+        logger,
+        onRenewed: () => link.reconnect(),
+      })
+    : undefined;
+  renewer?.start();
+  logger.info({ queued: outbox.queued, reader: config.reader, panel: config.panel, login: config.identity ? 'certificate' : 'secret' }, 'terminal started');
 
   let stopped = false;
   return {
@@ -137,9 +207,20 @@ export async function startTerminal(config: TerminalFileConfig & { secret: strin
     state,
     pipeline,
     link,
+    renewer,
+    updates: agent,
+    async quiesce(timeoutMs = 10_000) {
+      // No new taps; what was sent gets its ack, so the next version has nothing to send again.
+      pipeline.stop();
+      await reader.stop();
+      const until = performance.now() + timeoutMs;
+      while (link.isConnected && link.inflightCount > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
+      agent?.stop();
+      renewer?.stop();
       pipeline.stop();
       await Promise.allSettled([reader.stop(), panel.stop()]);
       await link.stop();
@@ -156,24 +237,52 @@ function openOutbox(path: string): Outbox {
   }
 }
 
-/** The gateway's CA from `mqtt.ca`: readable, and PEM certificates only (a wrong file would fail every connect). */
-function readPinnedCa(path: string): Buffer {
+/** A pinned CA (`mqtt.ca`, `gatewayHttps.ca`): readable, and PEM certificates only (a wrong file would fail every connect). */
+function readPinnedCa(path: string, field: string): Buffer {
   let pem: Buffer;
   try {
     pem = readFileSync(path);
   } catch (err) {
-    throw new Error(`mqtt.ca: cannot read ${path}: ${(err as Error).message}`);
+    throw new Error(`${field}: cannot read ${path}: ${(err as Error).message}`);
   }
   const blocks = pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new Error(`mqtt.ca: ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  if (blocks.length === 0) throw new Error(`${field}: ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   for (const block of blocks) {
     try {
       new X509Certificate(block);
     } catch (err) {
-      throw new Error(`mqtt.ca: ${path} holds a certificate that cannot be read: ${(err as Error).message}`);
+      throw new Error(`${field}: ${path} holds a certificate that cannot be read: ${(err as Error).message}`);
     }
   }
   return pem;
+}
+
+function readReleaseKey(path: string) {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (err) {
+    throw new Error(`updates.publicKey: cannot read ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return readReleasePublicKey(pem, 'updates.publicKey');
+  } catch (err) {
+    throw new Error(`${(err as Error).message} (${path})`);
+  }
+}
+
+/** The installed package: two folders up from this module, in the sources and in dist/ alike. */
+function installedPackageDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return basename(dirname(here)) === 'dist' ? dirname(dirname(here)) : dirname(here);
+}
+
+/** The identity file, read again at every connection attempt (a renewal replaces it). */
+function identityReader(file: string): () => { key: string; cert: string } {
+  return () => {
+    const id = readIdentity(file);
+    return { key: id.keyPem, cert: id.certPem };
+  };
 }
 
 async function createReader(config: TerminalFileConfig, logger: Logger): Promise<BadgeReader> {

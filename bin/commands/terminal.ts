@@ -26,11 +26,18 @@ Example config:
     .option('--reader <kind>', 'pcsc or simulated', 'pcsc')
     .option('--panel <kind>', 'johnny-five or console', 'johnny-five')
     .option('--board <port>', "serial port of the Arduino panel (johnny-five), e.g. /dev/ttyACM0")
-    .option('--outbox <file>', 'outbox database (default: beside the config)')
+    .option('--state-dir <dir>', "where the terminal writes: its identity (renewed certificates), outbox, releases; e.g. /var/lib/ciao (default: beside the config)")
+    .option('--outbox <file>', 'outbox database (default: in the state folder)')
+    .option('--with-secret', 'log in with a shared secret instead of a client certificate (LAN set-ups)')
     .option('--force', 'replace an existing config file')
-    .action(async (pairing: string, o: { gateway: string; out: string; reader: 'pcsc' | 'simulated'; panel: 'johnny-five' | 'console'; board?: string; outbox?: string; force?: boolean }) => {
+    .action(async (pairing: string, o: { gateway: string; out: string; reader: 'pcsc' | 'simulated'; panel: 'johnny-five' | 'console'; board?: string; stateDir?: string; outbox?: string; withSecret?: boolean; force?: boolean }) => {
       const { pairTerminal } = await import('../../terminal/pairing/pair.ts');
-      const r = await pairTerminal({ pairing, gateway: o.gateway, out: o.out, reader: o.reader, panel: o.panel, board: o.panel === 'johnny-five' ? o.board ?? '/dev/ttyACM0' : o.board, outbox: o.outbox, force: o.force, version: process.env.npm_package_version });
-      process.stdout.write(`paired as terminal ${r.terminalId}; config written to ${r.configPath} (mode 0600), CA ${r.caPath}, MQTT ${r.mqttUrl}\nstart it with: ciao terminal --config ${r.configPath}\n`);
+      const { productVersion } = await import('../../shared/version.ts');
+      const r = await pairTerminal({
+        pairing, gateway: o.gateway, out: o.out, reader: o.reader, panel: o.panel, board: o.panel === 'johnny-five' ? o.board ?? '/dev/ttyACM0' : o.board,
+        stateDir: o.stateDir, outbox: o.outbox, force: o.force, credentials: o.withSecret ? 'secret' : 'certificate', version: productVersion(),
+      });
+      const login = r.credentials === 'certificate' ? `client certificate ${r.identityPath} (mode 0600)` : 'secret (in the config)';
+      process.stdout.write(`paired as terminal ${r.terminalId}; config written to ${r.configPath} (mode 0600), login by ${login}, CA ${r.caPath}, MQTT ${r.mqttUrl}${r.releaseKeyPath ? `, release key ${r.releaseKeyPath}` : ''}\nstart it with: ciao terminal --config ${r.configPath}\n`);
     });
 }

@@ -3,7 +3,8 @@
  * subcontracting chain, nobody else's). One table, read by the HTTP API, the CLI's local user and the
  * console (through `GET /api/v1/me`), so a screen never offers what the server would refuse.
  *
- * - administrator: everything, every site and company, NISS included; manages users.
+ * - administrator: everything, every site and company, NISS included; manages users; uploads terminal
+ *   releases and rolls them out (the fleet is shared by every site).
  * - site-manager: reads the records of their scope; changes site data (companies, declarations and terminals of
  *   their sites, workers, badges), enrols badges, pairs terminals, prepares corrections, exports (no NISS
  *   unless granted).
@@ -16,11 +17,11 @@ export type Role = (typeof ROLES)[number];
 /** Names of the roles before the console (kept as aliases on input: `ciao admin user add --role manager`). */
 export const LEGACY_ROLES: Record<string, Role> = { admin: 'administrator', manager: 'site-manager' };
 
-export const PERMISSIONS = ['read', 'export', 'see-niss', 'change-site-data', 'corrections', 'manage-users', 'read-audit'] as const;
+export const PERMISSIONS = ['read', 'export', 'see-niss', 'change-site-data', 'corrections', 'manage-users', 'read-audit', 'manage-releases'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
-  administrator: ['read', 'export', 'see-niss', 'change-site-data', 'corrections', 'manage-users', 'read-audit'],
+  administrator: ['read', 'export', 'see-niss', 'change-site-data', 'corrections', 'manage-users', 'read-audit', 'manage-releases'],
   'site-manager': ['read', 'export', 'change-site-data', 'corrections', 'read-audit'],
   payroll: ['read', 'export', 'see-niss'],
   'read-only': ['read'],

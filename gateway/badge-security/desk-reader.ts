@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { PCSCD_DEFAULT_SOCKET, pcscdListening } from '../../shared/pcscd.ts';
 import type { CardTransport } from './apdu.ts';
+import { withTimeout } from '../../shared/with-timeout.ts';
 
 /**
  * The desk reader an office uses to personalise badges: any PC/SC contactless reader through pcscd and
@@ -147,18 +148,3 @@ export class DeskReader extends EventEmitter<DeskReaderEvents> {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(message)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: Error) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
-}

@@ -3,12 +3,41 @@ import { parseTerminalId } from '../../shared/mqtt/topics.ts';
 import { DECOY_HASH, verifySecret } from '../site-data/secrets.ts';
 
 /**
- * Terminal authentication, independent of the broker library: client id = username = terminal id,
- * password = the terminal's secret (scrypt hash, constant-time compare), disabled terminals refused, and
- * repeated failures from one terminal id or one address locked out for a while. Secrets are never logged.
+ * Terminal authentication, independent of the broker library. Two ways in:
+ *
+ * - A client certificate (MQTT over TLS): verified against the gateway's terminal CA by TLS, its subject CN
+ *   must equal the client id, and its serial must be one the CA issued to that terminal and not revoked.
+ *   No secret is involved, so failed password guesses against the id (which lock the id out for a while)
+ *   never stop a terminal that logs in with its certificate, and certificate logins are not rate-limited
+ *   (nothing can be guessed: a wrong certificate never gets past TLS).
+ * - The secret: client id = username = terminal id, password = the terminal's secret (scrypt hash,
+ *   constant-time compare), and repeated failures from one terminal id or one address locked out for a while.
+ *
+ * Disabled terminals are refused either way. Secrets are never logged.
  */
-export type AuthOutcome = { ok: true } | { ok: false; reason: AuthRefusal; returnCode: 2 | 4 | 5 };
-export type AuthRefusal = 'empty-client-id' | 'bad-client-id' | 'username-mismatch' | 'unknown-terminal' | 'bad-secret' | 'disabled' | 'rate-limited' | 'no-password';
+export type AuthOutcome = { ok: true; via: 'certificate' | 'secret'; serial?: string } | { ok: false; reason: AuthRefusal; returnCode: 2 | 4 | 5 };
+export type AuthRefusal =
+  | 'empty-client-id' | 'bad-client-id' | 'username-mismatch' | 'unknown-terminal' | 'bad-secret' | 'disabled' | 'rate-limited' | 'no-password'
+  | CertificateRefusal;
+export type CertificateRefusal = 'certificate-untrusted' | 'certificate-expired' | 'certificate-id-mismatch' | 'certificate-unknown' | 'certificate-revoked';
+
+/** What TLS saw of the client's certificate, when it sent one. */
+export interface PresentedCertificate {
+  /** TLS verified the chain against the terminal CA (and its dates). */
+  verified: boolean;
+  /** OpenSSL's reason when it did not (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, ...). */
+  error?: string;
+  /** The subject's CN values. */
+  commonNames: string[];
+  serial: string;
+}
+
+/** The issued certificates the gateway keeps (gateway/fleet/certificates.ts). */
+export interface CertificateRegistry {
+  judge(terminalId: string, serial: string): { ok: true } | { ok: false; reason: Exclude<CertificateRefusal, 'certificate-untrusted'>; detail: string };
+  /** A terminal logged in with this certificate. */
+  accepted?(terminalId: string, serial: string): void;
+}
 
 export interface AuthOptions {
   /** Failures of one terminal id within the window before it is locked out. */
@@ -58,13 +87,30 @@ export class TerminalAuthenticator {
   private readonly byId: FailureLimiter;
   private readonly byAddress: FailureLimiter;
 
-  constructor(private readonly store: CredentialStore, private readonly logger: Logger, opts: AuthOptions, private readonly onRefused?: (reason: AuthRefusal) => void) {
+  constructor(
+    private readonly store: CredentialStore,
+    private readonly logger: Logger,
+    opts: AuthOptions,
+    private readonly onRefused?: (reason: AuthRefusal) => void,
+    private readonly certificates?: CertificateRegistry,
+  ) {
     this.byId = new FailureLimiter(opts);
     this.byAddress = new FailureLimiter({ ...opts, maxFailures: opts.maxFailuresPerAddress });
   }
 
-  async authenticate(clientId: string, username: string | undefined, password: Buffer | undefined, remote: string | undefined): Promise<AuthOutcome> {
+  async authenticate(clientId: string, username: string | undefined, password: Buffer | undefined, remote: string | undefined, certificate?: PresentedCertificate): Promise<AuthOutcome> {
     const now = Date.now();
+    if (certificate && clientId && parseTerminalId(clientId).ok) {
+      // The certificate way never touches (nor feeds) the password rate limits.
+      const outcome = this.decideByCertificate(clientId, username, certificate);
+      if (!outcome.ok) {
+        this.onRefused?.(outcome.reason);
+        this.logger.warn({ terminalId: clientId, remote, reason: outcome.reason, serial: certificate.serial, detail: 'detail' in outcome ? outcome.detail : undefined }, 'terminal connection refused');
+      } else {
+        this.certificates?.accepted?.(clientId, certificate.serial);
+      }
+      return outcome;
+    }
     const outcome = await this.decide(clientId, username, password, remote, now);
     if (!outcome.ok) {
       if (outcome.reason !== 'rate-limited') {
@@ -78,6 +124,24 @@ export class TerminalAuthenticator {
       this.byId.clear(clientId);
     }
     return outcome;
+  }
+
+  private decideByCertificate(clientId: string, username: string | undefined, cert: PresentedCertificate): AuthOutcome & { detail?: string } {
+    if (!cert.verified) {
+      const expired = cert.error === 'CERT_HAS_EXPIRED' || cert.error === 'CERT_NOT_YET_VALID';
+      return { ok: false, reason: expired ? 'certificate-expired' : 'certificate-untrusted', returnCode: 5, detail: cert.error };
+    }
+    if (cert.commonNames.length !== 1 || cert.commonNames[0] !== clientId) {
+      return { ok: false, reason: 'certificate-id-mismatch', returnCode: 5, detail: `certificate is for ${cert.commonNames.join(', ') || 'no CN'}` };
+    }
+    if (username !== undefined && username !== '' && username !== clientId) return { ok: false, reason: 'username-mismatch', returnCode: 4 };
+    if (!this.certificates) return { ok: false, reason: 'certificate-unknown', returnCode: 5, detail: 'this gateway issues no certificates' };
+    const verdict = this.certificates.judge(clientId, cert.serial);
+    if (!verdict.ok) return { ok: false, reason: verdict.reason, returnCode: 5, detail: verdict.detail };
+    const creds = this.store.credentials(clientId);
+    if (!creds) return { ok: false, reason: 'unknown-terminal', returnCode: 5 };
+    if (creds.disabled) return { ok: false, reason: 'disabled', returnCode: 5 };
+    return { ok: true, via: 'certificate', serial: cert.serial };
   }
 
   private async decide(clientId: string, username: string | undefined, password: Buffer | undefined, remote: string | undefined, now: number): Promise<AuthOutcome> {
@@ -94,6 +158,6 @@ export class TerminalAuthenticator {
     if (!creds) return { ok: false, reason: 'unknown-terminal', returnCode: 4 };
     if (!valid) return { ok: false, reason: 'bad-secret', returnCode: 4 };
     if (creds.disabled) return { ok: false, reason: 'disabled', returnCode: 5 };
-    return { ok: true };
+    return { ok: true, via: 'secret' };
   }
 }

@@ -7,7 +7,7 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../../shared/logging.ts';
 import { checkPublish, checkSubscribe, topicFor } from '../../shared/mqtt/topics.ts';
 import type { Ack } from '../../shared/mqtt/payloads.ts';
-import type { TerminalAuthenticator } from './auth.ts';
+import type { PresentedCertificate, TerminalAuthenticator } from './auth.ts';
 import { createWriteCoalescer, guardedConnection } from './frame-guard.ts';
 
 /**
@@ -55,7 +55,11 @@ export interface BrokerOptions {
 
 export interface ListenOptions {
   tcp: { host: string; port: number };
-  tls?: { host: string; port: number; cert: Buffer; key: Buffer; ca?: Buffer; passphrase?: string };
+  /**
+   * MQTT over TLS. With `clientCa` (the terminal CA), the listener asks every client for a certificate:
+   * one that the CA signed logs the terminal in; a client without one logs in with its secret as before.
+   */
+  tls?: { host: string; port: number; cert: Buffer; key: Buffer; ca?: Buffer; passphrase?: string; clientCa?: Buffer };
   ws?: { host: string; port: number };
 }
 
@@ -76,10 +80,25 @@ export interface TerminalBroker {
   /** The terminals connected now that subscribed to their `shifts` topic (a message to them is delivered). */
   shiftReceivers(): ReadonlySet<string>;
   connectedTerminals(): string[];
+  /** The certificate serial a connected terminal logged in with (undefined: it used its secret). */
+  connectedCertificate(terminalId: string): string | undefined;
   disconnect(terminalId: string): void;
   listen(traffic: TerminalTraffic, o: ListenOptions): Promise<Listening>;
   /** Closes every connection and the broker. */
   close(): Promise<void>;
+}
+
+/** What TLS saw of a client's certificate; undefined when it sent none. */
+function presentedCertificate(conn: TLSSocket): PresentedCertificate | undefined {
+  const cert = conn.getPeerX509Certificate();
+  if (!cert) return undefined;
+  const commonNames = cert.subject.split('\n').filter((l) => l.startsWith('CN=')).map((l) => l.slice(3));
+  return {
+    verified: conn.authorized,
+    ...(conn.authorizationError ? { error: String((conn.authorizationError as Error & { code?: string }).code ?? conn.authorizationError) } : {}),
+    commonNames,
+    serial: cert.serialNumber,
+  };
 }
 
 function listenOn(server: TcpServer | TlsServer | HttpServer, host: string, port: number): Promise<number> {
@@ -104,6 +123,9 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
   // What the broker knows of each connection, kept by us from what `handle` returned and the client events.
   const remoteAddress = new WeakMap<Client, string | undefined>();
   const socketOf = new WeakMap<Client, Socket>();
+  /** The client certificate a TLS connection presented, and the serial a terminal logged in with. */
+  const presented = new WeakMap<Client, PresentedCertificate>();
+  const loggedInWith = new WeakMap<Client, string>();
   /** The current connection of each terminal id (a newer connection with the same id replaces the older). */
   const connected = new Map<string, Client>();
   /**
@@ -129,9 +151,12 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
       callback(null, true);
     },
     authenticate(client, username, password, done) {
-      g.authenticator.authenticate(client.id, username, password as Buffer | undefined, remoteAddress.get(client)).then(
+      g.authenticator.authenticate(client.id, username, password as Buffer | undefined, remoteAddress.get(client), presented.get(client)).then(
         (outcome) => {
-          if (outcome.ok) return done(null, true);
+          if (outcome.ok) {
+            if (outcome.serial) loggedInWith.set(client, outcome.serial);
+            return done(null, true);
+          }
           const err = new Error(outcome.reason) as AuthenticateError;
           err.returnCode = outcome.returnCode as AuthenticateError['returnCode'];
           done(err, false);
@@ -211,6 +236,8 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
     const client = broker.handle(guarded as Socket);
     remoteAddress.set(client, conn.remoteAddress);
     socketOf.set(client, conn);
+    const certificate = 'getPeerX509Certificate' in conn ? presentedCertificate(conn) : undefined;
+    if (certificate) presented.set(client, certificate);
   };
   const handleWebSocket = (stream: ReturnType<typeof createWebSocketStream>, req: IncomingMessage) => {
     (req.socket as Socket).setNoDelay(true);
@@ -253,6 +280,10 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
     connectedTerminals() {
       return [...connected.keys()];
     },
+    connectedCertificate(terminalId) {
+      const client = connected.get(terminalId);
+      return client ? loggedInWith.get(client) : undefined;
+    },
     disconnect(terminalId) {
       connected.get(terminalId)?.close();
     },
@@ -264,7 +295,16 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
       const mqttPort = await listenOn(tcpServer, l.tcp.host, l.tcp.port);
       let tlsPort: number | undefined;
       if (l.tls) {
-        const tlsServer = createTlsServer({ cert: l.tls.cert, key: l.tls.key, ca: l.tls.ca, passphrase: l.tls.passphrase, minVersion: 'TLSv1.2' }, handleSocket);
+        // With client certificates, `ca` is what client certificates are checked against: the terminal CA
+        // alone (a certificate from the server's own CA must not pass for a terminal). The server's CA, when
+        // given, then travels in the chain it presents instead.
+        const clientCa = l.tls.clientCa;
+        const tlsServer = createTlsServer(
+          clientCa
+            ? { cert: l.tls.ca ? Buffer.concat([l.tls.cert, Buffer.from('\n'), l.tls.ca]) : l.tls.cert, key: l.tls.key, passphrase: l.tls.passphrase, ca: clientCa, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }
+            : { cert: l.tls.cert, key: l.tls.key, ca: l.tls.ca, passphrase: l.tls.passphrase, minVersion: 'TLSv1.2' },
+          handleSocket,
+        );
         tlsServer.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
         servers.push(tlsServer);
         tlsPort = await listenOn(tlsServer, l.tls.host, l.tls.port);

@@ -19,6 +19,8 @@ import { ChangeFeed, eventRoutes } from './events.ts';
 import { loadConsoleAssets } from './console-assets.ts';
 import { PERMISSIONS } from '../access/roles.ts';
 import { PROBLEM_SCHEMA, sendProblem } from './problems.ts';
+import { fleetRoutes } from '../fleet/api.ts';
+import type { ReleaseStore } from '../fleet/releases.ts';
 
 /**
  * The admin HTTP API and the dashboard, as one fastify plugin: `app.register(adminApiPlugin, { db })`.
@@ -37,6 +39,8 @@ export interface AdminApiOptions {
   queries?: RecordsQueries;
   now?: () => Date;
   remarkOptions?: Partial<RemarkOptions>;
+  /** Terminal releases and rollouts (gateway/fleet/); without it the fleet routes are absent. */
+  releases?: ReleaseStore;
 }
 
 declare module 'fastify' {
@@ -158,6 +162,7 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
   const siteData = opts.siteData ?? new SiteDataService(opts.db, { now: opts.now });
   await siteDataRoutes(app, { db: opts.db, service: siteData, records: service, pairing: opts.pairing, prefix: API_PREFIX });
   await eventRoutes(app, { feed: opts.events ?? new ChangeFeed(opts.db), prefix: API_PREFIX });
+  if (opts.releases) await fleetRoutes(app, { db: opts.db, releases: opts.releases, prefix: API_PREFIX, now: opts.now ?? (() => new Date()) });
 
   app.get(`${API_PREFIX}/me`, {
     schema: { summary: 'Who the token belongs to', tags: ['session'], security: secured, response: { 200: anyObject, ...errors } },

@@ -1,10 +1,10 @@
-import type { KeyObject } from 'node:crypto';
 import { HttpTransport, isTransportError, retryAfterMs, type HttpResponse } from './http.ts';
 import {
   MAX_ITEMS_PER_CALL, MAX_SEARCH_RESULTS, readBulkResponse, readProblem, readRegistration, readSearchResponse, REGISTER_IN_BULK_PATH,
   SEARCH_PAGE_SIZE, SEARCH_PATH, searchQuery, TOKEN_PATH, type ItemOutcome, type OnssItem, type OnssRegistration, type Period,
 } from './shapes.ts';
 import { isTokenError, TokenProvider } from './token.ts';
+import type { OnssConnection } from './config.ts';
 
 /**
  * The ONSS PresenceRegistration client: sends a batch and says what became of it, in terms the forwarder
@@ -12,17 +12,8 @@ import { isTokenError, TokenProvider } from './token.ts';
  * processed the call: only `answered` and `not-processed` outcomes are certain; `ambiguous` needs a
  * reconciliation by client reference before anything is sent again.
  */
-export interface OnssClientOptions {
-  baseUrl: string;
-  clientId: string;
-  /** The company's RSA private key, read and checked once (gateway/onss/config.ts). */
-  signingKey: KeyObject;
-  keyId?: string;
-  tokenAudience?: string;
-  ca?: string;
-  requestTimeoutMs: number;
-  tokenTimeoutMs?: number;
-}
+/** What the client needs: the connection settings as gateway/onss/config.ts read and checked them once. */
+export type OnssClientOptions = Omit<OnssConnection, 'tokenTimeoutMs'> & { tokenTimeoutMs?: number };
 
 export type BulkOutcome =
   | { kind: 'answered'; items: ItemOutcome[] }

@@ -3,6 +3,7 @@ import type { FieldProblem } from '../../shared/problems.ts';
 import { getSite } from './sites.ts';
 import { notFoundError, problem } from './input.ts';
 import { recordChange, SYSTEM_ACTOR, type Actor } from './audit.ts';
+import { localDate } from '../../shared/time.ts';
 
 /**
  * Sites that require secure badges (NTAG 424 DNA, which sign every read): there, a UID-only badge, which a
@@ -17,7 +18,8 @@ export interface SiteBadgePolicy {
   uidOnlyBadges: Array<{ uid: string; workerId: string; workerName: string }>;
 }
 
-const today = () => new Date().toISOString().slice(0, 10);
+/** Today at the sites (Europe/Brussels), not the UTC date: they differ for an hour or two after midnight. */
+const today = () => localDate(new Date());
 
 /** Sets the site's rule, recorded in the audit trail as a change of the site by `actor`. */
 export function setSiteRequiresSecureBadges(db: Db, siteId: string, required: boolean, actor: Actor = SYSTEM_ACTOR): SiteBadgePolicy {

@@ -6,6 +6,7 @@ import { findWorker } from './workers.ts';
 import { BADGE_UID_RULE } from '../../shared/identifiers/badge.ts';
 import { checkUidOnlyBadgeAllowed } from './badge-policy.ts';
 import { notFoundError, nowIso, parseDay, problem, throwIfAny } from './input.ts';
+import { localDate } from '../../shared/time.ts';
 
 /**
  * Badges: an NFC UID bound to one worker for a period; revocation keeps the row (history) but refuses it.
@@ -44,7 +45,7 @@ export function checkBadge(db: Db, input: BadgeInput, problems: FieldProblem[]):
     workerId = findWorker(db, input.worker.trim())?.id;
     if (!workerId) problems.push(problem('worker', 'exists', 'no worker with this id, NISS/BIS or Limosa id'));
   }
-  const from = parseDay(input.validFrom, 'from', problems) ?? (input.validFrom ? undefined : new Date().toISOString().slice(0, 10));
+  const from = parseDay(input.validFrom, 'from', problems) ?? (input.validFrom ? undefined : localDate(new Date()));
   const to = parseDay(input.validTo, 'to', problems);
   if (from && to && to < from) problems.push(problem('to', 'order', 'must not be before from'));
   // Enrolled by its UID, a badge is UID-only unless personalisation already made it secure. Changing the dates

@@ -226,7 +226,12 @@ export class HeldTapReleaser implements HeldTapRelease {
         registrations++;
       }
     }
-    return { released, shifts: writes.shifts.takeChanges(), registrations, badgeChecks };
+    const shifts = writes.shifts.takeChanges();
+    // A release made by `ciao admin` in another process: the running gateway's next poll republishes the
+    // rosters, with the states these taps changed (in the gateway's own process the terminals are also told
+    // at once).
+    if (shifts.length > 0) db.prepare('UPDATE site_data_version SET version = version + 1 WHERE id = 1').run();
+    return { released, shifts, registrations, badgeChecks };
   }
 }
 

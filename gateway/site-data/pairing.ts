@@ -48,8 +48,11 @@ export function createPairingCode(db: Db, terminalId: string, createdBy: string,
   return { code, terminalId, expiresAt };
 }
 
-/** What a paired terminal receives: its identity. `kind` leaves room for a certificate instead of a secret. */
-export type PairingCredentials = { kind: 'secret'; secret: string };
+/**
+ * What a paired terminal receives: its identity. A secret, or (when the terminal sent a certificate signing
+ * request and the gateway has MQTT over TLS) a client certificate signed by the gateway's terminal CA.
+ */
+export type PairingCredentials = { kind: 'secret'; secret: string } | { kind: 'certificate'; certificate: string };
 
 /** Unknown, used, expired and disabled are one answer to the caller (`because` is for the log only). */
 function refused(because: string): CiaoError & { because: string } {
@@ -57,24 +60,33 @@ function refused(because: string): CiaoError & { because: string } {
   return Object.assign(err, { because });
 }
 
+/** The terminal a code is for, if it may be spent now; refused like a claim otherwise. Spends nothing. */
+export function pairingCodeTerminal(db: Db, code: string, now = new Date()): string {
+  const row = db.prepare('SELECT terminal_id, expires_at, used_at FROM terminal_pairings WHERE code_hash = ?').get(hashCode(code)) as
+    | { terminal_id: string; expires_at: string; used_at: string | null }
+    | undefined;
+  if (!row) throw refused('unknown');
+  if (row.used_at) throw refused('used');
+  if (row.expires_at <= now.toISOString()) throw refused('expired');
+  const t = db.prepare('SELECT disabled FROM terminals WHERE id = ?').get(row.terminal_id) as { disabled: number } | undefined;
+  if (!t || t.disabled) throw refused('terminal disabled');
+  return row.terminal_id;
+}
+
 /**
  * Spends a code: answers the terminal id and a fresh secret (the old one, if any, stops working). Unknown,
  * expired and used codes are refused alike to the caller (the log tells them apart, from `because`).
+ * `credentials`, when given, makes the identity instead of a secret, inside the same transaction (a
+ * certificate recorded there exists only if the code was spent).
  */
-export function claimPairingCode(db: Db, code: string, from: string, now = new Date()): { terminalId: string; credentials: PairingCredentials } {
+export function claimPairingCode(db: Db, code: string, from: string, now = new Date(), credentials?: (terminalId: string) => PairingCredentials): { terminalId: string; credentials: PairingCredentials } {
   return db.transaction(() => {
-    const row = db.prepare('SELECT terminal_id, expires_at, used_at FROM terminal_pairings WHERE code_hash = ?').get(hashCode(code)) as
-      | { terminal_id: string; expires_at: string; used_at: string | null }
-      | undefined;
-    if (!row) throw refused('unknown');
-    if (row.used_at) throw refused('used');
-    if (row.expires_at <= now.toISOString()) throw refused('expired');
-    const t = db.prepare('SELECT disabled FROM terminals WHERE id = ?').get(row.terminal_id) as { disabled: number } | undefined;
-    if (!t || t.disabled) throw refused('terminal disabled');
+    const terminalId = pairingCodeTerminal(db, code, now);
     db.prepare('UPDATE terminal_pairings SET used_at = ?, used_from = ? WHERE code_hash = ?').run(now.toISOString(), from.slice(0, 100), hashCode(code));
+    if (credentials) return { terminalId, credentials: credentials(terminalId) };
     const secret = generateSecret();
-    db.prepare('UPDATE terminals SET secret_hash = ?, secret_rotated_at = ? WHERE id = ?').run(hashSecret(secret), now.toISOString(), row.terminal_id);
-    return { terminalId: row.terminal_id, credentials: { kind: 'secret' as const, secret } };
+    db.prepare('UPDATE terminals SET secret_hash = ?, secret_rotated_at = ? WHERE id = ?').run(hashSecret(secret), now.toISOString(), terminalId);
+    return { terminalId, credentials: { kind: 'secret' as const, secret } };
   }).immediate();
 }
 

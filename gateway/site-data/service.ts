@@ -13,7 +13,7 @@ import { checkWorker, getWorker, listWorkers, saveWorker, type Worker, type Work
 import { checkBadge, getBadge, listBadges, revokeBadge, saveBadge, type Badge } from './badges.ts';
 import { addTerminal, bumpSiteTerminals, getTerminal, listTerminals, setEnrolmentMode, setTerminalDisabled, updateTerminal, type Terminal, type TerminalSettings } from './terminals.ts';
 import { importBadgesCsv, importWorkersCsv, type ImportResult } from './csv-import.ts';
-import { createPairingCode, claimPairingCode, type PairingCode, type PairingCredentials } from './pairing.ts';
+import { createPairingCode, claimPairingCode, pairingCodeTerminal, type PairingCode, type PairingCredentials } from './pairing.ts';
 import { EMPTY_RELEASE, type HeldTapPreview, type HeldTapRelease, type ReleaseResult, type SiteDataChange } from './held-taps.ts';
 import { HeldTapReleaser } from './held-tap-release.ts';
 import { checkPlacement, getPlacement, listPlacements, savePlacement, setPlacementDeactivated, type Placement, type PlacementInput } from './placements.ts';
@@ -96,7 +96,7 @@ export interface SiteDataServiceOptions {
 export class SiteDataService {
   private readonly heldTaps: HeldTapRelease;
   private readonly now: () => Date;
-  private readonly onReleased?: (r: ReleaseResult) => void;
+  private readonly releaseListeners: Array<(r: ReleaseResult) => void> = [];
   /** Releases made by the change running now, told once it committed. */
   private pendingReleases: ReleaseResult[] = [];
   private previewing = false;
@@ -104,7 +104,12 @@ export class SiteDataService {
   constructor(private readonly db: Db, opts: SiteDataServiceOptions = {}) {
     this.heldTaps = opts.heldTaps ?? new HeldTapReleaser();
     this.now = opts.now ?? (() => new Date());
-    this.onReleased = opts.onReleased;
+    if (opts.onReleased) this.releaseListeners.push(opts.onReleased);
+  }
+
+  /** Called after each change that released held taps committed (the gateway tells terminals and the forwarder). */
+  onReleased(listener: (r: ReleaseResult) => void): void {
+    this.releaseListeners.push(listener);
   }
 
   get releasesHeldTaps(): boolean {
@@ -153,8 +158,9 @@ export class SiteDataService {
   private told(): void {
     const all = this.pendingReleases;
     this.pendingReleases = [];
-    if (all.length === 0 || !this.onReleased) return;
-    this.onReleased(all.reduce((a, r) => ({ released: [...a.released, ...r.released], shifts: [...a.shifts, ...r.shifts], registrations: a.registrations + r.registrations, badgeChecks: a.badgeChecks + r.badgeChecks }), EMPTY_RELEASE));
+    if (all.length === 0 || this.releaseListeners.length === 0) return;
+    const merged = all.reduce((a, r) => ({ released: [...a.released, ...r.released], shifts: [...a.shifts, ...r.shifts], registrations: a.registrations + r.registrations, badgeChecks: a.badgeChecks + r.badgeChecks }), EMPTY_RELEASE);
+    for (const l of this.releaseListeners) l(merged);
   }
 
   /** Releases the held taps a change resolves, in its transaction (held-taps.ts). */
@@ -780,12 +786,17 @@ export class SiteDataService {
     });
   }
 
-  /** The device's side of pairing (no user: the code is the credential). */
-  claimPairing(code: string, from: string): { terminalId: string; credentials: PairingCredentials } {
-    const r = claimPairingCode(this.db, code, from, this.now());
+  /** The device's side of pairing (no user: the code is the credential). `credentials` makes a certificate instead of a secret. */
+  claimPairing(code: string, from: string, credentials?: (terminalId: string) => PairingCredentials): { terminalId: string; credentials: PairingCredentials } {
+    const r = claimPairingCode(this.db, code, from, this.now(), credentials);
     const t = getTerminal(this.db, r.terminalId)!;
-    recordChange(this.db, { actor: { kind: 'terminal', id: t.id, name: from.slice(0, 100) }, action: 'paired', entity: 'terminal', entityId: t.id, siteId: t.siteId, after: { pairedFrom: from.slice(0, 100) }, at: this.now() });
+    recordChange(this.db, { actor: { kind: 'terminal', id: t.id, name: from.slice(0, 100) }, action: 'paired', entity: 'terminal', entityId: t.id, siteId: t.siteId, after: { pairedFrom: from.slice(0, 100), credentials: r.credentials.kind }, at: this.now() });
     return r;
+  }
+
+  /** Which terminal a pairing code is for, without spending it (refused alike when it cannot be spent). */
+  pairingTerminal(code: string): string {
+    return pairingCodeTerminal(this.db, code, this.now());
   }
 
   // --- imports ---------------------------------------------------------------------------------------------------

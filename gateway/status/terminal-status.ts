@@ -1,6 +1,6 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { Logger } from '../../shared/logging.ts';
-import { decodeStatus } from '../../shared/mqtt/payloads.ts';
+import { decodeStatus, type TerminalStatus } from '../../shared/mqtt/payloads.ts';
 import type { StatusItem } from '../ingest/batch-writer.ts';
 
 /**
@@ -28,6 +28,8 @@ export class TerminalStatusTracker {
     private readonly note: (item: StatusItem) => void,
     private readonly logger: Logger,
     private readonly now: () => Date = () => new Date(),
+    /** Sees each valid report as well (the fleet keeps what terminals say about their updates). */
+    private readonly onReport?: (terminalId: string, report: TerminalStatus) => void,
   ) {}
 
   online(terminalId: string): void {
@@ -46,6 +48,7 @@ export class TerminalStatusTracker {
       return false;
     }
     this.note({ kind: 'status', terminalId, change: 'report', at: this.now().toISOString(), report: d.value });
+    this.onReport?.(terminalId, d.value);
     return true;
   }
 }

@@ -5,6 +5,7 @@ import { RECORDS_MIGRATIONS } from './records-schema.ts';
 import { BADGE_SECURITY_MIGRATIONS } from './badge-security-schema.ts';
 import { DAY_CORRECT_MIGRATIONS } from './day-correct-schema.ts';
 import { DEFAULT_MAX_SHIFT_HOURS } from '../../shared/mqtt/payloads.ts';
+import { FLEET_MIGRATIONS } from '../fleet/schema.ts';
 
 /**
  * Opens the gateway database (WAL, synchronous=FULL, mode 0600) with the gateway's tables in place.
@@ -16,6 +17,7 @@ export function openGatewayDatabase(path: string, options: OpenOptions = {}): Db
   migrate(db, 'siteman', RECORDS_MIGRATIONS);
   migrate(db, 'badge-security', BADGE_SECURITY_MIGRATIONS);
   migrate(db, 'day-correct', DAY_CORRECT_MIGRATIONS);
+  migrate(db, 'fleet', FLEET_MIGRATIONS);
   return db;
 }
 

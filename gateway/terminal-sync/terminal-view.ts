@@ -4,9 +4,11 @@ import { localDate, toOffsetIso } from '../../shared/time.ts';
 import { getTerminal } from '../site-data/terminals.ts';
 import { getSite } from '../site-data/sites.ts';
 import { declarationOn } from '../site-data/declarations.ts';
+import { updateOfferFor } from '../fleet/releases.ts';
 
 /**
- * What a terminal is told: its config (site, language, debounce, buttons, server time) and its roster
+ * What a terminal is told: its config (site, language, debounce, buttons, server time, the release it is
+ * offered) and its roster
  * (badges allowed on its site today, with the employer choices to offer). Never a NISS.
  */
 export function terminalConfigFor(db: Db, terminalId: string, opts: { maxClockSkewMs: number; maxShiftHours?: number; now?: Date }): TerminalConfig | undefined {
@@ -26,7 +28,13 @@ export function terminalConfigFor(db: Db, terminalId: string, opts: { maxClockSk
     ...(t.feedbackSeconds !== null ? { feedbackSeconds: t.feedbackSeconds } : {}),
     configVersion: t.configVersion,
     ...(opts.maxShiftHours !== undefined ? { maxShiftHours: opts.maxShiftHours } : {}),
+    ...withOffer(updateOfferFor(db, t.id)),
   };
+}
+
+/** The release the terminal is offered, if any (gateway/fleet/releases.ts). */
+function withOffer(offer: ReturnType<typeof updateOfferFor>): { update?: NonNullable<ReturnType<typeof updateOfferFor>> } {
+  return offer ? { update: offer } : {};
 }
 
 /** A short name for a 16-character LCD line: first name and the initial of the last. */

@@ -5,6 +5,7 @@ import { parseCompanyId } from '../identifiers/company.ts';
 import { BADGE_UID_PATTERN, BADGE_UID_RULE } from '../identifiers/badge.ts';
 import { refineWith, problemsFromZod } from '../schema.ts';
 import type { FieldProblem } from '../problems.ts';
+import { releaseVersionSchema, signedManifestSchema } from '../release/manifest.ts';
 
 /**
  * MQTT API v1 payloads (JSON). Terminal-published payloads are limited to 4 KiB and carry `"v":1`;
@@ -98,6 +99,12 @@ export const terminalConfigSchema = z.object({
    * Absent: 16. (Added compatibly to v1.)
    */
   maxShiftHours: z.number().int().min(MAX_SHIFT_HOURS_RANGE.min).max(MAX_SHIFT_HOURS_RANGE.max).optional(),
+  /**
+   * A release the terminal is offered (see `updateOfferSchema`). Kept loose here and checked by the terminal's
+   * update agent on its own, so that an offer this terminal cannot read never costs it its site settings.
+   * (Added compatibly to v1.)
+   */
+  update: z.unknown().optional(),
 });
 export type TerminalConfig = z.infer<typeof terminalConfigSchema>;
 
@@ -113,6 +120,32 @@ export const shiftStateSchema = z.object({
   rev: z.number().int().min(0),
 });
 export type ShiftState = z.infer<typeof shiftStateSchema>;
+
+/**
+ * A release offered to a terminal, in its retained config: the signed manifest (version, SHA-256, size, the
+ * publisher's Ed25519 signature) and where to download the bundle on the gateway's HTTPS listener. `rollout`
+ * names this offer: a terminal that rolled an offer back does not take the same one again.
+ */
+export const updateOfferSchema = z.strictObject({
+  version: releaseVersionSchema,
+  rollout: z.number().int().min(1),
+  /** Path of the bundle on the gateway's HTTPS (pairing) listener. */
+  bundle: z.string().regex(/^\/fleet\/v1\/releases\/[^/?#]+\/bundle$/, 'must be /fleet/v1/releases/{version}/bundle'),
+  signed: signedManifestSchema,
+});
+export type UpdateOffer = z.infer<typeof updateOfferSchema>;
+
+export const UPDATE_STATES = ['downloading', 'installing', 'restarting', 'running', 'failed', 'rolled-back'] as const;
+
+/** What a terminal says about the offer it was given, in its status. */
+export const updateReportSchema = z.strictObject({
+  version: z.string().max(64),
+  rollout: z.number().int().min(0).optional(),
+  state: z.enum(UPDATE_STATES),
+  /** Why it failed or rolled back. */
+  reason: z.string().max(300).optional(),
+});
+export type UpdateReport = z.infer<typeof updateReportSchema>;
 
 export const rosterEntrySchema = z.object({
   name: z.string().max(16 * 2),
@@ -158,6 +191,8 @@ export const statusSchema = z.strictObject({
   clockSkewMs: z.number().int().optional(),
   /** The `configVersion` of the config the terminal applied (sent only when its config carried one). */
   configVersion: z.number().int().min(0).optional(),
+  /** Where the update it was offered stands (sent only when its config carried an offer). */
+  update: updateReportSchema.optional(),
   /**
    * Present (never empty) while the terminal cannot register taps, with why; the gateway journals it.
    * (Added compatibly to v1: sent only in that case, so a gateway that does not know it misses only those reports.)

@@ -33,7 +33,7 @@ type InputStream = NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw:
 type OutputStream = NodeJS.WritableStream & { isTTY?: boolean; on(event: 'resize', listener: () => void): unknown; off(event: 'resize', listener: () => void): unknown };
 
 export interface InteractiveSimOptions {
-  config: TerminalFileConfig & { secret: string };
+  config: TerminalFileConfig;
   /** Badges offered on keys; default: the demo world's six workers (1..6) and an unknown badge (0). */
   badges?: BadgeKey[];
   reader?: SimReaderKind;

@@ -177,11 +177,11 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       const target = times[i]!;
       for (const c of faultClears.splice(0).sort((a, b) => a.at.getTime() - b.at.getTime())) {
         if (c.at <= target) {
-          await runClock(clock, c.at, options.speed);
+          await runClock(world, clock, c.at, options.speed);
           world.emulator.clearFaults();
         } else faultClears.push(c);
       }
-      await runClock(clock, target, options.speed);
+      await runClock(world, clock, target, options.speed);
       emit({ kind: 'step', text: `${toOffsetIso(target).slice(5, 16).replace('T', ' ')} ${describe(step)}`, index: i + 1, total: scenario.steps.length });
       const check = await runStep(ctx, step, target, faultClears);
       if (check) checks.push(check);
@@ -225,8 +225,11 @@ function inStepWithGateway(world: World, t: SimTerminal, clock: VirtualClock): b
   return true;
 }
 
-async function runClock(clock: VirtualClock, target: Date, speed: RunOptions['speed']): Promise<void> {
+async function runClock(world: World, clock: VirtualClock, target: Date, speed: RunOptions['speed']): Promise<void> {
   if (speed === undefined || speed === 'max' || !Number.isFinite(speed)) {
+    // Jumping ahead while a tap is still on its way would make it late in virtual time (a late-transmission
+    // remark the day did not have): let what can move settle first, however busy the machine is.
+    await quiesce(world);
     clock.advanceTo(target);
     return;
   }
@@ -234,6 +237,31 @@ async function runClock(clock: VirtualClock, target: Date, speed: RunOptions['sp
   while (clock.now() < target) await sleep(Math.min(50, Math.max(1, (target.getTime() - clock.now().getTime()) / speed)));
   clock.speed = 0;
   clock.advanceTo(target);
+}
+
+/**
+ * Waits until the world has nothing left that can move: every reachable terminal's outbox empty and every
+ * stored registration answered by ONSS. What cannot move (a cut network, an ONSS outage) stops the wait once
+ * nothing has changed for a while, so a scripted fault still plays out in virtual time.
+ */
+async function quiesce(world: World): Promise<void> {
+  const pending = () => {
+    let queued = 0;
+    for (const t of world.terminals.values()) if (t.proxy.state === 'up') queued += t.handle.outbox.queued;
+    const f = forwardingSummary(world.gateway.db);
+    return `${queued}/${f.waiting}/${f.in_flight}/${f.retry}`;
+  };
+  const IDLE = '0/0/0/0';
+  let last = pending();
+  let unchangedSince = Date.now();
+  while (last !== IDLE && Date.now() - unchangedSince < 1_000) {
+    await new Promise((r) => setTimeout(r, 10));
+    const now = pending();
+    if (now !== last) {
+      last = now;
+      unchangedSince = Date.now();
+    }
+  }
 }
 
 function describe(step: ScenarioStep): string {

@@ -5,6 +5,7 @@ import type { TapSun } from '../../shared/mqtt/payloads.ts';
 import type { PcscConfig } from '../config.ts';
 import type { BadgeReader } from '../core/ports.ts';
 import { readSunMessage } from './sun-message.ts';
+import { withTimeout } from '../../shared/with-timeout.ts';
 
 export { pcscdListening };
 
@@ -226,18 +227,3 @@ function isIso14443Part4(card: { atr?: Buffer; standard?: string }): boolean {
   return card.atr !== undefined && card.atr[5] !== 0x4f;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(message)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: Error) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
-}

@@ -3,7 +3,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from '../../shared/logging.ts';
 import {
   ackSchema, rosterSchema, shiftsMessageSchema, terminalConfigSchema,
-  type Ack, type Roster, type ShiftChange, type TerminalConfig, type TerminalStatus,
+  type Ack, type Roster, type ShiftChange, type TerminalConfig, type TerminalStatus, type UpdateReport,
 } from '../../shared/mqtt/payloads.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
 import { parseWith } from '../../shared/schema.ts';
@@ -24,7 +24,13 @@ import type { TerminalState } from '../core/state.ts';
  */
 export interface GatewayLinkOptions {
   terminalId: string;
-  secret: string;
+  /** The secret login (LAN set-ups); unused when `identity` answers a certificate. */
+  secret?: string;
+  /**
+   * The terminal's certificate and key (PEM), read at every connection attempt so that a renewed certificate
+   * is used from the next connection on. With one, the terminal logs in with it and sends no password.
+   */
+  identity?: () => { key: string; cert: string } | undefined;
   url: string;
   /** PEM of the CA that signed the gateway's certificate; only this CA is trusted when given. */
   ca?: Buffer;
@@ -41,6 +47,8 @@ export interface GatewayLinkOptions {
   reconnectMinMs: number;
   reconnectMaxMs: number;
   keepaliveSeconds: number;
+  /** Where the offered update stands, for the status message (terminal/update/agent.ts). */
+  updateReport?: () => UpdateReport | undefined;
 }
 
 export interface GatewayLinkEvents {
@@ -120,6 +128,18 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     }
   }
 
+  /**
+   * Drops the connection and connects again at once (taps stay in the outbox; what was in flight is sent
+   * again and the gateway stores it once): after a certificate renewal, so that the new certificate is used
+   * and the old one retired now rather than at the next network hiccup.
+   */
+  reconnect(): void {
+    const client = this.client;
+    if (!client || this.stopped) return;
+    this.o.logger.info('reconnecting to the gateway');
+    client.end(true);
+  }
+
   /** A tap became ready to publish. */
   kick(): void {
     if (this.connected) this.fill();
@@ -128,10 +148,18 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
   private connect(): void {
     if (this.stopped) return;
     const { terminalId } = this.o;
+    let identity: { key: string; cert: string } | undefined;
+    try {
+      identity = this.o.identity?.();
+    } catch (err) {
+      this.o.logger.error({ err: (err as Error).message }, 'cannot read the terminal certificate; trying again');
+      this.scheduleReconnect();
+      return;
+    }
     const opts: IClientOptions = {
       clientId: terminalId,
       username: terminalId,
-      password: this.o.secret,
+      ...(identity ? { key: identity.key, cert: identity.cert } : { password: this.o.secret }),
       clean: true,
       reconnectPeriod: 0,
       connectTimeout: 10_000,
@@ -406,6 +434,8 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
       // Reported only when the gateway's config carries a version (a gateway that does not know the field
       // never receives it): the console shows the settings as applied once this matches.
       ...(this.o.state.config?.configVersion !== undefined ? { configVersion: this.o.state.config.configVersion } : {}),
+      // Likewise only when the gateway offered a release (it then knows the field).
+      ...withUpdate(this.o.updateReport?.()),
       // FAQ 31, sent only while it holds: the gateway journals a terminal that cannot register.
       ...(state === 'online' && this.o.state.cannotRegister.length > 0 ? { cannotRegister: this.o.state.cannotRegister } : {}),
     };
@@ -416,4 +446,8 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     if (!client || !this.connected) return;
     client.publish(topicFor(this.o.terminalId, 'status'), JSON.stringify(this.status('online')), { qos: 1, retain: true });
   }
+}
+
+function withUpdate(report: UpdateReport | undefined): { update?: UpdateReport } {
+  return report ? { update: report } : {};
 }

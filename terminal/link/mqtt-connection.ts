@@ -29,7 +29,8 @@ export function openMqttClient(url: string, options: IClientOptions): MqttClient
   const build = (client: MqttClient): Duplex => {
     if (!secure) return createConnection({ host, port });
     const rejectUnauthorized = options.rejectUnauthorized !== false;
-    const socket = tlsConnect({ host, port, ca: options.ca, rejectUnauthorized, ...(isIP(host) === 0 ? { servername: host } : {}) });
+    // key and cert: the terminal's client certificate, when it logs in with one (mutual TLS).
+    const socket = tlsConnect({ host, port, ca: options.ca, key: options.key, cert: options.cert, rejectUnauthorized, ...(isIP(host) === 0 ? { servername: host } : {}) });
     const onTlsError = (err: Error) => {
       if (rejectUnauthorized) client.emit('error', err);
       socket.end();

@@ -1,9 +1,10 @@
 import { X509Certificate, createHash } from 'node:crypto';
-import { request } from 'node:https';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InvalidInputError } from '../../shared/problems.ts';
 import { parseTerminalConfig } from '../config.ts';
+import { httpsJson, problemDetail } from './https.ts';
+import { checkIssued, makeKeyAndCsr, writeIdentity } from './identity.ts';
 
 /**
  * `ciao terminal pair CODE.FINGERPRINT --gateway https://gateway:8443`: turns a one-time pairing code from the
@@ -12,8 +13,12 @@ import { parseTerminalConfig } from '../config.ts';
  * 1. Fetch the gateway's CA certificate without trusting anyone yet, and compare its SHA-256 with the
  *    fingerprint carried in the pairing string: a wrong gateway or someone in between is refused here.
  * 2. Spend the code over a connection verified against that CA (host name checked too).
- * 3. Write the config (mode 0600, it holds the secret) and the CA beside it; the terminal then connects to
- *    MQTT over TLS pinned to that CA.
+ *    The device makes its own key pair first and sends a certificate signing request with the code: the
+ *    gateway answers a client certificate for this terminal (its key never leaves the device), or a secret
+ *    when the gateway has no MQTT over TLS (or `credentials: 'secret'` was asked for).
+ * 3. Write the config (mode 0600), the identity (key and certificate, one file, mode 0600, in the state
+ *    folder where renewals can replace it), the CAs to pin and the release key beside it; the terminal then
+ *    connects to MQTT over TLS pinned to that CA, logging in with its certificate.
  */
 export interface PairOptions {
   pairing: string;
@@ -29,6 +34,10 @@ export interface PairOptions {
   /** Replace an existing config file. */
   force?: boolean;
   version?: string;
+  /** `certificate` (default): a key pair made here and a client certificate; `secret`: a shared secret. */
+  credentials?: 'certificate' | 'secret';
+  /** Where what the terminal rewrites lives: the identity (renewals) and, by default, the outbox. Default: the config's folder. */
+  stateDir?: string;
 }
 
 export interface PairResult {
@@ -36,13 +45,18 @@ export interface PairResult {
   configPath: string;
   caPath: string;
   mqttUrl: string;
+  /** How the terminal logs in. */
+  credentials: 'certificate' | 'secret';
+  identityPath?: string;
+  releaseKeyPath?: string;
 }
 
 interface ClaimAnswer {
   terminalId: string;
-  credentials: { kind: 'secret'; secret: string };
+  credentials: { kind: 'secret'; secret: string } | { kind: 'certificate'; certificate: string };
   mqtt: { url: string | null; port: number; tlsPort: number | null };
   mqttCaPem: string;
+  releaseKeyPem?: string;
 }
 
 function fail(field: string, rule: string, message: string): never {
@@ -53,27 +67,6 @@ function splitPairing(s: string): { code: string; fingerprint: string } {
   const m = /^([0-9A-Za-z-]{15,20})\.([0-9a-fA-F]{64})$/.exec(s.trim());
   if (!m) fail('code', 'format', 'must be the pairing string the console shows, CODE.FINGERPRINT (e.g. 7K2QM-9XD4T-HB3NC.3f9a…, 64 hex digits after the dot)');
   return { code: m[1]!, fingerprint: m[2]!.toLowerCase() };
-}
-
-function call(url: URL, opts: { method: 'GET' | 'POST'; body?: unknown; ca?: string }): Promise<{ status: number; text: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const req = request(url, {
-      method: opts.method,
-      // The first call trusts nobody: what it fetches is checked against the fingerprint before any use.
-      ...(opts.ca ? { ca: opts.ca, rejectUnauthorized: true } : { rejectUnauthorized: false }),
-      headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
-      timeout: 15_000,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${url.origin} within 15 s`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
 }
 
 export async function pairTerminal(o: PairOptions): Promise<PairResult> {
@@ -88,7 +81,7 @@ export async function pairTerminal(o: PairOptions): Promise<PairResult> {
   const out = resolve(o.out);
   if (existsSync(out) && !o.force) fail('out', 'exists', `${out} exists already; give --force to replace it (its terminal identity is then lost)`);
 
-  const caAnswer = await call(new URL('/pair/v1/ca', base), { method: 'GET' });
+  const caAnswer = await httpsJson(new URL('/pair/v1/ca', base), { method: 'GET' });
   if (caAnswer.status !== 200) fail('gateway', 'pairing-listener', `${base.origin} answered ${caAnswer.status} for its CA: is it the gateway's pairing address?`);
   let caPem: string;
   try {
@@ -101,35 +94,48 @@ export async function pairTerminal(o: PairOptions): Promise<PairResult> {
     fail('gateway', 'pem-certificate', `${base.origin} did not answer a CA certificate`);
   }
 
-  const claim = await call(new URL('/pair/v1/claim', base), { method: 'POST', body: { v: 1, code, ...(o.version ? { version: o.version } : {}) }, ca: caPem });
-  if (claim.status !== 200) {
-    let detail = claim.text;
-    try {
-      detail = (JSON.parse(claim.text) as { detail?: string }).detail ?? detail;
-    } catch {
-      // not problem+json: show it as it came
-    }
-    fail('code', 'claim', `the gateway refused the code (${claim.status}): ${detail}`);
-  }
+  // The key pair is made before the code is spent: nothing that can fail here may waste it. The request
+  // names no terminal (the code says which one); the gateway puts the id in the certificate.
+  const wantsCertificate = (o.credentials ?? 'certificate') === 'certificate';
+  const keys = wantsCertificate ? await makeKeyAndCsr() : undefined;
+  const claim = await httpsJson(new URL('/pair/v1/claim', base), { method: 'POST', body: { v: 1, code, ...(keys ? { csr: keys.csrPem } : {}), ...(o.version ? { version: o.version } : {}) }, ca: caPem });
+  if (claim.status !== 200) fail('code', 'claim', `the gateway refused the code (${claim.status}): ${problemDetail(claim.text)}`);
   const answer = JSON.parse(claim.text) as ClaimAnswer;
 
   const mqttUrl = answer.mqtt.url
     ?? (answer.mqtt.tlsPort ? `mqtts://${base.hostname}:${answer.mqtt.tlsPort}` : `mqtt://${base.hostname}:${answer.mqtt.port}`);
   const dir = dirname(out);
+  const stateDir = resolve(o.stateDir ?? dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const caPath = join(dir, `${answer.terminalId}-ca.pem`);
+  const id = answer.terminalId;
+  const caPath = join(dir, `${id}-ca.pem`);
   writeFileSync(caPath, answer.mqttCaPem, { mode: 0o644 });
+  const gatewayCaPath = join(dir, `${id}-gateway-ca.pem`);
+  writeFileSync(gatewayCaPath, caPem, { mode: 0o644 });
+  let identityPath: string | undefined;
+  if (answer.credentials.kind === 'certificate') {
+    checkIssued(keys!.keyPem, answer.credentials.certificate, id);
+    identityPath = join(stateDir, `${id}-identity.pem`);
+    writeIdentity(identityPath, keys!.keyPem, answer.credentials.certificate);
+  }
+  let releaseKeyPath: string | undefined;
+  if (answer.releaseKeyPem) {
+    releaseKeyPath = join(dir, `${id}-release-key.pem`);
+    writeFileSync(releaseKeyPath, answer.releaseKeyPem, { mode: 0o644 });
+  }
   const config = {
-    id: answer.terminalId,
-    secret: answer.credentials.secret,
+    id,
+    ...(answer.credentials.kind === 'secret' ? { secret: answer.credentials.secret } : { identity: { file: identityPath! } }),
     mqtt: { url: mqttUrl, ...(mqttUrl.startsWith('mqtts:') ? { ca: caPath } : {}) },
+    gatewayHttps: { url: base.origin, ca: gatewayCaPath },
+    ...(releaseKeyPath ? { updates: { publicKey: releaseKeyPath } } : {}),
     reader: o.reader,
     panel: o.panel,
-    outbox: o.outbox ?? join(dir, `${answer.terminalId}-outbox.db`),
+    outbox: o.outbox ?? join(stateDir, `${id}-outbox.db`),
     ...(o.board ? { board: { port: o.board } } : {}),
   };
   parseTerminalConfig(config); // what is written must be a config the terminal starts with
   writeFileSync(out, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   chmodSync(out, 0o600);
-  return { terminalId: answer.terminalId, configPath: out, caPath, mqttUrl };
+  return { terminalId: id, configPath: out, caPath, mqttUrl, credentials: answer.credentials.kind, ...(identityPath ? { identityPath } : {}), ...(releaseKeyPath ? { releaseKeyPath } : {}) };
 }

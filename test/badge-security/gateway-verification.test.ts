@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import pino from 'pino';
 import { createLogger } from '../../shared/logging.ts';
-import { localDate, toOffsetIso } from '../../shared/time.ts';
-import { ackDisplay } from '../../gateway/ingest/display.ts';
+import { toOffsetIso } from '../../shared/time.ts';
 import type { Db } from '../../shared/sqlite.ts';
 import type { TapSun } from '../../shared/mqtt/payloads.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
@@ -26,6 +25,8 @@ import { VirtualNtag424 } from '../../simulator/vcard/ntag424/ntag424-card.ts';
 import { seedTestWorld, TEST_SEED } from '../gateway/helpers/seed.ts';
 import { AckCollector, connectTerminal, makeTap, publishTap } from '../gateway/helpers/mqtt.ts';
 import { ciao } from '../gateway/helpers/cli.ts';
+import { ACK_TEXTS } from '../../gateway/ingest/display.ts';
+import { siteDay } from '../support/site-day.ts';
 
 /**
  * Verification of secure badges' taps by a running gateway (broker, writer thread, SQLite), over MQTT as a
@@ -100,8 +101,7 @@ async function send(h: Harness, badge: string, sun: TapSun | undefined, over: Pa
 /** The tap's remark about its badge (the worker's many INs also give double-IN remarks, not looked at here). */
 function remarkFor(h: Harness, tapId: string) {
   const admin = userForToken(h.db, addUser(h.db, { name: 'a', role: 'admin' }).token)!;
-  // The site day in Brussels (just before midnight UTC it is already tomorrow there).
-  const today = localDate(new Date());
+  const today = siteDay(0);
   return h.records.remarks(admin, { from: today, to: today }).find((r) => r.tapId === tapId && ['possible-badge-copy', 'badge-key-missing', 'uid-only-badge'].includes(r.kind));
 }
 
@@ -138,7 +138,7 @@ describe('a gateway verifying secure badges', () => {
     const replay = await send(h, ANA, sun);
     expect(replay).toMatchObject({ enrichment: 'possible-copy', registered: false, check: { outcome: 'replayed', counter: ana.readCounter, otherAt: expect.any(String) } });
     // Acked `stored` like any tap held for review: the worker's feedback does not change.
-    expect(replay.ack).toMatchObject({ status: 'stored', display: ackDisplay('fr', 'review') });
+    expect(replay.ack).toMatchObject({ status: 'stored', display: ACK_TEXTS.review.fr });
     expect(replay.detail).toMatch(/^possible copy of badge 04A1A2A3A4A5A6: .*replayed/);
     const remark = remarkFor(h, replay.tap.id)!;
     expect(remark).toMatchObject({ kind: 'possible-badge-copy', severity: 'error', workerId: 'w-solo', details: { check: 'replayed', badge: ANA } });
@@ -267,7 +267,7 @@ describe('key versions at the gateway', () => {
     const again = h as Harness;
     const held = await send(again, ANA, await read(old));
     expect(held).toMatchObject({ enrichment: 'badge-key-missing', registered: false, check: { outcome: 'no-key', keyVersion: 1 } });
-    expect(held.ack.display).toBe(ackDisplay('fr', 'review'));
+    expect(held.ack.display).toBe(ACK_TEXTS.review.fr);
     expect(remarkFor(again, held.tap.id)).toMatchObject({ kind: 'badge-key-missing', severity: 'error' });
     expect((await send(again, BEA, await read(current))).enrichment).toBe('enriched');
     const health = await fetch(`http://127.0.0.1:${again.gateway.httpPort}/health`);

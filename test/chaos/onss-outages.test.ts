@@ -116,7 +116,10 @@ describe('chaos: ONSS faults of every kind, for long stretches', () => {
     const [killEntry, ...more] = entriesOf(killWindow);
     expect(more).toEqual([]);
     expect(Date.parse(killEntry!.started_at)).toBeLessThan(killedAt);
-    expect(Date.parse(killEntry!.ended_at!)).toBeGreaterThan(restartedAt);
+    // Closed by the restarted gateway: the killed one could not, and the restarted one's forwarder starts
+    // before its MQTT listeners (docs/gateway.md), so it may close the entry before the restart is complete.
+    expect(Date.parse(killEntry!.ended_at!)).toBeGreaterThan(killedAt);
+    expect(restartedAt).toBeGreaterThan(killedAt);
     // None when there was none: every entry began while a fault was injected.
     const outside = v.outages.filter((o) => !windowOf(o));
     expect(outside).toEqual([]);

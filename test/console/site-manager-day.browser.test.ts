@@ -297,6 +297,8 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     await goto('placements');
     await audit('placements');
     await page.click('[data-action=new]');
+    // The workers are loaded into the list after the form opens.
+    await page.waitForSelector('main select[name=worker] option:nth-child(2)', { state: 'attached' });
     await page.selectOption('main select[name=worker]', { label: await page.$eval('main select[name=worker] option:nth-child(2)', (o) => o.textContent ?? '') });
     await page.fill('main input[name=agency]', SUB);
     await page.fill('main input[name=userCompany]', OWN);

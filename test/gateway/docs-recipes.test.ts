@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Db } from '../../shared/sqlite.ts';
+import { makeTestCertificates } from './helpers/tls.ts';
+import { certificatesOf } from '../../gateway/fleet/certificates.ts';
 import { upsertCompany } from '../../gateway/site-data/companies.ts';
 import { upsertSite } from '../../gateway/site-data/sites.ts';
 import { upsertDeclaration } from '../../gateway/site-data/declarations.ts';
@@ -29,19 +33,26 @@ function shellBlockAfter(file: string, heading: string): string {
   return block[1]!;
 }
 
+/** The world the recipes assume: a site `site-a` and a worker whose badge is 04A1B2C3D4E5F6. */
+function seedSiteA(db: Db): void {
+  const company = makeEnterpriseNumber('04030192');
+  upsertCompany(db, { number: company, name: 'Net & Clean' });
+  upsertSite(db, { id: 'site-a', name: 'Résidence Les Tilleuls', language: 'fr', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' });
+  upsertDeclaration(db, { number: '1Y102M7NZF7PZ', siteId: 'site-a', validFrom: '2020-01-01', companies: [company] });
+  upsertWorker(db, { id: 'w-ana', niss: makeWorkerNumber({ year: 1985, month: 7, day: 30 }, 33), name: 'Ana Peeters', capacity: 'employee', employers: [company] });
+  upsertBadge(db, { uid: '04A1B2C3D4E5F6', worker: 'w-ana', validFrom: '2020-01-01' });
+}
+
+function runBash(script: string, cwd: string): Promise<string> {
+  return new Promise<string>((done, fail) =>
+    execFile('bash', ['-euo', 'pipefail', '-c', script], { cwd, timeout: 60_000 }, (err, stdout, stderr) => (err ? fail(new Error(`${err.message}\n${stderr}`)) : done(stdout))),
+  );
+}
+
 describe('docs/mqtt-api.md: trying it with mosquitto clients', () => {
   let gw: TestGateway;
   beforeAll(async () => {
-    gw = await startTestGateway({
-      seed: (db) => {
-        const company = makeEnterpriseNumber('04030192');
-        upsertCompany(db, { number: company, name: 'Net & Clean' });
-        upsertSite(db, { id: 'site-a', name: 'Résidence Les Tilleuls', language: 'fr', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' });
-        upsertDeclaration(db, { number: '1Y102M7NZF7PZ', siteId: 'site-a', validFrom: '2020-01-01', companies: [company] });
-        upsertWorker(db, { id: 'w-ana', niss: makeWorkerNumber({ year: 1985, month: 7, day: 30 }, 33), name: 'Ana Peeters', capacity: 'employee', employers: [company] });
-        upsertBadge(db, { uid: '04A1B2C3D4E5F6', worker: 'w-ana', validFrom: '2020-01-01' });
-      },
-    });
+    gw = await startTestGateway({ seed: seedSiteA });
   });
   afterAll(async () => gw?.stop());
 
@@ -50,9 +61,7 @@ describe('docs/mqtt-api.md: trying it with mosquitto clients', () => {
     const [first, ...rest] = block.split('\n');
     expect(first).toBe('PORT=1883 DB=gateway.db');
     const script = [`PORT=${gw.mqttPort} DB=${JSON.stringify(gw.dbPath)}`, ...rest].join('\n');
-    const out = await new Promise<string>((done, fail) =>
-      execFile('bash', ['-euo', 'pipefail', '-c', script], { cwd: REPO, timeout: 60_000 }, (err, stdout, stderr) => (err ? fail(new Error(`${err.message}\n${stderr}`)) : done(stdout))),
-    );
+    const out = await runBash(script, REPO);
     // Step 1 shows the retained config and roster; step 3 prints the ack.
     expect(out).toMatch(/^ciao\/v1\/terminals\/lab-1\/config \{.*"site":\{"id":"site-a"/m);
     expect(out).toMatch(/^ciao\/v1\/terminals\/lab-1\/roster \{.*"04A1B2C3D4E5F6"/m);
@@ -60,5 +69,41 @@ describe('docs/mqtt-api.md: trying it with mosquitto clients', () => {
     const ack = JSON.parse(ackLine.slice('ciao/v1/terminals/lab-1/acks '.length)) as { id: string; status: string };
     expect(ack.status).toBe('stored');
     expect(gw.db().prepare("SELECT terminal_id, badge, enrichment FROM taps WHERE tap_id = ?").get(ack.id)).toEqual({ terminal_id: 'lab-1', badge: '04A1B2C3D4E5F6', enrichment: 'enriched' });
+  });
+});
+
+describe('docs/mqtt-api.md: logging in with a certificate', () => {
+  let gw: TestGateway;
+  let ca: string;
+  beforeAll(async () => {
+    const tls = makeTestCertificates(mkdtempSync(join(tmpdir(), 'ciao-recipe-tls-')));
+    ca = tls.ca;
+    gw = await startTestGateway({
+      seed: seedSiteA,
+      config: {
+        mqtt: { host: '127.0.0.1', port: 0, tls: { port: 0, cert: tls.cert, key: tls.key, ca: tls.ca } },
+        http: { host: '127.0.0.1', port: 0, pairing: { port: 0, cert: tls.cert, key: tls.key, ca: tls.ca } },
+      },
+    });
+  });
+  afterAll(async () => gw?.stop());
+
+  it.skipIf(!haveMosquitto)('pairs a key made with openssl, and mosquitto publishes a tap logged in by the certificate alone', async () => {
+    const block = shellBlockAfter('docs/mqtt-api.md', '### Logging in with a certificate');
+    const [first, ...rest] = block.split('\n');
+    expect(first).toBe('GATEWAY=https://127.0.0.1:8443 PORT=8883 DB=gateway.db CA=pairing-ca.pem CIAO="npx ciao"');
+    // The files the recipe writes land in a folder of their own; `ciao` runs from this checkout.
+    const cwd = mkdtempSync(join(tmpdir(), 'ciao-recipe-'));
+    const script = [`GATEWAY=${gw.gateway!.pairingUrl} PORT=${gw.tlsPort} DB=${JSON.stringify(gw.dbPath)} CA=${JSON.stringify(ca)} CIAO="node ${join(REPO, 'bin/ciao.mjs')}"`, ...rest].join('\n');
+    const out = await runBash(script, cwd);
+    expect(out).toMatch(/^ciao\/v1\/terminals\/lab-2\/config \{.*"site":\{"id":"site-a"/m);
+    const ackLine = out.split('\n').filter((l) => l.startsWith('ciao/v1/terminals/lab-2/acks ')).pop()!;
+    const ack = JSON.parse(ackLine.slice('ciao/v1/terminals/lab-2/acks '.length)) as { id: string; status: string };
+    expect(ack.status).toBe('stored');
+    expect(gw.db().prepare('SELECT terminal_id, badge, enrichment FROM taps WHERE tap_id = ?').get(ack.id)).toEqual({ terminal_id: 'lab-2', badge: '04A1B2C3D4E5F6', enrichment: 'enriched' });
+    // It was the certificate that logged in: the gateway issued one for lab-2 at pairing, and the connection used it.
+    expect(certificatesOf(gw.db(), 'lab-2')).toEqual([expect.objectContaining({ issuedFor: 'pairing', revokedAt: null })]);
+    expect(readFileSync(join(cwd, 'lab-2.pem'), 'utf8')).toContain('BEGIN CERTIFICATE');
+    expect(gw.logs()).not.toMatch(/"terminalId":"lab-2"[^\n]*terminal connection refused/);
   });
 });

@@ -57,11 +57,16 @@ Object.assign(ROUTE_PERMISSIONS, {
   'POST /api/v1/users': 'manage-users',
   'PATCH /api/v1/users/{id}': 'manage-users',
   'POST /api/v1/users/{id}/deactivate': 'manage-users',
+  'GET /api/v1/releases': 'manage-releases',
+  'POST /api/v1/releases': 'manage-releases',
+  'GET /api/v1/fleet': 'manage-releases',
+  'POST /api/v1/releases/{version}/rollout': 'manage-releases',
+  'POST /api/v1/rollouts/stop': 'manage-releases',
 });
 
 /** A request that passes schema validation for each route, so the access check is what answers. */
 function requestFor(method: string, path: string): InjectOptions {
-  const url = path.replace('{id}', path.startsWith('/api/v1/corrections') ? '1' : 'S1');
+  const url = path.replace('{id}', path.startsWith('/api/v1/corrections') ? '1' : 'S1').replace('{version}', '1.0.0');
   const query: Record<string, string> = {
     '/api/v1/registrations': 'from=2026-03-01&to=2026-03-10',
     '/api/v1/export': 'from=2026-03-01&to=2026-03-10',
@@ -97,6 +102,9 @@ function requestFor(method: string, path: string): InjectOptions {
     'POST /api/v1/employer-choices/preview': { tapId: 'x', employer: '0403019261' },
     'POST /api/v1/employer-choices': { tapId: 'x', employer: '0403019261' },
     'PATCH /api/v1/users/{id}': { name: 'X', role: 'read-only' },
+    'POST /api/v1/releases': { signed: {}, bundle: '' },
+    'POST /api/v1/releases/{version}/rollout': { all: true },
+    'POST /api/v1/rollouts/stop': { all: true },
   };
   const key = `${method} ${path}`;
   const csv = key.endsWith('/import');

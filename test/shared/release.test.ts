@@ -38,6 +38,7 @@ beforeAll(() => {
   mkdirSync(join(release, 'bin'));
   cpSync(join(ROOT, 'bin/ciao.mjs'), join(release, 'bin/ciao.mjs'));
   cpSync(join(ROOT, 'package.json'), join(release, 'package.json'));
+  cpSync(join(ROOT, 'deploy'), join(release, 'deploy'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(release, 'node_modules'));
 }, 180_000);
 
@@ -138,9 +139,12 @@ describe('the compiled release', () => {
   it('goes into `npm pack` with the launcher, the compiled code and the deployment files, without the sources', () => {
     const pack = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: release, encoding: 'utf8', timeout: 60_000 });
     expect(pack.status, pack.stderr).toBe(0);
-    const files = (JSON.parse(pack.stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['bin/ciao.mjs', 'dist/bin/cli.js', 'dist/terminal/adapters/johnny-five/worker-entry.mjs', 'package.json']));
+    const entries = (JSON.parse(pack.stdout) as Array<{ files: Array<{ path: string; mode: number }> }>)[0]!.files;
+    const files = entries.map((f) => f.path);
+    expect(files).toEqual(expect.arrayContaining(['bin/ciao.mjs', 'dist/bin/cli.js', 'dist/terminal/adapters/johnny-five/worker-entry.mjs', 'package.json', 'deploy/ciao-terminal.service']));
     expect(files.filter((f) => f.endsWith('.ts'))).toEqual([]);
+    // The terminal unit's ExecStart: executable in the package as installed.
+    expect(entries.find((f) => f.path === 'deploy/ciao-terminal-launcher')?.mode).toBe(0o755);
   });
 });
 

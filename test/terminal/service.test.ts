@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SerialTestBoard, socatMissing } from '../../simulator/firmata-board/serial-line.ts';
 import { VirtualCard } from '../../simulator/vcard/virtual-card.ts';
@@ -30,9 +30,11 @@ interface ServiceProcess {
 
 function startAsService(configPath: string): ServiceProcess {
   const unit = readServiceCommand(join(ROOT, 'deploy/ciao-terminal.service'), { '/opt/ciao-badge': ROOT, '/etc/ciao/terminal.json': configPath });
-  const child = spawn(process.execPath, unit.args, {
+  // The unit starts the launcher, which starts node: the node running these tests, and releases kept
+  // beside the config instead of /var/lib/ciao.
+  const child = spawn(unit.command.endsWith('/node') ? process.execPath : unit.command, unit.args, {
     cwd: unit.workingDirectory,
-    env: { ...process.env, ...unit.env, CIAO_TERMINAL_SECRET: SECRET },
+    env: { ...process.env, ...unit.env, CIAO_NODE: process.execPath, CIAO_RELEASES: join(dirname(configPath), 'releases'), CIAO_TERMINAL_SECRET: SECRET },
     // systemd's default StandardInput=null: stdin is /dev/null.
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -5,6 +5,7 @@ import { html, Session, makeApi, openLive, ApiError } from './lib.js';
 import { LANGS, translate } from './i18n.js';
 import { EntityScreen } from './entities.js';
 import { TerminalsScreen } from './terminals.js';
+import { ReleasesScreen } from './releases.js';
 import { OverviewScreen, EnrolScreen, ImportScreen, AuditScreen, ExportScreen, FallbackScreen } from './screens.js';
 
 const SCREENS = [
@@ -21,6 +22,7 @@ const SCREENS = [
   { id: 'export', view: () => html`<${ExportScreen} />`, needs: 'export' },
   { id: 'audit', view: () => html`<${AuditScreen} />`, needs: 'read-audit' },
   { id: 'users', view: () => html`<${EntityScreen} key="users" kind="users" />`, needs: 'manage-users' },
+  { id: 'releases', view: () => html`<${ReleasesScreen} />`, needs: 'manage-releases' },
   // Reached from a site's row (its declaration's CIaO QR code), not from the menu.
   { id: 'fallback', view: (p) => html`<${FallbackScreen} params=${p} />`, hidden: true },
 ];

@@ -8,6 +8,7 @@ import type { Db } from '../../../shared/sqlite.ts';
 import { toOnssUtc } from '../../../shared/time.ts';
 import { adminApiPlugin } from '../../../gateway/http/admin-api.ts';
 import { addUser } from '../../../gateway/access/users.ts';
+import { ReleaseStore } from '../../../gateway/fleet/releases.ts';
 import { at, DECLARATION, EMPLOYER_A, EMPLOYER_B } from './facts.ts';
 
 /**
@@ -100,7 +101,9 @@ export interface Server {
 
 export async function startServer(world: World): Promise<Server> {
   const app = Fastify({ logger: false });
-  await app.register(adminApiPlugin, { db: world.db, now: () => world.clock.now });
+  // The fleet routes too (no release key: uploads are refused, everything else answers).
+  const releases = new ReleaseStore(world.db, mkdtempSync(join(tmpdir(), 'ciao-world-releases-')), undefined, 1_000_000);
+  await app.register(adminApiPlugin, { db: world.db, now: () => world.clock.now, releases });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;

@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
  * systemd does), the working directory. stdin is systemd's default, /dev/null.
  */
 export interface ServiceCommand {
-  /** ExecStart's arguments after the node binary. */
+  /** What ExecStart starts: node, or the terminal's launcher script (which starts node itself). */
+  command: string;
+  /** ExecStart's arguments after the command. */
   args: string[];
   env: Record<string, string>;
   workingDirectory: string | undefined;
@@ -34,12 +36,12 @@ export function readServiceCommand(unitPath: string, replace: Record<string, str
     if (key === 'Environment') {
       for (const word of splitUnitWords(value)) {
         const i = word.indexOf('=');
-        // systemd ignores (with a warning) a word that is not an assignment.
-        if (i > 0) env[word.slice(0, i)] = word.slice(i + 1);
+        // systemd ignores (with a warning) a word that is not an assignment. Paths are replaced as in ExecStart.
+        if (i > 0) env[word.slice(0, i)] = substitute(word.slice(i + 1));
       }
     } else if (key === 'ExecStart') exec = splitUnitWords(value).map(substitute);
     else if (key === 'WorkingDirectory') workingDirectory = substitute(value);
   }
-  if (!exec || !/\/node$/.test(exec[0]!)) throw new Error(`${unitPath}: ExecStart does not start node`);
-  return { args: exec.slice(1), env, workingDirectory };
+  if (!exec || !/\/node$|ciao-terminal-launcher$/.test(exec[0]!)) throw new Error(`${unitPath}: ExecStart starts neither node nor the terminal launcher`);
+  return { command: exec[0]!, args: exec.slice(1), env, workingDirectory };
 }

@@ -1,0 +1,93 @@
+import type { Db } from '../../shared/sqlite.ts';
+import type { IssuedCertificate } from './terminal-ca.ts';
+
+/**
+ * The record of every terminal certificate the CA issued: the broker accepts a certificate only when its
+ * serial is recorded here for the same terminal and is not revoked, so a certificate issued and never
+ * recorded (a pairing that failed half-way) is worth nothing, and a revocation takes effect at the next
+ * handshake without any list to distribute.
+ */
+export type IssuedFor = 'pairing' | 'renewal' | 'operator';
+
+export interface CertificateRecord {
+  serial: string;
+  terminalId: string;
+  fingerprint: string;
+  notBefore: string;
+  notAfter: string;
+  issuedAt: string;
+  issuedFor: IssuedFor;
+  revokedAt: string | null;
+  revokedReason: string | null;
+}
+
+interface Row {
+  serial: string;
+  terminal_id: string;
+  fingerprint: string;
+  not_before: string;
+  not_after: string;
+  issued_at: string;
+  issued_for: IssuedFor;
+  revoked_at: string | null;
+  revoked_reason: string | null;
+}
+
+const toRecord = (r: Row): CertificateRecord => ({
+  serial: r.serial, terminalId: r.terminal_id, fingerprint: r.fingerprint, notBefore: r.not_before, notAfter: r.not_after,
+  issuedAt: r.issued_at, issuedFor: r.issued_for, revokedAt: r.revoked_at, revokedReason: r.revoked_reason,
+});
+
+/** Serials are compared upper-case without leading zeros, however a tool printed them. */
+export function normalizeSerial(serial: string): string {
+  return serial.toUpperCase().replace(/^0+(?=.)/, '');
+}
+
+export function recordCertificate(db: Db, terminalId: string, cert: IssuedCertificate, issuedFor: IssuedFor, now: Date): void {
+  db.prepare(
+    `INSERT INTO terminal_certificates (serial, terminal_id, fingerprint, not_before, not_after, issued_at, issued_for)
+     VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  ).run(normalizeSerial(cert.serial), terminalId, cert.fingerprint, cert.notBefore, cert.notAfter, now.toISOString(), issuedFor);
+}
+
+export function certificateBySerial(db: Db, serial: string): CertificateRecord | undefined {
+  const row = db.prepare('SELECT * FROM terminal_certificates WHERE serial = ?').get(normalizeSerial(serial)) as Row | undefined;
+  return row ? toRecord(row) : undefined;
+}
+
+export function certificatesOf(db: Db, terminalId: string): CertificateRecord[] {
+  return (db.prepare('SELECT * FROM terminal_certificates WHERE terminal_id = ? ORDER BY issued_at, serial').all(terminalId) as Row[]).map(toRecord);
+}
+
+/** Revokes every live certificate of a terminal (a new pairing, or an operator's decision). */
+export function revokeCertificates(db: Db, terminalId: string, reason: string, now: Date, exceptSerial?: string): number {
+  return db.prepare('UPDATE terminal_certificates SET revoked_at = ?, revoked_reason = ? WHERE terminal_id = ? AND revoked_at IS NULL AND serial <> ?')
+    .run(now.toISOString(), reason, terminalId, exceptSerial ? normalizeSerial(exceptSerial) : '').changes;
+}
+
+/**
+ * A terminal logged in with a renewed certificate: the ones issued before it are retired, so at most one
+ * certificate per terminal stays usable once the terminal has moved on.
+ */
+export function retireOlderCertificates(db: Db, terminalId: string, serial: string, now: Date): number {
+  const current = certificateBySerial(db, serial);
+  if (!current) return 0;
+  return db.prepare(
+    `UPDATE terminal_certificates SET revoked_at = ?, revoked_reason = 'superseded'
+     WHERE terminal_id = ? AND revoked_at IS NULL AND serial <> ? AND (issued_at < ? OR (issued_at = ? AND serial < ?))`,
+  ).run(now.toISOString(), terminalId, current.serial, current.issuedAt, current.issuedAt, current.serial).changes;
+}
+
+export type CertificateVerdict =
+  | { ok: true; record: CertificateRecord }
+  | { ok: false; reason: 'certificate-unknown' | 'certificate-revoked' | 'certificate-id-mismatch' | 'certificate-expired'; detail: string };
+
+/** Is this certificate (already verified against the CA by TLS) still good for this terminal id? */
+export function judgeCertificate(db: Db, terminalId: string, serial: string, now: Date): CertificateVerdict {
+  const record = certificateBySerial(db, serial);
+  if (!record) return { ok: false, reason: 'certificate-unknown', detail: `serial ${serial} was never issued by this gateway` };
+  if (record.terminalId !== terminalId) return { ok: false, reason: 'certificate-id-mismatch', detail: `serial ${serial} belongs to ${record.terminalId}` };
+  if (record.revokedAt) return { ok: false, reason: 'certificate-revoked', detail: `revoked ${record.revokedAt} (${record.revokedReason ?? 'no reason'})` };
+  if (record.notAfter <= now.toISOString()) return { ok: false, reason: 'certificate-expired', detail: `expired ${record.notAfter}` };
+  return { ok: true, record };
+}

@@ -1,0 +1,105 @@
+import type { Db } from '../../shared/sqlite.ts';
+import type { Logger } from '../../shared/logging.ts';
+import { CiaoError } from '../../shared/errors.ts';
+import type { PairingCredentials } from '../site-data/pairing.ts';
+import type { SiteDataService } from '../site-data/service.ts';
+import { generateSecret, hashSecret } from '../site-data/secrets.ts';
+import type { CertificateRegistry } from '../broker/auth.ts';
+import type { IssuedCertificate, TerminalCa } from './terminal-ca.ts';
+import { judgeCertificate, normalizeSerial, recordCertificate, retireOlderCertificates, revokeCertificates } from './certificates.ts';
+
+/**
+ * Terminal identities by certificate: pairing with a certificate signing request, renewal with the current
+ * certificate, and the broker's view of which certificates are good. The CA signs; this decides when.
+ */
+export interface FleetIdentityOptions {
+  db: Db;
+  ca: TerminalCa;
+  /** Lifetime of issued client certificates. */
+  validityDays: number;
+  siteData: SiteDataService;
+  logger: Logger;
+  /** Certificates follow real time (TLS checks them against it), whatever clock the gateway's day runs on. */
+  now?: () => Date;
+  /** At most this many certificates per terminal in 24 hours (a renewal loop must not fill the table). */
+  maxPerDay?: number;
+}
+
+export class FleetIdentity {
+  private readonly now: () => Date;
+
+  constructor(private readonly o: FleetIdentityOptions) {
+    this.now = o.now ?? (() => new Date());
+  }
+
+  get caPem(): string {
+    return this.o.ca.certPem;
+  }
+
+  /** What the broker asks about a certificate that TLS verified. */
+  registry(): CertificateRegistry {
+    const db = this.o.db;
+    const older = db.prepare(
+      `SELECT 1 FROM terminal_certificates o JOIN terminal_certificates c ON c.serial = ?
+       WHERE o.terminal_id = ? AND o.revoked_at IS NULL AND o.serial <> c.serial AND o.issued_at <= c.issued_at LIMIT 1`,
+    );
+    return {
+      judge: (terminalId, serial) => {
+        const v = judgeCertificate(db, terminalId, serial, this.now());
+        return v.ok ? { ok: true } : v;
+      },
+      accepted: (terminalId, serial) => {
+        // A read first: thousands of terminals reconnecting after a restart must not cost a write each.
+        if (!older.get(normalizeSerial(serial), terminalId)) return;
+        try {
+          const n = retireOlderCertificates(db, terminalId, serial, this.now());
+          if (n) this.o.logger.info({ terminalId, serial, retired: n }, 'terminal moved to its renewed certificate; older ones retired');
+        } catch (err) {
+          this.o.logger.warn({ terminalId, err: (err as Error).message }, 'could not retire older certificates (they expire on their own)');
+        }
+      },
+    };
+  }
+
+  /**
+   * Pairing with a certificate signing request: the certificate is issued for the code's terminal, then
+   * recorded in the same transaction that spends the code. The terminal's older certificates are revoked
+   * (a new pairing is a new device, or the same one starting over) and its secret stops working: a terminal
+   * with a certificate logs in with it alone.
+   */
+  async pairWithCsr(code: string, csr: string, from: string): Promise<{ terminalId: string; credentials: PairingCredentials; certificate: IssuedCertificate }> {
+    const terminalId = this.o.siteData.pairingTerminal(code);
+    const now = this.now();
+    const issued = await this.o.ca.issue(csr, terminalId, { now, validityDays: this.o.validityDays });
+    const claimed = this.o.siteData.claimPairing(code, from, (tid) => {
+      // The code was spent for another terminal meanwhile: impossible unless the table changed under us.
+      if (tid !== terminalId) throw new CiaoError('ERR_CIAO_CONFLICT', [{ field: 'code', rule: 'valid-code', message: 'code: changed while pairing; ask for a new one' }]);
+      revokeCertificates(this.o.db, tid, 'paired again', now);
+      recordCertificate(this.o.db, tid, issued, 'pairing', now);
+      this.o.db.prepare('UPDATE terminals SET secret_hash = ?, secret_rotated_at = ? WHERE id = ?').run(hashSecret(generateSecret()), now.toISOString(), tid);
+      return { kind: 'certificate', certificate: issued.pem };
+    });
+    this.o.logger.info({ terminalId, serial: issued.serial, notAfter: issued.notAfter }, 'terminal certificate issued at pairing');
+    return { ...claimed, certificate: issued };
+  }
+
+  /** A new certificate for a terminal that proved, with its current certificate, who it is. */
+  async renew(terminalId: string, serial: string, csr: string): Promise<IssuedCertificate> {
+    const now = this.now();
+    const verdict = judgeCertificate(this.o.db, terminalId, serial, now);
+    if (!verdict.ok) throw new CiaoError('ERR_CIAO_UNAUTHENTICATED', [{ field: 'certificate', rule: verdict.reason, message: `certificate: ${verdict.detail}` }]);
+    const t = this.o.db.prepare('SELECT disabled FROM terminals WHERE id = ?').get(terminalId) as { disabled: number } | undefined;
+    if (!t || t.disabled) throw new CiaoError('ERR_CIAO_UNAUTHENTICATED', [{ field: 'certificate', rule: 'disabled', message: `certificate: terminal ${terminalId} is disabled` }]);
+    const recent = (this.o.db.prepare('SELECT COUNT(*) AS n FROM terminal_certificates WHERE terminal_id = ? AND issued_at > ?').get(terminalId, new Date(now.getTime() - 86_400_000).toISOString()) as { n: number }).n;
+    if (recent >= (this.o.maxPerDay ?? 5)) throw new CiaoError('ERR_CIAO_CONFLICT', [{ field: 'csr', rule: 'renewals-per-day', message: `csr: terminal ${terminalId} got ${recent} certificates in the last 24 hours; try again tomorrow` }]);
+    const issued = await this.o.ca.issue(csr, terminalId, { now, validityDays: this.o.validityDays });
+    recordCertificate(this.o.db, terminalId, issued, 'renewal', now);
+    this.o.logger.info({ terminalId, serial: issued.serial, notAfter: issued.notAfter, previous: serial }, 'terminal certificate renewed');
+    return issued;
+  }
+
+  /** Whether a connection that logged in with `serial` may stay (revoked, disabled or unknown: no). */
+  stillAllowed(terminalId: string, serial: string): boolean {
+    return judgeCertificate(this.o.db, terminalId, serial, this.now()).ok;
+  }
+}

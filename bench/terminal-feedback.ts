@@ -57,7 +57,7 @@ async function measure(url: string, outbox: string, taps: number, intervalMs: nu
   const reader = new SimulatedReader();
   const panel = new SimulatedPanel({ historySize: 10 });
   const config = parseTerminalConfig(
-    { id: 'bench-t1', secret: 'bench-secret', mqtt: { url }, reader: 'simulated', panel: 'console', outbox, defaults: { debounceSeconds: 0, language: 'en' }, reconnectMinMs: 200, reconnectMaxMs: 1000 },
+    { id: 'bench-t1', secret: 'bench-secret', mqtt: { url }, reader: 'simulated', panel: 'console', outbox, defaults: { siteId: 'bench-site', debounceSeconds: 0, language: 'en' }, reconnectMinMs: 200, reconnectMaxMs: 1000 },
     {},
   );
   let started = 0;

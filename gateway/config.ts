@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../shared/problems.ts';
 import { problemsFromZod } from '../shared/schema.ts';
 import { readJsonFile } from '../shared/json-file.ts';
+import { DEFAULT_MAX_SHIFT_HOURS, MAX_SHIFT_HOURS_RANGE } from '../shared/mqtt/payloads.ts';
 
 /**
  * The gateway's JSON config, validated at start: a bad field is named with the rule it broke.
@@ -82,6 +83,19 @@ export const gatewayConfigSchema = z.strictObject({
     .strictObject({
       maxClockSkewMs: z.number().int().min(0).default(120_000),
       siteDataPollMs: z.number().int().min(50).max(60_000).default(1000),
+      /** A working or on-break state lapses this many hours after it was set (missing OUT); sent to terminals. */
+      maxShiftHours: z
+        .number()
+        .int('must be a whole number of hours')
+        .min(MAX_SHIFT_HOURS_RANGE.min, `must be ${MAX_SHIFT_HOURS_RANGE.min} to ${MAX_SHIFT_HOURS_RANGE.max} hours`)
+        .max(MAX_SHIFT_HOURS_RANGE.max, `must be ${MAX_SHIFT_HOURS_RANGE.min} to ${MAX_SHIFT_HOURS_RANGE.max} hours`)
+        .default(DEFAULT_MAX_SHIFT_HOURS),
+    })
+    .prefault({}),
+  /** Held taps sent late once their site data arrives: how far back (calendar days, the correction window). */
+  heldTaps: z
+    .strictObject({
+      releaseHorizonDays: z.number().int('must be a whole number of days').min(1, 'must be 1 to 366 days').max(366, 'must be 1 to 366 days').default(30),
     })
     .prefault({}),
   /** Secure badges (NTAG 424 DNA): where the master keys are, and how late a lower read counter may come. */

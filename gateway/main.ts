@@ -4,7 +4,10 @@ import type { Db } from '../shared/sqlite.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { readForwardingConfig, startForwarder, type ForwarderHandle, type ForwardingSettings } from './forward/index.ts';
 import { configSourceOf, gatewayConfigOf, readGatewaySecrets, type GatewayConfig, type GatewayConfigInput, type GatewaySecrets } from './config.ts';
-import { openGatewayDatabase } from './store/database.ts';
+import { openGatewayDatabase, saveMaxShiftHours } from './store/database.ts';
+import { ShiftNotifier } from './terminal-sync/shift-notifier.ts';
+import { GatewayRunJournal, HEARTBEAT_EVERY_MS } from './status/outage-journal.ts';
+import { saveReleaseHorizonDays } from './site-data/held-tap-release.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { TapIngest } from './ingest/tap-ingest.ts';
 import { InlineWriter, ThreadWriter, type SpawnWriterThread } from './ingest/writers.ts';
@@ -86,7 +89,7 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
   const metrics = createGatewayMetrics();
   const run = new Lifecycle(logger);
   try {
-    const db = await run.start(database(config));
+    const db = await run.start(database(config, clock, logger));
     const siteData = new SiteDataService(db, { now: () => clock.now() });
     const fleet: Fleet = {
       ca: terminalCa,
@@ -96,11 +99,19 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
     };
     const forwarder = await run.start(forwarding(onss, db, logger, clock));
     const broker = await run.start(mqttBroker(config, db, logger, metrics, fleet));
-    const publisher = await run.start(terminalSync(config, db, logger, clock, broker, fleet));
-    const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, forwarder, badgeKeys, options, fleet));
+    const shifts = new ShiftNotifier(broker, logger.child({ component: 'shifts' }));
+    const publisher = await run.start(terminalSync(config, db, logger, clock, broker, fleet, shifts));
+    const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, shifts, forwarder, badgeKeys, options, fleet));
+    // Held taps a site-data change released: terminals learn the shift states, the forwarder sends, the
+    // writer thread checks the secure badges' ones.
+    siteData.onReleased((r) => {
+      shifts.notify(r.shifts);
+      if (r.registrations > 0) forwarder?.wake();
+      if (r.badgeChecks > 0) ingest.taps.settleBadgeChecks();
+    });
     const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
     const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, () => pairingInfo.current, fleet));
-    const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest, fleet));
+    const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest, publisher, fleet));
     const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening, fleet));
     pairingInfo.current = pairing;
     const httpPort = (http.server.address() as { port: number }).port;
@@ -125,7 +136,7 @@ interface Fleet {
   releaseKeyPem?: string;
 }
 
-function database(config: GatewayConfig): Component<Db> {
+function database(config: GatewayConfig, clock: Clock, logger: Logger): Component<Db> {
   return {
     name: 'database',
     start() {
@@ -134,9 +145,27 @@ function database(config: GatewayConfig): Component<Db> {
       // only what people change (site data, corrections, users from the console), and a change that finds the
       // database busy past the timeout is answered 503 "try again".
       const db = openGatewayDatabase(config.database, { busyTimeoutMs: 250 });
+      // `ciao admin` and the console compute remarks and presence with the gateway's own maximum shift length.
+      saveMaxShiftHours(db, config.terminals.maxShiftHours);
+      saveReleaseHorizonDays(db, config.heldTaps.releaseHorizonDays);
+      // The gateway's own stops and starts go in the outage journal, beside ONSS's and the terminals'.
+      const runs = new GatewayRunJournal(db, () => clock.now());
+      try {
+        runs.started();
+      } catch (err) {
+        logger.warn({ err }, 'could not journal the gateway start');
+      }
+      const heartbeat = setInterval(() => runs.heartbeat(), HEARTBEAT_EVERY_MS);
+      heartbeat.unref();
       return {
         value: db,
         stop: () => {
+          clearInterval(heartbeat);
+          try {
+            runs.stopped();
+          } catch (err) {
+            logger.warn({ err }, 'could not journal the gateway stop');
+          }
           db.close();
         },
       };
@@ -186,13 +215,15 @@ function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
   };
 }
 
-function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Clock, broker: TerminalBroker, fleet: Fleet): Component<SitePublisher> {
+function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Clock, broker: TerminalBroker, fleet: Fleet, shifts: ShiftNotifier): Component<SitePublisher> {
   return {
     name: 'terminal-sync',
     start() {
       const publisher = new SitePublisher(db, broker, logger, {
         pollMs: config.terminals.siteDataPollMs,
         maxClockSkewMs: config.terminals.maxClockSkewMs,
+        maxShiftHours: config.terminals.maxShiftHours,
+        shifts,
         now: () => clock.now(),
         onChange: () => {
           // A terminal disabled (or deleted) while connected is put out now, not at its next reconnect.
@@ -218,12 +249,12 @@ interface Ingest {
   status: TerminalStatusTracker;
 }
 
-function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, forwarder: ForwarderHandle | undefined, badgeKeys: BadgeKeyRing, options: StartGatewayOptions, fleet: Fleet): Component<Ingest> {
+function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, shifts: ShiftNotifier, forwarder: ForwarderHandle | undefined, badgeKeys: BadgeKeyRing, options: StartGatewayOptions, fleet: Fleet): Component<Ingest> {
   return {
     name: 'tap-ingest',
     async start() {
       const gc = config.groupCommit;
-      const badges = { keys: badgeKeys, reorderToleranceMs: config.badgeSecurity.reorderToleranceSeconds * 1000 };
+      const badges = { keys: badgeKeys, reorderToleranceMs: config.badgeSecurity.reorderToleranceSeconds * 1000, maxFutureMs: config.terminals.maxClockSkewMs };
       const writer = gc.writer === 'thread'
         ? await ThreadWriter.start(config.database, gc.busyTimeoutMs, {
             onRestart: (reason) => logger.error({ reason }, 'commit writer thread stopped: starting a new one'),
@@ -243,6 +274,7 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
         // Read at the moment of the ack (unknown badges only, so rarely): a mode just turned on applies at once.
         inEnrolment: (id) => inEnrolmentMode(db, id, clock.now()),
         onRegistrations: () => forwarder?.wake(),
+        onShiftChanges: (changes) => shifts.notify(changes),
         now: () => clock.now().getTime(),
         ...(options.mayCommit ? { mayCommit: options.mayCommit } : {}),
       });
@@ -255,6 +287,9 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
           logger.warn({ terminalId, err: (err as Error).message }, 'could not keep a terminal update report');
         }
       });
+      // Held taps a release (here or from `ciao admin`) handed to the badge check are settled by the writer.
+      taps.settleBadgeChecks();
+      publisher.onSiteDataChange(() => taps.settleBadgeChecks());
       return {
         value: { taps, status },
         // Commits (and acks) what was received, then leaves a moment for those acks to reach the wire
@@ -323,7 +358,7 @@ function pairingListener(config: GatewayConfig, secrets: GatewaySecrets, logger:
   };
 }
 
-function mqttListeners(config: GatewayConfig, secrets: GatewaySecrets, logger: Logger, metrics: GatewayMetrics, broker: TerminalBroker, ingest: Ingest, fleet: Fleet): Component<Listening> {
+function mqttListeners(config: GatewayConfig, secrets: GatewaySecrets, logger: Logger, metrics: GatewayMetrics, broker: TerminalBroker, ingest: Ingest, publisher: SitePublisher, fleet: Fleet): Component<Listening> {
   return {
     name: 'mqtt-listeners',
     async start() {
@@ -334,6 +369,8 @@ function mqttListeners(config: GatewayConfig, secrets: GatewaySecrets, logger: L
           onStatus: (terminalId, payload) => ingest.status.report(terminalId, payload),
           onConnected: (terminalId) => {
             ingest.status.online(terminalId);
+            // The states it missed while away: its roster again, with every worker's state of now.
+            publisher.publishRoster(terminalId);
             metrics.terminalsOnline.inc();
             logger.info({ terminalId }, 'terminal connected');
           },

@@ -15,7 +15,7 @@ export const REASONS = ['work', 'break'] as const;
 export type Reason = (typeof REASONS)[number];
 
 /** The person's capacity on the workplace. No public code list exists; these are the cases the law names. */
-export const CAPACITIES = ['employee', 'agency-worker', 'posted-worker', 'self-employed', 'helper', 'team-leader', 'trainer'] as const;
+export const CAPACITIES = ['employee', 'agency-worker', 'posted-worker', 'self-employed', 'helper', 'team-leader', 'trainer', 'trainee'] as const;
 export type Capacity = (typeof CAPACITIES)[number];
 
 export const CAPACITY_LABELS: Record<Capacity, { fr: string; nl: string; en: string }> = {
@@ -26,6 +26,7 @@ export const CAPACITY_LABELS: Record<Capacity, { fr: string; nl: string; en: str
   helper: { fr: 'aidant', nl: 'helper', en: 'helper' },
   'team-leader': { fr: "chef d'équipe", nl: 'ploegleider', en: 'team leader' },
   trainer: { fr: 'formateur', nl: 'opleider', en: 'trainer' },
+  trainee: { fr: 'stagiaire', nl: 'stagiair', en: 'trainee' },
 };
 
 export const addressSchema = z.object({

@@ -1,7 +1,8 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError } from '../shared/problems.ts';
-import { LANGUAGES } from '../shared/mqtt/payloads.ts';
+import { DEFAULT_MAX_SHIFT_HOURS, LANGUAGES, MAX_SHIFT_HOURS_RANGE } from '../shared/mqtt/payloads.ts';
+import { UNKNOWN_SITE } from './core/state.ts';
 import { parseTerminalId } from '../shared/mqtt/topics.ts';
 import { parseWith, refineWith } from '../shared/schema.ts';
 import { readJsonFile } from '../shared/json-file.ts';
@@ -116,15 +117,16 @@ export const terminalFileSchema = z.strictObject({
   board: boardSchema.optional(),
   defaults: z
     .strictObject({
-      siteId: z.string().min(1).default('unknown-site'),
+      siteId: z.string().min(1).default(UNKNOWN_SITE),
       siteName: z.string().default(''),
       language: z.enum(LANGUAGES, `must be one of ${LANGUAGES.join(', ')}`).default('fr'),
       debounceSeconds: z.number().int().min(0).max(3600).default(60),
       armSeconds: z.number().int().min(1).max(60).default(5),
       buttons: z.array(z.enum(['IN', 'OUT', 'BREAK'])).default(['IN', 'OUT', 'BREAK']),
       maxClockSkewMs: z.number().int().min(0).default(60_000),
+      maxShiftHours: z.number().int().min(MAX_SHIFT_HOURS_RANGE.min).max(MAX_SHIFT_HOURS_RANGE.max).default(DEFAULT_MAX_SHIFT_HOURS),
     })
-    .default({ siteId: 'unknown-site', siteName: '', language: 'fr', debounceSeconds: 60, armSeconds: 5, buttons: ['IN', 'OUT', 'BREAK'], maxClockSkewMs: 60_000 }),
+    .default({ siteId: UNKNOWN_SITE, siteName: '', language: 'fr', debounceSeconds: 60, armSeconds: 5, buttons: ['IN', 'OUT', 'BREAK'], maxClockSkewMs: 60_000, maxShiftHours: DEFAULT_MAX_SHIFT_HOURS }),
   choiceTimeoutSeconds: z.number().min(1).max(60).default(8),
   feedbackSeconds: z.number().min(0.5).max(30).default(3),
   /** Taps published and not yet acked, at most. */

@@ -116,6 +116,16 @@ export async function startTerminal(config: TerminalFileConfig, options: StartOp
   link.on('ack', (ack) => {
     if (ack.display) pipeline.showGatewayText(ack.id, ack.display);
   });
+  // FAQ 31: a terminal that cannot register says so in its status at once (the gateway journals it) and in its log.
+  let cannotRegister = state.cannotRegister.join(',');
+  state.on('changed', () => {
+    const now = state.cannotRegister.join(',');
+    if (now === cannotRegister) return;
+    cannotRegister = now;
+    if (now) logger.warn({ cannotRegister: state.cannotRegister }, 'this terminal cannot register taps; its panel sends workers to the CIaO QR code');
+    else logger.info('this terminal can register taps');
+    link.publishStatus();
+  });
 
   // Signed updates: offered in the retained config, applied between taps (terminal/update/agent.ts).
   let lastTapAt = Number.NEGATIVE_INFINITY;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { printRows, stdoutIo, withService } from './context.ts';
+import { printReleased, printRows, stdoutIo, withService } from './context.ts';
 import { printImport } from './workers.ts';
 
 export function registerBadgeCommands(admin: Command): void {
@@ -16,8 +16,10 @@ export function registerBadgeCommands(admin: Command): void {
         const { getBadge } = await import('../site-data/badges.ts');
         const known = getBadge(db, uid.trim());
         // `add` of a badge already given re-binds it (a re-issued badge), as it always did.
-        const x = (known && !known.revokedAt ? service.updateBadge(caller, known.uid, { worker: o.worker, validFrom: o.from, validTo: o.to ?? null }) : service.createBadge(caller, { uid, worker: o.worker, validFrom: o.from, validTo: o.to })).badge;
+        const r = known && !known.revokedAt ? service.updateBadge(caller, known.uid, { worker: o.worker, validFrom: o.from, validTo: o.to ?? null }) : service.createBadge(caller, { uid, worker: o.worker, validFrom: o.from, validTo: o.to });
+        const x = r.badge;
         stdoutIo.out(`badge ${x.uid} -> worker ${x.workerId} ${x.validFrom}..${x.validTo ?? ''}`);
+        printReleased(stdoutIo, r.released);
       }),
     );
   b.command('revoke')

@@ -3,6 +3,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { userInfo } from 'node:os';
 import type { Caller, SiteDataService } from '../site-data/service.ts';
+import type { HeldTapPreview } from '../site-data/held-taps.ts';
 
 /**
  * Shared plumbing of the `ciao admin` subcommands: find the database (`--db FILE`, or `--config FILE` for the
@@ -124,5 +125,14 @@ export function registerActivation(group: Command, what: string, set: (service: 
           stdoutIo.out(`${what} ${id} ${active ? 'reactivated' : 'deactivated'}`);
         }),
       );
+  }
+}
+
+/** What a change sent late: each held tap it released (or handed to the badge check), one line each. */
+export function printReleased(io: AdminIo, released: HeldTapPreview[]): void {
+  if (released.length === 0) return;
+  io.out(`held taps sent late with their original time: ${released.length}`);
+  for (const r of released) {
+    io.out(`  ${r.at} ${r.direction} badge ${r.badge} at ${r.terminalId} (held: ${r.heldBecause})${r.outcome === 'badge-check' ? ' -> badge check of the secure badge first' : ''}`);
   }
 }

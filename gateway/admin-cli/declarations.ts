@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { collect, exists, printRows, registerActivation, stdoutIo, withService } from './context.ts';
+import { collect, exists, printReleased, printRows, registerActivation, stdoutIo, withService } from './context.ts';
 
 export function registerDeclarationCommands(admin: Command): void {
   const d = admin.command('declaration').description('Declarations of works: number, site, validity, contractor chain');
@@ -10,11 +10,14 @@ export function registerDeclarationCommands(admin: Command): void {
     .requiredOption('--from <date>', 'first valid day, YYYY-MM-DD')
     .option('--to <date>', 'last valid day, YYYY-MM-DD (open-ended if absent)')
     .requiredOption('--company <number>', 'a company on the contractor chain, main contractor first (repeat, or separate with commas)', collect, [])
-    .action(async (number: string, o: { site: string; from: string; to?: string; company: string[] }, cmd: Command) =>
+    .option('--ciao-url <url>', "the declaration's CIaO registration URL (its QR code): the fallback when a terminal cannot register (FAQ 31); '' clears it")
+    .action(async (number: string, o: { site: string; from: string; to?: string; company: string[]; ciaoUrl?: string }, cmd: Command) =>
       withService(cmd, (service, caller) => {
-        const input = { siteId: o.site, validFrom: o.from, validTo: o.to, companies: o.company };
-        const x = (exists(() => service.getDeclaration(caller, number)) ? service.updateDeclaration(caller, number, input) : service.createDeclaration(caller, { number, ...input })).declaration;
-        stdoutIo.out(`declaration ${x.number} site ${x.siteId} ${x.validFrom}..${x.validTo ?? ''} chain ${x.companies.join(' > ')}`);
+        const input = { siteId: o.site, validFrom: o.from, validTo: o.to, companies: o.company, ...(o.ciaoUrl !== undefined ? { ciaoUrl: o.ciaoUrl } : {}) };
+        const r = exists(() => service.getDeclaration(caller, number)) ? service.updateDeclaration(caller, number, input) : service.createDeclaration(caller, { number, ...input });
+        const x = r.declaration;
+        stdoutIo.out(`declaration ${x.number} site ${x.siteId} ${x.validFrom}..${x.validTo ?? ''} chain ${x.companies.join(' > ')}${x.ciaoUrl ? ` CIaO ${x.ciaoUrl}` : ''}`);
+        printReleased(stdoutIo, r.released);
       }),
     );
   d.command('list')

@@ -8,6 +8,7 @@ import { registerBadgeCommands } from './badges.ts';
 import { registerTapCommands } from './taps.ts';
 import { registerRecordsCommands } from './records.ts';
 import { registerBadgeSecurityCommands } from './badge-security.ts';
+import { registerPlacementCommands } from './placements.ts';
 
 /**
  * Every `ciao admin` entity command, in the order `ciao admin --help` lists them. Another part of the
@@ -22,6 +23,7 @@ export const adminSubcommands: AdminSubcommand[] = [
   registerDeclarationCommands,
   registerTerminalCommands,
   registerWorkerCommands,
+  registerPlacementCommands,
   registerBadgeCommands,
   // After `site` and `badge`: it adds `badge provision`, `badge keys` and `site require-secure-badges` to them.
   registerBadgeSecurityCommands,

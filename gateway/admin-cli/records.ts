@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { userInfo } from 'node:os';
 import { collect, intOption, printRows, stdoutIo, withDb, withService, type AdminIo } from './context.ts';
 import type { ApiUser } from '../access/users.ts';
+import { parseEuroAmount } from '../site-data/applicability.ts';
 
 /**
  * The site manager's `ciao admin` subcommands: applies, presence, remarks, export, corrections, user.
@@ -16,10 +17,11 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     if (['no', 'n', 'false', 'non', 'nee', '0'].includes(s)) return false;
     throw new Error(`--${name}: must be yes or no, got ${JSON.stringify(v)}`);
   };
+  // Amounts as Belgians type them (30.000, 30 000, 30.000,50), or a clear refusal: never 30.000 read as 30 EUR.
   const euros = (name: string) => (v: string): number => {
-    const n = Number(v.replace(/[\s_]/g, '').replace(',', '.'));
-    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name}: must be an amount in EUR (0 or more), got ${JSON.stringify(v)}`);
-    return n;
+    const r = parseEuroAmount(v, name);
+    if (!r.ok) throw new Error(`--${name}: ${r.problem.message.replace(/^[^:]+: /, '')} (rule: ${r.problem.rule})`);
+    return r.value;
   };
   const localAdmin = (withNiss = false): ApiUser => ({ id: 'cli', name: `cli:${safeUser()}`, role: 'administrator', sites: null, company: null, canSeeNiss: withNiss, createdAt: '', revokedAt: null });
   const service = async (db: Parameters<Parameters<typeof withDb>[1]>[0]) => {
@@ -44,12 +46,12 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .requiredOption('--amount <eur>', 'value of the main contract in EUR (excl. VAT)', euros('amount'))
     .requiredOption('--subcontractors <n>', 'number of subcontractors', intOption('subcontractors'))
     .requiredOption('--cleaning <yes|no>', 'maintenance or cleaning of buildings under the contract', yesNo('cleaning'))
-    .option('--other-works <yes|no>', 'other immovable works (construction...) under the same declaration', yesNo('other-works'), false)
+    .option('--other-works <yes|no>', 'other immovable works (construction...) under the same declaration (default: no with cleaning, yes without)', yesNo('other-works'))
     .option('--declaration-total <eur>', 'sum of the main contracts on the declaration (Checkinatwork threshold); default the amount', euros('declaration-total'))
     .option('--movable-only', 'only movable goods are cleaned (trains, cars, planes)')
     .option('--voluntary', 'a declaration of works is filed voluntarily (FAQ 4)')
     .option('--json', 'print JSON')
-    .action(async (o: { amount: number; subcontractors: number; cleaning: boolean; otherWorks: boolean; declarationTotal?: number; movableOnly?: boolean; voluntary?: boolean; json?: boolean }) => {
+    .action(async (o: { amount: number; subcontractors: number; cleaning: boolean; otherWorks?: boolean; declarationTotal?: number; movableOnly?: boolean; voluntary?: boolean; json?: boolean }) => {
       if (o.subcontractors < 0) throw new Error('--subcontractors: must be 0 or more');
       const { decideApplicability } = await import('../site-data/applicability.ts');
       const a = decideApplicability({ amountEur: o.amount, subcontractors: o.subcontractors, cleaning: o.cleaning, otherWorks: o.otherWorks, declarationTotalEur: o.declarationTotal, movableOnly: o.movableOnly, voluntaryDeclaration: o.voluntary });

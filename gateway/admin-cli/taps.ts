@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { intOption, printRows, stdoutIo, withDb } from './context.ts';
+import { intOption, printReleased, printRows, stdoutIo, withDb, withService } from './context.ts';
 
 /** What the site manager must look at: taps not turned into registrations, and quarantined payloads. */
 export function registerTapCommands(admin: Command): void {
@@ -23,6 +23,22 @@ export function registerTapCommands(admin: Command): void {
           .prepare(`SELECT tap_id, terminal_id, site_id, badge, direction, reason, at, enrichment, enrichment_detail FROM taps ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at DESC LIMIT ?`)
           .all(...params, o.limit) as Array<Record<string, unknown>>;
         printRows(stdoutIo, rows, !!o.json);
+      }),
+    );
+  t.command('choose-employer')
+    .description("Choose the employer of a tap held because the worker has several and chose none (or one that is not theirs): the tap is sent late with its original time")
+    .argument('<tap-id>', 'the held tap')
+    .requiredOption('--employer <number>', "one of the employers the worker may register under on that site")
+    .option('--dry-run', 'only show what would be sent')
+    .action(async (tapId: string, o: { employer: string; dryRun?: boolean }, cmd: Command) =>
+      withService(cmd, (service, caller) => {
+        if (o.dryRun) {
+          const preview = service.previewEmployerChoice(caller, { tapId, employer: o.employer });
+          stdoutIo.out(preview.length ? 'would send:' : 'would send nothing');
+          printReleased(stdoutIo, preview);
+          return;
+        }
+        printReleased(stdoutIo, service.chooseEmployer(caller, { tapId, employer: o.employer }).released);
       }),
     );
   t.command('quarantine')

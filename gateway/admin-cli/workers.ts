@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { collect, describeProblems, printRows, registerActivation, stdoutIo, withService } from './context.ts';
+import { collect, describeProblems, printReleased, printRows, registerActivation, stdoutIo, withService } from './context.ts';
 import type { ImportResult } from '../site-data/csv-import.ts';
+import type { HeldTapPreview } from '../site-data/held-taps.ts';
 
 export function printImport(result: ImportResult, what: string): void {
   stdoutIo.out(`${what}: ${result.imported} imported, ${result.rejected.length} rejected`);
@@ -17,7 +18,7 @@ export function registerWorkerCommands(admin: Command): void {
     .option('--niss <number>', 'NISS or BIS number (dots and dashes allowed)')
     .option('--limosa <id>', 'Limosa id (some posted workers)')
     .requiredOption('--name <name>', 'full name (the terminal shows the first name and an initial)')
-    .option('--capacity <capacity>', 'employee, agency-worker, posted-worker, self-employed, helper, team-leader or trainer', 'employee')
+    .option('--capacity <capacity>', 'employee, agency-worker, posted-worker, self-employed, helper, team-leader, trainer or trainee', 'employee')
     .requiredOption('--employer <number>', 'an employer (repeat, or separate with commas); agency workers: the agency', collect, [])
     .option('--id <id>', "the gateway's worker key (generated if absent)")
     .action(async (o: { niss?: string; limosa?: string; name: string; capacity: string; employer: string[]; id?: string }, cmd: Command) =>
@@ -28,6 +29,7 @@ export function registerWorkerCommands(admin: Command): void {
         const known = (o.id && findWorker(db, o.id)) || (o.niss && findWorker(db, o.niss)) || (o.limosa && findWorker(db, o.limosa)) || undefined;
         const x = known ? service.updateWorker(caller, known.id, input) : service.createWorker(caller, { id: o.id, ...input });
         stdoutIo.out(`worker ${x.id} ${x.name} (${x.capacity}) employers ${x.employers.join(',')}`);
+        if ('released' in x) printReleased(stdoutIo, x.released as HeldTapPreview[]);
       }),
     );
   w.command('list')

@@ -4,6 +4,7 @@ import { findWorker } from '../site-data/workers.ts';
 import { getBadge, saveSecureBadge, type Badge } from '../site-data/badges.ts';
 import { nowIso, parseDay, problem, throwIfAny } from '../site-data/input.ts';
 import { recordChange, SYSTEM_ACTOR, type Actor } from '../site-data/audit.ts';
+import { HeldTapReleaser } from '../site-data/held-tap-release.ts';
 import type { CardTransport } from './apdu.ts';
 import { DeskReader } from './desk-reader.ts';
 import { deriveBadgeKeys } from './diversify.ts';
@@ -79,25 +80,37 @@ export async function provisionAndEnrol(transport: CardTransport, o: EnrolOption
   });
   const uid = provisioning.uid;
 
-  return o.db.transaction((): EnrolledBadge => {
-    const existing = getBadge(o.db, uid);
+  const enrolled = enrolPersonalisedBadge(o.db, { uid, keyVersion: current, ...input }, o.actor ?? SYSTEM_ACTOR);
+  const oldVersions = provisioning.versionsFound.filter((v) => v !== 0 && v !== current);
+  const existing = enrolled.before;
+  const before = existing?.kind === 'secure' && existing.keyVersion !== current ? existing.keyVersion : oldVersions.length ? Math.max(...oldVersions) : null;
+  return { badge: enrolled.badge, previousWorkerId: existing && existing.workerId !== enrolled.badge.workerId ? existing.workerId : null, previousKeyVersion: before, provisioning };
+}
+
+/**
+ * The record of a badge whose personalisation verified: `secure`, its key version, bound to the worker, in
+ * the audit trail. Taps the badge made while it was unknown go through the badge check of the running
+ * gateway (gateway/site-data/held-tap-release.ts), never released blind.
+ */
+export function enrolPersonalisedBadge(db: Db, input: { uid: string; keyVersion: number; workerId?: string; validFrom?: string; validTo?: string }, actor: Actor, now = new Date()): { badge: Badge; before: Badge | null } {
+  return db.transaction(() => {
+    const existing = getBadge(db, input.uid) ?? null;
     const workerId = input.workerId ?? existing?.workerId;
     if (!workerId) {
       throw new InvalidInputError([
-        problem('worker', 'required', `badge ${uid} is personalised but not enrolled to anyone: run the command again with --worker (the badge need not be personalised again)`),
+        problem('worker', 'required', `badge ${input.uid} is personalised but not enrolled to anyone: run the command again with --worker (the badge need not be personalised again)`),
       ]);
     }
-    const badge = saveSecureBadge(o.db, {
-      uid,
+    const badge = saveSecureBadge(db, {
+      uid: input.uid,
       workerId,
       validFrom: input.validFrom ?? existing?.validFrom ?? nowIso().slice(0, 10),
       validTo: input.validTo ?? (input.validFrom ? null : existing?.validTo ?? null),
-      keyVersion: current,
+      keyVersion: input.keyVersion,
     });
-    recordChange(o.db, { actor: o.actor ?? SYSTEM_ACTOR, action: 'provision', entity: 'badge', entityId: uid, before: existing ?? null, after: badge });
-    const oldVersions = provisioning.versionsFound.filter((v) => v !== 0 && v !== current);
-    const before = existing?.kind === 'secure' && existing.keyVersion !== current ? existing.keyVersion : oldVersions.length ? Math.max(...oldVersions) : null;
-    return { badge, previousWorkerId: existing && existing.workerId !== workerId ? existing.workerId : null, previousKeyVersion: before, provisioning };
+    const auditId = recordChange(db, { actor, action: 'provision', entity: 'badge', entityId: input.uid, before: existing, after: badge });
+    new HeldTapReleaser().release(db, { entity: 'badge', before: existing, after: badge }, { auditId, actor, at: now });
+    return { badge, before: existing };
   }).immediate();
 }
 

@@ -75,6 +75,10 @@ export interface TerminalBroker {
   /** Publishes an ack on the terminal's `acks` topic (QoS 1). */
   sendAck(terminalId: string, ack: Ack): void;
   publishRetained(topic: string, payload: string): void;
+  /** Publishes a `shifts` message to a terminal (QoS 1, not retained). */
+  sendShifts(terminalId: string, payload: string): void;
+  /** The terminals connected now that subscribed to their `shifts` topic (a message to them is delivered). */
+  shiftReceivers(): ReadonlySet<string>;
   connectedTerminals(): string[];
   /** The certificate serial a connected terminal logged in with (undefined: it used its secret). */
   connectedCertificate(terminalId: string): string | undefined;
@@ -124,6 +128,13 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
   const loggedInWith = new WeakMap<Client, string>();
   /** The current connection of each terminal id (a newer connection with the same id replaces the older). */
   const connected = new Map<string, Client>();
+  /**
+   * Terminals that subscribed to their `shifts` topic. Third-party terminals do not: nothing is built or
+   * published for them (a message nobody subscribed to would be dropped by the broker anyway).
+   */
+  const shiftSubscribers = new Set<string>();
+  /** Of those, the ones connected now (kept as they come and go: the notifier asks after every commit). */
+  const shiftReceivers = new Set<string>();
   let traffic: TerminalTraffic | undefined;
 
   const broker = await Aedes.createBroker({
@@ -183,18 +194,25 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
         g.onAclDenied('subscribe', client.id, sub.topic, allowed.problem.rule);
         return callback(null, null); // refused: SUBACK 0x80 for this filter, the connection stays
       }
+      if (allowed.value.kind === 'shifts') {
+        shiftSubscribers.add(client.id);
+        if (connected.get(client.id) === client) shiftReceivers.add(client.id);
+      }
       callback(null, sub);
     },
   });
 
   broker.on('client', (client: Client) => {
     connected.set(client.id, client);
+    // A persistent session keeps its subscription across reconnections.
+    if (shiftSubscribers.has(client.id)) shiftReceivers.add(client.id);
     traffic?.onConnected(client.id);
   });
   broker.on('clientDisconnect', (client: Client) => {
     // A client replaced by a newer connection with the same id must not mark the terminal offline.
     if (connected.get(client.id) !== client) return;
     connected.delete(client.id);
+    shiftReceivers.delete(client.id);
     traffic?.onDisconnected(client.id);
   });
   broker.on('clientError', (client: Client, err: Error) => {
@@ -250,6 +268,14 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
       broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: true, dup: false }, (err?: Error) => {
         if (err) logger.warn({ topic, err: err.message }, 'retained message not published');
       });
+    },
+    sendShifts(terminalId, payload) {
+      broker.publish({ cmd: 'publish', topic: topicFor(terminalId, 'shifts'), payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err?: Error) => {
+        if (err) logger.warn({ terminalId, err: err.message }, 'shift states not published');
+      });
+    },
+    shiftReceivers() {
+      return shiftReceivers;
     },
     connectedTerminals() {
       return [...connected.keys()];

@@ -5,7 +5,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Db } from '../../shared/sqlite.ts';
 import { REMARK_KINDS, type RemarkOptions } from '../remarks/model.ts';
-import { decideApplicability } from '../site-data/applicability.ts';
+import { decideApplicability, parseEuroAmount } from '../site-data/applicability.ts';
+import { InvalidInputError } from '../../shared/problems.ts';
 import { RecordsService } from '../records/service.ts';
 import { notFound, unauthenticated } from '../../shared/errors.ts';
 import ajvCompiler from '@fastify/ajv-compiler';
@@ -277,11 +278,11 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
       querystring: {
         type: 'object',
         properties: {
-          amount: { type: 'number', minimum: 0, description: 'main contract value, EUR' },
+          amount: { type: 'string', maxLength: 40, description: 'main contract value in EUR, as Belgians type it: 30000, 30.000, 30 000, 30.000,50' },
           subcontractors: { type: 'integer', minimum: 0 },
           cleaning: { type: 'boolean' },
           otherWorks: { type: 'boolean' },
-          declarationTotal: { type: 'number', minimum: 0 },
+          declarationTotal: { type: 'string', maxLength: 40, description: 'sum of the main contracts on the declaration, EUR (same forms)' },
           movableOnly: { type: 'boolean' },
           voluntary: { type: 'boolean' },
         },
@@ -291,7 +292,12 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
       response: { 200: anyObject, ...errors },
     },
   }, async (r) => {
-    const q = r.query as { amount: number; subcontractors: number; cleaning: boolean; otherWorks?: boolean; declarationTotal?: number; movableOnly?: boolean; voluntary?: boolean };
-    return decideApplicability({ amountEur: q.amount, subcontractors: q.subcontractors, cleaning: q.cleaning, otherWorks: q.otherWorks, declarationTotalEur: q.declarationTotal, movableOnly: q.movableOnly, voluntaryDeclaration: q.voluntary });
+    const q = r.query as { amount: string; subcontractors: number; cleaning: boolean; otherWorks?: boolean; declarationTotal?: string; movableOnly?: boolean; voluntary?: boolean };
+    // Read as typed, never coerced: a number type would take `30.000` for 30 EUR.
+    const amount = parseEuroAmount(q.amount, 'amount');
+    const total = q.declarationTotal === undefined ? undefined : parseEuroAmount(q.declarationTotal, 'declarationTotal');
+    const problems = [amount, ...(total ? [total] : [])].flatMap((c) => (c.ok ? [] : [c.problem]));
+    if (problems.length) throw new InvalidInputError(problems);
+    return decideApplicability({ amountEur: (amount as { value: number }).value, subcontractors: q.subcontractors, cleaning: q.cleaning, otherWorks: q.otherWorks, declarationTotalEur: total?.ok ? total.value : undefined, movableOnly: q.movableOnly, voluntaryDeclaration: q.voluntary });
   });
 }

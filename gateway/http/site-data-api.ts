@@ -60,6 +60,11 @@ const siteFields = {
 const declarationFields = {
   siteId: str(64), validFrom: day, validTo: nullable(day),
   companies: { type: 'array', items: str(20), minItems: 1, maxItems: 20, description: 'contractor chain, main contractor first' },
+  ciaoUrl: nullable(str(500, "the declaration's CIaO registration URL (its QR code): the fallback when a terminal cannot register (FAQ 31)")),
+} as const;
+const placementFields = {
+  worker: str(64, 'worker id, NISS/BIS or Limosa id'), agency: str(20, "the agency's enterprise number (on the registrations)"),
+  userCompany: str(20, 'the company the worker works for on site'), validFrom: day, validTo: nullable(day),
 } as const;
 const workerFields = {
   niss: str(20, 'NISS or BIS number'), limosa: str(40, 'Limosa id (posted workers)'), name: str(100),
@@ -146,8 +151,8 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     setActive: (c, id, a) => service.setSiteActive(c, id, a),
   });
 
-  type DeclBody = { number: string; siteId: string; validFrom: string; validTo?: string | null; companies: string[] };
-  const declInput = (b: Omit<DeclBody, 'number'>) => ({ siteId: b.siteId, validFrom: b.validFrom, validTo: b.validTo ?? undefined, companies: b.companies });
+  type DeclBody = { number: string; siteId: string; validFrom: string; validTo?: string | null; companies: string[]; ciaoUrl?: string | null };
+  const declInput = (b: Omit<DeclBody, 'number'>) => ({ siteId: b.siteId, validFrom: b.validFrom, validTo: b.validTo ?? undefined, companies: b.companies, ...(b.ciaoUrl !== undefined ? { ciaoUrl: b.ciaoUrl } : {}) });
   entity<DeclBody, Omit<DeclBody, 'number'>>({
     path: 'declarations', tag: 'site data', what: 'declarations of works',
     createBody: { type: 'object', properties: { number: str(20, 'declaration-of-works number (13 characters)'), ...declarationFields }, required: ['number', 'siteId', 'validFrom', 'companies'], additionalProperties: false },
@@ -182,6 +187,48 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     update: (c, id, b) => service.updateBadge(c, id, b),
     setActive: (c, id, _a, body) => service.revokeBadge(c, id, typeof body.reason === 'string' ? body.reason : undefined),
     deactivateQuery: { type: 'object', properties: { reason: str(200, 'why the badge is revoked') }, additionalProperties: false },
+  });
+
+  type PlacementBody = { id?: string; worker: string; agency: string; userCompany: string; validFrom: string; validTo?: string | null };
+  const placementInput = (b: PlacementBody) => ({ worker: b.worker, agency: b.agency, userCompany: b.userCompany, validFrom: b.validFrom, validTo: b.validTo ?? undefined, ...(b.id ? { id: b.id } : {}) });
+  const placementBody = { type: 'object', properties: { id: str(64, 'optional own key'), ...placementFields }, required: ['worker', 'agency', 'userCompany', 'validFrom'], additionalProperties: false } as const;
+  entity<PlacementBody, PlacementBody>({
+    path: 'placements', tag: 'site data', what: 'agency placements (FAQ 26)',
+    createBody: placementBody,
+    updateBody: { type: 'object', properties: placementFields, required: ['worker', 'agency', 'userCompany', 'validFrom'], additionalProperties: false },
+    list: (c, q) => service.listPlacements(c, q),
+    get: (c, id) => service.getPlacement(c, id),
+    create: (c, b) => service.createPlacement(c, placementInput(b)),
+    update: (c, id, b) => service.updatePlacement(c, id, placementInput(b)),
+    setActive: (c, id, a) => service.setPlacementActive(c, id, a),
+  });
+
+  // --- what a change would send late: the held taps it releases, shown before it is confirmed ---
+  const releasesResponse = { 200: anyObject, ...errors };
+  const previewSummary = (what: string) => `The held taps ${what} would send late with their original time (nothing is changed)`;
+  app.post(`${prefix}/declarations/preview`, { schema: { summary: previewSummary('adding or changing this declaration'), tags: ['held taps'], security: secured, body: { type: 'object', properties: { number: str(20), ...declarationFields }, required: ['number', 'siteId', 'validFrom', 'companies'], additionalProperties: false }, response: releasesResponse } },
+    async (r) => ({ heldTaps: service.previewDeclaration(caller(r), { number: (r.body as DeclBody).number, ...declInput(r.body as DeclBody) }) }));
+  app.post(`${prefix}/badges/preview`, { schema: { summary: previewSummary('enrolling this badge or widening its validity'), tags: ['held taps'], security: secured, body: { type: 'object', properties: { uid: str(20), ...badgeFields }, required: ['uid', 'worker'], additionalProperties: false }, response: releasesResponse } },
+    async (r) => {
+      const b = r.body as { uid: string; worker: string; validFrom?: string; validTo?: string | null };
+      return { heldTaps: service.previewBadge(caller(r), { uid: b.uid, worker: b.worker, validFrom: b.validFrom, validTo: b.validTo ?? undefined }) };
+    });
+  app.post(`${prefix}/workers/:id/preview`, { schema: { summary: previewSummary("this change of the worker's record (employers)"), tags: ['held taps'], security: secured, params: idParams('worker id'), body: { type: 'object', properties: workerFields, required: ['name', 'employers'], additionalProperties: false }, response: releasesResponse } },
+    async (r) => ({ heldTaps: service.previewWorker(caller(r), (r.params as { id: string }).id, r.body as { name: string; employers: string[] }) }));
+  app.post(`${prefix}/placements/preview`, { schema: { summary: previewSummary('this agency placement'), tags: ['held taps'], security: secured, body: placementBody, response: releasesResponse } },
+    async (r) => ({ heldTaps: service.previewPlacement(caller(r), placementInput(r.body as PlacementBody)) }));
+  const choiceBody = { type: 'object', properties: { tapId: str(64), employer: str(20, "one of the employers the worker may register under on the tap's site") }, required: ['tapId', 'employer'], additionalProperties: false } as const;
+  app.post(`${prefix}/employer-choices/preview`, { schema: { summary: previewSummary('choosing this employer for a held tap'), tags: ['held taps'], security: secured, body: choiceBody, response: releasesResponse } },
+    async (r) => ({ heldTaps: service.previewEmployerChoice(caller(r), r.body as { tapId: string; employer: string }) }));
+  app.post(`${prefix}/employer-choices`, { schema: { summary: 'Choose the employer of a tap held because the worker has several and chose none: the tap is sent late with its original time', tags: ['held taps'], security: secured, body: choiceBody, response: { 201: anyObject, ...errors } } },
+    async (r, reply) => reply.code(201).send(service.chooseEmployer(caller(r), r.body as { tapId: string; employer: string })));
+
+  // --- FAQ 31: the fallback when a terminal cannot register ---
+  app.get(`${prefix}/sites/:id/fallback`, {
+    schema: { summary: "The CIaO QR code and URL of the site's declaration valid today: the fallback when a terminal cannot register (FAQ 31)", tags: ['site data'], security: secured, params: idParams('site id'), response: { 200: anyObject, ...errors } },
+  }, async (r) => {
+    const f = service.siteFallback(caller(r), (r.params as { id: string }).id);
+    return { ...f, qrSvg: f.ciaoUrl ? await QRCode.toString(f.ciaoUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }) : null };
   });
 
   type TerminalBody = { id: string; siteId?: string; language?: string | null; debounceSeconds?: number; buttons?: string[]; armSeconds?: number; feedbackSeconds?: number | null };

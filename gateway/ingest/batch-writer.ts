@@ -2,8 +2,12 @@ import type { Transaction } from 'better-sqlite3';
 import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import type { RejectReason, Tap } from '../../shared/mqtt/payloads.ts';
-import { Enricher, type EnrichmentStatus } from './enrich.ts';
+import { Enricher, type EnrichmentResult, type EnrichmentStatus } from './enrich.ts';
 import { BadgeSecurityCheck, type BadgeCheckOptions } from './badge-check.ts';
+import { ShiftTracker, type ShiftChange } from './shift-tracker.ts';
+import { TapTimeCheck } from './time-check.ts';
+import { TerminalOutages } from '../status/outage-journal.ts';
+import { ReleaseWrites, settleBadgeChecks } from '../site-data/held-tap-release.ts';
 
 /**
  * One group-commit transaction: every item of a batch written together (taps, their enrichment and
@@ -13,7 +17,18 @@ import { BadgeSecurityCheck, type BadgeCheckOptions } from './badge-check.ts';
 export type IngestItem =
   | { kind: 'tap'; terminalId: string; tap: Tap; receivedAt: string; receivedMs: number; arrivedPerf: number }
   | { kind: 'reject'; terminalId: string; tapId?: string; reason: RejectReason; problems: FieldProblem[]; payload: Uint8Array; receivedAt: string; receivedMs: number; arrivedPerf: number }
-  | StatusItem;
+  | StatusItem
+  | BadgeChecksItem;
+
+/**
+ * Held taps a release handed to the badge check (a badge now enrolled as secure) are waiting: settle them in
+ * this transaction, where the keys and the read counters are (gateway/site-data/held-tap-release.ts).
+ */
+export interface BadgeChecksItem {
+  kind: 'badge-checks';
+  /** Gateway clock (ISO). */
+  at: string;
+}
 
 /** A terminal came online, went offline, or reported its status: written with the next batch. */
 export interface StatusItem {
@@ -32,26 +47,44 @@ export interface BatchResult {
   results: ItemResult[];
   registrations: number;
   durationMs: number;
+  /** Workers' shift states this commit changed (gateway/ingest/shift-tracker.ts), for the terminals. */
+  shifts: ShiftChange[];
 }
+
+export interface BatchWriterOptions extends BadgeCheckOptions {
+  /** A tap dated further than this after its arrival is held as `future-dated` (the allowed clock skew). */
+  maxFutureMs?: number;
+}
+
+export const DEFAULT_MAX_FUTURE_MS = 120_000;
 
 /** How often, at most, a terminal's measured skew and last tap time are rewritten when the skew is steady. */
 const SKEW_WRITE_INTERVAL_MS = 5000;
 
 export class BatchWriter {
-  private readonly transaction: Transaction<(items: IngestItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]> }>;
+  private readonly transaction: Transaction<(items: IngestItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]>; shifts: ShiftChange[] }>;
   private readonly skewWritten = new Map<string, { skewMs: number; atMs: number }>();
   private readonly badgeCheck: BadgeSecurityCheck;
 
-  /** `badges`: the key ring and reorder tolerance of the secure-badge check (without keys, secure badges' taps are held). */
-  constructor(db: Db, badges: BadgeCheckOptions = {}) {
+  /**
+   * `options`: the key ring and reorder tolerance of the secure-badge check (without keys, secure badges' taps
+   * are held), and the allowed clock skew into the future.
+   */
+  constructor(db: Db, options: BatchWriterOptions = {}) {
+    const { maxFutureMs, ...badges } = options;
     const badgeCheck = new BadgeSecurityCheck(db, badges);
     this.badgeCheck = badgeCheck;
     const enricher = new Enricher(db, badgeCheck);
+    const shifts = new ShiftTracker(db);
+    const releases = new ReleaseWrites(db, shifts);
+    const timeCheck = new TapTimeCheck(maxFutureMs ?? DEFAULT_MAX_FUTURE_MS);
     const insertTap = db.prepare(
-      `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail, sun_counter)
-       VALUES (@tap_id, @terminal_id, @site_id, @seq, @badge, @direction, @reason, @at, @local_at, @employer, @received_at, @enrichment, @enrichment_detail, @sun_counter)
+      `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail, sun_counter, worker_id)
+       VALUES (@tap_id, @terminal_id, @site_id, @seq, @badge, @direction, @reason, @at, @local_at, @employer, @received_at, @enrichment, @enrichment_detail, @sun_counter, @worker_id)
        ON CONFLICT (tap_id) DO NOTHING`,
     );
+    const insertTimeCheck = db.prepare('INSERT INTO tap_time_checks (tap_id, problem, details) VALUES (?, ?, ?) ON CONFLICT (tap_id) DO NOTHING');
+    const insertHeldSun = db.prepare('INSERT INTO held_tap_sun (tap_id, picc, mac) VALUES (?, ?, ?) ON CONFLICT (tap_id) DO NOTHING');
     const insertRegistration = db.prepare(
       `INSERT INTO registrations (tap_id, terminal_id, site_id, worker_id, type, reason, at, at_utc, ssin, limosa_id, capacity, employer_kind, employer_id, declaration, place_of_work, received_at)
        VALUES (@tap_id, @terminal_id, @site_id, @worker_id, @type, @reason, @at, @at_utc, @ssin, @limosa_id, @capacity, @employer_kind, @employer_id, @declaration, @place_of_work, @received_at)
@@ -80,23 +113,37 @@ export class BatchWriter {
          config_version = COALESCE(excluded.config_version, config_version),
          reported_skew_ms = COALESCE(excluded.reported_skew_ms, reported_skew_ms), updated_at = excluded.updated_at`,
     );
+    const outages = new TerminalOutages(db);
     const writeStatus = (item: StatusItem) => {
-      if (item.change === 'online') connected.run(item.terminalId, item.at, item.at);
-      else if (item.change === 'offline') disconnected.run(item.terminalId, item.at, item.at);
-      else if (item.report) {
+      if (item.change === 'online') {
+        connected.run(item.terminalId, item.at, item.at);
+        outages.online(item.terminalId, item.at);
+      } else if (item.change === 'offline') {
+        disconnected.run(item.terminalId, item.at, item.at);
+        outages.offline(item.terminalId, item.at, 'connection to the gateway lost');
+      } else if (item.report) {
         const r = item.report;
         reported.run({ id: item.terminalId, state: r.state, at: r.at, version: r.version ?? null, queued: r.queued ?? null, skew: r.clockSkewMs ?? null, configVersion: r.configVersion ?? null, now: item.at });
+        // The terminal's own word (its status, or its last will when it went away without saying goodbye).
+        if (r.state === 'offline') outages.offline(item.terminalId, item.at, 'the terminal reported itself offline (status or last will)');
+        else outages.online(item.terminalId, item.at);
       }
     };
 
     this.transaction = db.transaction((items: IngestItem[]) => {
       enricher.beginBatch();
+      shifts.beginBatch();
       const results: ItemResult[] = [];
       const skew = new Map<string, { skewMs: number; at: string }>();
       let registrations = 0;
       for (const item of items) {
         if (item.kind === 'status') {
           writeStatus(item);
+          results.push({ status: 'noted' });
+          continue;
+        }
+        if (item.kind === 'badge-checks') {
+          registrations += settleBadgeChecks(db, enricher, badgeCheck, releases, new Date(item.at)).registrations;
           results.push({ status: 'noted' });
           continue;
         }
@@ -109,12 +156,23 @@ export class BatchWriter {
         const { tap } = item;
         // Terminal clock minus gateway clock at arrival; transit and queueing only lower it, so the
         // highest value in a batch is the best estimate.
-        const tapSkew = Date.parse(tap.at) - item.receivedMs;
+        const atMs = Date.parse(tap.at);
+        const tapSkew = atMs - item.receivedMs;
         const prev = skew.get(item.terminalId);
         if (!prev || tapSkew > prev.skewMs) skew.set(item.terminalId, { skewMs: tapSkew, at: item.receivedAt });
+        // Time truth first: a tap dated in the future of its arrival is held, never registered with a
+        // made-up time; a wrong offset keeps the true instant and is noted for the site manager.
+        const time = timeCheck.check(tap.at, atMs, item.receivedMs);
         // Enrich first, then insert: a tap id already stored inserts nothing (changes = 0) and is a
         // duplicate, acked again and stored once, without a lookup of its own.
-        const e = enricher.enrich(item.terminalId, tap, item.receivedAt);
+        let e: EnrichmentResult;
+        if (time.kind === 'future') {
+          e = { status: 'future-dated', siteId: enricher.siteOf(item.terminalId), detail: `the tap is dated ${Math.round(time.aheadMs / 1000)} s after it reached the gateway (more than the ${Math.round((maxFutureMs ?? DEFAULT_MAX_FUTURE_MS) / 1000)} s allowed): the terminal's clock is ahead` };
+        } else {
+          e = enricher.enrich(item.terminalId, tap, item.receivedAt);
+          // Registered at its true instant, written with the Brussels offset of that instant.
+          if (time.kind === 'offset' && e.status === 'enriched') e.registration.at = time.trueAt;
+        }
         const inserted = insertTap.run({
           tap_id: tap.id,
           terminal_id: item.terminalId,
@@ -131,11 +189,17 @@ export class BatchWriter {
           enrichment_detail: e.status === 'enriched' ? null : e.detail,
           // A secure badge's accepted read counter, committed with its tap: what makes a replay known after any crash.
           sun_counter: e.badgeCheck?.result === 'verified' ? e.badgeCheck.counter : null,
+          worker_id: e.workerId ?? null,
         }).changes;
         if (inserted === 0) {
           results.push({ status: 'stored', duplicate: true });
           continue;
         }
+        if (time.kind === 'offset') insertTimeCheck.run(tap.id, time.problem, JSON.stringify({ at: tap.at, given: time.given, expected: time.expected, trueAt: time.trueAt, terminalId: item.terminalId }));
+        // The worker did tap: the tap counts for their shift state, registered or held for missing site data.
+        if (e.workerId && e.siteId) shifts.apply(e.workerId, { tapId: tap.id, atMs, direction: tap.direction, reason: tap.reason, siteId: e.siteId });
+        // Kept for the badge check, should the badge be enrolled later as a secure badge.
+        if (e.status === 'unknown-badge' && tap.sun) insertHeldSun.run(tap.id, tap.sun.picc, tap.sun.mac);
         // Why the badge check failed or flagged the tap goes with it; an accepted counter is the badge's new state.
         if (e.badgeCheck) badgeCheck.record(tap, e.badgeCheck);
         if (e.status === 'enriched') registrations += insertRegistration.run(e.registration).changes;
@@ -154,7 +218,7 @@ export class BatchWriter {
         updateSkew.run(terminalId, skewMs, v.at, now);
         written.push([terminalId, skewMs]);
       }
-      return { results, registrations, written };
+      return { results, registrations, written, shifts: shifts.takeChanges() };
     });
   }
 
@@ -168,6 +232,6 @@ export class BatchWriter {
     this.badgeCheck.committed();
     const atMs = Date.now();
     for (const [terminalId, skewMs] of r.written) this.skewWritten.set(terminalId, { skewMs, atMs });
-    return { results: r.results, registrations: r.registrations, durationMs: performance.now() - started };
+    return { results: r.results, registrations: r.registrations, durationMs: performance.now() - started, shifts: r.shifts };
   }
 }

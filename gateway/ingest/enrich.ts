@@ -26,16 +26,30 @@ export const ENRICHMENT_STATUSES = [
   // A secure badge's tap whose SUN message failed (badge-check.ts): held, never registered.
   'possible-copy',
   'badge-key-missing',
+  // A tap dated further in the future of its arrival than the allowed clock skew: its time cannot be true.
+  'future-dated',
 ] as const;
 export type EnrichmentStatus = (typeof ENRICHMENT_STATUSES)[number];
 
 /** A row of `registrations` as enrichment makes it (the database assigns `seq`); always with its worker. */
 export type EnrichedRegistration = Omit<RegistrationRow, 'seq' | 'worker_id'> & { worker_id: string };
 
-/** `badgeCheck`: what the badge check found, to be recorded with the tap (absent when it did not run). */
+/**
+ * `badgeCheck`: what the badge check found, to be recorded with the tap (absent when it did not run).
+ * `workerId`: the worker the tap is attributed to (its badge known, valid that day, not revoked, not held by
+ * the badge check), also when the tap is held for missing site data: the worker did tap, so it counts for
+ * their shift state.
+ */
 export type EnrichmentResult =
-  | { status: 'enriched'; siteId: string; registration: EnrichedRegistration; badgeCheck?: BadgeCheckResult }
-  | { status: Exclude<EnrichmentStatus, 'enriched'>; siteId: string | null; detail: string; badgeCheck?: BadgeCheckResult };
+  | { status: 'enriched'; siteId: string; registration: EnrichedRegistration; badgeCheck?: BadgeCheckResult; workerId: string }
+  | { status: Exclude<EnrichmentStatus, 'enriched'>; siteId: string | null; detail: string; badgeCheck?: BadgeCheckResult; workerId?: string };
+
+/**
+ * Statuses a site-data change can resolve: the tap is then re-enriched and sent late (held-tap release).
+ * Never: a revoked badge, a possible copy or a missing key (docs/badges.md), a future-dated tap (its time
+ * cannot be true), a terminal without a site (where it stood then is not known).
+ */
+export const RELEASABLE_STATUSES = ['unknown-badge', 'badge-not-valid', 'no-declaration', 'employer-choice-needed', 'unknown-employer'] as const satisfies readonly EnrichmentStatus[];
 
 /**
  * Lookups that are the same for many taps of one batch (terminal -> site, the site's declaration of the day,
@@ -70,6 +84,8 @@ export class Enricher {
   private readonly badge;
   private readonly worker;
   private readonly employers;
+  private readonly placements;
+  private readonly company;
 
   constructor(db: Db, private readonly badgeCheck?: BadgeSecurityCheck) {
     this.terminalSite = db.prepare('SELECT site_id FROM terminals WHERE id = ?').pluck();
@@ -81,6 +97,15 @@ export class Enricher {
     this.badge = db.prepare('SELECT worker_id, valid_from, valid_to, revoked_at, kind, key_version FROM badges WHERE uid = ?');
     this.worker = db.prepare('SELECT id, ssin, limosa_id, capacity FROM workers WHERE id = ?');
     this.employers = db.prepare('SELECT c.id, c.kind FROM worker_employers we JOIN companies c ON c.id = we.company_id WHERE we.worker_id = ? ORDER BY we.rowid');
+    this.placements = db.prepare(
+      `SELECT agency_id, user_company_id FROM agency_placements WHERE worker_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) AND deactivated_at IS NULL ORDER BY valid_from, id`,
+    );
+    this.company = db.prepare('SELECT id, kind FROM companies WHERE id = ?');
+  }
+
+  /** The terminal's site (null: none), as enrichment sees it in this batch. */
+  siteOf(terminalId: string): string | null {
+    return this.memo.get('terminal', terminalId, () => this.terminalSite.get(terminalId) as string | null | undefined) ?? null;
   }
 
   /** Starts a new batch: forget what the previous transaction looked up. */
@@ -89,7 +114,11 @@ export class Enricher {
     this.badgeCheck?.beginBatch();
   }
 
-  enrich(terminalId: string, tap: Tap, receivedAt: string): EnrichmentResult {
+  /**
+   * `options.noBadgeCheck`: the re-enrichment of a held tap of a UID-only badge (a release), where no SUN
+   * message is checked. A secure badge's held tap goes through the badge check on the writer thread instead.
+   */
+  enrich(terminalId: string, tap: Tap, receivedAt: string, options: { noBadgeCheck?: boolean } = {}): EnrichmentResult {
     const memo = this.memo;
     const siteId = memo.get('terminal', terminalId, () => this.terminalSite.get(terminalId) as string | null | undefined);
     if (!siteId) return { status: 'no-site', siteId: null, detail: `terminal ${terminalId} is not assigned to a site` };
@@ -101,27 +130,38 @@ export class Enricher {
       return { status: 'badge-not-valid', siteId, detail: `badge ${tap.badge} is valid ${badge.valid_from} to ${badge.valid_to ?? '(open)'}, not on ${day}` };
     }
     // Before anything else about the registration: a tap that may come from a copy is held whatever else holds.
-    const badgeCheck = this.badgeCheck?.check(tap, badge, siteId);
+    const badgeCheck = options.noBadgeCheck ? undefined : this.badgeCheck?.check(tap, badge, siteId);
     if (badgeCheck?.result === 'held') return { status: badgeCheck.status, siteId, detail: badgeCheck.detail, badgeCheck };
-    const result = this.registration(memo, terminalId, siteId, day, tap, badge.worker_id, receivedAt);
+    const result = { ...this.registration(memo, terminalId, siteId, day, tap, badge.worker_id, receivedAt), workerId: badge.worker_id };
     return badgeCheck && badgeCheck.result !== 'none' ? { ...result, badgeCheck } : result;
   }
 
-  private registration(memo: BatchMemo, terminalId: string, siteId: string, day: string, tap: Tap, workerId: string, receivedAt: string): EnrichmentResult {
+  /** The user companies the worker is placed with by an agency on that day (FAQ 26), by agency. */
+  private placedAgencies(memo: BatchMemo, workerId: string, day: string): Array<{ agency: string; userCompany: string }> {
+    return memo.get('placements', `${workerId}\n${day}`, () =>
+      (this.placements.all(workerId, day, day) as Array<{ agency_id: string; user_company_id: string }>).map((p) => ({ agency: p.agency_id, userCompany: p.user_company_id })),
+    );
+  }
+
+  private registration(memo: BatchMemo, terminalId: string, siteId: string, day: string, tap: Tap, workerId: string, receivedAt: string): Exclude<EnrichmentResult, { status: 'enriched' }> | Omit<Extract<EnrichmentResult, { status: 'enriched' }>, 'workerId'> {
     const declaration = memo.get('declaration', `${siteId}\n${day}`, () => this.declaration.get(siteId, day, day) as string | undefined);
-    if (!declaration) return { status: 'no-declaration', siteId, detail: `site ${siteId} has no declaration of works valid on ${day}` };
+    if (!declaration) return { status: 'no-declaration', siteId, detail: `site ${siteId} has no declaration of works valid on ${day}`, workerId };
     const worker = memo.get('worker', workerId, () => this.worker.get(workerId) as { id: string; ssin: string | null; limosa_id: string | null; capacity: string });
     const all = memo.get('employers', worker.id, () => this.employers.all(worker.id) as Array<{ id: string; kind: 'enterprise' | 'foreign' }>);
+    const chain = memo.get('chain', declaration, () => this.chain.all(declaration) as string[]);
+    // An agency worker registers under the agency's number (FAQ 26) where the user company is on the chain.
+    const agencies = this.placedAgencies(memo, worker.id, day).filter((p) => chain.includes(p.userCompany)).map((p) => p.agency);
+    const companyOf = (id: string) => all.find((e) => e.id === id) ?? memo.get('company', id, () => this.company.get(id) as { id: string; kind: 'enterprise' | 'foreign' } | undefined);
     let employer: { id: string; kind: 'enterprise' | 'foreign' } | undefined;
     if (tap.employer) {
       const chosen = companyIdKey(tap.employer);
-      employer = all.find((e) => e.id === chosen);
-      if (!employer) return { status: 'unknown-employer', siteId, detail: `employer ${chosen} chosen on the terminal is not one of the worker's employers` };
+      employer = all.some((e) => e.id === chosen) || agencies.includes(chosen) ? companyOf(chosen) : undefined;
+      if (!employer) return { status: 'unknown-employer', siteId, detail: `employer ${chosen} chosen on the terminal is not one of the worker's employers`, workerId };
     } else {
-      const chain = memo.get('chain', declaration, () => this.chain.all(declaration) as string[]);
-      const choices = employerChoices(all.map((e) => e.id), chain);
-      if (choices.length !== 1) return { status: 'employer-choice-needed', siteId, detail: `the worker has ${choices.length} employers for this site and none was chosen` };
-      employer = all.find((e) => e.id === choices[0]);
+      const choices = employerChoices(all.map((e) => e.id), chain, agencies);
+      if (choices.length !== 1) return { status: 'employer-choice-needed', siteId, detail: `the worker has ${choices.length} employers for this site and none was chosen`, workerId };
+      employer = companyOf(choices[0]!);
+      if (!employer) return { status: 'unknown-employer', siteId, detail: `employer ${choices[0]} is not known here`, workerId };
     }
     const placeOfWork = memo.get('place', siteId, () => JSON.stringify(placeOfWorkOf(this.site.get(siteId) as Parameters<typeof placeOfWorkOf>[0])));
     return {

@@ -1,6 +1,7 @@
 import type { EnrichmentStatus } from './enrich.ts';
-import type { IngestItem, StatusItem } from './batch-writer.ts';
+import type { BadgeChecksItem, IngestItem, StatusItem } from './batch-writer.ts';
 import type { CommitWriter } from './writers.ts';
+import type { ShiftChange } from './shift-tracker.ts';
 
 /**
  * Group commit: taps arriving within a short window (or until the batch is full) are written in one
@@ -14,12 +15,14 @@ export type { IngestItem } from './batch-writer.ts';
 export type IngestOutcome =
   | { item: Extract<IngestItem, { kind: 'tap' }>; status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus }
   | { item: Extract<IngestItem, { kind: 'reject' }>; status: 'rejected' }
-  | { item: StatusItem; status: 'noted' };
+  | { item: StatusItem | BadgeChecksItem; status: 'noted' };
 
 export interface CommitStats {
   size: number;
   registrations: number;
   durationMs: number;
+  /** Workers' shift states the commit changed. */
+  shifts: ShiftChange[];
 }
 
 export interface GroupCommitOptions {
@@ -88,7 +91,7 @@ export class GroupCommitter {
     try {
       const r = await this.writer.write(items);
       const outcomes = items.map((item, i) => ({ item, ...r.results[i]! }) as IngestOutcome);
-      this.opts.onCommitted(outcomes, { size: items.length, registrations: r.registrations, durationMs: r.durationMs });
+      this.opts.onCommitted(outcomes, { size: items.length, registrations: r.registrations, durationMs: r.durationMs, shifts: r.shifts ?? [] });
       return true;
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';

@@ -7,6 +7,7 @@ import { GroupCommitter, type CommitStats, type IngestItem, type IngestOutcome }
 import { InlineWriter, type CommitWriter } from './writers.ts';
 import type { StatusItem } from './batch-writer.ts';
 import { ackDisplay } from './display.ts';
+import type { ShiftChange } from './shift-tracker.ts';
 
 /** Where acks go: the broker adapter publishes them on the terminal's `acks` topic (QoS 1). */
 export interface AckSink {
@@ -27,6 +28,8 @@ export interface TapIngestOptions {
   inEnrolment?(terminalId: string): boolean;
   /** Called after a commit that appended registrations. */
   onRegistrations(count: number): void;
+  /** Called after a commit that changed workers' shift states (right after its acks). */
+  onShiftChanges?(changes: ShiftChange[]): void;
   mayCommit?: () => boolean;
   /** The gateway's clock (a virtual one in the demo); Date.now by default. */
   now?: () => number;
@@ -66,6 +69,14 @@ export class TapIngest {
     } else {
       this.committer.submit({ kind: 'reject', terminalId, tapId: decoded.id, reason: decoded.reason, problems: decoded.problems, payload, receivedAt, receivedMs, arrivedPerf });
     }
+  }
+
+  /**
+   * Held taps a release handed to the badge check are settled with the next batch, on the writer thread
+   * that holds the keys and read counters (asked after a site-data change, and once at start).
+   */
+  settleBadgeChecks(): void {
+    this.committer.submit({ kind: 'badge-checks', at: new Date(this.now()).toISOString() });
   }
 
   /** Status changes are written with the next batch, so the database has a single writer. */
@@ -124,6 +135,13 @@ export class TapIngest {
         this.o.acks.sendAck(o.item.terminalId, { id: o.item.tapId ?? '', status: 'rejected', reason: o.item.reason, problems: o.item.problems, display: ackDisplay(lang, 'rejected'), now });
       }
       m.ackLatency.observe((performance.now() - o.item.arrivedPerf) / 1000);
+    }
+    if (stats.shifts.length > 0) {
+      try {
+        this.o.onShiftChanges?.(stats.shifts);
+      } catch (err) {
+        this.o.logger.error({ err }, 'could not tell the terminals about shift changes');
+      }
     }
     if (stats.registrations > 0) {
       m.registrationsAppended.inc(stats.registrations);

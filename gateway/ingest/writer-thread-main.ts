@@ -8,7 +8,7 @@ import type { WriterThreadData } from './writers.ts';
  * The commit writer thread: its own connection to the gateway database (already migrated by the gateway),
  * one transaction per message, the result or the error sent back. Nothing is logged here: the gateway logs.
  */
-const { database, busyTimeoutMs, badges } = workerData as WriterThreadData;
+const { database, busyTimeoutMs, badges, maxFutureMs } = workerData as WriterThreadData;
 const port = parentPort!;
 
 let writer: BatchWriter;
@@ -18,6 +18,7 @@ try {
   writer = new BatchWriter(db, {
     ...(badges?.keys ? { keys: parseKeyRing(badges.keys, 'badge keys') } : {}),
     ...(badges?.reorderToleranceMs !== undefined ? { reorderToleranceMs: badges.reorderToleranceMs } : {}),
+    ...(maxFutureMs !== undefined ? { maxFutureMs } : {}),
   });
   port.postMessage({ type: 'ready' });
 } catch (err) {

@@ -1,7 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Db } from '../../shared/sqlite.ts';
-import { BatchWriter, type BatchResult, type IngestItem } from './batch-writer.ts';
-import type { BadgeCheckOptions } from './badge-check.ts';
+import { BatchWriter, type BatchResult, type BatchWriterOptions, type IngestItem } from './batch-writer.ts';
 import { keyRingToFile, type KeyFile } from '../badge-security/key-ring.ts';
 
 /**
@@ -16,8 +15,8 @@ export interface CommitWriter {
 
 export class InlineWriter implements CommitWriter {
   private readonly writer: BatchWriter;
-  constructor(db: Db, badges: BadgeCheckOptions = {}) {
-    this.writer = new BatchWriter(db, badges);
+  constructor(db: Db, options: BatchWriterOptions = {}) {
+    this.writer = new BatchWriter(db, options);
   }
   write(items: IngestItem[]): Promise<BatchResult> {
     try {
@@ -44,6 +43,8 @@ export interface WriterThreadData {
   database: string;
   busyTimeoutMs: number;
   badges?: { keys?: KeyFile; reorderToleranceMs?: number };
+  /** The allowed clock skew into the future (taps dated further ahead are held). */
+  maxFutureMs?: number;
 }
 
 /** Starts the thread that runs the commits (tests inject one that records the Worker, to end it as a crash would). */
@@ -51,9 +52,14 @@ export type SpawnWriterThread = (entry: URL, workerData: WriterThreadData) => Wo
 
 const defaultSpawn: SpawnWriterThread = (entry, workerData) => new Worker(entry, { workerData });
 
-function threadData(database: string, busyTimeoutMs: number, badges: BadgeCheckOptions): WriterThreadData {
-  const keys = badges.keys && badges.keys.versions.size > 0 ? keyRingToFile(badges.keys) : undefined;
-  return { database, busyTimeoutMs, badges: { ...(keys ? { keys } : {}), ...(badges.reorderToleranceMs !== undefined ? { reorderToleranceMs: badges.reorderToleranceMs } : {}) } };
+function threadData(database: string, busyTimeoutMs: number, options: BatchWriterOptions): WriterThreadData {
+  const keys = options.keys && options.keys.versions.size > 0 ? keyRingToFile(options.keys) : undefined;
+  return {
+    database,
+    busyTimeoutMs,
+    badges: { ...(keys ? { keys } : {}), ...(options.reorderToleranceMs !== undefined ? { reorderToleranceMs: options.reorderToleranceMs } : {}) },
+    ...(options.maxFutureMs !== undefined ? { maxFutureMs: options.maxFutureMs } : {}),
+  };
 }
 
 function spawnWriterThread(data: WriterThreadData, spawn: SpawnWriterThread): Promise<Worker> {
@@ -91,8 +97,8 @@ export interface ThreadWriterOptions {
   /** Told when the thread died and a new one is starting. */
   onRestart?: (reason: string) => void;
   spawn?: SpawnWriterThread;
-  /** The secure-badge check's keys and tolerance. */
-  badges?: BadgeCheckOptions;
+  /** The secure-badge check's keys and tolerance, and the allowed clock skew into the future. */
+  badges?: BatchWriterOptions;
 }
 
 export class ThreadWriter implements CommitWriter {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RegistrationRow } from '../store/registrations-schema.ts';
+import type { Capacity } from '../../shared/registration.ts';
 
 /**
  * Every ONSS PresenceRegistration REST shape the gateway uses, in one place. These shapes follow public
@@ -18,11 +19,40 @@ export const MAX_ITEMS_PER_CALL = 200;
 export const MAX_SEARCH_RESULTS = 500;
 export const SEARCH_PAGE_SIZE = 50;
 
+/**
+ * The worker's capacity on the workplace, one of the seven items FAQ 19 says each registration carries. No
+ * public code list exists for the REST field: its name (`capacity`) and these codes are provisional, ours,
+ * defined here only (the emulator requires and checks them from this list). Replace both when the official
+ * specification is at hand.
+ */
+export const ONSS_CAPACITY_FIELD = 'capacity';
+export const ONSS_CAPACITY_CODES: Record<Capacity, string> = {
+  employee: 'EMPLOYEE',
+  'agency-worker': 'TEMPORARY_AGENCY_WORKER',
+  'posted-worker': 'POSTED_WORKER',
+  'self-employed': 'SELF_EMPLOYED',
+  helper: 'HELPER',
+  'team-leader': 'TEAM_LEADER',
+  trainer: 'TRAINER',
+  trainee: 'TRAINEE',
+};
+export const ONSS_CAPACITY_VALUES: readonly string[] = Object.values(ONSS_CAPACITY_CODES);
+
+/**
+ * The code a registration's capacity is sent as. A capacity the list does not know is sent as it is, so ONSS
+ * refuses the item (recorded as not created, with its error) rather than the gateway guessing another one.
+ */
+export function onssCapacity(capacity: string): string {
+  return (ONSS_CAPACITY_CODES as Record<string, string>)[capacity] ?? capacity;
+}
+
 export interface OnssItem {
   registrationDate: string;
   ssin?: string;
   limosaId?: string;
   type: 'IN' | 'OUT';
+  /** Provisional (see ONSS_CAPACITY_CODES). */
+  capacity: string;
   employer: { enterpriseNumber: string } | { foreignVatNumber: string };
   placeOfWork: unknown;
   contractualRelationshipReference: string;
@@ -41,6 +71,7 @@ export function toOnssItem(row: RegistrationRow, clientReference: string): OnssI
     registrationDate: row.at_utc,
     ...(row.ssin ? { ssin: row.ssin } : { limosaId: row.limosa_id ?? '' }),
     type: row.type,
+    capacity: onssCapacity(row.capacity),
     employer: row.employer_kind === 'enterprise' ? { enterpriseNumber: row.employer_id } : { foreignVatNumber: row.employer_id },
     placeOfWork,
     contractualRelationshipReference: row.declaration,

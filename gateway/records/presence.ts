@@ -1,9 +1,9 @@
 import type { RegistrationFact } from '../remarks/model.ts';
-import { groupByWorker, pairWorkerRegistrations, type Segment } from '../remarks/shifts.ts';
+import { groupByWorker, pairWorkerRegistrations, workerStateAt, type Segment } from '../remarks/shifts.ts';
 
 /**
- * Who is on which site now: a worker whose last work segment is open (an IN no OUT closed, within the shift
- * window) is present; one whose last registration is an OUT for a break, within the window, is on break.
+ * Who is on which site now: each worker's shift state (gateway/shifts/fold.ts) folded from their
+ * registrations at every site, lapses applied: working or on break, at the site where it was set.
  */
 export interface PresenceEntry {
   workerId: string;
@@ -13,18 +13,12 @@ export interface PresenceEntry {
   seq: number;
 }
 
-export function presenceNow(registrations: RegistrationFact[], now: Date, windowHours: number): PresenceEntry[] {
+export function presenceNow(registrations: RegistrationFact[], now: Date, maxShiftHours: number): PresenceEntry[] {
   const out: PresenceEntry[] = [];
-  const nowMs = now.getTime();
-  const windowMs = windowHours * 3_600_000;
   for (const regs of groupByWorker(registrations).values()) {
-    const past = regs.filter((r) => Date.parse(r.at) <= nowMs);
-    if (past.length === 0) continue;
-    const sorted = [...past].sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || a.seq - b.seq);
-    const last = sorted[sorted.length - 1]!;
-    if (nowMs - Date.parse(last.at) > windowMs) continue;
-    if (last.type === 'IN') out.push({ workerId: last.workerId, siteId: last.siteId, state: 'working', since: last.at, seq: last.seq });
-    else if (last.reason === 'break') out.push({ workerId: last.workerId, siteId: last.siteId, state: 'on-break', since: last.at, seq: last.seq });
+    const { state, setBy } = workerStateAt(regs, now, maxShiftHours);
+    if (state.state === 'off' || !setBy || !state.siteId) continue;
+    out.push({ workerId: setBy.workerId, siteId: state.siteId, state: state.state === 'working' ? 'working' : 'on-break', since: setBy.at, seq: setBy.seq });
   }
   return out.sort((a, b) => a.siteId.localeCompare(b.siteId) || Date.parse(a.since) - Date.parse(b.since));
 }
@@ -41,8 +35,8 @@ export interface TimelineBar {
   toSeq: number | null;
 }
 
-export function timelineBars(registrations: RegistrationFact[], day: string, dayOf: (at: string) => string, windowHours: number): TimelineBar[] {
-  const segments: Segment[] = pairWorkerRegistrations(registrations, windowHours).segments;
+export function timelineBars(registrations: RegistrationFact[], day: string, dayOf: (at: string) => string, maxShiftHours: number): TimelineBar[] {
+  const segments: Segment[] = pairWorkerRegistrations(registrations, maxShiftHours).segments;
   return segments
     .filter((s) => dayOf(s.from.at) === day)
     .map((s) => ({ kind: s.kind, from: s.from.at, to: s.to?.at ?? null, cutAt: s.cutBy?.at ?? null, siteId: s.from.siteId, fromSeq: s.from.seq, toSeq: s.to?.seq ?? null }))

@@ -2,6 +2,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import { forbidden, notFound } from '../../shared/errors.ts';
 import { InvalidInputError } from '../../shared/problems.ts';
 import { localDate, toOffsetIso } from '../../shared/time.ts';
+import { maxShiftHoursSetting } from '../store/database.ts';
 import { computeRemarks } from '../remarks/rules.ts';
 import { DEFAULT_REMARK_OPTIONS, type RegistrationFact, type Remark, type RemarkOptions } from '../remarks/model.ts';
 import { checkPeriod, exportRegistrations, redactForUser, EXPORT_FORMATS, type ExportFormat, type ExportRow } from './export.ts';
@@ -50,7 +51,9 @@ export class RecordsService {
 
   constructor(private readonly db: Db, private readonly queries: RecordsQueries, opts: { now?: () => Date; remarkOptions?: Partial<RemarkOptions> } = {}) {
     this.now = opts.now ?? (() => new Date());
-    this.remarkOptions = { ...DEFAULT_REMARK_OPTIONS, ...opts.remarkOptions };
+    // The gateway's own maximum shift length (written at its start), so remarks pair shifts as ingest does.
+    const hasSettings = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'gateway_settings'").get() !== undefined;
+    this.remarkOptions = { ...DEFAULT_REMARK_OPTIONS, ...(hasSettings ? { maxShiftHours: maxShiftHoursSetting(db) } : {}), ...opts.remarkOptions };
   }
 
   /** The sites a call may read: the user's, narrowed to one site when asked (refused outside the user's). */
@@ -78,7 +81,7 @@ export class RecordsService {
 
   presence(user: ApiUser, site?: string): Array<PresenceEntry & { workerName: string | null; siteName: string | null }> {
     const now = this.now();
-    const w = this.remarkOptions.shiftWindowHours;
+    const w = this.remarkOptions.maxShiftHours;
     requirePermission(user, 'read');
     const records = this.inCompanyScope(user, this.queries.registrations({ fromUtc: utc(new Date(now.getTime() - w * HOUR)), toUtc: utc(new Date(now.getTime() + 1000)), siteIds: this.scope(user, site) }));
     const byWorker = new Map(records.map((r) => [r.workerId, r]));
@@ -120,7 +123,7 @@ export class RecordsService {
     const today = localDate(now);
     const period = this.period({ from: q.from ?? addDays(today, -30), to: q.to ?? today });
     const siteIds = this.scope(user, q.site);
-    const w = this.remarkOptions.shiftWindowHours * HOUR;
+    const w = this.remarkOptions.maxShiftHours * HOUR;
     // Look a shift window beyond both ends so a night shift at the edge pairs correctly.
     requirePermission(user, 'read');
     const visible = companyScope(this.db, user);
@@ -145,11 +148,11 @@ export class RecordsService {
     if (!q.worker) throw new InvalidInputError([{ field: 'worker', rule: 'required', message: 'worker: is required' }]);
     const day = q.day ?? localDate(this.now());
     const period = this.period({ from: day, to: day });
-    const w = this.remarkOptions.shiftWindowHours * HOUR;
+    const w = this.remarkOptions.maxShiftHours * HOUR;
     requirePermission(user, 'read');
     const rows = this.inCompanyScope(user, this.queries.registrations({ fromUtc: utc(new Date(Date.parse(period.fromUtc) - w)), toUtc: utc(new Date(Date.parse(period.toUtc) + w)), siteIds: this.scope(user, q.site), workerId: q.worker }));
     const facts = rows.map(toFact).filter((f): f is RegistrationFact => f !== null);
-    const bars = timelineBars(facts, day, (at) => localDate(at), this.remarkOptions.shiftWindowHours);
+    const bars = timelineBars(facts, day, (at) => localDate(at), this.remarkOptions.maxShiftHours);
     const seqs = new Set(bars.flatMap((b) => [b.fromSeq, b.toSeq]));
     // The day's real bounds: 23 or 25 hours on DST days, so the bars sit at their true place.
     return { worker: q.worker, day, dayStart: toOffsetIso(new Date(Date.parse(period.fromUtc))), dayEnd: toOffsetIso(new Date(Date.parse(period.toUtc))), bars, registrations: redactForUser(rows.filter((r) => seqs.has(r.seq) || localDate(r.at) === day), user.canSeeNiss) };

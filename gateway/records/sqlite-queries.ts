@@ -1,6 +1,7 @@
 import type { Db } from '../../shared/sqlite.ts';
 import { localDate, toOffsetIso, toOnssUtc } from '../../shared/time.ts';
-import type { FlaggedBadgeTapFact, UnregisteredTapFact, ForwardOutcome, OutageFact, RegistrationFact, RemarkFacts, TerminalFact } from '../remarks/model.ts';
+import type { FlaggedBadgeTapFact, UnregisteredTapFact, ForwardOutcome, OutageFact, PlacementFact, RegistrationFact, ReleaseFact, RemarkFacts, TerminalFact, TimeCheckFact } from '../remarks/model.ts';
+import { outagesBetween as ownOutages } from '../status/outage-journal.ts';
 import { listCorrectionFacts } from './corrections-store.ts';
 import { forwardingFacts, type ForwardingFacts } from '../forward/read-model.ts';
 import type { RegistrationFilter, RegistrationRecord, RecordsQueries, SiteRef, TerminalView } from './ports.ts';
@@ -152,13 +153,17 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
     }
     const checks = hasTable(db, 'tap_badge_checks');
     const rows = (db.prepare(
-      `SELECT t.tap_id, t.terminal_id, COALESCE(t.site_id, tr.site_id) AS site_id, t.badge, t.at, t.employer, t.enrichment, t.enrichment_detail, b.worker_id,
+      `SELECT t.tap_id, t.terminal_id, COALESCE(t.site_id, tr.site_id) AS site_id, t.badge, t.at, t.received_at, t.employer, t.enrichment, t.enrichment_detail, b.worker_id,
               ${checks ? 'c.outcome AS check_outcome, c.details AS check_details' : 'NULL AS check_outcome, NULL AS check_details'}
        FROM taps t LEFT JOIN terminals tr ON tr.id = t.terminal_id LEFT JOIN badges b ON b.uid = t.badge
        ${checks ? 'LEFT JOIN tap_badge_checks c ON c.tap_id = t.tap_id' : ''}
        WHERE ${where.join(' AND ')}`,
-    ).all(...params) as Array<{ tap_id: string; terminal_id: string; site_id: string | null; badge: string; at: string; employer: string | null; enrichment: string; enrichment_detail: string | null; worker_id: string | null; check_outcome: string | null; check_details: string | null }>)
-      .filter((r) => { const u = toOnssUtc(r.at); return u >= fromUtc && u < toUtc; });
+    ).all(...params) as Array<{ tap_id: string; terminal_id: string; site_id: string | null; badge: string; at: string; received_at: string; employer: string | null; enrichment: string; enrichment_detail: string | null; worker_id: string | null; check_outcome: string | null; check_details: string | null }>)
+      .filter((r) => {
+        // A future-dated tap's own time cannot be trusted (it may lie beyond today): it belongs to when it arrived.
+        const u = r.enrichment === 'future-dated' ? toOnssUtc(new Date(r.received_at)) : toOnssUtc(r.at);
+        return u >= fromUtc && u < toUtc;
+      });
     if (rows.length === 0) return [];
     const today = localDate(now);
     const validBadge = db.prepare('SELECT 1 FROM badges WHERE worker_id = ? AND revoked_at IS NULL AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?)');
@@ -181,6 +186,11 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
           break;
         case 'badge-key-missing':
           cause = 'badge-key-missing';
+          resolvedNow = false;
+          break;
+        // Its time cannot be true: never sent, whatever changes.
+        case 'future-dated':
+          cause = 'future-dated';
           resolvedNow = false;
           break;
         case 'unknown-badge':
@@ -206,7 +216,7 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
         }
       }
       const badgeCheck = r.check_outcome ? { check: r.check_outcome, ...(JSON.parse(r.check_details ?? '{}') as Record<string, unknown>) } : null;
-      return { tapId: r.tap_id, terminalId: r.terminal_id, siteId: r.site_id, badge: r.badge, workerId: r.worker_id, at: r.at, cause, status: r.enrichment, detail: r.enrichment_detail, resolvedNow, badgeCheck };
+      return { tapId: r.tap_id, terminalId: r.terminal_id, siteId: r.site_id, badge: r.badge, workerId: r.worker_id, at: r.at, receivedAt: r.received_at, cause, status: r.enrichment, detail: r.enrichment_detail, resolvedNow, badgeCheck };
     });
   }
 
@@ -224,6 +234,56 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
     return rows
       .filter((r) => { const u = toOnssUtc(r.at); return u >= fromUtc && u < toUtc; })
       .map((r) => ({ tapId: r.tap_id, terminalId: r.terminal_id, siteId: r.site_id, badge: r.badge, workerId: r.worker_id, at: r.at, seq: r.seq }));
+  }
+
+  /** Taps whose offset or wall time showed a wrong clock or time-zone setting (ingest's tap_time_checks). */
+  function timeChecks(fromUtc: string, toUtc: string, siteIds: string[] | null): TimeCheckFact[] {
+    if (!hasTable(db, 'tap_time_checks')) return [];
+    const rows = db.prepare(
+      `SELECT c.tap_id, c.problem, c.details, t.terminal_id, COALESCE(t.site_id, tr.site_id) AS site_id, t.worker_id
+       FROM tap_time_checks c JOIN taps t ON t.tap_id = c.tap_id LEFT JOIN terminals tr ON tr.id = t.terminal_id`,
+    ).all() as Array<{ tap_id: string; problem: TimeCheckFact['problem']; details: string; terminal_id: string; site_id: string | null; worker_id: string | null }>;
+    return rows.flatMap((r) => {
+      const d = JSON.parse(r.details) as { at: string; given: string; expected: string; trueAt: string };
+      const u = toOnssUtc(d.trueAt);
+      if (u < fromUtc || u >= toUtc || (siteIds && (r.site_id === null || !siteIds.includes(r.site_id)))) return [];
+      return [{ tapId: r.tap_id, terminalId: r.terminal_id, siteId: r.site_id, workerId: r.worker_id, at: d.trueAt, sent: d.at, problem: r.problem, given: d.given, expected: d.expected }];
+    });
+  }
+
+  /** Every worker's agency placements (FAQ 26). */
+  function placements(): Map<string, PlacementFact[]> {
+    const m = new Map<string, PlacementFact[]>();
+    if (!hasTable(db, 'agency_placements')) return m;
+    for (const p of db.prepare('SELECT worker_id, agency_id, user_company_id, valid_from, valid_to FROM agency_placements WHERE deactivated_at IS NULL').all() as Array<{ worker_id: string; agency_id: string; user_company_id: string; valid_from: string; valid_to: string | null }>) {
+      const list = m.get(p.worker_id) ?? [];
+      list.push({ agencyId: p.agency_id, userCompanyId: p.user_company_id, from: p.valid_from, to: p.valid_to });
+      m.set(p.worker_id, list);
+    }
+    return m;
+  }
+
+  /** Held taps that site-data changes released, with the change (from the audit trail). */
+  function releases(fromUtc: string, toUtc: string, siteIds: string[] | null): ReleaseFact[] {
+    if (!hasTable(db, 'tap_releases')) return [];
+    const rows = db.prepare(
+      `SELECT x.tap_id, x.outcome, x.held_as, x.seq, x.cause_audit_id, x.audit_id, x.because, x.done_at, x.requested_at,
+              t.terminal_id, COALESCE(t.site_id, tr.site_id) AS site_id, t.worker_id, t.at
+       FROM tap_releases x JOIN taps t ON t.tap_id = x.tap_id LEFT JOIN terminals tr ON tr.id = t.terminal_id`,
+    ).all() as Array<{ tap_id: string; outcome: ReleaseFact['outcome']; held_as: string; seq: number | null; cause_audit_id: number; audit_id: number | null; because: string; done_at: string | null; requested_at: string; terminal_id: string; site_id: string | null; worker_id: string | null; at: string }>;
+    return rows.flatMap((r) => {
+      const u = toOnssUtc(r.at);
+      if (u < fromUtc || u >= toUtc || (siteIds && (r.site_id === null || !siteIds.includes(r.site_id)))) return [];
+      return [{
+        tapId: r.tap_id, seq: r.seq, terminalId: r.terminal_id, siteId: r.site_id, workerId: r.worker_id, at: r.at, heldAs: r.held_as, outcome: r.outcome,
+        releasedAt: r.done_at ?? r.requested_at, because: JSON.parse(r.because) as ReleaseFact['because'], causeAuditId: r.cause_audit_id, auditId: r.audit_id,
+      }];
+    });
+  }
+
+  /** The ONSS outage journal (the forwarder's) beside the gateway's own journal of terminal and gateway outages. */
+  function outages(from: string, to: string): OutageFact[] {
+    return [...forwarding.outages(from, to), ...ownOutages(db, from, to)].sort((a, b) => Date.parse(a.from) - Date.parse(b.from));
   }
 
   const queries: RecordsQueries = {
@@ -308,14 +368,17 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
         declarationCompanies,
         workerEmployers: employers,
         forwarding: forwarding.outcomes(registrations.map((r) => r.seq)),
-        outages: forwarding.outages(fromUtc, toOffsetIso(now)),
+        outages: outages(fromUtc, toOffsetIso(now)),
         corrections: listCorrectionFacts(db, registrations.map((r) => r.seq)),
         flaggedBadgeTaps: flaggedBadgeTaps(fromUtc, toUtc, siteIds),
+        timeChecks: timeChecks(fromUtc, toUtc, siteIds),
+        placements: placements(),
+        releases: releases(fromUtc, toUtc, siteIds),
       } satisfies RemarkFacts;
     },
 
     outages(fromUtc, toUtc) {
-      return forwarding.outages(fromUtc, toUtc);
+      return outages(fromUtc, toUtc);
     },
 
     missingSources() {

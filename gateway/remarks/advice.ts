@@ -97,6 +97,93 @@ const BADGE_REMARK_TEXTS: Record<'possible-badge-copy' | 'badge-key-missing' | '
 },
 };
 
+
+/** What a site-data change that released a held tap was, in each language (the release's `change`). */
+const CHANGE_TEXT: Record<Lang, (d: Details) => string> = {
+  fr: (d) => {
+    const id = s(d.changedRecord);
+    switch (d.change) {
+      case 'badge-enrolled': return `le badge ${id} a été attribué au travailleur`;
+      case 'badge-validity': return `la validité du badge ${id} a été étendue`;
+      case 'declaration': return `la déclaration de travaux ${id} a été ajoutée ou modifiée`;
+      case 'worker-employers': return 'les employeurs du travailleur ont été complétés';
+      case 'placement': return `la mise à disposition par l'agence d'intérim a été enregistrée (${id})`;
+      case 'employer-chosen': return `l'employeur ${id} a été choisi par le gestionnaire`;
+      default: return `les données du chantier ont été complétées (${s(d.change)} ${id})`;
+    }
+  },
+  nl: (d) => {
+    const id = s(d.changedRecord);
+    switch (d.change) {
+      case 'badge-enrolled': return `badge ${id} aan de werknemer toegekend werd`;
+      case 'badge-validity': return `de geldigheid van badge ${id} verruimd werd`;
+      case 'declaration': return `aangifte van werken ${id} toegevoegd of gewijzigd werd`;
+      case 'worker-employers': return 'de werkgevers van de werknemer aangevuld werden';
+      case 'placement': return `de terbeschikkingstelling door het uitzendbureau geregistreerd werd (${id})`;
+      case 'employer-chosen': return `werkgever ${id} door de beheerder gekozen werd`;
+      default: return `de werfgegevens aangevuld werden (${s(d.change)} ${id})`;
+    }
+  },
+  en: (d) => {
+    const id = s(d.changedRecord);
+    switch (d.change) {
+      case 'badge-enrolled': return `badge ${id} was enrolled for the worker`;
+      case 'badge-validity': return `badge ${id}'s validity was widened`;
+      case 'declaration': return `declaration of works ${id} was added or changed`;
+      case 'worker-employers': return "the worker's employers were set";
+      case 'placement': return `the agency placement was recorded (${id})`;
+      case 'employer-chosen': return `employer ${id} was chosen by the site manager`;
+      default: return `the site data was completed (${s(d.change)} ${id})`;
+    }
+  },
+};
+
+/** The clause a late-transmission remark adds when the delay is a held tap sent once its data arrived. */
+const releaseClause: Record<Lang, (d: Details) => string> = {
+  fr: (d) => (d.change ? ` ; retenu (${s(d.heldAs)}) puis envoyé en retard le ${s(d.releasedAt)} parce que ${CHANGE_TEXT.fr(d)} (journal des modifications n° ${s(d.causeAuditId)})` : ''),
+  nl: (d) => (d.change ? `; vastgehouden (${s(d.heldAs)}) en laattijdig verzonden op ${s(d.releasedAt)} omdat ${CHANGE_TEXT.nl(d)} (wijzigingslogboek nr. ${s(d.causeAuditId)})` : ''),
+  en: (d) => (d.change ? `; held (${s(d.heldAs)}) and sent late on ${s(d.releasedAt)} because ${CHANGE_TEXT.en(d)} (change log #${s(d.causeAuditId)})` : ''),
+};
+
+const NEW_REMARK_TEXTS: Record<'future-dated' | 'terminal-time-zone' | 'sent-late', RemarkTexts> = {
+  'future-dated': {
+    message: {
+      fr: (d) => `Passage au terminal ${s(d.terminalId)} daté de ${s(d.time)}, ${s(d.aheadSeconds)} s après son arrivée à la passerelle : l'horloge du terminal avance. Le passage est retenu ; rien n'a été envoyé à l'ONSS.`,
+      nl: (d) => `Tik op terminal ${s(d.terminalId)} gedateerd ${s(d.time)}, ${s(d.aheadSeconds)} s na zijn aankomst bij de gateway: de klok van de terminal loopt voor. De tik wordt vastgehouden; er werd niets naar de RSZ gestuurd.`,
+      en: (d) => `Tap at terminal ${s(d.terminalId)} dated ${s(d.time)}, ${s(d.aheadSeconds)} s after it reached the gateway: the terminal's clock is ahead. The tap is held; nothing was sent to ONSS.`,
+    },
+    advice: {
+      fr: () => "Remettez l'horloge du terminal à l'heure (réseau, NTP, pile de l'horloge) : un enregistrement ne peut pas porter une heure qui n'est pas encore arrivée, et aucune heure n'est inventée. Ce passage n'est jamais envoyé ; si le travail est encore en cours, le travailleur badge à nouveau une fois l'horloge corrigée (FAQ 37).",
+      nl: () => 'Zet de klok van de terminal juist (netwerk, NTP, klokbatterij): een registratie kan geen tijd dragen die nog niet gekomen is, en er wordt geen tijd verzonnen. Deze tik wordt nooit verzonden; is het werk nog bezig, dan badget de werknemer opnieuw zodra de klok juist staat (FAQ 37).',
+      en: () => "Set the terminal's clock right (network, NTP, clock battery): a registration cannot carry a time that has not come yet, and no time is made up. This tap is never sent; if the work is still going on, the worker taps again once the clock is right (FAQ 37).",
+    },
+  },
+  'terminal-time-zone': {
+    message: {
+      fr: (d) => `Le terminal ${s(d.terminalId)} a envoyé ${s(d.sent)} : ${d.problem === 'nonexistent-wall-time' ? "cette heure n'existe pas à Bruxelles (les horloges sautent cette heure-là)" : `le décalage ${s(d.given)} n'est pas celui de Bruxelles (${s(d.expected)}) à cet instant`}. Le passage est gardé à son instant réel, ${s(d.time)}.`,
+      nl: (d) => `Terminal ${s(d.terminalId)} stuurde ${s(d.sent)}: ${d.problem === 'nonexistent-wall-time' ? 'dat uur bestaat niet in Brussel (de klokken slaan dat uur over)' : `de afwijking ${s(d.given)} is niet die van Brussel (${s(d.expected)}) op dat ogenblik`}. De tik wordt bewaard op zijn echte tijdstip, ${s(d.time)}.`,
+      en: (d) => `Terminal ${s(d.terminalId)} sent ${s(d.sent)}: ${d.problem === 'nonexistent-wall-time' ? 'that wall time does not exist in Brussels (the clocks skip that hour)' : `the offset ${s(d.given)} is not Brussels' (${s(d.expected)}) at that instant`}. The tap is kept at its true instant, ${s(d.time)}.`,
+    },
+    advice: {
+      fr: () => "Vérifiez le fuseau horaire du terminal (Europe/Brussels) et son horloge (NTP). L'enregistrement garde son instant réel ; rien n'est perdu.",
+      nl: () => 'Controleer de tijdzone van de terminal (Europe/Brussels) en zijn klok (NTP). De registratie behoudt haar echte tijdstip; er gaat niets verloren.',
+      en: () => "Check the terminal's time-zone setting (Europe/Brussels) and its clock (NTP). The registration keeps its true instant; nothing is lost.",
+    },
+  },
+  'sent-late': {
+    message: {
+      fr: (d) => `Passage au terminal ${s(d.terminalId)} à ${s(d.time)}, retenu (${s(d.heldAs)}), envoyé en retard à l'ONSS le ${s(d.releasedAt)} avec son heure d'origine, parce que ${CHANGE_TEXT.fr(d)} (par ${s(d.changedBy)} le ${s(d.changedAt)}, journal des modifications n° ${s(d.causeAuditId)}).`,
+      nl: (d) => `Tik op terminal ${s(d.terminalId)} om ${s(d.time)}, vastgehouden (${s(d.heldAs)}), laattijdig naar de RSZ verzonden op ${s(d.releasedAt)} met zijn oorspronkelijke tijd, omdat ${CHANGE_TEXT.nl(d)} (door ${s(d.changedBy)} op ${s(d.changedAt)}, wijzigingslogboek nr. ${s(d.causeAuditId)}).`,
+      en: (d) => `Tap at terminal ${s(d.terminalId)} at ${s(d.time)}, held (${s(d.heldAs)}), sent late to ONSS on ${s(d.releasedAt)} with its original time, because ${CHANGE_TEXT.en(d)} (by ${s(d.changedBy)} on ${s(d.changedAt)}, change log #${s(d.causeAuditId)}).`,
+    },
+    advice: {
+      fr: () => "Rien à faire : le travailleur a bien badgé à cette heure (FAQ 21) et l'enregistrement est parti dès que la donnée manquante a été connue. Gardez cette trace et l'entrée du journal des modifications pour expliquer la transmission tardive.",
+      nl: () => 'Niets te doen: de werknemer badgede wel degelijk op dat uur (FAQ 21) en de registratie vertrok zodra het ontbrekende gegeven gekend was. Bewaar dit spoor en de vermelding in het wijzigingslogboek als verklaring van de laattijdige verzending.',
+      en: () => 'Nothing to do: the worker did tap at that time (FAQ 21) and the registration left as soon as the missing data was known. Keep this trace and the change log entry as the explanation of the late transmission.',
+    },
+  },
+};
+
 export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
   'double-in': {
     message: {
@@ -112,26 +199,26 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
   },
   'out-without-in': {
     message: {
-      fr: (d) => `OUT à ${s(d.time)} sans IN ouvert dans les ${s(d.windowHours)} heures qui précèdent.`,
-      nl: (d) => `OUT om ${s(d.time)} zonder open IN in de ${s(d.windowHours)} uur ervoor.`,
-      en: (d) => `OUT at ${s(d.time)} with no IN open in the ${s(d.windowHours)} hours before.`,
+      fr: (d) => `OUT à ${s(d.time)} sans IN ouvert avant lui : le IN a été oublié ; seul le OUT a été enregistré, rien n'a été ajouté.`,
+      nl: (d) => `OUT om ${s(d.time)} zonder open IN ervoor: de IN werd vergeten; alleen de OUT werd geregistreerd, er werd niets toegevoegd.`,
+      en: (d) => `OUT at ${s(d.time)} with no IN open before it: the IN was forgotten; only the OUT was registered, nothing was added.`,
     },
     advice: {
-      fr: () => "Le travailleur a probablement oublié son IN. Un IN oublié s'enregistre dès qu'on s'en aperçoit si le travail est en cours, jamais après la fin (FAQ 37). Vérifiez que le badge et le terminal fonctionnaient (journal des pannes) et rappelez la consigne.",
-      nl: () => 'De werknemer vergat waarschijnlijk zijn IN. Een vergeten IN wordt geregistreerd zodra men het merkt als het werk nog bezig is, nooit na het einde (FAQ 37). Controleer of badge en terminal werkten (storingslogboek) en herhaal de instructie.',
-      en: () => 'The worker probably forgot the IN. A forgotten IN is registered as soon as noticed while the work is still going on, never after it ended (FAQ 37). Check that the badge and terminal worked (outage journal) and repeat the instruction.',
+      fr: () => "Un travailleur qui a oublié d'enregistrer un IN au début des activités le fait dès qu'il s'en aperçoit si les activités sont encore en cours ; si elles sont déjà terminées, il ne doit plus enregistrer le IN (FAQ 37). Rien n'est inventé : l'ONSS a reçu le OUT seul. Vérifiez que le badge et le terminal fonctionnaient (journal des pannes) et rappelez au travailleur de badger IN en arrivant.",
+      nl: () => 'Een werknemer die vergat een IN te registreren bij het begin van de activiteiten, doet dat zodra hij het merkt als de activiteiten nog bezig zijn; zijn ze al afgelopen, dan registreert hij de IN niet meer (FAQ 37). Er wordt niets verzonnen: de RSZ ontving alleen de OUT. Controleer of badge en terminal werkten (storingslogboek) en herinner de werknemer eraan IN te badgen bij aankomst.',
+      en: () => 'A worker who forgot to register IN at the start of the activities does so as soon as they notice, if the activities are still going on; once they have ended, the IN is no longer registered (FAQ 37). Nothing is made up: ONSS received the OUT only. Check that the badge and terminal worked (outage journal) and remind the worker to badge IN on arrival.',
     },
   },
   'missing-out': {
     message: {
-      fr: (d) => `IN à ${s(d.time)} sans OUT : aucun OUT dans les ${s(d.windowHours)} heures ni avant la fin de la journée.`,
-      nl: (d) => `IN om ${s(d.time)} zonder OUT: geen OUT binnen ${s(d.windowHours)} uur noch voor het einde van de dag.`,
-      en: (d) => `IN at ${s(d.time)} without OUT: no OUT within ${s(d.windowHours)} hours nor before the end of the day.`,
+      fr: (d) => `IN à ${s(d.time)} sans OUT : aucun OUT dans les ${s(d.maxShiftHours)} heures qui ont suivi, la prestation est considérée comme terminée.`,
+      nl: (d) => `IN om ${s(d.time)} zonder OUT: geen OUT in de ${s(d.maxShiftHours)} uur erna, de prestatie wordt als beëindigd beschouwd.`,
+      en: (d) => `IN at ${s(d.time)} without OUT: no OUT in the ${s(d.maxShiftHours)} hours after it, the shift is taken as over.`,
     },
     advice: {
-      fr: () => "Ne faites pas ajouter le OUT après coup : un OUT oublié ne s'enregistre pas plus tard (FAQ 37) et la remarque reste visible chez l'ONSS. Vérifiez que le terminal était en ligne ce jour-là et rappelez au travailleur de badger OUT en partant.",
-      nl: () => 'Laat de OUT niet achteraf toevoegen: een vergeten OUT wordt niet later geregistreerd (FAQ 37) en de opmerking blijft zichtbaar bij de RSZ. Controleer of de terminal die dag online was en herinner de werknemer eraan OUT te badgen bij vertrek.',
-      en: () => 'Do not have the OUT added afterwards: a forgotten OUT is never registered later (FAQ 37) and the remark stays visible at ONSS. Check that the terminal was online that day and remind the worker to badge OUT when leaving.',
+      fr: () => "Un travailleur qui oublie de sortir (OUT) à la fin des activités ne doit pas le faire plus tard : un commentaire apparaît alors dans l'application de gestion CIaO de l'ONSS (FAQ 37). Le OUT n'est jamais ajouté après coup. Vérifiez que le terminal était en ligne ce jour-là et rappelez au travailleur de badger OUT en partant.",
+      nl: () => 'Een werknemer die vergeet OUT te registreren op het einde van de activiteiten, doet dat later niet meer: er verschijnt dan een opmerking in de CIaO-beheertoepassing van de RSZ (FAQ 37). De OUT wordt nooit achteraf toegevoegd. Controleer of de terminal die dag online was en herinner de werknemer eraan OUT te badgen bij vertrek.',
+      en: () => "A worker who forgets to register OUT at the end of the activities must not do it later: a remark then appears in ONSS's CIaO Management application (FAQ 37). The OUT is never added afterwards. Check that the terminal was online that day and remind the worker to badge OUT when leaving.",
     },
   },
   'unknown-badge': {
@@ -141,9 +228,9 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
       en: (d) => `Unknown badge ${s(d.badge)} presented at terminal ${s(d.terminalId)} at ${s(d.time)}: nothing was registered.`,
     },
     advice: {
-      fr: () => "Identifiez le travailleur et attribuez-lui ce badge depuis ce passage (console, Enrôler). La remarque disparaît quand le badge est attribué. Ce passage-là ne peut pas être enregistré après coup : si le travail est encore en cours, le travailleur rebadge IN.",
-      nl: () => 'Zoek uit welke werknemer het is en koppel de badge aan hem vanaf deze tik (console, Inschrijven). De opmerking verdwijnt zodra de badge gekoppeld is. Deze tik kan achteraf niet geregistreerd worden: is het werk nog bezig, dan badget de werknemer opnieuw IN.',
-      en: () => 'Find out which worker it is and enrol the badge to them from this tap (console, Enrol). The remark disappears once the badge is enrolled. This tap cannot be registered afterwards: if the work is still going on, the worker badges IN again.',
+      fr: () => "Identifiez le travailleur et attribuez-lui ce badge depuis ce passage (console, Enrôler) : le passage est alors envoyé en retard avec son heure d'origine (le travailleur a bien badgé, FAQ 21), dans les 30 jours. La remarque disparaît quand le badge est attribué. Un badge attribué comme badge sécurisé repasse d'abord par son contrôle.",
+      nl: () => 'Zoek uit welke werknemer het is en koppel de badge aan hem vanaf deze tik (console, Inschrijven): de tik wordt dan laattijdig verzonden met zijn oorspronkelijke tijd (de werknemer badgede wel degelijk, FAQ 21), binnen 30 dagen. De opmerking verdwijnt zodra de badge gekoppeld is. Een badge die als beveiligde badge gekoppeld wordt, gaat eerst door zijn controle.',
+      en: () => 'Find out which worker it is and enrol the badge to them from this tap (console, Enrol): the tap is then sent late with its original time (the worker did tap, FAQ 21), within 30 days. The remark disappears once the badge is enrolled. A badge enrolled as a secure badge goes through its check first.',
     },
   },
   'revoked-badge': {
@@ -177,9 +264,9 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
       en: (d) => d.fromTap ? `The worker has several employers for this site and chose none at terminal ${s(d.terminalId)} at ${s(d.time)}: nothing was registered.` : `The worker has several employers but chose none; employer ${s(d.employerId)} was taken by default.`,
     },
     advice: {
-      fr: () => "Montrez au travailleur comment choisir son employeur sur le terminal (FAQ 5) ; s'il ne travaille ici que pour un seul employeur, retirez l'autre de la chaîne de la déclaration ou de sa fiche. La remarque disparaît dès qu'il badge avec un choix d'employeur sur ce chantier. Le passage manqué ne s'ajoute pas après coup (FAQ 37).",
-      nl: () => 'Toon de werknemer hoe hij zijn werkgever op de terminal kiest (FAQ 5); werkt hij hier maar voor één werkgever, haal de andere dan uit de keten van de aangifte of uit zijn fiche. De opmerking verdwijnt zodra hij op deze werf badget met een werkgeverskeuze. De gemiste tik wordt achteraf niet toegevoegd (FAQ 37).',
-      en: () => "Show the worker how to choose the employer on the terminal (FAQ 5); if they work here for one employer only, remove the other from the declaration's chain or from their record. The remark disappears once they badge with an employer choice on this site. The missed tap is not added afterwards (FAQ 37).",
+      fr: () => "Choisissez l'employeur pour lequel il travaillait (console, Enrôler > Passages retenus faute d'employeur, ou ciao admin tap choose-employer) : le passage est envoyé en retard avec son heure d'origine. S'il ne travaille ici que pour un seul employeur, retirez l'autre de sa fiche : ses passages retenus partent aussi. Montrez-lui comment choisir sur le terminal (FAQ 5).",
+      nl: () => 'Kies de werkgever voor wie hij werkte (console, Inschrijven > Tikken vastgehouden zonder werkgever, of ciao admin tap choose-employer): de tik wordt laattijdig verzonden met zijn oorspronkelijke tijd. Werkt hij hier maar voor één werkgever, haal de andere dan uit zijn fiche: ook dan vertrekken zijn vastgehouden tikken. Toon hem hoe hij op de terminal kiest (FAQ 5).',
+      en: () => "Choose the employer they worked for (console, Enrol > Taps held for their employer, or ciao admin tap choose-employer): the tap is sent late with its original time. If they work here for one employer only, remove the other from their record: their held taps leave too. Show them how to choose on the terminal (FAQ 5).",
     },
   },
   'tap-not-registered': {
@@ -189,9 +276,9 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
       en: (d) => `Badge presented at terminal ${s(d.terminalId)} at ${s(d.time)} without a registration (${s(d.status)}): ${s(d.detail)}.`,
     },
     advice: {
-      fr: () => "Les données du chantier étaient incomplètes : rattachez le terminal à un chantier, ajoutez la déclaration de travaux valable ce jour-là ou l'employeur du travailleur (ciao admin). La remarque disparaît quand les données sont complètes ; le passage manqué ne s'ajoute pas après coup (FAQ 21, 37).",
-      nl: () => 'De werfgegevens waren onvolledig: koppel de terminal aan een werf, voeg de aangifte van werken toe die die dag geldig was, of de werkgever van de werknemer (ciao admin). De opmerking verdwijnt zodra de gegevens volledig zijn; de gemiste tik wordt achteraf niet toegevoegd (FAQ 21, 37).',
-      en: () => "The site data was incomplete: attach the terminal to a site, add the declaration of works valid that day, or the worker's employer (ciao admin). The remark disappears once the data is complete; the missed tap is not added afterwards (FAQ 21, 37).",
+      fr: () => "Les données du chantier étaient incomplètes : ajoutez la déclaration de travaux valable ce jour-là ou l'employeur du travailleur (console ou ciao admin). Le passage retenu est alors envoyé en retard avec son heure d'origine, dans les 30 jours (le travailleur a bien badgé, FAQ 21). Un terminal sans chantier : rattachez-le ; ses passages d'avant ne sont jamais envoyés, on ne sait pas où il se trouvait.",
+      nl: () => 'De werfgegevens waren onvolledig: voeg de aangifte van werken toe die die dag geldig was, of de werkgever van de werknemer (console of ciao admin). De vastgehouden tik wordt dan laattijdig verzonden met zijn oorspronkelijke tijd, binnen 30 dagen (de werknemer badgede wel degelijk, FAQ 21). Een terminal zonder werf: koppel hem; zijn tikken van ervoor worden nooit verzonden, want waar hij stond is niet gekend.',
+      en: () => "The site data was incomplete: add the declaration of works valid that day, or the worker's employer (console or ciao admin). The held tap is then sent late with its original time, within 30 days (the worker did tap, FAQ 21). A terminal without a site: attach it; its taps from before are never sent, since where it stood is not known.",
     },
   },
   'clock-skew': {
@@ -208,9 +295,9 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
   },
   'late-transmission': {
     message: {
-      fr: (d) => `${d.sentAt ? `Transmis à l'ONSS ${s(d.delayMinutes)} min après le badge` : `Pas encore transmis à l'ONSS après ${s(d.delayMinutes)} min`}${d.outage ? ` ; panne enregistrée : ${s(d.outage)}` : ' ; aucune panne enregistrée ne l\'explique'}.`,
-      nl: (d) => `${d.sentAt ? `Aan de RSZ bezorgd ${s(d.delayMinutes)} min na het badgen` : `Nog niet aan de RSZ bezorgd na ${s(d.delayMinutes)} min`}${d.outage ? `; geregistreerde storing: ${s(d.outage)}` : '; geen geregistreerde storing verklaart dit'}.`,
-      en: (d) => `${d.sentAt ? `Sent to ONSS ${s(d.delayMinutes)} min after the tap` : `Not yet sent to ONSS after ${s(d.delayMinutes)} min`}${d.outage ? `; recorded outage: ${s(d.outage)}` : '; no recorded outage explains it'}.`,
+      fr: (d) => `${d.sentAt ? `Transmis à l'ONSS ${s(d.delayMinutes)} min après le badge` : `Pas encore transmis à l'ONSS après ${s(d.delayMinutes)} min`}${d.outage ? ` ; panne enregistrée : ${s(d.outage)}` : d.change ? '' : ' ; aucune panne enregistrée ne l\'explique'}${releaseClause.fr(d)}.`,
+      nl: (d) => `${d.sentAt ? `Aan de RSZ bezorgd ${s(d.delayMinutes)} min na het badgen` : `Nog niet aan de RSZ bezorgd na ${s(d.delayMinutes)} min`}${d.outage ? `; geregistreerde storing: ${s(d.outage)}` : d.change ? '' : '; geen geregistreerde storing verklaart dit'}${releaseClause.nl(d)}.`,
+      en: (d) => `${d.sentAt ? `Sent to ONSS ${s(d.delayMinutes)} min after the tap` : `Not yet sent to ONSS after ${s(d.delayMinutes)} min`}${d.outage ? `; recorded outage: ${s(d.outage)}` : d.change ? '' : '; no recorded outage explains it'}${releaseClause.en(d)}.`,
     },
     advice: {
       fr: () => "Une panne externe (internet, électricité, service de l'ONSS) est un cas de force majeure (FAQ 57-59) : gardez l'entrée du journal des pannes comme preuve. Sans panne enregistrée, vérifiez la connexion du terminal et de la passerelle. La remarque disparaît quand l'enregistrement est créé à l'ONSS et qu'une panne l'explique.",
@@ -255,6 +342,7 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
     },
   },
   ...BADGE_REMARK_TEXTS,
+  ...NEW_REMARK_TEXTS,
 };
 
 /** Specific advice for the remarks ONSS is publicly known to return. */

@@ -1,3 +1,5 @@
+import { DEFAULT_MAX_SHIFT_HOURS } from '../../shared/mqtt/payloads.ts';
+
 /**
  * The facts the remarks engine reads and the remarks it produces. The engine is pure: a port gathers the
  * facts (registrations, rejected taps, terminal status, forwarding outcomes, the outage journal, corrections)
@@ -42,9 +44,11 @@ export interface UnregisteredTapFact {
   badge: string;
   workerId: string | null;
   at: string;
-  cause: 'unknown-badge' | 'revoked-badge' | 'employer-choice-missing' | 'tap-not-registered' | 'possible-badge-copy' | 'badge-key-missing';
+  cause: 'unknown-badge' | 'revoked-badge' | 'employer-choice-missing' | 'tap-not-registered' | 'possible-badge-copy' | 'badge-key-missing' | 'future-dated';
   /** Ingest's status and its sentence, e.g. `no-declaration`, `site S1 has no declaration of works valid on ...`. */
   status: string;
+  /** When the tap reached the gateway (for a future-dated tap: how far ahead it was). */
+  receivedAt?: string;
   detail: string | null;
   /**
    * Whether the cause is gone now: the badge was enrolled, the worker has a valid badge again, the worker has
@@ -69,6 +73,61 @@ export interface FlaggedBadgeTapFact {
   at: string;
   /** The registration it became, if any. */
   seq: number | null;
+}
+
+/**
+ * A tap whose time says the terminal's clock or time-zone setting is wrong: an offset that is not Brussels'
+ * at that instant, or a wall time that does not exist in Brussels. The registration keeps the true instant.
+ */
+export interface TimeCheckFact {
+  tapId: string;
+  terminalId: string;
+  siteId: string | null;
+  workerId: string | null;
+  /** The true instant, with the Brussels offset. */
+  at: string;
+  /** The time as the terminal sent it. */
+  sent: string;
+  problem: 'wrong-offset' | 'nonexistent-wall-time';
+  given: string;
+  expected: string;
+}
+
+/** An agency placement (FAQ 26): the worker registers under the agency where the user company is on the chain. */
+export interface PlacementFact {
+  agencyId: string;
+  userCompanyId: string;
+  from: string;
+  to: string | null;
+}
+
+/** What a site-data change that released a held tap was: structured, so the remark says it in each language. */
+export interface ReleaseCause {
+  /** badge-enrolled, badge-validity, declaration, worker-employers, placement, employer-chosen */
+  change: string;
+  /** The record changed: badge UID, declaration number, worker id, placement id, the chosen employer. */
+  entityId: string;
+  /** Who made the change (a user's name, `cli:<system user>`). */
+  by: string;
+  /** When (ISO). */
+  at: string;
+}
+
+/** A held tap a site-data change released: sent late, with its original time (the remark history keeps it). */
+export interface ReleaseFact {
+  tapId: string;
+  seq: number | null;
+  terminalId: string;
+  siteId: string | null;
+  workerId: string | null;
+  at: string;
+  heldAs: string;
+  outcome: 'released' | 'badge-check' | 'held-again';
+  releasedAt: string;
+  because: ReleaseCause;
+  /** The audit entries: the change, and the release's own. */
+  causeAuditId: number;
+  auditId: number | null;
 }
 
 export interface TerminalFact {
@@ -120,6 +179,12 @@ export interface RemarkFacts {
   corrections: CorrectionFact[];
   /** Taps of UID-only badges on sites that require secure badges (absent where the data has none). */
   flaggedBadgeTaps?: FlaggedBadgeTapFact[];
+  /** Taps whose offset or wall time says the terminal's clock or time-zone setting is wrong. */
+  timeChecks?: TimeCheckFact[];
+  /** Worker id -> agency placements (FAQ 26). */
+  placements?: Map<string, PlacementFact[]>;
+  /** Held taps released (or handed to the badge check) by a site-data change. */
+  releases?: ReleaseFact[];
 }
 
 export const REMARK_KINDS = [
@@ -139,6 +204,9 @@ export const REMARK_KINDS = [
   'possible-badge-copy',
   'badge-key-missing',
   'uid-only-badge',
+  'future-dated',
+  'terminal-time-zone',
+  'sent-late',
 ] as const;
 export type RemarkKind = (typeof REMARK_KINDS)[number];
 
@@ -167,8 +235,11 @@ export interface Remark {
 }
 
 export interface RemarkOptions {
-  /** An OUT closes the open IN of the same worker only within this many hours (a shift may cross midnight). */
-  shiftWindowHours: number;
+  /**
+   * A shift state (working, on break) lapses this many hours after it was set (a shift may cross midnight):
+   * the gateway's `maxShiftHours`, the same for ingest, terminals and remarks.
+   */
+  maxShiftHours: number;
   /** Clock skew beyond which a terminal gets a remark. */
   maxClockSkewMs: number;
   /** A registration that reaches ONSS later than this after the tap is a late transmission. */
@@ -178,7 +249,7 @@ export interface RemarkOptions {
 }
 
 export const DEFAULT_REMARK_OPTIONS: RemarkOptions = {
-  shiftWindowHours: 14,
+  maxShiftHours: DEFAULT_MAX_SHIFT_HOURS,
   maxClockSkewMs: 60_000,
   lateAfterMinutes: 60,
   deadlineWarningDays: 7,

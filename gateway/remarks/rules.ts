@@ -10,6 +10,7 @@ import {
   type RemarkFacts,
   type RemarkKind,
   type RemarkOptions,
+  type ReleaseFact,
   type Severity,
 } from './model.ts';
 import { groupByWorker, instantOf, pairWorkerRegistrations } from './shifts.ts';
@@ -36,6 +37,9 @@ const SEVERITY: Record<RemarkKind, Severity> = {
   'possible-badge-copy': 'error',
   'badge-key-missing': 'error',
   'uid-only-badge': 'warning',
+  'future-dated': 'error',
+  'terminal-time-zone': 'warning',
+  'sent-late': 'info',
 };
 
 /** ONSS remarks a correction of the company or declaration number can resolve (FAQ 36). */
@@ -92,13 +96,17 @@ function fromRegistration(kind: RemarkKind, r: RegistrationFact, details: Record
   };
 }
 
-/** The journal entry that explains a delay: the one the forwarder linked, else one overlapping the wait. */
-function explainingOutage(outages: OutageFact[], linkedId: string | null | undefined, from: number, to: number): OutageFact | undefined {
+/**
+ * The journal entry that explains a delay: the one the forwarder linked, else one overlapping the wait. A
+ * terminal's outage explains only that terminal's taps; the gateway's and ONSS's explain every tap.
+ */
+function explainingOutage(outages: OutageFact[], linkedId: string | null | undefined, from: number, to: number, terminalId: string): OutageFact | undefined {
   if (linkedId) {
     const linked = outages.find((o) => o.id === linkedId);
     if (linked) return linked;
   }
   return outages.find((o) => {
+    if (o.scope.startsWith('terminal:') && o.scope !== `terminal:${terminalId}`) return false;
     const start = Date.parse(o.from);
     const end = o.to ? Date.parse(o.to) : Number.POSITIVE_INFINITY;
     return start <= to && end >= from;
@@ -109,6 +117,11 @@ function correctionsBySeq(corrections: CorrectionFact[]): Map<number, Correction
   const m = new Map<number, CorrectionFact[]>();
   for (const c of corrections) m.set(c.seq, [...(m.get(c.seq) ?? []), c]);
   return m;
+}
+
+/** What a release says in a remark: why the tap was held, what change sent it, who, when. */
+function releaseDetails(r: ReleaseFact): Record<string, unknown> {
+  return { heldAs: r.heldAs, releasedAt: siteTime(r.releasedAt), change: r.because.change, changedRecord: r.because.entityId, changedBy: r.because.by, changedAt: siteTime(r.because.at), causeAuditId: r.causeAuditId, releaseAuditId: r.auditId };
 }
 
 /** The badge check's facts as a remark shows them: the other tap's time on the site clock. */
@@ -124,26 +137,30 @@ export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<R
   const nowMs = now.getTime();
   const corrections = correctionsBySeq(facts.corrections);
   const accepted = (seq: number) => (corrections.get(seq) ?? []).some((c) => c.state === 'accepted');
+  const releaseBySeq = new Map((facts.releases ?? []).flatMap((r) => (r.seq !== null ? [[r.seq, r] as const] : [])));
 
   // Shifts: double IN, OUT without IN, missing OUT.
   for (const regs of groupByWorker(facts.registrations).values()) {
-    const f = pairWorkerRegistrations(regs, opt.shiftWindowHours);
+    const f = pairWorkerRegistrations(regs, opt.maxShiftHours);
     for (const d of f.doubleIns) {
       drafts.push(fromRegistration('double-in', d.registration, { time: siteTime(d.registration.at), openTime: siteTime(d.openIn.at), openSeq: d.openIn.seq }));
     }
     for (const r of f.outsWithoutIn) {
-      drafts.push(fromRegistration('out-without-in', r, { time: siteTime(r.at), windowHours: opt.shiftWindowHours }));
+      drafts.push(fromRegistration('out-without-in', r, { time: siteTime(r.at) }));
     }
     for (const u of f.unclosedIns) {
-      if (nowMs < u.visibleFrom.getTime()) continue;
-      drafts.push(fromRegistration('missing-out', u.registration, { time: siteTime(u.registration.at), windowHours: opt.shiftWindowHours }));
+      // Exactly at the lapse an OUT still closes the shift (gateway/shifts/fold.ts): shown only after it.
+      if (nowMs <= u.visibleFrom.getTime()) continue;
+      drafts.push(fromRegistration('missing-out', u.registration, { time: siteTime(u.registration.at), maxShiftHours: opt.maxShiftHours, lapsedAt: siteTime(toOffsetIso(u.visibleFrom)) }));
     }
   }
 
   for (const r of facts.registrations) {
     // Employer on the declaration (FAQ 5: after a takeover the previous employer yields a remark).
     const onDeclaration = facts.declarationCompanies.get(r.declaration);
-    if ((!onDeclaration || !onDeclaration.has(r.employerId)) && !accepted(r.seq)) {
+    // An agency worker registers under the agency's number (FAQ 26): right when the user company is on the chain.
+    const placedHere = (facts.placements?.get(r.workerId) ?? []).some((p) => p.agencyId === r.employerId && onDeclaration?.has(p.userCompanyId) && p.from <= localDate(r.at) && (p.to === null || p.to >= localDate(r.at)));
+    if ((!onDeclaration || !onDeclaration.has(r.employerId)) && !placedHere && !accepted(r.seq)) {
       drafts.push(fromRegistration('employer-not-on-declaration', r, { employerId: r.employerId, declaration: r.declaration, declarationKnown: onDeclaration !== undefined }, true));
     }
     // Several employers and no choice on the tap.
@@ -160,8 +177,14 @@ export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<R
     const sentMs = Number.isNaN(sentParsed) ? null : sentParsed;
     const delayMs = (sentMs ?? nowMs) - tapMs;
     if (delayMs > opt.lateAfterMinutes * 60_000) {
-      const outage = explainingOutage(facts.outages, outcome.outageId, tapMs, sentMs ?? nowMs);
-      const explained = outcome.state === 'created' && outage !== undefined;
+      const outage = explainingOutage(facts.outages, outcome.outageId, tapMs, sentMs ?? nowMs, r.terminalId);
+      // A held tap sent late once its site data arrived: the release explains the wait, and names its change.
+      const release = releaseBySeq.get(r.seq);
+      // An outage outside the employer's hands (ONSS, the network it reports) is force majeure (FAQ 57-59):
+      // once ONSS created the registration, the journal entry is the proof and the remark goes. A terminal's
+      // or the gateway's own outage is named as the reason but the remark stays: check that equipment.
+      const external = outage !== undefined && !outage.scope.startsWith('terminal:') && outage.scope !== 'gateway';
+      const explained = outcome.state === 'created' && (external || release !== undefined);
       if (!explained) {
         drafts.push(fromRegistration('late-transmission', r, {
           delayMinutes: Math.round(delayMs / 60_000),
@@ -169,6 +192,7 @@ export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<R
           receivedAt: r.receivedAt,
           outage: outage ? `${outage.scope} ${siteTime(outage.from)} → ${outage.to ? siteTime(outage.to) : '…'} (${outage.cause})` : null,
           outageId: outage?.id ?? null,
+          ...(release ? releaseDetails(release) : {}),
         }));
       }
     }
@@ -190,13 +214,17 @@ export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<R
     drafts.push({
       kind: b.cause,
       key: b.tapId,
-      at: b.at,
+      // A future-dated tap is dated when it arrived: its own time is what is wrong with it.
+      at: b.cause === 'future-dated' && b.receivedAt ? toOffsetIso(new Date(b.receivedAt)) : b.at,
       siteId: b.siteId,
       workerId: b.workerId,
       terminalId: b.terminalId,
       seq: null,
       tapId: b.tapId,
-      details: { badge: b.badge, terminalId: b.terminalId, time: siteTime(b.at), status: b.status, detail: b.detail, fromTap: true, ...badgeCheckDetails(b.badgeCheck) },
+      details: {
+        badge: b.badge, terminalId: b.terminalId, time: siteTime(b.at), status: b.status, detail: b.detail, fromTap: true, ...badgeCheckDetails(b.badgeCheck),
+        ...(b.cause === 'future-dated' && b.receivedAt ? { aheadSeconds: Math.round((Date.parse(b.at) - Date.parse(b.receivedAt)) / 1000) } : {}),
+      },
     });
   }
 
@@ -212,6 +240,37 @@ export function computeRemarks(facts: RemarkFacts, now: Date, options: Partial<R
       seq: f.seq,
       tapId: f.tapId,
       details: { badge: f.badge, terminalId: f.terminalId, siteId: f.siteId, time: siteTime(f.at), registered: f.seq !== null },
+    });
+  }
+
+  // Clocks and time-zone settings that made a tap's time say something impossible.
+  for (const c of facts.timeChecks ?? []) {
+    drafts.push({
+      kind: 'terminal-time-zone',
+      key: c.tapId,
+      at: c.at,
+      siteId: c.siteId,
+      workerId: c.workerId,
+      terminalId: c.terminalId,
+      seq: null,
+      tapId: c.tapId,
+      details: { terminalId: c.terminalId, problem: c.problem, sent: c.sent, given: c.given, expected: c.expected, time: siteTime(c.at) },
+    });
+  }
+
+  // Held taps sent late because their site data arrived: kept as history (FAQ 21: the worker did tap).
+  for (const r of facts.releases ?? []) {
+    if (r.outcome !== 'released') continue;
+    drafts.push({
+      kind: 'sent-late',
+      key: r.tapId,
+      at: r.at,
+      siteId: r.siteId,
+      workerId: r.workerId,
+      terminalId: r.terminalId,
+      seq: r.seq,
+      tapId: r.tapId,
+      details: { terminalId: r.terminalId, time: siteTime(r.at), outcome: r.outcome, ...releaseDetails(r) },
     });
   }
 

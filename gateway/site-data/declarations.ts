@@ -18,6 +18,11 @@ export interface Declaration {
   companies: string[];
   /** Withdrawn (never deleted): no longer used for new taps; registrations made under it keep it. */
   deactivatedAt: string | null;
+  /**
+   * The declaration's CIaO registration URL (what its QR code holds): the fallback when a terminal cannot
+   * register (FAQ 31); the console shows and prints it per site. null: not recorded.
+   */
+  ciaoUrl: string | null;
 }
 
 export interface DeclarationInput {
@@ -26,6 +31,26 @@ export interface DeclarationInput {
   validFrom: string;
   validTo?: string;
   companies: string[];
+  /** https URL; empty or null clears it; undefined keeps what is recorded. */
+  ciaoUrl?: string | null;
+}
+
+/** A CIaO registration URL: https, at most 500 characters, no spaces. */
+export function parseCiaoUrl(input: string | null | undefined, problems: FieldProblem[]): string | null | undefined {
+  if (input === undefined) return undefined;
+  const v = (input ?? '').trim();
+  if (v === '') return null;
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (!url || url.protocol !== 'https:' || /\s/.test(v) || v.length > 500) {
+    problems.push(problem('ciaoUrl', 'https-url', 'must be the https:// URL of the declaration\'s CIaO QR code (at most 500 characters)'));
+    return undefined;
+  }
+  return v;
 }
 
 export function upsertDeclaration(db: Db, input: DeclarationInput): Declaration {
@@ -45,6 +70,7 @@ export function upsertDeclaration(db: Db, input: DeclarationInput): Declaration 
     else if (!companies.includes(parsed.id)) companies.push(parsed.id);
   });
   if (companies.length === 0 && problems.length === 0) problems.push(problem('company', 'required', 'at least one company (the contractor chain) is required'));
+  const ciaoUrl = parseCiaoUrl(input.ciaoUrl, problems);
   throwIfAny(problems);
   db.transaction(() => {
     db.prepare(
@@ -54,17 +80,18 @@ export function upsertDeclaration(db: Db, input: DeclarationInput): Declaration 
     db.prepare('DELETE FROM declaration_companies WHERE declaration = ?').run(number!);
     const add = db.prepare('INSERT INTO declaration_companies (declaration, company_id, rank) VALUES (?, ?, ?)');
     companies.forEach((c, rank) => add.run(number!, c, rank));
+    if (ciaoUrl !== undefined) db.prepare('UPDATE declarations SET ciao_url = ? WHERE number = ?').run(ciaoUrl, number!);
   }).immediate();
   return getDeclaration(db, number!)!;
 }
 
 export function getDeclaration(db: Db, number: string): Declaration | undefined {
-  const row = db.prepare('SELECT number, site_id, valid_from, valid_to, deactivated_at FROM declarations WHERE number = ?').get(number) as
-    | { number: string; site_id: string; valid_from: string; valid_to: string | null; deactivated_at: string | null }
+  const row = db.prepare('SELECT * FROM declarations WHERE number = ?').get(number) as
+    | { number: string; site_id: string; valid_from: string; valid_to: string | null; deactivated_at: string | null; ciao_url?: string | null }
     | undefined;
   if (!row) return undefined;
   const companies = (db.prepare('SELECT company_id FROM declaration_companies WHERE declaration = ? ORDER BY rank').all(number) as Array<{ company_id: string }>).map((r) => r.company_id);
-  return { number: row.number, siteId: row.site_id, validFrom: row.valid_from, validTo: row.valid_to, companies, deactivatedAt: row.deactivated_at };
+  return { number: row.number, siteId: row.site_id, validFrom: row.valid_from, validTo: row.valid_to, companies, deactivatedAt: row.deactivated_at, ciaoUrl: row.ciao_url ?? null };
 }
 
 export function listDeclarations(db: Db, siteId?: string): Declaration[] {

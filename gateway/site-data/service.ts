@@ -14,7 +14,11 @@ import { checkBadge, getBadge, listBadges, revokeBadge, saveBadge, type Badge } 
 import { addTerminal, bumpSiteTerminals, getTerminal, listTerminals, setEnrolmentMode, setTerminalDisabled, updateTerminal, type Terminal, type TerminalSettings } from './terminals.ts';
 import { importBadgesCsv, importWorkersCsv, type ImportResult } from './csv-import.ts';
 import { createPairingCode, claimPairingCode, pairingCodeTerminal, type PairingCode, type PairingCredentials } from './pairing.ts';
-import { NO_HELD_TAP_RELEASE, type HeldTapPreview, type HeldTapRelease } from './held-taps.ts';
+import { EMPTY_RELEASE, type HeldTapPreview, type HeldTapRelease, type ReleaseResult, type SiteDataChange } from './held-taps.ts';
+import { HeldTapReleaser } from './held-tap-release.ts';
+import { checkPlacement, getPlacement, listPlacements, savePlacement, setPlacementDeactivated, type Placement, type PlacementInput } from './placements.ts';
+import { declarationOn } from './declarations.ts';
+import { employerChoices } from '../terminal-sync/terminal-view.ts';
 import { notFoundError, problem, setDeactivated } from './input.ts';
 
 /**
@@ -76,13 +80,36 @@ function invalid(field: string, rule: string, message: string): InvalidInputErro
   return new InvalidInputError([problem(field, rule, message)]);
 }
 
+/** Thrown inside a preview's transaction to roll the change back, carrying what it would have released. */
+class PreviewRollback {
+  constructor(readonly released: HeldTapPreview[]) {}
+}
+
+export interface SiteDataServiceOptions {
+  /** Where held taps are released (default: re-enriched and sent, gateway/site-data/held-tap-release.ts). */
+  heldTaps?: HeldTapRelease;
+  now?: () => Date;
+  /** After a change that released held taps committed (the gateway tells terminals and the forwarder). */
+  onReleased?: (r: ReleaseResult) => void;
+}
+
 export class SiteDataService {
   private readonly heldTaps: HeldTapRelease;
   private readonly now: () => Date;
+  private readonly releaseListeners: Array<(r: ReleaseResult) => void> = [];
+  /** Releases made by the change running now, told once it committed. */
+  private pendingReleases: ReleaseResult[] = [];
+  private previewing = false;
 
-  constructor(private readonly db: Db, opts: { heldTaps?: HeldTapRelease; now?: () => Date } = {}) {
-    this.heldTaps = opts.heldTaps ?? NO_HELD_TAP_RELEASE;
+  constructor(private readonly db: Db, opts: SiteDataServiceOptions = {}) {
+    this.heldTaps = opts.heldTaps ?? new HeldTapReleaser();
     this.now = opts.now ?? (() => new Date());
+    if (opts.onReleased) this.releaseListeners.push(opts.onReleased);
+  }
+
+  /** Called after each change that released held taps committed (the gateway tells terminals and the forwarder). */
+  onReleased(listener: (r: ReleaseResult) => void): void {
+    this.releaseListeners.push(listener);
   }
 
   get releasesHeldTaps(): boolean {
@@ -120,7 +147,47 @@ export class SiteDataService {
 
   private change<T>(caller: Caller, fn: () => T): T {
     requirePermission(caller.user, 'change-site-data');
-    return this.db.transaction(fn).immediate();
+    const outer = !this.db.inTransaction;
+    if (outer) this.pendingReleases = [];
+    const result = this.db.transaction(fn).immediate();
+    if (outer && !this.previewing) this.told();
+    return result;
+  }
+
+  /** The held taps the change of this call released, told once it committed. */
+  private told(): void {
+    const all = this.pendingReleases;
+    this.pendingReleases = [];
+    if (all.length === 0 || this.releaseListeners.length === 0) return;
+    const merged = all.reduce((a, r) => ({ released: [...a.released, ...r.released], shifts: [...a.shifts, ...r.shifts], registrations: a.registrations + r.registrations, badgeChecks: a.badgeChecks + r.badgeChecks }), EMPTY_RELEASE);
+    for (const l of this.releaseListeners) l(merged);
+  }
+
+  /** Releases the held taps a change resolves, in its transaction (held-taps.ts). */
+  private release(caller: Caller, change: SiteDataChange, auditId: number): HeldTapPreview[] {
+    const r = this.heldTaps.release(this.db, change, { auditId, actor: caller.actor, at: this.now() });
+    if (r.released.length) this.pendingReleases.push(r);
+    return r.released;
+  }
+
+  /**
+   * What a change would release, exactly: the change made, its release computed, and both rolled back.
+   * Refusals of the change itself (a bad field) come out as they would on confirming.
+   */
+  private preview(fn: () => { released: HeldTapPreview[] }): HeldTapPreview[] {
+    this.previewing = true;
+    try {
+      this.db.transaction(() => {
+        throw new PreviewRollback(fn().released);
+      }).immediate();
+      return [];
+    } catch (err) {
+      if (err instanceof PreviewRollback) return err.released;
+      throw err;
+    } finally {
+      this.previewing = false;
+      this.pendingReleases = [];
+    }
   }
 
   private audit(caller: Caller, action: string, entity: string, entityId: string, siteId: string | null, before: unknown, after: unknown, causeId?: number): number {
@@ -232,6 +299,17 @@ export class SiteDataService {
     });
   }
 
+  /**
+   * FAQ 31: when a terminal cannot register, workers register with the CIaO QR code (or URL) of the site's
+   * declaration. The declaration valid today, and its URL when recorded.
+   */
+  siteFallback(caller: Caller, id: string): { site: { id: string; name: string }; day: string; declaration: string | null; ciaoUrl: string | null } {
+    const site = this.getSite(caller, id);
+    const day = localDate(this.now());
+    const d = declarationOn(this.db, site.id, day);
+    return { site: { id: site.id, name: site.name }, day, declaration: d?.number ?? null, ciaoUrl: d?.ciaoUrl ?? null };
+  }
+
   // --- declarations ----------------------------------------------------------------------------------------
 
   private declarationVisible(user: ApiUser, d: Declaration): boolean {
@@ -269,11 +347,11 @@ export class SiteDataService {
     }
   }
 
-  /** Which held taps a declaration would send late (the console asks for confirmation when there are some). */
+  /** Which held taps a declaration (new, or changed) would send late (the console asks for confirmation when there are some). */
   previewDeclaration(caller: Caller, input: DeclarationInput): HeldTapPreview[] {
     requirePermission(caller.user, 'change-site-data');
-    const before = getDeclaration(this.db, (input.number ?? '').trim().toUpperCase()) ?? null;
-    return this.heldTaps.preview(this.db, { entity: 'declaration', before, after: input });
+    const number = (input.number ?? '').trim().toUpperCase().replace(/[\s.-]/g, '');
+    return this.preview(() => (number && getDeclaration(this.db, number) ? this.updateDeclaration(caller, number, input) : this.createDeclaration(caller, input)));
   }
 
   createDeclaration(caller: Caller, input: DeclarationInput): { declaration: Declaration; released: HeldTapPreview[] } {
@@ -283,7 +361,7 @@ export class SiteDataService {
       this.checkDeclarationScope(caller, input);
       const d = upsertDeclaration(this.db, input);
       const auditId = this.audit(caller, 'create', 'declaration', d.number, d.siteId, null, d);
-      return { declaration: d, released: this.heldTaps.release(this.db, { entity: 'declaration', before: null, after: d }, auditId) };
+      return { declaration: d, released: this.release(caller, { entity: 'declaration', before: null, after: d }, auditId) };
     });
   }
 
@@ -294,7 +372,7 @@ export class SiteDataService {
       this.checkDeclarationScope(caller, full);
       const after = upsertDeclaration(this.db, full);
       const auditId = this.audit(caller, 'update', 'declaration', after.number, after.siteId, before, after);
-      return { declaration: after, released: this.heldTaps.release(this.db, { entity: 'declaration', before, after }, auditId) };
+      return { declaration: after, released: this.release(caller, { entity: 'declaration', before, after }, auditId) };
     });
   }
 
@@ -303,7 +381,8 @@ export class SiteDataService {
       const before = this.getDeclaration(caller, number);
       setDeactivated(this.db, 'declarations', 'number', before.number, active ? null : this.now());
       const after = getDeclaration(this.db, before.number)!;
-      this.audit(caller, active ? 'reactivate' : 'deactivate', 'declaration', before.number, before.siteId, before, after);
+      const auditId = this.audit(caller, active ? 'reactivate' : 'deactivate', 'declaration', before.number, before.siteId, before, after);
+      if (active) this.release(caller, { entity: 'declaration', before, after }, auditId);
       return after;
     });
   }
@@ -360,7 +439,7 @@ export class SiteDataService {
     });
   }
 
-  updateWorker(caller: Caller, id: string, input: Omit<WorkerInput, 'id'>): WorkerView {
+  updateWorker(caller: Caller, id: string, input: Omit<WorkerInput, 'id'>): WorkerView & { released: HeldTapPreview[] } {
     return this.change(caller, () => {
       const before = this.worker(caller, id);
       const problems: FieldProblem[] = [];
@@ -370,9 +449,16 @@ export class SiteDataService {
       if (w!.ssin && (this.db.prepare('SELECT id FROM workers WHERE ssin = ? AND id <> ?').get(w!.ssin, before.id))) throw invalid('niss', 'unique', 'another worker has this NISS/BIS number');
       this.checkEmployers(caller, w!.employers);
       const after = saveWorker(this.db, w!);
-      this.audit(caller, 'update', 'worker', after.id, null, before, after);
-      return this.workerView(caller.user, after);
+      const auditId = this.audit(caller, 'update', 'worker', after.id, null, before, after);
+      const released = this.release(caller, { entity: 'worker', before, after }, auditId);
+      return { ...this.workerView(caller.user, after), released };
     });
+  }
+
+  /** Which held taps a change of a worker's record (their employers) would send late. */
+  previewWorker(caller: Caller, id: string, input: Omit<WorkerInput, 'id'>): HeldTapPreview[] {
+    requirePermission(caller.user, 'change-site-data');
+    return this.preview(() => this.updateWorker(caller, id, input));
   }
 
   /** Deactivating a worker revokes their badges (recorded each); registrations keep the worker. */
@@ -420,11 +506,11 @@ export class SiteDataService {
     return b!;
   }
 
-  /** Which held taps a badge would send late. */
+  /** Which held taps enrolling a badge (or widening its validity) would send late. */
   previewBadge(caller: Caller, input: { uid: string; worker: string; validFrom?: string; validTo?: string }): HeldTapPreview[] {
     requirePermission(caller.user, 'change-site-data');
-    const b = this.checkedBadge(caller, input);
-    return this.heldTaps.preview(this.db, { entity: 'badge', before: getBadge(this.db, b.uid) ?? null, after: b });
+    const existing = getBadge(this.db, (input.uid ?? '').trim());
+    return this.preview(() => (existing && !existing.revokedAt ? this.updateBadge(caller, existing.uid, input) : this.createBadge(caller, input)));
   }
 
   createBadge(caller: Caller, input: { uid: string; worker: string; validFrom?: string; validTo?: string }, action = 'create', causeTapId?: string): { badge: Badge; released: HeldTapPreview[] } {
@@ -434,7 +520,7 @@ export class SiteDataService {
       if (before && !before.revokedAt) throw invalid('uid', 'unique', `badge ${b.uid} is already given to worker ${before.workerId}: revoke it first`);
       const after = saveBadge(this.db, b);
       const auditId = this.audit(caller, action, 'badge', after.uid, null, before, causeTapId ? { ...after, fromTap: causeTapId } : after);
-      return { badge: after, released: this.heldTaps.release(this.db, { entity: 'badge', before, after }, auditId) };
+      return { badge: after, released: this.release(caller, { entity: 'badge', before, after }, auditId) };
     });
   }
 
@@ -445,7 +531,7 @@ export class SiteDataService {
       const b = this.checkedBadge(caller, { uid: before.uid, worker: input.worker ?? before.workerId, validFrom: input.validFrom ?? before.validFrom, validTo: input.validTo === null ? undefined : input.validTo ?? before.validTo ?? undefined });
       const after = saveBadge(this.db, b);
       const auditId = this.audit(caller, 'update', 'badge', after.uid, null, before, after);
-      return { badge: after, released: this.heldTaps.release(this.db, { entity: 'badge', before, after }, auditId) };
+      return { badge: after, released: this.release(caller, { entity: 'badge', before, after }, auditId) };
     });
   }
 
@@ -474,7 +560,44 @@ export class SiteDataService {
   previewEnrolment(caller: Caller, input: { tapId: string; worker: string; validTo?: string }): { tap: HeldTap; heldTaps: HeldTapPreview[]; releasesHeldTaps: boolean } {
     requirePermission(caller.user, 'change-site-data');
     const tap = this.heldTap(caller, input.tapId);
-    return { tap, heldTaps: this.previewBadge(caller, { uid: tap.badge, worker: input.worker, validFrom: tap.day, validTo: input.validTo }), releasesHeldTaps: this.heldTaps.enabled };
+    return { tap, heldTaps: this.preview(() => this.enrolFromTap(caller, input)), releasesHeldTaps: this.heldTaps.enabled };
+  }
+
+  /**
+   * The employer of a held tap, chosen by a site manager: the worker tapped without choosing among several
+   * employers (or chose one that is not theirs); the employer must be one the worker may register under on
+   * that site. The tap is then re-enriched with it and sent with its original time.
+   */
+  chooseEmployer(caller: Caller, input: { tapId: string; employer: string }): { tap: HeldTap; released: HeldTapPreview[] } {
+    return this.change(caller, () => {
+      const tap = this.heldTap(caller, input.tapId);
+      if (tap.enrichment !== 'employer-choice-needed' && tap.enrichment !== 'unknown-employer') {
+        throw invalid('tapId', 'employer-choice', `tap ${tap.tapId} was not held for its employer (${tap.enrichment})`);
+      }
+      const problems: FieldProblem[] = [];
+      const employer = parseCompanyNumber(input.employer, 'employer', problems);
+      if (!employer) throw new InvalidInputError(problems);
+      const choices = this.employerChoicesOf(tap);
+      if (!choices.includes(employer.id)) throw invalid('employer', 'employer-choice', `employer ${employer.id} is not one the worker may register under on that site (${choices.join(', ') || 'none'})`);
+      const auditId = this.audit(caller, 'choose-employer', 'tap', tap.tapId, tap.siteId, null, { employer: employer.id, badge: tap.badge, at: tap.at });
+      return { tap, released: this.release(caller, { entity: 'employer-choice', before: null, after: { tapId: tap.tapId, employer: employer.id } }, auditId) };
+    });
+  }
+
+  previewEmployerChoice(caller: Caller, input: { tapId: string; employer: string }): HeldTapPreview[] {
+    requirePermission(caller.user, 'change-site-data');
+    return this.preview(() => this.chooseEmployer(caller, input));
+  }
+
+  /** The employers a held tap's worker may register under on the tap's site that day. */
+  employerChoicesOf(tap: HeldTap): string[] {
+    const workerId = (this.db.prepare('SELECT worker_id FROM badges WHERE uid = ?').pluck().get(tap.badge) as string | undefined) ?? null;
+    if (!workerId || !tap.siteId) return [];
+    const declaration = declarationOn(this.db, tap.siteId, tap.day);
+    const w = getWorker(this.db, workerId);
+    if (!w) return [];
+    const agencies = listPlacements(this.db, w.id).filter((p) => !p.deactivatedAt && p.validFrom <= tap.day && (p.validTo === null || p.validTo >= tap.day) && (declaration?.companies.includes(p.userCompanyId) ?? false)).map((p) => p.agencyId);
+    return employerChoices(w.employers, declaration?.companies, agencies);
   }
 
   /** Taps held for review (not turned into registrations), newest first, of the caller's sites. */
@@ -486,7 +609,9 @@ export class SiteDataService {
     if (q.since) c.add('received_at >= ?', q.since);
     const rows = this.db.prepare(`SELECT * FROM taps ${c.sql} ORDER BY received_at DESC LIMIT 2000`).all(...c.args) as TapRow[];
     const all = rows.map(toHeldTap).filter((t) => this.siteVisible(caller.user, t.siteId));
-    return page(all, q, (t) => `${t.badge} ${t.terminalId} ${t.enrichment}`);
+    const p = page(all, q, (t) => `${t.badge} ${t.terminalId} ${t.enrichment}`);
+    // A tap held for its employer: the employers a site manager may choose for it.
+    return { ...p, items: p.items.map((t) => (t.enrichment === 'employer-choice-needed' || t.enrichment === 'unknown-employer' ? { ...t, employerChoices: this.employerChoicesOf(t) } : t)) };
   }
 
   private heldTap(caller: Caller, tapId: string): HeldTap {
@@ -495,6 +620,77 @@ export class SiteDataService {
     const t = row && toHeldTap(row);
     if (!t || !this.siteVisible(caller.user, t.siteId)) throw notFoundError('tap', tapId);
     return t;
+  }
+
+  // --- agency placements (FAQ 26) ----------------------------------------------------------------------------------
+
+  private placementVisible(user: ApiUser, p: Placement, visible = this.visibleCompanies(user)): boolean {
+    return visible === null || visible.has(p.agencyId) || visible.has(p.userCompanyId);
+  }
+
+  listPlacements(caller: Caller, q: ListQuery & { worker?: string } = {}): Page<Placement & { workerName: string | null }> {
+    requirePermission(caller.user, 'read');
+    const visible = this.visibleCompanies(caller.user);
+    const names = new Map(listWorkers(this.db).map((w) => [w.id, w.name]));
+    const all = listPlacements(this.db, q.worker)
+      .filter((p) => (q.inactive || !p.deactivatedAt) && this.placementVisible(caller.user, p, visible))
+      .map((p) => ({ ...p, workerName: names.get(p.workerId) ?? null }));
+    return page(all, q, (p) => `${p.id} ${p.workerId} ${p.workerName ?? ''} ${p.agencyId} ${p.userCompanyId}`);
+  }
+
+  getPlacement(caller: Caller, id: string): Placement {
+    requirePermission(caller.user, 'read');
+    const p = getPlacement(this.db, id);
+    if (!p || !this.placementVisible(caller.user, p)) throw notFoundError('placement', id);
+    return p;
+  }
+
+  private checkedPlacement(caller: Caller, input: PlacementInput) {
+    const problems: FieldProblem[] = [];
+    const p = checkPlacement(this.db, input, problems);
+    if (problems.length) throw new InvalidInputError(problems);
+    const visible = this.visibleCompanies(caller.user);
+    if (visible !== null && !visible.has(p!.agencyId) && !visible.has(p!.userCompanyId)) {
+      throw forbidden({ field: 'userCompany', rule: 'company-scope', message: `userCompany: neither ${p!.agencyId} nor ${p!.userCompanyId} is your company or in its subcontracting chain` });
+    }
+    return p!;
+  }
+
+  /** Places an agency worker with a user company; held taps it resolves are sent late. */
+  createPlacement(caller: Caller, input: PlacementInput): { placement: Placement; released: HeldTapPreview[] } {
+    return this.change(caller, () => {
+      const p = this.checkedPlacement(caller, input);
+      if (input.id && getPlacement(this.db, input.id)) throw invalid('id', 'unique', `placement ${input.id} already exists`);
+      const after = savePlacement(this.db, { ...p, ...(input.id ? { id: input.id } : {}) });
+      const auditId = this.audit(caller, 'create', 'placement', after.id, null, null, after);
+      return { placement: after, released: this.release(caller, { entity: 'placement', before: null, after }, auditId) };
+    });
+  }
+
+  updatePlacement(caller: Caller, id: string, input: Omit<PlacementInput, 'id'>): { placement: Placement; released: HeldTapPreview[] } {
+    return this.change(caller, () => {
+      const before = this.getPlacement(caller, id);
+      const p = this.checkedPlacement(caller, input);
+      const after = savePlacement(this.db, { ...p, id: before.id });
+      const auditId = this.audit(caller, 'update', 'placement', after.id, null, before, after);
+      return { placement: after, released: this.release(caller, { entity: 'placement', before, after }, auditId) };
+    });
+  }
+
+  previewPlacement(caller: Caller, input: PlacementInput): HeldTapPreview[] {
+    requirePermission(caller.user, 'change-site-data');
+    return this.preview(() => (input.id && getPlacement(this.db, input.id) ? this.updatePlacement(caller, input.id, input) : this.createPlacement(caller, input)));
+  }
+
+  setPlacementActive(caller: Caller, id: string, active: boolean): Placement {
+    return this.change(caller, () => {
+      const before = this.getPlacement(caller, id);
+      setPlacementDeactivated(this.db, before.id, active ? null : this.now());
+      const after = getPlacement(this.db, before.id)!;
+      const auditId = this.audit(caller, active ? 'reactivate' : 'deactivate', 'placement', before.id, null, before, after);
+      if (active) this.release(caller, { entity: 'placement', before, after }, auditId);
+      return after;
+    });
   }
 
   // --- terminals -------------------------------------------------------------------------------------------------
@@ -605,22 +801,36 @@ export class SiteDataService {
 
   // --- imports ---------------------------------------------------------------------------------------------------
 
+  /** An import: every good row is saved (and releases what it resolves); the releases are told at the end. */
+  private importing<T>(fn: () => T): T {
+    this.pendingReleases = [];
+    const r = fn();
+    this.told();
+    return r;
+  }
+
   importWorkers(caller: Caller, csv: string): ImportResult {
     requirePermission(caller.user, 'change-site-data');
-    return importWorkersCsv(this.db, csv, {
+    return this.importing(() => importWorkersCsv(this.db, csv, {
       check: (w) => this.checkEmployers(caller, w.employers),
-      saved: (before, after) => this.audit(caller, before ? 'update' : 'create', 'worker', after.id, null, before, after),
-    });
+      saved: (before, after) => {
+        const auditId = this.audit(caller, before ? 'update' : 'create', 'worker', after.id, null, before, after);
+        if (before) this.release(caller, { entity: 'worker', before, after }, auditId);
+      },
+    }));
   }
 
   importBadges(caller: Caller, csv: string): ImportResult {
     requirePermission(caller.user, 'change-site-data');
-    return importBadgesCsv(this.db, csv, {
+    return this.importing(() => importBadgesCsv(this.db, csv, {
       check: (b) => {
         this.worker(caller, b.workerId);
       },
-      saved: (before, after) => this.audit(caller, before ? 'update' : 'create', 'badge', after.uid, null, before, after),
-    });
+      saved: (before, after) => {
+        const auditId = this.audit(caller, before ? 'update' : 'create', 'badge', after.uid, null, before, after);
+        this.release(caller, { entity: 'badge', before, after }, auditId);
+      },
+    }));
   }
 
   // --- users -------------------------------------------------------------------------------------------------------
@@ -702,6 +912,8 @@ export interface HeldTap {
   receivedAt: string;
   enrichment: string;
   detail: string | null;
+  /** For a tap held for its employer: the employers the worker may register under on that site. */
+  employerChoices?: string[];
 }
 
 function toHeldTap(r: TapRow): HeldTap {

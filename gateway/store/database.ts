@@ -3,6 +3,8 @@ import { REGISTRATIONS_DDL } from './registrations-schema.ts';
 import { GATEWAY_MIGRATIONS } from './gateway-schema.ts';
 import { RECORDS_MIGRATIONS } from './records-schema.ts';
 import { BADGE_SECURITY_MIGRATIONS } from './badge-security-schema.ts';
+import { DAY_CORRECT_MIGRATIONS } from './day-correct-schema.ts';
+import { DEFAULT_MAX_SHIFT_HOURS } from '../../shared/mqtt/payloads.ts';
 import { FLEET_MIGRATIONS } from '../fleet/schema.ts';
 
 /**
@@ -14,6 +16,7 @@ export function openGatewayDatabase(path: string, options: OpenOptions = {}): Db
   migrate(db, 'gateway', [REGISTRATIONS_DDL, ...GATEWAY_MIGRATIONS]);
   migrate(db, 'siteman', RECORDS_MIGRATIONS);
   migrate(db, 'badge-security', BADGE_SECURITY_MIGRATIONS);
+  migrate(db, 'day-correct', DAY_CORRECT_MIGRATIONS);
   migrate(db, 'fleet', FLEET_MIGRATIONS);
   return db;
 }
@@ -23,3 +26,17 @@ export function siteDataVersion(db: Db): number {
 }
 
 export type { Db };
+
+/**
+ * The maximum shift length the running gateway uses (its config's `terminals.maxShiftHours`, written at
+ * start), so `ciao admin` and the console compute remarks and presence with the same notion.
+ */
+export function maxShiftHoursSetting(db: Db): number {
+  const v = db.prepare("SELECT value FROM gateway_settings WHERE key = 'maxShiftHours'").pluck().get() as string | undefined;
+  const n = v === undefined ? NaN : Number(v);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_MAX_SHIFT_HOURS;
+}
+
+export function saveMaxShiftHours(db: Db, hours: number): void {
+  db.prepare("INSERT INTO gateway_settings (key, value) VALUES ('maxShiftHours', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(hours));
+}

@@ -4,7 +4,8 @@ import { topicFor } from '../../shared/mqtt/topics.ts';
 import type { Language } from '../../shared/mqtt/payloads.ts';
 import { siteDataVersion } from '../store/database.ts';
 import { listTerminals } from '../site-data/terminals.ts';
-import { rosterFor, terminalConfigFor } from './terminal-view.ts';
+import { rosterViewFor, terminalConfigFor } from './terminal-view.ts';
+import type { ShiftNotifier } from './shift-notifier.ts';
 import { localDate } from '../../shared/time.ts';
 
 /** Publishes a retained message; the broker adapter implements it. */
@@ -15,19 +16,22 @@ export interface RetainedSink {
 /**
  * Keeps each terminal's retained `config` and `roster` in step with the site data. `ciao admin` changes the
  * database from another process; triggers bump `site_data_version`, which this polls (one indexed read a
- * second). Republishing also happens when the day changes, since rosters depend on the day.
+ * second). Republishing also happens when the day changes, since rosters depend on the day. A roster carries
+ * each worker's shift state as it is when published; changes after that go out as `shifts` messages
+ * (shift-notifier.ts), and a terminal that connects gets its roster again, with the states of that moment.
  */
 export class SitePublisher {
   private version = -1;
   private day = '';
   private timer: NodeJS.Timeout | undefined;
   private languages = new Map<string, Language>();
+  private readonly siteDataListeners: Array<() => void> = [];
 
   constructor(
     private readonly db: Db,
     private readonly sink: RetainedSink,
     private readonly logger: Logger,
-    private readonly opts: { pollMs: number; maxClockSkewMs: number; onChange?: () => void; now?: () => Date },
+    private readonly opts: { pollMs: number; maxClockSkewMs: number; maxShiftHours?: number; onChange?: () => void; now?: () => Date; shifts?: ShiftNotifier },
   ) {}
 
   start(): void {
@@ -38,6 +42,11 @@ export class SitePublisher {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Called after the site data changed (from this process or `ciao admin`), once the terminals were told. */
+  onSiteDataChange(listener: () => void): void {
+    this.siteDataListeners.push(listener);
   }
 
   languageOf(terminalId: string): Language {
@@ -53,7 +62,10 @@ export class SitePublisher {
       const changed = v !== this.version && this.version !== -1;
       this.publishAll();
       this.version = v;
-      if (changed) this.opts.onChange?.();
+      if (changed) {
+        this.opts.onChange?.();
+        for (const l of this.siteDataListeners) l();
+      }
       this.day = day;
     } catch (err) {
       this.logger.error({ err }, 'could not republish terminal config and roster');
@@ -65,14 +77,37 @@ export class SitePublisher {
     const languages = new Map<string, Language>();
     let count = 0;
     for (const t of listTerminals(this.db)) {
-      const config = terminalConfigFor(this.db, t.id, { maxClockSkewMs: this.opts.maxClockSkewMs, now });
-      if (!config) continue;
+      const config = terminalConfigFor(this.db, t.id, { maxClockSkewMs: this.opts.maxClockSkewMs, maxShiftHours: this.opts.maxShiftHours, now });
+      if (!config) {
+        this.opts.shifts?.dropTerminal(t.id);
+        continue;
+      }
       languages.set(t.id, config.language);
       this.sink.publishRetained(topicFor(t.id, 'config'), JSON.stringify(config));
-      this.sink.publishRetained(topicFor(t.id, 'roster'), JSON.stringify(rosterFor(this.db, t.id, now)));
+      this.publishRosterOf(t.id, now);
       count += 1;
     }
     this.languages = languages;
     this.logger.info({ terminals: count }, 'terminal config and roster published');
+  }
+
+  /**
+   * A terminal connected: if a state of a worker of its roster changed since the roster was published, it
+   * is published again with the states of now (the messages the terminal missed while away).
+   */
+  publishRoster(terminalId: string): void {
+    try {
+      if (this.opts.shifts && !this.opts.shifts.rosterStale(terminalId)) return;
+      if (!terminalConfigFor(this.db, terminalId, { maxClockSkewMs: this.opts.maxClockSkewMs })) return;
+      this.publishRosterOf(terminalId, this.opts.now?.() ?? new Date());
+    } catch (err) {
+      this.logger.error({ err, terminalId }, 'could not republish the roster');
+    }
+  }
+
+  private publishRosterOf(terminalId: string, now: Date): void {
+    const view = rosterViewFor(this.db, terminalId, now);
+    this.opts.shifts?.setRoster(terminalId, view.workers);
+    this.sink.publishRetained(topicFor(terminalId, 'roster'), JSON.stringify(view.roster));
   }
 }

@@ -1,5 +1,5 @@
 import type { Db } from '../../shared/sqlite.ts';
-import { API_VERSION, type Roster, type TerminalConfig } from '../../shared/mqtt/payloads.ts';
+import { API_VERSION, type Roster, type ShiftState, type TerminalConfig } from '../../shared/mqtt/payloads.ts';
 import { localDate, toOffsetIso } from '../../shared/time.ts';
 import { getTerminal } from '../site-data/terminals.ts';
 import { getSite } from '../site-data/sites.ts';
@@ -11,7 +11,7 @@ import { updateOfferFor } from '../fleet/releases.ts';
  * offered) and its roster
  * (badges allowed on its site today, with the employer choices to offer). Never a NISS.
  */
-export function terminalConfigFor(db: Db, terminalId: string, opts: { maxClockSkewMs: number; now?: Date }): TerminalConfig | undefined {
+export function terminalConfigFor(db: Db, terminalId: string, opts: { maxClockSkewMs: number; maxShiftHours?: number; now?: Date }): TerminalConfig | undefined {
   const t = getTerminal(db, terminalId);
   if (!t || !t.siteId) return undefined;
   const site = getSite(db, t.siteId);
@@ -27,6 +27,7 @@ export function terminalConfigFor(db: Db, terminalId: string, opts: { maxClockSk
     serverTime: toOffsetIso(opts.now ?? new Date()),
     ...(t.feedbackSeconds !== null ? { feedbackSeconds: t.feedbackSeconds } : {}),
     configVersion: t.configVersion,
+    ...(opts.maxShiftHours !== undefined ? { maxShiftHours: opts.maxShiftHours } : {}),
     ...withOffer(updateOfferFor(db, t.id)),
   };
 }
@@ -45,35 +46,87 @@ export function displayName(name: string): string {
 
 /**
  * The employers a worker may register under on a site: those of the worker's employers that are on the
- * contractor chain of the declaration; when none is (a takeover not yet recorded), all of the worker's
- * employers, so the registration is still made and the remark raised later.
+ * contractor chain of the declaration, and the agencies that place the worker with a company on the chain
+ * (FAQ 26: an agency worker registers under the agency's number); when there is none (a takeover not yet
+ * recorded), all of the worker's employers, so the registration is still made and the remark raised later.
  */
-export function employerChoices(workerEmployers: string[], chain: string[] | undefined): string[] {
-  if (!chain) return workerEmployers;
-  const onChain = workerEmployers.filter((e) => chain.includes(e));
+export function employerChoices(workerEmployers: string[], chain: string[] | undefined, placedAgencies: string[] = []): string[] {
+  if (!chain) return [...new Set([...workerEmployers, ...placedAgencies])];
+  const onChain = [...new Set([...workerEmployers.filter((e) => chain.includes(e)), ...placedAgencies])];
   return onChain.length ? onChain : workerEmployers;
 }
 
+/** A badge of a terminal's roster and the worker it belongs to (for the `shifts` messages). */
+export interface RosterView {
+  roster: Roster;
+  /** Worker id -> that worker's badges in this roster. */
+  workers: Map<string, string[]>;
+}
+
+interface ShiftRow {
+  state: ShiftState['state'];
+  site_id: string;
+  last_ms: number;
+  rev: number;
+}
+
+/** A worker's stored shift state as terminals are told it. */
+export function shiftOf(row: ShiftRow): ShiftState {
+  return { state: row.state, since: toOffsetIso(new Date(row.last_ms)), site: row.site_id, rev: row.rev };
+}
+
 export function rosterFor(db: Db, terminalId: string, now = new Date()): Roster {
+  return rosterViewFor(db, terminalId, now).roster;
+}
+
+/**
+ * The roster of a terminal: the badges valid today of the workers who may register on its site today, i.e.
+ * with an employer on the contractor chain of the site's declaration, or placed by an agency with a company
+ * on that chain (FAQ 26); each with the employers to offer and the worker's shift state (one state per
+ * worker, whatever the site).
+ */
+export function rosterViewFor(db: Db, terminalId: string, now = new Date()): RosterView {
   const t = getTerminal(db, terminalId);
   const badges: Roster['badges'] = {};
-  const result: Roster = { v: API_VERSION, updatedAt: toOffsetIso(now), badges };
+  const workers = new Map<string, string[]>();
+  const result: RosterView = { roster: { v: API_VERSION, updatedAt: toOffsetIso(now), badges }, workers };
   if (!t?.siteId) return result;
   const day = localDate(now);
   const declaration = declarationOn(db, t.siteId, day);
   if (!declaration) return result;
   const rows = db.prepare(
-    `SELECT b.uid, w.id AS worker_id, w.name FROM badges b JOIN workers w ON w.id = b.worker_id
-     WHERE b.revoked_at IS NULL AND b.valid_from <= ? AND (b.valid_to IS NULL OR b.valid_to >= ?)
-       AND EXISTS (SELECT 1 FROM worker_employers we JOIN declaration_companies dc ON dc.company_id = we.company_id
-                   WHERE we.worker_id = w.id AND dc.declaration = ?)
+    `SELECT b.uid, w.id AS worker_id, w.name, s.state, s.site_id, s.last_ms, s.rev
+     FROM badges b JOIN workers w ON w.id = b.worker_id LEFT JOIN worker_shifts s ON s.worker_id = w.id
+     WHERE b.revoked_at IS NULL AND b.valid_from <= @day AND (b.valid_to IS NULL OR b.valid_to >= @day)
+       AND (EXISTS (SELECT 1 FROM worker_employers we JOIN declaration_companies dc ON dc.company_id = we.company_id
+                    WHERE we.worker_id = w.id AND dc.declaration = @declaration)
+         OR EXISTS (SELECT 1 FROM agency_placements p JOIN declaration_companies dc ON dc.company_id = p.user_company_id
+                    WHERE p.worker_id = w.id AND dc.declaration = @declaration AND p.deactivated_at IS NULL
+                      AND p.valid_from <= @day AND (p.valid_to IS NULL OR p.valid_to >= @day)))
      ORDER BY b.uid`,
-  ).all(day, day, declaration.number) as Array<{ uid: string; worker_id: string; name: string }>;
+  ).all({ day, declaration: declaration.number }) as Array<{ uid: string; worker_id: string; name: string } & Partial<ShiftRow> & { state: ShiftRow['state'] | null }>;
   const employersOf = db.prepare('SELECT c.id, c.name FROM worker_employers we JOIN companies c ON c.id = we.company_id WHERE we.worker_id = ? ORDER BY we.rowid');
+  const agenciesOf = db.prepare(
+    `SELECT c.id, c.name FROM agency_placements p JOIN companies c ON c.id = p.agency_id
+     WHERE p.worker_id = ? AND p.deactivated_at IS NULL AND p.valid_from <= ? AND (p.valid_to IS NULL OR p.valid_to >= ?) ORDER BY p.valid_from, p.id`,
+  );
+  const userCompanyOf = db.prepare(
+    `SELECT p.agency_id, p.user_company_id FROM agency_placements p WHERE p.worker_id = ? AND p.deactivated_at IS NULL AND p.valid_from <= ? AND (p.valid_to IS NULL OR p.valid_to >= ?)`,
+  );
   for (const r of rows) {
     const all = employersOf.all(r.worker_id) as Array<{ id: string; name: string }>;
-    const allowed = employerChoices(all.map((e) => e.id), declaration.companies);
-    badges[r.uid] = { name: displayName(r.name), employers: all.filter((e) => allowed.includes(e.id)) };
+    const placements = userCompanyOf.all(r.worker_id, day, day) as Array<{ agency_id: string; user_company_id: string }>;
+    const agencies = placements.filter((p) => declaration.companies.includes(p.user_company_id)).map((p) => p.agency_id);
+    const named = new Map([...all, ...(agencies.length ? (agenciesOf.all(r.worker_id, day, day) as Array<{ id: string; name: string }>) : [])].map((c) => [c.id, c]));
+    const allowed = employerChoices(all.map((e) => e.id), declaration.companies, agencies);
+    badges[r.uid] = {
+      name: displayName(r.name),
+      employers: allowed.map((id) => named.get(id)!).filter(Boolean),
+      ...(r.state ? { shift: shiftOf(r as ShiftRow) } : {}),
+    };
+    const list = workers.get(r.worker_id);
+    if (list) list.push(r.uid);
+    else workers.set(r.worker_id, [r.uid]);
   }
   return result;
 }

@@ -68,6 +68,13 @@ export type Ack = z.infer<typeof ackSchema>;
 export const LANGUAGES = ['fr', 'nl', 'de', 'en'] as const;
 export type Language = (typeof LANGUAGES)[number];
 
+/** A worker's shift state as the gateway knows it (added compatibly to v1; the gateway owns it). */
+export const SHIFT_STATES = ['working', 'break', 'off'] as const;
+export type ShiftStateName = (typeof SHIFT_STATES)[number];
+/** How long a `working` or `break` state lasts without a work OUT before it lapses (treated as `off`). */
+export const DEFAULT_MAX_SHIFT_HOURS = 16;
+export const MAX_SHIFT_HOURS_RANGE = { min: 1, max: 48 } as const;
+
 export const terminalConfigSchema = z.object({
   v: z.literal(API_VERSION),
   terminalId: z.string(),
@@ -88,6 +95,11 @@ export const terminalConfigSchema = z.object({
   /** Version of these settings; a terminal that knows it reports it back in its status once applied. (Added compatibly to v1.) */
   configVersion: z.number().int().min(0).optional(),
   /**
+   * Hours after which a `working` or `break` state with no work OUT is treated as `off` (the shift lapsed).
+   * Absent: 16. (Added compatibly to v1.)
+   */
+  maxShiftHours: z.number().int().min(MAX_SHIFT_HOURS_RANGE.min).max(MAX_SHIFT_HOURS_RANGE.max).optional(),
+  /**
    * A release the terminal is offered (see `updateOfferSchema`). Kept loose here and checked by the terminal's
    * update agent on its own, so that an offer this terminal cannot read never costs it its site settings.
    * (Added compatibly to v1.)
@@ -95,6 +107,19 @@ export const terminalConfigSchema = z.object({
   update: z.unknown().optional(),
 });
 export type TerminalConfig = z.infer<typeof terminalConfigSchema>;
+
+/**
+ * `state` since `since` (the instant of the tap that set it, or the lapse), last set at `site`. `rev` is a
+ * per-worker revision that only grows: a terminal applies a state only when its `rev` is higher than the
+ * one it holds.
+ */
+export const shiftStateSchema = z.object({
+  state: z.enum(SHIFT_STATES),
+  since: offsetIso,
+  site: z.string(),
+  rev: z.number().int().min(0),
+});
+export type ShiftState = z.infer<typeof shiftStateSchema>;
 
 /**
  * A release offered to a terminal, in its retained config: the signed manifest (version, SHA-256, size, the
@@ -126,6 +151,8 @@ export const rosterEntrySchema = z.object({
   name: z.string().max(16 * 2),
   /** Employer choices, in the order the LCD lists them; one entry means no choice to make. */
   employers: z.array(z.object({ id: z.string(), name: z.string() })),
+  /** The worker's shift state when the roster was published; absent: no state known (treat as off). */
+  shift: shiftStateSchema.optional(),
 });
 export const rosterSchema = z.object({
   v: z.literal(API_VERSION),
@@ -134,6 +161,27 @@ export const rosterSchema = z.object({
 });
 export type Roster = z.infer<typeof rosterSchema>;
 export type RosterEntry = z.infer<typeof rosterEntrySchema>;
+
+/** One badge's new shift state in a `shifts` message. */
+export const shiftChangeSchema = shiftStateSchema.extend({ badge: badgeUidSchema });
+export type ShiftChange = z.infer<typeof shiftChangeSchema>;
+
+/**
+ * `ciao/v1/terminals/{tid}/shifts` (gateway -> terminal, QoS 1, not retained): the shift states a commit
+ * changed, for the badges of this terminal's roster.
+ */
+export const shiftsMessageSchema = z.object({
+  v: z.literal(API_VERSION),
+  badges: z.array(shiftChangeSchema),
+});
+export type ShiftsMessage = z.infer<typeof shiftsMessageSchema>;
+
+/**
+ * Why a terminal cannot register taps (FAQ 31): no badge reader, no site configured (no gateway config and
+ * none in its file), or an outbox it cannot write. Its panel then sends workers to the declaration's CIaO QR code.
+ */
+export const CANNOT_REGISTER_REASONS = ['no-reader', 'no-site-config', 'outbox-unwritable'] as const;
+export type CannotRegisterReason = (typeof CANNOT_REGISTER_REASONS)[number];
 
 export const statusSchema = z.strictObject({
   state: z.enum(['online', 'offline']),
@@ -145,6 +193,11 @@ export const statusSchema = z.strictObject({
   configVersion: z.number().int().min(0).optional(),
   /** Where the update it was offered stands (sent only when its config carried an offer). */
   update: updateReportSchema.optional(),
+  /**
+   * Present (never empty) while the terminal cannot register taps, with why; the gateway journals it.
+   * (Added compatibly to v1: sent only in that case, so a gateway that does not know it misses only those reports.)
+   */
+  cannotRegister: z.array(z.enum(CANNOT_REGISTER_REASONS)).min(1).max(CANNOT_REGISTER_REASONS.length).optional(),
 });
 export type TerminalStatus = z.infer<typeof statusSchema>;
 

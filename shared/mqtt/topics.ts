@@ -9,8 +9,11 @@ export const TOPIC_PREFIX = 'ciao/v1/terminals';
 
 /** Terminal to gateway. */
 export const TERMINAL_PUBLISHES = ['taps', 'status'] as const;
-/** Gateway to terminal. */
-export const TERMINAL_SUBSCRIBES = ['acks', 'config', 'roster'] as const;
+/**
+ * Gateway to terminal. `shifts` (added compatibly to v1) carries changes of workers' shift states between
+ * rosters; a terminal that does not subscribe to it keeps working from its roster.
+ */
+export const TERMINAL_SUBSCRIBES = ['acks', 'config', 'roster', 'shifts'] as const;
 export const TOPIC_KINDS = [...TERMINAL_PUBLISHES, ...TERMINAL_SUBSCRIBES] as const;
 export type TopicKind = (typeof TOPIC_KINDS)[number];
 
@@ -64,7 +67,7 @@ export function checkPublish(terminalId: string, topic: string): Checked<ParsedT
 }
 
 /**
- * May this terminal subscribe with this filter? Only to its own acks, config and roster, named exactly:
+ * May this terminal subscribe with this filter? Only to its own acks, config, roster and shifts, named exactly:
  * no wildcards, so a filter can never reach across terminals or into `$SYS`.
  */
 export function checkSubscribe(terminalId: string, filter: string): Checked<ParsedTopic> {

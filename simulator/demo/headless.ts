@@ -2,7 +2,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createProgress } from '../progress/index.ts';
 import { loadScenario, runScenario } from '../scenarios/runner.ts';
-import { durationMs } from '../scenarios/format.ts';
+import { scenarioDay, stepInstants } from '../scenarios/times.ts';
+import { localDate } from '../../shared/time.ts';
 
 /**
  * `ciao demo --headless`: plays the demo day (simulator/scenarios/days/demo-day.json) on the whole product at
@@ -23,7 +24,8 @@ export interface HeadlessOptions {
 export async function runDemoHeadless(options: HeadlessOptions): Promise<number> {
   const out = options.out ?? process.stdout;
   const scenario = loadScenario(DEMO_DAY);
-  const span = scenarioSpanMs(scenario.steps.map((s) => s.at));
+  const times = stepInstants(scenario, scenarioDay(scenario, localDate(new Date()))).map((t) => t.getTime());
+  const span = Math.max(0, Math.max(...times) - Math.min(...times));
   const speed = Math.max(1, span / Math.max(0.001, options.durationSeconds * 1000));
   const dir = join(options.dir, 'headless');
   rmSync(dir, { recursive: true, force: true });
@@ -58,21 +60,4 @@ export async function runDemoHeadless(options: HeadlessOptions): Promise<number>
   };
   out.write(`${JSON.stringify(line)}\n`);
   return s.lost === 0 && s.duplicates === 0 && result.passed ? 0 : 1;
-}
-
-/** Virtual milliseconds from the first to the last step of a scenario. */
-function scenarioSpanMs(times: string[]): number {
-  let t = 0;
-  let first: number | undefined;
-  let last = 0;
-  for (const at of times) {
-    if (at.startsWith('+')) t += durationMs(at.slice(1));
-    else {
-      const [h, m, s] = at.split(':').map(Number) as [number, number, number?];
-      t = ((h * 60 + m) * 60 + (s ?? 0)) * 1000;
-    }
-    first ??= t;
-    last = t;
-  }
-  return Math.max(0, last - (first ?? 0));
 }

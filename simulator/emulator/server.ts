@@ -70,6 +70,7 @@ export function registrationView(r: StoredRegistration) {
     employer: r.employer_kind === 'enterprise' ? { enterpriseNumber: r.employer_id } : { foreignVatNumber: r.employer_id },
     contractualRelationshipReference: r.reference,
     type: r.type,
+    ...(r.capacity ? { capacity: r.capacity } : {}),
     registrationDate: r.registration_date,
     placeOfWork: JSON.parse(r.place_of_work),
     validity: r.validity,

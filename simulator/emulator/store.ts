@@ -18,6 +18,8 @@ export interface StoredRegistration {
   employer_id: string;
   reference: string;
   type: 'IN' | 'OUT';
+  /** The capacity code as received (provisional field, gateway/onss/shapes.ts). */
+  capacity: string | null;
   registration_date: string;
   place_of_work: string;
   validity: 'pending' | 'validated' | 'withRemarks';
@@ -79,6 +81,8 @@ const MIGRATIONS = [
   `,
   // Every search covers a period: this index serves it, in the order pages are cut.
   `CREATE INDEX registrations_client_period ON registrations (client_id, registration_date)`,
+  // FAQ 19: the worker's capacity, required on every item since the adapter sends it.
+  `ALTER TABLE registrations ADD COLUMN capacity TEXT`,
 ];
 
 export interface NewRegistration {
@@ -89,6 +93,7 @@ export interface NewRegistration {
   employerId: string;
   reference: string;
   type: 'IN' | 'OUT';
+  capacity: string;
   registrationDate: string;
   placeOfWork: unknown;
 }
@@ -139,8 +144,8 @@ export class EmulatorStore {
     this.db.pragma('cache_size = -262144');
     migrate(this.db, 'onss-emulator', MIGRATIONS);
     this.insertRegistration = this.db.prepare(`INSERT INTO registrations
-      (id, client_id, client_reference, ssin, limosa_id, employer_kind, employer_id, reference, type, registration_date, place_of_work, received_at, request_id)
-      VALUES (@id, @clientId, @clientReference, @ssin, @limosaId, @employerKind, @employerId, @reference, @type, @registrationDate, @placeOfWork, @receivedAt, @requestId)`);
+      (id, client_id, client_reference, ssin, limosa_id, employer_kind, employer_id, reference, type, capacity, registration_date, place_of_work, received_at, request_id)
+      VALUES (@id, @clientId, @clientReference, @ssin, @limosaId, @employerKind, @employerId, @reference, @type, @capacity, @registrationDate, @placeOfWork, @receivedAt, @requestId)`);
     this.insertNotCreated = this.db.prepare(`INSERT INTO not_created (client_id, client_reference, errors, item, received_at, request_id)
       VALUES (?, ?, ?, ?, ?, ?)`);
     this.insertRequest = this.db.prepare(`INSERT INTO requests (id, client_id, items, created, not_created, answered, received_at) VALUES (?, ?, ?, ?, ?, 1, ?)`);
@@ -171,7 +176,7 @@ export class EmulatorStore {
           const r = o.created;
           this.insertRegistration.run({
             id, clientId, clientReference: r.clientReference, ssin: r.ssin, limosaId: r.limosaId, employerKind: r.employerKind, employerId: r.employerId,
-            reference: r.reference, type: r.type, registrationDate: r.registrationDate, placeOfWork: JSON.stringify(r.placeOfWork ?? null),
+            reference: r.reference, type: r.type, capacity: r.capacity, registrationDate: r.registrationDate, placeOfWork: JSON.stringify(r.placeOfWork ?? null),
             receivedAt, requestId,
           });
           ids.push(id);

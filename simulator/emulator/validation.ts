@@ -1,11 +1,13 @@
 import { parseDeclarationNumber, parseEnterpriseNumber, parseForeignCompanyId, parseLimosaId, parseWorkerNumber } from '../../shared/identifiers/index.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import type { NewRegistration } from './store.ts';
+import { ONSS_CAPACITY_FIELD, ONSS_CAPACITY_VALUES } from '../../gateway/onss/shapes.ts';
 
 /**
  * Per-item checks of a registerInBulk item, the way the service refuses an item outright (as opposed to
  * remarks, which come later): identifiers with their check digits, the declaration number's format, the type,
- * and a registration date that is not in the future beyond a clock tolerance.
+ * the worker's capacity (the adapter's provisional code list), and a registration date that is not in the
+ * future beyond a clock tolerance.
  */
 export interface ItemError extends FieldProblem {
   /** Stable error code of the emulated service. */
@@ -53,6 +55,11 @@ export function checkItem(
   }
 
   if (it.type !== 'IN' && it.type !== 'OUT') errors.push(err('invalidType', at('type'), 'enum', 'must be IN or OUT'));
+
+  // FAQ 19: the worker's capacity on the workplace. Field and codes are the adapter's provisional ones.
+  const capacity = it[ONSS_CAPACITY_FIELD];
+  if (capacity === undefined) errors.push(err('missingCapacity', at(ONSS_CAPACITY_FIELD), 'required', `is required (one of ${ONSS_CAPACITY_VALUES.join(', ')})`));
+  else if (typeof capacity !== 'string' || !ONSS_CAPACITY_VALUES.includes(capacity)) errors.push(err('invalidCapacity', at(ONSS_CAPACITY_FIELD), 'enum', `must be one of ${ONSS_CAPACITY_VALUES.join(', ')}`));
 
   let employerKind: 'enterprise' | 'foreign' = 'enterprise';
   let employerId = '';
@@ -112,7 +119,7 @@ export function checkItem(
     ok: true,
     value: {
       clientReference, ssin, limosaId, employerKind, employerId, reference,
-      type: it.type as 'IN' | 'OUT', registrationDate, placeOfWork: place,
+      type: it.type as 'IN' | 'OUT', capacity: capacity as string, registrationDate, placeOfWork: place,
     },
   };
 }

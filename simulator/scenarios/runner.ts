@@ -3,16 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VirtualClock } from '../../shared/clock.ts';
 import { fromLocal, localDate, toOffsetIso } from '../../shared/time.ts';
-import { InvalidInputError } from '../../shared/problems.ts';
+import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { parseWith } from '../../shared/schema.ts';
 import type { FaultSettings } from '../emulator/index.ts';
-import { DEMO_COMPANIES, DEMO_TERMINALS, DEMO_WORKERS } from '../world/seed-data.ts';
+import { DEMO_COMPANIES, DEMO_DECLARATIONS, DEMO_TERMINALS, DEMO_WORKERS, type SeedWorker } from '../world/seed-data.ts';
 import { startWorld, type SimTerminal, type World } from '../world/world.ts';
 import { addDays } from '../world/seed-demo.ts';
 import { openRemarks, summarize, type WorldSummary } from '../world/summary.ts';
 import { durationMs, scenarioSchema, type Scenario, type ScenarioStep } from './format.ts';
+import { scenarioDay, stepInstants, timeProblems } from './times.ts';
+import { managerChange, type StepContext } from './manager.ts';
+import { onssCheck } from './onss-received.ts';
 import { readJsonFile } from '../../shared/json-file.ts';
 import { forwardingSummary } from '../../gateway/forward/read-model.ts';
+import { rosterFor } from '../../gateway/terminal-sync/terminal-view.ts';
 
 /**
  * Runs a scripted day on the whole product (emulator, gateway, simulated terminals) with one virtual clock,
@@ -50,35 +54,74 @@ export function loadScenario(path: string): Scenario {
   const raw = readJsonFile(path, 'scenario');
   const parsed = parseWith(scenarioSchema, raw);
   if (!parsed.ok) throw new InvalidInputError(parsed.problems.map((p) => ({ ...p, message: `scenario ${path}: ${p.message}` })));
-  checkReferences(parsed.value, path);
+  // Names and times are checked before anything starts: a typo, or 02:30 on the spring DST day, fails here.
+  const problems = [...referenceProblems(parsed.value), ...timeProblems(parsed.value, scenarioDay(parsed.value, localDate(new Date())))];
+  if (problems.length) throw new InvalidInputError(problems.map((p) => ({ ...p, message: `scenario ${path}: ${p.message}` })));
   return parsed.value;
 }
 
-/** Names in a scenario must exist in the demo world: a typo fails before anything starts. */
-function checkReferences(s: Scenario, path: string): void {
-  const problems: Array<{ field: string; rule: string; message: string }> = [];
+/** The workers of a scenario's world: the demo world's and its own. */
+export function scenarioWorkers(s: Scenario): SeedWorker[] {
+  return [...DEMO_WORKERS, ...s.world.workers.map((w) => ({ ...w, badge: w.badge.toUpperCase() }))];
+}
+
+/** Names in a scenario must exist in its world: a typo fails before anything starts. */
+function referenceProblems(s: Scenario): FieldProblem[] {
+  const problems: FieldProblem[] = [];
   const terminals = new Set(DEMO_TERMINALS.map((t) => t.key));
-  const workers = new Set(DEMO_WORKERS.map((w) => w.key));
+  const workers = new Set(scenarioWorkers(s).map((w) => w.key));
   const companies = new Set(DEMO_COMPANIES.map((c) => c.key));
+  const declarations = new Set(DEMO_DECLARATIONS.map((d) => d.key));
+  const need = (set: Set<string>, value: string | undefined, field: string, what: string) => {
+    if (value !== undefined && !set.has(value)) problems.push({ field, rule: 'exists', message: `${field}: no ${what} ${value} (known: ${[...set].join(', ')})` });
+  };
+  s.world.workers.forEach((w, i) => {
+    if (DEMO_WORKERS.some((d) => d.key === w.key)) problems.push({ field: `world.workers.${i}.key`, rule: 'unique', message: `world.workers.${i}.key: the demo world already has a worker ${w.key}` });
+    w.employers.forEach((c, j) => need(companies, c, `world.workers.${i}.employers.${j}`, 'company'));
+  });
+  s.world.missing.badges.forEach((w, i) => need(workers, w, `world.missing.badges.${i}`, 'worker'));
+  s.world.missing.declarations.forEach((d, i) => need(declarations, d, `world.missing.declarations.${i}`, 'declaration'));
   s.steps.forEach((step, i) => {
     const where = `steps.${i}`;
     if ('tap' in step) {
-      if (!terminals.has(step.tap.terminal)) problems.push({ field: `${where}.tap.terminal`, rule: 'exists', message: `${where}.tap.terminal: no terminal ${step.tap.terminal} (known: ${[...terminals].join(', ')})` });
-      if (step.tap.worker && !workers.has(step.tap.worker)) problems.push({ field: `${where}.tap.worker`, rule: 'exists', message: `${where}.tap.worker: no worker ${step.tap.worker} (known: ${[...workers].join(', ')})` });
-      if (step.tap.choose && step.tap.choose !== 'timeout' && !companies.has(step.tap.choose)) problems.push({ field: `${where}.tap.choose`, rule: 'exists', message: `${where}.tap.choose: no company ${step.tap.choose}` });
+      need(terminals, step.tap.terminal, `${where}.tap.terminal`, 'terminal');
+      need(workers, step.tap.worker, `${where}.tap.worker`, 'worker');
+      if (step.tap.choose !== 'timeout') need(companies, step.tap.choose, `${where}.tap.choose`, 'company');
     }
     const t = 'clock' in step ? step.clock.terminal : 'network' in step ? step.terminal : undefined;
-    if (t && !terminals.has(t)) problems.push({ field: `${where}.terminal`, rule: 'exists', message: `${where}.terminal: no terminal ${t}` });
+    need(terminals, t, `${where}.terminal`, 'terminal');
+    if ('manager' in step) {
+      const a = step.manager;
+      const m = `${where}.manager`;
+      if ('enrol' in a) need(workers, a.enrol.worker, `${m}.enrol.worker`, 'worker');
+      if ('revoke' in a) need(workers, a.revoke.worker, `${m}.revoke.worker`, 'worker');
+      if ('badge' in a) need(workers, a.badge.worker, `${m}.badge.worker`, 'worker');
+      if ('addDeclaration' in a) need(declarations, a.addDeclaration, `${m}.addDeclaration`, 'declaration');
+      if ('place' in a) {
+        need(workers, a.place.worker, `${m}.place.worker`, 'worker');
+        need(companies, a.place.agency, `${m}.place.agency`, 'company');
+        need(companies, a.place.user, `${m}.place.user`, 'company');
+      }
+      if ('chooseEmployer' in a) {
+        need(workers, a.chooseEmployer.worker, `${m}.chooseEmployer.worker`, 'worker');
+        need(companies, a.chooseEmployer.company, `${m}.chooseEmployer.company`, 'company');
+      }
+    }
   });
   s.expect.employers.forEach((e, i) => {
-    if (!workers.has(e.worker)) problems.push({ field: `expect.employers.${i}.worker`, rule: 'exists', message: `expect.employers.${i}.worker: no worker ${e.worker}` });
-    if (!companies.has(e.company)) problems.push({ field: `expect.employers.${i}.company`, rule: 'exists', message: `expect.employers.${i}.company: no company ${e.company}` });
+    need(workers, e.worker, `expect.employers.${i}.worker`, 'worker');
+    need(companies, e.company, `expect.employers.${i}.company`, 'company');
   });
   s.expect.remarks.forEach((r, i) => {
-    if (r.worker && !workers.has(r.worker)) problems.push({ field: `expect.remarks.${i}.worker`, rule: 'exists', message: `expect.remarks.${i}.worker: no worker ${r.worker}` });
-    if (r.terminal && !terminals.has(r.terminal)) problems.push({ field: `expect.remarks.${i}.terminal`, rule: 'exists', message: `expect.remarks.${i}.terminal: no terminal ${r.terminal}` });
+    need(workers, r.worker, `expect.remarks.${i}.worker`, 'worker');
+    need(terminals, r.terminal, `expect.remarks.${i}.terminal`, 'terminal');
   });
-  if (problems.length) throw new InvalidInputError(problems.map((p) => ({ ...p, message: `scenario ${path}: ${p.message}` })));
+  (s.expect.onss ?? []).forEach((r, i) => {
+    need(workers, r.worker, `expect.onss.${i}.worker`, 'worker');
+    need(companies, r.employer, `expect.onss.${i}.employer`, 'company');
+    need(declarations, r.declaration, `expect.onss.${i}.declaration`, 'declaration');
+  });
+  return problems;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -104,20 +147,10 @@ const FAULTS: Record<string, FaultSettings> = {
 export async function runScenario(scenario: Scenario, options: RunOptions = {}): Promise<ScenarioResult> {
   const emit = options.onEvent ?? (() => {});
   const settleMs = options.settleTimeoutMs ?? 15_000;
-  const day = addDays(localDate(new Date()), scenario.day);
-  const [y, m, d] = day.split('-').map(Number) as [number, number, number];
-  const at = (hhmm: string) => {
-    const [h, mi, s] = hhmm.split(':').map(Number) as [number, number, number?];
-    return fromLocal({ year: y, month: m, day: d, hour: h, minute: mi, second: s ?? 0 });
-  };
-  const times: Date[] = [];
-  let previous: Date | undefined;
-  for (const step of scenario.steps) {
-    const t = step.at.startsWith('+') ? new Date((previous ?? at('06:00')).getTime() + durationMs(step.at.slice(1))) : at(step.at);
-    times.push(t);
-    previous = t;
-  }
+  const day = scenarioDay(scenario, localDate(new Date()));
+  const times = stepInstants(scenario, day);
   const start = new Date(Math.min(...times.map((t) => t.getTime())) - 10 * 60_000);
+  const lastStep = Math.max(...times.map((t) => t.getTime()));
   const clock = new VirtualClock(start, 0);
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'ciao-scenario-'));
   const recorded = new Set<string>();
@@ -128,13 +161,16 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     // Retry fast: the scripted day runs in seconds, not hours.
     forwarding: { backoffInitialMs: 50, backoffMaxMs: 500, circuitOpenMs: 500, idlePollMs: 50, validityPollIntervalMs: 100, requestTimeoutMs: 2_000, reconcileDelayMs: 200 },
     terminalOverrides: { choiceTimeoutSeconds: 1, ackTimeoutSeconds: 2, statusIntervalSeconds: 1 },
+    seed: { extraWorkers: scenario.world.workers, withoutBadges: scenario.world.missing.badges, withoutDeclarations: scenario.world.missing.declarations },
+    ...(scenario.onssClock ? { onssClockOffsetMs: durationMs(scenario.onssClock) } : {}),
   });
+  const ctx: StepContext = { world, workers: scenarioWorkers(scenario), day, clock };
   const checks: Check[] = [];
   const faultClears: Array<{ at: Date }> = [];
   try {
     for (const t of world.terminals.values()) t.handle.pipeline.on('tap', (o: { tap: { id: string } }) => recorded.add(o.tap.id));
     emit({ kind: 'info', text: `scenario "${scenario.name}" on ${day}, data in ${dir}` });
-    await until(() => [...world.terminals.values()].every((t) => t.handle.state.settings.siteId !== 'unknown-site' && rosterSize(t) > 0), settleMs);
+    await until(() => [...world.terminals.values()].every((t) => t.handle.state.config !== null && inStepWithGateway(world, t, clock)), settleMs);
 
     for (let i = 0; i < scenario.steps.length; i++) {
       const step = scenario.steps[i]!;
@@ -146,24 +182,25 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
         } else faultClears.push(c);
       }
       await runClock(world, clock, target, options.speed);
-      emit({ kind: 'step', text: `${toOffsetIso(target).slice(11, 16)} ${describe(step)}`, index: i + 1, total: scenario.steps.length });
-      const check = await runStep(world, step, target, faultClears);
+      emit({ kind: 'step', text: `${toOffsetIso(target).slice(5, 16).replace('T', ' ')} ${describe(step)}`, index: i + 1, total: scenario.steps.length });
+      const check = await runStep(ctx, step, target, faultClears);
       if (check) checks.push(check);
-      await settle(world, settleMs);
+      await settle(world, clock, settleMs);
     }
 
-    // The day is over: let the clock pass the end of the shifts so missing OUTs show, heal every fault,
-    // and wait until every registration has been settled with ONSS.
-    const end = new Date(fromLocal({ year: y, month: m, day: d, hour: 23, minute: 59 }).getTime() + 15 * 3_600_000);
+    // The day is over: let the clock pass the end of the shifts (an open one lapses after 16 h) so missing
+    // OUTs show, heal every fault, and wait until every registration has been settled with ONSS.
+    const [y, m, d] = day.split('-').map(Number) as [number, number, number];
+    const end = new Date(Math.max(fromLocal({ year: y, month: m, day: d, hour: 23, minute: 59 }).getTime() + 15 * 3_600_000, lastStep + 17 * 3_600_000));
     world.emulator.clearFaults();
     for (const t of world.terminals.values()) t.proxy.restore();
     clock.advanceTo(end);
-    await settle(world, settleMs);
+    await settle(world, clock, settleMs);
     await until(() => pendingAtOnss(world) === 0, settleMs * 2, 50);
 
-    const period = { from: addDays(day, -1), to: addDays(day, 1) };
+    const period = { from: addDays(day, -1), to: addDays(localDate(new Date(lastStep)), 1) };
     const summary = summarize(world, recorded, period, () => clock.now());
-    checks.push(...expectationChecks(scenario, world, summary, period, () => clock.now()));
+    checks.push(...expectationChecks(scenario, ctx, summary, period, () => clock.now()));
     for (const c of checks) emit({ kind: 'check', text: `${c.ok ? 'ok  ' : 'FAIL'} ${c.what}: expected ${c.expected}, got ${c.actual}` });
     return { name: scenario.name, passed: checks.every((c) => c.ok), checks, summary, dir };
   } finally {
@@ -172,8 +209,20 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   }
 }
 
-function rosterSize(t: SimTerminal): number {
-  return DEMO_WORKERS.filter((w) => t.handle.state.lookup(w.badge) !== undefined).length;
+/**
+ * True when the terminal knows what the gateway would tell it now: the same badges in its roster (after a
+ * site manager's change), and for each, a shift state at least as new as the gateway's (after a tap at
+ * another door). Only then does the next scripted tap meet the terminal a worker would meet.
+ */
+function inStepWithGateway(world: World, t: SimTerminal, clock: VirtualClock): boolean {
+  const expected = rosterFor(world.gateway.db, t.key, clock.now());
+  const held = t.handle.state.currentRoster?.badges ?? {};
+  const want = Object.keys(expected.badges).map((b) => b.toUpperCase()).sort();
+  if (want.join() !== Object.keys(held).sort().join()) return false;
+  for (const [uid, entry] of Object.entries(expected.badges)) {
+    if (entry.shift && (t.handle.outbox.heardShift(uid.toUpperCase())?.rev ?? -1) < entry.shift.rev) return false;
+  }
+  return true;
 }
 
 async function runClock(world: World, clock: VirtualClock, target: Date, speed: RunOptions['speed']): Promise<void> {
@@ -221,11 +270,14 @@ function describe(step: ScenarioStep): string {
   if ('gateway' in step) return `gateway ${step.gateway}`;
   if ('onss' in step) return `ONSS ${step.onss.fault}${step.onss.for ? ` for ${step.onss.for}` : ''}`;
   if ('clock' in step) return `clock of ${step.clock.terminal} ${step.clock.jump}`;
+  if ('manager' in step) return `site manager: ${Object.keys(step.manager)[0]} ${JSON.stringify(Object.values(step.manager)[0])}`;
   return 'wait';
 }
 
-async function runStep(world: World, step: ScenarioStep, target: Date, faultClears: Array<{ at: Date }>): Promise<Check | undefined> {
-  if ('tap' in step) return tap(world, step.tap);
+async function runStep(ctx: StepContext, step: ScenarioStep, target: Date, faultClears: Array<{ at: Date }>): Promise<Check | undefined> {
+  const { world } = ctx;
+  if ('tap' in step) return tap(ctx, step.tap);
+  if ('manager' in step) return managerChange(ctx, step.manager);
   if ('network' in step) {
     const targets = step.terminal ? [world.terminals.get(step.terminal)!] : [...world.terminals.values()];
     for (const t of targets) {
@@ -253,14 +305,20 @@ async function runStep(world: World, step: ScenarioStep, target: Date, faultClea
   return undefined;
 }
 
-async function tap(world: World, t: Extract<ScenarioStep, { tap: unknown }>['tap']): Promise<Check | undefined> {
-  const term = world.terminals.get(t.terminal)!;
-  const uid = t.badge?.toUpperCase() ?? DEMO_WORKERS.find((w) => w.key === t.worker)!.badge;
-  let outcome: 'registered' | 'debounced' | 'unknown' | undefined;
-  const onTap = (o: { known: boolean }) => (outcome = o.known ? 'registered' : 'unknown');
+async function tap(ctx: StepContext, t: Extract<ScenarioStep, { tap: unknown }>['tap']): Promise<Check | undefined> {
+  const term = ctx.world.terminals.get(t.terminal)!;
+  const uid = t.badge?.toUpperCase() ?? ctx.workers.find((w) => w.key === t.worker)!.badge;
+  let outcome: 'registered' | 'debounced' | 'unknown' | 'refused' | undefined;
+  let recorded: { direction: string; reason: string } | undefined;
+  const onTap = (o: { known: boolean; tap: { direction: string; reason: string } }) => {
+    outcome = o.known ? 'registered' : 'unknown';
+    recorded = o.tap;
+  };
   const onDebounced = () => (outcome = 'debounced');
+  const onRefused = () => (outcome = 'refused');
   term.handle.pipeline.once('tap', onTap);
   term.handle.pipeline.once('debounced', onDebounced);
+  term.handle.pipeline.once('refused', onRefused);
   try {
     if (t.button) term.panel.press(t.button);
     term.reader.present(uid);
@@ -281,14 +339,24 @@ async function tap(world: World, t: Extract<ScenarioStep, { tap: unknown }>['tap
   } finally {
     term.handle.pipeline.off('tap', onTap);
     term.handle.pipeline.off('debounced', onDebounced);
+    term.handle.pipeline.off('refused', onRefused);
   }
-  if (!t.expect) return undefined;
-  return { what: `terminal ${t.terminal} answers ${t.worker ?? t.badge}`, expected: t.expect, actual: outcome ?? 'nothing', ok: outcome === t.expect };
+  if (!t.expect && !t.direction && !t.reason) return undefined;
+  const expected = [t.expect, t.direction, t.reason].filter(Boolean).join(' ');
+  const actual = [t.expect ? outcome ?? 'nothing' : undefined, t.direction ? recorded?.direction ?? '-' : undefined, t.reason ? recorded?.reason ?? '-' : undefined].filter(Boolean).join(' ');
+  return { what: `terminal ${t.terminal} answers ${t.worker ?? t.badge}`, expected, actual, ok: expected === actual };
 }
 
-async function settle(world: World, timeoutMs: number): Promise<void> {
-  // Terminals whose network is up empty their outbox; the forwarder then catches up unless ONSS is down.
-  await until(() => [...world.terminals.values()].every((t) => t.proxy.state !== 'up' || t.handle.outbox.queued === 0), timeoutMs);
+/**
+ * Lets the system settle after a step: terminals whose network is up empty their outbox (the forwarder then
+ * catches up unless ONSS is down), and learn what the gateway tells them after it (rosters after a site
+ * manager's change, shift states after a tap at another door), as they would in the moment a worker takes to
+ * walk to the next door.
+ */
+async function settle(world: World, clock: VirtualClock, timeoutMs: number): Promise<void> {
+  const up = () => [...world.terminals.values()].filter((t) => t.proxy.state === 'up');
+  await until(() => up().every((t) => t.handle.outbox.queued === 0), timeoutMs);
+  await until(() => up().every((t) => t.handle.link.isConnected && inStepWithGateway(world, t, clock)), Math.min(timeoutMs, 5_000));
 }
 
 /** Registrations ONSS has not settled yet: not sent, in flight, to retry, or created with validity pending. */
@@ -297,7 +365,8 @@ function pendingAtOnss(world: World): number {
   return s.waiting + s.in_flight + s.retry + s.pendingValidity;
 }
 
-function expectationChecks(s: Scenario, world: World, summary: WorldSummary, period: { from: string; to: string }, now: () => Date): Check[] {
+function expectationChecks(s: Scenario, ctx: StepContext, summary: WorldSummary, period: { from: string; to: string }, now: () => Date): Check[] {
+  const { world } = ctx;
   const checks: Check[] = [];
   const num = (what: string, expected: number, actual: number) => checks.push({ what, expected: String(expected), actual: String(actual), ok: expected === actual });
   num('taps lost between terminal and gateway', 0, summary.lost);
@@ -313,12 +382,13 @@ function expectationChecks(s: Scenario, world: World, summary: WorldSummary, per
     if (r.count !== undefined) num(what, r.count, matching.length);
     else checks.push({ what, expected: 'at least 1', actual: String(matching.length), ok: matching.length > 0 });
   }
-  const byEmployer = world.emulator.store.db.prepare('SELECT COUNT(*) FROM registrations WHERE ssin = ? AND employer_id = ?').pluck();
+  const byEmployer = world.emulator.store.db.prepare('SELECT COUNT(*) FROM registrations WHERE (ssin = ? OR limosa_id = ?) AND employer_id = ?').pluck();
   for (const e of s.expect.employers) {
-    const worker = DEMO_WORKERS.find((w) => w.key === e.worker);
+    const worker = ctx.workers.find((w) => w.key === e.worker);
     const company = DEMO_COMPANIES.find((c) => c.key === e.company);
-    num(`registrations of ${e.worker} under ${e.company} at ONSS`, e.count, worker && company ? (byEmployer.get(worker.ssin, company.number) as number) : -1);
+    num(`registrations of ${e.worker} under ${e.company} at ONSS`, e.count, worker && company ? (byEmployer.get(worker.ssin ?? null, worker.limosaId ?? null, company.number) as number) : -1);
   }
   for (const kind of s.expect.noRemarks) num(`remark ${kind} (none expected)`, 0, remarks.filter((x) => x.kind === kind).length);
+  if (s.expect.onss) checks.push(onssCheck(world, ctx.workers, ctx.day, s.expect.onss));
   return checks;
 }

@@ -3,7 +3,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError } from 'aedes';
 import { openDatabase, type Db } from '../../shared/sqlite.ts';
-import { decodeTap, type Roster, type TerminalConfig } from '../../shared/mqtt/payloads.ts';
+import { decodeTap, type Roster, type ShiftsMessage, type TerminalConfig } from '../../shared/mqtt/payloads.ts';
 import { checkPublish, checkSubscribe, topicFor } from '../../shared/mqtt/topics.ts';
 import { toOffsetIso } from '../../shared/time.ts';
 
@@ -131,6 +131,13 @@ export class TestGateway {
   publishRetained(terminal: string, kind: 'config' | 'roster', body: TerminalConfig | Roster | Record<string, unknown>): Promise<void> {
     return new Promise((resolve, reject) =>
       this.broker.publish({ cmd: 'publish', topic: topicFor(terminal, kind), payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: true, dup: false }, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  /** A `shifts` message (QoS 1, not retained), as the gateway sends after a commit changed workers' states. */
+  publishShifts(terminal: string, body: ShiftsMessage | Record<string, unknown>): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.broker.publish({ cmd: 'publish', topic: topicFor(terminal, 'shifts'), payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())),
     );
   }
 

@@ -5,7 +5,17 @@ import { upsertDeclaration } from '../../gateway/site-data/declarations.ts';
 import { upsertWorker } from '../../gateway/site-data/workers.ts';
 import { upsertBadge } from '../../gateway/site-data/badges.ts';
 import { addTerminal, getTerminal, rotateTerminalSecret } from '../../gateway/site-data/terminals.ts';
-import { DEMO_COMPANIES, DEMO_DECLARATIONS, DEMO_SITES, DEMO_TERMINALS, DEMO_WORKERS } from './seed-data.ts';
+import { DEMO_COMPANIES, DEMO_DECLARATIONS, DEMO_SITES, DEMO_TERMINALS, DEMO_WORKERS, type SeedWorker } from './seed-data.ts';
+
+/** How a scripted day's world differs from the demo world when it starts (scenario `world`). */
+export interface SeedVariation {
+  /** Workers the demo world does not have. */
+  extraWorkers?: SeedWorker[];
+  /** Workers whose badge is not enrolled yet. */
+  withoutBadges?: string[];
+  /** Declarations (keys) not entered yet. */
+  withoutDeclarations?: string[];
+}
 
 /** `YYYY-MM-DD` plus `days` (calendar arithmetic on the date alone). */
 export function addDays(day: string, days: number): string {
@@ -30,7 +40,7 @@ export function hasDemoWorld(db: Db): boolean {
  * declarations dated around `today` (the contract takeover happens on `today`). Returns each terminal's
  * secret; an existing terminal gets a new secret, since the old one was only ever shown once.
  */
-export function seedDemoWorld(db: Db, today: string): Record<string, string> {
+export function seedDemoWorld(db: Db, today: string, variation: SeedVariation = {}): Record<string, string> {
   for (const c of DEMO_COMPANIES) upsertCompany(db, { number: c.number, name: c.name });
   for (const s of DEMO_SITES) {
     upsertSite(db, {
@@ -47,6 +57,7 @@ export function seedDemoWorld(db: Db, today: string): Record<string, string> {
     });
   }
   for (const d of DEMO_DECLARATIONS) {
+    if (variation.withoutDeclarations?.includes(d.key)) continue;
     upsertDeclaration(db, {
       number: d.number,
       siteId: d.site,
@@ -55,8 +66,9 @@ export function seedDemoWorld(db: Db, today: string): Record<string, string> {
       companies: d.companies.map(companyNumber),
     });
   }
-  for (const w of DEMO_WORKERS) {
+  for (const w of [...DEMO_WORKERS, ...(variation.extraWorkers ?? [])]) {
     upsertWorker(db, { id: w.key, niss: w.ssin, limosa: w.limosaId, name: w.name, capacity: w.capacity, employers: w.employers.map(companyNumber) });
+    if (variation.withoutBadges?.includes(w.key)) continue;
     upsertBadge(db, { uid: w.badge, worker: w.key, validFrom: addDays(today, -365) });
   }
   const secrets: Record<string, string> = {};

@@ -15,7 +15,7 @@ import { SimulatedReader } from '../../terminal/adapters/simulated-reader.ts';
 import { SimulatedPanel } from '../../terminal/adapters/simulated-panel.ts';
 import { startTcpProxy, type TcpProxy } from '../netproxy/tcp-proxy.ts';
 import { DEMO_TERMINALS } from './seed-data.ts';
-import { demoKnownData, hasDemoWorld, seedDemoWorld } from './seed-demo.ts';
+import { demoKnownData, hasDemoWorld, seedDemoWorld, type SeedVariation } from './seed-demo.ts';
 import { loadOrCreateKeyPair } from './keys.ts';
 import { freePort } from './free-port.ts';
 
@@ -39,6 +39,13 @@ export interface WorldOptions {
   forwarding?: Partial<ForwardingConfig>;
   /** Terminal settings overrides (e.g. shorter choice timeout for scripted days). */
   terminalOverrides?: Record<string, unknown>;
+  /** How a fresh world differs from the demo world (a scripted day's `world`). */
+  seed?: SeedVariation;
+  /**
+   * ONSS's clock against the world's: negative when the site's clocks run ahead of ONSS's (it then refuses
+   * registrations dated in its future). Default 0.
+   */
+  onssClockOffsetMs?: number;
 }
 
 export interface SimTerminal {
@@ -97,7 +104,7 @@ export async function startWorld(options: WorldOptions): Promise<World> {
       if (hasDemoWorld(db) && existsSync(secretsPath)) {
         secrets = JSON.parse(readFileSync(secretsPath, 'utf8')) as Record<string, string>;
       } else {
-        secrets = seedDemoWorld(db, today);
+        secrets = seedDemoWorld(db, today, options.seed);
         writePrivate(secretsPath, JSON.stringify(secrets, null, 2));
       }
       const saved = existsSync(tokenPath) ? readFileSync(tokenPath, 'utf8').trim() : '';
@@ -120,8 +127,12 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     clients: [{ clientId, publicKeyPem: keys.publicKeyPem }],
     knownData: demoKnownData(today),
     logger: loggerFor(dir, 'emulator', level),
-    // The world's clock may run a past day at speed: registrations are dated on that clock.
-    futureToleranceMs: 24 * 3_600_000,
+    // The emulator judges "in the future" by the real clock, while the world's clock may run any day (past or
+    // future) at speed: its tolerance puts the emulator's "now" on the world's clock, plus the two days a
+    // scripted day may last (or, with onssClockOffsetMs, where ONSS's clock is against the site's).
+    futureToleranceMs: options.onssClockOffsetMs !== undefined
+      ? clock.now().getTime() - Date.now() + options.onssClockOffsetMs + 5 * 60_000
+      : Math.max(0, clock.now().getTime() - Date.now()) + 48 * 3_600_000,
   });
 
   const mqttPort = options.ports?.mqtt || (await freePort());

@@ -20,7 +20,10 @@ export type MessageKey =
   | 'noChoice'
   | 'offline'
   | 'clockWrong'
-  | 'readerMissing'
+  | 'noReader'
+  | 'noSiteConfig'
+  | 'storageError'
+  | 'useQrCode'
   | 'armedIn'
   | 'armedOut'
   | 'armedBreak'
@@ -42,7 +45,10 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     noChoice: 'Sans employeur',
     offline: 'hors ligne',
     clockWrong: 'horloge!',
-    readerMissing: 'lecteur?',
+    noReader: 'Lecteur absent',
+    noSiteConfig: 'Non configure',
+    storageError: 'Erreur memoire',
+    useQrCode: 'Scannez QR CIaO',
     armedIn: 'Entree: badge',
     armedOut: 'Sortie: badge',
     armedBreak: 'Pause: badge',
@@ -63,7 +69,10 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     noChoice: 'Geen werkgever',
     offline: 'offline',
     clockWrong: 'klok fout',
-    readerMissing: 'lezer?',
+    noReader: 'Geen badgelezer',
+    noSiteConfig: 'Niet ingesteld',
+    storageError: 'Geheugenfout',
+    useQrCode: 'Scan CIaO QR',
     armedIn: 'In: badge',
     armedOut: 'Uit: badge',
     armedBreak: 'Pauze: badge',
@@ -84,7 +93,10 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     noChoice: 'Ohne Arbeitgeber',
     offline: 'offline',
     clockWrong: 'Uhr falsch',
-    readerMissing: 'Leser?',
+    noReader: 'Kein Leser',
+    noSiteConfig: 'Kein Standort',
+    storageError: 'Speicherfehler',
+    useQrCode: 'CIaO-QR scannen',
     armedIn: 'Kommen: Badge',
     armedOut: 'Gehen: Badge',
     armedBreak: 'Pause: Badge',
@@ -105,7 +117,10 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
     noChoice: 'No employer',
     offline: 'offline',
     clockWrong: 'clock off!',
-    readerMissing: 'no reader',
+    noReader: 'No badge reader',
+    noSiteConfig: 'Not configured',
+    storageError: 'Storage error',
+    useQrCode: 'Use CIaO QR code',
     armedIn: 'IN: badge now',
     armedOut: 'OUT: badge now',
     armedBreak: 'BREAK: badge now',
@@ -116,7 +131,13 @@ export const MESSAGES: Record<Language, Record<MessageKey, string>> = {
 };
 
 /** Status flags share the idle screen's second line with the time: at most 10 characters. */
-export const FLAG_KEYS = ['offline', 'clockWrong', 'readerMissing'] as const satisfies readonly MessageKey[];
+export const FLAG_KEYS = ['offline', 'clockWrong'] as const satisfies readonly MessageKey[];
+
+/**
+ * FAQ 31: when the terminal cannot register, line 1 says why (one of these) and line 2 sends the worker to the
+ * fallback every site has, the declaration's CIaO QR code (`useQrCode`).
+ */
+export const CANNOT_REGISTER_KEYS = { 'outbox-unwritable': 'storageError', 'no-site-config': 'noSiteConfig', 'no-reader': 'noReader' } as const satisfies Record<string, MessageKey>;
 
 /** Direction labels share a tap's second line with its time: at most 10 characters. */
 export const DIRECTION_KEYS = ['in', 'out', 'breakStart', 'breakEnd'] as const satisfies readonly MessageKey[];

@@ -1,5 +1,5 @@
 import { migrate, openDatabase, type Db } from '../../shared/sqlite.ts';
-import type { TapMessage } from '../../shared/mqtt/payloads.ts';
+import type { ShiftChange, ShiftStateName, TapMessage } from '../../shared/mqtt/payloads.ts';
 import type { Direction, Reason } from '../../shared/registration.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 
@@ -8,7 +8,9 @@ import type { FieldProblem } from '../../shared/problems.ts';
  * sees any feedback, and leaves only when the gateway answers `stored` or `rejected` for its id.
  * Rejected taps move to `rejected_taps` for inspection; nothing is ever dropped silently.
  * The same file keeps the little state the terminal must remember across restarts: the next `seq`,
- * each badge's last direction today, and the last good config and roster.
+ * each badge's last tap here (`own_taps`) and the workers' shift states last heard from the gateway
+ * (`heard_shifts`), from which the next tap's direction is proposed even after a restart offline, and the last
+ * good config and roster.
  */
 const MIGRATIONS = [
   `CREATE TABLE outbox (
@@ -37,6 +39,29 @@ const MIGRATIONS = [
      PRIMARY KEY (site, badge)
    );
    CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // The direction follows the worker's shift across doors and midnight, no longer this door's day: each badge's
+  // last tap here whatever the day (kept from the old per-site, per-day table), and the states heard from the gateway.
+  `CREATE TABLE own_taps (
+     badge TEXT PRIMARY KEY,
+     direction TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     -- the tap's instant as sent (at), compared with the gateway's states
+     at_ms INTEGER NOT NULL,
+     -- this terminal's own clock at the tap, for the debounce
+     local_ms INTEGER NOT NULL
+   );
+   INSERT INTO own_taps (badge, direction, reason, at_ms, local_ms)
+     SELECT badge, direction, reason, at_ms, at_ms FROM badge_state b
+     WHERE at_ms = (SELECT max(at_ms) FROM badge_state WHERE badge = b.badge) GROUP BY badge;
+   DROP TABLE badge_state;
+   CREATE TABLE heard_shifts (
+     badge TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     since TEXT NOT NULL,
+     since_ms INTEGER NOT NULL,
+     site TEXT NOT NULL,
+     rev INTEGER NOT NULL
+   );`,
 ];
 
 export interface OutboxRow {
@@ -46,11 +71,23 @@ export interface OutboxRow {
   ready: boolean;
 }
 
-export interface BadgeState {
-  day: string;
+/** A badge's last tap on this terminal. */
+export interface OwnTapRecord {
   direction: Direction;
   reason: Reason;
+  /** The tap's instant as sent in `at`. */
   atMs: number;
+  /** This terminal's clock when it was made (debounce). */
+  localMs: number;
+}
+
+/** A worker's shift state as last heard from the gateway for one badge. */
+export interface HeardShiftRecord {
+  state: ShiftStateName;
+  since: string;
+  sinceMs: number;
+  site: string;
+  rev: number;
 }
 
 export interface AckOutcome {
@@ -91,11 +128,19 @@ export class Outbox {
       insert: db.prepare('INSERT INTO outbox (seq, id, payload, ready, queued_at) VALUES (?, ?, ?, ?, ?)'),
       setKv: db.prepare('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       getKv: db.prepare('SELECT value FROM kv WHERE key = ?'),
-      setBadge: db.prepare(
-        `INSERT INTO badge_state (site, badge, day, direction, reason, at_ms) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT(site, badge) DO UPDATE SET day = excluded.day, direction = excluded.direction, reason = excluded.reason, at_ms = excluded.at_ms`,
+      setOwnTap: db.prepare(
+        `INSERT INTO own_taps (badge, direction, reason, at_ms, local_ms) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(badge) DO UPDATE SET direction = excluded.direction, reason = excluded.reason, at_ms = excluded.at_ms, local_ms = excluded.local_ms`,
       ),
-      getBadge: db.prepare('SELECT day, direction, reason, at_ms AS atMs FROM badge_state WHERE site = ? AND badge = ?'),
+      getOwnTap: db.prepare('SELECT direction, reason, at_ms AS atMs, local_ms AS localMs FROM own_taps WHERE badge = ?'),
+      // A state is taken only when its revision is higher than the one held: messages may arrive out of order,
+      // and a retained roster may be older than a `shifts` message already applied.
+      setHeard: db.prepare(
+        `INSERT INTO heard_shifts (badge, state, since, since_ms, site, rev) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(badge) DO UPDATE SET state = excluded.state, since = excluded.since, since_ms = excluded.since_ms, site = excluded.site, rev = excluded.rev
+         WHERE excluded.rev > heard_shifts.rev`,
+      ),
+      getHeard: db.prepare('SELECT state, since, since_ms AS sinceMs, site, rev FROM heard_shifts WHERE badge = ?'),
       page: db.prepare('SELECT seq, id, payload, ready FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?'),
       bySeq: db.prepare('SELECT seq, id, payload, ready FROM outbox WHERE seq = ?'),
       byId: db.prepare('SELECT seq, id, payload, ready FROM outbox WHERE id = ?'),
@@ -121,13 +166,13 @@ export class Outbox {
    * Commits a new tap and the badge's new state in one durable transaction and returns the tap with its
    * seq. `ready: false` holds it back from publishing until `complete` (employer choice in progress).
    */
-  append(tap: NewTap, opts: { ready: boolean; site: string; day: string; nowIso: string; atMs: number }): TapMessage {
+  append(tap: NewTap, opts: { ready: boolean; nowIso: string; atMs: number; localMs: number }): TapMessage {
     const full = { ...tap, seq: this.nextSeq } as TapMessage;
     const ordered = orderTap(full);
     this.db.transaction(() => {
       this.stmts.insert.run(full.seq, full.id, JSON.stringify(ordered), opts.ready ? 1 : 0, opts.nowIso);
       this.stmts.setKv.run('next_seq', String(full.seq + 1));
-      this.stmts.setBadge.run(opts.site, full.badge, opts.day, full.direction, full.reason, opts.atMs);
+      this.stmts.setOwnTap.run(full.badge, full.direction, full.reason, opts.atMs, opts.localMs);
     })();
     this.nextSeq += 1;
     this.queuedCount += 1;
@@ -219,8 +264,31 @@ export class Outbox {
     return this.stmts.rejected.all() as never;
   }
 
-  badgeState(site: string, badge: string): BadgeState | undefined {
-    return this.stmts.getBadge.get(site, badge) as BadgeState | undefined;
+  /** The badge's last tap on this terminal, whatever the day. */
+  lastOwnTap(badge: string): OwnTapRecord | undefined {
+    return this.stmts.getOwnTap.get(badge) as OwnTapRecord | undefined;
+  }
+
+  /** The shift state last heard from the gateway for this badge. */
+  heardShift(badge: string): HeardShiftRecord | undefined {
+    return this.stmts.getHeard.get(badge) as HeardShiftRecord | undefined;
+  }
+
+  /**
+   * Keeps the states heard from the gateway, each only when its `rev` is higher than the one held for that
+   * badge, in one durable transaction. Returns the badges whose state was taken.
+   */
+  recordHeardShifts(changes: ReadonlyArray<Pick<ShiftChange, 'badge' | 'state' | 'since' | 'site' | 'rev'>>): string[] {
+    const taken: string[] = [];
+    this.db.transaction(() => {
+      for (const c of changes) {
+        const sinceMs = Date.parse(c.since);
+        if (!Number.isFinite(sinceMs)) continue;
+        const badge = c.badge.toUpperCase();
+        if (this.stmts.setHeard.run(badge, c.state, c.since, sinceMs, c.site, c.rev).changes > 0) taken.push(badge);
+      }
+    })();
+    return taken;
   }
 
   getValue(key: string): string | undefined {

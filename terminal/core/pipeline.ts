@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../shared/logging.ts';
 import type { TapMessage, TapSun } from '../../shared/mqtt/payloads.ts';
+import type { CannotRegisterReason } from '../../shared/mqtt/payloads.ts';
 import type { Direction, Reason } from '../../shared/registration.ts';
-import { localDate, localParts, toOffsetIso } from '../../shared/time.ts';
-import { fitLine, message, spread, type DIRECTION_KEYS, type MessageKey } from './messages.ts';
+import { localParts, toOffsetIso } from '../../shared/time.ts';
+import { proposeDirection, stateHere, workerShift, type WorkerShift } from './direction.ts';
+import { CANNOT_REGISTER_KEYS, fitLine, message, spread, type DIRECTION_KEYS, type MessageKey } from './messages.ts';
 import type { Outbox } from './outbox.ts';
 import type { Clock, Panel, PanelButton } from './ports.ts';
-import type { TerminalState } from './state.ts';
+import type { Settings, TerminalState } from './state.ts';
 
 /**
  * The tap pipeline: badge in, durable tap out, feedback within milliseconds.
@@ -30,12 +32,23 @@ export interface PipelineOptions {
 
 export type TapOutcome =
   | { kind: 'queued'; tap: TapMessage; known: boolean; choosing: boolean }
-  | { kind: 'debounced'; badge: string };
+  | { kind: 'debounced'; badge: string }
+  /** Nothing was recorded: the terminal cannot register now (FAQ 31) and said so on the panel. */
+  | { kind: 'refused'; badge: string; reason: CannotRegisterReason };
+
+/** What a tap of a badge would do now: the worker's state as this terminal knows it and the direction proposed. */
+export interface Proposal {
+  shift: WorkerShift;
+  direction: Direction;
+  reason: Reason;
+}
 
 export interface PipelineEvents {
   /** A tap was committed to the outbox (held taps included). */
   tap: [outcome: Extract<TapOutcome, { kind: 'queued' }>];
   debounced: [badge: string];
+  /** A badge was presented while the terminal cannot register: nothing recorded, the worker sent to the QR code. */
+  refused: [badge: string, reason: CannotRegisterReason];
   /** A held tap was released, with or without an employer. */
   employerChosen: [tap: TapMessage, chosen: boolean];
 }
@@ -74,7 +87,9 @@ export class TapPipeline extends EventEmitter<PipelineEvents> {
       if (!this.showingFeedback && !this.choice) this.showIdle();
     });
     // The idle screen shows the time: refresh it every few seconds (cheap; adapters skip unchanged text).
+    // After a failed outbox write, the same beat tries a small write, so the panel recovers by itself.
     this.refresh = setInterval(() => {
+      this.guard(() => this.probeOutbox());
       if (!this.showingFeedback && !this.choice) this.showIdle();
     }, 5_000);
     this.refresh.unref();
@@ -115,8 +130,12 @@ export class TapPipeline extends EventEmitter<PipelineEvents> {
       this.finishChoice(undefined);
     }
 
-    const last = outbox.badgeState(settings.siteId, uid);
-    if (last && settings.debounceSeconds > 0 && localMs >= last.atMs && localMs - last.atMs < settings.debounceSeconds * 1000) {
+    // FAQ 31: a terminal that does not know its site records nothing (its taps could not be registered, and the
+    // worker is sent to the QR code instead: a tap kept here as well would later make a second registration).
+    if (state.cannotRegister.includes('no-site-config')) return this.refuse(uid, 'no-site-config');
+
+    const last = outbox.lastOwnTap(uid);
+    if (last && settings.debounceSeconds > 0 && localMs >= last.localMs && localMs - last.localMs < settings.debounceSeconds * 1000) {
       this.armed = null;
       panel.setLed('green');
       panel.beep('already');
@@ -130,25 +149,36 @@ export class TapPipeline extends EventEmitter<PipelineEvents> {
     const corrected = skew !== null && Math.abs(skew) >= this.o.clockCorrectionThresholdMs;
     const atMs = corrected ? localMs + skew! : localMs;
     const atDate = new Date(atMs);
-    const today = localDate(atDate);
 
-    const { direction, reason } = this.decideDirection(last && last.day === today ? last : undefined, localMs);
+    const armed = this.armed && localMs <= this.armed.untilMs ? this.armed.button : null;
+    this.armed = null;
+    const { direction, reason } = proposeDirection(stateHere(this.shiftOf(uid, atMs), settings.siteId), armed);
     const entry = state.lookup(uid);
     const choosing = entry !== undefined && entry.employers.length > 1;
 
-    const tap = outbox.append(
-      {
-        v: 1,
-        id: randomUUID(),
-        badge: uid,
-        direction,
-        reason,
-        at: toOffsetIso(atDate),
-        ...(corrected ? { localAt: toOffsetIso(new Date(localMs)) } : {}),
-        ...(read.sun ? { sun: read.sun } : {}),
-      },
-      { ready: !choosing, site: settings.siteId, day: today, nowIso: new Date(localMs).toISOString(), atMs: localMs },
-    );
+    let tap: TapMessage;
+    try {
+      tap = outbox.append(
+        {
+          v: 1,
+          id: randomUUID(),
+          badge: uid,
+          direction,
+          reason,
+          at: toOffsetIso(atDate),
+          ...(corrected ? { localAt: toOffsetIso(new Date(localMs)) } : {}),
+          ...(read.sun ? { sun: read.sun } : {}),
+        },
+        { ready: !choosing, nowIso: new Date(localMs).toISOString(), atMs, localMs },
+      );
+    } catch (err) {
+      // Disk full, read-only file system, a broken file: the tap is not recorded, and the worker must know it
+      // at once rather than walk away thinking it counted.
+      this.o.logger.error({ err }, 'a tap could not be written to the outbox; the panel sends the worker to the CIaO QR code');
+      state.setOutboxWritable(false);
+      return this.refuse(uid, 'outbox-unwritable');
+    }
+    state.setOutboxWritable(true);
     this.o.afterOutboxWrite?.(tap);
 
     const p = localParts(atDate);
@@ -237,13 +267,58 @@ export class TapPipeline extends EventEmitter<PipelineEvents> {
     this.scheduleIdle(settings.armSeconds * 1000);
   }
 
-  private decideDirection(lastToday: { direction: Direction; reason: Reason } | undefined, nowMs: number): { direction: Direction; reason: Reason } {
-    const armed = this.armed && nowMs <= this.armed.untilMs ? this.armed.button : null;
+  /**
+   * What a tap of this badge would do now, without a button (for the simulator and tests; a tap decides the
+   * same way). Reads the terminal's clock, corrected for a measured skew like a tap's time.
+   */
+  proposal(rawUid: string): Proposal {
+    const uid = rawUid.toUpperCase();
+    const skew = this.o.state.clockSkewMs;
+    const localMs = this.o.clock.now().getTime();
+    const atMs = skew !== null && Math.abs(skew) >= this.o.clockCorrectionThresholdMs ? localMs + skew : localMs;
+    const shift = this.shiftOf(uid, atMs);
+    return { shift, ...proposeDirection(stateHere(shift, this.o.state.settings.siteId)) };
+  }
+
+  /** The worker's state as this terminal knows it: the newer of what it heard from the gateway and its own last tap. */
+  private shiftOf(uid: string, nowMs: number): WorkerShift {
+    const heard = this.o.outbox.heardShift(uid);
+    const own = this.o.outbox.lastOwnTap(uid);
+    return workerShift({
+      heard: heard ? { state: heard.state, sinceMs: heard.sinceMs, site: heard.site } : undefined,
+      own: own ? { direction: own.direction, reason: own.reason, atMs: own.atMs } : undefined,
+      hereSite: this.o.state.settings.siteId,
+      nowMs,
+      maxShiftHours: this.o.state.settings.maxShiftHours,
+    });
+  }
+
+  /** FAQ 31: nothing recorded; the panel says why and points to the declaration's CIaO QR code. */
+  private refuse(uid: string, reason: CannotRegisterReason): TapOutcome {
     this.armed = null;
-    const afterBreak = lastToday?.direction === 'OUT' && lastToday.reason === 'break';
-    if (armed === 'BREAK') return { direction: 'OUT', reason: 'break' };
-    const direction: Direction = armed ?? (lastToday?.direction === 'IN' ? 'OUT' : 'IN');
-    return { direction, reason: direction === 'IN' && afterBreak ? 'break' : 'work' };
+    const { panel, state } = this.o;
+    panel.setLed('red');
+    panel.beep('refused');
+    this.showCannotRegister(state.settings.language, reason);
+    this.scheduleIdle();
+    this.emit('refused', uid, reason);
+    return { kind: 'refused', badge: uid, reason };
+  }
+
+  /** After a failed write, a small write tells whether the outbox takes taps again. */
+  private probeOutbox(): void {
+    if (this.stopped || this.o.state.outboxWritable) return;
+    try {
+      this.o.outbox.setValue('writable_probe', new Date(this.o.clock.now().getTime()).toISOString());
+      this.o.logger.info('the outbox takes taps again');
+      this.o.state.setOutboxWritable(true);
+    } catch {
+      // Still failing: the panel keeps pointing to the QR code.
+    }
+  }
+
+  private showCannotRegister(language: Settings['language'], reason: CannotRegisterReason): void {
+    this.show(fitLine(message(language, CANNOT_REGISTER_KEYS[reason])), fitLine(message(language, 'useQrCode')));
   }
 
   private showChoice(): void {
@@ -294,9 +369,13 @@ export class TapPipeline extends EventEmitter<PipelineEvents> {
     const corrected = skew !== null && Math.abs(skew) >= this.o.clockCorrectionThresholdMs;
     const p = localParts(new Date(corrected ? clock.now().getTime() + skew! : clock.now().getTime()));
     const time = `${String(p.hour).padStart(2, '0')}:${String(p.minute).padStart(2, '0')}`;
-    const flag = !state.readerAttached
-      ? message(language, 'readerMissing')
-      : state.clockWrong
+    const cannot = state.cannotRegister[0];
+    if (cannot) {
+      panel.setLed('off');
+      this.showCannotRegister(language, cannot);
+      return;
+    }
+    const flag = state.clockWrong
         ? message(language, 'clockWrong')
         : !state.online
           ? message(language, 'offline')

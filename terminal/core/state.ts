@@ -1,11 +1,15 @@
 import { EventEmitter } from 'node:events';
-import type { Language, Roster, RosterEntry, TerminalConfig } from '../../shared/mqtt/payloads.ts';
+import { DEFAULT_MAX_SHIFT_HOURS, type CannotRegisterReason, type Language, type Roster, type RosterEntry, type TerminalConfig } from '../../shared/mqtt/payloads.ts';
 
 /**
  * What the terminal currently knows: its settings (the gateway's retained config, or the local defaults
  * until one arrives), the roster, whether the gateway is reachable, the reader is there, and how far its
  * clock is from the gateway's. The pipeline reads it on every tap; the link and adapters write it.
  */
+
+/** The site id of a terminal file that names none: such a terminal knows no site until the gateway's config comes. */
+export const UNKNOWN_SITE = 'unknown-site';
+
 export interface LocalDefaults {
   siteId: string;
   siteName: string;
@@ -16,9 +20,11 @@ export interface LocalDefaults {
   maxClockSkewMs: number;
   choiceTimeoutSeconds: number;
   feedbackSeconds: number;
+  /** A working or break state older than this counts as off (the shift lapsed). */
+  maxShiftHours?: number;
 }
 
-export type Settings = LocalDefaults;
+export type Settings = LocalDefaults & { maxShiftHours: number };
 
 export interface TerminalStateEvents {
   changed: [];
@@ -29,6 +35,8 @@ export class TerminalState extends EventEmitter<TerminalStateEvents> {
   private roster: Roster | null = null;
   online = false;
   readerAttached = false;
+  /** False after a tap could not be committed to the outbox, until a write succeeds again. */
+  outboxWritable = true;
   /** Gateway clock minus local clock, as last measured (ms); null before any measurement. */
   clockSkewMs: number | null = null;
 
@@ -38,9 +46,11 @@ export class TerminalState extends EventEmitter<TerminalStateEvents> {
 
   get settings(): Settings {
     const c = this.remote;
-    if (!c) return this.defaults;
+    const maxShiftHours = c?.maxShiftHours ?? this.defaults.maxShiftHours ?? DEFAULT_MAX_SHIFT_HOURS;
+    if (!c) return { ...this.defaults, maxShiftHours };
     return {
       ...this.defaults,
+      maxShiftHours,
       siteId: c.site.id,
       siteName: c.site.name,
       language: c.language,
@@ -54,6 +64,11 @@ export class TerminalState extends EventEmitter<TerminalStateEvents> {
 
   get config(): TerminalConfig | null {
     return this.remote;
+  }
+
+  /** The roster in force (badge UIDs upper-case), null before any. */
+  get currentRoster(): Roster | null {
+    return this.roster;
   }
 
   get rosterUpdatedAt(): string | null {
@@ -87,6 +102,24 @@ export class TerminalState extends EventEmitter<TerminalStateEvents> {
     if (this.readerAttached === attached) return;
     this.readerAttached = attached;
     this.emit('changed');
+  }
+
+  setOutboxWritable(writable: boolean): void {
+    if (this.outboxWritable === writable) return;
+    this.outboxWritable = writable;
+    this.emit('changed');
+  }
+
+  /**
+   * Why taps cannot be registered now (FAQ 31), most urgent first; empty when they can. Being offline is not
+   * one of them: taps wait in the outbox.
+   */
+  get cannotRegister(): CannotRegisterReason[] {
+    const reasons: CannotRegisterReason[] = [];
+    if (!this.outboxWritable) reasons.push('outbox-unwritable');
+    if (!this.remote && this.defaults.siteId === UNKNOWN_SITE) reasons.push('no-site-config');
+    if (!this.readerAttached) reasons.push('no-reader');
+    return reasons;
   }
 
   setClockSkew(ms: number): void {

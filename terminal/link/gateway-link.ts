@@ -1,7 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from '../../shared/logging.ts';
-import { ackSchema, rosterSchema, terminalConfigSchema, type Ack, type Roster, type TerminalConfig, type TerminalStatus, type UpdateReport } from '../../shared/mqtt/payloads.ts';
+import {
+  ackSchema, rosterSchema, shiftsMessageSchema, terminalConfigSchema,
+  type Ack, type Roster, type ShiftChange, type TerminalConfig, type TerminalStatus, type UpdateReport,
+} from '../../shared/mqtt/payloads.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
 import { parseWith } from '../../shared/schema.ts';
 import { toOffsetIso } from '../../shared/time.ts';
@@ -16,7 +19,8 @@ import type { TerminalState } from '../core/state.ts';
  * The terminal's connection to the gateway: MQTT over TLS, one client per connection attempt (so nothing
  * but the outbox ever resends a tap), taps published QoS1 in seq order with a bounded window in flight,
  * application acks applied to the outbox in batches, status with a retained last will, config and roster
- * taken from retained topics and kept on disk.
+ * taken from retained topics and kept on disk, workers' shift states (roster `shift`, `shifts` messages)
+ * kept on disk for the direction proposal.
  */
 export interface GatewayLinkOptions {
   terminalId: string;
@@ -53,6 +57,8 @@ export interface GatewayLinkEvents {
   ack: [ack: Ack];
   config: [config: TerminalConfig];
   roster: [roster: Roster];
+  /** Shift states heard from the gateway (a `shifts` message or a roster) that were newer than those held. */
+  shifts: [badges: string[], source: 'shifts' | 'roster'];
 }
 
 const KV_CONFIG = 'gateway_config';
@@ -197,6 +203,12 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     client.subscribe([topicFor(id, 'acks'), topicFor(id, 'config'), topicFor(id, 'roster')], { qos: 1 }, (err) => {
       if (err) this.o.logger.warn({ err: err.message }, 'subscribe failed');
     });
+    // On its own: a gateway (or broker) that predates the topic refuses this filter alone, and the terminal
+    // then proposes directions from its roster and its own taps.
+    client.subscribe(topicFor(id, 'shifts'), { qos: 1 }, (err, granted) => {
+      if (err) this.o.logger.warn({ err: err.message }, 'subscribe to shifts failed');
+      else if (granted?.some((g) => g.qos === 128)) this.o.logger.info('the gateway offers no shifts topic; directions follow the roster and this terminal\'s taps');
+    });
     this.o.state.setOnline(true);
     this.publishStatus();
     this.resetPump();
@@ -278,6 +290,7 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
       if (kind === 'acks') this.onAck(data);
       else if (kind === 'config') this.onConfig(data, payload.toString('utf8'));
       else if (kind === 'roster') this.onRoster(data, payload.toString('utf8'));
+      else if (kind === 'shifts') this.onShifts(data);
     } catch (err) {
       this.o.logger.error({ err, topic }, 'failed to handle a gateway message');
     }
@@ -372,6 +385,25 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     this.o.outbox.setValue(KV_ROSTER, raw);
     this.o.state.setRoster(parsed.value);
     this.emit('roster', parsed.value);
+    const states: ShiftChange[] = [];
+    for (const [badge, entry] of Object.entries(parsed.value.badges)) if (entry.shift) states.push({ badge: badge.toUpperCase(), ...entry.shift });
+    this.recordShifts(states, 'roster');
+  }
+
+  /** A `shifts` message: states another tap (at any door of any site) gave this terminal's workers. */
+  private onShifts(data: unknown): void {
+    const parsed = parseWith(shiftsMessageSchema, data);
+    if (!parsed.ok) {
+      this.o.logger.warn({ problems: parsed.problems.slice(0, 5) }, 'ignored an invalid shifts message');
+      return;
+    }
+    this.recordShifts(parsed.value.badges, 'shifts');
+  }
+
+  private recordShifts(states: ShiftChange[], source: 'shifts' | 'roster'): void {
+    if (states.length === 0) return;
+    const taken = this.o.outbox.recordHeardShifts(states);
+    if (taken.length > 0) this.emit('shifts', taken, source);
   }
 
   /** The last good config and roster from disk, so a terminal that starts offline knows its site. */
@@ -404,6 +436,8 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
       ...(this.o.state.config?.configVersion !== undefined ? { configVersion: this.o.state.config.configVersion } : {}),
       // Likewise only when the gateway offered a release (it then knows the field).
       ...withUpdate(this.o.updateReport?.()),
+      // FAQ 31, sent only while it holds: the gateway journals a terminal that cannot register.
+      ...(state === 'online' && this.o.state.cannotRegister.length > 0 ? { cannotRegister: this.o.state.cannotRegister } : {}),
     };
   }
 

@@ -138,7 +138,7 @@ describe('abuse: topic ACL (pure)', () => {
       fc.string({ unit: 'binary', maxLength: 80 }),
     );
 
-  it('lets a terminal publish only to its own taps and status, and subscribe only to its own acks, config and roster', () => {
+  it('lets a terminal publish only to its own taps and status, and subscribe only to its own acks, config, roster and shifts', () => {
     let cases = 0;
     let denied = 0;
     fc.assert(

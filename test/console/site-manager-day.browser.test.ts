@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,16 +12,20 @@ import { makeTestCertificates } from '../gateway/helpers/tls.ts';
 import { startTestGateway, type TestGateway } from '../gateway/helpers/start-gateway.ts';
 import { waitUntil } from '../gateway/helpers/wait.ts';
 import { checkAccessibility, CHROMIUM, CHROMIUM_ARGS, haveChromium, screenshot } from './helpers/browser.ts';
+import { createLogger } from '../../shared/logging.ts';
+import { toOnssUtc } from '../../shared/time.ts';
+import { clientReferenceFor } from '../../gateway/onss/index.ts';
+import { startEmulator, type EmulatorHandle } from '../../simulator/emulator/index.ts';
+import { rsaKeyPair } from '../onss/helpers.ts';
 
 /**
  * The whole first day of a new site manager, in real Chromium against a real gateway (MQTT over TLS, the
  * HTTPS pairing listener) and a real `ciao terminal` process with the simulated reader:
  * log in; create a company, a site, a declaration, a worker and a badge; add a terminal and pair it with the
- * code; an unknown badge tapped on it appears live; enrol it; change the terminal's language and see the
- * terminal apply it; a payroll user exports; a read-only user can change nothing. Every screen passes axe.
- *
- * The day-correct issue extends this walk: after the enrolment, the held tap reaches the emulator once
- * (see the `enrols the unknown badge` step, where the console says today that no release happens).
+ * code; an unknown badge tapped on it appears live; enrol it, the review saying the held tap will be sent
+ * late, and the held tap reaches the ONSS emulator once, with its original time; change the terminal's
+ * language and see the terminal apply it; place an agency worker; show the site's CIaO QR code (FAQ 31); a
+ * payroll user exports; a read-only user can change nothing. Every screen passes axe.
  */
 const REPO = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -30,8 +34,10 @@ const SUB = makeEnterpriseNumber('04287594');
 const NISS = makeWorkerNumber({ year: 1986, month: 5, day: 14 }, 71);
 const KNOWN_BADGE = '04A1B2C3';
 const UNKNOWN_BADGE = 'DEADBEEF';
+const CIAO_URL = 'https://www.socialsecurity.be/ciao/r/1Y102M7NZF7PZ';
 
 let gw: TestGateway;
+let emu: EmulatorHandle;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -64,6 +70,11 @@ async function reviewAndConfirm(): Promise<void> {
 describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () => {
   beforeAll(async () => {
     const certs = makeTestCertificates(mkdtempSync(join(tmpdir(), 'ciao-console-tls-')));
+    // The ONSS emulator the gateway forwards to: what a site manager does in the console ends up there.
+    const keys = await rsaKeyPair();
+    emu = await startEmulator({ dbPath: join(dir, 'emu.sqlite'), clients: [{ clientId: 'gw', publicKeyPem: keys.publicKeyPem }], logger: createLogger('emulator', { level: 'silent' }) });
+    const onssKey = join(dir, 'onss.pem');
+    writeFileSync(onssKey, keys.privateKeyPem, { mode: 0o600 });
     gw = await startTestGateway({
       seed: (db) => {
         // The operator onboards the company and its people (ciao admin company add / user add).
@@ -72,6 +83,7 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
       config: {
         mqtt: { host: '127.0.0.1', port: 0, tls: { port: 0, cert: certs.cert, key: certs.key, ca: certs.ca } },
         http: { host: '127.0.0.1', port: 0, pairing: { port: 0, cert: certs.cert, key: certs.key, ca: certs.ca } },
+        onss: { baseUrl: emu.url, clientId: 'gw', privateKey: onssKey, idlePollMs: 20, validityPollIntervalMs: 0 },
       },
     });
     tokens = {
@@ -89,6 +101,7 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     terminal?.kill('SIGTERM');
     await browser?.close();
     await gw?.stop();
+    await emu?.stop();
   });
 
   it('refuses a wrong token, then logs in', async () => {
@@ -147,8 +160,16 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     await page.selectOption('main select[name=siteId]', 'tilleuls');
     await page.fill('main input[name=validFrom]', '2026-01-01');
     await page.fill('main input[name=companies]', `${OWN}, ${SUB}`);
+    // FAQ 31: the declaration's CIaO URL, the fallback when a terminal cannot register.
+    await page.fill('main input[name=ciaoUrl]', 'http://not-secure.example');
+    await page.waitForSelector('[data-field=ciaoUrl] .error[data-rule=https-url]');
+    await page.fill('main input[name=ciaoUrl]', CIAO_URL);
     await audit('declaration form');
-    await reviewAndConfirm();
+    await page.click('main form button[type=submit]');
+    // Nothing was held for want of this declaration: the review says no held tap will be sent.
+    await page.waitForSelector('main .review [data-release=none]');
+    await page.click('main .review [data-action=confirm]');
+    await page.waitForSelector('main .notice.ok');
     await page.waitForSelector('main table[data-kind=declarations] tr[data-id="1Y102M7NZF7PZ"]');
 
     await goto('workers');
@@ -222,16 +243,32 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     await page.waitForSelector('main .review');
     const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Brussels' }).format(new Date());
     expect(await page.textContent('main .review')).toContain(today);
-    // Sending the held tap late comes with the day-correct issue: the console says so instead of promising it.
-    await page.waitForSelector('main .review [data-release=unavailable]');
+    // The review names the held tap that enrolling will send late, with its time.
+    const tapId = (gw.db().prepare('SELECT tap_id FROM taps WHERE badge = ?').pluck().get(UNKNOWN_BADGE)) as string;
+    await page.waitForSelector(`main .review [data-release=list] [data-release-tap="${tapId}"]`);
+    expect(await page.textContent('main .review [data-release=list]')).toContain(UNKNOWN_BADGE);
     await audit('enrol review');
     await screenshot(page, 'console-enrol');
+    // Nothing is sent before the site manager confirms.
+    expect(gw.db().prepare('SELECT COUNT(*) FROM registrations WHERE tap_id = ?').pluck().get(tapId)).toBe(0);
     await page.click('main .review [data-action=confirm]');
     await page.waitForSelector('main .notice.ok');
+    expect(await page.textContent('main .notice.ok')).toMatch(/1 passage\(s\) retenu\(s\) envoyé\(s\) en retard/);
     const badge = gw.db().prepare('SELECT worker_id, valid_from FROM badges WHERE uid = ?').get(UNKNOWN_BADGE) as { worker_id: string; valid_from: string };
     expect(badge.valid_from).toBe(today);
-    const enrolled = gw.db().prepare("SELECT after FROM audit_log WHERE action = 'enrol' AND entity_id = ?").get(UNKNOWN_BADGE) as { after: string };
-    expect(JSON.parse(enrolled.after)).toMatchObject({ uid: UNKNOWN_BADGE, fromTap: expect.any(String) });
+    const enrolled = gw.db().prepare("SELECT id, after FROM audit_log WHERE action = 'enrol' AND entity_id = ?").get(UNKNOWN_BADGE) as { id: number; after: string };
+    expect(JSON.parse(enrolled.after)).toMatchObject({ uid: UNKNOWN_BADGE, fromTap: tapId });
+    // The release is in the audit trail, caused by the enrolment.
+    expect(gw.db().prepare("SELECT action, actor_name, cause_id FROM audit_log WHERE entity = 'tap' AND entity_id = ?").get(tapId)).toEqual({ action: 'release-late', actor_name: 'Marie Dupont', cause_id: enrolled.id });
+  });
+
+  it('the held tap reaches the emulator once, with its original time', async () => {
+    const tap = gw.db().prepare('SELECT tap_id, at FROM taps WHERE badge = ?').get(UNKNOWN_BADGE) as { tap_id: string; at: string };
+    const ref = clientReferenceFor(tap.tap_id);
+    const received = await waitUntil(() => emu.store.search({ clientId: 'gw', clientReference: ref, limit: 5, offset: 0 }).rows[0], { what: 'the released tap at the emulator', timeoutMs: 30_000 });
+    expect(received).toMatchObject({ registration_date: toOnssUtc(tap.at), type: 'IN', employer_id: SUB, reference: '1Y102M7NZF7PZ', capacity: 'EMPLOYEE' });
+    // Once, whatever the forwarder does next (it is checked again at the end of the day).
+    expect(emu.store.search({ clientId: 'gw', clientReference: ref, limit: 5, offset: 0 }).total).toBe(1);
   });
 
   it("changes the terminal's language and sees the terminal apply it", async () => {
@@ -254,6 +291,34 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     // The terminal registers the known badge; its tap becomes a registration.
     terminal!.stdin!.write(`${KNOWN_BADGE}\n`);
     await waitUntil(() => gw.db().prepare("SELECT 1 FROM registrations r JOIN taps t ON t.tap_id = r.tap_id WHERE t.badge = ?").get(KNOWN_BADGE), { what: 'the registration of the known badge' });
+  });
+
+  it('places a worker with a user company for an agency (FAQ 26)', async () => {
+    await goto('placements');
+    await audit('placements');
+    await page.click('[data-action=new]');
+    // The workers are loaded into the list after the form opens.
+    await page.waitForSelector('main select[name=worker] option:nth-child(2)', { state: 'attached' });
+    await page.selectOption('main select[name=worker]', { label: await page.$eval('main select[name=worker] option:nth-child(2)', (o) => o.textContent ?? '') });
+    await page.fill('main input[name=agency]', SUB);
+    await page.fill('main input[name=userCompany]', OWN);
+    await page.fill('main input[name=validFrom]', '2026-01-01');
+    await audit('placement form');
+    await page.click('main form button[type=submit]');
+    await page.waitForSelector('main .review [data-release]');
+    await page.click('main .review [data-action=confirm]');
+    await page.waitForSelector('main .notice.ok');
+    await page.waitForSelector('main table[data-kind=placements] tbody tr[data-id]');
+    expect(await page.textContent('main table[data-kind=placements]')).toContain(OWN);
+  });
+
+  it("shows the site's CIaO QR code and URL to print, the fallback when a terminal cannot register (FAQ 31)", async () => {
+    await goto('sites');
+    await page.click('main tr[data-id=tilleuls] [data-row-link=fallbackQr]');
+    await page.waitForSelector('main[data-current=fallback] [data-fallback-qr]');
+    expect(await page.getAttribute('main [data-fallback-url]', 'href')).toBe(CIAO_URL);
+    expect(decodeURIComponent((await page.getAttribute('main [data-fallback-qr]', 'src'))!)).toContain('<svg');
+    await audit('fallback QR');
   });
 
   it('imports workers from a CSV file: each bad line shown by line and field, the good ones kept', async () => {
@@ -321,8 +386,8 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     await p.press('#token', 'Enter');
     await p.waitForSelector('#who');
     const menu = await p.$$eval('nav [data-screen]', (as) => as.map((a) => a.getAttribute('data-screen')));
-    expect(menu).toEqual(['overview', 'companies', 'sites', 'declarations', 'workers', 'badges', 'terminals']);
-    for (const screen of ['companies', 'sites', 'declarations', 'workers', 'badges', 'terminals']) {
+    expect(menu).toEqual(['overview', 'companies', 'sites', 'declarations', 'workers', 'placements', 'badges', 'terminals']);
+    for (const screen of ['companies', 'sites', 'declarations', 'workers', 'placements', 'badges', 'terminals']) {
       await p.click(`nav [data-screen=${screen}]`);
       await p.waitForSelector(`main[data-current=${screen}] table`);
       expect(await p.$$('[data-action=new], [data-action=add-terminal]'), screen).toHaveLength(0);
@@ -363,5 +428,9 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     expect(caught.some((v) => v.startsWith('image-alt'))).toBe(true);
     expect(caught.some((v) => v.startsWith('label'))).toBe(true);
     expect(existsSync(join(dir, 'terminal', 'terminal.json'))).toBe(true);
+    // At the end of the day, still one registration at ONSS for the held tap sent late, and no duplicate.
+    const held = gw.db().prepare('SELECT tap_id FROM taps WHERE badge = ?').pluck().get(UNKNOWN_BADGE) as string;
+    expect(emu.store.search({ clientId: 'gw', clientReference: clientReferenceFor(held), limit: 5, offset: 0 }).total).toBe(1);
+    expect(emu.store.stats().duplicateClientReferences).toBe(0);
   });
 });

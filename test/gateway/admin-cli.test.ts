@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ciao } from './helpers/cli.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
+import { toOffsetIso } from '../../shared/time.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../shared/identifiers/make.ts';
 import { verifySecret } from '../../gateway/site-data/secrets.ts';
 import type { Db } from '../../shared/sqlite.ts';
@@ -36,10 +37,10 @@ describe('ciao admin', () => {
   it('has --help for admin and every entity subcommand', async () => {
     const top = await ciao(['admin', '--help']);
     expect(top.code).toBe(0);
-    for (const entity of ['company', 'site', 'declaration', 'terminal', 'worker', 'badge', 'tap']) {
+    for (const entity of ['company', 'site', 'declaration', 'terminal', 'worker', 'placement', 'badge', 'tap']) {
       expect(top.stdout).toContain(entity);
     }
-    const results = await Promise.all(['company', 'site', 'declaration', 'terminal', 'worker', 'badge', 'tap', 'terminal add', 'worker import', 'badge import'].map((c) => ciao(['admin', ...c.split(' '), '--help'])));
+    const results = await Promise.all(['company', 'site', 'declaration', 'terminal', 'worker', 'placement', 'badge', 'tap', 'terminal add', 'worker import', 'badge import', 'placement add', 'tap choose-employer'].map((c) => ciao(['admin', ...c.split(' '), '--help'])));
     for (const r of results) {
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/Usage: ciao admin/);
@@ -85,7 +86,12 @@ describe('ciao admin', () => {
     const unknownCompany = await admin('declaration', 'add', '3PZ8D5RT6JW2A', '--site', 'meir', '--from', '2026-13-01', '--company', '0412345670');
     expect(unknownCompany.stderr).toMatch(/from: .*\(rule: (format|date)\)/);
     const list = JSON.parse((await admin('declaration', 'list', '--json')).stdout);
-    expect(list).toEqual([{ number: '1Y102M7NZF7PZ', siteId: 'tilleuls', validFrom: '2026-01-01', validTo: null, companies: [CLEAN, SHINE] }]);
+    expect(list).toEqual([{ number: '1Y102M7NZF7PZ', siteId: 'tilleuls', validFrom: '2026-01-01', validTo: null, companies: [CLEAN, SHINE], ciaoUrl: null }]);
+    // FAQ 31: the declaration's CIaO URL (its QR code), the fallback when a terminal cannot register.
+    const url = 'https://www.socialsecurity.be/ciao/1Y102M7NZF7PZ';
+    expect((await admin('declaration', 'add', '1Y102M7NZF7PZ', '--site', 'tilleuls', '--from', '2026-01-01', '--company', CLEAN, '--company', SHINE, '--ciao-url', url)).stdout).toContain(`CIaO ${url}`);
+    expect((await admin('declaration', 'add', '1Y102M7NZF7PZ', '--site', 'tilleuls', '--from', '2026-01-01', '--company', CLEAN, '--ciao-url', 'http://insecure.example')).stderr).toMatch(/ciaoUrl: .*\(rule: https-url\)/);
+    expect(JSON.parse((await admin('declaration', 'list', '--json')).stdout)[0].ciaoUrl).toBe(url);
   });
 
   it('adds a terminal printing its secret once, stores only its hash, and disables, enables, rotates, lists', async () => {
@@ -204,6 +210,37 @@ describe('ciao admin', () => {
     });
     expect((await admin('tap', 'list')).stdout).toMatch(/t-1.*unknown-badge/);
     expect((await admin('tap', 'quarantine')).stdout).toMatch(/not-json/);
+  });
+
+  it('sends held taps late from the command line: a badge enrolled, an employer chosen; places an agency worker', async () => {
+    const at = toOffsetIso(new Date(Date.now() - 3_600_000));
+    const day = at.slice(0, 10);
+    withDb((db) => {
+      db.prepare("INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, received_at, enrichment, enrichment_detail) VALUES ('t-held', 'tilleuls-1', 'tilleuls', 2, 'FFEEDD01', 'IN', 'work', ?, ?, 'unknown-badge', 'badge FFEEDD01 is not known')").run(at, new Date().toISOString());
+    });
+    const enrol = await admin('badge', 'add', 'FFEEDD01', '--worker', 'w-ana', '--from', day);
+    expect(enrol.stdout).toContain('held taps sent late with their original time: 1');
+    expect(enrol.stdout).toMatch(new RegExp(`${at.replace(/[.+]/g, '\\$&')} IN badge FFEEDD01 at tilleuls-1 \\(held: unknown-badge\\)`));
+    expect(withDb((db) => db.prepare("SELECT at, employer_id FROM registrations WHERE tap_id = 't-held'").get())).toEqual({ at, employer_id: CLEAN });
+
+    // A worker with two employers on the chain who chose none: the site manager chooses.
+    expect((await admin('worker', 'add', '--niss', makeWorkerNumber({ year: 1979, month: 11, day: 2 }, 118), '--name', 'Luc Dubois', '--employer', CLEAN, '--employer', SHINE, '--id', 'w-luc')).code).toBe(0);
+    expect((await admin('badge', 'add', 'FFEEDD02', '--worker', 'w-luc', '--from', day)).code).toBe(0);
+    withDb((db) => {
+      db.prepare("INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, received_at, enrichment, enrichment_detail, worker_id) VALUES ('t-choice', 'tilleuls-1', 'tilleuls', 3, 'FFEEDD02', 'IN', 'work', ?, ?, 'employer-choice-needed', 'the worker has 2 employers', 'w-luc')").run(at, new Date().toISOString());
+    });
+    expect((await admin('tap', 'choose-employer', 't-choice', '--employer', 'FR40123456789')).stderr).toMatch(/employer: .*rule: employer-choice/);
+    const dry = await admin('tap', 'choose-employer', 't-choice', '--employer', SHINE, '--dry-run');
+    expect(dry.stdout).toContain('would send:');
+    expect(withDb((db) => db.prepare("SELECT COUNT(*) FROM registrations WHERE tap_id = 't-choice'").pluck().get())).toBe(0);
+    expect((await admin('tap', 'choose-employer', 't-choice', '--employer', SHINE)).stdout).toContain('held taps sent late with their original time: 1');
+    expect(withDb((db) => db.prepare("SELECT employer_id FROM registrations WHERE tap_id = 't-choice'").pluck().get())).toBe(SHINE);
+
+    // FAQ 26: an agency placement.
+    const placed = await admin('placement', 'add', '--worker', 'w-luc', '--agency', SHINE, '--user-company', CLEAN, '--from', '2026-01-01', '--id', 'p-luc');
+    expect(placed.stdout).toContain(`placement p-luc: worker w-luc by agency ${SHINE} with ${CLEAN} 2026-01-01..`);
+    expect((await admin('placement', 'add', '--worker', 'w-luc', '--agency', CLEAN, '--user-company', CLEAN, '--from', '2026-01-01')).stderr).toMatch(/userCompany: .*rule: differs/);
+    expect(JSON.parse((await admin('placement', 'list', '--json')).stdout)).toEqual([{ id: 'p-luc', workerId: 'w-luc', workerName: 'Luc Dubois', agencyId: SHINE, userCompanyId: CLEAN, validFrom: '2026-01-01', validTo: null }]);
   });
 
   it('deactivates instead of deleting, and records every change in the audit trail as the system user', async () => {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logging.ts';
 import { startEmulator, type EmulatorHandle } from '../../simulator/emulator/index.ts';
 import { HttpTransport, OnssClient, toOnssItem, clientReferenceFor, type OnssItem } from '../../gateway/onss/index.ts';
+import { ONSS_CAPACITY_CODES } from '../../gateway/onss/shapes.ts';
 import type { RegistrationRow } from '../../gateway/store/registrations-schema.ts';
 import { openGatewayDb, rsaKeyPair, seedRegistrations, tempDir } from './helpers.ts';
 
@@ -42,6 +43,9 @@ describe('ONSS client', () => {
     const c = client();
     const sent = items(3);
     expect(sent[0]).toMatchObject({ ssin: rows[0]!.ssin, contractualRelationshipReference: rows[0]!.declaration, registrationDate: rows[0]!.at_utc, employer: { enterpriseNumber: rows[0]!.employer_id } });
+    // FAQ 19: the worker's capacity, as the adapter's provisional code.
+    expect(sent.map((s) => s.capacity)).toEqual(rows.slice(0, 3).map((r) => ONSS_CAPACITY_CODES[r.capacity as keyof typeof ONSS_CAPACITY_CODES]));
+    expect(sent[0]!.capacity).toMatch(/^[A-Z_]+$/);
     const out = await c.registerInBulk(sent);
     expect(out.kind).toBe('answered');
     if (out.kind === 'answered') expect(out.items.map((i) => i.kind)).toEqual(['created', 'created', 'created']);

@@ -50,7 +50,7 @@ async function token(): Promise<string> {
 function item(i: number, extra: Record<string, unknown> = {}) {
   return {
     registrationDate: `${new Date(Date.now() - 60_000).toISOString().slice(0, 19)}Z`,
-    ssin: validNiss(i), type: 'IN', employer: { enterpriseNumber: KNOWN_COMPANY },
+    ssin: validNiss(i), type: 'IN', capacity: 'EMPLOYEE', employer: { enterpriseNumber: KNOWN_COMPANY },
     placeOfWork: { coordinates: { latitude: 50.85, longitude: 4.35 } },
     contractualRelationshipReference: KNOWN_DUC, clientReference: `ref-${i}-${randomUUID().slice(0, 8)}`, ...extra,
   };
@@ -154,10 +154,12 @@ describe('registerInBulk', () => {
     const badCompany = item(15, { employer: { enterpriseNumber: '0403019262' } });
     const foreign = item(16, { employer: { foreignVatNumber: 'FR12345678901' } });
     const longRef = item(17, { clientReference: 'x'.repeat(25) });
-    const res = await bulk(tok, [good, badNiss, badRef, future, badType, badCompany, foreign, longRef]);
+    const { capacity: _omitted, ...noCapacity } = item(18);
+    const badCapacity = item(19, { capacity: 'employee' });
+    const res = await bulk(tok, [good, badNiss, badRef, future, badType, badCompany, foreign, longRef, noCapacity, badCapacity]);
     expect(res.status).toBe(200);
     const { items } = (await res.json()) as { items: Array<Record<string, { id?: string; validity?: string; clientReference?: string; errors?: Array<{ field: string; rule: string }> }>> };
-    expect(items).toHaveLength(8);
+    expect(items).toHaveLength(10);
     expect(items[0]!.createdPresenceRegistration).toMatchObject({ validity: 'pending', clientReference: good.clientReference, remarks: [] });
     expect(items[6]!.createdPresenceRegistration?.id).toBeTruthy();
     const errorOf = (i: number) => items[i]!.notCreatedPresenceRegistration!.errors![0]!;
@@ -167,6 +169,10 @@ describe('registerInBulk', () => {
     expect(errorOf(4).field).toBe('items[4].type');
     expect(errorOf(5)).toMatchObject({ field: 'items[5].employer.enterpriseNumber', rule: 'checksum' });
     expect(errorOf(7)).toMatchObject({ field: 'items[7].clientReference', rule: 'max-length' });
+    // FAQ 19: the capacity is required, from the adapter's (provisional) code list.
+    expect(errorOf(8)).toMatchObject({ code: 'missingCapacity', field: 'items[8].capacity', rule: 'required' });
+    expect(errorOf(9)).toMatchObject({ code: 'invalidCapacity', field: 'items[9].capacity', rule: 'enum' });
+    expect(emu.store.get(items[0]!.createdPresenceRegistration!.id!, 'gw')?.capacity).toBe('EMPLOYEE');
     expect(items[1]!.notCreatedPresenceRegistration!.clientReference).toBe(badNiss.clientReference);
   });
 

@@ -180,7 +180,12 @@ describe('presence, terminals, remarks', () => {
     expect(r.json.declarationRequired).toMatchObject({ applies: true, rule: '30bis-two-or-more-subcontractors' });
     const bad = await call('/api/v1/applies?amount=lots&subcontractors=0&cleaning=true', { token: server.tokens.manager });
     expect(bad.status).toBe(400);
-    expect(bad.json.problems[0]).toMatchObject({ field: 'amount', rule: 'type' });
+    expect(bad.json.problems[0]).toMatchObject({ field: 'amount', rule: 'amount-format' });
+    // 30.000 is thirty thousand euros, as Belgians type it: a declaration is required.
+    const belgian = await call(`/api/v1/applies?amount=${encodeURIComponent('30.000')}&subcontractors=0&cleaning=true`, { token: server.tokens.manager });
+    expect(belgian.json.declarationRequired).toMatchObject({ applies: true, rule: '30bis-30000-no-subcontractor' });
+    const ambiguous = await call(`/api/v1/applies?amount=${encodeURIComponent('30,000')}&subcontractors=0&cleaning=true`, { token: server.tokens.manager });
+    expect(ambiguous.json.problems[0]).toMatchObject({ field: 'amount', rule: 'ambiguous-amount' });
   });
 });
 

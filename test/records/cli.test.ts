@@ -39,6 +39,12 @@ describe('ciao admin (site manager commands)', () => {
     expect(out).toMatch(/CIaO\s+YES\s+\[ciao-declared-cleaning\]/);
     expect(out).toMatch(/Checkinatwork\s+no\s+\[caw-not-for-cleaning\]/);
     await expect(run('applies', '--amount', 'many', '--subcontractors', '0', '--cleaning', 'yes')).rejects.toThrow(/--amount/);
+    // 30.000 is thirty thousand euros; 30,000 is refused rather than guessed.
+    expect((await run('applies', '--amount', '30.000', '--subcontractors', '0', '--cleaning', 'yes')).join('\n')).toMatch(/declaration of works\s+YES\s+\[30bis-30000-no-subcontractor\]/);
+    expect((await run('applies', '--amount', '30 000', '--subcontractors', '0', '--cleaning', 'yes')).join('\n')).toMatch(/declaration of works\s+YES/);
+    await expect(run('applies', '--amount', '30,000', '--subcontractors', '0', '--cleaning', 'yes')).rejects.toThrow(/--amount: .*could be read two ways.*\(rule: ambiguous-amount\)/);
+    // No cleaning under the contract: its works are other works, so Checkinatwork answers on its amount.
+    expect((await run('applies', '--amount', '600.000', '--subcontractors', '0', '--cleaning', 'no')).join('\n')).toMatch(/Checkinatwork\s+YES\s+\[caw-500000\]/);
   });
 
   it('user add prints a token once; it authenticates and is stored only hashed', async () => {

@@ -23,6 +23,12 @@ let server: Server;
 let browser: Browser;
 let page: Page;
 
+/**
+ * The day of the worker's full shift: two days ago, so the INs made a few hours ago (for presence) never
+ * fall on it, whatever the time the suite runs (just after midnight they fall on yesterday).
+ */
+const SHIFT_DAY = siteDay(2);
+
 /** Site wall-clock time `minutesAgo` before now, as YYYY-MM-DDTHH:MM. */
 const localAgo = (minutesAgo: number) => toOffsetIso(new Date(Date.now() - minutesAgo * 60_000)).slice(0, 16);
 
@@ -31,13 +37,11 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     world = createWorld();
     world.clock.now = new Date();
     Object.defineProperty(world.clock, 'now', { get: () => new Date() });
-    // A whole day two days ago (the day's timeline), then today's presence a few hours back: two days apart,
-    // so that run just after midnight, "two hours ago" never lands on the timeline's day.
-    appendRegistration(world.db, { local: `${siteDay(2)}T08:00`, type: 'IN', employer: EMPLOYER_B });
-    appendRegistration(world.db, { local: `${siteDay(2)}T09:00`, type: 'IN' });
-    appendRegistration(world.db, { local: `${siteDay(2)}T12:00`, type: 'OUT', reason: 'break' });
-    appendRegistration(world.db, { local: `${siteDay(2)}T12:30`, type: 'IN', reason: 'break' });
-    appendRegistration(world.db, { local: `${siteDay(2)}T16:00`, type: 'OUT' });
+    appendRegistration(world.db, { local: `${SHIFT_DAY}T08:00`, type: 'IN', employer: EMPLOYER_B });
+    appendRegistration(world.db, { local: `${SHIFT_DAY}T09:00`, type: 'IN' });
+    appendRegistration(world.db, { local: `${SHIFT_DAY}T12:00`, type: 'OUT', reason: 'break' });
+    appendRegistration(world.db, { local: `${SHIFT_DAY}T12:30`, type: 'IN', reason: 'break' });
+    appendRegistration(world.db, { local: `${SHIFT_DAY}T16:00`, type: 'OUT' });
     appendRegistration(world.db, { local: localAgo(120), type: 'IN', worker: 'W1', terminal: 'T1' });
     appendRegistration(world.db, { local: localAgo(200), type: 'IN', worker: 'W2', terminal: 'T2' });
     appendRegistration(world.db, { local: localAgo(20), type: 'OUT', worker: 'W2', terminal: 'T2', reason: 'break' });
@@ -119,8 +123,8 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
 
   it('draws the day timeline of a worker', async () => {
     await page.click('#tabs button[data-tab="registrations"]');
-    await page.fill('#regForm [name=from]', siteDay(2));
-    await page.fill('#regForm [name=to]', siteDay(2));
+    await page.fill('#regForm [name=from]', SHIFT_DAY);
+    await page.fill('#regForm [name=to]', SHIFT_DAY);
     await page.click('#regForm button[type=submit]');
     await page.waitForSelector('#registrations tbody tr[data-seq]');
     await page.click('#registrations tbody tr[data-seq] button.link');
@@ -131,8 +135,8 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
 
   it('prepares a correction from a registration, and shows a refusal with its rule', async () => {
     await page.click('#tabs button[data-tab="registrations"]');
-    await page.fill('#regForm [name=from]', siteDay(2));
-    await page.fill('#regForm [name=to]', siteDay(2));
+    await page.fill('#regForm [name=from]', SHIFT_DAY);
+    await page.fill('#regForm [name=to]', SHIFT_DAY);
     await page.click('#regForm button[type=submit]');
     await page.click('#registrations tbody tr[data-seq] button.correct');
     await page.waitForSelector('[data-panel="corrections"]:not([hidden])');

@@ -26,10 +26,10 @@ describe('shift remarks (double IN, OUT without IN, missing OUT)', () => {
     expect(kinds(f, now('2026-03-10T17:00'))).toEqual(['out-without-in']);
   });
 
-  it('shows a missing OUT only once the day is over, and drops it when the OUT arrives late from an offline terminal', () => {
+  it('shows a missing OUT only once the shift lapsed (16 h after the IN), and drops it when the OUT arrives late from an offline terminal', () => {
     const inReg = reg('2026-03-10T08:00', 'IN');
-    expect(kinds(facts({ registrations: [inReg] }), now('2026-03-10T23:59'))).toEqual([]);
-    const remarks = computeRemarks(facts({ registrations: [inReg] }), now('2026-03-11T00:00'));
+    expect(kinds(facts({ registrations: [inReg] }), now('2026-03-11T00:00'))).toEqual([]);
+    const remarks = computeRemarks(facts({ registrations: [inReg] }), now('2026-03-11T00:01'));
     expect(remarks.map((r) => r.kind)).toEqual(['missing-out']);
     expect(remarks[0]!.day).toBe('2026-03-10');
     // The terminal was offline; its OUT of 16:00 arrives the next morning: the remark is resolved.
@@ -42,15 +42,47 @@ describe('shift remarks (double IN, OUT without IN, missing OUT)', () => {
     expect(computeRemarks(f, now('2026-03-12T12:00'))).toEqual([]);
     const open = facts({ registrations: [reg('2026-03-10T22:00', 'IN')] });
     expect(kinds(open, now('2026-03-11T01:00'))).toEqual([]); // may still be working
-    expect(kinds(open, now('2026-03-11T11:59'))).toEqual([]);
-    const late = computeRemarks(open, now('2026-03-11T12:00')); // 22:00 + 14 h
+    expect(kinds(open, now('2026-03-11T14:00'))).toEqual([]); // 22:00 + 16 h: the shift has not lapsed yet
+    const late = computeRemarks(open, now('2026-03-11T14:01'));
     expect(late.map((r) => r.kind)).toEqual(['missing-out']);
     expect(late[0]!.day).toBe('2026-03-10');
+    expect(late[0]!.message.en).toContain('16 hours');
   });
 
-  it('does not let an OUT beyond the shift window close an IN', () => {
-    const f = facts({ registrations: [reg('2026-03-10T06:00', 'IN'), reg('2026-03-10T21:00', 'OUT')] });
+  it('does not let an OUT after the shift lapsed (16 h) close the IN: a missing OUT and an OUT without IN', () => {
+    const f = facts({ registrations: [reg('2026-03-10T06:00', 'IN'), reg('2026-03-10T22:01', 'OUT')] });
     expect(kinds(f, now('2026-03-11T09:00'))).toEqual(['missing-out', 'out-without-in']);
+    // One minute earlier the OUT still closes it: a long day, not a lapse.
+    expect(kinds(facts({ registrations: [reg('2026-03-10T06:00', 'IN'), reg('2026-03-10T22:00', 'OUT')] }), now('2026-03-11T09:00'))).toEqual([]);
+  });
+
+  it('follows the configured maximum shift length', () => {
+    const f = facts({ registrations: [reg('2026-03-10T06:00', 'IN'), reg('2026-03-10T17:00', 'OUT')] });
+    expect(computeRemarks(f, now('2026-03-11T09:00'), { maxShiftHours: 10 }).map((r) => r.kind).sort()).toEqual(['missing-out', 'out-without-in']);
+    expect(computeRemarks(f, now('2026-03-11T09:00'), { maxShiftHours: 12 })).toEqual([]);
+  });
+
+  it('pairs one shift across two sites and two doors (FAQ 28): IN at one site, OUT at the other', () => {
+    const f = facts({ registrations: [reg('2026-03-10T07:00', 'IN', { siteId: 'S1', terminalId: 'T1' }), reg('2026-03-10T11:00', 'OUT', { siteId: 'S2', terminalId: 'T2' })] });
+    expect(computeRemarks(f, now('2026-03-12T09:00'))).toEqual([]);
+  });
+
+  it('FAQ 37: a forgotten IN with a single OUT at the end gives that OUT only, and says so', () => {
+    const out = reg('2026-03-10T16:00', 'OUT');
+    const remarks = computeRemarks(facts({ registrations: [out] }), now('2026-03-10T17:00'));
+    expect(remarks.map((r) => [r.kind, r.seq])).toEqual([['out-without-in', out.seq]]);
+    expect(remarks[0]!.message.en).toContain('only the OUT was registered, nothing was added');
+    expect(remarks[0]!.advice.fr).toContain("si elles sont déjà terminées, il ne doit plus enregistrer le IN (FAQ 37)");
+    expect(remarks[0]!.advice.nl).toContain('registreert hij de IN niet meer (FAQ 37)');
+  });
+
+  it('FAQ 37: a forgotten OUT is never made up: the remark says it must not be done later', () => {
+    const remarks = computeRemarks(facts({ registrations: [reg('2026-03-10T08:00', 'IN')] }), now('2026-03-12T09:00'));
+    expect(remarks.map((r) => r.kind)).toEqual(['missing-out']);
+    expect(remarks[0]!.advice.fr).toContain('ne doit pas le faire plus tard');
+    expect(remarks[0]!.advice.nl).toContain('doet dat later niet meer');
+    expect(remarks[0]!.advice.en).toContain('must not do it later');
+    expect(remarks[0]!.advice.en).toContain('CIaO Management');
   });
 
   it('keeps workers apart', () => {
@@ -70,12 +102,14 @@ describe('DST days (Europe/Brussels)', () => {
     expect(computeRemarks(f, now('2026-03-30T12:00'))).toEqual([]);
   });
 
-  it('spring: a missing OUT on the 23-hour day shows at its real midnight', () => {
-    const f = facts({ registrations: [reg('2026-03-29T08:00', 'IN')] });
-    expect(kinds(f, now('2026-03-29T23:59'))).toEqual([]);
-    const r = computeRemarks(f, now('2026-03-30T00:00'));
+  it('spring: a shift lapses 16 real hours after its IN, 17 on the wall clock across the jump forward', () => {
+    const f = facts({ registrations: [reg('2026-03-28T20:00', 'IN')] });
+    expect(kinds(f, now('2026-03-29T13:00'))).toEqual([]);
+    const r = computeRemarks(f, now('2026-03-29T13:01'));
     expect(r.map((x) => x.kind)).toEqual(['missing-out']);
-    expect(r[0]!.day).toBe('2026-03-29');
+    expect(r[0]!.day).toBe('2026-03-28');
+    // An OUT at 12:59 summer time (15 h 59 min later in reality) still closes it.
+    expect(kinds(facts({ registrations: [reg('2026-03-28T20:00', 'IN'), reg('2026-03-29T12:59', 'OUT')] }), now('2026-03-30T12:00'))).toEqual([]);
   });
 
   it('autumn: an OUT in the repeated hour that reads earlier on the wall clock still closes the IN', () => {
@@ -89,10 +123,12 @@ describe('DST days (Europe/Brussels)', () => {
     expect(computeRemarks(f, now('2026-10-26T12:00'))).toEqual([]);
   });
 
-  it('autumn: a missing OUT on the 25-hour day waits for its real midnight', () => {
-    const f = facts({ registrations: [reg('2026-10-25T08:00', 'IN')] });
-    expect(kinds(f, now('2026-10-25T23:59'))).toEqual([]);
-    expect(kinds(f, now('2026-10-26T00:00'))).toEqual(['missing-out']);
+  it('autumn: a shift lapses 16 real hours after its IN, 15 on the wall clock across the fall back', () => {
+    const f = facts({ registrations: [reg('2026-10-24T20:00', 'IN')] });
+    expect(kinds(f, now('2026-10-25T11:00'))).toEqual([]);
+    expect(kinds(f, now('2026-10-25T11:01'))).toEqual(['missing-out']);
+    // An OUT at 11:30 winter time is 16 h 30 min later in reality: the shift had lapsed.
+    expect(kinds(facts({ registrations: [reg('2026-10-24T20:00', 'IN'), reg('2026-10-25T11:30', 'OUT')] }), now('2026-10-26T12:00'))).toEqual(['missing-out', 'out-without-in']);
   });
 });
 
@@ -159,6 +195,33 @@ describe('terminal clock skew', () => {
   });
 });
 
+describe('agency workers and time truth', () => {
+  it('gives no employer-not-on-declaration remark for an agency worker placed with a company on the chain (FAQ 26)', () => {
+    const agency = '0428759497';
+    const r = reg('2026-03-10T08:00', 'IN', { employerId: agency });
+    const placed = new Map([['W1', [{ agencyId: agency, userCompanyId: EMPLOYER_A, from: '2026-03-01', to: null }]]]);
+    expect(kinds(facts({ registrations: [r, reg('2026-03-10T16:00', 'OUT', { employerId: agency })], placements: placed }), now('2026-03-11T09:00'))).toEqual([]);
+    // Without the placement, or outside its dates, the agency is not on the declaration: the remark stays.
+    expect(kinds(facts({ registrations: [r] }), now('2026-03-10T09:00'))).toEqual(['employer-not-on-declaration']);
+    const ended = new Map([['W1', [{ agencyId: agency, userCompanyId: EMPLOYER_A, from: '2026-03-01', to: '2026-03-09' }]]]);
+    expect(kinds(facts({ registrations: [r], placements: ended }), now('2026-03-10T09:00'))).toEqual(['employer-not-on-declaration']);
+  });
+
+  it('says how far ahead a future-dated tap was and that nothing was sent; names the offset a terminal got wrong', () => {
+    const f = facts({
+      unregisteredTaps: [{ tapId: 'z', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C4', workerId: 'W1', at: at('2026-03-10T08:10'), receivedAt: at('2026-03-10T08:00'), cause: 'future-dated', status: 'future-dated', detail: null, resolvedNow: false }],
+      timeChecks: [{ tapId: 'o', terminalId: 'T2', siteId: 'S1', workerId: 'W1', at: at('2026-03-29T03:30'), sent: '2026-03-29T02:30:00.000+01:00', problem: 'nonexistent-wall-time', given: '+01:00', expected: '+02:00' }],
+    });
+    const r = computeRemarks(f, now('2026-03-30T09:00'));
+    expect(r.map((x) => x.kind)).toEqual(['future-dated', 'terminal-time-zone']);
+    expect(r[0]!.message.en).toContain('600 s after it reached the gateway');
+    expect(r[0]!.message.en).toContain('nothing was sent to ONSS');
+    expect(r[1]!.message.en).toContain('2026-03-29T02:30:00.000+01:00: that wall time does not exist in Brussels');
+    expect(r[1]!.message.en).toContain('2026-03-29 03:30');
+    expect(r[1]!.advice.fr).toContain('fuseau horaire du terminal');
+  });
+});
+
 describe('forwarding remarks', () => {
   const day = () => [reg('2026-03-10T08:00', 'IN'), reg('2026-03-10T16:00', 'OUT')];
   const outage = { id: 'o1', scope: 'network', from: at('2026-03-10T07:30'), to: at('2026-03-10T11:00'), cause: 'ISP down' };
@@ -172,6 +235,43 @@ describe('forwarding remarks', () => {
     expect(unexplained[0]!.details.outageId).toBeNull();
     // An outage journal entry explains it and ONSS created it: resolved.
     expect(computeRemarks(facts({ registrations: [a!, b!], forwarding, outages: [outage] }), now('2026-03-11T09:00'))).toEqual([]);
+  });
+
+  it('names a terminal\'s outage only for that terminal\'s late taps, the gateway\'s for every tap; both stay visible, unlike ONSS\'s', () => {
+    const a = reg('2026-03-10T08:00', 'IN', { terminalId: 'T1', receivedAt: at('2026-03-10T10:30') });
+    const b = reg('2026-03-10T08:05', 'IN', { terminalId: 'T2', workerId: 'W2', receivedAt: at('2026-03-10T10:30') });
+    const forwarding = new Map([[a.seq, { state: 'created' as const, sentAt: at('2026-03-10T10:31'), remarks: [] }], [b.seq, { state: 'created' as const, sentAt: at('2026-03-10T10:31'), remarks: [] }]]);
+    const t1Down = { id: 'gw-1', scope: 'terminal:T1', from: at('2026-03-10T07:50'), to: at('2026-03-10T10:29'), cause: 'connection to the gateway lost' };
+    const r = computeRemarks(facts({ registrations: [a, b], forwarding, outages: [t1Down], workerEmployers: new Map() }), now('2026-03-10T12:00')).filter((x) => x.kind === 'late-transmission');
+    expect(r.map((x) => [x.terminalId, x.details.outageId])).toEqual([['T1', 'gw-1'], ['T2', null]]);
+    const gatewayDown = { id: 'gw-2', scope: 'gateway', from: at('2026-03-10T07:55'), to: at('2026-03-10T10:29'), cause: 'gateway stopped' };
+    const g = computeRemarks(facts({ registrations: [a, b], forwarding, outages: [gatewayDown], workerEmployers: new Map() }), now('2026-03-10T12:00')).filter((x) => x.kind === 'late-transmission');
+    expect(g.map((x) => x.details.outageId)).toEqual(['gw-2', 'gw-2']);
+    expect(g[0]!.message.en).toContain('recorded outage: gateway');
+    // ONSS's outage is force majeure: once created, the journal entry is the proof and the remark goes.
+    const onssDown = { id: '7', scope: 'onss', from: at('2026-03-10T07:55'), to: at('2026-03-10T10:29'), cause: '503' };
+    expect(computeRemarks(facts({ registrations: [a, b], forwarding, outages: [onssDown], workerEmployers: new Map() }), now('2026-03-10T12:00')).filter((x) => x.kind === 'late-transmission')).toEqual([]);
+    // Still waiting: the remark names the journal entry of its own terminal.
+    const pending = new Map([[a.seq, { state: 'pending' as const }]]);
+    const waiting = computeRemarks(facts({ registrations: [a], forwarding: pending, outages: [t1Down] }), now('2026-03-10T12:00'));
+    expect(waiting[0]).toMatchObject({ kind: 'late-transmission', details: { outageId: 'gw-1' } });
+    expect(waiting[0]!.message.en).toContain('terminal:T1');
+  });
+
+  it('says a held tap was sent late because of the change that released it, and keeps that in the history', () => {
+    const a = reg('2026-03-10T08:00', 'IN', { receivedAt: at('2026-03-10T08:00') });
+    const release = { tapId: a.tapId, seq: a.seq, terminalId: 'T1', siteId: 'S1', workerId: 'W1', at: a.at, heldAs: 'unknown-badge', outcome: 'released' as const, releasedAt: at('2026-03-10T14:00'), because: { change: 'badge-enrolled', entityId: '04A1B2C6', by: 'Marie Dupont', at: at('2026-03-10T13:59') }, causeAuditId: 41, auditId: 42 };
+    const pending = new Map([[a.seq, { state: 'pending' as const }]]);
+    const waiting = computeRemarks(facts({ registrations: [a], forwarding: pending, releases: [release] }), now('2026-03-10T15:30'));
+    const late = waiting.find((r) => r.kind === 'late-transmission')!;
+    expect(late.message.en).toContain('sent late on 2026-03-10 14:00 because badge 04A1B2C6 was enrolled for the worker (change log #41)');
+    expect(late.message.en).not.toContain('no recorded outage');
+    const history = waiting.find((r) => r.kind === 'sent-late')!;
+    expect(history.message.fr).toContain('parce que le badge 04A1B2C6 a été attribué au travailleur (par Marie Dupont');
+    expect(history.message.nl).toContain('omdat badge 04A1B2C6 aan de werknemer toegekend werd');
+    // Once ONSS created it, the release explains the delay; the history stays.
+    const created = new Map([[a.seq, { state: 'created' as const, sentAt: at('2026-03-10T14:01'), remarks: [] }]]);
+    expect(computeRemarks(facts({ registrations: [a], forwarding: created, releases: [release] }), now('2026-03-11T09:00')).map((r) => r.kind).filter((k) => k !== 'missing-out')).toEqual(['sent-late']);
   });
 
   it('flags a registration still pending past the limit, with the outage that explains it', () => {
@@ -251,8 +351,11 @@ describe('every remark', () => {
         { tapId: 'n', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C4', workerId: 'W1', at: at('2026-03-05T07:06'), cause: 'tap-not-registered', status: 'no-declaration', detail: 'site S1 has no declaration of works valid on 2026-03-05', resolvedNow: false },
         { tapId: 'p', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C3D4E5F6', workerId: 'W1', at: at('2026-03-05T07:07'), cause: 'possible-badge-copy', status: 'possible-copy', detail: 'possible copy of badge 04A1B2C3D4E5F6', resolvedNow: false, badgeCheck: { check: 'replayed', badge: '04A1B2C3D4E5F6', counter: 12, otherAt: at('2026-03-05T06:58') } },
         { tapId: 'k', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C3D4E5F7', workerId: 'W1', at: at('2026-03-05T07:08'), cause: 'badge-key-missing', status: 'badge-key-missing', detail: 'no key version 3', resolvedNow: false, badgeCheck: { check: 'no-key', badge: '04A1B2C3D4E5F7', keyVersion: 3 } },
+        { tapId: 'z', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C4', workerId: null, at: at('2026-03-05T07:20'), receivedAt: at('2026-03-05T07:10'), cause: 'future-dated', status: 'future-dated', detail: 'dated 600 s ahead', resolvedNow: false },
       ],
       flaggedBadgeTaps: [{ tapId: 'f', terminalId: 'T1', siteId: 'S1', badge: '04A1B2C5', workerId: 'W1', at: at('2026-03-05T07:09'), seq: null }],
+      timeChecks: [{ tapId: 'o', terminalId: 'T1', siteId: 'S1', workerId: 'W1', at: at('2026-03-05T07:11'), sent: '2026-03-05T11:41:00.000+05:30', problem: 'wrong-offset', given: '+05:30', expected: '+01:00' }],
+      releases: [{ tapId: regs[2]!.tapId, seq: regs[2]!.seq, terminalId: 'T1', siteId: 'S1', workerId: 'W1', at: regs[2]!.at, heldAs: 'unknown-badge', outcome: 'released', releasedAt: at('2026-03-06T18:00'), because: { change: 'badge-enrolled', entityId: '04A1B2C6', by: 'Marie', at: at('2026-03-06T17:59') }, causeAuditId: 7, auditId: 8 }],
       terminals: [{ terminalId: 'T1', siteId: 'S1', state: 'online', skewMs: 120_000, skewAt: at('2026-03-05T07:00') }],
       forwarding: new Map([
         [regs[0]!.seq, { state: 'created', sentAt: at('2026-03-05T12:00'), remarks: ['COMPANY IS NOT KNOWN AS BUILDER OR SUBCONTRACTOR IN THIS DUC'] }],

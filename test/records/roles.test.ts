@@ -33,8 +33,15 @@ const ROUTE_PERMISSIONS: Record<string, Permission> = {
   'GET /api/v1/audit': 'read-audit',
   'POST /api/v1/terminals/{id}/pairing': 'change-site-data',
   'POST /api/v1/terminals/{id}/enrolment': 'change-site-data',
+  'POST /api/v1/declarations/preview': 'change-site-data',
+  'POST /api/v1/badges/preview': 'change-site-data',
+  'POST /api/v1/workers/{id}/preview': 'change-site-data',
+  'POST /api/v1/placements/preview': 'change-site-data',
+  'POST /api/v1/employer-choices/preview': 'change-site-data',
+  'POST /api/v1/employer-choices': 'change-site-data',
+  'GET /api/v1/sites/{id}/fallback': 'read',
 };
-for (const entity of ['companies', 'sites', 'declarations', 'workers', 'badges', 'terminals']) {
+for (const entity of ['companies', 'sites', 'declarations', 'workers', 'badges', 'terminals', 'placements']) {
   Object.assign(ROUTE_PERMISSIONS, {
     [`GET /api/v1/${entity}`]: 'read',
     [`GET /api/v1/${entity}/{id}`]: 'read',
@@ -86,6 +93,14 @@ function requestFor(method: string, path: string): InjectOptions {
     'POST /api/v1/terminals': { id: 'T9', siteId: 'S1' },
     'PATCH /api/v1/terminals/{id}': {},
     'POST /api/v1/users': { name: 'X', role: 'read-only' },
+    'POST /api/v1/declarations/preview': { number: '1Y102M7NZF7PZ', siteId: 'S1', validFrom: '2026-01-01', companies: ['0403019261'] },
+    'POST /api/v1/badges/preview': { uid: 'AABBCCDD', worker: 'W1' },
+    'POST /api/v1/workers/{id}/preview': { name: 'X', employers: ['0403019261'] },
+    'POST /api/v1/placements': { worker: 'W1', agency: '0403019261', userCompany: '0428759497', validFrom: '2026-01-01' },
+    'PATCH /api/v1/placements/{id}': { worker: 'W1', agency: '0403019261', userCompany: '0428759497', validFrom: '2026-01-01' },
+    'POST /api/v1/placements/preview': { worker: 'W1', agency: '0403019261', userCompany: '0428759497', validFrom: '2026-01-01' },
+    'POST /api/v1/employer-choices/preview': { tapId: 'x', employer: '0403019261' },
+    'POST /api/v1/employer-choices': { tapId: 'x', employer: '0403019261' },
     'PATCH /api/v1/users/{id}': { name: 'X', role: 'read-only' },
     'POST /api/v1/releases': { signed: {}, bundle: '' },
     'POST /api/v1/releases/{version}/rollout': { all: true },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkTransition, validateCorrection } from '../../gateway/records/corrections.ts';
 import { checkPeriod, exportRegistrations, toCsv } from '../../gateway/records/export.ts';
-import { decideApplicability } from '../../gateway/site-data/applicability.ts';
+import { decideApplicability, parseEuroAmount } from '../../gateway/site-data/applicability.ts';
 import type { RegistrationRecord } from '../../gateway/records/ports.ts';
 import { at, DECLARATION, EMPLOYER_A, EMPLOYER_B, now } from './helpers/facts.ts';
 
@@ -131,5 +131,29 @@ describe('applicability (FAQ 3, 6, 10)', () => {
     expect(d(100_000, 0, { otherWorks: true, declarationTotalEur: 600_000 }).checkinatwork).toMatchObject({ applies: true, rule: 'caw-500000' });
     expect(d(600_000, 0).checkinatwork).toMatchObject({ applies: false, rule: 'caw-not-for-cleaning' });
     expect(d(1_000, 0, { otherWorks: true }).checkinatwork).toMatchObject({ applies: false, rule: 'caw-needs-declaration' });
+  });
+
+  it('takes a contract with no cleaning as other works by default: Checkinatwork from 500,000 EUR', () => {
+    expect(d(600_000, 0, { cleaning: false }).checkinatwork).toMatchObject({ applies: true, rule: 'caw-500000' });
+    expect(d(400_000, 0, { cleaning: false }).checkinatwork).toMatchObject({ applies: false, rule: 'caw-500000' });
+    expect(d(600_000, 0, { cleaning: false, otherWorks: false }).checkinatwork).toMatchObject({ applies: false, rule: 'caw-not-for-cleaning' });
+  });
+});
+
+describe('amounts as Belgians type them', () => {
+  const read = (s: string) => parseEuroAmount(s);
+  it('reads thousands with a dot or a space, cents after a comma, and a euro sign', () => {
+    for (const [text, value] of [['30000', 30_000], ['30.000', 30_000], ['30 000', 30_000], ['30\u00a0000', 30_000], ['30.000,50', 30_000.5], ['30000,5', 30_000.5], ['1.234.567,89', 1_234_567.89], ['€ 30.000', 30_000], ['30.000 EUR', 30_000], ['29.999,99', 29_999.99], ['30.5', 30.5], ['0', 0]] as const) {
+      expect(read(text), text).toEqual({ ok: true, value });
+    }
+  });
+
+  it('refuses what could be read two ways, or is no amount, saying what to type', () => {
+    const bad = read('30,000');
+    expect(bad).toMatchObject({ ok: false, problem: { field: 'amount', rule: 'ambiguous-amount' } });
+    expect(!bad.ok && bad.problem.message).toContain('30.000');
+    for (const text of ['30,000.50', '30.0000', '3.00.000', 'lots', '-5', '30 00', '', '1e5']) {
+      expect(read(text), text).toMatchObject({ ok: false, problem: { field: 'amount' } });
+    }
   });
 });

@@ -136,17 +136,26 @@ describe('site data through the API', () => {
     expect(csvExport.text).not.toContain(NISS_NEW);
   });
 
-  it('enrols a badge from a held tap, valid from the tap\'s day, and names the tap in the audit trail', async () => {
+  it('enrols a badge from a held tap, valid from the tap\'s day, names the tap in the audit trail and sends the held tap late', async () => {
     const tapId = appendUnregisteredTap(world.db, { local: '2026-03-08T07:30', badge: 'CAFE0001', status: 'unknown-badge', terminal: 'T1' });
+    const registrations = () => world.db.prepare('SELECT COUNT(*) FROM registrations WHERE tap_id = ?').pluck().get(tapId);
     const preview = await call('/enrolments/preview', { token: tokens.a, body: { tapId, worker: 'W1' } });
-    expect(preview.json).toMatchObject({ tap: { badge: 'CAFE0001', day: '2026-03-08' }, heldTaps: [], releasesHeldTaps: false });
+    expect(preview.json).toMatchObject({ tap: { badge: 'CAFE0001', day: '2026-03-08' }, heldTaps: [{ tapId, heldBecause: 'unknown-badge', outcome: 'send' }], releasesHeldTaps: true });
+    // The preview changed nothing.
+    expect(registrations()).toBe(0);
+    expect((await call('/badges/CAFE0001', { token: tokens.a })).status).toBe(404);
     const r = await call('/enrolments', { token: tokens.a, body: { tapId, worker: 'W1' } });
     expect(r.status).toBe(201);
     expect(r.json!.badge).toMatchObject({ uid: 'CAFE0001', workerId: 'W1', validFrom: '2026-03-08' });
+    expect(r.json!.released).toEqual(preview.json!.heldTaps);
+    expect(registrations()).toBe(1);
     const audit = await call('/audit?entity=badge&entityId=CAFE0001', { token: tokens.a });
     expect(audit.json!.items[0]).toMatchObject({ action: 'enrol', actor: { name: 'Manager A' }, after: { fromTap: tapId } });
+    const release = await call(`/audit?entity=tap&entityId=${tapId}`, { token: tokens.a });
+    expect(release.json!.items[0]).toMatchObject({ action: 'release-late', actor: { name: 'Manager A' }, causeId: audit.json!.items[0].id, after: { heldAs: 'unknown-badge', at: expect.stringMatching(/^2026-03-08T07:30/) } });
+    // The tap is no longer held (it was sent): enrolling from it again finds nothing.
     const again = await call('/enrolments', { token: tokens.a, body: { tapId, worker: 'W1' } });
-    expect(again.json!.problems[0]).toMatchObject({ field: 'uid', rule: 'unique' });
+    expect(again.json!.problems[0]).toMatchObject({ field: 'tap', rule: 'exists' });
   });
 
   it('pushes terminal settings with a new config version', async () => {

@@ -10,6 +10,9 @@ import {
   parseTopic,
   topicFor,
   MAX_TERMINAL_PAYLOAD_BYTES,
+  rosterSchema,
+  shiftsMessageSchema,
+  terminalConfigSchema,
   type TapMessage,
 } from '../../shared/mqtt/index.ts';
 
@@ -26,7 +29,7 @@ const validTap = (over: Partial<Record<keyof TapMessage, unknown>> = {}) => ({
 
 describe('topics', () => {
   it('builds and parses every topic of a terminal', () => {
-    for (const kind of ['taps', 'acks', 'config', 'roster', 'status'] as const) {
+    for (const kind of ['taps', 'acks', 'config', 'roster', 'status', 'shifts'] as const) {
       const topic = topicFor('site-a_01', kind);
       expect(topic).toBe(`ciao/v1/terminals/site-a_01/${kind}`);
       expect(parseTopic(topic)).toEqual({ ok: true, value: { terminalId: 'site-a_01', kind } });
@@ -59,8 +62,10 @@ describe('ACL', () => {
     expect(checkPublish('t1', '$SYS/broker/x')).toMatchObject({ ok: false });
   });
 
-  it('lets a terminal subscribe to its own acks, config and roster by name only', () => {
-    for (const kind of ['acks', 'config', 'roster'] as const) expect(checkSubscribe('t1', topicFor('t1', kind)).ok).toBe(true);
+  it('lets a terminal subscribe to its own acks, config, roster and shifts by name only', () => {
+    for (const kind of ['acks', 'config', 'roster', 'shifts'] as const) expect(checkSubscribe('t1', topicFor('t1', kind)).ok).toBe(true);
+    expect(checkSubscribe('t1', topicFor('t2', 'shifts'))).toMatchObject({ ok: false, problem: { rule: 'not-own' } });
+    expect(checkPublish('t1', topicFor('t1', 'shifts'))).toMatchObject({ ok: false, problem: { rule: 'direction' } });
     expect(checkSubscribe('t1', topicFor('t2', 'acks'))).toMatchObject({ ok: false, problem: { rule: 'not-own' } });
     expect(checkSubscribe('t1', topicFor('t1', 'taps'))).toMatchObject({ ok: false, problem: { rule: 'direction' } });
     expect(checkSubscribe('t1', 'ciao/v1/terminals/+/acks')).toMatchObject({ ok: false, problem: { rule: 'wildcard' } });
@@ -72,7 +77,7 @@ describe('ACL', () => {
   it('never grants a terminal another terminal\'s topic, whatever the ids (property)', () => {
     const id = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_-]{0,10}$/);
     fc.assert(
-      fc.property(id, id, fc.constantFrom('taps', 'acks', 'config', 'roster', 'status'), (me, other, kind) => {
+      fc.property(id, id, fc.constantFrom('taps', 'acks', 'config', 'roster', 'status', 'shifts'), (me, other, kind) => {
         fc.pre(me !== other);
         const topic = `ciao/v1/terminals/${other}/${kind}`;
         expect(checkPublish(me, topic).ok).toBe(false);
@@ -176,5 +181,33 @@ describe('status payloads', () => {
   it('decodes a status and refuses a bad state', () => {
     expect(decodeStatus(JSON.stringify({ state: 'online', at: '2026-03-02T07:15:00+01:00', queued: 3, clockSkewMs: -120, version: '0.1.0' })).ok).toBe(true);
     expect(decodeStatus(JSON.stringify({ state: 'sleeping', at: '2026-03-02T07:15:00+01:00' }))).toMatchObject({ ok: false, problems: [{ field: 'state', rule: 'enum' }] });
+  });
+});
+
+describe('shift states (roster `shift`, the `shifts` topic, config `maxShiftHours`)', () => {
+  const shift = { state: 'working', since: '2026-03-02T22:01:00.000+01:00', site: 'site-a', rev: 3 };
+
+  it('accepts a roster entry with or without a shift, and refuses an unknown state by name', () => {
+    const roster = { v: 1, updatedAt: '2026-03-02T22:00:00.000+01:00', badges: { '04A1B2C3D4E5F6': { name: 'Ana P.', employers: [], shift }, '04B7C8D9E0F1A2': { name: 'Luc D.', employers: [] } } };
+    expect(rosterSchema.safeParse(roster).success).toBe(true);
+    const bad = rosterSchema.safeParse({ ...roster, badges: { '04A1B2C3D4E5F6': { name: 'Ana P.', employers: [], shift: { ...shift, state: 'sleeping' } } } });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues[0]?.path).toEqual(['badges', '04A1B2C3D4E5F6', 'shift', 'state']);
+  });
+
+  it('accepts a shifts message, normalises each badge and refuses a revision that is not a whole number', () => {
+    const r = shiftsMessageSchema.safeParse({ v: 1, badges: [{ badge: '04a1b2c3d4e5f6', ...shift }] });
+    expect(r.success && r.data.badges[0]!.badge).toBe('04A1B2C3D4E5F6');
+    expect(shiftsMessageSchema.safeParse({ v: 1, badges: [{ badge: '04a1b2c3d4e5f6', ...shift, rev: 1.5 }] }).success).toBe(false);
+    expect(shiftsMessageSchema.safeParse({ v: 1, badges: [{ badge: '04a1b2c3d4e5f6', ...shift, since: '2026-03-02T22:01:00' }] }).success).toBe(false);
+    expect(shiftsMessageSchema.safeParse({ v: 2, badges: [] }).success).toBe(false);
+  });
+
+  it('keeps configs without maxShiftHours valid and bounds it when present', () => {
+    const config = { v: 1, terminalId: 't1', site: { id: 's', name: 'S' }, language: 'fr', debounceSeconds: 10, buttons: { enabled: ['IN'], armSeconds: 5 }, maxClockSkewMs: 1000, serverTime: '2026-03-02T07:00:00.000+01:00' };
+    expect(terminalConfigSchema.safeParse(config).success).toBe(true);
+    expect(terminalConfigSchema.safeParse({ ...config, maxShiftHours: 16 }).success).toBe(true);
+    expect(terminalConfigSchema.safeParse({ ...config, maxShiftHours: 0 }).success).toBe(false);
+    expect(terminalConfigSchema.safeParse({ ...config, maxShiftHours: 12.5 }).success).toBe(false);
   });
 });

@@ -101,7 +101,7 @@ describe('the compiled release', () => {
       const validator = await fetch(`http://127.0.0.1:${ready.httpPort}/console/shared/identifiers/national-number.js`);
       expect(validator.status).toBe(200);
       expect(await validator.text()).toBe(readFileSync(join(release, 'dist/shared/identifiers/national-number.js'), 'utf8'));
-      writeFileSync(join(release, 'terminal.json'), JSON.stringify({ id: 'T-REL', mqtt: { url: `mqtt://127.0.0.1:${ready.mqttPort}` }, reader: 'simulated', panel: 'console', outbox: join(release, 'outbox.db'), defaults: { language: 'en' } }));
+      writeFileSync(join(release, 'terminal.json'), JSON.stringify({ id: 'T-REL', mqtt: { url: `mqtt://127.0.0.1:${ready.mqttPort}` }, reader: 'simulated', panel: 'console', outbox: join(release, 'outbox.db'), defaults: { siteId: 'site-1', language: 'en' } }));
       const terminal = start(['terminal', '--config', join(release, 'terminal.json')], { CIAO_TERMINAL_SECRET: secret });
       const seen: string[] = [];
       createInterface({ input: terminal.stdout! }).on('line', (line) => seen.push(line));

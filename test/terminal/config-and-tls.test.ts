@@ -112,7 +112,7 @@ describe('`ciao terminal --config FILE`', () => {
     const gw = await startTestGateway({ dbPath: join(tmp.dir, 'gw.db'), secrets: { 't-cli': 'from-env' } });
     try {
       const path = join(tmp.dir, 'terminal.json');
-      writeFileSync(path, JSON.stringify({ id: 't-cli', mqtt: { url: gw.url }, reader: 'simulated', panel: 'console', outbox: 'outbox.db' }));
+      writeFileSync(path, JSON.stringify({ id: 't-cli', mqtt: { url: gw.url }, reader: 'simulated', panel: 'console', outbox: 'outbox.db', defaults: { siteId: 'site-1' } }));
       const { spawn } = await import('node:child_process');
       const p = spawn(process.execPath, ['bin/ciao.mjs', 'terminal', '--config', path], {
         cwd: join(import.meta.dirname, '../..'),

@@ -288,16 +288,27 @@ describe('tap pipeline against a real broker', () => {
     expect(t.outbox.queued).toBe(1); // no ack, no delete
   });
 
-  it('knows "today" by the terminal clock: the first tap of a new day is IN again', async () => {
+  it('follows a night shift across midnight: the tap after midnight closes it, and an unclosed shift lapses after maxShiftHours', async () => {
     const { VirtualClock } = await import('../../shared/clock.ts');
-    const clock = new VirtualClock(new Date('2026-03-02T23:58:00+01:00'));
+    await gw.publishRetained(TID, 'config', siteConfig(TID, { debounceSeconds: 0, maxShiftHours: 10 }));
+    const clock = new VirtualClock(new Date('2026-03-02T22:00:00+01:00'), 0);
     const t = await start({}, { clock });
-    const outcome = t.pipeline.handleBadge(ALICE);
-    expect(outcome).toMatchObject({ kind: 'queued', tap: { direction: 'IN', at: expect.stringMatching(/^2026-03-02T23:58/) } });
-    clock.jump(5 * 60_000); // 00:03 the next day
-    expect(t.pipeline.handleBadge(ALICE)).toMatchObject({ kind: 'queued', tap: { direction: 'IN', at: expect.stringMatching(/^2026-03-03T00:03/) } });
+    await waitFor(() => t.state.settings.maxShiftHours === 10, { what: 'config with maxShiftHours' });
+    expect(t.pipeline.handleBadge(ALICE)).toMatchObject({ kind: 'queued', tap: { direction: 'IN', reason: 'work', at: expect.stringMatching(/^2026-03-02T22:00/) } });
+    clock.jump(8 * 3_600_000); // 06:00 the next day: the same shift
+    expect(t.pipeline.proposal(ALICE)).toMatchObject({ direction: 'OUT', shift: { state: 'working', from: 'terminal' } });
+    expect(t.pipeline.handleBadge(ALICE)).toMatchObject({ kind: 'queued', tap: { direction: 'OUT', reason: 'work', at: expect.stringMatching(/^2026-03-03T06:00/) } });
+    clock.jump(16 * 3_600_000); // 22:00: a new shift
+    expect(t.pipeline.handleBadge(ALICE)).toMatchObject({ kind: 'queued', tap: { direction: 'IN', at: expect.stringMatching(/^2026-03-03T22:00/) } });
+    // Never closed: just inside the maximum the next tap is still the OUT; past it the shift has lapsed, and
+    // the next tap opens a new one (the gateway remarks the missing OUT; the terminal makes nothing up).
+    clock.jump(10 * 3_600_000);
+    expect(t.pipeline.proposal(ALICE)).toMatchObject({ direction: 'OUT', shift: { lapsed: false } });
     clock.jump(60_000);
-    expect(t.pipeline.handleBadge(ALICE)).toMatchObject({ kind: 'queued', tap: { direction: 'OUT' } });
+    expect(t.pipeline.proposal(ALICE)).toMatchObject({ direction: 'IN', shift: { state: 'off', lapsed: true } });
+    expect(t.pipeline.handleBadge(ALICE)).toMatchObject({ kind: 'queued', tap: { direction: 'IN', reason: 'work' } });
+    await waitFor(() => gw.storedCount() === 4);
+    expect(gw.stored(TID).map((r) => JSON.parse(r.payload).direction)).toEqual(['IN', 'OUT', 'IN', 'IN']);
   });
 
   it('ignores malformed gateway messages and keeps the last good config', async () => {

@@ -93,7 +93,7 @@ describe('terminal crash (kill -9) between the outbox write and the publish', ()
 
   function runTerminal(env: Record<string, string> = {}) {
     const configPath = join(tmp.dir, 'terminal.json');
-    writeFileSync(configPath, JSON.stringify({ id: TID, secret: secrets[TID], mqtt: { url: gw.url }, reader: 'simulated', panel: 'console', outbox: 'outbox.db', reconnectMinMs: 50, reconnectMaxMs: 200 }));
+    writeFileSync(configPath, JSON.stringify({ id: TID, secret: secrets[TID], mqtt: { url: gw.url }, reader: 'simulated', panel: 'console', outbox: 'outbox.db', defaults: { siteId: 'site-1' }, reconnectMinMs: 50, reconnectMaxMs: 200 }));
     const p = spawn(process.execPath, ['--import', 'tsx', child, configPath], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
     procs.push(p);
     const events: Array<Record<string, unknown>> = [];

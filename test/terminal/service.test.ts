@@ -102,7 +102,7 @@ describe('ciao terminal under systemd (stdin from /dev/null)', () => {
     const startGateway = () => startTestGateway({ dbPath: join(tmp.dir, 'gw.db'), secrets: { [TID]: SECRET }, port });
     gw = await startGateway();
     const configPath = join(tmp.dir, 'terminal.json');
-    writeFileSync(configPath, JSON.stringify({ id: TID, mqtt: { url: `mqtt://127.0.0.1:${port}` }, reader: 'simulated', panel: 'console', outbox: 'outbox.db' }));
+    writeFileSync(configPath, JSON.stringify({ id: TID, mqtt: { url: `mqtt://127.0.0.1:${port}` }, reader: 'simulated', panel: 'console', outbox: 'outbox.db', defaults: { siteId: 'site-1' } }));
     proc = startAsService(configPath);
     gw = await gatewayAwayAndBack(proc, gw, startGateway);
     await stopService(proc, gw);
@@ -147,7 +147,7 @@ describe('ciao terminal under systemd (stdin from /dev/null)', () => {
             outbox: 'outbox.db',
             pcsc: { socketPath: PCSCD_SOCKET, retrySeconds: 0.3, readTimeoutMs: 1500 },
             board: { port: line.portPath, reconnectSeconds: 1 },
-            defaults: { language: 'en' },
+            defaults: { siteId: 'site-1', language: 'en' },
           }),
         );
         proc = startAsService(configPath);

@@ -6,7 +6,7 @@ import { LANGS, translate } from './i18n.js';
 import { EntityScreen } from './entities.js';
 import { TerminalsScreen } from './terminals.js';
 import { ReleasesScreen } from './releases.js';
-import { OverviewScreen, EnrolScreen, ImportScreen, AuditScreen, ExportScreen } from './screens.js';
+import { OverviewScreen, EnrolScreen, ImportScreen, AuditScreen, ExportScreen, FallbackScreen } from './screens.js';
 
 const SCREENS = [
   { id: 'overview', view: () => html`<${OverviewScreen} />` },
@@ -14,6 +14,7 @@ const SCREENS = [
   { id: 'sites', view: () => html`<${EntityScreen} key="sites" kind="sites" />` },
   { id: 'declarations', view: () => html`<${EntityScreen} key="declarations" kind="declarations" />` },
   { id: 'workers', view: () => html`<${EntityScreen} key="workers" kind="workers" />` },
+  { id: 'placements', view: () => html`<${EntityScreen} key="placements" kind="placements" />` },
   { id: 'badges', view: () => html`<${EntityScreen} key="badges" kind="badges" />` },
   { id: 'terminals', view: () => html`<${TerminalsScreen} />` },
   { id: 'enrol', view: (p) => html`<${EnrolScreen} params=${p} />`, needs: 'change-site-data' },
@@ -22,6 +23,8 @@ const SCREENS = [
   { id: 'audit', view: () => html`<${AuditScreen} />`, needs: 'read-audit' },
   { id: 'users', view: () => html`<${EntityScreen} key="users" kind="users" />`, needs: 'manage-users' },
   { id: 'releases', view: () => html`<${ReleasesScreen} />`, needs: 'manage-releases' },
+  // Reached from a site's row (its declaration's CIaO QR code), not from the menu.
+  { id: 'fallback', view: (p) => html`<${FallbackScreen} params=${p} />`, hidden: true },
 ];
 
 function initialLang() {
@@ -147,7 +150,7 @@ function App() {
       <button type="button" onClick=${logout}>${t('logout')}</button>
     </header>
     <nav aria-label=${t('nav')} class="menu"><ul>
-      ${screens.map((s) => html`<li><a href=${`#/${s.id}`} aria-current=${s.id === current.id ? 'page' : undefined} data-screen=${s.id}>${t(s.id)}</a></li>`)}
+      ${screens.filter((s) => !s.hidden).map((s) => html`<li><a href=${`#/${s.id}`} aria-current=${s.id === current.id ? 'page' : undefined} data-screen=${s.id}>${t(s.id)}</a></li>`)}
       <li><a href="/dashboard/">${t('records')}</a></li>
     </ul></nav>
     <main id="main" tabindex="-1" ref=${mainRef} data-current=${current.id}>${current.view(where.params)}</main>

@@ -1,14 +1,14 @@
 // One screen shape for every kind of site data: a list with search and paging, a form that checks as you
 // type, a review of what the change will do, then the call. Each kind is described below.
 import { useState } from 'preact/hooks';
-import { html, useSession, useT, useLive, Field, Notice, problemFor, ApiError, focusOnce } from './lib.js';
+import { html, useSession, useT, useLive, Field, Notice, problemFor, ApiError, focusOnce, ReleaseList } from './lib.js';
 import { parseWorkerNumber } from './shared/identifiers/national-number.js';
 import { parseCompanyId } from './shared/identifiers/company.js';
 import { parseDeclarationNumber, parseLimosaId } from './shared/identifiers/declaration.js';
 import { parseBadgeUid } from './shared/identifiers/badge.js';
 
 const LANGUAGES = ['fr', 'nl', 'de', 'en'];
-const CAPACITIES = ['employee', 'agency-worker', 'posted-worker', 'self-employed', 'helper', 'team-leader', 'trainer'];
+const CAPACITIES = ['employee', 'agency-worker', 'posted-worker', 'self-employed', 'helper', 'team-leader', 'trainer', 'trainee'];
 const ROLES = ['administrator', 'site-manager', 'payroll', 'read-only'];
 
 const checked = (r) => (r.ok ? null : r.problem);
@@ -43,6 +43,8 @@ export const ENTITIES = {
     key: 'id',
     columns: [['id', 'f_id'], ['name', 'f_name'], ['language', 'f_language'], [(r) => (r.placeOfWork.address ? `${r.placeOfWork.address.streetName} ${r.placeOfWork.address.houseNumber}, ${r.placeOfWork.address.postCode} ${r.placeOfWork.address.municipalityName}` : `${r.placeOfWork.coordinates?.latitude}, ${r.placeOfWork.coordinates?.longitude}`), 'f_street']],
     hint: 'addressOrCoords',
+    // FAQ 31: the declaration's CIaO QR code, to show or print, when a terminal cannot register.
+    rowLink: { label: 'fallbackQr', href: (r) => `#/fallback?site=${encodeURIComponent(r.id)}` },
     fields: [
       { name: 'id', createOnly: true, required: true, validate: (v) => (/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(v ?? '') ? null : { field: 'id', rule: 'format', message: 'id: letters, digits, - and _ (at most 64)' }) },
       { name: 'name', required: true, validate: required('name') },
@@ -67,10 +69,13 @@ export const ENTITIES = {
       { name: 'validFrom', type: 'date', required: true, validate: required('validFrom') },
       { name: 'validTo', type: 'date' },
       { name: 'companies', required: true, list: true, validate: eachOf('company', (x, f) => checked(parseCompanyId(x, f))) },
+      { name: 'ciaoUrl', type: 'url', validate: optional((v) => (/^https:\/\/\S+$/.test(v) && v.length <= 500 ? null : { field: 'ciaoUrl', rule: 'https-url', message: 'ciaoUrl: the https:// URL of the declaration’s CIaO QR code' })) },
     ],
-    fromRecord: (r) => ({ number: r.number, siteId: r.siteId, validFrom: r.validFrom, validTo: r.validTo, companies: r.companies.join(', ') }),
+    fromRecord: (r) => ({ number: r.number, siteId: r.siteId, validFrom: r.validFrom, validTo: r.validTo, companies: r.companies.join(', '), ciaoUrl: r.ciaoUrl }),
     createBody: (v) => ({ number: v.number, ...declBody(v) }),
     updateBody: (v) => declBody(v),
+    // A declaration added (or its dates widened) sends the taps held for want of it.
+    preview: (v, record) => ({ path: 'declarations/preview', body: { number: record?.number ?? v.number, ...declBody(v) } }),
     problemAliases: { siteId: ['site'], validFrom: ['from'], validTo: ['to'], companies: ['company'] },
   },
   workers: {
@@ -87,6 +92,8 @@ export const ENTITIES = {
     defaults: { capacity: 'employee' },
     createBody: (v) => ({ niss: text(v.niss), limosa: text(v.limosa), name: v.name, capacity: v.capacity, employers: list(v.employers) }),
     updateBody: (v) => ({ name: v.name, capacity: v.capacity, employers: list(v.employers) }),
+    // A worker's employers set: the taps held for want of a choice are sent.
+    preview: (v, record) => (record ? { path: `workers/${encodeURIComponent(record.id)}/preview`, body: { name: v.name, capacity: v.capacity, employers: list(v.employers) } } : null),
     problemAliases: { employers: ['employer'] },
     deactivateWarn: 'workerDeactivateWarn',
   },
@@ -102,8 +109,28 @@ export const ENTITIES = {
     fromRecord: (r) => ({ uid: r.uid, worker: r.workerId, validFrom: r.validFrom, validTo: r.validTo }),
     createBody: (v) => ({ uid: v.uid, worker: v.worker, validFrom: text(v.validFrom), validTo: text(v.validTo) }),
     updateBody: (v) => ({ worker: v.worker, validFrom: text(v.validFrom), validTo: text(v.validTo) ?? null }),
+    // A badge enrolled or its validity widened: the taps it made while unknown or not yet valid are sent.
+    preview: (v, record) => ({ path: 'badges/preview', body: { uid: record?.uid ?? v.uid, worker: v.worker, validFrom: text(v.validFrom), validTo: text(v.validTo) ?? null } }),
     problemAliases: { validFrom: ['from'], validTo: ['to'] },
     deactivateLabel: 'revoke', deactivateWarn: 'revokeWarn', noReactivate: true,
+  },
+  // FAQ 26: an agency worker registers under the agency's number where the user company is on the chain.
+  placements: {
+    key: 'id',
+    columns: [[(r) => r.workerName ?? r.workerId, 'f_worker'], ['agencyId', 'f_agency'], ['userCompanyId', 'f_userCompany'], [(r) => `${r.validFrom} → ${r.validTo ?? '…'}`, 'f_validFrom']],
+    hint: 'placementHint',
+    fields: [
+      { name: 'worker', required: true, options: 'workers', validate: required('worker') },
+      { name: 'agency', required: true, validate: (v) => checked(parseCompanyId(v ?? '', 'agency')) },
+      { name: 'userCompany', required: true, validate: (v) => checked(parseCompanyId(v ?? '', 'userCompany')) },
+      { name: 'validFrom', type: 'date', required: true, validate: required('validFrom') },
+      { name: 'validTo', type: 'date' },
+    ],
+    fromRecord: (r) => ({ worker: r.workerId, agency: r.agencyId, userCompany: r.userCompanyId, validFrom: r.validFrom, validTo: r.validTo }),
+    createBody: (v) => placementBody(v),
+    updateBody: (v) => placementBody(v),
+    preview: (v, record) => ({ path: 'placements/preview', body: { ...(record ? { id: record.id } : {}), ...placementBody(v) } }),
+    problemAliases: { validFrom: ['from'], validTo: ['to'] },
   },
   users: {
     key: 'id',
@@ -128,7 +155,10 @@ function siteBody(v) {
   return Object.fromEntries(Object.entries(b).filter(([, x]) => x !== undefined));
 }
 function declBody(v) {
-  return { siteId: v.siteId, validFrom: v.validFrom, validTo: text(v.validTo) ?? null, companies: list(v.companies) };
+  return { siteId: v.siteId, validFrom: v.validFrom, validTo: text(v.validTo) ?? null, companies: list(v.companies), ciaoUrl: text(v.ciaoUrl) ?? null };
+}
+function placementBody(v) {
+  return { worker: v.worker, agency: v.agency, userCompany: v.userCompany, validFrom: v.validFrom, validTo: text(v.validTo) ?? null };
 }
 function userBody(v) {
   return { name: v.name, role: v.role, company: text(v.company) ?? null, sites: list(v.sites), canSeeNiss: !!v.canSeeNiss };
@@ -192,7 +222,7 @@ export function EntityScreen({ kind }) {
   const fields = def.fields.filter((f) => !(mode.record && f.createOnly));
   const localProblems = () => fields.map((f) => f.validate?.(values[f.name])).filter(Boolean);
 
-  const review = (e) => {
+  const review = async (e) => {
     e.preventDefault();
     const found = localProblems();
     if (found.length) {
@@ -202,7 +232,19 @@ export function EntityScreen({ kind }) {
     }
     const before = mode.record ? def.fromRecord(mode.record) : {};
     const changes = fields.map((f) => [f.name, before[f.name], values[f.name]]).filter(([, a, b]) => String(a ?? '') !== String(b ?? ''));
-    setMode({ ...mode, view: 'review', action: mode.record ? 'update' : 'create', changes });
+    // Which held taps this change would send late: asked before the review, so confirming is informed.
+    let release = null;
+    const p = def.preview?.(values, mode.record);
+    if (p) {
+      try {
+        release = (await api(p.path, { method: 'POST', body: p.body })).heldTaps;
+      } catch (err) {
+        setProblems(err instanceof ApiError ? err.problems : []);
+        setNotice({ kind: 'error', text: err.message });
+        return;
+      }
+    }
+    setMode({ ...mode, view: 'review', action: mode.record ? 'update' : 'create', changes, release });
   };
 
   const run = async () => {
@@ -231,6 +273,7 @@ export function EntityScreen({ kind }) {
         <p>${t(mode.action === 'create' ? 'reviewCreate' : 'reviewUpdate', { what })} <strong>${id}</strong></p>
         ${mode.changes.length ? html`<table class="changes"><thead><tr><th scope="col">${t('field')}</th><th scope="col">${t('before')}</th><th scope="col">${t('after')}</th></tr></thead>
           <tbody>${mode.changes.map(([k, a, b]) => html`<tr><th scope="row">${t(`f_${k}`)}</th><td>${a === undefined || a === null || a === '' ? '—' : String(a)}</td><td>${b === undefined || b === null || b === '' ? '—' : String(b)}</td></tr>`)}</tbody></table>` : html`<p>${t('unchanged')}</p>`}
+        <${ReleaseList} taps=${mode.release} />
       ` : html`<p class="warn">${mode.action === 'deactivate' ? t(def.deactivateWarn ?? 'deactivateWarn', { what, id }) : t('reactivate')}</p>`}
       <div class="actions">
         <button type="button" class="primary" onClick=${run} data-action="confirm">${t('confirm')}</button>
@@ -274,7 +317,8 @@ export function EntityScreen({ kind }) {
       <thead><tr>${def.columns.map(([, label]) => html`<th scope="col">${t(label)}</th>`)}<th scope="col"><span class="sr-only">${t('edit')}</span></th></tr></thead>
       <tbody>${page && page.items.length ? page.items.map((r) => html`<tr data-id=${r[def.key]} class=${r.deactivatedAt || r.revokedAt || r.revokedAt === undefined && r.disabled ? 'inactive' : ''}>
         ${def.columns.map((c, i) => html`<td data-label=${t(c[1])}>${i === 0 && (r.deactivatedAt || r.revokedAt) ? html`${cell(r, c, t)} <span class="tag">${t('inactive')}</span>` : cell(r, c, t)}</td>`)}
-        <td><button type="button" onClick=${() => open(r)} aria-label=${`${t(canWrite ? 'edit' : 'review')} ${r[def.key]}`}>${t(canWrite ? 'edit' : 'review')}</button></td>
+        <td><div class="row-actions"><button type="button" onClick=${() => open(r)} aria-label=${`${t(canWrite ? 'edit' : 'review')} ${r[def.key]}`}>${t(canWrite ? 'edit' : 'review')}</button>
+          ${def.rowLink ? html`<a href=${def.rowLink.href(r)} aria-label=${`${t(def.rowLink.label)} ${r[def.key]}`} data-row-link=${def.rowLink.label}>${t(def.rowLink.label)}</a>` : ''}</div></td>
       </tr>`) : html`<tr><td colspan=${def.columns.length + 1}>${t('none')}</td></tr>`}</tbody>
     </table></div>
     ${page ? html`<nav class="pager" aria-label=${t('pageOf', { from, to, total: page.total })}>

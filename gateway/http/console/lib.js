@@ -189,3 +189,17 @@ export function focusOnce(el) {
   focused.add(el);
   el.focus();
 }
+
+/**
+ * The held taps a change will send late (with their original time), shown in its review before it is
+ * confirmed: exactly what confirming does (the gateway computes it by making the change and undoing it).
+ */
+export function ReleaseList({ taps }) {
+  const session = useSession();
+  const t = useT();
+  if (!taps) return '';
+  if (taps.length === 0) return html`<p data-release="none">${t('releaseNothing')}</p>`;
+  return html`<div data-release="list"><p>${t('releaseList')}</p><ul class="release">${taps.map((h) => html`<li data-release-tap=${h.tapId}>
+    <span class="mono">${h.badge}</span> · ${h.direction} · ${formatTime(h.at, session.lang)} · ${h.terminalId} · ${t('reasonHeld')} ${t(`held_${h.heldBecause}`)}${h.outcome === 'badge-check' ? html` · <em>${t('releaseCheck')}</em>` : ''}
+  </li>`)}</ul></div>`;
+}

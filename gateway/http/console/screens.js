@@ -1,6 +1,6 @@
 // The console's other screens: overview (live), enrolment from a tap, CSV import, the audit trail, export.
 import { useState } from 'preact/hooks';
-import { html, useSession, useT, useLive, Field, Notice, formatTime, download, ApiError, focusOnce } from './lib.js';
+import { html, useSession, useT, useLive, Field, Notice, formatTime, download, ApiError, focusOnce, ReleaseList } from './lib.js';
 
 export function OverviewScreen() {
   const session = useSession();
@@ -57,7 +57,7 @@ export function EnrolScreen({ params }) {
   const confirm = async () => {
     try {
       const r = await session.api('enrolments', { method: 'POST', body: { tapId: review.tap.tapId, worker: review.worker } });
-      setNotice({ kind: 'ok', text: t('enrolled', { uid: r.badge.uid, worker: workerName(r.badge.workerId) }) });
+      setNotice({ kind: 'ok', text: `${t('enrolled', { uid: r.badge.uid, worker: workerName(r.badge.workerId) })}${r.released?.length ? ` ${t('sentLate', { n: r.released.length })}` : ''}` });
       setReview(null);
     } catch (err) {
       setReview(null);
@@ -68,7 +68,7 @@ export function EnrolScreen({ params }) {
     return html`<section class="review" aria-labelledby="enrol-review"><h2 id="enrol-review" tabindex="-1" ref=${focusOnce}>${t('reviewTitle')}</h2>
       <p>${t('enrolReview', { uid: review.tap.badge, worker: workerName(review.worker), day: review.tap.day })}</p>
       ${review.releasesHeldTaps
-        ? html`<p>${t('releaseList')}</p><ul>${review.heldTaps.map((h) => html`<li>${h.badge} · ${formatTime(h.at, session.lang)} · ${h.terminalId}</li>`)}</ul>`
+        ? html`<${ReleaseList} taps=${review.heldTaps} />`
         : html`<p class="warn" data-release="unavailable">${t('releaseNone')}</p>`}
       <div class="actions"><button type="button" class="primary" onClick=${confirm} data-action="confirm">${t('confirm')}</button><button type="button" onClick=${() => setReview(null)}>${t('back')}</button></div>
     </section>`;
@@ -89,6 +89,86 @@ export function EnrolScreen({ params }) {
         <td><button type="button" disabled=${!session.may('change-site-data')} onClick=${() => preview(h)} aria-label=${`${t('review')} ${h.badge}`}>${t('review')}</button></td>
       </tr>`) : html`<tr><td colspan="5">${t('none')}</td></tr>`}</tbody>
     </table></div>
+    ${terminal ? '' : html`<${EmployerChoices} />`}
+  </section>`;
+}
+
+/**
+ * Taps held because the worker has several employers for the site and chose none (or one that is not
+ * theirs): the site manager picks the employer, reviews what will be sent late, confirms.
+ */
+function EmployerChoices() {
+  const session = useSession();
+  const t = useT();
+  const [held, setHeld] = useState(null);
+  const [chosen, setChosen] = useState({});
+  const [review, setReview] = useState(null);
+  const [notice, setNotice] = useState(null);
+  const load = () => Promise.all(['employer-choice-needed', 'unknown-employer'].map((r) => session.api(`held-taps?reason=${r}&limit=50`).then((p) => p.items)))
+    .then((lists) => setHeld(lists.flat()))
+    .catch((e) => setNotice({ kind: 'error', text: e.message }));
+  useLive(['remarks', 'site-data'], load);
+  const preview = async (tap) => {
+    const employer = chosen[tap.tapId] ?? tap.employerChoices?.[0];
+    try {
+      setReview({ tap, employer, heldTaps: (await session.api('employer-choices/preview', { method: 'POST', body: { tapId: tap.tapId, employer } })).heldTaps });
+    } catch (err) {
+      setNotice({ kind: 'error', text: err.message });
+    }
+  };
+  const confirm = async () => {
+    try {
+      const r = await session.api('employer-choices', { method: 'POST', body: { tapId: review.tap.tapId, employer: review.employer } });
+      setNotice({ kind: 'ok', text: t('sentLate', { n: r.released.length }) });
+    } catch (err) {
+      setNotice({ kind: 'error', text: err.message });
+    }
+    setReview(null);
+    load();
+  };
+  if (review) {
+    return html`<section class="review" aria-labelledby="choice-review"><h3 id="choice-review" tabindex="-1" ref=${focusOnce}>${t('reviewTitle')}</h3>
+      <p>${t('employerReview', { employer: review.employer, badge: review.tap.badge, time: formatTime(review.tap.at, session.lang) })}</p>
+      <${ReleaseList} taps=${review.heldTaps} />
+      <div class="actions"><button type="button" class="primary" onClick=${confirm} data-action="confirm-employer">${t('confirm')}</button><button type="button" onClick=${() => setReview(null)}>${t('back')}</button></div>
+    </section>`;
+  }
+  return html`<section aria-labelledby="choice-title"><h3 id="choice-title">${t('employerHeld')}</h3>
+    <p class="hint">${t('employerHeldHelp')}</p>
+    <${Notice} kind=${notice?.kind}>${notice?.text}<//>
+    <div class="table-wrap"><table class="list" data-kind="employer-held">
+      <thead><tr><th scope="col">${t('badge')}</th><th scope="col">${t('terminal')}</th><th scope="col">${t('at')}</th><th scope="col">${t('chooseEmployer')}</th><th scope="col"><span class="sr-only">${t('review')}</span></th></tr></thead>
+      <tbody>${held && held.length ? held.map((h) => html`<tr data-tap=${h.tapId}>
+        <td data-label=${t('badge')} class="mono">${h.badge}</td><td data-label=${t('terminal')}>${h.terminalId}</td><td data-label=${t('at')}>${formatTime(h.at, session.lang)}</td>
+        <td data-label=${t('chooseEmployer')}><label class="sr-only" for=${`e-${h.tapId}`}>${t('chooseEmployer')} ${h.badge}</label>
+          <select id=${`e-${h.tapId}`} name="employer" onChange=${(e) => setChosen({ ...chosen, [h.tapId]: e.currentTarget.value })}>
+            ${(h.employerChoices ?? []).map((c) => html`<option value=${c} selected=${chosen[h.tapId] === c}>${c}</option>`)}
+          </select></td>
+        <td><button type="button" disabled=${!session.may('change-site-data') || !(h.employerChoices ?? []).length} onClick=${() => preview(h)} aria-label=${`${t('review')} ${h.badge}`}>${t('review')}</button></td>
+      </tr>`) : html`<tr><td colspan="5">${t('none')}</td></tr>`}</tbody>
+    </table></div>
+  </section>`;
+}
+
+/**
+ * FAQ 31: when a terminal cannot register (no reader, no site config, outbox unwritable), workers register
+ * with the CIaO QR code of the site's declaration. Shown here to read, scan or print and put up at the door.
+ */
+export function FallbackScreen({ params }) {
+  const session = useSession();
+  const t = useT();
+  const site = params.get('site') ?? '';
+  const [data, setData] = useState(null);
+  const [notice, setNotice] = useState(null);
+  useLive(['site-data'], () => session.api(`sites/${encodeURIComponent(site)}/fallback`).then(setData).catch((e) => setNotice({ kind: 'error', text: e.message })), [site]);
+  return html`<section aria-labelledby="fallback-title" class="fallback">
+    <h2 id="fallback-title">${t('fallbackTitle')}${data ? ` · ${data.site.name}` : ''}</h2>
+    <${Notice} kind=${notice?.kind}>${notice?.text}<//>
+    ${data ? (data.ciaoUrl ? html`<p>${t('fallbackHelp', { declaration: data.declaration })}</p>
+        <img class="qr" alt=${t('fallbackQrAlt', { declaration: data.declaration })} src=${`data:image/svg+xml;charset=utf-8,${encodeURIComponent(data.qrSvg)}`} width="260" height="260" data-fallback-qr />
+        <p><a href=${data.ciaoUrl} data-fallback-url rel="noopener noreferrer">${data.ciaoUrl}</a></p>
+        <div class="actions no-print"><button type="button" class="primary" onClick=${() => window.print()} data-action="print">${t('print')}</button><a href="#/sites">${t('back')}</a></div>`
+      : html`<p class="warn" data-fallback="none">${data.declaration ? t('fallbackNoUrl', { declaration: data.declaration }) : t('fallbackNoDeclaration', { day: data.day })}</p><p><a href="#/declarations">${t('declarations')}</a></p>`) : ''}
   </section>`;
 }
 

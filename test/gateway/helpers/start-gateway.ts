@@ -11,6 +11,7 @@ import { startGateway, type RunningGateway } from '../../../gateway/main.ts';
 import type { GatewayConfigInput } from '../../../gateway/config.ts';
 import { seedTestWorld, TEST_SEED, type TestSeed } from './seed.ts';
 import { waitUntil } from './wait.ts';
+import type { Clock } from '../../../shared/clock.ts';
 
 /**
  * A gateway for tests: ephemeral ports, a temp database, seeded site data, logs in a file of the temp dir.
@@ -27,6 +28,8 @@ export interface StartTestGatewayOptions {
   childScript?: { path: string; args: string[] };
   env?: NodeJS.ProcessEnv;
   dir?: string;
+  /** In-process only: the gateway's clock (a virtual one to cross midnight). */
+  clock?: Clock;
 }
 
 export interface TestGateway {
@@ -113,7 +116,7 @@ export async function startTestGateway(opts: StartTestGatewayOptions = {}): Prom
   if (!opts.child) {
     const dest = pino.destination({ dest: logPath, sync: true, mkdir: true });
     const logger = createLogger('gateway', { level: 'debug' }, dest);
-    const gateway = await startGateway(config, { logger });
+    const gateway = await startGateway(config, { logger, ...(opts.clock ? { clock: opts.clock } : {}) });
     Object.assign(t, { gateway, mqttPort: gateway.mqttPort, httpPort: gateway.httpPort, tlsPort: gateway.tlsPort, wsPort: gateway.wsPort });
     t.stop = async () => {
       await gateway.stop();

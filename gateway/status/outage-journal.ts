@@ -1,0 +1,99 @@
+import type { Db } from '../../shared/sqlite.ts';
+import { localDate } from '../../shared/time.ts';
+import type { OutageFact } from '../remarks/model.ts';
+
+/**
+ * The gateway's own outage journal (`outage_events`), beside the forwarder's journal of ONSS outages: the
+ * employer's proof of force majeure (FAQ 57-59) when a registration reached ONSS late, and what FAQ 31's
+ * fallback was for.
+ * - a **terminal outage**: the terminal went offline (its connection dropped, or its status or last will
+ *   said so) while its site was open, i.e. the terminal is enabled and its site has a declaration valid
+ *   that day; it ends when the terminal is back online. Written by the ingest transaction with the status
+ *   change (the writer thread is the only writer of terminal status);
+ * - a **gateway outage**: from the gateway's own stop to its next start. A clean stop opens the entry and the
+ *   next start closes it; after a crash or a power cut (no stop written) the start records the time from the
+ *   last heartbeat (written every minute) to now.
+ * Journal ids are `gw-<n>`, apart from the forwarder's numeric ones.
+ */
+export const HEARTBEAT_EVERY_MS = 60_000;
+
+/** Statements the ingest transaction uses when a terminal goes offline or comes back. */
+export class TerminalOutages {
+  private readonly siteOpen;
+  private readonly openOne;
+  private readonly isOpen;
+  private readonly closeOne;
+
+  constructor(db: Db) {
+    this.siteOpen = db.prepare(
+      `SELECT t.site_id FROM terminals t JOIN declarations d ON d.site_id = t.site_id
+       WHERE t.id = ? AND t.disabled = 0 AND d.deactivated_at IS NULL AND d.valid_from <= ? AND (d.valid_to IS NULL OR d.valid_to >= ?) LIMIT 1`,
+    ).pluck();
+    this.isOpen = db.prepare('SELECT 1 FROM outage_events WHERE scope = ? AND ended_at IS NULL').pluck();
+    this.openOne = db.prepare('INSERT INTO outage_events (scope, terminal_id, site_id, started_at, cause) VALUES (?, ?, ?, ?, ?)');
+    this.closeOne = db.prepare('UPDATE outage_events SET ended_at = ? WHERE scope = ? AND ended_at IS NULL');
+  }
+
+  /** The terminal went offline at `at` (gateway clock, ISO). */
+  offline(terminalId: string, at: string, cause: string): void {
+    const scope = `terminal:${terminalId}`;
+    if (this.isOpen.get(scope)) return;
+    const day = localDate(at);
+    const siteId = this.siteOpen.get(terminalId, day, day) as string | undefined;
+    if (siteId) this.openOne.run(scope, terminalId, siteId, at, cause);
+  }
+
+  /** The terminal is online again. */
+  online(terminalId: string, at: string): void {
+    this.closeOne.run(at, `terminal:${terminalId}`);
+  }
+}
+
+const GATEWAY_SCOPE = 'gateway';
+
+/** The gateway's own stops and starts. */
+export class GatewayRunJournal {
+  constructor(private readonly db: Db, private readonly now: () => Date = () => new Date()) {}
+
+  /** At start: close the entry a clean stop opened, or record the time since the last heartbeat. */
+  started(): void {
+    const at = this.now().toISOString();
+    this.db.transaction(() => {
+      const closed = this.db.prepare('UPDATE outage_events SET ended_at = ? WHERE scope = ? AND ended_at IS NULL').run(at, GATEWAY_SCOPE).changes;
+      if (closed === 0) {
+        const last = this.db.prepare("SELECT value FROM gateway_settings WHERE key = 'heartbeat'").pluck().get() as string | undefined;
+        if (last && Date.parse(at) - Date.parse(last) > 2 * HEARTBEAT_EVERY_MS) {
+          this.db.prepare('INSERT INTO outage_events (scope, started_at, ended_at, cause) VALUES (?, ?, ?, ?)').run(GATEWAY_SCOPE, last, at, 'gateway not running (stopped without a clean stop: crash or power cut; from its last heartbeat)');
+        }
+      }
+      this.beat(at);
+    }).immediate();
+  }
+
+  /** Every minute while running; a busy database skips a beat. */
+  heartbeat(): void {
+    try {
+      this.beat(this.now().toISOString());
+    } catch {
+      // The next beat will do; a crash is measured from the last one written.
+    }
+  }
+
+  /** At a clean stop: the gateway is out from now until its next start. */
+  stopped(): void {
+    this.db.prepare('INSERT INTO outage_events (scope, started_at, cause) VALUES (?, ?, ?)').run(GATEWAY_SCOPE, this.now().toISOString(), 'gateway stopped');
+  }
+
+  private beat(at: string): void {
+    this.db.prepare("INSERT INTO gateway_settings (key, value) VALUES ('heartbeat', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(at);
+  }
+}
+
+/** Journal entries that overlap [from, to] (ISO instants), for remarks and the outage screen. */
+export function outagesBetween(db: Db, from: string, to: string): OutageFact[] {
+  const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outage_events'").get();
+  if (!exists) return [];
+  const rows = db.prepare('SELECT id, scope, started_at, ended_at, cause FROM outage_events WHERE started_at <= ? AND (ended_at IS NULL OR ended_at >= ?) ORDER BY started_at')
+    .all(new Date(Date.parse(to)).toISOString(), new Date(Date.parse(from)).toISOString()) as Array<{ id: number; scope: string; started_at: string; ended_at: string | null; cause: string }>;
+  return rows.map((r) => ({ id: `gw-${r.id}`, scope: r.scope, from: r.started_at, to: r.ended_at, cause: r.cause }));
+}

@@ -37,7 +37,7 @@ export interface StatusItem {
   change: 'online' | 'offline' | 'report';
   /** Gateway clock. */
   at: string;
-  report?: { state: 'online' | 'offline'; at: string; version?: string; queued?: number; clockSkewMs?: number; configVersion?: number };
+  report?: { state: 'online' | 'offline'; at: string; version?: string; queued?: number; clockSkewMs?: number; configVersion?: number; cannotRegister?: readonly string[] };
 }
 
 /** What happened to each item, in the order of the batch. */
@@ -107,8 +107,8 @@ export class BatchWriter {
        ON CONFLICT (terminal_id) DO UPDATE SET state = 'offline', disconnected_at = excluded.disconnected_at, updated_at = excluded.updated_at`,
     );
     const reported = db.prepare(
-      `INSERT INTO terminal_status (terminal_id, state, reported_at, version, queued, reported_skew_ms, config_version, updated_at) VALUES (@id, @state, @at, @version, @queued, @skew, @configVersion, @now)
-       ON CONFLICT (terminal_id) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at,
+      `INSERT INTO terminal_status (terminal_id, state, reported_at, version, queued, reported_skew_ms, config_version, cannot_register, updated_at) VALUES (@id, @state, @at, @version, @queued, @skew, @configVersion, @cannot, @now)
+       ON CONFLICT (terminal_id) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at, cannot_register = excluded.cannot_register,
          version = COALESCE(excluded.version, version), queued = COALESCE(excluded.queued, queued),
          config_version = COALESCE(excluded.config_version, config_version),
          reported_skew_ms = COALESCE(excluded.reported_skew_ms, reported_skew_ms), updated_at = excluded.updated_at`,
@@ -123,9 +123,11 @@ export class BatchWriter {
         outages.offline(item.terminalId, item.at, 'connection to the gateway lost');
       } else if (item.report) {
         const r = item.report;
-        reported.run({ id: item.terminalId, state: r.state, at: r.at, version: r.version ?? null, queued: r.queued ?? null, skew: r.clockSkewMs ?? null, configVersion: r.configVersion ?? null, now: item.at });
+        const cannot = r.state === 'online' && r.cannotRegister?.length ? r.cannotRegister.join(',') : null;
+        reported.run({ id: item.terminalId, state: r.state, at: r.at, version: r.version ?? null, queued: r.queued ?? null, skew: r.clockSkewMs ?? null, configVersion: r.configVersion ?? null, cannot, now: item.at });
         // The terminal's own word (its status, or its last will when it went away without saying goodbye).
         if (r.state === 'offline') outages.offline(item.terminalId, item.at, 'the terminal reported itself offline (status or last will)');
+        else if (cannot) outages.cannotRegister(item.terminalId, item.at, cannot);
         else outages.online(item.terminalId, item.at);
       }
     };

@@ -60,6 +60,8 @@ export interface TerminalView {
   queued: number | null;
   skewMs: number | null;
   version: string | null;
+  /** Online but unable to register taps (FAQ 31): the terminal's reasons; empty when it can. */
+  cannotRegister: string[];
 }
 
 export interface RecordsQueries {

@@ -120,9 +120,9 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
     // taps, and taps replayed after a network cut arrive late, so tap times understate or distort it.
     const rows = db.prepare(
       `SELECT t.id, t.site_id, s.name AS site_name, t.disabled,
-              ${statusJoin ? 'st.state, st.queued, st.version, COALESCE(st.reported_skew_ms, st.measured_skew_ms) AS skew, st.updated_at, st.last_tap_at, st.reported_at' : 'NULL AS state, NULL AS queued, NULL AS version, NULL AS skew, NULL AS updated_at, NULL AS last_tap_at, NULL AS reported_at'}
+              ${statusJoin ? 'st.state, st.queued, st.version, COALESCE(st.reported_skew_ms, st.measured_skew_ms) AS skew, st.updated_at, st.last_tap_at, st.reported_at, st.cannot_register' : 'NULL AS state, NULL AS queued, NULL AS version, NULL AS skew, NULL AS updated_at, NULL AS last_tap_at, NULL AS reported_at, NULL AS cannot_register'}
        FROM terminals t LEFT JOIN sites s ON s.id = t.site_id ${statusJoin ? 'LEFT JOIN terminal_status st ON st.terminal_id = t.id' : ''}${where} ORDER BY t.id`,
-    ).all(...params) as Array<{ id: string; site_id: string | null; site_name: string | null; disabled: number; state: string | null; queued: number | null; version: string | null; skew: number | null; updated_at: string | null; last_tap_at: string | null; reported_at: string | null }>;
+    ).all(...params) as Array<{ id: string; site_id: string | null; site_name: string | null; disabled: number; state: string | null; queued: number | null; version: string | null; skew: number | null; updated_at: string | null; last_tap_at: string | null; reported_at: string | null; cannot_register: string | null }>;
     return rows.map((r) => {
       const seen = [r.updated_at, r.last_tap_at].filter((x): x is string => !!x).sort((a, b) => Date.parse(b) - Date.parse(a))[0] ?? null;
       return {
@@ -135,6 +135,7 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
         queued: r.queued,
         skewMs: r.skew,
         version: r.version,
+        cannotRegister: r.state === 'online' && r.cannot_register ? r.cannot_register.split(',') : [],
       };
     });
   }

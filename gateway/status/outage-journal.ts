@@ -9,7 +9,9 @@ import type { OutageFact } from '../remarks/model.ts';
  * - a **terminal outage**: the terminal went offline (its connection dropped, or its status or last will
  *   said so) while its site was open, i.e. the terminal is enabled and its site has a declaration valid
  *   that day; it ends when the terminal is back online. Written by the ingest transaction with the status
- *   change (the writer thread is the only writer of terminal status);
+ *   change (the writer thread is the only writer of terminal status). A terminal that is online but says it
+ *   cannot register taps (no reader, no site configuration, outbox unwritable: FAQ 31) is out as well: its
+ *   entry names the reasons, and a new entry starts when they change;
  * - a **gateway outage**: from the gateway's own stop to its next start. A clean stop opens the entry and the
  *   next start closes it; after a crash or a power cut (no stop written) the start records the time from the
  *   last heartbeat (written every minute) to now.
@@ -17,11 +19,15 @@ import type { OutageFact } from '../remarks/model.ts';
  */
 export const HEARTBEAT_EVERY_MS = 60_000;
 
+/** The cause of a terminal outage while it was online but could not register, before its reasons. */
+export const CANNOT_REGISTER_CAUSE = 'the terminal is online but cannot register taps: ';
+
 /** Statements the ingest transaction uses when a terminal goes offline or comes back. */
 export class TerminalOutages {
   private readonly siteOpen;
   private readonly openOne;
   private readonly isOpen;
+  private readonly openCause;
   private readonly closeOne;
 
   constructor(db: Db) {
@@ -30,6 +36,7 @@ export class TerminalOutages {
        WHERE t.id = ? AND t.disabled = 0 AND d.deactivated_at IS NULL AND d.valid_from <= ? AND (d.valid_to IS NULL OR d.valid_to >= ?) LIMIT 1`,
     ).pluck();
     this.isOpen = db.prepare('SELECT 1 FROM outage_events WHERE scope = ? AND ended_at IS NULL').pluck();
+    this.openCause = db.prepare('SELECT cause FROM outage_events WHERE scope = ? AND ended_at IS NULL').pluck();
     this.openOne = db.prepare('INSERT INTO outage_events (scope, terminal_id, site_id, started_at, cause) VALUES (?, ?, ?, ?, ?)');
     this.closeOne = db.prepare('UPDATE outage_events SET ended_at = ? WHERE scope = ? AND ended_at IS NULL');
   }
@@ -41,6 +48,19 @@ export class TerminalOutages {
     const day = localDate(at);
     const siteId = this.siteOpen.get(terminalId, day, day) as string | undefined;
     if (siteId) this.openOne.run(scope, terminalId, siteId, at, cause);
+  }
+
+  /**
+   * The terminal is connected but says it cannot register taps (`reasons`, comma-separated): an outage for the
+   * workers at its door all the same. A status repeating the same reasons keeps the open entry.
+   */
+  cannotRegister(terminalId: string, at: string, reasons: string): void {
+    const scope = `terminal:${terminalId}`;
+    const cause = `${CANNOT_REGISTER_CAUSE}${reasons}`;
+    const open = this.openCause.get(scope) as string | undefined;
+    if (open === cause) return;
+    if (open !== undefined) this.closeOne.run(at, scope);
+    this.offline(terminalId, at, cause);
   }
 
   /** The terminal is online again. */

@@ -17,7 +17,9 @@
  *   terminal cannot register (FAQ 31);
  * - `outage_events`: the gateway's own journal of terminal and gateway outages, beside the forwarder's ONSS
  *   outage journal;
- * - `gateway_settings`: settings the running gateway shares with `ciao admin` (the maximum shift length).
+ * - `gateway_settings`: settings the running gateway shares with `ciao admin` (the maximum shift length);
+ * - `terminal_status.cannot_register`: why a terminal that is online says it cannot register taps (FAQ 31),
+ *   comma-separated reasons, null when it can.
  */
 const PLACEMENT_TRIGGERS = ['INSERT', 'UPDATE', 'DELETE']
   .map((op) => `CREATE TRIGGER IF NOT EXISTS agency_placements_${op.toLowerCase()}_version AFTER ${op} ON agency_placements BEGIN UPDATE site_data_version SET version = version + 1 WHERE id = 1; END;`)
@@ -94,5 +96,8 @@ CREATE TABLE gateway_settings (
   key    TEXT PRIMARY KEY,
   value  TEXT NOT NULL
 ) WITHOUT ROWID;
+`,
+  `
+ALTER TABLE terminal_status ADD COLUMN cannot_register TEXT;
 `,
 ];

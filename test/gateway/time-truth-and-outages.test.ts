@@ -135,4 +135,28 @@ describe('the outage journal', () => {
     const listed = records(restarted).outages(admin, { from: today, to: today }).map((o) => o.scope);
     expect(listed).toEqual(expect.arrayContaining(['gateway', `terminal:${TID}`]));
   });
+
+  it('journals a terminal that is online but cannot register (FAQ 31), one entry per set of reasons, and shows why', async () => {
+    const { gw, terminal } = await setup();
+    const entries = () => gw.db.prepare("SELECT cause, ended_at FROM outage_events WHERE scope = ? ORDER BY id").all(`terminal:${TID}`) as Array<{ cause: string; ended_at: string | null }>;
+    const status = (cannotRegister?: string[]) =>
+      terminal.publishAsync(topicFor(TID, 'status'), JSON.stringify({ state: 'online', at: toOffsetIso(new Date()), ...(cannotRegister ? { cannotRegister } : {}) }), { qos: 1, retain: true });
+    const shown = () => records(gw).terminals(admin).find((t) => t.terminalId === TID)?.cannotRegister;
+
+    await status(['no-reader']);
+    await waitUntil(() => entries().length === 1, { what: 'an outage for the missing reader' });
+    expect(entries()[0]).toEqual({ cause: expect.stringContaining('cannot register taps: no-reader'), ended_at: null });
+    expect(shown()).toEqual(['no-reader']);
+    // The same report again keeps the one entry; other reasons close it and open one naming them.
+    await status(['no-reader']);
+    await status(['no-reader', 'outbox-unwritable']);
+    await waitUntil(() => entries().length === 2, { what: 'a second entry for the new reasons' });
+    expect(entries()[0]!.ended_at).not.toBeNull();
+    expect(entries()[1]).toEqual({ cause: expect.stringContaining('no-reader,outbox-unwritable'), ended_at: null });
+    // It can register again: the entry closes, and the terminal list no longer says it cannot.
+    await status();
+    await waitUntil(() => entries()[1]?.ended_at, { what: 'the outage closed' });
+    expect(entries()).toHaveLength(2);
+    expect(shown()).toEqual([]);
+  });
 });

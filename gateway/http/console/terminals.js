@@ -149,7 +149,7 @@ export function TerminalsScreen() {
       <tbody>${page && page.items.length ? page.items.map((x) => html`<tr data-terminal=${x.id} class=${x.disabled ? 'inactive' : ''}>
         <td data-label=${t('terminal')} class="mono">${x.id}${x.disabled ? html` <span class="tag">${t('inactive')}</span>` : ''}</td>
         <td data-label=${t('f_siteId')}>${x.siteName ?? x.siteId ?? '—'}</td>
-        <td data-label=${t('f_state')}><span class=${`state ${x.state}`} data-state=${x.state}>${t(x.state)}</span></td>
+        <td data-label=${t('f_state')}><span class=${`state ${x.state}`} data-state=${x.state}>${t(x.state)}</span>${x.cannotRegister?.length ? html` <span class="tag warn" data-cannot-register=${x.cannotRegister.join(',')}>${t('cannotRegister', { why: x.cannotRegister.map((r) => t(`cannot_${r}`)).join(', ') })}</span>` : ''}</td>
         <td data-label=${t('f_lastSeen')}>${formatTime(x.lastSeen, session.lang)}</td>
         <td data-label=${t('f_language')}>${x.language ?? html`<span class="hint">${t('siteLanguage')}</span>`}</td>
         <td data-label=${t('f_applied')}><${Applied} t=${{ terminal: x, t }} /></td>

@@ -12,7 +12,7 @@ const I18N = {
     open: 'sans OUT', scope: 'Portée', cause: 'Cause', exportHelp: 'Au plus 100 jours calendrier par export (FAQ 39).', format: 'Format', download: 'Télécharger',
     newCorrection: 'Préparer une demande de correction', correctionHelp: "Seul un numéro d'entreprise ou de déclaration erroné peut être corrigé, dans les 30 jours (FAQ 36). L'enregistrement d'origine reste tel quel.",
     registration: 'Enregistrement n°', field: 'Donnée', employerNumber: "numéro d'entreprise", declarationNumber: 'numéro de déclaration', requestedValue: 'Valeur correcte', reason: 'Motif',
-    prepare: 'Préparer', registeredValue: 'Enregistré', deadline: 'Au plus tard', allSites: 'Tous les chantiers', online: 'en ligne', offline: 'hors ligne', 'never-seen': 'jamais vu',
+    prepare: 'Préparer', registeredValue: 'Enregistré', deadline: 'Au plus tard', allSites: 'Tous les chantiers', online: 'en ligne', offline: 'hors ligne', cannotRegister: 'ne peut pas enregistrer', 'never-seen': 'jamais vu',
     working: 'au travail', 'on-break': 'en pause', none: 'Aucune', nobody: 'Personne', noRows: 'Aucun enregistrement', exported: '{n} enregistrements exportés dans {f}',
     markSent: 'Envoyée', correct: 'corriger', accept: 'Acceptée', refuse: 'Refusée', document: 'Document', showDay: 'journée', correctableUntil: "corrigeable jusqu'au {d}", missing: 'Données pas encore disponibles sur cette passerelle : {m}',
     draft: 'brouillon', sent: 'envoyée', accepted: 'acceptée', refused: 'refusée', pending: 'en attente', 'in-flight': 'en cours', created: 'créé', 'not-created': 'refusé',
@@ -27,7 +27,7 @@ const I18N = {
     open: 'zonder OUT', scope: 'Bereik', cause: 'Oorzaak', exportHelp: 'Hoogstens 100 kalenderdagen per export (FAQ 39).', format: 'Formaat', download: 'Downloaden',
     newCorrection: 'Verbeteringsaanvraag voorbereiden', correctionHelp: 'Enkel een fout ondernemings- of aangiftenummer kan verbeterd worden, binnen 30 dagen (FAQ 36). De oorspronkelijke registratie blijft ongewijzigd.',
     registration: 'Registratie nr.', field: 'Gegeven', employerNumber: 'ondernemingsnummer', declarationNumber: 'aangiftenummer', requestedValue: 'Juiste waarde', reason: 'Reden',
-    prepare: 'Voorbereiden', registeredValue: 'Geregistreerd', deadline: 'Uiterlijk', allSites: 'Alle werven', online: 'online', offline: 'offline', 'never-seen': 'nooit gezien',
+    prepare: 'Voorbereiden', registeredValue: 'Geregistreerd', deadline: 'Uiterlijk', allSites: 'Alle werven', online: 'online', offline: 'offline', 'never-seen': 'nooit gezien', cannotRegister: 'kan niet registreren',
     working: 'aan het werk', 'on-break': 'met pauze', none: 'Geen', nobody: 'Niemand', noRows: 'Geen registraties', exported: '{n} registraties geëxporteerd naar {f}',
     markSent: 'Verstuurd', correct: 'verbeteren', accept: 'Aanvaard', refuse: 'Geweigerd', document: 'Document', showDay: 'dag', correctableUntil: 'te verbeteren tot {d}', missing: 'Gegevens nog niet beschikbaar op deze gateway: {m}',
     draft: 'ontwerp', sent: 'verstuurd', accepted: 'aanvaard', refused: 'geweigerd', pending: 'wachtend', 'in-flight': 'onderweg', created: 'aangemaakt', 'not-created': 'geweigerd',
@@ -42,7 +42,7 @@ const I18N = {
     open: 'no OUT', scope: 'Scope', cause: 'Cause', exportHelp: 'At most 100 calendar days per export (FAQ 39).', format: 'Format', download: 'Download',
     newCorrection: 'Prepare a correction request', correctionHelp: 'Only a wrong company or declaration number can be corrected, within 30 days (FAQ 36). The original registration stays as it is.',
     registration: 'Registration #', field: 'Field', employerNumber: 'company number', declarationNumber: 'declaration number', requestedValue: 'Correct value', reason: 'Reason',
-    prepare: 'Prepare', registeredValue: 'Registered', deadline: 'Deadline', allSites: 'All sites', online: 'online', offline: 'offline', 'never-seen': 'never seen',
+    prepare: 'Prepare', registeredValue: 'Registered', deadline: 'Deadline', allSites: 'All sites', online: 'online', offline: 'offline', 'never-seen': 'never seen', cannotRegister: 'cannot register',
     working: 'working', 'on-break': 'on break', none: 'None', nobody: 'Nobody', noRows: 'No registrations', exported: '{n} registrations exported to {f}',
     markSent: 'Sent', correct: 'correct', accept: 'Accepted', refuse: 'Refused', document: 'Document', showDay: 'day', correctableUntil: 'correctable until {d}', missing: 'Data not available on this gateway yet: {m}',
     draft: 'draft', sent: 'sent', accepted: 'accepted', refused: 'refused', pending: 'pending', 'in-flight': 'in flight', created: 'created', 'not-created': 'not created',
@@ -192,7 +192,7 @@ async function refreshOverview() {
   const withRemarks = overviewTicks++ % 3 === 0;
   const [terms, pres, rem] = await Promise.all([api('terminals?limit=500&inactive=true'), api('presence'), withRemarks ? api('remarks') : null]);
   $('#terminals tbody').replaceChildren(...terms.terminals.map((x) => el('tr', { 'data-terminal': x.terminalId },
-    el('td', { class: 'mono' }, x.terminalId), el('td', {}, x.siteName ?? x.siteId ?? '—'), el('td', {}, stateChip(x.state)),
+    el('td', { class: 'mono' }, x.terminalId), el('td', {}, x.siteName ?? x.siteId ?? '—'), el('td', {}, stateChip(x.state), ...(x.cannotRegister?.length ? [' ', el('span', { class: 'tag warn', 'data-cannot-register': x.cannotRegister.join(',') }, `${t('cannotRegister')}: ${x.cannotRegister.join(', ')}`)] : [])),
     el('td', {}, localTime(x.lastSeen)), el('td', {}, x.queued ?? '—'),
     el('td', { class: x.skewMs !== null && Math.abs(x.skewMs) > 60000 ? 'skew-bad' : '' }, x.skewMs === null ? '—' : `${(x.skewMs / 1000).toFixed(1)} s`))));
   $('#presence tbody').replaceChildren(...(pres.presence.length ? pres.presence.map((p) => el('tr', {},

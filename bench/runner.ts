@@ -29,6 +29,7 @@ export const BENCHMARKS: BenchDefinition[] = [
   { id: 'gateway-ingest', title: 'gateway durable ingest vs QoS 1 relays', file: 'bench/suites/gateway-ingest.ts', timeoutMs: { quick: 150_000, full: 1_200_000 } },
   { id: 'ack-latency', title: 'ack latency at a fixed rate', file: 'bench/suites/ack-latency.ts', timeoutMs: { quick: 60_000, full: 300_000 } },
   { id: 'backlog-drain', title: 'backlog drained to the ONSS emulator', file: 'bench/suites/backlog-drain.ts', needs: ['bench/backlog-drain.ts'], timeoutMs: { quick: 90_000, full: 1_800_000 } },
+  { id: 'shift-propagation', title: 'shift state across doors', file: 'bench/suites/shift-propagation.ts', timeoutMs: { quick: 90_000, full: 300_000 } },
   { id: 'terminal-feedback', title: 'terminal tap-to-feedback', file: 'bench/suites/terminal-feedback.ts', needs: ['bench/terminal-feedback.ts'], timeoutMs: { quick: 60_000, full: 300_000 } },
   // These two build the compiled release first (tens of seconds on a small machine) and run each case twice.
   { id: 'terminal-replay', title: 'terminal replay of queued taps', file: 'bench/suites/terminal-replay.ts', needs: ['bench/terminal-replay.ts'], timeoutMs: { quick: 240_000, full: 900_000 } },

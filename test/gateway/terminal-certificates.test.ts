@@ -148,6 +148,8 @@ describe('a terminal paired with a certificate', () => {
     terminals.push(terminal);
     await waitUntil(() => terminal.link.isConnected, { what: 'the terminal connected' });
     expect(gw.gateway!.components).toContain('mqtt-listeners');
+    // A freshly paired terminal registers once its site's config has come (FAQ 31: until then it cannot).
+    await waitUntil(() => terminal.state.cannotRegister.length === 0, { what: 'the site config received' });
     const acked = new Promise<{ id: string; status: string }>((resolve) => terminal.link.once('ack', resolve));
     (terminal.reader as SimulatedReader).present(gw.seed.workers.solo.badge);
     const ack = await acked;

@@ -195,7 +195,7 @@ describe.skipIf(skip)('interactive simulator in a pseudo-terminal', () => {
 
   it('keeps taps made offline when quitting, and sends them on the next start', async () => {
     launch();
-    await screenUntil('online', (x) => x.link === 'online');
+    await screenUntil('online and configured', (x) => x.link === 'online' && x.lcd[0] === 'Present badge');
     pane.keys('n');
     await screenUntil('offline', (x) => x.link === 'offline');
     pane.keys('1', '2');

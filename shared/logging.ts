@@ -4,7 +4,7 @@ import pino, { type Logger, type LoggerOptions } from 'pino';
  * Structured logs for every process. NISS/BIS numbers must never reach a log: known fields are redacted by
  * path, and any 11-digit run in a logged string (a message, an error) is masked as a last line of defence.
  */
-export const REDACTED_PATHS = [
+const REDACTED_PATHS = [
   'niss', 'ssin', 'bis', 'secret', 'password', 'token', 'access_token', 'client_assertion', 'authorization',
   '*.niss', '*.ssin', '*.bis', '*.secret', '*.password', '*.token', '*.access_token', '*.client_assertion', '*.authorization',
   '*.*.niss', '*.*.ssin', 'headers.authorization', 'req.headers.authorization',

@@ -31,9 +31,3 @@ export class InvalidInputError extends CiaoError {
     this.name = 'InvalidInputError';
   }
 }
-
-/** Unwraps a check or throws an InvalidInputError naming the field and rule. */
-export function orThrow<T>(checked: Checked<T>): T {
-  if (checked.ok) return checked.value;
-  throw new InvalidInputError([checked.problem]);
-}

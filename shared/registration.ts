@@ -18,17 +18,6 @@ export type Reason = (typeof REASONS)[number];
 export const CAPACITIES = ['employee', 'agency-worker', 'posted-worker', 'self-employed', 'helper', 'team-leader', 'trainer', 'trainee'] as const;
 export type Capacity = (typeof CAPACITIES)[number];
 
-export const CAPACITY_LABELS: Record<Capacity, { fr: string; nl: string; en: string }> = {
-  employee: { fr: 'travailleur', nl: 'werknemer', en: 'employee' },
-  'agency-worker': { fr: 'intérimaire', nl: 'uitzendkracht', en: 'agency worker' },
-  'posted-worker': { fr: 'travailleur détaché', nl: 'gedetacheerde werknemer', en: 'posted worker' },
-  'self-employed': { fr: 'indépendant', nl: 'zelfstandige', en: 'self-employed' },
-  helper: { fr: 'aidant', nl: 'helper', en: 'helper' },
-  'team-leader': { fr: "chef d'équipe", nl: 'ploegleider', en: 'team leader' },
-  trainer: { fr: 'formateur', nl: 'opleider', en: 'trainer' },
-  trainee: { fr: 'stagiaire', nl: 'stagiair', en: 'trainee' },
-};
-
 export const addressSchema = z.object({
   postCode: z.string().regex(/^[0-9]{4}$/, 'must be a 4-digit Belgian post code'),
   municipalityName: z.string().trim().min(1, 'must not be empty').max(100, 'must have at most 100 characters'),
@@ -50,18 +39,18 @@ export const placeOfWorkSchema = z
   .refine((p) => p.address !== undefined || p.coordinates !== undefined, { message: 'needs an address or coordinates' });
 export type PlaceOfWork = z.infer<typeof placeOfWorkSchema>;
 
-export const companyIdSchema = z.string().transform(refineWith((v, field) => parseCompanyId(v, field))) as unknown as z.ZodType<CompanyId, string>;
+const companyIdSchema = z.string().transform(refineWith((v, field) => parseCompanyId(v, field))) as unknown as z.ZodType<CompanyId, string>;
 
 /** A NISS or BIS number in any printed form, normalised to its 11 digits. */
-export const workerNumberSchema = z.string().transform(
+const workerNumberSchema = z.string().transform(
   refineWith((v, f) => {
     const r = parseWorkerNumber(v, f);
     return r.ok ? { ok: true as const, value: r.value.value } : r;
   }),
 );
 
-export const declarationNumberSchema = z.string().transform(refineWith((v, f) => parseDeclarationNumber(v, f)));
-export const limosaIdSchema = z.string().transform(refineWith((v, f) => parseLimosaId(v, f)));
+const declarationNumberSchema = z.string().transform(refineWith((v, f) => parseDeclarationNumber(v, f)));
+const limosaIdSchema = z.string().transform(refineWith((v, f) => parseLimosaId(v, f)));
 
 /**
  * A registration as the gateway keeps it, after enrichment of a tap: the instant on the terminal's

@@ -4,7 +4,7 @@
  * a worker saw is never lost; ONSS takes the same instant in UTC with a `Z`.
  * Offsets come from the platform's time-zone database (Intl), so DST changes are exact.
  */
-export const SITE_TIME_ZONE = 'Europe/Brussels';
+const SITE_TIME_ZONE = 'Europe/Brussels';
 
 const ISO_WITH_OFFSET = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 

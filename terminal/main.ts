@@ -21,7 +21,7 @@ import { BASE_RELEASE, ReleaseState } from './update/release-state.ts';
  * Wires one terminal: reader and panel adapters, the outbox, the tap pipeline and the gateway link.
  * The simulator, the benchmarks and `ciao terminal` all go through here, so they run the very same core.
  */
-export const TERMINAL_VERSION = productVersion();
+const TERMINAL_VERSION = productVersion();
 
 export interface StartOptions {
   reader?: BadgeReader;

@@ -15,7 +15,7 @@ export const ROLES = ['administrator', 'site-manager', 'payroll', 'read-only'] a
 export type Role = (typeof ROLES)[number];
 
 /** Names of the roles before the console (kept as aliases on input: `ciao admin user add --role manager`). */
-export const LEGACY_ROLES: Record<string, Role> = { admin: 'administrator', manager: 'site-manager' };
+const LEGACY_ROLES: Record<string, Role> = { admin: 'administrator', manager: 'site-manager' };
 
 export const PERMISSIONS = ['read', 'export', 'see-niss', 'change-site-data', 'corrections', 'manage-users', 'read-audit', 'manage-releases'] as const;
 export type Permission = (typeof PERMISSIONS)[number];

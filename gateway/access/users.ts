@@ -11,7 +11,7 @@ import { ROLES, roleMay, roleOf, type Permission, type Role } from './roles.ts';
  * (its own workers and its subcontracting chain, FAQ 33) and/or a list of sites; no scope means everything.
  * The token is printed once at creation and kept only as a hash.
  */
-export { ROLES, type Role } from './roles.ts';
+export { type Role } from './roles.ts';
 
 export interface ApiUser {
   id: string;
@@ -39,7 +39,7 @@ interface UserRow {
 
 const TOKEN_PREFIX = 'ciao_';
 
-export function hashToken(token: string): string {
+function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
@@ -66,7 +66,7 @@ export interface UserInput {
 }
 
 /** Checks a user's fields; answers what would be stored. */
-export function checkUser(db: Db, input: UserInput, problems: FieldProblem[]): { name: string; role: Role; sites: string[] | null; company: string | null; canSeeNiss: boolean } {
+function checkUser(db: Db, input: UserInput, problems: FieldProblem[]): { name: string; role: Role; sites: string[] | null; company: string | null; canSeeNiss: boolean } {
   const name = (input.name ?? '').trim();
   if (!name) problems.push({ field: 'name', rule: 'required', message: 'name: is required' });
   if (name.length > 100) problems.push({ field: 'name', rule: 'max-length', message: 'name: must have at most 100 characters' });
@@ -137,11 +137,6 @@ export function userForToken(db: Db, token: string): ApiUser | undefined {
   if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return undefined;
   const r = db.prepare('SELECT * FROM siteman_users WHERE token_hash = ? AND revoked_at IS NULL').get(hashToken(token)) as UserRow | undefined;
   return r ? toUser(r) : undefined;
-}
-
-/** Whether a user may see a site's data. */
-export function maySee(user: ApiUser, siteId: string | null): boolean {
-  return user.sites === null || (siteId !== null && user.sites.includes(siteId));
 }
 
 export function may(user: ApiUser, permission: Permission): boolean {

@@ -16,7 +16,6 @@ import { registerPlacementCommands } from './placements.ts';
  * Registrars define commands only; their actions import the implementation lazily.
  */
 export type AdminSubcommand = (admin: Command) => void;
-
 export const adminSubcommands: AdminSubcommand[] = [
   registerCompanyCommands,
   registerSiteCommands,
@@ -31,4 +30,3 @@ export const adminSubcommands: AdminSubcommand[] = [
   (admin) => registerRecordsCommands(admin),
 ];
 
-export { withDb, resolveDbPath, printRows, stdoutIo, describeProblems } from './context.ts';

@@ -11,7 +11,7 @@ export interface CardTransport {
 export const STATUS_OK = 0x00;
 export const STATUS_ADDITIONAL_FRAME = 0xaf;
 
-export const NATIVE_STATUS: Record<number, string> = {
+const NATIVE_STATUS: Record<number, string> = {
   0x00: 'operation ok',
   0x0c: 'no change',
   0x0e: 'out of memory',
@@ -54,5 +54,5 @@ export function splitResponse(response: Buffer): { body: Buffer; sw: number } {
 }
 
 /** ISO SELECT by DF name of the NDEF application (NFC Forum Type 4 Tag, D2760000850101). */
-export const NDEF_APPLICATION_DF_NAME = Buffer.from('D2760000850101', 'hex');
+const NDEF_APPLICATION_DF_NAME = Buffer.from('D2760000850101', 'hex');
 export const SELECT_NDEF_APPLICATION = Buffer.concat([Buffer.from('00A4040C07', 'hex'), NDEF_APPLICATION_DF_NAME, Buffer.from([0x00])]);

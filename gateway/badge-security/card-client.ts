@@ -8,7 +8,7 @@ import { AuthenticationError, SecureSession, authenticationChallengeAnswer, chan
  * EV2 secure messaging session that AuthenticateEV2First opens. Any error status ends the session (the card
  * drops its authentication too).
  */
-export const CMD = {
+const CMD = {
   GET_VERSION: 0x60,
   AUTHENTICATE_EV2_FIRST: 0x71,
   ADDITIONAL_FRAME: 0xaf,
@@ -20,9 +20,7 @@ export const CMD = {
   WRITE_DATA: 0x8d,
 } as const;
 
-export const FILE_CC = 0x01;
 export const FILE_NDEF = 0x02;
-export const FILE_PROPRIETARY = 0x03;
 
 export interface CardVersion {
   vendorId: number;

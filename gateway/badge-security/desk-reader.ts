@@ -19,7 +19,7 @@ interface NfcReader extends EventEmitter {
   reader?: { close?(): void };
 }
 
-export const DESK_NFC_PCSC_MISSING = 'personalising badges needs the optional dependency nfc-pcsc (and libpcsclite): install it with `npm install nfc-pcsc`';
+const DESK_NFC_PCSC_MISSING = 'personalising badges needs the optional dependency nfc-pcsc (and libpcsclite): install it with `npm install nfc-pcsc`';
 
 export interface DeskCard {
   readerName: string;

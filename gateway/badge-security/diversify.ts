@@ -27,10 +27,10 @@ export function diversifyAes128(masterKey: Buffer, input: Buffer): Buffer {
  * DNA has one application (addressed by its ISO DF name), so the AID is a fixed value of ours; the system
  * identifier names the product and the key's slot, so that two slots never share a key.
  */
-export const DIVERSIFICATION_AID = Buffer.from('C1A0B1', 'hex');
-export const SYSTEM_IDENTIFIER = 'ciao-badge';
+const DIVERSIFICATION_AID = Buffer.from('C1A0B1', 'hex');
+const SYSTEM_IDENTIFIER = 'ciao-badge';
 
-export function diversificationInput(uid: Buffer | null, keyNo: number, opts: { aid?: Buffer; systemIdentifier?: string } = {}): Buffer {
+function diversificationInput(uid: Buffer | null, keyNo: number, opts: { aid?: Buffer; systemIdentifier?: string } = {}): Buffer {
   const aid = opts.aid ?? DIVERSIFICATION_AID;
   if (aid.length !== 3) throw new RangeError(`aid: must be 3 bytes, got ${aid.length}`);
   const system = Buffer.from(`${opts.systemIdentifier ?? SYSTEM_IDENTIFIER}/${keyNo}`, 'ascii');

@@ -15,8 +15,8 @@ import type { BadgeMasterKeys } from './diversify.ts';
  *   {"current": 2, "versions": {"1": {"application": "<32 hex>", "sdmMetaRead": "<32 hex>", "sdmFileRead": "<32 hex>"},
  *                               "2": {...}}}
  */
-export const KEY_FILE_ENV = 'CIAO_GATEWAY_BADGE_KEYS';
-export const KEY_FILE_PATH_ENV = 'CIAO_GATEWAY_BADGE_KEY_FILE';
+const KEY_FILE_ENV = 'CIAO_GATEWAY_BADGE_KEYS';
+const KEY_FILE_PATH_ENV = 'CIAO_GATEWAY_BADGE_KEY_FILE';
 
 export interface BadgeKeyRing {
   /** The version new badges are personalised with. */

@@ -3,9 +3,9 @@
  * overwrites on each read (SDM mirroring): `picc_data=` + 32 hex digits and `cmac=` + 16 hex digits by
  * default. The file starts with NLEN (2 bytes, big-endian) as NFC Forum Type 4 Tags require.
  */
-export const DEFAULT_SUN_BASE_URL = 'https://badge.ciao.invalid/t';
-export const DEFAULT_PICC_PARAM = 'picc_data';
-export const DEFAULT_MAC_PARAM = 'cmac';
+const DEFAULT_SUN_BASE_URL = 'https://badge.ciao.invalid/t';
+const DEFAULT_PICC_PARAM = 'picc_data';
+const DEFAULT_MAC_PARAM = 'cmac';
 
 /** URI identifier codes of the NFC Forum URI record type (only the two a badge URL can start with). */
 const URI_PREFIXES: Array<[string, number]> = [

@@ -64,7 +64,7 @@ export class ProvisioningError extends Error {
 }
 
 /** The NDEF file settings of a personalised badge: read free, SUN on, everything else key 0. */
-export function badgeFileSettings(layout: SunNdefLayout): Pick<FileSettings, 'commMode' | 'access' | 'sdm'> {
+function badgeFileSettings(layout: SunNdefLayout): Pick<FileSettings, 'commMode' | 'access' | 'sdm'> {
   return {
     commMode: 'plain',
     access: { read: ACCESS_FREE, write: KEY_APP_MASTER, readWrite: KEY_APP_MASTER, change: KEY_APP_MASTER },

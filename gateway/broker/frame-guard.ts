@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
  * make the gateway hold hundreds of megabytes. This guard reads only the fixed headers as bytes pass and
  * closes the connection when a packet announces more than the limit; the bytes themselves pass unchanged.
  */
-export class FrameSizeGuard extends Transform {
+class FrameSizeGuard extends Transform {
   private state: 'type' | 'length' | 'body' = 'type';
   private length = 0;
   private multiplier = 1;

@@ -39,7 +39,7 @@ export type ClientErrorReason = 'oversized-packet' | 'too-many-topic-levels' | '
  * The counter label of an error a guard closed a connection with; undefined for the rest (refused logins,
  * peers that hang up), which are counted elsewhere or are no violation at all.
  */
-export function clientErrorReason(message: string): ClientErrorReason | undefined {
+function clientErrorReason(message: string): ClientErrorReason | undefined {
   if (/packet of \d+ bytes refused|malformed MQTT remaining length/.test(message)) return 'oversized-packet';
   if (/too many levels/.test(message)) return 'too-many-topic-levels';
   if (/drain timeout/.test(message)) return 'drain-timeout';

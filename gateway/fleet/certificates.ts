@@ -50,7 +50,7 @@ export function recordCertificate(db: Db, terminalId: string, cert: IssuedCertif
   ).run(normalizeSerial(cert.serial), terminalId, cert.fingerprint, cert.notBefore, cert.notAfter, now.toISOString(), issuedFor);
 }
 
-export function certificateBySerial(db: Db, serial: string): CertificateRecord | undefined {
+function certificateBySerial(db: Db, serial: string): CertificateRecord | undefined {
   const row = db.prepare('SELECT * FROM terminal_certificates WHERE serial = ?').get(normalizeSerial(serial)) as Row | undefined;
   return row ? toRecord(row) : undefined;
 }

@@ -41,7 +41,7 @@ const toInfo = (r: ReleaseRow): ReleaseInfo => ({
 });
 
 /** The path a terminal downloads a bundle from, on the gateway's HTTPS (pairing) listener. */
-export const bundlePath = (version: string) => `/fleet/v1/releases/${encodeURIComponent(version)}/bundle`;
+const bundlePath = (version: string) => `/fleet/v1/releases/${encodeURIComponent(version)}/bundle`;
 
 /** What goes into a terminal's retained config: the release it is offered, when there is one. */
 export function updateOfferFor(db: Db, terminalId: string): UpdateOffer | undefined {

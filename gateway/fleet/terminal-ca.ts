@@ -38,7 +38,7 @@ export interface TerminalCa {
 }
 
 /** The URI a terminal certificate names besides its CN (subjectAltName), for tools that read SANs only. */
-export const terminalUri = (terminalId: string) => `urn:ciao-badge:terminal:${terminalId}`;
+const terminalUri = (terminalId: string) => `urn:ciao-badge:terminal:${terminalId}`;
 
 /** A certificate is accepted this long before its notBefore, for terminals whose clock runs a little behind. */
 const BACKDATE_MS = 5 * 60_000;

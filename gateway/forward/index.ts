@@ -12,12 +12,10 @@ import type { LockHoldSummary } from './short-writes.ts';
  * and sends each registration to ONSS exactly once (see forwarder.ts), keeping its own tables in the same
  * database; forwardingFacts and the view functions are the only readers of those tables.
  */
-export { forwardingConfigSchema, readForwardingConfig, type ForwardingConfig, type ForwardingSettings, type ForwarderTuning } from './config.ts';
+export { readForwardingConfig, type ForwardingConfig, type ForwardingSettings, type ForwarderTuning } from './config.ts';
 export * from './read-model.ts';
-export { FORWARD_MIGRATIONS, PENDING_VALIDITY, type ForwardStateName, type ForwardStateRow, type OutageRow } from './schema.ts';
-export { Forwarder } from './forwarder.ts';
+export { type ForwardStateName, type ForwardStateRow, type OutageRow } from './schema.ts';
 export type { LockHoldSummary } from './short-writes.ts';
-
 export interface ForwarderHandle {
   /** Called after a group commit appended registrations: send soon. */
   wake(): void;

@@ -156,7 +156,7 @@ export function forwardingSummary(db: Db): Record<ForwardStateName | 'waiting' |
  * answer it): the last registration picked up, what is in flight or to retry, and what awaits ONSS's
  * checks counted up to PROGRESS_COUNT_CAP only (forwardingSummary counts them all).
  */
-export const PROGRESS_COUNT_CAP = 10_000;
+const PROGRESS_COUNT_CAP = 10_000;
 
 export function forwardingProgress(db: Db): { lastPicked: number; inFlight: number; retry: number; pendingValidity: number } {
   return db.prepare(`SELECT (SELECT COALESCE(MAX(seq), 0) FROM forward_state) AS lastPicked,

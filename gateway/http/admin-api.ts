@@ -50,9 +50,9 @@ declare module 'fastify' {
 }
 
 export const API_PREFIX = '/api/v1';
-export const OPENAPI_PATH = `${API_PREFIX}/openapi.json`;
-export const DASHBOARD_PATH = '/dashboard/';
-export const CONSOLE_PATH = '/console/';
+const OPENAPI_PATH = `${API_PREFIX}/openapi.json`;
+const DASHBOARD_PATH = '/dashboard/';
+const CONSOLE_PATH = '/console/';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DASHBOARD_FILES: Record<string, string> = {

@@ -42,7 +42,7 @@ function stripTypes(path: string): string {
   return js.replace(/(from\s+['"][^'"]+)\.ts(['"])/g, '$1.js$2');
 }
 
-export const IMPORT_MAP = {
+const IMPORT_MAP = {
   imports: {
     preact: '/console/vendor/preact.mjs',
     'preact/hooks': '/console/vendor/hooks.mjs',

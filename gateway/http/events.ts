@@ -13,7 +13,7 @@ import type { Db } from '../../shared/sqlite.ts';
  * emitter) is what sees every change. A stream starts with `hello` (the console reloads everything: that
  * is how it catches up after a gateway restart) and carries a comment every 15 s so proxies keep it open.
  */
-export const CHANGE_KINDS = ['terminals', 'presence', 'remarks', 'site-data', 'audit'] as const;
+const CHANGE_KINDS = ['terminals', 'presence', 'remarks', 'site-data', 'audit'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 type Fingerprint = Record<ChangeKind, string>;

@@ -1,1 +1,1 @@
-export { adminApiPlugin, API_PREFIX, OPENAPI_PATH, DASHBOARD_PATH, CONSOLE_PATH, type AdminApiOptions } from './admin-api.ts';
+export { adminApiPlugin, type AdminApiOptions } from './admin-api.ts';

@@ -55,8 +55,8 @@ export interface BadgeCheckOptions {
   snapshotEveryMs?: number;
 }
 
-export const DEFAULT_SNAPSHOT_EVERY_MS = 5000;
-export const DEFAULT_REORDER_TOLERANCE_MS = 120_000;
+const DEFAULT_SNAPSHOT_EVERY_MS = 5000;
+const DEFAULT_REORDER_TOLERANCE_MS = 120_000;
 
 const isoOf = (seconds: number) => toOffsetIso(new Date(seconds * 1000));
 

@@ -56,7 +56,7 @@ export interface BatchWriterOptions extends BadgeCheckOptions {
   maxFutureMs?: number;
 }
 
-export const DEFAULT_MAX_FUTURE_MS = 120_000;
+const DEFAULT_MAX_FUTURE_MS = 120_000;
 
 /** How often, at most, a terminal's measured skew and last tap time are rewritten when the skew is steady. */
 const SKEW_WRITE_INTERVAL_MS = 5000;

@@ -29,7 +29,7 @@ export class InlineWriter implements CommitWriter {
 }
 
 /** An error from the writer thread, with SQLite's code (SQLITE_FULL, SQLITE_BUSY, SQLITE_IOERR...). */
-export class CommitError extends Error {
+class CommitError extends Error {
   constructor(message: string, readonly code: string | undefined) {
     super(message);
     this.name = 'CommitError';

@@ -173,7 +173,7 @@ function tokenCause(e: { code: string; message: string }): string {
   return e.code === 'ONSS_TOKEN_REFUSED' ? `authentication refused: ${e.message}` : e.message;
 }
 
-export function classifyBulk(res: HttpResponse, sent: OnssItem[]): BulkOutcome {
+function classifyBulk(res: HttpResponse, sent: OnssItem[]): BulkOutcome {
   if (res.status >= 200 && res.status < 300) {
     const items = readBulkResponse(res.body, sent);
     return items ? { kind: 'answered', items } : { kind: 'ambiguous', cause: 'unreadable answer', status: res.status };

@@ -46,7 +46,7 @@ export interface ReadOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export const PRIVATE_KEY_ENV = 'CIAO_ONSS_PRIVATE_KEY';
+const PRIVATE_KEY_ENV = 'CIAO_ONSS_PRIVATE_KEY';
 
 /**
  * The connection from an already schema-checked section; every problem found is returned, each naming
@@ -103,7 +103,7 @@ function pemFrom(value: string, baseDir: string): { ok: true; text: string } | {
 }
 
 /** A PKCS#8 RSA private key that can sign RS256, or the rule it breaks. */
-export function signingKeyFrom(pem: string): { ok: true; value: KeyObject } | { ok: false; rule: string; reason: string } {
+function signingKeyFrom(pem: string): { ok: true; value: KeyObject } | { ok: false; rule: string; reason: string } {
   if (!pem.includes('-----BEGIN PRIVATE KEY-----')) {
     return { ok: false, rule: 'pkcs8', reason: 'must be an unencrypted PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----; `openssl pkcs8 -topk8 -nocrypt` converts one)' };
   }

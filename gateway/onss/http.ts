@@ -22,7 +22,7 @@ export interface HttpResponse {
  */
 export type TransportErrorCode = 'ONSS_NOT_SENT' | 'ONSS_NO_ANSWER';
 
-export class TransportError extends Error {
+class TransportError extends Error {
   override readonly name = 'TransportError';
   /** `failure` is the short cause kept in the records: `timeout`, `connection reset`, `ECONNREFUSED`, ... */
   constructor(readonly code: TransportErrorCode, readonly failure: string, message: string) {

@@ -108,7 +108,7 @@ const notCreatedSchema = z.object({
 });
 const bulkResponseSchema = z.object({ items: z.array(z.union([createdSchema, notCreatedSchema])) });
 
-export function remarkText(r: unknown): string {
+function remarkText(r: unknown): string {
   if (typeof r === 'string') return r;
   const o = r as { code?: string; description?: string };
   return o.description ?? o.code ?? JSON.stringify(r);
@@ -147,7 +147,7 @@ export interface OnssRegistration {
 }
 
 /** Validity values: ONSS says `pending` until its checks ran. */
-export function isFinalValidity(validity: string): boolean {
+function isFinalValidity(validity: string): boolean {
   return validity !== 'pending';
 }
 

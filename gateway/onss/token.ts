@@ -29,7 +29,7 @@ export interface TokenOptions {
  */
 export type TokenErrorCode = 'ONSS_TOKEN_REFUSED' | 'ONSS_TOKEN_RATE_LIMITED' | 'ONSS_TOKEN_UNAVAILABLE';
 
-export class TokenError extends Error {
+class TokenError extends Error {
   override readonly name = 'TokenError';
   constructor(readonly code: TokenErrorCode, message: string, readonly status?: number, readonly retryAfterMs?: number) {
     super(message);

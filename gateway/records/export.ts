@@ -8,7 +8,7 @@ import type { RegistrationRecord } from './ports.ts';
  * site days (Europe/Brussels), both ends included. NISS numbers are in an export only for a user allowed
  * to see them.
  */
-export const MAX_EXPORT_DAYS = 100;
+const MAX_EXPORT_DAYS = 100;
 export const EXPORT_FORMATS = ['csv', 'json'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
@@ -56,7 +56,7 @@ export function checkPeriod(from: string | undefined, to: string | undefined, ma
   return { ok: true, value: { from: from!, to: to!, days, fromUtc: utc(startOfSiteDay(from!)), toUtc: utc(startOfSiteDay(next)) } };
 }
 
-export const EXPORT_COLUMNS = [
+const EXPORT_COLUMNS = [
   'seq', 'tapId', 'siteId', 'siteName', 'terminalId', 'workerId', 'workerName', 'ssin', 'limosaId', 'capacity', 'type', 'reason',
   'at', 'atUtc', 'receivedAt', 'employerKind', 'employerId', 'employerName', 'declaration', 'placeOfWork', 'onssState', 'onssId',
 ] as const;

@@ -184,7 +184,7 @@ const NEW_REMARK_TEXTS: Record<'future-dated' | 'terminal-time-zone' | 'sent-lat
   },
 };
 
-export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
+const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
   'double-in': {
     message: {
       fr: (d) => `Deux IN de suite : IN à ${s(d.time)} alors qu'un IN de ${s(d.openTime)} était encore ouvert.`,
@@ -346,7 +346,7 @@ export const REMARK_TEXTS: Record<RemarkKind, RemarkTexts> = {
 };
 
 /** Specific advice for the remarks ONSS is publicly known to return. */
-export const ONSS_REMARK_ADVICE: Record<string, Localized> = {
+const ONSS_REMARK_ADVICE: Record<string, Localized> = {
   'RELATED DIMONA NOT OK': {
     fr: "Aucune Dimona valable pour ce travailleur à cette date : faites vérifier ou introduire la Dimona par le service du personnel ; la remarque disparaît quand la Dimona est en ordre.",
     nl: 'Geen geldige Dimona voor deze werknemer op die datum: laat de personeelsdienst de Dimona nakijken of indienen; de opmerking verdwijnt zodra de Dimona in orde is.',

@@ -59,7 +59,7 @@ export function startOfSiteDay(day: string): Date {
 }
 
 /** The fold's order: instant, then tap id (the same order ingest folds taps in). */
-export function sortByInstant<T extends { at: string; tapId: string }>(rows: T[]): T[] {
+function sortByInstant<T extends { at: string; tapId: string }>(rows: T[]): T[] {
   return [...rows].sort((a, b) => instantOf(a) - instantOf(b) || (a.tapId < b.tapId ? -1 : a.tapId > b.tapId ? 1 : 0));
 }
 

@@ -1,4 +1,3 @@
-import { toOffsetIso } from '../../shared/time.ts';
 import { DEFAULT_MAX_SHIFT_HOURS, type ShiftStateName } from '../../shared/mqtt/payloads.ts';
 
 /**
@@ -21,8 +20,6 @@ import { DEFAULT_MAX_SHIFT_HOURS, type ShiftStateName } from '../../shared/mqtt/
  * Taps are ordered by instant, then by tap id (a total order: the same taps folded in any order of arrival
  * give the same state).
  */
-export { DEFAULT_MAX_SHIFT_HOURS };
-
 export interface FoldTap {
   /** The tap's instant (ms since the epoch). */
   atMs: number;
@@ -84,7 +81,7 @@ export function step(before: FoldState, tap: FoldTap, maxMs: number): { state: F
 }
 
 /** The fold's order: instant, then tap id. */
-export function compareTaps(a: { atMs: number; tapId: string }, b: { atMs: number; tapId: string }): number {
+function compareTaps(a: { atMs: number; tapId: string }, b: { atMs: number; tapId: string }): number {
   return a.atMs - b.atMs || (a.tapId < b.tapId ? -1 : a.tapId > b.tapId ? 1 : 0);
 }
 
@@ -93,19 +90,6 @@ export function foldTaps(taps: FoldTap[], maxMs: number, start: FoldState = OFF)
   let s = start;
   for (const t of [...taps].sort(compareTaps)) s = step(s, t, maxMs).state;
   return s;
-}
-
-/** A state as the terminals are told it (`since` with the Brussels offset of that instant). */
-export function sinceIso(s: FoldState): string {
-  return toOffsetIso(new Date(s.sinceMs));
-}
-
-/**
- * After a work OUT the state is the same whatever came before it (off, since that OUT, at its site): a fold
- * may restart there. Ingest refolds a late tap from the last such OUT before it.
- */
-export function isAnchor(tap: { direction: 'IN' | 'OUT'; reason: 'work' | 'break' }): boolean {
-  return tap.direction === 'OUT' && tap.reason === 'work';
 }
 
 /**

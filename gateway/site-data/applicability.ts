@@ -32,7 +32,7 @@ export interface Applicability {
   checkinatwork: Decision;
 }
 
-export const THRESHOLDS = {
+const THRESHOLDS = {
   noSubcontractorEur: 30_000,
   oneSubcontractorEur: 5_000,
   checkinatworkEur: 500_000,

@@ -49,7 +49,7 @@ interface AuditRow {
  * Masks every NISS/BIS (a standalone run of 11 digits, as the `ssin` field holds it), at any depth. Runs
  * inside longer tokens (a UUID's hex groups, a badge UID) are left alone.
  */
-export function maskForAudit(value: unknown): unknown {
+function maskForAudit(value: unknown): unknown {
   if (typeof value === 'string') return value.replace(/(?<![0-9A-Za-z-])\d{11}(?![0-9A-Za-z-])/g, (d) => `*********${d.slice(-2)}`);
   if (Array.isArray(value)) return value.map(maskForAudit);
   if (value && typeof value === 'object') {

@@ -50,7 +50,7 @@ export function siteBadgePolicy(db: Db, siteId: string, day = today()): SiteBadg
 }
 
 /** The sites requiring secure badges where the worker works (an employer on a declaration valid `day` or later). */
-export function secureSitesOfWorker(db: Db, workerId: string, day = today()): string[] {
+function secureSitesOfWorker(db: Db, workerId: string, day = today()): string[] {
   return (
     db
       .prepare(

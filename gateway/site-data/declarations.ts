@@ -36,7 +36,7 @@ export interface DeclarationInput {
 }
 
 /** A CIaO registration URL: https, at most 500 characters, no spaces. */
-export function parseCiaoUrl(input: string | null | undefined, problems: FieldProblem[]): string | null | undefined {
+function parseCiaoUrl(input: string | null | undefined, problems: FieldProblem[]): string | null | undefined {
   if (input === undefined) return undefined;
   const v = (input ?? '').trim();
   if (v === '') return null;

@@ -22,9 +22,9 @@ import { EMPTY_RELEASE, type HeldTapPreview, type HeldTapRelease, type ReleaseCo
  * thread, which holds the keys and the read counters (`outcome: 'badge-check'`), and is sent only if its SUN
  * message verifies.
  */
-export const DEFAULT_RELEASE_HORIZON_DAYS = 30;
+const DEFAULT_RELEASE_HORIZON_DAYS = 30;
 
-export function releaseHorizonDays(db: Db): number {
+function releaseHorizonDays(db: Db): number {
   const v = db.prepare("SELECT value FROM gateway_settings WHERE key = 'releaseHorizonDays'").pluck().get() as string | undefined;
   const n = v === undefined ? NaN : Number(v);
   return Number.isInteger(n) && n >= 0 ? n : DEFAULT_RELEASE_HORIZON_DAYS;
@@ -53,7 +53,7 @@ export interface HeldTapRow {
 }
 
 /** The tap a terminal sent, rebuilt from its row (the employer replaced when a site manager chose it). */
-export function tapOfRow(r: HeldTapRow, sun?: { picc: string; mac: string }, employer?: string): Tap {
+function tapOfRow(r: HeldTapRow, sun?: { picc: string; mac: string }, employer?: string): Tap {
   const chosen = employer ?? r.employer;
   const parsed = chosen ? parseCompanyId(chosen, 'employer') : undefined;
   return {

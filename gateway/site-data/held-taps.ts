@@ -64,8 +64,3 @@ export interface HeldTapRelease {
 }
 
 export const EMPTY_RELEASE: ReleaseResult = { released: [], shifts: [], registrations: 0, badgeChecks: 0 };
-
-export const NO_HELD_TAP_RELEASE: HeldTapRelease = {
-  enabled: false,
-  release: () => EMPTY_RELEASE,
-};

@@ -12,18 +12,18 @@ import { generateSecret, hashSecret } from './secrets.ts';
  * CA certificate that the gateway's HTTPS listener presents, so the device trusts the gateway on first
  * contact without any file copied beforehand (kubeadm's discovery-token-ca-cert-hash does the same).
  */
-export const DEFAULT_PAIRING_TTL_MS = 10 * 60_000;
+const DEFAULT_PAIRING_TTL_MS = 10 * 60_000;
 
 /** Crockford's base32 without I, L, O, U: unambiguous when read off a screen. */
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
-export function generatePairingCode(): string {
+function generatePairingCode(): string {
   const chars = Array.from({ length: 15 }, () => ALPHABET[randomInt(ALPHABET.length)]!);
   return `${chars.slice(0, 5).join('')}-${chars.slice(5, 10).join('')}-${chars.slice(10).join('')}`;
 }
 
 /** Upper-cases and maps look-alikes (O->0, I/L->1) so a code read aloud or typed still matches. */
-export function normalizePairingCode(code: string): string {
+function normalizePairingCode(code: string): string {
   return code.trim().toUpperCase().replace(/O/g, '0').replace(/[IL]/g, '1').replace(/[^0-9A-Z]/g, '');
 }
 

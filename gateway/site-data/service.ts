@@ -50,7 +50,7 @@ export interface Page<T> {
   limit: number;
 }
 
-export const MAX_PAGE = 500;
+const MAX_PAGE = 500;
 
 /** A worker as callers see it: the NISS only for those allowed, else masked. */
 export interface WorkerView extends Omit<Worker, 'ssin'> {

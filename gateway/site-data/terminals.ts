@@ -7,7 +7,7 @@ import { check, notFoundError, nowIso, problem, throwIfAny } from './input.ts';
 import { LANGUAGES, type Language } from '../../shared/mqtt/payloads.ts';
 
 /** Terminals: one MQTT identity each (client id = username = terminal id), with a secret shown once. */
-export const BUTTONS = ['IN', 'OUT', 'BREAK'] as const;
+const BUTTONS = ['IN', 'OUT', 'BREAK'] as const;
 export type Button = (typeof BUTTONS)[number];
 
 export interface Terminal {

@@ -5,7 +5,7 @@ import { parseLimosaId } from '../../shared/identifiers/declaration.ts';
 import { CAPACITIES, type Capacity } from '../../shared/registration.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { getCompany, parseCompanyNumber } from './companies.ts';
-import { check, notFoundError, nowIso, problem, requireText, throwIfAny } from './input.ts';
+import { check, nowIso, problem, requireText, throwIfAny } from './input.ts';
 
 /**
  * Workers: identified by NISS/BIS (or a Limosa id for some posted workers), with their capacity and
@@ -116,12 +116,6 @@ export function findWorker(db: Db, ref: string): Worker | undefined {
   }
   const l = getWorkerRow(db, 'limosa_id', ref.trim().toUpperCase());
   return l ? getWorker(db, l.id) : undefined;
-}
-
-export function requireWorker(db: Db, ref: string): Worker {
-  const w = findWorker(db, ref);
-  if (!w) throw notFoundError('worker', ref.replace(/\d{11}/, (d) => `*********${d.slice(-2)}`));
-  return w;
 }
 
 export function listWorkers(db: Db): Worker[] {

@@ -20,7 +20,7 @@ import type { OutageFact } from '../remarks/model.ts';
 export const HEARTBEAT_EVERY_MS = 60_000;
 
 /** The cause of a terminal outage while it was online but could not register, before its reasons. */
-export const CANNOT_REGISTER_CAUSE = 'the terminal is online but cannot register taps: ';
+const CANNOT_REGISTER_CAUSE = 'the terminal is online but cannot register taps: ';
 
 /** Statements the ingest transaction uses when a terminal goes offline or comes back. */
 export class TerminalOutages {

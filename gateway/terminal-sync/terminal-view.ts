@@ -38,7 +38,7 @@ function withOffer(offer: ReturnType<typeof updateOfferFor>): { update?: NonNull
 }
 
 /** A short name for a 16-character LCD line: first name and the initial of the last. */
-export function displayName(name: string): string {
+function displayName(name: string): string {
   const parts = name.trim().split(/\s+/);
   const short = parts.length > 1 ? `${parts[0]} ${parts[parts.length - 1]![0]}.` : parts[0] ?? '';
   return short.slice(0, 16);
@@ -71,7 +71,7 @@ interface ShiftRow {
 }
 
 /** A worker's stored shift state as terminals are told it. */
-export function shiftOf(row: ShiftRow): ShiftState {
+function shiftOf(row: ShiftRow): ShiftState {
   return { state: row.state, since: toOffsetIso(new Date(row.last_ms)), site: row.site_id, rev: row.rev };
 }
 

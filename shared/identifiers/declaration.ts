@@ -4,7 +4,7 @@ import { fail, ok, type Checked } from '../problems.ts';
  * Declaration-of-works number (ONSS `contractualRelationshipReference`, SOAP `WorkPlaceId`):
  * 13 upper-case letters and digits, never I or O. No public checksum exists.
  */
-export const DECLARATION_PATTERN = /^[A-HJ-NP-Z0-9]{13}$/;
+const DECLARATION_PATTERN = /^[A-HJ-NP-Z0-9]{13}$/;
 
 export function parseDeclarationNumber(input: string, field = 'declaration'): Checked<string> {
   if (typeof input !== 'string') return fail(field, 'type', 'must be a string of 13 characters');

@@ -23,11 +23,8 @@ export function nationalCheckDigits(first9: string, century: 1900 | 2000): strin
   return String(cc).padStart(2, '0');
 }
 
-/** The clock used for the birth-year plausibility rule; replaceable in tests. */
-let now = (): Date => new Date();
-export function setIdentifierClock(clock: () => Date): void {
-  now = clock;
-}
+/** The clock used for the birth-year plausibility rule. */
+const now = (): Date => new Date();
 
 function daysInMonth(yy: number, month: number, century: 1900 | 2000): number {
   const year = century + yy;

@@ -50,7 +50,7 @@ export type Tap = z.output<typeof tapSchema>;
 /** What a terminal writes before validation (employer as typed). */
 export type TapMessage = z.input<typeof tapSchema>;
 
-export const ACK_STATUSES = ['stored', 'rejected'] as const;
+const ACK_STATUSES = ['stored', 'rejected'] as const;
 export const REJECT_REASONS = ['too-large', 'not-json', 'unsupported-version', 'invalid-field', 'not-authorised'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -135,7 +135,7 @@ export const updateOfferSchema = z.strictObject({
 });
 export type UpdateOffer = z.infer<typeof updateOfferSchema>;
 
-export const UPDATE_STATES = ['downloading', 'installing', 'restarting', 'running', 'failed', 'rolled-back'] as const;
+const UPDATE_STATES = ['downloading', 'installing', 'restarting', 'running', 'failed', 'rolled-back'] as const;
 
 /** What a terminal says about the offer it was given, in its status. */
 export const updateReportSchema = z.strictObject({
@@ -209,7 +209,7 @@ export type Decoded<T> =
  * Decodes a payload a terminal published: size limit, JSON, version, then the schema.
  * Never throws, whatever the bytes.
  */
-export function decodeTerminalPayload<S extends z.ZodType>(schema: S, payload: Uint8Array | string, opts: { versioned: boolean }): Decoded<z.output<S>> {
+function decodeTerminalPayload<S extends z.ZodType>(schema: S, payload: Uint8Array | string, opts: { versioned: boolean }): Decoded<z.output<S>> {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
   const text = () => (typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
   if (size > MAX_TERMINAL_PAYLOAD_BYTES) {

@@ -13,7 +13,6 @@ import { RELEASE_VERSION_PATTERN } from './manifest.ts';
  * instead). Only regular files and folders are taken from a bundle: no links, no device files, no paths
  * out of its folder.
  */
-export const BUNDLE_ENTRIES = ['package.json', 'bin/ciao.mjs', 'dist'] as const;
 
 export interface BundlePackage {
   name: string;

@@ -43,12 +43,12 @@ export const signedManifestSchema = z.strictObject({
 export type SignedManifest = z.infer<typeof signedManifestSchema>;
 
 /** The exact bytes that are signed. */
-export function manifestBytes(m: ReleaseManifest): Buffer {
+function manifestBytes(m: ReleaseManifest): Buffer {
   const ordered = { v: m.v, product: m.product, version: m.version, sha256: m.sha256, size: m.size, createdAt: m.createdAt };
   return Buffer.from(DOMAIN + JSON.stringify(ordered), 'utf8');
 }
 
-export function releaseKeyId(publicKey: KeyObject): string {
+function releaseKeyId(publicKey: KeyObject): string {
   return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
 }
 

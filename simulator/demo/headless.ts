@@ -11,7 +11,7 @@ import { localDate } from '../../shared/time.ts';
  * rejected, the open remarks, and the two numbers that must be zero (lost, duplicates). Fails (exit 1) when
  * anything was lost or duplicated or an expected outcome is missing.
  */
-export const DEMO_DAY = join(import.meta.dirname, '../scenarios/days/demo-day.json');
+const DEMO_DAY = join(import.meta.dirname, '../scenarios/days/demo-day.json');
 
 export interface HeadlessOptions {
   /** Data directory; its `headless/` subdirectory is recreated for each run. */

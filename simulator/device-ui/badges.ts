@@ -16,7 +16,7 @@ export interface BadgeKey {
   uid: string;
 }
 
-export const RESERVED_KEYS = ['i', 'o', 'b', 'n', 's', 'r', '+', '-', 'q'] as const;
+const RESERVED_KEYS = ['i', 'o', 'b', 'n', 's', 'r', '+', '-', 'q'] as const;
 
 const badgeSchema = z.strictObject({
   key: z
@@ -44,7 +44,7 @@ const badgeListSchema = z
   });
 
 /** Validates a badge list; throws InvalidInputError naming each bad field (`badges[2].uid: ...`). */
-export function parseBadgeList(input: unknown): BadgeKey[] {
+function parseBadgeList(input: unknown): BadgeKey[] {
   const parsed = parseWith(badgeListSchema, input);
   if (!parsed.ok) {
     throw new InvalidInputError(

@@ -24,16 +24,7 @@ export interface InteractiveSimCommandOptions {
   logFile?: string;
 }
 
-export const SIM_READERS: readonly SimReaderKind[] = ['simulated', 'vpcd'];
-
-export const INTERACTIVE_SIM_HELP = `
-Interactive mode (no --load, no --scenario): the terminal in this window.
-  --config FILE       terminal config, as for 'ciao terminal' (or --url, --id and --secret)
-  --badges FILE       JSON list [{"key":"1","label":"Ana","uid":"04A1B2C3D4E5F6"}] (default: the demo badges)
-  --reader KIND       simulated (default) or vpcd (real PC/SC stack with a virtual card; needs pcscd + vsmartcard-vpcd)
-  --outbox FILE       outbox file without --config (default: ciao-sim-<id>.db in the temp directory)
-  --log-file FILE     the terminal's full log
-Keys: i/o/b buttons, badge keys, n cut/restore network, s stall, +/- clock 5 min, r reader, q quit.`;
+const SIM_READERS: readonly SimReaderKind[] = ['simulated', 'vpcd'];
 
 /** Takes commander's option object as it is (other modes' options are ignored). */
 export async function interactiveSimCommandAction(raw: InteractiveSimCommandOptions | Record<string, unknown>): Promise<InteractiveSimResult> {

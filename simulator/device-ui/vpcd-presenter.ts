@@ -19,7 +19,7 @@ export interface VpcdPresenterOptions {
 }
 
 /** vpcd's TCP port: the CHANNELID of its entry in reader.conf.d, or the driver's default. */
-export function findVpcdPort(dirs = ['/etc/reader.conf.d', '/usr/local/etc/reader.conf.d']): number {
+function findVpcdPort(dirs = ['/etc/reader.conf.d', '/usr/local/etc/reader.conf.d']): number {
   for (const dir of dirs) {
     if (!existsSync(dir)) continue;
     for (const file of readdirSync(dir)) {

@@ -27,7 +27,7 @@ export class AuthError extends Error {
   }
 }
 
-export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 export class TokenService {
   private readonly keys = new Map<string, Promise<VerifyKey>>();

@@ -113,7 +113,7 @@ function parseCount(text: string, key: string): number {
   return n;
 }
 
-export const FAULT_FLAG_HELP = `latency=DURATION, error-rate=P, unavailable=DURATION[:500|503], rate-limit=DURATION[:RETRY_AFTER_S],
+const FAULT_FLAG_HELP = `latency=DURATION, error-rate=P, unavailable=DURATION[:500|503], rate-limit=DURATION[:RETRY_AFTER_S],
 reset-rate=P, reset-count=N, hangup-rate=P, hangup-count=N, expire-tokens (DURATION: 500ms, 30s, 2m; P: 0..1)`;
 
 /** Parses the `--fault key=value` command-line flags into settings. */

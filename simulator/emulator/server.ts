@@ -14,12 +14,12 @@ import { checkItem } from './validation.ts';
  * asynchronous remarks, and fault injection. It is the only ONSS the tests, the demo and the benchmarks
  * talk to. The shapes follow what public sources show and are provisional (docs/onss.md).
  */
-export const TOKEN_PATH = '/REST/oauth/v5/token';
-export const API_BASE = '/REST/presenceRegistration/v1/presenceRegistrations';
-export const MAX_BULK_ITEMS = 200;
+const TOKEN_PATH = '/REST/oauth/v5/token';
+const API_BASE = '/REST/presenceRegistration/v1/presenceRegistrations';
+const MAX_BULK_ITEMS = 200;
 /** A search reaches at most this many registrations, in pages of at most MAX_PAGE_SIZE (SOAP contract; provisional for REST). */
-export const MAX_SEARCH_RESULTS = 500;
-export const MAX_PAGE_SIZE = 50;
+const MAX_SEARCH_RESULTS = 500;
+const MAX_PAGE_SIZE = 50;
 const DATE_OR_INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?Z)?$/;
 
 export interface EmulatorOptions {
@@ -62,7 +62,7 @@ function problem(reply: FastifyReply, status: number, type: string, title: strin
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function registrationView(r: StoredRegistration) {
+function registrationView(r: StoredRegistration) {
   return {
     id: r.id,
     ...(r.client_reference ? { clientReference: r.client_reference } : {}),

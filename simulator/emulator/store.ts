@@ -114,7 +114,7 @@ export interface SearchQuery {
  * A UUID version 7 (time-ordered): registration ids then land at the end of their index instead of at
  * random places, which keeps inserts cheap when the emulator holds millions of registrations.
  */
-export function timeOrderedId(now = Date.now()): string {
+function timeOrderedId(now = Date.now()): string {
   const b = randomBytes(16);
   b.writeUIntBE(now, 0, 6);
   b[6] = (b[6]! & 0x0f) | 0x70;

@@ -15,7 +15,7 @@ export interface ItemError extends FieldProblem {
 }
 
 const UTC_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
-export const CLIENT_REFERENCE_MAX = 24;
+const CLIENT_REFERENCE_MAX = 24;
 
 function err(code: string, field: string, rule: string, message: string): ItemError {
   return { code, field, rule, message: `${field}: ${message}` };

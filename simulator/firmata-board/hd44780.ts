@@ -5,7 +5,7 @@
  * switches it to 4-bit mode, where two pulses make one byte, high nibble first. Display RAM holds 40
  * characters per line; a 16x2 module shows addresses 0x00-0x0F and 0x40-0x4F.
  */
-export const LCD_COLUMNS = 16;
+const LCD_COLUMNS = 16;
 const LINE_LENGTH = 40;
 const LINE_2 = 0x40;
 

@@ -4,15 +4,15 @@
  * (START_SYSEX, an id, 7-bit data, END_SYSEX). https://github.com/firmata/protocol
  */
 export const DIGITAL_MESSAGE = 0x90;
-export const ANALOG_MESSAGE = 0xe0;
-export const REPORT_ANALOG = 0xc0;
-export const REPORT_DIGITAL = 0xd0;
-export const SET_PIN_MODE = 0xf4;
-export const SET_DIGITAL_PIN_VALUE = 0xf5;
+const ANALOG_MESSAGE = 0xe0;
+const REPORT_ANALOG = 0xc0;
+const REPORT_DIGITAL = 0xd0;
+const SET_PIN_MODE = 0xf4;
+const SET_DIGITAL_PIN_VALUE = 0xf5;
 export const REPORT_VERSION = 0xf9;
-export const SYSTEM_RESET = 0xff;
-export const START_SYSEX = 0xf0;
-export const END_SYSEX = 0xf7;
+const SYSTEM_RESET = 0xff;
+const START_SYSEX = 0xf0;
+const END_SYSEX = 0xf7;
 
 export const SYSEX = {
   ANALOG_MAPPING_QUERY: 0x69,

@@ -10,7 +10,7 @@ export interface TerminalCredentials {
   secret: string;
 }
 
-export const credentialsFileSchema = z
+const credentialsFileSchema = z
   .array(
     z.object({
       id: z.string().regex(TERMINAL_ID_PATTERN, 'must be letters, digits, - or _, starting with a letter or digit, at most 64 characters'),
@@ -21,7 +21,7 @@ export const credentialsFileSchema = z
   .min(1, 'must list at least one terminal');
 
 /** Parses `[{id, secret}, ...]`; every bad field is named (e.g. `3.secret: must not be empty`). */
-export function parseCredentials(data: unknown, source = 'credentials'): TerminalCredentials[] {
+function parseCredentials(data: unknown, source = 'credentials'): TerminalCredentials[] {
   const parsed = parseWith(credentialsFileSchema, data);
   if (!parsed.ok) {
     throw new InvalidInputError(parsed.problems.map((p) => ({ ...p, field: `${source}[${p.field}]`, message: `${source}: ${p.message}` })));

@@ -1,2 +1,2 @@
-export { createProgress, formatProgressLine, formatDuration, formatCount, formatRate } from './progress.ts';
+export { createProgress, formatProgressLine, formatDuration } from './progress.ts';
 export type { Progress, ProgressOptions, ProgressOutput, ProgressSnapshot } from './progress.ts';

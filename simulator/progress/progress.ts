@@ -67,11 +67,11 @@ export function formatDuration(ms: number | undefined): string {
 }
 
 /** Thousands separated by a thin comma: `1,234,567`. Rates keep one decimal under 100. */
-export function formatCount(n: number): string {
+function formatCount(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
-export function formatRate(n: number): string {
+function formatRate(n: number): string {
   if (n < 100) return n.toFixed(1);
   return formatCount(n);
 }

@@ -118,7 +118,7 @@ const scenarioWorkerSchema = z.strictObject({
   badge: z.string().regex(/^[0-9A-Fa-f]{8}(?:[0-9A-Fa-f]{6})?(?:[0-9A-Fa-f]{6})?$/, 'must be a badge UID in hex (4, 7 or 10 bytes)'),
 }).refine((w) => w.ssin !== undefined || w.limosaId !== undefined, { message: 'needs ssin or limosaId', path: ['ssin'] });
 
-export const expectedRemarkSchema = z.strictObject({
+const expectedRemarkSchema = z.strictObject({
   kind: z.enum(REMARK_KINDS),
   worker: z.string().optional(),
   terminal: z.string().optional(),

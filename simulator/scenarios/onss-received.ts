@@ -26,7 +26,7 @@ function capacityOf(value: unknown): string {
   return typeof value === 'string' && value.length > 0 ? value : '(none)';
 }
 
-export function receivedByOnss(world: World, workers: SeedWorker[]): ReceivedRegistration[] {
+function receivedByOnss(world: World, workers: SeedWorker[]): ReceivedRegistration[] {
   const db = world.emulator.store.db;
   const workerOf = (ssin: string | null, limosa: string | null) =>
     workers.find((w) => (ssin && w.ssin === ssin) || (limosa && w.limosaId?.toUpperCase() === limosa.toUpperCase()))?.key ?? `(unknown ${ssin ? 'NISS' : 'Limosa id'})`;

@@ -61,7 +61,7 @@ export function loadScenario(path: string): Scenario {
 }
 
 /** The workers of a scenario's world: the demo world's and its own. */
-export function scenarioWorkers(s: Scenario): SeedWorker[] {
+function scenarioWorkers(s: Scenario): SeedWorker[] {
   return [...DEMO_WORKERS, ...s.world.workers.map((w) => ({ ...w, badge: w.badge.toUpperCase() }))];
 }
 

@@ -9,7 +9,7 @@ import { durationMs, WALL_TIME, type Scenario } from './format.ts';
  * a time of the autumn repeated hour (02:30 on 2026-10-25) happens twice and needs its offset (`02:30+02:00`
  * the first time, `02:30+01:00` the second); an offset that is not Brussels' at that instant is refused.
  */
-export class ScenarioTimeError extends Error {
+class ScenarioTimeError extends Error {
   constructor(readonly problem: FieldProblem) {
     super(problem.message);
   }

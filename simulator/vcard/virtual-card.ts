@@ -16,9 +16,9 @@ import type { CardApplet } from './ntag424/ntag424-card.ts';
 export const VPCD_DEFAULT_PORT = 35963;
 
 /** MIFARE Classic 1K as a PC/SC v2 contactless reader reports it (PC/SC part 3 ATR, byte 5 = 0x4F). */
-export const ATR_MIFARE_CLASSIC_1K = Buffer.from('3B8F8001804F0CA000000306030001000000006A', 'hex');
+const ATR_MIFARE_CLASSIC_1K = Buffer.from('3B8F8001804F0CA000000306030001000000006A', 'hex');
 /** An ISO 14443-4 (type A, e.g. DESFire) card with one historical byte. */
-export const ATR_ISO14443_4 = Buffer.from('3B8180018080', 'hex');
+const ATR_ISO14443_4 = Buffer.from('3B8180018080', 'hex');
 
 export type CardKind = 'iso14443-3' | 'iso14443-4';
 

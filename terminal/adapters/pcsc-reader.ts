@@ -35,7 +35,7 @@ interface NfcReader extends EventEmitter {
   reader?: { close?(): void };
 }
 
-export const NFC_PCSC_MISSING =
+const NFC_PCSC_MISSING =
   'the PC/SC reader needs the optional dependency nfc-pcsc (and libpcsclite): install it with `npm install nfc-pcsc` on the terminal, or use "reader": "simulated"';
 
 const GET_UID = Buffer.from([0xff, 0xca, 0x00, 0x00, 0x00]);

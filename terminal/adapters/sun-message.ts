@@ -18,8 +18,8 @@ export type SunRead = { kind: 'sun'; sun: TapSun } | { kind: 'none'; why: string
 
 type Transmit = (apdu: Buffer) => Promise<Buffer>;
 
-export const SELECT_NDEF_APP = Buffer.from('00A4040C07D276000085010100', 'hex');
-export const SELECT_NDEF_FILE = Buffer.from('00A4000C02E104', 'hex');
+const SELECT_NDEF_APP = Buffer.from('00A4040C07D276000085010100', 'hex');
+const SELECT_NDEF_FILE = Buffer.from('00A4000C02E104', 'hex');
 /** Bytes per READ BINARY: well under what any reader and the chip's frame size accept. */
 const CHUNK = 0xf0;
 /** The first READ BINARY: NLEN and up to 126 bytes of message, enough for a badge URL. */

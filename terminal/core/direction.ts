@@ -48,7 +48,7 @@ export interface WorkerShift {
 }
 
 /** The state a tap leaves a worker in (the gateway applies the same rule). */
-export function stateAfter(direction: Direction, reason: Reason): ShiftStateName {
+function stateAfter(direction: Direction, reason: Reason): ShiftStateName {
   if (direction === 'IN') return 'working';
   return reason === 'break' ? 'break' : 'off';
 }

@@ -100,7 +100,7 @@ export interface AckOutcome {
 export type NewTap = Omit<TapMessage, 'seq'>;
 
 /** The outbox connection's SQLite page cache, in KiB. */
-export const OUTBOX_CACHE_KIB = 2000;
+const OUTBOX_CACHE_KIB = 2000;
 
 export class Outbox {
   readonly db: Db;

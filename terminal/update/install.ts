@@ -10,7 +10,7 @@ import type { ReleaseState } from './release-state.ts';
  * against the package installed on the box (a release carries code only; it shares the package's
  * node_modules through a link), then moved into place under its version's name in one rename.
  */
-export class InstallError extends Error {
+class InstallError extends Error {
   override readonly name = 'InstallError';
 }
 

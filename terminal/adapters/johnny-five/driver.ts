@@ -36,7 +36,7 @@ type Five = {
 
 const require = createRequire(import.meta.url);
 
-export function loadJohnnyFive(): Five {
+function loadJohnnyFive(): Five {
   try {
     return require('johnny-five') as Five;
   } catch (err) {

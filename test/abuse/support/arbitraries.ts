@@ -8,12 +8,12 @@ import type { TapMessage } from '../../../shared/mqtt/payloads.ts';
  * refusal must name), and raw garbage. Validity here is stated independently of the product's schema.
  */
 
-export const VALID_EMPLOYERS = [makeEnterpriseNumber('04030192'), makeEnterpriseNumber('04287594'), 'FR40123456789'];
+const VALID_EMPLOYERS = [makeEnterpriseNumber('04030192'), makeEnterpriseNumber('04287594'), 'FR40123456789'];
 
 const hex = (n: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'), minLength: n, maxLength: n });
-export const validBadge = fc.oneof(hex(8), hex(14), hex(20));
+const validBadge = fc.oneof(hex(8), hex(14), hex(20));
 /** Instants from 2000 to 2099, in the site's wall clock with its offset. */
-export const validInstant = fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2099, 11, 31) }).map((ms) => toOffsetIso(new Date(ms)));
+const validInstant = fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2099, 11, 31) }).map((ms) => toOffsetIso(new Date(ms)));
 
 export const validTap: fc.Arbitrary<TapMessage & { id: string }> = fc
   .record(
@@ -39,7 +39,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-
 const BADGE = /^(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}|[0-9A-Fa-f]{20})$/;
 
 /** For each tap field, values that must be refused (and so name that field). */
-export const INVALID_VALUES: Record<string, fc.Arbitrary<unknown>> = {
+const INVALID_VALUES: Record<string, fc.Arbitrary<unknown>> = {
   id: fc.oneof(notString, fc.string({ maxLength: 70 }).filter((s) => !UUID.test(s)), fc.constantFrom('', '0000-0000', 'urn:uuid:1', '{0b7e}')),
   seq: fc.oneof(fc.integer({ max: -1 }), fc.double({ noNaN: true }).filter((d) => !Number.isInteger(d)), fc.constantFrom(2 ** 53, 1e300, '12', null, true, '0')),
   badge: fc.oneof(notString, fc.string({ maxLength: 24 }).filter((s) => !BADGE.test(s)), hex(9), hex(16), fc.constantFrom('', 'GG000001', 'AA00000', 'AA 00 00 01')),
@@ -53,7 +53,7 @@ export const INVALID_VALUES: Record<string, fc.Arbitrary<unknown>> = {
   localAt: fc.oneof(notString, fc.constantFrom('2026-03-02 07:15', 'now', '', '2026-03-02T07:15:00+25:00x')),
   employer: fc.oneof(notString, fc.constantFrom('0403019262', '0403.019.26', 'BE', '', '123', 'BE0403019262', '!!', 'BE 0403 019 262')),
 };
-export const REQUIRED_FIELDS = ['id', 'seq', 'badge', 'direction', 'reason', 'at'] as const;
+const REQUIRED_FIELDS = ['id', 'seq', 'badge', 'direction', 'reason', 'at'] as const;
 
 export type BrokenTap =
   | { kind: 'field'; payload: Record<string, unknown>; field: string; id?: string }
@@ -120,7 +120,7 @@ export function idOf(b: Buffer): string | undefined {
   }
 }
 
-export function isJsonObject(b: Buffer): boolean {
+function isJsonObject(b: Buffer): boolean {
   try {
     const v: unknown = JSON.parse(b.toString('utf8'));
     return v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -17,7 +17,7 @@ export interface VpcdSetup {
   problem: string | null;
 }
 
-export function findVpcd(): VpcdSetup {
+function findVpcd(): VpcdSetup {
   const which = spawnSync('sh', ['-c', 'command -v pcscd || ls /usr/sbin/pcscd 2>/dev/null'], { encoding: 'utf8' });
   const pcscd = which.stdout.trim().split('\n')[0] || null;
   if (!pcscd) return { pcscd: null, port: VPCD_DEFAULT_PORT, problem: 'pcscd is not installed (apt-get install pcscd)' };
@@ -87,7 +87,7 @@ export async function pcscTestSetup(): Promise<{ setup: VpcdSetup; problem: stri
   }
 }
 
-export const PCSCD_LOCK_PATH = '/tmp/ciao-pcscd.lock';
+const PCSCD_LOCK_PATH = '/tmp/ciao-pcscd.lock';
 
 export async function acquirePcscdLock(opts: { path?: string; timeoutMs?: number } = {}): Promise<() => void> {
   const { openSync, writeSync, closeSync, readFileSync: read, unlinkSync } = await import('node:fs');

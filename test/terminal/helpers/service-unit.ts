@@ -15,7 +15,7 @@ export interface ServiceCommand {
 }
 
 /** systemd's word splitting for Environment= and ExecStart=: whitespace separates, double quotes group. */
-export function splitUnitWords(value: string): string[] {
+function splitUnitWords(value: string): string[] {
   const words: string[] = [];
   for (const m of value.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!);
   return words;

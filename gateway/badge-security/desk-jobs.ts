@@ -54,7 +54,8 @@ export interface DeskJob {
   /** The lines `ciao admin badge provision` prints, in order. */
   steps: string[];
   result: { uid: string; kind: Badge['kind']; keyVersion: number | null; validFrom: string; validTo: string | null; previousWorkerId: string | null; previousKeyVersion: number | null; keysChanged: number[] } | null;
-  error: { message: string; retry: string } | null;
+  /** Why it failed, and what to do next: start again once the badge is ready, place it again, or enrol it again. */
+  error: { message: string; next: 'start-again' | 'present-again' | 'enrol-again'; retry: string } | null;
 }
 
 export interface DeskStatus {
@@ -93,7 +94,11 @@ export interface BadgeDeskOptions {
   nfcPcscProblem?: () => Promise<string | null>;
 }
 
-const RETRY = 'Nothing is lost: present the badge again and start again; personalisation resumes where it stopped.';
+const RETRY_TEXT = {
+  'start-again': 'Start again when the badge is ready to be placed on the reader.',
+  'present-again': 'Nothing is lost: present the badge again and start again; personalisation resumes where it stopped.',
+  'enrol-again': 'The badge is personalised; only its enrolment failed: start again with the badge on the reader to enrol it (nothing is changed on the badge twice).',
+} as const;
 
 export class BadgeDesk {
   private running: DeskJob | null = null;
@@ -130,7 +135,8 @@ export class BadgeDesk {
   }
 
   async status(): Promise<DeskStatus> {
-    const problem = await this.problem();
+    // While a run goes on, what it needed was there when it started (the console asks every half second).
+    const problem = this.running ? null : await this.problem();
     return {
       configured: this.o.settings !== undefined,
       available: problem === null,
@@ -231,13 +237,8 @@ export class BadgeDesk {
       this.o.logger?.info({ job: job.id, workerId: job.workerId, uid: b.uid, keyVersion: b.keyVersion }, 'badge personalised and enrolled');
     } catch (err) {
       const message = (err as Error).message;
-      const personalised = job.progress.verifiedCounter !== null;
-      job.error = {
-        message,
-        retry: personalised
-          ? 'The badge is personalised; only its enrolment failed: start again with the badge on the reader to enrol it (nothing is changed on the badge twice).'
-          : job.progress.placed ? RETRY : 'Start again when the badge is ready to be placed on the reader.',
-      };
+      const next = job.progress.verifiedCounter !== null ? 'enrol-again' : job.progress.placed ? 'present-again' : 'start-again';
+      job.error = { message, next, retry: RETRY_TEXT[next] };
       job.state = 'failed';
       this.o.logger?.warn({ job: job.id, workerId: job.workerId, err: message }, 'personalising a badge failed');
     } finally {

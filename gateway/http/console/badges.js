@@ -125,7 +125,7 @@ function DeskProgress({ job, waitSeconds }) {
     <ol class="milestones">
       <${Milestone} name="placed" done=${!!p.placed}>${t('m_placed')}${p.placed ? html` <span class="mono">${p.placed.uid}</span>` : ''}<//>
       <${Milestone} name="authenticated" done=${p.authenticated}>${t('m_authenticated')}<//>
-      <${Milestone} name="keys" done=${p.verifiedCounter !== null}>${t('m_keys')}: ${p.keysChanged.length ? p.keysChanged.join(', ') : p.verifiedCounter !== null ? t('m_keysNone') : '…'}<//>
+      <${Milestone} name="keys" done=${p.verifiedCounter !== null}>${t('m_keys')} ${p.keysChanged.length ? p.keysChanged.join(', ') : p.verifiedCounter !== null ? t('m_keysNone') : '…'}<//>
       <${Milestone} name="verified" done=${p.verifiedCounter !== null}>${t('m_verified')}<//>
       <${Milestone} name="enrolled" done=${p.enrolled}>${t('m_enrolled')}<//>
     </ol>

@@ -9,7 +9,7 @@ import { recordChange, listAudit, type Actor, type AuditQuery } from './audit.ts
 import { getCompany, listCompanies, parseCompanyNumber, upsertCompany, type Company } from './companies.ts';
 import { getSite, listSites, upsertSite, type Site, type SiteInput } from './sites.ts';
 import { getDeclaration, listDeclarations, upsertDeclaration, type Declaration, type DeclarationInput } from './declarations.ts';
-import { checkWorker, getWorker, listWorkers, saveWorker, type Worker, type WorkerInput } from './workers.ts';
+import { checkWorker, findWorker, getWorker, listWorkers, saveWorker, type Worker, type WorkerInput } from './workers.ts';
 import { checkBadge, getBadge, listBadges, provisionedBadgeRecord, revokeBadge, saveBadge, saveSecureBadge, type Badge, type ProvisionedBadgeInput } from './badges.ts';
 import { siteBadgePolicy, writeSiteRule } from './badge-policy.ts';
 import { addTerminal, bumpSiteTerminals, getTerminal, listTerminals, setEnrolmentMode, setTerminalDisabled, updateTerminal, type Terminal, type TerminalSettings } from './terminals.ts';
@@ -621,7 +621,9 @@ export class SiteDataService {
    */
   personalisationTarget(caller: Caller, input: { worker: string; validFrom?: string; validTo?: string }): { workerId: string; workerName: string; validFrom?: string; validTo?: string } {
     requirePermission(caller.user, 'change-site-data');
-    const w = this.worker(caller, (input.worker ?? '').trim());
+    const ref = (input.worker ?? '').trim();
+    // Worker id, NISS/BIS or Limosa id, as `badge provision --worker`; then the caller must see them.
+    const w = this.worker(caller, findWorker(this.db, ref)?.id ?? ref);
     if (w.deactivatedAt) throw invalid('worker', 'active', `worker ${w.id} is deactivated`);
     const problems: FieldProblem[] = [];
     const validFrom = parseDay(input.validFrom, 'validFrom', problems);

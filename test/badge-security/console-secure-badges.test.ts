@@ -331,7 +331,8 @@ describe("personalising a blank secure badge on the gateway's desk reader", () =
     const heldTap = heldUnknownTap(BADGE_UID, true);
     const chip = new VirtualNtag424({ state: blankState(BADGE_UID) });
 
-    const first = await call(api, '/badge-desk/jobs', { token: tokens.clean, body: { worker: 'w-solo' } });
+    // The worker named by their NISS, as on the command line.
+    const first = await call(api, '/badge-desk/jobs', { token: tokens.clean, body: { worker: S.workers.solo.niss } });
     expect(first.status).toBe(202);
     expect(first.json.job).toMatchObject({ workerId: 'w-solo', workerName: S.workers.solo.name, by: { name: 'Marie (Clean)' } });
     await waitUntil(async () => (await call(api, '/badge-desk', { token: tokens.clean })).json.job?.state === 'waiting-for-badge', { what: 'the desk waiting for a badge' });

@@ -98,11 +98,25 @@ export const gatewayConfigSchema = z.strictObject({
       releaseHorizonDays: z.number().int('must be a whole number of days').min(1, 'must be 1 to 366 days').max(366, 'must be 1 to 366 days').default(30),
     })
     .prefault({}),
-  /** Secure badges (NTAG 424 DNA): where the master keys are, and how late a lower read counter may come. */
+  /**
+   * Secure badges (NTAG 424 DNA): where the master keys are, how late a lower read counter may come, and the
+   * desk reader attached to this machine on which the console personalises blank badges (absent: the
+   * console's action is off, saying so).
+   */
   badgeSecurity: z
     .strictObject({
       keyFile: z.string().min(1, 'must be the path of the badge key file').optional(),
       reorderToleranceSeconds: z.number().min(0, 'must be 0 or more').max(3600, 'must be at most 3600 s').default(120),
+      deskReader: z
+        .strictObject({
+          /** Part of the reader's PC/SC name, when several readers are attached (as `badge provision --reader`). */
+          readerName: z.string().min(1, 'must be part of the desk reader\'s PC/SC name, e.g. "ACR122U"').optional(),
+          /** pcscd's socket. */
+          socketPath: z.string().min(1, 'must be the path of pcscd\'s socket').default('/run/pcscd/pcscd.comm'),
+          /** How long the console's action waits for a badge on the reader (as `badge provision --wait`). */
+          waitSeconds: z.number().int('must be a whole number of seconds').min(5, 'must be 5 to 600 s').max(600, 'must be 5 to 600 s').default(60),
+        })
+        .optional(),
     })
     .prefault({}),
   /**

@@ -23,6 +23,7 @@ import { SiteDataService } from './site-data/service.ts';
 import { startPairingListener, type PairingListener } from './http/pairing-server.ts';
 import { loadKeyRing, type BadgeKeyRing } from './badge-security/key-ring.ts';
 import { BadgeKeyHealth } from './ingest/badge-check.ts';
+import { BadgeDesk } from './badge-security/desk-jobs.ts';
 import { openTerminalCa, type TerminalCa } from './fleet/terminal-ca.ts';
 import { FleetIdentity } from './fleet/service.ts';
 import { ReleaseStore } from './fleet/releases.ts';
@@ -110,7 +111,9 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
       if (r.badgeChecks > 0) ingest.taps.settleBadgeChecks();
     });
     const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
-    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, () => pairingInfo.current, fleet));
+    // The desk reader attached to this machine, on which the console personalises blank secure badges.
+    const badgeDesk = new BadgeDesk({ db, keys: badgeKeys, settings: config.badgeSecurity.deskReader, logger: logger.child({ component: 'badge-desk' }), now: () => clock.now() });
+    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, () => pairingInfo.current, fleet, badgeDesk));
     const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest, publisher, fleet));
     const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening, fleet));
     pairingInfo.current = pairing;
@@ -303,7 +306,7 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
   };
 }
 
-function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, badgeKeys: BadgeKeyHealth, options: StartGatewayOptions, siteData: SiteDataService, pairing: () => { url: string; fingerprint: string } | undefined, fleet: Fleet): Component<FastifyInstance> {
+function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, badgeKeys: BadgeKeyHealth, options: StartGatewayOptions, siteData: SiteDataService, pairing: () => { url: string; fingerprint: string } | undefined, fleet: Fleet, badgeDesk: BadgeDesk): Component<FastifyInstance> {
   return {
     name: 'http',
     async start() {
@@ -318,14 +321,15 @@ function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
             },
           }),
         );
-        if (options.adminApi !== false) await http.register(adminApiPlugin, { db, now: () => clock.now(), siteData, pairing, releases: fleet.releases });
+        if (options.adminApi !== false) await http.register(adminApiPlugin, { db, now: () => clock.now(), siteData, pairing, releases: fleet.releases, badgeDesk });
         for (const plugin of options.httpPlugins ?? []) await http.register(plugin, { db });
         await http.listen({ host: config.http.host, port: config.http.port });
       } catch (err) {
         await http.close();
         throw err;
       }
-      return { value: http, stop: () => http.close() };
+      // A personalisation waiting for a badge stops waiting before the database closes.
+      return { value: http, stop: async () => { await badgeDesk.stop(); await http.close(); } };
     },
   };
 }

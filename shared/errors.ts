@@ -17,6 +17,8 @@ export const ERROR_CODES = [
   'ERR_CIAO_UNAUTHENTICATED',
   /** The request is well formed but the gateway's set-up does not allow it now (e.g. no pairing listener). */
   'ERR_CIAO_CONFLICT',
+  /** Something the gateway needs for this is absent now (e.g. no desk reader, pcscd not running): try again once it is there. */
+  'ERR_CIAO_UNAVAILABLE',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -51,4 +53,8 @@ export function unauthenticated(problem: FieldProblem): CiaoError {
 
 export function conflict(problem: FieldProblem): CiaoError {
   return new CiaoError('ERR_CIAO_CONFLICT', [problem]);
+}
+
+export function unavailable(problem: FieldProblem): CiaoError {
+  return new CiaoError('ERR_CIAO_UNAVAILABLE', [problem]);
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { describeProblems, intOption, printRows, resolveDbPath, stdoutIo, withDb } from './context.ts';
+import { describeProblems, intOption, printRows, resolveDbPath, stdoutIo, withDb, withService } from './context.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import type { BadgeKeyRing } from '../badge-security/key-ring.ts';
 
@@ -161,10 +161,8 @@ export function registerBadgeSecurityCommands(admin: Command): void {
     .argument('<id>', 'site id')
     .option('--off', 'stop requiring secure badges')
     .action(async (id: string, o: { off?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const { setSiteRequiresSecureBadges } = await import('../site-data/badge-policy.ts');
-        const { cliCaller } = await import('./context.ts');
-        const p = setSiteRequiresSecureBadges(db, id, !o.off, cliCaller().actor);
+      withService(cmd, (service, caller) => {
+        const p = service.setSiteRequiresSecureBadges(caller, id, !o.off);
         stdoutIo.out(`site ${p.siteId} ${p.requireSecureBadges ? 'requires secure badges' : 'accepts UID-only badges'}`);
         if (p.requireSecureBadges && p.uidOnlyBadges.length) {
           stdoutIo.out(`${p.uidOnlyBadges.length} UID-only badge(s) of its workers are flagged on every tap until replaced:`);

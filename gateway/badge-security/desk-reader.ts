@@ -57,6 +57,14 @@ async function loadNfcPcsc(): Promise<NfcModule> {
   }
 }
 
+let nfcPcscLoad: Promise<string | null> | undefined;
+
+/** Why the desk reader cannot be used on this machine (nfc-pcsc or libpcsclite missing), or null; asked once. */
+export function deskNfcPcscProblem(): Promise<string | null> {
+  nfcPcscLoad ??= loadNfcPcsc().then(() => null, (err: unknown) => (err as Error).message);
+  return nfcPcscLoad;
+}
+
 export class DeskReader extends EventEmitter<DeskReaderEvents> {
   private nfc: NfcInstance | null = null;
   private readonly readers = new Map<string, NfcReader>();
@@ -104,18 +112,29 @@ export class DeskReader extends EventEmitter<DeskReaderEvents> {
     }
   }
 
-  /** Resolves with the next card presented (or rejects after `timeoutMs`). */
-  waitForCard(timeoutMs: number): Promise<DeskCard> {
+  /** Resolves with the next card presented (or rejects after `timeoutMs`, or when `signal` aborts). */
+  waitForCard(timeoutMs: number, signal?: AbortSignal): Promise<DeskCard> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const done = () => {
+        clearTimeout(timer);
         this.off('card', onCard);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const timer = setTimeout(() => {
+        done();
         reject(new Error(`no badge was presented within ${Math.round(timeoutMs / 1000)} s`));
       }, timeoutMs);
       const onCard = (card: DeskCard) => {
-        clearTimeout(timer);
+        done();
         resolve(card);
       };
+      const onAbort = () => {
+        done();
+        reject(signal?.reason instanceof Error ? signal.reason : new Error('stopped while waiting for a badge'));
+      };
       this.once('card', onCard);
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -1,15 +1,17 @@
 import type { Db } from '../../shared/sqlite.ts';
-import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
+import type { FieldProblem } from '../../shared/problems.ts';
 import { findWorker } from '../site-data/workers.ts';
-import { getBadge, saveSecureBadge, type Badge } from '../site-data/badges.ts';
-import { nowIso, parseDay, problem, throwIfAny } from '../site-data/input.ts';
+import { getBadge, provisionedBadgeRecord, saveSecureBadge, type Badge, type ProvisionedBadgeInput } from '../site-data/badges.ts';
+import { parseDay, problem, throwIfAny } from '../site-data/input.ts';
 import { recordChange, SYSTEM_ACTOR, type Actor } from '../site-data/audit.ts';
 import { HeldTapReleaser } from '../site-data/held-tap-release.ts';
 import type { CardTransport } from './apdu.ts';
 import { DeskReader } from './desk-reader.ts';
 import { deriveBadgeKeys } from './diversify.ts';
 import { versionsByPreference, type BadgeKeyRing } from './key-ring.ts';
-import { provisionBadge, type ProvisionResult } from './provision.ts';
+import { provisionBadge, type ProvisionProgress, type ProvisionResult } from './provision.ts';
+
+export type { ProvisionedBadgeInput };
 
 /**
  * Personalising a badge and enrolling it, as one operation for `ciao admin badge provision` and the site
@@ -27,8 +29,15 @@ export interface EnrolOptions {
   validFrom?: string;
   validTo?: string;
   onStep?: (step: string) => void;
+  /** The same steps as facts (the console's progress), and `enrolled` once the record is written. */
+  onProgress?: (p: ProvisionProgress | { step: 'enrolled'; uid: string; keyVersion: number }) => void;
   /** Who provisions, for the audit trail (the console passes its user, the command `cli:<system user>`). */
   actor?: Actor;
+  /**
+   * How the personalised badge is enrolled (default: `enrolPersonalisedBadge` as `actor`). The console's
+   * goes through the site-data service, which checks the user's scope and tells the running gateway.
+   */
+  enrol?: (input: ProvisionedBadgeInput) => { badge: Badge; before: Badge | null };
   /** Test seam: the PCD's random numbers. */
   random?: (n: number) => Buffer;
 }
@@ -76,11 +85,14 @@ export async function provisionAndEnrol(transport: CardTransport, o: EnrolOption
     keyVersion: current,
     previousKeys,
     ...(o.onStep ? { onStep: o.onStep } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     ...(o.random ? { random: o.random } : {}),
   });
   const uid = provisioning.uid;
 
-  const enrolled = enrolPersonalisedBadge(o.db, { uid, keyVersion: current, ...input }, o.actor ?? SYSTEM_ACTOR);
+  const enrolInput = { uid, keyVersion: current, ...input };
+  const enrolled = o.enrol ? o.enrol(enrolInput) : enrolPersonalisedBadge(o.db, enrolInput, o.actor ?? SYSTEM_ACTOR);
+  o.onProgress?.({ step: 'enrolled', uid, keyVersion: current });
   const oldVersions = provisioning.versionsFound.filter((v) => v !== 0 && v !== current);
   const existing = enrolled.before;
   const before = existing?.kind === 'secure' && existing.keyVersion !== current ? existing.keyVersion : oldVersions.length ? Math.max(...oldVersions) : null;
@@ -92,22 +104,10 @@ export async function provisionAndEnrol(transport: CardTransport, o: EnrolOption
  * the audit trail. Taps the badge made while it was unknown go through the badge check of the running
  * gateway (gateway/site-data/held-tap-release.ts), never released blind.
  */
-export function enrolPersonalisedBadge(db: Db, input: { uid: string; keyVersion: number; workerId?: string; validFrom?: string; validTo?: string }, actor: Actor, now = new Date()): { badge: Badge; before: Badge | null } {
+export function enrolPersonalisedBadge(db: Db, input: ProvisionedBadgeInput, actor: Actor, now = new Date()): { badge: Badge; before: Badge | null } {
   return db.transaction(() => {
     const existing = getBadge(db, input.uid) ?? null;
-    const workerId = input.workerId ?? existing?.workerId;
-    if (!workerId) {
-      throw new InvalidInputError([
-        problem('worker', 'required', `badge ${input.uid} is personalised but not enrolled to anyone: run the command again with --worker (the badge need not be personalised again)`),
-      ]);
-    }
-    const badge = saveSecureBadge(db, {
-      uid: input.uid,
-      workerId,
-      validFrom: input.validFrom ?? existing?.validFrom ?? nowIso().slice(0, 10),
-      validTo: input.validTo ?? (input.validFrom ? null : existing?.validTo ?? null),
-      keyVersion: input.keyVersion,
-    });
+    const badge = saveSecureBadge(db, provisionedBadgeRecord(existing, input, now));
     const auditId = recordChange(db, { actor, action: 'provision', entity: 'badge', entityId: input.uid, before: existing, after: badge });
     new HeldTapReleaser().release(db, { entity: 'badge', before: existing, after: badge }, { auditId, actor, at: now });
     return { badge, before: existing };
@@ -125,6 +125,10 @@ export interface DeskEnrolOptions extends EnrolOptions {
   transmitTimeoutMs?: number;
   /** Told once the reader is ready, before the wait for a badge. */
   onReady?: (readerNames: string[]) => void;
+  /** Told when a badge is on the reader, before anything is done to it. */
+  onPlaced?: (card: { readerName: string; uid: string }) => void;
+  /** Aborting stops the wait for a badge (and the desk reader): the gateway is stopping. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -135,12 +139,14 @@ export async function provisionOnDeskReader(o: DeskEnrolOptions): Promise<Enroll
   checkInput(o);
   const desk = new DeskReader({ ...(o.socketPath ? { socketPath: o.socketPath } : {}), ...(o.readerName ? { readerName: o.readerName } : {}), transmitTimeoutMs: o.transmitTimeoutMs ?? 3000 });
   try {
+    o.signal?.throwIfAborted();
     await desk.start();
     const waitMs = o.waitMs ?? 60_000;
-    const card = desk.waitForCard(waitMs);
+    const card = desk.waitForCard(waitMs, o.signal);
     // Give the reader a moment to attach; with none, say so instead of waiting for a badge that cannot come.
     const deadline = Date.now() + Math.min(waitMs, 5000);
-    while (desk.readerNames.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (desk.readerNames.length === 0 && Date.now() < deadline && !o.signal?.aborted) await new Promise((r) => setTimeout(r, 50));
+    o.signal?.throwIfAborted();
     if (desk.readerNames.length === 0) {
       card.catch(() => undefined);
       throw new Error(o.readerName ? `no contactless reader whose name contains "${o.readerName}" is attached to pcscd` : 'no contactless reader is attached to pcscd');
@@ -148,6 +154,7 @@ export async function provisionOnDeskReader(o: DeskEnrolOptions): Promise<Enroll
     o.onReady?.(desk.readerNames);
     const presented = await card;
     o.onStep?.(`badge on ${presented.readerName}`);
+    o.onPlaced?.({ readerName: presented.readerName, uid: presented.uid });
     return await provisionAndEnrol(presented.transport, o);
   } finally {
     await desk.stop();

@@ -34,9 +34,21 @@ export interface ProvisionOptions {
   ndef?: { baseUrl?: string; piccParam?: string; macParam?: string };
   /** Progress lines, for a command to print. */
   onStep?: (step: string) => void;
+  /** The same progress as facts, for a screen to show (the console's personalisation). */
+  onProgress?: (p: ProvisionProgress) => void;
   /** Test seam: the PCD's random numbers. */
   random?: (n: number) => Buffer;
 }
+
+/** A step of personalisation done, as a fact. */
+export type ProvisionProgress =
+  | { step: 'badge'; uid: string }
+  | { step: 'keys-found'; keysFound: KeyState[]; versionsFound: number[] }
+  | { step: 'authenticated'; uid: string }
+  | { step: 'key-changed'; key: number }
+  | { step: 'ndef-written' }
+  | { step: 'sun-on' }
+  | { step: 'verified'; counter: number };
 
 /** What a key of the badge was: this version's, an earlier version's (`previous`), or the factory key. */
 export type KeyState = 'ours' | 'previous' | 'factory';
@@ -84,6 +96,7 @@ function badgeFileSettings(layout: SunNdefLayout): Pick<FileSettings, 'commMode'
 
 export async function provisionBadge(transport: CardTransport, o: ProvisionOptions): Promise<ProvisionResult> {
   const step = o.onStep ?? (() => {});
+  const progress = o.onProgress ?? (() => {});
   const factoryKey = o.factoryKey ?? Buffer.alloc(16);
   const version = o.keyVersion ?? 1;
   const card = new Ntag424Client(transport, o.random);
@@ -96,6 +109,7 @@ export async function provisionBadge(transport: CardTransport, o: ProvisionOptio
   const uid = info.uid;
   const uidHex = uid.toString('hex').toUpperCase();
   step(`badge ${uidHex}`);
+  progress({ step: 'badge', uid: uidHex });
   const keys = typeof o.keys === 'function' ? o.keys(uid) : o.keys;
   const layout = buildSunNdef(o.ndef);
   const wanted = badgeFileSettings(layout);
@@ -108,6 +122,7 @@ export async function provisionBadge(transport: CardTransport, o: ProvisionOptio
     await card.writeData(FILE_NDEF, 0, layout.file);
     ndefWritten = true;
     step('NDEF URL written');
+    progress({ step: 'ndef-written' });
   }
 
   const previous = (o.previousKeys ?? []).filter((p) => p.version !== version).map((p) => ({ version: p.version, keys: typeof p.keys === 'function' ? p.keys(uid) : p.keys }));
@@ -125,10 +140,12 @@ export async function provisionBadge(transport: CardTransport, o: ProvisionOptio
     oldKeys.push(found.key);
   }
   step(`keys found: ${keysFound.map((s, n) => `${n}=${s === 'previous' ? `version ${versionsFound[n]}` : s}`).join(' ')}`);
+  progress({ step: 'keys-found', keysFound: [...keysFound], versionsFound: [...versionsFound] });
 
   await card.authenticate(KEY_APP_MASTER, oldKeys[0]!);
   const realUid = await card.getCardUid();
   if (!realUid.equals(uid)) throw new ProvisioningError(`GetCardUID says ${realUid.toString('hex').toUpperCase()} but GetVersion said ${uidHex}`);
+  progress({ step: 'authenticated', uid: uidHex });
 
   const keysChanged: number[] = [];
   for (let n = 1; n < 5; n++) {
@@ -136,20 +153,24 @@ export async function provisionBadge(transport: CardTransport, o: ProvisionOptio
     await card.changeKey(n, keys[n]!, version, oldKeys[n]);
     keysChanged.push(n);
     step(`key ${n} changed`);
+    progress({ step: 'key-changed', key: n });
   }
   if (!settingsDone) {
     if (!ndefWritten) {
       await card.writeData(FILE_NDEF, 0, layout.file, settings.commMode);
       ndefWritten = true;
       step('NDEF URL written');
+      progress({ step: 'ndef-written' });
     }
     await card.changeFileSettings(FILE_NDEF, wanted);
     step('SUN mirroring on');
+    progress({ step: 'sun-on' });
   }
   if (keysFound[0] !== 'ours') {
     await card.changeKey(KEY_APP_MASTER, keys[0], version);
     keysChanged.push(0);
     step('key 0 changed');
+    progress({ step: 'key-changed', key: 0 });
   }
 
   // The check read: unauthenticated, as a terminal reads.
@@ -160,6 +181,7 @@ export async function provisionBadge(transport: CardTransport, o: ProvisionOptio
   const check = verifySun({ picc, mac }, { metaReadKey: keys[KEY_SDM_META_READ], fileReadKey: (u) => (u.equals(uid) ? keys[KEY_SDM_FILE_READ] : undefined) }, uidHex);
   if (!check.ok) throw new ProvisioningError(`badge ${uidHex} is personalised but its SUN message does not verify (${check.why})`);
   step(`SUN message verified (read counter ${check.counter})`);
+  progress({ step: 'verified', counter: check.counter });
   return { uid: uidHex, keysFound, versionsFound, keysChanged, ndefWritten, fileSettingsChanged: !settingsDone, check, layout };
 }
 

@@ -21,6 +21,7 @@ import { PERMISSIONS } from '../access/roles.ts';
 import { PROBLEM_SCHEMA, sendProblem } from './problems.ts';
 import { fleetRoutes } from '../fleet/api.ts';
 import type { ReleaseStore } from '../fleet/releases.ts';
+import { BadgeDesk } from '../badge-security/desk-jobs.ts';
 
 /**
  * The admin HTTP API and the dashboard, as one fastify plugin: `app.register(adminApiPlugin, { db })`.
@@ -41,6 +42,8 @@ export interface AdminApiOptions {
   remarkOptions?: Partial<RemarkOptions>;
   /** Terminal releases and rollouts (gateway/fleet/); without it the fleet routes are absent. */
   releases?: ReleaseStore;
+  /** The desk reader for personalising secure badges; without it the console's action says none is configured. */
+  badgeDesk?: BadgeDesk;
 }
 
 declare module 'fastify' {
@@ -160,7 +163,7 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
 
   // --- API ---
   const siteData = opts.siteData ?? new SiteDataService(opts.db, { now: opts.now });
-  await siteDataRoutes(app, { db: opts.db, service: siteData, records: service, pairing: opts.pairing, prefix: API_PREFIX });
+  await siteDataRoutes(app, { db: opts.db, service: siteData, records: service, pairing: opts.pairing, badgeDesk: opts.badgeDesk ?? new BadgeDesk({ db: opts.db }), prefix: API_PREFIX });
   await eventRoutes(app, { feed: opts.events ?? new ChangeFeed(opts.db), prefix: API_PREFIX });
   if (opts.releases) await fleetRoutes(app, { db: opts.db, releases: opts.releases, prefix: API_PREFIX, now: opts.now ?? (() => new Date()) });
 

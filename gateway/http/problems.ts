@@ -22,6 +22,7 @@ const PROBLEM_TYPES: Record<ErrorCode, Pick<Problem, 'type' | 'title' | 'status'
   ERR_CIAO_UNAUTHENTICATED: { type: 'urn:problem-type:ciao:unauthenticated', title: 'Authentication required', status: 401 },
   ERR_CIAO_NOT_FOUND: { type: 'urn:problem-type:ciao:not-found', title: 'Not found', status: 404 },
   ERR_CIAO_CONFLICT: { type: 'urn:problem-type:ciao:conflict', title: 'Conflict', status: 409 },
+  ERR_CIAO_UNAVAILABLE: { type: 'urn:problem-type:ciao:unavailable', title: 'Unavailable', status: 503 },
 };
 
 export const PROBLEM_SCHEMA = {
@@ -68,6 +69,7 @@ function problemOf(err: unknown): Problem {
 
 export function sendProblem(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const p = problemOf(err);
-  if (p.status >= 500) request.log.error({ err }, 'admin API error');
+  // A 503 the product chose (no desk reader, pcscd absent) is an answer, not a fault of the gateway.
+  if (p.status >= 500 && !(err instanceof CiaoError)) request.log.error({ err }, 'admin API error');
   return reply.code(p.status).type('application/problem+json').send(JSON.stringify({ ...p, instance: request.url.split('?')[0] }));
 }

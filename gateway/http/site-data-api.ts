@@ -10,6 +10,7 @@ import { SiteDataService, type Caller, type ListQuery } from '../site-data/servi
 import type { RecordsService } from '../records/service.ts';
 import { PROBLEM_SCHEMA } from './problems.ts';
 import { conflict } from '../../shared/errors.ts';
+import type { BadgeDesk } from '../badge-security/desk-jobs.ts';
 
 /**
  * The site-data half of the admin API: list (search, paging), read, create, update, deactivate for
@@ -24,11 +25,13 @@ export interface SiteDataRoutesOptions {
   records: RecordsService;
   /** The pairing listener's address and CA fingerprint, when the gateway has one (else pairing is off). */
   pairing?: () => { url: string; fingerprint: string } | undefined;
+  /** The desk reader on which the console personalises blank secure badges. */
+  badgeDesk: BadgeDesk;
   prefix: string;
 }
 
 const anyObject = { type: 'object', additionalProperties: true } as const;
-const errors = { 400: PROBLEM_SCHEMA, 401: PROBLEM_SCHEMA, 403: PROBLEM_SCHEMA, 404: PROBLEM_SCHEMA, 409: PROBLEM_SCHEMA };
+const errors = { 400: PROBLEM_SCHEMA, 401: PROBLEM_SCHEMA, 403: PROBLEM_SCHEMA, 404: PROBLEM_SCHEMA, 409: PROBLEM_SCHEMA, 503: PROBLEM_SCHEMA };
 const secured = [{ bearerAuth: [] as string[] }];
 const day = { type: 'string', maxLength: 10, description: 'YYYY-MM-DD' } as const;
 const str = (maxLength: number, description?: string) => ({ type: 'string', maxLength, ...(description ? { description } : {}) }) as const;
@@ -56,6 +59,7 @@ const siteFields = {
   postCode: str(10), municipality: str(100), street: str(200), houseNumber: str(20), box: str(20),
   latitude: { type: 'number', minimum: -90, maximum: 90 },
   longitude: { type: 'number', minimum: -180, maximum: 180 },
+  requireSecureBadges: { type: 'boolean', description: "require secure badges (NTAG 424 DNA): UID-only badges are refused at enrolment for the site's workers and flagged on every tap; left out, the rule is kept" },
 } as const;
 const declarationFields = {
   siteId: str(64), validFrom: day, validTo: nullable(day),
@@ -107,9 +111,10 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     update(c: Caller, id: string, body: U): unknown;
     setActive?(c: Caller, id: string, active: boolean, body: Record<string, unknown>): unknown;
     deactivateQuery?: object;
+    listQuery?: object;
   }): void {
     const base = `${prefix}/${def.path}`;
-    app.get(base, { schema: { summary: `List ${def.what} (search, paging)`, tags: [def.tag], security: secured, querystring: listQuery, response: { 200: anyObject, ...errors } } },
+    app.get(base, { schema: { summary: `List ${def.what} (search, paging)`, tags: [def.tag], security: secured, querystring: def.listQuery ?? listQuery, response: { 200: anyObject, ...errors } } },
       async (r) => def.list(caller(r), r.query as ListQuery));
     app.get(`${base}/:id`, { schema: { summary: `Read one of the ${def.what}`, tags: [def.tag], security: secured, params: idParams('id'), response: { 200: anyObject, ...errors } } },
       async (r) => def.get(caller(r), (r.params as { id: string }).id));
@@ -139,7 +144,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     setActive: (c, id, a) => service.setCompanyActive(c, id, a),
   });
 
-  type SiteBody = { id: string; name: string; language?: string; postCode?: string; municipality?: string; street?: string; houseNumber?: string; box?: string; latitude?: number; longitude?: number };
+  type SiteBody = { id: string; name: string; language?: string; postCode?: string; municipality?: string; street?: string; houseNumber?: string; box?: string; latitude?: number; longitude?: number; requireSecureBadges?: boolean };
   entity<SiteBody, Omit<SiteBody, 'id'>>({
     path: 'sites', tag: 'site data', what: 'sites',
     createBody: { type: 'object', properties: { id: str(64, 'short id: letters, digits, - and _'), ...siteFields }, required: ['id', 'name'], additionalProperties: false },
@@ -181,6 +186,8 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     path: 'badges', tag: 'site data', what: 'badges',
     createBody: { type: 'object', properties: { uid: str(20, 'NFC UID in hex'), ...badgeFields }, required: ['uid', 'worker'], additionalProperties: false },
     updateBody: { type: 'object', properties: badgeFields, additionalProperties: false },
+    // A worker's badges (the console's worker detail), each with its kind: `secure` (NTAG 424 DNA, with its key version) or `uid-only`.
+    listQuery: { ...listQuery, properties: { ...listQuery.properties, worker: str(64, "only this worker's badges (worker id)") } },
     list: (c, q) => service.listBadges(c, q),
     get: (c, id) => service.getBadge(c, id),
     create: (c, b) => service.createBadge(c, { uid: b.uid, worker: b.worker, validFrom: b.validFrom, validTo: b.validTo ?? undefined }),
@@ -229,6 +236,39 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
   }, async (r) => {
     const f = service.siteFallback(caller(r), (r.params as { id: string }).id);
     return { ...f, qrSvg: f.ciaoUrl ? await QRCode.toString(f.ciaoUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }) : null };
+  });
+
+  // --- secure badges: a site's rule, and personalising blank badges on the gateway's desk reader ---
+  app.get(`${prefix}/sites/:id/badge-policy`, {
+    schema: { summary: "Whether the site requires secure badges (NTAG 424 DNA), and the UID-only badges of its workers, flagged on every tap while it does (those of workers outside the caller's companies are only counted)", tags: ['secure badges'], security: secured, params: idParams('site id'), response: { 200: anyObject, ...errors } },
+  }, async (r) => service.siteBadgePolicy(caller(r), (r.params as { id: string }).id));
+  app.post(`${prefix}/sites/:id/secure-badges`, {
+    schema: { summary: "Require secure badges on the site, or stop requiring them: UID-only badges are then refused at enrolment for its workers and flagged on every tap (recorded in the audit trail as a change of the site)", tags: ['secure badges'], security: secured, params: idParams('site id'), body: { type: 'object', properties: { required: { type: 'boolean' } }, required: ['required'], additionalProperties: false }, response: { 200: anyObject, ...errors } },
+  }, async (r) => service.setSiteRequiresSecureBadges(caller(r), (r.params as { id: string }).id, (r.body as { required: boolean }).required));
+
+  const desk = opts.badgeDesk;
+  app.get(`${prefix}/badge-desk`, {
+    schema: { summary: "The gateway's desk reader for personalising blank secure badges: whether it can be used now (else what is missing), and the run going on or the last one", tags: ['secure badges'], security: secured, response: { 200: anyObject, ...errors } },
+  }, async (r) => {
+    const c = caller(r);
+    requirePermission(c.user, 'change-site-data');
+    const status = await desk.status();
+    // A run for a worker the caller does not see (FAQ 33) is only said to be going on.
+    if (status.job && !service.seesWorker(c, status.job.workerId)) return { ...status, job: null };
+    return status;
+  });
+  app.post(`${prefix}/badge-desk/jobs`, {
+    schema: {
+      summary: "Personalise a blank NTAG 424 DNA on the gateway's desk reader for a worker, as `ciao admin badge provision`, and enrol it as a secure badge. Answers at once (202) with the run, which then waits for the badge; follow it with GET badge-desk. One at a time (409 desk-reader-busy); 503 names what is missing (no desk reader configured, no badge keys, pcscd not running)",
+      tags: ['secure badges'], security: secured,
+      body: { type: 'object', properties: { worker: str(64, 'worker id, NISS/BIS or Limosa id'), validFrom: day, validTo: day }, required: ['worker'], additionalProperties: false },
+      response: { 202: anyObject, ...errors },
+    },
+  }, async (r, reply) => {
+    const c = caller(r);
+    const target = service.personalisationTarget(c, r.body as { worker: string; validFrom?: string; validTo?: string });
+    const job = await desk.start({ ...target, by: c.actor, enrol: (input) => service.enrolProvisionedBadge(c, input) });
+    return reply.code(202).send({ job });
   });
 
   type TerminalBody = { id: string; siteId?: string; language?: string | null; debounceSeconds?: number; buttons?: string[]; armSeconds?: number; feedbackSeconds?: number | null };

@@ -36,6 +36,20 @@ export interface RegistrationRecord {
   /** Forwarding state as the forwarder records it: pending, in-flight, created, not-created. */
   onssState: ForwardOutcome['state'];
   onssId: string | null;
+  /** The badge the worker tapped (UID), when the tap is known. */
+  badge?: string | null;
+  /**
+   * The kind of that tap: `secure` when its secure message (NTAG 424 DNA) was verified, `uid-only` when the
+   * badge was read by its UID alone; with the secure badge's key version.
+   */
+  badgeKind?: 'secure' | 'uid-only' | null;
+  badgeKeyVersion?: number | null;
+}
+
+/** A badge's kind as its record says: `secure` (with its key version) or `uid-only`. */
+export interface BadgeKindView {
+  kind: 'secure' | 'uid-only';
+  keyVersion: number | null;
 }
 
 export interface RegistrationFilter {
@@ -70,6 +84,8 @@ export interface RecordsQueries {
   registration(seq: number): RegistrationRecord | undefined;
   /** Display names of workers, by id (never their NISS). */
   workerNames(ids: string[]): Map<string, string>;
+  /** The kind of each badge known, by UID. */
+  badgeKinds(uids: string[]): Map<string, BadgeKindView>;
   terminals(siteIds: string[] | null): TerminalView[];
   /** Facts for the remark rules over [fromUtc, toUtc), with registrations limited to the given sites. */
   remarkFacts(fromUtc: string, toUtc: string, siteIds: string[] | null, now: Date): RemarkFacts;

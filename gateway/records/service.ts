@@ -118,7 +118,7 @@ export class RecordsService {
   }
 
   /** Remarks of the site days from..to (default: the last 31 days), recomputed from the data now. */
-  remarks(user: ApiUser, q: { from?: string; to?: string; site?: string; kind?: string } = {}): Array<Remark & { siteName: string | null; workerName: string | null }> {
+  remarks(user: ApiUser, q: { from?: string; to?: string; site?: string; kind?: string } = {}): Array<Remark & { siteName: string | null; workerName: string | null; badge?: { uid: string; kind: 'secure' | 'uid-only' | null; keyVersion: number | null } }> {
     const now = this.now();
     const today = localDate(now);
     const period = this.period({ from: q.from ?? addDays(today, -30), to: q.to ?? today });
@@ -134,7 +134,17 @@ export class RecordsService {
     );
     const siteNames = new Map(this.queries.sites(null).map((s) => [s.id, s.name]));
     const workerNames = this.queries.workerNames(remarks.flatMap((r) => (r.workerId ? [r.workerId] : [])));
-    return remarks.map((r) => ({ ...r, siteName: r.siteId ? siteNames.get(r.siteId) ?? null : null, workerName: r.workerId ? workerNames.get(r.workerId) ?? null : null }));
+    // A remark about a badge (a possible copy, a UID-only badge on a secure site, an unknown badge) says what kind the badge is.
+    const badgeOf = (r: Remark) => (typeof r.details.badge === 'string' ? r.details.badge : null);
+    const kinds = this.queries.badgeKinds(remarks.flatMap((r) => badgeOf(r) ?? []));
+    return remarks.map((r) => {
+      const uid = badgeOf(r);
+      const kind = uid === null ? undefined : kinds.get(uid);
+      return {
+        ...r, siteName: r.siteId ? siteNames.get(r.siteId) ?? null : null, workerName: r.workerId ? workerNames.get(r.workerId) ?? null : null,
+        ...(uid === null ? {} : { badge: { uid, kind: kind?.kind ?? null, keyVersion: kind?.keyVersion ?? null } }),
+      };
+    });
   }
 
   outages(user: ApiUser, q: { from?: string; to?: string } = {}): OutageFact[] {

@@ -34,17 +34,28 @@ interface RegistrationJoinRow {
   declaration: string;
   place_of_work: string;
   tap_employer: string | null;
+  badge: string | null;
+  sun_counter: number | null;
+  badge_key_version: number | null;
 }
 
 const SELECT_REGISTRATIONS = `
 SELECT r.seq, r.tap_id, r.terminal_id, r.site_id, s.name AS site_name, r.worker_id, w.name AS worker_name,
        r.ssin, r.limosa_id, r.capacity, r.type, r.reason, r.at, r.at_utc, r.received_at, r.employer_kind,
-       r.employer_id, c.name AS employer_name, r.declaration, r.place_of_work, t.employer AS tap_employer
+       r.employer_id, c.name AS employer_name, r.declaration, r.place_of_work, t.employer AS tap_employer,
+       t.badge AS badge, t.sun_counter AS sun_counter, b.key_version AS badge_key_version
 FROM registrations r
 LEFT JOIN sites s ON s.id = r.site_id
 LEFT JOIN workers w ON w.id = r.worker_id
 LEFT JOIN companies c ON c.id = r.employer_id
-LEFT JOIN taps t ON t.tap_id = r.tap_id`;
+LEFT JOIN taps t ON t.tap_id = r.tap_id
+LEFT JOIN badges b ON b.uid = t.badge`;
+
+/** Without the taps table (a database of registrations alone), the tap's columns are absent. */
+const SELECT_REGISTRATIONS_WITHOUT_TAPS = SELECT_REGISTRATIONS
+  .replace('t.employer AS tap_employer', 'NULL AS tap_employer')
+  .replace('t.badge AS badge, t.sun_counter AS sun_counter, b.key_version AS badge_key_version', 'NULL AS badge, NULL AS sun_counter, NULL AS badge_key_version')
+  .replace(/LEFT JOIN taps t ON t.tap_id = r.tap_id\nLEFT JOIN badges b ON b.uid = t.badge/, '');
 
 function hasTable(db: Db, name: string): boolean {
   return db.prepare("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?").get(name) !== undefined;
@@ -59,7 +70,7 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
   const hasTaps = () => hasTable(db, 'taps');
 
   function selectRegistrations(where: string[], params: unknown[]): RegistrationJoinRow[] {
-    const sql = (hasTaps() ? SELECT_REGISTRATIONS : SELECT_REGISTRATIONS.replace('t.employer AS tap_employer', 'NULL AS tap_employer').replace(/LEFT JOIN taps t ON t.tap_id = r.tap_id/, '')) +
+    const sql = (hasTaps() ? SELECT_REGISTRATIONS : SELECT_REGISTRATIONS_WITHOUT_TAPS) +
       (where.length ? ` WHERE ${where.join(' AND ')}` : '') + ' ORDER BY r.at_utc, r.seq';
     return db.prepare(sql).all(...params) as RegistrationJoinRow[];
   }
@@ -88,6 +99,10 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
       placeOfWork: row.place_of_work,
       onssState: outcome?.state ?? 'pending',
       onssId: outcome?.state === 'created' ? outcome.onssId ?? null : null,
+      badge: row.badge,
+      // The tap's own fact: a verified secure message left its read counter in the tap's row.
+      badgeKind: row.badge === null ? null : row.sun_counter !== null ? 'secure' : 'uid-only',
+      badgeKeyVersion: row.sun_counter !== null ? row.badge_key_version : null,
     };
   }
 
@@ -309,6 +324,19 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
     },
 
     terminals: terminalViews,
+
+    badgeKinds(uids) {
+      const m = new Map<string, { kind: 'secure' | 'uid-only'; keyVersion: number | null }>();
+      const unique = [...new Set(uids)];
+      if (unique.length === 0 || !hasTable(db, 'badges')) return m;
+      for (let i = 0; i < unique.length; i += 500) {
+        const chunk = unique.slice(i, i + 500);
+        for (const r of db.prepare(`SELECT uid, kind, key_version FROM badges WHERE uid IN (${chunk.map(() => '?').join(', ')})`).all(...chunk) as Array<{ uid: string; kind: 'secure' | 'uid-only'; key_version: number | null }>) {
+          m.set(r.uid, { kind: r.kind, keyVersion: r.kind === 'secure' ? r.key_version : null });
+        }
+      }
+      return m;
+    },
 
     workerNames(ids) {
       const m = new Map<string, string>();

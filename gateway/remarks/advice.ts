@@ -90,9 +90,9 @@ const BADGE_REMARK_TEXTS: Record<'possible-badge-copy' | 'badge-key-missing' | '
     en: (d) => `Badge ${s(d.badge)} is a UID-only badge and site ${s(d.siteId)} requires secure badges: the tap at ${s(d.time)} at terminal ${s(d.terminalId)} ${d.registered ? 'was registered' : 'was received'}, but such a badge is easily copied.`,
   },
   advice: {
-    fr: () => 'Remettez au travailleur un badge sécurisé (ciao admin badge provision --worker …) et révoquez celui-ci (ciao admin badge revoke). La remarque reste sur les passages faits avec lui.',
-    nl: () => 'Geef de werknemer een beveiligde badge (ciao admin badge provision --worker …) en trek deze in (ciao admin badge revoke). De opmerking blijft op de tikken die ermee gedaan werden.',
-    en: () => 'Give the worker a secure badge (ciao admin badge provision --worker …) and revoke this one (ciao admin badge revoke). The remark stays on the taps made with it.',
+    fr: () => 'Remettez au travailleur un badge sécurisé (console : fiche du travailleur, « Personnaliser un badge sécurisé vierge » ; ou ciao admin badge provision --worker …) et révoquez celui-ci (ciao admin badge revoke). La remarque reste sur les passages faits avec lui.',
+    nl: () => 'Geef de werknemer een beveiligde badge (console: fiche van de werknemer, „Een blanco beveiligde badge personaliseren”; of ciao admin badge provision --worker …) en trek deze in (ciao admin badge revoke). De opmerking blijft op de tikken die ermee gedaan werden.',
+    en: () => 'Give the worker a secure badge (console: the worker’s page, “Personalise a blank secure badge”; or ciao admin badge provision --worker …) and revoke this one (ciao admin badge revoke). The remark stays on the taps made with it.',
   },
 },
 };

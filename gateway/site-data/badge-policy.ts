@@ -21,12 +21,21 @@ export interface SiteBadgePolicy {
 /** Today at the sites (Europe/Brussels), not the UTC date: they differ for an hour or two after midnight. */
 const today = () => localDate(new Date());
 
-/** Sets the site's rule, recorded in the audit trail as a change of the site by `actor`. */
+/** Writes the site's rule, in the caller's transaction; the caller records the change (the service, or below). */
+export function writeSiteRule(db: Db, siteId: string, required: boolean): void {
+  db.prepare('UPDATE sites SET require_secure_badges = ? WHERE id = ?').run(required ? 1 : 0, siteId);
+}
+
+/**
+ * Sets the site's rule, recorded in the audit trail as a change of the site by `actor`, without the checks
+ * of a user's role and scope (`SiteDataService.setSiteRequiresSecureBadges` makes them, for the console,
+ * the API and `ciao admin`).
+ */
 export function setSiteRequiresSecureBadges(db: Db, siteId: string, required: boolean, actor: Actor = SYSTEM_ACTOR): SiteBadgePolicy {
   if (!getSite(db, siteId)) throw notFoundError('site', siteId);
   return db.transaction(() => {
     const before = siteBadgePolicy(db, siteId).requireSecureBadges;
-    db.prepare('UPDATE sites SET require_secure_badges = ? WHERE id = ?').run(required ? 1 : 0, siteId);
+    writeSiteRule(db, siteId, required);
     if (before !== required) recordChange(db, { actor, action: 'update', entity: 'site', entityId: siteId, siteId, before: { requireSecureBadges: before }, after: { requireSecureBadges: required } });
     return siteBadgePolicy(db, siteId);
   }).immediate();
@@ -73,7 +82,7 @@ export function checkUidOnlyBadgeAllowed(db: Db, workerId: string, problems: Fie
     problem(
       'kind',
       'secure-badge-required',
-      `a UID-only badge cannot be enrolled for worker ${workerId}: site${sites.length > 1 ? 's' : ''} ${sites.join(', ')} require${sites.length > 1 ? '' : 's'} secure badges (NTAG 424 DNA); personalise one with 'ciao admin badge provision --worker ${workerId}'`,
+      `a UID-only badge cannot be enrolled for worker ${workerId}: site${sites.length > 1 ? 's' : ''} ${sites.join(', ')} require${sites.length > 1 ? '' : 's'} secure badges (NTAG 424 DNA); personalise one for them (console: the worker's "Personalise a blank secure badge"; command line: 'ciao admin badge provision --worker ${workerId}')`,
     ),
   );
 }

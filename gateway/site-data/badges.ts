@@ -1,7 +1,7 @@
 import type { Db } from '../../shared/sqlite.ts';
 import { badgeUidSchema } from '../../shared/mqtt/payloads.ts';
 import { parseWith } from '../../shared/schema.ts';
-import type { FieldProblem } from '../../shared/problems.ts';
+import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { findWorker } from './workers.ts';
 import { BADGE_UID_RULE } from '../../shared/identifiers/badge.ts';
 import { checkUidOnlyBadgeAllowed } from './badge-policy.ts';
@@ -91,6 +91,35 @@ export function saveSecureBadge(db: Db, b: { uid: string; workerId: string; vali
        revoked_at = NULL, revoked_reason = NULL, kind = 'secure', key_version = excluded.key_version`,
   ).run(b.uid, b.workerId, b.validFrom, b.validTo, nowIso(), b.keyVersion);
   return getBadge(db, b.uid)!;
+}
+
+/** What enrolling a badge whose personalisation verified needs. */
+export interface ProvisionedBadgeInput {
+  uid: string;
+  keyVersion: number;
+  workerId?: string;
+  validFrom?: string;
+  validTo?: string;
+}
+
+/**
+ * The record a personalised badge gets: `secure` with its key version, bound to the worker given (or the
+ * one it had), valid from the day given, else the one it had, else today at the sites (Europe/Brussels).
+ */
+export function provisionedBadgeRecord(existing: Badge | null, input: ProvisionedBadgeInput, now = new Date()): { uid: string; workerId: string; validFrom: string; validTo: string | null; keyVersion: number } {
+  const workerId = input.workerId ?? existing?.workerId;
+  if (!workerId) {
+    throw new InvalidInputError([
+      problem('worker', 'required', `badge ${input.uid} is personalised but not enrolled to anyone: run the command again with --worker (the badge need not be personalised again)`),
+    ]);
+  }
+  return {
+    uid: input.uid,
+    workerId,
+    validFrom: input.validFrom ?? existing?.validFrom ?? localDate(now),
+    validTo: input.validTo ?? (input.validFrom ? null : existing?.validTo ?? null),
+    keyVersion: input.keyVersion,
+  };
 }
 
 interface BadgeRow {

@@ -9,8 +9,9 @@ import { recordChange, listAudit, type Actor, type AuditQuery } from './audit.ts
 import { getCompany, listCompanies, parseCompanyNumber, upsertCompany, type Company } from './companies.ts';
 import { getSite, listSites, upsertSite, type Site, type SiteInput } from './sites.ts';
 import { getDeclaration, listDeclarations, upsertDeclaration, type Declaration, type DeclarationInput } from './declarations.ts';
-import { checkWorker, getWorker, listWorkers, saveWorker, type Worker, type WorkerInput } from './workers.ts';
-import { checkBadge, getBadge, listBadges, revokeBadge, saveBadge, type Badge } from './badges.ts';
+import { checkWorker, findWorker, getWorker, listWorkers, saveWorker, type Worker, type WorkerInput } from './workers.ts';
+import { checkBadge, getBadge, listBadges, provisionedBadgeRecord, revokeBadge, saveBadge, saveSecureBadge, type Badge, type ProvisionedBadgeInput } from './badges.ts';
+import { siteBadgePolicy, writeSiteRule } from './badge-policy.ts';
 import { addTerminal, bumpSiteTerminals, getTerminal, listTerminals, setEnrolmentMode, setTerminalDisabled, updateTerminal, type Terminal, type TerminalSettings } from './terminals.ts';
 import { importBadgesCsv, importWorkersCsv, type ImportResult } from './csv-import.ts';
 import { createPairingCode, claimPairingCode, pairingCodeTerminal, type PairingCode, type PairingCredentials } from './pairing.ts';
@@ -19,7 +20,7 @@ import { HeldTapReleaser } from './held-tap-release.ts';
 import { checkPlacement, getPlacement, listPlacements, savePlacement, setPlacementDeactivated, type Placement, type PlacementInput } from './placements.ts';
 import { declarationOn } from './declarations.ts';
 import { employerChoices } from '../terminal-sync/terminal-view.ts';
-import { notFoundError, problem, setDeactivated } from './input.ts';
+import { notFoundError, parseDay, problem, setDeactivated } from './input.ts';
 
 /**
  * Every site-data operation, one call each, for both faces: the HTTP admin API (the console) and `ciao admin`.
@@ -259,7 +260,12 @@ export class SiteDataService {
   createSite(caller: Caller, input: SiteInput): Site {
     return this.change(caller, () => {
       if (input.id && getSite(this.db, input.id)) throw invalid('id', 'unique', `site ${input.id} already exists`);
-      const s = upsertSite(this.db, input);
+      let s = upsertSite(this.db, input);
+      // A new site has no declaration, so no worker: requiring secure badges there flags nobody yet.
+      if (input.requireSecureBadges) {
+        writeSiteRule(this.db, s.id, true);
+        s = getSite(this.db, s.id)!;
+      }
       this.audit(caller, 'create', 'site', s.id, s.id, null, s);
       // A site manager scoped to sites gets the site they created: otherwise they could not see it.
       const u = caller.user;
@@ -278,7 +284,12 @@ export class SiteDataService {
   updateSite(caller: Caller, id: string, input: Omit<SiteInput, 'id'>): Site {
     return this.change(caller, () => {
       const before = this.getSite(caller, id);
-      const after = upsertSite(this.db, { ...input, id: before.id });
+      let after = upsertSite(this.db, { ...input, id: before.id });
+      if (input.requireSecureBadges !== undefined && input.requireSecureBadges !== before.requireSecureBadges) {
+        this.checkSiteRuleScope(caller, before.id);
+        writeSiteRule(this.db, before.id, input.requireSecureBadges);
+        after = getSite(this.db, before.id)!;
+      }
       if (after.name !== before.name || after.language !== before.language) bumpSiteTerminals(this.db, before.id);
       this.audit(caller, 'update', 'site', before.id, before.id, before, after);
       return after;
@@ -308,6 +319,53 @@ export class SiteDataService {
     const day = localDate(this.now());
     const d = declarationOn(this.db, site.id, day);
     return { site: { id: site.id, name: site.name }, day, declaration: d?.number ?? null, ciaoUrl: d?.ciaoUrl ?? null };
+  }
+
+  // --- secure badges (NTAG 424 DNA): a site's rule ---------------------------------------------------------
+
+  /**
+   * Who may change a site's secure-badge rule: what changes the site (role, site scope), and for a user of a
+   * company, a site where that company is on the contractor chain of one of its declarations: the rule
+   * flags the badges of everyone who works there.
+   */
+  private checkSiteRuleScope(caller: Caller, siteId: string): void {
+    const company = caller.user.company;
+    if (company === null) return;
+    const onChain = this.db.prepare(
+      `SELECT 1 FROM declarations d JOIN declaration_companies dc ON dc.declaration = d.number
+       WHERE d.site_id = ? AND d.deactivated_at IS NULL AND dc.company_id = ? LIMIT 1`,
+    ).get(siteId, company);
+    if (!onChain) {
+      throw forbidden({ field: 'requireSecureBadges', rule: 'company-scope', message: `requireSecureBadges: your company ${company} is on none of the declarations of site ${siteId}: only a site manager of a company working there, or an administrator, sets its secure-badge rule` });
+    }
+  }
+
+  /**
+   * A site's secure-badge rule and the UID-only badges (not revoked) of its workers: flagged on every tap
+   * while the rule is on, which is what the console shows before the rule is turned on. Badges of workers
+   * the caller may not see (FAQ 33) are counted, not named.
+   */
+  siteBadgePolicy(caller: Caller, id: string): { siteId: string; requireSecureBadges: boolean; uidOnlyBadges: Array<{ uid: string; workerId: string; workerName: string }>; otherUidOnlyBadges: number } {
+    const site = this.getSite(caller, id);
+    const policy = siteBadgePolicy(this.db, site.id, localDate(this.now()));
+    const visible = this.visibleCompanies(caller.user);
+    const shown = policy.uidOnlyBadges.filter((b) => {
+      const w = visible === null ? undefined : getWorker(this.db, b.workerId);
+      return visible === null || (w !== undefined && this.workerVisible(caller.user, w, visible));
+    });
+    return { siteId: site.id, requireSecureBadges: policy.requireSecureBadges, uidOnlyBadges: shown, otherUidOnlyBadges: policy.uidOnlyBadges.length - shown.length };
+  }
+
+  /** Turns a site's secure-badge rule on or off (the console's toggle without the rest of the form, and `ciao admin site require-secure-badges`). */
+  setSiteRequiresSecureBadges(caller: Caller, id: string, required: boolean): ReturnType<SiteDataService['siteBadgePolicy']> {
+    this.change(caller, () => {
+      const before = this.getSite(caller, id);
+      if (before.requireSecureBadges === required) return;
+      this.checkSiteRuleScope(caller, before.id);
+      writeSiteRule(this.db, before.id, required);
+      this.audit(caller, 'update', 'site', before.id, before.id, before, getSite(this.db, before.id)!);
+    });
+    return this.siteBadgePolicy(caller, id);
   }
 
   // --- declarations ----------------------------------------------------------------------------------------
@@ -557,10 +615,65 @@ export class SiteDataService {
     return { ...r, tap };
   }
 
-  previewEnrolment(caller: Caller, input: { tapId: string; worker: string; validTo?: string }): { tap: HeldTap; heldTaps: HeldTapPreview[]; releasesHeldTaps: boolean } {
+  /**
+   * What personalising a blank secure badge for a worker needs checked before the desk reader waits for a
+   * badge: the caller may enrol badges, sees the worker (FAQ 33), the worker is active, the dates are days.
+   */
+  personalisationTarget(caller: Caller, input: { worker: string; validFrom?: string; validTo?: string }): { workerId: string; workerName: string; validFrom?: string; validTo?: string } {
+    requirePermission(caller.user, 'change-site-data');
+    const ref = (input.worker ?? '').trim();
+    // Worker id, NISS/BIS or Limosa id, as `badge provision --worker`; then the caller must see them.
+    const w = this.worker(caller, findWorker(this.db, ref)?.id ?? ref);
+    if (w.deactivatedAt) throw invalid('worker', 'active', `worker ${w.id} is deactivated`);
+    const problems: FieldProblem[] = [];
+    const validFrom = parseDay(input.validFrom, 'validFrom', problems);
+    const validTo = parseDay(input.validTo, 'validTo', problems);
+    if (validFrom && validTo && validTo < validFrom) problems.push(problem('validTo', 'order', 'must not be before validFrom'));
+    if (problems.length) throw new InvalidInputError(problems);
+    return { workerId: w.id, workerName: w.name, ...(validFrom ? { validFrom } : {}), ...(validTo ? { validTo } : {}) };
+  }
+
+  /** Whether the caller sees a worker (the console shows the desk reader's run only to those who see its worker). */
+  seesWorker(caller: Caller, workerId: string): boolean {
+    const w = getWorker(this.db, workerId);
+    return w !== undefined && this.workerVisible(caller.user, w);
+  }
+
+  /**
+   * Enrols a badge the desk reader just personalised (its SUN message verified): `secure` with its key
+   * version, bound to the worker, recorded as `provision` in the audit trail; its held taps go to the
+   * running gateway's badge check. A badge bound to a worker the caller does not see is not taken from them.
+   */
+  enrolProvisionedBadge(caller: Caller, input: ProvisionedBadgeInput): { badge: Badge; before: Badge | null } {
+    return this.change(caller, () => {
+      const existing = getBadge(this.db, input.uid) ?? null;
+      const record = provisionedBadgeRecord(existing, input, this.now());
+      const w = this.worker(caller, record.workerId);
+      if (w.deactivatedAt) throw invalid('worker', 'active', `worker ${w.id} is deactivated`);
+      if (existing && existing.workerId !== w.id && !this.seesWorker(caller, existing.workerId)) {
+        throw forbidden({ field: 'uid', rule: 'company-scope', message: `uid: badge ${existing.uid} is bound to a worker outside your companies; it was personalised but stays theirs: ask an administrator` });
+      }
+      const badge = saveSecureBadge(this.db, record);
+      const auditId = this.audit(caller, 'provision', 'badge', badge.uid, null, existing, badge);
+      this.release(caller, { entity: 'badge', before: existing, after: badge }, auditId);
+      return { badge, before: existing };
+    });
+  }
+
+  /**
+   * What enrolling a held tap's badge does: the held taps it sends late, and the kind the badge gets
+   * (UID-only: enrolled by its UID; a revoked secure badge given again stays secure). A tap that carried a
+   * secure message came from an NTAG 424 DNA already personalised with this gateway's keys: enrolled by its
+   * UID, its taps would not be checked; the console says to personalise it instead.
+   */
+  previewEnrolment(caller: Caller, input: { tapId: string; worker: string; validTo?: string }): { tap: HeldTap; heldTaps: HeldTapPreview[]; releasesHeldTaps: boolean; badge: { uid: string; kind: Badge['kind']; keyVersion: number | null }; tapCarriedSecureMessage: boolean } {
     requirePermission(caller.user, 'change-site-data');
     const tap = this.heldTap(caller, input.tapId);
-    return { tap, heldTaps: this.preview(() => this.enrolFromTap(caller, input)), releasesHeldTaps: this.heldTaps.enabled };
+    const heldTaps = this.preview(() => this.enrolFromTap(caller, input));
+    const existing = getBadge(this.db, tap.badge);
+    const secure = existing?.kind === 'secure';
+    const carried = this.db.prepare('SELECT 1 FROM held_tap_sun WHERE tap_id = ?').get(tap.tapId) !== undefined;
+    return { tap, heldTaps, releasesHeldTaps: this.heldTaps.enabled, badge: { uid: tap.badge, kind: secure ? 'secure' : 'uid-only', keyVersion: secure ? existing.keyVersion : null }, tapCarriedSecureMessage: carried };
   }
 
   /**

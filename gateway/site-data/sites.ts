@@ -18,6 +18,8 @@ export interface SiteInput {
   box?: string;
   latitude?: number | string;
   longitude?: number | string;
+  /** Require secure badges (NTAG 424 DNA) here; left out, the site keeps its rule (badge-policy.ts). */
+  requireSecureBadges?: boolean;
 }
 
 export interface Site {
@@ -25,6 +27,8 @@ export interface Site {
   name: string;
   language: Language;
   placeOfWork: PlaceOfWork;
+  /** UID-only badges are refused at enrolment for the site's workers and flagged on every tap (badge-policy.ts). */
+  requireSecureBadges: boolean;
   deactivatedAt: string | null;
 }
 
@@ -39,6 +43,7 @@ interface SiteRow {
   box_number: string | null;
   latitude: number | null;
   longitude: number | null;
+  require_secure_badges?: number;
   deactivated_at?: string | null;
 }
 
@@ -58,7 +63,7 @@ export function placeOfWorkOf(row: SiteRow): PlaceOfWork {
 }
 
 function toSite(row: SiteRow): Site {
-  return { id: row.id, name: row.name, language: row.language, placeOfWork: placeOfWorkOf(row), deactivatedAt: row.deactivated_at ?? null };
+  return { id: row.id, name: row.name, language: row.language, placeOfWork: placeOfWorkOf(row), requireSecureBadges: row.require_secure_badges === 1, deactivatedAt: row.deactivated_at ?? null };
 }
 
 function toNumber(v: number | string | undefined): number | undefined {

@@ -12,7 +12,7 @@ import { checkAccessibility, CHROMIUM, CHROMIUM_ARGS, haveChromium } from './hel
 /**
  * Live updates survive a gateway restart: the console follows changes made elsewhere (here `ciao admin` in
  * another process) without a reload, says it is reconnecting while the gateway is down, and carries on
- * once it is back, on the same page.
+ * once it is back, on the same page. This gateway has no desk reader: a worker's page says so.
  */
 const REPO = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -74,5 +74,16 @@ describe.skipIf(!haveChromium)('live console across a gateway restart', () => {
     await page.waitForSelector(`main table[data-kind=companies] tr[data-id="${second}"]`);
     // Same page all along: no reload happened.
     expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(marker);
+  });
+
+  it("offers a worker's badge personalisation disabled, saying why, on a gateway without a desk reader", async () => {
+    await page.click('nav [data-screen=workers]');
+    await page.click('main table[data-kind=workers] tbody tr[data-id] button');
+    await page.waitForSelector('main [data-kind=worker-badges] tr[data-badge] [data-badge-kind=uid-only]');
+    await page.waitForSelector('main [data-desk-problem=desk-reader-not-configured]');
+    expect(await page.isDisabled('main [data-action=personalise]')).toBe(true);
+    expect(await page.textContent('main [data-desk-why]')).toContain('no desk reader is configured on the gateway');
+    expect(await page.getAttribute('main [data-action=personalise]', 'aria-describedby')).toContain('desk-why');
+    expect(await checkAccessibility(page)).toEqual([]);
   });
 });

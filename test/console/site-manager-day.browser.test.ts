@@ -17,6 +17,12 @@ import { toOnssUtc } from '../../shared/time.ts';
 import { clientReferenceFor } from '../../gateway/onss/index.ts';
 import { startEmulator, type EmulatorHandle } from '../../simulator/emulator/index.ts';
 import { rsaKeyPair } from '../onss/helpers.ts';
+import { createKeyFile } from '../../gateway/badge-security/key-ring.ts';
+import { pcscdListening } from '../../shared/pcscd.ts';
+import { virtualBadge } from '../../simulator/vcard/badges.ts';
+import { loadState } from '../../simulator/vcard/ntag424/card-state.ts';
+import type { VirtualCard } from '../../simulator/vcard/virtual-card.ts';
+import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from '../terminal/helpers/pcscd.ts';
 
 /**
  * The whole first day of a new site manager, in real Chromium against a real gateway (MQTT over TLS, the
@@ -24,8 +30,12 @@ import { rsaKeyPair } from '../onss/helpers.ts';
  * log in; create a company, a site, a declaration, a worker and a badge; add a terminal and pair it with the
  * code; an unknown badge tapped on it appears live; enrol it, the review saying the held tap will be sent
  * late, and the held tap reaches the ONSS emulator once, with its original time; change the terminal's
- * language and see the terminal apply it; place an agency worker; show the site's CIaO QR code (FAQ 31); a
- * payroll user exports; a read-only user can change nothing. Every screen passes axe.
+ * language and see the terminal apply it; require secure badges on the site (the review lists the UID-only
+ * badges it will flag; a UID-only badge is then refused and the terminal's tap of one is flagged, in the
+ * console and the records dashboard); personalise a blank NTAG 424 DNA for a worker on the gateway's desk
+ * reader (real pcscd and vpcd with the virtual card: taken away halfway, then finished) and see it listed
+ * as secure; place an agency worker; show the site's CIaO QR code (FAQ 31); a payroll user exports; a
+ * read-only user can change nothing. Every screen passes axe.
  */
 const REPO = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -35,6 +45,11 @@ const NISS = makeWorkerNumber({ year: 1986, month: 5, day: 14 }, 71);
 const KNOWN_BADGE = '04A1B2C3';
 const UNKNOWN_BADGE = 'DEADBEEF';
 const CIAO_URL = 'https://www.socialsecurity.be/ciao/r/1Y102M7NZF7PZ';
+const SECURE_BADGE = '04D5E6F7A8B9C0';
+// The desk reader part needs pcscd, the vpcd driver and nfc-pcsc (scripts/setup.sh installs them); it runs under CI.
+const { setup: vpcd, problem: pcscProblem } = await pcscTestSetup();
+const skipDesk = pcscProblem !== null && !process.env.CI;
+if (skipDesk) console.warn(`\n!!! SKIPPING the console's personalisation of a badge over pcscd: ${pcscProblem}. It runs (and must pass) under CI=true. !!!\n`);
 
 let gw: TestGateway;
 let emu: EmulatorHandle;
@@ -75,6 +90,9 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     emu = await startEmulator({ dbPath: join(dir, 'emu.sqlite'), clients: [{ clientId: 'gw', publicKeyPem: keys.publicKeyPem }], logger: createLogger('emulator', { level: 'silent' }) });
     const onssKey = join(dir, 'onss.pem');
     writeFileSync(onssKey, keys.privateKeyPem, { mode: 0o600 });
+    // The badge master keys, and the desk reader on which the console personalises blank badges.
+    const badgeKeys = join(dir, 'badge-keys.json');
+    createKeyFile(badgeKeys);
     gw = await startTestGateway({
       seed: (db) => {
         // The operator onboards the company and its people (ciao admin company add / user add).
@@ -84,6 +102,7 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
         mqtt: { host: '127.0.0.1', port: 0, tls: { port: 0, cert: certs.cert, key: certs.key, ca: certs.ca } },
         http: { host: '127.0.0.1', port: 0, pairing: { port: 0, cert: certs.cert, key: certs.key, ca: certs.ca } },
         onss: { baseUrl: emu.url, clientId: 'gw', privateKey: onssKey, idlePollMs: 20, validityPollIntervalMs: 0 },
+        badgeSecurity: { keyFile: badgeKeys, deskReader: { socketPath: PCSCD_SOCKET, waitSeconds: 60 } },
       },
     });
     tokens = {
@@ -193,7 +212,8 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     await page.fill('main input[name=uid]', KNOWN_BADGE);
     await page.selectOption('main select[name=worker]', { label: await page.$eval('main select[name=worker] option:nth-child(2)', (o) => o.textContent ?? '') });
     await reviewAndConfirm();
-    await page.waitForSelector(`main table[data-kind=badges] tr[data-id="${KNOWN_BADGE}"]`);
+    // Enrolled by its UID: the list says it is a UID-only badge.
+    await page.waitForSelector(`main table[data-kind=badges] tr[data-id="${KNOWN_BADGE}"] [data-badge-kind=uid-only]`);
     await audit('badges');
   });
 
@@ -292,6 +312,147 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     terminal!.stdin!.write(`${KNOWN_BADGE}\n`);
     await waitUntil(() => gw.db().prepare("SELECT 1 FROM registrations r JOIN taps t ON t.tap_id = r.tap_id WHERE t.badge = ?").get(KNOWN_BADGE), { what: 'the registration of the known badge' });
   });
+
+  it('requires secure badges on the site: the review lists the UID-only badges it will flag, then a UID-only badge is refused and a tap of one is flagged', async () => {
+    await goto('sites');
+    await page.click('main tr[data-id=tilleuls] button:has-text("Modifier")');
+    await page.check('main input[name=requireSecureBadges]');
+    await audit('site form with the secure-badge rule');
+    await page.click('main form button[type=submit]');
+    await page.waitForSelector('main .review [data-secure-consequence=on]');
+    expect(await page.textContent('main .review [data-change=requireSecureBadges]')).toMatch(/non\s*oui/);
+    // Amina's two UID-only badges (the one given by hand, the one enrolled from its tap) will be flagged.
+    for (const uid of [KNOWN_BADGE, UNKNOWN_BADGE]) expect(await page.textContent(`main .review [data-flagged-badge="${uid}"]`)).toContain('Amina Diallo');
+    await audit('secure-badge rule review');
+    await screenshot(page, 'console-secure-site');
+    // Nothing changes before the site manager confirms.
+    expect(gw.db().prepare("SELECT require_secure_badges FROM sites WHERE id = 'tilleuls'").pluck().get()).toBe(0);
+    await page.click('main .review [data-action=confirm]');
+    await page.waitForSelector('main table[data-kind=sites] tr[data-id=tilleuls] [data-secure-required]');
+    const change = gw.db().prepare("SELECT actor_name, before, after FROM audit_log WHERE entity = 'site' AND entity_id = 'tilleuls' ORDER BY id DESC LIMIT 1").get() as { actor_name: string; before: string; after: string };
+    expect(change.actor_name).toBe('Marie Dupont');
+    expect([JSON.parse(change.before).requireSecureBadges, JSON.parse(change.after).requireSecureBadges]).toEqual([false, true]);
+
+    // A UID-only badge for a worker of the site is refused, naming the rule and what to do instead.
+    await goto('badges');
+    await page.click('[data-action=new]');
+    await page.fill('main input[name=uid]', '04C0FFEE');
+    const amina = await page.$$eval('main select[name=worker] option', (options) => options.find((o) => (o.textContent ?? '').startsWith('Amina Diallo'))?.getAttribute('value') ?? '');
+    await page.selectOption('main select[name=worker]', amina);
+    await page.click('main form button[type=submit]');
+    await page.waitForSelector('main .notice.error');
+    const refusal = (await page.textContent('main .notice.error'))!;
+    expect(refusal).toContain('site tilleuls requires secure badges');
+    expect(refusal).toContain('(secure-badge-required)');
+    expect(refusal).toContain('Ce chantier exige des badges sécurisés');
+    await audit('UID-only badge refused');
+    expect(gw.db().prepare("SELECT 1 FROM badges WHERE uid = '04C0FFEE'").get()).toBeUndefined();
+    await page.click('main form button:has-text("Annuler")');
+    await page.waitForSelector(`main table[data-kind=badges] tr[data-id="${UNKNOWN_BADGE}"] [data-badge-kind=uid-only]`);
+
+    // The terminal's tap of a UID-only badge there is registered (the worker did tap), and flagged.
+    const taps = () => gw.db().prepare('SELECT tap_id FROM taps WHERE badge = ? ORDER BY rowid').pluck().all(KNOWN_BADGE) as string[];
+    const before = taps().length;
+    terminal!.stdin!.write(`${KNOWN_BADGE}\n`);
+    const tapId = await waitUntil(() => taps()[before], { what: 'the tap of the UID-only badge' });
+    await waitUntil(() => gw.db().prepare('SELECT 1 FROM registrations WHERE tap_id = ?').get(tapId), { what: 'its registration' });
+    expect(gw.db().prepare('SELECT outcome FROM tap_badge_checks WHERE tap_id = ?').pluck().get(tapId)).toBe('uid-only-on-secure-site');
+    const remarks = await page.evaluate(async () => {
+      const r = await fetch('/api/v1/remarks?kind=uid-only-badge', { headers: { authorization: `Bearer ${sessionStorage.getItem('ciao-console-token')}` } });
+      return (await r.json()) as { remarks: Array<{ tapId: string; kind: string; badge: { uid: string; kind: string } }> };
+    });
+    expect(remarks.remarks.find((r) => r.tapId === tapId)).toMatchObject({ kind: 'uid-only-badge', badge: { uid: KNOWN_BADGE, kind: 'uid-only' } });
+  });
+
+  it('shows the kind of each tapped badge in the records dashboard, and of the badge a remark is about', async () => {
+    const token = await page.evaluate(() => sessionStorage.getItem('ciao-console-token'));
+    await page.goto(`http://127.0.0.1:${gw.httpPort}/dashboard/#token=${token}`);
+    await page.waitForSelector(`#remarkSummary li[data-kind=uid-only-badge] [data-remark-badge="${KNOWN_BADGE}"] [data-badge-kind=uid-only]`, { timeout: 15_000 });
+    await page.click('#tabs button[data-tab=registrations]');
+    await page.waitForSelector(`#registrations td[data-badge="${KNOWN_BADGE}"] [data-badge-kind=uid-only]`);
+    expect(await checkAccessibility(page)).toEqual([]);
+    await page.goto(`http://127.0.0.1:${gw.httpPort}/console/#/overview`);
+    await page.waitForSelector('#who');
+  });
+
+  it.skipIf(skipDesk)("personalises a blank secure badge for a worker on the gateway's desk reader (pcscd + vpcd), finishes it after it was taken away halfway, and lists it as secure", async () => {
+    const releaseLock = await acquirePcscdLock();
+    const pcscd = new PcscdService(vpcd.pcscd ?? 'pcscd');
+    const cards: VirtualCard[] = [];
+    const aminaId = gw.db().prepare("SELECT id FROM workers WHERE name = 'Amina Diallo'").pluck().get() as string;
+    const openAmina = async () => {
+      await page.click('main table[data-kind=workers] tr:has-text("Amina Diallo") button');
+      await page.waitForSelector('main [data-kind=worker-badges] tr[data-badge]');
+    };
+    try {
+      await goto('workers');
+      await openAmina();
+      expect(await page.textContent(`main [data-kind=worker-badges] tr[data-badge="${KNOWN_BADGE}"]`)).toMatch(/UID seul/);
+      // No pcscd on the gateway's machine: the action is there, disabled, saying why.
+      if (!(await pcscdListening(PCSCD_SOCKET))) {
+        await page.waitForSelector('main [data-desk-problem=pcscd-not-running]');
+        expect(await page.isDisabled('main [data-action=personalise]')).toBe(true);
+        await audit('personalisation unavailable');
+      }
+      await pcscd.ensureRunning();
+      await page.click('main form button:has-text("Annuler")');
+      await openAmina();
+      await page.click('main [data-action=personalise]:not([disabled])');
+      await page.waitForSelector('main [data-job-state=waiting-for-badge]', { timeout: 30_000 });
+      expect(await page.textContent('main [data-job-text]')).toContain('Posez le badge vierge');
+      // One badge at a time: a second request while this one waits is refused.
+      const busy = await page.evaluate(async (worker) => {
+        const r = await fetch('/api/v1/badge-desk/jobs', { method: 'POST', headers: { authorization: `Bearer ${sessionStorage.getItem('ciao-console-token')}`, 'content-type': 'application/json' }, body: JSON.stringify({ worker }) });
+        return { status: r.status, rule: ((await r.json()) as { problems: Array<{ rule: string }> }).problems[0]!.rule };
+      }, aminaId);
+      expect(busy).toEqual({ status: 409, rule: 'desk-reader-busy' });
+      await audit('personalisation waiting for the badge');
+
+      // The badge is taken away the instant its first key is changed.
+      const stateFile = join(dir, 'amina-secure-badge.json');
+      const first = virtualBadge({ uid: SECURE_BADGE, kind: 'ntag424', stateFile, port: vpcd.port });
+      cards.push(first.card);
+      let keyChanges = 0;
+      first.card.on('apdu', (cmd: Buffer) => {
+        if (cmd[0] === 0x90 && cmd[1] === 0xc4 && ++keyChanges === 1) void first.card.remove();
+      });
+      await first.card.presentToReader();
+      await page.waitForSelector('main [data-job-state=failed]', { timeout: 60_000 });
+      expect(await page.getAttribute('main [data-milestone=placed]', 'data-done')).toBe('yes');
+      expect(await page.getAttribute('main [data-milestone=enrolled]', 'data-done')).toBe('no');
+      expect(await page.textContent('main [data-job-retry]')).toContain('Rien n’est perdu');
+      await audit('personalisation interrupted');
+      expect(gw.db().prepare('SELECT 1 FROM badges WHERE uid = ?').get(SECURE_BADGE)).toBeUndefined();
+      // The desk reader needs to see the badge gone before it comes back.
+      await new Promise((r) => setTimeout(r, 1500));
+
+      // Started again with the badge back on the reader: it resumes where it stopped and finishes.
+      await page.click('main [data-action=personalise]:not([disabled])');
+      await page.waitForSelector('main [data-job-state=waiting-for-badge]', { timeout: 30_000 });
+      const again = virtualBadge({ uid: SECURE_BADGE, kind: 'ntag424', stateFile, port: vpcd.port });
+      cards.push(again.card);
+      await again.card.presentToReader();
+      await page.waitForSelector('main [data-job-state=done]', { timeout: 60_000 });
+      for (const m of ['placed', 'authenticated', 'keys', 'verified', 'enrolled']) expect(await page.getAttribute(`main [data-milestone=${m}]`, 'data-done'), m).toBe('yes');
+      expect(await page.textContent('main [data-milestone=keys]')).toContain('2, 3, 4, 0');
+      const row = await page.waitForSelector(`main [data-kind=worker-badges] tr[data-badge="${SECURE_BADGE}"] [data-badge-kind=secure]`);
+      expect(await row.textContent()).toContain('clés v1');
+      await audit('badge personalised');
+      await page.$eval('main [data-job]', (el) => el.scrollIntoView({ block: 'end' }));
+      await screenshot(page, 'console-personalise');
+      await again.card.remove();
+
+      expect(gw.db().prepare('SELECT worker_id, kind, key_version FROM badges WHERE uid = ?').get(SECURE_BADGE)).toEqual({ worker_id: aminaId, kind: 'secure', key_version: 1 });
+      expect(loadState(stateFile).keyVersions).toEqual([1, 1, 1, 1, 1]);
+      expect(gw.db().prepare("SELECT action, actor_name FROM audit_log WHERE entity = 'badge' AND entity_id = ?").all(SECURE_BADGE)).toEqual([{ action: 'provision', actor_name: 'Marie Dupont' }]);
+      await goto('badges');
+      await page.waitForSelector(`main table[data-kind=badges] tr[data-id="${SECURE_BADGE}"] [data-badge-kind=secure]`);
+    } finally {
+      await Promise.all(cards.map((c) => c.remove().catch(() => undefined)));
+      await pcscd.stop();
+      releaseLock();
+    }
+  }, 300_000);
 
   it('places a worker with a user company for an agency (FAQ 26)', async () => {
     await goto('placements');
@@ -400,6 +561,18 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     }, tokens.reader);
     expect(refused.status).toBe(403);
     expect(refused.body.problems[0].rule).toBe('permission-change-site-data');
+    // A worker's page shows their badges and kinds, and no personalisation: the gateway refuses it too.
+    await p.click('nav [data-screen=workers]');
+    await p.click('main table[data-kind=workers] tr:has-text("Amina Diallo") button');
+    await p.waitForSelector(`main [data-kind=worker-badges] tr[data-badge="${KNOWN_BADGE}"] [data-badge-kind=uid-only]`);
+    expect(await p.$$('main [data-desk], main [data-action=personalise]')).toHaveLength(0);
+    expect(await checkAccessibility(p)).toEqual([]);
+    const personalise = await p.evaluate(async (token) => {
+      const r = await fetch('/api/v1/badge-desk/jobs', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ worker: 'anyone' }) });
+      return { status: r.status, body: await r.json() };
+    }, tokens.reader);
+    expect(personalise.status).toBe(403);
+    expect(personalise.body.problems[0].rule).toBe('permission-change-site-data');
     await ctx.close();
   });
 

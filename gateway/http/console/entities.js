@@ -1,7 +1,8 @@
 // One screen shape for every kind of site data: a list with search and paging, a form that checks as you
 // type, a review of what the change will do, then the call. Each kind is described below.
 import { useState } from 'preact/hooks';
-import { html, useSession, useT, useLive, Field, Notice, problemFor, ApiError, focusOnce, ReleaseList } from './lib.js';
+import { html, useSession, useT, useLive, Field, Notice, problemFor, problemText, ApiError, focusOnce, ReleaseList } from './lib.js';
+import { BadgeDetail, BadgeKind, SecureBadgeConsequence, WorkerBadges, secureBadgeConsequence } from './badges.js';
 import { parseWorkerNumber } from './shared/identifiers/national-number.js';
 import { parseCompanyId } from './shared/identifiers/company.js';
 import { parseDeclarationNumber, parseLimosaId } from './shared/identifiers/declaration.js';
@@ -41,7 +42,8 @@ export const ENTITIES = {
   },
   sites: {
     key: 'id',
-    columns: [['id', 'f_id'], ['name', 'f_name'], ['language', 'f_language'], [(r) => (r.placeOfWork.address ? `${r.placeOfWork.address.streetName} ${r.placeOfWork.address.houseNumber}, ${r.placeOfWork.address.postCode} ${r.placeOfWork.address.municipalityName}` : `${r.placeOfWork.coordinates?.latitude}, ${r.placeOfWork.coordinates?.longitude}`), 'f_street']],
+    columns: [['id', 'f_id'], ['name', 'f_name'], ['language', 'f_language'], [(r) => (r.placeOfWork.address ? `${r.placeOfWork.address.streetName} ${r.placeOfWork.address.houseNumber}, ${r.placeOfWork.address.postCode} ${r.placeOfWork.address.municipalityName}` : `${r.placeOfWork.coordinates?.latitude}, ${r.placeOfWork.coordinates?.longitude}`), 'f_street'],
+      [(r, t) => (r.requireSecureBadges ? html`<span class="tag kind-secure" data-secure-required>${t('secureRequired')}</span>` : '—'), 'f_secureBadges']],
     hint: 'addressOrCoords',
     // FAQ 31: the declaration's CIaO QR code, to show or print, when a terminal cannot register.
     rowLink: { label: 'fallbackQr', href: (r) => `#/fallback?site=${encodeURIComponent(r.id)}` },
@@ -53,12 +55,16 @@ export const ENTITIES = {
       { name: 'municipality' }, { name: 'street' }, { name: 'houseNumber' }, { name: 'box' },
       { name: 'latitude', type: 'number', validate: optional((v) => (Number(v) >= -90 && Number(v) <= 90 ? null : { field: 'latitude', rule: 'range', message: 'latitude: -90 to 90' })) },
       { name: 'longitude', type: 'number', validate: optional((v) => (Number(v) >= -180 && Number(v) <= 180 ? null : { field: 'longitude', rule: 'range', message: 'longitude: -180 to 180' })) },
+      // Secure badges (NTAG 424 DNA): the review lists the UID-only badges this will flag.
+      { name: 'requireSecureBadges', type: 'checkbox', hint: 'requireSecureHint' },
     ],
-    fromRecord: (r) => ({ id: r.id, name: r.name, language: r.language, postCode: r.placeOfWork.address?.postCode, municipality: r.placeOfWork.address?.municipalityName, street: r.placeOfWork.address?.streetName, houseNumber: r.placeOfWork.address?.houseNumber, box: r.placeOfWork.address?.boxNumber, latitude: r.placeOfWork.coordinates?.latitude, longitude: r.placeOfWork.coordinates?.longitude }),
+    fromRecord: (r) => ({ id: r.id, name: r.name, language: r.language, postCode: r.placeOfWork.address?.postCode, municipality: r.placeOfWork.address?.municipalityName, street: r.placeOfWork.address?.streetName, houseNumber: r.placeOfWork.address?.houseNumber, box: r.placeOfWork.address?.boxNumber, latitude: r.placeOfWork.coordinates?.latitude, longitude: r.placeOfWork.coordinates?.longitude, requireSecureBadges: !!r.requireSecureBadges }),
     defaults: { language: 'fr' },
     createBody: (v) => ({ id: v.id, ...siteBody(v) }),
     updateBody: (v) => siteBody(v),
     problemAliases: { postCode: ['address.postCode'], municipality: ['address.municipalityName'], street: ['address.streetName'], houseNumber: ['address.houseNumber'], latitude: ['coordinates.latitude', 'placeOfWork'], longitude: ['coordinates.longitude'] },
+    consequence: secureBadgeConsequence,
+    Consequence: SecureBadgeConsequence,
   },
   declarations: {
     key: 'number',
@@ -96,10 +102,12 @@ export const ENTITIES = {
     preview: (v, record) => (record ? { path: `workers/${encodeURIComponent(record.id)}/preview`, body: { name: v.name, capacity: v.capacity, employers: list(v.employers) } } : null),
     problemAliases: { employers: ['employer'] },
     deactivateWarn: 'workerDeactivateWarn',
+    // The worker's badges with their kind, and the desk reader's "Personalise a blank secure badge".
+    Detail: WorkerBadges,
   },
   badges: {
     key: 'uid',
-    columns: [['uid', 'f_uid'], [(r) => r.workerName ?? r.workerId, 'f_worker'], [(r) => `${r.validFrom} → ${r.validTo ?? '…'}`, 'f_validFrom'], [(r) => r.revokedReason ?? '', 'f_reason']],
+    columns: [['uid', 'f_uid'], [(r) => html`<${BadgeKind} kind=${r.kind} keyVersion=${r.keyVersion} />`, 'f_badgeKind'], [(r) => r.workerName ?? r.workerId, 'f_worker'], [(r) => `${r.validFrom} → ${r.validTo ?? '…'}`, 'f_validFrom'], [(r) => r.revokedReason ?? '', 'f_reason']],
     fields: [
       { name: 'uid', createOnly: true, required: true, validate: (v) => checked(parseBadgeUid(v ?? '', 'uid')) },
       { name: 'worker', required: true, options: 'workers', validate: required('worker') },
@@ -113,6 +121,7 @@ export const ENTITIES = {
     preview: (v, record) => ({ path: 'badges/preview', body: { uid: record?.uid ?? v.uid, worker: v.worker, validFrom: text(v.validFrom), validTo: text(v.validTo) ?? null } }),
     problemAliases: { validFrom: ['from'], validTo: ['to'] },
     deactivateLabel: 'revoke', deactivateWarn: 'revokeWarn', noReactivate: true,
+    Detail: BadgeDetail,
   },
   // FAQ 26: an agency worker registers under the agency's number where the user company is on the chain.
   placements: {
@@ -151,7 +160,7 @@ export const ENTITIES = {
 };
 
 function siteBody(v) {
-  const b = { name: v.name, language: v.language, postCode: text(v.postCode), municipality: text(v.municipality), street: text(v.street), houseNumber: text(v.houseNumber), box: text(v.box), latitude: num(v.latitude), longitude: num(v.longitude) };
+  const b = { name: v.name, language: v.language, postCode: text(v.postCode), municipality: text(v.municipality), street: text(v.street), houseNumber: text(v.houseNumber), box: text(v.box), latitude: num(v.latitude), longitude: num(v.longitude), requireSecureBadges: !!v.requireSecureBadges };
   return Object.fromEntries(Object.entries(b).filter(([, x]) => x !== undefined));
 }
 function declBody(v) {
@@ -167,7 +176,14 @@ function userBody(v) {
 function cell(r, col, t) {
   const [k] = col;
   const v = typeof k === 'function' ? k(r, t) : r[k];
+  if (v !== null && typeof v === 'object') return v; // markup (a badge's kind)
   return v === null || v === undefined ? '—' : String(v);
+}
+
+/** A value in the review's before/after table (a checkbox reads yes or no). */
+function shown(v, t) {
+  if (typeof v === 'boolean') return t(v ? 'yes' : 'no');
+  return v === undefined || v === null || v === '' ? '—' : String(v);
 }
 
 /** Options for a select: a fixed list, or the records of another kind (sites, workers). */
@@ -188,7 +204,7 @@ function FieldFor({ def, field, values, setValue, problems, t, api }) {
     options = field.options.map((v) => ({ value: v, label: label(v) }));
   } else if (dynamic) options = [{ value: '', label: '—' }, ...dynamic];
   return html`<${Field} name=${field.name} label=${t(`f_${field.name}`)} value=${values[field.name]} type=${field.type ?? 'text'}
-    required=${field.required} options=${options} hint=${field.list ? t('listHint') : undefined}
+    required=${field.required} options=${options} hint=${field.list ? t('listHint') : field.hint ? t(field.hint) : undefined}
     validate=${field.validate} serverProblem=${problemFor(problems, field.name, def.problemAliases?.[field.name] ?? [])}
     onInput=${(v) => setValue(field.name, v)} />`;
 }
@@ -235,16 +251,17 @@ export function EntityScreen({ kind }) {
     // Which held taps this change would send late: asked before the review, so confirming is informed.
     let release = null;
     const p = def.preview?.(values, mode.record);
-    if (p) {
-      try {
-        release = (await api(p.path, { method: 'POST', body: p.body })).heldTaps;
-      } catch (err) {
-        setProblems(err instanceof ApiError ? err.problems : []);
-        setNotice({ kind: 'error', text: err.message });
-        return;
-      }
+    let consequence = null;
+    try {
+      if (p) release = (await api(p.path, { method: 'POST', body: p.body })).heldTaps;
+      // What else the change does, shown before it is confirmed (a site's secure-badge rule: the badges it flags).
+      if (def.consequence) consequence = await def.consequence(api, values, mode.record);
+    } catch (err) {
+      setProblems(err instanceof ApiError ? err.problems : []);
+      setNotice({ kind: 'error', text: problemText(err, t) });
+      return;
     }
-    setMode({ ...mode, view: 'review', action: mode.record ? 'update' : 'create', changes, release });
+    setMode({ ...mode, view: 'review', action: mode.record ? 'update' : 'create', changes, release, consequence });
   };
 
   const run = async () => {
@@ -259,7 +276,7 @@ export function EntityScreen({ kind }) {
     } catch (err) {
       const ps = err instanceof ApiError ? err.problems : [];
       setProblems(ps);
-      setNotice({ kind: 'error', text: err.message });
+      setNotice({ kind: 'error', text: problemText(err, t) });
       setMode({ ...mode, view: mode.action === 'create' || mode.action === 'update' ? 'form' : 'list' });
     }
   };
@@ -272,8 +289,9 @@ export function EntityScreen({ kind }) {
       ${mode.action === 'create' || mode.action === 'update' ? html`
         <p>${t(mode.action === 'create' ? 'reviewCreate' : 'reviewUpdate', { what })} <strong>${id}</strong></p>
         ${mode.changes.length ? html`<table class="changes"><thead><tr><th scope="col">${t('field')}</th><th scope="col">${t('before')}</th><th scope="col">${t('after')}</th></tr></thead>
-          <tbody>${mode.changes.map(([k, a, b]) => html`<tr><th scope="row">${t(`f_${k}`)}</th><td>${a === undefined || a === null || a === '' ? '—' : String(a)}</td><td>${b === undefined || b === null || b === '' ? '—' : String(b)}</td></tr>`)}</tbody></table>` : html`<p>${t('unchanged')}</p>`}
+          <tbody>${mode.changes.map(([k, a, b]) => html`<tr data-change=${k}><th scope="row">${t(`f_${k}`)}</th><td>${shown(a, t)}</td><td>${shown(b, t)}</td></tr>`)}</tbody></table>` : html`<p>${t('unchanged')}</p>`}
         <${ReleaseList} taps=${mode.release} />
+        ${def.Consequence ? html`<${def.Consequence} data=${mode.consequence} />` : ''}
       ` : html`<p class="warn">${mode.action === 'deactivate' ? t(def.deactivateWarn ?? 'deactivateWarn', { what, id }) : t('reactivate')}</p>`}
       <div class="actions">
         <button type="button" class="primary" onClick=${run} data-action="confirm">${t('confirm')}</button>
@@ -298,6 +316,7 @@ export function EntityScreen({ kind }) {
             : def.noReactivate ? '' : html`<button type="button" onClick=${() => setMode({ ...mode, view: 'review', action: 'reactivate' })}>${t('reactivate')}</button>`) : ''}
         </div>
       </form>
+      ${mode.record && def.Detail ? html`<${def.Detail} record=${mode.record} />` : ''}
     </section>`;
   }
 

@@ -162,6 +162,16 @@ export function problemFor(problems, name, aliases = []) {
   return problems.find((p) => names.some((n) => p.field === n || p.field.startsWith(`${n}[`) || p.field.startsWith(`${n}.`))) ?? null;
 }
 
+/** Rules the console explains in the person's language, beside the gateway's message. */
+const RULE_HINTS = new Set(['secure-badge-required']);
+
+/** An error as a person reads it: each problem's message with its rule, and for some rules what to do. */
+export function problemText(err, t) {
+  const problems = err instanceof ApiError ? err.problems : [];
+  if (!problems.length) return err.message;
+  return problems.map((p) => `${p.message} (${p.rule})${RULE_HINTS.has(p.rule) ? ` ${t(`ruleHint_${p.rule}`)}` : ''}`).join(' ');
+}
+
 /** A message area that screen readers announce. */
 export function Notice({ kind = 'info', children }) {
   if (!children) return null;

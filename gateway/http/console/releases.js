@@ -126,7 +126,7 @@ export function ReleasesScreen() {
     </table></div>
     <div class="actions"><button type="button" onClick=${withdraw} data-action="withdraw">${t('withdraw')}</button></div>
 
-    <h3>${t('releaseList')}</h3>
+    <h3>${t('releasesUploaded')}</h3>
     ${releases && !releases.acceptsUploads ? html`<p class="notice">${t('noReleaseKey')}</p>` : ''}
     <div class="table-wrap"><table class="list" data-kind="releases">
       <thead><tr><th scope="col">${t('version')}</th><th scope="col">${t('uploadedAt')}</th><th scope="col">${t('offered')}</th><th scope="col">${t('runs')}</th><th scope="col"><span class="sr-only">${t('rollout')}</span></th></tr></thead>

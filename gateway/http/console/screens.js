@@ -1,6 +1,7 @@
 // The console's other screens: overview (live), enrolment from a tap, CSV import, the audit trail, export.
 import { useState } from 'preact/hooks';
-import { html, useSession, useT, useLive, Field, Notice, formatTime, download, ApiError, focusOnce, ReleaseList } from './lib.js';
+import { html, useSession, useT, useLive, Field, Notice, formatTime, download, focusOnce, ReleaseList, problemText } from './lib.js';
+import { BadgeKind } from './badges.js';
 
 export function OverviewScreen() {
   const session = useSession();
@@ -50,8 +51,10 @@ export function EnrolScreen({ params }) {
     }
     try {
       setReview({ tap, worker, ...(await session.api('enrolments/preview', { method: 'POST', body: { tapId: tap.tapId, worker } })) });
+      setNotice(null);
     } catch (err) {
-      setNotice({ kind: 'error', text: err.message });
+      // A site that requires secure badges refuses a UID-only badge for its workers: the rule and what to do.
+      setNotice({ kind: 'error', text: problemText(err, t) });
     }
   };
   const confirm = async () => {
@@ -61,12 +64,14 @@ export function EnrolScreen({ params }) {
       setReview(null);
     } catch (err) {
       setReview(null);
-      setNotice({ kind: 'error', text: err instanceof ApiError ? err.message : String(err) });
+      setNotice({ kind: 'error', text: problemText(err, t) });
     }
   };
   if (review) {
     return html`<section class="review" aria-labelledby="enrol-review"><h2 id="enrol-review" tabindex="-1" ref=${focusOnce}>${t('reviewTitle')}</h2>
       <p>${t('enrolReview', { uid: review.tap.badge, worker: workerName(review.worker), day: review.tap.day })}</p>
+      <p data-enrol-kind=${review.badge.kind}>${t('enrolKind')} <${BadgeKind} kind=${review.badge.kind} keyVersion=${review.badge.keyVersion} /></p>
+      ${review.tapCarriedSecureMessage && review.badge.kind !== 'secure' ? html`<p class="warn" data-enrol-sun>${t('tapHadSun')}</p>` : ''}
       ${review.releasesHeldTaps
         ? html`<${ReleaseList} taps=${review.heldTaps} />`
         : html`<p class="warn" data-release="unavailable">${t('releaseNone')}</p>`}

@@ -16,6 +16,7 @@ const I18N = {
     working: 'au travail', 'on-break': 'en pause', none: 'Aucune', nobody: 'Personne', noRows: 'Aucun enregistrement', exported: '{n} enregistrements exportés dans {f}',
     markSent: 'Envoyée', correct: 'corriger', accept: 'Acceptée', refuse: 'Refusée', document: 'Document', showDay: 'journée', correctableUntil: "corrigeable jusqu'au {d}", missing: 'Données pas encore disponibles sur cette passerelle : {m}',
     draft: 'brouillon', sent: 'envoyée', accepted: 'acceptée', refused: 'refusée', pending: 'en attente', 'in-flight': 'en cours', created: 'créé', 'not-created': 'refusé',
+    badge: 'Badge', 'badgeKind_secure': 'sécurisé', 'badgeKind_uid-only': 'UID seul', badgeKeyVersion: 'clés v{v}',
     kinds: { 'double-in': 'Double IN', 'out-without-in': 'OUT sans IN', 'missing-out': 'OUT manquant', 'unknown-badge': 'Badge inconnu', 'revoked-badge': 'Badge révoqué', 'employer-not-on-declaration': 'Employeur absent de la déclaration', 'employer-choice-missing': "Choix d'employeur manquant", 'clock-skew': 'Horloge du terminal', 'late-transmission': 'Transmission tardive', 'not-created-by-onss': "Non créé par l'ONSS", 'onss-remark': "Remarque de l'ONSS", 'correction-deadline': 'Délai de correction', 'possible-badge-copy': 'Copie possible du badge', 'badge-key-missing': 'Clés du badge absentes', 'uid-only-badge': 'Badge non sécurisé' },
   },
   nl: {
@@ -31,6 +32,7 @@ const I18N = {
     working: 'aan het werk', 'on-break': 'met pauze', none: 'Geen', nobody: 'Niemand', noRows: 'Geen registraties', exported: '{n} registraties geëxporteerd naar {f}',
     markSent: 'Verstuurd', correct: 'verbeteren', accept: 'Aanvaard', refuse: 'Geweigerd', document: 'Document', showDay: 'dag', correctableUntil: 'te verbeteren tot {d}', missing: 'Gegevens nog niet beschikbaar op deze gateway: {m}',
     draft: 'ontwerp', sent: 'verstuurd', accepted: 'aanvaard', refused: 'geweigerd', pending: 'wachtend', 'in-flight': 'onderweg', created: 'aangemaakt', 'not-created': 'geweigerd',
+    badge: 'Badge', 'badgeKind_secure': 'beveiligd', 'badgeKind_uid-only': 'enkel UID', badgeKeyVersion: 'sleutels v{v}',
     kinds: { 'double-in': 'Dubbele IN', 'out-without-in': 'OUT zonder IN', 'missing-out': 'Ontbrekende OUT', 'unknown-badge': 'Onbekende badge', 'revoked-badge': 'Ingetrokken badge', 'employer-not-on-declaration': 'Werkgever niet op de aangifte', 'employer-choice-missing': 'Werkgeverskeuze ontbreekt', 'clock-skew': 'Klok van de terminal', 'late-transmission': 'Laattijdige verzending', 'not-created-by-onss': 'Niet aangemaakt door de RSZ', 'onss-remark': 'Opmerking van de RSZ', 'correction-deadline': 'Verbeteringstermijn', 'possible-badge-copy': 'Mogelijke kopie van de badge', 'badge-key-missing': 'Badgesleutels ontbreken', 'uid-only-badge': 'Onbeveiligde badge' },
   },
   en: {
@@ -46,6 +48,7 @@ const I18N = {
     working: 'working', 'on-break': 'on break', none: 'None', nobody: 'Nobody', noRows: 'No registrations', exported: '{n} registrations exported to {f}',
     markSent: 'Sent', correct: 'correct', accept: 'Accepted', refuse: 'Refused', document: 'Document', showDay: 'day', correctableUntil: 'correctable until {d}', missing: 'Data not available on this gateway yet: {m}',
     draft: 'draft', sent: 'sent', accepted: 'accepted', refused: 'refused', pending: 'pending', 'in-flight': 'in flight', created: 'created', 'not-created': 'not created',
+    badge: 'Badge', 'badgeKind_secure': 'secure', 'badgeKind_uid-only': 'UID-only', badgeKeyVersion: 'key version {v}',
     kinds: { 'double-in': 'Double IN', 'out-without-in': 'OUT without IN', 'missing-out': 'Missing OUT', 'unknown-badge': 'Unknown badge', 'revoked-badge': 'Revoked badge', 'employer-not-on-declaration': 'Employer not on the declaration', 'employer-choice-missing': 'Employer choice missing', 'clock-skew': 'Terminal clock', 'late-transmission': 'Late transmission', 'not-created-by-onss': 'Not created by ONSS', 'onss-remark': 'Remark from ONSS', 'correction-deadline': 'Correction deadline', 'possible-badge-copy': 'Possible copy of a badge', 'badge-key-missing': 'Badge keys missing', 'uid-only-badge': 'UID-only badge' },
   },
 };
@@ -204,6 +207,12 @@ async function refreshOverview() {
   count.classList.toggle('zero', rem.count === 0);
 }
 
+/** A badge's kind: `secure` (NTAG 424 DNA, its message verified; with the key version) or `uid-only`. */
+function badgeKindTag(kind, keyVersion) {
+  if (!kind) return '';
+  return el('span', { class: `tag kind-${kind}`, 'data-badge-kind': kind }, `${t(`badgeKind_${kind}`)}${kind === 'secure' && keyVersion ? ` · ${t('badgeKeyVersion', { v: keyVersion })}` : ''}`);
+}
+
 function renderRemarks(list, remarks, detailed) {
   if (!remarks.length) {
     list.replaceChildren(el('li', { class: 'sev-info' }, t('none')));
@@ -212,6 +221,7 @@ function renderRemarks(list, remarks, detailed) {
   list.replaceChildren(...remarks.map((r) => el('li', { class: `sev-${r.severity}`, 'data-kind': r.kind, 'data-id': r.id },
     el('span', { class: 'kind' }, I18N[state.lang].kinds[r.kind] ?? r.kind),
     el('span', { class: 'meta' }, `${r.day}${r.siteId ? ` · ${r.siteName ?? r.siteId}` : ''}${r.workerId ? ` · ${r.workerName ?? r.workerId}` : ''}${r.terminalId ? ` · ${r.terminalId}` : ''}${r.seq ? ` · #${r.seq}` : ''}${r.correctableUntil ? ` · ${t('correctableUntil', { d: r.correctableUntil })}` : ''}`),
+    r.badge ? el('span', { class: 'badge-of', 'data-remark-badge': r.badge.uid }, ' ', el('span', { class: 'mono' }, r.badge.uid), ' ', badgeKindTag(r.badge.kind, r.badge.keyVersion)) : '',
     el('div', { class: 'message' }, r.message[state.lang]),
     el('p', { class: 'advice' }, r.advice[state.lang]),
     detailed && r.workerId ? el('button', { class: 'link', onclick: () => openTimeline(r.workerId, r.day) }, t('showDay')) : '')));
@@ -236,11 +246,13 @@ async function loadRegistrations() {
   const canSee = state.me.canSeeNiss;
   $('#registrations tbody').replaceChildren(...(data.registrations.length ? data.registrations.map((r) => el('tr', { 'data-seq': r.seq },
     el('td', {}, r.seq), el('td', {}, localTime(r.at)), el('td', {}, `${r.type}${r.reason === 'break' ? ` (${t('break')})` : ''}`),
-    el('td', {}, r.workerName ?? r.workerId ?? '—'), canSee ? el('td', { class: 'mono' }, r.ssin ?? r.limosaId ?? '') : '',
+    el('td', {}, r.workerName ?? r.workerId ?? '—'),
+    el('td', { 'data-badge': r.badge ?? '' }, r.badge ? [el('span', { class: 'mono' }, r.badge), ' ', badgeKindTag(r.badgeKind, r.badgeKeyVersion)] : '—'),
+    canSee ? el('td', { class: 'mono' }, r.ssin ?? r.limosaId ?? '') : '',
     el('td', {}, r.siteName ?? r.siteId), el('td', { class: 'mono' }, r.employerId), el('td', { class: 'mono' }, r.declaration), el('td', {}, t(r.onssState)),
     el('td', {},
       r.workerId ? el('button', { class: 'link', onclick: () => openTimeline(r.workerId, new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Brussels' }).format(new Date(r.at))) }, t('showDay')) : '', ' ',
-      el('button', { class: 'link correct', onclick: () => startCorrection(r) }, t('correct'))))) : [el('tr', {}, el('td', { colspan: '10' }, t('noRows')))]));
+      el('button', { class: 'link correct', onclick: () => startCorrection(r) }, t('correct'))))) : [el('tr', {}, el('td', { colspan: '11' }, t('noRows')))]));
 }
 
 async function openTimeline(worker, day) {

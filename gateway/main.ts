@@ -110,7 +110,7 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
       if (r.badgeChecks > 0) ingest.taps.settleBadgeChecks();
     });
     const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
-    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, () => pairingInfo.current, fleet));
+    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, () => pairingInfo.current, fleet, forwarder));
     const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest, publisher, fleet));
     const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening, fleet));
     pairingInfo.current = pairing;
@@ -303,7 +303,7 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
   };
 }
 
-function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, badgeKeys: BadgeKeyHealth, options: StartGatewayOptions, siteData: SiteDataService, pairing: () => { url: string; fingerprint: string } | undefined, fleet: Fleet): Component<FastifyInstance> {
+function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, badgeKeys: BadgeKeyHealth, options: StartGatewayOptions, siteData: SiteDataService, pairing: () => { url: string; fingerprint: string } | undefined, fleet: Fleet, forwarder: ForwarderHandle | undefined): Component<FastifyInstance> {
   return {
     name: 'http',
     async start() {
@@ -314,7 +314,8 @@ function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
             registry: metrics.registry,
             health: {
               problem: () => (taps.degraded && `database commits failing (${taps.degraded})`) || badgeKeys.problem(),
-              details: () => ({ terminalsOnline: broker.connectedTerminals().length, pendingTaps: taps.pending }),
+              // A standby (another gateway holds the forwarder lease) is healthy: it takes terminals and taps.
+              details: () => ({ terminalsOnline: broker.connectedTerminals().length, pendingTaps: taps.pending, forwarder: forwarder?.role() ?? 'off', ...(forwarder?.holder() ? { forwarderHolder: forwarder.holder() } : {}) }),
             },
           }),
         );

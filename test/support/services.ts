@@ -319,7 +319,10 @@ export async function startHaproxy(options: HaproxyOptions): Promise<LocalHaprox
   }
   const env = { ...process.env, ...options.env };
   const check = spawnSync(program, ['-c', '-f', file], { cwd: dir, env, encoding: 'utf8' });
-  if (check.status !== 0) throw new Error(`haproxy -c refused ${file}: ${check.stderr || check.stdout}`);
+  if (check.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`haproxy -c refused ${file}: ${check.stderr || check.stdout}`);
+  }
   const first = options.listens[0];
   if (!first) throw new Error('startHaproxy: name at least one address it listens on');
   let spawned: Spawned;

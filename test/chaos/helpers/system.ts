@@ -136,7 +136,8 @@ export class GatewayProcess {
 export interface TerminalSpec {
   id: string;
   secret: string;
-  url: string;
+  /** One gateway address, or several tried in turn (terminal `mqtt.url`). */
+  url: string | string[];
   outbox: string;
 }
 

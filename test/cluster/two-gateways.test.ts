@@ -159,6 +159,7 @@ describe('two gateway processes on one SQLite file', () => {
       for (let seq = 1; seq < next; seq++) if (!taps.some((t) => t.terminal_id === id && t.seq === seq)) missing.push(`${id}#${seq}`);
     }
     const notOnce = taps.filter((t) => perRef.get(clientReferenceFor(t.tap_id)) !== 1).map((t) => `${t.tap_id} x${perRef.get(clientReferenceFor(t.tap_id)) ?? 0}`);
+    console.log(`two gateways on one SQLite file: ${recorded} taps recorded, ${taps.length} stored, ${onssTotal} at ONSS (${onssBeforeKill} before the SIGKILL of the holder); lost ${missing.length}, not once ${notOnce.length}`);
     expect(missing).toEqual([]);
     expect(notOnce).toEqual([]);
     expect(taps).toHaveLength(recorded);

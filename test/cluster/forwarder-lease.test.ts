@@ -11,7 +11,9 @@ import { ownHolderId } from '../../gateway/forward/lease.ts';
 import { ForwardStore } from '../../gateway/forward/forward-store.ts';
 import { ShortWrites } from '../../gateway/forward/short-writes.ts';
 import { clientReferenceFor } from '../../gateway/onss/index.ts';
-import { openGatewayDb, seedRegistrations, tempDir } from '../onss/helpers.ts';
+import { openGatewayDb, rsaKeyPair, seedRegistrations, tempDir } from '../onss/helpers.ts';
+import { startEmulator } from '../../simulator/emulator/index.ts';
+import { startForwarder, type ForwarderHandle } from '../../gateway/forward/index.ts';
 import { waitUntil } from '../gateway/helpers/wait.ts';
 import { serviceMissing, startPostgres, type LocalPostgres } from '../support/services.ts';
 
@@ -168,6 +170,48 @@ describe.skipIf(noPostgres !== undefined)(`the PostgreSQL forwarder lease${noPos
 
     await b.release();
     expect(await a.acquire()).toBe(true);
+  });
+
+  it('keeps two forwarders on one database to one sender; the holder\'s connection cut, the other takes over and each registration reaches ONSS once', async () => {
+    const keys = await rsaKeyPair();
+    const emulator = await startEmulator({ dbPath: join(tmp.dir, 'pg-emu.db'), clients: [{ clientId: 'gw', publicKeyPem: keys.publicKeyPem }], logger });
+    const file = join(tmp.dir, 'pg-forwarders.db');
+    const dbA = openGatewayDb(file);
+    const dbB = openGatewayDb(file);
+    const taps = seedRegistrations(dbA, { count: 400 });
+    const config = {
+      baseUrl: emulator.url, clientId: 'gw', privateKey: keys.privateKeyPem, batchSize: 20, maxBatchesInFlight: 1, requestTimeoutMs: 2000, reconcileDelayMs: 200,
+      backoffInitialMs: 20, backoffMaxMs: 200, circuitOpenMs: 200, idlePollMs: 30, validityPollIntervalMs: 0,
+      lease: { store: 'postgres' as const, url: server.url, lockId: 11, ttlMs: 4000, renewMs: 200 },
+    };
+    const handles: ForwarderHandle[] = [];
+    try {
+      const a = await startForwarder({ db: dbA, logger, config });
+      handles.push(a);
+      const b = await startForwarder({ db: dbB, logger, config });
+      handles.push(b);
+      expect(a.role()).toBe('forwarding');
+      expect(b.role()).toBe('standby');
+      await waitUntil(() => b.holder() === a.holder(), { what: 'the standby to name the holder', timeoutMs: 5000 });
+
+      await waitUntil(() => emulator.store.stats().registrations >= 100, { what: 'the first forwarder to send', timeoutMs: 20_000 });
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [`ciao-fwd ${a.holder()}`.slice(0, 63)]);
+      await waitUntil(() => b.role() === 'forwarding' && a.role() === 'standby', { what: 'the standby to take over', timeoutMs: 10_000, intervalMs: 50 });
+      // Registrations appended after the takeover are the new holder's alone to send.
+      taps.push(...seedRegistrations(dbB, { count: 200, start: 400 }));
+      b.wake();
+      await waitUntil(() => dbA.prepare("SELECT COUNT(*) FROM forward_state WHERE state = 'created'").pluck().get() === 600, { what: 'every registration created', timeoutMs: 30_000 });
+
+      const counts = taps.map((t) => emulator.store.search({ clientId: 'gw', clientReference: clientReferenceFor(t), limit: 10, offset: 0 }).total);
+      expect(counts.filter((n) => n !== 1)).toEqual([]);
+      expect(emulator.store.stats().registrations).toBe(600);
+      expect(a.role()).toBe('standby');
+    } finally {
+      for (const h of handles) await h.stop();
+      dbA.close();
+      dbB.close();
+      await emulator.stop();
+    }
   });
 
   it('is taken over within seconds when its holder process is SIGKILLed', async () => {

@@ -88,6 +88,8 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
   private lastAckAt = 0;
   /** Which of `urls` the current (or next) connection attempt goes to. */
   private index = 0;
+  /** Set by reconnect(): the connection closing next was ended on purpose, so the list is not advanced. */
+  private stayOnGateway = false;
   /** Counters for status and benchmarks. */
   readonly stats = { published: 0, acked: 0, rejected: 0, resends: 0, connects: 0 };
 
@@ -148,6 +150,8 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     const client = this.client;
     if (!client || this.stopped) return;
     this.o.logger.info('reconnecting to the gateway');
+    // Asked for, not a failure: the next attempt goes to the same gateway.
+    this.stayOnGateway = true;
     client.end(true);
   }
 
@@ -250,6 +254,10 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
 
   /** The next attempt goes to the next address of the list (with one address, the same one). */
   private nextGateway(wasConnected: boolean): void {
+    if (this.stayOnGateway) {
+      this.stayOnGateway = false;
+      return;
+    }
     if (this.o.urls.length < 2) return;
     const failed = this.o.urls[this.index];
     this.index = (this.index + 1) % this.o.urls.length;

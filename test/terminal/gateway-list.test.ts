@@ -95,5 +95,13 @@ describe('a terminal whose first gateway is down', () => {
     await waitUntil(() => gwA.db().prepare('SELECT COUNT(*) FROM taps WHERE terminal_id = ?').pluck().get(id) === 4, { what: 'the fourth tap at the gateway on the first address' });
     await waitUntil(() => t.outbox.queued === 0, { what: 'the outbox to drain' });
     expect(t.state.gateway).toBe(first);
+
+    // A reconnection the terminal asks for itself (after renewing its certificate) stays on the same gateway.
+    const connects = t.link.stats.connects;
+    const moves = logged('trying the next gateway after the connection was lost').length;
+    t.link.reconnect();
+    await waitUntil(() => t.link.stats.connects === connects + 1 && t.link.isConnected, { what: 'the terminal to reconnect' });
+    expect(t.link.gateway).toBe(first);
+    expect(logged('trying the next gateway after the connection was lost')).toHaveLength(moves);
   });
 });

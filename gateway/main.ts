@@ -113,7 +113,7 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
     const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
     // The desk reader attached to this machine, on which the console personalises blank secure badges.
     const badgeDesk = new BadgeDesk({ db, keys: badgeKeys, settings: config.badgeSecurity.deskReader, logger: logger.child({ component: 'badge-desk' }), now: () => clock.now() });
-    const http = await run.start(httpServer(config, db, logger, metrics, clock, broker, ingest.taps, new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, () => pairingInfo.current, fleet, badgeDesk));
+    const http = await run.start(httpServer({ config, db, logger, metrics, clock, broker, taps: ingest.taps, badgeKeys: new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, pairing: () => pairingInfo.current, fleet, badgeDesk, forwarder }));
     const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest, publisher, fleet));
     const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening, fleet));
     pairingInfo.current = pairing;
@@ -306,7 +306,26 @@ function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: Gatew
   };
 }
 
-function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, taps: TapIngest, badgeKeys: BadgeKeyHealth, options: StartGatewayOptions, siteData: SiteDataService, pairing: () => { url: string; fingerprint: string } | undefined, fleet: Fleet, badgeDesk: BadgeDesk): Component<FastifyInstance> {
+/** What the HTTP component serves: operations (health, metrics), the admin API and the console. */
+interface HttpDeps {
+  config: GatewayConfig;
+  db: Db;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  clock: Clock;
+  broker: TerminalBroker;
+  taps: TapIngest;
+  badgeKeys: BadgeKeyHealth;
+  options: StartGatewayOptions;
+  siteData: SiteDataService;
+  pairing: () => { url: string; fingerprint: string } | undefined;
+  fleet: Fleet;
+  badgeDesk: BadgeDesk;
+  /** Absent when this gateway does not forward to ONSS. */
+  forwarder: ForwarderHandle | undefined;
+}
+
+function httpServer({ config, db, logger, metrics, clock, broker, taps, badgeKeys, options, siteData, pairing, fleet, badgeDesk, forwarder }: HttpDeps): Component<FastifyInstance> {
   return {
     name: 'http',
     async start() {
@@ -317,7 +336,8 @@ function httpServer(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
             registry: metrics.registry,
             health: {
               problem: () => (taps.degraded && `database commits failing (${taps.degraded})`) || badgeKeys.problem(),
-              details: () => ({ terminalsOnline: broker.connectedTerminals().length, pendingTaps: taps.pending }),
+              // A standby (another gateway holds the forwarder lease) is healthy: it takes terminals and taps.
+              details: () => ({ terminalsOnline: broker.connectedTerminals().length, pendingTaps: taps.pending, forwarder: forwarder?.role() ?? 'off', ...(forwarder?.holder() ? { forwarderHolder: forwarder.holder() } : {}) }),
             },
           }),
         );

@@ -9,10 +9,12 @@
 #   socat                                     a pseudo-terminal pair standing in for the Arduino's USB serial line in the panel tests
 #   curl, jq                                  the certificate pairing recipe of docs/mqtt-api.md, which a test runs as written
 #   python3, make, g++                        to build native modules (better-sqlite3, pcsclite) when no prebuilt fits
+#   postgresql, redis-server, haproxy         the cluster's real parts (docs/cluster.md): tests and benchmarks start each as a
+#                                             process of their own on loopback (test/support/services.ts), never as a service
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(pcscd libpcsclite-dev vsmartcard-vpcd mosquitto mosquitto-clients chromium tmux openssl socat curl jq python3 make g++ procps iproute2)
+PACKAGES=(pcscd libpcsclite-dev vsmartcard-vpcd mosquitto mosquitto-clients chromium tmux openssl socat curl jq python3 make g++ procps iproute2 postgresql redis-server haproxy)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -27,7 +29,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "setup: installing system packages: ${missing[*]}"
   $SUDO apt-get update -qq
-  # policy-rc.d keeps Debian from starting mosquitto or pcscd as services: the product and its tests start their own.
+  # policy-rc.d keeps Debian from starting mosquitto, pcscd, postgresql, redis or haproxy as services: the product and its
+  # tests start their own.
   if [ -z "$SUDO" ] && [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else

@@ -72,6 +72,13 @@ export const pcscSchema = z.strictObject({
 });
 export type PcscConfig = z.output<typeof pcscSchema>;
 
+const mqttUrl = z.string().regex(/^(mqtts?|tls|tcp|wss?):\/\/[^\s]+$/, 'must be a URL like mqtts://gateway.local:8883');
+
+/** The gateway addresses of a terminal's config, in the order they are tried. */
+export function gatewayUrls(mqtt: { url: string | string[] }): string[] {
+  return typeof mqtt.url === 'string' ? [mqtt.url] : mqtt.url;
+}
+
 const idSchema = z.string().transform(refineWith((v, f) => parseTerminalId(v, f)));
 
 export const terminalFileSchema = z.strictObject({
@@ -79,7 +86,14 @@ export const terminalFileSchema = z.strictObject({
   /** The terminal's secret; CIAO_TERMINAL_SECRET overrides it (keep it out of the file in production). */
   secret: z.string().min(1, 'must not be empty').optional(),
   mqtt: z.strictObject({
-    url: z.string().regex(/^(mqtts?|tls|tcp|wss?):\/\/[^\s]+$/, 'must be a URL like mqtts://gateway.local:8883'),
+    /**
+     * The gateway's address, or a list of addresses (gateways of a cluster, or one behind a load balancer and
+     * a direct one): the terminal tries the next one whenever one does not answer (docs/terminal.md).
+     */
+    url: z.union([
+      mqttUrl,
+      z.array(mqttUrl).min(1, 'must list at least one gateway address').max(16, 'must list at most 16 gateway addresses'),
+    ], 'must be a URL like mqtts://gateway.local:8883, or a list of them'),
     /** PEM file of the CA that signed the gateway's certificate (pinned: only this CA is trusted). */
     ca: z.string().min(1).optional(),
     keepaliveSeconds: z.number().int().min(5).max(600).default(30),

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { createLogger, type Logger } from '../shared/logging.ts';
 import { productVersion } from '../shared/version.ts';
 import type { TapMessage } from '../shared/mqtt/payloads.ts';
-import type { TerminalFileConfig } from './config.ts';
+import { gatewayUrls, type TerminalFileConfig } from './config.ts';
 import { Outbox } from './core/outbox.ts';
 import { TapPipeline } from './core/pipeline.ts';
 import { systemClock, type BadgeReader, type Clock, type Panel } from './core/ports.ts';
@@ -84,7 +84,7 @@ export async function startTerminal(config: TerminalFileConfig, options: StartOp
     terminalId: config.id,
     secret: config.secret,
     ...(config.identity ? { identity: identityReader(config.identity.file) } : {}),
-    url: config.mqtt.url,
+    urls: gatewayUrls(config.mqtt),
     ca,
     outbox,
     state,
@@ -99,8 +99,8 @@ export async function startTerminal(config: TerminalFileConfig, options: StartOp
     keepaliveSeconds: config.mqtt.keepaliveSeconds,
     updateReport: () => agent?.report,
   });
-  if (config.mqtt.url.startsWith('mqtt://') || config.mqtt.url.startsWith('tcp://')) {
-    logger.warn({ url: config.mqtt.url }, 'the gateway link is not encrypted; use mqtts:// with a pinned CA in production');
+  for (const url of gatewayUrls(config.mqtt)) {
+    if (url.startsWith('mqtt://') || url.startsWith('tcp://')) logger.warn({ url }, 'the gateway link is not encrypted; use mqtts:// with a pinned CA in production');
   }
   const pipeline = new TapPipeline({
     outbox,

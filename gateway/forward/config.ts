@@ -38,6 +38,24 @@ export const forwardingConfigSchema = z.strictObject({
   backoffMaxMs: ms(300_000, 1),
   circuitFailureThreshold: z.number().int().min(1).default(5),
   circuitOpenMs: ms(60_000),
+  /**
+   * Who may forward (lease.ts): a row with an expiry in the gateway database (default), or a PostgreSQL
+   * advisory lock shared by the gateways of a cluster (docs/cluster.md).
+   */
+  lease: z.discriminatedUnion('store', [
+    z.strictObject({
+      store: z.literal('sqlite'),
+      ttlMs: ms(15_000, 1000),
+      renewMs: ms(3_000, 100),
+    }).refine((l) => l.renewMs * 2 <= l.ttlMs, { path: ['renewMs'], message: 'must be at most half of ttlMs' }),
+    z.strictObject({
+      store: z.literal('postgres'),
+      url: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a URL like postgres://ciao@db.internal:5432/ciao'),
+      lockId: z.number().int().min(0).max(2_147_483_647).default(1),
+      ttlMs: ms(10_000, 2000),
+      renewMs: ms(2_000, 100),
+    }).refine((l) => l.renewMs * 2 <= l.ttlMs, { path: ['renewMs'], message: 'must be at most half of ttlMs' }),
+  ], 'must have store "sqlite" or "postgres"').default({ store: 'sqlite', ttlMs: 15_000, renewMs: 3_000 }),
 });
 
 /** The section as written in the config file. */
@@ -60,10 +78,15 @@ export interface ForwarderTuning {
   circuitOpenMs: number;
 }
 
-/** The section once read: forwarding off, or the connection (key included) and the tuning. */
+/** Which store keeps the forwarder lease, and its timing. */
+export type LeaseSettings =
+  | { store: 'sqlite'; ttlMs: number; renewMs: number }
+  | { store: 'postgres'; url: string; lockId: number; ttlMs: number; renewMs: number };
+
+/** The section once read: forwarding off, or the connection (key included), the tuning and the lease. */
 export type ForwardingSettings =
   | { enabled: false }
-  | { enabled: true; connection: OnssConnection; tuning: ForwarderTuning };
+  | { enabled: true; connection: OnssConnection; tuning: ForwarderTuning; lease: LeaseSettings };
 
 /**
  * Reads and checks the whole section once, the private key included; throws an InvalidInputError naming
@@ -101,5 +124,6 @@ export function readForwardingConfig(section: unknown, options: ReadOptions & { 
       circuitFailureThreshold: c.circuitFailureThreshold,
       circuitOpenMs: c.circuitOpenMs,
     },
+    lease: c.lease,
   };
 }

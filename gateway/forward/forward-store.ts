@@ -55,7 +55,11 @@ export class ForwardStore {
   private readonly setValidity;
   private readonly touchValidity;
 
-  constructor(readonly db: Db, private readonly writes: ShortWrites, private readonly referenceFor: (tapId: string) => string) {
+  /**
+   * `fence` runs inside the transaction that marks a batch in flight and throws when this process may not
+   * send (the forwarder lease is held elsewhere): the batch is then neither marked nor sent.
+   */
+  constructor(readonly db: Db, private readonly writes: ShortWrites, private readonly referenceFor: (tapId: string) => string, private readonly fence: () => void = () => {}) {
     migrate(db, 'forward', FORWARD_MIGRATIONS);
     this.selectRetry = db.prepare(`SELECT r.*, f.client_reference FROM forward_state f JOIN registrations r ON r.seq = f.seq
       WHERE f.state = 'retry' ORDER BY f.seq LIMIT ?`);
@@ -95,6 +99,7 @@ export class ForwardStore {
   /** Committed before the call goes out: after a crash, these are the registrations ONSS may hold. */
   markInFlight(rows: BatchRow[], at: string): void {
     this.writes.run(() => {
+      this.fence();
       for (const r of rows) {
         if (r.known) this.updateInFlight.run(at, r.seq);
         else this.insertInFlight.run(r.seq, r.tap_id, r.client_reference, at, at);

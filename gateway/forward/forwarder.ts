@@ -5,6 +5,7 @@ import type { OnssPort } from '../onss/port.ts';
 import { Breaker } from './breaker.ts';
 import type { ForwarderTuning } from './config.ts';
 import { ForwardStore } from './forward-store.ts';
+import { LeaseLostError } from './lease.ts';
 import { OutageJournal } from './outage-journal.ts';
 import { Reconciler } from './reconciler.ts';
 import { Sender, type SendReport } from './sender.ts';
@@ -40,11 +41,12 @@ export class Forwarder {
 
   /**
    * `clock` stamps what the records say happened (sent, answered, outage start and end); the forwarder's
-   * own timers (backoff, timeouts, circuit) always run on real time.
+   * own timers (backoff, timeouts, circuit) always run on real time. `fence` (the lease's assertHeld) is
+   * checked in the transaction that marks each batch in flight.
    */
-  constructor(db: Db, private readonly port: OnssPort, private readonly tuning: ForwarderTuning, private readonly logger: Logger, private readonly clock: Clock = systemClock) {
+  constructor(db: Db, private readonly port: OnssPort, private readonly tuning: ForwarderTuning, private readonly logger: Logger, private readonly clock: Clock = systemClock, fence?: () => void) {
     this.writes = new ShortWrites(db);
-    this.store = new ForwardStore(db, this.writes, (tapId) => port.referenceFor(tapId));
+    this.store = new ForwardStore(db, this.writes, (tapId) => port.referenceFor(tapId), fence);
     this.outages = new OutageJournal(db, this.writes);
     this.breaker = new Breaker(tuning);
     this.sender = new Sender(this.store, this.outages, port, tuning.batchSize, clock, logger);
@@ -113,7 +115,9 @@ export class Forwarder {
         const worked = await this.step();
         if (!worked && !this.stopped) await this.idle();
       } catch (e) {
-        this.logger.error({ err: e }, 'forwarder step failed');
+        // The lease went elsewhere: nothing was marked or sent; the leadership stops this forwarder.
+        if (e instanceof LeaseLostError) this.logger.warn({ err: e.message }, 'not sending: the forwarder lease is not held');
+        else this.logger.error({ err: e }, 'forwarder step failed');
         await this.sleep(this.tuning.backoffInitialMs);
       }
     }

@@ -5,6 +5,10 @@ import { createOnssPort, type OnssPort } from '../onss/port.ts';
 import { readForwardingConfig, type ForwardingConfig, type ForwardingSettings } from './config.ts';
 import { Forwarder } from './forwarder.ts';
 import type { LockHoldSummary } from './short-writes.ts';
+import type { ForwarderLease } from './lease.ts';
+import { SqliteForwarderLease } from './sqlite-lease.ts';
+import { PostgresForwarderLease } from './postgres-lease.ts';
+import { ForwarderLeadership, type ForwarderRole } from './leadership.ts';
 
 /**
  * The forwarder's face to the gateway: the `onss` section of the gateway config (read once, key included,
@@ -12,13 +16,21 @@ import type { LockHoldSummary } from './short-writes.ts';
  * and sends each registration to ONSS exactly once (see forwarder.ts), keeping its own tables in the same
  * database; forwardingFacts and the view functions are the only readers of those tables.
  */
-export { readForwardingConfig, type ForwardingConfig, type ForwardingSettings, type ForwarderTuning } from './config.ts';
+export { forwardingConfigSchema, readForwardingConfig, type ForwardingConfig, type ForwardingSettings, type ForwarderTuning, type LeaseSettings } from './config.ts';
+export { LeaseLostError, type ForwarderLease, type LeaseHolder } from './lease.ts';
+export { SqliteForwarderLease } from './sqlite-lease.ts';
+export { PostgresForwarderLease } from './postgres-lease.ts';
+export type { ForwarderRole } from './leadership.ts';
 export * from './read-model.ts';
 export { type ForwardStateName, type ForwardStateRow, type OutageRow } from './schema.ts';
 export type { LockHoldSummary } from './short-writes.ts';
 export interface ForwarderHandle {
   /** Called after a group commit appended registrations: send soon. */
   wake(): void;
+  /** `forwarding` while this process holds the forwarder lease, `standby` while another does, `off` when disabled. */
+  role(): ForwarderRole | 'off';
+  /** The lease holder this process last saw (itself while forwarding). */
+  holder(): string | undefined;
   /** How long the forwarder's write transactions held the database's write lock. */
   lockHold(): LockHoldSummary;
   stop(): Promise<void>;
@@ -31,33 +43,55 @@ export interface StartForwarderOptions {
   config?: ForwardingConfig;
   logger: Logger;
   clock?: Clock;
-  /** The ONSS port; by default the HTTPS adapter built from the settings' connection. */
+  /** The ONSS port; by default the HTTPS adapter built from the settings' connection (a new one each term). */
   port?: OnssPort;
+  /** Who may forward; by default the lease the settings name (a row in `db`, or a PostgreSQL advisory lock). */
+  lease?: ForwarderLease;
 }
 
 /**
  * Starts forwarding (or logs that it is off). A bad section throws an InvalidInputError naming the field,
- * before anything is started.
+ * before anything is started. The forwarder runs only while this process holds the forwarder lease
+ * (leadership.ts); the first attempt to take it is made before this returns.
  */
 export async function startForwarder(opts: StartForwarderOptions): Promise<ForwarderHandle> {
   const settings = opts.settings ?? readForwardingConfig(opts.config ?? {});
   if (!settings.enabled) {
     opts.logger.warn('ONSS forwarding is disabled (onss.enabled = false): registrations are kept in the database');
-    return { wake() {}, lockHold: () => ({ transactions: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 }), async stop() {} };
+    return { wake() {}, role: () => 'off', holder: () => undefined, lockHold: () => ({ transactions: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 }), async stop() {} };
   }
-  const port = opts.port ?? createOnssPort(settings.connection);
-  let forwarder: Forwarder;
-  try {
-    forwarder = new Forwarder(opts.db, port, settings.tuning, opts.logger, opts.clock);
-  } catch (e) {
-    port.close();
-    throw e;
-  }
-  forwarder.start();
-  opts.logger.info({ baseUrl: settings.connection.baseUrl, batchSize: settings.tuning.batchSize }, 'ONSS forwarder started');
+  const { connection, tuning } = settings;
+  const timing = { ttlMs: settings.lease.ttlMs, renewMs: settings.lease.renewMs };
+  const lease = opts.lease ?? (settings.lease.store === 'postgres'
+    ? await PostgresForwarderLease.open({ url: settings.lease.url, lockId: settings.lease.lockId, timing, logger: opts.logger })
+    : new SqliteForwarderLease(opts.db, timing));
+  let port = opts.port;
+  const leadership = new ForwarderLeadership({
+    lease,
+    timing,
+    logger: opts.logger,
+    makeForwarder: () => {
+      // The given port serves the first term; each later term (after a lost lease) gets a port of its own.
+      const p = port ?? createOnssPort(connection);
+      port = undefined;
+      try {
+        return new Forwarder(opts.db, p, tuning, opts.logger, opts.clock, () => lease.assertHeld());
+      } catch (e) {
+        p.close();
+        throw e;
+      }
+    },
+  });
+  await leadership.start();
+  opts.logger.info({ baseUrl: connection.baseUrl, batchSize: tuning.batchSize, lease: lease.store, holder: lease.holderId, role: leadership.role }, 'ONSS forwarder started');
   return {
-    wake: () => forwarder.wake(),
-    lockHold: () => forwarder.lockHold(),
-    stop: () => forwarder.stop(),
+    wake: () => leadership.wake(),
+    role: () => leadership.role,
+    holder: () => leadership.holder,
+    lockHold: () => leadership.lockHold(),
+    stop: async () => {
+      await leadership.stop();
+      port?.close();
+    },
   };
 }

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { VirtualClock } from '../../shared/clock.ts';
 import { createLogger, type Logger } from '../../shared/logging.ts';
 import { localParts } from '../../shared/time.ts';
-import type { TerminalFileConfig } from '../../terminal/config.ts';
+import { gatewayUrls, type TerminalFileConfig } from '../../terminal/config.ts';
 import { SimulatedPanel } from '../../terminal/adapters/simulated-panel.ts';
 import { SimulatedReader } from '../../terminal/adapters/simulated-reader.ts';
 import type { BadgeReader, PanelButton } from '../../terminal/core/ports.ts';
@@ -98,7 +98,9 @@ export async function runInteractiveSim(options: InteractiveSimOptions): Promise
   let network: NetworkControl | null = options.network ?? null;
   let ownProxy: TcpProxy | null = null;
   let config = options.config;
-  if (!network) {
+  // A terminal given one gateway address gets a proxy of its own in front of it (network keys); one given a
+  // list (a cluster) reaches its gateways directly.
+  if (!network && typeof config.mqtt.url === 'string') {
     const proxied = await proxyInFront(config.mqtt.url);
     if (proxied) {
       ownProxy = proxied.proxy;
@@ -177,6 +179,8 @@ export async function runInteractiveSim(options: InteractiveSimOptions): Promise
       worldKeys,
       status: {
         link: terminal.link.isConnected ? 'online' : terminal.link.stats.connects === 0 ? 'connecting' : 'offline',
+        // Which gateway it is on, for a terminal given several.
+        ...(Array.isArray(config.mqtt.url) && config.mqtt.url.length > 1 && terminal.link.gateway ? { gateway: terminal.link.gateway } : {}),
         network: network ? network.state : 'not proxied',
         queued: terminal.outbox.queued,
         inFlight: terminal.link.inflightCount,
@@ -324,7 +328,7 @@ export async function runInteractiveSim(options: InteractiveSimOptions): Promise
   input.resume();
   if (tty) output.write('\x1b[?1049h\x1b[?25l\x1b[2J');
   output.on('resize', onResize);
-  note(`terminal ${config.id} started; gateway ${options.config.mqtt.url}${ownProxy ? ` through a local proxy on port ${ownProxy.port}` : ''}`);
+  note(`terminal ${config.id} started; gateway ${gatewayUrls(options.config.mqtt).join(', ')}${ownProxy ? ` through a local proxy on port ${ownProxy.port}` : ''}`);
   started = true;
   draw(true);
 

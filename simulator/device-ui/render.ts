@@ -13,6 +13,8 @@ export interface DeviceView {
   worldKeys: Array<{ key: string; label: string }>;
   status: {
     link: 'online' | 'offline' | 'connecting';
+    /** The gateway it is on, when the terminal was given several addresses. */
+    gateway?: string;
     network: 'up' | 'cut' | 'stalled' | 'not proxied';
     queued: number;
     inFlight: number;
@@ -61,7 +63,7 @@ export function renderDevice(view: DeviceView, options: { color?: boolean } = {}
   const led = (on: boolean, code: string, name: string) => (on ? paint(code, ` ● ${name} `) : paint(DIM, ` ○ ${name} `));
   const s = view.status;
   const network = s.network === 'up' ? 'up' : paint(BOLD, s.network.toUpperCase());
-  const link = s.link === 'online' ? 'online' : paint(BOLD, s.link);
+  const link = s.link === 'online' ? `online${s.gateway ? ` via ${s.gateway}` : ''}` : paint(BOLD, s.link);
 
   const lines = [
     `  ${paint(BOLD, view.title)}`,

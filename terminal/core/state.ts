@@ -34,6 +34,8 @@ export class TerminalState extends EventEmitter<TerminalStateEvents> {
   private remote: TerminalConfig | null = null;
   private roster: Roster | null = null;
   online = false;
+  /** The gateway address the link is connected to; null while offline. */
+  gateway: string | null = null;
   readerAttached = false;
   /** False after a tap could not be committed to the outbox, until a write succeeds again. */
   outboxWritable = true;
@@ -92,9 +94,12 @@ export class TerminalState extends EventEmitter<TerminalStateEvents> {
     return this.roster?.badges[uid];
   }
 
-  setOnline(online: boolean): void {
-    if (this.online === online) return;
+  /** Online or not, and the address of the gateway it is on (a terminal may be given several). */
+  setOnline(online: boolean, gateway: string | null = null): void {
+    const on = online ? gateway : null;
+    if (this.online === online && this.gateway === on) return;
     this.online = online;
+    this.gateway = on;
     this.emit('changed');
   }
 

@@ -31,7 +31,11 @@ export interface GatewayLinkOptions {
    * is used from the next connection on. With one, the terminal logs in with it and sends no password.
    */
   identity?: () => { key: string; cert: string } | undefined;
-  url: string;
+  /**
+   * The gateway's addresses (one, or several gateways of a cluster, or a load balancer's): tried in turn,
+   * moving to the next whenever one does not answer or drops the connection, with the reconnect backoff.
+   */
+  urls: string[];
   /** PEM of the CA that signed the gateway's certificate; only this CA is trusted when given. */
   ca?: Buffer;
   outbox: Outbox;
@@ -82,6 +86,10 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
   private ackFlushScheduled = false;
   private readonly offset = new ClockOffsetEstimator();
   private lastAckAt = 0;
+  /** Which of `urls` the current (or next) connection attempt goes to. */
+  private index = 0;
+  /** Set by reconnect(): the connection closing next was ended on purpose, so the list is not advanced. */
+  private stayOnGateway = false;
   /** Counters for status and benchmarks. */
   readonly stats = { published: 0, acked: 0, rejected: 0, resends: 0, connects: 0 };
 
@@ -92,6 +100,11 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
 
   get isConnected(): boolean {
     return this.connected;
+  }
+
+  /** The address of the gateway this terminal is connected to; undefined while offline. */
+  get gateway(): string | undefined {
+    return this.connected ? this.o.urls[this.index] : undefined;
   }
 
   get inflightCount(): number {
@@ -137,6 +150,8 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     const client = this.client;
     if (!client || this.stopped) return;
     this.o.logger.info('reconnecting to the gateway');
+    // Asked for, not a failure: the next attempt goes to the same gateway.
+    this.stayOnGateway = true;
     client.end(true);
   }
 
@@ -171,11 +186,13 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
       opts.ca = this.o.ca;
       opts.rejectUnauthorized = true;
     }
+    const url = this.o.urls[this.index]!;
     let client: MqttClient;
     try {
-      client = openMqttClient(this.o.url, opts);
+      client = openMqttClient(url, opts);
     } catch (err) {
-      this.o.logger.error({ err }, 'cannot create MQTT client');
+      this.o.logger.error({ err, gateway: url }, 'cannot create MQTT client');
+      this.nextGateway(false);
       this.scheduleReconnect();
       return;
     }
@@ -183,7 +200,7 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     let closed = false;
     client.on('connect', () => this.onConnected(client));
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
-    client.on('error', (err) => this.o.logger.warn({ err: err.message }, 'gateway connection error'));
+    client.on('error', (err) => this.o.logger.warn({ err: err.message, gateway: url }, 'gateway connection error'));
     client.on('close', () => {
       if (closed) return;
       closed = true;
@@ -198,7 +215,8 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
     this.connected = true;
     this.failures = 0;
     this.stats.connects += 1;
-    this.o.logger.info({ url: this.o.url, queued: this.o.outbox.queued }, 'connected to gateway');
+    const url = this.o.urls[this.index]!;
+    this.o.logger.info({ url, gateway: url, ...(this.o.urls.length > 1 ? { of: this.o.urls.length } : {}), queued: this.o.outbox.queued }, 'connected to gateway');
     const id = this.o.terminalId;
     client.subscribe([topicFor(id, 'acks'), topicFor(id, 'config'), topicFor(id, 'roster')], { qos: 1 }, (err) => {
       if (err) this.o.logger.warn({ err: err.message }, 'subscribe failed');
@@ -209,7 +227,7 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
       if (err) this.o.logger.warn({ err: err.message }, 'subscribe to shifts failed');
       else if (granted?.some((g) => g.qos === 128)) this.o.logger.info('the gateway offers no shifts topic; directions follow the roster and this terminal\'s taps');
     });
-    this.o.state.setOnline(true);
+    this.o.state.setOnline(true, url);
     this.publishStatus();
     this.resetPump();
     this.fill();
@@ -225,12 +243,25 @@ export class GatewayLink extends EventEmitter<GatewayLinkEvents> {
       this.resetPump();
       this.o.state.setOnline(false);
       if (wasConnected) {
-        this.o.logger.warn({ queued: this.o.outbox.queued }, 'gateway connection lost; taps stay in the outbox');
+        this.o.logger.warn({ gateway: this.o.urls[this.index], queued: this.o.outbox.queued }, 'gateway connection lost; taps stay in the outbox');
         this.emit('disconnected', 'closed');
       }
+      this.nextGateway(wasConnected);
     }
     client.end(true);
     this.scheduleReconnect();
+  }
+
+  /** The next attempt goes to the next address of the list (with one address, the same one). */
+  private nextGateway(wasConnected: boolean): void {
+    if (this.stayOnGateway) {
+      this.stayOnGateway = false;
+      return;
+    }
+    if (this.o.urls.length < 2) return;
+    const failed = this.o.urls[this.index];
+    this.index = (this.index + 1) % this.o.urls.length;
+    this.o.logger.info({ failed, next: this.o.urls[this.index] }, wasConnected ? 'trying the next gateway after the connection was lost' : 'gateway did not answer; trying the next one');
   }
 
   private scheduleReconnect(): void {

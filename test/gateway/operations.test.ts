@@ -114,7 +114,7 @@ describe('HTTP server', () => {
     try {
       const health = await fetch(`http://127.0.0.1:${gw.httpPort}/health`);
       expect(health.status).toBe(200);
-      expect(await health.json()).toMatchObject({ status: 'ok', terminalsOnline: 0 });
+      expect(await health.json()).toMatchObject({ status: 'ok', terminalsOnline: 0, forwarder: 'off' });
       const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
       for (const name of ['ciao_gateway_taps_received_total', 'ciao_gateway_taps_stored_total', 'ciao_gateway_taps_rejected_total', 'ciao_gateway_commit_batch_size', 'ciao_gateway_ack_latency_seconds', 'ciao_gateway_terminals_online']) {
         expect(metrics).toContain(`# TYPE ${name}`);

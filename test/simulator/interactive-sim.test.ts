@@ -278,6 +278,12 @@ describe('device renderer', () => {
     expect(parseScreen(text)).toMatchObject({ lcd: ['A name longer th', 'IN'], led: 'green', queued: 3, network: 'CUT', clockOffset: '+5 min', clockOff: true });
   });
 
+  it('names the gateway the link is on when the terminal was given several', () => {
+    const online = { ...view.status, link: 'online' as const, network: 'not proxied' as const };
+    expect(renderDevice({ ...view, status: { ...online, gateway: 'mqtt://10.0.0.12:1883' } }, { color: false })).toContain('link online via mqtt://10.0.0.12:1883 · network NOT PROXIED');
+    expect(renderDevice({ ...view, status: online }, { color: false })).toContain('link online · network NOT PROXIED');
+  });
+
   it('colours the LCD and the lit LED for a colour terminal', () => {
     const text = renderDevice(view, { color: true });
     expect(text).toMatch(/\x1b\[42m\x1b\[30m ● green /);

@@ -33,7 +33,7 @@ const GROUP_FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'terminal-grou
  * Badges of workers the gateway can enrich at site A (one employer each, on the site's declaration): every
  * tap of the load becomes a registration, so "exactly once at ONSS" is checked for every tap.
  */
-const KNOWN_BADGES = ['ana', 'sofia', 'marc', 'piotr'].map((k) => DEMO_WORKERS.find((w) => w.key === k)!.badge);
+export const KNOWN_BADGES = ['ana', 'sofia', 'marc', 'piotr'].map((k) => DEMO_WORKERS.find((w) => w.key === k)!.badge);
 
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -61,7 +61,7 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
 }
 
 /** `ciao gateway --config FILE` in a child process; its output (logs included) goes to a file. */
-class GatewayProcess {
+export class GatewayProcess {
   child: ChildProcess | undefined;
   starts = 0;
   kills = 0;
@@ -136,12 +136,13 @@ class GatewayProcess {
 export interface TerminalSpec {
   id: string;
   secret: string;
-  url: string;
+  /** One gateway address, or several tried in turn (terminal `mqtt.url`). */
+  url: string | string[];
   outbox: string;
 }
 
 /** Several terminal cores in one child process (test/chaos/fixtures/terminal-group.ts). */
-class TerminalGroup {
+export class TerminalGroup {
   child: ChildProcess | undefined;
   ready = false;
   kills = 0;

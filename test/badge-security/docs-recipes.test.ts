@@ -1,22 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { readKeyFile } from '../../gateway/badge-security/key-ring.ts';
+import { shellBlockAfter } from '../support/docs-recipes.ts';
 
 /** The key custody recipe of docs/badges.md, run as written (only its first line, the file names, is the test's). */
 const REPO = resolve(import.meta.dirname, '../..');
-
-function shellBlockAfter(file: string, marker: string): string {
-  const text = readFileSync(resolve(REPO, file), 'utf8');
-  const at = text.indexOf(marker);
-  if (at < 0) throw new Error(`${file}: no ${marker}`);
-  const block = /```sh\n([\s\S]*?)```/.exec(text.slice(at));
-  if (!block) throw new Error(`${file}: no sh block after ${marker}`);
-  return block[1]!;
-}
 
 describe('docs/badges.md: key custody commands', () => {
   let dir: string;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../simulator/world/free-port.ts';
@@ -10,6 +10,7 @@ import { startTestGateway, type TestGateway } from '../gateway/helpers/start-gat
 import { waitUntil } from '../gateway/helpers/wait.ts';
 import { startSimTerminal, tempDir, type SimTerminal } from '../terminal/helpers/harness.ts';
 import { serviceMissing, tcpAnswers } from '../support/services.ts';
+import { shellBlockAfter } from '../support/docs-recipes.ts';
 
 /**
  * docs/cluster.md, "HAProxy in front", run as written with deploy/haproxy-ciao.cfg: only the first line, the
@@ -19,15 +20,6 @@ import { serviceMissing, tcpAnswers } from '../support/services.ts';
  * check marks it down and the terminal goes on through the other one.
  */
 const REPO = resolve(import.meta.dirname, '../..');
-
-function shellBlockAfter(file: string, heading: string): string {
-  const text = readFileSync(resolve(REPO, file), 'utf8');
-  const at = text.indexOf(heading);
-  if (at < 0) throw new Error(`${file}: no heading ${heading}`);
-  const block = /```sh\n([\s\S]*?)```/.exec(text.slice(at));
-  if (!block) throw new Error(`${file}: no sh block after ${heading}`);
-  return block[1]!;
-}
 
 const noHaproxy = serviceMissing('haproxy');
 

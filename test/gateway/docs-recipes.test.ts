@@ -13,6 +13,7 @@ import { upsertWorker } from '../../gateway/site-data/workers.ts';
 import { upsertBadge } from '../../gateway/site-data/badges.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../shared/identifiers/make.ts';
 import { startTestGateway, type TestGateway } from './helpers/start-gateway.ts';
+import { shellBlockAfter } from '../support/docs-recipes.ts';
 
 /**
  * The command recipes of the docs, run as written: a reader who copies them must get what the docs say.
@@ -22,16 +23,6 @@ const REPO = resolve(import.meta.dirname, '../..');
 const haveMosquitto = existsSync('/usr/bin/mosquitto_pub') && existsSync('/usr/bin/mosquitto_sub');
 if (!haveMosquitto && process.env.CI === 'true') throw new Error('mosquitto-clients is required under CI (apt-get install mosquitto-clients)');
 if (!haveMosquitto) console.warn('SKIPPING the docs recipe test: mosquitto-clients is not installed');
-
-/** The shell block that follows a heading in a Markdown file. */
-function shellBlockAfter(file: string, heading: string): string {
-  const text = readFileSync(resolve(REPO, file), 'utf8');
-  const at = text.indexOf(heading);
-  if (at < 0) throw new Error(`${file}: no heading ${heading}`);
-  const block = /```sh\n([\s\S]*?)```/.exec(text.slice(at));
-  if (!block) throw new Error(`${file}: no sh block after ${heading}`);
-  return block[1]!;
-}
 
 /** The world the recipes assume: a site `site-a` and a worker whose badge is 04A1B2C3D4E5F6. */
 function seedSiteA(db: Db): void {

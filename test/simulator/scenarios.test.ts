@@ -43,6 +43,18 @@ describe('scenario files', () => {
     writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
     return path;
   }
+
+  /** Each scenario file is refused with its message (the field and the rule). */
+  function expectEachRefused(cases: Array<[unknown, RegExp]>): void {
+    for (const [content, message] of cases) {
+      const path = write(content);
+      try {
+        expect(() => loadScenario(path)).toThrow(message);
+      } finally {
+        rmSync(join(path, '..'), { recursive: true, force: true });
+      }
+    }
+  }
   const base = { name: 'x', description: 'y', steps: [{ at: '07:00', tap: { worker: 'ana', terminal: 'a-entrance' } }], expect: {} };
 
   it('loads a valid file with its defaults', () => {
@@ -76,14 +88,7 @@ describe('scenario files', () => {
       [{ ...base, date: '2026-03-01', day: -1 }, /date: give the date or the relative day, not both/],
       [{ ...base, date: '2026-03-01', expect: { onss: [{ worker: 'ana', type: 'IN', at: '25:00', employer: 'netclean', capacity: 'employee', declaration: 'tilleuls' }] } }, /expect\.onss\.0\.at/],
     ];
-    for (const [content, message] of cases) {
-      const path = write(content);
-      try {
-        expect(() => loadScenario(path)).toThrow(message);
-      } finally {
-        rmSync(join(path, '..'), { recursive: true, force: true });
-      }
-    }
+    expectEachRefused(cases);
   });
 
   it("names unknown keys in the scenario's world, the site manager's steps and the expected registrations", () => {
@@ -97,14 +102,7 @@ describe('scenario files', () => {
       [{ ...base, expect: { onss: [{ worker: 'ana', type: 'IN', at: '07:00', employer: 'netclean', capacity: 'employee', declaration: 'elsewhere' }] } }, /expect\.onss\.0\.declaration: no declaration elsewhere/],
       [{ ...base, expect: { onss: [{ worker: 'ana', type: 'IN', at: '07:00', employer: 'netclean', capacity: 'boss', declaration: 'tilleuls' }] } }, /expect\.onss\.0\.capacity/],
     ];
-    for (const [content, message] of cases) {
-      const path = write(content);
-      try {
-        expect(() => loadScenario(path)).toThrow(message);
-      } finally {
-        rmSync(join(path, '..'), { recursive: true, force: true });
-      }
-    }
+    expectEachRefused(cases);
   });
 
   it('names the field and rule of a bad step, and names unknown workers and terminals', () => {
@@ -116,14 +114,7 @@ describe('scenario files', () => {
       [{ ...base, extra: 1 }, /extra/],
       ['{not json', /scenario .*s\.json/],
     ];
-    for (const [content, message] of cases) {
-      const path = write(content);
-      try {
-        expect(() => loadScenario(path)).toThrow(message);
-      } finally {
-        rmSync(join(path, '..'), { recursive: true, force: true });
-      }
-    }
+    expectEachRefused(cases);
     expect(() => loadScenario(write({ ...base, steps: [] }))).toThrow(InvalidInputError);
   });
 });

@@ -19,7 +19,8 @@ import { exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
 import { enterpriseCheckDigits, nationalCheckDigits } from '../shared/identifiers/index.ts';
 import { createLogger } from '../shared/logging.ts';
 import { openDatabase } from '../shared/sqlite.ts';
-import { REGISTRATIONS_DDL } from '../gateway/store/registrations-schema.ts';
+import { openGatewayDatabase } from '../gateway/store/database.ts';
+import { RegistrationRows } from '../gateway/store/registration-rows.ts';
 import { forwardingProgress, forwardingSummary, startForwarder, type LockHoldSummary } from '../gateway/forward/index.ts';
 
 export interface BacklogDrainResult {
@@ -49,25 +50,34 @@ export interface BacklogDrainResult {
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
+/** Registrations as ingest writes them: each in its tap's row (gateway/store/tap-rows-schema.ts). */
 function seed(dbPath: string, count: number, log: (m: string) => void): void {
-  const db = openDatabase(dbPath);
-  db.exec(REGISTRATIONS_DDL);
-  const insert = db.prepare(`INSERT INTO registrations (tap_id, terminal_id, site_id, worker_id, type, reason, at, at_utc, ssin, capacity,
-    employer_kind, employer_id, declaration, place_of_work, received_at) VALUES (?, 'T1', 'S1', ?, ?, 'work', ?, ?, ?, 'employee', 'enterprise', ?, ?, ?, ?)`);
+  const db = openGatewayDatabase(dbPath);
+  const rows = new RegistrationRows(db);
+  const insert = db.prepare(`INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, received_at, enrichment, worker_id,
+      reg_seq, reg_at, at_s, ssin, limosa_id, capacity, context_id)
+    VALUES (@tap_id, 'T1', 'S1', @seq, @badge, @type, 'work', @at, @received_at, 'enriched', @worker_id, @reg_seq, @reg_at, @at_s, @ssin, @limosa_id, @capacity, @context_id)`);
   const place = JSON.stringify({ address: { postCode: '1000', municipalityName: 'Bruxelles', streetName: 'Rue de la Loi', houseNumber: '16' } });
   const now = Date.now();
+  const receivedAt = new Date(now).toISOString();
   const chunk = 50_000;
   for (let done = 0; done < count; done += chunk) {
+    rows.beginTransaction();
     db.transaction(() => {
       for (let i = done; i < Math.min(count, done + chunk); i++) {
         const first9 = `${String(50 + (i % 40))}${String(1 + ((i >> 3) % 12)).padStart(2, '0')}${String(1 + ((i >> 7) % 28)).padStart(2, '0')}${String(1 + ((i >> 12) % 997)).padStart(3, '0')}`;
         const company = `0${String(4_000_000 + (i % 1000)).padStart(7, '0')}`;
-        const at = new Date(now - 86_400_000 + (i % 86_400) * 1000);
-        const atUtc = `${at.toISOString().slice(0, 19)}Z`;
-        insert.run(randomUUID(), `W${i % 5000}`, i % 2 ? 'OUT' : 'IN', atUtc.replace('Z', '+00:00'), atUtc, first9 + nationalCheckDigits(first9, 1900),
-          company + enterpriseCheckDigits(company), `1Y102M7NZF${String(100 + (i % 900))}`, place, new Date(now).toISOString());
+        const atMs = now - 86_400_000 + (i % 86_400) * 1000;
+        const at = `${new Date(atMs).toISOString().slice(0, 19)}+00:00`;
+        const registration = {
+          tap_id: randomUUID(), terminal_id: 'T1', site_id: 'S1', type: (i % 2 ? 'OUT' : 'IN') as 'IN' | 'OUT', reason: 'work' as const, at,
+          ssin: first9 + nationalCheckDigits(first9, 1900), limosa_id: null, capacity: 'employee', employer_kind: 'enterprise' as const,
+          employer_id: company + enterpriseCheckDigits(company), declaration: `1Y102M7NZF${String(100 + (i % 900))}`, place_of_work: place, received_at: receivedAt,
+        };
+        insert.run({ ...registration, seq: i, badge: `B${i % 5000}`, worker_id: `W${i % 5000}`, ...rows.columns(registration, at, atMs) });
       }
     })();
+    rows.committed();
     if ((done / chunk) % 4 === 0) log(`seeded ${Math.min(count, done + chunk)} / ${count}`);
   }
   db.close();

@@ -8,6 +8,7 @@ import { ShiftTracker, type ShiftChange } from './shift-tracker.ts';
 import { TapTimeCheck } from './time-check.ts';
 import { TerminalOutages } from '../status/outage-journal.ts';
 import { ReleaseWrites, settleBadgeChecks } from '../site-data/held-tap-release.ts';
+import { RegistrationRows } from '../store/registration-rows.ts';
 
 /**
  * One group-commit transaction: every item of a batch written together (taps, their enrichment and
@@ -58,6 +59,9 @@ export interface BatchWriterOptions extends BadgeCheckOptions {
 
 export const DEFAULT_MAX_FUTURE_MS = 120_000;
 
+/** The registration columns of a tap that is not registered (held). */
+const NO_REGISTRATION = { reg_seq: null, reg_at: null, at_s: null, ssin: null, limosa_id: null, capacity: null, context_id: null } as const;
+
 /** How often, at most, a terminal's measured skew and last tap time are rewritten when the skew is steady. */
 const SKEW_WRITE_INTERVAL_MS = 5000;
 
@@ -65,31 +69,32 @@ export class BatchWriter {
   private readonly transaction: Transaction<(items: IngestItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]>; shifts: ShiftChange[] }>;
   private readonly skewWritten = new Map<string, { skewMs: number; atMs: number }>();
   private readonly badgeCheck: BadgeSecurityCheck;
+  private readonly registrationRows: RegistrationRows;
 
   /**
    * `options`: the key ring and reorder tolerance of the secure-badge check (without keys, secure badges' taps
    * are held), and the allowed clock skew into the future.
    */
-  constructor(db: Db, options: BatchWriterOptions = {}) {
+  constructor(private readonly db: Db, options: BatchWriterOptions = {}) {
     const { maxFutureMs, ...badges } = options;
     const badgeCheck = new BadgeSecurityCheck(db, badges);
     this.badgeCheck = badgeCheck;
     const enricher = new Enricher(db, badgeCheck);
     const shifts = new ShiftTracker(db);
-    const releases = new ReleaseWrites(db, shifts);
     const timeCheck = new TapTimeCheck(maxFutureMs ?? DEFAULT_MAX_FUTURE_MS);
+    const registrationRows = new RegistrationRows(db);
+    this.registrationRows = registrationRows;
+    const releases = new ReleaseWrites(db, shifts, registrationRows);
+    // One row per tap, its registration in the same row (gateway/store/tap-rows-schema.ts): one insert.
     const insertTap = db.prepare(
-      `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail, sun_counter, worker_id)
-       VALUES (@tap_id, @terminal_id, @site_id, @seq, @badge, @direction, @reason, @at, @local_at, @employer, @received_at, @enrichment, @enrichment_detail, @sun_counter, @worker_id)
+      `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail, sun_counter, worker_id,
+                         reg_seq, reg_at, at_s, ssin, limosa_id, capacity, context_id)
+       VALUES (@tap_id, @terminal_id, @site_id, @seq, @badge, @direction, @reason, @at, @local_at, @employer, @received_at, @enrichment, @enrichment_detail, @sun_counter, @worker_id,
+               @reg_seq, @reg_at, @at_s, @ssin, @limosa_id, @capacity, @context_id)
        ON CONFLICT (tap_id) DO NOTHING`,
     );
     const insertTimeCheck = db.prepare('INSERT INTO tap_time_checks (tap_id, problem, details) VALUES (?, ?, ?) ON CONFLICT (tap_id) DO NOTHING');
     const insertHeldSun = db.prepare('INSERT INTO held_tap_sun (tap_id, picc, mac) VALUES (?, ?, ?) ON CONFLICT (tap_id) DO NOTHING');
-    const insertRegistration = db.prepare(
-      `INSERT INTO registrations (tap_id, terminal_id, site_id, worker_id, type, reason, at, at_utc, ssin, limosa_id, capacity, employer_kind, employer_id, declaration, place_of_work, received_at)
-       VALUES (@tap_id, @terminal_id, @site_id, @worker_id, @type, @reason, @at, @at_utc, @ssin, @limosa_id, @capacity, @employer_kind, @employer_id, @declaration, @place_of_work, @received_at)
-       ON CONFLICT (tap_id) DO NOTHING`,
-    );
     const insertQuarantine = db.prepare(
       'INSERT INTO quarantine (terminal_id, tap_id, reason, problems, payload, payload_size, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
@@ -135,6 +140,7 @@ export class BatchWriter {
     this.transaction = db.transaction((items: IngestItem[]) => {
       enricher.beginBatch();
       shifts.beginBatch();
+      registrationRows.beginTransaction();
       const results: ItemResult[] = [];
       const skew = new Map<string, { skewMs: number; at: string }>();
       let registrations = 0;
@@ -175,6 +181,7 @@ export class BatchWriter {
           // Registered at its true instant, written with the Brussels offset of that instant.
           if (time.kind === 'offset' && e.status === 'enriched') e.registration.at = time.trueAt;
         }
+        const registered = e.status === 'enriched' ? registrationRows.columns(e.registration, tap.at, atMs) : NO_REGISTRATION;
         const inserted = insertTap.run({
           tap_id: tap.id,
           terminal_id: item.terminalId,
@@ -192,8 +199,10 @@ export class BatchWriter {
           // A secure badge's accepted read counter, committed with its tap: what makes a replay known after any crash.
           sun_counter: e.badgeCheck?.result === 'verified' ? e.badgeCheck.counter : null,
           worker_id: e.workerId ?? null,
+          ...registered,
         }).changes;
         if (inserted === 0) {
+          if (registered.reg_seq !== null) registrationRows.giveBack(registered.reg_seq);
           results.push({ status: 'stored', duplicate: true });
           continue;
         }
@@ -204,7 +213,7 @@ export class BatchWriter {
         if (e.status === 'unknown-badge' && tap.sun) insertHeldSun.run(tap.id, tap.sun.picc, tap.sun.mac);
         // Why the badge check failed or flagged the tap goes with it; an accepted counter is the badge's new state.
         if (e.badgeCheck) badgeCheck.record(tap, e.badgeCheck);
-        if (e.status === 'enriched') registrations += insertRegistration.run(e.registration).changes;
+        if (registered.reg_seq !== null) registrations++;
         results.push({ status: 'stored', duplicate: false, enrichment: e.status });
       }
       badgeCheck.endBatch();
@@ -232,6 +241,8 @@ export class BatchWriter {
     // SQLITE_BUSY_SNAPSHOT when its read snapshot turns out stale at the first write.
     const r = this.transaction.immediate(items);
     this.badgeCheck.committed();
+    // Remembered only once durable: inside a caller's own transaction (tests) nothing is committed yet.
+    if (!this.db.inTransaction) this.registrationRows.committed();
     const atMs = Date.now();
     for (const [terminalId, skewMs] of r.written) this.skewWritten.set(terminalId, { skewMs, atMs });
     return { results: r.results, registrations: r.registrations, durationMs: performance.now() - started, shifts: r.shifts };

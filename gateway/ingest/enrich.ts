@@ -1,10 +1,10 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { Tap } from '../../shared/mqtt/payloads.ts';
 import { companyIdKey } from '../../shared/identifiers/company.ts';
-import { localDate, toOnssUtc } from '../../shared/time.ts';
+import { localDate } from '../../shared/time.ts';
 import { placeOfWorkOf } from '../site-data/sites.ts';
 import { employerChoices } from '../terminal-sync/terminal-view.ts';
-import type { RegistrationRow } from '../store/registrations-schema.ts';
+import type { RegistrationFields } from '../store/registration-rows.ts';
 import type { BadgeKind } from '../site-data/badges.ts';
 import type { BadgeCheckResult, BadgeSecurityCheck } from './badge-check.ts';
 
@@ -31,8 +31,11 @@ export const ENRICHMENT_STATUSES = [
 ] as const;
 export type EnrichmentStatus = (typeof ENRICHMENT_STATUSES)[number];
 
-/** A row of `registrations` as enrichment makes it (the database assigns `seq`); always with its worker. */
-export type EnrichedRegistration = Omit<RegistrationRow, 'seq' | 'worker_id'> & { worker_id: string };
+/**
+ * A registration as enrichment makes it (its number and instant in seconds are given when it is written:
+ * gateway/store/registration-rows.ts); always with its worker.
+ */
+export type EnrichedRegistration = RegistrationFields & { worker_id: string };
 
 /**
  * `badgeCheck`: what the badge check found, to be recorded with the tap (absent when it did not run).
@@ -175,7 +178,6 @@ export class Enricher {
         type: tap.direction,
         reason: tap.reason,
         at: tap.at,
-        at_utc: toOnssUtc(tap.at),
         ssin: worker.ssin,
         limosa_id: worker.limosa_id,
         capacity: worker.capacity,

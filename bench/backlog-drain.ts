@@ -9,18 +9,17 @@
  * - the validity: once the emulator has run its checks on all of them, a forwarder with nothing left to
  *   send settles the validity of every created registration (searches by period); registrations/s.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
 import { enterpriseCheckDigits, nationalCheckDigits } from '../shared/identifiers/index.ts';
 import { createLogger } from '../shared/logging.ts';
 import { openDatabase } from '../shared/sqlite.ts';
 import { openGatewayDatabase } from '../gateway/store/database.ts';
 import { RegistrationRows } from '../gateway/store/registration-rows.ts';
+import { cpuSecondsOf, startEmulatorProcess } from './lib/emulator.ts';
 import { forwardingProgress, forwardingSummary, startForwarder, type LockHoldSummary } from '../gateway/forward/index.ts';
 
 export interface BacklogDrainResult {
@@ -47,7 +46,6 @@ export interface BacklogDrainResult {
   node: string;
 }
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 /** Registrations as ingest writes them: each in its tap's row (gateway/store/tap-rows-schema.ts). */
@@ -83,43 +81,6 @@ function seed(dbPath: string, count: number, log: (m: string) => void): void {
   db.close();
 }
 
-/** utime + stime of a process, in seconds (Linux /proc; 0 elsewhere). */
-function cpuSecondsOf(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-async function startEmulatorProcess(dir: string, publicKeyPem: string): Promise<{ url: string; pid: number | undefined; stop(): Promise<void> }> {
-  const clients = join(dir, 'clients.json');
-  writeFileSync(clients, JSON.stringify([{ clientId: 'bench-gateway', publicKeyPem }]));
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'ciao.mjs'), 'emulator', '--port', '0', '--db', join(dir, 'emulator.sqlite'), '--clients', clients], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, CIAO_LOG_LEVEL: 'warn' },
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`emulator exited (${code}) before listening`)));
-  });
-  return {
-    url,
-    pid: child.pid,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
-  };
-}
-
 export async function runBacklogDrain(opts: { count: number; batchSize?: number; maxBatchesInFlight?: number; log?: (m: string) => void }): Promise<BacklogDrainResult> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const batchSize = opts.batchSize ?? 100;
@@ -127,10 +88,9 @@ export async function runBacklogDrain(opts: { count: number; batchSize?: number;
   const dbPath = join(dir, 'gateway.sqlite');
   let emulator: Awaited<ReturnType<typeof startEmulatorProcess>> | undefined;
   try {
-    const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
     log(`seeding ${opts.count} registrations`);
     seed(dbPath, opts.count, log);
-    emulator = await startEmulatorProcess(dir, await exportSPKI(publicKey));
+    emulator = await startEmulatorProcess(dir);
     const db = openDatabase(dbPath);
     const logger = createLogger('bench-forwarder', { level: 'warn' });
     const rssBefore = process.memoryUsage().rss;
@@ -143,7 +103,7 @@ export async function runBacklogDrain(opts: { count: number; batchSize?: number;
     const emulatorCpuBefore = cpuSecondsOf(emulator.pid);
     let loadSum = 0;
     let loadSamples = 0;
-    const onss = { baseUrl: emulator.url, clientId: 'bench-gateway', privateKey: await exportPKCS8(privateKey) };
+    const onss = { baseUrl: emulator.url, clientId: emulator.clientId, privateKey: emulator.privateKeyFile };
     const fwd = await startForwarder({
       db, logger,
       config: { ...onss, batchSize, validityPollIntervalMs: 0, idlePollMs: 20, ...(opts.maxBatchesInFlight ? { maxBatchesInFlight: opts.maxBatchesInFlight } : {}) },
@@ -186,9 +146,10 @@ export async function runBacklogDrain(opts: { count: number; batchSize?: number;
     const validitySeconds = Number(process.hrtime.bigint() - validityStarted) / 1e9;
     await checker.stop();
     db.close();
+    const emulatorDb = emulator.dbPath;
     await emulator.stop();
     emulator = undefined;
-    const emuDb = openDatabase(join(dir, 'emulator.sqlite'), { readonly: true });
+    const emuDb = openDatabase(emulatorDb, { readonly: true });
     const received = (emuDb.prepare('SELECT COUNT(*) AS n FROM registrations').get() as { n: number }).n;
     const dups = (emuDb.prepare('SELECT COUNT(*) AS n FROM (SELECT client_reference FROM registrations GROUP BY client_reference HAVING COUNT(*) > 1)').get() as { n: number }).n;
     emuDb.close();

@@ -17,6 +17,8 @@ export * from './read-model.ts';
 export { FORWARD_MIGRATIONS, PENDING_VALIDITY, type ForwardStateName, type ForwardStateRow, type OutageRow } from './schema.ts';
 export { Forwarder } from './forwarder.ts';
 export type { LockHoldSummary } from './short-writes.ts';
+export { DirectForwardWriter, ForwardStatements, type ForwardWrite, type ForwardWriter } from './forward-writes.ts';
+import type { ForwardWriter } from './forward-writes.ts';
 
 export interface ForwarderHandle {
   /** Called after a group commit appended registrations: send soon. */
@@ -35,6 +37,11 @@ export interface StartForwarderOptions {
   clock?: Clock;
   /** The ONSS port; by default the HTTPS adapter built from the settings' connection. */
   port?: OnssPort;
+  /**
+   * Where the forwarder's changes are committed: in the gateway, the group commit of the taps (one writer,
+   * one fsync for both); by default short transactions of its own on `db`.
+   */
+  writer?: ForwardWriter;
 }
 
 /**
@@ -50,7 +57,7 @@ export async function startForwarder(opts: StartForwarderOptions): Promise<Forwa
   const port = opts.port ?? createOnssPort(settings.connection);
   let forwarder: Forwarder;
   try {
-    forwarder = new Forwarder(opts.db, port, settings.tuning, opts.logger, opts.clock);
+    forwarder = new Forwarder(opts.db, port, settings.tuning, opts.logger, opts.clock, opts.writer);
   } catch (e) {
     port.close();
     throw e;

@@ -9,6 +9,7 @@ import { TapTimeCheck } from './time-check.ts';
 import { TerminalOutages } from '../status/outage-journal.ts';
 import { ReleaseWrites, settleBadgeChecks } from '../site-data/held-tap-release.ts';
 import { RegistrationRows } from '../store/registration-rows.ts';
+import { ForwardStatements, type ForwardWrite } from '../forward/forward-writes.ts';
 
 /**
  * One group-commit transaction: every item of a batch written together (taps, their enrichment and
@@ -19,7 +20,17 @@ export type IngestItem =
   | { kind: 'tap'; terminalId: string; tap: Tap; receivedAt: string; receivedMs: number; arrivedPerf: number }
   | { kind: 'reject'; terminalId: string; tapId?: string; reason: RejectReason; problems: FieldProblem[]; payload: Uint8Array; receivedAt: string; receivedMs: number; arrivedPerf: number }
   | StatusItem
-  | BadgeChecksItem;
+  | BadgeChecksItem
+  | ForwardItem;
+
+/**
+ * A change of the forwarder's state (gateway/forward/forward-writes.ts), committed with the batch: the
+ * gateway's single writer writes it, so the forwarder never competes with ingest for the write lock.
+ */
+export interface ForwardItem {
+  kind: 'forward';
+  change: ForwardWrite;
+}
 
 /**
  * Held taps a release handed to the badge check (a badge now enrolled as secure) are waiting: settle them in
@@ -41,8 +52,15 @@ export interface StatusItem {
   report?: { state: 'online' | 'offline'; at: string; version?: string; queued?: number; clockSkewMs?: number; configVersion?: number; cannotRegister?: readonly string[] };
 }
 
-/** What happened to each item, in the order of the batch. */
-export type ItemResult = { status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus } | { status: 'rejected' } | { status: 'noted' };
+/**
+ * What happened to each item, in the order of the batch. `noted` carries what a forwarder change returns
+ * (a new outage's id); `failed`: a forwarder change that failed on its own and was undone alone.
+ */
+export type ItemResult =
+  | { status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus }
+  | { status: 'rejected' }
+  | { status: 'noted'; value?: number }
+  | { status: 'failed'; error: { message: string; code?: string } };
 
 export interface BatchResult {
   results: ItemResult[];
@@ -118,6 +136,10 @@ export class BatchWriter {
          config_version = COALESCE(excluded.config_version, config_version),
          reported_skew_ms = COALESCE(excluded.reported_skew_ms, reported_skew_ms), updated_at = excluded.updated_at`,
     );
+    // Prepared at the first forwarder change: a gateway without forwarding has none of its tables.
+    let forwardStatements: ForwardStatements | undefined;
+    // Each change on a savepoint of its own: one that fails is undone alone, the batch's taps still commit.
+    const forwardChange = db.transaction((change: ForwardWrite) => (forwardStatements ??= new ForwardStatements(db)).apply(change));
     const outages = new TerminalOutages(db);
     const writeStatus = (item: StatusItem) => {
       if (item.change === 'online') {
@@ -148,6 +170,15 @@ export class BatchWriter {
         if (item.kind === 'status') {
           writeStatus(item);
           results.push({ status: 'noted' });
+          continue;
+        }
+        if (item.kind === 'forward') {
+          try {
+            const value = forwardChange(item.change);
+            results.push(value === undefined ? { status: 'noted' } : { status: 'noted', value });
+          } catch (err) {
+            results.push({ status: 'failed', error: { message: (err as Error).message, ...((err as { code?: string }).code ? { code: (err as { code: string }).code } : {}) } });
+          }
           continue;
         }
         if (item.kind === 'badge-checks') {

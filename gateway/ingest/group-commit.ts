@@ -1,5 +1,5 @@
 import type { EnrichmentStatus } from './enrich.ts';
-import type { BadgeChecksItem, IngestItem, StatusItem } from './batch-writer.ts';
+import type { BadgeChecksItem, ForwardItem, IngestItem, StatusItem } from './batch-writer.ts';
 import type { CommitWriter } from './writers.ts';
 import type { ShiftChange } from './shift-tracker.ts';
 
@@ -15,7 +15,9 @@ export type { IngestItem } from './batch-writer.ts';
 export type IngestOutcome =
   | { item: Extract<IngestItem, { kind: 'tap' }>; status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus }
   | { item: Extract<IngestItem, { kind: 'reject' }>; status: 'rejected' }
-  | { item: StatusItem | BadgeChecksItem; status: 'noted' };
+  | { item: StatusItem | BadgeChecksItem; status: 'noted' }
+  | { item: ForwardItem; status: 'noted'; value?: number }
+  | { item: ForwardItem; status: 'failed'; error: { message: string; code?: string } };
 
 export interface CommitStats {
   size: number;

@@ -3,8 +3,9 @@ import type { Logger } from '../../shared/logging.ts';
 import { decodeTap, type Ack, type Language } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import { GroupCommitter, type CommitStats, type IngestItem, type IngestOutcome } from './group-commit.ts';
+import type { CommitStats, IngestItem, IngestOutcome } from './group-commit.ts';
 import { InlineWriter, type CommitWriter } from './writers.ts';
+import { CommitQueue } from './commit-queue.ts';
 import type { StatusItem } from './batch-writer.ts';
 import { ackDisplay } from './display.ts';
 import type { ShiftChange } from './shift-tracker.ts';
@@ -16,13 +17,19 @@ export interface AckSink {
 
 export interface TapIngestOptions {
   db: Db;
+  /**
+   * The gateway's commit queue, shared with the forwarder (the gateway's one writer). Without it, ingest
+   * makes its own on `writer` (inline on `db` by default), with `maxDelayMs`, `maxBatch` and `mayCommit`.
+   */
+  queue?: CommitQueue;
   /** Where commits run; inline on `db` by default. */
   writer?: CommitWriter;
   logger: Logger;
   metrics: GatewayMetrics;
   acks: AckSink;
-  maxDelayMs: number;
-  maxBatch: number;
+  /** Of ingest's own queue (without `queue`): how long a batch gathers, and its largest size. */
+  maxDelayMs?: number;
+  maxBatch?: number;
   languageOf(terminalId: string): Language;
   /** Whether the terminal is in enrolment mode (its unknown badges are told to wait for enrolment). */
   inEnrolment?(terminalId: string): boolean;
@@ -40,25 +47,29 @@ export interface TapIngestOptions {
  * commit, and ack each tap once its batch is durable. Rejections are quarantined in the same commit.
  */
 export class TapIngest {
-  private readonly committer: GroupCommitter;
+  private readonly committer: CommitQueue;
+  /** Whether the queue is ingest's own (then stopping ingest stops it). */
+  private readonly ownQueue: boolean;
   private lastFailureAt = 0;
   private lastFailure: string | undefined;
   /** Whether the failing commits carried taps: then only a commit of taps shows the database takes them again. */
   private failingWithTaps = false;
   private readonly now: () => number;
+  private stopped = false;
 
   constructor(private readonly o: TapIngestOptions) {
     this.now = o.now ?? Date.now;
-    this.committer = new GroupCommitter(o.writer ?? new InlineWriter(o.db), {
-      maxDelayMs: o.maxDelayMs,
-      maxBatch: o.maxBatch,
-      mayCommit: o.mayCommit,
-      onCommitted: (outcomes, stats) => this.committed(outcomes, stats),
-      onFailure: (err, items, retrying) => this.failed(err, items, retrying),
+    this.ownQueue = o.queue === undefined;
+    this.committer = o.queue ?? new CommitQueue(o.writer ?? new InlineWriter(o.db), { maxDelayMs: o.maxDelayMs ?? 2, maxBatch: o.maxBatch ?? 2000, mayCommit: o.mayCommit });
+    this.committer.attach({
+      committed: (outcomes, stats) => this.committed(outcomes, stats),
+      failed: (err, items, retrying) => this.failed(err, items, retrying),
     });
   }
 
   receive(terminalId: string, payload: Buffer): void {
+    // After the stop nothing is taken: the terminal keeps the tap and sends it again.
+    if (this.stopped) return;
     const receivedMs = this.now();
     const arrivedPerf = performance.now();
     const receivedAt = new Date(receivedMs).toISOString();
@@ -101,9 +112,14 @@ export class TapIngest {
     return this.committer.flush();
   }
 
-  /** Stops taking taps and commits (and acks) what was received. */
-  stop(): Promise<void> {
-    return this.committer.stop();
+  /**
+   * Stops taking taps and commits (and acks) what was received; a queue of its own is closed, a shared one
+   * is left to its owner (the forwarder may still write through it).
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.ownQueue) await this.committer.stop();
+    else while (this.committer.pendingCount > 0) if (!(await this.committer.flush())) break;
   }
 
   private committed(outcomes: IngestOutcome[], stats: CommitStats): void {
@@ -118,7 +134,7 @@ export class TapIngest {
     const nowMs = this.now();
     const now = toOffsetIso(new Date(nowMs));
     for (const o of outcomes) {
-      if (o.status === 'noted') continue;
+      if (o.status === 'noted' || o.status === 'failed') continue;
       const lang = this.o.languageOf(o.item.terminalId);
       if (o.status === 'stored') {
         if (o.duplicate) m.tapsDuplicate.inc();

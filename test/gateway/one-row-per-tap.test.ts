@@ -17,7 +17,7 @@ import { forwardingStateOf } from '../../gateway/forward/index.ts';
 import { ForwardStore } from '../../gateway/forward/forward-store.ts';
 import { OutageJournal } from '../../gateway/forward/outage-journal.ts';
 import { Sender } from '../../gateway/forward/sender.ts';
-import { ShortWrites } from '../../gateway/forward/short-writes.ts';
+import { DirectForwardWriter } from '../../gateway/forward/forward-writes.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { createLogger } from '../../shared/logging.ts';
 import { FakeOnssPort } from '../onss/fake-onss-port.ts';
@@ -143,7 +143,7 @@ describe('one row per tap', () => {
     const db: Db = openGatewayDatabase(path);
     try {
       const port = new FakeOnssPort();
-      const writes = new ShortWrites(db);
+      const writes = new DirectForwardWriter(db);
       const store = new ForwardStore(db, writes, (t) => port.referenceFor(t));
       const sender = new Sender(store, new OutageJournal(db, writes), port, 10, systemClock, createLogger('test', { level: 'silent' }));
       const batch = sender.next();
@@ -152,7 +152,7 @@ describe('one row per tap', () => {
         [2, '2026-03-02T06:00:00Z', 'foreign', 'FR40123456789', null, 'L-1234'],
         [3, '2026-03-02T15:00:00Z', 'enterprise', '0403019261', '85073003328', null],
       ]);
-      sender.markInFlight(batch);
+      await sender.markInFlight(batch);
       expect(await sender.send(batch)).toMatchObject({ kind: 'answered', created: 3 });
       expect(port.held.map((h) => h.registrationDate)).toEqual(['2026-03-02T06:00:00Z', '2026-03-02T06:00:00Z', '2026-03-02T15:00:00Z']);
       expect(forwardingStateOf(db, { seq: 2 })).toMatchObject({ state: 'created' });

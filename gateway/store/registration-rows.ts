@@ -32,7 +32,8 @@ export class RegistrationRows {
   private nextSeq: number | undefined;
 
   constructor(db: Db) {
-    this.maxSeq = db.prepare('SELECT COALESCE(MAX(reg_seq), 0) FROM taps').pluck();
+    // The WHERE lets SQLite read the maximum off the partial index instead of scanning the taps.
+    this.maxSeq = db.prepare('SELECT COALESCE(MAX(reg_seq), 0) FROM taps WHERE reg_seq IS NOT NULL').pluck();
     this.findContext = db.prepare('SELECT id FROM registration_contexts WHERE employer_id = ? AND declaration = ? AND employer_kind = ? AND place_of_work = ?').pluck();
     this.insertContext = db.prepare('INSERT INTO registration_contexts (employer_kind, employer_id, declaration, place_of_work) VALUES (?, ?, ?, ?)');
     this.register = db.prepare(

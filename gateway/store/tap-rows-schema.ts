@@ -67,17 +67,25 @@ CREATE TABLE taps_one_row (
 
 const VIEW_AND_TRIGGERS = `
 CREATE UNIQUE INDEX taps_reg_seq ON taps (reg_seq) WHERE reg_seq IS NOT NULL;
-CREATE INDEX taps_reg_site_at ON taps (site_id, at_s) WHERE reg_seq IS NOT NULL;
+-- Periods first: the records read a period, of some sites or of all of them (an administrator's view).
+CREATE INDEX taps_reg_at ON taps (at_s, site_id) WHERE reg_seq IS NOT NULL;
 CREATE INDEX taps_reg_worker_at ON taps (worker_id, at_s) WHERE reg_seq IS NOT NULL;
 CREATE INDEX taps_enrichment ON taps (enrichment) WHERE enrichment <> 'enriched';
 CREATE INDEX taps_held_worker ON taps (worker_id) WHERE enrichment <> 'enriched' AND worker_id IS NOT NULL;
 CREATE INDEX taps_held_badge ON taps (badge) WHERE enrichment <> 'enriched';
 
+-- The context's columns are looked up by key only when a query reads them: a query that reads none of them
+-- (MAX(seq), COUNT(*), the forwarder's next batch's numbers) is a query on the taps table and its indexes.
 CREATE VIEW registrations AS
 SELECT t.reg_seq AS seq, t.tap_id, t.terminal_id, t.site_id, t.worker_id, t.direction AS type, t.reason,
        COALESCE(t.reg_at, t.at) AS at, strftime('%Y-%m-%dT%H:%M:%SZ', t.at_s, 'unixepoch') AS at_utc,
-       t.ssin, t.limosa_id, t.capacity, c.employer_kind, c.employer_id, c.declaration, c.place_of_work, t.received_at, t.at_s
-FROM taps t JOIN registration_contexts c ON c.id = t.context_id
+       t.ssin, t.limosa_id, t.capacity,
+       (SELECT c.employer_kind FROM registration_contexts c WHERE c.id = t.context_id) AS employer_kind,
+       (SELECT c.employer_id FROM registration_contexts c WHERE c.id = t.context_id) AS employer_id,
+       (SELECT c.declaration FROM registration_contexts c WHERE c.id = t.context_id) AS declaration,
+       (SELECT c.place_of_work FROM registration_contexts c WHERE c.id = t.context_id) AS place_of_work,
+       t.received_at, t.at_s
+FROM taps t
 WHERE t.reg_seq IS NOT NULL;
 
 -- Tools and tests append registrations as rows of the view: the tap's row gets its registration (a row of
@@ -91,7 +99,7 @@ BEGIN
     VALUES (NEW.tap_id, NEW.terminal_id, NEW.site_id, 0, '', NEW.type, NEW.reason, NEW.at, NEW.received_at, 'enriched', NEW.worker_id)
     ON CONFLICT (tap_id) DO NOTHING;
   UPDATE taps SET
-    reg_seq = COALESCE(NEW.seq, (SELECT COALESCE(MAX(reg_seq), 0) + 1 FROM taps)),
+    reg_seq = COALESCE(NEW.seq, (SELECT COALESCE(MAX(reg_seq), 0) + 1 FROM taps WHERE reg_seq IS NOT NULL)),
     reg_at = CASE WHEN NEW.at IS NOT at THEN NEW.at END,
     at_s = unixepoch(NEW.at_utc), ssin = NEW.ssin, limosa_id = NEW.limosa_id, capacity = NEW.capacity,
     context_id = (SELECT id FROM registration_contexts WHERE employer_id = NEW.employer_id AND declaration = NEW.declaration AND employer_kind = NEW.employer_kind AND place_of_work = NEW.place_of_work),

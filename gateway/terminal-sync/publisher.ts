@@ -26,6 +26,12 @@ export class SitePublisher {
   private timer: NodeJS.Timeout | undefined;
   private languages = new Map<string, Language>();
   private readonly siteDataListeners: Array<() => void> = [];
+  /**
+   * The last roster built per site, with the site-data version, the day and the count of shift changes it
+   * was built at: terminals of a site that connect while nothing changed (a site's terminals coming back
+   * after a network cut) get it without a rebuild.
+   */
+  private readonly lastRosters = new Map<string, { roster: SiteRoster; version: number; day: string; changes: number }>();
 
   constructor(
     private readonly db: Db,
@@ -111,8 +117,16 @@ export class SitePublisher {
   }
 
   private siteRoster(siteId: string, now: Date): SiteRoster {
+    const day = localDate(now);
+    // Without a notifier, shift changes are not counted here: always built afresh.
+    const changes = this.opts.shifts?.changes ?? -1;
+    const version = siteDataVersion(this.db);
+    const last = this.lastRosters.get(siteId);
+    if (last && last.version === version && last.day === day && last.changes === changes && changes >= 0) return last.roster;
     const view = siteRosterView(this.db, siteId, now);
-    return { view, payload: JSON.stringify(view.roster) };
+    const roster = { view, payload: JSON.stringify(view.roster) };
+    this.lastRosters.set(siteId, { roster, version, day, changes });
+    return roster;
   }
 
   private publishRosterOf(terminalId: string, roster: SiteRoster): void {

@@ -1,7 +1,7 @@
 import type { Transaction } from 'better-sqlite3';
 import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
-import type { RejectReason, Tap } from '../../shared/mqtt/payloads.ts';
+import { decodeTap, type RejectReason, type Tap } from '../../shared/mqtt/payloads.ts';
 import { Enricher, type EnrichmentResult, type EnrichmentStatus } from './enrich.ts';
 import { BadgeSecurityCheck, type BadgeCheckOptions } from './badge-check.ts';
 import { ShiftTracker, type ShiftChange } from './shift-tracker.ts';
@@ -17,6 +17,7 @@ import { ForwardStatements, type ForwardWrite } from '../forward/forward-writes.
  * it runs either on the gateway's thread or on a writer thread of its own (see writers.ts).
  */
 export type IngestItem =
+  | PayloadItem
   | { kind: 'tap'; terminalId: string; tap: Tap; receivedAt: string; receivedMs: number; arrivedPerf: number }
   | { kind: 'reject'; terminalId: string; tapId?: string; reason: RejectReason; problems: FieldProblem[]; payload: Uint8Array; receivedAt: string; receivedMs: number; arrivedPerf: number }
   | StatusItem
@@ -30,6 +31,19 @@ export type IngestItem =
 export interface ForwardItem {
   kind: 'forward';
   change: ForwardWrite;
+}
+
+/**
+ * A tap as it arrived (the MQTT payload's bytes): decoded and validated by the writer, off the broker's
+ * thread, then stored as a tap or quarantined as a reject. Its result says which, with the tap's id.
+ */
+export interface PayloadItem {
+  kind: 'payload';
+  terminalId: string;
+  payload: Uint8Array;
+  receivedAt: string;
+  receivedMs: number;
+  arrivedPerf: number;
 }
 
 /**
@@ -57,8 +71,8 @@ export interface StatusItem {
  * (a new outage's id); `failed`: a forwarder change that failed on its own and was undone alone.
  */
 export type ItemResult =
-  | { status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus }
-  | { status: 'rejected' }
+  | { status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus; tapId?: string }
+  | { status: 'rejected'; tapId?: string; reason?: RejectReason; problems?: FieldProblem[] }
   | { status: 'noted'; value?: number }
   | { status: 'failed'; error: { message: string; code?: string } };
 
@@ -84,7 +98,7 @@ const NO_REGISTRATION = { reg_seq: null, reg_at: null, at_s: null, ssin: null, l
 const SKEW_WRITE_INTERVAL_MS = 5000;
 
 export class BatchWriter {
-  private readonly transaction: Transaction<(items: IngestItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]>; shifts: ShiftChange[] }>;
+  private readonly transaction: Transaction<(items: DecodedItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]>; shifts: ShiftChange[] }>;
   private readonly skewWritten = new Map<string, { skewMs: number; atMs: number }>();
   private readonly badgeCheck: BadgeSecurityCheck;
   private readonly registrationRows: RegistrationRows;
@@ -159,7 +173,7 @@ export class BatchWriter {
       }
     };
 
-    this.transaction = db.transaction((items: IngestItem[]) => {
+    this.transaction = db.transaction((items: DecodedItem[]) => {
       enricher.beginBatch();
       shifts.beginBatch();
       registrationRows.beginTransaction();
@@ -265,8 +279,10 @@ export class BatchWriter {
   }
 
   /** Writes the batch in one transaction; throws (and writes nothing) if the transaction fails. */
-  write(items: IngestItem[]): BatchResult {
+  write(received: IngestItem[]): BatchResult {
     const started = performance.now();
+    // Taps that came as bytes are decoded first, outside the transaction: a tap, or a reject to quarantine.
+    const items = received.map(decodePayload);
     // BEGIN IMMEDIATE: the transaction takes the write lock before its first read, so it waits on the busy
     // timeout for a writer in another connection (the forwarder, `ciao admin`) instead of failing with
     // SQLITE_BUSY_SNAPSHOT when its read snapshot turns out stale at the first write.
@@ -276,6 +292,24 @@ export class BatchWriter {
     if (!this.db.inTransaction) this.registrationRows.committed();
     const atMs = Date.now();
     for (const [terminalId, skewMs] of r.written) this.skewWritten.set(terminalId, { skewMs, atMs });
-    return { results: r.results, registrations: r.registrations, durationMs: performance.now() - started, shifts: r.shifts };
+    // What ingest acks with: the id of a tap that came as bytes, and why one was refused.
+    const results = r.results.map((result, i) => {
+      const item = items[i]!;
+      if (received[i]!.kind !== 'payload') return result;
+      if (item.kind === 'tap' && result.status === 'stored') return { ...result, tapId: item.tap.id };
+      if (item.kind === 'reject' && result.status === 'rejected') return { ...result, ...(item.tapId !== undefined ? { tapId: item.tapId } : {}), reason: item.reason, problems: item.problems };
+      return result;
+    });
+    return { results, registrations: r.registrations, durationMs: performance.now() - started, shifts: r.shifts };
   }
+}
+
+type DecodedItem = Exclude<IngestItem, PayloadItem>;
+
+function decodePayload(item: IngestItem): DecodedItem {
+  if (item.kind !== 'payload') return item;
+  const { terminalId, payload, receivedAt, receivedMs, arrivedPerf } = item;
+  const decoded = decodeTap(payload);
+  if (decoded.ok) return { kind: 'tap', terminalId, tap: decoded.value, receivedAt, receivedMs, arrivedPerf };
+  return { kind: 'reject', terminalId, ...(decoded.id !== undefined ? { tapId: decoded.id } : {}), reason: decoded.reason, problems: decoded.problems, payload, receivedAt, receivedMs, arrivedPerf };
 }

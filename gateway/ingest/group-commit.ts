@@ -1,5 +1,7 @@
 import type { EnrichmentStatus } from './enrich.ts';
-import type { BadgeChecksItem, ForwardItem, IngestItem, StatusItem } from './batch-writer.ts';
+import type { BadgeChecksItem, ForwardItem, IngestItem, PayloadItem, StatusItem } from './batch-writer.ts';
+import type { FieldProblem } from '../../shared/problems.ts';
+import type { RejectReason } from '../../shared/mqtt/payloads.ts';
 import type { CommitWriter } from './writers.ts';
 import type { ShiftChange } from './shift-tracker.ts';
 
@@ -15,6 +17,9 @@ export type { IngestItem } from './batch-writer.ts';
 export type IngestOutcome =
   | { item: Extract<IngestItem, { kind: 'tap' }>; status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus }
   | { item: Extract<IngestItem, { kind: 'reject' }>; status: 'rejected' }
+  /** A tap that came as bytes: the writer decoded it, and says its id (and why it was refused). */
+  | { item: PayloadItem; status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus; tapId: string }
+  | { item: PayloadItem; status: 'rejected'; tapId?: string; reason: RejectReason; problems: FieldProblem[] }
   | { item: StatusItem | BadgeChecksItem; status: 'noted' }
   | { item: ForwardItem; status: 'noted'; value?: number }
   | { item: ForwardItem; status: 'failed'; error: { message: string; code?: string } };

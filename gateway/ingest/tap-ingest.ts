@@ -1,6 +1,6 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { Logger } from '../../shared/logging.ts';
-import { decodeTap, type Ack, type Language } from '../../shared/mqtt/payloads.ts';
+import type { Ack, Language } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { CommitStats, IngestItem, IngestOutcome } from './group-commit.ts';
@@ -74,12 +74,8 @@ export class TapIngest {
     const arrivedPerf = performance.now();
     const receivedAt = new Date(receivedMs).toISOString();
     this.o.metrics.tapsReceived.inc();
-    const decoded = decodeTap(payload);
-    if (decoded.ok) {
-      this.committer.submit({ kind: 'tap', terminalId, tap: decoded.value, receivedAt, receivedMs, arrivedPerf });
-    } else {
-      this.committer.submit({ kind: 'reject', terminalId, tapId: decoded.id, reason: decoded.reason, problems: decoded.problems, payload, receivedAt, receivedMs, arrivedPerf });
-    }
+    // Decoded and validated by the writer, off this thread (the broker's): the bytes go as they came.
+    this.committer.submit({ kind: 'payload', terminalId, payload, receivedAt, receivedMs, arrivedPerf });
   }
 
   /**
@@ -143,12 +139,14 @@ export class TapIngest {
           m.enrichment.inc({ status: o.enrichment! });
         }
         const shown = o.enrichment === 'enriched' || o.duplicate ? 'stored' : o.enrichment === 'unknown-badge' && this.o.inEnrolment?.(o.item.terminalId) ? 'enrol' : 'review';
-        this.o.acks.sendAck(o.item.terminalId, { id: o.item.tap.id, status: 'stored', display: ackDisplay(lang, shown), now });
+        const id = fromBytes(o) ? o.tapId : (o.item as Extract<IngestItem, { kind: 'tap' }>).tap.id;
+        this.o.acks.sendAck(o.item.terminalId, { id, status: 'stored', display: ackDisplay(lang, shown), now });
       } else {
-        m.tapsRejected.inc({ reason: o.item.reason });
-        this.o.logger.warn({ terminalId: o.item.terminalId, tapId: o.item.tapId, reason: o.item.reason, problems: o.item.problems }, 'tap rejected and quarantined');
+        const r = fromBytes(o) ? { tapId: o.tapId, reason: o.reason, problems: o.problems } : (o.item as Extract<IngestItem, { kind: 'reject' }>);
+        m.tapsRejected.inc({ reason: r.reason });
+        this.o.logger.warn({ terminalId: o.item.terminalId, tapId: r.tapId, reason: r.reason, problems: r.problems }, 'tap rejected and quarantined');
         // A payload without a readable id cannot be matched by the terminal; the ack still says why.
-        this.o.acks.sendAck(o.item.terminalId, { id: o.item.tapId ?? '', status: 'rejected', reason: o.item.reason, problems: o.item.problems, display: ackDisplay(lang, 'rejected'), now });
+        this.o.acks.sendAck(o.item.terminalId, { id: r.tapId ?? '', status: 'rejected', reason: r.reason, problems: r.problems, display: ackDisplay(lang, 'rejected'), now });
       }
       m.ackLatency.observe((performance.now() - o.item.arrivedPerf) / 1000);
     }
@@ -174,4 +172,9 @@ export class TapIngest {
     if (retrying) this.o.logger.warn({ err, code, batch: items.length }, 'group commit failed: database locked, trying again');
     else this.o.logger.error({ err, code, batch: items.length }, 'group commit failed: nothing acked, terminals will send these taps again');
   }
+}
+
+/** An outcome of a tap that came as bytes: the writer decoded it and told its id (and why it was refused). */
+function fromBytes<O extends IngestOutcome>(o: O): o is Extract<O, { item: { kind: 'payload' } }> {
+  return o.item.kind === 'payload';
 }

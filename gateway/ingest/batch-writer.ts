@@ -121,8 +121,7 @@ export class BatchWriter {
     const insertTap = db.prepare(
       `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail, sun_counter, worker_id,
                          reg_seq, reg_at, at_s, ssin, limosa_id, capacity, context_id)
-       VALUES (@tap_id, @terminal_id, @site_id, @seq, @badge, @direction, @reason, @at, @local_at, @employer, @received_at, @enrichment, @enrichment_detail, @sun_counter, @worker_id,
-               @reg_seq, @reg_at, @at_s, @ssin, @limosa_id, @capacity, @context_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (tap_id) DO NOTHING`,
     );
     const insertTimeCheck = db.prepare('INSERT INTO tap_time_checks (tap_id, problem, details) VALUES (?, ?, ?) ON CONFLICT (tap_id) DO NOTHING');
@@ -227,25 +226,32 @@ export class BatchWriter {
           if (time.kind === 'offset' && e.status === 'enriched') e.registration.at = time.trueAt;
         }
         const registered = e.status === 'enriched' ? registrationRows.columns(e.registration, tap.at, atMs) : NO_REGISTRATION;
-        const inserted = insertTap.run({
-          tap_id: tap.id,
-          terminal_id: item.terminalId,
-          site_id: e.siteId,
-          seq: tap.seq,
-          badge: tap.badge,
-          direction: tap.direction,
-          reason: tap.reason,
-          at: tap.at,
-          local_at: tap.localAt ?? null,
-          employer: tap.employer ? ('enterpriseNumber' in tap.employer ? tap.employer.enterpriseNumber : tap.employer.foreignVatNumber) : null,
-          received_at: item.receivedAt,
-          enrichment: e.status,
-          enrichment_detail: e.status === 'enriched' ? null : e.detail,
+        // Positional parameters: binding by name costs more than the index updates of a column.
+        const inserted = insertTap.run(
+          tap.id,
+          item.terminalId,
+          e.siteId,
+          tap.seq,
+          tap.badge,
+          tap.direction,
+          tap.reason,
+          tap.at,
+          tap.localAt ?? null,
+          tap.employer ? ('enterpriseNumber' in tap.employer ? tap.employer.enterpriseNumber : tap.employer.foreignVatNumber) : null,
+          item.receivedAt,
+          e.status,
+          e.status === 'enriched' ? null : e.detail,
           // A secure badge's accepted read counter, committed with its tap: what makes a replay known after any crash.
-          sun_counter: e.badgeCheck?.result === 'verified' ? e.badgeCheck.counter : null,
-          worker_id: e.workerId ?? null,
-          ...registered,
-        }).changes;
+          e.badgeCheck?.result === 'verified' ? e.badgeCheck.counter : null,
+          e.workerId ?? null,
+          registered.reg_seq,
+          registered.reg_at,
+          registered.at_s,
+          registered.ssin,
+          registered.limosa_id,
+          registered.capacity,
+          registered.context_id,
+        ).changes;
         if (inserted === 0) {
           if (registered.reg_seq !== null) registrationRows.giveBack(registered.reg_seq);
           results.push({ status: 'stored', duplicate: true });

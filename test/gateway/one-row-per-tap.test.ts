@@ -129,6 +129,8 @@ describe('one row per tap', () => {
         `INSERT INTO registrations (tap_id, terminal_id, site_id, worker_id, type, reason, at, at_utc, ssin, capacity, employer_kind, employer_id, declaration, place_of_work, received_at)
          VALUES (?, 'T1', 'S1', 'w1', 'IN', 'work', '2026-03-02T07:00:00.000+01:00', '2026-03-02T06:00:00Z', '85073003328', 'employee', 'enterprise', '0403019261', '1Y102M7NZF7PZ', ?, '2026-03-02T06:00:01.000Z')`,
       ).run(registered, PLACE)).toThrow(/UNIQUE/);
+      expect(() => db.prepare('DELETE FROM registration_contexts').run()).toThrow(/cannot be deleted/);
+      expect(() => db.prepare("UPDATE registration_contexts SET declaration = '2AB34CD56EF78'").run()).toThrow(/cannot be changed/);
       // What is not part of a registration may still change (a held tap's status, for instance).
       db.prepare("UPDATE taps SET enrichment_detail = 'still not known' WHERE badge = 'FF01'").run();
       expect(db.prepare('SELECT COUNT(*) FROM registrations').pluck().get()).toBe(3);

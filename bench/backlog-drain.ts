@@ -9,17 +9,18 @@
  * - the validity: once the emulator has run its checks on all of them, a forwarder with nothing left to
  *   send settles the validity of every created registration (searches by period); registrations/s.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
 import { enterpriseCheckDigits, nationalCheckDigits } from '../shared/identifiers/index.ts';
 import { createLogger } from '../shared/logging.ts';
 import { openDatabase } from '../shared/sqlite.ts';
-import { REGISTRATIONS_DDL } from '../gateway/store/registrations-schema.ts';
+import { openGatewayDatabase } from '../gateway/store/database.ts';
+import { RegistrationRows } from '../gateway/store/registration-rows.ts';
+import { cpuSecondsOf, startEmulatorProcess } from './lib/emulator.ts';
 import { forwardingProgress, forwardingSummary, startForwarder, type LockHoldSummary } from '../gateway/forward/index.ts';
 
 export interface BacklogDrainResult {
@@ -46,68 +47,39 @@ export interface BacklogDrainResult {
   node: string;
 }
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
+/** Registrations as ingest writes them: each in its tap's row (gateway/store/tap-rows-schema.ts). */
 function seed(dbPath: string, count: number, log: (m: string) => void): void {
-  const db = openDatabase(dbPath);
-  db.exec(REGISTRATIONS_DDL);
-  const insert = db.prepare(`INSERT INTO registrations (tap_id, terminal_id, site_id, worker_id, type, reason, at, at_utc, ssin, capacity,
-    employer_kind, employer_id, declaration, place_of_work, received_at) VALUES (?, 'T1', 'S1', ?, ?, 'work', ?, ?, ?, 'employee', 'enterprise', ?, ?, ?, ?)`);
+  const db = openGatewayDatabase(dbPath);
+  const rows = new RegistrationRows(db);
+  const insert = db.prepare(`INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, received_at, enrichment, worker_id,
+      reg_seq, reg_at, at_s, ssin, limosa_id, capacity, context_id)
+    VALUES (@tap_id, 'T1', 'S1', @seq, @badge, @type, 'work', @at, @received_at, 'enriched', @worker_id, @reg_seq, @reg_at, @at_s, @ssin, @limosa_id, @capacity, @context_id)`);
   const place = JSON.stringify({ address: { postCode: '1000', municipalityName: 'Bruxelles', streetName: 'Rue de la Loi', houseNumber: '16' } });
   const now = Date.now();
+  const receivedAt = new Date(now).toISOString();
   const chunk = 50_000;
   for (let done = 0; done < count; done += chunk) {
+    rows.beginTransaction();
     db.transaction(() => {
       for (let i = done; i < Math.min(count, done + chunk); i++) {
         const first9 = `${String(50 + (i % 40))}${String(1 + ((i >> 3) % 12)).padStart(2, '0')}${String(1 + ((i >> 7) % 28)).padStart(2, '0')}${String(1 + ((i >> 12) % 997)).padStart(3, '0')}`;
         const company = `0${String(4_000_000 + (i % 1000)).padStart(7, '0')}`;
-        const at = new Date(now - 86_400_000 + (i % 86_400) * 1000);
-        const atUtc = `${at.toISOString().slice(0, 19)}Z`;
-        insert.run(randomUUID(), `W${i % 5000}`, i % 2 ? 'OUT' : 'IN', atUtc.replace('Z', '+00:00'), atUtc, first9 + nationalCheckDigits(first9, 1900),
-          company + enterpriseCheckDigits(company), `1Y102M7NZF${String(100 + (i % 900))}`, place, new Date(now).toISOString());
+        const atMs = now - 86_400_000 + (i % 86_400) * 1000;
+        const at = `${new Date(atMs).toISOString().slice(0, 19)}+00:00`;
+        const registration = {
+          tap_id: randomUUID(), terminal_id: 'T1', site_id: 'S1', type: (i % 2 ? 'OUT' : 'IN') as 'IN' | 'OUT', reason: 'work' as const, at,
+          ssin: first9 + nationalCheckDigits(first9, 1900), limosa_id: null, capacity: 'employee', employer_kind: 'enterprise' as const,
+          employer_id: company + enterpriseCheckDigits(company), declaration: `1Y102M7NZF${String(100 + (i % 900))}`, place_of_work: place, received_at: receivedAt,
+        };
+        insert.run({ ...registration, seq: i, badge: `B${i % 5000}`, worker_id: `W${i % 5000}`, ...rows.columns(registration, at, atMs) });
       }
     })();
+    rows.committed();
     if ((done / chunk) % 4 === 0) log(`seeded ${Math.min(count, done + chunk)} / ${count}`);
   }
   db.close();
-}
-
-/** utime + stime of a process, in seconds (Linux /proc; 0 elsewhere). */
-function cpuSecondsOf(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-async function startEmulatorProcess(dir: string, publicKeyPem: string): Promise<{ url: string; pid: number | undefined; stop(): Promise<void> }> {
-  const clients = join(dir, 'clients.json');
-  writeFileSync(clients, JSON.stringify([{ clientId: 'bench-gateway', publicKeyPem }]));
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'ciao.mjs'), 'emulator', '--port', '0', '--db', join(dir, 'emulator.sqlite'), '--clients', clients], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, CIAO_LOG_LEVEL: 'warn' },
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`emulator exited (${code}) before listening`)));
-  });
-  return {
-    url,
-    pid: child.pid,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
-  };
 }
 
 export async function runBacklogDrain(opts: { count: number; batchSize?: number; maxBatchesInFlight?: number; log?: (m: string) => void }): Promise<BacklogDrainResult> {
@@ -117,10 +89,11 @@ export async function runBacklogDrain(opts: { count: number; batchSize?: number;
   const dbPath = join(dir, 'gateway.sqlite');
   let emulator: Awaited<ReturnType<typeof startEmulatorProcess>> | undefined;
   try {
-    const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
     log(`seeding ${opts.count} registrations`);
-    seed(dbPath, opts.count, log);
-    emulator = await startEmulatorProcess(dir, await exportSPKI(publicKey));
+    // Seeded by a process of its own: the memory measured here is the forwarder's, not what seeding left.
+    const seeding = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--seed-into', dbPath, '--count', String(opts.count)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (seeding.status !== 0) throw new Error(`seeding the backlog failed (exit ${seeding.status ?? seeding.signal})`);
+    emulator = await startEmulatorProcess(dir);
     const db = openDatabase(dbPath);
     const logger = createLogger('bench-forwarder', { level: 'warn' });
     const rssBefore = process.memoryUsage().rss;
@@ -133,7 +106,7 @@ export async function runBacklogDrain(opts: { count: number; batchSize?: number;
     const emulatorCpuBefore = cpuSecondsOf(emulator.pid);
     let loadSum = 0;
     let loadSamples = 0;
-    const onss = { baseUrl: emulator.url, clientId: 'bench-gateway', privateKey: await exportPKCS8(privateKey) };
+    const onss = { baseUrl: emulator.url, clientId: emulator.clientId, privateKey: emulator.privateKeyFile };
     const fwd = await startForwarder({
       db, logger,
       config: { ...onss, batchSize, validityPollIntervalMs: 0, idlePollMs: 20, ...(opts.maxBatchesInFlight ? { maxBatchesInFlight: opts.maxBatchesInFlight } : {}) },
@@ -176,9 +149,10 @@ export async function runBacklogDrain(opts: { count: number; batchSize?: number;
     const validitySeconds = Number(process.hrtime.bigint() - validityStarted) / 1e9;
     await checker.stop();
     db.close();
+    const emulatorDb = emulator.dbPath;
     await emulator.stop();
     emulator = undefined;
-    const emuDb = openDatabase(join(dir, 'emulator.sqlite'), { readonly: true });
+    const emuDb = openDatabase(emulatorDb, { readonly: true });
     const received = (emuDb.prepare('SELECT COUNT(*) AS n FROM registrations').get() as { n: number }).n;
     const dups = (emuDb.prepare('SELECT COUNT(*) AS n FROM (SELECT client_reference FROM registrations GROUP BY client_reference HAVING COUNT(*) > 1)').get() as { n: number }).n;
     emuDb.close();
@@ -212,6 +186,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     }
     return n;
   };
-  const result = await runBacklogDrain({ count: arg('--count', 100_000), batchSize: arg('--batch', 100), maxBatchesInFlight: arg('--in-flight', 0) || undefined });
-  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  const into = args.indexOf('--seed-into');
+  if (into >= 0) seed(args[into + 1]!, arg('--count', 100_000), (m) => process.stderr.write(`${m}\n`));
+  else {
+    const result = await runBacklogDrain({ count: arg('--count', 100_000), batchSize: arg('--batch', 100), maxBatchesInFlight: arg('--in-flight', 0) || undefined });
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  }
 }

@@ -11,6 +11,7 @@ import { saveReleaseHorizonDays } from './site-data/held-tap-release.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { TapIngest } from './ingest/tap-ingest.ts';
 import { InlineWriter, ThreadWriter, type SpawnWriterThread } from './ingest/writers.ts';
+import { CommitQueue } from './ingest/commit-queue.ts';
 import { TerminalStatusTracker } from './status/terminal-status.ts';
 import { SitePublisher } from './terminal-sync/publisher.ts';
 import { inEnrolmentMode, terminalCredentials } from './site-data/terminals.ts';
@@ -36,7 +37,8 @@ import { readReleasePublicKey } from '../shared/release/manifest.ts';
  * metrics over HTTP, and the ONSS forwarder when configured.
  *
  * It is a list of components, started in this order and stopped in reverse (docs/gateway.md, "How it is
- * built"): database, forwarder, mqtt-broker, terminal-sync, tap-ingest, http, mqtt-listeners. Each gets
+ * built"): database, commit-writer, forwarder, mqtt-broker, terminal-sync, tap-ingest, http, mqtt-listeners,
+ * pairing. Each gets
  * what the earlier ones made; terminals can connect only once everything that serves them runs, and on
  * stop they are turned away first and the database is closed last.
  */
@@ -98,11 +100,12 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
       releases: new ReleaseStore(db, config.releases.dir!, releaseKey, config.releases.maxBytes),
       releaseKeyPem: secrets.releasePublicKey?.toString('utf8'),
     };
-    const forwarder = await run.start(forwarding(onss, db, logger, clock));
+    const commits = await run.start(commitWriter(config, db, logger, badgeKeys, options));
+    const forwarder = await run.start(forwarding(onss, db, logger, clock, commits));
     const broker = await run.start(mqttBroker(config, db, logger, metrics, fleet));
     const shifts = new ShiftNotifier(broker, logger.child({ component: 'shifts' }));
     const publisher = await run.start(terminalSync(config, db, logger, clock, broker, fleet, shifts));
-    const ingest = await run.start(tapIngest(config, db, logger, metrics, clock, broker, publisher, shifts, forwarder, badgeKeys, options, fleet));
+    const ingest = await run.start(tapIngest(db, logger, metrics, clock, broker, publisher, shifts, forwarder, commits, fleet));
     // Held taps a site-data change released: terminals learn the shift states, the forwarder sends, the
     // writer thread checks the secure badges' ones.
     siteData.onReleased((r) => {
@@ -176,12 +179,37 @@ function database(config: GatewayConfig, clock: Clock, logger: Logger): Componen
   };
 }
 
-function forwarding(settings: ForwardingSettings | undefined, db: Db, logger: Logger, clock: Clock): Component<ForwarderHandle | undefined> {
+/**
+ * The gateway's one writer of taps, terminal statuses and the forwarder's state: the group commit on the
+ * writer thread (gateway/ingest/commit-queue.ts). It starts before the forwarder and stops after it, so the
+ * forwarder's last answers are committed.
+ */
+function commitWriter(config: GatewayConfig, db: Db, logger: Logger, badgeKeys: BadgeKeyRing, options: StartGatewayOptions): Component<CommitQueue> {
+  return {
+    name: 'commit-writer',
+    async start() {
+      const gc = config.groupCommit;
+      const badges = { keys: badgeKeys, reorderToleranceMs: config.badgeSecurity.reorderToleranceSeconds * 1000, maxFutureMs: config.terminals.maxClockSkewMs };
+      const writer = gc.writer === 'thread'
+        ? await ThreadWriter.start(config.database, gc.busyTimeoutMs, {
+            onRestart: (reason) => logger.error({ reason }, 'commit writer thread stopped: starting a new one'),
+            ...(options.spawnWriterThread ? { spawn: options.spawnWriterThread } : {}),
+            badges,
+          })
+        : new InlineWriter(db, badges);
+      const queue = new CommitQueue(writer, { maxDelayMs: gc.maxDelayMs, maxBatch: gc.maxBatch, mayCommit: options.mayCommit, logger });
+      return { value: queue, stop: () => queue.stop() };
+    },
+  };
+}
+
+function forwarding(settings: ForwardingSettings | undefined, db: Db, logger: Logger, clock: Clock, commits: CommitQueue): Component<ForwarderHandle | undefined> {
   return {
     name: 'forwarder',
     async start() {
       if (settings === undefined) return { value: undefined };
-      const forwarder = await startForwarder({ db, settings, logger: logger.child({ component: 'forwarder' }), clock });
+      // Its changes are committed by the gateway's one writer, with the taps.
+      const forwarder = await startForwarder({ db, settings, logger: logger.child({ component: 'forwarder' }), clock, writer: commits.forwardWriter });
       return { value: forwarder, stop: () => forwarder.stop() };
     },
   };
@@ -252,34 +280,22 @@ interface Ingest {
   status: TerminalStatusTracker;
 }
 
-function tapIngest(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, shifts: ShiftNotifier, forwarder: ForwarderHandle | undefined, badgeKeys: BadgeKeyRing, options: StartGatewayOptions, fleet: Fleet): Component<Ingest> {
+function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, shifts: ShiftNotifier, forwarder: ForwarderHandle | undefined, commits: CommitQueue, fleet: Fleet): Component<Ingest> {
   return {
     name: 'tap-ingest',
-    async start() {
-      const gc = config.groupCommit;
-      const badges = { keys: badgeKeys, reorderToleranceMs: config.badgeSecurity.reorderToleranceSeconds * 1000, maxFutureMs: config.terminals.maxClockSkewMs };
-      const writer = gc.writer === 'thread'
-        ? await ThreadWriter.start(config.database, gc.busyTimeoutMs, {
-            onRestart: (reason) => logger.error({ reason }, 'commit writer thread stopped: starting a new one'),
-            ...(options.spawnWriterThread ? { spawn: options.spawnWriterThread } : {}),
-            badges,
-          })
-        : new InlineWriter(db, badges);
+    start() {
       const taps = new TapIngest({
         db,
-        writer,
+        queue: commits,
         logger,
         metrics,
         acks: broker,
-        maxDelayMs: gc.maxDelayMs,
-        maxBatch: gc.maxBatch,
         languageOf: (id) => publisher.languageOf(id),
         // Read at the moment of the ack (unknown badges only, so rarely): a mode just turned on applies at once.
         inEnrolment: (id) => inEnrolmentMode(db, id, clock.now()),
         onRegistrations: () => forwarder?.wake(),
         onShiftChanges: (changes) => shifts.notify(changes),
         now: () => clock.now().getTime(),
-        ...(options.mayCommit ? { mayCommit: options.mayCommit } : {}),
       });
       const status = new TerminalStatusTracker((item) => taps.note(item), logger, () => clock.now(), (terminalId, report) => {
         // What a terminal says about its update goes to the fleet's table (rare: only when it changes).

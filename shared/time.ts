@@ -62,8 +62,29 @@ export function localParts(instant: Date, timeZone = SITE_TIME_ZONE): LocalParts
   return { year: parts.year!, month: parts.month!, day: parts.day!, hour: parts.hour!, minute: parts.minute!, second: parts.second! };
 }
 
+/**
+ * The site zone's offset per UTC hour, for instants since 1977: Brussels has changed its offset only on
+ * whole UTC hours since then (test/shared/process-time-zone.test.ts walks every change), so one lookup
+ * serves a whole hour of acks, rosters and shift messages. Bounded: a day's worth of hours is plenty.
+ */
+const siteOffsets = new Map<number, number>();
+const SINCE_1977_MS = 220_924_800_000;
+
 /** The zone's UTC offset at an instant, in minutes east of UTC (+60 in winter, +120 in summer for Brussels). */
 export function offsetMinutesAt(instant: Date, timeZone = SITE_TIME_ZONE): number {
+  const ms = instant.getTime();
+  if (timeZone !== SITE_TIME_ZONE || !(ms >= SINCE_1977_MS)) return offsetFromParts(instant, timeZone);
+  const hour = Math.floor(ms / 3_600_000);
+  let offset = siteOffsets.get(hour);
+  if (offset === undefined) {
+    if (siteOffsets.size >= 1024) siteOffsets.clear();
+    offset = offsetFromParts(instant, timeZone);
+    siteOffsets.set(hour, offset);
+  }
+  return offset;
+}
+
+function offsetFromParts(instant: Date, timeZone: string): number {
   const p = localParts(instant, timeZone);
   const asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
   const whole = Math.floor(instant.getTime() / 1000) * 1000;

@@ -1,13 +1,14 @@
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import type { TerminalCredentials } from '../../simulator/load/credentials.ts';
 import type { SunSupply } from '../../simulator/load/tap-source.ts';
-import { firstJsonLine, spawnNodeTs, type Spawned } from './processes.ts';
+import { firstJsonLine, spawnNodeTs, spawnProcess, type Spawned } from './processes.ts';
 import { startMosquitto } from '../relay/mosquitto.ts';
 import { seedBenchSite } from './seed.ts';
 import { benchKeyFile, precomputedSunSupply, secureBadges } from './secure-taps.ts';
+import { cpuSecondsOf, rssMbOf, startEmulatorProcess, type EmulatorProcess } from './emulator.ts';
 
 /**
  * The brokers a load run is pointed at, each in its own processes so that the load generator, the broker
@@ -19,7 +20,7 @@ import { benchKeyFile, precomputedSunSupply, secureBadges } from './secure-taps.
  *   that the gateway verifies (and whose read counter it records) in the ingest transaction.
  */
 export interface LoadTarget {
-  name: 'gateway' | 'gateway-secure' | 'aedes' | 'mosquitto';
+  name: 'gateway' | 'gateway-off' | 'gateway-secure' | 'gateway-secure-off' | 'aedes' | 'mosquitto';
   url: string;
   terminals: TerminalCredentials[];
   /** Milliseconds from spawn to ready. */
@@ -30,11 +31,31 @@ export interface LoadTarget {
    * Gateway only: bytes the database files grew by since seeding, the registrations stored, and (secure badges)
    * the read counters recorded and the taps held by the badge check.
    */
-  storage?(): { bytes: number; registrations: number; sunReads: number; held: number };
+  storage?(): GatewayStorage;
+  /** Gateway with forwarding: the emulator it forwards to (its own process). */
+  emulator?: EmulatorProcess;
+  /** Gateway: its process id (for CPU and memory from /proc). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
-export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+/** What a gateway run left on disk, read after a clean stop. */
+export interface GatewayStorage {
+  /** Growth of the database files since seeding. */
+  bytes: number;
+  /** Pages of the taps and their registrations (one row per tap), their indexes and the registration contexts. */
+  tapBytes: number;
+  /** Pages of the forwarder's state (forward_state and its indexes). */
+  forwardBytes: number;
+  registrations: number;
+  sunReads: number;
+  held: number;
+  /** Registrations ONSS created by the time the gateway stopped (forwarder on), and the emulator's count. */
+  created: number;
+}
+
+export { REPO_ROOT } from './paths.ts';
+import { REPO_ROOT } from './paths.ts';
 
 function plainTerminals(count: number): TerminalCredentials[] {
   return Array.from({ length: count }, (_, i) => ({ id: `bench-${String(i + 1).padStart(3, '0')}`, secret: 'unused' }));
@@ -131,14 +152,32 @@ export interface GatewayWorkspace {
   terminals: TerminalCredentials[];
   /** Bytes of the database files once seeded, before any tap. */
   baselineBytes: number;
-  remove(): void;
+  /** Pages per table or index once seeded (dbstat). */
+  baselinePages: Map<string, number>;
+  /** The emulator the gateway forwards to, when started with forwarding. */
+  emulator?: EmulatorProcess;
+  /** Stops the emulator (if any) and deletes the folder. */
+  remove(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  secure?: boolean;
+  /** Forwarding on: the gateway's forwarder drains to an emulator process, as in a deployment. */
+  forwarder?: boolean;
+  /** Extra `onss` settings (validity polling, batch size). */
+  onss?: Record<string, unknown>;
+  /** Extra gateway config (group commit...). */
+  config?: Record<string, unknown>;
+  /** Site data: the default is 16 badges per terminal, one worker each, on one site. */
+  seed?: (db: import('../../shared/sqlite.ts').Db, terminalIds: string[]) => Promise<{ siteOf(terminalId: string): string }>;
 }
 
 /**
  * A fresh gateway database with `terminalCount` terminals (created through the gateway's own site module,
- * as `ciao admin terminal add` does) and a config listening on loopback ports chosen by the system.
+ * as `ciao admin terminal add` does) and a config listening on loopback ports chosen by the system; with
+ * `forwarder`, an emulator process and the config's `onss` section pointing at it.
  */
-export async function prepareGatewayWorkspace(terminalCount: number, parent = REPO_ROOT, o: { secure?: boolean } = {}): Promise<GatewayWorkspace> {
+export async function prepareGatewayWorkspace(terminalCount: number, parent = REPO_ROOT, o: GatewayOptions = {}): Promise<GatewayWorkspace> {
   const missing = gatewayMissing();
   if (missing) throw new Error(missing);
   const { openGatewayDatabase } = await import('../../gateway/store/database.ts');
@@ -148,20 +187,51 @@ export async function prepareGatewayWorkspace(terminalCount: number, parent = RE
   const databasePath = join(dir, 'gateway.db');
   const db = openGatewayDatabase(databasePath);
   const terminals: TerminalCredentials[] = [];
+  let baselinePages: Map<string, number>;
   try {
-    const ids = Array.from({ length: terminalCount }, (_, i) => `bench-${String(i + 1).padStart(3, '0')}`);
-    const { siteId } = await seedBenchSite(db, ids, o.secure ? { secure: { badges: secureBadges, keyVersion: 1 } } : {});
-    for (const id of ids) terminals.push({ id, secret: addTerminal(db, { id, siteId }).secret });
+    const width = Math.max(3, String(terminalCount).length);
+    const ids = Array.from({ length: terminalCount }, (_, i) => `bench-${String(i + 1).padStart(width, '0')}`);
+    let siteOf: (id: string) => string;
+    if (o.seed) siteOf = (await o.seed(db, ids)).siteOf;
+    else {
+      const { siteId } = await seedBenchSite(db, ids, o.secure ? { secure: { badges: secureBadges, keyVersion: 1 } } : {});
+      siteOf = () => siteId;
+    }
+    db.transaction(() => {
+      for (const id of ids) terminals.push({ id, secret: addTerminal(db, { id, siteId: siteOf(id) }).secret });
+    })();
+    baselinePages = pagesOf(db);
   } finally {
     db.close();
   }
+  let emulator: EmulatorProcess | undefined;
+  if (o.forwarder) emulator = await startEmulatorProcess(dir);
   const configPath = join(dir, 'gateway.json');
   if (o.secure) writeFileSync(join(dir, 'badge-keys.json'), benchKeyFile(), { mode: 0o600 });
   writeFileSync(
     configPath,
-    JSON.stringify({ database: databasePath, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, logLevel: 'warn', ...(o.secure ? { badgeSecurity: { keyFile: 'badge-keys.json' } } : {}) }, null, 2),
+    JSON.stringify({
+      database: databasePath,
+      mqtt: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+      logLevel: 'warn',
+      ...(o.secure ? { badgeSecurity: { keyFile: 'badge-keys.json' } } : {}),
+      ...(emulator ? { onss: { baseUrl: emulator.url, clientId: emulator.clientId, privateKey: emulator.privateKeyFile, ...o.onss } } : {}),
+      ...o.config,
+    }, null, 2),
   );
-  return { dir, configPath, databasePath, terminals, baselineBytes: databaseBytes(databasePath), remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir, configPath, databasePath, terminals, baselineBytes: databaseBytes(databasePath), baselinePages, emulator,
+    remove: async () => {
+      await emulator?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function pagesOf(db: import('../../shared/sqlite.ts').Db): Map<string, number> {
+  const rows = db.prepare('SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name').all() as Array<{ name: string; bytes: number }>;
+  return new Map(rows.map((r) => [r.name, r.bytes]));
 }
 
 export interface GatewayProcess {
@@ -173,11 +243,13 @@ export interface GatewayProcess {
 }
 
 /** `ciao gateway --config FILE` as its own process; resolves once it prints its ready line. */
-export async function spawnGateway(configPath: string): Promise<GatewayProcess> {
+export async function spawnGateway(configPath: string, nodeFlags: string[] = []): Promise<GatewayProcess> {
   const t0 = performance.now();
-  const proc = spawnNodeTs(join(REPO_ROOT, 'bin/ciao.mjs'), ['gateway', '--config', configPath], { cwd: REPO_ROOT });
+  const proc = nodeFlags.length
+    ? spawnProcess(process.execPath, [...nodeFlags, '--import', 'tsx', join(REPO_ROOT, 'bin/ciao.mjs'), 'gateway', '--config', configPath], { cwd: REPO_ROOT })
+    : spawnNodeTs(join(REPO_ROOT, 'bin/ciao.mjs'), ['gateway', '--config', configPath], { cwd: REPO_ROOT });
   try {
-    const ready = await firstJsonLine<{ mqttPort: number; httpPort: number }>(proc, 60_000, (v) => v.event === 'gateway-ready');
+    const ready = await firstJsonLine<{ mqttPort: number; httpPort: number }>(proc, 120_000, (v) => v.event === 'gateway-ready');
     return { process: proc, mqttPort: ready.mqttPort, httpPort: ready.httpPort, readyMs: performance.now() - t0 };
   } catch (err) {
     await proc.stop();
@@ -189,50 +261,64 @@ export async function spawnGateway(configPath: string): Promise<GatewayProcess> 
  * The gateway with secure badges: every tap carries a SUN message, `perBadge` of them computed beforehand for
  * each badge (enough for the warm-up and the measured run together: counters must keep rising).
  */
-export async function startSecureGatewayTarget(terminalCount: number, perBadge: number): Promise<LoadTarget & { workspace: GatewayWorkspace }> {
+export async function startSecureGatewayTarget(terminalCount: number, perBadge: number, o: { forwarder?: boolean } = {}): Promise<LoadTarget & { workspace: GatewayWorkspace }> {
   const sun = precomputedSunSupply(terminalCount, perBadge);
-  const target = await startGatewayTarget(terminalCount, { secure: true });
-  return { ...target, name: 'gateway-secure', sun };
+  const target = await startGatewayTarget(terminalCount, { secure: true, forwarder: o.forwarder });
+  return { ...target, name: o.forwarder ? 'gateway-secure' : 'gateway-secure-off', sun };
 }
 
-export async function startGatewayTarget(terminalCount: number, o: { secure?: boolean } = {}): Promise<LoadTarget & { workspace: GatewayWorkspace }> {
+export async function startGatewayTarget(terminalCount: number, o: GatewayOptions & { nodeFlags?: string[] } = {}): Promise<LoadTarget & { workspace: GatewayWorkspace }> {
   const workspace = await prepareGatewayWorkspace(terminalCount, REPO_ROOT, o);
   let gw: GatewayProcess;
   try {
-    gw = await spawnGateway(workspace.configPath);
+    gw = await spawnGateway(workspace.configPath, o.nodeFlags);
   } catch (err) {
-    workspace.remove();
+    await workspace.remove();
     throw err;
   }
   let stopped = false;
   return {
-    name: 'gateway',
+    name: o.forwarder ? 'gateway' : 'gateway-off',
     url: `mqtt://127.0.0.1:${gw.mqttPort}`,
     terminals: workspace.terminals,
     startMs: gw.readyMs,
     workspace,
-    storage: () => {
-      return { bytes: databaseBytes(workspace.databasePath) - workspace.baselineBytes, ...countRows(workspace.databasePath) };
-    },
+    pid: gw.process.child.pid,
+    ...(workspace.emulator ? { emulator: workspace.emulator } : {}),
+    storage: () => storageOf(workspace),
     stop: async () => {
       if (stopped) return;
       stopped = true;
-      await gw.process.stop(15_000);
+      await gw.process.stop(30_000);
     },
   };
 }
 
-function countRows(databasePath: string): { registrations: number; sunReads: number; held: number } {
-  // Read through a separate read-only connection, after the gateway has stopped and checkpointed.
-  const db = new Database(databasePath, { readonly: true });
+/** Read through a separate read-only connection, after the gateway has stopped and checkpointed. */
+function storageOf(workspace: GatewayWorkspace): GatewayStorage {
+  const db = new Database(workspace.databasePath, { readonly: true });
   const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+  const hasTable = (name: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE name = ?").get(name) !== undefined;
   try {
+    const grown = (names: (n: string) => boolean) => {
+      let bytes = 0;
+      for (const r of db.prepare('SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name').all() as Array<{ name: string; bytes: number }>) {
+        if (names(r.name)) bytes += r.bytes - (workspace.baselinePages.get(r.name) ?? 0);
+      }
+      return bytes;
+    };
     return {
+      bytes: databaseBytes(workspace.databasePath) - workspace.baselineBytes,
+      tapBytes: grown((n) => n === 'taps' || n.startsWith('taps_') || n.startsWith('sqlite_autoindex_taps') || n.startsWith('registration_contexts') || n.startsWith('sqlite_autoindex_registration_contexts')),
+      forwardBytes: grown((n) => n.startsWith('forward_state') || n.startsWith('sqlite_autoindex_forward_state')),
       registrations: count('SELECT count(*) AS n FROM registrations'),
       sunReads: count('SELECT count(*) AS n FROM taps WHERE sun_counter IS NOT NULL'),
       held: count("SELECT count(*) AS n FROM taps WHERE enrichment IN ('possible-copy', 'badge-key-missing')"),
+      created: hasTable('forward_state') ? count("SELECT count(*) AS n FROM forward_state WHERE state = 'created'") : 0,
     };
   } finally {
     db.close();
   }
 }
+
+export { cpuSecondsOf, rssMbOf };

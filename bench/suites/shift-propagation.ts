@@ -85,7 +85,7 @@ async function measure(sizeName: BenchSize): Promise<{ samples: Sample[]; loadAc
   } finally {
     await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
     await target.stop();
-    target.workspace.remove();
+    await target.workspace.remove();
   }
 }
 

@@ -47,7 +47,7 @@ async function gatewayStartup(rounds: number, release: BuiltRelease): Promise<Ti
       }
     }
   } finally {
-    workspace.remove();
+    await workspace.remove();
   }
   return times;
 }

@@ -156,7 +156,7 @@ export async function runStorageFootprint(sizeName: BenchSize): Promise<Omit<Ben
     return { status: 'ok', figures, details: { sqlite, postgres, load: { acked: load.stored, tapsPerSecond: load.storedPerSecond } } };
   } finally {
     await emulator.stop();
-    ws.remove();
+    await ws.remove();
   }
 }
 

@@ -98,9 +98,12 @@ export function guardedConnection(socket: Socket, maxBytes: number, onRefused?: 
 }
 
 /**
- * Holds a socket's writes until the current turn of the event loop ends, then sends them together: a commit
- * acks dozens of taps at once, and a burst of incoming taps is answered by as many PUBACKs. One send instead
- * of one per packet; the delay is one turn of the event loop.
+ * Holds a socket's writes until the next turn of the event loop has run its immediates, then sends them
+ * together: a commit acks dozens of taps at once, and a burst of incoming taps is answered by as many
+ * PUBACKs. One send instead of one per packet. Aedes writes a QoS 1 message from an immediate of its own
+ * (scheduled when it is published, after the socket was corked here), so the flush waits for the immediates
+ * of this turn to have run: it is scheduled from an immediate, and runs in the turn after. The delay is one
+ * turn of an event loop that has nothing else to do: microseconds.
  */
 export function createWriteCoalescer(): (socket: Socket) => void {
   const corked = new Set<Socket>();
@@ -116,7 +119,7 @@ export function createWriteCoalescer(): (socket: Socket) => void {
     corked.add(socket);
     if (!scheduled) {
       scheduled = true;
-      setImmediate(flush);
+      setImmediate(() => setImmediate(flush));
     }
   };
 }

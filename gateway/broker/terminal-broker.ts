@@ -258,11 +258,20 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
   return {
     sendAck(terminalId, ack) {
       const client = connected.get(terminalId);
-      const socket = client && socketOf.get(client);
-      if (socket) coalesce(socket);
-      broker.publish({ cmd: 'publish', topic: topicFor(terminalId, 'acks'), payload: Buffer.from(JSON.stringify(ack)), qos: 1, retain: false, dup: false }, (err?: Error) => {
+      const packet = { cmd: 'publish' as const, topic: topicFor(terminalId, 'acks'), payload: Buffer.from(JSON.stringify(ack)), qos: 1 as const, retain: false, dup: false };
+      const done = (err?: Error) => {
         if (err) logger.warn({ terminalId, err: err.message }, 'ack not published');
-      });
+      };
+      if (!client) {
+        // Not connected: the broker keeps it for a persistent session, if the terminal has one.
+        broker.publish(packet, done);
+        return;
+      }
+      const socket = socketOf.get(client);
+      if (socket) coalesce(socket);
+      // An ack has one receiver, the terminal it answers: handed to its connection (Aedes' Client#publish, QoS 1
+      // kept), rather than matched against every subscription of the broker.
+      client.publish(packet, done);
     },
     publishRetained(topic, payload) {
       broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: true, dup: false }, (err?: Error) => {

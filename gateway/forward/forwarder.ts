@@ -5,11 +5,12 @@ import type { OnssPort } from '../onss/port.ts';
 import { Breaker } from './breaker.ts';
 import type { ForwarderTuning } from './config.ts';
 import { ForwardStore } from './forward-store.ts';
-import { LeaseLostError } from './lease.ts';
+import { LeaseLostError, type ForwarderFence } from './lease.ts';
 import { OutageJournal } from './outage-journal.ts';
 import { Reconciler } from './reconciler.ts';
 import { Sender, type SendReport } from './sender.ts';
-import { ShortWrites, type LockHoldSummary } from './short-writes.ts';
+import type { LockHoldSummary } from './short-writes.ts';
+import { DirectForwardWriter, type ForwardWriter } from './forward-writes.ts';
 import { ValidityPoller } from './validity.ts';
 
 /**
@@ -24,7 +25,7 @@ import { ValidityPoller } from './validity.ts';
  * the first failure, closed by the first answered call).
  */
 export class Forwarder {
-  private readonly writes: ShortWrites;
+  private readonly writer: ForwardWriter;
   private readonly store: ForwardStore;
   private readonly outages: OutageJournal;
   private readonly breaker: Breaker;
@@ -41,13 +42,14 @@ export class Forwarder {
 
   /**
    * `clock` stamps what the records say happened (sent, answered, outage start and end); the forwarder's
-   * own timers (backoff, timeouts, circuit) always run on real time. `fence` (the lease's assertHeld) is
-   * checked in the transaction that marks each batch in flight.
+   * own timers (backoff, timeouts, circuit) always run on real time. `writer`: where its changes are
+   * committed (in the gateway, with the taps' group commit); its own short transactions on `db` by default.
+   * `fence`: the forwarder lease, checked when each batch is marked in flight.
    */
-  constructor(db: Db, private readonly port: OnssPort, private readonly tuning: ForwarderTuning, private readonly logger: Logger, private readonly clock: Clock = systemClock, fence?: () => void) {
-    this.writes = new ShortWrites(db);
-    this.store = new ForwardStore(db, this.writes, (tapId) => port.referenceFor(tapId), fence);
-    this.outages = new OutageJournal(db, this.writes);
+  constructor(db: Db, private readonly port: OnssPort, private readonly tuning: ForwarderTuning, private readonly logger: Logger, private readonly clock: Clock = systemClock, writer?: ForwardWriter, fence?: ForwarderFence) {
+    this.writer = writer ?? new DirectForwardWriter(db);
+    this.store = new ForwardStore(db, this.writer, (tapId) => port.referenceFor(tapId), fence);
+    this.outages = new OutageJournal(db, this.writer);
     this.breaker = new Breaker(tuning);
     this.sender = new Sender(this.store, this.outages, port, tuning.batchSize, clock, logger);
     this.reconciler = new Reconciler(
@@ -69,7 +71,7 @@ export class Forwarder {
 
   /** How long the forwarder's write transactions held the database's write lock. */
   lockHold(): LockHoldSummary {
-    return this.writes.summary();
+    return this.writer.lockHold();
   }
 
   async stop(): Promise<void> {
@@ -147,7 +149,7 @@ export class Forwarder {
       }
       if (plan.kind === 'look') {
         const report = await this.reconciler.reconcile(plan.rows, plan.last);
-        if (report.failure) this.failed(`reconcile: ${report.failure.cause}`, report.failure.retryAfterMs);
+        if (report.failure) await this.failed(`reconcile: ${report.failure.cause}`, report.failure.retryAfterMs);
         return true;
       }
     }
@@ -163,10 +165,11 @@ export class Forwarder {
       if (ready.rateLimited) {
         this.logger.warn({ retryAfterMs: ready.retryAfterMs }, 'ONSS rate limit on the token endpoint: waiting');
         this.breaker.rateLimited(Date.now(), ready.retryAfterMs);
-      } else this.failed(`token: ${ready.cause}`, ready.retryAfterMs);
+      } else await this.failed(`token: ${ready.cause}`, ready.retryAfterMs);
       return true;
     }
-    this.sender.markInFlight(batch);
+    // Committed before the call leaves; the next batch is read only after (the rows are then marked).
+    await this.sender.markInFlight(batch);
     const sentMs = Date.now();
     const sending: Promise<void> = this.sender.send(batch)
       .then((report) => this.onReport(report, batch.map((r) => r.seq), sentMs))
@@ -176,21 +179,21 @@ export class Forwarder {
     return true;
   }
 
-  private onReport(report: SendReport, seqs: number[], sentMs: number): void {
+  private async onReport(report: SendReport, seqs: number[], sentMs: number): Promise<void> {
     switch (report.kind) {
       case 'answered':
-        this.succeeded();
+        await this.succeeded();
         return;
       case 'not-processed':
         if (report.rateLimited) {
           this.logger.warn({ retryAfterMs: report.retryAfterMs }, 'ONSS rate limit: waiting');
           this.breaker.rateLimited(Date.now(), report.retryAfterMs);
-        } else this.failed(report.cause, report.retryAfterMs);
+        } else await this.failed(report.cause, report.retryAfterMs);
         return;
       case 'ambiguous':
         this.reconciler.noteUnanswered(seqs, sentMs);
         this.reconcilePending = true;
-        this.failed(report.cause);
+        await this.failed(report.cause);
         return;
       case 'split':
       case 'refused':
@@ -198,18 +201,18 @@ export class Forwarder {
     }
   }
 
-  private succeeded(): void {
+  private async succeeded(): Promise<void> {
     this.breaker.success();
-    const closed = this.outages.recovered(this.clock.now());
+    const closed = await this.outages.recovered(this.clock.now());
     if (closed) this.logger.warn({ outage: closed.id, since: closed.started_at, cause: closed.cause, failures: closed.failures }, 'ONSS reachable again: outage closed');
   }
 
-  private failed(cause: string, retryAfterMs?: number): void {
-    const wasOpen = this.outages.isOpen;
-    const o = this.outages.failure(cause, this.clock.now());
-    if (!wasOpen) this.logger.warn({ outage: o.id, cause }, 'ONSS failing: outage opened');
+  private async failed(cause: string, retryAfterMs?: number): Promise<void> {
+    // The breaker first: its backoff holds whatever happens to the journal's write.
     const { circuitOpened } = this.breaker.failure(Date.now(), retryAfterMs);
     if (circuitOpened) this.logger.warn({ failures: this.breaker.failures, openMs: this.tuning.circuitOpenMs }, 'circuit open: pausing calls to ONSS');
+    const o = await this.outages.failure(cause, this.clock.now());
+    if (o.failures === 1) this.logger.warn({ outage: o.id, cause }, 'ONSS failing: outage opened');
   }
 
   /** Created registrations are asked about until ONSS has run its checks; never while the circuit is open. */

@@ -5,7 +5,8 @@ import { createOnssPort, type OnssPort } from '../onss/port.ts';
 import { readForwardingConfig, type ForwardingConfig, type ForwardingSettings } from './config.ts';
 import { Forwarder } from './forwarder.ts';
 import type { LockHoldSummary } from './short-writes.ts';
-import type { ForwarderLease } from './lease.ts';
+import type { ForwarderFence, ForwarderLease } from './lease.ts';
+import type { ForwardWriter } from './forward-writes.ts';
 import { SqliteForwarderLease } from './sqlite-lease.ts';
 import { PostgresForwarderLease } from './postgres-lease.ts';
 import { ForwarderLeadership, type ForwarderRole } from './leadership.ts';
@@ -24,6 +25,7 @@ export type { ForwarderRole } from './leadership.ts';
 export * from './read-model.ts';
 export { type ForwardStateName, type ForwardStateRow, type OutageRow } from './schema.ts';
 export type { LockHoldSummary } from './short-writes.ts';
+export { DirectForwardWriter, ForwardStatements, type ForwardWrite, type ForwardWriter } from './forward-writes.ts';
 export interface ForwarderHandle {
   /** Called after a group commit appended registrations: send soon. */
   wake(): void;
@@ -47,6 +49,11 @@ export interface StartForwarderOptions {
   port?: OnssPort;
   /** Who may forward; by default the lease the settings name (a row in `db`, or a PostgreSQL advisory lock). */
   lease?: ForwarderLease;
+  /**
+   * Where the forwarder's changes are committed: in the gateway, the group commit of the taps (one writer,
+   * one fsync for both); by default short transactions of its own on `db`.
+   */
+  writer?: ForwardWriter;
 }
 
 /**
@@ -65,6 +72,8 @@ export async function startForwarder(opts: StartForwarderOptions): Promise<Forwa
   const lease = opts.lease ?? (settings.lease.store === 'postgres'
     ? await PostgresForwarderLease.open({ url: settings.lease.url, lockId: settings.lease.lockId, timing, logger: opts.logger })
     : new SqliteForwarderLease(opts.db, timing));
+  // Checked when each batch is marked in flight; a lease kept in this database is checked again in that transaction.
+  const fence: ForwarderFence = { assertHeld: () => lease.assertHeld(), ...(lease.store === 'sqlite' ? { holderInDatabase: lease.holderId } : {}) };
   let port = opts.port;
   const leadership = new ForwarderLeadership({
     lease,
@@ -75,7 +84,7 @@ export async function startForwarder(opts: StartForwarderOptions): Promise<Forwa
       const p = port ?? createOnssPort(connection);
       port = undefined;
       try {
-        return new Forwarder(opts.db, p, tuning, opts.logger, opts.clock, () => lease.assertHeld());
+        return new Forwarder(opts.db, p, tuning, opts.logger, opts.clock, opts.writer, fence);
       } catch (e) {
         p.close();
         throw e;

@@ -95,3 +95,13 @@ export function holderIsGone(holder: string, self = ownHolderId()): boolean {
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
+
+/**
+ * What the forwarder checks before it marks a batch in flight: the lease is still held here. For a lease kept
+ * in the gateway database (`holderInDatabase`: this process's holder id), the transaction that marks the batch
+ * reads the lease row again, so the check and the mark commit together (forward-writes.ts).
+ */
+export interface ForwarderFence {
+  assertHeld(): void;
+  holderInDatabase?: string;
+}

@@ -1,25 +1,21 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { OutageRow } from './schema.ts';
-import type { ShortWrites } from './short-writes.ts';
+import type { ForwardWriter } from './forward-writes.ts';
 
 /**
  * The outage journal: each period ONSS was unreachable or failing (start, end, cause, failures, how many
  * registrations it delayed), committed as it happens. It is the employer's proof of force majeure, so an
  * entry is opened on the first failure and closed on the first answered call after it. How many
  * registrations an outage delayed is counted with their answers (ForwardStore.recordAnswers), in the same
- * transaction.
+ * transaction. Changes are written one after the other (a failure seen while the outage is being opened
+ * counts in that outage, never opens a second one); the state is what was committed.
  */
 export class OutageJournal {
   private current: OutageRow | undefined;
   private latest: OutageRow | undefined;
-  private readonly open;
-  private readonly bump;
-  private readonly close;
+  private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(db: Db, private readonly writes: ShortWrites) {
-    this.open = db.prepare('INSERT INTO outage_journal (started_at, cause, last_cause) VALUES (?, ?, ?)');
-    this.bump = db.prepare('UPDATE outage_journal SET failures = failures + 1, last_cause = ? WHERE id = ?');
-    this.close = db.prepare('UPDATE outage_journal SET ended_at = ? WHERE id = ?');
+  constructor(db: Db, private readonly writer: ForwardWriter) {
     this.latest = db.prepare('SELECT * FROM outage_journal ORDER BY id DESC LIMIT 1').get() as OutageRow | undefined;
     this.current = this.latest && this.latest.ended_at === null ? this.latest : undefined;
   }
@@ -28,29 +24,41 @@ export class OutageJournal {
     return this.current !== undefined;
   }
 
-  failure(cause: string, at = new Date()): OutageRow {
-    if (this.current) {
-      const id = this.current.id;
-      this.writes.run(() => this.bump.run(cause, id));
-      this.current.failures++;
-      this.current.last_cause = cause;
+  /** Opens an outage (the first failure) or counts one more failure in the open one. */
+  failure(cause: string, at = new Date()): Promise<OutageRow> {
+    return this.serially(async () => {
+      if (this.current) {
+        const c = this.current;
+        await this.writer.write({ kind: 'outage-failure', id: c.id, cause });
+        c.failures++;
+        c.last_cause = cause;
+        return c;
+      }
+      const startedAt = at.toISOString();
+      const id = (await this.writer.write({ kind: 'outage-opened', startedAt, cause }))!;
+      this.current = { id, started_at: startedAt, ended_at: null, cause, last_cause: cause, failures: 1, registrations_delayed: 0 };
+      this.latest = this.current;
       return this.current;
-    }
-    const startedAt = at.toISOString();
-    const id = this.writes.run(() => Number(this.open.run(startedAt, cause, cause).lastInsertRowid));
-    this.current = { id, started_at: startedAt, ended_at: null, cause, last_cause: cause, failures: 1, registrations_delayed: 0 };
-    this.latest = this.current;
-    return this.current;
+    });
   }
 
-  recovered(at = new Date()): OutageRow | undefined {
-    const c = this.current;
-    if (!c) return undefined;
-    c.ended_at = at.toISOString();
-    const endedAt = c.ended_at;
-    this.writes.run(() => this.close.run(endedAt, c.id));
-    this.current = undefined;
-    return c;
+  /** Closes the open outage, if any (the first answered call after it). */
+  recovered(at = new Date()): Promise<OutageRow | undefined> {
+    return this.serially(async () => {
+      const c = this.current;
+      if (!c) return undefined;
+      const endedAt = at.toISOString();
+      await this.writer.write({ kind: 'outage-closed', id: c.id, endedAt });
+      c.ended_at = endedAt;
+      this.current = undefined;
+      return c;
+    });
+  }
+
+  private serially<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /**

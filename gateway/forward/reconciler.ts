@@ -136,8 +136,8 @@ export class Reconciler {
         outageId: o, duplicates: regs.length - 1,
       });
     }
-    this.store.recordAnswers(answers, this.clock.now().toISOString(), outageId === undefined ? undefined : { outageId, count: delayed });
-    this.store.markRetry(absent, 'not found at ONSS after an unanswered call');
+    await this.store.recordAnswers(answers, this.clock.now().toISOString(), outageId === undefined ? undefined : { outageId, count: delayed });
+    await this.store.markRetry(absent, 'not found at ONSS after an unanswered call');
     for (const a of answers) this.unanswered.delete(a.seq);
     for (const s of absent) this.unanswered.delete(s);
     if (answers.length + absent.length + unresolved > 0) {

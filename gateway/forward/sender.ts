@@ -47,8 +47,8 @@ export class Sender {
   }
 
   /** Commits the batch as in flight: from now on ONSS may hold it, until an answer or a reconciliation says. */
-  markInFlight(batch: BatchRow[]): void {
-    this.store.markInFlight(batch, this.clock.now().toISOString());
+  markInFlight(batch: BatchRow[]): Promise<void> {
+    return this.store.markInFlight(batch, this.clock.now().toISOString());
   }
 
   /** Sends a batch already marked in flight and records what became of it. */
@@ -71,25 +71,25 @@ export class Sender {
             ? { seq: row.seq, kind: 'created', onssId: item.id, validity: item.settled ? item.validity : PENDING_VALIDITY, remarks: item.remarks, outageId: o }
             : { seq: row.seq, kind: 'not-created', errors: item.errors, outageId: o });
         });
-        this.store.recordAnswers(answers, this.clock.now().toISOString(), outageId === undefined ? undefined : { outageId, count: delayed });
+        await this.store.recordAnswers(answers, this.clock.now().toISOString(), outageId === undefined ? undefined : { outageId, count: delayed });
         const refused = answers.filter((a) => a.kind === 'not-created').length;
         if (refused > 0) this.logger.warn({ refused, batch: batch.length }, 'ONSS refused registrations');
         if (this.limit < this.batchSize) this.limit = Math.min(this.batchSize, this.limit * 2);
         return { kind: 'answered', created: answers.length - refused, refused };
       }
       case 'not-processed':
-        this.store.markRetry(seqs, outcome.cause);
+        await this.store.markRetry(seqs, outcome.cause);
         return { kind: 'not-processed', cause: outcome.cause, rateLimited: outcome.rateLimited === true, retryAfterMs: outcome.retryAfterMs };
       case 'refused': {
         if (batch.length > 1) {
           // Something in the batch makes ONSS refuse all of it: halve until the culprit stands alone.
-          this.store.markRetry(seqs, `batch refused: HTTP ${outcome.status}`);
+          await this.store.markRetry(seqs, `batch refused: HTTP ${outcome.status}`);
           this.limit = Math.max(1, Math.ceil(batch.length / 2));
           this.logger.warn({ status: outcome.status, detail: outcome.detail, next: this.limit }, 'ONSS refused a whole batch: splitting');
           return { kind: 'split', next: this.limit };
         }
         const row = batch[0]!;
-        this.store.recordAnswers(
+        await this.store.recordAnswers(
           [{ seq: row.seq, kind: 'not-created', errors: [{ code: `http${outcome.status}`, message: outcome.detail, problemType: outcome.problemType }] }],
           this.clock.now().toISOString(),
         );
@@ -97,7 +97,7 @@ export class Sender {
         return { kind: 'refused', seq: row.seq };
       }
       case 'ambiguous':
-        this.store.noteFailure(seqs, outcome.cause);
+        await this.store.noteFailure(seqs, outcome.cause);
         this.logger.warn({ cause: outcome.cause, batch: batch.length }, 'ONSS call unanswered: reconciling before resending');
         return { kind: 'ambiguous', cause: outcome.cause };
     }

@@ -102,7 +102,7 @@ export class ValidityPoller {
     while (queue.length > 0 && !failure && !this.stopped()) await worker();
 
     const list = [...updates.values()];
-    this.store.recordValidity(list, nowMs);
+    await this.store.recordValidity(list, nowMs);
     const settled = list.filter((u) => u.validity !== undefined).length;
     if (failure) this.logger.warn({ cause: failure, settled }, 'validity check interrupted: ONSS did not answer');
     return { due: due.length, settled, stillPending: list.length - settled, calls, ...(failure ? { failure } : {}) };

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import QRCode from 'qrcode';
 import type { Db } from '../../shared/sqlite.ts';
 import { CAPACITIES } from '../../shared/registration.ts';
 import { LANGUAGES } from '../../shared/mqtt/payloads.ts';
@@ -11,6 +10,15 @@ import type { RecordsService } from '../records/service.ts';
 import { PROBLEM_SCHEMA } from './problems.ts';
 import { conflict } from '../../shared/errors.ts';
 import type { BadgeDesk } from '../badge-security/desk-jobs.ts';
+
+/** The QR code library is loaded the first time a code is drawn (a pairing, a fallback URL), not at start. */
+let qrcode: Promise<typeof import('qrcode')> | undefined;
+async function qrSvgOf(text: string, options: import('qrcode').QRCodeToStringOptions): Promise<string> {
+  const mod = await (qrcode ??= import('qrcode'));
+  // A CommonJS package: its functions are on the module's default export.
+  const QRCode = (mod as unknown as { default?: typeof mod }).default ?? mod;
+  return QRCode.toString(text, options);
+}
 
 /**
  * The site-data half of the admin API: list (search, paging), read, create, update, deactivate for
@@ -235,7 +243,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     schema: { summary: "The CIaO QR code and URL of the site's declaration valid today: the fallback when a terminal cannot register (FAQ 31)", tags: ['site data'], security: secured, params: idParams('site id'), response: { 200: anyObject, ...errors } },
   }, async (r) => {
     const f = service.siteFallback(caller(r), (r.params as { id: string }).id);
-    return { ...f, qrSvg: f.ciaoUrl ? await QRCode.toString(f.ciaoUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }) : null };
+    return { ...f, qrSvg: f.ciaoUrl ? await qrSvgOf(f.ciaoUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }) : null };
   });
 
   // --- secure badges: a site's rule, and personalising blank badges on the gateway's desk reader ---
@@ -317,7 +325,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     const code = service.createPairingCode(caller(r), (r.params as { id: string }).id);
     const pairingString = `${code.code}.${listener.fingerprint}`;
     const command = `ciao terminal pair ${pairingString} --gateway ${listener.url}`;
-    const qrSvg = await QRCode.toString(command, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+    const qrSvg = await qrSvgOf(command, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     return reply.code(201).send({ ...code, pairingString, gateway: listener.url, command, qrSvg });
   });
 

@@ -1,13 +1,15 @@
 import type { Transaction } from 'better-sqlite3';
 import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
-import type { RejectReason, Tap } from '../../shared/mqtt/payloads.ts';
+import { decodeTap, type RejectReason, type Tap } from '../../shared/mqtt/payloads.ts';
 import { Enricher, type EnrichmentResult, type EnrichmentStatus } from './enrich.ts';
 import { BadgeSecurityCheck, type BadgeCheckOptions } from './badge-check.ts';
 import { ShiftTracker, type ShiftChange } from './shift-tracker.ts';
 import { TapTimeCheck } from './time-check.ts';
 import { TerminalOutages } from '../status/outage-journal.ts';
 import { ReleaseWrites, settleBadgeChecks } from '../site-data/held-tap-release.ts';
+import { RegistrationRows } from '../store/registration-rows.ts';
+import { ForwardStatements, type ForwardWrite } from '../forward/forward-writes.ts';
 
 /**
  * One group-commit transaction: every item of a batch written together (taps, their enrichment and
@@ -15,10 +17,34 @@ import { ReleaseWrites, settleBadgeChecks } from '../site-data/held-tap-release.
  * it runs either on the gateway's thread or on a writer thread of its own (see writers.ts).
  */
 export type IngestItem =
+  | PayloadItem
   | { kind: 'tap'; terminalId: string; tap: Tap; receivedAt: string; receivedMs: number; arrivedPerf: number }
   | { kind: 'reject'; terminalId: string; tapId?: string; reason: RejectReason; problems: FieldProblem[]; payload: Uint8Array; receivedAt: string; receivedMs: number; arrivedPerf: number }
   | StatusItem
-  | BadgeChecksItem;
+  | BadgeChecksItem
+  | ForwardItem;
+
+/**
+ * A change of the forwarder's state (gateway/forward/forward-writes.ts), committed with the batch: the
+ * gateway's single writer writes it, so the forwarder never competes with ingest for the write lock.
+ */
+export interface ForwardItem {
+  kind: 'forward';
+  change: ForwardWrite;
+}
+
+/**
+ * A tap as it arrived (the MQTT payload's bytes): decoded and validated by the writer, off the broker's
+ * thread, then stored as a tap or quarantined as a reject. Its result says which, with the tap's id.
+ */
+export interface PayloadItem {
+  kind: 'payload';
+  terminalId: string;
+  payload: Uint8Array;
+  receivedAt: string;
+  receivedMs: number;
+  arrivedPerf: number;
+}
 
 /**
  * Held taps a release handed to the badge check (a badge now enrolled as secure) are waiting: settle them in
@@ -40,8 +66,15 @@ export interface StatusItem {
   report?: { state: 'online' | 'offline'; at: string; version?: string; queued?: number; clockSkewMs?: number; configVersion?: number; cannotRegister?: readonly string[] };
 }
 
-/** What happened to each item, in the order of the batch. */
-export type ItemResult = { status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus } | { status: 'rejected' } | { status: 'noted' };
+/**
+ * What happened to each item, in the order of the batch. `noted` carries what a forwarder change returns
+ * (a new outage's id); `failed`: a forwarder change that failed on its own and was undone alone.
+ */
+export type ItemResult =
+  | { status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus; tapId?: string }
+  | { status: 'rejected'; tapId?: string; reason?: RejectReason; problems?: FieldProblem[] }
+  | { status: 'noted'; value?: number }
+  | { status: 'failed'; error: { message: string; code?: string } };
 
 export interface BatchResult {
   results: ItemResult[];
@@ -58,38 +91,41 @@ export interface BatchWriterOptions extends BadgeCheckOptions {
 
 const DEFAULT_MAX_FUTURE_MS = 120_000;
 
+/** The registration columns of a tap that is not registered (held). */
+const NO_REGISTRATION = { reg_seq: null, reg_at: null, at_s: null, ssin: null, limosa_id: null, capacity: null, context_id: null } as const;
+
 /** How often, at most, a terminal's measured skew and last tap time are rewritten when the skew is steady. */
 const SKEW_WRITE_INTERVAL_MS = 5000;
 
 export class BatchWriter {
-  private readonly transaction: Transaction<(items: IngestItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]>; shifts: ShiftChange[] }>;
+  private readonly transaction: Transaction<(items: DecodedItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]>; shifts: ShiftChange[] }>;
   private readonly skewWritten = new Map<string, { skewMs: number; atMs: number }>();
   private readonly badgeCheck: BadgeSecurityCheck;
+  private readonly registrationRows: RegistrationRows;
 
   /**
    * `options`: the key ring and reorder tolerance of the secure-badge check (without keys, secure badges' taps
    * are held), and the allowed clock skew into the future.
    */
-  constructor(db: Db, options: BatchWriterOptions = {}) {
+  constructor(private readonly db: Db, options: BatchWriterOptions = {}) {
     const { maxFutureMs, ...badges } = options;
     const badgeCheck = new BadgeSecurityCheck(db, badges);
     this.badgeCheck = badgeCheck;
     const enricher = new Enricher(db, badgeCheck);
     const shifts = new ShiftTracker(db);
-    const releases = new ReleaseWrites(db, shifts);
     const timeCheck = new TapTimeCheck(maxFutureMs ?? DEFAULT_MAX_FUTURE_MS);
+    const registrationRows = new RegistrationRows(db);
+    this.registrationRows = registrationRows;
+    const releases = new ReleaseWrites(db, shifts, registrationRows);
+    // One row per tap, its registration in the same row (gateway/store/tap-rows-schema.ts): one insert.
     const insertTap = db.prepare(
-      `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail, sun_counter, worker_id)
-       VALUES (@tap_id, @terminal_id, @site_id, @seq, @badge, @direction, @reason, @at, @local_at, @employer, @received_at, @enrichment, @enrichment_detail, @sun_counter, @worker_id)
+      `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail, sun_counter, worker_id,
+                         reg_seq, reg_at, at_s, ssin, limosa_id, capacity, context_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (tap_id) DO NOTHING`,
     );
     const insertTimeCheck = db.prepare('INSERT INTO tap_time_checks (tap_id, problem, details) VALUES (?, ?, ?) ON CONFLICT (tap_id) DO NOTHING');
     const insertHeldSun = db.prepare('INSERT INTO held_tap_sun (tap_id, picc, mac) VALUES (?, ?, ?) ON CONFLICT (tap_id) DO NOTHING');
-    const insertRegistration = db.prepare(
-      `INSERT INTO registrations (tap_id, terminal_id, site_id, worker_id, type, reason, at, at_utc, ssin, limosa_id, capacity, employer_kind, employer_id, declaration, place_of_work, received_at)
-       VALUES (@tap_id, @terminal_id, @site_id, @worker_id, @type, @reason, @at, @at_utc, @ssin, @limosa_id, @capacity, @employer_kind, @employer_id, @declaration, @place_of_work, @received_at)
-       ON CONFLICT (tap_id) DO NOTHING`,
-    );
     const insertQuarantine = db.prepare(
       'INSERT INTO quarantine (terminal_id, tap_id, reason, problems, payload, payload_size, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
@@ -113,6 +149,10 @@ export class BatchWriter {
          config_version = COALESCE(excluded.config_version, config_version),
          reported_skew_ms = COALESCE(excluded.reported_skew_ms, reported_skew_ms), updated_at = excluded.updated_at`,
     );
+    // Prepared at the first forwarder change: a gateway without forwarding has none of its tables.
+    let forwardStatements: ForwardStatements | undefined;
+    // Each change on a savepoint of its own: one that fails is undone alone, the batch's taps still commit.
+    const forwardChange = db.transaction((change: ForwardWrite) => (forwardStatements ??= new ForwardStatements(db)).apply(change));
     const outages = new TerminalOutages(db);
     const writeStatus = (item: StatusItem) => {
       if (item.change === 'online') {
@@ -132,9 +172,10 @@ export class BatchWriter {
       }
     };
 
-    this.transaction = db.transaction((items: IngestItem[]) => {
+    this.transaction = db.transaction((items: DecodedItem[]) => {
       enricher.beginBatch();
       shifts.beginBatch();
+      registrationRows.beginTransaction();
       const results: ItemResult[] = [];
       const skew = new Map<string, { skewMs: number; at: string }>();
       let registrations = 0;
@@ -142,6 +183,15 @@ export class BatchWriter {
         if (item.kind === 'status') {
           writeStatus(item);
           results.push({ status: 'noted' });
+          continue;
+        }
+        if (item.kind === 'forward') {
+          try {
+            const value = forwardChange(item.change);
+            results.push(value === undefined ? { status: 'noted' } : { status: 'noted', value });
+          } catch (err) {
+            results.push({ status: 'failed', error: { message: (err as Error).message, ...((err as { code?: string }).code ? { code: (err as { code: string }).code } : {}) } });
+          }
           continue;
         }
         if (item.kind === 'badge-checks') {
@@ -175,25 +225,35 @@ export class BatchWriter {
           // Registered at its true instant, written with the Brussels offset of that instant.
           if (time.kind === 'offset' && e.status === 'enriched') e.registration.at = time.trueAt;
         }
-        const inserted = insertTap.run({
-          tap_id: tap.id,
-          terminal_id: item.terminalId,
-          site_id: e.siteId,
-          seq: tap.seq,
-          badge: tap.badge,
-          direction: tap.direction,
-          reason: tap.reason,
-          at: tap.at,
-          local_at: tap.localAt ?? null,
-          employer: tap.employer ? ('enterpriseNumber' in tap.employer ? tap.employer.enterpriseNumber : tap.employer.foreignVatNumber) : null,
-          received_at: item.receivedAt,
-          enrichment: e.status,
-          enrichment_detail: e.status === 'enriched' ? null : e.detail,
+        const registered = e.status === 'enriched' ? registrationRows.columns(e.registration, tap.at, atMs) : NO_REGISTRATION;
+        // Positional parameters: binding by name costs more than the index updates of a column.
+        const inserted = insertTap.run(
+          tap.id,
+          item.terminalId,
+          e.siteId,
+          tap.seq,
+          tap.badge,
+          tap.direction,
+          tap.reason,
+          tap.at,
+          tap.localAt ?? null,
+          tap.employer ? ('enterpriseNumber' in tap.employer ? tap.employer.enterpriseNumber : tap.employer.foreignVatNumber) : null,
+          item.receivedAt,
+          e.status,
+          e.status === 'enriched' ? null : e.detail,
           // A secure badge's accepted read counter, committed with its tap: what makes a replay known after any crash.
-          sun_counter: e.badgeCheck?.result === 'verified' ? e.badgeCheck.counter : null,
-          worker_id: e.workerId ?? null,
-        }).changes;
+          e.badgeCheck?.result === 'verified' ? e.badgeCheck.counter : null,
+          e.workerId ?? null,
+          registered.reg_seq,
+          registered.reg_at,
+          registered.at_s,
+          registered.ssin,
+          registered.limosa_id,
+          registered.capacity,
+          registered.context_id,
+        ).changes;
         if (inserted === 0) {
+          if (registered.reg_seq !== null) registrationRows.giveBack(registered.reg_seq);
           results.push({ status: 'stored', duplicate: true });
           continue;
         }
@@ -204,7 +264,7 @@ export class BatchWriter {
         if (e.status === 'unknown-badge' && tap.sun) insertHeldSun.run(tap.id, tap.sun.picc, tap.sun.mac);
         // Why the badge check failed or flagged the tap goes with it; an accepted counter is the badge's new state.
         if (e.badgeCheck) badgeCheck.record(tap, e.badgeCheck);
-        if (e.status === 'enriched') registrations += insertRegistration.run(e.registration).changes;
+        if (registered.reg_seq !== null) registrations++;
         results.push({ status: 'stored', duplicate: false, enrichment: e.status });
       }
       badgeCheck.endBatch();
@@ -225,15 +285,37 @@ export class BatchWriter {
   }
 
   /** Writes the batch in one transaction; throws (and writes nothing) if the transaction fails. */
-  write(items: IngestItem[]): BatchResult {
+  write(received: IngestItem[]): BatchResult {
     const started = performance.now();
+    // Taps that came as bytes are decoded first, outside the transaction: a tap, or a reject to quarantine.
+    const items = received.map(decodePayload);
     // BEGIN IMMEDIATE: the transaction takes the write lock before its first read, so it waits on the busy
     // timeout for a writer in another connection (the forwarder, `ciao admin`) instead of failing with
     // SQLITE_BUSY_SNAPSHOT when its read snapshot turns out stale at the first write.
     const r = this.transaction.immediate(items);
     this.badgeCheck.committed();
+    // Remembered only once durable: inside a caller's own transaction (tests) nothing is committed yet.
+    if (!this.db.inTransaction) this.registrationRows.committed();
     const atMs = Date.now();
     for (const [terminalId, skewMs] of r.written) this.skewWritten.set(terminalId, { skewMs, atMs });
-    return { results: r.results, registrations: r.registrations, durationMs: performance.now() - started, shifts: r.shifts };
+    // What ingest acks with: the id of a tap that came as bytes, and why one was refused.
+    const results = r.results.map((result, i) => {
+      const item = items[i]!;
+      if (received[i]!.kind !== 'payload') return result;
+      if (item.kind === 'tap' && result.status === 'stored') return { ...result, tapId: item.tap.id };
+      if (item.kind === 'reject' && result.status === 'rejected') return { ...result, ...(item.tapId !== undefined ? { tapId: item.tapId } : {}), reason: item.reason, problems: item.problems };
+      return result;
+    });
+    return { results, registrations: r.registrations, durationMs: performance.now() - started, shifts: r.shifts };
   }
+}
+
+type DecodedItem = Exclude<IngestItem, PayloadItem>;
+
+function decodePayload(item: IngestItem): DecodedItem {
+  if (item.kind !== 'payload') return item;
+  const { terminalId, payload, receivedAt, receivedMs, arrivedPerf } = item;
+  const decoded = decodeTap(payload);
+  if (decoded.ok) return { kind: 'tap', terminalId, tap: decoded.value, receivedAt, receivedMs, arrivedPerf };
+  return { kind: 'reject', terminalId, ...(decoded.id !== undefined ? { tapId: decoded.id } : {}), reason: decoded.reason, problems: decoded.problems, payload, receivedAt, receivedMs, arrivedPerf };
 }

@@ -1,10 +1,10 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { Tap } from '../../shared/mqtt/payloads.ts';
 import { companyIdKey } from '../../shared/identifiers/company.ts';
-import { localDate, toOnssUtc } from '../../shared/time.ts';
+import { localDate } from '../../shared/time.ts';
 import { placeOfWorkOf } from '../site-data/sites.ts';
 import { employerChoices } from '../terminal-sync/terminal-view.ts';
-import type { RegistrationRow } from '../store/registrations-schema.ts';
+import type { RegistrationFields } from '../store/registration-rows.ts';
 import type { BadgeKind } from '../site-data/badges.ts';
 import type { BadgeCheckResult, BadgeSecurityCheck } from './badge-check.ts';
 
@@ -31,8 +31,11 @@ export const ENRICHMENT_STATUSES = [
 ] as const;
 export type EnrichmentStatus = (typeof ENRICHMENT_STATUSES)[number];
 
-/** A row of `registrations` as enrichment makes it (the database assigns `seq`); always with its worker. */
-export type EnrichedRegistration = Omit<RegistrationRow, 'seq' | 'worker_id'> & { worker_id: string };
+/**
+ * A registration as enrichment makes it (its number and instant in seconds are given when it is written:
+ * gateway/store/registration-rows.ts); always with its worker.
+ */
+export type EnrichedRegistration = RegistrationFields & { worker_id: string };
 
 /**
  * `badgeCheck`: what the badge check found, to be recorded with the tap (absent when it did not run).
@@ -52,10 +55,15 @@ export type EnrichmentResult =
 export const RELEASABLE_STATUSES = ['unknown-badge', 'badge-not-valid', 'no-declaration', 'employer-choice-needed', 'unknown-employer'] as const satisfies readonly EnrichmentStatus[];
 
 /**
- * Lookups that are the same for many taps of one batch (terminal -> site, the site's declaration of the day,
- * the chain, a worker's employers) are remembered for the batch only: inside one write transaction no other
- * connection can change them, and a new batch starts afresh, so admin changes apply from the next batch.
+ * Lookups that are the same for many taps (terminal -> site, a badge, the site's declaration of the day, the
+ * chain, a worker and their employers) are remembered while the site data stays as it is: every site-data
+ * table bumps `site_data_version` (gateway-schema.ts), the writer reads it at the start of each transaction
+ * (inside it: no other connection can change the data until the COMMIT), and forgets everything when it
+ * moved, so an admin change applies from the next batch. Each kind is bounded, so a very large staff does not
+ * grow the writer's memory without end (it is then looked up again).
  */
+const MEMO_ENTRIES_PER_KIND = 50_000;
+
 class BatchMemo {
   private readonly maps = new Map<string, Map<string, unknown>>();
   get<T>(kind: string, key: string, load: () => T): T {
@@ -63,6 +71,7 @@ class BatchMemo {
     if (!m) this.maps.set(kind, (m = new Map()));
     if (m.has(key)) return m.get(key) as T;
     const v = load();
+    if (m.size >= MEMO_ENTRIES_PER_KIND) m.clear();
     m.set(key, v);
     return v;
   }
@@ -76,6 +85,9 @@ function siteDay(memo: BatchMemo, at: string): string {
 
 export class Enricher {
   private memo = new BatchMemo();
+  /** The site data version the memo was filled at (undefined: not known yet). */
+  private memoVersion: number | undefined;
+  private readonly version;
 
   private readonly terminalSite;
   private readonly site;
@@ -101,6 +113,7 @@ export class Enricher {
       `SELECT agency_id, user_company_id FROM agency_placements WHERE worker_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) AND deactivated_at IS NULL ORDER BY valid_from, id`,
     );
     this.company = db.prepare('SELECT id, kind FROM companies WHERE id = ?');
+    this.version = db.prepare('SELECT version FROM site_data_version WHERE id = 1').pluck();
   }
 
   /** The terminal's site (null: none), as enrichment sees it in this batch. */
@@ -108,9 +121,13 @@ export class Enricher {
     return this.memo.get('terminal', terminalId, () => this.terminalSite.get(terminalId) as string | null | undefined) ?? null;
   }
 
-  /** Starts a new batch: forget what the previous transaction looked up. */
+  /** Starts a new transaction: what was looked up is forgotten if the site data changed since. */
   beginBatch(): void {
-    this.memo = new BatchMemo();
+    const version = this.version.get() as number;
+    if (version !== this.memoVersion) {
+      this.memo = new BatchMemo();
+      this.memoVersion = version;
+    }
     this.badgeCheck?.beginBatch();
   }
 
@@ -123,7 +140,7 @@ export class Enricher {
     const siteId = memo.get('terminal', terminalId, () => this.terminalSite.get(terminalId) as string | null | undefined);
     if (!siteId) return { status: 'no-site', siteId: null, detail: `terminal ${terminalId} is not assigned to a site` };
     const day = siteDay(memo, tap.at);
-    const badge = this.badge.get(tap.badge) as { worker_id: string; valid_from: string; valid_to: string | null; revoked_at: string | null; kind: BadgeKind; key_version: number | null } | undefined;
+    const badge = memo.get('badge', tap.badge, () => this.badge.get(tap.badge) as { worker_id: string; valid_from: string; valid_to: string | null; revoked_at: string | null; kind: BadgeKind; key_version: number | null } | undefined);
     if (!badge) return { status: 'unknown-badge', siteId, detail: `badge ${tap.badge} is not known` };
     if (badge.revoked_at !== null) return { status: 'revoked-badge', siteId, detail: `badge ${tap.badge} was revoked at ${badge.revoked_at}` };
     if (badge.valid_from > day || (badge.valid_to !== null && badge.valid_to < day)) {
@@ -175,7 +192,6 @@ export class Enricher {
         type: tap.direction,
         reason: tap.reason,
         at: tap.at,
-        at_utc: toOnssUtc(tap.at),
         ssin: worker.ssin,
         limosa_id: worker.limosa_id,
         capacity: worker.capacity,

@@ -1,5 +1,7 @@
 import type { EnrichmentStatus } from './enrich.ts';
-import type { BadgeChecksItem, IngestItem, StatusItem } from './batch-writer.ts';
+import type { BadgeChecksItem, ForwardItem, IngestItem, PayloadItem, StatusItem } from './batch-writer.ts';
+import type { FieldProblem } from '../../shared/problems.ts';
+import type { RejectReason } from '../../shared/mqtt/payloads.ts';
 import type { CommitWriter } from './writers.ts';
 import type { ShiftChange } from './shift-tracker.ts';
 
@@ -15,7 +17,12 @@ export type { IngestItem } from './batch-writer.ts';
 export type IngestOutcome =
   | { item: Extract<IngestItem, { kind: 'tap' }>; status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus }
   | { item: Extract<IngestItem, { kind: 'reject' }>; status: 'rejected' }
-  | { item: StatusItem | BadgeChecksItem; status: 'noted' };
+  /** A tap that came as bytes: the writer decoded it, and says its id (and why it was refused). */
+  | { item: PayloadItem; status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus; tapId: string }
+  | { item: PayloadItem; status: 'rejected'; tapId?: string; reason: RejectReason; problems: FieldProblem[] }
+  | { item: StatusItem | BadgeChecksItem; status: 'noted' }
+  | { item: ForwardItem; status: 'noted'; value?: number }
+  | { item: ForwardItem; status: 'failed'; error: { message: string; code?: string } };
 
 export interface CommitStats {
   size: number;
@@ -77,37 +84,38 @@ export class GroupCommitter {
       return false;
     }
     const items = this.pending.splice(0, this.opts.maxBatch);
-    const run = this.commit(items);
-    this.inFlight = run;
-    const ok = await run;
+    const run = this.writer.write(items).then((r) => ({ ok: true as const, r }), (err: unknown) => ({ ok: false as const, err: err as Error }));
+    this.inFlight = run.then((x) => x.ok);
+    const done = await run;
     this.inFlight = undefined;
-    // What arrived during the commit has waited long enough: send it now (unless a retry is scheduled).
-    if (ok) this.waitForRetry = false;
-    if (this.pending.length && !this.stopped && !this.waitForRetry) void this.flush();
-    return ok;
+    if (!done.ok) {
+      this.failed(done.err, items);
+      // What arrived during the commit has waited long enough: send it now (unless a retry is scheduled).
+      if (this.pending.length && !this.stopped && !this.waitForRetry) void this.flush();
+      return false;
+    }
+    this.waitForRetry = false;
+    // The next batch goes to the writer before this one's acks are sent: its commit and these acks overlap.
+    if (this.pending.length && !this.stopped) void this.flush();
+    const r = done.r;
+    const outcomes = items.map((item, i) => ({ item, ...r.results[i]! }) as IngestOutcome);
+    this.opts.onCommitted(outcomes, { size: items.length, registrations: r.registrations, durationMs: r.durationMs, shifts: r.shifts ?? [] });
+    return true;
   }
 
-  private async commit(items: IngestItem[]): Promise<boolean> {
-    try {
-      const r = await this.writer.write(items);
-      const outcomes = items.map((item, i) => ({ item, ...r.results[i]! }) as IngestOutcome);
-      this.opts.onCommitted(outcomes, { size: items.length, registrations: r.registrations, durationMs: r.durationMs, shifts: r.shifts ?? [] });
-      return true;
-    } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
-      const attempt = (this.attempts.get(items[0]!) ?? 1);
-      const retrying = RETRYABLE.has(code) && attempt < MAX_ATTEMPTS && !this.stopped;
-      this.opts.onFailure(err as Error, items, retrying);
-      this.waitForRetry = retrying;
-      if (retrying) {
-        for (const item of items) this.attempts.set(item, attempt + 1);
-        this.pending.unshift(...items);
-        this.retryTimer ??= setTimeout(() => {
-          this.retryTimer = undefined;
-          void this.flush();
-        }, RETRY_DELAY_MS);
-      }
-      return false;
+  private failed(err: Error, items: IngestItem[]): void {
+    const code = (err as { code?: string }).code ?? '';
+    const attempt = (this.attempts.get(items[0]!) ?? 1);
+    const retrying = RETRYABLE.has(code) && attempt < MAX_ATTEMPTS && !this.stopped;
+    this.opts.onFailure(err, items, retrying);
+    this.waitForRetry = retrying;
+    if (retrying) {
+      for (const item of items) this.attempts.set(item, attempt + 1);
+      this.pending.unshift(...items);
+      this.retryTimer ??= setTimeout(() => {
+        this.retryTimer = undefined;
+        void this.flush();
+      }, RETRY_DELAY_MS);
     }
   }
 

@@ -1,10 +1,11 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { Logger } from '../../shared/logging.ts';
-import { decodeTap, type Ack, type Language } from '../../shared/mqtt/payloads.ts';
+import type { Ack, Language } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import { GroupCommitter, type CommitStats, type IngestItem, type IngestOutcome } from './group-commit.ts';
+import type { CommitStats, IngestItem, IngestOutcome } from './group-commit.ts';
 import { InlineWriter, type CommitWriter } from './writers.ts';
+import { CommitQueue } from './commit-queue.ts';
 import type { StatusItem } from './batch-writer.ts';
 import { ackDisplay } from './display.ts';
 import type { ShiftChange } from './shift-tracker.ts';
@@ -16,13 +17,19 @@ export interface AckSink {
 
 export interface TapIngestOptions {
   db: Db;
+  /**
+   * The gateway's commit queue, shared with the forwarder (the gateway's one writer). Without it, ingest
+   * makes its own on `writer` (inline on `db` by default), with `maxDelayMs`, `maxBatch` and `mayCommit`.
+   */
+  queue?: CommitQueue;
   /** Where commits run; inline on `db` by default. */
   writer?: CommitWriter;
   logger: Logger;
   metrics: GatewayMetrics;
   acks: AckSink;
-  maxDelayMs: number;
-  maxBatch: number;
+  /** Of ingest's own queue (without `queue`): how long a batch gathers, and its largest size. */
+  maxDelayMs?: number;
+  maxBatch?: number;
   languageOf(terminalId: string): Language;
   /** Whether the terminal is in enrolment mode (its unknown badges are told to wait for enrolment). */
   inEnrolment?(terminalId: string): boolean;
@@ -40,35 +47,35 @@ export interface TapIngestOptions {
  * commit, and ack each tap once its batch is durable. Rejections are quarantined in the same commit.
  */
 export class TapIngest {
-  private readonly committer: GroupCommitter;
+  private readonly committer: CommitQueue;
+  /** Whether the queue is ingest's own (then stopping ingest stops it). */
+  private readonly ownQueue: boolean;
   private lastFailureAt = 0;
   private lastFailure: string | undefined;
   /** Whether the failing commits carried taps: then only a commit of taps shows the database takes them again. */
   private failingWithTaps = false;
   private readonly now: () => number;
+  private stopped = false;
 
   constructor(private readonly o: TapIngestOptions) {
     this.now = o.now ?? Date.now;
-    this.committer = new GroupCommitter(o.writer ?? new InlineWriter(o.db), {
-      maxDelayMs: o.maxDelayMs,
-      maxBatch: o.maxBatch,
-      mayCommit: o.mayCommit,
-      onCommitted: (outcomes, stats) => this.committed(outcomes, stats),
-      onFailure: (err, items, retrying) => this.failed(err, items, retrying),
+    this.ownQueue = o.queue === undefined;
+    this.committer = o.queue ?? new CommitQueue(o.writer ?? new InlineWriter(o.db), { maxDelayMs: o.maxDelayMs ?? 2, maxBatch: o.maxBatch ?? 2000, mayCommit: o.mayCommit });
+    this.committer.attach({
+      committed: (outcomes, stats) => this.committed(outcomes, stats),
+      failed: (err, items, retrying) => this.failed(err, items, retrying),
     });
   }
 
   receive(terminalId: string, payload: Buffer): void {
+    // After the stop nothing is taken: the terminal keeps the tap and sends it again.
+    if (this.stopped) return;
     const receivedMs = this.now();
     const arrivedPerf = performance.now();
     const receivedAt = new Date(receivedMs).toISOString();
     this.o.metrics.tapsReceived.inc();
-    const decoded = decodeTap(payload);
-    if (decoded.ok) {
-      this.committer.submit({ kind: 'tap', terminalId, tap: decoded.value, receivedAt, receivedMs, arrivedPerf });
-    } else {
-      this.committer.submit({ kind: 'reject', terminalId, tapId: decoded.id, reason: decoded.reason, problems: decoded.problems, payload, receivedAt, receivedMs, arrivedPerf });
-    }
+    // Decoded and validated by the writer, off this thread (the broker's): the bytes go as they came.
+    this.committer.submit({ kind: 'payload', terminalId, payload, receivedAt, receivedMs, arrivedPerf });
   }
 
   /**
@@ -101,9 +108,14 @@ export class TapIngest {
     return this.committer.flush();
   }
 
-  /** Stops taking taps and commits (and acks) what was received. */
-  stop(): Promise<void> {
-    return this.committer.stop();
+  /**
+   * Stops taking taps and commits (and acks) what was received; a queue of its own is closed, a shared one
+   * is left to its owner (the forwarder may still write through it).
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.ownQueue) await this.committer.stop();
+    else while (this.committer.pendingCount > 0) if (!(await this.committer.flush())) break;
   }
 
   private committed(outcomes: IngestOutcome[], stats: CommitStats): void {
@@ -118,7 +130,7 @@ export class TapIngest {
     const nowMs = this.now();
     const now = toOffsetIso(new Date(nowMs));
     for (const o of outcomes) {
-      if (o.status === 'noted') continue;
+      if (o.status === 'noted' || o.status === 'failed') continue;
       const lang = this.o.languageOf(o.item.terminalId);
       if (o.status === 'stored') {
         if (o.duplicate) m.tapsDuplicate.inc();
@@ -127,12 +139,14 @@ export class TapIngest {
           m.enrichment.inc({ status: o.enrichment! });
         }
         const shown = o.enrichment === 'enriched' || o.duplicate ? 'stored' : o.enrichment === 'unknown-badge' && this.o.inEnrolment?.(o.item.terminalId) ? 'enrol' : 'review';
-        this.o.acks.sendAck(o.item.terminalId, { id: o.item.tap.id, status: 'stored', display: ackDisplay(lang, shown), now });
+        const id = fromBytes(o) ? o.tapId : (o.item as Extract<IngestItem, { kind: 'tap' }>).tap.id;
+        this.o.acks.sendAck(o.item.terminalId, { id, status: 'stored', display: ackDisplay(lang, shown), now });
       } else {
-        m.tapsRejected.inc({ reason: o.item.reason });
-        this.o.logger.warn({ terminalId: o.item.terminalId, tapId: o.item.tapId, reason: o.item.reason, problems: o.item.problems }, 'tap rejected and quarantined');
+        const r = fromBytes(o) ? { tapId: o.tapId, reason: o.reason, problems: o.problems } : (o.item as Extract<IngestItem, { kind: 'reject' }>);
+        m.tapsRejected.inc({ reason: r.reason });
+        this.o.logger.warn({ terminalId: o.item.terminalId, tapId: r.tapId, reason: r.reason, problems: r.problems }, 'tap rejected and quarantined');
         // A payload without a readable id cannot be matched by the terminal; the ack still says why.
-        this.o.acks.sendAck(o.item.terminalId, { id: o.item.tapId ?? '', status: 'rejected', reason: o.item.reason, problems: o.item.problems, display: ackDisplay(lang, 'rejected'), now });
+        this.o.acks.sendAck(o.item.terminalId, { id: r.tapId ?? '', status: 'rejected', reason: r.reason, problems: r.problems, display: ackDisplay(lang, 'rejected'), now });
       }
       m.ackLatency.observe((performance.now() - o.item.arrivedPerf) / 1000);
     }
@@ -158,4 +172,9 @@ export class TapIngest {
     if (retrying) this.o.logger.warn({ err, code, batch: items.length }, 'group commit failed: database locked, trying again');
     else this.o.logger.error({ err, code, batch: items.length }, 'group commit failed: nothing acked, terminals will send these taps again');
   }
+}
+
+/** An outcome of a tap that came as bytes: the writer decoded it and told its id (and why it was refused). */
+function fromBytes<O extends IngestOutcome>(o: O): o is Extract<O, { item: { kind: 'payload' } }> {
+  return o.item.kind === 'payload';
 }

@@ -163,9 +163,10 @@ export class ThreadWriter implements CommitWriter {
     const worker = this.worker;
     if (!worker) throw new CommitError('the commit writer thread is not running', 'WRITER_EXITED');
     const id = this.nextId++;
+    const packed = packPayloads(items);
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      worker.postMessage({ type: 'write', id, items });
+      worker.postMessage({ type: 'write', id, items: packed.items }, packed.transfer);
     });
   }
 
@@ -179,4 +180,25 @@ export class ThreadWriter implements CommitWriter {
       worker.postMessage({ type: 'close' });
     });
   }
+}
+
+/**
+ * The taps' bytes of a batch in one buffer handed over to the writer thread (transferred, not copied again):
+ * each item's payload becomes a view of it. A payload is otherwise a view of the broker's read buffer, which
+ * posting would copy whole for every tap.
+ */
+function packPayloads(items: IngestItem[]): { items: IngestItem[]; transfer: ArrayBuffer[] } {
+  let total = 0;
+  for (const i of items) if (i.kind === 'payload' || i.kind === 'reject') total += i.payload.byteLength;
+  if (total === 0) return { items, transfer: [] };
+  const all = new Uint8Array(total);
+  let at = 0;
+  const packed = items.map((i): IngestItem => {
+    if (i.kind !== 'payload' && i.kind !== 'reject') return i;
+    all.set(i.payload, at);
+    const view = all.subarray(at, at + i.payload.byteLength);
+    at += i.payload.byteLength;
+    return { ...i, payload: view };
+  });
+  return { items: packed, transfer: [all.buffer] };
 }

@@ -57,6 +57,18 @@ const SELECT_REGISTRATIONS_WITHOUT_TAPS = SELECT_REGISTRATIONS
   .replace('t.badge AS badge, t.sun_counter AS sun_counter, b.key_version AS badge_key_version', 'NULL AS badge, NULL AS sun_counter, NULL AS badge_key_version')
   .replace(/LEFT JOIN taps t ON t.tap_id = r.tap_id\nLEFT JOIN badges b ON b.uid = t.badge/, '');
 
+/**
+ * An instant written as ONSS takes it (`YYYY-MM-DDTHH:MM:SSZ`) as whole seconds, for the registrations'
+ * `at_s` (their indexes hold the instant as a number). For such a text, `at_utc >= t` is `at_s >= seconds(t)`
+ * and `at_utc < t` is `at_s < seconds(t)` (a bound with a fraction of a second counts from the next whole
+ * second).
+ */
+function seconds(text: string): number {
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new Error(`not an instant: ${text}`);
+  return Math.ceil(ms / 1000);
+}
+
 function hasTable(db: Db, name: string): boolean {
   return db.prepare("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?").get(name) !== undefined;
 }
@@ -71,7 +83,7 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
 
   function selectRegistrations(where: string[], params: unknown[]): RegistrationJoinRow[] {
     const sql = (hasTaps() ? SELECT_REGISTRATIONS : SELECT_REGISTRATIONS_WITHOUT_TAPS) +
-      (where.length ? ` WHERE ${where.join(' AND ')}` : '') + ' ORDER BY r.at_utc, r.seq';
+      (where.length ? ` WHERE ${where.join(' AND ')}` : '') + ' ORDER BY r.at_s, r.seq';
     return db.prepare(sql).all(...params) as RegistrationJoinRow[];
   }
 
@@ -107,8 +119,8 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
   }
 
   function filterWhere(f: RegistrationFilter, params: unknown[]): string[] {
-    const where = ['r.at_utc >= ?', 'r.at_utc < ?'];
-    params.push(f.fromUtc, f.toUtc);
+    const where = ['r.at_s >= ?', 'r.at_s < ?'];
+    params.push(seconds(f.fromUtc), seconds(f.toUtc));
     if (f.siteIds) where.push(inList('r.site_id', f.siteIds, params));
     if (f.workerId) { where.push('r.worker_id = ?'); params.push(f.workerId); }
     if (f.companyId) { where.push('r.employer_id = ?'); params.push(f.companyId); }
@@ -185,7 +197,7 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
     const validBadge = db.prepare('SELECT 1 FROM badges WHERE worker_id = ? AND revoked_at IS NULL AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?)');
     const badgeActive = db.prepare('SELECT 1 FROM badges WHERE uid = ? AND revoked_at IS NULL AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?)');
     const choseSince = hasTable(db, 'registrations')
-      ? db.prepare("SELECT 1 FROM registrations r JOIN taps t2 ON t2.tap_id = r.tap_id WHERE r.worker_id = ? AND r.site_id = ? AND r.at_utc > ? AND t2.employer IS NOT NULL LIMIT 1")
+      ? db.prepare("SELECT 1 FROM registrations r JOIN taps t2 ON t2.tap_id = r.tap_id WHERE r.worker_id = ? AND r.site_id = ? AND r.at_s > ? AND t2.employer IS NOT NULL LIMIT 1")
       : undefined;
     const terminalSite = db.prepare('SELECT site_id FROM terminals WHERE id = ?');
     const declarationOn = db.prepare('SELECT 1 FROM declarations WHERE site_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?)');
@@ -220,7 +232,7 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
           break;
         case 'employer-choice-needed':
           cause = 'employer-choice-missing';
-          resolvedNow = r.worker_id !== null && r.site_id !== null && choseSince?.get(r.worker_id, r.site_id, toOnssUtc(r.at)) !== undefined;
+          resolvedNow = r.worker_id !== null && r.site_id !== null && choseSince?.get(r.worker_id, r.site_id, seconds(toOnssUtc(r.at))) !== undefined;
           break;
         default: {
           cause = 'tap-not-registered';
@@ -351,13 +363,13 @@ export function createSqliteQueries(db: Db, forwarding: ForwardingFacts = forwar
 
     remarkFacts(fromUtc, toUtc, siteIds, now) {
       const params: unknown[] = [];
-      const where = ['r.at_utc >= ?', 'r.at_utc < ?', 'r.worker_id IS NOT NULL'];
-      params.push(fromUtc, toUtc);
+      const where = ['r.at_s >= ?', 'r.at_s < ?', 'r.worker_id IS NOT NULL'];
+      params.push(seconds(fromUtc), seconds(toUtc));
       // A worker's shifts pair across sites (IN on one site, OUT on another), so take every registration of
       // the workers seen on the asked sites; the remarks are filtered by site afterwards.
       if (siteIds) {
-        const inner: unknown[] = [fromUtc, toUtc];
-        where.push(`r.worker_id IN (SELECT worker_id FROM registrations WHERE at_utc >= ? AND at_utc < ? AND ${inList('site_id', siteIds, inner)})`);
+        const inner: unknown[] = [seconds(fromUtc), seconds(toUtc)];
+        where.push(`r.worker_id IN (SELECT worker_id FROM registrations WHERE at_s >= ? AND at_s < ? AND ${inList('site_id', siteIds, inner)})`);
         params.push(...inner);
       }
       // A lean select: the rules need neither names nor NISS nor the place of work.

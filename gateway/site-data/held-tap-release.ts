@@ -4,6 +4,7 @@ import { parseCompanyId } from '../../shared/identifiers/company.ts';
 import { localDate } from '../../shared/time.ts';
 import { Enricher, RELEASABLE_STATUSES, type EnrichmentResult } from '../ingest/enrich.ts';
 import { ShiftTracker } from '../ingest/shift-tracker.ts';
+import { RegistrationRows } from '../store/registration-rows.ts';
 import type { BadgeSecurityCheck } from '../ingest/badge-check.ts';
 import { recordChange, type Actor } from './audit.ts';
 import { EMPTY_RELEASE, type HeldTapPreview, type HeldTapRelease, type ReleaseContext, type ReleaseResult, type SiteDataChange } from './held-taps.ts';
@@ -77,19 +78,23 @@ export interface Because {
  * registration, the tap's new status, the release record with its audit entry, the worker's shift state.
  */
 export class ReleaseWrites {
-  private readonly insertRegistration;
+  private readonly registrations: RegistrationRows;
   private readonly markTap;
   private readonly insertRelease;
   private readonly finishRelease;
   private readonly timeCheck;
   readonly shifts: ShiftTracker;
 
-  constructor(private readonly db: Db, shifts?: ShiftTracker) {
-    this.insertRegistration = db.prepare(
-      `INSERT INTO registrations (tap_id, terminal_id, site_id, worker_id, type, reason, at, at_utc, ssin, limosa_id, capacity, employer_kind, employer_id, declaration, place_of_work, received_at)
-       VALUES (@tap_id, @terminal_id, @site_id, @worker_id, @type, @reason, @at, @at_utc, @ssin, @limosa_id, @capacity, @employer_kind, @employer_id, @declaration, @place_of_work, @received_at)
-       ON CONFLICT (tap_id) DO NOTHING`,
-    );
+  /**
+   * `registrations`: shared with ingest's transaction on the writer thread (it numbers that transaction's
+   * registrations); a release made in a site-data transaction brings its own.
+   */
+  constructor(private readonly db: Db, shifts?: ShiftTracker, registrations?: RegistrationRows) {
+    if (registrations) this.registrations = registrations;
+    else {
+      this.registrations = new RegistrationRows(db);
+      this.registrations.beginTransaction();
+    }
     this.markTap = db.prepare('UPDATE taps SET enrichment = ?, enrichment_detail = ?, worker_id = COALESCE(?, worker_id), site_id = COALESCE(?, site_id), sun_counter = COALESCE(?, sun_counter) WHERE tap_id = ?');
     this.insertRelease = db.prepare(
       `INSERT INTO tap_releases (tap_id, outcome, held_as, seq, cause_audit_id, audit_id, because, requested_at, done_at) VALUES (@tapId, @outcome, @heldAs, @seq, @cause, @audit, @because, @requested, @done)
@@ -110,9 +115,8 @@ export class ReleaseWrites {
     if (e.status === 'enriched') {
       const checked = this.timeCheck.get(tap.id) as string | undefined;
       if (checked) e.registration.at = (JSON.parse(checked) as { trueAt: string }).trueAt;
-      this.insertRegistration.run(e.registration);
-      const seq = this.db.prepare('SELECT seq FROM registrations WHERE tap_id = ?').pluck().get(tap.id) as number;
-      this.markTap.run('enriched', null, e.workerId, e.siteId, o.sunCounter ?? null, tap.id);
+      // The tap's row gets its registration (gateway/store/tap-rows-schema.ts), with the tap's new status.
+      const seq = this.registrations.registerHeld(e.registration, tap.at, o.sunCounter ?? null);
       const auditId = recordChange(this.db, {
         actor: o.actor, action: 'release-late', entity: 'tap', entityId: tap.id, siteId: e.siteId,
         after: { seq, at: tap.at, terminalId: row.terminal_id, badge: row.badge, direction: row.direction, heldAs: row.enrichment, employer: e.registration.employer_id, declaration: e.registration.declaration },

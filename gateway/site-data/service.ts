@@ -720,7 +720,7 @@ export class SiteDataService {
     if (q.terminal) c.add('terminal_id = ?', q.terminal);
     if (q.reason) c.add('enrichment = ?', q.reason);
     if (q.since) c.add('received_at >= ?', q.since);
-    const rows = this.db.prepare(`SELECT * FROM taps ${c.sql} ORDER BY received_at DESC LIMIT 2000`).all(...c.args) as TapRow[];
+    const rows = this.db.prepare(`SELECT ${HELD_TAP_COLUMNS} FROM taps ${c.sql} ORDER BY received_at DESC LIMIT 2000`).all(...c.args) as TapRow[];
     const all = rows.map(toHeldTap).filter((t) => this.siteVisible(caller.user, t.siteId));
     const p = page(all, q, (t) => `${t.badge} ${t.terminalId} ${t.enrichment}`);
     // A tap held for its employer: the employers a site manager may choose for it.
@@ -729,7 +729,7 @@ export class SiteDataService {
 
   private heldTap(caller: Caller, tapId: string): HeldTap {
     requirePermission(caller.user, 'read');
-    const row = this.db.prepare("SELECT * FROM taps WHERE tap_id = ? AND enrichment <> 'enriched'").get(tapId) as TapRow | undefined;
+    const row = this.db.prepare(`SELECT ${HELD_TAP_COLUMNS} FROM taps WHERE tap_id = ? AND enrichment <> 'enriched'`).get(tapId) as TapRow | undefined;
     const t = row && toHeldTap(row);
     if (!t || !this.siteVisible(caller.user, t.siteId)) throw notFoundError('tap', tapId);
     return t;
@@ -997,6 +997,9 @@ export class SiteDataService {
     return listAudit(this.db, { ...q, siteIds: caller.user.sites, limit: Math.min(q.limit ?? 100, 10_000) });
   }
 }
+
+/** A held tap's own columns (the taps table also holds registrations, NISS included: never selected here). */
+const HELD_TAP_COLUMNS = 'tap_id, terminal_id, site_id, badge, direction, reason, at, local_at, received_at, enrichment, enrichment_detail';
 
 interface TapRow {
   tap_id: string;

@@ -1,11 +1,12 @@
 import { migrate, openDatabase, type Db, type OpenOptions } from '../../shared/sqlite.ts';
-import { REGISTRATIONS_DDL } from './registrations-schema.ts';
+import { REGISTRATIONS_V1_DDL } from './registrations-schema.ts';
 import { GATEWAY_MIGRATIONS } from './gateway-schema.ts';
 import { RECORDS_MIGRATIONS } from './records-schema.ts';
 import { BADGE_SECURITY_MIGRATIONS } from './badge-security-schema.ts';
 import { DAY_CORRECT_MIGRATIONS } from './day-correct-schema.ts';
 import { DEFAULT_MAX_SHIFT_HOURS } from '../../shared/mqtt/payloads.ts';
 import { FLEET_MIGRATIONS } from '../fleet/schema.ts';
+import { TAP_ROWS_MIGRATIONS } from './tap-rows-schema.ts';
 
 /**
  * Opens the gateway database (WAL, synchronous=FULL, mode 0600) with the gateway's tables in place.
@@ -13,11 +14,13 @@ import { FLEET_MIGRATIONS } from '../fleet/schema.ts';
  */
 export function openGatewayDatabase(path: string, options: OpenOptions = {}): Db {
   const db = openDatabase(path, options);
-  migrate(db, 'gateway', [REGISTRATIONS_DDL, ...GATEWAY_MIGRATIONS]);
+  migrate(db, 'gateway', [REGISTRATIONS_V1_DDL, ...GATEWAY_MIGRATIONS]);
   migrate(db, 'siteman', RECORDS_MIGRATIONS);
   migrate(db, 'badge-security', BADGE_SECURITY_MIGRATIONS);
   migrate(db, 'day-correct', DAY_CORRECT_MIGRATIONS);
   migrate(db, 'fleet', FLEET_MIGRATIONS);
+  // After the components that added columns to `taps`: the table is rebuilt with them.
+  migrate(db, 'one-row-per-tap', TAP_ROWS_MIGRATIONS);
   return db;
 }
 

@@ -1,10 +1,14 @@
 /**
  * The contract between ingest (which appends registrations) and the forwarder (which sends them to ONSS):
- * the `registrations` table of the gateway database. Registrations are append-only: nothing updates or
- * deletes a row; what happens to a registration afterwards lives in the forwarder's and the remarks'
- * own tables, keyed by `seq` or `tap_id`.
+ * `registrations` in the gateway database, with the columns below. Registrations are append-only: nothing
+ * updates or deletes one; what happens to a registration afterwards lives in the forwarder's and the
+ * remarks' own tables, keyed by `seq` or `tap_id`.
+ *
+ * Since the `one-row-per-tap` migration (tap-rows-schema.ts) `registrations` is a view over the taps table,
+ * with these same columns (and `at_s`, the instant in seconds, for period searches). The DDL below is the
+ * first version, kept as the gateway's first migration so existing databases keep their history.
  */
-export const REGISTRATIONS_DDL = `
+export const REGISTRATIONS_V1_DDL = `
 CREATE TABLE IF NOT EXISTS registrations (
   seq            INTEGER PRIMARY KEY AUTOINCREMENT,  -- order of arrival; the forwarder sends in this order
   tap_id         TEXT NOT NULL UNIQUE,               -- the terminal's tap UUID: one registration per tap
@@ -47,4 +51,6 @@ export interface RegistrationRow {
   declaration: string;
   place_of_work: string;
   received_at: string;
+  /** The instant in whole seconds since 1970 (UTC): `at_utc` as a number, what period searches use. */
+  at_s?: number;
 }

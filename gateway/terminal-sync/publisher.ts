@@ -4,7 +4,7 @@ import { topicFor } from '../../shared/mqtt/topics.ts';
 import type { Language } from '../../shared/mqtt/payloads.ts';
 import { siteDataVersion } from '../store/database.ts';
 import { listTerminals } from '../site-data/terminals.ts';
-import { rosterViewFor, terminalConfigFor } from './terminal-view.ts';
+import { siteRosterView, terminalConfigFor, type RosterView } from './terminal-view.ts';
 import type { ShiftNotifier } from './shift-notifier.ts';
 import { localDate } from '../../shared/time.ts';
 
@@ -26,6 +26,12 @@ export class SitePublisher {
   private timer: NodeJS.Timeout | undefined;
   private languages = new Map<string, Language>();
   private readonly siteDataListeners: Array<() => void> = [];
+  /**
+   * The last roster built per site, with the site-data version, the day and the count of shift changes it
+   * was built at: terminals of a site that connect while nothing changed (a site's terminals coming back
+   * after a network cut) get it without a rebuild.
+   */
+  private readonly lastRosters = new Map<string, { roster: SiteRoster; version: number; day: string; changes: number }>();
 
   constructor(
     private readonly db: Db,
@@ -75,6 +81,8 @@ export class SitePublisher {
   publishAll(): void {
     const now = this.opts.now?.() ?? new Date();
     const languages = new Map<string, Language>();
+    // Every terminal of a site has the site's roster: built (and serialised) once per site.
+    const rosters = new Map<string, SiteRoster>();
     let count = 0;
     for (const t of listTerminals(this.db)) {
       const config = terminalConfigFor(this.db, t.id, { maxClockSkewMs: this.opts.maxClockSkewMs, maxShiftHours: this.opts.maxShiftHours, now });
@@ -84,7 +92,9 @@ export class SitePublisher {
       }
       languages.set(t.id, config.language);
       this.sink.publishRetained(topicFor(t.id, 'config'), JSON.stringify(config));
-      this.publishRosterOf(t.id, now);
+      let roster = rosters.get(config.site.id);
+      if (!roster) rosters.set(config.site.id, (roster = this.siteRoster(config.site.id, now)));
+      this.publishRosterOf(t.id, roster);
       count += 1;
     }
     this.languages = languages;
@@ -98,16 +108,35 @@ export class SitePublisher {
   publishRoster(terminalId: string): void {
     try {
       if (this.opts.shifts && !this.opts.shifts.rosterStale(terminalId)) return;
-      if (!terminalConfigFor(this.db, terminalId, { maxClockSkewMs: this.opts.maxClockSkewMs })) return;
-      this.publishRosterOf(terminalId, this.opts.now?.() ?? new Date());
+      const config = terminalConfigFor(this.db, terminalId, { maxClockSkewMs: this.opts.maxClockSkewMs });
+      if (!config) return;
+      this.publishRosterOf(terminalId, this.siteRoster(config.site.id, this.opts.now?.() ?? new Date()));
     } catch (err) {
       this.logger.error({ err, terminalId }, 'could not republish the roster');
     }
   }
 
-  private publishRosterOf(terminalId: string, now: Date): void {
-    const view = rosterViewFor(this.db, terminalId, now);
-    this.opts.shifts?.setRoster(terminalId, view.workers);
-    this.sink.publishRetained(topicFor(terminalId, 'roster'), JSON.stringify(view.roster));
+  private siteRoster(siteId: string, now: Date): SiteRoster {
+    const day = localDate(now);
+    // Without a notifier, shift changes are not counted here: always built afresh.
+    const changes = this.opts.shifts?.changes ?? -1;
+    const version = siteDataVersion(this.db);
+    const last = this.lastRosters.get(siteId);
+    if (last && last.version === version && last.day === day && last.changes === changes && changes >= 0) return last.roster;
+    const view = siteRosterView(this.db, siteId, now);
+    const roster = { view, payload: JSON.stringify(view.roster) };
+    this.lastRosters.set(siteId, { roster, version, day, changes });
+    return roster;
   }
+
+  private publishRosterOf(terminalId: string, roster: SiteRoster): void {
+    this.opts.shifts?.setRoster(terminalId, roster.view.workers);
+    this.sink.publishRetained(topicFor(terminalId, 'roster'), roster.payload);
+  }
+}
+
+/** A site's roster and its message, shared by the site's terminals. */
+interface SiteRoster {
+  view: RosterView;
+  payload: string;
 }

@@ -33,6 +33,11 @@ export class ShiftNotifier {
 
   constructor(private readonly sink: ShiftSink, private readonly logger: Logger) {}
 
+  /** How many shift changes were notified so far: a roster built at this count is current until it grows. */
+  get changes(): number {
+    return this.seq;
+  }
+
   /** A terminal's roster was (re)published: which badges of which worker it holds now. */
   setRoster(terminalId: string, workers: Map<string, string[]>): void {
     for (const w of this.byTerminal.get(terminalId) ?? []) {

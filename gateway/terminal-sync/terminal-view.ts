@@ -83,16 +83,24 @@ export function rosterFor(db: Db, terminalId: string, now = new Date()): Roster 
  * The roster of a terminal: the badges valid today of the workers who may register on its site today, i.e.
  * with an employer on the contractor chain of the site's declaration, or placed by an agency with a company
  * on that chain (FAQ 26); each with the employers to offer and the worker's shift state (one state per
- * worker, whatever the site).
+ * worker, whatever the site). Every terminal of a site has the same roster: `siteRosterView` builds it.
  */
 export function rosterViewFor(db: Db, terminalId: string, now = new Date()): RosterView {
   const t = getTerminal(db, terminalId);
+  return siteRosterView(db, t?.siteId ?? null, now);
+}
+
+/**
+ * A site's roster, in three queries whatever its size: the badges with their workers and shift states, the
+ * workers' employers, their agency placements of the day.
+ */
+export function siteRosterView(db: Db, siteId: string | null, now = new Date()): RosterView {
   const badges: Roster['badges'] = {};
   const workers = new Map<string, string[]>();
   const result: RosterView = { roster: { v: API_VERSION, updatedAt: toOffsetIso(now), badges }, workers };
-  if (!t?.siteId) return result;
+  if (!siteId) return result;
   const day = localDate(now);
-  const declaration = declarationOn(db, t.siteId, day);
+  const declaration = declarationOn(db, siteId, day);
   if (!declaration) return result;
   const rows = db.prepare(
     `SELECT b.uid, w.id AS worker_id, w.name, s.state, s.site_id, s.last_ms, s.rev
@@ -105,23 +113,35 @@ export function rosterViewFor(db: Db, terminalId: string, now = new Date()): Ros
                       AND p.valid_from <= @day AND (p.valid_to IS NULL OR p.valid_to >= @day)))
      ORDER BY b.uid`,
   ).all({ day, declaration: declaration.number }) as Array<{ uid: string; worker_id: string; name: string } & Partial<ShiftRow> & { state: ShiftRow['state'] | null }>;
-  const employersOf = db.prepare('SELECT c.id, c.name FROM worker_employers we JOIN companies c ON c.id = we.company_id WHERE we.worker_id = ? ORDER BY we.rowid');
-  const agenciesOf = db.prepare(
-    `SELECT c.id, c.name FROM agency_placements p JOIN companies c ON c.id = p.agency_id
-     WHERE p.worker_id = ? AND p.deactivated_at IS NULL AND p.valid_from <= ? AND (p.valid_to IS NULL OR p.valid_to >= ?) ORDER BY p.valid_from, p.id`,
-  );
-  const userCompanyOf = db.prepare(
-    `SELECT p.agency_id, p.user_company_id FROM agency_placements p WHERE p.worker_id = ? AND p.deactivated_at IS NULL AND p.valid_from <= ? AND (p.valid_to IS NULL OR p.valid_to >= ?)`,
-  );
+  if (rows.length === 0) return result;
+  const ids = JSON.stringify([...new Set(rows.map((r) => r.worker_id))]);
+  // Each worker's employers in the order they were given; each worker's placements of the day (agency and
+  // the user company it places the worker with), in the order they were made.
+  const employersOf = groupBy(db.prepare(
+    `SELECT we.worker_id, c.id, c.name FROM worker_employers we JOIN companies c ON c.id = we.company_id
+     WHERE we.worker_id IN (SELECT value FROM json_each(?)) ORDER BY we.worker_id, we.rowid`,
+  ).all(ids) as Array<{ worker_id: string; id: string; name: string }>);
+  const placementsOf = groupBy(db.prepare(
+    `SELECT p.worker_id, p.agency_id, p.user_company_id, c.id, c.name FROM agency_placements p JOIN companies c ON c.id = p.agency_id
+     WHERE p.worker_id IN (SELECT value FROM json_each(?)) AND p.deactivated_at IS NULL AND p.valid_from <= ? AND (p.valid_to IS NULL OR p.valid_to >= ?)
+     ORDER BY p.worker_id, p.rowid`,
+  ).all(ids, day, day) as Array<{ worker_id: string; agency_id: string; user_company_id: string; id: string; name: string }>);
+  const choices = new Map<string, Array<{ id: string; name: string }>>();
   for (const r of rows) {
-    const all = employersOf.all(r.worker_id) as Array<{ id: string; name: string }>;
-    const placements = userCompanyOf.all(r.worker_id, day, day) as Array<{ agency_id: string; user_company_id: string }>;
-    const agencies = placements.filter((p) => declaration.companies.includes(p.user_company_id)).map((p) => p.agency_id);
-    const named = new Map([...all, ...(agencies.length ? (agenciesOf.all(r.worker_id, day, day) as Array<{ id: string; name: string }>) : [])].map((c) => [c.id, c]));
-    const allowed = employerChoices(all.map((e) => e.id), declaration.companies, agencies);
+    let employers = choices.get(r.worker_id);
+    if (!employers) {
+      const all = employersOf.get(r.worker_id) ?? [];
+      const placements = placementsOf.get(r.worker_id) ?? [];
+      const agencies = placements.filter((p) => declaration.companies.includes(p.user_company_id)).map((p) => p.agency_id);
+      const named = new Map<string, { id: string; name: string }>(all.map((c) => [c.id, { id: c.id, name: c.name }]));
+      if (agencies.length) for (const p of placements) if (!named.has(p.id)) named.set(p.id, { id: p.id, name: p.name });
+      const allowed = employerChoices(all.map((e) => e.id), declaration.companies, agencies);
+      employers = allowed.map((id) => named.get(id)!).filter(Boolean);
+      choices.set(r.worker_id, employers);
+    }
     badges[r.uid] = {
       name: displayName(r.name),
-      employers: allowed.map((id) => named.get(id)!).filter(Boolean),
+      employers,
       ...(r.state ? { shift: shiftOf(r as ShiftRow) } : {}),
     };
     const list = workers.get(r.worker_id);
@@ -129,4 +149,14 @@ export function rosterViewFor(db: Db, terminalId: string, now = new Date()): Ros
     else workers.set(r.worker_id, [r.uid]);
   }
   return result;
+}
+
+function groupBy<T extends { worker_id: string }>(rows: T[]): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const r of rows) {
+    const list = m.get(r.worker_id);
+    if (list) list.push(r);
+    else m.set(r.worker_id, [r]);
+  }
+  return m;
 }

@@ -9,7 +9,7 @@ import { LeaseLostError, PostgresForwarderLease, readForwardingConfig, SqliteFor
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { ownHolderId } from '../../gateway/forward/lease.ts';
 import { ForwardStore } from '../../gateway/forward/forward-store.ts';
-import { ShortWrites } from '../../gateway/forward/short-writes.ts';
+import { DirectForwardWriter } from '../../gateway/forward/forward-writes.ts';
 import { clientReferenceFor } from '../../gateway/onss/index.ts';
 import { openGatewayDb, rsaKeyPair, seedRegistrations, tempDir } from '../onss/helpers.ts';
 import { startEmulator } from '../../simulator/emulator/index.ts';
@@ -111,14 +111,20 @@ describe('the SQLite forwarder lease', () => {
     const holder = new SqliteForwarderLease(db, timing, 'gw-a:1:1:aa');
     const other = new SqliteForwarderLease(db, timing, 'gw-b:1:1:bb');
     expect(await holder.acquire()).toBe(true);
-    const store = new ForwardStore(db, new ShortWrites(db), clientReferenceFor, () => other.assertHeld());
+    const writer = new DirectForwardWriter(db);
+    const store = new ForwardStore(db, writer, clientReferenceFor, { assertHeld: () => other.assertHeld(), holderInDatabase: other.holderId });
     const batch = store.nextBatch(5);
     expect(batch).toHaveLength(5);
-    expect(() => store.markInFlight(batch, new Date().toISOString())).toThrow(LeaseLostError);
+    await expect(store.markInFlight(batch, new Date().toISOString())).rejects.toThrow(LeaseLostError);
+    expect(db.prepare('SELECT COUNT(*) FROM forward_state').pluck().get()).toBe(0);
+    // A process whose own view is stale (its check passes) is still stopped by the transaction that marks the
+    // batch, which reads the lease row again.
+    const stale = new ForwardStore(db, writer, clientReferenceFor, { assertHeld: () => {}, holderInDatabase: other.holderId });
+    await expect(stale.markInFlight(batch, new Date().toISOString())).rejects.toThrow(LeaseLostError);
     expect(db.prepare('SELECT COUNT(*) FROM forward_state').pluck().get()).toBe(0);
 
-    const allowed = new ForwardStore(db, new ShortWrites(db), clientReferenceFor, () => holder.assertHeld());
-    allowed.markInFlight(batch, new Date().toISOString());
+    const allowed = new ForwardStore(db, writer, clientReferenceFor, { assertHeld: () => holder.assertHeld(), holderInDatabase: holder.holderId });
+    await allowed.markInFlight(batch, new Date().toISOString());
     expect(db.prepare("SELECT COUNT(*) FROM forward_state WHERE state = 'in_flight'").pluck().get()).toBe(5);
     db.close();
   });

@@ -159,7 +159,7 @@ describe('health while commits fail', () => {
     let diskFull = true;
     const writer: CommitWriter = {
       write: (items) => {
-        if (diskFull && items.some((i) => i.kind === 'tap')) return Promise.reject(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
+        if (diskFull && items.some((i) => i.kind === 'tap' || i.kind === 'payload')) return Promise.reject(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
         return real.write(items);
       },
       close: () => real.close(),

@@ -144,31 +144,37 @@ describe('the shift state kept by ingest', () => {
     });
     fc.assert(
       fc.property(fc.array(tapArb, { minLength: 1, maxLength: 12 }), fc.array(fc.nat(), { maxLength: 12 }), fc.integer({ min: 1, max: 4 }), (taps, shuffle, batchSize) => {
-        db.exec('DELETE FROM worker_shifts; DELETE FROM registrations; DELETE FROM taps;');
-        const items = taps.map((t) => ({ ...t, id: randomUUID(), atMs: base + t.minute * 60_000 }));
-        const order = [...items];
-        shuffle.forEach((k, i) => {
-          const j = k % order.length;
-          [order[i % order.length], order[j]] = [order[j]!, order[i % order.length]!];
-        });
-        const revs = new Map<string, number>();
-        for (let i = 0; i < order.length; i += batchSize) {
-          const batch = order.slice(i, i + batchSize).map((t) => tapItem({ id: t.id, badge: TEST_SEED.workers[t.worker].badge, direction: t.direction, reason: t.reason, at: toOffsetIso(new Date(t.atMs)), terminal: terminalOf[t.site] }));
-          for (const c of writer.write(batch).shifts) {
-            // A revision only grows.
-            expect(c.rev).toBeGreaterThan(revs.get(c.workerId) ?? 0);
-            revs.set(c.workerId, c.rev);
+        // Each run starts from the seeded world: its writes are rolled back afterwards (a registration
+        // cannot be deleted, so the world is not emptied by hand).
+        db.exec('SAVEPOINT run');
+        try {
+          const items = taps.map((t) => ({ ...t, id: randomUUID(), atMs: base + t.minute * 60_000 }));
+          const order = [...items];
+          shuffle.forEach((k, i) => {
+            const j = k % order.length;
+            [order[i % order.length], order[j]] = [order[j]!, order[i % order.length]!];
+          });
+          const revs = new Map<string, number>();
+          for (let i = 0; i < order.length; i += batchSize) {
+            const batch = order.slice(i, i + batchSize).map((t) => tapItem({ id: t.id, badge: TEST_SEED.workers[t.worker].badge, direction: t.direction, reason: t.reason, at: toOffsetIso(new Date(t.atMs)), terminal: terminalOf[t.site] }));
+            for (const c of writer.write(batch).shifts) {
+              // A revision only grows.
+              expect(c.rev).toBeGreaterThan(revs.get(c.workerId) ?? 0);
+              revs.set(c.workerId, c.rev);
+            }
           }
-        }
-        for (const w of ['solo', 'posted'] as const) {
-          const mine = items.filter((t) => t.worker === w).map((t): FoldTap => ({ atMs: t.atMs, tapId: t.id, direction: t.direction, reason: t.reason, siteId: t.site }));
-          const row = stateRow(`w-${w}`);
-          if (mine.length === 0) {
-            expect(row).toBeUndefined();
-            continue;
+          for (const w of ['solo', 'posted'] as const) {
+            const mine = items.filter((t) => t.worker === w).map((t): FoldTap => ({ atMs: t.atMs, tapId: t.id, direction: t.direction, reason: t.reason, siteId: t.site }));
+            const row = stateRow(`w-${w}`);
+            if (mine.length === 0) {
+              expect(row).toBeUndefined();
+              continue;
+            }
+            const expected = foldTaps(mine, MAX_MS);
+            expect({ state: row?.state, sinceMs: row?.last_ms, siteId: row?.site_id }).toEqual({ state: expected.state, sinceMs: expected.sinceMs, siteId: expected.siteId });
           }
-          const expected = foldTaps(mine, MAX_MS);
-          expect({ state: row?.state, sinceMs: row?.last_ms, siteId: row?.site_id }).toEqual({ state: expected.state, sinceMs: expected.sinceMs, siteId: expected.siteId });
+        } finally {
+          db.exec('ROLLBACK TO run; RELEASE run');
         }
       }),
       { numRuns: 150 },

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { createWriteCoalescer, guardedConnection } from '../../gateway/broker/frame-guard.ts';
 
-/** The gateway holds a connection's writes for one turn of the event loop and sends them together. */
+/** The gateway holds a connection's writes until the next turn of the event loop and sends them together. */
 describe('write coalescing', () => {
   it('corks a socket for the rest of the turn, then sends every write in order', async () => {
     const received: Buffer[] = [];
@@ -22,9 +22,13 @@ describe('write coalescing', () => {
     expect(serverSide.writableCorked).toBe(1);
     expect(serverSide.writableLength).toBeGreaterThan(0); // held, not sent yet
 
+    // A write made from an immediate of this turn (as Aedes writes a QoS 1 message) joins them.
+    setImmediate(() => conn.write(Buffer.from('late;')));
     await new Promise((r) => setImmediate(r));
+    expect(serverSide.writableCorked, 'still held while this turn runs its immediates').toBe(1);
+    await new Promise((r) => setImmediate(() => setImmediate(r)));
     expect(serverSide.writableCorked).toBe(0);
-    const expected = Array.from({ length: 50 }, (_, i) => `ack-${i};`).join('');
+    const expected = `${Array.from({ length: 50 }, (_, i) => `ack-${i};`).join('')}late;`;
     while (Buffer.concat(received).length < expected.length) await new Promise((r) => setTimeout(r, 5));
     expect(Buffer.concat(received).toString()).toBe(expected);
 

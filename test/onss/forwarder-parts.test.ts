@@ -9,6 +9,7 @@ import { OutageJournal } from '../../gateway/forward/outage-journal.ts';
 import { Reconciler } from '../../gateway/forward/reconciler.ts';
 import { Sender } from '../../gateway/forward/sender.ts';
 import { ShortWrites } from '../../gateway/forward/short-writes.ts';
+import { DirectForwardWriter } from '../../gateway/forward/forward-writes.ts';
 import { ValidityPoller } from '../../gateway/forward/validity.ts';
 import { forwardingStateOf, forwardingSummary, listForwardingStates, outageJournal } from '../../gateway/forward/read-model.ts';
 import { FakeOnssPort } from './fake-onss-port.ts';
@@ -22,7 +23,7 @@ const logger = createLogger('forwarder-parts', { level: 'silent' });
 let tmp: ReturnType<typeof tempDir>;
 let db: Db;
 let port: FakeOnssPort;
-let writes: ShortWrites;
+let writes: DirectForwardWriter;
 let store: ForwardStore;
 let outages: OutageJournal;
 let clock: VirtualClock;
@@ -31,7 +32,7 @@ beforeEach(() => {
   tmp = tempDir();
   db = openGatewayDb(join(tmp.dir, 'gateway.sqlite'));
   port = new FakeOnssPort();
-  writes = new ShortWrites(db);
+  writes = new DirectForwardWriter(db);
   store = new ForwardStore(db, writes, (t) => port.referenceFor(t));
   outages = new OutageJournal(db, writes);
   // Stands still unless a test moves it: the records' clock is the test's to set.
@@ -92,7 +93,7 @@ describe('sender', () => {
     const s = sender();
     const batch = s.next();
     expect(batch.map((r) => r.tap_id)).toEqual(taps);
-    s.markInFlight(batch);
+    await s.markInFlight(batch);
     expect(await s.send(batch)).toEqual({ kind: 'answered', created: 4, refused: 1 });
     expect(statesAtSend).toEqual(['in_flight', 'in_flight', 'in_flight', 'in_flight', 'in_flight']);
     expect(stateOf(taps[0]!)).toMatchObject({ state: 'created', onssId: port.held[0]!.id, validity: 'pending', attempts: 1 });
@@ -105,7 +106,7 @@ describe('sender', () => {
     const [tap] = seedRegistrations(db, { count: 1 });
     const s = sender();
     const batch = s.next();
-    s.markInFlight(batch);
+    await s.markInFlight(batch);
     await s.send(batch);
     expect(stateOf(tap!).validity).toBe('validated');
     expect(forwardingSummary(db).pendingValidity).toBe(0);
@@ -116,13 +117,13 @@ describe('sender', () => {
     const s = sender(3);
     port.script.push({ notProcessed: 'HTTP 503: down' });
     const batch = s.next();
-    s.markInFlight(batch);
+    await s.markInFlight(batch);
     expect(await s.send(batch)).toMatchObject({ kind: 'not-processed', cause: 'HTTP 503: down', rateLimited: false });
     expect(first.map((t) => stateOf(t).state)).toEqual(['retry', 'retry', 'retry']);
     seedRegistrations(db, { count: 3, start: 10 });
     const again = s.next();
     expect(again.map((r) => [r.tap_id, r.known])).toEqual(first.map((t) => [t, true]));
-    s.markInFlight(again);
+    await s.markInFlight(again);
     await s.send(again);
     expect(first.map((t) => stateOf(t)).map((x) => [x.state, x.attempts])).toEqual([['created', 2], ['created', 2], ['created', 2]]);
   });
@@ -136,7 +137,7 @@ describe('sender', () => {
     for (let i = 0; i < 20 && forwardingSummary(db).waiting + forwardingSummary(db).retry > 0; i++) {
       const batch = s.next();
       if (batch.some((r) => r.client_reference === culprit)) port.script.push({ refused: 422 });
-      s.markInFlight(batch);
+      await s.markInFlight(batch);
       const r = await s.send(batch);
       reports.push(`${r.kind}:${batch.length}`);
     }
@@ -152,17 +153,17 @@ describe('sender', () => {
     port.script.push('lost');
     const s = sender();
     const batch = s.next();
-    s.markInFlight(batch);
+    await s.markInFlight(batch);
     expect(await s.send(batch)).toEqual({ kind: 'ambiguous', cause: 'timeout' });
     expect(taps.map((t) => [stateOf(t).state, stateOf(t).lastFailure])).toEqual([['in_flight', 'timeout'], ['in_flight', 'timeout']]);
   });
 
   it('links registrations answered after an outage to it and counts them with their answers', async () => {
     const taps = seedRegistrations(db, { count: 4 });
-    const o = outages.failure('HTTP 503', clock.now());
+    const o = await outages.failure('HTTP 503', clock.now());
     const s = sender();
     const batch = s.next();
-    s.markInFlight(batch);
+    await s.markInFlight(batch);
     await s.send(batch);
     expect(taps.map((t) => stateOf(t).outageId)).toEqual([o.id, o.id, o.id, o.id]);
     expect(outageJournal(db)[0]!.registrationsDelayed).toBe(4);
@@ -177,7 +178,7 @@ describe('reconciler', () => {
     const taps = seedRegistrations(db, { count, start: forwardingSummary(db).waiting + 1000 });
     const s = sender();
     const batch = s.next();
-    s.markInFlight(batch);
+    await s.markInFlight(batch);
     port.script.push(behaviour);
     await s.send(batch);
     return { taps, seqs: batch.map((r) => r.seq) };
@@ -269,7 +270,7 @@ describe('validity poller', () => {
     } });
     const s = sender(200);
     for (let batch = s.next(); batch.length > 0; batch = s.next()) {
-      s.markInFlight(batch);
+      await s.markInFlight(batch);
       await s.send(batch);
     }
     return taps;
@@ -322,7 +323,7 @@ describe('validity poller', () => {
     const taps = seedRegistrations(db, { count: 12, atUtc: '2026-03-10T06:00:00Z' });
     const s = sender();
     const batch = s.next();
-    s.markInFlight(batch);
+    await s.markInFlight(batch);
     await s.send(batch);
     port.settleAll();
     const round = await poller().round(later());
@@ -370,7 +371,8 @@ describe('short writes', () => {
       const s = sender();
       const batch = s.next();
       // From its first moment, before any statement, the forwarder's transaction holds the write lock.
-      writes.run(() => {
+      const own = new ShortWrites(db);
+      own.run(() => {
         try {
           other.prepare('BEGIN IMMEDIATE').run();
           other.prepare('ROLLBACK').run();
@@ -379,9 +381,10 @@ describe('short writes', () => {
         }
       });
       expect(refusedInside).toBe('SQLITE_BUSY');
-      s.markInFlight(batch);
-      expect(writes.summary().transactions).toBe(2);
-      expect(writes.summary().maxMs).toBeGreaterThan(0);
+      expect(own.summary().transactions).toBe(1);
+      await s.markInFlight(batch);
+      expect(writes.lockHold().transactions).toBe(1);
+      expect(writes.lockHold().maxMs).toBeGreaterThan(0);
     } finally {
       other.close();
     }

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
 import { enterpriseCheckDigits, nationalCheckDigits } from '../../shared/identifiers/index.ts';
-import { openDatabase, type Db } from '../../shared/sqlite.ts';
-import { REGISTRATIONS_DDL } from '../../gateway/store/registrations-schema.ts';
+import type { Db } from '../../shared/sqlite.ts';
+import { openGatewayDatabase } from '../../gateway/store/database.ts';
 
 export async function rsaKeyPair(): Promise<{ publicKeyPem: string; privateKeyPem: string }> {
   const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -43,10 +43,9 @@ export function validDeclaration(n: number): string {
   return s;
 }
 
+/** The gateway database as the gateway opens it: registrations are rows of their taps, `registrations` a view. */
 export function openGatewayDb(path: string): Db {
-  const db = openDatabase(path);
-  db.exec(REGISTRATIONS_DDL);
-  return db;
+  return openGatewayDatabase(path);
 }
 
 export interface SeedOptions {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { addUser } from '../../gateway/access/users.ts';
 import { openDatabase, migrate } from '../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
-import { REGISTRATIONS_DDL } from '../../gateway/store/registrations-schema.ts';
+import { REGISTRATIONS_V1_DDL } from '../../gateway/store/registrations-schema.ts';
 import { GATEWAY_MIGRATIONS } from '../../gateway/store/gateway-schema.ts';
 import { RECORDS_MIGRATIONS } from '../../gateway/store/records-schema.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../shared/identifiers/make.ts';
@@ -187,7 +187,7 @@ describe('users from before the console', () => {
     try {
       const path = join(dir, 'old.db');
       const old = openDatabase(path);
-      migrate(old, 'gateway', [REGISTRATIONS_DDL, GATEWAY_MIGRATIONS[0]!]);
+      migrate(old, 'gateway', [REGISTRATIONS_V1_DDL, GATEWAY_MIGRATIONS[0]!]);
       migrate(old, 'siteman', [RECORDS_MIGRATIONS[0]!]);
       const now = new Date().toISOString();
       old.prepare("INSERT INTO siteman_users (id, name, role, sites, can_see_niss, token_hash, created_at) VALUES ('u1', 'Admin', 'admin', '[]', 0, 'h1', ?)").run(now);

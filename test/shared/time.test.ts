@@ -5,6 +5,7 @@ import {
   fromLocal,
   isOffsetIso,
   localDate,
+  localParts,
   offsetMinutesAt,
   parseInstant,
   parseLocalDateTime,
@@ -51,6 +52,26 @@ describe('site time (Europe/Brussels)', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('gives the offset of the instant itself, whichever instant of its hour asked first (DST change days 1977-2045)', () => {
+    const HOUR = 3_600_000;
+    const instants: number[] = [];
+    for (let year = 1977; year <= 2045; year++) {
+      for (const month of [2, 3, 8, 9, 10]) {
+        const last = new Date(Date.UTC(year, month + 1, 0));
+        const sunday = last.getTime() - last.getUTCDay() * 24 * HOUR;
+        for (let t = sunday - 24 * HOUR; t <= sunday + 24 * HOUR; t += HOUR / 4) instants.push(t + 7 * 60_000 + 13_000);
+      }
+    }
+    // The offset from the wall-clock parts of the instant (no memory of other instants).
+    const direct = (ms: number) => {
+      const p = localParts(new Date(ms));
+      return Math.round((Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - Math.floor(ms / 1000) * 1000) / 60_000);
+    };
+    const shuffled = fc.sample(fc.shuffledSubarray(instants, { minLength: instants.length }), { numRuns: 1, seed: 29 })[0]!;
+    const wrong = shuffled.filter((ms) => offsetMinutesAt(new Date(ms)) !== direct(ms)).map((ms) => new Date(ms).toISOString());
+    expect(wrong).toEqual([]);
   });
 
   it('gives the site calendar day, not the UTC one', () => {

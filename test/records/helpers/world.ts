@@ -68,7 +68,7 @@ export function createWorld(nowLocal = '2026-03-10T12:00'): World {
 const SITE_OF: Record<string, string> = { T1: 'S1', T2: 'S2' };
 const SSIN_OF: Record<string, string> = { W1: NISS_W1, W2: NISS_W2 };
 
-/** Appends a registration as ingest does (registrations row + taps row); returns its seq. */
+/** Appends a tap and its registration, as ingest does; returns the registration's seq. */
 export function appendRegistration(db: Db, r: { local: string; type: 'IN' | 'OUT'; worker?: string; terminal?: string; reason?: 'work' | 'break'; employer?: string; declaration?: string; chosenEmployer?: string | null }): number {
   const tapId = randomUUID();
   const terminal = r.terminal ?? 'T1';
@@ -78,11 +78,12 @@ export function appendRegistration(db: Db, r: { local: string; type: 'IN' | 'OUT
     `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, employer, received_at, enrichment)
      VALUES (?, ?, ?, (SELECT COUNT(*) FROM taps), '04A1B2C3', ?, ?, ?, ?, ?, 'enriched')`,
   ).run(tapId, terminal, SITE_OF[terminal], r.type, r.reason ?? 'work', instant, r.chosenEmployer ?? null, instant);
-  const res = db.prepare(
+  db.prepare(
     `INSERT INTO registrations (tap_id, terminal_id, site_id, worker_id, type, reason, at, at_utc, ssin, capacity, employer_kind, employer_id, declaration, place_of_work, received_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'employee', 'enterprise', ?, ?, ?, ?)`,
   ).run(tapId, terminal, SITE_OF[terminal], worker, r.type, r.reason ?? 'work', instant, toOnssUtc(instant), SSIN_OF[worker], r.employer ?? EMPLOYER_A, r.declaration ?? (terminal === 'T2' ? DECLARATION_2 : DECLARATION), JSON.stringify({ address: { postCode: '1000', municipalityName: 'Bruxelles', streetName: 'Rue Royale', houseNumber: '1' } }), instant);
-  return Number(res.lastInsertRowid);
+  // `registrations` is a view over the taps (one row per tap): its number is read back.
+  return db.prepare('SELECT seq FROM registrations WHERE tap_id = ?').pluck().get(tapId) as number;
 }
 
 /** Terminal status as the gateway's broker hooks record it. */

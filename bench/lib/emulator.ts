@@ -1,0 +1,78 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
+import { REPO_ROOT } from './paths.ts';
+
+/**
+ * The ONSS emulator as its own process (`ciao emulator`), for benchmarks that forward registrations the way
+ * a deployment does: the gateway's forwarder calls it over HTTP, and its CPU and memory are its own (read
+ * from /proc by pid), never counted as the gateway's.
+ */
+export interface EmulatorProcess {
+  url: string;
+  pid: number | undefined;
+  /** The client the gateway logs in as, and the PEM file of its private key (mode 0600). */
+  clientId: string;
+  privateKeyFile: string;
+  /** The emulator's own database file (what it received). */
+  dbPath: string;
+  stop(): Promise<void>;
+}
+
+export const BENCH_CLIENT_ID = 'bench-gateway';
+
+/** Starts `ciao emulator` on a free loopback port with its database in `dir`, and a client key pair for the gateway. */
+export async function startEmulatorProcess(dir: string): Promise<EmulatorProcess> {
+  const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const clients = join(dir, 'onss-clients.json');
+  writeFileSync(clients, JSON.stringify([{ clientId: BENCH_CLIENT_ID, publicKeyPem: await exportSPKI(publicKey) }]));
+  const privateKeyFile = join(dir, 'onss-key.pem');
+  writeFileSync(privateKeyFile, await exportPKCS8(privateKey), { mode: 0o600 });
+  const dbPath = join(dir, 'emulator.sqlite');
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'ciao.mjs'), 'emulator', '--port', '0', '--db', dbPath, '--clients', clients], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, CIAO_LOG_LEVEL: 'warn' },
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`emulator exited (${code}) before listening`)));
+  });
+  return {
+    url,
+    pid: child.pid,
+    clientId: BENCH_CLIENT_ID,
+    privateKeyFile,
+    dbPath,
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+/** utime + stime of a process, in seconds (Linux /proc; 0 elsewhere). */
+export function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Resident memory of a process now (VmRSS), in MB; 0 when it is gone. */
+export function rssMbOf(pid: number | undefined): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : 0;
+  } catch {
+    return 0;
+  }
+}

@@ -36,6 +36,9 @@ export const BENCHMARKS: BenchDefinition[] = [
   { id: 'sun-read', title: 'secure badge read at the terminal', file: 'bench/suites/sun-read.ts', needs: ['bench/sun-read.ts'], timeoutMs: { quick: 120_000, full: 300_000 } },
   { id: 'startup', title: 'start-up time', file: 'bench/suites/startup.ts', timeoutMs: { quick: 180_000, full: 420_000 } },
   { id: 'storage-footprint', title: 'what a tap and a registration weigh on disk', file: 'bench/suites/storage-footprint.ts', timeoutMs: { quick: 180_000, full: 600_000 } },
+  // Long: an hour at 1,000 taps/s (plus the drain), and a morning of 5,000 connections (about half an hour).
+  { id: 'soak', title: 'soak: an hour at 1,000 taps/s, forwarder on', file: 'bench/suites/soak.ts', timeoutMs: { quick: 420_000, full: 4_800_000 } },
+  { id: 'national-morning', title: 'a national morning: 60,000 workers on 5,000 terminals', file: 'bench/suites/national-morning.ts', timeoutMs: { quick: 600_000, full: 3_600_000 } },
 ];
 
 export interface RunBenchOptions {

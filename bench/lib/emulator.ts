@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
 import { REPO_ROOT } from './paths.ts';
+import { spawnProcess } from './processes.ts';
 
 /**
  * The ONSS emulator as its own process (`ciao emulator`), for benchmarks that forward registrations the way
@@ -30,10 +30,11 @@ export async function startEmulatorProcess(dir: string): Promise<EmulatorProcess
   const privateKeyFile = join(dir, 'onss-key.pem');
   writeFileSync(privateKeyFile, await exportPKCS8(privateKey), { mode: 0o600 });
   const dbPath = join(dir, 'emulator.sqlite');
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'ciao.mjs'), 'emulator', '--port', '0', '--db', dbPath, '--clients', clients], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+  // A process group of its own, stopped with the benchmark whatever happens to it (bench/lib/processes.ts).
+  const spawned = spawnProcess(process.execPath, [join(REPO_ROOT, 'bin', 'ciao.mjs'), 'emulator', '--port', '0', '--db', dbPath, '--clients', clients], {
     env: { ...process.env, CIAO_LOG_LEVEL: 'warn' },
   });
+  const child = spawned.child;
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -49,11 +50,7 @@ export async function startEmulatorProcess(dir: string): Promise<EmulatorProcess
     clientId: BENCH_CLIENT_ID,
     privateKeyFile,
     dbPath,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
+    stop: () => spawned.stop(15_000),
   };
 }
 

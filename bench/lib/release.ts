@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from './targets.ts';
+import { REPO_ROOT } from './paths.ts';
 
 /**
  * A compiled release of this checkout for the benchmarks that compare it with the loader: `npm run build`

@@ -25,15 +25,24 @@ export function register(program: Command): void {
     .option('--gateway-config <file>', 'load: create (or give new secrets to) terminals load-001... in this gateway\'s database')
     .option('--site <id>', 'load: with --gateway-config, the site of the created terminals')
     .option('--invalid-every <n>', 'load: make every Nth tap of each terminal malformed, to measure rejections')
+    .option('--profile <name>', 'load: a scripted load instead of a steady one: national-morning (needs --gateway-config)')
+    .option('--workers <n>', 'load, national-morning: workers, each tapping four times (default 60000)')
+    .option('--hour-seconds <s>', 'load, national-morning: real seconds one simulated hour takes (default 120)')
+    .option('--emulator-db <file>', 'load, national-morning: the ONSS emulator\'s database, to measure tap to registration created at ONSS')
     .option('--json', 'load: print the result as JSON')
     .option('--no-progress', 'load: no progress display on stderr')
     .addHelpText(
       'after',
-      '\nExamples:\n  ciao sim --scenario simulator/scenarios/days/outage.json\n  ciao sim --url mqtt://127.0.0.1:1883 --id lab-1 --secret $SECRET\n  ciao sim --load --terminals 50 --rate 2000 --duration 30 --url mqtt://127.0.0.1:1883 --credentials terminals.json\n  ciao sim --load --terminals 50 --count 100000 --gateway-config gateway.json --site site-1 --json',
+      '\nExamples:\n  ciao sim --scenario simulator/scenarios/days/outage.json\n  ciao sim --url mqtt://127.0.0.1:1883 --id lab-1 --secret $SECRET\n  ciao sim --load --terminals 50 --rate 2000 --duration 30 --url mqtt://127.0.0.1:1883 --credentials terminals.json\n  ciao sim --load --terminals 50 --count 100000 --gateway-config gateway.json --site site-1 --json\n  ciao sim --load --profile national-morning --gateway-config gateway.json --url mqtt://127.0.0.1:1883 --emulator-db onss.sqlite',
     )
     .action(async (opts: Record<string, unknown>) => {
       if (opts.load) {
         if (opts.scenario) throw new Error('--load and --scenario cannot be combined: choose one mode');
+        if (opts.profile !== undefined) {
+          const { runProfileCommand } = await import('../../simulator/load/cli.ts');
+          await runProfileCommand(opts);
+          return;
+        }
         const { runLoadCommand } = await import('../../simulator/load/cli.ts');
         await runLoadCommand(opts);
         return;

@@ -74,7 +74,8 @@ export interface Listening {
 export interface TerminalBroker {
   /** Publishes an ack on the terminal's `acks` topic (QoS 1). */
   sendAck(terminalId: string, ack: Ack): void;
-  publishRetained(topic: string, payload: string): void;
+  /** A payload given as bytes may be shared by many topics (a site's roster for each of its terminals). */
+  publishRetained(topic: string, payload: string | Buffer): void;
   /** Publishes a `shifts` message to a terminal (QoS 1, not retained). */
   sendShifts(terminalId: string, payload: string): void;
   /** The terminals connected now that subscribed to their `shifts` topic (a message to them is delivered). */
@@ -274,7 +275,7 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
       client.publish(packet, done);
     },
     publishRetained(topic, payload) {
-      broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: true, dup: false }, (err?: Error) => {
+      broker.publish({ cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: 1, retain: true, dup: false }, (err?: Error) => {
         if (err) logger.warn({ topic, err: err.message }, 'retained message not published');
       });
     },

@@ -100,4 +100,9 @@ CREATE TABLE gateway_settings (
   `
 ALTER TABLE terminal_status ADD COLUMN cannot_register TEXT;
 `,
+  // A site's roster starts from its declaration's companies: their workers, and the workers placed with them.
+  `
+CREATE INDEX IF NOT EXISTS worker_employers_company ON worker_employers (company_id);
+CREATE INDEX IF NOT EXISTS agency_placements_user_company ON agency_placements (user_company_id);
+`,
 ];

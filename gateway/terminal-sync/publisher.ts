@@ -10,7 +10,7 @@ import { localDate } from '../../shared/time.ts';
 
 /** Publishes a retained message; the broker adapter implements it. */
 export interface RetainedSink {
-  publishRetained(topic: string, payload: string): void;
+  publishRetained(topic: string, payload: string | Buffer): void;
 }
 
 /**
@@ -124,19 +124,21 @@ export class SitePublisher {
     const last = this.lastRosters.get(siteId);
     if (last && last.version === version && last.day === day && last.changes === changes && changes >= 0) return last.roster;
     const view = siteRosterView(this.db, siteId, now);
-    const roster = { view, payload: JSON.stringify(view.roster) };
+    // One buffer for the site: each terminal's retained roster is the same bytes, kept once. The roster's
+    // objects are not kept: its message and which worker holds which badges are all that is needed after.
+    const roster = { workers: view.workers, payload: Buffer.from(JSON.stringify(view.roster)) };
     this.lastRosters.set(siteId, { roster, version, day, changes });
     return roster;
   }
 
   private publishRosterOf(terminalId: string, roster: SiteRoster): void {
-    this.opts.shifts?.setRoster(terminalId, roster.view.workers);
+    this.opts.shifts?.setRoster(terminalId, roster.workers);
     this.sink.publishRetained(topicFor(terminalId, 'roster'), roster.payload);
   }
 }
 
-/** A site's roster and its message, shared by the site's terminals. */
+/** A site's roster as its terminals are given it: the message, and which badges of which worker it holds. */
 interface SiteRoster {
-  view: RosterView;
-  payload: string;
+  workers: RosterView['workers'];
+  payload: Buffer;
 }

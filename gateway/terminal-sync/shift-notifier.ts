@@ -3,6 +3,9 @@ import { API_VERSION, type ShiftChange as ShiftEntry, type ShiftsMessage } from 
 import { toOffsetIso } from '../../shared/time.ts';
 import type { ShiftChange } from '../ingest/shift-tracker.ts';
 
+/** A roster's workers: worker id -> that worker's badges in it (terminal-view.ts RosterView.workers). */
+type Roster = ReadonlyMap<string, string[]>;
+
 /** Where `shifts` messages go: the broker adapter. */
 export interface ShiftSink {
   sendShifts(terminalId: string, payload: string): void;
@@ -22,10 +25,15 @@ export interface ShiftSink {
  * with every state, instead of the messages it missed.
  */
 export class ShiftNotifier {
-  /** Worker id -> terminal id -> that worker's badges in the terminal's roster. */
-  private byWorker = new Map<string, Map<string, string[]>>();
-  /** Terminal id -> the workers of its roster (to drop a terminal's entries when its roster changes). */
-  private byTerminal = new Map<string, string[]>();
+  /**
+   * Which terminals hold which worker's badges, kept per roster rather than per terminal: the terminals of a
+   * site share their roster (the same `workers` map), so a worker of a site is one entry whatever the number
+   * of doors, and a national fleet's index stays the size of its sites' rosters.
+   * Worker id -> the rosters holding the worker; roster -> its terminals; terminal -> its roster.
+   */
+  private readonly byWorker = new Map<string, Roster[]>();
+  private readonly holders = new Map<Roster, Set<string>>();
+  private readonly rosterOf = new Map<string, Roster>();
   /** A counter of changes, the last one of each worker, and where each terminal's roster was published. */
   private seq = 0;
   private readonly changedAt = new Map<string, number>();
@@ -38,19 +46,23 @@ export class ShiftNotifier {
     return this.seq;
   }
 
-  /** A terminal's roster was (re)published: which badges of which worker it holds now. */
-  setRoster(terminalId: string, workers: Map<string, string[]>): void {
-    for (const w of this.byTerminal.get(terminalId) ?? []) {
-      const m = this.byWorker.get(w);
-      m?.delete(terminalId);
-      if (m && m.size === 0) this.byWorker.delete(w);
+  /**
+   * A terminal's roster was (re)published: which badges of which worker it holds now. Terminals given the
+   * same map (a site's doors) share its entries.
+   */
+  setRoster(terminalId: string, workers: Roster): void {
+    this.leave(terminalId);
+    let terminals = this.holders.get(workers);
+    if (!terminals) {
+      this.holders.set(workers, (terminals = new Set()));
+      for (const w of workers.keys()) {
+        const list = this.byWorker.get(w);
+        if (list) list.push(workers);
+        else this.byWorker.set(w, [workers]);
+      }
     }
-    for (const [w, badges] of workers) {
-      let m = this.byWorker.get(w);
-      if (!m) this.byWorker.set(w, (m = new Map()));
-      m.set(terminalId, badges);
-    }
-    this.byTerminal.set(terminalId, [...workers.keys()]);
+    terminals.add(terminalId);
+    this.rosterOf.set(terminalId, workers);
     this.rosterAt.set(terminalId, this.seq);
   }
 
@@ -61,15 +73,30 @@ export class ShiftNotifier {
   rosterStale(terminalId: string): boolean {
     const at = this.rosterAt.get(terminalId);
     if (at === undefined) return true;
-    for (const w of this.byTerminal.get(terminalId) ?? []) if ((this.changedAt.get(w) ?? 0) > at) return true;
+    for (const w of this.rosterOf.get(terminalId)?.keys() ?? []) if ((this.changedAt.get(w) ?? 0) > at) return true;
     return false;
   }
 
   /** A terminal no longer has a roster (deleted, no site). */
   dropTerminal(terminalId: string): void {
-    this.setRoster(terminalId, new Map());
-    this.byTerminal.delete(terminalId);
+    this.leave(terminalId);
     this.rosterAt.delete(terminalId);
+  }
+
+  /** The terminal leaves its roster; a roster no terminal holds any more leaves the index. */
+  private leave(terminalId: string): void {
+    const old = this.rosterOf.get(terminalId);
+    if (!old) return;
+    this.rosterOf.delete(terminalId);
+    const terminals = this.holders.get(old)!;
+    terminals.delete(terminalId);
+    if (terminals.size > 0) return;
+    this.holders.delete(old);
+    for (const w of old.keys()) {
+      const list = this.byWorker.get(w)?.filter((r) => r !== old);
+      if (list && list.length > 0) this.byWorker.set(w, list);
+      else this.byWorker.delete(w);
+    }
   }
 
   /** The changes of one commit, sent at once. */
@@ -86,16 +113,17 @@ export class ShiftNotifier {
       for (const badge of badges) list.push({ badge, state: c.state, since, site: c.siteId, rev: c.rev });
     };
     for (const c of changes) {
-      const holders = this.byWorker.get(c.workerId);
-      if (!holders) continue;
+      const rosters = this.byWorker.get(c.workerId);
+      if (!rosters) continue;
       const since = toOffsetIso(new Date(c.sinceMs));
-      // Walk the smaller side: the worker's terminals, or the terminals listening.
-      if (holders.size <= receivers.size) {
-        for (const [terminalId, badges] of holders) if (receivers.has(terminalId)) add(terminalId, badges, c, since);
-      } else {
-        for (const terminalId of receivers) {
-          const badges = holders.get(terminalId);
-          if (badges) add(terminalId, badges, c, since);
+      for (const roster of rosters) {
+        const badges = roster.get(c.workerId)!;
+        const terminals = this.holders.get(roster)!;
+        // Walk the smaller side: the roster's terminals, or the terminals listening.
+        if (terminals.size <= receivers.size) {
+          for (const terminalId of terminals) if (receivers.has(terminalId)) add(terminalId, badges, c, since);
+        } else {
+          for (const terminalId of receivers) if (terminals.has(terminalId)) add(terminalId, badges, c, since);
         }
       }
     }

@@ -102,15 +102,17 @@ export function siteRosterView(db: Db, siteId: string | null, now = new Date()):
   const day = localDate(now);
   const declaration = declarationOn(db, siteId, day);
   if (!declaration) return result;
+  // From the declaration's companies to their workers (and the workers placed with them) to their badges:
+  // indexed lookups all the way, whatever the number of workers elsewhere.
   const rows = db.prepare(
     `SELECT b.uid, w.id AS worker_id, w.name, s.state, s.site_id, s.last_ms, s.rev
      FROM badges b JOIN workers w ON w.id = b.worker_id LEFT JOIN worker_shifts s ON s.worker_id = w.id
-     WHERE b.revoked_at IS NULL AND b.valid_from <= @day AND (b.valid_to IS NULL OR b.valid_to >= @day)
-       AND (EXISTS (SELECT 1 FROM worker_employers we JOIN declaration_companies dc ON dc.company_id = we.company_id
-                    WHERE we.worker_id = w.id AND dc.declaration = @declaration)
-         OR EXISTS (SELECT 1 FROM agency_placements p JOIN declaration_companies dc ON dc.company_id = p.user_company_id
-                    WHERE p.worker_id = w.id AND dc.declaration = @declaration AND p.deactivated_at IS NULL
-                      AND p.valid_from <= @day AND (p.valid_to IS NULL OR p.valid_to >= @day)))
+     WHERE b.worker_id IN (
+         SELECT we.worker_id FROM declaration_companies dc JOIN worker_employers we ON we.company_id = dc.company_id WHERE dc.declaration = @declaration
+         UNION
+         SELECT p.worker_id FROM declaration_companies dc JOIN agency_placements p ON p.user_company_id = dc.company_id
+         WHERE dc.declaration = @declaration AND p.deactivated_at IS NULL AND p.valid_from <= @day AND (p.valid_to IS NULL OR p.valid_to >= @day))
+       AND b.revoked_at IS NULL AND b.valid_from <= @day AND (b.valid_to IS NULL OR b.valid_to >= @day)
      ORDER BY b.uid`,
   ).all({ day, declaration: declaration.number }) as Array<{ uid: string; worker_id: string; name: string } & Partial<ShiftRow> & { state: ShiftRow['state'] | null }>;
   if (rows.length === 0) return result;

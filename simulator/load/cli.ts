@@ -19,6 +19,10 @@ export interface LoadCommandOptions {
   invalidEvery?: string;
   json?: boolean;
   progress?: boolean;
+  profile?: string;
+  workers?: string;
+  hourSeconds?: string;
+  emulatorDb?: string;
 }
 
 function numberOption(problems: FieldProblem[], name: string, text: string | undefined, integer: boolean): number | undefined {
@@ -113,4 +117,63 @@ export async function runLoadCommand(opts: LoadCommandOptions, out: NodeJS.Writa
     process.off('SIGINT', onSignal);
     cleanup?.();
   }
+}
+
+export const PROFILES = ['national-morning'] as const;
+
+/**
+ * `ciao sim --load --profile national-morning`: lays the morning's site data into the gateway's database
+ * (--gateway-config; companies, sites, declarations, workers with badges, terminals nm-0001...), plays the
+ * morning against the gateway's MQTT port, and with --emulator-db waits for ONSS to have every registration.
+ */
+export async function runProfileCommand(opts: LoadCommandOptions, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<void> {
+  const problems: FieldProblem[] = [];
+  if (!(PROFILES as readonly string[]).includes(String(opts.profile))) {
+    problems.push({ field: '--profile', rule: 'enum', message: `--profile: must be one of ${PROFILES.join(', ')}, got ${JSON.stringify(opts.profile)}` });
+  }
+  if (!opts.gatewayConfig) problems.push({ field: '--gateway-config', rule: 'required', message: '--gateway-config: required by the national-morning profile (its site data goes into that gateway\'s database)' });
+  const workers = numberOption(problems, 'workers', opts.workers, true) ?? 60_000;
+  const terminalCount = numberOption(problems, 'terminals', opts.terminals, true) ?? 5000;
+  const hourSeconds = numberOption(problems, 'hour-seconds', opts.hourSeconds, false) ?? 120;
+  if (problems.length) throw new InvalidInputError(problems);
+  const { loadGatewayConfig } = await import('../../gateway/config.ts');
+  const { openGatewayDatabase } = await import('../../gateway/store/database.ts');
+  const { seedNationalMorning } = await import('./national-morning-world.ts');
+  const { runNationalMorning, tapToOnss } = await import('./national-morning.ts');
+  const { clientReferenceFor } = await import('../../gateway/onss/client-reference.ts');
+  const config = loadGatewayConfig(opts.gatewayConfig!);
+  const host = config.mqtt.host === '0.0.0.0' || config.mqtt.host === '::' ? '127.0.0.1' : config.mqtt.host;
+  const url = opts.url ?? (config.mqtt.port !== 0 ? `mqtt://${host}:${config.mqtt.port}` : undefined);
+  if (!url) throw new InvalidInputError([{ field: '--url', rule: 'required', message: `--url: required, because ${opts.gatewayConfig} lets the gateway pick its MQTT port` }]);
+  err.write(`laying down ${workers} workers on ${terminalCount} terminals in ${config.database}\n`);
+  const db = openGatewayDatabase(config.database);
+  let world;
+  try {
+    world = await seedNationalMorning(db, { workers, terminals: terminalCount });
+  } finally {
+    db.close();
+  }
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  try {
+    const result = await runNationalMorning({ url, terminals: world.terminals, badgesOf: world.badgesOf, hourSeconds, signal: controller.signal, progress: opts.progress === false ? false : {} });
+    const { publishedAt, ...summary } = result;
+    const onss = opts.emulatorDb ? await tapToOnss(opts.emulatorDb, publishedAt, { referenceFor: clientReferenceFor }) : undefined;
+    const report = { profile: 'national-morning', sites: world.sites, companies: world.companies, ...summary, ...(onss ? { onss } : {}) };
+    out.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatMorning(report)}\n`);
+    if (result.unacked > 0 || result.rejected > 0 || (onss && (onss.missing > 0 || onss.duplicates > 0))) process.exitCode = 2;
+  } finally {
+    process.off('SIGINT', onSignal);
+  }
+}
+
+function formatMorning(r: { workers: number; terminals: number; sites: number; planned: number; sent: number; stored: number; rejected: number; unacked: number; peakAckedPerSecond: number; connectSeconds: number; morningSeconds: number; hourSeconds: number; ackLatencyMs?: { p50Ms: number; p99Ms: number }; onss?: { created: number; duplicates: number; missing: number; latencyMs?: { p50Ms: number; p99Ms: number } } }): string {
+  const fmt = (n: number) => n.toLocaleString('en-US');
+  return [
+    `national morning: ${fmt(r.workers)} workers on ${fmt(r.terminals)} terminals (${fmt(r.sites)} sites), one simulated hour in ${r.hourSeconds} s; connected in ${r.connectSeconds} s`,
+    `  taps: ${fmt(r.planned)} planned, ${fmt(r.sent)} sent, ${fmt(r.stored)} stored, ${fmt(r.rejected)} rejected, ${fmt(r.unacked)} unacked, over ${r.morningSeconds} s; peak ${fmt(r.peakAckedPerSecond)} taps/s acked`,
+    r.ackLatencyMs ? `  ack latency: p50 ${r.ackLatencyMs.p50Ms} ms, p99 ${r.ackLatencyMs.p99Ms} ms` : '  ack latency: no acks',
+    r.onss ? `  at ONSS: ${fmt(r.onss.created)} created, ${fmt(r.onss.duplicates)} duplicates, ${fmt(r.onss.missing)} missing; tap to created p50 ${r.onss.latencyMs?.p50Ms ?? '-'} ms, p99 ${r.onss.latencyMs?.p99Ms ?? '-'} ms` : '  at ONSS: not measured (no --emulator-db)',
+  ].join('\n');
 }

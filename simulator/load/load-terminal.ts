@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { ackSchema, type Ack } from '../../shared/mqtt/payloads.ts';
+import { ackSchema, type Ack, type TapMessage } from '../../shared/mqtt/payloads.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
 import type { TerminalCredentials } from './credentials.ts';
 import { TapSource, type TapSourceOptions } from './tap-source.ts';
@@ -120,9 +120,14 @@ export class LoadTerminal {
 
   /** Publishes the next tap; returns false when the connection is gone. */
   send(): boolean {
+    const { message, invalid } = this.taps.next();
+    return this.sendMessage(message, invalid);
+  }
+
+  /** Publishes a tap made by the caller (a scheduled one); returns false when the connection is gone. */
+  sendMessage(message: TapMessage, invalid = false): boolean {
     const client = this.client;
     if (!client || !this.connected) return false;
-    const { message, invalid } = this.taps.next();
     this.pending.set(message.id, { sentAt: performance.now(), invalid });
     this.sent++;
     client.publish(this.tapsTopic, JSON.stringify(message), { qos: 1 }, (err) => {

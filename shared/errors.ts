@@ -1,11 +1,23 @@
-import type { FieldProblem } from './problems.ts';
-
 /**
  * One error style for the product, as Node and fastify do it: every error the product throws on purpose
  * carries a stable `code` (callers branch on `err.code`, never on a class) and, where a person must act,
  * the problems naming each field and rule. The HTTP layer maps codes to statuses in one table
  * (gateway/http/problems.ts); the CLI prints the message.
  */
+/**
+ * A problem with one field of some input: which field, which rule it broke, and a sentence for people.
+ * Every validator in the product speaks this shape so that a CLI, an MQTT ack and an HTTP problem+json
+ * can all name the field and the rule without re-parsing messages.
+ */
+export interface FieldProblem {
+  /** Dotted path of the offending field, e.g. `niss` or `placeOfWork.address.postCode`. */
+  field: string;
+  /** Short stable code of the rule, e.g. `checksum`, `format`, `max-length`. */
+  rule: string;
+  /** Human sentence naming the field and the rule. */
+  message: string;
+}
+
 export const ERROR_CODES = [
   /** Input broke a rule: `problems` names each field. */
   'ERR_CIAO_INVALID_INPUT',

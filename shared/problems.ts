@@ -1,18 +1,7 @@
-import { CiaoError } from './errors.ts';
+import { CiaoError, type FieldProblem } from './errors.ts';
 
-/**
- * A problem with one field of some input: which field, which rule it broke, and a sentence for people.
- * Every validator in the product speaks this shape so that a CLI, an MQTT ack and an HTTP problem+json
- * can all name the field and the rule without re-parsing messages.
- */
-export interface FieldProblem {
-  /** Dotted path of the offending field, e.g. `niss` or `placeOfWork.address.postCode`. */
-  field: string;
-  /** Short stable code of the rule, e.g. `checksum`, `format`, `max-length`. */
-  rule: string;
-  /** Human sentence naming the field and the rule. */
-  message: string;
-}
+// The shape lives beside the errors that carry it (so shared/errors.ts imports nothing back from here).
+export type { FieldProblem } from './errors.ts';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problem: FieldProblem };
 

@@ -41,9 +41,17 @@ export function downloadBundle(o: DownloadOptions): Promise<{ sha256: string; si
       if (settled) return;
       settled = true;
       req.destroy();
-      out.destroy();
-      rmSync(o.file, { force: true });
-      reject(err);
+      // The file is opened asynchronously: a stream destroyed before its open completes still creates the
+      // file when the open lands. Remove it once the stream has closed, and only then report the failure.
+      const remove = () => {
+        rmSync(o.file, { force: true });
+        reject(err);
+      };
+      if (out.closed) remove();
+      else {
+        out.once('close', remove);
+        out.destroy();
+      }
     };
     const req = request(o.url, { method: 'GET', ca: o.ca, rejectUnauthorized: true, ...(o.key && o.cert ? { key: o.key, cert: o.cert } : {}), timeout: o.idleTimeoutMs ?? 30_000 }, (res) => {
       if (res.statusCode !== 200) {

@@ -240,13 +240,13 @@ function pagesOf(db: import('../../shared/sqlite.ts').Db): Map<string, number> {
 }
 
 /**
- * The environment deploy/ciao-gateway.service gives the gateway (its allocator and libuv settings, read from
- * the unit itself), so the benchmarks measure the gateway as it runs. CIAO_GATEWAY_SERVICE_ENV replaces it
+ * The environment deploy/ciao-gateway.service gives the gateway (its allocator, libuv and V8 settings, read
+ * from the unit itself), so the benchmarks measure the gateway as it runs. CIAO_GATEWAY_SERVICE_ENV replaces it
  * (`NAME=value NAME=value`; empty for none) to measure without.
  */
 export const GATEWAY_SERVICE_ENV: Record<string, string> = process.env.CIAO_GATEWAY_SERVICE_ENV !== undefined
   ? Object.fromEntries(process.env.CIAO_GATEWAY_SERVICE_ENV.split(' ').filter(Boolean).map((kv) => kv.split('=') as [string, string]))
-  : Object.fromEntries([...readFileSync(join(REPO_ROOT, 'deploy/ciao-gateway.service'), 'utf8').matchAll(/^Environment=((?:MALLOC|UV)_\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+  : Object.fromEntries([...readFileSync(join(REPO_ROOT, 'deploy/ciao-gateway.service'), 'utf8').matchAll(/^Environment=((?:MALLOC|UV)_\w+|NODE_OPTIONS)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
 
 export interface GatewayProcess {
   process: Spawned;

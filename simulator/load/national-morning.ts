@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { randomUUID } from 'node:crypto';
+import { timeOrderedUuid } from '../../shared/ids.ts';
 import pino from 'pino';
 import type { IClientOptions } from 'mqtt';
 import { createLogger } from '../../shared/logging.ts';
@@ -196,7 +196,7 @@ export async function runNationalMorning(o: NationalMorningOptions): Promise<Nat
           isoMs = now;
           iso = toOffsetIso(new Date(now));
         }
-        const message: TapMessage = { v: 1, id: randomUUID(), seq: seqOf[t]!++, badge: plan.badge[next]!, direction: kind.direction, reason: kind.reason, at: iso };
+        const message: TapMessage = { v: 1, id: timeOrderedUuid(now), seq: seqOf[t]!++, badge: plan.badge[next]!, direction: kind.direction, reason: kind.reason, at: iso };
         if (terminals[t]!.sendMessage(message)) {
           publishedAt.set(message.id, now);
           sent++;

@@ -35,8 +35,9 @@ export interface LoadTarget {
   storage?(): GatewayStorage;
   /** Gateway with forwarding: the emulator it forwards to (its own process). */
   emulator?: EmulatorProcess;
-  /** Gateway: its process id (for CPU and memory from /proc). */
+  /** Gateway: its process id (for CPU and memory from /proc), and its HTTP port (/metrics, /health). */
   pid?: number;
+  httpPort?: number;
   stop(): Promise<void>;
 }
 
@@ -306,6 +307,7 @@ export async function startGatewayTarget(terminalCount: number, o: GatewayOption
     startMs: gw.readyMs,
     workspace,
     pid: gw.process.child.pid,
+    httpPort: gw.httpPort,
     ...(workspace.emulator ? { emulator: workspace.emulator } : {}),
     storage: () => storageOf(workspace),
     stop: async () => {

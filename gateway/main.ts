@@ -190,8 +190,10 @@ function commitWriter(config: GatewayConfig, db: Db, logger: Logger, badgeKeys: 
     async start() {
       const gc = config.groupCommit;
       const badges = { keys: badgeKeys, reorderToleranceMs: config.badgeSecurity.reorderToleranceSeconds * 1000, maxFutureMs: config.terminals.maxClockSkewMs };
+      // The thread starts in the background (its modules, its connection) while the gateway starts its other
+      // parts; tap-ingest waits for it before anything listens, so a thread that cannot start still fails the start.
       const writer = gc.writer === 'thread'
-        ? await ThreadWriter.start(config.database, gc.busyTimeoutMs, {
+        ? ThreadWriter.begin(config.database, gc.busyTimeoutMs, {
             onRestart: (reason) => logger.error({ reason }, 'commit writer thread stopped: starting a new one'),
             ...(options.spawnWriterThread ? { spawn: options.spawnWriterThread } : {}),
             badges,
@@ -283,7 +285,8 @@ interface Ingest {
 function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, shifts: ShiftNotifier, forwarder: ForwarderHandle | undefined, commits: CommitQueue, fleet: Fleet): Component<Ingest> {
   return {
     name: 'tap-ingest',
-    start() {
+    async start() {
+      await commits.ready();
       const taps = new TapIngest({
         db,
         queue: commits,

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
@@ -35,8 +35,9 @@ export interface LoadTarget {
   storage?(): GatewayStorage;
   /** Gateway with forwarding: the emulator it forwards to (its own process). */
   emulator?: EmulatorProcess;
-  /** Gateway: its process id (for CPU and memory from /proc). */
+  /** Gateway: its process id (for CPU and memory from /proc), and its HTTP port (/metrics, /health). */
   pid?: number;
+  httpPort?: number;
   stop(): Promise<void>;
 }
 
@@ -240,14 +241,13 @@ function pagesOf(db: import('../../shared/sqlite.ts').Db): Map<string, number> {
 }
 
 /**
- * The environment deploy/ciao-gateway.service gives the gateway, so the benchmarks measure it as it runs:
- * glibc's allocator with two arenas and a fixed mmap threshold. Each terminal's login runs an scrypt check
- * (16 MB of memory) on one of libuv's threads; by default each thread keeps its own arena and glibc raises
- * its mmap threshold after the first free, so those 16 MB blocks stayed in the process for good (about
- * 70 MB more RSS after a few hundred logins).
+ * The environment deploy/ciao-gateway.service gives the gateway (its allocator, libuv and V8 settings, read
+ * from the unit itself), so the benchmarks measure the gateway as it runs. CIAO_GATEWAY_SERVICE_ENV replaces it
+ * (`NAME=value NAME=value`; empty for none) to measure without.
  */
-export const GATEWAY_SERVICE_ENV: Record<string, string> = (process.env.CIAO_GATEWAY_SERVICE_ENV ?? 'MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072')
-  .split(' ').filter(Boolean).map((kv) => kv.split('=') as [string, string]).reduce((o, [k, v]) => ({ ...o, [k]: v }), {});
+export const GATEWAY_SERVICE_ENV: Record<string, string> = process.env.CIAO_GATEWAY_SERVICE_ENV !== undefined
+  ? Object.fromEntries(process.env.CIAO_GATEWAY_SERVICE_ENV.split(' ').filter(Boolean).map((kv) => kv.split('=') as [string, string]))
+  : Object.fromEntries([...readFileSync(join(REPO_ROOT, 'deploy/ciao-gateway.service'), 'utf8').matchAll(/^Environment=((?:MALLOC|UV)_\w+|NODE_OPTIONS)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
 
 export interface GatewayProcess {
   process: Spawned;
@@ -307,6 +307,7 @@ export async function startGatewayTarget(terminalCount: number, o: GatewayOption
     startMs: gw.readyMs,
     workspace,
     pid: gw.process.child.pid,
+    httpPort: gw.httpPort,
     ...(workspace.emulator ? { emulator: workspace.emulator } : {}),
     storage: () => storageOf(workspace),
     stop: async () => {

@@ -29,6 +29,7 @@ export async function runMorningBench(sizeName: BenchSize): Promise<Omit<BenchRe
   const release = buildRelease();
   const target = await startGatewayTarget(size.terminals, {
     release,
+    ...(process.env.CIAO_BENCH_GATEWAY_FLAGS ? { nodeFlags: process.env.CIAO_BENCH_GATEWAY_FLAGS.split(' ') } : {}),
     forwarder: true,
     world: async (db) => (world = await seedNationalMorning(db, { workers: size.workers, terminals: size.terminals })),
   });
@@ -39,12 +40,16 @@ export async function runMorningBench(sizeName: BenchSize): Promise<Omit<BenchRe
   let cpuSeconds = 0;
   try {
     watch.start();
-    result = await runNationalMorning({ url: target.url, terminals: target.terminals, badgesOf: world!.badgesOf, hourSeconds: size.hourSeconds, progress: {} });
+    // The gateway's CPU is counted from the first tap: the logins before it (an scrypt check each) are not taps.
+    let cpuAtStart = 0;
+    result = await runNationalMorning({
+      url: target.url, terminals: target.terminals, badgesOf: world!.badgesOf, hourSeconds: size.hourSeconds, progress: {},
+      onMorningStart: () => (cpuAtStart = watch.sample().gatewayCpuSeconds),
+    });
     onss = await tapToOnss(target.emulator!.dbPath, result.publishedAt, { referenceFor: clientReferenceFor, timeoutMs: 600_000 });
     watch.stop();
     peakRss = peakRssMbOf(target.pid);
-    const samples = watch.samples;
-    cpuSeconds = samples.at(-1)!.gatewayCpuSeconds - samples[0]!.gatewayCpuSeconds;
+    cpuSeconds = watch.samples.at(-1)!.gatewayCpuSeconds - cpuAtStart;
   } finally {
     await target.stop();
     await target.workspace.remove();
@@ -70,7 +75,7 @@ export async function runMorningBench(sizeName: BenchSize): Promise<Omit<BenchRe
       target: { op: '<=', value: 300, text: '<= 300 MB' },
       note: 'VmHWM of the gateway process: broker, writer thread and forwarder',
     },
-    { name: 'national morning: gateway CPU per 1,000 taps', value: morning.stored ? Math.round((cpuSeconds / morning.stored) * 1000 * 1000) / 1000 : null, unit: 's', note: `${Math.round(cpuSeconds * 10) / 10} s of CPU from the first connection to the last registration at ONSS` },
+    { name: 'national morning: gateway CPU per 1,000 taps', value: morning.stored ? Math.round((cpuSeconds / morning.stored) * 1000 * 1000) / 1000 : null, unit: 's', note: `${Math.round(cpuSeconds * 10) / 10} s of CPU from the first tap to the last registration at ONSS (broker, writer, forwarder)` },
     {
       name: 'national morning: taps lost (unacked, refused or never at ONSS)',
       value: lost,

@@ -3,7 +3,7 @@ import { createServer as createTcpServer, type Server as TcpServer, type Socket 
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../../shared/logging.ts';
 import { checkPublish, checkSubscribe, topicFor } from '../../shared/mqtt/topics.ts';
 import type { Ack } from '../../shared/mqtt/payloads.ts';
@@ -324,8 +324,10 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
         const httpServer = createHttpServer((_req, res) => {
           res.writeHead(426).end('MQTT over WebSocket only');
         });
-        wss = new WebSocketServer({ server: httpServer, perMessageDeflate: false, maxPayload: o.maxPacketBytes + 5 });
-        wss.on('connection', (socket, req) => handleWebSocket(createWebSocketStream(socket), req));
+        // Loaded only for a WebSocket listener (most gateways have none): it costs the start tens of ms.
+        const { WebSocketServer: Server, createWebSocketStream: streamOf } = await import('ws');
+        wss = new Server({ server: httpServer, perMessageDeflate: false, maxPayload: o.maxPacketBytes + 5 });
+        wss.on('connection', (socket, req) => handleWebSocket(streamOf(socket), req));
         servers.push(httpServer);
         wsPort = await listenOn(httpServer, l.ws.host, l.ws.port);
       }

@@ -39,6 +39,8 @@ export class Forwarder {
   /** Batches on the wire (up to maxBatchesInFlight). */
   private readonly outstanding = new Set<Promise<void>>();
   private reconcilePending = true;
+  /** The batch at hand was small and has waited once for more (`lingerMs`): it goes now. */
+  private lingered = false;
 
   /**
    * `clock` stamps what the records say happened (sent, answered, outage start and end); the forwarder's
@@ -159,6 +161,13 @@ export class Forwarder {
       await Promise.race(this.outstanding);
       return true;
     }
+    if (batch.length < this.sender.batchLimit && this.tuning.lingerMs > 0 && !this.lingered) {
+      // A small batch waits once for more: a steady trickle of taps then makes calls of tens, not of one.
+      this.lingered = true;
+      await this.sleep(this.tuning.lingerMs);
+      return true;
+    }
+    this.lingered = false;
     // A token first: if none can be had, nothing needs marking.
     const ready = await this.port.ready();
     if (!ready.ok) {

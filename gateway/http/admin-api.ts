@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Db } from '../../shared/sqlite.ts';
 import { REMARK_KINDS, type RemarkOptions } from '../remarks/model.ts';
@@ -9,7 +9,7 @@ import { decideApplicability, parseEuroAmount } from '../site-data/applicability
 import { InvalidInputError } from '../../shared/problems.ts';
 import { RecordsService } from '../records/service.ts';
 import { notFound, unauthenticated } from '../../shared/errors.ts';
-import ajvCompiler from '@fastify/ajv-compiler';
+import { lazyValidatorCompiler } from '../http-server.ts';
 import { createSqliteQueries } from '../records/sqlite-queries.ts';
 import type { RecordsQueries } from '../records/ports.ts';
 import { may, userForToken, type ApiUser } from '../access/users.ts';
@@ -94,24 +94,11 @@ function bearer(request: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-/** Fastify's own validator (Ajv) with its defaults, but refusing properties a schema does not allow. */
-const strictCompiler = ajvCompiler()({}, { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false }, plugins: [] });
-
 /**
- * Each route's schema is compiled the first time a request needs it rather than when the route is
- * registered: compiling the API's schemas up front took a sixth of the gateway's start-up, for routes most
- * starts never see called. Fastify reads a failed validation's `errors` from the function it was given.
+ * Fastify's own validator (Ajv) with its defaults, but refusing properties a schema does not allow; like the
+ * server's own, loaded and compiled for a route at its first request (gateway/http-server.ts).
  */
-const strictValidatorCompiler: FastifySchemaCompiler<Parameters<typeof strictCompiler>[0]['schema']> = (route) => {
-  let compiled: ReturnType<typeof strictCompiler> | undefined;
-  const validate = ((data: unknown) => {
-    compiled ??= strictCompiler(route);
-    const result = compiled(data);
-    (validate as { errors?: unknown }).errors = (compiled as { errors?: unknown }).errors;
-    return result;
-  }) as ReturnType<typeof strictCompiler>;
-  return validate;
-};
+const strictValidatorCompiler = lazyValidatorCompiler({ customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false }, plugins: [] });
 
 export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
   const queries = opts.queries ?? createSqliteQueries(opts.db);

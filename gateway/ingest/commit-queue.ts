@@ -45,6 +45,11 @@ export class CommitQueue {
     });
   }
 
+  /** Resolves once the writer can write (its thread started); rejects with why it could not. */
+  ready(): Promise<void> {
+    return this.writer.ready ?? Promise.resolve();
+  }
+
   /** Who is told about the items it submitted (ingest). */
   attach(handler: CommitHandler): void {
     this.handler = handler;

@@ -7,8 +7,9 @@ import { stateAfterTap } from '../shifts/fold.ts';
  * the tap: the state the worker's latest attributed tap implies, by instant then tap id, with a revision that
  * grows with every change. A tap older than the latest (a terminal replaying its outbox after a cut) leaves
  * the state as it is, which is what folding every tap in the order of their instants gives: the state after
- * a tap does not depend on what came before it. One statement per tap: the row is written only when the
- * tap is the latest, and then its new revision comes back.
+ * a tap does not depend on what came before it. One statement per worker and transaction, at its end, for
+ * the worker's latest tap in it: the row is written only when that tap is the latest, and then its new
+ * revision comes back.
  *
  * Used by ingest (writer thread) and by the release of held taps (the site-data transaction); the table is
  * the only copy, so neither needs to tell the other.
@@ -33,6 +34,12 @@ export interface AttributedTap {
 export class ShiftTracker {
   private readonly upsert;
   private changes = new Map<string, ShiftChange>();
+  /**
+   * The latest tap of each worker in the running transaction, written at its end: the state after a tap does
+   * not depend on the taps before it, so only the latest counts, and a busy batch writes one row per worker
+   * instead of one per tap (the revision then grows once per transaction).
+   */
+  private latest = new Map<string, AttributedTap>();
 
   constructor(db: Db) {
     this.upsert = db
@@ -49,17 +56,26 @@ export class ShiftTracker {
   /** A new transaction: nothing of a failed one is reported. */
   beginBatch(): void {
     this.changes = new Map();
+    this.latest = new Map();
   }
 
-  /** Folds a stored tap attributed to `workerId` into the worker's state. */
+  /** Folds a stored tap attributed to `workerId` into the worker's state (written with `takeChanges`). */
   apply(workerId: string, tap: AttributedTap): void {
-    const state = stateAfterTap(tap);
-    const rev = this.upsert.get(workerId, state, tap.siteId, tap.atMs, tap.tapId) as number | undefined;
-    if (rev !== undefined) this.changes.set(workerId, { workerId, state, sinceMs: tap.atMs, siteId: tap.siteId, rev });
+    const seen = this.latest.get(workerId);
+    if (!seen || tap.atMs > seen.atMs || (tap.atMs === seen.atMs && tap.tapId > seen.tapId)) this.latest.set(workerId, tap);
   }
 
-  /** The states this transaction changed (the last one per worker), for the terminals once it committed. */
+  /**
+   * Writes the transaction's states (still inside it) and returns those that changed (the last one per
+   * worker), for the terminals once it committed.
+   */
   takeChanges(): ShiftChange[] {
+    for (const [workerId, tap] of this.latest) {
+      const state = stateAfterTap(tap);
+      const rev = this.upsert.get(workerId, state, tap.siteId, tap.atMs, tap.tapId) as number | undefined;
+      if (rev !== undefined) this.changes.set(workerId, { workerId, state, sinceMs: tap.atMs, siteId: tap.siteId, rev });
+    }
+    this.latest = new Map();
     const out = [...this.changes.values()];
     this.changes = new Map();
     return out;

@@ -11,6 +11,8 @@ import { keyRingToFile, type KeyFile } from '../badge-security/key-ring.ts';
 export interface CommitWriter {
   write(items: IngestItem[]): Promise<BatchResult>;
   close(): Promise<void>;
+  /** Resolves once the writer can write (a thread that is starting); rejects when it could not start. */
+  readonly ready?: Promise<void>;
 }
 
 export class InlineWriter implements CommitWriter {
@@ -120,10 +122,33 @@ export class ThreadWriter implements CommitWriter {
   }
 
   static async start(database: string, busyTimeoutMs: number, o: ThreadWriterOptions = {}): Promise<ThreadWriter> {
-    const w = new ThreadWriter(database, busyTimeoutMs, o);
-    w.attach(await spawnWriterThread(w.data, w.spawn));
+    const w = ThreadWriter.begin(database, busyTimeoutMs, o);
+    await w.ready;
     return w;
   }
+
+  /**
+   * The writer at once, its thread starting meanwhile (it loads its modules and opens the database while the
+   * gateway starts its other parts); `ready` says when it can write, or why it could not start. Writes made
+   * before wait for it.
+   */
+  static begin(database: string, busyTimeoutMs: number, o: ThreadWriterOptions = {}): ThreadWriter {
+    const w = new ThreadWriter(database, busyTimeoutMs, o);
+    w.ready = spawnWriterThread(w.data, w.spawn).then((worker) => {
+      if (w.closing) {
+        // Closed while it was starting: ended at once.
+        void worker.terminate();
+        return;
+      }
+      w.attach(worker);
+    });
+    // A failure is the caller's to see through `ready` (and writes); never an unhandled rejection here.
+    w.ready.catch(() => undefined);
+    return w;
+  }
+
+  /** Resolves once the thread runs; rejects with why it could not start. */
+  ready: Promise<void> = Promise.resolve();
 
   private attach(worker: Worker): void {
     this.worker = worker;
@@ -159,6 +184,7 @@ export class ThreadWriter implements CommitWriter {
   }
 
   async write(items: IngestItem[]): Promise<BatchResult> {
+    await this.ready;
     if (this.restarting) await this.restarting;
     const worker = this.worker;
     if (!worker) throw new CommitError('the commit writer thread is not running', 'WRITER_EXITED');
@@ -172,6 +198,7 @@ export class ThreadWriter implements CommitWriter {
 
   async close(): Promise<void> {
     this.closing = true;
+    await this.ready.catch(() => undefined);
     if (this.restarting) await this.restarting;
     const worker = this.worker;
     if (!worker) return;

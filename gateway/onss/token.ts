@@ -1,5 +1,4 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
-import { SignJWT } from 'jose';
 import { isTransportError, retryAfterMs, type HttpTransport } from './http.ts';
 import { readProblem, TOKEN_PATH } from './shapes.ts';
 
@@ -67,6 +66,8 @@ export class TokenProvider {
   }
 
   async assertion(): Promise<string> {
+    // The JOSE library is loaded at the first token, not with the gateway (tens of milliseconds of start-up).
+    const { SignJWT } = await import('jose');
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT({})
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', ...(this.options.keyId ? { kid: this.options.keyId } : {}) })

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { timeOrderedUuid } from '../../shared/ids.ts';
 import { migrate, openDatabase, type Db } from '../../shared/sqlite.ts';
 
 /**
@@ -110,19 +110,6 @@ export interface SearchQuery {
   offset: number;
 }
 
-/**
- * A UUID version 7 (time-ordered): registration ids then land at the end of their index instead of at
- * random places, which keeps inserts cheap when the emulator holds millions of registrations.
- */
-function timeOrderedId(now = Date.now()): string {
-  const b = randomBytes(16);
-  b.writeUIntBE(now, 0, 6);
-  b[6] = (b[6]! & 0x0f) | 0x70;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
 export class EmulatorStore {
   readonly db: Db;
   private readonly insertRegistration;
@@ -167,14 +154,15 @@ export class EmulatorStore {
     clientId: string,
     outcomes: Array<{ created: NewRegistration } | { refused: { clientReference: string | null; errors: unknown; item: unknown } }>,
   ): { requestId: string; ids: Array<string | null> } {
-    const requestId = timeOrderedId();
+    // Time-ordered ids (shared/ids.ts): they land at the end of their index.
+    const requestId = timeOrderedUuid();
     const receivedAt = new Date().toISOString();
     const ids: Array<string | null> = [];
     this.db.transaction(() => {
       let created = 0;
       for (const o of outcomes) {
         if ('created' in o) {
-          const id = timeOrderedId();
+          const id = timeOrderedUuid();
           const r = o.created;
           this.insertRegistration.run({
             id, clientId, clientReference: r.clientReference, ssin: r.ssin, limosaId: r.limosaId, employerKind: r.employerKind, employerId: r.employerId,

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { randomUUID } from 'node:crypto';
+import { timeOrderedUuid } from '../../shared/ids.ts';
 import pino from 'pino';
 import type { IClientOptions } from 'mqtt';
 import { createLogger } from '../../shared/logging.ts';
@@ -40,6 +40,8 @@ export interface NationalMorningOptions {
   mqtt?: IClientOptions;
   progress?: false | { output?: ProgressOutput; mode?: 'tty' | 'plain' | 'off' };
   signal?: AbortSignal;
+  /** Called once every terminal is connected, right before the first tap (a benchmark's starting line). */
+  onMorningStart?: () => void;
 }
 
 export interface NationalMorningResult {
@@ -177,6 +179,7 @@ export async function runNationalMorning(o: NationalMorningOptions): Promise<Nat
   const connectSeconds = (performance.now() - connectStart) / 1000;
 
   const progress = o.progress === false ? undefined : createProgress({ label: 'morning', unit: 'taps', total: plan.at.length, output: progressOutput?.output, mode: progressOutput?.mode });
+  o.onMorningStart?.();
   const start = performance.now();
   let next = 0;
   // The taps' clock: formatted once per millisecond (many taps share one).
@@ -193,7 +196,7 @@ export async function runNationalMorning(o: NationalMorningOptions): Promise<Nat
           isoMs = now;
           iso = toOffsetIso(new Date(now));
         }
-        const message: TapMessage = { v: 1, id: randomUUID(), seq: seqOf[t]!++, badge: plan.badge[next]!, direction: kind.direction, reason: kind.reason, at: iso };
+        const message: TapMessage = { v: 1, id: timeOrderedUuid(now), seq: seqOf[t]!++, badge: plan.badge[next]!, direction: kind.direction, reason: kind.reason, at: iso };
         if (terminals[t]!.sendMessage(message)) {
           publishedAt.set(message.id, now);
           sent++;

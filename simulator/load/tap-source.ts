@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { timeOrderedUuid } from '../../shared/ids.ts';
 import type { Direction } from '../../shared/registration.ts';
 import type { TapMessage, TapSun } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
@@ -85,7 +85,8 @@ export class TapSource {
     const invalid = this.options.invalidEvery !== undefined && this.options.invalidEvery > 0 && this.produced % this.options.invalidEvery === 0;
     const message: TapMessage = {
       v: 1,
-      id: randomUUID(),
+      // As the product's terminals make them: time-ordered (shared/ids.ts).
+      id: timeOrderedUuid(),
       seq: this.seq++,
       badge: invalid ? 'NOT-A-BADGE' : badge,
       direction,

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../shared/logging.ts';
 import type { TapMessage, TapSun } from '../../shared/mqtt/payloads.ts';
@@ -9,6 +8,7 @@ import { proposeDirection, stateHere, workerShift, type WorkerShift } from './di
 import { CANNOT_REGISTER_KEYS, fitLine, message, spread, type DIRECTION_KEYS, type MessageKey } from './messages.ts';
 import type { Outbox } from './outbox.ts';
 import type { Clock, Panel, PanelButton } from './ports.ts';
+import { timeOrderedUuid } from '../../shared/ids.ts';
 import type { Settings, TerminalState } from './state.ts';
 
 /**
@@ -161,7 +161,8 @@ export class TapPipeline extends EventEmitter<PipelineEvents> {
       tap = outbox.append(
         {
           v: 1,
-          id: randomUUID(),
+          // Time-ordered: the gateway's index of tap ids then grows at its end (shared/ids.ts).
+          id: timeOrderedUuid(),
           badge: uid,
           direction,
           reason,

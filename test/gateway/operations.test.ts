@@ -204,6 +204,9 @@ describe('deployment', () => {
     expect(text).toMatch(/^ExecStart=.*bin\/ciao\.mjs gateway --config \S+$/m);
     expect(text).toMatch(/^KillSignal=SIGTERM$/m);
     expect(text).toMatch(/^UMask=0077$/m);
+    // The allocator settings that keep logins' scrypt memory from staying in the process (docs/PERFORMANCE.md).
+    expect(text).toMatch(/^Environment=MALLOC_ARENA_MAX=2$/m);
+    expect(text).toMatch(/^Environment=UV_THREADPOOL_SIZE=2$/m);
   });
 
   it.skipIf(!hasAnalyze)('passes systemd-analyze verify', async () => {

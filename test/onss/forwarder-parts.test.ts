@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../shared/logging.ts';
 import type { Db } from '../../shared/sqlite.ts';
 import { VirtualClock } from '../../shared/clock.ts';
@@ -11,9 +11,11 @@ import { Sender } from '../../gateway/forward/sender.ts';
 import { ShortWrites } from '../../gateway/forward/short-writes.ts';
 import { DirectForwardWriter } from '../../gateway/forward/forward-writes.ts';
 import { ValidityPoller } from '../../gateway/forward/validity.ts';
+import { Forwarder } from '../../gateway/forward/forwarder.ts';
+import type { ForwarderTuning } from '../../gateway/forward/config.ts';
 import { forwardingStateOf, forwardingSummary, listForwardingStates, outageJournal } from '../../gateway/forward/read-model.ts';
 import { FakeOnssPort } from './fake-onss-port.ts';
-import { openGatewayDb, seedRegistrations, tempDir, validNiss } from './helpers.ts';
+import { openGatewayDb, seedRegistrations, tempDir, validNiss, waitFor } from './helpers.ts';
 
 /**
  * The forwarder's parts, each on its own, against an ONSS held in memory behind the same port (the
@@ -388,5 +390,41 @@ describe('short writes', () => {
     } finally {
       other.close();
     }
+  });
+});
+
+describe('forwarder: small batches', () => {
+  const tuning = (lingerMs: number): ForwarderTuning => ({
+    batchSize: 100, maxBatchesInFlight: 2, requestTimeoutMs: 1000, reconcileDelayMs: 1000, reconcileConcurrency: 1, validityPollIntervalMs: 0,
+    validityPollBatch: 100, validityConcurrency: 1, idlePollMs: 1000, lingerMs, backoffInitialMs: 10, backoffMaxMs: 100, circuitFailureThreshold: 5, circuitOpenMs: 100,
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('waits once for more before sending a batch smaller than a full one', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const forwarder = new Forwarder(db, port, tuning(200), logger, clock);
+    const first = seedRegistrations(db, { count: 1 });
+    const step = forwarder.step();
+    // Taps keep coming while it waits.
+    const more = seedRegistrations(db, { count: 9, start: 1 });
+    await vi.advanceTimersByTimeAsync(200);
+    expect(await step).toBe(true);
+    expect(port.count('send'), 'nothing sent while it waited').toBe(0);
+    await forwarder.step();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(port.calls.filter((c) => c.kind === 'send').map((c) => (c as { refs: string[] }).refs)).toEqual([[...first, ...more].map((t) => port.referenceFor(t))]);
+    vi.useRealTimers();
+    await forwarder.stop();
+  });
+
+  it('sends at once with lingerMs 0', async () => {
+    const forwarder = new Forwarder(db, port, tuning(0), logger, clock);
+    const [tap] = seedRegistrations(db, { count: 1 });
+    await forwarder.step();
+    await waitFor(() => port.count('send') === 1 || undefined, 'the call');
+    expect(port.calls.filter((c) => c.kind === 'send')).toEqual([{ kind: 'send', refs: [port.referenceFor(tap!)] }]);
+    await forwarder.stop();
   });
 });

@@ -35,6 +35,7 @@ export const BENCHMARKS: BenchDefinition[] = [
   { id: 'terminal-replay', title: 'terminal replay of queued taps', file: 'bench/suites/terminal-replay.ts', needs: ['bench/terminal-replay.ts'], timeoutMs: { quick: 240_000, full: 900_000 } },
   { id: 'sun-read', title: 'secure badge read at the terminal', file: 'bench/suites/sun-read.ts', needs: ['bench/sun-read.ts'], timeoutMs: { quick: 120_000, full: 300_000 } },
   { id: 'startup', title: 'start-up time', file: 'bench/suites/startup.ts', timeoutMs: { quick: 180_000, full: 420_000 } },
+  { id: 'cluster', title: 'gateway instances as a cluster', file: 'bench/suites/cluster.ts', timeoutMs: { quick: 300_000, full: 900_000 } },
   { id: 'storage-footprint', title: 'what a tap and a registration weigh on disk', file: 'bench/suites/storage-footprint.ts', timeoutMs: { quick: 180_000, full: 600_000 } },
   // Long: an hour at 1,000 taps/s (plus the drain), and a morning of 5,000 connections (about half an hour).
   { id: 'soak', title: 'soak: an hour at 1,000 taps/s, forwarder on', file: 'bench/suites/soak.ts', timeoutMs: { quick: 420_000, full: 4_800_000 } },

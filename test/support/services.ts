@@ -45,6 +45,8 @@ export interface LocalPostgres extends LocalService {
 
 export interface LocalRedis extends LocalService {
   readonly url: string;
+  /** Starts it again on the same port, after `kill()` (what it held in memory is gone, as after a crash). */
+  restart(): Promise<void>;
 }
 
 const BINARIES: Record<ServiceName, string> = { postgresql: 'postgres (/usr/lib/postgresql/<version>/bin)', redis: 'redis-server', haproxy: 'haproxy' };
@@ -258,8 +260,12 @@ export async function startRedis(): Promise<LocalRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'ciao-redis-'));
   const host = '127.0.0.1';
   const port = await freePort();
-  const spawned = launch(program, ['--port', String(port), '--bind', host, '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'], { cwd: dir });
-  await waitReady('redis-server', spawned, () => redisPing(host, port));
+  const run = async () => {
+    const s = launch(program, ['--port', String(port), '--bind', host, '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'], { cwd: dir });
+    await waitReady('redis-server', s, () => redisPing(host, port));
+    return s;
+  };
+  let spawned = await run();
   return {
     name: 'redis', host, port, dir, url: `redis://${host}:${port}`,
     get pid() { return spawned.child.pid!; },
@@ -270,6 +276,10 @@ export async function startRedis(): Promise<LocalRedis> {
       rmSync(dir, { recursive: true, force: true });
     },
     kill: () => killChild(spawned.child),
+    restart: async () => {
+      if (isAlive(spawned.child)) throw new Error('redis-server is still running: kill() it first');
+      spawned = await run();
+    },
   };
 }
 

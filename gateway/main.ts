@@ -8,6 +8,7 @@ import { openGatewayDatabase, saveMaxShiftHours } from './store/database.ts';
 import { ShiftNotifier } from './terminal-sync/shift-notifier.ts';
 import type { ShiftChange } from './ingest/shift-tracker.ts';
 import type { ClusterBus } from './cluster/redis-bus.ts';
+import { clusterInstanceName } from './cluster/instance-name.ts';
 import { GatewayRunJournal, HEARTBEAT_EVERY_MS } from './status/outage-journal.ts';
 import { saveReleaseHorizonDays } from './site-data/held-tap-release.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
@@ -167,7 +168,8 @@ function database(config: GatewayConfig, clock: Clock, logger: Logger): Componen
       saveMaxShiftHours(db, config.terminals.maxShiftHours);
       saveReleaseHorizonDays(db, config.heldTaps.releaseHorizonDays);
       // The gateway's own stops and starts go in the outage journal, beside ONSS's and the terminals'.
-      const runs = new GatewayRunJournal(db, () => clock.now());
+      // An instance of a cluster beats under its own name: the gateway is out only while none runs.
+      const runs = new GatewayRunJournal(db, () => clock.now(), config.cluster ? clusterInstanceName(config.cluster.instance) : undefined);
       try {
         runs.started();
       } catch (err) {

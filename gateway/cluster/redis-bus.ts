@@ -1,10 +1,10 @@
-import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import mqemitter, { type MQEmitter, type Message } from 'mqemitter';
 import MQEmitterRedis from 'mqemitter-redis';
 import type { Logger } from '../../shared/logging.ts';
 import type { ShiftChange } from '../ingest/shift-tracker.ts';
 import { RoutedEmitter } from './routed-emitter.ts';
+import { clusterInstanceName } from './instance-name.ts';
 
 /**
  * What the instances of a cluster tell each other, over Redis (docs/cluster.md, "Several instances"):
@@ -83,7 +83,7 @@ function whenReady(conn: Redis, timeoutMs: number, url: string): Promise<void> {
 }
 
 export async function connectClusterBus(o: ClusterBusOptions): Promise<ClusterBus> {
-  const instance = o.instance ?? `${hostname()}-${process.pid}`;
+  const instance = clusterInstanceName(o.instance);
   const log = o.logger.child({ component: 'cluster', instance });
   // Our own connections (mqemitter-redis takes them as `subConn`/`pubConn`), so that their comings and goings
   // are ours to watch. Reconnection is ioredis's: every 0.2 s to 2 s, for ever; a command waits through 20

@@ -155,6 +155,11 @@ export const gatewayConfigSchema = z.strictObject({
       channelPrefix: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 letters, digits or _ . : -').default('ciao:'),
       /** How long the start waits for Redis before it fails (the gateway then exits 1 and systemd tries again). */
       connectTimeoutMs: z.number().int('must be a whole number of ms').min(100, 'must be at least 100 ms').max(300_000, 'must be at most 300000 ms').default(10_000),
+      /**
+       * How often each instance says it is alive on Redis; one silent for three of these is gone, and the
+       * others mark offline the terminals still recorded as connected to it.
+       */
+      heartbeatSeconds: z.number().int('must be a whole number of seconds').min(1, 'must be 1 to 60 s').max(60, 'must be 1 to 60 s').default(5),
       /** This instance's name in logs and /health (default: host name and process id). */
       instance: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 letters, digits or _ . : -').optional(),
     })

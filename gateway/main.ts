@@ -118,7 +118,8 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
     cluster?.onShiftChanges((changes) => shifts.notify(changes));
     const publisher = await run.start(terminalSync(config, db, logger, clock, broker, fleet, shifts));
     cluster?.onReconnected(() => publisher.publishAll());
-    const ingest = await run.start(tapIngest(db, logger, metrics, clock, broker, publisher, notifyShifts, forwarder, commits, fleet));
+    const ingest = await run.start(tapIngest(db, logger, metrics, clock, broker, publisher, notifyShifts, forwarder, commits, fleet, cluster?.instance));
+    if (cluster) await run.start(clusterWatch(config, db, logger, cluster, ingest.status));
     // Held taps a site-data change released: terminals learn the shift states, the forwarder sends, the
     // writer thread checks the secure badges' ones.
     siteData.onReleased((r) => {
@@ -240,7 +241,7 @@ function clusterBus(config: GatewayConfig, logger: Logger): Component<ClusterBus
       if (!c) return { value: undefined };
       // Loaded only in a cluster: the Redis client is not on a lone gateway's start.
       const { connectClusterBus } = await import('./cluster/redis-bus.ts');
-      const bus = await connectClusterBus({ url: c.redis, channelPrefix: c.channelPrefix, connectTimeoutMs: c.connectTimeoutMs, instance: c.instance, logger });
+      const bus = await connectClusterBus({ url: c.redis, channelPrefix: c.channelPrefix, connectTimeoutMs: c.connectTimeoutMs, instance: c.instance, heartbeatMs: c.heartbeatSeconds * 1000, logger });
       return { value: bus, stop: () => bus.close() };
     },
   };
@@ -312,7 +313,32 @@ interface Ingest {
   status: TerminalStatusTracker;
 }
 
-function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, notifyShifts: (changes: ShiftChange[]) => void, forwarder: ForwarderHandle | undefined, commits: CommitQueue, fleet: Fleet): Component<Ingest> {
+/**
+ * In a cluster: the terminals of an instance that stopped answering are marked offline
+ * (gateway/cluster/instance-watch.ts); so are those this instance had before it (re)started, which connect
+ * again in a moment if they can.
+ */
+function clusterWatch(config: GatewayConfig, db: Db, logger: Logger, cluster: ClusterBus, status: TerminalStatusTracker): Component<void> {
+  return {
+    name: 'cluster-watch',
+    async start() {
+      status.instanceGone(cluster.instance);
+      const { watchInstances } = await import('./cluster/instance-watch.ts');
+      const watch = watchInstances({
+        db,
+        self: cluster.instance,
+        heartbeatMs: config.cluster!.heartbeatSeconds * 1000,
+        peers: () => cluster.peers(),
+        upForMs: () => cluster.upForMs(),
+        onGone: (instance) => status.instanceGone(instance),
+        logger: logger.child({ component: 'cluster' }),
+      });
+      return { value: undefined, stop: () => watch.stop() };
+    },
+  };
+}
+
+function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, notifyShifts: (changes: ShiftChange[]) => void, forwarder: ForwarderHandle | undefined, commits: CommitQueue, fleet: Fleet, instance: string | undefined): Component<Ingest> {
   return {
     name: 'tap-ingest',
     async start() {
@@ -338,7 +364,7 @@ function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock
         } catch (err) {
           logger.warn({ terminalId, err: (err as Error).message }, 'could not keep a terminal update report');
         }
-      });
+      }, instance);
       // Held taps a release (here or from `ciao admin`) handed to the badge check are settled by the writer.
       taps.settleBadgeChecks();
       publisher.onSiteDataChange(() => taps.settleBadgeChecks());

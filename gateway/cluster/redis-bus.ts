@@ -33,6 +33,10 @@ export interface ClusterBus {
   onShiftChanges(handler: (changes: ShiftChange[]) => void): void;
   /** Redis came back after a loss. */
   onReconnected(handler: () => void): void;
+  /** When each other instance was last heard saying it is alive (ms since the epoch). */
+  peers(): ReadonlyMap<string, number>;
+  /** For how long both Redis connections have been up without a break (0 while one is down). */
+  upForMs(): number;
   close(): Promise<void>;
 }
 
@@ -43,11 +47,14 @@ export interface ClusterBusOptions {
   instance?: string;
   /** Aedes' delivery concurrency (its default, 100). */
   concurrency?: number;
+  /** How often this instance says it is alive (`ciao/cluster/alive`). */
+  heartbeatMs: number;
   logger: Logger;
 }
 
 const ACKS = 'ciao/cluster/acks';
 const SHIFTS = 'ciao/cluster/shifts';
+const ALIVE = 'ciao/cluster/alive';
 
 /** The parts of mqemitter-redis this module relies on beyond its published types (see its source). */
 interface RedisEmitterInternals {
@@ -97,6 +104,8 @@ export async function connectClusterBus(o: ClusterBusOptions): Promise<ClusterBu
   const sub = new Redis(o.url, options);
   let lost = false;
   let closing = false;
+  /** Since when both connections have been up. */
+  let upSince: number | undefined;
   const reconnected: Array<() => void> = [];
   let warned = 0;
   for (const [name, conn] of [['pub', pub], ['sub', sub]] as const) {
@@ -108,9 +117,11 @@ export async function connectClusterBus(o: ClusterBusOptions): Promise<ClusterBu
       }
     });
     conn.on('close', () => {
+      upSince = undefined;
       if (!closing) lost = true;
     });
     conn.on('ready', () => {
+      if (pub.status === 'ready' && sub.status === 'ready') upSince ??= Date.now();
       if (!lost || pub.status !== 'ready' || sub.status !== 'ready') return;
       lost = false;
       log.info('Redis is back: republishing what may have been lost');
@@ -161,6 +172,22 @@ export async function connectClusterBus(o: ClusterBusOptions): Promise<ClusterBu
       resolve,
     ),
   );
+  const peers = new Map<string, number>();
+  await new Promise<void>((resolve) =>
+    remote.on(
+      ALIVE,
+      (m: Message, done) => {
+        if (typeof m.from === 'string' && m.from !== instance) peers.set(m.from, Date.now());
+        done();
+      },
+      resolve,
+    ),
+  );
+  // Said while Redis is away too: the Redis client drops what it cannot send, quietly.
+  const sayAlive = () => remote.emit({ topic: ALIVE, from: instance }, () => undefined);
+  sayAlive();
+  const heartbeat = setInterval(sayAlive, o.heartbeatMs);
+  heartbeat.unref();
   log.info({ redis: redactedRedisUrl(o.url), channelPrefix: o.channelPrefix }, 'joined the cluster');
 
   return {
@@ -182,9 +209,12 @@ export async function connectClusterBus(o: ClusterBusOptions): Promise<ClusterBu
     onReconnected(handler) {
       reconnected.push(handler);
     },
+    peers: () => peers,
+    upForMs: () => (upSince === undefined ? 0 : Date.now() - upSince),
     async close() {
       if (closing) return;
       closing = true;
+      clearInterval(heartbeat);
       // mqemitter-redis quits both connections, letting the commands already sent finish; with Redis away
       // a QUIT would wait for it, so after a short grace the connections are dropped instead.
       const grace = setTimeout(() => {

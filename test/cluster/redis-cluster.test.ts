@@ -210,6 +210,35 @@ describe.skipIf(missing !== undefined)('gateway instances joined over Redis', ()
     expect(a.db().prepare('SELECT COUNT(*) FROM taps WHERE tap_id = ?').pluck().get(tap.id)).toBe(1);
   });
 
+  it('marks offline the terminals of an instance that stopped answering, and only those', async () => {
+    const dirA = mkdtempSync(join(tmpdir(), 'ciao-cluster-a-'));
+    const dirB = mkdtempSync(join(tmpdir(), 'ciao-cluster-b-'));
+    dirs.push(dirA, dirB);
+    const cluster = (instance: string) => ({ redis: redis.url, instance, heartbeatSeconds: 1 });
+    // The first instance is a process of its own, to be SIGKILLed.
+    const a = await startTestGateway({ dir: dirA, child: true, config: { cluster: cluster('gw-a') } });
+    gateways.push(a);
+    const b = await startTestGateway({ dir: dirB, seed: false, config: { database: a.dbPath, cluster: cluster('gw-b') } });
+    gateways.push(b);
+    const withA = a.addTerminal('with-a');
+    const withB = a.addTerminal('with-b');
+    const onA = await Door.connect(a, withA.id, withA.secret);
+    const onB = await Door.connect(b, withB.id, withB.secret);
+    clients.push(onB.client);
+    const status = (id: string) => a.db().prepare('SELECT state, connected_via AS via FROM terminal_status WHERE terminal_id = ?').get(id) as { state: string; via: string | null } | undefined;
+    await waitUntil(() => status(withA.id)?.via === 'gw-a' && status(withB.id)?.via === 'gw-b', { what: 'each terminal recorded with its instance' });
+
+    // The first instance dies, and the terminal on it with it (it does not connect again).
+    await a.kill();
+    await onA.client.endAsync(true);
+    await waitUntil(() => status(withA.id)?.state === 'offline', { what: 'the terminal of the dead instance marked offline', timeoutMs: 20_000 });
+    expect(status(withA.id)).toEqual({ state: 'offline', via: null });
+    expect(status(withB.id)).toEqual({ state: 'online', via: 'gw-b' });
+    const outages = a.db().prepare('SELECT terminal_id AS terminal, cause FROM outage_events WHERE terminal_id IS NOT NULL').all();
+    expect(outages).toEqual([{ terminal: withA.id, cause: 'the gateway instance it was connected to (gw-a) stopped answering' }]);
+    expect(b.logs()).toMatch(/"instance":"gw-a".*a gateway instance stopped answering/);
+  });
+
   it('refuses to start when Redis cannot be reached, naming the setting', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ciao-cluster-x-'));
     dirs.push(dir);
@@ -223,7 +252,8 @@ describe('the cluster section of the gateway config', () => {
     expect(() => parseGatewayConfig({ database: 'g.db', cluster: { redis: 'redis://r:6379', channelPrefix: 'has space' } })).toThrow(/cluster\.channelPrefix/);
     expect(() => parseGatewayConfig({ database: 'g.db', cluster: { redis: 'redis://r:6379', extra: 1 } })).toThrow(/extra/);
     const c = parseGatewayConfig({ database: 'g.db', cluster: { redis: 'redis://r:6379' } }, '/srv', { CIAO_GATEWAY_REDIS_URL: 'redis://:s3cret@10.0.0.5:6379/2' });
-    expect(c.cluster).toEqual({ redis: 'redis://:s3cret@10.0.0.5:6379/2', channelPrefix: 'ciao:', connectTimeoutMs: 10_000 });
+    expect(c.cluster).toEqual({ redis: 'redis://:s3cret@10.0.0.5:6379/2', channelPrefix: 'ciao:', connectTimeoutMs: 10_000, heartbeatSeconds: 5 });
+    expect(() => parseGatewayConfig({ database: 'g.db', cluster: { redis: 'redis://r:6379', heartbeatSeconds: 0 } })).toThrow(/cluster\.heartbeatSeconds.*1 to 60/);
     // Logs and errors never carry the password.
     expect(redactedRedisUrl(c.cluster!.redis)).toBe('redis://:***@10.0.0.5:6379/2');
   });

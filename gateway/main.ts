@@ -40,8 +40,8 @@ import { readReleasePublicKey } from '../shared/release/manifest.ts';
  * metrics over HTTP, and the ONSS forwarder when configured.
  *
  * It is a list of components, started in this order and stopped in reverse (docs/gateway.md, "How it is
- * built"): database, commit-writer, forwarder, cluster-bus, mqtt-broker, terminal-sync, tap-ingest, http,
- * mqtt-listeners, pairing. Each gets
+ * built"): database, commit-writer, forwarder, cluster-bus, mqtt-broker, terminal-sync, tap-ingest,
+ * cluster-watch, http, mqtt-listeners, pairing. Each gets
  * what the earlier ones made; terminals can connect only once everything that serves them runs, and on
  * stop they are turned away first and the database is closed last.
  */

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BenchSize } from './lib/child-main.ts';
-import { machineInfo, describeMachine } from './lib/machine.ts';
+import { machineInfo, describeMachine, readCpuTimes, stealPercentBetween } from './lib/machine.ts';
 import { spawnNodeTs } from './lib/processes.ts';
 import { REPO_ROOT } from './lib/targets.ts';
 import { notRun, parseResultLine, RESULT_PREFIX, withVerdicts, type BenchResult } from './lib/result.ts';
@@ -101,9 +101,12 @@ export async function runBenchmarks(options: RunBenchOptions): Promise<BenchResu
     err.write(`\n== ${def.title} (${def.id})\n`);
     // The load average before each benchmark: figures measured while something else ran are suspect.
     const loadBefore = machineInfo().loadAverage1m;
+    const cpuBefore = readCpuTimes();
     const r = withVerdicts(await runChild(def, options.size, err));
+    const stealPercent = stealPercentBetween(cpuBefore, readCpuTimes());
+    if (stealPercent !== undefined) err.write(`(${def.id}: load average ${loadBefore} before it; ${stealPercent} % of the CPU time stolen by the host while it ran)\n`);
     results.push(r);
-    recorded.push({ ...r, measuredAt: new Date().toISOString(), size: options.size, machine: { ...machine, loadAverage1m: loadBefore } });
+    recorded.push({ ...r, measuredAt: new Date().toISOString(), size: options.size, machine: { ...machine, loadAverage1m: loadBefore, ...(stealPercent !== undefined ? { stealPercent } : {}) } });
     progress.add(1, `last: ${def.id} ${r.status}`);
   }
   progress.finish();

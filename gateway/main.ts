@@ -16,6 +16,7 @@ import { TapIngest } from './ingest/tap-ingest.ts';
 import { InlineWriter, ThreadWriter, type SpawnWriterThread } from './ingest/writers.ts';
 import { CommitQueue } from './ingest/commit-queue.ts';
 import { TerminalStatusTracker } from './status/terminal-status.ts';
+import { Gauge } from 'prom-client';
 import { SitePublisher } from './terminal-sync/publisher.ts';
 import { inEnrolmentMode, terminalCredentials } from './site-data/terminals.ts';
 import { TerminalAuthenticator } from './broker/auth.ts';
@@ -119,7 +120,7 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
     const publisher = await run.start(terminalSync(config, db, logger, clock, broker, fleet, shifts));
     cluster?.onReconnected(() => publisher.publishAll());
     const ingest = await run.start(tapIngest(db, logger, metrics, clock, broker, publisher, notifyShifts, forwarder, commits, fleet, cluster?.instance));
-    if (cluster) await run.start(clusterWatch(config, db, logger, cluster, ingest.status));
+    if (cluster) await run.start(clusterWatch(config, db, logger, metrics, cluster, ingest.status));
     // Held taps a site-data change released: terminals learn the shift states, the forwarder sends, the
     // writer thread checks the secure badges' ones.
     siteData.onReleased((r) => {
@@ -318,16 +319,25 @@ interface Ingest {
  * (gateway/cluster/instance-watch.ts); so are those this instance had before it (re)started, which connect
  * again in a moment if they can.
  */
-function clusterWatch(config: GatewayConfig, db: Db, logger: Logger, cluster: ClusterBus, status: TerminalStatusTracker): Component<void> {
+function clusterWatch(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, cluster: ClusterBus, status: TerminalStatusTracker): Component<void> {
   return {
     name: 'cluster-watch',
     async start() {
+      const heartbeatMs = config.cluster!.heartbeatSeconds * 1000;
+      // Read at each scrape: whether Redis is reachable, and how many other instances were heard lately.
+      new Gauge({ name: 'ciao_gateway_cluster_redis_connected', help: '1 while both Redis connections of the cluster are up', registers: [metrics.registry], collect() {
+        this.set(cluster.connected() ? 1 : 0);
+      } });
+      new Gauge({ name: 'ciao_gateway_cluster_peers', help: 'Other instances heard saying they are alive within three heartbeats', registers: [metrics.registry], collect() {
+        const now = Date.now();
+        this.set([...cluster.peers().values()].filter((t) => now - t <= 3 * heartbeatMs).length);
+      } });
       status.instanceGone(cluster.instance);
       const { watchInstances } = await import('./cluster/instance-watch.ts');
       const watch = watchInstances({
         db,
         self: cluster.instance,
-        heartbeatMs: config.cluster!.heartbeatSeconds * 1000,
+        heartbeatMs,
         peers: () => cluster.peers(),
         upForMs: () => cluster.upForMs(),
         onGone: (instance) => status.instanceGone(instance),

@@ -122,6 +122,8 @@ describe.skipIf(missing !== undefined)('gateway instances joined over Redis', ()
     expect(atBack.shifts.flatMap((m) => m.badges.filter((x) => x.badge === SOLO))).toHaveLength(1);
     expect((await health(a)).cluster).toEqual({ instance: 'gw-a', redis: 'connected' });
     expect((await health(b)).cluster).toEqual({ instance: 'gw-b', redis: 'connected' });
+    expect(await a.metrics()).toMatch(/^ciao_gateway_cluster_redis_connected 1$/m);
+    await waitUntil(async () => (/^ciao_gateway_cluster_peers 1$/m.test(await b.metrics()) ? true : undefined), { what: 'the other instance heard' });
   });
 
   it('delivers the ack of a tap to the instance its terminal moved to while the tap was being committed', async () => {
@@ -189,6 +191,7 @@ describe.skipIf(missing !== undefined)('gateway instances joined over Redis', ()
     await waitUntil(async () => ((await health(a)).cluster?.redis === 'unreachable' ? true : undefined), { what: 'health to say Redis is unreachable' });
     const h = await fetch(`http://127.0.0.1:${a.httpPort}/health`);
     expect(h.status).toBe(200);
+    expect(await a.metrics()).toMatch(/^ciao_gateway_cluster_redis_connected 0$/m);
 
     const tap = makeTap(SOLO, { direction: 'IN', reason: 'work', at: toOffsetIso(new Date(Date.now() - 10_000)) });
     await publishTap(atFront.client, front.id, tap);

@@ -16,7 +16,7 @@ import { benchMain, type BenchSize } from '../lib/child-main.ts';
 import type { BenchResult, Figure } from '../lib/result.ts';
 import { gatewayMissing, prepareGatewayWorkspace, spawnGateway, REPO_ROOT, type GatewayProcess, type GatewayWorkspace } from '../lib/targets.ts';
 import { runLoad, type LoadResult } from '../../simulator/load/index.ts';
-import { serviceMissing, startHaproxy, startPostgres, startRedis, type LocalHaproxy, type LocalRedis } from '../../test/support/services.ts';
+import { serviceMissing, startHaproxy, startPostgres, startRedis, type LocalHaproxy, type LocalRedis } from '../../simulator/services/local-services.ts';
 
 const SIZES: Record<BenchSize, { terminals: number; count: number; warmup: number; latencySeconds: number; takeovers: number }> = {
   quick: { terminals: 48, count: 20_000, warmup: 2_000, latencySeconds: 5, takeovers: 2 },

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serviceMissing, startRedis, type LocalRedis } from '../support/services.ts';
+import { serviceMissing, startRedis, type LocalRedis } from '../../simulator/services/local-services.ts';
 import { ChaosSystem, expectEveryTapExactlyOnce, seededRandom, sleep, waitFor, type GatewayInstance } from './helpers/system.ts';
 
 /**

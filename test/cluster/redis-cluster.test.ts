@@ -10,7 +10,7 @@ import { startTestGateway, type TestGateway } from '../gateway/helpers/start-gat
 import { connectTerminal, makeTap, publishTap } from '../gateway/helpers/mqtt.ts';
 import { waitUntil } from '../gateway/helpers/wait.ts';
 import { TEST_SEED } from '../gateway/helpers/seed.ts';
-import { serviceMissing, startRedis, type LocalRedis } from '../support/services.ts';
+import { serviceMissing, startRedis, type LocalRedis } from '../../simulator/services/local-services.ts';
 import { parseGatewayConfig } from '../../gateway/config.ts';
 import { redactedRedisUrl } from '../../gateway/cluster/redis-bus.ts';
 

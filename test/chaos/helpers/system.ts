@@ -15,7 +15,7 @@ import { loadOrCreateKeyPair } from '../../../simulator/world/keys.ts';
 import { demoKnownData, seedDemoWorld } from '../../../simulator/world/seed-demo.ts';
 import { DEMO_WORKERS } from '../../../simulator/world/seed-data.ts';
 import { waitUntil } from '../../gateway/helpers/wait.ts';
-import { startHaproxy, type LocalHaproxy } from '../../support/services.ts';
+import { startHaproxy, type LocalHaproxy } from '../../../simulator/services/local-services.ts';
 import { expect } from 'vitest';
 
 /**

@@ -4,11 +4,11 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort } from '../../simulator/world/free-port.ts';
-import { waitUntil } from '../gateway/helpers/wait.ts';
+import { freePort } from '../world/free-port.ts';
 
 /**
- * Debian's PostgreSQL, Redis and HAProxy as local processes for tests and benchmarks: each on loopback, on a
+ * Debian's PostgreSQL, Redis and HAProxy as local processes for tests and benchmarks (beside the simulator's
+ * other stand-ins for what a deployment has): each on loopback, on a
  * free port, in a temp directory of its own, never as a system service (scripts/setup.sh installs the
  * packages and keeps Debian from starting them). `start…` resolves once the process answers; `stop()` is the
  * clean stop, `kill()` a SIGKILL of the process and everything it started (for chaos tests).
@@ -170,11 +170,15 @@ export function tcpAnswers(host: string, port: number, timeoutMs = 1000): Promis
   });
 }
 
-function waitReady(what: string, spawned: Spawned, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<true> {
-  return waitUntil(async () => {
+/** Polls `check` every 50 ms until it answers true; fails at once if the process exits, or after the timeout. */
+async function waitReady(what: string, spawned: Spawned, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<true> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
     if (!isAlive(spawned.child)) throw new Error(`${what} exited (code ${spawned.child.exitCode}, signal ${spawned.child.signalCode}): ${spawned.output.join('').slice(-2000)}`);
-    return check();
-  }, { what: `${what} to answer`, timeoutMs, intervalMs: 50 }).then(() => true as const);
+    if (await check()) return true;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} to answer: ${spawned.output.join('').slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /**

@@ -87,6 +87,17 @@ async function twoInstances(): Promise<[TestGateway, TestGateway]> {
   return [a, b];
 }
 
+/** Two instances, the front door connected to the first and the back door to the second, on one site. */
+async function twoDoorsOnTwoInstances() {
+  const [a, b] = await twoInstances();
+  const front = a.addTerminal('front');
+  const back = a.addTerminal('back');
+  const atFront = await Door.connect(a, front.id, front.secret);
+  const atBack = await Door.connect(b, back.id, back.secret);
+  clients.push(atFront.client, atBack.client);
+  return { a, b, front, atFront, atBack };
+}
+
 beforeAll(async () => {
   if (!missing) redis = await startRedis();
 });
@@ -105,12 +116,7 @@ afterAll(async () => {
 
 describe.skipIf(missing !== undefined)('gateway instances joined over Redis', () => {
   it('a tap through one instance changes the proposal at a door connected to the other', async () => {
-    const [a, b] = await twoInstances();
-    const front = a.addTerminal('front');
-    const back = a.addTerminal('back');
-    const atFront = await Door.connect(a, front.id, front.secret);
-    const atBack = await Door.connect(b, back.id, back.secret);
-    clients.push(atFront.client, atBack.client);
+    const { a, b, front, atFront, atBack } = await twoDoorsOnTwoInstances();
     expect(atBack.stateOf(SOLO)).toBeUndefined();
 
     const tap = makeTap(SOLO, { direction: 'IN', reason: 'work', at: toOffsetIso(new Date(Date.now() - 60_000)) });
@@ -180,12 +186,7 @@ describe.skipIf(missing !== undefined)('gateway instances joined over Redis', ()
   });
 
   it('keeps storing and acking taps while Redis is down, says so, and tells the other doors once Redis is back', async () => {
-    const [a, b] = await twoInstances();
-    const front = a.addTerminal('front');
-    const back = a.addTerminal('back');
-    const atFront = await Door.connect(a, front.id, front.secret);
-    const atBack = await Door.connect(b, back.id, back.secret);
-    clients.push(atFront.client, atBack.client);
+    const { a, b, front, atFront, atBack } = await twoDoorsOnTwoInstances();
 
     await redis.kill();
     await waitUntil(async () => ((await health(a)).cluster?.redis === 'unreachable' ? true : undefined), { what: 'health to say Redis is unreachable' });

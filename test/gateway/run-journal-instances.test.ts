@@ -24,29 +24,34 @@ function database(): Db {
 
 const gatewayOutages = (db: Db) => db.prepare("SELECT started_at AS startedAt, ended_at AS endedAt, cause FROM outage_events WHERE scope = 'gateway' ORDER BY id").all() as Array<{ startedAt: string; endedAt: string | null; cause: string }>;
 
+/** Two instances' journals on one database, started and beating once, with a clock the test moves. */
+function twoRunning() {
+  const db = database();
+  const clock = { now: Date.parse('2026-12-02T06:00:00Z'), iso: () => new Date(clock.now).toISOString() };
+  const a = new GatewayRunJournal(db, () => new Date(clock.now), 'gw-a');
+  const b = new GatewayRunJournal(db, () => new Date(clock.now), 'gw-b');
+  a.started();
+  b.started();
+  clock.now += HEARTBEAT_EVERY_MS;
+  a.heartbeat();
+  b.heartbeat();
+  return { db, a, b, clock };
+}
+
 describe('the gateway outage journal with several instances on one database', () => {
   it('journals no outage while another instance runs: a clean stop, a crash and a restart of one of them', () => {
-    const db = database();
-    let now = Date.parse('2026-12-02T06:00:00Z');
-    const clock = () => new Date(now);
-    const a = new GatewayRunJournal(db, clock, 'gw-a');
-    const b = new GatewayRunJournal(db, clock, 'gw-b');
-    a.started();
-    b.started();
-    now += HEARTBEAT_EVERY_MS;
-    a.heartbeat();
-    b.heartbeat();
+    const { db, a, b, clock } = twoRunning();
 
     // gw-a stops cleanly while gw-b runs, and starts again an hour later (gw-b beating all along).
     a.stopped();
     for (let i = 0; i < 60; i++) {
-      now += HEARTBEAT_EVERY_MS;
+      clock.now += HEARTBEAT_EVERY_MS;
       b.heartbeat();
     }
     a.started();
     // gw-b crashes (no stop written); gw-a runs on, and gw-b starts again ten minutes later.
     for (let i = 0; i < 10; i++) {
-      now += HEARTBEAT_EVERY_MS;
+      clock.now += HEARTBEAT_EVERY_MS;
       a.heartbeat();
     }
     b.started();
@@ -54,30 +59,21 @@ describe('the gateway outage journal with several instances on one database', ()
   });
 
   it('journals the outage when the last instance stops, and after a crash of all of them from the newest heartbeat', () => {
-    const db = database();
-    let now = Date.parse('2026-12-02T06:00:00Z');
-    const clock = () => new Date(now);
-    const a = new GatewayRunJournal(db, clock, 'gw-a');
-    const b = new GatewayRunJournal(db, clock, 'gw-b');
-    a.started();
-    b.started();
-    now += HEARTBEAT_EVERY_MS;
-    a.heartbeat();
-    b.heartbeat();
-    const lastBeat = new Date(now).toISOString();
+    const { db, a, b, clock } = twoRunning();
+    const lastBeat = clock.iso();
     // Both crash; gw-a is back 30 minutes later: the gateway was out from the newest heartbeat of either.
-    now += 30 * HEARTBEAT_EVERY_MS;
+    clock.now += 30 * HEARTBEAT_EVERY_MS;
     a.started();
-    const afterCrash = new Date(now).toISOString();
+    const afterCrash = clock.iso();
     expect(gatewayOutages(db)).toEqual([{ startedAt: lastBeat, endedAt: afterCrash, cause: expect.stringMatching(/crash or power cut/) }]);
 
     // gw-a, the only one running, stops cleanly: an outage opens, and closes when gw-b starts.
-    now += HEARTBEAT_EVERY_MS;
-    const stoppedAt = new Date(now).toISOString();
+    clock.now += HEARTBEAT_EVERY_MS;
+    const stoppedAt = clock.iso();
     a.stopped();
-    now += 5 * HEARTBEAT_EVERY_MS;
+    clock.now += 5 * HEARTBEAT_EVERY_MS;
     b.started();
-    expect(gatewayOutages(db).at(-1)).toEqual({ startedAt: stoppedAt, endedAt: new Date(now).toISOString(), cause: 'gateway stopped' });
+    expect(gatewayOutages(db).at(-1)).toEqual({ startedAt: stoppedAt, endedAt: clock.iso(), cause: 'gateway stopped' });
   });
 
   it('keeps a lone gateway as before: its own stop and start', () => {

@@ -6,7 +6,7 @@ import { readForwardingConfig, startForwarder, type ForwarderHandle, type Forwar
 import { configSourceOf, gatewayConfigOf, readGatewaySecrets, type GatewayConfig, type GatewayConfigInput, type GatewaySecrets } from './config.ts';
 import { openGatewayDatabase, saveMaxShiftHours } from './store/database.ts';
 import { ShiftNotifier } from './terminal-sync/shift-notifier.ts';
-import type { ShiftChange } from './ingest/shift-tracker.ts';
+import type { ShiftChange } from './shifts/change.ts';
 import type { ClusterBus } from './cluster/redis-bus.ts';
 import { clusterInstanceName } from './cluster/instance-name.ts';
 import { GatewayRunJournal, HEARTBEAT_EVERY_MS } from './status/outage-journal.ts';

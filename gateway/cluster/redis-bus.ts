@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import mqemitter, { type MQEmitter, type Message } from 'mqemitter';
 import MQEmitterRedis from 'mqemitter-redis';
 import type { Logger } from '../../shared/logging.ts';
-import type { ShiftChange } from '../ingest/shift-tracker.ts';
+import type { ShiftChange } from '../shifts/change.ts';
 import { RoutedEmitter } from './routed-emitter.ts';
 import { clusterInstanceName } from './instance-name.ts';
 

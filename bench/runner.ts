@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BenchSize } from './lib/child-main.ts';
-import { machineInfo, describeMachine } from './lib/machine.ts';
+import { machineInfo, describeMachine, readCpuTimes, stealPercentBetween } from './lib/machine.ts';
 import { spawnNodeTs } from './lib/processes.ts';
 import { REPO_ROOT } from './lib/targets.ts';
 import { notRun, parseResultLine, RESULT_PREFIX, withVerdicts, type BenchResult } from './lib/result.ts';
@@ -35,6 +35,7 @@ export const BENCHMARKS: BenchDefinition[] = [
   { id: 'terminal-replay', title: 'terminal replay of queued taps', file: 'bench/suites/terminal-replay.ts', needs: ['bench/terminal-replay.ts'], timeoutMs: { quick: 240_000, full: 900_000 } },
   { id: 'sun-read', title: 'secure badge read at the terminal', file: 'bench/suites/sun-read.ts', needs: ['bench/sun-read.ts'], timeoutMs: { quick: 120_000, full: 300_000 } },
   { id: 'startup', title: 'start-up time', file: 'bench/suites/startup.ts', timeoutMs: { quick: 180_000, full: 420_000 } },
+  { id: 'cluster', title: 'gateway instances as a cluster', file: 'bench/suites/cluster.ts', timeoutMs: { quick: 300_000, full: 900_000 } },
   { id: 'storage-footprint', title: 'what a tap and a registration weigh on disk', file: 'bench/suites/storage-footprint.ts', timeoutMs: { quick: 180_000, full: 600_000 } },
   // Long: an hour at 1,000 taps/s (plus the drain), and a morning of 5,000 connections (about half an hour).
   { id: 'soak', title: 'soak: an hour at 1,000 taps/s, forwarder on', file: 'bench/suites/soak.ts', timeoutMs: { quick: 420_000, full: 4_800_000 } },
@@ -100,9 +101,12 @@ export async function runBenchmarks(options: RunBenchOptions): Promise<BenchResu
     err.write(`\n== ${def.title} (${def.id})\n`);
     // The load average before each benchmark: figures measured while something else ran are suspect.
     const loadBefore = machineInfo().loadAverage1m;
+    const cpuBefore = readCpuTimes();
     const r = withVerdicts(await runChild(def, options.size, err));
+    const stealPercent = stealPercentBetween(cpuBefore, readCpuTimes());
+    if (stealPercent !== undefined) err.write(`(${def.id}: load average ${loadBefore} before it; ${stealPercent} % of the CPU time stolen by the host while it ran)\n`);
     results.push(r);
-    recorded.push({ ...r, measuredAt: new Date().toISOString(), size: options.size, machine: { ...machine, loadAverage1m: loadBefore } });
+    recorded.push({ ...r, measuredAt: new Date().toISOString(), size: options.size, machine: { ...machine, loadAverage1m: loadBefore, ...(stealPercent !== undefined ? { stealPercent } : {}) } });
     progress.add(1, `last: ${def.id} ${r.status}`);
   }
   progress.finish();

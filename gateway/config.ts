@@ -142,6 +142,28 @@ export const gatewayConfigSchema = z.strictObject({
       maxBytes: z.number().int().min(1024).max(2 ** 31 - 1).default(200 * 1024 * 1024),
     })
     .prefault({}),
+  /**
+   * Several gateway instances as one (docs/cluster.md): their brokers exchange messages over Redis (acks for
+   * a terminal connected to another instance, shift changes, Aedes' own client announcements). Without this
+   * section the gateway is alone, as by default.
+   */
+  cluster: z
+    .strictObject({
+      /** Redis, e.g. redis://:password@10.0.0.5:6379/0 (the password may come from CIAO_GATEWAY_REDIS_URL instead). */
+      redis: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'must be a URL like redis://10.0.0.5:6379/0'),
+      /** Prefix of this cluster's channels, so that several clusters may share one Redis. */
+      channelPrefix: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 letters, digits or _ . : -').default('ciao:'),
+      /** How long the start waits for Redis before it fails (the gateway then exits 1 and systemd tries again). */
+      connectTimeoutMs: z.number().int('must be a whole number of ms').min(100, 'must be at least 100 ms').max(300_000, 'must be at most 300000 ms').default(10_000),
+      /**
+       * How often each instance says it is alive on Redis; one silent for three of these is gone, and the
+       * others mark offline the terminals still recorded as connected to it.
+       */
+      heartbeatSeconds: z.number().int('must be a whole number of seconds').min(1, 'must be 1 to 60 s').max(60, 'must be 1 to 60 s').default(5),
+      /** This instance's name in logs and /health (default: host name and process id). */
+      instance: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 letters, digits or _ . : -').optional(),
+    })
+    .optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   onss: z.unknown().optional(),
 });
@@ -168,6 +190,7 @@ export function parseGatewayConfig(input: unknown, baseDir = process.cwd(), env:
     if (c.mqtt.tls.ca) c.mqtt.tls.ca = abs(c.mqtt.tls.ca);
     if (env.CIAO_GATEWAY_TLS_KEY_PASSPHRASE) c.mqtt.tls.passphrase = env.CIAO_GATEWAY_TLS_KEY_PASSPHRASE;
   }
+  if (c.cluster && env.CIAO_GATEWAY_REDIS_URL) c.cluster.redis = env.CIAO_GATEWAY_REDIS_URL;
   if (c.http.pairing) {
     c.http.pairing.cert = abs(c.http.pairing.cert);
     c.http.pairing.key = abs(c.http.pairing.key);

@@ -6,6 +6,9 @@ import { readForwardingConfig, startForwarder, type ForwarderHandle, type Forwar
 import { configSourceOf, gatewayConfigOf, readGatewaySecrets, type GatewayConfig, type GatewayConfigInput, type GatewaySecrets } from './config.ts';
 import { openGatewayDatabase, saveMaxShiftHours } from './store/database.ts';
 import { ShiftNotifier } from './terminal-sync/shift-notifier.ts';
+import type { ShiftChange } from './shifts/change.ts';
+import type { ClusterBus } from './cluster/redis-bus.ts';
+import { clusterInstanceName } from './cluster/instance-name.ts';
 import { GatewayRunJournal, HEARTBEAT_EVERY_MS } from './status/outage-journal.ts';
 import { saveReleaseHorizonDays } from './site-data/held-tap-release.ts';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
@@ -13,6 +16,7 @@ import { TapIngest } from './ingest/tap-ingest.ts';
 import { InlineWriter, ThreadWriter, type SpawnWriterThread } from './ingest/writers.ts';
 import { CommitQueue } from './ingest/commit-queue.ts';
 import { TerminalStatusTracker } from './status/terminal-status.ts';
+import { Gauge } from 'prom-client';
 import { SitePublisher } from './terminal-sync/publisher.ts';
 import { inEnrolmentMode, terminalCredentials } from './site-data/terminals.ts';
 import { TerminalAuthenticator } from './broker/auth.ts';
@@ -37,8 +41,8 @@ import { readReleasePublicKey } from '../shared/release/manifest.ts';
  * metrics over HTTP, and the ONSS forwarder when configured.
  *
  * It is a list of components, started in this order and stopped in reverse (docs/gateway.md, "How it is
- * built"): database, commit-writer, forwarder, mqtt-broker, terminal-sync, tap-ingest, http, mqtt-listeners,
- * pairing. Each gets
+ * built"): database, commit-writer, forwarder, cluster-bus, mqtt-broker, terminal-sync, tap-ingest,
+ * cluster-watch, http, mqtt-listeners, pairing. Each gets
  * what the earlier ones made; terminals can connect only once everything that serves them runs, and on
  * stop they are turned away first and the database is closed last.
  */
@@ -102,21 +106,32 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
     };
     const commits = await run.start(commitWriter(config, db, logger, badgeKeys, options));
     const forwarder = await run.start(forwarding(onss, db, logger, clock, commits));
-    const broker = await run.start(mqttBroker(config, db, logger, metrics, fleet));
+    const cluster = await run.start(clusterBus(config, logger));
+    const broker = await run.start(mqttBroker(config, db, logger, metrics, fleet, cluster));
     const shifts = new ShiftNotifier(broker, logger.child({ component: 'shifts' }));
+    // In a cluster, each commit's shift changes go to the other instances too: each tells the terminals
+    // connected to it. When Redis comes back after a loss, what crossed meanwhile may be lost: every roster
+    // is published again, with the states of now.
+    const notifyShifts = (changes: ShiftChange[]) => {
+      shifts.notify(changes);
+      cluster?.publishShiftChanges(changes);
+    };
+    cluster?.onShiftChanges((changes) => shifts.notify(changes));
     const publisher = await run.start(terminalSync(config, db, logger, clock, broker, fleet, shifts));
-    const ingest = await run.start(tapIngest(db, logger, metrics, clock, broker, publisher, shifts, forwarder, commits, fleet));
+    cluster?.onReconnected(() => publisher.publishAll());
+    const ingest = await run.start(tapIngest(db, logger, metrics, clock, broker, publisher, notifyShifts, forwarder, commits, fleet, cluster?.instance));
+    if (cluster) await run.start(clusterWatch(config, db, logger, metrics, cluster, ingest.status));
     // Held taps a site-data change released: terminals learn the shift states, the forwarder sends, the
     // writer thread checks the secure badges' ones.
     siteData.onReleased((r) => {
-      shifts.notify(r.shifts);
+      notifyShifts(r.shifts);
       if (r.registrations > 0) forwarder?.wake();
       if (r.badgeChecks > 0) ingest.taps.settleBadgeChecks();
     });
     const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
     // The desk reader attached to this machine, on which the console personalises blank secure badges.
     const badgeDesk = new BadgeDesk({ db, keys: badgeKeys, settings: config.badgeSecurity.deskReader, logger: logger.child({ component: 'badge-desk' }), now: () => clock.now() });
-    const http = await run.start(httpServer({ config, db, logger, metrics, clock, broker, taps: ingest.taps, badgeKeys: new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, pairing: () => pairingInfo.current, fleet, badgeDesk, forwarder }));
+    const http = await run.start(httpServer({ config, db, logger, metrics, clock, broker, taps: ingest.taps, badgeKeys: new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, pairing: () => pairingInfo.current, fleet, badgeDesk, forwarder, cluster }));
     const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest, publisher, fleet));
     const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening, fleet));
     pairingInfo.current = pairing;
@@ -155,7 +170,8 @@ function database(config: GatewayConfig, clock: Clock, logger: Logger): Componen
       saveMaxShiftHours(db, config.terminals.maxShiftHours);
       saveReleaseHorizonDays(db, config.heldTaps.releaseHorizonDays);
       // The gateway's own stops and starts go in the outage journal, beside ONSS's and the terminals'.
-      const runs = new GatewayRunJournal(db, () => clock.now());
+      // An instance of a cluster beats under its own name: the gateway is out only while none runs.
+      const runs = new GatewayRunJournal(db, () => clock.now(), config.cluster ? clusterInstanceName(config.cluster.instance) : undefined);
       try {
         runs.started();
       } catch (err) {
@@ -217,7 +233,22 @@ function forwarding(settings: ForwardingSettings | undefined, db: Db, logger: Lo
   };
 }
 
-function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, fleet: Fleet): Component<TerminalBroker> {
+/** The other instances of a cluster, over Redis (only with a `cluster` section; docs/cluster.md). */
+function clusterBus(config: GatewayConfig, logger: Logger): Component<ClusterBus | undefined> {
+  return {
+    name: 'cluster-bus',
+    async start() {
+      const c = config.cluster;
+      if (!c) return { value: undefined };
+      // Loaded only in a cluster: the Redis client is not on a lone gateway's start.
+      const { connectClusterBus } = await import('./cluster/redis-bus.ts');
+      const bus = await connectClusterBus({ url: c.redis, channelPrefix: c.channelPrefix, connectTimeoutMs: c.connectTimeoutMs, instance: c.instance, heartbeatMs: c.heartbeatSeconds * 1000, logger });
+      return { value: bus, stop: () => bus.close() };
+    },
+  };
+}
+
+function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, fleet: Fleet, cluster: ClusterBus | undefined): Component<TerminalBroker> {
   return {
     name: 'mqtt-broker',
     async start() {
@@ -242,6 +273,7 @@ function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
         },
         { drainTimeoutMs: config.mqtt.drainTimeoutMs, maxTopicLevels: config.mqtt.maxTopicLevels, maxPacketBytes: config.mqtt.maxPacketBytes },
         logger.child({ component: 'broker' }),
+        cluster,
       );
       return { value: broker, stop: () => broker.close() };
     },
@@ -282,7 +314,41 @@ interface Ingest {
   status: TerminalStatusTracker;
 }
 
-function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, shifts: ShiftNotifier, forwarder: ForwarderHandle | undefined, commits: CommitQueue, fleet: Fleet): Component<Ingest> {
+/**
+ * In a cluster: the terminals of an instance that stopped answering are marked offline
+ * (gateway/cluster/instance-watch.ts); so are those this instance had before it (re)started, which connect
+ * again in a moment if they can.
+ */
+function clusterWatch(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, cluster: ClusterBus, status: TerminalStatusTracker): Component<void> {
+  return {
+    name: 'cluster-watch',
+    async start() {
+      const heartbeatMs = config.cluster!.heartbeatSeconds * 1000;
+      // Read at each scrape: whether Redis is reachable, and how many other instances were heard lately.
+      new Gauge({ name: 'ciao_gateway_cluster_redis_connected', help: '1 while both Redis connections of the cluster are up', registers: [metrics.registry], collect() {
+        this.set(cluster.connected() ? 1 : 0);
+      } });
+      new Gauge({ name: 'ciao_gateway_cluster_peers', help: 'Other instances heard saying they are alive within three heartbeats', registers: [metrics.registry], collect() {
+        const now = Date.now();
+        this.set([...cluster.peers().values()].filter((t) => now - t <= 3 * heartbeatMs).length);
+      } });
+      status.instanceGone(cluster.instance);
+      const { watchInstances } = await import('./cluster/instance-watch.ts');
+      const watch = watchInstances({
+        db,
+        self: cluster.instance,
+        heartbeatMs,
+        peers: () => cluster.peers(),
+        upForMs: () => cluster.upForMs(),
+        onGone: (instance) => status.instanceGone(instance),
+        logger: logger.child({ component: 'cluster' }),
+      });
+      return { value: undefined, stop: () => watch.stop() };
+    },
+  };
+}
+
+function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, notifyShifts: (changes: ShiftChange[]) => void, forwarder: ForwarderHandle | undefined, commits: CommitQueue, fleet: Fleet, instance: string | undefined): Component<Ingest> {
   return {
     name: 'tap-ingest',
     async start() {
@@ -297,7 +363,7 @@ function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock
         // Read at the moment of the ack (unknown badges only, so rarely): a mode just turned on applies at once.
         inEnrolment: (id) => inEnrolmentMode(db, id, clock.now()),
         onRegistrations: () => forwarder?.wake(),
-        onShiftChanges: (changes) => shifts.notify(changes),
+        onShiftChanges: notifyShifts,
         now: () => clock.now().getTime(),
       });
       const status = new TerminalStatusTracker((item) => taps.note(item), logger, () => clock.now(), (terminalId, report) => {
@@ -308,7 +374,7 @@ function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock
         } catch (err) {
           logger.warn({ terminalId, err: (err as Error).message }, 'could not keep a terminal update report');
         }
-      });
+      }, instance);
       // Held taps a release (here or from `ciao admin`) handed to the badge check are settled by the writer.
       taps.settleBadgeChecks();
       publisher.onSiteDataChange(() => taps.settleBadgeChecks());
@@ -342,9 +408,11 @@ interface HttpDeps {
   badgeDesk: BadgeDesk;
   /** Absent when this gateway does not forward to ONSS. */
   forwarder: ForwarderHandle | undefined;
+  /** Absent when this gateway is not in a cluster. */
+  cluster: ClusterBus | undefined;
 }
 
-function httpServer({ config, db, logger, metrics, clock, broker, taps, badgeKeys, options, siteData, pairing, fleet, badgeDesk, forwarder }: HttpDeps): Component<FastifyInstance> {
+function httpServer({ config, db, logger, metrics, clock, broker, taps, badgeKeys, options, siteData, pairing, fleet, badgeDesk, forwarder, cluster }: HttpDeps): Component<FastifyInstance> {
   return {
     name: 'http',
     async start() {
@@ -356,7 +424,15 @@ function httpServer({ config, db, logger, metrics, clock, broker, taps, badgeKey
             health: {
               problem: () => (taps.degraded && `database commits failing (${taps.degraded})`) || badgeKeys.problem(),
               // A standby (another gateway holds the forwarder lease) is healthy: it takes terminals and taps.
-              details: () => ({ terminalsOnline: broker.connectedTerminals().length, pendingTaps: taps.pending, forwarder: forwarder?.role() ?? 'off', ...(forwarder?.holder() ? { forwarderHolder: forwarder.holder() } : {}) }),
+              // In a cluster, Redis away does not make an instance unhealthy (its terminals' taps are stored and
+              // acked), but it is said: acks and shift changes for other instances wait for it.
+              details: () => ({
+                terminalsOnline: broker.connectedTerminals().length,
+                pendingTaps: taps.pending,
+                forwarder: forwarder?.role() ?? 'off',
+                ...(forwarder?.holder() ? { forwarderHolder: forwarder.holder() } : {}),
+                ...(cluster ? { cluster: { instance: cluster.instance, redis: cluster.connected() ? 'connected' : 'unreachable' } } : {}),
+              }),
             },
           }),
         );

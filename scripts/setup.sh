@@ -10,7 +10,7 @@
 #   curl, jq                                  the certificate pairing recipe of docs/mqtt-api.md, which a test runs as written
 #   python3, make, g++                        to build native modules (better-sqlite3, pcsclite) when no prebuilt fits
 #   postgresql, redis-server, haproxy         the cluster's real parts (docs/cluster.md): tests and benchmarks start each as a
-#                                             process of their own on loopback (test/support/services.ts), never as a service
+#                                             process of their own on loopback (simulator/services/local-services.ts), never as a service
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -94,7 +94,7 @@ export function renderSummary(results: RecordedResult[]): string {
   const notes: string[] = [];
   for (const r of results) {
     const date = r.measuredAt.slice(0, 16).replace('T', ' ');
-    const load = r.machine.loadAverage1m !== undefined ? `, load ${r.machine.loadAverage1m}` : '';
+    const load = (r.machine.loadAverage1m !== undefined ? `, load ${r.machine.loadAverage1m}` : '') + (r.machine.stealPercent !== undefined ? `, steal ${r.machine.stealPercent} %` : '');
     const machine = `${r.machine.nproc} CPUs, ${(r.machine.memoryMiB / 1024).toFixed(1)} GiB, ${r.machine.cpuModel}${load}`;
     if (r.status !== 'ok' && r.figures.length === 0) {
       lines.push(`| ${cell(r.title)} | ${r.status === 'failed' ? 'failed' : 'not run'} | | | ${r.size} | ${date} | ${cell(machine)} |`);

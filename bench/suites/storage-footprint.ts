@@ -4,7 +4,7 @@
  * forwarded to the ONSS emulator and its validity settled, the gateway stops cleanly; then the database is
  * measured table by table with SQLite's dbstat (pages of each table and its indexes, free pages apart):
  * bytes per tap (the `taps` table) and per registration (`registrations` plus the forwarder's
- * `forward_state`). The same rows are then copied into a real PostgreSQL (test/support/services.ts) with the
+ * `forward_state`). The same rows are then copied into a real PostgreSQL (simulator/services/local-services.ts) with the
  * same columns (types mapped), keys and indexes, and measured with pg_total_relation_size: what the
  * PostgreSQL adapter of the next step should expect, before its own schema exists.
  */
@@ -19,7 +19,7 @@ import { runLoad } from '../../simulator/load/index.ts';
 import { startEmulator } from '../../simulator/emulator/index.ts';
 import { loadOrCreateKeyPair } from '../../simulator/world/keys.ts';
 import { createLogger } from '../../shared/logging.ts';
-import { serviceMissing, startPostgres } from '../../test/support/services.ts';
+import { serviceMissing, startPostgres } from '../../simulator/services/local-services.ts';
 
 const SIZES: Record<BenchSize, { terminals: number; count: number }> = {
   quick: { terminals: 20, count: 20_000 },

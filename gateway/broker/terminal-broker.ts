@@ -4,6 +4,7 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { WebSocketServer, createWebSocketStream } from 'ws';
+import type { MQEmitter } from 'mqemitter';
 import type { Logger } from '../../shared/logging.ts';
 import { checkPublish, checkSubscribe, topicFor } from '../../shared/mqtt/topics.ts';
 import type { Ack } from '../../shared/mqtt/payloads.ts';
@@ -44,6 +45,16 @@ function clientErrorReason(message: string): ClientErrorReason | undefined {
   if (/too many levels/.test(message)) return 'too-many-topic-levels';
   if (/drain timeout/.test(message)) return 'drain-timeout';
   return undefined;
+}
+
+/**
+ * The broker's side of a cluster (gateway/cluster/redis-bus.ts): the emitter Aedes delivers with, and acks
+ * that cross to the instance their terminal is connected to.
+ */
+export interface BrokerCluster {
+  mq: MQEmitter;
+  sendAck(terminalId: string, payload: Buffer): void;
+  onAck(handler: (terminalId: string, payload: Buffer) => void): void;
 }
 
 export interface BrokerOptions {
@@ -116,7 +127,7 @@ function closeServer(server: TcpServer | TlsServer | HttpServer | undefined): Pr
   return new Promise((resolve) => (server && server.listening ? server.close(() => resolve()) : resolve()));
 }
 
-export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, logger: Logger): Promise<TerminalBroker> {
+export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, logger: Logger, cluster?: BrokerCluster): Promise<TerminalBroker> {
   const report = (terminalId: string | undefined, err: Error) => {
     const reason = clientErrorReason(err.message);
     if (reason) g.onClientError?.(reason, terminalId, err.message);
@@ -137,8 +148,23 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
   /** Of those, the ones connected now (kept as they come and go: the notifier asks after every commit). */
   const shiftReceivers = new Set<string>();
   let traffic: TerminalTraffic | undefined;
+  /**
+   * In a cluster: connections closed because their terminal connected to another instance (MQTT's one session
+   * per client id, kept across the cluster by Aedes' `$SYS/<broker>/new/clients` announcement). Such a close
+   * is no disconnection of the terminal: neither it nor the last will it publishes may mark the terminal
+   * offline, which the instance it is on now has just marked online.
+   */
+  const movedAway = new WeakSet<Client>();
 
+  // Registered on the emitter before Aedes registers its own listener (which closes the older connection), so
+  // that ours runs first, while the connection is still ours to recognise.
+  cluster?.mq.on('$SYS/+/new/clients', (packet, done) => {
+    const client = connected.get(String(packet.payload));
+    if (client && String(packet.topic).split('/')[1] !== broker.id) movedAway.add(client);
+    done();
+  });
   const broker = await Aedes.createBroker({
+    ...(cluster ? { mq: cluster.mq } : {}),
     drainTimeout: o.drainTimeoutMs,
     maxTopicLevels: o.maxTopicLevels,
     maxClientsIdLength: 64,
@@ -185,7 +211,8 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
         packet.retain = false;
         traffic.onTap(terminalId, payload);
       } else if (allowed.value.kind === 'status') {
-        traffic.onStatus(terminalId, payload);
+        // The last will of a connection closed because its terminal moved to another instance says nothing.
+        if (!client || !movedAway.has(client)) traffic.onStatus(terminalId, payload);
       }
       callback(null);
     },
@@ -214,7 +241,8 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
     if (connected.get(client.id) !== client) return;
     connected.delete(client.id);
     shiftReceivers.delete(client.id);
-    traffic?.onDisconnected(client.id);
+    // Nor one whose terminal moved to another instance.
+    if (!movedAway.has(client)) traffic?.onDisconnected(client.id);
   });
   broker.on('clientError', (client: Client, err: Error) => {
     logger.debug({ terminalId: client?.id, err: err.message }, 'client error');
@@ -223,6 +251,14 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
   broker.on('connectionError', (_client: Client, err: Error) => {
     logger.debug({ err: err.message }, 'connection error');
     report(undefined, err);
+  });
+
+  // An ack for a terminal connected here, from the instance that stored its tap (the terminal moved).
+  const ackPacket = (terminalId: string, payload: Buffer) => ({ cmd: 'publish' as const, topic: topicFor(terminalId, 'acks'), payload, qos: 1 as const, retain: false, dup: false });
+  cluster?.onAck((terminalId, payload) => {
+    connected.get(terminalId)?.publish(ackPacket(terminalId, payload), (err?: Error) => {
+      if (err) logger.warn({ terminalId, err: err.message }, 'ack from another instance not published');
+    });
   });
 
   // Acks are small writes that follow a PUBACK: with Nagle's algorithm they would wait for the client's
@@ -259,13 +295,16 @@ export async function createTerminalBroker(g: BrokerGuards, o: BrokerOptions, lo
   return {
     sendAck(terminalId, ack) {
       const client = connected.get(terminalId);
-      const packet = { cmd: 'publish' as const, topic: topicFor(terminalId, 'acks'), payload: Buffer.from(JSON.stringify(ack)), qos: 1 as const, retain: false, dup: false };
+      const packet = ackPacket(terminalId, Buffer.from(JSON.stringify(ack)));
       const done = (err?: Error) => {
         if (err) logger.warn({ terminalId, err: err.message }, 'ack not published');
       };
       if (!client) {
-        // Not connected: the broker keeps it for a persistent session, if the terminal has one.
-        broker.publish(packet, done);
+        // Not connected here: in a cluster, the instance it is connected to now delivers it; otherwise the
+        // broker keeps it for a persistent session, if the terminal has one. A terminal that gets no ack
+        // sends the tap again, which is stored once and acked again.
+        if (cluster) cluster.sendAck(terminalId, packet.payload);
+        else broker.publish(packet, done);
         return;
       }
       const socket = socketOf.get(client);

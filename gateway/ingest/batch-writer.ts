@@ -4,7 +4,8 @@ import type { FieldProblem } from '../../shared/problems.ts';
 import { decodeTap, type RejectReason, type Tap } from '../../shared/mqtt/payloads.ts';
 import { Enricher, type EnrichmentResult, type EnrichmentStatus } from './enrich.ts';
 import { BadgeSecurityCheck, type BadgeCheckOptions } from './badge-check.ts';
-import { ShiftTracker, type ShiftChange } from './shift-tracker.ts';
+import { ShiftTracker } from './shift-tracker.ts';
+import type { ShiftChange } from '../shifts/change.ts';
 import { TapTimeCheck } from './time-check.ts';
 import { TerminalOutages } from '../status/outage-journal.ts';
 import { ReleaseWrites, settleBadgeChecks } from '../site-data/held-tap-release.ts';
@@ -56,13 +57,19 @@ export interface BadgeChecksItem {
   at: string;
 }
 
-/** A terminal came online, went offline, or reported its status: written with the next batch. */
+/**
+ * A terminal came online, went offline, or reported its status: written with the next batch. In a cluster,
+ * `instance-gone` marks offline every terminal still recorded as connected to an instance that stopped
+ * answering (`instance`; `terminalId` is empty).
+ */
 export interface StatusItem {
   kind: 'status';
   terminalId: string;
-  change: 'online' | 'offline' | 'report';
+  change: 'online' | 'offline' | 'report' | 'instance-gone';
   /** Gateway clock. */
   at: string;
+  /** The cluster instance the terminal connected to (`online`), or the one gone (`instance-gone`). */
+  instance?: string;
   report?: { state: 'online' | 'offline'; at: string; version?: string; queued?: number; clockSkewMs?: number; configVersion?: number; cannotRegister?: readonly string[] };
 }
 
@@ -135,13 +142,19 @@ export class BatchWriter {
     );
 
     const connected = db.prepare(
-      `INSERT INTO terminal_status (terminal_id, state, connected_at, updated_at) VALUES (?, 'online', ?, ?)
-       ON CONFLICT (terminal_id) DO UPDATE SET state = 'online', connected_at = excluded.connected_at, updated_at = excluded.updated_at`,
+      `INSERT INTO terminal_status (terminal_id, state, connected_at, updated_at, connected_via) VALUES (?, 'online', ?, ?, ?)
+       ON CONFLICT (terminal_id) DO UPDATE SET state = 'online', connected_at = excluded.connected_at, updated_at = excluded.updated_at, connected_via = excluded.connected_via`,
     );
     const disconnected = db.prepare(
       `INSERT INTO terminal_status (terminal_id, state, disconnected_at, updated_at) VALUES (?, 'offline', ?, ?)
-       ON CONFLICT (terminal_id) DO UPDATE SET state = 'offline', disconnected_at = excluded.disconnected_at, updated_at = excluded.updated_at`,
+       ON CONFLICT (terminal_id) DO UPDATE SET state = 'offline', disconnected_at = excluded.disconnected_at, updated_at = excluded.updated_at, connected_via = NULL`,
     );
+    const instanceGone = db
+      .prepare(
+        `UPDATE terminal_status SET state = 'offline', disconnected_at = ?, updated_at = ?, connected_via = NULL
+         WHERE connected_via = ? AND state = 'online' RETURNING terminal_id`,
+      )
+      .pluck();
     const reported = db.prepare(
       `INSERT INTO terminal_status (terminal_id, state, reported_at, version, queued, reported_skew_ms, config_version, cannot_register, updated_at) VALUES (@id, @state, @at, @version, @queued, @skew, @configVersion, @cannot, @now)
        ON CONFLICT (terminal_id) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at, cannot_register = excluded.cannot_register,
@@ -156,8 +169,12 @@ export class BatchWriter {
     const outages = new TerminalOutages(db);
     const writeStatus = (item: StatusItem) => {
       if (item.change === 'online') {
-        connected.run(item.terminalId, item.at, item.at);
+        connected.run(item.terminalId, item.at, item.at, item.instance ?? null);
         outages.online(item.terminalId, item.at);
+      } else if (item.change === 'instance-gone') {
+        for (const id of instanceGone.all(item.at, item.at, item.instance ?? '') as string[]) {
+          outages.offline(id, item.at, `the gateway instance it was connected to (${item.instance}) stopped answering`);
+        }
       } else if (item.change === 'offline') {
         disconnected.run(item.terminalId, item.at, item.at);
         outages.offline(item.terminalId, item.at, 'connection to the gateway lost');

@@ -3,7 +3,7 @@ import type { BadgeChecksItem, ForwardItem, IngestItem, PayloadItem, StatusItem 
 import type { FieldProblem } from '../../shared/problems.ts';
 import type { RejectReason } from '../../shared/mqtt/payloads.ts';
 import type { CommitWriter } from './writers.ts';
-import type { ShiftChange } from './shift-tracker.ts';
+import type { ShiftChange } from '../shifts/change.ts';
 
 /**
  * Group commit: taps arriving within a short window (or until the batch is full) are written in one

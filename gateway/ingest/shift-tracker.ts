@@ -1,6 +1,6 @@
 import type { Db } from '../../shared/sqlite.ts';
-import type { ShiftStateName } from '../../shared/mqtt/payloads.ts';
 import { stateAfterTap } from '../shifts/fold.ts';
+import type { ShiftChange } from '../shifts/change.ts';
 
 /**
  * Each worker's shift state (gateway/shifts/fold.ts), kept in `worker_shifts` in the transaction that stores
@@ -14,15 +14,6 @@ import { stateAfterTap } from '../shifts/fold.ts';
  * Used by ingest (writer thread) and by the release of held taps (the site-data transaction); the table is
  * the only copy, so neither needs to tell the other.
  */
-export interface ShiftChange {
-  workerId: string;
-  state: ShiftStateName;
-  /** The instant the state was set (ms). */
-  sinceMs: number;
-  siteId: string;
-  rev: number;
-}
-
 export interface AttributedTap {
   tapId: string;
   atMs: number;

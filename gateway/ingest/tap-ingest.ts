@@ -8,7 +8,7 @@ import { InlineWriter, type CommitWriter } from './writers.ts';
 import { CommitQueue } from './commit-queue.ts';
 import type { StatusItem } from './batch-writer.ts';
 import { ackDisplay } from './display.ts';
-import type { ShiftChange } from './shift-tracker.ts';
+import type { ShiftChange } from '../shifts/change.ts';
 
 /** Where acks go: the broker adapter publishes them on the terminal's `acks` topic (QoS 1). */
 export interface AckSink {

@@ -1,6 +1,6 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { Actor } from './audit.ts';
-import type { ShiftChange } from '../ingest/shift-tracker.ts';
+import type { ShiftChange } from '../shifts/change.ts';
 
 /**
  * Where the release of held taps plugs in. A tap held for review (unknown badge, badge not valid that day,

@@ -14,7 +14,9 @@ import type { OutageFact } from '../remarks/model.ts';
  *   entry names the reasons, and a new entry starts when they change;
  * - a **gateway outage**: from the gateway's own stop to its next start. A clean stop opens the entry and the
  *   next start closes it; after a crash or a power cut (no stop written) the start records the time from the
- *   last heartbeat (written every minute) to now.
+ *   last heartbeat (written every minute) to now. Several processes on one database (a cluster's instances,
+ *   a warm standby) are one gateway: each beats under its own name, and the gateway is out only while none
+ *   runs. A stop while another beats is no outage, nor a start after a crash while another was running.
  * Journal ids are `gw-<n>`, apart from the forwarder's numeric ones.
  */
 export const HEARTBEAT_EVERY_MS = 60_000;
@@ -71,18 +73,38 @@ export class TerminalOutages {
 
 const GATEWAY_SCOPE = 'gateway';
 
+/** Heartbeats older than this are of processes gone (a cluster instance named after its pid): forgotten. */
+const FORGET_BEATS_AFTER_MS = 7 * 24 * 3_600_000;
+
 /** The gateway's own stops and starts. */
 export class GatewayRunJournal {
-  constructor(private readonly db: Db, private readonly now: () => Date = () => new Date()) {}
+  /** Its heartbeat's key: `heartbeat` for a lone gateway, `heartbeat:<instance>` for an instance of several. */
+  private readonly key: string;
 
-  /** At start: close the entry a clean stop opened, or record the time since the last heartbeat. */
+  constructor(private readonly db: Db, private readonly now: () => Date = () => new Date(), instance?: string) {
+    this.key = instance ? `heartbeat:${instance}` : 'heartbeat';
+  }
+
+  /** The newest heartbeat of the processes on this database other than this one (ISO), if any. */
+  private othersLastBeat(): string | undefined {
+    return (this.db.prepare("SELECT MAX(value) FROM gateway_settings WHERE (key = 'heartbeat' OR key LIKE 'heartbeat:%') AND key <> ?").pluck().get(this.key) as string | null) ?? undefined;
+  }
+
+  private alive(beat: string | undefined, at: string): boolean {
+    return beat !== undefined && Date.parse(at) - Date.parse(beat) <= 2 * HEARTBEAT_EVERY_MS;
+  }
+
+  /** At start: close the entry a clean stop opened, or record the time since the last heartbeat of any process. */
   started(): void {
     const at = this.now().toISOString();
     this.db.transaction(() => {
+      this.db.prepare("DELETE FROM gateway_settings WHERE key LIKE 'heartbeat:%' AND value < ?").run(new Date(Date.parse(at) - FORGET_BEATS_AFTER_MS).toISOString());
       const closed = this.db.prepare('UPDATE outage_events SET ended_at = ? WHERE scope = ? AND ended_at IS NULL').run(at, GATEWAY_SCOPE).changes;
       if (closed === 0) {
-        const last = this.db.prepare("SELECT value FROM gateway_settings WHERE key = 'heartbeat'").pluck().get() as string | undefined;
-        if (last && Date.parse(at) - Date.parse(last) > 2 * HEARTBEAT_EVERY_MS) {
+        const own = this.db.prepare('SELECT value FROM gateway_settings WHERE key = ?').pluck().get(this.key) as string | undefined;
+        const others = this.othersLastBeat();
+        const last = [own, others].filter((b): b is string => b !== undefined).sort().at(-1);
+        if (last && !this.alive(last, at)) {
           this.db.prepare('INSERT INTO outage_events (scope, started_at, ended_at, cause) VALUES (?, ?, ?, ?)').run(GATEWAY_SCOPE, last, at, 'gateway not running (stopped without a clean stop: crash or power cut; from its last heartbeat)');
         }
       }
@@ -99,13 +121,17 @@ export class GatewayRunJournal {
     }
   }
 
-  /** At a clean stop: the gateway is out from now until its next start. */
+  /** At a clean stop: the gateway is out from now until its next start, unless another process still runs. */
   stopped(): void {
-    this.db.prepare('INSERT INTO outage_events (scope, started_at, cause) VALUES (?, ?, ?)').run(GATEWAY_SCOPE, this.now().toISOString(), 'gateway stopped');
+    const at = this.now().toISOString();
+    this.db.transaction(() => {
+      if (this.alive(this.othersLastBeat(), at)) return;
+      this.db.prepare('INSERT INTO outage_events (scope, started_at, cause) VALUES (?, ?, ?)').run(GATEWAY_SCOPE, at, 'gateway stopped');
+    }).immediate();
   }
 
   private beat(at: string): void {
-    this.db.prepare("INSERT INTO gateway_settings (key, value) VALUES ('heartbeat', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(at);
+    this.db.prepare('INSERT INTO gateway_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(this.key, at);
   }
 }
 

@@ -20,6 +20,8 @@ export interface TerminalStatusRow {
   last_tap_at: string | null;
   connected_at: string | null;
   disconnected_at: string | null;
+  /** In a cluster: the instance the terminal is connected to. */
+  connected_via?: string | null;
   updated_at: string;
 }
 
@@ -30,10 +32,17 @@ export class TerminalStatusTracker {
     private readonly now: () => Date = () => new Date(),
     /** Sees each valid report as well (the fleet keeps what terminals say about their updates). */
     private readonly onReport?: (terminalId: string, report: TerminalStatus) => void,
+    /** In a cluster: this instance's name, recorded with each terminal that connects to it. */
+    private readonly instance?: string,
   ) {}
 
   online(terminalId: string): void {
-    this.note({ kind: 'status', terminalId, change: 'online', at: this.now().toISOString() });
+    this.note({ kind: 'status', terminalId, change: 'online', at: this.now().toISOString(), ...(this.instance ? { instance: this.instance } : {}) });
+  }
+
+  /** In a cluster: an instance stopped answering; the terminals still recorded as connected to it are offline. */
+  instanceGone(instance: string): void {
+    this.note({ kind: 'status', terminalId: '', change: 'instance-gone', at: this.now().toISOString(), instance });
   }
 
   offline(terminalId: string): void {

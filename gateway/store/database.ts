@@ -7,6 +7,7 @@ import { DAY_CORRECT_MIGRATIONS } from './day-correct-schema.ts';
 import { DEFAULT_MAX_SHIFT_HOURS } from '../../shared/mqtt/payloads.ts';
 import { FLEET_MIGRATIONS } from '../fleet/schema.ts';
 import { TAP_ROWS_MIGRATIONS } from './tap-rows-schema.ts';
+import { CLUSTER_MIGRATIONS } from './cluster-schema.ts';
 
 /**
  * Opens the gateway database (WAL, synchronous=FULL, mode 0600) with the gateway's tables in place.
@@ -19,6 +20,7 @@ export function openGatewayDatabase(path: string, options: OpenOptions = {}): Db
   migrate(db, 'badge-security', BADGE_SECURITY_MIGRATIONS);
   migrate(db, 'day-correct', DAY_CORRECT_MIGRATIONS);
   migrate(db, 'fleet', FLEET_MIGRATIONS);
+  migrate(db, 'cluster', CLUSTER_MIGRATIONS);
   // After the components that added columns to `taps`: the table is rebuilt with them.
   migrate(db, 'one-row-per-tap', TAP_ROWS_MIGRATIONS);
   return db;

@@ -1,7 +1,7 @@
 import type { Logger } from '../../shared/logging.ts';
 import { API_VERSION, type ShiftChange as ShiftEntry, type ShiftsMessage } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
-import type { ShiftChange } from '../ingest/shift-tracker.ts';
+import type { ShiftChange } from '../shifts/change.ts';
 
 /** A roster's workers: worker id -> that worker's badges in it (terminal-view.ts RosterView.workers). */
 type Roster = ReadonlyMap<string, string[]>;

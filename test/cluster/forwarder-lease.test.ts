@@ -15,7 +15,7 @@ import { openGatewayDb, rsaKeyPair, seedRegistrations, tempDir } from '../onss/h
 import { startEmulator } from '../../simulator/emulator/index.ts';
 import { startForwarder, type ForwarderHandle } from '../../gateway/forward/index.ts';
 import { waitUntil } from '../gateway/helpers/wait.ts';
-import { serviceMissing, startPostgres, type LocalPostgres } from '../support/services.ts';
+import { serviceMissing, startPostgres, type LocalPostgres } from '../../simulator/services/local-services.ts';
 
 /**
  * The forwarder lease (gateway/forward/lease.ts): one holder at a time, renewed, taken over when its holder

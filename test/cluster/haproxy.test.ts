@@ -9,7 +9,7 @@ import { addTerminal } from '../../gateway/site-data/terminals.ts';
 import { startTestGateway, type TestGateway } from '../gateway/helpers/start-gateway.ts';
 import { waitUntil } from '../gateway/helpers/wait.ts';
 import { startSimTerminal, tempDir, type SimTerminal } from '../terminal/helpers/harness.ts';
-import { serviceMissing, tcpAnswers } from '../support/services.ts';
+import { serviceMissing, tcpAnswers } from '../../simulator/services/local-services.ts';
 import { shellBlockAfter } from '../support/docs-recipes.ts';
 
 /**

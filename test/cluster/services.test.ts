@@ -2,10 +2,10 @@ import { connect, createServer, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { freePort } from '../../simulator/world/free-port.ts';
-import { redisPing, serviceMissing, startHaproxy, startPostgres, startRedis, tcpAnswers, type LocalService } from '../support/services.ts';
+import { redisPing, serviceMissing, startHaproxy, startPostgres, startRedis, tcpAnswers, type LocalService } from '../../simulator/services/local-services.ts';
 
 /**
- * The real PostgreSQL, Redis and HAProxy the cluster tests and benchmarks start (test/support/services.ts):
+ * The real PostgreSQL, Redis and HAProxy the cluster tests and benchmarks start (simulator/services/local-services.ts):
  * each answers on loopback once started, survives what it must (PostgreSQL a SIGKILL, its committed rows
  * intact), and leaves no process behind when stopped or killed.
  */

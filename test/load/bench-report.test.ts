@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { SUMMARY_END, SUMMARY_START, readResults, renderConsoleTable, replaceSummary, updatePerformanceDoc, writeResults, type RecordedResult } from '../../bench/lib/report.ts';
 import { parseResultLine, RESULT_PREFIX, withVerdicts, type BenchResult } from '../../bench/lib/result.ts';
-import { cpuModelFromCpuinfo } from '../../bench/lib/machine.ts';
+import { cpuModelFromCpuinfo, cpuTimesFromProcStat, stealPercentBetween } from '../../bench/lib/machine.ts';
 import { runBenchmarks, runChild, type BenchDefinition } from '../../bench/runner.ts';
 
 const machine = { nproc: 2, memoryMiB: 4096, cpuModel: 'Test CPU @ 2.0GHz', node: 'v20.0.0', platform: 'linux-x64', hostname: 'h' };
@@ -106,6 +106,17 @@ describe('bench result writer', () => {
     expect(cpuModelFromCpuinfo('processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t: fpu\n')).toBe('Intel(R) Xeon(R) Processor');
     expect(parseResultLine(`progress\n${RESULT_PREFIX}${JSON.stringify(latency)}\n`)).toEqual(latency);
     expect(parseResultLine('no result here\n')).toBeUndefined();
+  });
+
+  it('tells how much CPU time the host took while a benchmark ran, from /proc/stat', () => {
+    const before = cpuTimesFromProcStat('cpu  1000 10 300 5000 20 0 5 100 0 0\ncpu0 500 5 150 2500 10 0 2 50 0 0\nintr 1\n');
+    const after = cpuTimesFromProcStat('cpu  1600 10 400 5300 20 0 5 400 0 0\ncpu0 800 5 200 2650 10 0 2 200 0 0\n');
+    expect(before).toEqual({ total: 6435, steal: 100 });
+    // 1,300 ticks passed, 300 of them stolen.
+    expect(stealPercentBetween(before, after)).toBe(23.1);
+    expect(stealPercentBetween(after, before)).toBeUndefined();
+    expect(cpuTimesFromProcStat('cpu  1 2 3\n')).toBeUndefined();
+    expect(cpuTimesFromProcStat('no cpu line')).toBeUndefined();
   });
 });
 

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createLogger } from '../../../shared/logging.ts';
@@ -15,6 +15,7 @@ import { loadOrCreateKeyPair } from '../../../simulator/world/keys.ts';
 import { demoKnownData, seedDemoWorld } from '../../../simulator/world/seed-demo.ts';
 import { DEMO_WORKERS } from '../../../simulator/world/seed-data.ts';
 import { waitUntil } from '../../gateway/helpers/wait.ts';
+import { startHaproxy, type LocalHaproxy } from '../../../simulator/services/local-services.ts';
 import { expect } from 'vitest';
 
 /**
@@ -241,6 +242,20 @@ export interface ChaosOptions {
   gatewayDbDir?: string;
   terminals?: number;
   groups?: number;
+  /**
+   * Several `ciao gateway` instances on the one database, joined over Redis (`cluster`), behind HAProxy
+   * (deploy/haproxy-ciao.cfg with one `server` line per instance): each terminal lists HAProxy first, then
+   * every instance, and has no proxy of its own.
+   */
+  cluster?: { instances: number; redisUrl: string };
+}
+
+/** One gateway instance of the system, and where it listens. */
+export interface GatewayInstance {
+  process: GatewayProcess;
+  name: string;
+  mqttPort: number;
+  httpPort: number;
 }
 
 export interface Verification {
@@ -295,7 +310,12 @@ export interface OutageEntry {
 
 export class ChaosSystem {
   emulator!: EmulatorHandle;
+  /** The gateway (the first instance of a cluster). */
   gateway!: GatewayProcess;
+  readonly instances: GatewayInstance[] = [];
+  /** HAProxy in front of a cluster's instances. */
+  lb: LocalHaproxy | undefined;
+  lbPort = 0;
   groups: TerminalGroup[] = [];
   proxies = new Map<string, TcpProxy>();
   terminalIds: string[] = [];
@@ -346,38 +366,58 @@ export class ChaosSystem {
       remarksDelayMs: 0,
     });
 
-    this.mqttPort = await freePort();
-    this.httpPort = await freePort();
-    const configPath = join(dir, 'gateway.json');
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        database: this.gatewayDbPath,
-        mqtt: { host: '127.0.0.1', port: this.mqttPort, drainTimeoutMs: 1000 },
-        http: { host: '127.0.0.1', port: this.httpPort },
-        logLevel: 'warn',
-        onss: {
-          baseUrl: this.emulator.url,
-          clientId: 'chaos-gateway',
-          privateKey: join(dir, 'onss-key.pem'),
-          batchSize: 100,
-          requestTimeoutMs: 2000,
-          reconcileDelayMs: 300,
-          backoffInitialMs: 50,
-          backoffMaxMs: 1000,
-          circuitFailureThreshold: 5,
-          circuitOpenMs: 1000,
-          idlePollMs: 200,
-          validityPollIntervalMs: 0,
-          ...forwarding,
-        },
-      }),
-    );
-    this.gateway = new GatewayProcess(configPath, join(dir, 'gateway.log'));
-    await this.gateway.start();
+    const cluster = this.options.cluster;
+    const count = cluster?.instances ?? 1;
+    for (let i = 1; i <= count; i++) {
+      const name = `gw-${i}`;
+      const mqttPort = await freePort();
+      const httpPort = await freePort();
+      const file = (ext: string) => join(dir, count === 1 ? `gateway.${ext}` : `gateway-${i}.${ext}`);
+      writeFileSync(
+        file('json'),
+        JSON.stringify({
+          database: this.gatewayDbPath,
+          mqtt: { host: '127.0.0.1', port: mqttPort, drainTimeoutMs: 1000 },
+          http: { host: '127.0.0.1', port: httpPort },
+          logLevel: 'warn',
+          ...(cluster ? { cluster: { redis: cluster.redisUrl, instance: name } } : {}),
+          onss: {
+            baseUrl: this.emulator.url,
+            clientId: 'chaos-gateway',
+            privateKey: join(dir, 'onss-key.pem'),
+            batchSize: 100,
+            requestTimeoutMs: 2000,
+            reconcileDelayMs: 300,
+            backoffInitialMs: 50,
+            backoffMaxMs: 1000,
+            circuitFailureThreshold: 5,
+            circuitOpenMs: 1000,
+            idlePollMs: 200,
+            validityPollIntervalMs: 0,
+            ...forwarding,
+          },
+        }),
+      );
+      this.instances.push({ process: new GatewayProcess(file('json'), file('log')), name, mqttPort, httpPort });
+    }
+    this.gateway = this.instances[0]!.process;
+    this.mqttPort = this.instances[0]!.mqttPort;
+    this.httpPort = this.instances[0]!.httpPort;
+    for (const g of this.instances) await g.process.start();
+    if (cluster) {
+      // The configuration operators use, with one server line per instance.
+      this.lbPort = await freePort();
+      const servers = this.instances.map((g) => `    server ${g.name} 127.0.0.1:${g.mqttPort} check port ${g.httpPort}`).join('\n');
+      const text = readFileSync(join(REPO, 'deploy', 'haproxy-ciao.cfg'), 'utf8').replace(/^ {4}server gw1 .*\n {4}server gw2 .*$/m, servers);
+      this.lb = await startHaproxy({ config: { text }, env: { CIAO_LB_LISTEN: `127.0.0.1:${this.lbPort}` }, listens: [{ host: '127.0.0.1', port: this.lbPort }] });
+    }
 
     const specs: TerminalSpec[] = [];
     for (const id of this.terminalIds) {
+      if (cluster) {
+        specs.push({ id, secret: secrets[id]!, url: [`mqtt://127.0.0.1:${this.lbPort}`, ...this.instances.map((g) => `mqtt://127.0.0.1:${g.mqttPort}`)], outbox: join(dir, 'terminals', `${id}.db`) });
+        continue;
+      }
       const proxy = await startTcpProxy({ port: this.mqttPort });
       this.proxies.set(id, proxy);
       specs.push({ id, secret: secrets[id]!, url: `mqtt://127.0.0.1:${proxy.port}`, outbox: join(dir, 'terminals', `${id}.db`) });
@@ -390,6 +430,30 @@ export class ChaosSystem {
       this.groups.push(group);
     }
     await Promise.all(this.groups.map((g) => g.start()));
+  }
+
+  /** What an instance's /health says (undefined while it does not answer). */
+  async health(g: GatewayInstance): Promise<{ status: string; terminalsOnline: number; forwarder: string; cluster?: { redis: string } } | undefined> {
+    if (!g.process.alive) return undefined;
+    try {
+      const r = await fetch(`http://127.0.0.1:${g.httpPort}/health`, { signal: AbortSignal.timeout(2000) });
+      return (await r.json()) as { status: string; terminalsOnline: number; forwarder: string };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Terminals connected to the instances that run, by their /health. */
+  async terminalsOnline(): Promise<number> {
+    let n = 0;
+    for (const g of this.instances) n += (await this.health(g))?.terminalsOnline ?? 0;
+    return n;
+  }
+
+  /** The instance that holds the forwarder lease now, if one does. */
+  async forwarderHolder(): Promise<GatewayInstance | undefined> {
+    for (const g of this.instances) if ((await this.health(g))?.forwarder === 'forwarding') return g;
+    return undefined;
   }
 
   groupOf(terminal: string): TerminalGroup {
@@ -551,10 +615,12 @@ export class ChaosSystem {
     this.stopLoad();
     for (const g of this.groups) await g.stop().catch(() => undefined);
     for (const g of this.groups) if (g.alive) await g.kill9();
-    if (this.gateway?.alive) {
-      const code = await this.gateway.stop();
-      if (code !== 0) throw new Error(`gateway exited with code ${code} on SIGTERM`);
+    for (const g of this.instances) {
+      if (!g.process.alive) continue;
+      const code = await g.process.stop();
+      if (code !== 0) throw new Error(`gateway ${g.name} exited with code ${code} on SIGTERM`);
     }
+    await this.lb?.stop();
     for (const p of this.proxies.values()) await p.close();
     await this.emulator?.stop();
   }
@@ -563,7 +629,8 @@ export class ChaosSystem {
   async kill(): Promise<void> {
     this.stopLoad();
     for (const g of this.groups) await g.kill9();
-    await this.gateway?.kill9();
+    for (const g of this.instances) await g.process.kill9();
+    await this.lb?.kill().catch(() => undefined);
     for (const p of this.proxies.values()) await p.close().catch(() => undefined);
     await this.emulator?.stop().catch(() => undefined);
   }

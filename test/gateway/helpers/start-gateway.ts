@@ -7,7 +7,7 @@ import { createLogger } from '../../../shared/logging.ts';
 import type { Db } from '../../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../../gateway/store/database.ts';
 import { addTerminal as addTerminalRow } from '../../../gateway/site-data/terminals.ts';
-import { startGateway, type RunningGateway } from '../../../gateway/main.ts';
+import { startGateway, type RunningGateway, type StartGatewayOptions } from '../../../gateway/main.ts';
 import type { GatewayConfigInput } from '../../../gateway/config.ts';
 import { seedTestWorld, TEST_SEED, type TestSeed } from './seed.ts';
 import { waitUntil } from './wait.ts';
@@ -30,6 +30,8 @@ export interface StartTestGatewayOptions {
   dir?: string;
   /** In-process only: the gateway's clock (a virtual one to cross midnight). */
   clock?: Clock;
+  /** In-process only: options of `startGateway` (a commit gate, say). */
+  gatewayOptions?: Pick<StartGatewayOptions, 'mayCommit'>;
 }
 
 export interface TestGateway {
@@ -116,7 +118,7 @@ export async function startTestGateway(opts: StartTestGatewayOptions = {}): Prom
   if (!opts.child) {
     const dest = pino.destination({ dest: logPath, sync: true, mkdir: true });
     const logger = createLogger('gateway', { level: 'debug' }, dest);
-    const gateway = await startGateway(config, { logger, ...(opts.clock ? { clock: opts.clock } : {}) });
+    const gateway = await startGateway(config, { logger, ...opts.gatewayOptions, ...(opts.clock ? { clock: opts.clock } : {}) });
     Object.assign(t, { gateway, mqttPort: gateway.mqttPort, httpPort: gateway.httpPort, tlsPort: gateway.tlsPort, wsPort: gateway.wsPort });
     t.stop = async () => {
       await gateway.stop();

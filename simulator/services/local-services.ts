@@ -4,11 +4,11 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort } from '../../simulator/world/free-port.ts';
-import { waitUntil } from '../gateway/helpers/wait.ts';
+import { freePort } from '../world/free-port.ts';
 
 /**
- * Debian's PostgreSQL, Redis and HAProxy as local processes for tests and benchmarks: each on loopback, on a
+ * Debian's PostgreSQL, Redis and HAProxy as local processes for tests and benchmarks (beside the simulator's
+ * other stand-ins for what a deployment has): each on loopback, on a
  * free port, in a temp directory of its own, never as a system service (scripts/setup.sh installs the
  * packages and keeps Debian from starting them). `start…` resolves once the process answers; `stop()` is the
  * clean stop, `kill()` a SIGKILL of the process and everything it started (for chaos tests).
@@ -45,6 +45,8 @@ export interface LocalPostgres extends LocalService {
 
 export interface LocalRedis extends LocalService {
   readonly url: string;
+  /** Starts it again on the same port, after `kill()` (what it held in memory is gone, as after a crash). */
+  restart(): Promise<void>;
 }
 
 const BINARIES: Record<ServiceName, string> = { postgresql: 'postgres (/usr/lib/postgresql/<version>/bin)', redis: 'redis-server', haproxy: 'haproxy' };
@@ -168,11 +170,15 @@ export function tcpAnswers(host: string, port: number, timeoutMs = 1000): Promis
   });
 }
 
-function waitReady(what: string, spawned: Spawned, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<true> {
-  return waitUntil(async () => {
+/** Polls `check` every 50 ms until it answers true; fails at once if the process exits, or after the timeout. */
+async function waitReady(what: string, spawned: Spawned, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<true> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
     if (!isAlive(spawned.child)) throw new Error(`${what} exited (code ${spawned.child.exitCode}, signal ${spawned.child.signalCode}): ${spawned.output.join('').slice(-2000)}`);
-    return check();
-  }, { what: `${what} to answer`, timeoutMs, intervalMs: 50 }).then(() => true as const);
+    if (await check()) return true;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} to answer: ${spawned.output.join('').slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /**
@@ -258,8 +264,12 @@ export async function startRedis(): Promise<LocalRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'ciao-redis-'));
   const host = '127.0.0.1';
   const port = await freePort();
-  const spawned = launch(program, ['--port', String(port), '--bind', host, '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'], { cwd: dir });
-  await waitReady('redis-server', spawned, () => redisPing(host, port));
+  const run = async () => {
+    const s = launch(program, ['--port', String(port), '--bind', host, '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'], { cwd: dir });
+    await waitReady('redis-server', s, () => redisPing(host, port));
+    return s;
+  };
+  let spawned = await run();
   return {
     name: 'redis', host, port, dir, url: `redis://${host}:${port}`,
     get pid() { return spawned.child.pid!; },
@@ -270,6 +280,10 @@ export async function startRedis(): Promise<LocalRedis> {
       rmSync(dir, { recursive: true, force: true });
     },
     kill: () => killChild(spawned.child),
+    restart: async () => {
+      if (isAlive(spawned.child)) throw new Error('redis-server is still running: kill() it first');
+      spawned = await run();
+    },
   };
 }
 

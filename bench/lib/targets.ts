@@ -269,7 +269,8 @@ export async function spawnGateway(configPath: string, nodeFlags: string[] = [],
     const { launcher, env } = ciaoCommand('compiled', release);
     proc = spawnProcess(process.execPath, [...nodeFlags, launcher, 'gateway', '--config', configPath], { cwd: REPO_ROOT, env: { ...env, ...GATEWAY_SERVICE_ENV } });
   } else {
-    proc = spawnProcess(process.execPath, [...nodeFlags, '--import', 'tsx', join(REPO_ROOT, 'bin/ciao.mjs'), 'gateway', '--config', configPath], { cwd: REPO_ROOT, env: { ...process.env, ...GATEWAY_SERVICE_ENV } });
+    // The sources of this checkout, even where a build left dist/ behind (bin/ciao.mjs would run that).
+    proc = spawnProcess(process.execPath, [...nodeFlags, '--import', 'tsx', join(REPO_ROOT, 'bin/ciao.mjs'), 'gateway', '--config', configPath], { cwd: REPO_ROOT, env: { ...process.env, ...GATEWAY_SERVICE_ENV, CIAO_FROM_SOURCE: '1' } });
   }
   try {
     const ready = await firstJsonLine<{ mqttPort: number; httpPort: number }>(proc, 120_000, (v) => v.event === 'gateway-ready');

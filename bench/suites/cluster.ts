@@ -127,7 +127,7 @@ export async function runClusterBench(sizeName: BenchSize): Promise<Omit<BenchRe
   if (missing) return { status: 'not-run', reason: missing, figures: [] };
   const failures: string[] = [];
   const results: Record<string, LoadResult> = {};
-  const pgNotRun = 'not run: the PostgreSQL storage adapter is the next step of docs/cluster.md (the instances share a SQLite file here)';
+  const pgNotRun = 'the PostgreSQL storage adapter is the next step of docs/cluster.md (the instances share a SQLite file here)';
   const redis = await startRedis();
   let latency: LoadResult | undefined;
   const takeover: Record<string, number[]> = {};

@@ -179,7 +179,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
       for (const c of faultClears.splice(0).sort((a, b) => a.at.getTime() - b.at.getTime())) {
         if (c.at <= target) {
           await runClock(world, clock, c.at, options.speed);
-          world.emulator.clearFaults();
+          setOnssFaults(world, undefined);
         } else faultClears.push(c);
       }
       await runClock(world, clock, target, options.speed);
@@ -193,7 +193,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     // OUTs show, heal every fault, and wait until every registration has been settled with ONSS.
     const [y, m, d] = day.split('-').map(Number) as [number, number, number];
     const end = new Date(Math.max(fromLocal({ year: y, month: m, day: d, hour: 23, minute: 59 }).getTime() + 15 * 3_600_000, lastStep + 17 * 3_600_000));
-    world.emulator.clearFaults();
+    setOnssFaults(world, undefined);
     for (const t of world.terminals.values()) t.proxy.restore();
     clock.advanceTo(end);
     await settle(world, clock, settleMs);
@@ -245,6 +245,25 @@ async function runClock(world: World, clock: VirtualClock, target: Date, speed: 
  * stored registration answered by ONSS. What cannot move (a cut network, an ONSS outage) stops the wait once
  * nothing has changed for a while, so a scripted fault still plays out in virtual time.
  */
+/** Worlds whose ONSS emulator has a fault set now: their forwarder may be stuck, and waiting for it would not end. */
+const onssFaulted = new WeakSet<World>();
+
+function setOnssFaults(world: World, faults: FaultSettings | undefined): void {
+  if (faults) {
+    world.emulator.setFaults(faults);
+    onssFaulted.add(world);
+  } else {
+    world.emulator.clearFaults();
+    onssFaulted.delete(world);
+  }
+}
+
+/**
+ * Waits until nothing is on its way: terminals' outboxes empty, nothing waiting, in flight or to retry at the
+ * forwarder. While ONSS has a fault, the forwarder may be stuck for as long as it lasts: then a state that has
+ * not changed for a second is taken as settled. Otherwise it is waited for (up to a minute, however busy the
+ * machine): jumping ahead while a registration is on its way would make it late in virtual time.
+ */
 async function quiesce(world: World): Promise<void> {
   const pending = () => {
     let queued = 0;
@@ -255,7 +274,9 @@ async function quiesce(world: World): Promise<void> {
   const IDLE = '0/0/0/0';
   let last = pending();
   let unchangedSince = Date.now();
-  while (last !== IDLE && Date.now() - unchangedSince < 1_000) {
+  const started = Date.now();
+  const patienceMs = () => (onssFaulted.has(world) ? 1_000 : 60_000);
+  while (last !== IDLE && Date.now() - unchangedSince < patienceMs() && Date.now() - started < 60_000) {
     await new Promise((r) => setTimeout(r, 10));
     const now = pending();
     if (now !== last) {
@@ -292,9 +313,9 @@ async function runStep(ctx: StepContext, step: ScenarioStep, target: Date, fault
     return undefined;
   }
   if ('onss' in step) {
-    if (step.onss.fault === 'clear') world.emulator.clearFaults();
+    if (step.onss.fault === 'clear') setOnssFaults(world, undefined);
     else {
-      world.emulator.setFaults(FAULTS[step.onss.fault]!);
+      setOnssFaults(world, FAULTS[step.onss.fault]!);
       if (step.onss.for) faultClears.push({ at: new Date(target.getTime() + durationMs(step.onss.for)) });
     }
     return undefined;

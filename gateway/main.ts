@@ -96,7 +96,9 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
   const metrics = createGatewayMetrics();
   const run = new Lifecycle(logger);
   try {
-    const db = await run.start(database(config, clock, logger));
+    // In a cluster, this instance's name: in the outage journal, on Redis and in each terminal's status.
+    const instance = config.cluster ? clusterInstanceName(config.cluster.instance) : undefined;
+    const db = await run.start(database(config, clock, logger, instance));
     const siteData = new SiteDataService(db, { now: () => clock.now() });
     const fleet: Fleet = {
       ca: terminalCa,
@@ -106,7 +108,7 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
     };
     const commits = await run.start(commitWriter(config, db, logger, badgeKeys, options));
     const forwarder = await run.start(forwarding(onss, db, logger, clock, commits));
-    const cluster = await run.start(clusterBus(config, logger));
+    const cluster = await run.start(clusterBus(config, logger, instance));
     const broker = await run.start(mqttBroker(config, db, logger, metrics, fleet, cluster));
     const shifts = new ShiftNotifier(broker, logger.child({ component: 'shifts' }));
     // In a cluster, each commit's shift changes go to the other instances too: each tells the terminals
@@ -157,7 +159,7 @@ interface Fleet {
   releaseKeyPem?: string;
 }
 
-function database(config: GatewayConfig, clock: Clock, logger: Logger): Component<Db> {
+function database(config: GatewayConfig, clock: Clock, logger: Logger, instance: string | undefined): Component<Db> {
   return {
     name: 'database',
     start() {
@@ -171,7 +173,7 @@ function database(config: GatewayConfig, clock: Clock, logger: Logger): Componen
       saveReleaseHorizonDays(db, config.heldTaps.releaseHorizonDays);
       // The gateway's own stops and starts go in the outage journal, beside ONSS's and the terminals'.
       // An instance of a cluster beats under its own name: the gateway is out only while none runs.
-      const runs = new GatewayRunJournal(db, () => clock.now(), config.cluster ? clusterInstanceName(config.cluster.instance) : undefined);
+      const runs = new GatewayRunJournal(db, () => clock.now(), instance);
       try {
         runs.started();
       } catch (err) {
@@ -234,7 +236,7 @@ function forwarding(settings: ForwardingSettings | undefined, db: Db, logger: Lo
 }
 
 /** The other instances of a cluster, over Redis (only with a `cluster` section; docs/cluster.md). */
-function clusterBus(config: GatewayConfig, logger: Logger): Component<ClusterBus | undefined> {
+function clusterBus(config: GatewayConfig, logger: Logger, instance: string | undefined): Component<ClusterBus | undefined> {
   return {
     name: 'cluster-bus',
     async start() {
@@ -242,7 +244,7 @@ function clusterBus(config: GatewayConfig, logger: Logger): Component<ClusterBus
       if (!c) return { value: undefined };
       // Loaded only in a cluster: the Redis client is not on a lone gateway's start.
       const { connectClusterBus } = await import('./cluster/redis-bus.ts');
-      const bus = await connectClusterBus({ url: c.redis, channelPrefix: c.channelPrefix, connectTimeoutMs: c.connectTimeoutMs, instance: c.instance, heartbeatMs: c.heartbeatSeconds * 1000, logger });
+      const bus = await connectClusterBus({ url: c.redis, channelPrefix: c.channelPrefix, connectTimeoutMs: c.connectTimeoutMs, instance, heartbeatMs: c.heartbeatSeconds * 1000, logger });
       return { value: bus, stop: () => bus.close() };
     },
   };

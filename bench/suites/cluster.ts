@@ -16,6 +16,7 @@ import { benchMain, type BenchSize } from '../lib/child-main.ts';
 import type { BenchResult, Figure } from '../lib/result.ts';
 import { gatewayMissing, prepareGatewayWorkspace, spawnGateway, REPO_ROOT, type GatewayProcess, type GatewayWorkspace } from '../lib/targets.ts';
 import { runLoad, type LoadResult } from '../../simulator/load/index.ts';
+import { summarise } from '../../simulator/load/latency.ts';
 import { serviceMissing, startHaproxy, startPostgres, startRedis, type LocalHaproxy, type LocalRedis } from '../../simulator/services/local-services.ts';
 
 const SIZES: Record<BenchSize, { terminals: number; count: number; warmup: number; latencySeconds: number; takeovers: number }> = {
@@ -115,10 +116,7 @@ async function takeovers(c: Cluster, rounds: number): Promise<number[]> {
   return times;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)]! : null;
-};
+const median = (xs: number[]) => summarise(xs)?.p50Ms ?? null;
 const round1 = (x: number | null | undefined) => (x === null || x === undefined ? null : Math.round(x * 10) / 10);
 
 export async function runClusterBench(sizeName: BenchSize): Promise<Omit<BenchResult, 'id' | 'title'>> {

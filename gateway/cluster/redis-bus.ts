@@ -148,8 +148,17 @@ export async function connectClusterBus(o: ClusterBusOptions): Promise<ClusterBu
 
   const ackHandlers: Array<(terminalId: string, payload: Buffer) => void> = [];
   const shiftHandlers: Array<(changes: ShiftChange[]) => void> = [];
+  // While Redis is away, every message waiting in the Redis client fails after its retries: said once every
+  // 10 s with how many, not once per message.
+  let unsent = 0;
+  let unsentSaidAt = 0;
   const emitted = (err?: Error) => {
-    if (err) log.warn({ err: err.message }, 'a message for the other instances was not sent');
+    if (!err) return;
+    unsent += 1;
+    if (Date.now() - unsentSaidAt < 10_000) return;
+    unsentSaidAt = Date.now();
+    log.warn({ err: err.message, unsent }, 'messages for the other instances were not sent');
+    unsent = 0;
   };
   // Subscribed before the gateway goes on, so that nothing sent once it is up is missed.
   await new Promise<void>((resolve) =>

@@ -7,7 +7,7 @@ import { topicFor } from '../../shared/mqtt/topics.ts';
 import { ackSchema, rosterSchema, shiftsMessageSchema, type Ack, type Roster, type ShiftsMessage } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
 import { startTestGateway, type TestGateway } from '../gateway/helpers/start-gateway.ts';
-import { connectTerminal, makeTap, publishTap } from '../gateway/helpers/mqtt.ts';
+import { connectTerminal, makeTap, newestShiftState, publishTap } from '../gateway/helpers/mqtt.ts';
 import { waitUntil } from '../gateway/helpers/wait.ts';
 import { TEST_SEED } from '../gateway/helpers/seed.ts';
 import { serviceMissing, startRedis, type LocalRedis } from '../../simulator/services/local-services.ts';
@@ -50,11 +50,7 @@ class Door {
 
   /** The newest state heard for a badge: the highest revision of rosters and shifts messages. */
   stateOf(badge: string) {
-    const heard = [
-      ...this.rosters.flatMap((r) => (r.badges[badge]?.shift ? [r.badges[badge]!.shift!] : [])),
-      ...this.shifts.flatMap((m) => m.badges.filter((b) => b.badge === badge)),
-    ];
-    return heard.sort((a, b) => b.rev - a.rev)[0];
+    return newestShiftState(this.rosters, this.shifts, badge);
   }
 }
 
@@ -241,6 +237,25 @@ describe.skipIf(missing !== undefined)('gateway instances joined over Redis', ()
     const outages = a.db().prepare('SELECT terminal_id AS terminal, cause FROM outage_events WHERE terminal_id IS NOT NULL').all();
     expect(outages).toEqual([{ terminal: withA.id, cause: 'the gateway instance it was connected to (gw-a) stopped answering' }]);
     expect(b.logs()).toMatch(/"instance":"gw-a".*a gateway instance stopped answering/);
+  });
+
+  it('marks offline, when an instance starts again, the terminals its previous run had', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ciao-cluster-a-'));
+    dirs.push(dir);
+    // Alone in its cluster, and with heartbeats a minute apart: only its own start can mark the terminal.
+    const a = await startTestGateway({ dir, child: true, config: { cluster: { redis: redis.url, instance: 'gw-a', heartbeatSeconds: 60 } } });
+    gateways.push(a);
+    const t = a.addTerminal('before-restart');
+    const door = await Door.connect(a, t.id, t.secret);
+    const status = () => a.db().prepare('SELECT state, connected_via AS via FROM terminal_status WHERE terminal_id = ?').get(t.id) as { state: string; via: string | null } | undefined;
+    await waitUntil(() => status()?.via === 'gw-a', { what: 'the terminal recorded with its instance' });
+
+    await a.kill();
+    await door.client.endAsync(true);
+    expect(status()).toEqual({ state: 'online', via: 'gw-a' });
+    await a.restart();
+    await waitUntil(() => status()?.state === 'offline', { what: 'the terminal of the previous run marked offline' });
+    expect(a.db().prepare('SELECT cause FROM outage_events WHERE terminal_id = ?').pluck().all(t.id)).toEqual(['the gateway instance it was connected to (gw-a) stopped answering']);
   });
 
   it('refuses to start when Redis cannot be reached, naming the setting', async () => {

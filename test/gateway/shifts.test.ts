@@ -7,7 +7,7 @@ import { fromLocal, toOffsetIso } from '../../shared/time.ts';
 import { upsertDeclaration } from '../../gateway/site-data/declarations.ts';
 import { seedTestWorld, TEST_SEED } from './helpers/seed.ts';
 import { startTestGateway, type TestGateway } from './helpers/start-gateway.ts';
-import { AckCollector, connectTerminal, makeTap, publishTap } from './helpers/mqtt.ts';
+import { AckCollector, connectTerminal, makeTap, newestShiftState, publishTap } from './helpers/mqtt.ts';
 import { waitUntil } from './helpers/wait.ts';
 
 /**
@@ -44,11 +44,7 @@ class Listener {
 
   /** The newest state heard for a badge: the highest revision of rosters and shifts messages. */
   stateOf(badge: string) {
-    const heard = [
-      ...this.rosters.flatMap((r) => (r.badges[badge]?.shift ? [r.badges[badge]!.shift!] : [])),
-      ...this.shifts.flatMap((m) => m.badges.filter((b) => b.badge === badge)),
-    ];
-    return heard.sort((a, b) => b.rev - a.rev)[0];
+    return newestShiftState(this.rosters, this.shifts, badge);
   }
 
   waitForState(badge: string, state: string, what = `${this.id} to learn ${badge} is ${state}`) {

@@ -1,7 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { randomUUID } from 'node:crypto';
 import { topicFor } from '../../../shared/mqtt/topics.ts';
-import type { Ack, TapMessage } from '../../../shared/mqtt/payloads.ts';
+import type { Ack, Roster, ShiftsMessage, TapMessage } from '../../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../../shared/time.ts';
 import { waitUntil } from './wait.ts';
 
@@ -57,4 +57,16 @@ export class AckCollector {
 
 export async function publishTap(client: MqttClient, terminalId: string, tap: unknown): Promise<void> {
   await client.publishAsync(topicFor(terminalId, 'taps'), typeof tap === 'string' || Buffer.isBuffer(tap) ? (tap as string) : JSON.stringify(tap), { qos: 1 });
+}
+
+/**
+ * The newest shift state a terminal heard for a badge, from its rosters and `shifts` messages: the highest
+ * revision wins, as the terminal itself keeps it (messages may arrive out of order).
+ */
+export function newestShiftState(rosters: readonly Roster[], shifts: readonly ShiftsMessage[], badge: string) {
+  const heard = [
+    ...rosters.flatMap((r) => (r.badges[badge]?.shift ? [r.badges[badge]!.shift!] : [])),
+    ...shifts.flatMap((m) => m.badges.filter((b) => b.badge === badge)),
+  ];
+  return heard.sort((a, b) => b.rev - a.rev)[0];
 }

@@ -125,7 +125,7 @@ export class BadgeDesk {
       return { field: 'deskReader', rule: 'badge-keys-missing', message: "deskReader: the gateway holds no badge keys (badgeSecurity.keyFile in its config; create them with 'ciao admin badge keys init FILE'), so it cannot personalise a badge" };
     }
     const socket = settings.socketPath ?? PCSCD_DEFAULT_SOCKET;
-    // nfc-pcsc's constructor blocks while pcscd is absent: its socket is asked first, as the terminal does.
+    // Without pcscd, opening a PC/SC context only waits: its socket is asked first, as the terminal does.
     if (!(await pcscdListening(socket))) {
       return { field: 'deskReader', rule: 'pcscd-not-running', message: `deskReader: pcscd is not running on the gateway's machine (no listener on ${socket}); start it with \`systemctl start pcscd\`` };
     }

@@ -2,11 +2,13 @@ import { EventEmitter } from 'node:events';
 import { PCSCD_DEFAULT_SOCKET, pcscdListening } from '../../shared/pcscd.ts';
 import type { CardTransport } from './apdu.ts';
 import { withTimeout } from '../../shared/with-timeout.ts';
+import { IsolatedNfc } from '../../shared/pcsc/isolated-nfc.ts';
 
 /**
  * The desk reader an office uses to personalise badges: any PC/SC contactless reader through pcscd and
- * nfc-pcsc, offered as a CardTransport per card. nfc-pcsc is optional and its constructor blocks while pcscd
- * is absent, so it is loaded only on start(), after pcscd's socket answered.
+ * nfc-pcsc, offered as a CardTransport per card. nfc-pcsc is optional: it is loaded only on start(), after
+ * pcscd's socket answered, and runs in a child process (shared/pcsc/isolated-nfc.ts), because its constructor
+ * can block its thread for ever when pcscd goes away while it opens: that must never freeze the gateway.
  */
 type NfcModule = { NFC: new (logger?: unknown) => NfcInstance };
 interface NfcInstance extends EventEmitter {
@@ -81,8 +83,8 @@ export class DeskReader extends EventEmitter<DeskReaderEvents> {
   async start(): Promise<void> {
     const socket = this.o.socketPath ?? PCSCD_DEFAULT_SOCKET;
     if (!(await pcscdListening(socket))) throw new Error(`pcscd is not running (no listener on ${socket}); start it with \`systemctl start pcscd\``);
-    const { NFC } = await loadNfcPcsc();
-    const nfc = new NFC();
+    await loadNfcPcsc();
+    const nfc = new IsolatedNfc({ socketPath: socket });
     this.nfc = nfc;
     nfc.on('reader', (reader: NfcReader) => this.onReader(reader));
     nfc.on('error', (err: Error) => this.report(new Error(`PC/SC error: ${err.message}`)));

@@ -6,6 +6,7 @@ import type { PcscConfig } from '../config.ts';
 import type { BadgeReader } from '../core/ports.ts';
 import { readSunMessage } from './sun-message.ts';
 import { withTimeout } from '../../shared/with-timeout.ts';
+import { IsolatedNfc, type IsolatedNfcOptions } from '../../shared/pcsc/isolated-nfc.ts';
 
 export { pcscdListening };
 
@@ -17,9 +18,11 @@ export { pcscdListening };
  * a card without one is a plain badge, and a card that stops answering before the read is complete is a
  * `misread` (the worker taps again), never a tap without its message.
  *
- * nfc-pcsc's constructor blocks the event loop while pcscd is absent, so it is only constructed once
- * pcscd's socket accepts a connection; until then the adapter reports a clear error and probes again
- * every `retrySeconds`. When pcscd goes away the PC/SC context is dropped and the wait starts over.
+ * nfc-pcsc runs in a child process (shared/pcsc/isolated-nfc.ts): its constructor can block its thread for
+ * ever when pcscd goes away while it opens, and that must never freeze the terminal. The context is opened
+ * once pcscd's socket accepts a connection; until then the adapter reports a clear error and probes again
+ * every `retrySeconds`. When pcscd goes away (or the child is blocked and killed) the PC/SC context is
+ * dropped and the wait starts over.
  */
 type NfcModule = { NFC: new (logger?: unknown) => NfcInstance };
 interface NfcInstance extends EventEmitter {
@@ -53,7 +56,6 @@ export async function loadNfcPcsc(): Promise<NfcModule> {
 
 export class PcscReader extends EventEmitter implements BadgeReader {
   private nfc: NfcInstance | null = null;
-  private module: NfcModule | null = null;
   private readonly readers = new Map<string, NfcReader>();
   private retryTimer: NodeJS.Timeout | null = null;
   private stopped = true;
@@ -62,7 +64,12 @@ export class PcscReader extends EventEmitter implements BadgeReader {
   private readonly config: PcscConfig;
 
   /** `sun` defaults to reading SUN messages with the `picc_data=` and `cmac=` prefixes. */
-  constructor(config: Omit<PcscConfig, 'sun'> & { sun?: PcscConfig['sun'] }, private readonly logger: Logger) {
+  constructor(
+    config: Omit<PcscConfig, 'sun'> & { sun?: PcscConfig['sun'] },
+    private readonly logger: Logger,
+    /** How long a PC/SC context may take to open before its process is deemed blocked (IsolatedNfc's default). */
+    private readonly isolation: Pick<IsolatedNfcOptions, 'openTimeoutMs'> = {},
+  ) {
     super();
     this.config = { ...config, sun: config.sun ?? { enabled: true, piccPrefix: 'picc_data=', macPrefix: 'cmac=' } };
   }
@@ -77,7 +84,8 @@ export class PcscReader extends EventEmitter implements BadgeReader {
   }
 
   async start(): Promise<void> {
-    this.module = await loadNfcPcsc();
+    // Loaded here only to say at once, with the reason, when nfc-pcsc or libpcsclite is missing.
+    await loadNfcPcsc();
     this.stopped = false;
     void this.tryOpen();
   }
@@ -103,7 +111,7 @@ export class PcscReader extends EventEmitter implements BadgeReader {
     if (this.stopped || this.nfc) return;
     this.waitingReported = false;
     try {
-      const nfc = new this.module!.NFC();
+      const nfc = new IsolatedNfc({ ...this.isolation, socketPath: this.config.socketPath });
       this.nfc = nfc;
       nfc.on('reader', (reader: NfcReader) => this.onReader(nfc, reader));
       nfc.on('error', (err: Error) => {

@@ -128,13 +128,26 @@ export class IsolatedNfc extends EventEmitter {
   close(): void {
     const child = this.child;
     if (!child) return;
+    const wasOpen = this.opened;
     this.send({ t: 'close' });
     this.teardown(new Error('the PC/SC context was closed'));
-    // A child blocked in native code does not read 'close': it is killed if it has not ended shortly after.
-    const kill = setTimeout(() => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    // A child still opening may be blocked in native code, where it reads nothing: it is killed at once.
+    // An open one is asked, and killed if it has not ended shortly after, or when this process exits first.
+    if (!wasOpen) {
+      child.kill('SIGKILL');
+      return;
+    }
+    const kill = () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }, 1000);
-    kill.unref();
+    };
+    const timer = setTimeout(kill, 1000);
+    timer.unref();
+    process.once('exit', kill);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      process.off('exit', kill);
+    });
   }
 
   /** @internal for IsolatedReader */

@@ -72,6 +72,17 @@ describe.skipIf(skip)('a PC/SC context in a child process', () => {
     await expect(new IsolatedReaderProbe(nfc).transmit()).rejects.toThrow(/closed/);
   });
 
+  it('closing a context that is still opening ends its process at once, blocked or not', async () => {
+    const dir = tempSocketDir();
+    const nfc = new IsolatedNfc({ socketPath: join(dir, 'no-pcscd.comm'), openTimeoutMs: 60_000 });
+    const pid = nfc.pid!;
+    // Long enough for the child to be inside SCardEstablishContext's loop, where it reads no message.
+    await new Promise((r) => setTimeout(r, 700));
+    expect(processGone(pid)).toBe(false);
+    nfc.close();
+    await waitFor(() => processGone(pid), { timeoutMs: 10_000, what: 'the opening host process ended by close()' });
+  });
+
   it('a badge reader whose pcscd stops between the probe and the open reports it and waits for pcscd again', async () => {
     const dir = tempSocketDir();
     const socketPath = join(dir, 'pcscd.comm');

@@ -11,6 +11,7 @@ import type { BenchResult, Figure } from '../lib/result.ts';
 import { gatewayMissing, startGatewayTarget } from '../lib/targets.ts';
 import { buildRelease } from '../lib/release.ts';
 import { GatewayWatch, peakRssMbOf } from '../lib/gateway-watch.ts';
+import { describeMemory, gatewayMemory, type MemorySnapshot } from '../lib/process-memory.ts';
 import { seedNationalMorning, type NationalMorningWorld } from '../../simulator/load/national-morning-world.ts';
 import { runNationalMorning, tapToOnss } from '../../simulator/load/national-morning.ts';
 import { clientReferenceFor } from '../../gateway/onss/client-reference.ts';
@@ -38,17 +39,24 @@ export async function runMorningBench(sizeName: BenchSize): Promise<Omit<BenchRe
   let result;
   let peakRss = 0;
   let cpuSeconds = 0;
+  // Where the memory is: seeded and idle, every terminal logged in, after the morning (see process-memory.ts).
+  const memory: { idle?: MemorySnapshot; connected?: Promise<MemorySnapshot>; after?: MemorySnapshot } = {};
   try {
+    memory.idle = await gatewayMemory(target.pid, target.httpPort);
     watch.start();
     // The gateway's CPU is counted from the first tap: the logins before it (an scrypt check each) are not taps.
     let cpuAtStart = 0;
     result = await runNationalMorning({
       url: target.url, terminals: target.terminals, badgesOf: world!.badgesOf, hourSeconds: size.hourSeconds, progress: {},
-      onMorningStart: () => (cpuAtStart = watch.sample().gatewayCpuSeconds),
+      onMorningStart: () => {
+        cpuAtStart = watch.sample().gatewayCpuSeconds;
+        memory.connected = gatewayMemory(target.pid, target.httpPort);
+      },
     });
     onss = await tapToOnss(target.emulator!.dbPath, result.publishedAt, { referenceFor: clientReferenceFor, timeoutMs: 600_000 });
     watch.stop();
     peakRss = peakRssMbOf(target.pid);
+    memory.after = await gatewayMemory(target.pid, target.httpPort);
     cpuSeconds = watch.samples.at(-1)!.gatewayCpuSeconds - cpuAtStart;
   } finally {
     await target.stop();
@@ -56,6 +64,8 @@ export async function runMorningBench(sizeName: BenchSize): Promise<Omit<BenchRe
     release.remove();
   }
   const { publishedAt, ...morning } = result;
+  const connected = await memory.connected;
+  const perConnectionKb = connected && memory.idle ? Math.round(((connected.rssMb - memory.idle.rssMb) * 1024) / size.terminals) : null;
   const published = publishedAt.size;
   const lost = morning.unacked + morning.rejected + onss.missing;
   const fmt = (n: number) => n.toLocaleString('en-US');
@@ -73,7 +83,13 @@ export async function runMorningBench(sizeName: BenchSize): Promise<Omit<BenchRe
       value: peakRss || null,
       unit: 'MB',
       target: { op: '<=', value: 300, text: '<= 300 MB' },
-      note: 'VmHWM of the gateway process: broker, writer thread and forwarder',
+      note: `VmHWM of the gateway process: broker, writer thread and forwarder. Seeded and idle: ${memory.idle ? describeMemory(memory.idle) : 'not read'}; with every terminal logged in, before the first tap: ${connected ? describeMemory(connected) : 'not read'}; after the morning: ${memory.after ? describeMemory(memory.after) : 'not read'}`,
+    },
+    {
+      name: 'national morning: gateway resident memory per connection (logged in, idle)',
+      value: perConnectionKb,
+      unit: 'KB',
+      note: 'RSS with every terminal logged in and none tapping yet, less the seeded idle gateway, over the number of connections',
     },
     { name: 'national morning: gateway CPU per 1,000 taps', value: morning.stored ? Math.round((cpuSeconds / morning.stored) * 1000 * 1000) / 1000 : null, unit: 's', note: `${Math.round(cpuSeconds * 10) / 10} s of CPU from the first tap to the last registration at ONSS (broker, writer, forwarder)` },
     {
@@ -85,7 +101,7 @@ export async function runMorningBench(sizeName: BenchSize): Promise<Omit<BenchRe
     },
     { name: 'national morning: duplicates at ONSS', value: onss.duplicates, unit: 'registrations', target: { op: '<=', value: 0, text: '0' } },
   ];
-  return { status: 'ok', figures, details: { size: { name: sizeName, ...size }, morning, published, onss, peakRss, cpuSeconds, samples: watch.samples } };
+  return { status: 'ok', figures, details: { size: { name: sizeName, ...size }, morning, published, onss, peakRss, cpuSeconds, memory: { idle: memory.idle, connected, after: memory.after }, samples: watch.samples } };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,4 +1,4 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { openDatabase } from '../../shared/sqlite.ts';
 import { BatchWriter, type IngestItem } from './batch-writer.ts';
 import { parseKeyRing } from '../badge-security/key-ring.ts';
@@ -8,13 +8,15 @@ import type { WriterThreadData } from './writers.ts';
  * The commit writer thread: its own connection to the gateway database (already migrated by the gateway),
  * one transaction per message, the result or the error sent back. Nothing is logged here: the gateway logs.
  */
-const { database, busyTimeoutMs, badges, maxFutureMs } = workerData as WriterThreadData;
+const { database, busyTimeoutMs, badges, maxFutureMs, checkpointEveryMs = 250 } = workerData as WriterThreadData;
 const port = parentPort!;
 
 let writer: BatchWriter;
 let db: ReturnType<typeof openDatabase>;
+let checkpointer: Worker | undefined;
 try {
   db = openDatabase(database, { busyTimeoutMs });
+  checkpointer = startCheckpointer(db);
   writer = new BatchWriter(db, {
     ...(badges?.keys ? { keys: parseKeyRing(badges.keys, 'badge keys') } : {}),
     ...(badges?.reorderToleranceMs !== undefined ? { reorderToleranceMs: badges.reorderToleranceMs } : {}),
@@ -28,6 +30,9 @@ try {
 
 port.on('message', (msg: { type: 'write'; id: number; items: IngestItem[] } | { type: 'close' }) => {
   if (msg.type === 'close') {
+    checkpointer?.removeAllListeners('exit');
+    checkpointer?.postMessage({ type: 'close' });
+    checkpointer = undefined;
     db.close();
     port.close();
     return;
@@ -38,3 +43,31 @@ port.on('message', (msg: { type: 'write'; id: number; items: IngestItem[] } | { 
     port.postMessage({ id: msg.id, ok: false, error: { message: (err as Error).message, code: (err as { code?: string }).code } });
   }
 });
+
+/**
+ * Checkpoints move to a thread of their own (wal-checkpointer.mjs): a commit here never copies the WAL into the
+ * database file, which kept a group of acks waiting every few seconds. Should that thread fail, this
+ * connection checkpoints inside its commits again, as SQLite does by default, so the WAL stays bounded.
+ */
+function startCheckpointer(connection: ReturnType<typeof openDatabase>): Worker | undefined {
+  if (checkpointEveryMs <= 0) return undefined;
+  connection.pragma('wal_autocheckpoint = 0');
+  const worker = new Worker(new URL('./wal-checkpointer.mjs', import.meta.url), { workerData: { database, everyMs: checkpointEveryMs } });
+  const fallBack = () => {
+    if (connection.open) connection.pragma('wal_autocheckpoint = 1000');
+  };
+  // The checkpointer copied the WAL up to where it was when its turn began: the frames committed since are
+  // copied here, between two commits, so the next commit starts the WAL over (see wal-checkpointer.mjs).
+  worker.on('message', (m: { type?: string }) => {
+    if (m.type !== 'checkpointed' || !connection.open) return;
+    try {
+      connection.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // Tried again after the next turn; a commit that cannot write reports its own error.
+    }
+  });
+  worker.on('error', fallBack);
+  worker.on('exit', fallBack);
+  worker.unref();
+  return worker;
+}

@@ -47,6 +47,8 @@ export interface WriterThreadData {
   badges?: { keys?: KeyFile; reorderToleranceMs?: number };
   /** The allowed clock skew into the future (taps dated further ahead are held). */
   maxFutureMs?: number;
+  /** How often the checkpointer thread copies the WAL into the database file (default 250 ms; 0: inside commits, SQLite's default). The WAL grows by about this long's worth of commits. */
+  checkpointEveryMs?: number;
 }
 
 /** Starts the thread that runs the commits (tests inject one that records the Worker, to end it as a crash would). */
@@ -101,6 +103,8 @@ export interface ThreadWriterOptions {
   spawn?: SpawnWriterThread;
   /** The secure-badge check's keys and tolerance, and the allowed clock skew into the future. */
   badges?: BatchWriterOptions;
+  /** How often the WAL is checkpointed, off the commit path (WriterThreadData.checkpointEveryMs). */
+  checkpointEveryMs?: number;
 }
 
 export class ThreadWriter implements CommitWriter {
@@ -118,7 +122,7 @@ export class ThreadWriter implements CommitWriter {
   private constructor(database: string, busyTimeoutMs: number, o: ThreadWriterOptions) {
     this.spawn = o.spawn ?? defaultSpawn;
     this.onRestart = o.onRestart;
-    this.data = threadData(database, busyTimeoutMs, o.badges ?? {});
+    this.data = { ...threadData(database, busyTimeoutMs, o.badges ?? {}), ...(o.checkpointEveryMs !== undefined ? { checkpointEveryMs: o.checkpointEveryMs } : {}) };
   }
 
   static async start(database: string, busyTimeoutMs: number, o: ThreadWriterOptions = {}): Promise<ThreadWriter> {

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -196,5 +196,57 @@ describe('health while commits fail', () => {
       db.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('WAL checkpoints of the thread writer', () => {
+  /**
+   * 10,000 taps in 100 commits through the thread writer, on a gateway database that stays open (as the
+   * gateway's own connections keep it), and the sizes of the database file and its WAL afterwards.
+   */
+  async function writeTaps(checkpointEveryMs: number): Promise<{ dbGrewBy: number; walBytes: number; rows: number }> {
+    const dir = mkdtempSync(join(tmpdir(), 'ciao-ckpt-'));
+    const path = join(dir, 'gw.db');
+    const db = openGatewayDatabase(path);
+    seedTestWorld(db);
+    addTerminal(db, { id: 'gc-1', siteId: TEST_SEED.sites.main });
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const before = statSync(path).size;
+    const writer = await ThreadWriter.start(path, 250, { checkpointEveryMs });
+    try {
+      for (let batch = 0; batch < 100; batch++) {
+        await writer.write(Array.from({ length: 100 }, () => tapItem(TEST_SEED.workers.solo.badge)));
+      }
+      const rows = (db.prepare('SELECT COUNT(*) AS n FROM taps').get() as { n: number }).n;
+      // With a checkpointer, the last turn has copied what was committed: wait for the file to stop growing.
+      let last = -1;
+      await waitUntil(() => {
+        const size = statSync(path).size;
+        const settled = size === last;
+        last = size;
+        return checkpointEveryMs > 60_000 || (settled && size > before);
+      }, { timeoutMs: 20_000, intervalMs: Math.min(1000, Math.max(250, checkpointEveryMs * 2)), what: 'the database file settled after the checkpoints' });
+      return { dbGrewBy: statSync(path).size - before, walBytes: statSync(`${path}-wal`).size, rows };
+    } finally {
+      await writer.close();
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('never checkpoints inside a commit: pages reach the database file only after turns of the checkpointer thread, and the WAL stays bounded', async () => {
+    // A checkpointer that does not come round during the run: commits alone leave the database file as it was.
+    const withoutTurn = await writeTaps(3_600_000);
+    expect(withoutTurn.rows).toBe(10_000);
+    expect(withoutTurn.dbGrewBy).toBe(0);
+    // SQLite's own rule would have checkpointed at 1000 pages (4 MB): the WAL went past it untouched.
+    expect(withoutTurn.walBytes).toBeGreaterThan(1000 * 4096);
+    // A checkpointer every 50 ms: the pages reach the database file while commits go on, and the WAL is
+    // reused from its beginning (it holds about a turn's worth of commits) instead of growing with every tap.
+    const withTurns = await writeTaps(50);
+    console.log(`WAL after 10,000 taps: ${withoutTurn.walBytes} bytes without a checkpoint, ${withTurns.walBytes} with the checkpointer every 50 ms`);
+    expect(withTurns.rows).toBe(10_000);
+    expect(withTurns.dbGrewBy).toBeGreaterThan(1024 * 1024);
+    expect(withTurns.walBytes).toBeLessThan(withoutTurn.walBytes * 0.75);
   });
 });

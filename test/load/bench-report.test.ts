@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import { SUMMARY_END, SUMMARY_START, readResults, renderConsoleTable, replaceSummary, updatePerformanceDoc, writeResults, type RecordedResult } from '../../bench/lib/report.ts';
 import { parseResultLine, RESULT_PREFIX, withVerdicts, type BenchResult } from '../../bench/lib/result.ts';
 import { cpuModelFromCpuinfo, cpuTimesFromProcStat, stealPercentBetween } from '../../bench/lib/machine.ts';
+import { describeMemory, metricValue, residentOf } from '../../bench/lib/process-memory.ts';
 import { runBenchmarks, runChild, type BenchDefinition } from '../../bench/runner.ts';
 
 const machine = { nproc: 2, memoryMiB: 4096, cpuModel: 'Test CPU @ 2.0GHz', node: 'v20.0.0', platform: 'linux-x64', hostname: 'h' };
@@ -117,6 +118,24 @@ describe('bench result writer', () => {
     expect(stealPercentBetween(after, before)).toBeUndefined();
     expect(cpuTimesFromProcStat('cpu  1 2 3\n')).toBeUndefined();
     expect(cpuTimesFromProcStat('no cpu line')).toBeUndefined();
+  });
+
+  it("reads a gateway's heap and external memory from its /metrics text, and a process's resident memory from /proc", () => {
+    const text = [
+      '# HELP ciao_gateway_process_nodejs_heap_size_used_bytes Process heap size used from Node.js in bytes.',
+      '# TYPE ciao_gateway_process_nodejs_heap_size_used_bytes gauge',
+      'ciao_gateway_process_nodejs_heap_size_used_bytes 73400320',
+      'ciao_gateway_process_nodejs_heap_size_used_bytes_total 1',
+      'ciao_gateway_process_nodejs_external_memory_bytes{kind="x"} 1.2e7',
+    ].join('\n');
+    expect(metricValue(text, 'ciao_gateway_process_nodejs_heap_size_used_bytes')).toBe(73400320);
+    expect(metricValue(text, 'ciao_gateway_process_nodejs_external_memory_bytes')).toBe(12_000_000);
+    expect(metricValue(text, 'ciao_gateway_process_nodejs_heap_size_total_bytes')).toBeNull();
+    const self = residentOf(process.pid);
+    expect(self.rssMb).toBeGreaterThan(10);
+    expect(self.hwmMb).toBeGreaterThanOrEqual(self.rssMb);
+    expect(residentOf(2 ** 22 + 1)).toEqual({ rssMb: 0, hwmMb: 0 });
+    expect(describeMemory({ rssMb: 310.5, hwmMb: 381, heapUsedMb: 70, externalMb: null })).toBe('RSS 310.5 MB (high-water 381 MB), heap 70 MB');
   });
 });
 

@@ -26,7 +26,9 @@ import { serviceMissing, startPostgres, type LocalPostgres } from '../../simulat
  * - for every SQLite trigger, a PostgreSQL trigger of the same name on the same table or view, row-level,
  *   with the same timing, event, UPDATE OF columns, and a WHEN condition where SQLite has one; PostgreSQL
  *   has two more, which refuse a TRUNCATE (SQLite has none) that would take registrations with it;
- * - the triggers behave the same: the cases below run the same statements on both.
+ * - the triggers behave the same, and the constraints refuse the same: the cases below run the same statements
+ *   on both, a trigger's refusal compared by its message, a constraint's by its kind (check, foreign key,
+ *   unique, not null), each database wording its own.
  */
 
 const noPostgres = serviceMissing('postgresql');
@@ -42,6 +44,10 @@ function openReference(file: string): Db {
   return db;
 }
 const lite = openReference('gateway.db');
+afterAll(() => {
+  lite.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const BOOKKEEPING = new Set(['schema_migrations', 'sqlite_sequence']);
 
@@ -229,8 +235,25 @@ function fromPg(result: pg.QueryResult<Row>): Row[] {
   })));
 }
 
-/** What a statement did: it ran, or it was refused with this message. */
-type Outcome = 'ran' | { refused: string };
+/** The kind of constraint that refused a statement, as either database names it. */
+type Rule = 'check' | 'foreign key' | 'unique' | 'not null' | 'other';
+const SQLITE_RULES: Record<string, Rule> = {
+  SQLITE_CONSTRAINT_CHECK: 'check', SQLITE_CONSTRAINT_FOREIGNKEY: 'foreign key', SQLITE_CONSTRAINT_UNIQUE: 'unique',
+  SQLITE_CONSTRAINT_PRIMARYKEY: 'unique', SQLITE_CONSTRAINT_NOTNULL: 'not null',
+};
+const PG_RULES: Record<string, Rule> = { 23514: 'check', 23503: 'foreign key', 23505: 'unique', 23502: 'not null' };
+
+/** What a statement did: it ran, or it was refused with this message by this kind of constraint. */
+type Outcome = 'ran' | { message: string; rule: Rule };
+
+/** What a case expects of its last statement: it runs, a trigger refuses it with this message, or a constraint of this kind. */
+type Expected = 'ran' | { refused: string } | { violates: Rule };
+
+/** An outcome as a case compares it: the message of a trigger's refusal (the same text on both), the kind of a constraint's. */
+function asExpected(o: Outcome, expected: Expected): Expected {
+  if (o === 'ran') return 'ran';
+  return typeof expected === 'object' && 'violates' in expected ? { violates: o.rule } : { refused: o.message };
+}
 
 interface Side {
   run(sql: string): Promise<Outcome>;
@@ -248,7 +271,8 @@ function sqliteSide(db: Db): Side {
       } catch (err) {
         db.exec('ROLLBACK TO act');
         db.exec('RELEASE act');
-        return Promise.resolve({ refused: (err as Error).message });
+        const e = err as Error & { code?: string };
+        return Promise.resolve({ message: e.message, rule: SQLITE_RULES[e.code ?? ''] ?? 'other' });
       }
     },
     read: (sql) => Promise.resolve(db.prepare(sql).all() as Row[]),
@@ -266,7 +290,8 @@ function pgSide(c: pg.Client): Side {
       } catch (err) {
         await c.query('ROLLBACK TO act');
         await c.query('RELEASE act');
-        return { refused: (err as Error).message };
+        const e = err as Error & { code?: string };
+        return { message: e.message, rule: PG_RULES[e.code ?? ''] ?? 'other' };
       }
     },
     read: async (sql) => fromPg(await c.query<Row>(sql)),
@@ -324,7 +349,7 @@ interface TriggerCase {
   triggers: string[];
   setup?: string[];
   act: string[];
-  expect: 'ran' | { refused: string };
+  expect: Expected;
   writes: boolean;
   read: string[];
 }
@@ -525,7 +550,89 @@ function versionCases(): TriggerCase[] {
   });
 }
 
-const CASES: TriggerCase[] = [...REGISTRATION_CASES, ...frozenColumnCases(), ...FLEET_CASES, ...versionCases()];
+/** Deleting a declaration or a worker takes their chain or employers with it (ON DELETE CASCADE), each row counted. */
+const CASCADE_CASES: TriggerCase[] = [
+  {
+    name: 'deleting a declaration deletes its contractor chain, and every row deleted bumps site_data_version',
+    triggers: ['declarations_delete_version', 'declaration_companies_delete_version'],
+    setup: [
+      `INSERT INTO declarations (number, site_id, valid_from, created_at) VALUES ('D000000000004', 'site-1', '2026-12-01', '${T0}')`,
+      "INSERT INTO declaration_companies (declaration, company_id, rank) VALUES ('D000000000004', '0123456789', 0), ('D000000000004', '0987654321', 1)",
+    ],
+    act: ["DELETE FROM declarations WHERE number = 'D000000000004'"],
+    expect: 'ran', writes: true, read: [READ_VERSION, 'SELECT declaration, company_id, rank FROM declaration_companies ORDER BY declaration, company_id'],
+  },
+  {
+    name: 'deleting a worker deletes their employers, and every row deleted bumps site_data_version',
+    triggers: ['workers_delete_version', 'worker_employers_delete_version'],
+    setup: [
+      `INSERT INTO workers (id, ssin, name, capacity, created_at) VALUES ('w-9', '92030300036', 'Nine', 'employee', '${T0}')`,
+      "INSERT INTO worker_employers (worker_id, company_id) VALUES ('w-9', '0987654321'), ('w-9', '0123456789')",
+    ],
+    act: ["DELETE FROM workers WHERE id = 'w-9'"],
+    expect: 'ran', writes: true, read: [READ_VERSION, 'SELECT worker_id, company_id FROM worker_employers ORDER BY rowid'],
+  },
+];
+
+/**
+ * A statement each CHECK, and some foreign keys, unique keys and NOT NULLs, refuse: refused on both by the
+ * same kind of constraint (each database words its own message).
+ */
+const CONSTRAINTS: Array<{ name: string; violates: Rule; setup?: string[]; statement: string }> = [
+  { name: 'a second site_data_version row', violates: 'check', statement: 'INSERT INTO site_data_version (id, version) VALUES (2, 0)' },
+  { name: 'a company of an unknown kind', violates: 'check', statement: `INSERT INTO companies (id, kind, name, created_at) VALUES ('X1', 'public', 'X', '${T0}')` },
+  { name: 'a site in Italian', violates: 'check', statement: "UPDATE sites SET language = 'it' WHERE id = 'site-1'" },
+  { name: 'a site requiring secure badges with a 2', violates: 'check', statement: "UPDATE sites SET require_secure_badges = 2 WHERE id = 'site-1'" },
+  { name: 'a site with neither post code nor coordinates', violates: 'check', statement: "UPDATE sites SET post_code = NULL WHERE id = 'site-1'" },
+  { name: 'a terminal in Italian', violates: 'check', statement: "UPDATE terminals SET language = 'it' WHERE id = 'term-1'" },
+  { name: 'a worker with neither NISS nor Limosa id', violates: 'check', statement: "UPDATE workers SET ssin = NULL WHERE id = 'w-1'" },
+  { name: 'a badge of an unknown kind', violates: 'check', statement: `INSERT INTO badges (uid, worker_id, valid_from, created_at, kind) VALUES ('04CC', 'w-1', '2026-12-01', '${T0}', 'nfc')` },
+  { name: 'a badge key version beyond 255', violates: 'check', statement: `INSERT INTO badges (uid, worker_id, valid_from, created_at, kind, key_version) VALUES ('04CC', 'w-1', '2026-12-01', '${T0}', 'secure', 256)` },
+  { name: 'a registration context of an unknown employer kind', violates: 'check', statement: "INSERT INTO registration_contexts (employer_kind, employer_id, declaration, place_of_work) VALUES ('person', '1', 'D1', '{}')" },
+  {
+    name: 'a registered tap without NISS or Limosa id', violates: 'check',
+    statement: `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, received_at, enrichment, reg_seq, at_s, capacity, context_id)
+      VALUES ('tap-x', 'term-1', 'site-1', 1, '04', 'IN', 'work', '2026-12-02T08:00:00+01:00', '${T0}', 'enriched', 1, 1796194800, 'employee', 1)`,
+  },
+  { name: 'a shift state of an unknown kind', violates: 'check', statement: "INSERT INTO worker_shifts (worker_id, state, site_id, last_ms, last_tap_id, rev) VALUES ('w-1', 'sleeping', 'site-1', 0, 't', 1)" },
+  { name: 'a time check of an unknown problem', violates: 'check', statement: "INSERT INTO tap_time_checks (tap_id, problem, details) VALUES ('t', 'late', '{}')" },
+  { name: 'a release of an unknown outcome', violates: 'check', statement: `INSERT INTO tap_releases (tap_id, outcome, held_as, cause_audit_id, because, requested_at) VALUES ('t', 'lost', 'unknown-badge', 1, '{}', '${T0}')` },
+  { name: 'a second badge counter snapshot', violates: 'check', statement: 'INSERT INTO badge_sun_snapshot (id, taps_rowid) VALUES (2, 0)' },
+  { name: 'a certificate issued for an unknown reason', violates: 'check', statement: `INSERT INTO terminal_certificates (serial, terminal_id, fingerprint, not_before, not_after, issued_at, issued_for) VALUES ('D1', 'term-1', 'f', '${T0}', '${T0}', '${T0}', 'manual')` },
+  { name: 'a console user with the former role admin', violates: 'check', statement: `INSERT INTO siteman_users (id, name, role, token_hash, created_at) VALUES ('u1', 'U', 'admin', 'h1', '${T0}')` },
+  {
+    name: 'a correction of another field', violates: 'check',
+    statement: `INSERT INTO siteman_corrections (seq, tap_id, site_id, field, current_value, requested_value, reason, state, deadline, created_at, created_by, history)
+      VALUES (1, 't', 'site-1', 'site', 'a', 'b', 'r', 'draft', '2027-01-01', '${T0}', 'u1', '[]')`,
+  },
+  {
+    name: 'a correction in an unknown state', violates: 'check',
+    statement: `INSERT INTO siteman_corrections (seq, tap_id, site_id, field, current_value, requested_value, reason, state, deadline, created_at, created_by, history)
+      VALUES (1, 't', 'site-1', 'employer', 'a', 'b', 'r', 'pending', '2027-01-01', '${T0}', 'u1', '[]')`,
+  },
+  { name: 'an audit entry by an unknown kind of actor', violates: 'check', statement: `INSERT INTO audit_log (at, actor_kind, actor_id, actor_name, action, entity, entity_id) VALUES ('${T0}', 'robot', 'r', 'R', 'create', 'site', 'site-1')` },
+  { name: 'a forwarding state of an unknown kind', violates: 'check', statement: "INSERT INTO forward_state (seq, tap_id, client_reference, state) VALUES (1, 't', 'c', 'sent')" },
+  { name: 'a badge of an unknown worker', violates: 'foreign key', statement: `INSERT INTO badges (uid, worker_id, valid_from, created_at) VALUES ('04DD', 'w-404', '2026-12-01', '${T0}')` },
+  { name: 'a company still in a worker\'s employers', violates: 'foreign key', setup: ["INSERT INTO worker_employers (worker_id, company_id) VALUES ('w-1', '0987654321')"], statement: "DELETE FROM companies WHERE id = '0987654321'" },
+  { name: 'an audit entry caused by an unknown one', violates: 'foreign key', statement: `INSERT INTO audit_log (at, actor_kind, actor_id, actor_name, action, entity, entity_id, cause_id) VALUES ('${T0}', 'system', 's', 'S', 'release', 'tap', 't', 404)` },
+  { name: 'a forwarding state in an unknown outage', violates: 'foreign key', statement: "INSERT INTO forward_state (seq, tap_id, client_reference, state, outage_id) VALUES (1, 't', 'c', 'retry', 404)" },
+  { name: 'a second worker with the same NISS', violates: 'unique', statement: `INSERT INTO workers (id, ssin, name, capacity, created_at) VALUES ('w-5', '90010100012', 'Five', 'employee', '${T0}')` },
+  { name: 'a second user with the same token', violates: 'unique', setup: [`INSERT INTO siteman_users (id, name, role, token_hash, created_at) VALUES ('u1', 'U', 'payroll', 'h1', '${T0}')`], statement: `INSERT INTO siteman_users (id, name, role, token_hash, created_at) VALUES ('u2', 'V', 'read-only', 'h1', '${T0}')` },
+  { name: 'a second registration with the same number', violates: 'unique', setup: [registration('tap-1', { seq: 5 })], statement: registration('tap-2', { seq: 5 }) },
+  { name: 'a tap without its terminal', violates: 'not null', statement: `INSERT INTO taps (tap_id, terminal_id, seq, badge, direction, reason, at, received_at, enrichment) VALUES ('t', NULL, 1, '04', 'IN', 'work', '${T0}', '${T0}', 'x')` },
+];
+
+const CONSTRAINT_CASES: TriggerCase[] = CONSTRAINTS.map((k) => ({
+  name: `refused on both by a ${k.violates} constraint: ${k.name}`,
+  triggers: [],
+  setup: k.setup,
+  act: [k.statement],
+  expect: { violates: k.violates },
+  writes: false,
+  read: [READ_VERSION, READ_TAPS],
+}));
+
+const CASES: TriggerCase[] = [...REGISTRATION_CASES, ...frozenColumnCases(), ...FLEET_CASES, ...versionCases(), ...CASCADE_CASES, ...CONSTRAINT_CASES];
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -554,8 +661,6 @@ describe.skipIf(noPostgres !== undefined)(`the gateway schema on PostgreSQL${noP
   afterAll(async () => {
     for (const c of clients) await c.end().catch(() => undefined);
     await server?.stop();
-    lite.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   describe('migrations', () => {
@@ -676,7 +781,7 @@ describe.skipIf(noPostgres !== undefined)(`the gateway schema on PostgreSQL${noP
     });
   });
 
-  describe('the triggers behave as SQLite\'s: the same statements on both', () => {
+  describe('triggers and constraints behave as SQLite\'s: the same statements on both', () => {
     const liteSide = sqliteSide(lite);
     let tc: pg.Client;
     let pgSideOf: Side;
@@ -722,10 +827,10 @@ describe.skipIf(noPostgres !== undefined)(`the gateway schema on PostgreSQL${noP
         for (const sql of c.act) {
           const onLite = await liteSide.run(sql);
           const onPg = await pgSideOf.run(sql);
-          expect(onPg, sql).toEqual(onLite);
+          expect(asExpected(onPg, c.expect), sql).toEqual(asExpected(onLite, c.expect));
           last = onLite;
         }
-        expect(last).toEqual(c.expect);
+        expect(asExpected(last, c.expect)).toEqual(c.expect);
         const afterLite = await readAll(liteSide, c.read);
         const afterPg = await readAll(pgSideOf, c.read);
         expect(afterPg).toEqual(afterLite);
@@ -743,7 +848,7 @@ describe.skipIf(noPostgres !== undefined)(`the gateway schema on PostgreSQL${noP
         await tc.query(registration('tap-1'));
         await tc.query(HELD_TAP);
         for (const [table, message] of [['taps', 'a registration cannot be deleted'], ['registration_contexts', 'a registration context cannot be deleted']]) {
-          expect(await pgSideOf.run(`TRUNCATE ${table}`), table).toEqual({ refused: message });
+          expect(await pgSideOf.run(`TRUNCATE ${table}`), table).toMatchObject({ message });
         }
         expect((await tc.query('SELECT tap_id FROM taps ORDER BY tap_id')).rows).toEqual([{ tap_id: 'tap-1' }, { tap_id: 'tap-held' }]);
       } finally {

@@ -693,13 +693,17 @@ describe.skipIf(noPostgres !== undefined)(`the gateway schema on PostgreSQL${noP
       const waiter = await connect('ciao_lock_held');
       const waiterPid = (await waiter.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY.toString()]);
-      const migrating = migratePostgres(waiter);
-      // Until the waiter is seen queued on the lock (the test's timeout bounds this).
-      for (;;) {
-        const queued = await holder.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = $1", [waiterPid]);
-        if (queued.rowCount === 1) break;
-        await new Promise((r) => setTimeout(r, 20));
+      let finished = false;
+      const migrating = migratePostgres(waiter).finally(() => {
+        finished = true;
+      });
+      // Until the waiter is seen queued on the lock, or has finished without waiting (which fails below).
+      let queued = false;
+      while (!queued && !finished) {
+        queued = (await holder.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = $1", [waiterPid])).rowCount === 1;
+        if (!queued) await new Promise((r) => setTimeout(r, 20));
       }
+      expect(queued, 'the second instance queued on the migration lock').toBe(true);
       const table = await holder.query<{ t: string | null }>("SELECT to_regclass('public.schema_migrations')::text AS t");
       expect(table.rows[0]!.t).toBeNull();
       await holder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY.toString()]);

@@ -6,7 +6,8 @@ import { PassThrough } from 'node:stream';
 import { SUMMARY_END, SUMMARY_START, readResults, renderConsoleTable, replaceSummary, updatePerformanceDoc, writeResults, type RecordedResult } from '../../bench/lib/report.ts';
 import { parseResultLine, RESULT_PREFIX, withVerdicts, type BenchResult } from '../../bench/lib/result.ts';
 import { cpuModelFromCpuinfo, cpuTimesFromProcStat, stealPercentBetween } from '../../bench/lib/machine.ts';
-import { describeMemory, metricValue, residentOf } from '../../bench/lib/process-memory.ts';
+import { describeMemory, residentOf } from '../../bench/lib/process-memory.ts';
+import { histogramQuantileBound, metricValue } from '../../bench/lib/metrics-text.ts';
 import { runBenchmarks, runChild, type BenchDefinition } from '../../bench/runner.ts';
 
 const machine = { nproc: 2, memoryMiB: 4096, cpuModel: 'Test CPU @ 2.0GHz', node: 'v20.0.0', platform: 'linux-x64', hostname: 'h' };
@@ -131,11 +132,22 @@ describe('bench result writer', () => {
     expect(metricValue(text, 'ciao_gateway_process_nodejs_heap_size_used_bytes')).toBe(73400320);
     expect(metricValue(text, 'ciao_gateway_process_nodejs_external_memory_bytes')).toBe(12_000_000);
     expect(metricValue(text, 'ciao_gateway_process_nodejs_heap_size_total_bytes')).toBeNull();
+    const histogram = [
+      'ciao_gateway_commit_duration_seconds_bucket{le="0.001"} 900',
+      'ciao_gateway_commit_duration_seconds_bucket{le="0.005"} 985',
+      'ciao_gateway_commit_duration_seconds_bucket{le="0.01"} 995',
+      'ciao_gateway_commit_duration_seconds_bucket{le="+Inf"} 1000',
+      'ciao_gateway_commit_duration_seconds_count 1000',
+    ].join('\n');
+    expect(histogramQuantileBound(histogram, 'ciao_gateway_commit_duration_seconds', 0.5)).toBe(0.001);
+    expect(histogramQuantileBound(histogram, 'ciao_gateway_commit_duration_seconds', 0.99)).toBe(0.01);
+    expect(histogramQuantileBound(histogram, 'ciao_gateway_commit_duration_seconds', 0.999)).toBe(Infinity);
+    expect(histogramQuantileBound(histogram, 'ciao_gateway_ack_latency_seconds', 0.99)).toBeNull();
     const self = residentOf(process.pid);
     expect(self.rssMb).toBeGreaterThan(10);
     expect(self.hwmMb).toBeGreaterThanOrEqual(self.rssMb);
     expect(residentOf(2 ** 22 + 1)).toEqual({ rssMb: 0, hwmMb: 0 });
-    expect(describeMemory({ rssMb: 310.5, hwmMb: 381, heapUsedMb: 70, externalMb: null })).toBe('RSS 310.5 MB (high-water 381 MB), heap 70 MB');
+    expect(describeMemory({ rssMb: 310.5, hwmMb: 381, heapUsedMb: 70, heapTotalMb: 96, externalMb: null })).toBe('RSS 310.5 MB (high-water 381 MB), heap 70 MB used of 96 MB reserved (main thread)');
   });
 });
 

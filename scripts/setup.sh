@@ -8,13 +8,14 @@
 #   openssl                                   throwaway certificate authorities for TLS tests
 #   socat                                     a pseudo-terminal pair standing in for the Arduino's USB serial line in the panel tests
 #   curl, jq                                  the certificate pairing recipe of docs/mqtt-api.md, which a test runs as written
+#   sqlite3                                   the database backup recipe of docs/gateway.md, which a test runs as written
 #   python3, make, g++                        to build native modules (better-sqlite3, pcsclite) when no prebuilt fits
 #   postgresql, redis-server, haproxy         the cluster's real parts (docs/cluster.md): tests and benchmarks start each as a
 #                                             process of their own on loopback (simulator/services/local-services.ts), never as a service
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(pcscd libpcsclite-dev vsmartcard-vpcd mosquitto mosquitto-clients chromium tmux openssl socat curl jq python3 make g++ procps iproute2 postgresql redis-server haproxy)
+PACKAGES=(pcscd libpcsclite-dev vsmartcard-vpcd mosquitto mosquitto-clients chromium tmux openssl socat curl jq sqlite3 python3 make g++ procps iproute2 postgresql redis-server haproxy)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

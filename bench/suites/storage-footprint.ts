@@ -3,10 +3,10 @@
  * gateway` in its own process, real MQTT from the load generator, durable ingest), every registration is
  * forwarded to the ONSS emulator and its validity settled, the gateway stops cleanly; then the database is
  * measured table by table with SQLite's dbstat (pages of each table and its indexes, free pages apart):
- * bytes per tap (the `taps` table) and per registration (`registrations` plus the forwarder's
- * `forward_state`). The same rows are then copied into a real PostgreSQL (simulator/services/local-services.ts) with the
- * same columns (types mapped), keys and indexes, and measured with pg_total_relation_size: what the
- * PostgreSQL adapter of the next step should expect, before its own schema exists.
+ * bytes per tap (the `taps` table) and per registration (its context in `registration_contexts` plus the
+ * forwarder's `forward_state`; the `registrations` view adds nothing). The same rows are then copied into a
+ * real PostgreSQL (simulator/services/local-services.ts) in the gateway's PostgreSQL schema and measured with
+ * pg_total_relation_size: what the PostgreSQL adapter will store.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,15 +20,20 @@ import { startEmulator } from '../../simulator/emulator/index.ts';
 import { loadOrCreateKeyPair } from '../../simulator/world/keys.ts';
 import { createLogger } from '../../shared/logging.ts';
 import { serviceMissing, startPostgres } from '../../simulator/services/local-services.ts';
+import { migratePostgres, ROWID_COLUMN_TABLES } from '../../gateway/store/postgres/migrate.ts';
 
 const SIZES: Record<BenchSize, { terminals: number; count: number }> = {
   quick: { terminals: 20, count: 20_000 },
   full: { terminals: 20, count: 100_000 },
 };
 
-/** The tables a tap and a registration leave behind, with their indexes. */
+/**
+ * The tables a tap and a registration leave behind, with their indexes. A registration is a tap's row (the
+ * `registrations` view reads `taps`), its context (shared by the taps of one worker, site and employer) and
+ * the forwarder's state.
+ */
 const TAP_TABLES = ['taps'];
-const REGISTRATION_TABLES = ['registrations', 'forward_state'];
+const REGISTRATION_TABLES = ['registration_contexts', 'forward_state'];
 
 interface TableBytes {
   table: string;
@@ -60,41 +65,43 @@ function sqliteFootprint(path: string, tables: string[]): { tables: TableBytes[]
   }
 }
 
-const PG_TYPES: Record<string, string> = { INTEGER: 'bigint', TEXT: 'text', BLOB: 'bytea', REAL: 'double precision' };
-
-/** The same rows, columns, keys and indexes in PostgreSQL; total relation size (heap, TOAST, indexes) per table. */
+/**
+ * The same rows in the gateway's own PostgreSQL schema (gateway/store/postgres/migrations, the schema the
+ * PostgreSQL adapter will write): every table SQLite has is copied as it is (SQLite's rowid into the `rowid`
+ * column of the three tables that carry one), with triggers and foreign keys off for the copy (replica
+ * mode), then VACUUM ANALYZE and pg_total_relation_size (heap, TOAST and indexes) of each measured table.
+ */
 async function postgresFootprint(path: string, tables: string[]): Promise<TableBytes[]> {
   const server = await startPostgres();
   const client = new pg.Client({ connectionString: server.url });
   await client.connect();
   const db = new Database(path, { readonly: true });
   try {
-    const out: TableBytes[] = [];
-    for (const table of tables) {
-      const cols = db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string; type: string; notnull: number; pk: number }>;
-      const pk = cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
-      const uniques = (db.prepare(`PRAGMA index_list(${table})`).all() as Array<{ name: string; unique: number; origin: string }>)
-        .filter((i) => i.origin === 'u')
-        .map((i) => (db.prepare(`PRAGMA index_info(${i.name})`).all() as Array<{ name: string }>).map((c) => c.name));
-      const defs = cols.map((c) => `${c.name} ${PG_TYPES[c.type.toUpperCase()] ?? 'text'}${c.notnull ? ' NOT NULL' : ''}`);
-      if (pk.length) defs.push(`PRIMARY KEY (${pk.join(', ')})`);
-      for (const u of uniques) defs.push(`UNIQUE (${u.join(', ')})`);
-      await client.query(`CREATE TABLE ${table} (${defs.join(', ')})`);
-      const names = cols.map((c) => c.name);
+    await migratePostgres(client);
+    await client.query("SET session_replication_role = 'replica'");
+    const inSqlite = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]));
+    const pgTables = (await client.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations' ORDER BY table_name",
+    )).rows.map((r) => r.table_name);
+    for (const table of pgTables.filter((t) => inSqlite.has(t))) {
+      const pgColumns = (await client.query<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1", [table])).rows.map((r) => r.column_name);
+      const sqliteColumns = new Set((db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name));
+      const names = pgColumns.filter((c) => sqliteColumns.has(c) || (c === 'rowid' && (ROWID_COLUMN_TABLES as readonly string[]).includes(table)));
       const rows = db.prepare(`SELECT ${names.join(', ')} FROM ${table}`).raw().all() as unknown[][];
+      // The rows the migrations themselves put in (a version counter, a snapshot marker) give way to SQLite's.
+      await client.query(`DELETE FROM ${table}`);
       for (let i = 0; i < rows.length; i += 1000) {
         const chunk = rows.slice(i, i + 1000);
         const params: unknown[] = [];
         const values = chunk.map((r) => `(${r.map((v) => `$${params.push(v)}`).join(', ')})`);
-        await client.query(`INSERT INTO ${table} (${names.join(', ')}) VALUES ${values.join(', ')}`, params);
+        await client.query(`INSERT INTO ${table} (${names.join(', ')}) OVERRIDING SYSTEM VALUE VALUES ${values.join(', ')}`, params);
       }
-      // The explicit indexes, as SQLite has them (their SQL is plain enough for PostgreSQL as it is).
-      for (const { sql } of db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL").all(table) as Array<{ sql: string }>) {
-        await client.query(sql.replace(/IF NOT EXISTS /i, ''));
-      }
+    }
+    const out: TableBytes[] = [];
+    for (const table of tables) {
       await client.query(`VACUUM ANALYZE ${table}`);
-      const size = await client.query<{ bytes: string }>('SELECT pg_total_relation_size($1::regclass) AS bytes', [table]);
-      out.push({ table, rows: rows.length, bytes: Number(size.rows[0]!.bytes) });
+      const size = await client.query<{ bytes: string; rows: string }>(`SELECT pg_total_relation_size($1::regclass) AS bytes, (SELECT COUNT(*) FROM ${table}) AS rows`, [table]);
+      out.push({ table, rows: Number(size.rows[0]!.rows), bytes: Number(size.rows[0]!.bytes) });
     }
     return out;
   } finally {
@@ -135,12 +142,14 @@ export async function runStorageFootprint(sizeName: BenchSize): Promise<Omit<Ben
 
     const sqlite = sqliteFootprint(ws.databasePath, [...TAP_TABLES, ...REGISTRATION_TABLES]);
     const taps = sqlite.tables.find((t) => t.table === 'taps')!.rows;
-    const regs = sqlite.tables.find((t) => t.table === 'registrations')!.rows;
+    const counter = new Database(ws.databasePath, { readonly: true });
+    const regs = counter.prepare('SELECT COUNT(*) FROM registrations').pluck().get() as number;
+    counter.close();
     const tapTables = sqlite.tables.filter((t) => TAP_TABLES.includes(t.table));
     const regTables = sqlite.tables.filter((t) => REGISTRATION_TABLES.includes(t.table));
     const figures: Figure[] = [
       { name: 'SQLite bytes per tap (taps table and indexes)', value: perRow(tapTables, taps), unit: 'B', note: `${taps.toLocaleString('en-US')} taps through a real gateway` },
-      { name: 'SQLite bytes per registration (registrations and forward_state, indexes)', value: perRow(regTables, regs), unit: 'B', note: `${regs.toLocaleString('en-US')} registrations, each created at the emulator and its validity settled` },
+      { name: 'SQLite bytes per registration (its context and forward_state, indexes)', value: perRow(regTables, regs), unit: 'B', note: `${regs.toLocaleString('en-US')} registrations, each created at the emulator and its validity settled` },
       { name: 'SQLite database file per tap (everything)', value: Math.round(sqlite.fileBytes / taps), unit: 'B', note: `${sqlite.fileBytes.toLocaleString('en-US')} bytes after a clean stop, ${sqlite.freeBytes.toLocaleString('en-US')} of them free pages` },
     ];
     const missing = serviceMissing('postgresql');
@@ -150,8 +159,8 @@ export async function runStorageFootprint(sizeName: BenchSize): Promise<Omit<Ben
       figures.push({ name: 'PostgreSQL bytes per registration (same rows and indexes)', value: null, unit: 'B', note: missing });
     } else {
       postgres = await postgresFootprint(ws.databasePath, [...TAP_TABLES, ...REGISTRATION_TABLES]);
-      figures.push({ name: 'PostgreSQL bytes per tap (same rows and indexes)', value: perRow(postgres.filter((t) => TAP_TABLES.includes(t.table)), taps), unit: 'B', note: 'pg_total_relation_size after VACUUM ANALYZE; columns as SQLite has them, types mapped' });
-      figures.push({ name: 'PostgreSQL bytes per registration (same rows and indexes)', value: perRow(postgres.filter((t) => REGISTRATION_TABLES.includes(t.table)), regs), unit: 'B', note: 'registrations and forward_state, with their keys and indexes' });
+      figures.push({ name: 'PostgreSQL bytes per tap (same rows and indexes)', value: perRow(postgres.filter((t) => TAP_TABLES.includes(t.table)), taps), unit: 'B', note: "pg_total_relation_size after VACUUM ANALYZE, in the gateway's PostgreSQL schema" });
+      figures.push({ name: 'PostgreSQL bytes per registration (same rows and indexes)', value: perRow(postgres.filter((t) => REGISTRATION_TABLES.includes(t.table)), regs), unit: 'B', note: 'registration_contexts and forward_state, with their keys and indexes' });
     }
     return { status: 'ok', figures, details: { sqlite, postgres, load: { acked: load.stored, tapsPerSecond: load.storedPerSecond } } };
   } finally {

@@ -88,7 +88,14 @@ const placeOfOrigin = {
 };
 
 const bundled = await build({
-  entryPoints: { cli: join(outDir, 'bin/cli.js'), 'writer-thread-main': join(outDir, 'gateway/ingest/writer-thread-main.js') },
+  // `ciao gateway` and `ciao terminal` load their run modules as files of these names (the rest of each
+  // command's parts are chunks named by esbuild).
+  entryPoints: {
+    cli: join(outDir, 'bin/cli.js'),
+    'writer-thread-main': join(outDir, 'gateway/ingest/writer-thread-main.js'),
+    'gateway-run': join(outDir, 'gateway/run.js'),
+    'terminal-run': join(outDir, 'terminal/run.js'),
+  },
   outdir: bundleDir,
   bundle: true,
   splitting: true,

@@ -53,6 +53,8 @@ describe('the compiled release', () => {
         'dist/bin/cli.js',
         'dist/bundle/cli.js',
         'dist/bundle/writer-thread-main.js',
+        'dist/bundle/gateway-run.js',
+        'dist/bundle/terminal-run.js',
         'dist/terminal/run.js',
         'dist/gateway/ingest/writer-thread.mjs',
         'dist/terminal/adapters/johnny-five/worker-entry.mjs',

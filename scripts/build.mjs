@@ -53,10 +53,18 @@ process.stdout.write(`build: compiled to ${relative(process.cwd(), outDir) || '.
 
 /**
  * Packages left out of the bundle, loaded from node_modules as they are: native addons (and the packages
- * that load them), and packages that find their own files from `__dirname` (pino's transport workers,
- * @fastify/swagger's package.json, ioredis's, qlobber's worker), which inside a bundle would name the bundle's folder.
+ * that load them), packages that find their own files from `__dirname` (pino's transport workers,
+ * @fastify/swagger's package.json, ioredis's, qlobber's worker), which inside a bundle would name the
+ * bundle's folder, and packages a start does not run.
  */
-const EXTERNAL = ['better-sqlite3', 'nfc-pcsc', '@pokusew/pcsclite', 'serialport', '@serialport/*', 'johnny-five', 'pino', 'thread-stream', '@fastify/swagger', 'ioredis', 'qlobber'];
+const EXTERNAL = [
+  'better-sqlite3', 'nfc-pcsc', '@pokusew/pcsclite', 'serialport', '@serialport/*', 'johnny-five',
+  'pino', 'thread-stream', '@fastify/swagger', 'ioredis', 'qlobber',
+  // Fastify's schema compilers (Ajv, fast-json-stringify) run at a route's first request, not at start
+  // (gateway/http-server.ts): in the bundle, where every module is parsed when its chunk loads, they would
+  // cost each start the parsing of about a megabyte.
+  '@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler', 'ajv', 'ajv-formats', 'fast-json-stringify',
+];
 const bundleDir = join(outDir, 'bundle');
 
 /**

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import swagger from '@fastify/swagger';
 import type { Db } from '../../shared/sqlite.ts';
 import { REMARK_KINDS, type RemarkOptions } from '../remarks/model.ts';
 import { decideApplicability, parseEuroAmount } from '../site-data/applicability.ts';
@@ -22,6 +21,7 @@ import { PROBLEM_SCHEMA, sendProblem } from './problems.ts';
 import { fleetRoutes } from '../fleet/api.ts';
 import type { ReleaseStore } from '../fleet/releases.ts';
 import { BadgeDesk } from '../badge-security/desk-jobs.ts';
+import { openApiDocument } from './openapi.ts';
 
 /**
  * The admin HTTP API and the dashboard, as one fastify plugin: `app.register(adminApiPlugin, { db })`.
@@ -105,7 +105,8 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
   const service = new RecordsService(opts.db, queries, { now: opts.now, remarkOptions: opts.remarkOptions });
   const dashboard = Object.fromEntries(Object.keys(DASHBOARD_FILES).map((f) => [f, readFileSync(join(here, 'dashboard', f), 'utf8')]));
 
-  await app.register(swagger, {
+  // Made at its first request (openapi.ts), from the routes added below.
+  const openApi = openApiDocument(app, {
     openapi: {
       openapi: '3.0.3',
       info: { title: 'ciao-badge admin API', version: '1.0.0', description: 'Site manager API: presence, registrations, remarks, export, corrections. Read-only for registrations: the worker registers (FAQ 21) and nothing is cancelled (FAQ 34). Errors are application/problem+json naming field and rule.' },
@@ -148,7 +149,7 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
     app.get(`${DASHBOARD_PATH}${f}`, publicRoute, async (_r, reply) => reply.type(DASHBOARD_FILES[f]!).headers(staticHeaders).send(dashboard[f]));
   }
 
-  app.get(OPENAPI_PATH, publicRoute, async () => app.swagger());
+  app.get(OPENAPI_PATH, publicRoute, () => openApi());
 
   // --- Console (plain ES modules, no build step: see console-assets.ts) ---
   const consoleFiles = loadConsoleAssets();

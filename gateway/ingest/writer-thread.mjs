@@ -1,8 +1,10 @@
-// Entry of the commit writer thread. In the compiled release writer-thread-main.js sits beside this file;
-// from the sources, TypeScript runs through tsx's loader, as in bin/ciao.mjs.
+// Entry of the commit writer thread. In the compiled release it runs the thread's bundle (dist/bundle/, see
+// scripts/build.mjs), or writer-thread-main.js beside this file; from the sources, TypeScript runs through
+// tsx's loader, as in bin/ciao.mjs.
 import { existsSync } from 'node:fs';
 
-const compiled = new URL('./writer-thread-main.js', import.meta.url);
+const bundled = new URL('../../bundle/writer-thread-main.js', import.meta.url);
+const compiled = existsSync(bundled) ? bundled : new URL('./writer-thread-main.js', import.meta.url);
 if (existsSync(compiled)) {
   await import(compiled.href);
 } else {

@@ -51,6 +51,10 @@ describe('the compiled release', () => {
     expect(files).toEqual(
       expect.arrayContaining([
         'dist/bin/cli.js',
+        'dist/bundle/cli.js',
+        'dist/bundle/writer-thread-main.js',
+        'dist/bundle/gateway-run.js',
+        'dist/bundle/terminal-run.js',
         'dist/terminal/run.js',
         'dist/gateway/ingest/writer-thread.mjs',
         'dist/terminal/adapters/johnny-five/worker-entry.mjs',

@@ -199,7 +199,8 @@ describe('signed updates, end to end', () => {
     const broken = join(work, 'broken');
     mkdirSync(broken);
     for (const part of ['bin', 'dist', 'package.json']) cpSync(join(opt, part), join(broken, part), { recursive: true });
-    writeFileSync(join(broken, 'dist/terminal/run.js'), "throw new Error('this release is deliberately broken: it crashes at start');\n");
+    // `ciao terminal` runs the bundle's terminal-run.js (scripts/build.mjs); the compiled module beside it too.
+    for (const file of ['dist/bundle/terminal-run.js', 'dist/terminal/run.js']) writeFileSync(join(broken, file), "throw new Error('this release is deliberately broken: it crashes at start');\n");
 
     // Two terminals, added in the console and paired by the installer's command.
     const services: Service[] = [];

@@ -189,6 +189,7 @@ export async function runInteractiveSim(options: InteractiveSimOptions): Promise
         clock: hms(now),
         clockOffsetMs: now.getTime() - Date.now(),
         reader: terminal.state.readerAttached ? 'attached' : 'missing',
+        cannotRegister: terminal.state.cannotRegister,
       },
       log,
     };

@@ -26,6 +26,8 @@ export interface DeviceView {
     /** Terminal clock minus real time, in ms (what the clock keys changed). */
     clockOffsetMs: number;
     reader: string;
+    /** Why the terminal cannot register taps now (FAQ 31), most urgent first; empty when it can. */
+    cannotRegister: string[];
   };
   /** Last lines of what happened, newest last. */
   log: string[];
@@ -56,6 +58,17 @@ export function formatOffset(ms: number): string {
   return abs >= 60 ? `${sign}${Math.floor(abs / 60)} h ${abs % 60} min` : `${sign}${abs} min`;
 }
 
+const CANNOT_REGISTER_WORDS: Record<string, string> = {
+  'outbox-unwritable': 'outbox not writable',
+  'no-site-config': 'no site config from the gateway yet',
+  'no-reader': 'no reader',
+};
+
+/** "yes", or "NO (no reader, ...)": whether a tap now would be registered, and if not, why. */
+export function formatRegisters(reasons: readonly string[]): string {
+  return reasons.length === 0 ? 'yes' : `NO (${reasons.map((r) => CANNOT_REGISTER_WORDS[r] ?? r).join(', ')})`;
+}
+
 export function renderDevice(view: DeviceView, options: { color?: boolean } = {}): string {
   const color = options.color ?? true;
   const paint = (code: string, text: string) => (color ? `${code}${text}${RESET}` : text);
@@ -79,6 +92,7 @@ export function renderDevice(view: DeviceView, options: { color?: boolean } = {}
     '',
     `  link ${link} · network ${network} · queued ${s.queued} · in flight ${s.inFlight} · reader ${s.reader}`,
     `  clock ${s.clock} (${formatOffset(s.clockOffsetMs)}) · skew ${formatSkew(s.skewMs)}${s.clockOff ? ` ${paint(BOLD, '(clock off!)')}` : ''}`,
+    `  registers taps: ${s.cannotRegister.length === 0 ? 'yes' : paint(BOLD, formatRegisters(s.cannotRegister))}`,
     '',
     ...view.log.slice(-LOG_LINES).map((l) => `  ${paint(DIM, l)}`),
   ];

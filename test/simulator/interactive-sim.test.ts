@@ -84,7 +84,8 @@ describe.skipIf(skip)('interactive simulator in a pseudo-terminal', () => {
 
   it('shows taps on the LCD, queues them while the network is cut, replays them after restore, jumps the clock, and quits cleanly', async () => {
     launch();
-    let s = await screenUntil('idle screen, online', (x) => x.lcd[0] === 'Present badge' && x.link === 'online' && x.network === 'up');
+    // Online is not enough: until the gateway's retained config arrives, a tap would not be registered.
+    let s = await screenUntil('idle screen, online, registering', (x) => x.lcd[0] === 'Present badge' && x.link === 'online' && x.network === 'up' && x.registers === 'yes');
     expect(s.text).toContain('[1] Ana');
     expect(s.text).toContain('[0] unknown');
     expect(s.queued).toBe(0);
@@ -195,7 +196,7 @@ describe.skipIf(skip)('interactive simulator in a pseudo-terminal', () => {
 
   it('keeps taps made offline when quitting, and sends them on the next start', async () => {
     launch();
-    await screenUntil('online and configured', (x) => x.link === 'online' && x.lcd[0] === 'Present badge');
+    await screenUntil('online and configured', (x) => x.link === 'online' && x.lcd[0] === 'Present badge' && x.registers === 'yes');
     pane.keys('n');
     await screenUntil('offline', (x) => x.link === 'offline');
     pane.keys('1', '2');
@@ -218,7 +219,7 @@ describe.skipIf(skip)('interactive simulator in a pseudo-terminal', () => {
 
   it('stalls the network: the connection stays up, taps wait in flight, and go through on restore', async () => {
     launch();
-    await screenUntil('online', (x) => x.link === 'online' && x.lcd[0] === 'Present badge');
+    await screenUntil('online and configured', (x) => x.link === 'online' && x.lcd[0] === 'Present badge' && x.registers === 'yes');
     pane.keys('s');
     await screenUntil('network stalled', (x) => x.network === 'STALLED');
     pane.keys('1');
@@ -260,7 +261,7 @@ describe('device renderer', () => {
     lastBeep: 'ok',
     badges: [{ key: '1', label: 'Ana' }],
     worldKeys: [{ key: 'n', label: 'network cut/restore' }],
-    status: { link: 'offline', network: 'cut', queued: 3, inFlight: 0, skewMs: -300_000, clockOff: true, clock: '08:07:00', clockOffsetMs: 300_000, reader: 'attached' },
+    status: { link: 'offline', network: 'cut', queued: 3, inFlight: 0, skewMs: -300_000, clockOff: true, clock: '08:07:00', clockOffsetMs: 300_000, reader: 'attached', cannotRegister: [] },
     log: Array.from({ length: 12 }, (_, i) => `line ${i}`),
   };
 
@@ -275,7 +276,11 @@ describe('device renderer', () => {
     expect(text).toContain('clock 08:07:00 (+5 min) · skew -300.0 s (clock off!)');
     expect(text).toContain('line 11');
     expect(text).not.toContain('line 3\n');
-    expect(parseScreen(text)).toMatchObject({ lcd: ['A name longer th', 'IN'], led: 'green', queued: 3, network: 'CUT', clockOffset: '+5 min', clockOff: true });
+    expect(text).toContain('registers taps: yes');
+    expect(parseScreen(text)).toMatchObject({ lcd: ['A name longer th', 'IN'], led: 'green', queued: 3, network: 'CUT', clockOffset: '+5 min', clockOff: true, registers: 'yes' });
+    const waiting = renderDevice({ ...view, status: { ...view.status, cannotRegister: ['no-site-config', 'no-reader'] } }, { color: false });
+    expect(waiting).toContain('registers taps: NO (no site config from the gateway yet, no reader)');
+    expect(parseScreen(waiting)?.registers).toBe('NO (no site config from the gateway yet, no reader)');
   });
 
   it('names the gateway the link is on when the terminal was given several', () => {

@@ -91,7 +91,7 @@ describe.skipIf(skip)('interactive simulator with the real PC/SC stack (pcscd + 
       }
     };
 
-    let s = await screenUntil('vpcd reader attached, online', (x) => x.reader === 'attached' && x.link === 'online' && x.lcd[0] === 'Present badge');
+    let s = await screenUntil('vpcd reader attached, online, configured', (x) => x.reader === 'attached' && x.link === 'online' && x.lcd[0] === 'Present badge' && x.registers === 'yes');
     expect(s.text).toContain('PC/SC reader (vpcd virtual card)');
     expect(s.text).not.toContain('[r] reader'); // a real reader is not unplugged by a key
 

@@ -1,4 +1,3 @@
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { createLogger, type Logger } from '../shared/logging.ts';
 import type { Db } from '../shared/sqlite.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
@@ -8,7 +7,8 @@ import { openGatewayDatabase, saveMaxShiftHours } from './store/database.ts';
 import { clusterInstanceName } from './cluster/instance-name.ts';
 import { GatewayRunJournal, HEARTBEAT_EVERY_MS } from './status/outage-journal.ts';
 import { saveReleaseHorizonDays } from './site-data/held-tap-release.ts';
-import { InlineWriter, ThreadWriter, type SpawnWriterThread } from './ingest/writers.ts';
+import { InlineWriter, ThreadWriter } from './ingest/writers.ts';
+import type { RunningGateway, StartGatewayOptions } from './running-gateway.ts';
 import { CommitQueue } from './ingest/commit-queue.ts';
 import { Lifecycle, type Component } from './lifecycle/lifecycle.ts';
 import { loadKeyRing, type BadgeKeyRing } from './badge-security/key-ring.ts';
@@ -30,35 +30,7 @@ import { readReleasePublicKey } from '../shared/release/manifest.ts';
  * serving.ts, loaded once the commit writer thread is starting, so that the thread loads its modules and
  * opens its connection on the other core while this one loads the broker, HTTP and forwarder modules.
  */
-export interface StartGatewayOptions {
-  logger?: Logger;
-  /** The gateway's clock (the demo runs a virtual day); the system clock by default. */
-  clock?: Clock;
-  /** Serve the site manager's admin API and dashboard on the HTTP server (default true). */
-  adminApi?: boolean;
-  /** Further fastify plugins to register on the gateway's HTTP server. */
-  httpPlugins?: Array<FastifyPluginAsync<{ db: Db }>>;
-  /** Consulted before each group commit; while it answers false, received taps wait (crash-window tests). */
-  mayCommit?: () => boolean;
-  /** How the commit writer thread is started (tests inject one they can end as a crash would). */
-  spawnWriterThread?: SpawnWriterThread;
-}
-
-export interface RunningGateway {
-  mqttPort: number;
-  tlsPort?: number;
-  wsPort?: number;
-  httpPort: number;
-  /** The HTTPS pairing listener, when configured. */
-  pairingPort?: number;
-  pairingUrl?: string;
-  db: Db;
-  http: FastifyInstance;
-  config: GatewayConfig;
-  /** The components, in the order they started. */
-  components: string[];
-  stop(): Promise<void>;
-}
+export type { RunningGateway, StartGatewayOptions } from './running-gateway.ts';
 
 export async function startGateway(input: GatewayConfig | GatewayConfigInput, options: StartGatewayOptions = {}): Promise<RunningGateway> {
   const config = gatewayConfigOf(input);

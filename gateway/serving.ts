@@ -29,7 +29,7 @@ import type { TerminalCa } from './fleet/terminal-ca.ts';
 import { FleetIdentity } from './fleet/service.ts';
 import { ReleaseStore } from './fleet/releases.ts';
 import { terminalRoutes } from './fleet/terminal-routes.ts';
-import type { RunningGateway, StartGatewayOptions } from './main.ts';
+import type { RunningGateway, StartGatewayOptions } from './running-gateway.ts';
 
 /**
  * The gateway's components from the forwarder on (gateway/main.ts starts the database and the commit

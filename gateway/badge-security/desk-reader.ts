@@ -88,6 +88,13 @@ export class DeskReader extends EventEmitter<DeskReaderEvents> {
     this.nfc = nfc;
     nfc.on('reader', (reader: NfcReader) => this.onReader(reader));
     nfc.on('error', (err: Error) => this.report(new Error(`PC/SC error: ${err.message}`)));
+    // Open once the context is: the wait for a reader to attach then measures pcscd, not the host process's start.
+    try {
+      await nfc.ready;
+    } catch (err) {
+      await this.stop();
+      throw new Error(`cannot open a PC/SC context: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   async stop(): Promise<void> {

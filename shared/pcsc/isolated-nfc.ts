@@ -82,10 +82,16 @@ export class IsolatedNfc extends EventEmitter {
   private lastHeard = Date.now();
   private readonly watchdog: NodeJS.Timeout;
   private readonly killOnExit = () => this.child?.kill('SIGKILL');
+  /** Settles once the child's PC/SC context is open, or with the reason it never will be. */
+  readonly ready: Promise<void>;
+  private settleReady: { resolve(): void; reject(err: Error): void } | undefined;
 
   /** Starts the child at once, like nfc-pcsc's constructor opens its context, but without waiting for it. */
   constructor(private readonly o: IsolatedNfcOptions = {}) {
     super();
+    this.ready = new Promise<void>((resolve, reject) => (this.settleReady = { resolve, reject }));
+    // Callers that never wait for it must not see an unhandled rejection.
+    this.ready.catch(() => undefined);
     const env = { ...process.env };
     if (o.socketPath) env.PCSCLITE_CSOCK_NAME = o.socketPath;
     const child = fork(HOST_ENTRY, [], { env, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
@@ -178,6 +184,8 @@ export class IsolatedNfc extends EventEmitter {
         return;
       case 'ready':
         this.opened = true;
+        this.settleReady?.resolve();
+        this.settleReady = undefined;
         return;
       case 'fatal':
         return this.fail(m.message);
@@ -228,6 +236,8 @@ export class IsolatedNfc extends EventEmitter {
   }
 
   private teardown(err: Error): void {
+    this.settleReady?.reject(err);
+    this.settleReady = undefined;
     this.child = null;
     this.opened = false;
     clearInterval(this.watchdog);

@@ -380,6 +380,12 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     const pcscd = new PcscdService(vpcd.pcscd ?? 'pcscd');
     const cards: VirtualCard[] = [];
     const aminaId = gw.db().prepare("SELECT id FROM workers WHERE name = 'Amina Diallo'").pluck().get() as string;
+    // The job waits for a badge, or has failed: then the test says why, in the console's own words.
+    const jobWaitingForBadge = async () => {
+      await page.waitForSelector('main [data-job-state=waiting-for-badge], main [data-job-state=failed]', { timeout: 30_000 });
+      const state = await page.$eval('main [data-job-state]', (el) => el.getAttribute('data-job-state'));
+      expect(state, `the personalisation job: ${await page.textContent('main [data-job-text]')}`).toBe('waiting-for-badge');
+    };
     const openAmina = async () => {
       await page.click('main table[data-kind=workers] tr:has-text("Amina Diallo") button');
       await page.waitForSelector('main [data-kind=worker-badges] tr[data-badge]');
@@ -398,7 +404,7 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
       await page.click('main form button:has-text("Annuler")');
       await openAmina();
       await page.click('main [data-action=personalise]:not([disabled])');
-      await page.waitForSelector('main [data-job-state=waiting-for-badge]', { timeout: 30_000 });
+      await jobWaitingForBadge();
       expect(await page.textContent('main [data-job-text]')).toContain('Posez le badge vierge');
       // One badge at a time: a second request while this one waits is refused.
       const busy = await page.evaluate(async (worker) => {
@@ -428,7 +434,7 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
 
       // Started again with the badge back on the reader: it resumes where it stopped and finishes.
       await page.click('main [data-action=personalise]:not([disabled])');
-      await page.waitForSelector('main [data-job-state=waiting-for-badge]', { timeout: 30_000 });
+      await jobWaitingForBadge();
       const again = virtualBadge({ uid: SECURE_BADGE, kind: 'ntag424', stateFile, port: vpcd.port });
       cards.push(again.card);
       await again.card.presentToReader();

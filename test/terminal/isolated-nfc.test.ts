@@ -66,6 +66,7 @@ describe.skipIf(skip)('a PC/SC context in a child process', () => {
     cleanups.push(() => clearInterval(ticker));
     await waitFor(() => errors.length > 0, { timeoutMs: 20_000, what: 'the blocked context reported' });
     expect(errors[0]).toMatch(/did not open within 1500 ms/);
+    await expect(nfc.ready).rejects.toThrow(/did not open within 1500 ms/);
     expect(ticks).toBeGreaterThan(10);
     expect(nfc.open).toBe(false);
     await waitFor(() => processGone(pid), { timeoutMs: 10_000, what: 'the blocked host process killed' });

@@ -246,7 +246,20 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Loca
     log: () => spawned.output.join(''),
     restart: async () => {
       if (isAlive(spawned.child)) throw new Error('postgres is still running');
-      await boot();
+      // After a SIGKILL of the postmaster its backends end on their own, shortly after: until the last one
+      // has, the old shared memory is still attached and PostgreSQL refuses to start on the data directory.
+      // Started again until they are gone, as a service manager restarting it would.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        try {
+          await boot();
+          return;
+        } catch (err) {
+          const stillAttached = /pre-existing shared memory block .* is still in use/.test(spawned.output.join(''));
+          if (!stillAttached || Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
     },
     // SIGINT: PostgreSQL's fast shutdown (clients disconnected, a clean checkpoint).
     stop: async () => {

@@ -337,6 +337,8 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     await goto('badges');
     await page.click('[data-action=new]');
     await page.fill('main input[name=uid]', '04C0FFEE');
+    // The worker list is loaded after the form opens.
+    await page.waitForSelector('main select[name=worker] option:has-text("Amina Diallo")', { state: 'attached' });
     const amina = await page.$$eval('main select[name=worker] option', (options) => options.find((o) => (o.textContent ?? '').startsWith('Amina Diallo'))?.getAttribute('value') ?? '');
     await page.selectOption('main select[name=worker]', amina);
     await page.click('main form button[type=submit]');

@@ -3,7 +3,7 @@ import { createLogger } from '../shared/logging.ts';
 import { PcscReader } from '../terminal/adapters/pcsc-reader.ts';
 import { virtualBadge } from '../simulator/vcard/badges.ts';
 import { personalisedState } from '../simulator/vcard/ntag424/card-state.ts';
-import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from '../test/terminal/helpers/pcscd.ts';
+import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from '../simulator/services/pcscd-service.ts';
 
 /**
  * What reading the SUN message of a secure badge adds to a tap at the terminal, through the real pcscd +

@@ -3,6 +3,7 @@ import { PCSCD_DEFAULT_SOCKET, pcscdListening } from '../../shared/pcscd.ts';
 import type { CardTransport } from './apdu.ts';
 import { withTimeout } from '../../shared/with-timeout.ts';
 import { IsolatedNfc } from '../../shared/pcsc/isolated-nfc.ts';
+import { loadNfcPcsc as loadModule, type NfcModule } from '../../shared/pcsc/nfc-pcsc-module.ts';
 
 /**
  * The desk reader an office uses to personalise badges: any PC/SC contactless reader through pcscd and
@@ -10,7 +11,6 @@ import { IsolatedNfc } from '../../shared/pcsc/isolated-nfc.ts';
  * pcscd's socket answered, and runs in a child process (shared/pcsc/isolated-nfc.ts), because its constructor
  * can block its thread for ever when pcscd goes away while it opens: that must never freeze the gateway.
  */
-type NfcModule = { NFC: new (logger?: unknown) => NfcInstance };
 interface NfcInstance extends EventEmitter {
   close(): void;
 }
@@ -48,16 +48,7 @@ export interface DeskReaderEvents {
 
 const GET_UID = Buffer.from([0xff, 0xca, 0x00, 0x00, 0x00]);
 
-async function loadNfcPcsc(): Promise<NfcModule> {
-  try {
-    const mod = (await import('nfc-pcsc' as string)) as NfcModule & { default?: NfcModule };
-    const NFC = mod.NFC ?? mod.default?.NFC;
-    if (typeof NFC !== 'function') throw new Error('nfc-pcsc has no NFC export');
-    return { NFC };
-  } catch (err) {
-    throw new Error(`${DESK_NFC_PCSC_MISSING} (${(err as Error).message.split('\n')[0]})`);
-  }
-}
+const loadNfcPcsc = (): Promise<NfcModule> => loadModule(DESK_NFC_PCSC_MISSING);
 
 let nfcPcscLoad: Promise<string | null> | undefined;
 

@@ -7,8 +7,7 @@ import type { BadgeReader } from '../core/ports.ts';
 import { readSunMessage } from './sun-message.ts';
 import { withTimeout } from '../../shared/with-timeout.ts';
 import { IsolatedNfc, type IsolatedNfcOptions } from '../../shared/pcsc/isolated-nfc.ts';
-
-export { pcscdListening };
+import { loadNfcPcsc as loadModule, type NfcModule } from '../../shared/pcsc/nfc-pcsc-module.ts';
 
 /**
  * Badge reader through PC/SC (pcscd) with nfc-pcsc: any CCID contactless reader (ACR122U, ACR1252U,
@@ -24,7 +23,6 @@ export { pcscdListening };
  * every `retrySeconds`. When pcscd goes away (or the child is blocked and killed) the PC/SC context is
  * dropped and the wait starts over.
  */
-type NfcModule = { NFC: new (logger?: unknown) => NfcInstance };
 interface NfcInstance extends EventEmitter {
   close(): void;
 }
@@ -43,16 +41,8 @@ const NFC_PCSC_MISSING =
 
 const GET_UID = Buffer.from([0xff, 0xca, 0x00, 0x00, 0x00]);
 
-export async function loadNfcPcsc(): Promise<NfcModule> {
-  try {
-    const mod = (await import('nfc-pcsc' as string)) as NfcModule & { default?: NfcModule };
-    const NFC = mod.NFC ?? mod.default?.NFC;
-    if (typeof NFC !== 'function') throw new Error('nfc-pcsc has no NFC export');
-    return { NFC };
-  } catch (err) {
-    throw new Error(`${NFC_PCSC_MISSING} (${(err as Error).message.split('\n')[0]})`);
-  }
-}
+/** nfc-pcsc, loaded here only to say at once when it is missing (see shared/pcsc/nfc-pcsc-module.ts). */
+const loadNfcPcsc = (): Promise<NfcModule> => loadModule(NFC_PCSC_MISSING);
 
 export class PcscReader extends EventEmitter implements BadgeReader {
   private nfc: NfcInstance | null = null;

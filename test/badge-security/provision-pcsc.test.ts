@@ -11,7 +11,7 @@ import { PcscReader } from '../../terminal/adapters/pcsc-reader.ts';
 import { virtualBadge } from '../../simulator/vcard/badges.ts';
 import { loadState } from '../../simulator/vcard/ntag424/card-state.ts';
 import type { VirtualCard } from '../../simulator/vcard/virtual-card.ts';
-import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from '../terminal/helpers/pcscd.ts';
+import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from '../../simulator/services/pcscd-service.ts';
 import { waitFor } from '../terminal/helpers/wait.ts';
 
 /**

@@ -13,7 +13,7 @@ import { seedTestWorld, TEST_SEED } from '../gateway/helpers/seed.ts';
 import { startTestGateway, type TestGateway } from '../gateway/helpers/start-gateway.ts';
 import { ciao } from '../gateway/helpers/cli.ts';
 import { rsaKeyPair } from '../onss/helpers.ts';
-import { acquirePcscdLock, pcscTestSetup, PcscdService } from '../terminal/helpers/pcscd.ts';
+import { acquirePcscdLock, pcscTestSetup, PcscdService } from '../../simulator/services/pcscd-service.ts';
 import { waitFor } from '../terminal/helpers/wait.ts';
 
 /**

@@ -22,7 +22,7 @@ import { pcscdListening } from '../../shared/pcscd.ts';
 import { virtualBadge } from '../../simulator/vcard/badges.ts';
 import { loadState } from '../../simulator/vcard/ntag424/card-state.ts';
 import type { VirtualCard } from '../../simulator/vcard/virtual-card.ts';
-import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from '../terminal/helpers/pcscd.ts';
+import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from '../../simulator/services/pcscd-service.ts';
 
 /**
  * The whole first day of a new site manager, in real Chromium against a real gateway (MQTT over TLS, the

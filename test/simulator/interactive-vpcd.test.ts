@@ -5,7 +5,7 @@ import { toOffsetIso } from '../../shared/time.ts';
 import { DEMO_WORKERS } from '../../simulator/world/seed-data.ts';
 import { startTestGateway, siteConfig, type TestGateway } from '../../simulator/stand-in-gateway/stand-in-gateway.ts';
 import { tempDir } from '../terminal/helpers/harness.ts';
-import { acquirePcscdLock, pcscTestSetup, PcscdService } from '../terminal/helpers/pcscd.ts';
+import { acquirePcscdLock, pcscTestSetup, PcscdService } from '../../simulator/services/pcscd-service.ts';
 import { waitFor } from '../terminal/helpers/wait.ts';
 import { parseScreen, type SimScreen } from './fixtures/screen.ts';
 import { TmuxPane, tmuxAvailable } from './fixtures/tmux.ts';

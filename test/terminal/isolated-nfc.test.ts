@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logging.ts';
 import { IsolatedNfc } from '../../shared/pcsc/isolated-nfc.ts';
 import { PcscReader } from '../../terminal/adapters/pcsc-reader.ts';
-import { pcscTestSetup } from './helpers/pcscd.ts';
+import { pcscTestSetup } from '../../simulator/services/pcscd-service.ts';
 import { waitFor } from './helpers/wait.ts';
 
 /**

@@ -10,7 +10,7 @@ import { personalisedState } from '../../simulator/vcard/ntag424/card-state.ts';
 import { verifySun, sunFromHex } from '../../gateway/badge-security/sun.ts';
 import { startTestGateway, siteConfig } from '../../simulator/stand-in-gateway/stand-in-gateway.ts';
 import { terminalConfig, tempDir } from './helpers/harness.ts';
-import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from './helpers/pcscd.ts';
+import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from '../../simulator/services/pcscd-service.ts';
 import { waitFor } from './helpers/wait.ts';
 
 /**

@@ -7,7 +7,7 @@ import { SerialTestBoard, socatMissing } from '../../simulator/firmata-board/ser
 import { VirtualCard } from '../../simulator/vcard/virtual-card.ts';
 import { startTestGateway, type TestGateway } from '../../simulator/stand-in-gateway/stand-in-gateway.ts';
 import { freePort, tempDir } from './helpers/harness.ts';
-import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from './helpers/pcscd.ts';
+import { acquirePcscdLock, pcscTestSetup, PcscdService, PCSCD_SOCKET } from '../../simulator/services/pcscd-service.ts';
 import { readServiceCommand } from './helpers/service-unit.ts';
 import { waitFor } from './helpers/wait.ts';
 

@@ -1,13 +1,14 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadNfcPcsc, pcscdListening } from '../../../terminal/adapters/pcsc-reader.ts';
-import { VPCD_DEFAULT_PORT } from '../../../simulator/vcard/virtual-card.ts';
-import { waitFor } from './wait.ts';
+import { loadNfcPcsc } from '../../shared/pcsc/nfc-pcsc-module.ts';
+import { pcscdListening } from '../../shared/pcscd.ts';
+import { VPCD_DEFAULT_PORT } from '../vcard/virtual-card.ts';
 
 /**
- * pcscd and the vsmartcard vpcd driver for the PC/SC tests: finds how vpcd is configured, starts pcscd
- * as a child when it is not running, and can stop/restart it (only when the tests started it).
+ * pcscd and the vsmartcard vpcd driver, for the PC/SC tests and the SUN-read benchmark: finds how vpcd is
+ * configured, starts pcscd as a child when it is not running, and can stop/restart it (only when it was
+ * started here, never a system one).
  */
 export const PCSCD_SOCKET = '/run/pcscd/pcscd.comm';
 
@@ -49,7 +50,7 @@ export class PcscdService {
     child.on('error', () => {});
     this.child = child;
     this.startedByUs = true;
-    await waitFor(() => pcscdListening(PCSCD_SOCKET), { timeoutMs: 15_000, intervalMs: 100, what: 'pcscd socket' });
+    await until(() => pcscdListening(PCSCD_SOCKET), 15_000, 100, 'pcscd to answer on its socket');
   }
 
   /** Stops the pcscd the tests started (never a system one). */
@@ -63,15 +64,10 @@ export class PcscdService {
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
-    await waitFor(async () => !(await pcscdListening(PCSCD_SOCKET, 300)), { timeoutMs: 10_000, what: 'pcscd gone' });
+    await until(async () => !(await pcscdListening(PCSCD_SOCKET, 300)), 10_000, 20, 'pcscd to be gone');
   }
 }
 
-/**
- * pcscd and its single vpcd slot are shared by the whole machine: test files that use them take this
- * exclusive lock in beforeAll and release it in afterAll, so they never run at the same time. The lock is
- * a file created exclusively, holding the owner's pid; a lock whose owner died is taken over.
- */
 /**
  * What the real PC/SC tests need here (the vpcd driver, pcscd, and nfc-pcsc built against libpcsclite):
  * the vpcd setup, and the first missing piece as a sentence, or null when all is there.
@@ -80,13 +76,18 @@ export async function pcscTestSetup(): Promise<{ setup: VpcdSetup; problem: stri
   const setup = findVpcd();
   if (setup.problem) return { setup, problem: setup.problem };
   try {
-    await loadNfcPcsc();
+    await loadNfcPcsc('the PC/SC tests need the optional dependency nfc-pcsc built against libpcsclite (apt-get install libpcsclite-dev, then npm install)');
     return { setup, problem: null };
   } catch (err) {
     return { setup, problem: (err as Error).message };
   }
 }
 
+/**
+ * pcscd and its single vpcd slot are shared by the whole machine: test files and benchmarks that use them take
+ * this exclusive lock first and release it when done, so they never run at the same time. The lock is a file
+ * created exclusively, holding the owner's pid; a lock whose owner died is taken over.
+ */
 const PCSCD_LOCK_PATH = '/tmp/ciao-pcscd.lock';
 
 export async function acquirePcscdLock(opts: { path?: string; timeoutMs?: number } = {}): Promise<() => void> {
@@ -134,5 +135,13 @@ function processAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, intervalMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

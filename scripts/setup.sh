@@ -12,6 +12,9 @@
 #   python3, make, g++                        to build native modules (better-sqlite3, pcsclite) when no prebuilt fits
 #   postgresql, redis-server, haproxy         the cluster's real parts (docs/cluster.md): tests and benchmarks start each as a
 #                                             process of their own on loopback (simulator/services/local-services.ts), never as a service
+#                                             postgresql brings postgresql-15 and postgresql-client-15: pg_dump, pg_restore,
+#                                             pg_basebackup, pg_verifybackup, pg_archivecleanup and pg_ctl, which the backup
+#                                             and point-in-time recovery recipes of docs/cluster.md use and their drills run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +40,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "setup: system packages present"
 fi
+
+# The PostgreSQL programs the recipes of docs/cluster.md run, from the newest version installed (as the tests pick it).
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+for p in pg_dump pg_restore pg_basebackup pg_verifybackup pg_archivecleanup pg_ctl pg_isready psql; do
+  if [ -z "$pgbin" ] || [ ! -x "$pgbin/$p" ]; then echo "setup: $p is missing from ${pgbin:-/usr/lib/postgresql/<version>/bin}" >&2; exit 1; fi
+done
 
 echo "setup: installing npm dependencies"
 npm ci --no-audit --no-fund

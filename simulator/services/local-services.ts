@@ -183,9 +183,10 @@ async function waitReady(what: string, spawned: Spawned, check: () => Promise<bo
 
 /**
  * PostgreSQL refuses to run as root: as root the cluster belongs to the `postgres` user Debian's package
- * creates (or `nobody`), and the temp directory is handed to it.
+ * creates (or `nobody`), and the temp directory is handed to it. Its programs refuse root too (`pg_ctl`), so
+ * the drills run the doc's recipes as this user; undefined when not root.
  */
-function serverUser(): { uid: number; gid: number } | undefined {
+export function postgresServerUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const passwd = readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':'));
   const entry = passwd.find((f) => f[0] === 'postgres') ?? passwd.find((f) => f[0] === 'nobody');
@@ -203,7 +204,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Loca
   if (!bin) throw new Error(`PostgreSQL is ${serviceMissing('postgresql') ?? 'not installed'}`);
   const dir = mkdtempSync(join(tmpdir(), 'ciao-pg-'));
   const data = join(dir, 'data');
-  const owner = serverUser();
+  const owner = postgresServerUser();
   if (owner) chownSync(dir, owner.uid, owner.gid);
   const as = owner ?? {};
   const user = 'ciao';

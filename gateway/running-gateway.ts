@@ -4,6 +4,7 @@ import type { Db } from '../shared/sqlite.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { GatewayConfig } from './config.ts';
 import type { SpawnWriterThread } from './ingest/writers.ts';
+import type { SpawnForwarderThread } from './forward/thread.ts';
 
 /**
  * What starting a gateway takes and gives (gateway/main.ts starts it, gateway/serving.ts its serving half):
@@ -21,6 +22,8 @@ export interface StartGatewayOptions {
   mayCommit?: () => boolean;
   /** How the commit writer thread is started (tests inject one they can end as a crash would). */
   spawnWriterThread?: SpawnWriterThread;
+  /** How the forwarder thread is started (tests inject one they can end as a crash would). */
+  spawnForwarderThread?: SpawnForwarderThread;
 }
 
 export interface RunningGateway {

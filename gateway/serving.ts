@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../shared/logging.ts';
 import type { Db } from '../shared/sqlite.ts';
 import type { Clock } from '../shared/clock.ts';
-import { startForwarder, type ForwarderHandle, type ForwardingSettings } from './forward/index.ts';
+import type { ForwardingSettings } from './forward/index.ts';
+import { startForwarderThread, type ForwarderThreadHandle } from './forward/thread.ts';
 import type { GatewayConfig, GatewaySecrets } from './config.ts';
 import { ShiftNotifier } from './terminal-sync/shift-notifier.ts';
 import type { ShiftChange } from './shifts/change.ts';
@@ -68,7 +69,7 @@ export async function startServing({ config, secrets, onss, badgeKeys, releaseKe
     releases: new ReleaseStore(db, config.releases.dir!, releaseKey, config.releases.maxBytes),
     releaseKeyPem: secrets.releasePublicKey?.toString('utf8'),
   };
-  const forwarder = await run.start(forwarding(onss, db, logger, clock, commits));
+  const forwarder = await run.start(forwarding(config, onss, db, logger, clock, commits, options));
   const cluster = await run.start(clusterBus(config, logger, instance));
   const broker = await run.start(mqttBroker(config, db, logger, metrics, fleet, cluster));
   const shifts = new ShiftNotifier(broker, logger.child({ component: 'shifts' }));
@@ -116,13 +117,25 @@ interface Fleet {
   releaseKeyPem?: string;
 }
 
-function forwarding(settings: ForwardingSettings | undefined, db: Db, logger: Logger, clock: Clock, commits: CommitQueue): Component<ForwarderHandle | undefined> {
+/**
+ * The ONSS forwarder, on a thread of its own (gateway/forward/thread.ts): its work never delays the broker's
+ * acks. Its changes are committed by the gateway's one writer, with the taps. It stops before the commit
+ * writer, so the answers to its last batches are committed.
+ */
+function forwarding(config: GatewayConfig, settings: ForwardingSettings | undefined, db: Db, logger: Logger, clock: Clock, commits: CommitQueue, options: StartGatewayOptions): Component<ForwarderThreadHandle | undefined> {
   return {
     name: 'forwarder',
     async start() {
       if (settings === undefined) return { value: undefined };
-      // Its changes are committed by the gateway's one writer, with the taps.
-      const forwarder = await startForwarder({ db, settings, logger: logger.child({ component: 'forwarder' }), clock, writer: commits.forwardWriter });
+      const forwarder = await startForwarderThread({
+        database: config.database,
+        db,
+        settings,
+        logger: logger.child({ component: 'forwarder' }),
+        clock,
+        writer: commits.forwardWriter,
+        ...(options.spawnForwarderThread ? { spawn: options.spawnForwarderThread } : {}),
+      });
       return { value: forwarder, stop: () => forwarder.stop() };
     },
   };
@@ -243,7 +256,7 @@ function clusterWatch(config: GatewayConfig, db: Db, logger: Logger, metrics: Ga
   };
 }
 
-function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, notifyShifts: (changes: ShiftChange[]) => void, forwarder: ForwarderHandle | undefined, commits: CommitQueue, fleet: Fleet, instance: string | undefined): Component<Ingest> {
+function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, notifyShifts: (changes: ShiftChange[]) => void, forwarder: ForwarderThreadHandle | undefined, commits: CommitQueue, fleet: Fleet, instance: string | undefined): Component<Ingest> {
   return {
     name: 'tap-ingest',
     async start() {
@@ -302,7 +315,7 @@ interface HttpDeps {
   fleet: Fleet;
   badgeDesk: BadgeDesk;
   /** Absent when this gateway does not forward to ONSS. */
-  forwarder: ForwarderHandle | undefined;
+  forwarder: ForwarderThreadHandle | undefined;
   /** Absent when this gateway is not in a cluster. */
   cluster: ClusterBus | undefined;
 }
@@ -317,7 +330,7 @@ function httpServer({ config, db, logger, metrics, clock, broker, taps, badgeKey
           operationsRoutes({
             registry: metrics.registry,
             health: {
-              problem: () => (taps.degraded && `database commits failing (${taps.degraded})`) || badgeKeys.problem(),
+              problem: () => (taps.degraded && `database commits failing (${taps.degraded})`) || forwarder?.problem() || badgeKeys.problem(),
               // A standby (another gateway holds the forwarder lease) is healthy: it takes terminals and taps.
               // In a cluster, Redis away does not make an instance unhealthy (its terminals' taps are stored and
               // acked), but it is said: acks and shift changes for other instances wait for it.

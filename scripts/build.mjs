@@ -5,11 +5,12 @@
 // paths. Benchmarks and tests are not part of a release: they run from the sources.
 //
 // Then the compiled modules are bundled (esbuild) into dist/bundle/: the `ciao` command with what it imports,
-// its commands' parts in chunks loaded when a command needs them, and the commit writer thread's entry. A
-// process then reads and links a few files instead of some hundreds (a gateway loaded its modules in about
-// 280 ms from dist/, 130 ms from the bundle, on the 2-core reference machine). bin/ciao.mjs and the writer
-// thread's entry run the bundle when it is there; dist/ keeps every compiled module beside it, which is what
-// the bundle's modules name as their own location (see placeOfOrigin below) and what the console serves.
+// its commands' parts in chunks loaded when a command needs them, and the entries of the commit writer thread
+// and of the forwarder thread. A process then reads and links a few files instead of some hundreds (a gateway
+// loaded its modules in about 280 ms from dist/, 130 ms from the bundle, on the 2-core reference machine).
+// bin/ciao.mjs and the threads' entries run the bundle when it is there; dist/ keeps every compiled module
+// beside it, which is what the bundle's modules name as their own location (see placeOfOrigin below) and
+// what the console serves.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -101,6 +102,7 @@ const bundled = await build({
   entryPoints: {
     cli: join(outDir, 'bin/cli.js'),
     'writer-thread-main': join(outDir, 'gateway/ingest/writer-thread-main.js'),
+    'forwarder-thread-main': join(outDir, 'gateway/forward/forwarder-thread-main.js'),
     'gateway-run': join(outDir, 'gateway/run.js'),
     'terminal-run': join(outDir, 'terminal/run.js'),
   },

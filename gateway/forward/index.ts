@@ -1,3 +1,4 @@
+import { threadId } from 'node:worker_threads';
 import type { Db } from '../../shared/sqlite.ts';
 import type { Logger } from '../../shared/logging.ts';
 import type { Clock } from '../../shared/clock.ts';
@@ -54,6 +55,8 @@ export interface StartForwarderOptions {
    * one fsync for both); by default short transactions of its own on `db`.
    */
   writer?: ForwardWriter;
+  /** Told when the role or the holder seen changed (see ForwarderLeadership). */
+  onRoleChange?: (role: ForwarderRole, holder: string | undefined) => void;
 }
 
 /**
@@ -79,6 +82,7 @@ export async function startForwarder(opts: StartForwarderOptions): Promise<Forwa
     lease,
     timing,
     logger: opts.logger,
+    ...(opts.onRoleChange ? { onChange: opts.onRoleChange } : {}),
     makeForwarder: () => {
       // The given port serves the first term; each later term (after a lost lease) gets a port of its own.
       const p = port ?? createOnssPort(connection);
@@ -92,7 +96,7 @@ export async function startForwarder(opts: StartForwarderOptions): Promise<Forwa
     },
   });
   await leadership.start();
-  opts.logger.info({ baseUrl: connection.baseUrl, batchSize: tuning.batchSize, lease: lease.store, holder: lease.holderId, role: leadership.role }, 'ONSS forwarder started');
+  opts.logger.info({ threadId, baseUrl: connection.baseUrl, batchSize: tuning.batchSize, lease: lease.store, holder: lease.holderId, role: leadership.role }, 'ONSS forwarder started');
   return {
     wake: () => leadership.wake(),
     role: () => leadership.role,

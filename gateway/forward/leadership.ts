@@ -18,6 +18,8 @@ export interface LeadershipOptions {
   /** A new forwarder (not started), fenced by the lease; called on each takeover. */
   makeForwarder: () => Forwarder;
   logger: Logger;
+  /** Told when the role or the holder seen changed (the gateway's forwarder thread reports them to /health). */
+  onChange?: (role: ForwarderRole, holder: string | undefined) => void;
 }
 
 export class ForwarderLeadership {
@@ -75,6 +77,23 @@ export class ForwarderLeadership {
 
   private async tick(): Promise<void> {
     try {
+      await this.check();
+    } finally {
+      this.report();
+    }
+  }
+
+  private reported: { role: ForwarderRole; holder: string | undefined } | undefined;
+
+  private report(): void {
+    const now = { role: this.role, holder: this.holder };
+    if (this.reported && this.reported.role === now.role && this.reported.holder === now.holder) return;
+    this.reported = now;
+    this.o.onChange?.(now.role, now.holder);
+  }
+
+  private async check(): Promise<void> {
+    try {
       if (this.forwarder) {
         if (!(await this.o.lease.renew())) {
           this.o.logger.warn({ holder: this.o.lease.holderId }, 'forwarder lease lost: this gateway stops forwarding and stands by');
@@ -104,6 +123,7 @@ export class ForwarderLeadership {
   private async stepDown(): Promise<void> {
     const forwarder = this.forwarder;
     this.forwarder = undefined;
+    this.report();
     if (forwarder) await forwarder.stop();
   }
 }

@@ -193,6 +193,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     // OUTs show, heal every fault, and wait until every registration has been settled with ONSS.
     const [y, m, d] = day.split('-').map(Number) as [number, number, number];
     const end = new Date(Math.max(fromLocal({ year: y, month: m, day: d, hour: 23, minute: 59 }).getTime() + 15 * 3_600_000, lastStep + 17 * 3_600_000));
+    // As before each step's jump (runClock): what the last step set moving (its registration on the way to
+    // ONSS, on the forwarder's thread) lands first, or it would be sent hours late in virtual time.
+    await quiesce(world);
     setOnssFaults(world, undefined);
     for (const t of world.terminals.values()) t.proxy.restore();
     // As before every step: the last tap may be stored but not yet sent to ONSS, and sending it after the

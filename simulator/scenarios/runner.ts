@@ -198,9 +198,6 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     await quiesce(world);
     setOnssFaults(world, undefined);
     for (const t of world.terminals.values()) t.proxy.restore();
-    // As before every step: the last tap may be stored but not yet sent to ONSS, and sending it after the
-    // jump would make it late in virtual time.
-    await quiesce(world);
     clock.advanceTo(end);
     await settle(world, clock, settleMs);
     await until(() => pendingAtOnss(world) === 0, settleMs * 2, 50);

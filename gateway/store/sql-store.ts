@@ -5,8 +5,9 @@
  * docs/cluster.md ("The storage port") says which areas are on it so far.
  *
  * SQL is written once, in the subset both databases take the same way:
- * - parameters are numbered, PostgreSQL's way: `$1, $2, …`; one may be used several times. SQLite reads
- *   `$1` itself as a named parameter (no rewriting: text inside string literals is never touched);
+ * - parameters are numbered, PostgreSQL's way: `$1, $2, …`, one may be used several times, and exactly as
+ *   many are given as the highest number used. The SQLite adapter rewrites them to `?` (string literals,
+ *   quoted names and comments untouched); a `?` in the SQL is refused;
  * - a parameter whose type PostgreSQL cannot infer from where it stands (a bare `SELECT $1`, or one used
  *   twice in places of different types) is cast: `CAST($1 AS bigint)`, `CAST($1 AS text)`;
  * - values are numbers, text, null (booleans are bound as 1 and 0, as SQLite stores them). Rows come back as

@@ -6,8 +6,9 @@ import { bindable, type SqlParams, type SqlStore } from './sql-store.ts';
  * The storage port (gateway/store/sql-store.ts) on the gateway's SQLite connection, the embedded default.
  *
  * better-sqlite3 is synchronous: a statement runs at once, in the caller's turn, and the promise it returns
- * is already settled. SQLite reads `$1` as a named parameter, so the port's SQL is prepared as written (once
- * per SQL text, kept in a bounded cache) and its parameters bound by number.
+ * is already settled. The port's `$1, $2` become SQLite's anonymous `?` (bound by position, which costs less
+ * than SQLite's own named `$1`), once per SQL text: the prepared statement and the order of its parameters
+ * are kept in a bounded cache.
  *
  * A transaction's callback is asynchronous, and the connection is one: while it is open, a statement of any
  * other caller of this store would run inside it (and be committed or rolled back with it). So a transaction
@@ -22,18 +23,82 @@ export interface SqliteStoreOptions {
   maxStatements?: number;
 }
 
-type Bound = Record<number, string | number | null | Buffer>;
+/** The port's SQL with `?` for SQLite, and for each `?` the index of the parameter it takes. */
+export interface PositionalSql {
+  sql: string;
+  order: number[];
+  /** The highest parameter number the SQL uses: the number of parameters it must be given. */
+  count: number;
+}
 
-function bound(params: SqlParams | undefined): Bound | undefined {
-  if (!params || params.length === 0) return undefined;
-  const out: Bound = {};
-  for (let i = 0; i < params.length; i++) out[i + 1] = bindable(params[i]);
-  return out;
+const DIGIT = /[0-9]/;
+const WORD = /[A-Za-z0-9_$]/;
+
+/** Where the quoted text (a string literal, a quoted identifier) opened at `start` ends, its quote included. */
+function afterQuoted(sql: string, start: number): number {
+  const q = sql[start]!;
+  let i = start + 1;
+  for (;;) {
+    const end = sql.indexOf(q, i);
+    if (end < 0) return sql.length;
+    // A doubled quote is the quote itself, inside.
+    if (sql[end + 1] === q) i = end + 2;
+    else return end + 1;
+  }
+}
+
+/**
+ * Rewrites the port's numbered parameters for better-sqlite3. String literals, quoted identifiers and
+ * comments are kept as written; `$1` glued to a word (`a$1`) is a name, not a parameter. A `?` is refused:
+ * the other database would not take it.
+ */
+export function positionalSql(sql: string): PositionalSql {
+  let out = '';
+  const order: number[] = [];
+  let from = 0;
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"') {
+      i = afterQuoted(sql, i);
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const nl = sql.indexOf('\n', i);
+      i = nl < 0 ? sql.length : nl;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? sql.length : end + 2;
+    } else if (c === '?') {
+      throw new Error(`SQL for the storage port numbers its parameters ($1, $2, …); found "?" in: ${sql}`);
+    } else if (c === '$' && DIGIT.test(sql[i + 1] ?? '') && !(i > 0 && WORD.test(sql[i - 1]!))) {
+      let j = i + 1;
+      while (j < sql.length && DIGIT.test(sql[j]!)) j++;
+      const n = Number(sql.slice(i + 1, j));
+      if (n < 1) throw new Error(`SQL for the storage port numbers its parameters from $1; found $${sql.slice(i + 1, j)} in: ${sql}`);
+      out += `${sql.slice(from, i)}?`;
+      order.push(n - 1);
+      from = i = j;
+    } else {
+      i++;
+    }
+  }
+  out += sql.slice(from);
+  return { sql: out, order, count: order.length ? Math.max(...order) + 1 : 0 };
+}
+
+interface Prepared extends PositionalSql {
+  statement: Statement;
+}
+
+function bound(p: Prepared, params: SqlParams | undefined): Array<string | number | null | Buffer> {
+  const given = params?.length ?? 0;
+  // As PostgreSQL does: every parameter given is used, and every one used is given.
+  if (given !== p.count) throw new Error(`${given} parameter(s) given to SQL that uses ${p.count}: ${p.sql}`);
+  return p.order.map((k) => bindable(params![k]));
 }
 
 export class SqliteStore implements SqlStore {
   readonly dialect = 'sqlite' as const;
-  private readonly statements = new Map<string, Statement>();
+  private readonly statements = new Map<string, Prepared>();
   private readonly maxStatements: number;
   /** A transaction holds the connection. */
   private held = false;
@@ -96,42 +161,40 @@ export class SqliteStore implements SqlStore {
 
   /** @internal */
   allNow<T>(sql: string, params: SqlParams | undefined): T[] {
-    const s = this.prepared(sql);
-    const b = bound(params);
-    if (!s.reader) {
-      if (b) s.run(b);
-      else s.run();
+    const p = this.prepared(sql);
+    const values = bound(p, params);
+    if (!p.statement.reader) {
+      p.statement.run(values);
       return [];
     }
-    return (b ? s.all(b) : s.all()) as T[];
+    return p.statement.all(values) as T[];
   }
 
   /** @internal */
   oneNow<T>(sql: string, params: SqlParams | undefined): T | undefined {
-    const s = this.prepared(sql);
-    const b = bound(params);
-    if (!s.reader) {
-      if (b) s.run(b);
-      else s.run();
+    const p = this.prepared(sql);
+    const values = bound(p, params);
+    if (!p.statement.reader) {
+      p.statement.run(values);
       return undefined;
     }
-    return (b ? s.get(b) : s.get()) as T | undefined;
+    return p.statement.get(values) as T | undefined;
   }
 
   /** @internal */
   runNow(sql: string, params: SqlParams | undefined): { changes: number } {
-    const s = this.prepared(sql);
-    const b = bound(params);
-    return { changes: (b ? s.run(b) : s.run()).changes };
+    const p = this.prepared(sql);
+    return { changes: p.statement.run(bound(p, params)).changes };
   }
 
-  private prepared(sql: string): Statement {
-    let s = this.statements.get(sql);
-    if (s) return s;
-    s = this.db.prepare(sql);
+  private prepared(sql: string): Prepared {
+    let p = this.statements.get(sql);
+    if (p) return p;
+    const positional = positionalSql(sql);
+    p = { ...positional, statement: this.db.prepare(positional.sql) };
     if (this.statements.size >= this.maxStatements) this.statements.delete(this.statements.keys().next().value!);
-    this.statements.set(sql, s);
-    return s;
+    this.statements.set(sql, p);
+    return p;
   }
 
   // ---- the queue ----

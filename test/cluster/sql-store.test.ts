@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { SqlStore } from '../../gateway/store/sql-store.ts';
 import { openPostgresStore } from '../../gateway/store/postgres/postgres-store.ts';
+import { positionalSql } from '../../gateway/store/sqlite-store.ts';
 import { storeKinds } from '../support/sql-stores.ts';
 
 /**
@@ -110,8 +111,17 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('the storage port on %s', 
   it('leaves text that looks like a parameter inside a string literal as written', async () => {
     const store = await withItems();
     expect(await store.one("SELECT '$1 and $2' AS t, CAST($1 AS bigint) AS n", [5])).toEqual({ t: '$1 and $2', n: 5 });
-    await store.run("INSERT INTO port_items (id, name, note) VALUES ($1, $2, 'costs $1, not $2')", [1, 'sign']);
-    expect(await store.one('SELECT name, note FROM port_items')).toEqual({ name: 'sign', note: 'costs $1, not $2' });
+    await store.run("INSERT INTO port_items (id, name, note) VALUES ($1, $2, 'it''s $1, not $2')", [1, 'sign']);
+    expect(await store.one('SELECT name, note FROM port_items')).toEqual({ name: 'sign', note: "it's $1, not $2" });
+    // In a quoted name and in comments alike; the parameter after them is still one.
+    expect(await store.one('SELECT note AS "note $2" /* not $2 */ FROM port_items -- nor $3\n WHERE id = $1', [1])).toEqual({ 'note $2': "it's $1, not $2" });
+  });
+
+  it('refuses SQL outside the shared subset of parameters: a "?", or not as many parameters as it uses', async () => {
+    const store = await withItems();
+    await expect(store.one('SELECT id FROM port_items WHERE id = ?', [1])).rejects.toThrow();
+    await expect(store.one('SELECT id FROM port_items WHERE id = $1', [1, 2])).rejects.toThrow(/parameter/);
+    await expect(store.one('SELECT id FROM port_items WHERE id = $1 AND name = $2', [1])).rejects.toThrow(/parameter/);
   });
 
   it('commits a transaction that resolves: its rows are there for another connection', async () => {
@@ -230,6 +240,20 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('the storage port on %s', 
     await closing;
     await expect(other.one('SELECT 1 AS one')).rejects.toThrow(/closed/);
     expect(await store.all('SELECT name FROM port_items')).toEqual([{ name: 'before close' }]);
+  });
+});
+
+describe('the SQLite adapter\'s parameters', () => {
+  it('rewrites $n to positional ?, each taking its parameter, and leaves quoted text, names and comments alone', () => {
+    expect(positionalSql("UPDATE t SET a = $2, b = 'x $1 ''$3''' WHERE id = $1 OR parent = $1")).toEqual({
+      sql: "UPDATE t SET a = ?, b = 'x $1 ''$3''' WHERE id = ? OR parent = ?", order: [1, 0, 0], count: 2,
+    });
+    expect(positionalSql('SELECT a$1, "b $2" FROM t /* $3 */ -- $4\nWHERE c = $10')).toEqual({
+      sql: 'SELECT a$1, "b $2" FROM t /* $3 */ -- $4\nWHERE c = ?', order: [9], count: 10,
+    });
+    expect(positionalSql('SELECT 1')).toEqual({ sql: 'SELECT 1', order: [], count: 0 });
+    expect(() => positionalSql('SELECT * FROM t WHERE id = ?')).toThrow(/numbers its parameters \(\$1, \$2, …\); found "\?"/);
+    expect(() => positionalSql('SELECT $0')).toThrow(/from \$1/);
   });
 });
 

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { SqlStore } from '../../gateway/store/sql-store.ts';
 import { openPostgresStore } from '../../gateway/store/postgres/postgres-store.ts';
-import { positionalSql } from '../../gateway/store/sqlite-store.ts';
+import { positionalSql, SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { storeKinds } from '../support/sql-stores.ts';
 
 /**
@@ -220,6 +220,20 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('the storage port on %s', 
     expect(await store.one('SELECT count(*) AS n FROM port_items')).toEqual({ n: 3 });
   });
 
+  it('gives its connection back after transactions that failed: the next statements still run', async () => {
+    const store = await withItems();
+    // More failures than the PostgreSQL pool has connections (4 in these tests): a connection kept by a
+    // failed transaction would leave the statements below waiting for ever.
+    for (let i = 0; i < 10; i++) {
+      await expect(store.transaction(async (tx) => {
+        await tx.run('INSERT INTO port_items (id, name) VALUES ($1, $2)', [100 + i, `try ${i}`]);
+        await tx.run('INSERT INTO no_such_table (id) VALUES ($1)', [i]);
+      })).rejects.toThrow(/no_such_table|no such table/);
+    }
+    expect(await store.one('SELECT count(*) AS n FROM port_items')).toEqual({ n: 0 });
+    expect(await store.transaction(async (tx) => (await tx.run('INSERT INTO port_items (id, name) VALUES ($1, $2)', [1, 'after'])).changes)).toBe(1);
+  });
+
   it('refuses a statement on a transaction that has ended, and statements after close', async () => {
     const store = await withItems();
     let leaked: SqlStore | undefined;
@@ -254,6 +268,22 @@ describe('the SQLite adapter\'s parameters', () => {
     expect(positionalSql('SELECT 1')).toEqual({ sql: 'SELECT 1', order: [], count: 0 });
     expect(() => positionalSql('SELECT * FROM t WHERE id = ?')).toThrow(/numbers its parameters \(\$1, \$2, …\); found "\?"/);
     expect(() => positionalSql('SELECT $0')).toThrow(/from \$1/);
+  });
+});
+
+describe('the SQLite adapter\'s transactions', () => {
+  it('passes on a write lock held by another process, and lets the next caller in', async () => {
+    const k = kinds.find((x) => x.kind === 'sqlite')!;
+    const store = await k.fresh();
+    const own = (store as SqliteStore).db;
+    own.pragma('busy_timeout = 100');
+    // Another process's connection (ciao admin, another instance) holding the write lock.
+    const other = ((await k.second(store)) as SqliteStore).db;
+    other.exec('BEGIN IMMEDIATE');
+    await expect(store.transaction(async (tx) => tx.run("INSERT INTO gateway_settings (key, value) VALUES ('a', '1')"))).rejects.toThrow(/database is locked/);
+    other.exec('COMMIT');
+    await store.transaction(async (tx) => tx.run("INSERT INTO gateway_settings (key, value) VALUES ('a', '1')"));
+    expect(await store.one("SELECT value FROM gateway_settings WHERE key = 'a'")).toEqual({ value: '1' });
   });
 });
 

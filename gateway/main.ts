@@ -73,7 +73,7 @@ function database(config: GatewayConfig, clock: Clock, logger: Logger, instance:
       // database busy past the timeout is answered 503 "try again".
       const db = openGatewayDatabase(config.database, { busyTimeoutMs: 250 });
       // The areas moved onto the storage port reach this connection through it (docs/cluster.md).
-      const store = new SqliteStore(db);
+      const store = SqliteStore.of(db);
       // `ciao admin` and the console compute remarks and presence with the gateway's own maximum shift length.
       saveMaxShiftHours(db, config.terminals.maxShiftHours);
       saveReleaseHorizonDays(db, config.heldTaps.releaseHorizonDays);

@@ -15,6 +15,8 @@ import { bindable, type SqlParams, type SqlStore } from './sql-store.ts';
  * holds the store: other callers' statements and transactions queue, in order, until it ends. Code that
  * still uses the connection directly (the areas not on the port yet) does not queue; it cannot run inside a
  * transaction as long as the callback awaits only its `tx` (no timer or I/O, see the port's rules).
+ * The queue works only if every caller goes through the same store: a connection has one store at a time
+ * (`SqliteStore.of(db)` finds it; a second `new SqliteStore(db)` is refused).
  */
 export interface SqliteStoreOptions {
   /** Close the connection with the store: for a store that opened its own. Default: the owner closes it. */
@@ -96,7 +98,15 @@ function bound(p: Prepared, params: SqlParams | undefined): Array<string | numbe
   return p.order.map((k) => bindable(params![k]));
 }
 
+/** The store of each connection: two would each let the other's statements into their transactions. */
+const storeOf = new WeakMap<Db, SqliteStore>();
+
 export class SqliteStore implements SqlStore {
+  /** The store of this connection, made at the first call. */
+  static of(db: Db, options: SqliteStoreOptions = {}): SqliteStore {
+    return storeOf.get(db) ?? new SqliteStore(db, options);
+  }
+
   readonly dialect = 'sqlite' as const;
   private readonly statements = new Map<string, Prepared>();
   private readonly maxStatements: number;
@@ -107,6 +117,8 @@ export class SqliteStore implements SqlStore {
   private closed = false;
 
   constructor(readonly db: Db, private readonly options: SqliteStoreOptions = {}) {
+    if (storeOf.has(db)) throw new Error('this SQLite connection has a store already: use SqliteStore.of(db), so that every caller queues behind its transactions');
+    storeOf.set(db, this);
     this.maxStatements = options.maxStatements ?? 500;
   }
 
@@ -153,6 +165,7 @@ export class SqliteStore implements SqlStore {
     await this.hold();
     this.closed = true;
     this.statements.clear();
+    storeOf.delete(this.db);
     this.release();
     if (this.options.closeConnection) this.db.close();
   }

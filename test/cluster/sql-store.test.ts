@@ -272,6 +272,13 @@ describe('the SQLite adapter\'s parameters', () => {
 });
 
 describe('the SQLite adapter\'s transactions', () => {
+  it('is one store per connection, so that every caller of the connection queues behind its transactions', async () => {
+    const k = kinds.find((x) => x.kind === 'sqlite')!;
+    const store = (await k.fresh()) as SqliteStore;
+    expect(SqliteStore.of(store.db)).toBe(store);
+    expect(() => new SqliteStore(store.db)).toThrow(/has a store already: use SqliteStore\.of\(db\)/);
+  });
+
   it('passes on a write lock held by another process, and lets the next caller in', async () => {
     const k = kinds.find((x) => x.kind === 'sqlite')!;
     const store = await k.fresh();

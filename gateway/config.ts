@@ -18,6 +18,18 @@ const host = z.string().min(1, 'must not be empty');
 
 export const gatewayConfigSchema = z.strictObject({
   database: z.string().min(1, 'must be the path of the SQLite database file'),
+  /**
+   * Where the areas on the storage port keep their data (docs/cluster.md, "The storage port"): the SQLite
+   * file of `database` (the default), or a PostgreSQL server shared by a cluster's instances. The URL's
+   * password is best given in CIAO_GATEWAY_DATABASE_URL, which replaces `url`.
+   */
+  store: z
+    .strictObject({
+      kind: z.enum(['sqlite', 'postgres'], 'must be "sqlite" or "postgres"').default('sqlite'),
+      url: z.string().regex(/^postgres(ql)?:\/\/[^\s]+$/, 'must be a URL like postgres://ciao@10.0.0.5:5432/ciao').optional(),
+      maxConnections: z.number().int('must be a whole number').min(1, 'must be 1 to 100').max(100, 'must be 1 to 100').default(10),
+    })
+    .prefault({}),
   mqtt: z
     .strictObject({
       host: host.default('0.0.0.0'),
@@ -191,6 +203,7 @@ export function parseGatewayConfig(input: unknown, baseDir = process.cwd(), env:
     if (env.CIAO_GATEWAY_TLS_KEY_PASSPHRASE) c.mqtt.tls.passphrase = env.CIAO_GATEWAY_TLS_KEY_PASSPHRASE;
   }
   if (c.cluster && env.CIAO_GATEWAY_REDIS_URL) c.cluster.redis = env.CIAO_GATEWAY_REDIS_URL;
+  checkStore(c, env);
   if (c.http.pairing) {
     c.http.pairing.cert = abs(c.http.pairing.cert);
     c.http.pairing.key = abs(c.http.pairing.key);
@@ -207,6 +220,33 @@ export function parseGatewayConfig(input: unknown, baseDir = process.cwd(), env:
   if (badgeKeyFile) c.badgeSecurity.keyFile = abs(badgeKeyFile);
   parsed.set(c, { baseDir, env });
   return c;
+}
+
+/** `store.url` belongs to PostgreSQL, which needs one (from the file or CIAO_GATEWAY_DATABASE_URL). */
+function checkStore(c: GatewayConfig, env: NodeJS.ProcessEnv): void {
+  const fromEnv = env.CIAO_GATEWAY_DATABASE_URL;
+  if (c.store.kind === 'sqlite') {
+    if (c.store.url !== undefined) throw new InvalidInputError([{ field: 'store.url', rule: 'only-with-postgres', message: 'config store.url: is only for store.kind "postgres"; the SQLite store is the file of `database`' }]);
+    return;
+  }
+  if (fromEnv !== undefined) {
+    if (!/^postgres(ql)?:\/\/[^\s]+$/.test(fromEnv)) throw new InvalidInputError([{ field: 'store.url', rule: 'format', message: 'config store.url: CIAO_GATEWAY_DATABASE_URL must be a URL like postgres://ciao@10.0.0.5:5432/ciao' }]);
+    c.store.url = fromEnv;
+  }
+  if (c.store.url === undefined) throw new InvalidInputError([{ field: 'store.url', rule: 'required', message: 'config store.url: is required with store.kind "postgres" (or CIAO_GATEWAY_DATABASE_URL in the environment)' }]);
+}
+
+/**
+ * The running gateway keeps everything but the areas on the storage port in its SQLite file, so it cannot
+ * run on PostgreSQL yet: a config that asks for it is refused at start rather than half followed.
+ */
+export function refuseStoreNotYetRunnable(c: GatewayConfig): void {
+  if (c.store.kind !== 'postgres') return;
+  throw new InvalidInputError([{
+    field: 'store.kind',
+    rule: 'not-yet-supported',
+    message: 'config store.kind: "postgres" cannot run the gateway yet: only its run journal is on the storage port, everything else is still in the SQLite file (docs/cluster.md, "The storage port"); use "sqlite"',
+  }]);
 }
 
 /** The config as the gateway runs it: parsed once, whether the caller parsed it already or not. */

@@ -2,10 +2,11 @@ import { createLogger, type Logger } from '../shared/logging.ts';
 import type { Db } from '../shared/sqlite.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { readForwardingConfig } from './forward/config.ts';
-import { configSourceOf, gatewayConfigOf, readGatewaySecrets, type GatewayConfig, type GatewayConfigInput } from './config.ts';
+import { configSourceOf, gatewayConfigOf, readGatewaySecrets, refuseStoreNotYetRunnable, type GatewayConfig, type GatewayConfigInput } from './config.ts';
 import { openGatewayDatabase, saveMaxShiftHours } from './store/database.ts';
 import { clusterInstanceName } from './cluster/instance-name.ts';
 import { GatewayRunJournal, HEARTBEAT_EVERY_MS } from './status/outage-journal.ts';
+import { SqliteStore } from './store/sqlite-store.ts';
 import { saveReleaseHorizonDays } from './site-data/held-tap-release.ts';
 import { InlineWriter, ThreadWriter } from './ingest/writers.ts';
 import type { RunningGateway, StartGatewayOptions } from './running-gateway.ts';
@@ -34,6 +35,7 @@ export type { RunningGateway, StartGatewayOptions } from './running-gateway.ts';
 
 export async function startGateway(input: GatewayConfig | GatewayConfigInput, options: StartGatewayOptions = {}): Promise<RunningGateway> {
   const config = gatewayConfigOf(input);
+  refuseStoreNotYetRunnable(config);
   const secrets = readGatewaySecrets(config);
   // The `onss` section, private key included, is read and checked once, before anything opens: a bad one
   // fails the start naming the field; relative paths start from the config file's folder.
@@ -64,34 +66,37 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
 function database(config: GatewayConfig, clock: Clock, logger: Logger, instance: string | undefined): Component<Db> {
   return {
     name: 'database',
-    start() {
+    async start() {
       // A short busy timeout: this connection runs on the broker's thread, so it must never wait long on a
       // lock held by `ciao admin`. Taps and statuses are written by the group commit; this connection writes
       // only what people change (site data, corrections, users from the console), and a change that finds the
       // database busy past the timeout is answered 503 "try again".
       const db = openGatewayDatabase(config.database, { busyTimeoutMs: 250 });
+      // The areas moved onto the storage port reach this connection through it (docs/cluster.md).
+      const store = SqliteStore.of(db);
       // `ciao admin` and the console compute remarks and presence with the gateway's own maximum shift length.
       saveMaxShiftHours(db, config.terminals.maxShiftHours);
       saveReleaseHorizonDays(db, config.heldTaps.releaseHorizonDays);
       // The gateway's own stops and starts go in the outage journal, beside ONSS's and the terminals'.
       // An instance of a cluster beats under its own name: the gateway is out only while none runs.
-      const runs = new GatewayRunJournal(db, () => clock.now(), instance);
+      const runs = new GatewayRunJournal(store, () => clock.now(), instance);
       try {
-        runs.started();
+        await runs.started();
       } catch (err) {
         logger.warn({ err }, 'could not journal the gateway start');
       }
-      const heartbeat = setInterval(() => runs.heartbeat(), HEARTBEAT_EVERY_MS);
+      const heartbeat = setInterval(() => void runs.heartbeat(), HEARTBEAT_EVERY_MS);
       heartbeat.unref();
       return {
         value: db,
-        stop: () => {
+        stop: async () => {
           clearInterval(heartbeat);
           try {
-            runs.stopped();
+            await runs.stopped();
           } catch (err) {
             logger.warn({ err }, 'could not journal the gateway stop');
           }
+          await store.close();
           db.close();
         },
       };

@@ -1,6 +1,7 @@
 import type { Db } from '../../shared/sqlite.ts';
 import { localDate } from '../../shared/time.ts';
 import type { OutageFact } from '../remarks/model.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 
 /**
  * The gateway's own outage journal (`outage_events`), beside the forwarder's journal of ONSS outages: the
@@ -18,6 +19,10 @@ import type { OutageFact } from '../remarks/model.ts';
  *   a warm standby) are one gateway: each beats under its own name, and the gateway is out only while none
  *   runs. A stop while another beats is no outage, nor a start after a crash while another was running.
  * Journal ids are `gw-<n>`, apart from the forwarder's numeric ones.
+ *
+ * The gateway outages are on the storage port; the terminal outages are not yet: they are written inside the
+ * writer thread's batch transaction, which is synchronous SQLite (they move with the ingest writer), and
+ * `outagesBetween` is read by the synchronous site-manager queries (gateway/records/), which move with them.
  */
 export const HEARTBEAT_EVERY_MS = 60_000;
 
@@ -76,18 +81,23 @@ const GATEWAY_SCOPE = 'gateway';
 /** Heartbeats older than this are of processes gone (a cluster instance named after its pid): forgotten. */
 const FORGET_BEATS_AFTER_MS = 7 * 24 * 3_600_000;
 
-/** The gateway's own stops and starts. */
+/**
+ * The gateway's own stops and starts, on the storage port (gateway/store/sql-store.ts): the same SQL on the
+ * SQLite file and on PostgreSQL. Its transactions are serializable on both, so two instances starting at
+ * once do not both journal the same crash.
+ */
 export class GatewayRunJournal {
   /** Its heartbeat's key: `heartbeat` for a lone gateway, `heartbeat:<instance>` for an instance of several. */
   private readonly key: string;
 
-  constructor(private readonly db: Db, private readonly now: () => Date = () => new Date(), instance?: string) {
+  constructor(private readonly store: SqlStore, private readonly now: () => Date = () => new Date(), instance?: string) {
     this.key = instance ? `heartbeat:${instance}` : 'heartbeat';
   }
 
   /** The newest heartbeat of the processes on this database other than this one (ISO), if any. */
-  private othersLastBeat(): string | undefined {
-    return (this.db.prepare("SELECT MAX(value) FROM gateway_settings WHERE (key = 'heartbeat' OR key LIKE 'heartbeat:%') AND key <> ?").pluck().get(this.key) as string | null) ?? undefined;
+  private async othersLastBeat(tx: SqlStore): Promise<string | undefined> {
+    const row = await tx.one<{ beat: string | null }>("SELECT MAX(value) AS beat FROM gateway_settings WHERE (key = 'heartbeat' OR key LIKE 'heartbeat:%') AND key <> $1", [this.key]);
+    return row?.beat ?? undefined;
   }
 
   private alive(beat: string | undefined, at: string): boolean {
@@ -95,43 +105,43 @@ export class GatewayRunJournal {
   }
 
   /** At start: close the entry a clean stop opened, or record the time since the last heartbeat of any process. */
-  started(): void {
+  async started(): Promise<void> {
     const at = this.now().toISOString();
-    this.db.transaction(() => {
-      this.db.prepare("DELETE FROM gateway_settings WHERE key LIKE 'heartbeat:%' AND value < ?").run(new Date(Date.parse(at) - FORGET_BEATS_AFTER_MS).toISOString());
-      const closed = this.db.prepare('UPDATE outage_events SET ended_at = ? WHERE scope = ? AND ended_at IS NULL').run(at, GATEWAY_SCOPE).changes;
+    await this.store.transaction(async (tx) => {
+      await tx.run("DELETE FROM gateway_settings WHERE key LIKE 'heartbeat:%' AND value < $1", [new Date(Date.parse(at) - FORGET_BEATS_AFTER_MS).toISOString()]);
+      const closed = (await tx.run('UPDATE outage_events SET ended_at = $1 WHERE scope = $2 AND ended_at IS NULL', [at, GATEWAY_SCOPE])).changes;
       if (closed === 0) {
-        const own = this.db.prepare('SELECT value FROM gateway_settings WHERE key = ?').pluck().get(this.key) as string | undefined;
-        const others = this.othersLastBeat();
+        const own = (await tx.one<{ value: string }>('SELECT value FROM gateway_settings WHERE key = $1', [this.key]))?.value;
+        const others = await this.othersLastBeat(tx);
         const last = [own, others].filter((b): b is string => b !== undefined).sort().at(-1);
         if (last && !this.alive(last, at)) {
-          this.db.prepare('INSERT INTO outage_events (scope, started_at, ended_at, cause) VALUES (?, ?, ?, ?)').run(GATEWAY_SCOPE, last, at, 'gateway not running (stopped without a clean stop: crash or power cut; from its last heartbeat)');
+          await tx.run('INSERT INTO outage_events (scope, started_at, ended_at, cause) VALUES ($1, $2, $3, $4)', [GATEWAY_SCOPE, last, at, 'gateway not running (stopped without a clean stop: crash or power cut; from its last heartbeat)']);
         }
       }
-      this.beat(at);
-    }).immediate();
+      await this.beat(tx, at);
+    });
   }
 
   /** Every minute while running; a busy database skips a beat. */
-  heartbeat(): void {
+  async heartbeat(): Promise<void> {
     try {
-      this.beat(this.now().toISOString());
+      await this.beat(this.store, this.now().toISOString());
     } catch {
       // The next beat will do; a crash is measured from the last one written.
     }
   }
 
   /** At a clean stop: the gateway is out from now until its next start, unless another process still runs. */
-  stopped(): void {
+  async stopped(): Promise<void> {
     const at = this.now().toISOString();
-    this.db.transaction(() => {
-      if (this.alive(this.othersLastBeat(), at)) return;
-      this.db.prepare('INSERT INTO outage_events (scope, started_at, cause) VALUES (?, ?, ?)').run(GATEWAY_SCOPE, at, 'gateway stopped');
-    }).immediate();
+    await this.store.transaction(async (tx) => {
+      if (this.alive(await this.othersLastBeat(tx), at)) return;
+      await tx.run('INSERT INTO outage_events (scope, started_at, cause) VALUES ($1, $2, $3)', [GATEWAY_SCOPE, at, 'gateway stopped']);
+    });
   }
 
-  private beat(at: string): void {
-    this.db.prepare('INSERT INTO gateway_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(this.key, at);
+  private async beat(on: SqlStore, at: string): Promise<void> {
+    await on.run('INSERT INTO gateway_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [this.key, at]);
   }
 }
 

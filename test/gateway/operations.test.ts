@@ -59,6 +59,45 @@ describe('gateway config', () => {
   });
 });
 
+describe('the store section of the gateway config', () => {
+  it('is SQLite by default, and takes a PostgreSQL URL from the file or, password included, from the environment', () => {
+    expect(parseGatewayConfig({ database: 'gw.db' }, '/srv', {}).store).toEqual({ kind: 'sqlite', maxConnections: 10 });
+    // The variable belongs to PostgreSQL: a SQLite store keeps its file.
+    expect(parseGatewayConfig({ database: 'gw.db' }, '/srv', { CIAO_GATEWAY_DATABASE_URL: 'postgres://ciao:pw@db:5432/ciao' }).store).toEqual({ kind: 'sqlite', maxConnections: 10 });
+    expect(parseGatewayConfig({ database: 'gw.db', store: { kind: 'postgres', url: 'postgres://ciao@db:5432/ciao', maxConnections: 20 } }, '/srv', {}).store)
+      .toEqual({ kind: 'postgres', url: 'postgres://ciao@db:5432/ciao', maxConnections: 20 });
+    expect(parseGatewayConfig({ database: 'gw.db', store: { kind: 'postgres', url: 'postgres://ciao@db:5432/ciao' } }, '/srv', { CIAO_GATEWAY_DATABASE_URL: 'postgresql://ciao:s3cret@db:5432/ciao' }).store.url)
+      .toBe('postgresql://ciao:s3cret@db:5432/ciao');
+    expect(parseGatewayConfig({ database: 'gw.db', store: { kind: 'postgres' } }, '/srv', { CIAO_GATEWAY_DATABASE_URL: 'postgres://ciao:s3cret@db/ciao' }).store.url).toBe('postgres://ciao:s3cret@db/ciao');
+  });
+
+  it('names the field and the rule of a bad value', () => {
+    const parse = (store: unknown, env: NodeJS.ProcessEnv = {}) => () => parseGatewayConfig({ database: 'gw.db', store }, '/srv', env);
+    expect(parse({ kind: 'mysql' })).toThrow(/config store\.kind: must be "sqlite" or "postgres"/);
+    expect(parse({ kind: 'postgres', url: 'http://db:5432/ciao' })).toThrow(/config store\.url: must be a URL like postgres:\/\/ciao@10\.0\.0\.5:5432\/ciao/);
+    expect(parse({ kind: 'postgres' })).toThrow(/config store\.url: is required with store\.kind "postgres" \(or CIAO_GATEWAY_DATABASE_URL/);
+    expect(parse({ kind: 'postgres' }, { CIAO_GATEWAY_DATABASE_URL: 'db:5432' })).toThrow(/config store\.url: CIAO_GATEWAY_DATABASE_URL must be a URL like postgres:/);
+    expect(parse({ url: 'postgres://ciao@db/ciao' })).toThrow(/config store\.url: is only for store\.kind "postgres"/);
+    expect(parse({ kind: 'postgres', url: 'postgres://ciao@db/ciao', maxConnections: 0 })).toThrow(/config store\.maxConnections: must be 1 to 100/);
+    expect(parse({ kind: 'sqlite', path: 'x.db' })).toThrow(/path: unknown field/);
+  });
+
+  it('ciao gateway refuses to run on PostgreSQL until everything it stores is on the storage port, and says so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ciao-store-'));
+    try {
+      const file = join(dir, 'gw.json');
+      writeFileSync(file, JSON.stringify({ database: 'gw.db', store: { kind: 'postgres' }, mqtt: { port: 0 }, http: { port: 0 } }));
+      const r = await ciao(['gateway', '--config', file], { CIAO_GATEWAY_DATABASE_URL: 'postgres://ciao:s3cret-pw@127.0.0.1:5432/ciao' });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/ciao gateway: could not start: config store\.kind: "postgres" cannot run the gateway yet: only its run journal is on the storage port/);
+      expect(r.stderr).not.toContain('s3cret-pw');
+      expect(existsSync(join(dir, 'gw.db')), 'nothing is opened').toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('start-up failures exit non-zero (systemd restarts the gateway)', () => {
   const busyPort = async () => {
     const server = createServer();

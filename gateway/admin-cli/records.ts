@@ -26,8 +26,10 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
   const localAdmin = (withNiss = false): ApiUser => ({ id: 'cli', name: `cli:${safeUser()}`, role: 'administrator', sites: null, company: null, canSeeNiss: withNiss, createdAt: '', revokedAt: null });
   const service = async (db: Parameters<Parameters<typeof withDb>[1]>[0]) => {
     const { RecordsService } = await import('../records/service.ts');
-    const { createSqliteQueries } = await import('../records/sqlite-queries.ts');
-    return new RecordsService(db, createSqliteQueries(db));
+    const { createSqlQueries } = await import('../records/sql-queries.ts');
+    const { SqliteStore } = await import('../store/sqlite-store.ts');
+    const store = SqliteStore.of(db);
+    return new RecordsService(store, createSqlQueries(store));
   };
   const write = async (out: string | undefined, body: string, what: string) => {
     if (!out) {
@@ -69,7 +71,7 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .option('--json', 'print JSON')
     .action(async (o: { site?: string; json?: boolean }, cmd: Command) =>
       withDb(cmd, async (db) => {
-        const rows = (await service(db)).presence(localAdmin(), o.site).map((p) => ({ site: p.siteId, worker: p.workerId, name: p.workerName, state: p.state, since: p.since }));
+        const rows = (await (await service(db)).presence(localAdmin(), o.site)).map((p) => ({ site: p.siteId, worker: p.workerId, name: p.workerName, state: p.state, since: p.since }));
         printRows(io, rows, !!o.json);
       }),
     );
@@ -85,7 +87,7 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .option('--json', 'print JSON (all languages)')
     .action(async (o: { from?: string; to?: string; site?: string; kind?: string; lang: 'fr' | 'nl' | 'en'; json?: boolean }, cmd: Command) =>
       withDb(cmd, async (db) => {
-        const remarks = (await service(db)).remarks(localAdmin(), o);
+        const remarks = await (await service(db)).remarks(localAdmin(), o);
         if (o.json) return io.out(JSON.stringify(remarks, null, 2));
         if (remarks.length === 0) return io.out('(no remarks)');
         for (const r of remarks) {
@@ -110,7 +112,7 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .option('--with-niss', 'include NISS numbers (only for people allowed to see them)')
     .action(async (o: { from: string; to: string; site?: string; worker?: string; company?: string; declaration?: string; format: string; out?: string; withNiss?: boolean }, cmd: Command) =>
       withDb(cmd, async (db) => {
-        const r = (await service(db)).export(localAdmin(!!o.withNiss), o);
+        const r = await (await service(db)).export(localAdmin(!!o.withNiss), o);
         await write(o.out, r.body, `${r.count} registrations`);
       }),
     );
@@ -122,7 +124,7 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .option('--json', 'print JSON')
     .action(async (o: { state?: string; json?: boolean }, cmd: Command) =>
       withDb(cmd, async (db) => {
-        const rows = (await service(db)).corrections(localAdmin(), { state: o.state }).map((x) => ({ id: x.id, seq: x.seq, site: x.siteId, field: x.field, registered: x.currentValue, requested: x.requestedValue, state: x.state, deadline: x.deadline, reason: x.reason }));
+        const rows = (await (await service(db)).corrections(localAdmin(), { state: o.state })).map((x) => ({ id: x.id, seq: x.seq, site: x.siteId, field: x.field, registered: x.currentValue, requested: x.requestedValue, state: x.state, deadline: x.deadline, reason: x.reason }));
         printRows(io, rows, !!o.json);
       }),
     );
@@ -134,7 +136,7 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .requiredOption('--reason <text>', 'what was wrong and why')
     .action(async (o: { seq: number; field: string; value: string; reason: string }, cmd: Command) =>
       withDb(cmd, async (db) => {
-        const x = (await service(db)).prepareCorrection(localAdmin(), { seq: o.seq, field: o.field, requestedValue: o.value, reason: o.reason });
+        const x = await (await service(db)).prepareCorrection(localAdmin(), { seq: o.seq, field: o.field, requestedValue: o.value, reason: o.reason });
         io.out(`correction request ${x.id} (draft): registration ${x.seq} ${x.field} ${x.currentValue} -> ${x.requestedValue}; send it to ONSS by ${x.deadline}`);
       }),
     );
@@ -145,7 +147,7 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .option('--note <text>', 'e.g. the ONSS reference of the decision')
     .action(async (id: number, state: string, o: { note?: string }, cmd: Command) =>
       withDb(cmd, async (db) => {
-        const x = (await service(db)).changeCorrection(localAdmin(), id, state, o.note);
+        const x = await (await service(db)).changeCorrection(localAdmin(), id, state, o.note);
         io.out(`correction request ${x.id} is now ${x.state}`);
       }),
     );
@@ -158,7 +160,7 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .action(async (ids: string[], o: { format: string; out?: string; withNiss?: boolean }, cmd: Command) =>
       withDb(cmd, async (db) => {
         const numbers = ids.map((v) => intOption('ids')(v));
-        const doc = (await service(db)).correctionDocument(localAdmin(!!o.withNiss), numbers, o.format);
+        const doc = await (await service(db)).correctionDocument(localAdmin(!!o.withNiss), numbers, o.format);
         await write(o.out, doc.body, 'correction document');
       }),
     );

@@ -1,11 +1,13 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { ForwardOutcome, OutageFact } from '../remarks/model.ts';
 import { PENDING_VALIDITY, type ForwardStateName, type OutageRow } from './schema.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { tableCheck } from '../store/tables.ts';
 
 /**
  * The one read model of the forwarder's tables (`forward_state`, `outage_journal`): nothing outside
  * gateway/forward/ reads them. Two faces:
- * - `forwardingFacts(db)`: what the site manager's records and remarks need (outcome per registration,
+ * - `forwardingFacts(store)`: what the site manager's records and remarks need (outcome per registration,
  *   outages over a period), and which of these tables this database lacks (a gateway without forwarding);
  * - the view functions below, each paged by `seq` (or id) with a bounded limit, so a screen never loads a
  *   whole history.
@@ -166,18 +168,17 @@ export function forwardingProgress(db: Db): { lastPicked: number; inFlight: numb
     { lastPicked: number; inFlight: number; retry: number; pendingValidity: number };
 }
 
-/** What the site manager's records and remark rules read about forwarding. */
+/**
+ * What the site manager's records and remark rules read about forwarding: on the storage port
+ * (gateway/store/sql-store.ts), as the records' queries are, so they read the same on SQLite and PostgreSQL.
+ */
 export interface ForwardingFacts {
   /** Outcome at ONSS per registration seq; null when this database has no forwarder outcomes to read. */
-  outcomes(seqs: number[]): Map<number, ForwardOutcome> | null;
+  outcomes(seqs: number[]): Promise<Map<number, ForwardOutcome> | null>;
   /** Outages that overlap [from, to] (ISO instants). */
-  outages(from: string, to: string): OutageFact[];
+  outages(from: string, to: string): Promise<OutageFact[]>;
   /** Names of the forwarder tables this database does not have. */
-  missing(): string[];
-}
-
-function hasTable(db: Db, name: string): boolean {
-  return db.prepare("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?").get(name) !== undefined;
+  missing(): Promise<string[]>;
 }
 
 function parseJsonArray(text: string | null): unknown[] {
@@ -223,33 +224,34 @@ function toOutcome(r: OutcomeRow): ForwardOutcome {
 
 const CHUNK = 500;
 
-export function forwardingFacts(db: Db): ForwardingFacts {
+export function forwardingFacts(store: SqlStore): ForwardingFacts {
+  const hasTable = tableCheck(store);
   return {
-    outcomes(seqs) {
-      if (!hasTable(db, 'forward_state')) return null;
+    async outcomes(seqs) {
+      if (!(await hasTable('forward_state'))) return null;
       const out = new Map<number, ForwardOutcome>();
       for (let i = 0; i < seqs.length; i += CHUNK) {
         const chunk = seqs.slice(i, i + CHUNK);
-        const rows = db.prepare(`SELECT seq, state, first_sent_at, last_sent_at, answered_at, onss_id, remarks, errors, outage_id FROM forward_state
-          WHERE seq IN (${chunk.map(() => '?').join(', ')})`).all(...chunk) as OutcomeRow[];
+        const rows = await store.all<OutcomeRow>(`SELECT seq, state, first_sent_at, last_sent_at, answered_at, onss_id, remarks, errors, outage_id FROM forward_state
+          WHERE seq IN (${chunk.map((_, k) => `$${k + 1}`).join(', ')})`, chunk);
         for (const r of rows) out.set(r.seq, toOutcome(r));
       }
       return out;
     },
 
-    outages(from, to) {
-      if (!hasTable(db, 'outage_journal')) return [];
+    async outages(from, to) {
+      if (!(await hasTable('outage_journal'))) return [];
       const start = Date.parse(from);
       const end = Date.parse(to);
-      return (db.prepare('SELECT id, started_at, ended_at, cause, last_cause FROM outage_journal ORDER BY id').all() as OutageRow[])
+      return (await store.all<OutageRow>('SELECT id, started_at, ended_at, cause, last_cause FROM outage_journal ORDER BY id'))
         .filter((o) => Date.parse(o.started_at) <= end && (o.ended_at === null || Date.parse(o.ended_at) >= start))
         .map((o) => ({ id: String(o.id), scope: 'onss', from: o.started_at, to: o.ended_at, cause: o.last_cause && o.last_cause !== o.cause ? `${o.cause}; last: ${o.last_cause}` : o.cause }));
     },
 
-    missing() {
+    async missing() {
       return [
-        ...(hasTable(db, 'forward_state') ? [] : ['forward_state (forwarder outcomes)']),
-        ...(hasTable(db, 'outage_journal') ? [] : ['outage_journal']),
+        ...((await hasTable('forward_state')) ? [] : ['forward_state (forwarder outcomes)']),
+        ...((await hasTable('outage_journal')) ? [] : ['outage_journal']),
       ];
     },
   };

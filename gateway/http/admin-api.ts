@@ -9,7 +9,9 @@ import { InvalidInputError } from '../../shared/problems.ts';
 import { RecordsService } from '../records/service.ts';
 import { notFound, unauthenticated } from '../../shared/errors.ts';
 import { lazyValidatorCompiler } from '../http-server.ts';
-import { createSqliteQueries } from '../records/sqlite-queries.ts';
+import { createSqlQueries } from '../records/sql-queries.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 import type { RecordsQueries } from '../records/ports.ts';
 import { may, userForToken, type ApiUser } from '../access/users.ts';
 import { SiteDataService } from '../site-data/service.ts';
@@ -37,6 +39,8 @@ export interface AdminApiOptions {
   pairing?: () => { url: string; fingerprint: string } | undefined;
   /** Live events for the console (server-sent events); made on `db` when absent. */
   events?: ChangeFeed;
+  /** The storage port the records are read through; the store of `db` when absent. */
+  store?: SqlStore;
   queries?: RecordsQueries;
   now?: () => Date;
   remarkOptions?: Partial<RemarkOptions>;
@@ -101,8 +105,9 @@ function bearer(request: FastifyRequest): string | undefined {
 const strictValidatorCompiler = lazyValidatorCompiler({ customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false }, plugins: [] });
 
 export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
-  const queries = opts.queries ?? createSqliteQueries(opts.db);
-  const service = new RecordsService(opts.db, queries, { now: opts.now, remarkOptions: opts.remarkOptions });
+  const store = opts.store ?? SqliteStore.of(opts.db);
+  const queries = opts.queries ?? createSqlQueries(store);
+  const service = new RecordsService(store, queries, { now: opts.now, remarkOptions: opts.remarkOptions });
   const dashboard = Object.fromEntries(Object.keys(DASHBOARD_FILES).map((f) => [f, readFileSync(join(here, 'dashboard', f), 'utf8')]));
 
   // Made at its first request (openapi.ts), from the routes added below.
@@ -176,14 +181,14 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
   }, async (r) => {
     const u = user(r);
     return {
-      id: u.id, name: u.name, role: u.role, company: u.company, sites: service.sites(u), canSeeNiss: u.canSeeNiss,
-      permissions: PERMISSIONS.filter((p) => may(u, p)), now: service.nowIso(), missingSources: service.missingSources(),
+      id: u.id, name: u.name, role: u.role, company: u.company, sites: await service.sites(u), canSeeNiss: u.canSeeNiss,
+      permissions: PERMISSIONS.filter((p) => may(u, p)), now: service.nowIso(), missingSources: await service.missingSources(),
     };
   });
 
   app.get(`${API_PREFIX}/presence`, {
     schema: { summary: 'Who is on which site now', tags: ['presence'], security: secured, querystring: { type: 'object', properties: { site: text('site id') }, additionalProperties: false }, response: { 200: anyObject, ...errors } },
-  }, async (r) => ({ now: service.nowIso(), presence: service.presence(user(r), (r.query as { site?: string }).site) }));
+  }, async (r) => ({ now: service.nowIso(), presence: await service.presence(user(r), (r.query as { site?: string }).site) }));
 
   app.get(`${API_PREFIX}/registrations`, {
     schema: { summary: 'Registrations of a period (at most 100 days), per site / worker / company / declaration', tags: ['registrations'], security: secured, querystring: periodQuery, response: { 200: anyObject, ...errors } },
@@ -198,7 +203,7 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
       response: errors,
     },
   }, async (r, reply) => {
-    const out = service.export(user(r), r.query as Record<string, string>);
+    const out = await service.export(user(r), r.query as Record<string, string>);
     return reply.type(out.contentType).header('content-disposition', `attachment; filename="${out.filename}"`).header('x-ciao-count', String(out.count)).send(out.body);
   });
 
@@ -211,13 +216,13 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
       response: { 200: anyObject, ...errors },
     },
   }, async (r) => {
-    const remarks = service.remarks(user(r), r.query as Record<string, string>);
+    const remarks = await service.remarks(user(r), r.query as Record<string, string>);
     return { now: service.nowIso(), count: remarks.length, remarks };
   });
 
   app.get(`${API_PREFIX}/outages`, {
     schema: { summary: 'Outage journal (proof for force majeure, FAQ 57-59)', tags: ['remarks'], security: secured, querystring: { type: 'object', properties: { from: day, to: day }, additionalProperties: false }, response: { 200: anyObject, ...errors } },
-  }, async (r) => ({ outages: service.outages(user(r), r.query as Record<string, string>) }));
+  }, async (r) => ({ outages: await service.outages(user(r), r.query as Record<string, string>) }));
 
   app.get(`${API_PREFIX}/timeline`, {
     schema: { summary: "A worker's day as bars (work, breaks); a night shift belongs to the day of its IN", tags: ['presence'], security: secured, querystring: { type: 'object', properties: { worker: text('worker id'), day, site: text('site id') }, required: ['worker'], additionalProperties: false }, response: { 200: anyObject, ...errors } },
@@ -225,7 +230,7 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
 
   app.get(`${API_PREFIX}/corrections`, {
     schema: { summary: 'Correction requests', tags: ['corrections'], security: secured, querystring: { type: 'object', properties: { state: { type: 'string', enum: ['draft', 'sent', 'accepted', 'refused'] }, seq: { type: 'integer', minimum: 1 } }, additionalProperties: false }, response: { 200: anyObject, ...errors } },
-  }, async (r) => ({ corrections: service.corrections(user(r), r.query as { state?: string; seq?: number }) }));
+  }, async (r) => ({ corrections: await service.corrections(user(r), r.query as { state?: string; seq?: number }) }));
 
   app.post(`${API_PREFIX}/corrections`, {
     schema: {
@@ -245,7 +250,7 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
       },
       response: { 201: anyObject, ...errors },
     },
-  }, async (r, reply) => reply.code(201).send(service.prepareCorrection(user(r), r.body as { seq: number; field: string; requestedValue: string; reason: string })));
+  }, async (r, reply) => reply.code(201).send(await service.prepareCorrection(user(r), r.body as { seq: number; field: string; requestedValue: string; reason: string })));
 
   app.post(`${API_PREFIX}/corrections/:id/state`, {
     schema: {
@@ -272,7 +277,7 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
     },
   }, async (r, reply) => {
     const q = r.query as { ids: string; format: string };
-    const doc = service.correctionDocument(user(r), q.ids.split(',').map(Number), q.format);
+    const doc = await service.correctionDocument(user(r), q.ids.split(',').map(Number), q.format);
     const disposition = q.format === 'html' ? 'inline' : 'attachment';
     return reply.type(doc.contentType).header('content-disposition', `${disposition}; filename="${doc.filename}"`).send(doc.body);
   });

@@ -1,11 +1,15 @@
-import type { Db } from '../../shared/sqlite.ts';
 import { notFound } from '../../shared/errors.ts';
 import { InvalidInputError } from '../../shared/problems.ts';
 import type { CorrectionFact } from '../remarks/model.ts';
 import { checkTransition, validateCorrection, type CorrectableField, type CorrectionInput, type CorrectionState } from './corrections.ts';
 import type { RegistrationRecord } from './ports.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { Binds } from './binds.ts';
 
-/** Correction requests as recorded: a new row per request, its state and history; registrations untouched. */
+/**
+ * Correction requests as recorded: a new row per request, its state and history; registrations untouched.
+ * On the storage port: the same SQL on SQLite and PostgreSQL.
+ */
 
 export interface CorrectionRequest {
   id: number;
@@ -32,6 +36,8 @@ interface Row {
   decided_at: string | null; decision_note: string | null; history: string;
 }
 
+const COLUMNS = 'id, seq, tap_id, site_id, field, current_value, requested_value, reason, state, deadline, created_at, created_by, sent_at, decided_at, decision_note, history';
+
 function toRequest(r: Row): CorrectionRequest {
   return {
     id: r.id, seq: r.seq, tapId: r.tap_id, siteId: r.site_id, field: r.field, currentValue: r.current_value,
@@ -40,52 +46,63 @@ function toRequest(r: Row): CorrectionRequest {
   };
 }
 
-export function prepareCorrection(db: Db, registration: RegistrationRecord, input: CorrectionInput, by: string, now = new Date()): CorrectionRequest {
-  const open = db.prepare('SELECT field, state FROM siteman_corrections WHERE seq = ?').all(registration.seq) as Array<{ field: string; state: CorrectionState }>;
-  const v = validateCorrection({ seq: registration.seq, at: registration.at, employerId: registration.employerId, declaration: registration.declaration }, input, now, open);
-  if (!v.ok) throw new InvalidInputError(v.problems);
+/**
+ * A new draft. Its checks read the registration's other requests, so the read and the insert are one
+ * transaction: two people preparing the same correction at once make one request, the other is refused.
+ */
+export async function prepareCorrection(store: SqlStore, registration: RegistrationRecord, input: CorrectionInput, by: string, now = new Date()): Promise<CorrectionRequest> {
   const at = now.toISOString();
-  const r = db.prepare(
-    `INSERT INTO siteman_corrections (seq, tap_id, site_id, field, current_value, requested_value, reason, state, deadline, created_at, created_by, history)
-     VALUES (?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?)`,
-  ).run(registration.seq, registration.tapId, registration.siteId, v.value.field, v.value.currentValue, v.value.requestedValue, v.value.reason, v.value.deadline, at, by, JSON.stringify([{ state: 'draft', at, by }]));
-  return getCorrection(db, Number(r.lastInsertRowid))!;
+  const id = await store.transaction(async (tx) => {
+    const open = await tx.all<{ field: string; state: CorrectionState }>('SELECT field, state FROM siteman_corrections WHERE seq = $1 ORDER BY id', [registration.seq]);
+    const v = validateCorrection({ seq: registration.seq, at: registration.at, employerId: registration.employerId, declaration: registration.declaration }, input, now, open);
+    if (!v.ok) throw new InvalidInputError(v.problems);
+    const row = await tx.one<{ id: number }>(
+      `INSERT INTO siteman_corrections (seq, tap_id, site_id, field, current_value, requested_value, reason, state, deadline, created_at, created_by, history)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft', $8, $9, $10, $11) RETURNING id`,
+      [registration.seq, registration.tapId, registration.siteId, v.value.field, v.value.currentValue, v.value.requestedValue, v.value.reason, v.value.deadline, at, by, JSON.stringify([{ state: 'draft', at, by }])],
+    );
+    return row!.id;
+  });
+  return (await getCorrection(store, id))!;
 }
 
-export function getCorrection(db: Db, id: number): CorrectionRequest | undefined {
-  const r = db.prepare('SELECT * FROM siteman_corrections WHERE id = ?').get(id) as Row | undefined;
+export async function getCorrection(store: SqlStore, id: number): Promise<CorrectionRequest | undefined> {
+  const r = await store.one<Row>(`SELECT ${COLUMNS} FROM siteman_corrections WHERE id = $1`, [id]);
   return r ? toRequest(r) : undefined;
 }
 
-export function listCorrections(db: Db, filter: { siteIds: string[] | null; state?: string; seq?: number }): CorrectionRequest[] {
+/** Newest first. */
+export async function listCorrections(store: SqlStore, filter: { siteIds: string[] | null; state?: string; seq?: number }): Promise<CorrectionRequest[]> {
   const where: string[] = [];
-  const params: unknown[] = [];
-  if (filter.siteIds) { where.push(`site_id IN (${filter.siteIds.map(() => '?').join(', ') || 'NULL'})`); params.push(...filter.siteIds); }
-  if (filter.state) { where.push('state = ?'); params.push(filter.state); }
-  if (filter.seq !== undefined) { where.push('seq = ?'); params.push(filter.seq); }
-  return (db.prepare(`SELECT * FROM siteman_corrections${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC`).all(...params) as Row[]).map(toRequest);
+  const binds = new Binds();
+  if (filter.siteIds) where.push(binds.in('site_id', filter.siteIds));
+  if (filter.state) where.push(`state = ${binds.add(filter.state)}`);
+  if (filter.seq !== undefined) where.push(`seq = ${binds.add(filter.seq)}`);
+  return (await store.all<Row>(`SELECT ${COLUMNS} FROM siteman_corrections${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC`, binds.values)).map(toRequest);
 }
 
-export function changeCorrectionState(db: Db, id: number, to: string, registrationAt: string, by: string, note: string | undefined, now = new Date()): CorrectionRequest {
-  // IMMEDIATE: read then write while the gateway writes too; take the lock before the read.
-  return db.transaction(() => {
-    const current = getCorrection(db, id);
+export async function changeCorrectionState(store: SqlStore, id: number, to: string, registrationAt: string, by: string, note: string | undefined, now = new Date()): Promise<CorrectionRequest> {
+  // Read then write while others may change the same request: one transaction, serializable on both databases.
+  return store.transaction(async (tx) => {
+    const current = await getCorrection(tx, id);
     if (!current) throw notFound('id', `id: no correction request ${id}`);
     const p = checkTransition(current.state, to, registrationAt, now);
     if (p) throw new InvalidInputError([p]);
     const at = now.toISOString();
     const history = [...current.history, { state: to as CorrectionState, at, by, ...(note ? { note } : {}) }];
-    db.prepare(
-      `UPDATE siteman_corrections SET state = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,
-         decided_at = CASE WHEN ? IN ('accepted', 'refused') THEN ? ELSE decided_at END,
-         decision_note = CASE WHEN ? IN ('accepted', 'refused') THEN ? ELSE decision_note END, history = ? WHERE id = ?`,
-    ).run(to, to, at, to, at, to, note ?? null, JSON.stringify(history), id);
-    return getCorrection(db, id)!;
-  }).immediate();
+    const binds = new Binds();
+    const set = [`state = ${binds.add(to)}`, `history = ${binds.add(JSON.stringify(history))}`];
+    // Sending stamps when it was sent; ONSS's decision stamps when, and its note.
+    if (to === 'sent') set.push(`sent_at = ${binds.add(at)}`);
+    if (to === 'accepted' || to === 'refused') set.push(`decided_at = ${binds.add(at)}`, `decision_note = ${binds.add(note ?? null)}`);
+    await tx.run(`UPDATE siteman_corrections SET ${set.join(', ')} WHERE id = ${binds.add(id)}`, binds.values);
+    return (await getCorrection(tx, id))!;
+  });
 }
 
-export function listCorrectionFacts(db: Db, seqs: number[]): CorrectionFact[] {
-  if (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'siteman_corrections'").get() === undefined || seqs.length === 0) return [];
+/** The correction requests of these registrations, for the remark rules. */
+export async function listCorrectionFacts(store: SqlStore, seqs: number[]): Promise<CorrectionFact[]> {
+  if (seqs.length === 0) return [];
   const wanted = new Set(seqs);
-  return (db.prepare('SELECT seq, field, state FROM siteman_corrections').all() as CorrectionFact[]).filter((c) => wanted.has(c.seq));
+  return (await store.all<CorrectionFact>('SELECT seq, field, state FROM siteman_corrections ORDER BY id')).filter((c) => wanted.has(c.seq));
 }

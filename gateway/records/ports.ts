@@ -1,9 +1,9 @@
 import type { ForwardOutcome, OutageFact, RemarkFacts } from '../remarks/model.ts';
 
 /**
- * What the site-manager features read, as small query ports. The SQLite adapters read the gateway's tables
- * (registrations, site data, taps, terminal status) and the forwarder's (outcomes, outage journal); tests
- * and other stores can stand in.
+ * What the site-manager features read, as small query ports. The adapter on the storage port
+ * (sql-queries.ts) reads the gateway's tables (registrations, site data, taps, terminal status) and the
+ * forwarder's (outcomes, outage journal) on SQLite or PostgreSQL; tests can stand in.
  */
 
 export interface SiteRef {
@@ -78,18 +78,22 @@ export interface TerminalView {
   cannotRegister: string[];
 }
 
+/** On the storage port (gateway/records/sql-queries.ts): every answer is a promise. */
 export interface RecordsQueries {
-  sites(siteIds: string[] | null): SiteRef[];
-  registrations(filter: RegistrationFilter): RegistrationRecord[];
-  registration(seq: number): RegistrationRecord | undefined;
+  /** Sorted by name. */
+  sites(siteIds: string[] | null): Promise<SiteRef[]>;
+  /** In the order of their instant, then of their number. */
+  registrations(filter: RegistrationFilter): Promise<RegistrationRecord[]>;
+  registration(seq: number): Promise<RegistrationRecord | undefined>;
   /** Display names of workers, by id (never their NISS). */
-  workerNames(ids: string[]): Map<string, string>;
+  workerNames(ids: string[]): Promise<Map<string, string>>;
   /** The kind of each badge known, by UID. */
-  badgeKinds(uids: string[]): Map<string, BadgeKindView>;
-  terminals(siteIds: string[] | null): TerminalView[];
+  badgeKinds(uids: string[]): Promise<Map<string, BadgeKindView>>;
+  /** Sorted by terminal id. */
+  terminals(siteIds: string[] | null): Promise<TerminalView[]>;
   /** Facts for the remark rules over [fromUtc, toUtc), with registrations limited to the given sites. */
-  remarkFacts(fromUtc: string, toUtc: string, siteIds: string[] | null, now: Date): RemarkFacts;
-  outages(fromUtc: string, toUtc: string): OutageFact[];
+  remarkFacts(fromUtc: string, toUtc: string, siteIds: string[] | null, now: Date): Promise<RemarkFacts>;
+  outages(fromUtc: string, toUtc: string): Promise<OutageFact[]>;
   /** Which data sources this gateway does not have (yet): reported on the dashboard, never guessed at. */
-  missingSources(): string[];
+  missingSources(): Promise<string[]>;
 }

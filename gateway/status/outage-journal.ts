@@ -20,9 +20,9 @@ import type { SqlStore } from '../store/sql-store.ts';
  *   runs. A stop while another beats is no outage, nor a start after a crash while another was running.
  * Journal ids are `gw-<n>`, apart from the forwarder's numeric ones.
  *
- * The gateway outages are on the storage port; the terminal outages are not yet: they are written inside the
- * writer thread's batch transaction, which is synchronous SQLite (they move with the ingest writer), and
- * `outagesBetween` is read by the synchronous site-manager queries (gateway/records/), which move with them.
+ * The gateway outages and the reading of the journal (`outagesBetween`) are on the storage port; the terminal
+ * outages are not yet: they are written inside the writer thread's batch transaction, which is synchronous
+ * SQLite (they move with the ingest writer).
  */
 export const HEARTBEAT_EVERY_MS = 60_000;
 
@@ -145,11 +145,14 @@ export class GatewayRunJournal {
   }
 }
 
-/** Journal entries that overlap [from, to] (ISO instants), for remarks and the outage screen. */
-export function outagesBetween(db: Db, from: string, to: string): OutageFact[] {
-  const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outage_events'").get();
-  if (!exists) return [];
-  const rows = db.prepare('SELECT id, scope, started_at, ended_at, cause FROM outage_events WHERE started_at <= ? AND (ended_at IS NULL OR ended_at >= ?) ORDER BY started_at')
-    .all(new Date(Date.parse(to)).toISOString(), new Date(Date.parse(from)).toISOString()) as Array<{ id: number; scope: string; started_at: string; ended_at: string | null; cause: string }>;
+/**
+ * Journal entries that overlap [from, to] (ISO instants), for remarks and the outage screen: on the storage
+ * port, read by the site-manager queries (gateway/records/sql-queries.ts).
+ */
+export async function outagesBetween(store: SqlStore, from: string, to: string): Promise<OutageFact[]> {
+  const rows = await store.all<{ id: number; scope: string; started_at: string; ended_at: string | null; cause: string }>(
+    'SELECT id, scope, started_at, ended_at, cause FROM outage_events WHERE started_at <= $1 AND (ended_at IS NULL OR ended_at >= $2) ORDER BY started_at, id',
+    [new Date(Date.parse(to)).toISOString(), new Date(Date.parse(from)).toISOString()],
+  );
   return rows.map((r) => ({ id: `gw-${r.id}`, scope: r.scope, from: r.started_at, to: r.ended_at, cause: r.cause }));
 }

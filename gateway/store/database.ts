@@ -8,6 +8,7 @@ import { DEFAULT_MAX_SHIFT_HOURS } from '../../shared/mqtt/payloads.ts';
 import { FLEET_MIGRATIONS } from '../fleet/schema.ts';
 import { TAP_ROWS_MIGRATIONS } from './tap-rows-schema.ts';
 import { CLUSTER_MIGRATIONS } from './cluster-schema.ts';
+import type { SqlStore } from './sql-store.ts';
 
 /**
  * Opens the gateway database (WAL, synchronous=FULL, mode 0600) with the gateway's tables in place.
@@ -37,8 +38,16 @@ export type { Db };
  * start), so `ciao admin` and the console compute remarks and presence with the same notion.
  */
 export function maxShiftHoursSetting(db: Db): number {
-  const v = db.prepare("SELECT value FROM gateway_settings WHERE key = 'maxShiftHours'").pluck().get() as string | undefined;
-  const n = v === undefined ? NaN : Number(v);
+  return shiftHours(db.prepare("SELECT value FROM gateway_settings WHERE key = 'maxShiftHours'").pluck().get() as string | undefined);
+}
+
+/** The same setting read through the storage port (gateway/store/sql-store.ts), on SQLite or PostgreSQL. */
+export async function readMaxShiftHours(store: SqlStore): Promise<number> {
+  return shiftHours((await store.one<{ value: string }>("SELECT value FROM gateway_settings WHERE key = 'maxShiftHours'"))?.value);
+}
+
+function shiftHours(value: string | undefined): number {
+  const n = value === undefined ? NaN : Number(value);
   return Number.isInteger(n) && n > 0 ? n : DEFAULT_MAX_SHIFT_HOURS;
 }
 

@@ -203,8 +203,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     await until(() => pendingAtOnss(world) === 0, settleMs * 2, 50);
 
     const period = { from: addDays(day, -1), to: addDays(localDate(new Date(lastStep)), 1) };
-    const summary = summarize(world, recorded, period, () => clock.now());
-    checks.push(...expectationChecks(scenario, ctx, summary, period, () => clock.now()));
+    const summary = await summarize(world, recorded, period, () => clock.now());
+    checks.push(...await expectationChecks(scenario, ctx, summary, period, () => clock.now()));
     for (const c of checks) emit({ kind: 'check', text: `${c.ok ? 'ok  ' : 'FAIL'} ${c.what}: expected ${c.expected}, got ${c.actual}` });
     return { name: scenario.name, passed: checks.every((c) => c.ok), checks, summary, dir };
   } finally {
@@ -390,7 +390,7 @@ function pendingAtOnss(world: World): number {
   return s.waiting + s.in_flight + s.retry + s.pendingValidity;
 }
 
-function expectationChecks(s: Scenario, ctx: StepContext, summary: WorldSummary, period: { from: string; to: string }, now: () => Date): Check[] {
+async function expectationChecks(s: Scenario, ctx: StepContext, summary: WorldSummary, period: { from: string; to: string }, now: () => Date): Promise<Check[]> {
   const { world } = ctx;
   const checks: Check[] = [];
   const num = (what: string, expected: number, actual: number) => checks.push({ what, expected: String(expected), actual: String(actual), ok: expected === actual });
@@ -400,7 +400,7 @@ function expectationChecks(s: Scenario, ctx: StepContext, summary: WorldSummary,
   if (s.expect.taps !== undefined) num('taps recorded by the terminals', s.expect.taps, summary.taps);
   if (s.expect.registrations !== undefined) num('registrations created at ONSS', s.expect.registrations, summary.forwarded);
   if (s.expect.outages !== undefined) num('outage journal entries', s.expect.outages, summary.outages);
-  const remarks = openRemarks(world, period, now);
+  const remarks = await openRemarks(world, period, now);
   for (const r of s.expect.remarks) {
     const matching = remarks.filter((x) => x.kind === r.kind && (!r.worker || x.workerId === r.worker) && (!r.terminal || x.terminalId === r.terminal));
     const what = `remark ${r.kind}${r.worker ? ` for ${r.worker}` : ''}${r.terminal ? ` on ${r.terminal}` : ''}`;

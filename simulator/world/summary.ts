@@ -1,7 +1,8 @@
 import type { World } from './world.ts';
 import { userForToken } from '../../gateway/access/users.ts';
 import { RecordsService } from '../../gateway/records/service.ts';
-import { createSqliteQueries } from '../../gateway/records/sqlite-queries.ts';
+import { createSqlQueries } from '../../gateway/records/sql-queries.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { forwardingSummary } from '../../gateway/forward/read-model.ts';
 import type { Remark } from '../../gateway/remarks/model.ts';
 
@@ -35,15 +36,16 @@ export interface WorldSummary {
   outages: number;
 }
 
-export function openRemarks(world: World, period: { from: string; to: string }, now: () => Date): Array<Remark & { workerName: string | null }> {
+export async function openRemarks(world: World, period: { from: string; to: string }, now: () => Date): Promise<Array<Remark & { workerName: string | null }>> {
   const db = world.gateway.db;
   const user = userForToken(db, world.adminToken);
   if (!user) throw new Error('the world has no administrator token');
-  const service = new RecordsService(db, createSqliteQueries(db), { now });
+  const store = SqliteStore.of(db);
+  const service = new RecordsService(store, createSqlQueries(store), { now });
   return service.remarks(user, period);
 }
 
-export function summarize(world: World, recordedTapIds: Iterable<string>, period: { from: string; to: string }, now: () => Date): WorldSummary {
+export async function summarize(world: World, recordedTapIds: Iterable<string>, period: { from: string; to: string }, now: () => Date): Promise<WorldSummary> {
   const db = world.gateway.db;
   const emu = world.emulator.store.db;
   const hasTap = db.prepare('SELECT 1 FROM taps WHERE tap_id = ?').pluck();
@@ -65,7 +67,7 @@ export function summarize(world: World, recordedTapIds: Iterable<string>, period
   const duplicates =
     (emu.prepare('SELECT COALESCE(SUM(n - 1), 0) FROM (SELECT COUNT(*) AS n FROM registrations WHERE client_reference IS NOT NULL GROUP BY client_reference HAVING n > 1)').pluck().get() as number) ?? 0;
   const remarks: Record<string, number> = {};
-  for (const r of openRemarks(world, period, now)) remarks[r.kind] = (remarks[r.kind] ?? 0) + 1;
+  for (const r of await openRemarks(world, period, now)) remarks[r.kind] = (remarks[r.kind] ?? 0) + 1;
   return {
     taps,
     stored,

@@ -16,7 +16,8 @@ import { setSiteRequiresSecureBadges, siteBadgePolicy } from '../../gateway/site
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
 import { createKeyFile, addKeyVersion, readKeyFile, removeKeyVersion, type BadgeKeyRing } from '../../gateway/badge-security/key-ring.ts';
 import { deriveBadgeKeys } from '../../gateway/badge-security/diversify.ts';
-import { createSqliteQueries } from '../../gateway/records/sqlite-queries.ts';
+import { createSqlQueries } from '../../gateway/records/sql-queries.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { RecordsService } from '../../gateway/records/service.ts';
 import { addUser, userForToken } from '../../gateway/access/users.ts';
 import { readSunMessage } from '../../terminal/adapters/sun-message.ts';
@@ -78,7 +79,7 @@ async function start(dir: string, keyFile: string, seed: (db: Db) => void): Prom
   const secret = db.prepare('SELECT 1 FROM terminals WHERE id = ?').get(TID) ? rotateTerminalSecret(db, TID) : addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main }).secret;
   const terminal = await connectTerminal(gateway.mqttPort, TID, secret);
   const acks = await AckCollector.attach(terminal, TID);
-  const records = new RecordsService(db, createSqliteQueries(db));
+  const records = new RecordsService(SqliteStore.of(db), createSqlQueries(SqliteStore.of(db)));
   return { dir, db, gateway, terminal, acks, keyFile, records };
 }
 
@@ -99,10 +100,10 @@ async function send(h: Harness, badge: string, sun: TapSun | undefined, over: Pa
 }
 
 /** The tap's remark about its badge (the worker's many INs also give double-IN remarks, not looked at here). */
-function remarkFor(h: Harness, tapId: string) {
+async function remarkFor(h: Harness, tapId: string) {
   const admin = userForToken(h.db, addUser(h.db, { name: 'a', role: 'admin' }).token)!;
   const today = siteDay(0);
-  return h.records.remarks(admin, { from: today, to: today }).find((r) => r.tapId === tapId && ['possible-badge-copy', 'badge-key-missing', 'uid-only-badge'].includes(r.kind));
+  return (await h.records.remarks(admin, { from: today, to: today })).find((r) => r.tapId === tapId && ['possible-badge-copy', 'badge-key-missing', 'uid-only-badge'].includes(r.kind));
 }
 
 const minutesAgo = (m: number) => toOffsetIso(new Date(Date.now() - m * 60_000));
@@ -140,7 +141,7 @@ describe('a gateway verifying secure badges', () => {
     // Acked `stored` like any tap held for review: the worker's feedback does not change.
     expect(replay.ack).toMatchObject({ status: 'stored', display: ACK_TEXTS.review.fr });
     expect(replay.detail).toMatch(/^possible copy of badge 04A1A2A3A4A5A6: .*replayed/);
-    const remark = remarkFor(h, replay.tap.id)!;
+    const remark = (await remarkFor(h, replay.tap.id))!;
     expect(remark).toMatchObject({ kind: 'possible-badge-copy', severity: 'error', workerId: 'w-solo', details: { check: 'replayed', badge: ANA } });
     expect(remark.message.en).toMatch(/^Possible copy of badge 04A1A2A3A4A5A6 at terminal term-secure at .*: its secure message had already been used at \d{4}-\d\d-\d\d \d\d:\d\d: a replayed message/);
     expect(remark.message.fr).toMatch(/^Copie possible du badge 04A1A2A3A4A5A6 .* avait déjà servi/);
@@ -162,17 +163,17 @@ describe('a gateway verifying secure badges', () => {
   it('holds a UID-only read of a secure badge, a card with other keys, a message of another badge, and a forged MAC', async () => {
     const uidOnly = await send(h, ANA, undefined);
     expect(uidOnly).toMatchObject({ enrichment: 'possible-copy', registered: false, check: { outcome: 'uid-only-read', badge: ANA, keyVersion: 1 } });
-    expect(remarkFor(h, uidOnly.tap.id)!.message.en).toContain('answered without its secure message');
+    expect((await remarkFor(h, uidOnly.tap.id))!.message.en).toContain('answered without its secure message');
 
     const stranger = new VirtualNtag424({ state: wrongKeysState(ANA) });
     const wrongKeys = await send(h, ANA, await read(stranger));
     expect(wrongKeys).toMatchObject({ enrichment: 'possible-copy', registered: false, check: { outcome: 'undecryptable' } });
-    expect(remarkFor(h, wrongKeys.tap.id)!.message.en).toContain("does not decrypt with this site's keys");
+    expect((await remarkFor(h, wrongKeys.tap.id))!.message.en).toContain("does not decrypt with this site's keys");
 
     const bea = badgeChip(h.ring, BEA, 1);
     const mismatch = await send(h, ANA, await read(bea));
     expect(mismatch).toMatchObject({ enrichment: 'possible-copy', check: { outcome: 'uid-mismatch', messageUid: BEA } });
-    expect(remarkFor(h, mismatch.tap.id)!.message.nl).toContain(`hoort bij badge ${BEA}`);
+    expect((await remarkFor(h, mismatch.tap.id))!.message.nl).toContain(`hoort bij badge ${BEA}`);
 
     const ana = badgeChip(h.ring, ANA, 1);
     ana.state.sdmReadCounter = 200;
@@ -197,7 +198,7 @@ describe('a gateway verifying secure badges', () => {
     expect((await send(h, BEA, real, { at: minutesAgo(30) })).enrichment).toBe('enriched');
     const played = await send(h, BEA, skimmed);
     expect(played).toMatchObject({ enrichment: 'possible-copy', registered: false, check: { outcome: 'lower-counter', counter: bea.readCounter - 1, laterCounter: bea.readCounter } });
-    expect(remarkFor(h, played.tap.id)!.message.en).toMatch(/its read counter \(\d+\) is lower than that of the tap at .* made before it/);
+    expect((await remarkFor(h, played.tap.id))!.message.en).toMatch(/its read counter \(\d+\) is lower than that of the tap at .* made before it/);
   });
 
   it('registers the taps of UID-only badges as before, and flags them where the site requires secure badges', async () => {
@@ -209,10 +210,10 @@ describe('a gateway verifying secure badges', () => {
     expect(policy.uidOnlyBadges.map((b) => b.uid)).toContain(solo);
     const flagged = await send(h, solo, undefined);
     expect(flagged).toMatchObject({ enrichment: 'enriched', registered: true, check: { outcome: 'uid-only-on-secure-site', badge: solo } });
-    const remark = remarkFor(h, flagged.tap.id)!;
+    const remark = (await remarkFor(h, flagged.tap.id))!;
     expect(remark).toMatchObject({ kind: 'uid-only-badge', severity: 'warning' });
     expect(remark.message.en).toContain(`site ${TEST_SEED.sites.main} requires secure badges`);
-    expect(remarkFor(h, before.tap.id)).toBeUndefined();
+    expect(await remarkFor(h, before.tap.id)).toBeUndefined();
     // Secure badges are not flagged.
     const ana = badgeChip(h.ring, ANA, 1);
     ana.state.sdmReadCounter = 300;
@@ -268,7 +269,7 @@ describe('key versions at the gateway', () => {
     const held = await send(again, ANA, await read(old));
     expect(held).toMatchObject({ enrichment: 'badge-key-missing', registered: false, check: { outcome: 'no-key', keyVersion: 1 } });
     expect(held.ack.display).toBe(ACK_TEXTS.review.fr);
-    expect(remarkFor(again, held.tap.id)).toMatchObject({ kind: 'badge-key-missing', severity: 'error' });
+    expect(await remarkFor(again, held.tap.id)).toMatchObject({ kind: 'badge-key-missing', severity: 'error' });
     expect((await send(again, BEA, await read(current))).enrichment).toBe('enriched');
     const health = await fetch(`http://127.0.0.1:${again.gateway.httpPort}/health`);
     expect(health.status).toBe(503);

@@ -11,7 +11,8 @@ import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { addTerminal } from '../../gateway/site-data/terminals.ts';
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
 import { RecordsService } from '../../gateway/records/service.ts';
-import { createSqliteQueries } from '../../gateway/records/sqlite-queries.ts';
+import { createSqlQueries } from '../../gateway/records/sql-queries.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import type { ApiUser } from '../../gateway/access/users.ts';
 import { seedTestWorld, TEST_SEED } from './helpers/seed.ts';
 import { AckCollector, connectTerminal, makeTap, publishTap } from './helpers/mqtt.ts';
@@ -53,7 +54,7 @@ async function setup(): Promise<{ gw: RunningGateway; terminal: MqttClient; acks
   return { gw, terminal, acks: await AckCollector.attach(terminal, TID) };
 }
 
-const records = (gw: RunningGateway) => new RecordsService(gw.db, createSqliteQueries(gw.db));
+const records = (gw: RunningGateway) => new RecordsService(SqliteStore.of(gw.db), createSqlQueries(SqliteStore.of(gw.db)));
 
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.endAsync(true).catch(() => undefined);
@@ -70,7 +71,7 @@ describe('time truth', () => {
     expect((await acks.waitFor(tap.id))[0]).toMatchObject({ status: 'stored', display: 'Recu, a verifier' });
     expect(gw.db.prepare('SELECT enrichment FROM taps WHERE tap_id = ?').pluck().get(tap.id)).toBe('future-dated');
     expect(gw.db.prepare('SELECT COUNT(*) FROM registrations').pluck().get()).toBe(0);
-    const remark = records(gw).remarks(admin).find((r) => r.tapId === tap.id)!;
+    const remark = (await records(gw).remarks(admin)).find((r) => r.tapId === tap.id)!;
     expect(remark).toMatchObject({ kind: 'future-dated', severity: 'error', terminalId: TID });
     expect(Number(remark.details.aheadSeconds)).toBeGreaterThan(590);
     // Within the allowed skew (two minutes by default), a tap is registered as sent.
@@ -97,10 +98,10 @@ describe('time truth', () => {
     expect(at(skipped.id)).toEqual({ at: '2026-03-29T03:30:00.000+02:00', at_utc: '2026-03-29T01:30:00Z' });
     // The tap itself keeps what the terminal sent.
     expect(gw.db.prepare('SELECT at FROM taps WHERE tap_id = ?').pluck().get(wrongZone.id)).toBe(india);
-    const today = records(gw).remarks(admin).find((r) => r.tapId === wrongZone.id && r.kind === 'terminal-time-zone')!;
+    const today = (await records(gw).remarks(admin)).find((r) => r.tapId === wrongZone.id && r.kind === 'terminal-time-zone')!;
     expect(today).toMatchObject({ kind: 'terminal-time-zone', terminalId: TID, details: { problem: 'wrong-offset', given: '+05:30', expected: '+01:00' } });
     expect(today.advice.en).toContain('time-zone setting (Europe/Brussels)');
-    const spring = records(gw).remarks(admin, { from: '2026-03-29', to: '2026-03-29' }).find((r) => r.tapId === skipped.id && r.kind === 'terminal-time-zone')!;
+    const spring = (await records(gw).remarks(admin, { from: '2026-03-29', to: '2026-03-29' })).find((r) => r.tapId === skipped.id && r.kind === 'terminal-time-zone')!;
     expect(spring.message.en).toContain('that wall time does not exist in Brussels');
     expect(spring.message.en).toContain('2026-03-29 03:30');
   });
@@ -132,7 +133,7 @@ describe('the outage journal', () => {
     expect(Date.parse(own[0]!.ended_at!)).toBeGreaterThanOrEqual(Date.parse(own[0]!.started_at));
     // The site manager sees both beside ONSS's.
     const today = toOffsetIso(new Date()).slice(0, 10);
-    const listed = records(restarted).outages(admin, { from: today, to: today }).map((o) => o.scope);
+    const listed = (await records(restarted).outages(admin, { from: today, to: today })).map((o) => o.scope);
     expect(listed).toEqual(expect.arrayContaining(['gateway', `terminal:${TID}`]));
   });
 
@@ -141,12 +142,12 @@ describe('the outage journal', () => {
     const entries = () => gw.db.prepare("SELECT cause, ended_at FROM outage_events WHERE scope = ? ORDER BY id").all(`terminal:${TID}`) as Array<{ cause: string; ended_at: string | null }>;
     const status = (cannotRegister?: string[]) =>
       terminal.publishAsync(topicFor(TID, 'status'), JSON.stringify({ state: 'online', at: toOffsetIso(new Date()), ...(cannotRegister ? { cannotRegister } : {}) }), { qos: 1, retain: true });
-    const shown = () => records(gw).terminals(admin).find((t) => t.terminalId === TID)?.cannotRegister;
+    const shown = async () => (await records(gw).terminals(admin)).find((t) => t.terminalId === TID)?.cannotRegister;
 
     await status(['no-reader']);
     await waitUntil(() => entries().length === 1, { what: 'an outage for the missing reader' });
     expect(entries()[0]).toEqual({ cause: expect.stringContaining('cannot register taps: no-reader'), ended_at: null });
-    expect(shown()).toEqual(['no-reader']);
+    expect(await shown()).toEqual(['no-reader']);
     // The same report again keeps the one entry; other reasons close it and open one naming them.
     await status(['no-reader']);
     await status(['no-reader', 'outbox-unwritable']);
@@ -157,6 +158,6 @@ describe('the outage journal', () => {
     await status();
     await waitUntil(() => entries()[1]?.ended_at, { what: 'the outage closed' });
     expect(entries()).toHaveLength(2);
-    expect(shown()).toEqual([]);
+    expect(await shown()).toEqual([]);
   });
 });

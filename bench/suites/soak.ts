@@ -13,6 +13,7 @@ import { buildRelease } from '../lib/release.ts';
 import { GatewayWatch, peakRssMbOf, slopePerSecond, type WatchSample } from '../lib/gateway-watch.ts';
 import { runLoad, type LoadResult } from '../../simulator/load/index.ts';
 import { openDatabase } from '../../shared/sqlite.ts';
+import { EMULATOR_NODE_FLAGS } from '../lib/emulator.ts';
 
 export const SOAK_SIZES: Record<BenchSize, { terminals: number; rate: number; seconds: number; sampleEveryMs: number }> = {
   quick: { terminals: 200, rate: 1000, seconds: 120, sampleEveryMs: 5000 },
@@ -89,7 +90,7 @@ export async function runSoakBench(sizeName: BenchSize): Promise<Omit<BenchResul
       value: slopeMbPerHour('emulatorRssMb'),
       unit: 'MB/h',
       target: { op: '<=', value: 10, text: '<= 10 MB/h (flat)' },
-      note: `emulator RSS ${samples[0]!.emulatorRssMb} MB at the start, ${peakOf(samples, 'emulatorRssMb')} MB at most, ${samples.at(-1)!.emulatorRssMb} MB at the end`,
+      note: `emulator RSS ${samples[0]!.emulatorRssMb} MB at the start, ${peakOf(samples, 'emulatorRssMb')} MB at most, ${samples.at(-1)!.emulatorRssMb} MB at the end; Node flags ${EMULATOR_NODE_FLAGS.join(' ') || "none (V8's defaults)"}`,
     },
     {
       name: 'soak: validity backlog, peak of the last half / peak of the first half',

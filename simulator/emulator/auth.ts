@@ -29,14 +29,30 @@ export class AuthError extends Error {
 
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
+export interface TokenServiceOptions {
+  tokenTtlSeconds: number;
+  maxAssertionLifetimeSeconds: number;
+  audiences: () => string[];
+  /** The clock access tokens expire by (milliseconds); Date.now unless a test moves time itself. */
+  now?: () => number;
+}
+
 export class TokenService {
   private readonly keys = new Map<string, Promise<VerifyKey>>();
+  /**
+   * The access tokens granted and not yet forgotten. Every grant first forgets the expired ones, so the map
+   * holds at most the tokens of one lifetime: a client that logs in again and again for days, and never shows
+   * its old tokens again, must not make the service grow.
+   */
   private readonly tokens = new Map<string, { clientId: string; expiresAt: number }>();
+  private readonly now: () => number;
 
   constructor(
     private readonly store: EmulatorStore,
-    private readonly options: { tokenTtlSeconds: number; maxAssertionLifetimeSeconds: number; audiences: () => string[] },
-  ) {}
+    private readonly options: TokenServiceOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
 
   register(client: EmulatorClient): void {
     if (!client.publicKeyPem && !client.jwk) throw new Error(`client ${client.clientId}: needs publicKeyPem or jwk`);
@@ -93,7 +109,9 @@ export class TokenService {
     if (!this.store.useJti(payload.jti, clientId, payload.exp!)) throw unauthorized('client assertion jti was already used');
 
     const token = randomBytes(32).toString('base64url');
-    this.tokens.set(token, { clientId, expiresAt: Date.now() + this.options.tokenTtlSeconds * 1000 });
+    const nowMs = this.now();
+    this.forgetExpiredTokens(nowMs);
+    this.tokens.set(token, { clientId, expiresAt: nowMs + this.options.tokenTtlSeconds * 1000 });
     return { access_token: token, token_type: 'Bearer', expires_in: this.options.tokenTtlSeconds };
   }
 
@@ -104,7 +122,7 @@ export class TokenService {
     if (!m) throw new AuthError(401, 'urn:problem-type:belgif:noAccessToken', 'No access token', 'a Bearer access token is required');
     const t = this.tokens.get(m[1]!);
     if (!t) throw stale('the access token is unknown');
-    if (t.expiresAt <= Date.now()) {
+    if (t.expiresAt <= this.now()) {
       this.tokens.delete(m[1]!);
       throw stale('the access token has expired');
     }
@@ -113,5 +131,15 @@ export class TokenService {
 
   expireAll(): void {
     for (const t of this.tokens.values()) t.expiresAt = 0;
+  }
+
+  /** Access tokens held (granted, not yet forgotten): what the service keeps in memory for them. */
+  heldTokens(): number {
+    return this.tokens.size;
+  }
+
+  /** An expired token is refused whether it is known or not (401 either way), so it need not be kept. */
+  private forgetExpiredTokens(nowMs: number): void {
+    for (const [token, t] of this.tokens) if (t.expiresAt <= nowMs) this.tokens.delete(token);
   }
 }

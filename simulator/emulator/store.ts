@@ -119,6 +119,7 @@ export class EmulatorStore {
   private readonly byId;
   private readonly insertJti;
   private readonly hasJti;
+  private readonly deleteExpiredJtis;
   private readonly selectPending;
   private readonly selectEarlierSame;
   private readonly updateValidity;
@@ -142,6 +143,7 @@ export class EmulatorStore {
     this.byId = this.db.prepare('SELECT * FROM registrations WHERE id = ? AND client_id = ?');
     this.insertJti = this.db.prepare('INSERT INTO used_jti (jti, client_id, expires_at) VALUES (?, ?, ?)');
     this.hasJti = this.db.prepare('SELECT 1 FROM used_jti WHERE jti = ?');
+    this.deleteExpiredJtis = this.db.prepare('DELETE FROM used_jti WHERE expires_at < ?');
     this.selectPending = this.db.prepare("SELECT * FROM registrations WHERE validity = 'pending' AND received_at <= ? ORDER BY seq LIMIT ?");
     this.selectEarlierSame = this.db.prepare(
       'SELECT 1 FROM registrations WHERE ssin IS ? AND limosa_id IS ? AND employer_id = ? AND reference = ? AND type = ? AND registration_date = ? AND seq < ? LIMIT 1',
@@ -229,7 +231,7 @@ export class EmulatorStore {
 
   forgetExpiredJtis(nowSec: number): void {
     // A jti can be forgotten once its assertion expired: an expired assertion is refused anyway.
-    this.db.prepare('DELETE FROM used_jti WHERE expires_at < ?').run(nowSec - 60);
+    this.deleteExpiredJtis.run(nowSec - 60);
   }
 
   /** Pending registrations received before `before`, oldest first, for the remarks pass. */

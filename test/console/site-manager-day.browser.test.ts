@@ -382,10 +382,12 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     const pcscd = new PcscdService(vpcd.pcscd ?? 'pcscd');
     const cards: VirtualCard[] = [];
     const aminaId = gw.db().prepare("SELECT id FROM workers WHERE name = 'Amina Diallo'").pluck().get() as string;
-    // The job waits for a badge, or has failed: then the test says why, in the console's own words.
-    const jobWaitingForBadge = async () => {
-      await page.waitForSelector('main [data-job-state=waiting-for-badge], main [data-job-state=failed]', { timeout: 30_000 });
-      const state = await page.$eval('main [data-job-state]', (el) => el.getAttribute('data-job-state'));
+    // The job just started waits for a badge, or has failed: then the test says why, in the console's own
+    // words. The job shown before the click (a failed one, when starting again) is not the one to look at.
+    const jobWaitingForBadge = async (previousJob?: string) => {
+      const thisJob = previousJob ? `:not([data-job="${previousJob}"])` : '';
+      const shown = await page.waitForSelector(`main [data-job]${thisJob}:is([data-job-state=waiting-for-badge], [data-job-state=failed])`, { timeout: 30_000 });
+      const state = await shown.getAttribute('data-job-state');
       expect(state, `the personalisation job: ${await page.textContent('main [data-job-text]')}`).toBe('waiting-for-badge');
     };
     const openAmina = async () => {
@@ -435,8 +437,9 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
       await new Promise((r) => setTimeout(r, 1500));
 
       // Started again with the badge back on the reader: it resumes where it stopped and finishes.
+      const interrupted = (await page.getAttribute('main [data-job]', 'data-job'))!;
       await page.click('main [data-action=personalise]:not([disabled])');
-      await jobWaitingForBadge();
+      await jobWaitingForBadge(interrupted);
       const again = virtualBadge({ uid: SECURE_BADGE, kind: 'ntag424', stateFile, port: vpcd.port });
       cards.push(again.card);
       await again.card.presentToReader();

@@ -70,6 +70,7 @@ export async function startServing({ config, secrets, onss, badgeKeys, releaseKe
     releaseKeyPem: secrets.releasePublicKey?.toString('utf8'),
   };
   const forwarder = await run.start(forwarding(config, onss, db, logger, clock, commits, options));
+  watchForwarderState(metrics, forwarder);
   const cluster = await run.start(clusterBus(config, logger, instance));
   const broker = await run.start(mqttBroker(config, db, logger, metrics, fleet, cluster));
   const shifts = new ShiftNotifier(broker, logger.child({ component: 'shifts' }));
@@ -107,6 +108,24 @@ export async function startServing({ config, secrets, onss, badgeKeys, releaseKe
     logger.info('gateway stopped');
   };
   return { mqttPort: listening.mqttPort, tlsPort: listening.tlsPort, wsPort: listening.wsPort, httpPort, pairingPort: pairing?.port, pairingUrl: pairing?.url, db, http, config, components: run.order, stop };
+}
+
+/**
+ * The forwarder's state as a metric, read at each scrape, so that monitoring sees a forwarder thread that
+ * died (`stopped`) as /health does, and which instance forwards: `forwarding`, `standby` (another instance
+ * holds the lease), `off` (disabled in the config) or `stopped`.
+ */
+function watchForwarderState(metrics: GatewayMetrics, forwarder: ForwarderThreadHandle | undefined): void {
+  new Gauge({
+    name: 'ciao_gateway_forwarder_state',
+    help: 'The ONSS forwarder of this gateway: 1 for its state now (forwarding, standby, off, stopped), 0 for the others',
+    labelNames: ['state'],
+    registers: [metrics.registry],
+    collect() {
+      const now = forwarder === undefined ? 'off' : forwarder.problem() !== undefined ? 'stopped' : forwarder.role();
+      for (const state of ['forwarding', 'standby', 'off', 'stopped']) this.set({ state }, state === now ? 1 : 0);
+    },
+  });
 }
 
 /** Terminal identities by certificate and signed releases (gateway/fleet/). */

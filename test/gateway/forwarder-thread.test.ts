@@ -64,6 +64,12 @@ function recordingSpawn(): { spawn: SpawnForwarderThread; workers: Worker[] } {
   } };
 }
 
+/** The forwarder's state as /metrics gives it: the one of its states whose gauge is 1. */
+async function forwarderStateMetric(port: number): Promise<string[]> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return [...text.matchAll(/^ciao_gateway_forwarder_state\{state="(\w+)"\} 1$/gm)].map((m) => m[1]!);
+}
+
 async function health(port: number): Promise<{ code: number; body: Record<string, unknown> }> {
   const res = await fetch(`http://127.0.0.1:${port}/health`);
   return { code: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -85,6 +91,7 @@ describe('the forwarder thread', () => {
     expect(started!.thread).toBe(started!.threadId);
     expect(started!.component).toBe('forwarder');
     expect((await health(g.httpPort)).body).toMatchObject({ status: 'ok', forwarder: 'forwarding' });
+    expect(await forwarderStateMetric(g.httpPort)).toEqual(['forwarding']);
 
     // A line the thread logs later (an outage) comes the same way, through the gateway's logger (and its masking).
     emu.setFaults({ unavailableStatus: 503, unavailableForMs: 60_000 });
@@ -120,6 +127,8 @@ describe('the forwarder thread', () => {
       return r.code === 503 ? r : undefined;
     }, '/health degraded');
     expect(h.body).toMatchObject({ status: 'degraded', forwarder: 'off', problem: expect.stringContaining('forwarder thread stopped') });
+    // Monitoring sees it too, apart from a forwarder switched off in the config.
+    expect(await forwarderStateMetric(g.httpPort)).toEqual(['stopped']);
     expect(logs().some((l) => l.level === 50 && l.msg === 'the forwarder thread stopped unexpectedly: registrations are kept and sent once the gateway restarts')).toBe(true);
     // Taps and registrations are still kept; the stop does not wait for the dead thread.
     await g.stop();

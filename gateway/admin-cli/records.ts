@@ -208,7 +208,7 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .action(async (o: { entity?: string; id?: string; limit: number; csv?: boolean; json?: boolean }, cmd: Command) =>
       withService(cmd, async (service, caller) => {
         const { auditCsv } = await import('../site-data/audit.ts');
-        const { items } = service.auditTrail(caller, { entity: o.entity, entityId: o.id, limit: o.limit });
+        const { items } = await service.auditTrail(caller, { entity: o.entity, entityId: o.id, limit: o.limit });
         if (o.csv) process.stdout.write(auditCsv(items));
         else printRows(io, items.map((e) => ({ id: e.id, at: e.at, who: e.actor.name, action: e.action, entity: e.entity, entityId: e.entityId, ...(o.json ? { before: e.before, after: e.after, causeId: e.causeId } : {}) })), !!o.json);
       }),

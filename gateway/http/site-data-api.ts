@@ -364,7 +364,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     },
   }, async (r, reply) => {
     const q = r.query as { entity?: string; entityId?: string; from?: string; to?: string; offset?: number; limit?: number; format?: string };
-    const result = service.auditTrail(caller(r), q);
+    const result = await service.auditTrail(caller(r), q);
     if (q.format === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="ciao-audit.csv"').send(auditCsv(result.items));
     return reply.send({ ...result, offset: q.offset ?? 0, limit: q.limit ?? 100 });
   });

@@ -5,7 +5,9 @@ import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { parseWorkerNumber } from '../../shared/identifiers/national-number.ts';
 import { localDate } from '../../shared/time.ts';
 import { addUser, getUser, listUsers, requirePermission, revokeUser, updateUser, type ApiUser, type UserInput } from '../access/users.ts';
-import { recordChange, listAudit, type Actor, type AuditQuery } from './audit.ts';
+import { recordChangeSync, listAudit, type Actor, type AuditEntry, type AuditQuery } from './audit.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 import { getCompany, listCompanies, parseCompanyNumber, upsertCompany, type Company } from './companies.ts';
 import { getSite, listSites, upsertSite, type Site, type SiteInput } from './sites.ts';
 import { getDeclaration, listDeclarations, upsertDeclaration, type Declaration, type DeclarationInput } from './declarations.ts';
@@ -102,7 +104,11 @@ export class SiteDataService {
   private pendingReleases: ReleaseResult[] = [];
   private previewing = false;
 
+  /** What is on the storage port so far (the audit trail's reads) goes through the connection's one store. */
+  private readonly store: SqlStore;
+
   constructor(private readonly db: Db, opts: SiteDataServiceOptions = {}) {
+    this.store = SqliteStore.of(db);
     this.heldTaps = opts.heldTaps ?? new HeldTapReleaser();
     this.now = opts.now ?? (() => new Date());
     if (opts.onReleased) this.releaseListeners.push(opts.onReleased);
@@ -192,7 +198,7 @@ export class SiteDataService {
   }
 
   private audit(caller: Caller, action: string, entity: string, entityId: string, siteId: string | null, before: unknown, after: unknown, causeId?: number): number {
-    return recordChange(this.db, { actor: caller.actor, action, entity, entityId, siteId, before, after, causeId, at: this.now() });
+    return recordChangeSync(this.db, { actor: caller.actor, action, entity, entityId, siteId, before, after, causeId, at: this.now() });
   }
 
   // --- companies ---------------------------------------------------------------------------------------
@@ -903,7 +909,7 @@ export class SiteDataService {
   claimPairing(code: string, from: string, credentials?: (terminalId: string) => PairingCredentials): { terminalId: string; credentials: PairingCredentials } {
     const r = claimPairingCode(this.db, code, from, this.now(), credentials);
     const t = getTerminal(this.db, r.terminalId)!;
-    recordChange(this.db, { actor: { kind: 'terminal', id: t.id, name: from.slice(0, 100) }, action: 'paired', entity: 'terminal', entityId: t.id, siteId: t.siteId, after: { pairedFrom: from.slice(0, 100), credentials: r.credentials.kind }, at: this.now() });
+    recordChangeSync(this.db, { actor: { kind: 'terminal', id: t.id, name: from.slice(0, 100) }, action: 'paired', entity: 'terminal', entityId: t.id, siteId: t.siteId, after: { pairedFrom: from.slice(0, 100), credentials: r.credentials.kind }, at: this.now() });
     return r;
   }
 
@@ -992,9 +998,9 @@ export class SiteDataService {
 
   // --- audit -------------------------------------------------------------------------------------------------------
 
-  auditTrail(caller: Caller, q: AuditQuery) {
+  async auditTrail(caller: Caller, q: AuditQuery): Promise<{ items: AuditEntry[]; total: number }> {
     requirePermission(caller.user, 'read-audit');
-    return listAudit(this.db, { ...q, siteIds: caller.user.sites, limit: Math.min(q.limit ?? 100, 10_000) });
+    return listAudit(this.store, { ...q, siteIds: caller.user.sites, limit: Math.min(q.limit ?? 100, 10_000) });
   }
 }
 

@@ -1,0 +1,81 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { listAudit, recordChange } from '../../gateway/site-data/audit.ts';
+import { saveMaxShiftHours, siteDataVersion } from '../../gateway/store/database.ts';
+import { storeKinds } from '../support/sql-stores.ts';
+
+/**
+ * The parts of the site data on the storage port so far (docs/cluster.md, "The storage port"): the
+ * site-data version the terminals' publisher polls, the gateway's maximum shift length, and the audit
+ * trail (written and read). The same cases run on the SQLite file and on a real PostgreSQL with the
+ * migrated schema, so a statement PostgreSQL refuses fails here.
+ */
+const kinds = storeKinds();
+afterAll(async () => {
+  for (const k of kinds) await k.cleanup();
+});
+
+const ADA = { kind: 'user', id: 'u-ada', name: 'Ada Admin' } as const;
+
+describe.each(kinds.map((k) => [k.kind, k] as const))('site data on the storage port (%s)', (_kind, k) => {
+  it('reads the site-data version, bumped by the triggers once per row a site-data table gets', async () => {
+    const store = await k.fresh();
+    const v0 = await siteDataVersion(store);
+    await store.run("INSERT INTO companies (id, kind, name, created_at) VALUES ('0123456749', 'enterprise', 'Build SA', '2026-12-02T08:00:00.000Z')");
+    expect(await siteDataVersion(store)).toBe(v0 + 1);
+    await store.run("UPDATE companies SET name = 'Build NV' WHERE id = '0123456749'");
+    await store.run("INSERT INTO companies (id, kind, name, created_at) VALUES ('0987654321', 'enterprise', 'Clean SRL', '2026-12-02T08:00:00.000Z'), ('BE0403170701', 'foreign', 'Other', '2026-12-02T08:00:00.000Z')");
+    expect(await siteDataVersion(store)).toBe(v0 + 4);
+    // A rolled-back change leaves the version as it was.
+    await expect(store.transaction(async (tx) => {
+      await tx.run("UPDATE companies SET name = 'Gone' WHERE id = '0123456749'");
+      throw new Error('changed my mind');
+    })).rejects.toThrow('changed my mind');
+    expect(await siteDataVersion(store)).toBe(v0 + 4);
+  });
+
+  it('keeps the gateway\'s maximum shift length, replaced at each start', async () => {
+    const store = await k.fresh();
+    await saveMaxShiftHours(store, 12);
+    await saveMaxShiftHours(store, 14);
+    expect(await store.all("SELECT key, value FROM gateway_settings WHERE key = 'maxShiftHours'")).toEqual([{ key: 'maxShiftHours', value: '14' }]);
+  });
+
+  it('records changes with their ids in order, NISS masked, and the cause a release names', async () => {
+    const store = await k.fresh();
+    const at = new Date('2026-12-02T08:00:00.000Z');
+    const first = await recordChange(store, { actor: ADA, action: 'create', entity: 'worker', entityId: 'w-1', siteId: 'site-a', after: { name: 'Jan', ssin: '85073003328', badge: '04A1B2C3D4E5F6' }, at });
+    const second = await store.transaction((tx) => recordChange(tx, { actor: { kind: 'system', id: 'gateway', name: 'gateway' }, action: 'release-late', entity: 'tap', entityId: 't-1', siteId: 'site-a', causeId: first, at }));
+    expect(second).toBeGreaterThan(first);
+    const { items, total } = await listAudit(store, {});
+    expect(total).toBe(2);
+    expect(items).toEqual([
+      { id: second, at: at.toISOString(), actor: { kind: 'system', id: 'gateway', name: 'gateway' }, action: 'release-late', entity: 'tap', entityId: 't-1', siteId: 'site-a', before: null, after: null, causeId: first },
+      { id: first, at: at.toISOString(), actor: ADA, action: 'create', entity: 'worker', entityId: 'w-1', siteId: 'site-a', before: null, after: { name: 'Jan', ssin: '*********28', badge: '04A1B2C3D4E5F6' }, causeId: null },
+    ]);
+    // A change whose transaction rolls back leaves no entry.
+    await expect(store.transaction(async (tx) => {
+      await recordChange(tx, { actor: ADA, action: 'update', entity: 'worker', entityId: 'w-1', at });
+      throw new Error('refused');
+    })).rejects.toThrow('refused');
+    expect((await listAudit(store)).total).toBe(2);
+  });
+
+  it('lists the trail filtered by record, time and the sites a user may see, newest first, a page at a time', async () => {
+    const store = await k.fresh();
+    const day = (h: number) => new Date(Date.UTC(2026, 11, 2, h));
+    await recordChange(store, { actor: ADA, action: 'create', entity: 'site', entityId: 'site-a', siteId: 'site-a', at: day(7) });
+    await recordChange(store, { actor: ADA, action: 'create', entity: 'site', entityId: 'site-b', siteId: 'site-b', at: day(8) });
+    await recordChange(store, { actor: ADA, action: 'create', entity: 'company', entityId: '0123456749', siteId: null, at: day(9) });
+    await recordChange(store, { actor: ADA, action: 'update', entity: 'site', entityId: 'site-a', siteId: 'site-a', at: day(10) });
+
+    const ids = async (q: Parameters<typeof listAudit>[1]) => (await listAudit(store, q)).items.map((e) => `${e.action} ${e.entityId}`);
+    expect(await ids({ entity: 'site', entityId: 'site-a' })).toEqual(['update site-a', 'create site-a']);
+    expect(await ids({ from: day(8).toISOString(), to: day(10).toISOString() })).toEqual(['create 0123456749', 'create site-b']);
+    // A user of site-b sees its entries and those about no site; a user of no site, only the latter.
+    expect(await ids({ siteIds: ['site-b'] })).toEqual(['create 0123456749', 'create site-b']);
+    expect(await ids({ siteIds: [] })).toEqual(['create 0123456749']);
+    const page = await listAudit(store, { limit: 2, offset: 1 });
+    expect(page.total).toBe(4);
+    expect(page.items.map((e) => e.entityId)).toEqual(['0123456749', 'site-b']);
+  });
+});

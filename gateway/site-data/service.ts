@@ -4,8 +4,8 @@ import { forbidden } from '../../shared/errors.ts';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { parseWorkerNumber } from '../../shared/identifiers/national-number.ts';
 import { localDate } from '../../shared/time.ts';
-import { addUser, getUser, listUsers, requirePermission, revokeUser, updateUser, type ApiUser, type UserInput } from '../access/users.ts';
-import { recordChangeSync, listAudit, type Actor, type AuditEntry, type AuditQuery } from './audit.ts';
+import { addUser, getUser, grantCreatedSiteSync, listUsers, requirePermission, revokeUser, updateUser, type ApiUser, type UserInput } from '../access/users.ts';
+import { recordChange, recordChangeSync, listAudit, type Actor, type AuditEntry, type AuditQuery } from './audit.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 import { getCompany, listCompanies, parseCompanyNumber, upsertCompany, type Company } from './companies.ts';
@@ -276,11 +276,10 @@ export class SiteDataService {
       // A site manager scoped to sites gets the site they created: otherwise they could not see it.
       const u = caller.user;
       if (u.sites !== null && caller.actor.kind === 'user') {
-        const before = getUser(this.db, u.id);
-        if (before) {
-          const after = updateUser(this.db, u.id, { name: before.name, role: before.role, sites: [...(before.sites ?? []), s.id], company: before.company ?? undefined, canSeeNiss: false });
-          this.audit(caller, 'update', 'user', u.id, null, before, after);
-          u.sites = after.sites;
+        const granted = grantCreatedSiteSync(this.db, u.id, s.id);
+        if (granted) {
+          this.audit(caller, 'update', 'user', u.id, null, granted.before, granted.after);
+          u.sites = granted.after.sites;
         }
       }
       return s;
@@ -954,46 +953,57 @@ export class SiteDataService {
 
   // --- users -------------------------------------------------------------------------------------------------------
 
-  listUsers(caller: Caller, q: ListQuery = {}): Page<ApiUser> {
+  async listUsers(caller: Caller, q: ListQuery = {}): Promise<Page<ApiUser>> {
     requirePermission(caller.user, 'manage-users');
-    return page(listUsers(this.db).filter((u) => q.inactive || !u.revokedAt), q, (u) => `${u.name} ${u.role} ${u.company ?? ''} ${(u.sites ?? []).join(' ')}`);
+    return page((await listUsers(this.store)).filter((u) => q.inactive || !u.revokedAt), q, (u) => `${u.name} ${u.role} ${u.company ?? ''} ${(u.sites ?? []).join(' ')}`);
   }
 
-  getUser(caller: Caller, id: string): ApiUser {
+  async getUser(caller: Caller, id: string): Promise<ApiUser> {
     requirePermission(caller.user, 'manage-users');
-    const u = getUser(this.db, id);
+    return this.userOrNotFound(this.store, id);
+  }
+
+  private async userOrNotFound(store: SqlStore, id: string): Promise<ApiUser> {
+    const u = await getUser(store, id);
     if (!u) throw notFoundError('user', id);
     return u;
   }
 
-  createUser(caller: Caller, input: UserInput): { user: ApiUser; token: string } {
+  /** The change and its audit entry in one transaction of the storage port. */
+  private async auditAsync(tx: SqlStore, caller: Caller, action: string, entity: string, entityId: string, before: unknown, after: unknown): Promise<void> {
+    await recordChange(tx, { actor: caller.actor, action, entity, entityId, siteId: null, before, after, at: this.now() });
+  }
+
+  async createUser(caller: Caller, input: UserInput): Promise<{ user: ApiUser; token: string }> {
     requirePermission(caller.user, 'manage-users');
-    return this.db.transaction(() => {
-      const r = addUser(this.db, { ...input, now: this.now() });
-      this.audit(caller, 'create', 'user', r.user.id, null, null, r.user);
+    const now = this.now();
+    return this.store.transaction(async (tx) => {
+      const r = await addUser(tx, { ...input, now });
+      await this.auditAsync(tx, caller, 'create', 'user', r.user.id, null, r.user);
       return r;
-    }).immediate();
+    });
   }
 
-  updateUser(caller: Caller, id: string, input: UserInput): ApiUser {
+  async updateUser(caller: Caller, id: string, input: UserInput): Promise<ApiUser> {
     requirePermission(caller.user, 'manage-users');
-    return this.db.transaction(() => {
-      const before = this.getUser(caller, id);
-      const after = updateUser(this.db, id, input);
-      this.audit(caller, 'update', 'user', id, null, before, after);
+    return this.store.transaction(async (tx) => {
+      const before = await this.userOrNotFound(tx, id);
+      const after = await updateUser(tx, id, input);
+      await this.auditAsync(tx, caller, 'update', 'user', id, before, after);
       return after;
-    }).immediate();
+    });
   }
 
-  revokeUser(caller: Caller, id: string): ApiUser {
+  async revokeUser(caller: Caller, id: string): Promise<ApiUser> {
     requirePermission(caller.user, 'manage-users');
-    return this.db.transaction(() => {
-      const before = this.getUser(caller, id);
+    const now = this.now();
+    return this.store.transaction(async (tx) => {
+      const before = await this.userOrNotFound(tx, id);
       if (id === caller.user.id) throw invalid('id', 'not-self', 'you cannot revoke your own access');
-      const after = revokeUser(this.db, id, this.now());
-      this.audit(caller, 'deactivate', 'user', id, null, before, after);
+      const after = await revokeUser(tx, id, now);
+      await this.auditAsync(tx, caller, 'deactivate', 'user', id, before, after);
       return after;
-    }).immediate();
+    });
   }
 
   // --- audit -------------------------------------------------------------------------------------------------------

@@ -105,14 +105,14 @@ beforeAll(async () => {
   pcscdSocket = join(dir, 'pcscd.comm');
   pcscd = createServer((s) => s.destroy());
   await new Promise<void>((resolve) => pcscd.listen(pcscdSocket, resolve));
-  tokens.admin = addUser(db, { name: 'Ada Admin', role: 'administrator' }).token;
+  tokens.admin = (await addUser(SqliteStore.of(db), { name: 'Ada Admin', role: 'administrator' })).token;
   // Clean is the main contractor on the site's declaration, Shine its subcontractor; the foreign company is on no chain.
-  tokens.clean = addUser(db, { name: 'Marie (Clean)', role: 'site-manager', company: S.companies.clean }).token;
-  tokens.shine = addUser(db, { name: 'Stef (Shine)', role: 'site-manager', company: S.companies.shine }).token;
-  tokens.foreign = addUser(db, { name: 'Pierre (Nord)', role: 'site-manager', company: S.companies.foreign }).token;
-  tokens.bare = addUser(db, { name: 'Kim (Kantoor)', role: 'site-manager', sites: [S.sites.bare] }).token;
-  tokens.payroll = addUser(db, { name: 'Paul Payroll', role: 'payroll' }).token;
-  tokens.reader = addUser(db, { name: 'Rita Reader', role: 'read-only' }).token;
+  tokens.clean = (await addUser(SqliteStore.of(db), { name: 'Marie (Clean)', role: 'site-manager', company: S.companies.clean })).token;
+  tokens.shine = (await addUser(SqliteStore.of(db), { name: 'Stef (Shine)', role: 'site-manager', company: S.companies.shine })).token;
+  tokens.foreign = (await addUser(SqliteStore.of(db), { name: 'Pierre (Nord)', role: 'site-manager', company: S.companies.foreign })).token;
+  tokens.bare = (await addUser(SqliteStore.of(db), { name: 'Kim (Kantoor)', role: 'site-manager', sites: [S.sites.bare] })).token;
+  tokens.payroll = (await addUser(SqliteStore.of(db), { name: 'Paul Payroll', role: 'payroll' })).token;
+  tokens.reader = (await addUser(SqliteStore.of(db), { name: 'Rita Reader', role: 'read-only' })).token;
 });
 
 afterAll(async () => {

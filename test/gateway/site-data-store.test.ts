@@ -1,12 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { addUser, getUser, listUsers, revokeUser, updateUser, userForToken } from '../../gateway/access/users.ts';
 import { listAudit, recordChange } from '../../gateway/site-data/audit.ts';
 import { saveMaxShiftHours, siteDataVersion } from '../../gateway/store/database.ts';
 import { storeKinds } from '../support/sql-stores.ts';
 
 /**
  * The parts of the site data on the storage port so far (docs/cluster.md, "The storage port"): the
- * site-data version the terminals' publisher polls, the gateway's maximum shift length, and the audit
- * trail (written and read). The same cases run on the SQLite file and on a real PostgreSQL with the
+ * site-data version the terminals' publisher polls, the gateway's maximum shift length, the audit
+ * trail (written and read), and the users of the console and the API. The same cases run on the SQLite file and on a real PostgreSQL with the
  * migrated schema, so a statement PostgreSQL refuses fails here.
  */
 const kinds = storeKinds();
@@ -77,5 +78,56 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('site data on the storage 
     const page = await listAudit(store, { limit: 2, offset: 1 });
     expect(page.total).toBe(4);
     expect(page.items.map((e) => e.entityId)).toEqual(['0123456749', 'site-b']);
+  });
+
+  it('adds, changes and revokes users with their scope checked, finds them by token, and refuses what is wrong naming the field', async () => {
+    const store = await k.fresh();
+    await store.run("INSERT INTO sites (id, name, language, latitude, longitude, created_at) VALUES ('site-a', 'Chantier A', 'fr', 50.85, 4.35, '2026-12-02T08:00:00.000Z')");
+    await store.run("INSERT INTO companies (id, kind, name, created_at) VALUES ('0123456749', 'enterprise', 'Build SA', '2026-12-02T08:00:00.000Z')");
+    const now = new Date('2026-12-02T08:00:00.000Z');
+    const { user, token } = await addUser(store, { name: ' Marie ', role: 'manager', sites: ['site-a', 'site-a'], company: '0123.456.749', now });
+    expect(user).toEqual({ id: user.id, name: 'Marie', role: 'site-manager', sites: ['site-a'], company: '0123456749', canSeeNiss: false, createdAt: now.toISOString(), revokedAt: null });
+    expect(token).toMatch(/^ciao_/);
+    expect(await userForToken(store, token)).toEqual(user);
+    expect(await userForToken(store, 'ciao_unknown')).toBeUndefined();
+    // The token is kept only as its hash.
+    expect(await store.one('SELECT 1 AS found FROM siteman_users WHERE token_hash = $1', [token])).toBeUndefined();
+
+    const admin = await addUser(store, { name: 'Ada', role: 'admin', sites: ['site-a'], now: new Date('2026-12-02T09:00:00.000Z') });
+    expect(admin.user).toMatchObject({ role: 'administrator', sites: null, company: null, canSeeNiss: true });
+
+    const changed = await updateUser(store, user.id, { name: 'Marie D.', role: 'payroll', sites: ['site-a'], canSeeNiss: true });
+    expect(changed).toMatchObject({ name: 'Marie D.', role: 'payroll', company: null, canSeeNiss: true });
+    expect((await listUsers(store)).map((u) => u.name)).toEqual(['Marie D.', 'Ada']);
+
+    const problems = async (p: Promise<unknown>) => p.then(() => [], (err: { problems?: Array<{ field: string; rule: string }> }) => (err.problems ?? []).map((x) => `${x.field} ${x.rule}`));
+    expect(await problems(addUser(store, { name: '', role: 'boss', sites: [] }))).toEqual(['name required', 'role enum']);
+    expect(await problems(addUser(store, { name: 'Kim', role: 'site-manager', sites: ['site-z'], company: '0412345614' }))).toEqual(['sites exists', 'company exists']);
+    expect(await problems(addUser(store, { name: 'Kim', role: 'site-manager' }))).toEqual(['sites required']);
+    await expect(updateUser(store, 'nobody', { name: 'X', role: 'read-only' })).rejects.toMatchObject({ code: 'ERR_CIAO_NOT_FOUND' });
+
+    const revoked = await revokeUser(store, user.id, new Date('2026-12-02T10:00:00.000Z'));
+    expect(revoked.revokedAt).toBe('2026-12-02T10:00:00.000Z');
+    expect(await userForToken(store, token)).toBeUndefined();
+    // Revoking again keeps the first time; an unknown user is not found.
+    expect((await revokeUser(store, user.id, new Date('2026-12-03T10:00:00.000Z'))).revokedAt).toBe('2026-12-02T10:00:00.000Z');
+    await expect(revokeUser(store, 'nobody')).rejects.toMatchObject({ code: 'ERR_CIAO_NOT_FOUND' });
+    expect(await getUser(store, admin.user.id)).toEqual(admin.user);
+  });
+
+  it('writes a user and its audit entry together, or neither', async () => {
+    const store = await k.fresh();
+    const created = await store.transaction(async (tx) => {
+      const r = await addUser(tx, { name: 'Rita', role: 'read-only' });
+      await recordChange(tx, { actor: ADA, action: 'create', entity: 'user', entityId: r.user.id, after: r.user });
+      return r.user;
+    });
+    await expect(store.transaction(async (tx) => {
+      await revokeUser(tx, created.id);
+      await recordChange(tx, { actor: ADA, action: 'deactivate', entity: 'user', entityId: created.id });
+      throw new Error('you cannot revoke your own access');
+    })).rejects.toThrow('own access');
+    expect((await getUser(store, created.id))!.revokedAt).toBeNull();
+    expect((await listAudit(store, { entity: 'user' })).items.map((e) => e.action)).toEqual(['create']);
   });
 });

@@ -322,7 +322,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     if (!listener) {
       throw conflict({ field: 'pairing', rule: 'pairing-listener', message: "pairing: this gateway has no HTTPS pairing listener (http.pairing in its config); add the terminal with 'ciao admin terminal add' instead" });
     }
-    const code = service.createPairingCode(caller(r), (r.params as { id: string }).id);
+    const code = await service.createPairingCode(caller(r), (r.params as { id: string }).id);
     const pairingString = `${code.code}.${listener.fingerprint}`;
     const command = `ciao terminal pair ${pairingString} --gateway ${listener.url}`;
     const qrSvg = await qrSvgOf(command, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });

@@ -894,27 +894,37 @@ export class SiteDataService {
     });
   }
 
-  createPairingCode(caller: Caller, id: string): PairingCode {
-    return this.change(caller, () => {
-      const t = this.getTerminal(caller, id);
+  async createPairingCode(caller: Caller, id: string): Promise<PairingCode> {
+    requirePermission(caller.user, 'change-site-data');
+    const now = this.now();
+    return this.store.transaction(async (tx) => {
+      const t = await tx.one<{ id: string; siteId: string | null; disabled: number }>('SELECT id, site_id AS "siteId", disabled FROM terminals WHERE id = $1', [id]);
+      if (!t || !this.siteVisible(caller.user, t.siteId)) throw notFoundError('terminal', id);
       if (t.disabled) throw invalid('id', 'active', `terminal ${id} is disabled: enable it first`);
-      const code = createPairingCode(this.db, t.id, caller.actor.name, this.now());
-      this.audit(caller, 'pairing-code', 'terminal', t.id, t.siteId, null, { expiresAt: code.expiresAt });
+      const code = await createPairingCode(tx, t.id, caller.actor.name, now);
+      await recordChange(tx, { actor: caller.actor, action: 'pairing-code', entity: 'terminal', entityId: t.id, siteId: t.siteId, after: { expiresAt: code.expiresAt }, at: now });
       return code;
     });
   }
 
-  /** The device's side of pairing (no user: the code is the credential). `credentials` makes a certificate instead of a secret. */
-  claimPairing(code: string, from: string, credentials?: (terminalId: string) => PairingCredentials): { terminalId: string; credentials: PairingCredentials } {
-    const r = claimPairingCode(this.db, code, from, this.now(), credentials);
-    const t = getTerminal(this.db, r.terminalId)!;
-    recordChangeSync(this.db, { actor: { kind: 'terminal', id: t.id, name: from.slice(0, 100) }, action: 'paired', entity: 'terminal', entityId: t.id, siteId: t.siteId, after: { pairedFrom: from.slice(0, 100), credentials: r.credentials.kind }, at: this.now() });
-    return r;
+  /**
+   * The device's side of pairing (no user: the code is the credential): the code spent, the identity made
+   * and the audit entry written in one transaction. `credentials` makes a certificate instead of a secret,
+   * through the transaction it is given.
+   */
+  async claimPairing(code: string, from: string, credentials?: (tx: SqlStore, terminalId: string) => Promise<PairingCredentials>): Promise<{ terminalId: string; credentials: PairingCredentials }> {
+    const now = this.now();
+    return this.store.transaction(async (tx) => {
+      const r = await claimPairingCode(tx, code, from, now, credentials);
+      const t = await tx.one<{ siteId: string | null }>('SELECT site_id AS "siteId" FROM terminals WHERE id = $1', [r.terminalId]);
+      await recordChange(tx, { actor: { kind: 'terminal', id: r.terminalId, name: from.slice(0, 100) }, action: 'paired', entity: 'terminal', entityId: r.terminalId, siteId: t!.siteId, after: { pairedFrom: from.slice(0, 100), credentials: r.credentials.kind }, at: now });
+      return r;
+    });
   }
 
   /** Which terminal a pairing code is for, without spending it (refused alike when it cannot be spent). */
-  pairingTerminal(code: string): string {
-    return pairingCodeTerminal(this.db, code, this.now());
+  pairingTerminal(code: string): Promise<string> {
+    return pairingCodeTerminal(this.store, code, this.now());
   }
 
   // --- imports ---------------------------------------------------------------------------------------------------

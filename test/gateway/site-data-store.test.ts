@@ -1,13 +1,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { addUser, getUser, listUsers, revokeUser, updateUser, userForToken } from '../../gateway/access/users.ts';
 import { listAudit, recordChange } from '../../gateway/site-data/audit.ts';
+import { claimPairingCode, createPairingCode, pairingCodeTerminal } from '../../gateway/site-data/pairing.ts';
+import { recordCertificate, revokeCertificates } from '../../gateway/fleet/certificates.ts';
 import { saveMaxShiftHours, siteDataVersion } from '../../gateway/store/database.ts';
 import { storeKinds } from '../support/sql-stores.ts';
 
 /**
  * The parts of the site data on the storage port so far (docs/cluster.md, "The storage port"): the
  * site-data version the terminals' publisher polls, the gateway's maximum shift length, the audit
- * trail (written and read), and the users of the console and the API. The same cases run on the SQLite file and on a real PostgreSQL with the
+ * trail (written and read), the users of the console and the API, and terminals' pairing codes. The same cases run on the SQLite file and on a real PostgreSQL with the
  * migrated schema, so a statement PostgreSQL refuses fails here.
  */
 const kinds = storeKinds();
@@ -129,5 +131,56 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('site data on the storage 
     })).rejects.toThrow('own access');
     expect((await getUser(store, created.id))!.revokedAt).toBeNull();
     expect((await listAudit(store, { entity: 'user' })).items.map((e) => e.action)).toEqual(['create']);
+  });
+
+  it('pairs a terminal with a one-time code: spent once, refused when used, expired or for a disabled terminal', async () => {
+    const store = await k.fresh();
+    const t0 = new Date('2026-12-02T08:00:00.000Z');
+    await store.run("INSERT INTO sites (id, name, language, latitude, longitude, created_at) VALUES ('site-a', 'Chantier A', 'fr', 50.85, 4.35, $1)", [t0.toISOString()]);
+    for (const id of ['T1', 'T2']) {
+      await store.run("INSERT INTO terminals (id, site_id, secret_hash, created_at, secret_rotated_at) VALUES ($1, 'site-a', 'old', $2, $2)", [id, t0.toISOString()]);
+    }
+    const stale = await store.transaction((tx) => createPairingCode(tx, 'T1', 'Ada', t0));
+    const code = await store.transaction((tx) => createPairingCode(tx, 'T1', 'Ada', t0));
+    expect(code).toMatchObject({ terminalId: 'T1', expiresAt: '2026-12-02T08:10:00.000Z' });
+    // Only the newest code works, and it is kept hashed.
+    expect(await store.all('SELECT terminal_id FROM terminal_pairings')).toEqual([{ terminal_id: 'T1' }]);
+    const refusedBecause = (p: Promise<unknown>) => p.then(() => 'spent', (err: { because?: string; code?: string }) => `${err.code} ${err.because}`);
+    expect(await refusedBecause(pairingCodeTerminal(store, stale.code, t0))).toBe('ERR_CIAO_UNAUTHENTICATED unknown');
+    // Typed by hand: lower case, O for 0.
+    expect(await pairingCodeTerminal(store, code.code.toLowerCase().replace(/0/g, 'O'), t0)).toBe('T1');
+
+    const claimed = await store.transaction((tx) => claimPairingCode(tx, code.code, '192.0.2.7', t0));
+    expect(claimed).toEqual({ terminalId: 'T1', credentials: { kind: 'secret', secret: expect.any(String) } });
+    // The old secret stops working; the code is marked used, from where.
+    expect(await store.one("SELECT CASE WHEN secret_hash = 'old' THEN 0 ELSE 1 END AS changed, used_from FROM terminals t JOIN terminal_pairings p ON p.terminal_id = t.id WHERE t.id = $1", ['T1'])).toEqual({ changed: 1, used_from: '192.0.2.7' });
+    expect(await refusedBecause(store.transaction((tx) => claimPairingCode(tx, code.code, '192.0.2.7', t0)))).toBe('ERR_CIAO_UNAUTHENTICATED used');
+
+    const late = await store.transaction((tx) => createPairingCode(tx, 'T2', 'Ada', t0));
+    expect(await refusedBecause(pairingCodeTerminal(store, late.code, new Date('2026-12-02T08:10:00.000Z')))).toBe('ERR_CIAO_UNAUTHENTICATED expired');
+    await store.run('UPDATE terminals SET disabled = 1 WHERE id = $1', ['T2']);
+    expect(await refusedBecause(pairingCodeTerminal(store, late.code, t0))).toBe('ERR_CIAO_UNAUTHENTICATED terminal disabled');
+  });
+
+  it('pairs with a certificate in the transaction that spends the code: the older certificates revoked, none kept when the claim fails', async () => {
+    const store = await k.fresh();
+    const t0 = new Date('2026-12-02T08:00:00.000Z');
+    await store.run("INSERT INTO sites (id, name, language, latitude, longitude, created_at) VALUES ('site-a', 'Chantier A', 'fr', 50.85, 4.35, $1)", [t0.toISOString()]);
+    await store.run("INSERT INTO terminals (id, site_id, secret_hash, created_at, secret_rotated_at) VALUES ('T1', 'site-a', 'old', $1, $1)", [t0.toISOString()]);
+    const cert = (serial: string) => ({ serial, fingerprint: `fp-${serial}`, notBefore: t0.toISOString(), notAfter: '2027-12-02T08:00:00.000Z', pem: `PEM ${serial}` });
+    await recordCertificate(store, 'T1', cert('0A1'), 'operator', t0);
+    const pairWith = (code: string, serial: string) => store.transaction((tx) => claimPairingCode(tx, code, 'device', t0, async (inner, tid) => {
+      await revokeCertificates(inner, tid, 'paired again', t0);
+      await recordCertificate(inner, tid, cert(serial), 'pairing', t0);
+      return { kind: 'certificate', certificate: `PEM ${serial}` };
+    }));
+    const code = await store.transaction((tx) => createPairingCode(tx, 'T1', 'Ada', t0));
+    expect(await pairWith(code.code, 'b2')).toEqual({ terminalId: 'T1', credentials: { kind: 'certificate', certificate: 'PEM b2' } });
+    // Spent: a second claim is refused, and its certificate is not kept.
+    await expect(pairWith(code.code, 'c3')).rejects.toMatchObject({ code: 'ERR_CIAO_UNAUTHENTICATED' });
+    expect(await store.all('SELECT serial, issued_for, revoked_reason FROM terminal_certificates ORDER BY serial')).toEqual([
+      { serial: 'A1', issued_for: 'operator', revoked_reason: 'paired again' },
+      { serial: 'B2', issued_for: 'pairing', revoked_reason: null },
+    ]);
   });
 });

@@ -71,7 +71,7 @@ async function issueFromGatewayCa(terminalId: string, opts: { now: Date; validit
   const ca = await openTerminalCa(join(gw.dir, 'terminal-ca.pem'), join(gw.dir, 'terminal-ca.key'));
   const { keyPem, csrPem } = await makeKeyAndCsr(terminalId);
   const issued = await ca.issue(csrPem, terminalId, opts);
-  recordCertificate(gw.db(), terminalId, issued, 'operator', opts.now);
+  await recordCertificate(SqliteStore.of(gw.db()), terminalId, issued, 'operator', opts.now);
   return { key: keyPem, cert: issued.pem, serial: issued.serial };
 }
 

@@ -39,11 +39,6 @@ export type { Db };
  * The maximum shift length the running gateway uses (its config's `terminals.maxShiftHours`, written at
  * start), so `ciao admin` and the console compute remarks and presence with the same notion.
  */
-export function maxShiftHoursSetting(db: Db): number {
-  return shiftHours(db.prepare("SELECT value FROM gateway_settings WHERE key = 'maxShiftHours'").pluck().get() as string | undefined);
-}
-
-/** The same setting read through the storage port (gateway/store/sql-store.ts), on SQLite or PostgreSQL. */
 export async function readMaxShiftHours(store: SqlStore): Promise<number> {
   return shiftHours((await store.one<{ value: string }>("SELECT value FROM gateway_settings WHERE key = 'maxShiftHours'"))?.value);
 }

@@ -3,7 +3,8 @@ import { addUser, getUser, listUsers, revokeUser, updateUser, userForToken } fro
 import { listAudit, recordChange } from '../../gateway/site-data/audit.ts';
 import { claimPairingCode, createPairingCode, pairingCodeTerminal } from '../../gateway/site-data/pairing.ts';
 import { recordCertificate, revokeCertificates } from '../../gateway/fleet/certificates.ts';
-import { saveMaxShiftHours, siteDataVersion } from '../../gateway/store/database.ts';
+import { readMaxShiftHours, saveMaxShiftHours, siteDataVersion } from '../../gateway/store/database.ts';
+import { DEFAULT_MAX_SHIFT_HOURS } from '../../shared/mqtt/payloads.ts';
 import { storeKinds } from '../support/sql-stores.ts';
 
 /**
@@ -38,9 +39,11 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('site data on the storage 
 
   it('keeps the gateway\'s maximum shift length, replaced at each start', async () => {
     const store = await k.fresh();
+    expect(await readMaxShiftHours(store)).toBe(DEFAULT_MAX_SHIFT_HOURS);
     await saveMaxShiftHours(store, 12);
     await saveMaxShiftHours(store, 14);
     expect(await store.all("SELECT key, value FROM gateway_settings WHERE key = 'maxShiftHours'")).toEqual([{ key: 'maxShiftHours', value: '14' }]);
+    expect(await readMaxShiftHours(store)).toBe(14);
   });
 
   it('records changes with their ids in order, NISS masked, and the cause a release names', async () => {

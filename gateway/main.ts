@@ -75,7 +75,7 @@ function database(config: GatewayConfig, clock: Clock, logger: Logger, instance:
       // The areas moved onto the storage port reach this connection through it (docs/cluster.md).
       const store = SqliteStore.of(db);
       // `ciao admin` and the console compute remarks and presence with the gateway's own maximum shift length.
-      saveMaxShiftHours(db, config.terminals.maxShiftHours);
+      await saveMaxShiftHours(store, config.terminals.maxShiftHours);
       saveReleaseHorizonDays(db, config.heldTaps.releaseHorizonDays);
       // The gateway's own stops and starts go in the outage journal, beside ONSS's and the terminals'.
       // An instance of a cluster beats under its own name: the gateway is out only while none runs.

@@ -15,6 +15,7 @@ import type { CommitQueue } from './ingest/commit-queue.ts';
 import { TerminalStatusTracker } from './status/terminal-status.ts';
 import { Gauge } from 'prom-client';
 import { SitePublisher } from './terminal-sync/publisher.ts';
+import { SqliteStore } from './store/sqlite-store.ts';
 import { inEnrolmentMode, terminalCredentials } from './site-data/terminals.ts';
 import { TerminalAuthenticator } from './broker/auth.ts';
 import { createTerminalBroker, type Listening, type TerminalBroker } from './broker/terminal-broker.ts';
@@ -83,7 +84,9 @@ export async function startServing({ config, secrets, onss, badgeKeys, releaseKe
   };
   cluster?.onShiftChanges((changes) => shifts.notify(changes));
   const publisher = await run.start(terminalSync(config, db, logger, clock, broker, fleet, shifts));
-  cluster?.onReconnected(() => publisher.publishAll());
+  cluster?.onReconnected(() => {
+    publisher.publishAll().catch((err: unknown) => logger.error({ err }, 'could not republish terminal config and roster'));
+  });
   const ingest = await run.start(tapIngest(db, logger, metrics, clock, broker, publisher, notifyShifts, forwarder, commits, fleet, cluster?.instance));
   if (cluster) await run.start(clusterWatch(config, db, logger, metrics, cluster, ingest.status));
   // Held taps a site-data change released: terminals learn the shift states, the forwarder sends, the
@@ -210,8 +213,8 @@ function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
 function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Clock, broker: TerminalBroker, fleet: Fleet, shifts: ShiftNotifier): Component<SitePublisher> {
   return {
     name: 'terminal-sync',
-    start() {
-      const publisher = new SitePublisher(db, broker, logger, {
+    async start() {
+      const publisher = new SitePublisher(db, SqliteStore.of(db), broker, logger, {
         pollMs: config.terminals.siteDataPollMs,
         maxClockSkewMs: config.terminals.maxClockSkewMs,
         maxShiftHours: config.terminals.maxShiftHours,
@@ -230,7 +233,7 @@ function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Cloc
           }
         },
       });
-      publisher.start();
+      await publisher.start();
       return { value: publisher, stop: () => publisher.stop() };
     },
   };
@@ -416,7 +419,7 @@ function mqttListeners(config: GatewayConfig, secrets: GatewaySecrets, logger: L
           onConnected: (terminalId) => {
             ingest.status.online(terminalId);
             // The states it missed while away: its roster again, with every worker's state of now.
-            publisher.publishRoster(terminalId);
+            void publisher.publishRoster(terminalId);
             metrics.terminalsOnline.inc();
             logger.info({ terminalId }, 'terminal connected');
           },

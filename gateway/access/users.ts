@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { InvalidInputError } from '../../shared/problems.ts';
 import { forbidden, notFound } from '../../shared/errors.ts';
@@ -66,7 +67,7 @@ export interface UserInput {
 }
 
 /** Checks a user's fields; answers what would be stored. */
-function checkUser(db: Db, input: UserInput, problems: FieldProblem[]): { name: string; role: Role; sites: string[] | null; company: string | null; canSeeNiss: boolean } {
+async function checkUser(store: SqlStore, input: UserInput, problems: FieldProblem[]): Promise<{ name: string; role: Role; sites: string[] | null; company: string | null; canSeeNiss: boolean }> {
   const name = (input.name ?? '').trim();
   if (!name) problems.push({ field: 'name', rule: 'required', message: 'name: is required' });
   if (name.length > 100) problems.push({ field: 'name', rule: 'max-length', message: 'name: must have at most 100 characters' });
@@ -75,7 +76,7 @@ function checkUser(db: Db, input: UserInput, problems: FieldProblem[]): { name: 
   const sites = [...new Set((input.sites ?? []).map((s) => s.trim()).filter(Boolean))];
   const scoped = role !== undefined && role !== 'administrator';
   if (scoped && sites.length) {
-    const known = new Set((db.prepare('SELECT id FROM sites').all() as Array<{ id: string }>).map((r) => r.id));
+    const known = new Set((await store.all<{ id: string }>('SELECT id FROM sites')).map((r) => r.id));
     const unknown = sites.filter((s) => !known.has(s));
     if (unknown.length) problems.push({ field: 'sites', rule: 'exists', message: `sites: unknown site(s) ${unknown.join(', ')}` });
   }
@@ -85,7 +86,7 @@ function checkUser(db: Db, input: UserInput, problems: FieldProblem[]): { name: 
     if (!parsed.ok) problems.push(parsed.problem);
     else {
       company = 'enterpriseNumber' in parsed.value ? parsed.value.enterpriseNumber : parsed.value.foreignVatNumber;
-      if (!db.prepare('SELECT 1 FROM companies WHERE id = ?').get(company)) problems.push({ field: 'company', rule: 'exists', message: `company: ${company} is not known` });
+      if (!(await store.one('SELECT 1 AS known FROM companies WHERE id = $1', [company]))) problems.push({ field: 'company', rule: 'exists', message: `company: ${company} is not known` });
     }
   }
   // A site manager without any scope would change every site: say so rather than guess.
@@ -93,50 +94,70 @@ function checkUser(db: Db, input: UserInput, problems: FieldProblem[]): { name: 
   return { name, role: role ?? 'read-only', sites: scoped && sites.length ? sites : null, company, canSeeNiss: input.canSeeNiss === true };
 }
 
-export function addUser(db: Db, input: UserInput): { user: ApiUser; token: string } {
+const USER_COLUMNS = 'id, name, role, company_id, sites, can_see_niss, created_at, revoked_at';
+
+/** Adds a user; answers it with its token, shown this once (only its hash is kept). */
+export async function addUser(store: SqlStore, input: UserInput): Promise<{ user: ApiUser; token: string }> {
   const problems: FieldProblem[] = [];
-  const u = checkUser(db, input, problems);
+  const u = await checkUser(store, input, problems);
   if (problems.length) throw new InvalidInputError(problems);
   const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
   const id = randomUUID();
-  db.prepare('INSERT INTO siteman_users (id, name, role, company_id, sites, can_see_niss, token_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+  await store.run('INSERT INTO siteman_users (id, name, role, company_id, sites, can_see_niss, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
     id, u.name, u.role, u.company, u.sites ? JSON.stringify(u.sites) : null, u.canSeeNiss ? 1 : 0, hashToken(token), (input.now ?? new Date()).toISOString(),
-  );
-  return { user: getUser(db, id)!, token };
+  ]);
+  return { user: (await getUser(store, id))!, token };
 }
 
 /** Changes a user's name, role, scope or NISS grant (the token stays). */
-export function updateUser(db: Db, id: string, input: UserInput): ApiUser {
-  if (!getUser(db, id)) throw notFound('id', `id: no user ${id}`);
+export async function updateUser(store: SqlStore, id: string, input: UserInput): Promise<ApiUser> {
+  if (!(await getUser(store, id))) throw notFound('id', `id: no user ${id}`);
   const problems: FieldProblem[] = [];
-  const u = checkUser(db, input, problems);
+  const u = await checkUser(store, input, problems);
   if (problems.length) throw new InvalidInputError(problems);
-  db.prepare('UPDATE siteman_users SET name = ?, role = ?, company_id = ?, sites = ?, can_see_niss = ? WHERE id = ?').run(
+  await store.run('UPDATE siteman_users SET name = $1, role = $2, company_id = $3, sites = $4, can_see_niss = $5 WHERE id = $6', [
     u.name, u.role, u.company, u.sites ? JSON.stringify(u.sites) : null, u.canSeeNiss ? 1 : 0, id,
-  );
-  return getUser(db, id)!;
+  ]);
+  return (await getUser(store, id))!;
 }
 
-export function getUser(db: Db, id: string): ApiUser | undefined {
-  const r = db.prepare('SELECT * FROM siteman_users WHERE id = ?').get(id) as UserRow | undefined;
+export async function getUser(store: SqlStore, id: string): Promise<ApiUser | undefined> {
+  const r = await store.one<UserRow>(`SELECT ${USER_COLUMNS} FROM siteman_users WHERE id = $1`, [id]);
   return r ? toUser(r) : undefined;
 }
 
-export function listUsers(db: Db): ApiUser[] {
-  return (db.prepare('SELECT * FROM siteman_users ORDER BY created_at, name').all() as UserRow[]).map(toUser);
+export async function listUsers(store: SqlStore): Promise<ApiUser[]> {
+  return (await store.all<UserRow>(`SELECT ${USER_COLUMNS} FROM siteman_users ORDER BY created_at, name`)).map(toUser);
 }
 
-export function revokeUser(db: Db, id: string, now = new Date()): ApiUser {
-  const r = db.prepare('UPDATE siteman_users SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now.toISOString(), id);
-  if (r.changes === 0 && !getUser(db, id)) throw notFound('id', `id: no user ${id}`);
-  return getUser(db, id)!;
+export async function revokeUser(store: SqlStore, id: string, now = new Date()): Promise<ApiUser> {
+  const r = await store.run('UPDATE siteman_users SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now.toISOString(), id]);
+  const after = await getUser(store, id);
+  if (r.changes === 0 && !after) throw notFound('id', `id: no user ${id}`);
+  return after!;
 }
 
 /** The active user holding this bearer token, if any. */
-export function userForToken(db: Db, token: string): ApiUser | undefined {
+export async function userForToken(store: SqlStore, token: string): Promise<ApiUser | undefined> {
   if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return undefined;
-  const r = db.prepare('SELECT * FROM siteman_users WHERE token_hash = ? AND revoked_at IS NULL').get(hashToken(token)) as UserRow | undefined;
+  const r = await store.one<UserRow>(`SELECT ${USER_COLUMNS} FROM siteman_users WHERE token_hash = $1 AND revoked_at IS NULL`, [hashToken(token)]);
   return r ? toUser(r) : undefined;
+}
+
+/**
+ * A site manager scoped to sites is given the site they just created (else they could not see it), in the
+ * site-data service's site transaction, which is not on the storage port yet: so written at once on the
+ * better-sqlite3 connection. The NISS grant is cleared, as a change of the user through the service does.
+ * Answers the user before and after, or undefined for a user not stored (the command line's own).
+ */
+export function grantCreatedSiteSync(db: Db, id: string, siteId: string): { before: ApiUser; after: ApiUser } | undefined {
+  const select = db.prepare(`SELECT ${USER_COLUMNS} FROM siteman_users WHERE id = ?`);
+  const row = select.get(id) as UserRow | undefined;
+  if (!row) return undefined;
+  const before = toUser(row);
+  const sites = [...new Set([...(before.sites ?? []), siteId])];
+  db.prepare('UPDATE siteman_users SET sites = ?, can_see_niss = 0 WHERE id = ?').run(JSON.stringify(sites), id);
+  return { before, after: toUser(select.get(id) as UserRow) };
 }
 
 export function may(user: ApiUser, permission: Permission): boolean {

@@ -174,8 +174,8 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .option('--company <number>', "scope: the user's company; they see its workers and its subcontracting chain's (FAQ 33)")
     .option('--niss', 'may see NISS numbers (a grant beyond the role; payroll and administrators see them anyway)')
     .action(async (o: { name: string; role: string; sites: string[]; company?: string; niss?: boolean }, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        const { user, token } = service.createUser(caller, { name: o.name, role: o.role, sites: o.sites, company: o.company, canSeeNiss: o.niss });
+      withService(cmd, async (service, caller) => {
+        const { user, token } = await service.createUser(caller, { name: o.name, role: o.role, sites: o.sites, company: o.company, canSeeNiss: o.niss });
         io.out(`user ${user.id} (${user.role}${user.company ? ` of company ${user.company}` : ''}${user.sites ? ` of ${user.sites.join(', ')}` : ''}${user.canSeeNiss ? ', sees NISS' : ''})`);
         io.out(`token (shown once, keep it safe): ${token}`);
       }),
@@ -184,16 +184,16 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .description('List users (never their tokens)')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        printRows(io, service.listUsers(caller, { inactive: true, limit: 500 }).items.map((x) => ({ id: x.id, name: x.name, role: x.role, company: x.company, sites: x.sites ?? ['*'], niss: x.canSeeNiss, created: x.createdAt, revoked: x.revokedAt })), !!o.json);
+      withService(cmd, async (service, caller) => {
+        printRows(io, (await service.listUsers(caller, { inactive: true, limit: 500 })).items.map((x) => ({ id: x.id, name: x.name, role: x.role, company: x.company, sites: x.sites ?? ['*'], niss: x.canSeeNiss, created: x.createdAt, revoked: x.revokedAt })), !!o.json);
       }),
     );
   u.command('revoke')
     .description('Revoke a user; their token stops working at once')
     .argument('<id>', 'user id')
     .action(async (id: string, _o: unknown, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        const x = service.revokeUser(caller, id);
+      withService(cmd, async (service, caller) => {
+        const x = await service.revokeUser(caller, id);
         io.out(`user ${x.id} revoked at ${x.revokedAt}`);
       }),
     );
@@ -208,7 +208,7 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .action(async (o: { entity?: string; id?: string; limit: number; csv?: boolean; json?: boolean }, cmd: Command) =>
       withService(cmd, async (service, caller) => {
         const { auditCsv } = await import('../site-data/audit.ts');
-        const { items } = service.auditTrail(caller, { entity: o.entity, entityId: o.id, limit: o.limit });
+        const { items } = await service.auditTrail(caller, { entity: o.entity, entityId: o.id, limit: o.limit });
         if (o.csv) process.stdout.write(auditCsv(items));
         else printRows(io, items.map((e) => ({ id: e.id, at: e.at, who: e.actor.name, action: e.action, entity: e.entity, entityId: e.entityId, ...(o.json ? { before: e.before, after: e.after, causeId: e.causeId } : {}) })), !!o.json);
       }),

@@ -75,8 +75,8 @@ export function registerTerminalCommands(admin: Command): void {
     .description('A one-time pairing code for the terminal (for `ciao terminal pair` on the device; short-lived, single use)')
     .argument('<id>', 'terminal id')
     .action(async (id: string, _o: unknown, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        const code = service.createPairingCode(caller, id);
+      withService(cmd, async (service, caller) => {
+        const code = await service.createPairingCode(caller, id);
         stdoutIo.out(`pairing code for ${id}: ${code.code} (valid until ${code.expiresAt}, single use)`);
         stdoutIo.out("On the device: ciao terminal pair CODE.FINGERPRINT --gateway https://GATEWAY:PORT (the console shows the whole line; the fingerprint is the pairing listener's CA, see docs/terminal.md)");
       }),

@@ -3,7 +3,7 @@ import type { FieldProblem } from '../../shared/problems.ts';
 import { findWorker } from '../site-data/workers.ts';
 import { getBadge, provisionedBadgeRecord, saveSecureBadge, type Badge, type ProvisionedBadgeInput } from '../site-data/badges.ts';
 import { parseDay, problem, throwIfAny } from '../site-data/input.ts';
-import { recordChange, SYSTEM_ACTOR, type Actor } from '../site-data/audit.ts';
+import { recordChangeSync, SYSTEM_ACTOR, type Actor } from '../site-data/audit.ts';
 import { HeldTapReleaser } from '../site-data/held-tap-release.ts';
 import type { CardTransport } from './apdu.ts';
 import { DeskReader } from './desk-reader.ts';
@@ -108,7 +108,7 @@ export function enrolPersonalisedBadge(db: Db, input: ProvisionedBadgeInput, act
   return db.transaction(() => {
     const existing = getBadge(db, input.uid) ?? null;
     const badge = saveSecureBadge(db, provisionedBadgeRecord(existing, input, now));
-    const auditId = recordChange(db, { actor, action: 'provision', entity: 'badge', entityId: input.uid, before: existing, after: badge });
+    const auditId = recordChangeSync(db, { actor, action: 'provision', entity: 'badge', entityId: input.uid, before: existing, after: badge });
     new HeldTapReleaser().release(db, { entity: 'badge', before: existing, after: badge }, { auditId, actor, at: now });
     return { badge, before: existing };
   }).immediate();

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Db } from '../../shared/sqlite.ts';
 import { requirePermission, type ApiUser } from '../access/users.ts';
-import { recordChange } from '../site-data/audit.ts';
+import { recordChangeSync } from '../site-data/audit.ts';
 import { PROBLEM_SCHEMA } from '../http/problems.ts';
 import { InvalidInputError } from '../../shared/problems.ts';
 import type { ReleaseStore } from './releases.ts';
@@ -45,7 +45,7 @@ export async function fleetRoutes(app: FastifyInstance, o: FleetRoutesOptions): 
     return user;
   };
   const audit = (user: ApiUser, action: string, entityId: string, after: unknown) =>
-    recordChange(o.db, { actor: { kind: 'user', id: user.id, name: user.name }, action, entity: 'release', entityId, after, at: o.now() });
+    recordChangeSync(o.db, { actor: { kind: 'user', id: user.id, name: user.name }, action, entity: 'release', entityId, after, at: o.now() });
   // base64 is 4/3 of the bundle, plus the manifest.
   const bodyLimit = Math.ceil((o.releases.maxBytes * 4) / 3) + 64 * 1024;
 

@@ -1,4 +1,5 @@
 import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import type { IssuedCertificate } from './terminal-ca.ts';
 
 /**
@@ -43,11 +44,13 @@ export function normalizeSerial(serial: string): string {
   return serial.toUpperCase().replace(/^0+(?=.)/, '');
 }
 
-export function recordCertificate(db: Db, terminalId: string, cert: IssuedCertificate, issuedFor: IssuedFor, now: Date): void {
-  db.prepare(
+/** Through the storage port: in the pairing's transaction (the code spent), or alone for a renewal. */
+export async function recordCertificate(store: SqlStore, terminalId: string, cert: IssuedCertificate, issuedFor: IssuedFor, now: Date): Promise<void> {
+  await store.run(
     `INSERT INTO terminal_certificates (serial, terminal_id, fingerprint, not_before, not_after, issued_at, issued_for)
-     VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  ).run(normalizeSerial(cert.serial), terminalId, cert.fingerprint, cert.notBefore, cert.notAfter, now.toISOString(), issuedFor);
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [normalizeSerial(cert.serial), terminalId, cert.fingerprint, cert.notBefore, cert.notAfter, now.toISOString(), issuedFor],
+  );
 }
 
 function certificateBySerial(db: Db, serial: string): CertificateRecord | undefined {
@@ -60,9 +63,11 @@ export function certificatesOf(db: Db, terminalId: string): CertificateRecord[] 
 }
 
 /** Revokes every live certificate of a terminal (a new pairing, or an operator's decision). */
-export function revokeCertificates(db: Db, terminalId: string, reason: string, now: Date, exceptSerial?: string): number {
-  return db.prepare('UPDATE terminal_certificates SET revoked_at = ?, revoked_reason = ? WHERE terminal_id = ? AND revoked_at IS NULL AND serial <> ?')
-    .run(now.toISOString(), reason, terminalId, exceptSerial ? normalizeSerial(exceptSerial) : '').changes;
+export async function revokeCertificates(store: SqlStore, terminalId: string, reason: string, now: Date, exceptSerial?: string): Promise<number> {
+  const r = await store.run('UPDATE terminal_certificates SET revoked_at = $1, revoked_reason = $2 WHERE terminal_id = $3 AND revoked_at IS NULL AND serial <> $4', [
+    now.toISOString(), reason, terminalId, exceptSerial ? normalizeSerial(exceptSerial) : '',
+  ]);
+  return r.changes;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { SiteDataService } from '../site-data/service.ts';
 import { generateSecret, hashSecret } from '../site-data/secrets.ts';
 import type { CertificateRegistry } from '../broker/auth.ts';
 import type { IssuedCertificate, TerminalCa } from './terminal-ca.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 import { judgeCertificate, normalizeSerial, recordCertificate, retireOlderCertificates, revokeCertificates } from './certificates.ts';
 
 /**
@@ -68,15 +69,15 @@ export class FleetIdentity {
    * with a certificate logs in with it alone.
    */
   async pairWithCsr(code: string, csr: string, from: string): Promise<{ terminalId: string; credentials: PairingCredentials; certificate: IssuedCertificate }> {
-    const terminalId = this.o.siteData.pairingTerminal(code);
+    const terminalId = await this.o.siteData.pairingTerminal(code);
     const now = this.now();
     const issued = await this.o.ca.issue(csr, terminalId, { now, validityDays: this.o.validityDays });
-    const claimed = this.o.siteData.claimPairing(code, from, (tid) => {
+    const claimed = await this.o.siteData.claimPairing(code, from, async (tx, tid) => {
       // The code was spent for another terminal meanwhile: impossible unless the table changed under us.
       if (tid !== terminalId) throw new CiaoError('ERR_CIAO_CONFLICT', [{ field: 'code', rule: 'valid-code', message: 'code: changed while pairing; ask for a new one' }]);
-      revokeCertificates(this.o.db, tid, 'paired again', now);
-      recordCertificate(this.o.db, tid, issued, 'pairing', now);
-      this.o.db.prepare('UPDATE terminals SET secret_hash = ?, secret_rotated_at = ? WHERE id = ?').run(hashSecret(generateSecret()), now.toISOString(), tid);
+      await revokeCertificates(tx, tid, 'paired again', now);
+      await recordCertificate(tx, tid, issued, 'pairing', now);
+      await tx.run('UPDATE terminals SET secret_hash = $1, secret_rotated_at = $2 WHERE id = $3', [hashSecret(generateSecret()), now.toISOString(), tid]);
       return { kind: 'certificate', certificate: issued.pem };
     });
     this.o.logger.info({ terminalId, serial: issued.serial, notAfter: issued.notAfter }, 'terminal certificate issued at pairing');
@@ -93,7 +94,7 @@ export class FleetIdentity {
     const recent = (this.o.db.prepare('SELECT COUNT(*) AS n FROM terminal_certificates WHERE terminal_id = ? AND issued_at > ?').get(terminalId, new Date(now.getTime() - 86_400_000).toISOString()) as { n: number }).n;
     if (recent >= (this.o.maxPerDay ?? 5)) throw new CiaoError('ERR_CIAO_CONFLICT', [{ field: 'csr', rule: 'renewals-per-day', message: `csr: terminal ${terminalId} got ${recent} certificates in the last 24 hours; try again tomorrow` }]);
     const issued = await this.o.ca.issue(csr, terminalId, { now, validityDays: this.o.validityDays });
-    recordCertificate(this.o.db, terminalId, issued, 'renewal', now);
+    await recordCertificate(SqliteStore.of(this.o.db), terminalId, issued, 'renewal', now);
     this.o.logger.info({ terminalId, serial: issued.serial, notAfter: issued.notAfter, previous: serial }, 'terminal certificate renewed');
     return issued;
   }

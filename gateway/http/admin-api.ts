@@ -138,7 +138,7 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
     if (request.is404 || (request.routeOptions.config as { public?: boolean } | undefined)?.public) return;
     const token = bearer(request);
     if (!token) throw unauthenticated({ field: 'authorization', rule: 'bearer-token', message: 'authorization: send "Authorization: Bearer <token>" (tokens come from ciao admin user add)' });
-    const user = userForToken(opts.db, token);
+    const user = await userForToken(store, token);
     if (!user) throw unauthenticated({ field: 'authorization', rule: 'valid-token', message: 'authorization: the token is unknown or revoked' });
     request.apiUser = user;
   });

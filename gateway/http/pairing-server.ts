@@ -114,7 +114,7 @@ export async function startPairingListener(o: PairingListenerOptions): Promise<P
     // it, a device that sent a request gets a secret like any other (and says so to its operator).
     const withCertificate = body.csr !== undefined && o.certificates !== undefined && ports.tlsPort !== undefined;
     try {
-      const claimed = withCertificate ? await o.certificates!.pairWithCsr(body.code, body.csr!, from) : o.service.claimPairing(body.code, from);
+      const claimed = withCertificate ? await o.certificates!.pairWithCsr(body.code, body.csr!, from) : await o.service.claimPairing(body.code, from);
       o.logger.info({ terminalId: claimed.terminalId, from, credentials: claimed.credentials.kind }, 'terminal paired');
       return {
         v: 1,

@@ -127,7 +127,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     app.get(`${base}/:id`, { schema: { summary: `Read one of the ${def.what}`, tags: [def.tag], security: secured, params: idParams('id'), response: { 200: anyObject, ...errors } } },
       async (r) => def.get(caller(r), (r.params as { id: string }).id));
     app.post(base, { schema: { summary: `Create one of the ${def.what}`, tags: [def.tag], security: secured, body: def.createBody, response: { 201: anyObject, ...errors } } },
-      async (r, reply) => reply.code(201).send(def.create(caller(r), r.body as C)));
+      async (r, reply) => reply.code(201).send(await def.create(caller(r), r.body as C)));
     app.patch(`${base}/:id`, { schema: { summary: `Change one of the ${def.what} (fields left out keep their value)`, tags: [def.tag], security: secured, params: idParams('id'), body: def.updateBody, response: { 200: anyObject, ...errors } } },
       async (r) => def.update(caller(r), (r.params as { id: string }).id, r.body as U));
     if (def.setActive) {
@@ -303,8 +303,8 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     path: 'users', tag: 'users', what: 'users of the console and the API',
     createBody: { type: 'object', properties: userFields, required: ['name', 'role'], additionalProperties: false },
     updateBody: { type: 'object', properties: userFields, required: ['name', 'role'], additionalProperties: false },
-    list: (c, q) => {
-      const p = service.listUsers(c, q);
+    list: async (c, q) => {
+      const p = await service.listUsers(c, q);
       return { ...p, users: p.items };
     },
     get: (c, id) => service.getUser(c, id),
@@ -322,7 +322,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     if (!listener) {
       throw conflict({ field: 'pairing', rule: 'pairing-listener', message: "pairing: this gateway has no HTTPS pairing listener (http.pairing in its config); add the terminal with 'ciao admin terminal add' instead" });
     }
-    const code = service.createPairingCode(caller(r), (r.params as { id: string }).id);
+    const code = await service.createPairingCode(caller(r), (r.params as { id: string }).id);
     const pairingString = `${code.code}.${listener.fingerprint}`;
     const command = `ciao terminal pair ${pairingString} --gateway ${listener.url}`;
     const qrSvg = await qrSvgOf(command, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
@@ -364,7 +364,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     },
   }, async (r, reply) => {
     const q = r.query as { entity?: string; entityId?: string; from?: string; to?: string; offset?: number; limit?: number; format?: string };
-    const result = service.auditTrail(caller(r), q);
+    const result = await service.auditTrail(caller(r), q);
     if (q.format === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="ciao-audit.csv"').send(auditCsv(result.items));
     return reply.send({ ...result, offset: q.offset ?? 0, limit: q.limit ?? 100 });
   });

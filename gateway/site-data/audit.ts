@@ -1,5 +1,5 @@
-import { Conditions } from '../store/conditions.ts';
 import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 
 /**
  * The audit trail: every change to site data, users and terminals, with who made it, when, and the record
@@ -58,19 +58,44 @@ function maskForAudit(value: unknown): unknown {
   return value;
 }
 
-export function recordChange(
-  db: Db,
-  change: { actor: Actor; action: string; entity: string; entityId: string; siteId?: string | null; before?: unknown; after?: unknown; causeId?: number | null; at?: Date },
-): number {
+export interface AuditChange {
+  actor: Actor;
+  action: string;
+  entity: string;
+  entityId: string;
+  siteId?: string | null;
+  before?: unknown;
+  after?: unknown;
+  causeId?: number | null;
+  at?: Date;
+}
+
+const INSERT_AUDIT = `INSERT INTO audit_log (at, actor_kind, actor_id, actor_name, action, entity, entity_id, site_id, before, after, cause_id)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`;
+
+function auditValues(change: AuditChange): Array<string | number | null> {
   const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(maskForAudit(v)));
-  const r = db.prepare(
-    `INSERT INTO audit_log (at, actor_kind, actor_id, actor_name, action, entity, entity_id, site_id, before, after, cause_id)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(
+  return [
     (change.at ?? new Date()).toISOString(), change.actor.kind, change.actor.id, change.actor.name, change.action, change.entity, change.entityId,
     change.siteId ?? null, json(change.before), json(change.after), change.causeId ?? null,
-  );
-  return Number(r.lastInsertRowid);
+  ];
+}
+
+/** Records a change through the storage port (in the caller's transaction when given its `tx`); answers its id. */
+export async function recordChange(store: SqlStore, change: AuditChange): Promise<number> {
+  const row = await store.one<{ id: number }>(INSERT_AUDIT, auditValues(change));
+  return Number(row!.id);
+}
+
+/**
+ * The same record, written at once on the better-sqlite3 connection: for the transactions not on the
+ * storage port yet, which must not await (the site-data service's, fleet's, badge enrolment's, and the
+ * writer thread's releases of held taps). The same SQL as `recordChange`.
+ */
+export function recordChangeSync(db: Db, change: AuditChange): number {
+  const values = auditValues(change);
+  const r = db.prepare(INSERT_AUDIT.replace(/\$\d+/g, '?')).get(...values) as { id: number };
+  return Number(r.id);
 }
 
 function toEntry(r: AuditRow): AuditEntry {
@@ -99,18 +124,22 @@ export interface AuditQuery {
   limit?: number;
 }
 
-export function listAudit(db: Db, q: AuditQuery = {}): { items: AuditEntry[]; total: number } {
-  const c = new Conditions();
-  if (q.entity) c.add('entity = ?', q.entity);
-  if (q.entityId) c.add('entity_id = ?', q.entityId);
-  if (q.from) c.add('at >= ?', q.from);
-  if (q.to) c.add('at < ?', q.to);
-  if (q.siteIds) c.add(`(site_id IS NULL OR site_id IN (${q.siteIds.map(() => '?').join(',') || "''"}))`, ...q.siteIds);
-  const clause = c.sql;
-  const args = c.args;
-  const total = (db.prepare(`SELECT count(*) AS n FROM audit_log ${clause}`).get(...args) as { n: number }).n;
-  const rows = db.prepare(`SELECT * FROM audit_log ${clause} ORDER BY id DESC LIMIT ? OFFSET ?`).all(...args, q.limit ?? 100, q.offset ?? 0) as AuditRow[];
-  return { items: rows.map(toEntry), total };
+export async function listAudit(store: SqlStore, q: AuditQuery = {}): Promise<{ items: AuditEntry[]; total: number }> {
+  const clauses: string[] = [];
+  const args: Array<string | number> = [];
+  const param = (v: string | number) => `$${args.push(v)}`;
+  if (q.entity) clauses.push(`entity = ${param(q.entity)}`);
+  if (q.entityId) clauses.push(`entity_id = ${param(q.entityId)}`);
+  if (q.from) clauses.push(`at >= ${param(q.from)}`);
+  if (q.to) clauses.push(`at < ${param(q.to)}`);
+  if (q.siteIds) clauses.push(`(site_id IS NULL OR site_id IN (${q.siteIds.map((s) => param(s)).join(', ') || "''"}))`);
+  const where = clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
+  const total = await store.one<{ n: number }>(`SELECT count(*) AS n FROM audit_log ${where}`, args);
+  const rows = await store.all<AuditRow>(
+    `SELECT id, at, actor_kind, actor_id, actor_name, action, entity, entity_id, site_id, before, after, cause_id FROM audit_log ${where} ORDER BY id DESC LIMIT ${param(q.limit ?? 100)} OFFSET ${param(q.offset ?? 0)}`,
+    args,
+  );
+  return { items: rows.map(toEntry), total: Number(total!.n) };
 }
 
 function csvCell(v: unknown): string {

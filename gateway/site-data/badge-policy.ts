@@ -2,7 +2,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { getSite } from './sites.ts';
 import { notFoundError, problem } from './input.ts';
-import { recordChange, SYSTEM_ACTOR, type Actor } from './audit.ts';
+import { recordChangeSync, SYSTEM_ACTOR, type Actor } from './audit.ts';
 import { localDate } from '../../shared/time.ts';
 
 /**
@@ -36,7 +36,7 @@ export function setSiteRequiresSecureBadges(db: Db, siteId: string, required: bo
   return db.transaction(() => {
     const before = siteBadgePolicy(db, siteId).requireSecureBadges;
     writeSiteRule(db, siteId, required);
-    if (before !== required) recordChange(db, { actor, action: 'update', entity: 'site', entityId: siteId, siteId, before: { requireSecureBadges: before }, after: { requireSecureBadges: required } });
+    if (before !== required) recordChangeSync(db, { actor, action: 'update', entity: 'site', entityId: siteId, siteId, before: { requireSecureBadges: before }, after: { requireSecureBadges: required } });
     return siteBadgePolicy(db, siteId);
   }).immediate();
 }

@@ -6,7 +6,7 @@ import { Enricher, RELEASABLE_STATUSES, type EnrichmentResult } from '../ingest/
 import { ShiftTracker } from '../ingest/shift-tracker.ts';
 import { RegistrationRows } from '../store/registration-rows.ts';
 import type { BadgeSecurityCheck } from '../ingest/badge-check.ts';
-import { recordChange, type Actor } from './audit.ts';
+import { recordChangeSync, type Actor } from './audit.ts';
 import { EMPTY_RELEASE, type HeldTapPreview, type HeldTapRelease, type ReleaseContext, type ReleaseResult, type SiteDataChange } from './held-taps.ts';
 
 /**
@@ -117,7 +117,7 @@ export class ReleaseWrites {
       if (checked) e.registration.at = (JSON.parse(checked) as { trueAt: string }).trueAt;
       // The tap's row gets its registration (gateway/store/tap-rows-schema.ts), with the tap's new status.
       const seq = this.registrations.registerHeld(e.registration, tap.at, o.sunCounter ?? null);
-      const auditId = recordChange(this.db, {
+      const auditId = recordChangeSync(this.db, {
         actor: o.actor, action: 'release-late', entity: 'tap', entityId: tap.id, siteId: e.siteId,
         after: { seq, at: tap.at, terminalId: row.terminal_id, badge: row.badge, direction: row.direction, heldAs: row.enrichment, employer: e.registration.employer_id, declaration: e.registration.declaration },
         causeId: o.causeAuditId, at: o.at,

@@ -1,5 +1,5 @@
 import { createHash, randomInt } from 'node:crypto';
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import { CiaoError } from '../../shared/errors.ts';
 import { generateSecret, hashSecret } from './secrets.ts';
 
@@ -37,14 +37,15 @@ export interface PairingCode {
   expiresAt: string;
 }
 
-export function createPairingCode(db: Db, terminalId: string, createdBy: string, now = new Date(), ttlMs = DEFAULT_PAIRING_TTL_MS): PairingCode {
+/** Makes a code for a terminal (in the caller's transaction, with its audit entry). */
+export async function createPairingCode(store: SqlStore, terminalId: string, createdBy: string, now = new Date(), ttlMs = DEFAULT_PAIRING_TTL_MS): Promise<PairingCode> {
   const code = generatePairingCode();
   const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
   // A new code replaces the terminal's unused ones: only the code on the screen works.
-  db.prepare('DELETE FROM terminal_pairings WHERE terminal_id = ? AND used_at IS NULL').run(terminalId);
-  db.prepare('INSERT INTO terminal_pairings (code_hash, terminal_id, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(
+  await store.run('DELETE FROM terminal_pairings WHERE terminal_id = $1 AND used_at IS NULL', [terminalId]);
+  await store.run('INSERT INTO terminal_pairings (code_hash, terminal_id, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [
     hashCode(code), terminalId, createdBy, now.toISOString(), expiresAt,
-  );
+  ]);
   return { code, terminalId, expiresAt };
 }
 
@@ -61,33 +62,29 @@ function refused(because: string): CiaoError & { because: string } {
 }
 
 /** The terminal a code is for, if it may be spent now; refused like a claim otherwise. Spends nothing. */
-export function pairingCodeTerminal(db: Db, code: string, now = new Date()): string {
-  const row = db.prepare('SELECT terminal_id, expires_at, used_at FROM terminal_pairings WHERE code_hash = ?').get(hashCode(code)) as
-    | { terminal_id: string; expires_at: string; used_at: string | null }
-    | undefined;
+export async function pairingCodeTerminal(store: SqlStore, code: string, now = new Date()): Promise<string> {
+  const row = await store.one<{ terminal_id: string; expires_at: string; used_at: string | null }>('SELECT terminal_id, expires_at, used_at FROM terminal_pairings WHERE code_hash = $1', [hashCode(code)]);
   if (!row) throw refused('unknown');
   if (row.used_at) throw refused('used');
   if (row.expires_at <= now.toISOString()) throw refused('expired');
-  const t = db.prepare('SELECT disabled FROM terminals WHERE id = ?').get(row.terminal_id) as { disabled: number } | undefined;
+  const t = await store.one<{ disabled: number }>('SELECT disabled FROM terminals WHERE id = $1', [row.terminal_id]);
   if (!t || t.disabled) throw refused('terminal disabled');
   return row.terminal_id;
 }
 
 /**
- * Spends a code: answers the terminal id and a fresh secret (the old one, if any, stops working). Unknown,
- * expired and used codes are refused alike to the caller (the log tells them apart, from `because`).
- * `credentials`, when given, makes the identity instead of a secret, inside the same transaction (a
- * certificate recorded there exists only if the code was spent).
+ * Spends a code, in the caller's transaction (`tx`): answers the terminal id and a fresh secret (the old
+ * one, if any, stops working). Unknown, expired and used codes are refused alike to the caller (the log
+ * tells them apart, from `because`). `credentials`, when given, makes the identity instead of a secret
+ * through the same `tx` (a certificate recorded there exists only if the code was spent).
  */
-export function claimPairingCode(db: Db, code: string, from: string, now = new Date(), credentials?: (terminalId: string) => PairingCredentials): { terminalId: string; credentials: PairingCredentials } {
-  return db.transaction(() => {
-    const terminalId = pairingCodeTerminal(db, code, now);
-    db.prepare('UPDATE terminal_pairings SET used_at = ?, used_from = ? WHERE code_hash = ?').run(now.toISOString(), from.slice(0, 100), hashCode(code));
-    if (credentials) return { terminalId, credentials: credentials(terminalId) };
-    const secret = generateSecret();
-    db.prepare('UPDATE terminals SET secret_hash = ?, secret_rotated_at = ? WHERE id = ?').run(hashSecret(secret), now.toISOString(), terminalId);
-    return { terminalId, credentials: { kind: 'secret' as const, secret } };
-  }).immediate();
+export async function claimPairingCode(tx: SqlStore, code: string, from: string, now = new Date(), credentials?: (tx: SqlStore, terminalId: string) => Promise<PairingCredentials>): Promise<{ terminalId: string; credentials: PairingCredentials }> {
+  const terminalId = await pairingCodeTerminal(tx, code, now);
+  await tx.run('UPDATE terminal_pairings SET used_at = $1, used_from = $2 WHERE code_hash = $3', [now.toISOString(), from.slice(0, 100), hashCode(code)]);
+  if (credentials) return { terminalId, credentials: await credentials(tx, terminalId) };
+  const secret = generateSecret();
+  await tx.run('UPDATE terminals SET secret_hash = $1, secret_rotated_at = $2 WHERE id = $3', [hashSecret(secret), now.toISOString(), terminalId]);
+  return { terminalId, credentials: { kind: 'secret' as const, secret } };
 }
 
 /** The SHA-256 fingerprint of a certificate (DER), as lowercase hex: what the pairing string carries. */

@@ -4,8 +4,10 @@ import { forbidden } from '../../shared/errors.ts';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { parseWorkerNumber } from '../../shared/identifiers/national-number.ts';
 import { localDate } from '../../shared/time.ts';
-import { addUser, getUser, listUsers, requirePermission, revokeUser, updateUser, type ApiUser, type UserInput } from '../access/users.ts';
-import { recordChange, listAudit, type Actor, type AuditQuery } from './audit.ts';
+import { addUser, getUser, grantCreatedSiteSync, listUsers, requirePermission, revokeUser, updateUser, type ApiUser, type UserInput } from '../access/users.ts';
+import { recordChange, recordChangeSync, listAudit, type Actor, type AuditEntry, type AuditQuery } from './audit.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 import { getCompany, listCompanies, parseCompanyNumber, upsertCompany, type Company } from './companies.ts';
 import { getSite, listSites, upsertSite, type Site, type SiteInput } from './sites.ts';
 import { getDeclaration, listDeclarations, upsertDeclaration, type Declaration, type DeclarationInput } from './declarations.ts';
@@ -102,7 +104,11 @@ export class SiteDataService {
   private pendingReleases: ReleaseResult[] = [];
   private previewing = false;
 
+  /** What is on the storage port so far (the audit trail's reads) goes through the connection's one store. */
+  private readonly store: SqlStore;
+
   constructor(private readonly db: Db, opts: SiteDataServiceOptions = {}) {
+    this.store = SqliteStore.of(db);
     this.heldTaps = opts.heldTaps ?? new HeldTapReleaser();
     this.now = opts.now ?? (() => new Date());
     if (opts.onReleased) this.releaseListeners.push(opts.onReleased);
@@ -192,7 +198,7 @@ export class SiteDataService {
   }
 
   private audit(caller: Caller, action: string, entity: string, entityId: string, siteId: string | null, before: unknown, after: unknown, causeId?: number): number {
-    return recordChange(this.db, { actor: caller.actor, action, entity, entityId, siteId, before, after, causeId, at: this.now() });
+    return recordChangeSync(this.db, { actor: caller.actor, action, entity, entityId, siteId, before, after, causeId, at: this.now() });
   }
 
   // --- companies ---------------------------------------------------------------------------------------
@@ -270,11 +276,10 @@ export class SiteDataService {
       // A site manager scoped to sites gets the site they created: otherwise they could not see it.
       const u = caller.user;
       if (u.sites !== null && caller.actor.kind === 'user') {
-        const before = getUser(this.db, u.id);
-        if (before) {
-          const after = updateUser(this.db, u.id, { name: before.name, role: before.role, sites: [...(before.sites ?? []), s.id], company: before.company ?? undefined, canSeeNiss: false });
-          this.audit(caller, 'update', 'user', u.id, null, before, after);
-          u.sites = after.sites;
+        const granted = grantCreatedSiteSync(this.db, u.id, s.id);
+        if (granted) {
+          this.audit(caller, 'update', 'user', u.id, null, granted.before, granted.after);
+          u.sites = granted.after.sites;
         }
       }
       return s;
@@ -889,27 +894,37 @@ export class SiteDataService {
     });
   }
 
-  createPairingCode(caller: Caller, id: string): PairingCode {
-    return this.change(caller, () => {
-      const t = this.getTerminal(caller, id);
+  async createPairingCode(caller: Caller, id: string): Promise<PairingCode> {
+    requirePermission(caller.user, 'change-site-data');
+    const now = this.now();
+    return this.store.transaction(async (tx) => {
+      const t = await tx.one<{ id: string; siteId: string | null; disabled: number }>('SELECT id, site_id AS "siteId", disabled FROM terminals WHERE id = $1', [id]);
+      if (!t || !this.siteVisible(caller.user, t.siteId)) throw notFoundError('terminal', id);
       if (t.disabled) throw invalid('id', 'active', `terminal ${id} is disabled: enable it first`);
-      const code = createPairingCode(this.db, t.id, caller.actor.name, this.now());
-      this.audit(caller, 'pairing-code', 'terminal', t.id, t.siteId, null, { expiresAt: code.expiresAt });
+      const code = await createPairingCode(tx, t.id, caller.actor.name, now);
+      await recordChange(tx, { actor: caller.actor, action: 'pairing-code', entity: 'terminal', entityId: t.id, siteId: t.siteId, after: { expiresAt: code.expiresAt }, at: now });
       return code;
     });
   }
 
-  /** The device's side of pairing (no user: the code is the credential). `credentials` makes a certificate instead of a secret. */
-  claimPairing(code: string, from: string, credentials?: (terminalId: string) => PairingCredentials): { terminalId: string; credentials: PairingCredentials } {
-    const r = claimPairingCode(this.db, code, from, this.now(), credentials);
-    const t = getTerminal(this.db, r.terminalId)!;
-    recordChange(this.db, { actor: { kind: 'terminal', id: t.id, name: from.slice(0, 100) }, action: 'paired', entity: 'terminal', entityId: t.id, siteId: t.siteId, after: { pairedFrom: from.slice(0, 100), credentials: r.credentials.kind }, at: this.now() });
-    return r;
+  /**
+   * The device's side of pairing (no user: the code is the credential): the code spent, the identity made
+   * and the audit entry written in one transaction. `credentials` makes a certificate instead of a secret,
+   * through the transaction it is given.
+   */
+  async claimPairing(code: string, from: string, credentials?: (tx: SqlStore, terminalId: string) => Promise<PairingCredentials>): Promise<{ terminalId: string; credentials: PairingCredentials }> {
+    const now = this.now();
+    return this.store.transaction(async (tx) => {
+      const r = await claimPairingCode(tx, code, from, now, credentials);
+      const t = await tx.one<{ siteId: string | null }>('SELECT site_id AS "siteId" FROM terminals WHERE id = $1', [r.terminalId]);
+      await recordChange(tx, { actor: { kind: 'terminal', id: r.terminalId, name: from.slice(0, 100) }, action: 'paired', entity: 'terminal', entityId: r.terminalId, siteId: t!.siteId, after: { pairedFrom: from.slice(0, 100), credentials: r.credentials.kind }, at: now });
+      return r;
+    });
   }
 
   /** Which terminal a pairing code is for, without spending it (refused alike when it cannot be spent). */
-  pairingTerminal(code: string): string {
-    return pairingCodeTerminal(this.db, code, this.now());
+  pairingTerminal(code: string): Promise<string> {
+    return pairingCodeTerminal(this.store, code, this.now());
   }
 
   // --- imports ---------------------------------------------------------------------------------------------------
@@ -948,53 +963,64 @@ export class SiteDataService {
 
   // --- users -------------------------------------------------------------------------------------------------------
 
-  listUsers(caller: Caller, q: ListQuery = {}): Page<ApiUser> {
+  async listUsers(caller: Caller, q: ListQuery = {}): Promise<Page<ApiUser>> {
     requirePermission(caller.user, 'manage-users');
-    return page(listUsers(this.db).filter((u) => q.inactive || !u.revokedAt), q, (u) => `${u.name} ${u.role} ${u.company ?? ''} ${(u.sites ?? []).join(' ')}`);
+    return page((await listUsers(this.store)).filter((u) => q.inactive || !u.revokedAt), q, (u) => `${u.name} ${u.role} ${u.company ?? ''} ${(u.sites ?? []).join(' ')}`);
   }
 
-  getUser(caller: Caller, id: string): ApiUser {
+  async getUser(caller: Caller, id: string): Promise<ApiUser> {
     requirePermission(caller.user, 'manage-users');
-    const u = getUser(this.db, id);
+    return this.userOrNotFound(this.store, id);
+  }
+
+  private async userOrNotFound(store: SqlStore, id: string): Promise<ApiUser> {
+    const u = await getUser(store, id);
     if (!u) throw notFoundError('user', id);
     return u;
   }
 
-  createUser(caller: Caller, input: UserInput): { user: ApiUser; token: string } {
+  /** The change and its audit entry in one transaction of the storage port. */
+  private async auditAsync(tx: SqlStore, caller: Caller, action: string, entity: string, entityId: string, before: unknown, after: unknown): Promise<void> {
+    await recordChange(tx, { actor: caller.actor, action, entity, entityId, siteId: null, before, after, at: this.now() });
+  }
+
+  async createUser(caller: Caller, input: UserInput): Promise<{ user: ApiUser; token: string }> {
     requirePermission(caller.user, 'manage-users');
-    return this.db.transaction(() => {
-      const r = addUser(this.db, { ...input, now: this.now() });
-      this.audit(caller, 'create', 'user', r.user.id, null, null, r.user);
+    const now = this.now();
+    return this.store.transaction(async (tx) => {
+      const r = await addUser(tx, { ...input, now });
+      await this.auditAsync(tx, caller, 'create', 'user', r.user.id, null, r.user);
       return r;
-    }).immediate();
+    });
   }
 
-  updateUser(caller: Caller, id: string, input: UserInput): ApiUser {
+  async updateUser(caller: Caller, id: string, input: UserInput): Promise<ApiUser> {
     requirePermission(caller.user, 'manage-users');
-    return this.db.transaction(() => {
-      const before = this.getUser(caller, id);
-      const after = updateUser(this.db, id, input);
-      this.audit(caller, 'update', 'user', id, null, before, after);
+    return this.store.transaction(async (tx) => {
+      const before = await this.userOrNotFound(tx, id);
+      const after = await updateUser(tx, id, input);
+      await this.auditAsync(tx, caller, 'update', 'user', id, before, after);
       return after;
-    }).immediate();
+    });
   }
 
-  revokeUser(caller: Caller, id: string): ApiUser {
+  async revokeUser(caller: Caller, id: string): Promise<ApiUser> {
     requirePermission(caller.user, 'manage-users');
-    return this.db.transaction(() => {
-      const before = this.getUser(caller, id);
+    const now = this.now();
+    return this.store.transaction(async (tx) => {
+      const before = await this.userOrNotFound(tx, id);
       if (id === caller.user.id) throw invalid('id', 'not-self', 'you cannot revoke your own access');
-      const after = revokeUser(this.db, id, this.now());
-      this.audit(caller, 'deactivate', 'user', id, null, before, after);
+      const after = await revokeUser(tx, id, now);
+      await this.auditAsync(tx, caller, 'deactivate', 'user', id, before, after);
       return after;
-    }).immediate();
+    });
   }
 
   // --- audit -------------------------------------------------------------------------------------------------------
 
-  auditTrail(caller: Caller, q: AuditQuery) {
+  async auditTrail(caller: Caller, q: AuditQuery): Promise<{ items: AuditEntry[]; total: number }> {
     requirePermission(caller.user, 'read-audit');
-    return listAudit(this.db, { ...q, siteIds: caller.user.sites, limit: Math.min(q.limit ?? 100, 10_000) });
+    return listAudit(this.store, { ...q, siteIds: caller.user.sites, limit: Math.min(q.limit ?? 100, 10_000) });
   }
 }
 

@@ -27,8 +27,10 @@ export function openGatewayDatabase(path: string, options: OpenOptions = {}): Db
   return db;
 }
 
-export function siteDataVersion(db: Db): number {
-  return (db.prepare('SELECT version FROM site_data_version WHERE id = 1').get() as { version: number }).version;
+/** The site-data version: bumped by the site-data tables' triggers at every row written, on both databases. */
+export async function siteDataVersion(store: SqlStore): Promise<number> {
+  const row = await store.one<{ version: number }>('SELECT version FROM site_data_version WHERE id = 1');
+  return row!.version;
 }
 
 export type { Db };
@@ -37,11 +39,6 @@ export type { Db };
  * The maximum shift length the running gateway uses (its config's `terminals.maxShiftHours`, written at
  * start), so `ciao admin` and the console compute remarks and presence with the same notion.
  */
-export function maxShiftHoursSetting(db: Db): number {
-  return shiftHours(db.prepare("SELECT value FROM gateway_settings WHERE key = 'maxShiftHours'").pluck().get() as string | undefined);
-}
-
-/** The same setting read through the storage port (gateway/store/sql-store.ts), on SQLite or PostgreSQL. */
 export async function readMaxShiftHours(store: SqlStore): Promise<number> {
   return shiftHours((await store.one<{ value: string }>("SELECT value FROM gateway_settings WHERE key = 'maxShiftHours'"))?.value);
 }
@@ -51,6 +48,6 @@ function shiftHours(value: string | undefined): number {
   return Number.isInteger(n) && n > 0 ? n : DEFAULT_MAX_SHIFT_HOURS;
 }
 
-export function saveMaxShiftHours(db: Db, hours: number): void {
-  db.prepare("INSERT INTO gateway_settings (key, value) VALUES ('maxShiftHours', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(hours));
+export async function saveMaxShiftHours(store: SqlStore, hours: number): Promise<void> {
+  await store.run("INSERT INTO gateway_settings (key, value) VALUES ('maxShiftHours', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(hours)]);
 }

@@ -1,4 +1,5 @@
 import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import type { Logger } from '../../shared/logging.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
 import type { Language } from '../../shared/mqtt/payloads.ts';
@@ -32,17 +33,22 @@ export class SitePublisher {
    * after a network cut) get it without a rebuild.
    */
   private readonly lastRosters = new Map<string, { roster: SiteRoster; version: number; day: string; changes: number }>();
+  /** A check is running: the poll skips its turn rather than overlap it (a read on PostgreSQL takes time). */
+  private checking: Promise<void> | undefined;
 
+  /** `store`: the site-data version is read through the storage port; the rest still on `db` (docs/cluster.md). */
   constructor(
     private readonly db: Db,
+    private readonly store: SqlStore,
     private readonly sink: RetainedSink,
     private readonly logger: Logger,
     private readonly opts: { pollMs: number; maxClockSkewMs: number; maxShiftHours?: number; onChange?: () => void; now?: () => Date; shifts?: ShiftNotifier },
   ) {}
 
-  start(): void {
-    this.check();
-    this.timer = setInterval(() => this.check(), this.opts.pollMs);
+  /** Publishes once, then polls. */
+  async start(): Promise<void> {
+    await this.check();
+    this.timer = setInterval(() => void this.check(), this.opts.pollMs);
     this.timer.unref();
   }
 
@@ -60,13 +66,20 @@ export class SitePublisher {
   }
 
   /** Republishes if the site data or the day changed. */
-  check(): void {
+  check(): Promise<void> {
+    this.checking ??= this.checkNow().finally(() => {
+      this.checking = undefined;
+    });
+    return this.checking;
+  }
+
+  private async checkNow(): Promise<void> {
     try {
-      const v = siteDataVersion(this.db);
+      const v = await siteDataVersion(this.store);
       const day = localDate(this.opts.now?.() ?? new Date());
       if (v === this.version && day === this.day) return;
       const changed = v !== this.version && this.version !== -1;
-      this.publishAll();
+      await this.publishAll();
       this.version = v;
       if (changed) {
         this.opts.onChange?.();
@@ -78,7 +91,7 @@ export class SitePublisher {
     }
   }
 
-  publishAll(): void {
+  async publishAll(): Promise<void> {
     const now = this.opts.now?.() ?? new Date();
     const languages = new Map<string, Language>();
     // Every terminal of a site has the site's roster: built (and serialised) once per site.
@@ -93,7 +106,7 @@ export class SitePublisher {
       languages.set(t.id, config.language);
       this.sink.publishRetained(topicFor(t.id, 'config'), JSON.stringify(config));
       let roster = rosters.get(config.site.id);
-      if (!roster) rosters.set(config.site.id, (roster = this.siteRoster(config.site.id, now)));
+      if (!roster) rosters.set(config.site.id, (roster = await this.siteRoster(config.site.id, now)));
       this.publishRosterOf(t.id, roster);
       count += 1;
     }
@@ -105,22 +118,22 @@ export class SitePublisher {
    * A terminal connected: if a state of a worker of its roster changed since the roster was published, it
    * is published again with the states of now (the messages the terminal missed while away).
    */
-  publishRoster(terminalId: string): void {
+  async publishRoster(terminalId: string): Promise<void> {
     try {
       if (this.opts.shifts && !this.opts.shifts.rosterStale(terminalId)) return;
       const config = terminalConfigFor(this.db, terminalId, { maxClockSkewMs: this.opts.maxClockSkewMs });
       if (!config) return;
-      this.publishRosterOf(terminalId, this.siteRoster(config.site.id, this.opts.now?.() ?? new Date()));
+      this.publishRosterOf(terminalId, await this.siteRoster(config.site.id, this.opts.now?.() ?? new Date()));
     } catch (err) {
       this.logger.error({ err, terminalId }, 'could not republish the roster');
     }
   }
 
-  private siteRoster(siteId: string, now: Date): SiteRoster {
+  private async siteRoster(siteId: string, now: Date): Promise<SiteRoster> {
     const day = localDate(now);
     // Without a notifier, shift changes are not counted here: always built afresh.
     const changes = this.opts.shifts?.changes ?? -1;
-    const version = siteDataVersion(this.db);
+    const version = await siteDataVersion(this.store);
     const last = this.lastRosters.get(siteId);
     if (last && last.version === version && last.day === day && last.changes === changes && changes >= 0) return last.roster;
     const view = siteRosterView(this.db, siteId, now);

@@ -204,7 +204,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
 
     const period = { from: addDays(day, -1), to: addDays(localDate(new Date(lastStep)), 1) };
     const summary = await summarize(world, recorded, period, () => clock.now());
-    checks.push(...await expectationChecks(scenario, ctx, summary, period, () => clock.now()));
+    checks.push(...(await expectationChecks(scenario, ctx, summary, period, () => clock.now())));
     for (const c of checks) emit({ kind: 'check', text: `${c.ok ? 'ok  ' : 'FAIL'} ${c.what}: expected ${c.expected}, got ${c.actual}` });
     return { name: scenario.name, passed: checks.every((c) => c.ok), checks, summary, dir };
   } finally {

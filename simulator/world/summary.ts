@@ -1,8 +1,8 @@
 import type { World } from './world.ts';
 import { userForToken } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { RecordsService } from '../../gateway/records/service.ts';
 import { createSqlQueries } from '../../gateway/records/sql-queries.ts';
-import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { forwardingSummary } from '../../gateway/forward/read-model.ts';
 import type { Remark } from '../../gateway/remarks/model.ts';
 
@@ -38,7 +38,7 @@ export interface WorldSummary {
 
 export async function openRemarks(world: World, period: { from: string; to: string }, now: () => Date): Promise<Array<Remark & { workerName: string | null }>> {
   const db = world.gateway.db;
-  const user = userForToken(db, world.adminToken);
+  const user = await userForToken(SqliteStore.of(db), world.adminToken);
   if (!user) throw new Error('the world has no administrator token');
   const store = SqliteStore.of(db);
   const service = new RecordsService(store, createSqlQueries(store), { now });

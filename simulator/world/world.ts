@@ -9,6 +9,7 @@ import { startGateway, type RunningGateway } from '../../gateway/main.ts';
 import type { ForwardingConfig } from '../../gateway/forward/index.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { addUser, userForToken } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { startTerminal, type TerminalHandle } from '../../terminal/main.ts';
 import { parseTerminalConfig } from '../../terminal/config.ts';
 import { SimulatedReader } from '../../terminal/adapters/simulated-reader.ts';
@@ -108,9 +109,9 @@ export async function startWorld(options: WorldOptions): Promise<World> {
         writePrivate(secretsPath, JSON.stringify(secrets, null, 2));
       }
       const saved = existsSync(tokenPath) ? readFileSync(tokenPath, 'utf8').trim() : '';
-      if (saved && userForToken(db, saved)) adminToken = saved;
+      if (saved && (await userForToken(SqliteStore.of(db), saved))) adminToken = saved;
       else {
-        adminToken = addUser(db, { name: 'Demo administrator', role: 'admin', canSeeNiss: true }).token;
+        adminToken = (await addUser(SqliteStore.of(db), { name: 'Demo administrator', role: 'admin', canSeeNiss: true })).token;
         writePrivate(tokenPath, adminToken);
       }
     } finally {

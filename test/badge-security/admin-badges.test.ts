@@ -7,6 +7,7 @@ import type { CardTransport } from '../../gateway/badge-security/apdu.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { getBadge } from '../../gateway/site-data/badges.ts';
 import { listAudit } from '../../gateway/site-data/audit.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { provisionAndEnrol } from '../../gateway/badge-security/enrol.ts';
 import { addKeyVersion, createKeyFile, readKeyFile } from '../../gateway/badge-security/key-ring.ts';
 import { deriveBadgeKeys } from '../../gateway/badge-security/diversify.ts';
@@ -52,7 +53,7 @@ describe('personalising and enrolling a badge (the operation the command and the
     expect(r).toMatchObject({ previousWorkerId: null, previousKeyVersion: null });
     expect(chip.state.keys).toEqual(deriveBadgeKeys(ring.versions.get(1)!, Buffer.from(UID, 'hex')).map((k) => k.toString('hex').toUpperCase()));
     // In the audit trail, by whoever provisioned it.
-    const audit = await withDb((db) => listAudit(db, { entity: 'badge' }).items.filter((e) => e.entityId === UID));
+    const audit = await withDb(async (db) => (await listAudit(SqliteStore.of(db), { entity: 'badge' })).items.filter((e) => e.entityId === UID));
     expect(audit).toMatchObject([{ action: 'provision', actor: { kind: 'user', id: 'u-office' }, before: null, after: { uid: UID, kind: 'secure', keyVersion: 1 } }]);
 
     // Rotation: a new version, then the same command without --worker moves the badge and keeps its binding.
@@ -130,7 +131,7 @@ describe('ciao admin: badge keys, badge provision, site require-secure-badges', 
     const list = JSON.parse((await admin('badge', 'list', '--json')).stdout) as Array<{ uid: string; kind: string; keyVersion: number | null }>;
     expect(list.find((b) => b.uid === UID)).toMatchObject({ kind: 'secure', keyVersion: 2 });
     expect(list.find((b) => b.uid === 'DEADBEEF')).toMatchObject({ kind: 'uid-only', keyVersion: null });
-    const changes = await withDb((db) => listAudit(db, { entity: 'site', entityId: TEST_SEED.sites.main }).items);
+    const changes = await withDb(async (db) => (await listAudit(SqliteStore.of(db), { entity: 'site', entityId: TEST_SEED.sites.main })).items);
     expect(changes[0]).toMatchObject({ action: 'update', actor: { kind: 'cli' }, before: { requireSecureBadges: false }, after: { requireSecureBadges: true } });
     const off = await admin('site', 'require-secure-badges', TEST_SEED.sites.main, '--off');
     expect(off.stdout).toContain('accepts UID-only badges');

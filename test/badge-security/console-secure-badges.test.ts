@@ -13,6 +13,7 @@ import { addUser } from '../../gateway/access/users.ts';
 import { SiteDataService } from '../../gateway/site-data/service.ts';
 import { addTerminal } from '../../gateway/site-data/terminals.ts';
 import { listAudit } from '../../gateway/site-data/audit.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { getBadge } from '../../gateway/site-data/badges.ts';
 import type { ReleaseResult } from '../../gateway/site-data/held-taps.ts';
 import type { CardTransport } from '../../gateway/badge-security/apdu.ts';
@@ -104,14 +105,14 @@ beforeAll(async () => {
   pcscdSocket = join(dir, 'pcscd.comm');
   pcscd = createServer((s) => s.destroy());
   await new Promise<void>((resolve) => pcscd.listen(pcscdSocket, resolve));
-  tokens.admin = addUser(db, { name: 'Ada Admin', role: 'administrator' }).token;
+  tokens.admin = (await addUser(SqliteStore.of(db), { name: 'Ada Admin', role: 'administrator' })).token;
   // Clean is the main contractor on the site's declaration, Shine its subcontractor; the foreign company is on no chain.
-  tokens.clean = addUser(db, { name: 'Marie (Clean)', role: 'site-manager', company: S.companies.clean }).token;
-  tokens.shine = addUser(db, { name: 'Stef (Shine)', role: 'site-manager', company: S.companies.shine }).token;
-  tokens.foreign = addUser(db, { name: 'Pierre (Nord)', role: 'site-manager', company: S.companies.foreign }).token;
-  tokens.bare = addUser(db, { name: 'Kim (Kantoor)', role: 'site-manager', sites: [S.sites.bare] }).token;
-  tokens.payroll = addUser(db, { name: 'Paul Payroll', role: 'payroll' }).token;
-  tokens.reader = addUser(db, { name: 'Rita Reader', role: 'read-only' }).token;
+  tokens.clean = (await addUser(SqliteStore.of(db), { name: 'Marie (Clean)', role: 'site-manager', company: S.companies.clean })).token;
+  tokens.shine = (await addUser(SqliteStore.of(db), { name: 'Stef (Shine)', role: 'site-manager', company: S.companies.shine })).token;
+  tokens.foreign = (await addUser(SqliteStore.of(db), { name: 'Pierre (Nord)', role: 'site-manager', company: S.companies.foreign })).token;
+  tokens.bare = (await addUser(SqliteStore.of(db), { name: 'Kim (Kantoor)', role: 'site-manager', sites: [S.sites.bare] })).token;
+  tokens.payroll = (await addUser(SqliteStore.of(db), { name: 'Paul Payroll', role: 'payroll' })).token;
+  tokens.reader = (await addUser(SqliteStore.of(db), { name: 'Rita Reader', role: 'read-only' })).token;
 });
 
 afterAll(async () => {
@@ -167,7 +168,7 @@ describe("a site's secure-badge rule", () => {
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     expect(r.json.requireSecureBadges).toBe(true);
     expect((await call(api, `/sites/${SITE}`, { token: tokens.reader })).json.requireSecureBadges).toBe(true);
-    const entry = listAudit(db, { entity: 'site', entityId: SITE }).items.find((e) => e.actor.name === 'Marie (Clean)');
+    const entry = (await listAudit(SqliteStore.of(db), { entity: 'site', entityId: SITE })).items.find((e) => e.actor.name === 'Marie (Clean)');
     expect(entry).toMatchObject({ action: 'update', actor: { kind: 'user' }, siteId: SITE, before: { requireSecureBadges: false }, after: { requireSecureBadges: true } });
     const policy = await call(api, `/sites/${SITE}/badge-policy`, { token: tokens.clean });
     expect(policy.json).toMatchObject({ requireSecureBadges: true });
@@ -202,7 +203,7 @@ describe("a site's secure-badge rule", () => {
     const off = await call(api, `/sites/${SITE}/secure-badges`, { token: tokens.admin, body: { required: false } });
     expect(off.status).toBe(200);
     expect(off.json).toMatchObject({ siteId: SITE, requireSecureBadges: false });
-    expect(listAudit(db, { entity: 'site', entityId: SITE }).items.find((e) => e.actor.name === 'Ada Admin')).toMatchObject({ before: { requireSecureBadges: true }, after: { requireSecureBadges: false } });
+    expect((await listAudit(SqliteStore.of(db), { entity: 'site', entityId: SITE })).items.find((e) => e.actor.name === 'Ada Admin')).toMatchObject({ before: { requireSecureBadges: true }, after: { requireSecureBadges: false } });
     const again = await call(api, '/badges', { token: tokens.clean, body: { uid: 'AB12CD36', worker: 'w-solo' } });
     expect(again.status).toBe(201);
     expect(again.json.badge).toMatchObject({ kind: 'uid-only', keyVersion: null });
@@ -367,7 +368,7 @@ describe("personalising a blank secure badge on the gateway's desk reader", () =
     // Enrolled through the site-data service: secure, the user in the audit trail, the held tap handed to the badge check.
     const listed = await call(api, '/badges?worker=w-solo', { token: tokens.clean });
     expect(listed.json.items.find((b) => b.uid === BADGE_UID)).toMatchObject({ kind: 'secure', keyVersion: ring.current, workerId: 'w-solo' });
-    const provision = listAudit(db, { entity: 'badge', entityId: BADGE_UID }).items;
+    const provision = (await listAudit(SqliteStore.of(db), { entity: 'badge', entityId: BADGE_UID })).items;
     expect(provision.map((e) => [e.action, e.actor.name])).toEqual([['provision', 'Marie (Clean)']]);
     expect(db.prepare('SELECT outcome FROM tap_releases WHERE tap_id = ?').pluck().get(heldTap)).toBe('badge-check');
     expect(releases.some((r) => r.badgeChecks > 0 && r.released.some((x) => x.tapId === heldTap))).toBe(true);

@@ -101,7 +101,7 @@ async function send(h: Harness, badge: string, sun: TapSun | undefined, over: Pa
 
 /** The tap's remark about its badge (the worker's many INs also give double-IN remarks, not looked at here). */
 async function remarkFor(h: Harness, tapId: string) {
-  const admin = userForToken(h.db, addUser(h.db, { name: 'a', role: 'admin' }).token)!;
+  const admin = (await userForToken(SqliteStore.of(h.db), (await addUser(SqliteStore.of(h.db), { name: 'a', role: 'admin' })).token))!;
   const today = siteDay(0);
   return (await h.records.remarks(admin, { from: today, to: today })).find((r) => r.tapId === tapId && ['possible-badge-copy', 'badge-key-missing', 'uid-only-badge'].includes(r.kind));
 }

@@ -4,6 +4,7 @@ import { resolve, join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { addUser } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { makeEnterpriseNumber } from '../../shared/identifiers/make.ts';
 import { freePort } from '../../simulator/world/free-port.ts';
 import { startTestGateway, type TestGateway } from '../gateway/helpers/start-gateway.ts';
@@ -28,7 +29,7 @@ async function admin(...args: string[]): Promise<void> {
 describe.skipIf(!haveChromium)('live console across a gateway restart', () => {
   beforeAll(async () => {
     gw = await startTestGateway({ child: true, config: { http: { host: '127.0.0.1', port: await freePort() } } });
-    token = addUser(gw.db(), { name: 'Admin', role: 'administrator' }).token;
+    token = (await addUser(SqliteStore.of(gw.db()), { name: 'Admin', role: 'administrator' })).token;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     page = await (await browser.newContext({ locale: 'en-GB' })).newPage();
   }, 60_000);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { MqttClient } from 'mqtt';
 import { addUser } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { generateReleaseKeys, packRelease, signBundle } from '../../shared/release/publisher.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
 import { toOffsetIso } from '../../shared/time.ts';
@@ -48,8 +49,8 @@ describe.skipIf(!haveChromium)('the Releases screen', () => {
     bundle = (await packRelease({ from, out: join(work, 'ciao-badge-2.0.0.tar.gz'), version: '2.0.0' })).file;
     signature = (await signBundle({ bundle, key: keys.privateKey })).file;
     gw = await startTestGateway({ config: { releases: { publicKey: keys.publicKey } } });
-    admin = addUser(gw.db(), { name: 'Admin', role: 'administrator' }).token;
-    manager = addUser(gw.db(), { name: 'Marie', role: 'site-manager', sites: [gw.seed.sites.main] }).token;
+    admin = (await addUser(SqliteStore.of(gw.db()), { name: 'Admin', role: 'administrator' })).token;
+    manager = (await addUser(SqliteStore.of(gw.db()), { name: 'Marie', role: 'site-manager', sites: [gw.seed.sites.main] })).token;
     // Two terminals that said which version they run.
     for (const id of ['hall-a', 'hall-b']) {
       const { secret } = gw.addTerminal(id);

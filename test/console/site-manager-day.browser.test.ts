@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { addUser } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { upsertCompany } from '../../gateway/site-data/companies.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../shared/identifiers/make.ts';
 import { makeTestCertificates } from '../gateway/helpers/tls.ts';
@@ -106,9 +107,9 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
       },
     });
     tokens = {
-      manager: addUser(gw.db(), { name: 'Marie Dupont', role: 'site-manager', company: OWN }).token,
-      payroll: addUser(gw.db(), { name: 'Paul Payroll', role: 'payroll', company: OWN }).token,
-      reader: addUser(gw.db(), { name: 'Rita Reader', role: 'read-only', company: OWN }).token,
+      manager: (await addUser(SqliteStore.of(gw.db()), { name: 'Marie Dupont', role: 'site-manager', company: OWN })).token,
+      payroll: (await addUser(SqliteStore.of(gw.db()), { name: 'Paul Payroll', role: 'payroll', company: OWN })).token,
+      reader: (await addUser(SqliteStore.of(gw.db()), { name: 'Rita Reader', role: 'read-only', company: OWN })).token,
     };
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'fr-BE', timezoneId: 'Europe/Brussels', acceptDownloads: true });

@@ -10,6 +10,7 @@ import { shiftsMessageSchema, type ShiftsMessage } from '../../shared/mqtt/paylo
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { addTerminal } from '../../gateway/site-data/terminals.ts';
 import { addUser } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { clientReferenceFor } from '../../gateway/onss/index.ts';
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
 import { startEmulator, type EmulatorHandle } from '../../simulator/emulator/index.ts';
@@ -50,7 +51,7 @@ beforeAll(async () => {
   const db = openGatewayDatabase(dbPath);
   seedTestWorld(db);
   const { secret } = addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main });
-  token = addUser(db, { name: 'Marie Dupont', role: 'site-manager', sites: [TEST_SEED.sites.main] }).token;
+  token = (await addUser(SqliteStore.of(db), { name: 'Marie Dupont', role: 'site-manager', sites: [TEST_SEED.sites.main] })).token;
   db.close();
   gateway = await startGateway(
     {

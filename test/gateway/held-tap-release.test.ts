@@ -15,6 +15,7 @@ import { upsertWorker } from '../../gateway/site-data/workers.ts';
 import { upsertBadge } from '../../gateway/site-data/badges.ts';
 import { SiteDataService, type Caller } from '../../gateway/site-data/service.ts';
 import { listAudit } from '../../gateway/site-data/audit.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { enrolPersonalisedBadge } from '../../gateway/badge-security/enrol.ts';
 import { createKeyFile, type BadgeKeyRing } from '../../gateway/badge-security/key-ring.ts';
 import { deriveBadgeKeys } from '../../gateway/badge-security/diversify.ts';
@@ -76,7 +77,7 @@ afterEach(() => {
 });
 
 describe('a declaration added', () => {
-  it('sends the taps held for want of it, with their original time, and records which change sent them', () => {
+  it('sends the taps held for want of it, with their original time, and records which change sent them', async () => {
     const morning = ingest({ at: localAt(9, 7, 2), terminal: 'b-lobby' });
     const evening = ingest({ at: localAt(9, 15, 30), terminal: 'b-lobby', direction: 'OUT' });
     expect([morning.status, evening.status]).toEqual(['no-declaration', 'no-declaration']);
@@ -95,8 +96,8 @@ describe('a declaration added', () => {
     // Told once committed: two registrations for the forwarder.
     expect(released).toEqual([{ registrations: 2, badgeChecks: 0, shifts: 0 }]);
 
-    const change = listAudit(db, { entity: 'declaration' }).items[0]!;
-    const release = listAudit(db, { entity: 'tap', entityId: morning.tapId }).items[0]!;
+    const change = (await listAudit(SqliteStore.of(db), { entity: 'declaration' })).items[0]!;
+    const release = (await listAudit(SqliteStore.of(db), { entity: 'tap', entityId: morning.tapId })).items[0]!;
     expect(release).toMatchObject({ action: 'release-late', actor: { name: 'Marie Dupont' }, causeId: change.id, after: { heldAs: 'no-declaration', at: localAt(9, 7, 2) } });
     expect(db.prepare('SELECT outcome, held_as, cause_audit_id, audit_id, because FROM tap_releases WHERE tap_id = ?').get(morning.tapId)).toEqual({
       outcome: 'released', held_as: 'no-declaration', cause_audit_id: change.id, audit_id: release.id,
@@ -156,7 +157,7 @@ describe('a badge enrolled, its validity widened, or revoked', () => {
 });
 
 describe('the employer of a held tap', () => {
-  it('a site manager chooses one of the worker\'s employers for the site: the tap is sent with it; another is refused', () => {
+  it('a site manager chooses one of the worker\'s employers for the site: the tap is sent with it; another is refused', async () => {
     const held = ingest({ at: localAt(10, 7), badge: TEST_SEED.workers.duo.badge });
     expect(held.status).toBe('employer-choice-needed');
     expect(() => service.chooseEmployer(caller, { tapId: held.tapId, employer: C.foreign })).toThrow(expect.objectContaining({ problems: [expect.objectContaining({ field: 'employer', rule: 'employer-choice' })] }));
@@ -164,7 +165,7 @@ describe('the employer of a held tap', () => {
     expect(registrationOf(held.tapId)).toBeUndefined();
     service.chooseEmployer(caller, { tapId: held.tapId, employer: C.shine });
     expect(registrationOf(held.tapId)).toMatchObject({ employer_id: C.shine, at: localAt(10, 7) });
-    expect(listAudit(db, { entity: 'tap', entityId: held.tapId }).items.map((e) => e.action)).toEqual(['release-late', 'choose-employer']);
+    expect((await listAudit(SqliteStore.of(db), { entity: 'tap', entityId: held.tapId })).items.map((e) => e.action)).toEqual(['release-late', 'choose-employer']);
   });
 
   it('setting the worker\'s employers sends the tap with the one left', () => {

@@ -3,6 +3,7 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addUser } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { loadTerminalConfig } from '../../terminal/config.ts';
 import { startTerminal, type TerminalHandle } from '../../terminal/main.ts';
 import { pairTerminal } from '../../terminal/pairing/pair.ts';
@@ -41,7 +42,7 @@ beforeAll(async () => {
       http: { host: '127.0.0.1', port: 0, pairing: { port: 0, cert: certs.cert, key: certs.key, ca: certs.ca } },
     },
   });
-  token = addUser(gw.db(), { name: 'Marie', role: 'site-manager', sites: [gw.seed.sites.main] }).token;
+  token = (await addUser(SqliteStore.of(gw.db()), { name: 'Marie', role: 'site-manager', sites: [gw.seed.sites.main] })).token;
 });
 
 afterAll(async () => {
@@ -135,7 +136,7 @@ describe('pairing a terminal', () => {
   });
 
   it('lets no read-only user make a pairing code', async () => {
-    const ro = addUser(gw.db(), { name: 'Lecteur', role: 'read-only', sites: [gw.seed.sites.main] }).token;
+    const ro = (await addUser(SqliteStore.of(gw.db()), { name: 'Lecteur', role: 'read-only', sites: [gw.seed.sites.main] })).token;
     const r = await fetch(`http://127.0.0.1:${gw.httpPort}/api/v1/terminals/entree-nord/pairing`, { method: 'POST', headers: { authorization: `Bearer ${ro}` } });
     expect(r.status).toBe(403);
     expect(((await r.json()) as { problems: Array<{ rule: string }> }).problems[0]!.rule).toBe('permission-change-site-data');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { request } from 'node:https';
 import type { MqttClient } from 'mqtt';
 import { addUser } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { generateReleaseKeys, packRelease, signBundle } from '../../shared/release/publisher.ts';
 import { rollOut, uploadRelease } from '../../shared/release/upload.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
@@ -86,8 +87,8 @@ beforeAll(async () => {
       releases: { publicKey: keys.publicKey },
     },
   });
-  admin = addUser(gw.db(), { name: 'Admin', role: 'administrator' }).token;
-  manager = addUser(gw.db(), { name: 'Marie', role: 'site-manager', sites: [gw.seed.sites.main] }).token;
+  admin = (await addUser(SqliteStore.of(gw.db()), { name: 'Admin', role: 'administrator' })).token;
+  manager = (await addUser(SqliteStore.of(gw.db()), { name: 'Marie', role: 'site-manager', sites: [gw.seed.sites.main] })).token;
 });
 
 afterAll(async () => {

@@ -7,6 +7,7 @@ import { connect as tlsConnect } from 'node:tls';
 import mqttPacket from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
 import { addUser } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { openTerminalCa } from '../../gateway/fleet/terminal-ca.ts';
 import { certificatesOf, normalizeSerial, recordCertificate } from '../../gateway/fleet/certificates.ts';
 import { loadTerminalConfig } from '../../terminal/config.ts';
@@ -70,7 +71,7 @@ async function issueFromGatewayCa(terminalId: string, opts: { now: Date; validit
   const ca = await openTerminalCa(join(gw.dir, 'terminal-ca.pem'), join(gw.dir, 'terminal-ca.key'));
   const { keyPem, csrPem } = await makeKeyAndCsr(terminalId);
   const issued = await ca.issue(csrPem, terminalId, opts);
-  recordCertificate(gw.db(), terminalId, issued, 'operator', opts.now);
+  await recordCertificate(SqliteStore.of(gw.db()), terminalId, issued, 'operator', opts.now);
   return { key: keyPem, cert: issued.pem, serial: issued.serial };
 }
 
@@ -83,7 +84,7 @@ beforeAll(async () => {
       auth: { maxFailures: 5, maxFailuresPerAddress: 50, windowSeconds: 60, lockoutSeconds: 60 },
     },
   });
-  token = addUser(gw.db(), { name: 'Admin', role: 'administrator' }).token;
+  token = (await addUser(SqliteStore.of(gw.db()), { name: 'Admin', role: 'administrator' })).token;
 });
 
 afterAll(async () => {
@@ -308,7 +309,7 @@ describe('a gateway without MQTT over TLS', () => {
   it('pairs a terminal that sent a signing request with a secret, since a certificate could not log in there', async () => {
     const plain = await startTestGateway({ config: { http: { host: '127.0.0.1', port: 0, pairing: { port: 0, cert: server.cert, key: server.key, ca: server.ca } } } });
     try {
-      const admin = addUser(plain.db(), { name: 'Admin', role: 'administrator' }).token;
+      const admin = (await addUser(SqliteStore.of(plain.db()), { name: 'Admin', role: 'administrator' })).token;
       const call = (path: string) => fetch(`http://127.0.0.1:${plain.httpPort}/api/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'porte-plain', siteId: plain.seed.sites.main }) }).then((r) => r.json() as Promise<Json>);
       await call('/terminals');
       const code = await fetch(`http://127.0.0.1:${plain.httpPort}/api/v1/terminals/porte-plain/pairing`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } }).then((r) => r.json() as Promise<Json>);

@@ -59,9 +59,10 @@ describe('authentication', () => {
 
   it('stops accepting a revoked token', async () => {
     const { addUser, revokeUser } = await import('../../gateway/access/users.ts');
-    const { user, token } = addUser(world.db, { name: 'Temp', role: 'manager', sites: ['S1'] });
+    const { SqliteStore } = await import('../../gateway/store/sqlite-store.ts');
+    const { user, token } = await addUser(SqliteStore.of(world.db), { name: 'Temp', role: 'manager', sites: ['S1'] });
     expect((await call('/api/v1/me', { token })).status).toBe(200);
-    revokeUser(world.db, user.id);
+    await revokeUser(SqliteStore.of(world.db), user.id);
     expect((await call('/api/v1/me', { token })).status).toBe(401);
   });
 

@@ -4,6 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerRecordsCommands } from '../../gateway/admin-cli/records.ts';
 import { userForToken } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { appendRegistration, createWorld, NISS_W1, type World } from './helpers/world.ts';
 import { EMPLOYER_B } from './helpers/facts.ts';
 import { siteDay } from '../support/site-day.ts';
@@ -50,7 +51,7 @@ describe('ciao admin (site manager commands)', () => {
   it('user add prints a token once; it authenticates and is stored only hashed', async () => {
     const out = await run('user', 'add', '--name', 'Marie', '--role', 'manager', '--sites', 'S1');
     const token = /token \(shown once, keep it safe\): (\S+)/.exec(out.join('\n'))![1]!;
-    expect(userForToken(world.db, token)).toMatchObject({ name: 'Marie', role: 'site-manager', sites: ['S1'], canSeeNiss: false });
+    expect(await userForToken(SqliteStore.of(world.db), token)).toMatchObject({ name: 'Marie', role: 'site-manager', sites: ['S1'], canSeeNiss: false });
     const dump = JSON.stringify(world.db.prepare('SELECT * FROM siteman_users').all());
     expect(dump).not.toContain(token);
     await expect(run('user', 'add', '--name', 'X', '--role', 'manager', '--sites', 'S9')).rejects.toThrow(/sites: unknown site\(s\) S9.*rule: exists/s);

@@ -11,6 +11,7 @@ import { addTerminal } from '../../gateway/site-data/terminals.ts';
 import { upsertBadge } from '../../gateway/site-data/badges.ts';
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
 import { addUser } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { seedTestWorld, TEST_SEED } from '../gateway/helpers/seed.ts';
 import { AckCollector, connectTerminal, makeTap, publishTap } from '../gateway/helpers/mqtt.ts';
 import { waitUntil } from '../gateway/helpers/wait.ts';
@@ -41,7 +42,7 @@ beforeAll(async () => {
   const db = openGatewayDatabase(dbPath);
   seedTestWorld(db);
   const { secret } = addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main });
-  token = addUser(db, { name: 'Manager', role: 'manager', sites: [TEST_SEED.sites.main] }).token;
+  token = (await addUser(SqliteStore.of(db), { name: 'Manager', role: 'manager', sites: [TEST_SEED.sites.main] })).token;
   db.close();
   const logger = createLogger('gateway', { level: 'warn' }, pino.destination({ dest: join(dir, 'gateway.log'), sync: true }));
   gateway = await startGateway(

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InjectOptions } from 'fastify';
 import { addUser } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { ROLES, ROLE_PERMISSIONS, type Permission, type Role } from '../../gateway/access/roles.ts';
 import { appendRegistration, createWorld, startServer, type Server, type World } from './helpers/world.ts';
 
@@ -134,7 +135,7 @@ beforeAll(async () => {
   world = createWorld('2026-03-10T12:00');
   appendRegistration(world.db, { local: '2026-03-09T08:00', type: 'IN', worker: 'W1', terminal: 'T1' });
   server = await startServer(world);
-  for (const role of ROLES) tokens[role] = addUser(world.db, { name: role, role, sites: ['S1', 'S2'] }).token;
+  for (const role of ROLES) tokens[role] = (await addUser(SqliteStore.of(world.db), { name: role, role, sites: ['S1', 'S2'] })).token;
 });
 afterAll(async () => {
   await server?.app.close();

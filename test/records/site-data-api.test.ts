@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addUser } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { openDatabase, migrate } from '../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { REGISTRATIONS_V1_DDL } from '../../gateway/store/registrations-schema.ts';
@@ -50,9 +51,9 @@ beforeAll(async () => {
   appendRegistration(world.db, { local: '2026-03-09T09:00', type: 'IN', worker: 'W1', terminal: 'T2', employer: EMPLOYER_A, declaration: DECLARATION_2 });
   server = await startServer(world);
   tokens.admin = server.tokens.admin;
-  tokens.a = addUser(world.db, { name: 'Manager A', role: 'site-manager', company: EMPLOYER_A }).token;
-  tokens.b = addUser(world.db, { name: 'Manager B', role: 'site-manager', company: EMPLOYER_B }).token;
-  tokens.c = addUser(world.db, { name: 'Manager C', role: 'payroll', company: EMPLOYER_C }).token;
+  tokens.a = (await addUser(SqliteStore.of(world.db), { name: 'Manager A', role: 'site-manager', company: EMPLOYER_A })).token;
+  tokens.b = (await addUser(SqliteStore.of(world.db), { name: 'Manager B', role: 'site-manager', company: EMPLOYER_B })).token;
+  tokens.c = (await addUser(SqliteStore.of(world.db), { name: 'Manager C', role: 'payroll', company: EMPLOYER_C })).token;
 });
 afterAll(async () => {
   await server?.app.close();

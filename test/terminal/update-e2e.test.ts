@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { addUser } from '../../gateway/access/users.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { makeTestCertificates } from '../gateway/helpers/tls.ts';
 import { startTestGateway, type TestGateway } from '../gateway/helpers/start-gateway.ts';
 import { readServiceCommand } from './helpers/service-unit.ts';
@@ -178,7 +179,7 @@ beforeAll(async () => {
       releases: { publicKey: join(work, 'keys/release-signing.pub') },
     },
   });
-  token = addUser(gw.db(), { name: 'Admin', role: 'administrator' }).token;
+  token = (await addUser(SqliteStore.of(gw.db()), { name: 'Admin', role: 'administrator' })).token;
 }, 240_000);
 
 afterAll(async () => {

@@ -8,6 +8,7 @@ import type { Db } from '../../../shared/sqlite.ts';
 import { toOnssUtc } from '../../../shared/time.ts';
 import { adminApiPlugin } from '../../../gateway/http/admin-api.ts';
 import { addUser } from '../../../gateway/access/users.ts';
+import { SqliteStore } from '../../../gateway/store/sqlite-store.ts';
 import { ReleaseStore } from '../../../gateway/fleet/releases.ts';
 import { at, DECLARATION, EMPLOYER_A, EMPLOYER_B } from './facts.ts';
 
@@ -109,9 +110,9 @@ export async function startServer(world: World): Promise<Server> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const tokens = {
-    admin: addUser(world.db, { name: 'Admin', role: 'admin' }).token,
-    manager: addUser(world.db, { name: 'Marie (S1)', role: 'manager', sites: ['S1'] }).token,
-    managerNiss: addUser(world.db, { name: 'Payroll (S1)', role: 'manager', sites: ['S1'], canSeeNiss: true }).token,
+    admin: (await addUser(SqliteStore.of(world.db), { name: 'Admin', role: 'admin' })).token,
+    manager: (await addUser(SqliteStore.of(world.db), { name: 'Marie (S1)', role: 'manager', sites: ['S1'] })).token,
+    managerNiss: (await addUser(SqliteStore.of(world.db), { name: 'Payroll (S1)', role: 'manager', sites: ['S1'], canSeeNiss: true })).token,
   };
   return { app, url: `http://127.0.0.1:${port}`, tokens };
 }

@@ -156,7 +156,8 @@ export function grantCreatedSiteSync(db: Db, id: string, siteId: string): { befo
   if (!row) return undefined;
   const before = toUser(row);
   const sites = [...new Set([...(before.sites ?? []), siteId])];
-  db.prepare('UPDATE siteman_users SET sites = ?, can_see_niss = 0 WHERE id = ?').run(JSON.stringify(sites), id);
+  // Only the scope grows: a NISS grant the user has stays (they enter the new site's workers' NISS themselves).
+  db.prepare('UPDATE siteman_users SET sites = ? WHERE id = ?').run(JSON.stringify(sites), id);
   return { before, after: toUser(select.get(id) as UserRow) };
 }
 

@@ -182,6 +182,17 @@ describe('site data through the API', () => {
   });
 });
 
+describe('a site manager who creates a site', () => {
+  it('gets it in their scope and keeps the NISS grant they had', async () => {
+    const { token } = await addUser(SqliteStore.of(world.db), { name: 'Manager N', role: 'site-manager', sites: ['S1'], canSeeNiss: true });
+    const created = await call('/sites', { token, body: { id: 'S-NISS', name: 'Nouveau site', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' } });
+    expect(created.status, created.text).toBe(201);
+    const me = await call('/me', { token });
+    expect(me.json).toMatchObject({ canSeeNiss: true });
+    expect((me.json!.sites as Array<{ id: string }>).map((x) => x.id).sort()).toEqual(['S-NISS', 'S1']);
+  });
+});
+
 describe('users from before the console', () => {
   it('become administrators and site managers with the same sites and NISS grant', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ciao-migrate-'));

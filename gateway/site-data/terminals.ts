@@ -2,7 +2,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import { parseTerminalId } from '../../shared/mqtt/topics.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { generateSecret, hashSecret } from './secrets.ts';
-import { getSite } from './sites.ts';
+import { getSiteSync } from './sites.ts';
 import { check, notFoundError, nowIso, problem, throwIfAny } from './input.ts';
 import { LANGUAGES, type Language } from '../../shared/mqtt/payloads.ts';
 
@@ -67,7 +67,7 @@ export interface TerminalSettings {
 }
 
 function checkSettings(db: Db, s: TerminalSettings, problems: FieldProblem[]): void {
-  if (s.siteId !== undefined && !getSite(db, s.siteId)) problems.push(problem('site', 'exists', `site ${s.siteId} does not exist`));
+  if (s.siteId !== undefined && !getSiteSync(db, s.siteId)) problems.push(problem('site', 'exists', `site ${s.siteId} does not exist`));
   if (s.debounceSeconds !== undefined && (!Number.isInteger(s.debounceSeconds) || s.debounceSeconds < 0 || s.debounceSeconds > 3600)) {
     problems.push(problem('debounce', 'range', 'must be a whole number of seconds from 0 to 3600'));
   }

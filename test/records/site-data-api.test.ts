@@ -189,7 +189,7 @@ describe('a site manager who creates a site', () => {
     expect(created.status, created.text).toBe(201);
     const me = await call('/me', { token });
     expect(me.json).toMatchObject({ canSeeNiss: true });
-    expect((me.json!.sites as Array<{ id: string }>).map((x) => x.id).sort()).toEqual(['S-NISS', 'S1']);
+    expect((me.json!.sites as unknown as Array<{ id: string }>).map((x) => x.id).sort()).toEqual(['S-NISS', 'S1']);
   });
 });
 

@@ -42,7 +42,7 @@ export class SitePublisher {
     private readonly store: SqlStore,
     private readonly sink: RetainedSink,
     private readonly logger: Logger,
-    private readonly opts: { pollMs: number; maxClockSkewMs: number; maxShiftHours?: number; onChange?: () => void; now?: () => Date; shifts?: ShiftNotifier },
+    private readonly opts: { pollMs: number; maxClockSkewMs: number; maxShiftHours?: number; onChange?: () => void | Promise<void>; now?: () => Date; shifts?: ShiftNotifier },
   ) {}
 
   /** Publishes once, then polls. */
@@ -82,7 +82,8 @@ export class SitePublisher {
       await this.publishAll();
       this.version = v;
       if (changed) {
-        this.opts.onChange?.();
+        // Awaited: terminals no longer allowed are put out before the listeners are told, as before.
+        await this.opts.onChange?.();
         for (const l of this.siteDataListeners) l();
       }
       this.day = day;

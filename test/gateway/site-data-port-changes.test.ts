@@ -6,6 +6,7 @@ import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { siteDataVersion } from '../../gateway/store/database.ts';
 import type { SqlStore } from '../../gateway/store/sql-store.ts';
 import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
+import { terminalCredentials } from '../../gateway/site-data/terminals.ts';
 import { makeEnterpriseNumber } from '../../shared/identifiers/make.ts';
 import { storeKinds } from '../support/sql-stores.ts';
 
@@ -182,5 +183,14 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('site-data changes on the 
     expect((await service.getSite(ada, 'site-a')).requireSecureBadges).toBe(true);
     const entry = (await listAudit(store, { entity: 'site' })).items[0]!;
     expect(entry).toMatchObject({ action: 'update', before: { requireSecureBadges: false }, after: { requireSecureBadges: true } });
+  });
+
+  it('reads what the broker authenticates a terminal with: its secret\'s hash and whether it is disabled', async () => {
+    const store = await k.fresh();
+    await store.run("INSERT INTO terminals (id, site_id, secret_hash, created_at, secret_rotated_at) VALUES ('t-1', NULL, 'scrypt$hash', '2026-12-02T08:00:00.000Z', '2026-12-02T08:00:00.000Z')");
+    expect(await terminalCredentials(store, 't-1')).toEqual({ secretHash: 'scrypt$hash', disabled: false });
+    await store.run("UPDATE terminals SET disabled = 1 WHERE id = 't-1'");
+    expect(await terminalCredentials(store, 't-1')).toEqual({ secretHash: 'scrypt$hash', disabled: true });
+    expect(await terminalCredentials(store, 't-2')).toBeUndefined();
   });
 });

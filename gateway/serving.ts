@@ -183,7 +183,7 @@ function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
     name: 'mqtt-broker',
     async start() {
       const authenticator = new TerminalAuthenticator(
-        { credentials: (id) => terminalCredentials(db, id) },
+        { credentials: (id) => terminalCredentials(SqliteStore.of(db), id) },
         logger,
         { maxFailures: config.auth.maxFailures, maxFailuresPerAddress: config.auth.maxFailuresPerAddress, windowMs: config.auth.windowSeconds * 1000, lockoutMs: config.auth.lockoutSeconds * 1000 },
         (reason) => metrics.authFailures.inc({ reason }),
@@ -220,11 +220,11 @@ function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Cloc
         maxShiftHours: config.terminals.maxShiftHours,
         shifts,
         now: () => clock.now(),
-        onChange: () => {
+        onChange: async () => {
           // A terminal disabled (or deleted) while connected is put out now, not at its next reconnect.
           // So is one whose certificate was revoked (disabling a terminal revokes its certificates).
           for (const id of broker.connectedTerminals()) {
-            const creds = terminalCredentials(db, id);
+            const creds = await terminalCredentials(SqliteStore.of(db), id);
             const serial = broker.connectedCertificate(id);
             if (!creds || creds.disabled || (serial !== undefined && !fleet.identity.stillAllowed(id, serial))) {
               logger.info({ terminalId: id, serial }, 'disconnecting a terminal that is no longer allowed');

@@ -17,9 +17,13 @@ export async function seedBenchSite(db: Db, terminalIds: string[], o: { secure?:
   const employer = makeEnterpriseNumber('04030192');
   const siteId = 'bench-site';
   let badges = 0;
+  const { SqliteStore } = await import('../../gateway/store/sqlite-store.ts');
+  // The company and the site through the storage port, in a transaction of their own; the rest is still synchronous.
+  await SqliteStore.of(db).transaction(async (tx) => {
+    await upsertCompany(tx, { number: employer, name: 'Bench Cleaning' });
+    await upsertSite(tx, { id: siteId, name: 'Bench Tower', language: 'fr', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' });
+  });
   db.transaction(() => {
-    upsertCompany(db, { number: employer, name: 'Bench Cleaning' });
-    upsertSite(db, { id: siteId, name: 'Bench Tower', language: 'fr', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' });
     upsertDeclaration(db, { number: '1Y102M7NZF7PZ', siteId, validFrom: '2020-01-01', companies: [employer] });
     terminalIds.forEach((_, t) => {
       for (const uid of o.secure ? o.secure.badges(t) : defaultBadges(t)) {

@@ -1,5 +1,4 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { InvalidInputError } from '../../shared/problems.ts';
@@ -146,19 +145,16 @@ export async function userForToken(store: SqlStore, token: string): Promise<ApiU
 
 /**
  * A site manager scoped to sites is given the site they just created (else they could not see it), in the
- * site-data service's site transaction, which is not on the storage port yet: so written at once on the
- * better-sqlite3 connection. The NISS grant is cleared, as a change of the user through the service does.
- * Answers the user before and after, or undefined for a user not stored (the command line's own).
+ * site-data service's transaction that creates the site (`store` is its `tx`). Only the scope grows: a NISS
+ * grant the user has stays. Answers the user before and after, or undefined for a user not stored (the
+ * command line's own).
  */
-export function grantCreatedSiteSync(db: Db, id: string, siteId: string): { before: ApiUser; after: ApiUser } | undefined {
-  const select = db.prepare(`SELECT ${USER_COLUMNS} FROM siteman_users WHERE id = ?`);
-  const row = select.get(id) as UserRow | undefined;
-  if (!row) return undefined;
-  const before = toUser(row);
+export async function grantCreatedSite(store: SqlStore, id: string, siteId: string): Promise<{ before: ApiUser; after: ApiUser } | undefined> {
+  const before = await getUser(store, id);
+  if (!before) return undefined;
   const sites = [...new Set([...(before.sites ?? []), siteId])];
-  // Only the scope grows: a NISS grant the user has stays (they enter the new site's workers' NISS themselves).
-  db.prepare('UPDATE siteman_users SET sites = ? WHERE id = ?').run(JSON.stringify(sites), id);
-  return { before, after: toUser(select.get(id) as UserRow) };
+  await store.run('UPDATE siteman_users SET sites = $1 WHERE id = $2', [JSON.stringify(sites), id]);
+  return { before, after: (await getUser(store, id))! };
 }
 
 export function may(user: ApiUser, permission: Permission): boolean {

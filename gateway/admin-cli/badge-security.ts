@@ -161,8 +161,8 @@ export function registerBadgeSecurityCommands(admin: Command): void {
     .argument('<id>', 'site id')
     .option('--off', 'stop requiring secure badges')
     .action(async (id: string, o: { off?: boolean }, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        const p = service.setSiteRequiresSecureBadges(caller, id, !o.off);
+      withService(cmd, async (service, caller) => {
+        const p = await service.setSiteRequiresSecureBadges(caller, id, !o.off);
         stdoutIo.out(`site ${p.siteId} ${p.requireSecureBadges ? 'requires secure badges' : 'accepts UID-only badges'}`);
         if (p.requireSecureBadges && p.uidOnlyBadges.length) {
           stdoutIo.out(`${p.uidOnlyBadges.length} UID-only badge(s) of its workers are flagged on every tap until replaced:`);

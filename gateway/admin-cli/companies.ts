@@ -8,8 +8,8 @@ export function registerCompanyCommands(admin: Command): void {
     .argument('<number>', 'Belgian enterprise number (0403.019.261, BE0403019261) or foreign VAT/id (FR12345678901)')
     .requiredOption('--name <name>', 'company name')
     .action(async (number: string, o: { name: string }, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        const company = exists(() => service.getCompany(caller, number)) ? service.updateCompany(caller, number, { name: o.name }) : service.createCompany(caller, { number, name: o.name });
+      withService(cmd, async (service, caller) => {
+        const company = (await exists(() => service.getCompany(caller, number))) ? await service.updateCompany(caller, number, { name: o.name }) : await service.createCompany(caller, { number, name: o.name });
         stdoutIo.out(`company ${company.id} (${company.kind}) ${company.name}`);
       }),
     );
@@ -18,8 +18,8 @@ export function registerCompanyCommands(admin: Command): void {
     .option('--json', 'print JSON')
     .option('--all', 'include deactivated companies')
     .action(async (o: { json?: boolean; all?: boolean }, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        printRows(stdoutIo, service.listCompanies(caller, { inactive: o.all, limit: 500 }).items.map(({ deactivatedAt, ...c }) => (o.all ? { ...c, deactivatedAt } : c)), !!o.json);
+      withService(cmd, async (service, caller) => {
+        printRows(stdoutIo, (await service.listCompanies(caller, { inactive: o.all, limit: 500 })).items.map(({ deactivatedAt, ...c }) => (o.all ? { ...c, deactivatedAt } : c)), !!o.json);
       }),
     );
   registerActivation(c, 'company', (service, caller, id, active) => service.setCompanyActive(caller, id, active));

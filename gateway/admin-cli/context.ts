@@ -103,9 +103,9 @@ export async function withService<T>(cmd: Command, fn: (service: SiteDataService
 }
 
 /** Whether a record exists, by calling its reader (which throws ERR_CIAO_NOT_FOUND when not). */
-export function exists(read: () => unknown): boolean {
+export async function exists(read: () => unknown): Promise<boolean> {
   try {
-    read();
+    await read();
     return true;
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_CIAO_NOT_FOUND') return false;
@@ -120,8 +120,8 @@ export function registerActivation(group: Command, what: string, set: (service: 
       .description(active ? `Make a deactivated ${what} active again` : `Deactivate a ${what}: kept with its history, no longer offered (nothing is ever deleted)`)
       .argument('<id>', `${what} id`)
       .action(async (id: string, _o: unknown, cmd: Command) =>
-        withService(cmd, (service, caller) => {
-          set(service, caller, id, active);
+        withService(cmd, async (service, caller) => {
+          await set(service, caller, id, active);
           stdoutIo.out(`${what} ${id} ${active ? 'reactivated' : 'deactivated'}`);
         }),
       );

@@ -12,9 +12,9 @@ export function registerDeclarationCommands(admin: Command): void {
     .requiredOption('--company <number>', 'a company on the contractor chain, main contractor first (repeat, or separate with commas)', collect, [])
     .option('--ciao-url <url>', "the declaration's CIaO registration URL (its QR code): the fallback when a terminal cannot register (FAQ 31); '' clears it")
     .action(async (number: string, o: { site: string; from: string; to?: string; company: string[]; ciaoUrl?: string }, cmd: Command) =>
-      withService(cmd, (service, caller) => {
+      withService(cmd, async (service, caller) => {
         const input = { siteId: o.site, validFrom: o.from, validTo: o.to, companies: o.company, ...(o.ciaoUrl !== undefined ? { ciaoUrl: o.ciaoUrl } : {}) };
-        const r = exists(() => service.getDeclaration(caller, number)) ? service.updateDeclaration(caller, number, input) : service.createDeclaration(caller, { number, ...input });
+        const r = (await exists(() => service.getDeclaration(caller, number))) ? service.updateDeclaration(caller, number, input) : service.createDeclaration(caller, { number, ...input });
         const x = r.declaration;
         stdoutIo.out(`declaration ${x.number} site ${x.siteId} ${x.validFrom}..${x.validTo ?? ''} chain ${x.companies.join(' > ')}${x.ciaoUrl ? ` CIaO ${x.ciaoUrl}` : ''}`);
         printReleased(stdoutIo, r.released);

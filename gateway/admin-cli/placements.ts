@@ -13,9 +13,9 @@ export function registerPlacementCommands(admin: Command): void {
     .option('--to <date>', 'last day, YYYY-MM-DD (open-ended if absent)')
     .option('--id <id>', 'placement id (generated if absent; an existing one is changed)')
     .action(async (o: { worker: string; agency: string; userCompany: string; from: string; to?: string; id?: string }, cmd: Command) =>
-      withService(cmd, (service, caller) => {
+      withService(cmd, async (service, caller) => {
         const input = { worker: o.worker, agency: o.agency, userCompany: o.userCompany, validFrom: o.from, validTo: o.to };
-        const r = o.id && exists(() => service.getPlacement(caller, o.id!)) ? service.updatePlacement(caller, o.id, input) : service.createPlacement(caller, { ...input, id: o.id });
+        const r = o.id && (await exists(() => service.getPlacement(caller, o.id!))) ? service.updatePlacement(caller, o.id, input) : service.createPlacement(caller, { ...input, id: o.id });
         const x = r.placement;
         stdoutIo.out(`placement ${x.id}: worker ${x.workerId} by agency ${x.agencyId} with ${x.userCompanyId} ${x.validFrom}..${x.validTo ?? ''}`);
         printReleased(stdoutIo, r.released);

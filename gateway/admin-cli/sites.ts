@@ -16,7 +16,7 @@ export function registerSiteCommands(admin: Command): void {
     .option('--lat <latitude>', 'latitude (GPS is optional)')
     .option('--lon <longitude>', 'longitude')
     .action(async (id: string, o: Record<string, string | undefined>, cmd: Command) =>
-      withService(cmd, (service, caller) => {
+      withService(cmd, async (service, caller) => {
         const input = {
           name: o.name!,
           language: o.language,
@@ -28,7 +28,7 @@ export function registerSiteCommands(admin: Command): void {
           latitude: o.lat,
           longitude: o.lon,
         };
-        const site = exists(() => service.getSite(caller, id)) ? service.updateSite(caller, id, input) : service.createSite(caller, { id, ...input });
+        const site = (await exists(() => service.getSite(caller, id))) ? await service.updateSite(caller, id, input) : await service.createSite(caller, { id, ...input });
         stdoutIo.out(`site ${site.id} ${site.name} (${site.language}) ${JSON.stringify(site.placeOfWork)}`);
       }),
     );
@@ -36,8 +36,8 @@ export function registerSiteCommands(admin: Command): void {
     .description('List sites')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        printRows(stdoutIo, service.listSites(caller, { limit: 500 }).items.map((x) => ({ id: x.id, name: x.name, language: x.language, placeOfWork: x.placeOfWork })), !!o.json);
+      withService(cmd, async (service, caller) => {
+        printRows(stdoutIo, (await service.listSites(caller, { limit: 500 })).items.map((x) => ({ id: x.id, name: x.name, language: x.language, placeOfWork: x.placeOfWork })), !!o.json);
       }),
     );
   registerActivation(s, 'site', (service, caller, id, active) => service.setSiteActive(caller, id, active));

@@ -49,7 +49,8 @@ export interface AuthOptions {
 }
 
 export interface CredentialStore {
-  credentials(terminalId: string): { secretHash: string; disabled: boolean } | undefined;
+  /** Read through the storage port (gateway/site-data/terminals.ts `terminalCredentials`). */
+  credentials(terminalId: string): Promise<{ secretHash: string; disabled: boolean } | undefined>;
 }
 
 class FailureLimiter {
@@ -102,7 +103,7 @@ export class TerminalAuthenticator {
     const now = Date.now();
     if (certificate && clientId && parseTerminalId(clientId).ok) {
       // The certificate way never touches (nor feeds) the password rate limits.
-      const outcome = this.decideByCertificate(clientId, username, certificate);
+      const outcome = await this.decideByCertificate(clientId, username, certificate);
       if (!outcome.ok) {
         this.onRefused?.(outcome.reason);
         this.logger.warn({ terminalId: clientId, remote, reason: outcome.reason, serial: certificate.serial, detail: 'detail' in outcome ? outcome.detail : undefined }, 'terminal connection refused');
@@ -126,7 +127,7 @@ export class TerminalAuthenticator {
     return outcome;
   }
 
-  private decideByCertificate(clientId: string, username: string | undefined, cert: PresentedCertificate): AuthOutcome & { detail?: string } {
+  private async decideByCertificate(clientId: string, username: string | undefined, cert: PresentedCertificate): Promise<AuthOutcome & { detail?: string }> {
     if (!cert.verified) {
       const expired = cert.error === 'CERT_HAS_EXPIRED' || cert.error === 'CERT_NOT_YET_VALID';
       return { ok: false, reason: expired ? 'certificate-expired' : 'certificate-untrusted', returnCode: 5, detail: cert.error };
@@ -138,7 +139,7 @@ export class TerminalAuthenticator {
     if (!this.certificates) return { ok: false, reason: 'certificate-unknown', returnCode: 5, detail: 'this gateway issues no certificates' };
     const verdict = this.certificates.judge(clientId, cert.serial);
     if (!verdict.ok) return { ok: false, reason: verdict.reason, returnCode: 5, detail: verdict.detail };
-    const creds = this.store.credentials(clientId);
+    const creds = await this.store.credentials(clientId);
     if (!creds) return { ok: false, reason: 'unknown-terminal', returnCode: 5 };
     if (creds.disabled) return { ok: false, reason: 'disabled', returnCode: 5 };
     return { ok: true, via: 'certificate', serial: cert.serial };
@@ -152,7 +153,7 @@ export class TerminalAuthenticator {
     }
     if (username !== clientId) return { ok: false, reason: 'username-mismatch', returnCode: 4 };
     if (!password || password.length === 0) return { ok: false, reason: 'no-password', returnCode: 4 };
-    const creds = this.store.credentials(clientId);
+    const creds = await this.store.credentials(clientId);
     // Unknown terminals cost the same scrypt as known ones, so timing does not tell which ids exist.
     const valid = await verifySecret(password, creds?.secretHash ?? DECOY_HASH);
     if (!creds) return { ok: false, reason: 'unknown-terminal', returnCode: 4 };

@@ -242,7 +242,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
   app.get(`${prefix}/sites/:id/fallback`, {
     schema: { summary: "The CIaO QR code and URL of the site's declaration valid today: the fallback when a terminal cannot register (FAQ 31)", tags: ['site data'], security: secured, params: idParams('site id'), response: { 200: anyObject, ...errors } },
   }, async (r) => {
-    const f = service.siteFallback(caller(r), (r.params as { id: string }).id);
+    const f = await service.siteFallback(caller(r), (r.params as { id: string }).id);
     return { ...f, qrSvg: f.ciaoUrl ? await qrSvgOf(f.ciaoUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }) : null };
   });
 

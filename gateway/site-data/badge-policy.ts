@@ -1,6 +1,8 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
-import { getSite } from './sites.ts';
+import { getSiteSync } from './sites.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { byCodePoint } from '../records/binds.ts';
 import { notFoundError, problem } from './input.ts';
 import { recordChangeSync, SYSTEM_ACTOR, type Actor } from './audit.ts';
 import { localDate } from '../../shared/time.ts';
@@ -21,10 +23,6 @@ export interface SiteBadgePolicy {
 /** Today at the sites (Europe/Brussels), not the UTC date: they differ for an hour or two after midnight. */
 const today = () => localDate(new Date());
 
-/** Writes the site's rule, in the caller's transaction; the caller records the change (the service, or below). */
-export function writeSiteRule(db: Db, siteId: string, required: boolean): void {
-  db.prepare('UPDATE sites SET require_secure_badges = ? WHERE id = ?').run(required ? 1 : 0, siteId);
-}
 
 /**
  * Sets the site's rule, recorded in the audit trail as a change of the site by `actor`, without the checks
@@ -32,29 +30,35 @@ export function writeSiteRule(db: Db, siteId: string, required: boolean): void {
  * the API and `ciao admin`).
  */
 export function setSiteRequiresSecureBadges(db: Db, siteId: string, required: boolean, actor: Actor = SYSTEM_ACTOR): SiteBadgePolicy {
-  if (!getSite(db, siteId)) throw notFoundError('site', siteId);
+  if (!getSiteSync(db, siteId)) throw notFoundError('site', siteId);
   return db.transaction(() => {
     const before = siteBadgePolicy(db, siteId).requireSecureBadges;
-    writeSiteRule(db, siteId, required);
+    // The service writes the same rule through the storage port (sites.ts `writeSiteRule`); this path, without a user, is still synchronous.
+    db.prepare('UPDATE sites SET require_secure_badges = ? WHERE id = ?').run(required ? 1 : 0, siteId);
     if (before !== required) recordChangeSync(db, { actor, action: 'update', entity: 'site', entityId: siteId, siteId, before: { requireSecureBadges: before }, after: { requireSecureBadges: required } });
     return siteBadgePolicy(db, siteId);
   }).immediate();
 }
 
+const UID_ONLY_BADGES_OF_SITE = `SELECT DISTINCT b.uid, b.worker_id AS "workerId", w.name AS "workerName"
+  FROM badges b JOIN workers w ON w.id = b.worker_id
+  JOIN worker_employers we ON we.worker_id = b.worker_id
+  JOIN declaration_companies dc ON dc.company_id = we.company_id
+  JOIN declarations d ON d.number = dc.declaration
+  WHERE d.site_id = $1 AND (d.valid_to IS NULL OR d.valid_to >= $2) AND b.kind = 'uid-only' AND b.revoked_at IS NULL`;
+
 export function siteBadgePolicy(db: Db, siteId: string, day = today()): SiteBadgePolicy {
   const row = db.prepare('SELECT require_secure_badges FROM sites WHERE id = ?').get(siteId) as { require_secure_badges: number } | undefined;
   if (!row) throw notFoundError('site', siteId);
-  const uidOnlyBadges = db
-    .prepare(
-      `SELECT DISTINCT b.uid, b.worker_id AS workerId, w.name AS workerName
-       FROM badges b JOIN workers w ON w.id = b.worker_id
-       JOIN worker_employers we ON we.worker_id = b.worker_id
-       JOIN declaration_companies dc ON dc.company_id = we.company_id
-       JOIN declarations d ON d.number = dc.declaration
-       WHERE d.site_id = ? AND (d.valid_to IS NULL OR d.valid_to >= ?) AND b.kind = 'uid-only' AND b.revoked_at IS NULL
-       ORDER BY b.uid`,
-    )
-    .all(siteId, day) as SiteBadgePolicy['uidOnlyBadges'];
+  const uidOnlyBadges = db.prepare(`${UID_ONLY_BADGES_OF_SITE.replace(/\$\d/g, '?')} ORDER BY b.uid`).all(siteId, day) as SiteBadgePolicy['uidOnlyBadges'];
+  return { siteId, requireSecureBadges: row.require_secure_badges === 1, uidOnlyBadges };
+}
+
+/** The same policy read through the storage port (the service's); badges by UID, by code point as SQLite sorts them. */
+export async function siteBadgePolicyOf(store: SqlStore, siteId: string, day = today()): Promise<SiteBadgePolicy> {
+  const row = await store.one<{ require_secure_badges: number }>('SELECT require_secure_badges FROM sites WHERE id = $1', [siteId]);
+  if (!row) throw notFoundError('site', siteId);
+  const uidOnlyBadges = (await store.all<SiteBadgePolicy['uidOnlyBadges'][number]>(UID_ONLY_BADGES_OF_SITE, [siteId, day])).sort((a, b) => byCodePoint(a.uid, b.uid));
   return { siteId, requireSecureBadges: row.require_secure_badges === 1, uidOnlyBadges };
 }
 

@@ -1,6 +1,8 @@
 import type { Db } from '../../shared/sqlite.ts';
 import { parseCompanyId } from '../../shared/identifiers/company.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { byCodePoint } from '../records/binds.ts';
 import { check, nowIso, requireText, throwIfAny } from './input.ts';
 
 /** Companies: employers and contractors, by Belgian enterprise number or foreign VAT/id. */
@@ -12,27 +14,47 @@ export interface Company {
   deactivatedAt: string | null;
 }
 
+const COLUMNS = 'id, kind, name, deactivated_at AS "deactivatedAt"';
+
 export function parseCompanyNumber(input: string, field: string, problems: FieldProblem[]): { id: string; kind: Company['kind'] } | undefined {
   const r = check(parseCompanyId(input ?? '', field), problems);
   if (!r) return undefined;
   return 'enterpriseNumber' in r ? { id: r.enterpriseNumber, kind: 'enterprise' } : { id: r.foreignVatNumber, kind: 'foreign' };
 }
 
-/** Adds a company, or renames it when the number is already known. */
-export function upsertCompany(db: Db, input: { number: string; name: string }): Company {
+/** Adds a company, or renames it when the number is already known (through the storage port). */
+export async function upsertCompany(store: SqlStore, input: { number: string; name: string }): Promise<Company> {
   const problems: FieldProblem[] = [];
   const number = parseCompanyNumber(input.number, 'number', problems);
   const name = requireText(input.name, 'name', problems);
   throwIfAny(problems);
-  db.prepare('INSERT INTO companies (id, kind, name, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name')
-    .run(number!.id, number!.kind, name!, nowIso());
-  return getCompany(db, number!.id)!;
+  const row = await store.one<Company>(
+    `INSERT INTO companies (id, kind, name, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET name = excluded.name RETURNING ${COLUMNS}`,
+    [number!.id, number!.kind, name!, nowIso()],
+  );
+  return row!;
 }
 
-export function listCompanies(db: Db): Company[] {
-  return db.prepare('SELECT id, kind, name, deactivated_at AS deactivatedAt FROM companies ORDER BY name, id').all() as Company[];
+/** Marks a company deactivated (or active again): kept, since registrations refer to it. */
+export async function setCompanyDeactivated(store: SqlStore, id: string, at: Date | null): Promise<Company | undefined> {
+  return store.one<Company>(`UPDATE companies SET deactivated_at = $1 WHERE id = $2 RETURNING ${COLUMNS}`, [at ? at.toISOString() : null, id]);
 }
 
-export function getCompany(db: Db, id: string): Company | undefined {
-  return db.prepare('SELECT id, kind, name, deactivated_at AS deactivatedAt FROM companies WHERE id = ?').get(id) as Company | undefined;
+/** Sorted in code (name, then id, by code point), as SQLite sorts them, whatever a PostgreSQL server's collation. */
+export async function listCompanies(store: SqlStore): Promise<Company[]> {
+  const rows = await store.all<Company>(`SELECT ${COLUMNS} FROM companies`);
+  return rows.sort((a, b) => byCodePoint(a.name, b.name) || byCodePoint(a.id, b.id));
+}
+
+export async function getCompany(store: SqlStore, id: string): Promise<Company | undefined> {
+  return store.one<Company>(`SELECT ${COLUMNS} FROM companies WHERE id = $1`, [id]);
+}
+
+/**
+ * The same read on the better-sqlite3 connection, for the checks still made inside synchronous
+ * transactions (workers, placements and declarations, whose changes release held taps with the ingest's
+ * synchronous enrichment): they move with the ingest writer.
+ */
+export function getCompanySync(db: Db, id: string): Company | undefined {
+  return db.prepare(`SELECT ${COLUMNS} FROM companies WHERE id = ?`).get(id) as Company | undefined;
 }

@@ -1,8 +1,8 @@
 import type { Db } from '../../shared/sqlite.ts';
 import { parseDeclarationNumber } from '../../shared/identifiers/declaration.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
-import { getCompany, parseCompanyNumber } from './companies.ts';
-import { getSite } from './sites.ts';
+import { getCompanySync, parseCompanyNumber } from './companies.ts';
+import { getSiteSync } from './sites.ts';
 import { check, nowIso, parseDay, problem, throwIfAny } from './input.ts';
 
 /**
@@ -57,7 +57,7 @@ export function upsertDeclaration(db: Db, input: DeclarationInput): Declaration 
   const problems: FieldProblem[] = [];
   const number = check(parseDeclarationNumber(input.number ?? '', 'number'), problems);
   if (!input.siteId) problems.push(problem('site', 'required', 'is required'));
-  else if (!getSite(db, input.siteId)) problems.push(problem('site', 'exists', `site ${input.siteId} does not exist`));
+  else if (!getSiteSync(db, input.siteId)) problems.push(problem('site', 'exists', `site ${input.siteId} does not exist`));
   const from = parseDay(input.validFrom, 'from', problems);
   if (!input.validFrom) problems.push(problem('from', 'required', 'is required (YYYY-MM-DD)'));
   const to = parseDay(input.validTo, 'to', problems);
@@ -66,7 +66,7 @@ export function upsertDeclaration(db: Db, input: DeclarationInput): Declaration 
   (input.companies ?? []).forEach((c, i) => {
     const parsed = parseCompanyNumber(c, `company[${i}]`, problems);
     if (!parsed) return;
-    if (!getCompany(db, parsed.id)) problems.push(problem(`company[${i}]`, 'exists', `company ${parsed.id} is not known: add it first with 'ciao admin company add'`));
+    if (!getCompanySync(db, parsed.id)) problems.push(problem(`company[${i}]`, 'exists', `company ${parsed.id} is not known: add it first with 'ciao admin company add'`));
     else if (!companies.includes(parsed.id)) companies.push(parsed.id);
   });
   if (companies.length === 0 && problems.length === 0) problems.push(problem('company', 'required', 'at least one company (the contractor chain) is required'));

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
-import { getCompany, parseCompanyNumber } from './companies.ts';
+import { getCompanySync, parseCompanyNumber } from './companies.ts';
 import { findWorker } from './workers.ts';
 import { parseDay, problem } from './input.ts';
 
@@ -46,7 +46,7 @@ export function checkPlacement(db: Db, input: PlacementInput, problems: FieldPro
     }
     const c = parseCompanyNumber(value, field, problems);
     if (!c) return undefined;
-    const known = getCompany(db, c.id);
+    const known = getCompanySync(db, c.id);
     if (!known) problems.push(problem(field, 'exists', `company ${c.id} is not known: add it first with 'ciao admin company add'`));
     else if (known.deactivatedAt) problems.push(problem(field, 'active', `company ${c.id} is deactivated`));
     return known ? c.id : undefined;

@@ -4,17 +4,18 @@ import { forbidden } from '../../shared/errors.ts';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { parseWorkerNumber } from '../../shared/identifiers/national-number.ts';
 import { localDate } from '../../shared/time.ts';
-import { addUser, getUser, grantCreatedSiteSync, listUsers, requirePermission, revokeUser, updateUser, type ApiUser, type UserInput } from '../access/users.ts';
+import { addUser, getUser, grantCreatedSite, listUsers, requirePermission, revokeUser, updateUser, type ApiUser, type UserInput } from '../access/users.ts';
 import { recordChange, recordChangeSync, listAudit, type Actor, type AuditEntry, type AuditQuery } from './audit.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
-import { getCompany, listCompanies, parseCompanyNumber, upsertCompany, type Company } from './companies.ts';
-import { getSite, listSites, upsertSite, type Site, type SiteInput } from './sites.ts';
+import { byCodePoint } from '../records/binds.ts';
+import { getCompany, getCompanySync, listCompanies, parseCompanyNumber, setCompanyDeactivated, upsertCompany, type Company } from './companies.ts';
+import { getSite, getSiteSync, listSites, setSiteDeactivated, upsertSite, writeSiteRule, type Site, type SiteInput } from './sites.ts';
 import { getDeclaration, listDeclarations, upsertDeclaration, type Declaration, type DeclarationInput } from './declarations.ts';
 import { checkWorker, findWorker, getWorker, listWorkers, saveWorker, type Worker, type WorkerInput } from './workers.ts';
 import { checkBadge, getBadge, listBadges, provisionedBadgeRecord, revokeBadge, saveBadge, saveSecureBadge, type Badge, type ProvisionedBadgeInput } from './badges.ts';
-import { siteBadgePolicy, writeSiteRule } from './badge-policy.ts';
-import { addTerminal, bumpSiteTerminals, getTerminal, listTerminals, setEnrolmentMode, setTerminalDisabled, updateTerminal, type Terminal, type TerminalSettings } from './terminals.ts';
+import { siteBadgePolicyOf } from './badge-policy.ts';
+import { addTerminal, getTerminal, listTerminals, setEnrolmentMode, setTerminalDisabled, updateTerminal, type Terminal, type TerminalSettings } from './terminals.ts';
 import { importBadgesCsv, importWorkersCsv, type ImportResult } from './csv-import.ts';
 import { createPairingCode, claimPairingCode, pairingCodeTerminal, type PairingCode, type PairingCredentials } from './pairing.ts';
 import { EMPTY_RELEASE, type HeldTapPreview, type HeldTapRelease, type ReleaseResult, type SiteDataChange } from './held-taps.ts';
@@ -94,6 +95,11 @@ export interface SiteDataServiceOptions {
   now?: () => Date;
   /** After a change that released held taps committed (the gateway tells terminals and the forwarder). */
   onReleased?: (r: ReleaseResult) => void;
+  /**
+   * Where the site data on the storage port is read and written (default: the connection's own store). Only
+   * tests give another one: the moved operations then run on it alone (a PostgreSQL database among them).
+   */
+  store?: SqlStore;
 }
 
 export class SiteDataService {
@@ -104,11 +110,11 @@ export class SiteDataService {
   private pendingReleases: ReleaseResult[] = [];
   private previewing = false;
 
-  /** What is on the storage port so far (the audit trail's reads) goes through the connection's one store. */
+  /** What is on the storage port so far (docs/cluster.md "The storage port") goes through the connection's one store. */
   private readonly store: SqlStore;
 
   constructor(private readonly db: Db, opts: SiteDataServiceOptions = {}) {
-    this.store = SqliteStore.of(db);
+    this.store = opts.store ?? SqliteStore.of(db);
     this.heldTaps = opts.heldTaps ?? new HeldTapReleaser();
     this.now = opts.now ?? (() => new Date());
     if (opts.onReleased) this.releaseListeners.push(opts.onReleased);
@@ -201,116 +207,142 @@ export class SiteDataService {
     return recordChangeSync(this.db, { actor: caller.actor, action, entity, entityId, siteId, before, after, causeId, at: this.now() });
   }
 
+  /**
+   * A change on the storage port: its statements and its audit entry in one transaction, through `tx` only
+   * (no held-tap release: the changes that release held taps stay on `change`, with the ingest's
+   * synchronous enrichment).
+   */
+  private async changeOnPort<T>(caller: Caller, fn: (tx: SqlStore) => Promise<T>): Promise<T> {
+    requirePermission(caller.user, 'change-site-data');
+    return this.store.transaction(fn);
+  }
+
+  private async auditOnPort(tx: SqlStore, caller: Caller, action: string, entity: string, entityId: string, siteId: string | null, before: unknown, after: unknown): Promise<number> {
+    return recordChange(tx, { actor: caller.actor, action, entity, entityId, siteId, before, after, at: this.now() });
+  }
+
   // --- companies ---------------------------------------------------------------------------------------
 
-  listCompanies(caller: Caller, q: ListQuery = {}): Page<Company> {
+  async listCompanies(caller: Caller, q: ListQuery = {}): Promise<Page<Company>> {
     requirePermission(caller.user, 'read');
-    const all = listCompanies(this.db).filter((c) => q.inactive || !c.deactivatedAt);
+    const all = (await listCompanies(this.store)).filter((c) => q.inactive || !c.deactivatedAt);
     return page(all, q, (c) => `${c.id} ${c.name}`);
   }
 
-  getCompany(caller: Caller, id: string): Company {
+  async getCompany(caller: Caller, id: string): Promise<Company> {
     requirePermission(caller.user, 'read');
+    return this.companyOrNotFound(this.store, id);
+  }
+
+  private async companyOrNotFound(store: SqlStore, id: string): Promise<Company> {
     const problems: FieldProblem[] = [];
     const n = parseCompanyNumber(id, 'id', problems);
-    const c = n && getCompany(this.db, n.id);
+    const c = n && (await getCompany(store, n.id));
     if (!c) throw notFoundError('company', id);
     return c;
   }
 
-  createCompany(caller: Caller, input: { number: string; name: string }): Company {
-    return this.change(caller, () => {
+  async createCompany(caller: Caller, input: { number: string; name: string }): Promise<Company> {
+    return this.changeOnPort(caller, async (tx) => {
       const problems: FieldProblem[] = [];
       const n = parseCompanyNumber(input.number, 'number', problems);
-      if (n && getCompany(this.db, n.id)) throw invalid('number', 'unique', `company ${n.id} already exists`);
-      const c = upsertCompany(this.db, input);
-      this.audit(caller, 'create', 'company', c.id, null, null, c);
+      if (n && (await getCompany(tx, n.id))) throw invalid('number', 'unique', `company ${n.id} already exists`);
+      const c = await upsertCompany(tx, input);
+      await this.auditOnPort(tx, caller, 'create', 'company', c.id, null, null, c);
       return c;
     });
   }
 
-  updateCompany(caller: Caller, id: string, input: { name: string }): Company {
-    return this.change(caller, () => {
-      const before = this.getCompany(caller, id);
-      const after = upsertCompany(this.db, { number: before.id, name: input.name });
-      this.audit(caller, 'update', 'company', before.id, null, before, after);
+  async updateCompany(caller: Caller, id: string, input: { name: string }): Promise<Company> {
+    return this.changeOnPort(caller, async (tx) => {
+      const before = await this.companyOrNotFound(tx, id);
+      const after = await upsertCompany(tx, { number: before.id, name: input.name });
+      await this.auditOnPort(tx, caller, 'update', 'company', before.id, null, before, after);
       return after;
     });
   }
 
-  setCompanyActive(caller: Caller, id: string, active: boolean): Company {
-    return this.change(caller, () => {
-      const before = this.getCompany(caller, id);
-      setDeactivated(this.db, 'companies', 'id', before.id, active ? null : this.now());
-      const after = getCompany(this.db, before.id)!;
-      this.audit(caller, active ? 'reactivate' : 'deactivate', 'company', before.id, null, before, after);
+  async setCompanyActive(caller: Caller, id: string, active: boolean): Promise<Company> {
+    return this.changeOnPort(caller, async (tx) => {
+      const before = await this.companyOrNotFound(tx, id);
+      const after = (await setCompanyDeactivated(tx, before.id, active ? null : this.now()))!;
+      await this.auditOnPort(tx, caller, active ? 'reactivate' : 'deactivate', 'company', before.id, null, before, after);
       return after;
     });
   }
 
   // --- sites ---------------------------------------------------------------------------------------------
 
-  listSites(caller: Caller, q: ListQuery = {}): Page<Site> {
+  async listSites(caller: Caller, q: ListQuery = {}): Promise<Page<Site>> {
     requirePermission(caller.user, 'read');
-    const all = listSites(this.db).filter((s) => (q.inactive || !s.deactivatedAt) && this.siteVisible(caller.user, s.id));
+    const all = (await listSites(this.store)).filter((s) => (q.inactive || !s.deactivatedAt) && this.siteVisible(caller.user, s.id));
     return page(all, q, (s) => `${s.id} ${s.name} ${s.placeOfWork.address?.municipalityName ?? ''} ${s.placeOfWork.address?.postCode ?? ''} ${s.placeOfWork.address?.streetName ?? ''}`);
   }
 
-  getSite(caller: Caller, id: string): Site {
+  async getSite(caller: Caller, id: string): Promise<Site> {
     requirePermission(caller.user, 'read');
-    const s = getSite(this.db, id);
+    return this.siteOrNotFound(this.store, caller, id);
+  }
+
+  private async siteOrNotFound(store: SqlStore, caller: Caller, id: string): Promise<Site> {
+    const s = await getSite(store, id);
     if (!s || !this.siteVisible(caller.user, s.id)) throw notFoundError('site', id);
     return s;
   }
 
-  createSite(caller: Caller, input: SiteInput): Site {
-    return this.change(caller, () => {
-      if (input.id && getSite(this.db, input.id)) throw invalid('id', 'unique', `site ${input.id} already exists`);
-      let s = upsertSite(this.db, input);
+  async createSite(caller: Caller, input: SiteInput): Promise<Site> {
+    const u = caller.user;
+    const granted = await this.changeOnPort(caller, async (tx) => {
+      if (input.id && (await getSite(tx, input.id))) throw invalid('id', 'unique', `site ${input.id} already exists`);
+      let s = await upsertSite(tx, input);
       // A new site has no declaration, so no worker: requiring secure badges there flags nobody yet.
       if (input.requireSecureBadges) {
-        writeSiteRule(this.db, s.id, true);
-        s = getSite(this.db, s.id)!;
+        await writeSiteRule(tx, s.id, true);
+        s = (await getSite(tx, s.id))!;
       }
-      this.audit(caller, 'create', 'site', s.id, s.id, null, s);
+      await this.auditOnPort(tx, caller, 'create', 'site', s.id, s.id, null, s);
       // A site manager scoped to sites gets the site they created: otherwise they could not see it.
-      const u = caller.user;
+      let user: ApiUser | undefined;
       if (u.sites !== null && caller.actor.kind === 'user') {
-        const granted = grantCreatedSiteSync(this.db, u.id, s.id);
-        if (granted) {
-          this.audit(caller, 'update', 'user', u.id, null, granted.before, granted.after);
-          u.sites = granted.after.sites;
+        const g = await grantCreatedSite(tx, u.id, s.id);
+        if (g) {
+          await this.auditOnPort(tx, caller, 'update', 'user', u.id, null, g.before, g.after);
+          user = g.after;
         }
       }
-      return s;
+      return { site: s, user };
     });
+    // Told after the commit (the transaction may run again on PostgreSQL).
+    if (granted.user) u.sites = granted.user.sites;
+    return granted.site;
   }
 
-  updateSite(caller: Caller, id: string, input: Omit<SiteInput, 'id'>): Site {
-    return this.change(caller, () => {
-      const before = this.getSite(caller, id);
-      let after = upsertSite(this.db, { ...input, id: before.id });
+  async updateSite(caller: Caller, id: string, input: Omit<SiteInput, 'id'>): Promise<Site> {
+    return this.changeOnPort(caller, async (tx) => {
+      const before = await this.siteOrNotFound(tx, caller, id);
+      let after = await upsertSite(tx, { ...input, id: before.id });
       if (input.requireSecureBadges !== undefined && input.requireSecureBadges !== before.requireSecureBadges) {
-        this.checkSiteRuleScope(caller, before.id);
-        writeSiteRule(this.db, before.id, input.requireSecureBadges);
-        after = getSite(this.db, before.id)!;
+        await this.checkSiteRuleScope(tx, caller, before.id);
+        await writeSiteRule(tx, before.id, input.requireSecureBadges);
+        after = (await getSite(tx, before.id))!;
       }
-      if (after.name !== before.name || after.language !== before.language) bumpSiteTerminals(this.db, before.id);
-      this.audit(caller, 'update', 'site', before.id, before.id, before, after);
+      // A change of what the site's terminals are told (its name or language): each reports it applied.
+      if (after.name !== before.name || after.language !== before.language) await tx.run('UPDATE terminals SET config_version = config_version + 1 WHERE site_id = $1', [before.id]);
+      await this.auditOnPort(tx, caller, 'update', 'site', before.id, before.id, before, after);
       return after;
     });
   }
 
-  setSiteActive(caller: Caller, id: string, active: boolean): Site {
-    return this.change(caller, () => {
-      const before = this.getSite(caller, id);
+  async setSiteActive(caller: Caller, id: string, active: boolean): Promise<Site> {
+    return this.changeOnPort(caller, async (tx) => {
+      const before = await this.siteOrNotFound(tx, caller, id);
       if (!active) {
-        const terminals = listTerminals(this.db).filter((t) => t.siteId === id && !t.disabled).map((t) => t.id);
+        const terminals = (await tx.all<{ id: string }>('SELECT id FROM terminals WHERE site_id = $1 AND disabled = 0', [before.id])).map((t) => t.id).sort(byCodePoint);
         if (terminals.length) throw invalid('id', 'no-active-terminals', `site ${id} still has active terminals (${terminals.join(', ')}): disable or move them first`);
       }
-      setDeactivated(this.db, 'sites', 'id', before.id, active ? null : this.now());
-      const after = getSite(this.db, before.id)!;
-      this.audit(caller, active ? 'reactivate' : 'deactivate', 'site', before.id, before.id, before, after);
+      await setSiteDeactivated(tx, before.id, active ? null : this.now());
+      const after = (await getSite(tx, before.id))!;
+      await this.auditOnPort(tx, caller, active ? 'reactivate' : 'deactivate', 'site', before.id, before.id, before, after);
       return after;
     });
   }
@@ -319,8 +351,8 @@ export class SiteDataService {
    * FAQ 31: when a terminal cannot register, workers register with the CIaO QR code (or URL) of the site's
    * declaration. The declaration valid today, and its URL when recorded.
    */
-  siteFallback(caller: Caller, id: string): { site: { id: string; name: string }; day: string; declaration: string | null; ciaoUrl: string | null } {
-    const site = this.getSite(caller, id);
+  async siteFallback(caller: Caller, id: string): Promise<{ site: { id: string; name: string }; day: string; declaration: string | null; ciaoUrl: string | null }> {
+    const site = await this.getSite(caller, id);
     const day = localDate(this.now());
     const d = declarationOn(this.db, site.id, day);
     return { site: { id: site.id, name: site.name }, day, declaration: d?.number ?? null, ciaoUrl: d?.ciaoUrl ?? null };
@@ -333,13 +365,14 @@ export class SiteDataService {
    * company, a site where that company is on the contractor chain of one of its declarations: the rule
    * flags the badges of everyone who works there.
    */
-  private checkSiteRuleScope(caller: Caller, siteId: string): void {
+  private async checkSiteRuleScope(tx: SqlStore, caller: Caller, siteId: string): Promise<void> {
     const company = caller.user.company;
     if (company === null) return;
-    const onChain = this.db.prepare(
-      `SELECT 1 FROM declarations d JOIN declaration_companies dc ON dc.declaration = d.number
-       WHERE d.site_id = ? AND d.deactivated_at IS NULL AND dc.company_id = ? LIMIT 1`,
-    ).get(siteId, company);
+    const onChain = await tx.one(
+      `SELECT 1 AS one FROM declarations d JOIN declaration_companies dc ON dc.declaration = d.number
+       WHERE d.site_id = $1 AND d.deactivated_at IS NULL AND dc.company_id = $2 LIMIT 1`,
+      [siteId, company],
+    );
     if (!onChain) {
       throw forbidden({ field: 'requireSecureBadges', rule: 'company-scope', message: `requireSecureBadges: your company ${company} is on none of the declarations of site ${siteId}: only a site manager of a company working there, or an administrator, sets its secure-badge rule` });
     }
@@ -350,9 +383,9 @@ export class SiteDataService {
    * while the rule is on, which is what the console shows before the rule is turned on. Badges of workers
    * the caller may not see (FAQ 33) are counted, not named.
    */
-  siteBadgePolicy(caller: Caller, id: string): { siteId: string; requireSecureBadges: boolean; uidOnlyBadges: Array<{ uid: string; workerId: string; workerName: string }>; otherUidOnlyBadges: number } {
-    const site = this.getSite(caller, id);
-    const policy = siteBadgePolicy(this.db, site.id, localDate(this.now()));
+  async siteBadgePolicy(caller: Caller, id: string): Promise<{ siteId: string; requireSecureBadges: boolean; uidOnlyBadges: Array<{ uid: string; workerId: string; workerName: string }>; otherUidOnlyBadges: number }> {
+    const site = await this.getSite(caller, id);
+    const policy = await siteBadgePolicyOf(this.store, site.id, localDate(this.now()));
     const visible = this.visibleCompanies(caller.user);
     const shown = policy.uidOnlyBadges.filter((b) => {
       const w = visible === null ? undefined : getWorker(this.db, b.workerId);
@@ -362,13 +395,13 @@ export class SiteDataService {
   }
 
   /** Turns a site's secure-badge rule on or off (the console's toggle without the rest of the form, and `ciao admin site require-secure-badges`). */
-  setSiteRequiresSecureBadges(caller: Caller, id: string, required: boolean): ReturnType<SiteDataService['siteBadgePolicy']> {
-    this.change(caller, () => {
-      const before = this.getSite(caller, id);
+  async setSiteRequiresSecureBadges(caller: Caller, id: string, required: boolean): ReturnType<SiteDataService['siteBadgePolicy']> {
+    await this.changeOnPort(caller, async (tx) => {
+      const before = await this.siteOrNotFound(tx, caller, id);
       if (before.requireSecureBadges === required) return;
-      this.checkSiteRuleScope(caller, before.id);
-      writeSiteRule(this.db, before.id, required);
-      this.audit(caller, 'update', 'site', before.id, before.id, before, getSite(this.db, before.id)!);
+      await this.checkSiteRuleScope(tx, caller, before.id);
+      await writeSiteRule(tx, before.id, required);
+      await this.auditOnPort(tx, caller, 'update', 'site', before.id, before.id, before, (await getSite(tx, before.id))!);
     });
     return this.siteBadgePolicy(caller, id);
   }
@@ -395,7 +428,7 @@ export class SiteDataService {
 
   private checkDeclarationScope(caller: Caller, input: DeclarationInput): void {
     this.needSite(caller.user, input.siteId ?? null);
-    const site = input.siteId ? getSite(this.db, input.siteId) : undefined;
+    const site = input.siteId ? getSiteSync(this.db, input.siteId) : undefined;
     if (site?.deactivatedAt) throw invalid('site', 'active', `site ${site.id} is deactivated`);
     const company = caller.user.company;
     if (company !== null) {
@@ -406,7 +439,7 @@ export class SiteDataService {
     for (const [i, c] of (input.companies ?? []).entries()) {
       const problems: FieldProblem[] = [];
       const id = parseCompanyNumber(c, `company[${i}]`, problems)?.id;
-      if (id && getCompany(this.db, id)?.deactivatedAt) throw invalid(`company[${i}]`, 'active', `company ${id} is deactivated`);
+      if (id && getCompanySync(this.db, id)?.deactivatedAt) throw invalid(`company[${i}]`, 'active', `company ${id} is deactivated`);
     }
   }
 
@@ -480,7 +513,7 @@ export class SiteDataService {
   private checkEmployers(caller: Caller, employers: string[]): void {
     const visible = this.visibleCompanies(caller.user);
     employers.forEach((e, i) => {
-      const c = getCompany(this.db, e);
+      const c = getCompanySync(this.db, e);
       if (c?.deactivatedAt) throw invalid(`employer[${i}]`, 'active', `company ${e} is deactivated`);
       if (visible !== null && !visible.has(e)) throw forbidden({ field: `employer[${i}]`, rule: 'company-scope', message: `employer[${i}]: ${e} is neither your company nor in its subcontracting chain` });
     });
@@ -841,7 +874,7 @@ export class SiteDataService {
       return;
     }
     this.needSite(caller.user, siteId);
-    if (getSite(this.db, siteId)?.deactivatedAt) throw invalid('site', 'active', `site ${siteId} is deactivated`);
+    if (getSiteSync(this.db, siteId)?.deactivatedAt) throw invalid('site', 'active', `site ${siteId} is deactivated`);
   }
 
   /** Adds a terminal; its secret is never shown: the device gets its identity by pairing (or `rotate-secret`). */

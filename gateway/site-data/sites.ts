@@ -1,4 +1,6 @@
 import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { byCodePoint } from '../records/binds.ts';
 import { addressSchema, coordinatesSchema, type PlaceOfWork } from '../../shared/registration.ts';
 import { LANGUAGES, type Language } from '../../shared/mqtt/payloads.ts';
 import { parseWith } from '../../shared/schema.ts';
@@ -71,7 +73,8 @@ function toNumber(v: number | string | undefined): number | undefined {
   return typeof v === 'number' ? v : Number(v);
 }
 
-export function upsertSite(db: Db, input: SiteInput): Site {
+/** Adds a site, or changes a known one (its rule for secure badges apart), through the storage port. */
+export async function upsertSite(store: SqlStore, input: SiteInput): Promise<Site> {
   const problems: FieldProblem[] = [];
   const id = check(parseTerminalId(input.id, 'id'), problems);
   const name = requireText(input.name, 'name', problems);
@@ -100,31 +103,52 @@ export function upsertSite(db: Db, input: SiteInput): Site {
   }
   if (!anyAddress && lat === undefined && lon === undefined) problems.push(problem('placeOfWork', 'required', 'needs an address (post code, municipality, street, house number) or coordinates'));
   throwIfAny(problems);
-  db.prepare(
+  await store.run(
     `INSERT INTO sites (id, name, language, post_code, municipality, street, house_number, box_number, latitude, longitude, created_at)
-     VALUES (@id, @name, @language, @post_code, @municipality, @street, @house_number, @box_number, @latitude, @longitude, @created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
      ON CONFLICT (id) DO UPDATE SET name = excluded.name, language = excluded.language, post_code = excluded.post_code,
        municipality = excluded.municipality, street = excluded.street, house_number = excluded.house_number,
        box_number = excluded.box_number, latitude = excluded.latitude, longitude = excluded.longitude`,
-  ).run({
-    id, name, language,
-    post_code: address?.postCode ?? null,
-    municipality: address?.municipalityName ?? null,
-    street: address?.streetName ?? null,
-    house_number: address?.houseNumber ?? null,
-    box_number: address?.boxNumber ?? null,
-    latitude: coordinates?.latitude ?? null,
-    longitude: coordinates?.longitude ?? null,
-    created_at: nowIso(),
-  });
-  return getSite(db, id!)!;
+    [
+      id!, name!, language,
+      address?.postCode ?? null,
+      address?.municipalityName ?? null,
+      address?.streetName ?? null,
+      address?.houseNumber ?? null,
+      address?.boxNumber ?? null,
+      coordinates?.latitude ?? null,
+      coordinates?.longitude ?? null,
+      nowIso(),
+    ],
+  );
+  return (await getSite(store, id!))!;
 }
 
-export function getSite(db: Db, id: string): Site | undefined {
-  const row = db.prepare('SELECT * FROM sites WHERE id = ?').get(id) as SiteRow | undefined;
+export async function getSite(store: SqlStore, id: string): Promise<Site | undefined> {
+  const row = await store.one<SiteRow>('SELECT * FROM sites WHERE id = $1', [id]);
   return row ? toSite(row) : undefined;
 }
 
-export function listSites(db: Db): Site[] {
-  return (db.prepare('SELECT * FROM sites ORDER BY id').all() as SiteRow[]).map(toSite);
+/** By id, compared by code point as SQLite sorts them, whatever a PostgreSQL server's collation. */
+export async function listSites(store: SqlStore): Promise<Site[]> {
+  return (await store.all<SiteRow>('SELECT * FROM sites')).sort((a, b) => byCodePoint(a.id, b.id)).map(toSite);
+}
+
+/** Marks a site deactivated (or active again): kept, since registrations refer to it. */
+export async function setSiteDeactivated(store: SqlStore, id: string, at: Date | null): Promise<void> {
+  await store.run('UPDATE sites SET deactivated_at = $1 WHERE id = $2', [at ? at.toISOString() : null, id]);
+}
+
+/** Writes the site's rule for secure badges, in the caller's transaction; the caller records the change. */
+export async function writeSiteRule(store: SqlStore, siteId: string, required: boolean): Promise<void> {
+  await store.run('UPDATE sites SET require_secure_badges = $1 WHERE id = $2', [required ? 1 : 0, siteId]);
+}
+
+/**
+ * The same read on the better-sqlite3 connection, for the checks still made inside synchronous
+ * transactions (declarations, terminals, the secure-badge rule set without a user): they move with them.
+ */
+export function getSiteSync(db: Db, id: string): Site | undefined {
+  const row = db.prepare('SELECT * FROM sites WHERE id = ?').get(id) as SiteRow | undefined;
+  return row ? toSite(row) : undefined;
 }

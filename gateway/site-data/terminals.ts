@@ -1,8 +1,9 @@
 import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import { parseTerminalId } from '../../shared/mqtt/topics.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { generateSecret, hashSecret } from './secrets.ts';
-import { getSite } from './sites.ts';
+import { getSiteSync } from './sites.ts';
 import { check, notFoundError, nowIso, problem, throwIfAny } from './input.ts';
 import { LANGUAGES, type Language } from '../../shared/mqtt/payloads.ts';
 
@@ -67,7 +68,7 @@ export interface TerminalSettings {
 }
 
 function checkSettings(db: Db, s: TerminalSettings, problems: FieldProblem[]): void {
-  if (s.siteId !== undefined && !getSite(db, s.siteId)) problems.push(problem('site', 'exists', `site ${s.siteId} does not exist`));
+  if (s.siteId !== undefined && !getSiteSync(db, s.siteId)) problems.push(problem('site', 'exists', `site ${s.siteId} does not exist`));
   if (s.debounceSeconds !== undefined && (!Number.isInteger(s.debounceSeconds) || s.debounceSeconds < 0 || s.debounceSeconds > 3600)) {
     problems.push(problem('debounce', 'range', 'must be a whole number of seconds from 0 to 3600'));
   }
@@ -159,9 +160,9 @@ export function listTerminals(db: Db): Terminal[] {
   return (db.prepare('SELECT * FROM terminals ORDER BY id').all() as TerminalRow[]).map(toTerminal);
 }
 
-/** What the broker needs to authenticate: the hash and whether the terminal may connect. */
-export function terminalCredentials(db: Db, id: string): { secretHash: string; disabled: boolean } | undefined {
-  const row = db.prepare('SELECT secret_hash, disabled FROM terminals WHERE id = ?').get(id) as { secret_hash: string; disabled: number } | undefined;
+/** What the broker needs to authenticate: the hash and whether the terminal may connect (through the storage port). */
+export async function terminalCredentials(store: SqlStore, id: string): Promise<{ secretHash: string; disabled: boolean } | undefined> {
+  const row = await store.one<{ secret_hash: string; disabled: number }>('SELECT secret_hash, disabled FROM terminals WHERE id = $1', [id]);
   return row ? { secretHash: row.secret_hash, disabled: row.disabled === 1 } : undefined;
 }
 

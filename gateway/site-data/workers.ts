@@ -4,7 +4,7 @@ import { parseWorkerNumber } from '../../shared/identifiers/national-number.ts';
 import { parseLimosaId } from '../../shared/identifiers/declaration.ts';
 import { CAPACITIES, type Capacity } from '../../shared/registration.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
-import { getCompany, parseCompanyNumber } from './companies.ts';
+import { getCompanySync, parseCompanyNumber } from './companies.ts';
 import { check, nowIso, problem, requireText, throwIfAny } from './input.ts';
 
 /**
@@ -49,7 +49,7 @@ export function checkWorker(db: Db, input: WorkerInput, problems: FieldProblem[]
   (input.employers ?? []).forEach((e, i) => {
     const c = parseCompanyNumber(e, `employer[${i}]`, problems);
     if (!c) return;
-    if (!getCompany(db, c.id)) problems.push(problem(`employer[${i}]`, 'exists', `company ${c.id} is not known: add it first with 'ciao admin company add'`));
+    if (!getCompanySync(db, c.id)) problems.push(problem(`employer[${i}]`, 'exists', `company ${c.id} is not known: add it first with 'ciao admin company add'`));
     else if (!employers.includes(c.id)) employers.push(c.id);
   });
   if ((input.employers ?? []).length === 0) problems.push(problem('employer', 'required', 'at least one employer is required'));

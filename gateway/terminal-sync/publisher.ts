@@ -36,13 +36,13 @@ export class SitePublisher {
   /** A check is running: the poll skips its turn rather than overlap it (a read on PostgreSQL takes time). */
   private checking: Promise<void> | undefined;
 
-  /** `store`: the site-data version is read through the storage port; the rest still on `db` (docs/cluster.md). */
+  /** `store`: the site-data version and the sites are read through the storage port; the rest still on `db` (docs/cluster.md). */
   constructor(
     private readonly db: Db,
     private readonly store: SqlStore,
     private readonly sink: RetainedSink,
     private readonly logger: Logger,
-    private readonly opts: { pollMs: number; maxClockSkewMs: number; maxShiftHours?: number; onChange?: () => void; now?: () => Date; shifts?: ShiftNotifier },
+    private readonly opts: { pollMs: number; maxClockSkewMs: number; maxShiftHours?: number; onChange?: () => void | Promise<void>; now?: () => Date; shifts?: ShiftNotifier },
   ) {}
 
   /** Publishes once, then polls. */
@@ -82,7 +82,8 @@ export class SitePublisher {
       await this.publishAll();
       this.version = v;
       if (changed) {
-        this.opts.onChange?.();
+        // Awaited: terminals no longer allowed are put out before the listeners are told, as before.
+        await this.opts.onChange?.();
         for (const l of this.siteDataListeners) l();
       }
       this.day = day;
@@ -98,7 +99,7 @@ export class SitePublisher {
     const rosters = new Map<string, SiteRoster>();
     let count = 0;
     for (const t of listTerminals(this.db)) {
-      const config = terminalConfigFor(this.db, t.id, { maxClockSkewMs: this.opts.maxClockSkewMs, maxShiftHours: this.opts.maxShiftHours, now });
+      const config = await terminalConfigFor(this.store, this.db, t.id, { maxClockSkewMs: this.opts.maxClockSkewMs, maxShiftHours: this.opts.maxShiftHours, now });
       if (!config) {
         this.opts.shifts?.dropTerminal(t.id);
         continue;
@@ -121,7 +122,7 @@ export class SitePublisher {
   async publishRoster(terminalId: string): Promise<void> {
     try {
       if (this.opts.shifts && !this.opts.shifts.rosterStale(terminalId)) return;
-      const config = terminalConfigFor(this.db, terminalId, { maxClockSkewMs: this.opts.maxClockSkewMs });
+      const config = await terminalConfigFor(this.store, this.db, terminalId, { maxClockSkewMs: this.opts.maxClockSkewMs });
       if (!config) return;
       this.publishRosterOf(terminalId, await this.siteRoster(config.site.id, this.opts.now?.() ?? new Date()));
     } catch (err) {

@@ -1,4 +1,5 @@
 import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import { API_VERSION, type Roster, type ShiftState, type TerminalConfig } from '../../shared/mqtt/payloads.ts';
 import { localDate, toOffsetIso } from '../../shared/time.ts';
 import { getTerminal } from '../site-data/terminals.ts';
@@ -10,11 +11,12 @@ import { updateOfferFor } from '../fleet/releases.ts';
  * What a terminal is told: its config (site, language, debounce, buttons, server time, the release it is
  * offered) and its roster
  * (badges allowed on its site today, with the employer choices to offer). Never a NISS.
+ * The site is read through the storage port (`store`); the terminal and its release offer still on `db`.
  */
-export function terminalConfigFor(db: Db, terminalId: string, opts: { maxClockSkewMs: number; maxShiftHours?: number; now?: Date }): TerminalConfig | undefined {
+export async function terminalConfigFor(store: SqlStore, db: Db, terminalId: string, opts: { maxClockSkewMs: number; maxShiftHours?: number; now?: Date }): Promise<TerminalConfig | undefined> {
   const t = getTerminal(db, terminalId);
   if (!t || !t.siteId) return undefined;
-  const site = getSite(db, t.siteId);
+  const site = await getSite(store, t.siteId);
   if (!site) return undefined;
   return {
     v: API_VERSION,

@@ -66,12 +66,18 @@ export async function seedNationalMorning(db: Db, o: NationalMorningWorldOptions
   const shared = { secret: generateSecret(), hash: '' };
   shared.hash = hashSecret(shared.secret);
   const terminals: TerminalCredentials[] = [];
+  const { SqliteStore } = await import('../../gateway/store/sqlite-store.ts');
+  const companies = Array.from({ length: companyCount }, (_, c) => makeEnterpriseNumber(`0${String(5_000_000 + c).padStart(7, '0')}`));
+  // The companies and sites through the storage port, in a transaction of their own; the rest is still synchronous.
+  await SqliteStore.of(db).transaction(async (tx) => {
+    for (const [c, number] of companies.entries()) await upsertCompany(tx, { number, name: `Cleaning ${c + 1}` });
+    for (let s = 0; s < siteCount; s++) {
+      await upsertSite(tx, { id: `nm-site-${s + 1}`, name: `Site ${s + 1}`, language: s % 3 === 0 ? 'nl' : 'fr', postCode: String(1000 + (s % 8000)), municipality: 'Bruxelles', street: 'Rue du Travail', houseNumber: String(1 + (s % 200)) });
+    }
+  });
   db.transaction(() => {
-    const companies = Array.from({ length: companyCount }, (_, c) => makeEnterpriseNumber(`0${String(5_000_000 + c).padStart(7, '0')}`));
-    companies.forEach((number, c) => upsertCompany(db, { number, name: `Cleaning ${c + 1}` }));
     for (let s = 0; s < siteCount; s++) {
       const id = `nm-site-${s + 1}`;
-      upsertSite(db, { id, name: `Site ${s + 1}`, language: s % 3 === 0 ? 'nl' : 'fr', postCode: String(1000 + (s % 8000)), municipality: 'Bruxelles', street: 'Rue du Travail', houseNumber: String(1 + (s % 200)) });
       upsertDeclaration(db, { number: declarationNumber(s), siteId: id, validFrom: '2020-01-01', companies: [companies[Math.floor(s / sitesPerCompany)]!] });
     }
     for (let w = 0; w < o.workers; w++) {

@@ -1,4 +1,5 @@
 import type { Db } from '../../shared/sqlite.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { upsertCompany } from '../../gateway/site-data/companies.ts';
 import { upsertSite, listSites } from '../../gateway/site-data/sites.ts';
 import { upsertDeclaration } from '../../gateway/site-data/declarations.ts';
@@ -31,8 +32,8 @@ const companyNumber = (key: string) => {
 };
 
 /** True when the database already holds the demo world (a second `ciao demo` reuses it). */
-export function hasDemoWorld(db: Db): boolean {
-  return listSites(db).some((s) => s.id === DEMO_SITES[0]!.key);
+export async function hasDemoWorld(db: Db): Promise<boolean> {
+  return (await listSites(SqliteStore.of(db))).some((s) => s.id === DEMO_SITES[0]!.key);
 }
 
 /**
@@ -40,10 +41,11 @@ export function hasDemoWorld(db: Db): boolean {
  * declarations dated around `today` (the contract takeover happens on `today`). Returns each terminal's
  * secret; an existing terminal gets a new secret, since the old one was only ever shown once.
  */
-export function seedDemoWorld(db: Db, today: string, variation: SeedVariation = {}): Record<string, string> {
-  for (const c of DEMO_COMPANIES) upsertCompany(db, { number: c.number, name: c.name });
+export async function seedDemoWorld(db: Db, today: string, variation: SeedVariation = {}): Promise<Record<string, string>> {
+  const store = SqliteStore.of(db);
+  for (const c of DEMO_COMPANIES) await upsertCompany(store, { number: c.number, name: c.name });
   for (const s of DEMO_SITES) {
-    upsertSite(db, {
+    await upsertSite(store, {
       id: s.key,
       name: s.name,
       language: s.language,

@@ -112,9 +112,9 @@ const brokenBadge: fc.Arbitrary<BadgeRow> = fc.tuple(validBadge, fc.integer({ mi
 
 describe('abuse: CSV imports', () => {
   let db: Db;
-  beforeAll(() => {
+  beforeAll(async () => {
     db = openGatewayDatabase(':memory:');
-    seedTestWorld(db);
+    await seedTestWorld(db);
   });
   afterAll(() => db?.close());
 

@@ -17,9 +17,9 @@ const { decodeStatus, decodeTap } = await import('../../shared/mqtt/payloads.ts'
 const { checkPeriod } = await import('../../gateway/records/export.ts');
 
 describe('abuse regressions', () => {
-  it('a generated worker id that is already taken is drawn again (a valid CSV row was lost to UNIQUE workers.id)', () => {
+  it('a generated worker id that is already taken is drawn again (a valid CSV row was lost to UNIQUE workers.id)', async () => {
     const db = openGatewayDatabase(':memory:');
-    seedTestWorld(db);
+    await seedTestWorld(db);
     const a = makeWorkerNumber({ year: 1980, month: 1, day: 2 }, 11);
     const b = makeWorkerNumber({ year: 1981, month: 3, day: 4 }, 12);
     uuids.queue.push('0badc0de-0000-4000-8000-000000000001', '0badc0de-0000-4000-8000-000000000002', 'feedf00d-0000-4000-8000-000000000003');

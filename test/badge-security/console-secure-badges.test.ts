@@ -98,7 +98,7 @@ function heldUnknownTap(badge: string, sun: boolean): string {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ciao-console-secure-'));
   db = openGatewayDatabase(join(dir, 'gateway.db'));
-  seedTestWorld(db);
+  await seedTestWorld(db);
   addTerminal(db, { id: 'desk-door', siteId: SITE });
   ring = createKeyFile(join(dir, 'badge-keys.json'));
   // A listener where pcscd's socket would be: the gateway asks it before it loads nfc-pcsc.

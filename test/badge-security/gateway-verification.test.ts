@@ -66,10 +66,10 @@ interface Harness {
   records: RecordsService;
 }
 
-async function start(dir: string, keyFile: string, seed: (db: Db) => void): Promise<Omit<Harness, 'ring'>> {
+async function start(dir: string, keyFile: string, seed: (db: Db) => void | Promise<void>): Promise<Omit<Harness, 'ring'>> {
   const dbPath = join(dir, 'gateway.db');
   const db = openGatewayDatabase(dbPath);
-  seed(db);
+  await seed(db);
   const logger = createLogger('gateway', { level: 'warn' }, pino.destination({ dest: join(dir, 'gateway.log'), sync: true }));
   const gateway = await startGateway(
     { database: dbPath, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, terminals: { siteDataPollMs: 100 }, badgeSecurity: { keyFile } },
@@ -115,8 +115,8 @@ describe('a gateway verifying secure badges', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ciao-secure-gw-'));
     const keyFile = join(dir, 'badge-keys.json');
     const ring = createKeyFile(keyFile);
-    const started = await start(dir, keyFile, (db) => {
-      seedTestWorld(db);
+    const started = await start(dir, keyFile, async (db) => {
+      await seedTestWorld(db);
       for (const uid of [ANA, BEA]) saveSecureBadge(db, { uid, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
     });
     h = { ...started, ring };
@@ -247,8 +247,8 @@ describe('key versions at the gateway', () => {
     const keyFile = join(dir, 'badge-keys.json');
     createKeyFile(keyFile);
     const ring = addKeyVersion(keyFile);
-    const started = await start(dir, keyFile, (db) => {
-      seedTestWorld(db);
+    const started = await start(dir, keyFile, async (db) => {
+      await seedTestWorld(db);
       saveSecureBadge(db, { uid: ANA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
       saveSecureBadge(db, { uid: BEA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 2 });
     });
@@ -300,7 +300,7 @@ describe('the read counter and its tap, in one transaction', () => {
   async function world() {
     const dir = mkdtempSync(join(tmpdir(), 'ciao-secure-tx-'));
     const db = openGatewayDatabase(join(dir, 'gateway.db'));
-    seedTestWorld(db);
+    await seedTestWorld(db);
     addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main });
     const ring = createKeyFile(join(dir, 'keys.json'));
     saveSecureBadge(db, { uid: ANA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });

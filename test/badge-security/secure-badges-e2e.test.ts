@@ -67,8 +67,8 @@ describe.skipIf(skip)('secure badges through pcscd, a terminal, the gateway and 
     gw = await startTestGateway({
       dir,
       child: true,
-      seed: (db) => {
-        seedTestWorld(db);
+      seed: async (db) => {
+        await seedTestWorld(db);
         // Every badge of this test has the same UID: no debounce, each presentation is a tap.
         secret = addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main, debounceSeconds: 0 }).secret;
       },

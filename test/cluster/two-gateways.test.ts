@@ -55,7 +55,7 @@ describe('two gateway processes on one SQLite file', () => {
     const secrets: Record<string, string> = {};
     {
       const db = openGatewayDatabase(dbPath);
-      seedDemoWorld(db, today);
+      await seedDemoWorld(db, today);
       for (let i = 1; i <= TERMINALS; i++) {
         const id = `pair-${i}`;
         secrets[id] = addTerminal(db, { id, siteId: 'site-a', debounceSeconds: 0, armSeconds: 5 }).secret;

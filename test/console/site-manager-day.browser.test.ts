@@ -95,9 +95,9 @@ describe.skipIf(!haveChromium)('a site manager\'s first day in the console', () 
     const badgeKeys = join(dir, 'badge-keys.json');
     createKeyFile(badgeKeys);
     gw = await startTestGateway({
-      seed: (db) => {
+      seed: async (db) => {
         // The operator onboards the company and its people (ciao admin company add / user add).
-        upsertCompany(db, { number: OWN, name: 'Net & Clean' });
+        await upsertCompany(SqliteStore.of(db), { number: OWN, name: 'Net & Clean' });
       },
       config: {
         mqtt: { host: '127.0.0.1', port: 0, tls: { port: 0, cert: certs.cert, key: certs.key, ca: certs.ca } },

@@ -38,7 +38,7 @@ describe.each(['inline', 'thread'] as const)('commit queue (%s writer)', (kind) 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ciao-cq-'));
     db = openGatewayDatabase(join(dir, 'gw.db'));
-    seedTestWorld(db);
+    await seedTestWorld(db);
     addTerminal(db, { id: 'cq-1', siteId: TEST_SEED.sites.main });
     // The forwarder's tables, as the forwarder creates them at its start.
     migrate(db, 'forward', FORWARD_MIGRATIONS);

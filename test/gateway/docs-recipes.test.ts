@@ -8,6 +8,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import { makeTestCertificates } from './helpers/tls.ts';
 import { certificatesOf } from '../../gateway/fleet/certificates.ts';
 import { upsertCompany } from '../../gateway/site-data/companies.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { upsertSite } from '../../gateway/site-data/sites.ts';
 import { upsertDeclaration } from '../../gateway/site-data/declarations.ts';
 import { upsertWorker } from '../../gateway/site-data/workers.ts';
@@ -28,10 +29,10 @@ if (!haveMosquitto && process.env.CI === 'true') throw new Error('mosquitto-clie
 if (!haveMosquitto) console.warn('SKIPPING the docs recipe test: mosquitto-clients is not installed');
 
 /** The world the recipes assume: a site `site-a` and a worker whose badge is 04A1B2C3D4E5F6. */
-function seedSiteA(db: Db): void {
+async function seedSiteA(db: Db): Promise<void> {
   const company = makeEnterpriseNumber('04030192');
-  upsertCompany(db, { number: company, name: 'Net & Clean' });
-  upsertSite(db, { id: 'site-a', name: 'Résidence Les Tilleuls', language: 'fr', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' });
+  await upsertCompany(SqliteStore.of(db), { number: company, name: 'Net & Clean' });
+  await upsertSite(SqliteStore.of(db), { id: 'site-a', name: 'Résidence Les Tilleuls', language: 'fr', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' });
   upsertDeclaration(db, { number: '1Y102M7NZF7PZ', siteId: 'site-a', validFrom: '2020-01-01', companies: [company] });
   upsertWorker(db, { id: 'w-ana', niss: makeWorkerNumber({ year: 1985, month: 7, day: 30 }, 33), name: 'Ana Peeters', capacity: 'employee', employers: [company] });
   upsertBadge(db, { uid: '04A1B2C3D4E5F6', worker: 'w-ana', validFrom: '2020-01-01' });

@@ -7,6 +7,7 @@ import { topicFor } from '../../shared/mqtt/topics.ts';
 import { rosterSchema, terminalConfigSchema, type Roster, type TerminalConfig } from '../../shared/mqtt/payloads.ts';
 import { upsertBadge } from '../../gateway/site-data/badges.ts';
 import { upsertSite } from '../../gateway/site-data/sites.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { updateTerminal } from '../../gateway/site-data/terminals.ts';
 import { upsertDeclaration } from '../../gateway/site-data/declarations.ts';
 import { makeWorkerNumber } from '../../shared/identifiers/make.ts';
@@ -91,7 +92,7 @@ describe('enrichment of stored taps', () => {
 
   it('uses the declaration valid on the day of the tap (a contract taken over)', async () => {
     const db = gw.db();
-    upsertSite(db, { id: 'site-takeover', name: 'Meir', language: 'nl', latitude: 51.2, longitude: 4.4 });
+    await upsertSite(SqliteStore.of(db), { id: 'site-takeover', name: 'Meir', language: 'nl', latitude: 51.2, longitude: 4.4 });
     upsertDeclaration(db, { number: '7KQ2W9XH4MB3C', siteId: 'site-takeover', validFrom: '2025-01-01', validTo: '2025-12-31', companies: [gw.seed.companies.shine] });
     upsertDeclaration(db, { number: '3PZ8D5RT6JW2A', siteId: 'site-takeover', validFrom: '2026-01-01', companies: [gw.seed.companies.clean] });
     const t2 = gw.addTerminal('enrich-takeover', 'site-takeover');

@@ -19,10 +19,10 @@ let db: Db;
 let other: Db;
 let writer: BatchWriter;
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ciao-memo-'));
   db = openGatewayDatabase(join(dir, 'gw.db'));
-  seedTestWorld(db);
+  await seedTestWorld(db);
   addTerminal(db, { id: 'front', siteId: TEST_SEED.sites.main });
   writer = new BatchWriter(db);
   // `ciao admin`, or the console: another connection to the same file.

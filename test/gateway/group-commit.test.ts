@@ -38,7 +38,7 @@ describe.each(['inline', 'thread'] as const)('group commit (%s writer)', (kind) 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ciao-gc-'));
     db = openGatewayDatabase(join(dir, 'gw.db'));
-    seedTestWorld(db);
+    await seedTestWorld(db);
     addTerminal(db, { id: 'gc-1', siteId: TEST_SEED.sites.main });
     committed = [];
     failures = [];
@@ -110,7 +110,7 @@ describe('thread writer', () => {
   it('replaces a writer thread that died, and taps go on being committed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ciao-gc-'));
     const db = openGatewayDatabase(join(dir, 'gw.db'));
-    seedTestWorld(db);
+    await seedTestWorld(db);
     addTerminal(db, { id: 'gc-1', siteId: TEST_SEED.sites.main });
     const restarts: string[] = [];
     const threads: Worker[] = [];
@@ -152,7 +152,7 @@ describe('health while commits fail', () => {
   it('stays degraded while tap batches fail, even when a small status commit gets through', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ciao-health-'));
     const db = openGatewayDatabase(join(dir, 'gw.db'));
-    seedTestWorld(db);
+    await seedTestWorld(db);
     addTerminal(db, { id: 'gc-1', siteId: TEST_SEED.sites.main });
     // A disk that is nearly full: a status row still fits, a batch of taps does not.
     const real = new InlineWriter(db);
@@ -208,7 +208,7 @@ describe('WAL checkpoints of the thread writer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ciao-ckpt-'));
     const path = join(dir, 'gw.db');
     const db = openGatewayDatabase(path);
-    seedTestWorld(db);
+    await seedTestWorld(db);
     addTerminal(db, { id: 'gc-1', siteId: TEST_SEED.sites.main });
     db.pragma('wal_checkpoint(TRUNCATE)');
     const before = statSync(path).size;

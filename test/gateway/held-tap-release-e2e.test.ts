@@ -49,7 +49,7 @@ beforeAll(async () => {
   writeFileSync(keyFile, keys.privateKeyPem, { mode: 0o600 });
   const dbPath = join(tmp.dir, 'gateway.db');
   const db = openGatewayDatabase(dbPath);
-  seedTestWorld(db);
+  await seedTestWorld(db);
   const { secret } = addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main });
   token = (await addUser(SqliteStore.of(db), { name: 'Marie Dupont', role: 'site-manager', sites: [TEST_SEED.sites.main] })).token;
   db.close();

@@ -60,10 +60,10 @@ function ingest(t: Partial<Tap> & { at: string; terminal?: string; sun?: TapSun 
 const registrationOf = (tapId: string) => db.prepare('SELECT type, at, employer_id, declaration, worker_id, capacity FROM registrations WHERE tap_id = ?').get(tapId) as Record<string, string> | undefined;
 const tapStatus = (tapId: string) => db.prepare('SELECT enrichment FROM taps WHERE tap_id = ?').pluck().get(tapId);
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ciao-release-'));
   db = openGatewayDatabase(join(dir, 'gw.db'));
-  seedTestWorld(db);
+  await seedTestWorld(db);
   addTerminal(db, { id: 'a-front', siteId: TEST_SEED.sites.main });
   addTerminal(db, { id: 'b-lobby', siteId: TEST_SEED.sites.bare });
   writer = new BatchWriter(db);
@@ -182,8 +182,8 @@ describe('agency workers (FAQ 26)', () => {
   it('a placement with a company on the chain sends the held tap under the agency\'s number, and the roster offers the agency', async () => {
     const agency = makeEnterpriseNumber('06660012');
     const other = makeEnterpriseNumber('07770013');
-    upsertCompany(db, { number: agency, name: 'Interim Plus' });
-    upsertCompany(db, { number: other, name: 'Autre Interim' });
+    await upsertCompany(SqliteStore.of(db), { number: agency, name: 'Interim Plus' });
+    await upsertCompany(SqliteStore.of(db), { number: other, name: 'Autre Interim' });
     // Two agencies, neither on the chain: the tap cannot say under which to register.
     upsertWorker(db, { id: 'w-temp', niss: TEMP_NISS, name: 'Tom Temp', capacity: 'agency-worker', employers: [agency, other] });
     upsertBadge(db, { uid: 'AA0000A7', worker: 'w-temp', validFrom: '2026-03-01' });
@@ -200,7 +200,7 @@ describe('agency workers (FAQ 26)', () => {
 
   it('a placed worker whose only employer is the agency appears in the roster (known, not a red "unknown badge")', async () => {
     const agency = makeEnterpriseNumber('06660012');
-    upsertCompany(db, { number: agency, name: 'Interim Plus' });
+    await upsertCompany(SqliteStore.of(db), { number: agency, name: 'Interim Plus' });
     upsertWorker(db, { id: 'w-temp', niss: TEMP_NISS, name: 'Tom Temp', capacity: 'agency-worker', employers: [agency] });
     upsertBadge(db, { uid: 'AA0000A7', worker: 'w-temp', validFrom: '2026-03-01' });
     const { rosterFor } = await import('../../gateway/terminal-sync/terminal-view.ts');

@@ -97,12 +97,12 @@ describe('one row per tap', () => {
     }
   });
 
-  it('numbers the registrations ingest adds after the conversion after the last one', () => {
+  it('numbers the registrations ingest adds after the conversion after the last one', async () => {
     const path = join(dir, 'gateway.db');
     databaseBeforeOneRowPerTap(path);
     const db = openGatewayDatabase(path);
     try {
-      seedTestWorld(db);
+      await seedTestWorld(db);
       addTerminal(db, { id: 'front', siteId: TEST_SEED.sites.main });
       const id = randomUUID();
       const receivedMs = Date.parse('2026-03-03T07:00:01.000+01:00');

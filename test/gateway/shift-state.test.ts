@@ -27,10 +27,10 @@ let dir: string;
 let db: Db;
 let writer: BatchWriter;
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ciao-shift-'));
   db = openGatewayDatabase(join(dir, 'gw.db'));
-  seedTestWorld(db);
+  await seedTestWorld(db);
   // The second site gets a declaration with the same employer: a worker may work on both the same day (FAQ 28).
   upsertDeclaration(db, { number: '2AB34CD56EF78', siteId: SITE_B, validFrom: '2020-01-01', companies: [TEST_SEED.companies.clean] });
   addTerminal(db, { id: 'a-front', siteId: SITE_A });

@@ -65,8 +65,8 @@ async function tap(l: Listener, badge: string, direction: 'IN' | 'OUT', at: stri
 function setup(clock?: VirtualClock) {
   return async () => {
     gw = await startTestGateway({
-      seed: (db) => {
-        seedTestWorld(db);
+      seed: async (db) => {
+        await seedTestWorld(db);
         // Ana works for Net & Clean, which is on the chains of both sites: both rosters hold her badge.
         upsertDeclaration(db, { number: '2AB34CD56EF78', siteId: TEST_SEED.sites.bare, validFrom: '2020-01-01', companies: [TEST_SEED.companies.clean] });
       },

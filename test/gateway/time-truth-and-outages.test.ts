@@ -45,7 +45,7 @@ async function start(): Promise<RunningGateway> {
 async function setup(): Promise<{ gw: RunningGateway; terminal: MqttClient; acks: AckCollector }> {
   dir = mkdtempSync(join(tmpdir(), 'ciao-time-'));
   const db = openGatewayDatabase(join(dir, 'gateway.db'));
-  seedTestWorld(db);
+  await seedTestWorld(db);
   secret = addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main }).secret;
   db.close();
   const gw = await start();

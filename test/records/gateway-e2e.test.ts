@@ -40,7 +40,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ciao-siteman-e2e-'));
   const dbPath = join(dir, 'gateway.db');
   const db = openGatewayDatabase(dbPath);
-  seedTestWorld(db);
+  await seedTestWorld(db);
   const { secret } = addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main });
   token = (await addUser(SqliteStore.of(db), { name: 'Manager', role: 'manager', sites: [TEST_SEED.sites.main] })).token;
   db.close();

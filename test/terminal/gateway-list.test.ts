@@ -53,7 +53,7 @@ describe('a terminal whose first gateway is down', () => {
     let secret = '';
     {
       const db = openGatewayDatabase(join(dir, 'gateway.db'));
-      seedTestWorld(db);
+      await seedTestWorld(db);
       secret = addTerminal(db, { id, siteId: TEST_SEED.sites.main, debounceSeconds: 0 }).secret;
       db.close();
     }

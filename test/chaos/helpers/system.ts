@@ -344,7 +344,7 @@ export class ChaosSystem {
     const secrets: Record<string, string> = {};
     {
       const db = openGatewayDatabase(this.gatewayDbPath);
-      seedDemoWorld(db, today);
+      await seedDemoWorld(db, today);
       for (let i = 1; i <= n; i++) {
         const id = `chaos-${String(i).padStart(2, '0')}`;
         secrets[id] = addTerminal(db, { id, siteId: 'site-a', debounceSeconds: 0, armSeconds: 5 }).secret;

@@ -1,4 +1,5 @@
 import type { Db } from '../../../shared/sqlite.ts';
+import { SqliteStore } from '../../../gateway/store/sqlite-store.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../../shared/identifiers/make.ts';
 import { upsertCompany } from '../../../gateway/site-data/companies.ts';
 import { upsertSite } from '../../../gateway/site-data/sites.ts';
@@ -29,13 +30,15 @@ export const TEST_SEED = {
 
 export type TestSeed = typeof TEST_SEED;
 
-export function seedTestWorld(db: Db): TestSeed {
+/** Asynchronous, as the site data moves onto the storage port (docs/cluster.md "The storage port"). */
+export async function seedTestWorld(db: Db): Promise<TestSeed> {
   const s = TEST_SEED;
-  upsertCompany(db, { number: s.companies.clean, name: 'Net & Clean' });
-  upsertCompany(db, { number: s.companies.shine, name: 'Shine' });
-  upsertCompany(db, { number: s.companies.foreign, name: 'Propreté du Nord' });
-  upsertSite(db, { id: s.sites.main, name: 'Tour A', language: 'fr', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' });
-  upsertSite(db, { id: s.sites.bare, name: 'Kantoor', language: 'nl', latitude: 51.2182, longitude: 4.4086 });
+  const store = SqliteStore.of(db);
+  await upsertCompany(store, { number: s.companies.clean, name: 'Net & Clean' });
+  await upsertCompany(store, { number: s.companies.shine, name: 'Shine' });
+  await upsertCompany(store, { number: s.companies.foreign, name: 'Propreté du Nord' });
+  await upsertSite(store, { id: s.sites.main, name: 'Tour A', language: 'fr', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' });
+  await upsertSite(store, { id: s.sites.bare, name: 'Kantoor', language: 'nl', latitude: 51.2182, longitude: 4.4086 });
   upsertDeclaration(db, { number: s.declaration, siteId: s.sites.main, validFrom: '2020-01-01', companies: [s.companies.clean, s.companies.shine] });
   upsertWorker(db, { id: 'w-solo', niss: s.workers.solo.niss, name: s.workers.solo.name, capacity: 'employee', employers: [s.companies.clean] });
   upsertWorker(db, { id: 'w-duo', niss: s.workers.duo.niss, name: s.workers.duo.name, capacity: 'employee', employers: [s.companies.clean, s.companies.shine] });

@@ -20,7 +20,7 @@ import type { Clock } from '../../../shared/clock.ts';
  */
 export interface StartTestGatewayOptions {
   /** Seed the test world (default true), or a function that seeds what the test needs. */
-  seed?: boolean | ((db: Db) => void);
+  seed?: boolean | ((db: Db) => void | Promise<void>);
   /** Config overrides (merged over the defaults). */
   config?: Partial<GatewayConfigInput>;
   child?: boolean;
@@ -81,8 +81,8 @@ export async function startTestGateway(opts: StartTestGatewayOptions = {}): Prom
   let ownDb: Db | undefined;
   const db = () => (ownDb ??= openGatewayDatabase(dbPath));
   if (opts.seed !== false) {
-    if (typeof opts.seed === 'function') opts.seed(db());
-    else seedTestWorld(db());
+    if (typeof opts.seed === 'function') await opts.seed(db());
+    else await seedTestWorld(db());
   }
 
   const t: TestGateway = {

@@ -10,8 +10,9 @@ export type { Answer, ValidityUpdate } from './forward-writes.ts';
 
 /**
  * The forwarder's reads and writes on the gateway database. Every read is bounded by a LIMIT, so memory
- * does not grow with the backlog, and goes through the storage port (SQL both databases take); every state change is handed to the ForwardWriter (forward-writes.ts),
- * which commits it in one transaction and resolves once it is durable.
+ * does not grow with the backlog, and goes through the storage port (SQL both databases take); every state
+ * change is handed to the ForwardWriter (forward-writes.ts), which commits it in one transaction and resolves
+ * once it is durable.
  */
 export interface BatchRow extends RegistrationRow {
   client_reference: string;

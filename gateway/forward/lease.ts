@@ -36,8 +36,9 @@ export interface ForwarderLease {
   /** Who holds it, as the store says now (undefined: nobody). */
   holder(): Promise<LeaseHolder | undefined>;
   /**
-   * Throws LeaseLostError unless this process still holds the lease. The forwarder calls it inside the
-   * transaction that marks a batch in flight: a process that lost the lease can no longer send anything.
+   * Rejects with LeaseLostError unless this process still holds the lease. The forwarder asks it before it
+   * marks a batch in flight (a lease kept in the database is read again inside the transaction that marks
+   * it): a process that lost the lease can no longer send anything.
    */
   assertHeld(): Promise<void>;
   /** Releases (if held) and frees what the adapter holds (its PostgreSQL connection). */

@@ -22,6 +22,7 @@ import { openGatewayDatabase } from '../gateway/store/database.ts';
 import { RegistrationRows } from '../gateway/store/registration-rows.ts';
 import { cpuSecondsOf, startEmulatorProcess } from './lib/emulator.ts';
 import { forwardingProgress, forwardingSummary, startForwarder, type LockHoldSummary } from '../gateway/forward/index.ts';
+import { SqliteStore } from '../gateway/store/sqlite-store.ts';
 
 export interface BacklogDrainResult {
   name: 'backlog-drain';
@@ -107,13 +108,14 @@ export async function runBacklogDrain(opts: { count: number; batchSize?: number;
     let loadSum = 0;
     let loadSamples = 0;
     const onss = { baseUrl: emulator.url, clientId: emulator.clientId, privateKey: emulator.privateKeyFile };
+    const store = SqliteStore.of(db);
     const fwd = await startForwarder({
-      db, logger,
+      store, logger,
       config: { ...onss, batchSize, validityPollIntervalMs: 0, idlePollMs: 20, ...(opts.maxBatchesInFlight ? { maxBatchesInFlight: opts.maxBatchesInFlight } : {}) },
     });
     let lastLog = Date.now();
     for (;;) {
-      const p = forwardingProgress(db);
+      const p = await forwardingProgress(store);
       if (p.lastPicked >= opts.count && p.inFlight + p.retry === 0) break;
       loadSum += loadavg()[0]!;
       loadSamples++;
@@ -141,13 +143,14 @@ export async function runBacklogDrain(opts: { count: number; batchSize?: number;
       await new Promise((r) => setTimeout(r, 500));
     }
     const emulatorWaitSeconds = (Date.now() - waitStarted) / 1000;
-    const toSettle = forwardingSummary(db).pendingValidity;
+    const toSettle = (await forwardingSummary(store)).pendingValidity;
     log(`settling the validity of ${toSettle} registrations`);
     const validityStarted = process.hrtime.bigint();
-    const checker = await startForwarder({ db, logger, config: { ...onss, validityPollIntervalMs: 1000, idlePollMs: 1000 } });
-    while (forwardingProgress(db).pendingValidity > 0) await new Promise((r) => setTimeout(r, 100));
+    const checker = await startForwarder({ store, logger, config: { ...onss, validityPollIntervalMs: 1000, idlePollMs: 1000 } });
+    while ((await forwardingProgress(store)).pendingValidity > 0) await new Promise((r) => setTimeout(r, 100));
     const validitySeconds = Number(process.hrtime.bigint() - validityStarted) / 1e9;
     await checker.stop();
+    await store.close();
     db.close();
     const emulatorDb = emulator.dbPath;
     await emulator.stop();

@@ -1,4 +1,6 @@
-import { migrate, type Db } from '../../shared/sqlite.ts';
+import { migrate } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 import type { RegistrationRow } from '../store/registrations-schema.ts';
 import { FORWARD_MIGRATIONS, PENDING_VALIDITY } from './schema.ts';
 import { FENCED_OUT, type Answer, type ForwardWriter, type ValidityUpdate } from './forward-writes.ts';
@@ -8,8 +10,9 @@ export type { Answer, ValidityUpdate } from './forward-writes.ts';
 
 /**
  * The forwarder's reads and writes on the gateway database. Every read is bounded by a LIMIT, so memory
- * does not grow with the backlog; every state change is handed to the ForwardWriter (forward-writes.ts),
- * which commits it in one transaction and resolves once it is durable.
+ * does not grow with the backlog, and goes through the storage port (SQL both databases take); every state
+ * change is handed to the ForwardWriter (forward-writes.ts), which commits it in one transaction and resolves
+ * once it is durable.
  */
 export interface BatchRow extends RegistrationRow {
   client_reference: string;
@@ -29,45 +32,49 @@ export interface InFlightRow {
 /** Rows per validity transaction: a round of thousands is written as several short ones. */
 const VALIDITY_ROWS_PER_WRITE = 500;
 
-export class ForwardStore {
-  private readonly selectRetry;
-  private readonly selectNew;
-  private readonly selectInFlight;
-  private readonly selectPendingValidity;
+const SELECT_RETRY = `SELECT r.*, f.client_reference FROM forward_state f JOIN registrations r ON r.seq = f.seq
+  WHERE f.state = 'retry' ORDER BY f.seq LIMIT $1`;
+const SELECT_NEW = 'SELECT * FROM registrations WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM forward_state) ORDER BY seq LIMIT $1';
+const SELECT_IN_FLIGHT = `SELECT f.seq, f.client_reference, f.last_sent_at, r.received_at, r.at_utc FROM forward_state f JOIN registrations r ON r.seq = f.seq
+  WHERE f.state = 'in_flight' ORDER BY f.seq LIMIT $1`;
+const SELECT_PENDING_VALIDITY = `SELECT f.seq, f.onss_id, r.at_utc FROM forward_state f JOIN registrations r ON r.seq = f.seq
+  WHERE f.state = 'created' AND f.validity = '${PENDING_VALIDITY}' AND (f.validity_checked_at IS NULL OR f.validity_checked_at <= $1)
+  ORDER BY f.validity_checked_at, f.seq LIMIT $2`;
 
+/**
+ * The forwarder's tables on a SQLite file are made by the forwarder at its first start (a gateway that never
+ * forwards does not have them); PostgreSQL's schema has them from the start (gateway/store/postgres/).
+ */
+export function ensureForwardTables(store: SqlStore): void {
+  if (store instanceof SqliteStore) migrate(store.db, 'forward', FORWARD_MIGRATIONS);
+}
+
+export class ForwardStore {
   /**
-   * `fence`, when this forwarder runs under a lease, is checked before a batch is marked in flight, and, for a
-   * lease kept in this database, again inside the transaction that marks it: a process that no longer holds
-   * the lease neither marks nor sends the batch.
+   * Reads through `store` (the storage port). `fence`, when this forwarder runs under a lease, is checked
+   * before a batch is marked in flight, and, for a lease kept in this database, again inside the transaction
+   * that marks it: a process that no longer holds the lease neither marks nor sends the batch.
    */
-  constructor(readonly db: Db, private readonly writer: ForwardWriter, private readonly referenceFor: (tapId: string) => string, private readonly fence?: ForwarderFence) {
-    migrate(db, 'forward', FORWARD_MIGRATIONS);
-    this.selectRetry = db.prepare(`SELECT r.*, f.client_reference FROM forward_state f JOIN registrations r ON r.seq = f.seq
-      WHERE f.state = 'retry' ORDER BY f.seq LIMIT ?`);
-    this.selectNew = db.prepare(`SELECT * FROM registrations WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM forward_state) ORDER BY seq LIMIT ?`);
-    this.selectInFlight = db.prepare(`SELECT f.seq, f.client_reference, f.last_sent_at, r.received_at, r.at_utc FROM forward_state f JOIN registrations r ON r.seq = f.seq
-      WHERE f.state = 'in_flight' ORDER BY f.seq LIMIT ?`);
-    this.selectPendingValidity = db.prepare(`SELECT f.seq, f.onss_id, r.at_utc FROM forward_state f JOIN registrations r ON r.seq = f.seq
-      WHERE f.state = 'created' AND f.validity = '${PENDING_VALIDITY}' AND (f.validity_checked_at IS NULL OR f.validity_checked_at <= ?)
-      ORDER BY f.validity_checked_at, f.seq LIMIT ?`);
+  constructor(readonly store: SqlStore, private readonly writer: ForwardWriter, private readonly referenceFor: (tapId: string) => string, private readonly fence?: ForwarderFence) {
+    ensureForwardTables(store);
   }
 
   /** In-flight registrations, oldest first: they must be reconciled before anything is sent. */
-  inFlight(limit: number): InFlightRow[] {
-    return this.selectInFlight.all(limit) as InFlightRow[];
+  inFlight(limit: number): Promise<InFlightRow[]> {
+    return this.store.all<InFlightRow>(SELECT_IN_FLIGHT, [limit]);
   }
 
   /** The next batch in `seq` order: registrations to retry first, then new ones. */
-  nextBatch(limit: number): BatchRow[] {
-    const retry = (this.selectRetry.all(limit) as Array<RegistrationRow & { client_reference: string }>).map((r) => ({ ...r, known: true }));
+  async nextBatch(limit: number): Promise<BatchRow[]> {
+    const retry = (await this.store.all<RegistrationRow & { client_reference: string }>(SELECT_RETRY, [limit])).map((r) => ({ ...r, known: true }));
     if (retry.length >= limit) return retry;
-    const fresh = (this.selectNew.all(limit - retry.length) as RegistrationRow[]).map((r) => ({ ...r, client_reference: this.referenceFor(r.tap_id), known: false }));
+    const fresh = (await this.store.all<RegistrationRow>(SELECT_NEW, [limit - retry.length])).map((r) => ({ ...r, client_reference: this.referenceFor(r.tap_id), known: false }));
     return [...retry, ...fresh];
   }
 
   /** Committed before the call goes out: after a crash, these are the registrations ONSS may hold. */
   async markInFlight(rows: BatchRow[], at: string): Promise<void> {
-    this.fence?.assertHeld();
+    await this.fence?.assertHeld();
     const held = this.fence?.holderInDatabase;
     const marked = await this.writer.write({
       kind: 'in-flight',
@@ -96,8 +103,8 @@ export class ForwardStore {
   }
 
   /** Created registrations still pending at ONSS, not asked about since `checkedBefore` (ms), with their date. */
-  pendingValidity(checkedBefore: number, limit: number): Array<{ seq: number; onss_id: string; at_utc: string }> {
-    return this.selectPendingValidity.all(checkedBefore, limit) as Array<{ seq: number; onss_id: string; at_utc: string }>;
+  pendingValidity(checkedBefore: number, limit: number): Promise<Array<{ seq: number; onss_id: string; at_utc: string }>> {
+    return this.store.all<{ seq: number; onss_id: string; at_utc: string }>(SELECT_PENDING_VALIDITY, [checkedBefore, limit]);
   }
 
   /** One short transaction per few hundred rows, one after the other. */

@@ -1,6 +1,7 @@
 import type { Db } from '../../shared/sqlite.ts';
 import { PENDING_VALIDITY } from './schema.ts';
 import { ShortWrites, type LockHoldSummary } from './short-writes.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 
 /**
  * The forwarder's state changes, as data. Each one is applied in one transaction (all or nothing) by
@@ -137,14 +138,14 @@ export class DirectForwardWriter implements ForwardWriter {
   private statements: ForwardStatements | undefined;
 
   constructor(private readonly db: Db) {
-    this.writes = new ShortWrites(db);
+    this.writes = new ShortWrites(SqliteStore.of(db));
   }
 
   write(change: ForwardWrite): Promise<number | undefined> {
     try {
       // Prepared at the first change: the forwarder's tables exist by then (ForwardStore migrates them).
       const statements = (this.statements ??= new ForwardStatements(this.db));
-      return Promise.resolve(this.writes.run(() => statements.apply(change)));
+      return this.writes.run(() => statements.apply(change));
     } catch (err) {
       return Promise.reject(err as Error);
     }

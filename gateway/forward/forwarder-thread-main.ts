@@ -4,6 +4,7 @@ import { openDatabase, type Db } from '../../shared/sqlite.ts';
 import { FollowedClock, systemClock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/logging.ts';
 import type { LockHoldSummary } from './short-writes.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 import type { ForwardWrite, ForwardWriter } from './forward-writes.ts';
 import { startForwarder, type ForwarderHandle } from './index.ts';
 import type { ForwarderThreadData, FromForwarder, ToForwarder } from './thread-messages.ts';
@@ -52,6 +53,7 @@ class RelayedForwardWriter implements ForwardWriter {
 
 const writer = new RelayedForwardWriter();
 let db: Db | undefined;
+let store: SqliteStore | undefined;
 let handle: ForwarderHandle | undefined;
 let stopping: Promise<void> | undefined;
 
@@ -75,8 +77,10 @@ port.on('message', (m: ToForwarder) => {
 try {
   // Writes only the lease row (when the lease lives in this database); a short wait, as for the main thread's.
   db = openDatabase(data.database, { busyTimeoutMs: 1000 });
+  // Every read and the lease go through the storage port on this connection, as they would on PostgreSQL.
+  store = SqliteStore.of(db);
   handle = await startForwarder({
-    db,
+    store,
     settings: data.settings,
     logger,
     clock,
@@ -87,6 +91,7 @@ try {
 } catch (err) {
   const e = err as Error & { problems?: unknown };
   post({ type: 'failed', error: { name: e.name, message: e.message, ...(e.problems !== undefined ? { problems: e.problems } : {}) } });
+  await store?.close();
   db?.close();
   // The thread ends once that message is out; the main thread fails the gateway's start with it.
   process.exitCode = 1;
@@ -101,6 +106,7 @@ async function stop(): Promise<void> {
     logger.error({ err }, 'the forwarder did not stop cleanly: what it left in flight is reconciled at the next start');
     process.exitCode = 1;
   }
+  await store?.close().catch((err: unknown) => logger.warn({ err }, 'the forwarder thread\'s store did not close cleanly'));
   db?.close();
   post({ type: 'stopped' });
   // Nothing is left to keep the thread: it ends.

@@ -1,5 +1,6 @@
 import type { Logger } from '../../shared/logging.ts';
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 import { systemClock, type Clock } from '../../shared/clock.ts';
 import type { OnssPort } from '../onss/port.ts';
 import { Breaker } from './breaker.ts';
@@ -44,14 +45,16 @@ export class Forwarder {
 
   /**
    * `clock` stamps what the records say happened (sent, answered, outage start and end); the forwarder's
-   * own timers (backoff, timeouts, circuit) always run on real time. `writer`: where its changes are
-   * committed (in the gateway, with the taps' group commit); its own short transactions on `db` by default.
+   * own timers (backoff, timeouts, circuit) always run on real time. `store`: where it reads (the storage
+   * port). `writer`: where its changes are committed (in the gateway, with the taps' group commit); by
+   * default its own short transactions on the SQLite connection of `store`.
    * `fence`: the forwarder lease, checked when each batch is marked in flight.
    */
-  constructor(db: Db, private readonly port: OnssPort, private readonly tuning: ForwarderTuning, private readonly logger: Logger, private readonly clock: Clock = systemClock, writer?: ForwardWriter, fence?: ForwarderFence) {
-    this.writer = writer ?? new DirectForwardWriter(db);
-    this.store = new ForwardStore(db, this.writer, (tapId) => port.referenceFor(tapId), fence);
-    this.outages = new OutageJournal(db, this.writer);
+  constructor(store: SqlStore, private readonly port: OnssPort, private readonly tuning: ForwarderTuning, private readonly logger: Logger, private readonly clock: Clock = systemClock, writer?: ForwardWriter, fence?: ForwarderFence) {
+    if (!writer && !(store instanceof SqliteStore)) throw new Error('a forwarder reading PostgreSQL is given its writer: its own short transactions are on a SQLite connection only');
+    this.writer = writer ?? new DirectForwardWriter((store as SqliteStore).db);
+    this.store = new ForwardStore(store, this.writer, (tapId) => port.referenceFor(tapId), fence);
+    this.outages = new OutageJournal(store, this.writer);
     this.breaker = new Breaker(tuning);
     this.sender = new Sender(this.store, this.outages, port, tuning.batchSize, clock, logger);
     this.reconciler = new Reconciler(
@@ -129,6 +132,8 @@ export class Forwarder {
 
   /** One unit of work; false when there was nothing to do. */
   async step(): Promise<boolean> {
+    // The journal's latest entry, read once before anything is sent (an answer is matched to its outage).
+    await this.outages.load();
     const now = Date.now();
     const blockedUntil = this.breaker.blockedUntil();
     if (blockedUntil > now || this.outstanding.size >= this.tuning.maxBatchesInFlight) {
@@ -143,7 +148,7 @@ export class Forwarder {
     }
     if (this.outstanding.size === 0) {
       // Nothing of ours is on the wire: whatever is marked in flight was left by a crash or an unanswered call.
-      const plan = this.reconciler.plan(now);
+      const plan = await this.reconciler.plan(now);
       this.reconcilePending = plan.kind !== 'none';
       if (plan.kind === 'wait') {
         await this.sleep(plan.untilMs - now);
@@ -155,7 +160,7 @@ export class Forwarder {
         return true;
       }
     }
-    const batch = this.sender.next();
+    const batch = await this.sender.next();
     if (batch.length === 0) {
       if (this.outstanding.size === 0) return false;
       await Promise.race(this.outstanding);

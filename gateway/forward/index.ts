@@ -1,5 +1,6 @@
 import { threadId } from 'node:worker_threads';
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 import type { Logger } from '../../shared/logging.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { createOnssPort, type OnssPort } from '../onss/port.ts';
@@ -40,7 +41,11 @@ export interface ForwarderHandle {
 }
 
 export interface StartForwarderOptions {
-  db: Db;
+  /**
+   * Where the forwarder reads (the storage port): on its own thread, the store of its own connection
+   * (`SqliteStore.of(db)`); the SQLite lease and the default writer need a SQLite store.
+   */
+  store: SqlStore;
   /** The section as read by readForwardingConfig; or `config`, the section as written, read here. */
   settings?: ForwardingSettings;
   config?: ForwardingConfig;
@@ -48,11 +53,11 @@ export interface StartForwarderOptions {
   clock?: Clock;
   /** The ONSS port; by default the HTTPS adapter built from the settings' connection (a new one each term). */
   port?: OnssPort;
-  /** Who may forward; by default the lease the settings name (a row in `db`, or a PostgreSQL advisory lock). */
+  /** Who may forward; by default the lease the settings name (a row in the SQLite database, or a PostgreSQL advisory lock). */
   lease?: ForwarderLease;
   /**
    * Where the forwarder's changes are committed: in the gateway, the group commit of the taps (one writer,
-   * one fsync for both); by default short transactions of its own on `db`.
+   * one fsync for both); by default short transactions of its own on the SQLite connection of `store`.
    */
   writer?: ForwardWriter;
   /** Told when the role or the holder seen changed (see ForwarderLeadership). */
@@ -74,7 +79,7 @@ export async function startForwarder(opts: StartForwarderOptions): Promise<Forwa
   const timing = { ttlMs: settings.lease.ttlMs, renewMs: settings.lease.renewMs };
   const lease = opts.lease ?? (settings.lease.store === 'postgres'
     ? await PostgresForwarderLease.open({ url: settings.lease.url, lockId: settings.lease.lockId, timing, logger: opts.logger })
-    : new SqliteForwarderLease(opts.db, timing));
+    : new SqliteForwarderLease(sqliteStoreForLease(opts.store), timing));
   // Checked when each batch is marked in flight; a lease kept in this database is checked again in that transaction.
   const fence: ForwarderFence = { assertHeld: () => lease.assertHeld(), ...(lease.store === 'sqlite' ? { holderInDatabase: lease.holderId } : {}) };
   let port = opts.port;
@@ -88,7 +93,7 @@ export async function startForwarder(opts: StartForwarderOptions): Promise<Forwa
       const p = port ?? createOnssPort(connection);
       port = undefined;
       try {
-        return new Forwarder(opts.db, p, tuning, opts.logger, opts.clock, opts.writer, fence);
+        return new Forwarder(opts.store, p, tuning, opts.logger, opts.clock, opts.writer, fence);
       } catch (e) {
         p.close();
         throw e;
@@ -107,4 +112,10 @@ export async function startForwarder(opts: StartForwarderOptions): Promise<Forwa
       port?.close();
     },
   };
+}
+
+/** The lease kept as a row needs the SQLite file: on PostgreSQL the lease is its advisory lock. */
+function sqliteStoreForLease(store: SqlStore): SqliteStore {
+  if (store instanceof SqliteStore) return store;
+  throw new Error('onss.lease.store "sqlite" keeps the forwarder lease in the SQLite gateway database: with a PostgreSQL store, set onss.lease.store to "postgres"');
 }

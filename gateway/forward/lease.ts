@@ -36,10 +36,11 @@ export interface ForwarderLease {
   /** Who holds it, as the store says now (undefined: nobody). */
   holder(): Promise<LeaseHolder | undefined>;
   /**
-   * Throws LeaseLostError unless this process still holds the lease. The forwarder calls it inside the
-   * transaction that marks a batch in flight: a process that lost the lease can no longer send anything.
+   * Rejects with LeaseLostError unless this process still holds the lease. The forwarder asks it before it
+   * marks a batch in flight (a lease kept in the database is read again inside the transaction that marks
+   * it): a process that lost the lease can no longer send anything.
    */
-  assertHeld(): void;
+  assertHeld(): Promise<void>;
   /** Releases (if held) and frees what the adapter holds (its PostgreSQL connection). */
   close(): Promise<void>;
 }
@@ -102,6 +103,6 @@ export function holderIsGone(holder: string, self = ownHolderId()): boolean {
  * reads the lease row again, so the check and the mark commit together (forward-writes.ts).
  */
 export interface ForwarderFence {
-  assertHeld(): void;
+  assertHeld(): Promise<void>;
   holderInDatabase?: string;
 }

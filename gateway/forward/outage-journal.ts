@@ -1,4 +1,4 @@
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import type { OutageRow } from './schema.ts';
 import type { ForwardWriter } from './forward-writes.ts';
 
@@ -9,15 +9,40 @@ import type { ForwardWriter } from './forward-writes.ts';
  * registrations an outage delayed is counted with their answers (ForwardStore.recordAnswers), in the same
  * transaction. Changes are written one after the other (a failure seen while the outage is being opened
  * counts in that outage, never opens a second one); the state is what was committed.
+ *
+ * The journal's latest entry is read through the storage port once, by `load()` (or `OutageJournal.open`),
+ * before the forwarder sends anything: `outageFor` needs it.
  */
 export class OutageJournal {
   private current: OutageRow | undefined;
   private latest: OutageRow | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  private loading: Promise<void> | undefined;
+  private loaded = false;
 
-  constructor(db: Db, private readonly writer: ForwardWriter) {
-    this.latest = db.prepare('SELECT * FROM outage_journal ORDER BY id DESC LIMIT 1').get() as OutageRow | undefined;
-    this.current = this.latest && this.latest.ended_at === null ? this.latest : undefined;
+  constructor(private readonly store: SqlStore, private readonly writer: ForwardWriter) {}
+
+  /** A journal with its latest entry read. */
+  static async open(store: SqlStore, writer: ForwardWriter): Promise<OutageJournal> {
+    const journal = new OutageJournal(store, writer);
+    await journal.load();
+    return journal;
+  }
+
+  /** Reads the latest entry (once; a failed read is tried again at the next call). */
+  load(): Promise<void> {
+    this.loading ??= (async () => {
+      const latest = await this.store.one<OutageRow>(`SELECT id, started_at, ended_at, cause, last_cause, failures, registrations_delayed
+        FROM outage_journal ORDER BY id DESC LIMIT 1`);
+      // Changes (failure, recovered) wait for this read: nothing newer can be here yet.
+      this.latest = latest;
+      this.current = latest && latest.ended_at === null ? latest : undefined;
+      this.loaded = true;
+    })().catch((err: unknown) => {
+      this.loading = undefined;
+      throw err;
+    });
+    return this.loading;
   }
 
   get isOpen(): boolean {
@@ -27,6 +52,7 @@ export class OutageJournal {
   /** Opens an outage (the first failure) or counts one more failure in the open one. */
   failure(cause: string, at = new Date()): Promise<OutageRow> {
     return this.serially(async () => {
+      await this.load();
       if (this.current) {
         const c = this.current;
         await this.writer.write({ kind: 'outage-failure', id: c.id, cause });
@@ -45,6 +71,7 @@ export class OutageJournal {
   /** Closes the open outage, if any (the first answered call after it). */
   recovered(at = new Date()): Promise<OutageRow | undefined> {
     return this.serially(async () => {
+      await this.load();
       const c = this.current;
       if (!c) return undefined;
       const endedAt = at.toISOString();
@@ -67,6 +94,7 @@ export class OutageJournal {
    * before the latest began, so a registration they delayed was delayed by the latest one too.
    */
   outageFor(receivedAt: string): number | undefined {
+    if (!this.loaded) throw new Error('the outage journal is read (load) before the forwarder sends');
     const l = this.latest;
     if (!l) return undefined;
     if (l.ended_at === null) return l.id;

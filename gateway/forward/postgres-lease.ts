@@ -161,7 +161,8 @@ export class PostgresForwarderLease implements ForwarderLease {
     return { holder: name };
   }
 
-  assertHeld(): void {
+  // Asks nothing of the server: the lock is held as long as its connection, which renewals keep confirming.
+  async assertHeld(): Promise<void> {
     if (!this.held) throw new LeaseLostError('the forwarder lease (PostgreSQL advisory lock) is not held');
     if (Date.now() - this.confirmedAt > this.o.timing.ttlMs / 2) throw new LeaseLostError('the forwarder lease was not confirmed for half its ttl');
   }

@@ -1,4 +1,3 @@
-import type { Db } from '../../shared/sqlite.ts';
 import type { ForwardOutcome, OutageFact } from '../remarks/model.ts';
 import { PENDING_VALIDITY, type ForwardStateName, type OutageRow } from './schema.ts';
 import type { SqlStore } from '../store/sql-store.ts';
@@ -11,6 +10,7 @@ import { tableCheck } from '../store/tables.ts';
  *   outages over a period), and which of these tables this database lacks (a gateway without forwarding);
  * - the view functions below, each paged by `seq` (or id) with a bounded limit, so a screen never loads a
  *   whole history.
+ * Both read through the storage port (gateway/store/sql-store.ts), in SQL both databases take.
  * NISS numbers are never returned: the views join on `registrations` only for what they show.
  */
 export interface Page {
@@ -67,31 +67,31 @@ const JOINED = `SELECT r.seq, r.tap_id, f.client_reference, f.state, f.attempts,
   FROM registrations r LEFT JOIN forward_state f ON f.seq = r.seq`;
 
 /** Forwarding state of one registration, by seq or by tap id. */
-export function forwardingStateOf(db: Db, key: { seq: number } | { tapId: string }): ForwardingState | undefined {
+export async function forwardingStateOf(store: SqlStore, key: { seq: number } | { tapId: string }): Promise<ForwardingState | undefined> {
   const r = 'seq' in key
-    ? db.prepare(`${JOINED} WHERE r.seq = ?`).get(key.seq)
-    : db.prepare(`${JOINED} WHERE r.tap_id = ?`).get(key.tapId);
-  return r ? toState(r as Joined) : undefined;
+    ? await store.one<Joined>(`${JOINED} WHERE r.seq = $1`, [key.seq])
+    : await store.one<Joined>(`${JOINED} WHERE r.tap_id = $1`, [key.tapId]);
+  return r ? toState(r) : undefined;
 }
 
 /** Forwarding states in seq order, optionally only one state. */
-export function listForwardingStates(db: Db, page: Page & { state?: ForwardStateName } = {}): ForwardingState[] {
+export async function listForwardingStates(store: SqlStore, page: Page & { state?: ForwardStateName } = {}): Promise<ForwardingState[]> {
   const rows = page.state
-    ? db.prepare(`${JOINED} WHERE f.state = ? AND r.seq > ? ORDER BY r.seq LIMIT ?`).all(page.state, page.afterSeq ?? 0, lim(page))
-    : db.prepare(`${JOINED} WHERE r.seq > ? ORDER BY r.seq LIMIT ?`).all(page.afterSeq ?? 0, lim(page));
-  return (rows as Joined[]).map(toState);
+    ? await store.all<Joined>(`${JOINED} WHERE f.state = $1 AND r.seq > $2 ORDER BY r.seq LIMIT $3`, [page.state, page.afterSeq ?? 0, lim(page)])
+    : await store.all<Joined>(`${JOINED} WHERE r.seq > $1 ORDER BY r.seq LIMIT $2`, [page.afterSeq ?? 0, lim(page)]);
+  return rows.map(toState);
 }
 
 /** Registrations ONSS created with remarks (its own checks: duplicates, unknown declaration, ...). */
-export function onssRemarks(db: Db, page: Page = {}): ForwardingState[] {
-  return (db.prepare(`${JOINED} WHERE f.state = 'created' AND f.remarks IS NOT NULL AND f.remarks <> '[]' AND r.seq > ? ORDER BY r.seq LIMIT ?`)
-    .all(page.afterSeq ?? 0, lim(page)) as Joined[]).map(toState);
+export async function onssRemarks(store: SqlStore, page: Page = {}): Promise<ForwardingState[]> {
+  return (await store.all<Joined>(`${JOINED} WHERE f.state = 'created' AND f.remarks IS NOT NULL AND f.remarks <> '[]' AND r.seq > $1 ORDER BY r.seq LIMIT $2`,
+    [page.afterSeq ?? 0, lim(page)])).map(toState);
 }
 
 /** Registrations ONSS refused, with its errors. They are never resent without someone's decision. */
-export function notCreatedRegistrations(db: Db, page: Page = {}): ForwardingState[] {
-  return (db.prepare(`${JOINED} WHERE f.state = 'not_created' AND r.seq > ? ORDER BY r.seq LIMIT ?`)
-    .all(page.afterSeq ?? 0, lim(page)) as Joined[]).map(toState);
+export async function notCreatedRegistrations(store: SqlStore, page: Page = {}): Promise<ForwardingState[]> {
+  return (await store.all<Joined>(`${JOINED} WHERE f.state = 'not_created' AND r.seq > $1 ORDER BY r.seq LIMIT $2`,
+    [page.afterSeq ?? 0, lim(page)])).map(toState);
 }
 
 export interface OutageEntry {
@@ -105,9 +105,9 @@ export interface OutageEntry {
 }
 
 /** The outage journal, newest first. */
-export function outageJournal(db: Db, page: { beforeId?: number; limit?: number } = {}): OutageEntry[] {
-  const rows = db.prepare('SELECT * FROM outage_journal WHERE id < ? ORDER BY id DESC LIMIT ?')
-    .all(page.beforeId ?? Number.MAX_SAFE_INTEGER, Math.max(1, Math.min(page.limit ?? 100, 1000))) as OutageRow[];
+export async function outageJournal(store: SqlStore, page: { beforeId?: number; limit?: number } = {}): Promise<OutageEntry[]> {
+  const rows = await store.all<OutageRow>(`SELECT id, started_at, ended_at, cause, last_cause, failures, registrations_delayed FROM outage_journal
+    WHERE id < $1 ORDER BY id DESC LIMIT $2`, [page.beforeId ?? Number.MAX_SAFE_INTEGER, Math.max(1, Math.min(page.limit ?? 100, 1000))]);
   return rows.map((o) => ({
     id: o.id, startedAt: o.started_at, endedAt: o.ended_at, cause: o.cause, lastCause: o.last_cause,
     failures: o.failures, registrationsDelayed: o.registrations_delayed,
@@ -121,13 +121,21 @@ export interface LateRegistration extends ForwardingState {
   outage: OutageEntry;
 }
 
+type LateRow = Joined & {
+  site_id: string; at: string; received_at: string; o_id: number; o_started_at: string; o_ended_at: string | null;
+  o_cause: string; o_last_cause: string; o_failures: number; o_delayed: number;
+};
+
 /** Registrations that reached ONSS late because of an outage, with the outage that is their proof. */
-export function lateRegistrations(db: Db, page: Page & { outageId?: number } = {}): LateRegistration[] {
-  const rows = db.prepare(`SELECT r.site_id, r.at, r.received_at, r.tap_id, o.id AS o_id, o.started_at AS o_started_at, o.ended_at AS o_ended_at,
-      o.cause AS o_cause, o.last_cause AS o_last_cause, o.failures AS o_failures, o.registrations_delayed AS o_delayed, x.*
+export async function lateRegistrations(store: SqlStore, page: Page & { outageId?: number } = {}): Promise<LateRegistration[]> {
+  const oneOutage = page.outageId !== undefined;
+  const rows = await store.all<LateRow>(`SELECT r.seq, r.tap_id, r.site_id, r.at, r.received_at, x.client_reference, x.state, x.attempts, x.onss_id, x.validity,
+      x.remarks, x.errors, x.last_failure, x.first_sent_at, x.answered_at, x.outage_id, x.duplicates_at_onss,
+      o.id AS o_id, o.started_at AS o_started_at, o.ended_at AS o_ended_at, o.cause AS o_cause, o.last_cause AS o_last_cause,
+      o.failures AS o_failures, o.registrations_delayed AS o_delayed
     FROM forward_state x JOIN registrations r ON r.seq = x.seq JOIN outage_journal o ON o.id = x.outage_id
-    WHERE x.outage_id IS NOT NULL ${page.outageId !== undefined ? 'AND x.outage_id = @outageId' : ''} AND x.seq > @afterSeq
-    ORDER BY x.seq LIMIT @limit`).all({ outageId: page.outageId, afterSeq: page.afterSeq ?? 0, limit: lim(page) }) as Array<Joined & Record<string, never>>;
+    WHERE x.outage_id IS NOT NULL ${oneOutage ? 'AND x.outage_id = $3' : ''} AND x.seq > $1
+    ORDER BY x.seq LIMIT $2`, oneOutage ? [page.afterSeq ?? 0, lim(page), page.outageId] : [page.afterSeq ?? 0, lim(page)]);
   return rows.map((r) => ({
     ...toState(r),
     siteId: r.site_id, at: r.at, receivedAt: r.received_at,
@@ -136,20 +144,20 @@ export function lateRegistrations(db: Db, page: Page & { outageId?: number } = {
 }
 
 /** Counts per state (waiting = not picked up yet), for a dashboard. */
-export function forwardingSummary(db: Db): Record<ForwardStateName | 'waiting' | 'pendingValidity' | 'withRemarks' | 'outages', number> {
-  const counts = Object.fromEntries((db.prepare('SELECT state, COUNT(*) AS n FROM forward_state GROUP BY state').all() as Array<{ state: string; n: number }>).map((r) => [r.state, r.n]));
-  const maxSeq = (db.prepare('SELECT COALESCE(MAX(seq), 0) AS m FROM forward_state').get() as { m: number }).m;
-  const waiting = (db.prepare('SELECT COUNT(*) AS n FROM registrations WHERE seq > ?').get(maxSeq) as { n: number }).n;
-  const one = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+export async function forwardingSummary(store: SqlStore): Promise<Record<ForwardStateName | 'waiting' | 'pendingValidity' | 'withRemarks' | 'outages', number>> {
+  const counts = Object.fromEntries((await store.all<{ state: string; n: number }>('SELECT state, COUNT(*) AS n FROM forward_state GROUP BY state')).map((r) => [r.state, r.n]));
+  const count = async (sql: string) => (await store.one<{ n: number }>(sql))!.n;
+  // What the forwarder has not picked up yet: registrations after the last one it has a row for.
+  const waiting = await count('SELECT COUNT(*) AS n FROM registrations WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM forward_state)');
   return {
     waiting,
     in_flight: counts.in_flight ?? 0,
     retry: counts.retry ?? 0,
     created: counts.created ?? 0,
     not_created: counts.not_created ?? 0,
-    pendingValidity: one(`SELECT COUNT(*) AS n FROM forward_state WHERE state = 'created' AND validity = '${PENDING_VALIDITY}'`),
-    withRemarks: one("SELECT COUNT(*) AS n FROM forward_state WHERE state = 'created' AND remarks IS NOT NULL AND remarks <> '[]'"),
-    outages: one('SELECT COUNT(*) AS n FROM outage_journal'),
+    pendingValidity: await count(`SELECT COUNT(*) AS n FROM forward_state WHERE state = 'created' AND validity = '${PENDING_VALIDITY}'`),
+    withRemarks: await count("SELECT COUNT(*) AS n FROM forward_state WHERE state = 'created' AND remarks IS NOT NULL AND remarks <> '[]'"),
+    outages: await count('SELECT COUNT(*) AS n FROM outage_journal'),
   };
 }
 
@@ -160,12 +168,12 @@ export function forwardingSummary(db: Db): Record<ForwardStateName | 'waiting' |
  */
 const PROGRESS_COUNT_CAP = 10_000;
 
-export function forwardingProgress(db: Db): { lastPicked: number; inFlight: number; retry: number; pendingValidity: number } {
-  return db.prepare(`SELECT (SELECT COALESCE(MAX(seq), 0) FROM forward_state) AS lastPicked,
-      (SELECT COUNT(*) FROM forward_state WHERE state = 'in_flight') AS inFlight,
+export async function forwardingProgress(store: SqlStore): Promise<{ lastPicked: number; inFlight: number; retry: number; pendingValidity: number }> {
+  return (await store.one<{ lastPicked: number; inFlight: number; retry: number; pendingValidity: number }>(`SELECT
+      (SELECT COALESCE(MAX(seq), 0) FROM forward_state) AS "lastPicked",
+      (SELECT COUNT(*) FROM forward_state WHERE state = 'in_flight') AS "inFlight",
       (SELECT COUNT(*) FROM forward_state WHERE state = 'retry') AS retry,
-      (SELECT COUNT(*) FROM (SELECT 1 FROM forward_state WHERE state = 'created' AND validity = '${PENDING_VALIDITY}' LIMIT ${PROGRESS_COUNT_CAP})) AS pendingValidity`).get() as
-    { lastPicked: number; inFlight: number; retry: number; pendingValidity: number };
+      (SELECT COUNT(*) FROM (SELECT 1 FROM forward_state WHERE state = 'created' AND validity = '${PENDING_VALIDITY}' LIMIT ${PROGRESS_COUNT_CAP}) AS due) AS "pendingValidity"`))!;
 }
 
 /**

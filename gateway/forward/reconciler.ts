@@ -69,8 +69,8 @@ export class Reconciler {
   }
 
   /** What to do about registrations in flight, when nothing of ours is on the wire. */
-  plan(nowMs = Date.now()): ReconcilePlan {
-    const rows = this.store.inFlight(this.options.limit);
+  async plan(nowMs = Date.now()): Promise<ReconcilePlan> {
+    const rows = await this.store.inFlight(this.options.limit);
     if (rows.length === 0) {
       this.unanswered.clear();
       return { kind: 'none' };

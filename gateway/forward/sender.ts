@@ -42,7 +42,7 @@ export class Sender {
   }
 
   /** The next batch to send (retries first, then new registrations, in `seq` order). */
-  next(): BatchRow[] {
+  next(): Promise<BatchRow[]> {
     return this.store.nextBatch(this.limit);
   }
 

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqliteStore } from '../store/sqlite-store.ts';
 
 /**
  * Every write of the forwarder goes through here: one short transaction that takes the write lock up front
@@ -7,6 +7,11 @@ import type { Db } from '../../shared/sqlite.ts';
  * find the database changed by the gateway's tap writer (SQLITE_BUSY_SNAPSHOT); taking the lock first means
  * the forwarder either waits its turn before doing anything or holds the lock only for its few statements
  * and the commit. How long each one held the lock is kept, so the claim can be checked (bench/backlog-drain.ts).
+ *
+ * The transaction is the storage port's (its SQLite store, gateway/store/sqlite-store.ts), so it queues with
+ * the forwarder's reads and its lease's transactions on the same connection instead of running inside one of
+ * them. Its body stays synchronous better-sqlite3 (ForwardStatements, shared with the writer thread's batch
+ * transaction, which is not on the port yet): it awaits nothing, so nothing else runs inside it.
  */
 export interface LockHoldSummary {
   /** Write transactions since start. */
@@ -20,33 +25,20 @@ export interface LockHoldSummary {
 const SAMPLES = 10_000;
 
 export class ShortWrites {
-  private readonly begin;
-  private readonly commit;
-  private readonly rollback;
   private readonly held = new Float64Array(SAMPLES);
   private count = 0;
   private max = 0;
 
-  constructor(private readonly db: Db) {
-    this.begin = db.prepare('BEGIN IMMEDIATE');
-    this.commit = db.prepare('COMMIT');
-    this.rollback = db.prepare('ROLLBACK');
-  }
+  constructor(private readonly store: SqliteStore) {}
 
   /** Runs `fn` in one IMMEDIATE transaction; keep `fn` to a few statements (bounded by the caller). */
-  run<T>(fn: () => T): T {
-    if (this.db.inTransaction) throw new Error('forwarder writes do not nest');
-    this.begin.run();
-    // From here the write lock is ours: the time to COMMIT's return is what the tap writer may wait.
-    const locked = performance.now();
-    let result: T;
-    try {
-      result = fn();
-      this.commit.run();
-    } catch (e) {
-      if (this.db.inTransaction) this.rollback.run();
-      throw e;
-    }
+  async run<T>(fn: () => T): Promise<T> {
+    let locked = 0;
+    const result = await this.store.transaction(async () => {
+      // From here the write lock is ours: the time to COMMIT's return is what the tap writer may wait.
+      locked = performance.now();
+      return fn();
+    });
     const ms = performance.now() - locked;
     this.held[this.count % SAMPLES] = ms;
     this.count++;

@@ -1,13 +1,15 @@
-import { migrate, type Db } from '../../shared/sqlite.ts';
+import { migrate } from '../../shared/sqlite.ts';
+import type { SqliteStore } from '../store/sqlite-store.ts';
 import { holderIsGone, LeaseLostError, ownHolderId, type ForwarderLease, type LeaseHolder, type LeaseTiming } from './lease.ts';
 
 /**
  * The forwarder lease as a row of the gateway database (the default): holder, expiry, renewed on a timer.
  * A process takes it when there is no row, when the row's lease expired, or when its holder is a process of
  * this machine that no longer exists (a gateway killed and started again does not wait for the expiry).
- * Every change is one IMMEDIATE transaction, so two processes deciding at once are serialised by SQLite's
- * write lock; `assertHeld` reads the row inside the forwarder's own transaction, so the check and the
- * batch it guards commit together.
+ * Every change is one IMMEDIATE transaction of the storage port's SQLite store, so two processes deciding at
+ * once are serialised by SQLite's write lock; `assertHeld` reads the row before a batch is marked, and the
+ * transaction that marks it reads the row again (forward-writes.ts), so the check and the batch it guards
+ * commit together.
  */
 export const LEASE_MIGRATIONS = [
   `
@@ -33,91 +35,88 @@ function isBusy(err: unknown): boolean {
   return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
 }
 
+const SELECT = 'SELECT holder, expires_at_ms FROM forwarder_lease WHERE name = $1';
+const TAKE = `INSERT INTO forwarder_lease (name, holder, acquired_at, renewed_at, expires_at_ms) VALUES ($1, $2, $3, $3, $4)
+  ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, expires_at_ms = excluded.expires_at_ms`;
+const EXTEND = 'UPDATE forwarder_lease SET renewed_at = $1, expires_at_ms = $2 WHERE name = $3 AND holder = $4';
+const DROP = 'DELETE FROM forwarder_lease WHERE name = $1 AND holder = $2';
+
 export class SqliteForwarderLease implements ForwarderLease {
   readonly store = 'sqlite' as const;
-  private readonly select;
-  private readonly take;
-  private readonly extend;
-  private readonly drop;
   /** Our own record of the expiry of the lease we hold (0: not held). */
   private heldUntil = 0;
 
+  /** `db`: the storage port on the SQLite connection (SqliteStore.of(db)), which every statement goes through. */
   constructor(
-    private readonly db: Db,
+    private readonly db: SqliteStore,
     private readonly timing: LeaseTiming,
     readonly holderId: string = ownHolderId(),
     private readonly now: () => number = Date.now,
   ) {
-    migrate(db, 'forward-lease', LEASE_MIGRATIONS);
-    this.select = db.prepare('SELECT holder, expires_at_ms FROM forwarder_lease WHERE name = ?');
-    this.take = db.prepare(`INSERT INTO forwarder_lease (name, holder, acquired_at, renewed_at, expires_at_ms) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, expires_at_ms = excluded.expires_at_ms`);
-    this.extend = db.prepare('UPDATE forwarder_lease SET renewed_at = ?, expires_at_ms = ? WHERE name = ? AND holder = ?');
-    this.drop = db.prepare('DELETE FROM forwarder_lease WHERE name = ? AND holder = ?');
+    migrate(db.db, 'forward-lease', LEASE_MIGRATIONS);
   }
 
-  acquire(): Promise<boolean> {
+  async acquire(): Promise<boolean> {
     const at = this.now();
     try {
-      const held = this.db.transaction(() => {
-        const row = this.select.get(NAME) as LeaseRow | undefined;
+      const held = await this.db.transaction(async (tx) => {
+        const row = await tx.one<LeaseRow>(SELECT, [NAME]);
         const iso = new Date(at).toISOString();
         if (row && row.holder === this.holderId) {
-          this.extend.run(iso, at + this.timing.ttlMs, NAME, this.holderId);
+          await tx.run(EXTEND, [iso, at + this.timing.ttlMs, NAME, this.holderId]);
           return true;
         }
         if (row && row.expires_at_ms > at && !holderIsGone(row.holder, this.holderId)) return false;
-        this.take.run(NAME, this.holderId, iso, iso, at + this.timing.ttlMs);
+        await tx.run(TAKE, [NAME, this.holderId, iso, at + this.timing.ttlMs]);
         return true;
-      }).immediate();
+      });
       this.heldUntil = held ? at + this.timing.ttlMs : 0;
-      return Promise.resolve(held);
+      return held;
     } catch (err) {
       // Busy: the store could not say; a holder keeps its lease until its own expiry, a standby stays one.
-      if (isBusy(err)) return Promise.resolve(this.heldUntil > this.now());
-      return Promise.reject(err);
+      if (isBusy(err)) return this.heldUntil > this.now();
+      throw err;
     }
   }
 
-  renew(): Promise<boolean> {
-    if (this.heldUntil === 0) return Promise.resolve(false);
+  async renew(): Promise<boolean> {
+    if (this.heldUntil === 0) return false;
     const at = this.now();
     try {
-      const changed = this.db.transaction(() => {
-        const row = this.select.get(NAME) as LeaseRow | undefined;
+      const changed = await this.db.transaction(async (tx) => {
+        const row = await tx.one<LeaseRow>(SELECT, [NAME]);
         if (!row || row.holder !== this.holderId) return false;
-        this.extend.run(new Date(at).toISOString(), at + this.timing.ttlMs, NAME, this.holderId);
+        await tx.run(EXTEND, [new Date(at).toISOString(), at + this.timing.ttlMs, NAME, this.holderId]);
         return true;
-      }).immediate();
+      });
       this.heldUntil = changed ? at + this.timing.ttlMs : 0;
-      return Promise.resolve(changed);
+      return changed;
     } catch (err) {
-      if (!isBusy(err)) return Promise.reject(err);
+      if (!isBusy(err)) throw err;
       if (this.heldUntil <= this.now()) this.heldUntil = 0;
-      return Promise.resolve(this.heldUntil > 0);
+      return this.heldUntil > 0;
     }
   }
 
-  release(): Promise<void> {
-    if (this.heldUntil === 0) return Promise.resolve();
+  async release(): Promise<void> {
+    if (this.heldUntil === 0) return;
     this.heldUntil = 0;
     try {
-      this.drop.run(NAME, this.holderId);
+      await this.db.run(DROP, [NAME, this.holderId]);
     } catch (err) {
       // A lease that could not be dropped simply expires.
-      if (!isBusy(err)) return Promise.reject(err);
+      if (!isBusy(err)) throw err;
     }
-    return Promise.resolve();
   }
 
-  holder(): Promise<LeaseHolder | undefined> {
-    const row = this.select.get(NAME) as LeaseRow | undefined;
-    if (!row || row.expires_at_ms <= this.now()) return Promise.resolve(undefined);
-    return Promise.resolve({ holder: row.holder, expiresAt: new Date(row.expires_at_ms) });
+  async holder(): Promise<LeaseHolder | undefined> {
+    const row = await this.db.one<LeaseRow>(SELECT, [NAME]);
+    if (!row || row.expires_at_ms <= this.now()) return undefined;
+    return { holder: row.holder, expiresAt: new Date(row.expires_at_ms) };
   }
 
-  assertHeld(): void {
-    const row = this.select.get(NAME) as LeaseRow | undefined;
+  async assertHeld(): Promise<void> {
+    const row = await this.db.one<LeaseRow>(SELECT, [NAME]);
     if (!row || row.holder !== this.holderId) throw new LeaseLostError(row ? `the forwarder lease is held by ${row.holder}` : 'the forwarder lease is not held');
     if (row.expires_at_ms <= this.now()) throw new LeaseLostError('the forwarder lease expired before it was renewed');
   }

@@ -9,6 +9,7 @@ import type { ForwardWriter } from './forward-writes.ts';
 import type { ForwarderRole } from './leadership.ts';
 import type { LockHoldSummary } from './short-writes.ts';
 import { startForwarder, type ForwarderHandle } from './index.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 import type { ForwarderThreadData, FromForwarder, ToForwarder } from './thread-messages.ts';
 
 /**
@@ -62,7 +63,7 @@ export async function startForwarderThread(o: StartForwarderThreadOptions): Prom
   const clock = followable(o.clock);
   if (!settings.enabled || clock === undefined || o.database === ':memory:') {
     if (settings.enabled) o.logger.warn('the forwarder runs on the main thread: the gateway clock or database cannot be shared with a thread');
-    const handle = await startForwarder({ db: o.db, settings, logger: o.logger, clock: o.clock, writer: o.writer });
+    const handle = await startForwarder({ store: SqliteStore.of(o.db), settings, logger: o.logger, clock: o.clock, writer: o.writer });
     return { ...handle, problem: () => undefined, threadId: 0 };
   }
   const data: ForwarderThreadData = { database: o.database, settings, logLevel: o.logger.level, ...(clock.reading ? { clock: clock.reading() } : {}) };

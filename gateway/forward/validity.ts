@@ -44,7 +44,7 @@ export class ValidityPoller {
   ) {}
 
   async round(nowMs = Date.now()): Promise<ValidityRound> {
-    const due = this.store.pendingValidity(nowMs - this.options.intervalMs, this.options.batch) as Due[];
+    const due: Due[] = await this.store.pendingValidity(nowMs - this.options.intervalMs, this.options.batch);
     if (due.length === 0) return { due: 0, settled: 0, stillPending: 0, calls: 0 };
     due.sort((a, b) => (a.at_utc < b.at_utc ? -1 : a.at_utc > b.at_utc ? 1 : a.seq - b.seq));
     const windowRows = Math.max(1, Math.floor(this.port.maxSearchResults / 2));

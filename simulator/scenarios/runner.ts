@@ -16,6 +16,7 @@ import { managerChange, type StepContext } from './manager.ts';
 import { onssCheck } from './onss-received.ts';
 import { readJsonFile } from '../../shared/json-file.ts';
 import { forwardingSummary } from '../../gateway/forward/read-model.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { rosterFor } from '../../gateway/terminal-sync/terminal-view.ts';
 
 /**
@@ -126,10 +127,10 @@ function referenceProblems(s: Scenario): FieldProblem[] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(condition: () => boolean, timeoutMs: number, stepMs = 20): Promise<boolean> {
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 20): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if (condition()) return true;
+    if (await condition()) return true;
     await sleep(stepMs);
   }
   return condition();
@@ -200,7 +201,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
     for (const t of world.terminals.values()) t.proxy.restore();
     clock.advanceTo(end);
     await settle(world, clock, settleMs);
-    await until(() => pendingAtOnss(world) === 0, settleMs * 2, 50);
+    await until(async () => (await pendingAtOnss(world)) === 0, settleMs * 2, 50);
 
     const period = { from: addDays(day, -1), to: addDays(localDate(new Date(lastStep)), 1) };
     const summary = await summarize(world, recorded, period, () => clock.now());
@@ -268,20 +269,20 @@ function setOnssFaults(world: World, faults: FaultSettings | undefined): void {
  * machine): jumping ahead while a registration is on its way would make it late in virtual time.
  */
 async function quiesce(world: World): Promise<void> {
-  const pending = () => {
+  const pending = async () => {
     let queued = 0;
     for (const t of world.terminals.values()) if (t.proxy.state === 'up') queued += t.handle.outbox.queued;
-    const f = forwardingSummary(world.gateway.db);
+    const f = await forwardingSummary(SqliteStore.of(world.gateway.db));
     return `${queued}/${f.waiting}/${f.in_flight}/${f.retry}`;
   };
   const IDLE = '0/0/0/0';
-  let last = pending();
+  let last = await pending();
   let unchangedSince = Date.now();
   const started = Date.now();
   const patienceMs = () => (onssFaulted.has(world) ? 1_000 : 60_000);
   while (last !== IDLE && Date.now() - unchangedSince < patienceMs() && Date.now() - started < 60_000) {
     await new Promise((r) => setTimeout(r, 10));
-    const now = pending();
+    const now = await pending();
     if (now !== last) {
       last = now;
       unchangedSince = Date.now();
@@ -385,8 +386,8 @@ async function settle(world: World, clock: VirtualClock, timeoutMs: number): Pro
 }
 
 /** Registrations ONSS has not settled yet: not sent, in flight, to retry, or created with validity pending. */
-function pendingAtOnss(world: World): number {
-  const s = forwardingSummary(world.gateway.db);
+async function pendingAtOnss(world: World): Promise<number> {
+  const s = await forwardingSummary(SqliteStore.of(world.gateway.db));
   return s.waiting + s.in_flight + s.retry + s.pendingValidity;
 }
 

@@ -60,7 +60,7 @@ export async function summarize(world: World, recordedTapIds: Iterable<string>, 
   }
   const count = (sql: string) => (db.prepare(sql).pluck().get() as number) ?? 0;
   const registrations = count('SELECT COUNT(*) FROM registrations');
-  const forwarding = forwardingSummary(db);
+  const forwarding = await forwardingSummary(SqliteStore.of(db));
   const notCreated = forwarding.not_created;
   const settled = forwarding.created + forwarding.not_created;
   const forwarded = (emu.prepare('SELECT COUNT(DISTINCT client_reference) FROM registrations WHERE client_reference IS NOT NULL').pluck().get() as number) ?? 0;

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createLogger } from '../../shared/logging.ts';
 import { openDatabase } from '../../shared/sqlite.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { LeaseLostError, PostgresForwarderLease, readForwardingConfig, SqliteForwarderLease, forwardingConfigSchema } from '../../gateway/forward/index.ts';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { ownHolderId } from '../../gateway/forward/lease.ts';
@@ -57,14 +58,14 @@ describe('the SQLite forwarder lease', () => {
     const dbA = openDatabase(file);
     const dbB = openDatabase(file);
     let now = Date.parse('2026-03-02T08:00:00Z');
-    const a = new SqliteForwarderLease(dbA, timing, 'gw-a:1:100:aa', () => now);
-    const b = new SqliteForwarderLease(dbB, timing, 'gw-b:1:100:bb', () => now);
+    const a = new SqliteForwarderLease(SqliteStore.of(dbA), timing, 'gw-a:1:100:aa', () => now);
+    const b = new SqliteForwarderLease(SqliteStore.of(dbB), timing, 'gw-b:1:100:bb', () => now);
 
     expect(await a.acquire()).toBe(true);
     expect(await b.acquire()).toBe(false);
     expect(await b.holder()).toEqual({ holder: 'gw-a:1:100:aa', expiresAt: new Date(now + 10_000) });
-    expect(() => a.assertHeld()).not.toThrow();
-    expect(() => b.assertHeld()).toThrow(LeaseLostError);
+    await expect(a.assertHeld()).resolves.toBeUndefined();
+    await expect(b.assertHeld()).rejects.toThrow(LeaseLostError);
 
     now += 6_000;
     expect(await a.renew()).toBe(true);
@@ -72,10 +73,10 @@ describe('the SQLite forwarder lease', () => {
     expect(await b.acquire()).toBe(false);
 
     now += 5_000; // 11 s after the last renewal: expired
-    expect(() => a.assertHeld()).toThrow(/expired/);
+    await expect(a.assertHeld()).rejects.toThrow(/expired/);
     expect(await b.acquire()).toBe(true);
     expect(await a.renew()).toBe(false);
-    expect(() => a.assertHeld()).toThrow(/held by gw-b/);
+    await expect(a.assertHeld()).rejects.toThrow(/held by gw-b/);
     expect((await a.holder())?.holder).toBe('gw-b:1:100:bb');
 
     await b.release();
@@ -91,14 +92,14 @@ describe('the SQLite forwarder lease', () => {
     const child = spawn(process.execPath, ['-e', '']);
     const deadPid = await new Promise<number>((r) => child.once('exit', () => r(child.pid!)));
 
-    const dead = new SqliteForwarderLease(db, timing, `${host}:${ns}:${deadPid}:dd`);
+    const dead = new SqliteForwarderLease(SqliteStore.of(db), timing, `${host}:${ns}:${deadPid}:dd`);
     expect(await dead.acquire()).toBe(true);
-    const successor = new SqliteForwarderLease(db, timing);
+    const successor = new SqliteForwarderLease(SqliteStore.of(db), timing);
     expect(await successor.acquire()).toBe(true);
     expect((await successor.holder())?.holder).toBe(successor.holderId);
 
     // The test process itself is alive: a lease in its name (another nonce) is not taken before it expires.
-    const living = new SqliteForwarderLease(db, timing, `${host}:${ns}:${process.pid}:ee`);
+    const living = new SqliteForwarderLease(SqliteStore.of(db), timing, `${host}:${ns}:${process.pid}:ee`);
     await successor.release();
     expect(await living.acquire()).toBe(true);
     expect(await successor.acquire()).toBe(false);
@@ -108,22 +109,22 @@ describe('the SQLite forwarder lease', () => {
   it('keeps a process that does not hold it from marking a batch in flight', async () => {
     const db = openGatewayDb(join(tmp.dir, 'fenced.db'));
     seedRegistrations(db, { count: 5 });
-    const holder = new SqliteForwarderLease(db, timing, 'gw-a:1:1:aa');
-    const other = new SqliteForwarderLease(db, timing, 'gw-b:1:1:bb');
+    const holder = new SqliteForwarderLease(SqliteStore.of(db), timing, 'gw-a:1:1:aa');
+    const other = new SqliteForwarderLease(SqliteStore.of(db), timing, 'gw-b:1:1:bb');
     expect(await holder.acquire()).toBe(true);
     const writer = new DirectForwardWriter(db);
-    const store = new ForwardStore(db, writer, clientReferenceFor, { assertHeld: () => other.assertHeld(), holderInDatabase: other.holderId });
-    const batch = store.nextBatch(5);
+    const store = new ForwardStore(SqliteStore.of(db), writer, clientReferenceFor, { assertHeld: () => other.assertHeld(), holderInDatabase: other.holderId });
+    const batch = await store.nextBatch(5);
     expect(batch).toHaveLength(5);
     await expect(store.markInFlight(batch, new Date().toISOString())).rejects.toThrow(LeaseLostError);
     expect(db.prepare('SELECT COUNT(*) FROM forward_state').pluck().get()).toBe(0);
     // A process whose own view is stale (its check passes) is still stopped by the transaction that marks the
     // batch, which reads the lease row again.
-    const stale = new ForwardStore(db, writer, clientReferenceFor, { assertHeld: () => {}, holderInDatabase: other.holderId });
+    const stale = new ForwardStore(SqliteStore.of(db), writer, clientReferenceFor, { assertHeld: async () => {}, holderInDatabase: other.holderId });
     await expect(stale.markInFlight(batch, new Date().toISOString())).rejects.toThrow(LeaseLostError);
     expect(db.prepare('SELECT COUNT(*) FROM forward_state').pluck().get()).toBe(0);
 
-    const allowed = new ForwardStore(db, writer, clientReferenceFor, { assertHeld: () => holder.assertHeld(), holderInDatabase: holder.holderId });
+    const allowed = new ForwardStore(SqliteStore.of(db), writer, clientReferenceFor, { assertHeld: () => holder.assertHeld(), holderInDatabase: holder.holderId });
     await allowed.markInFlight(batch, new Date().toISOString());
     expect(db.prepare("SELECT COUNT(*) FROM forward_state WHERE state = 'in_flight'").pluck().get()).toBe(5);
     db.close();
@@ -164,13 +165,13 @@ describe.skipIf(noPostgres !== undefined)(`the PostgreSQL forwarder lease${noPos
     expect(await elsewhere.acquire()).toBe(true); // another lock id: another deployment's lease
     expect((await b.holder())?.holder).toBe(a.holderId);
     expect(await a.renew()).toBe(true);
-    expect(() => a.assertHeld()).not.toThrow();
+    await expect(a.assertHeld()).resolves.toBeUndefined();
 
     const killed = await admin.query<{ ok: boolean }>('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1', [`ciao-fwd ${a.holderId}`.slice(0, 63)]);
     expect(killed.rows.map((r) => r.ok)).toEqual([true]);
     await waitUntil(() => b.acquire(), { what: 'the standby to take the lease', timeoutMs: 10_000, intervalMs: timing.renewMs });
     expect(await a.renew()).toBe(false);
-    expect(() => a.assertHeld()).toThrow(LeaseLostError);
+    await expect(a.assertHeld()).rejects.toThrow(LeaseLostError);
     expect(await a.acquire()).toBe(false);
     expect((await a.holder())?.holder).toBe(b.holderId);
 
@@ -192,9 +193,9 @@ describe.skipIf(noPostgres !== undefined)(`the PostgreSQL forwarder lease${noPos
     };
     const handles: ForwarderHandle[] = [];
     try {
-      const a = await startForwarder({ db: dbA, logger, config });
+      const a = await startForwarder({ store: SqliteStore.of(dbA), logger, config });
       handles.push(a);
-      const b = await startForwarder({ db: dbB, logger, config });
+      const b = await startForwarder({ store: SqliteStore.of(dbB), logger, config });
       handles.push(b);
       expect(a.role()).toBe('forwarding');
       expect(b.role()).toBe('standby');

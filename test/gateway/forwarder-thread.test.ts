@@ -7,6 +7,7 @@ import { VirtualClock } from '../../shared/clock.ts';
 import { loadGatewayConfig } from '../../gateway/config.ts';
 import { startGateway, type RunningGateway, type StartGatewayOptions } from '../../gateway/main.ts';
 import { forwardingSummary } from '../../gateway/forward/read-model.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import type { SpawnForwarderThread } from '../../gateway/forward/thread.ts';
 import { startEmulator, type EmulatorHandle } from '../../simulator/emulator/index.ts';
 import { openGatewayDb, rsaKeyPair, seedRegistrations, tempDir, waitFor } from '../onss/helpers.ts';
@@ -79,7 +80,7 @@ describe('the forwarder thread', () => {
   it('forwards from a thread other than the broker\'s, its lines in the gateway\'s log', async () => {
     const g = await start();
     seedRegistrations(g.db, { count: 5 });
-    await waitFor(() => forwardingSummary(g.db).created === 5, 'five registrations created at ONSS');
+    await waitFor(async () => (await forwardingSummary(SqliteStore.of(g.db))).created === 5, 'five registrations created at ONSS');
     expect(emu.store.stats().registrations).toBe(5);
     const started = logs().find((l) => l.msg === 'ONSS forwarder started');
     expect(started).toBeDefined();
@@ -106,7 +107,7 @@ describe('the forwarder thread', () => {
     const g = await start({ clock });
     clock.jump(3 * 3_600_000);
     seedRegistrations(g.db, { count: 1 });
-    await waitFor(() => forwardingSummary(g.db).created === 1, 'the registration created at ONSS');
+    await waitFor(async () => (await forwardingSummary(SqliteStore.of(g.db))).created === 1, 'the registration created at ONSS');
     const row = g.db.prepare('SELECT first_sent_at, answered_at FROM forward_state').get() as { first_sent_at: string; answered_at: string };
     // Sent after the jump: 11:00 on the gateway's clock, whatever the real time.
     for (const at of [row.first_sent_at, row.answered_at]) {

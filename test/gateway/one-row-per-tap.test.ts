@@ -18,6 +18,7 @@ import { ForwardStore } from '../../gateway/forward/forward-store.ts';
 import { OutageJournal } from '../../gateway/forward/outage-journal.ts';
 import { Sender } from '../../gateway/forward/sender.ts';
 import { DirectForwardWriter } from '../../gateway/forward/forward-writes.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { createLogger } from '../../shared/logging.ts';
 import { FakeOnssPort } from '../onss/fake-onss-port.ts';
@@ -146,9 +147,9 @@ describe('one row per tap', () => {
     try {
       const port = new FakeOnssPort();
       const writes = new DirectForwardWriter(db);
-      const store = new ForwardStore(db, writes, (t) => port.referenceFor(t));
-      const sender = new Sender(store, new OutageJournal(db, writes), port, 10, systemClock, createLogger('test', { level: 'silent' }));
-      const batch = sender.next();
+      const store = new ForwardStore(SqliteStore.of(db), writes, (t) => port.referenceFor(t));
+      const sender = new Sender(store, await OutageJournal.open(SqliteStore.of(db), writes), port, 10, systemClock, createLogger('test', { level: 'silent' }));
+      const batch = await sender.next();
       expect(batch.map((r) => [r.seq, r.at_utc, r.employer_kind, r.employer_id, r.ssin, r.limosa_id])).toEqual([
         [1, '2026-03-02T06:00:00Z', 'enterprise', '0403019261', '85073003328', null],
         [2, '2026-03-02T06:00:00Z', 'foreign', 'FR40123456789', null, 'L-1234'],
@@ -157,8 +158,8 @@ describe('one row per tap', () => {
       await sender.markInFlight(batch);
       expect(await sender.send(batch)).toMatchObject({ kind: 'answered', created: 3 });
       expect(port.held.map((h) => h.registrationDate)).toEqual(['2026-03-02T06:00:00Z', '2026-03-02T06:00:00Z', '2026-03-02T15:00:00Z']);
-      expect(forwardingStateOf(db, { seq: 2 })).toMatchObject({ state: 'created' });
-      expect(sender.next()).toEqual([]);
+      expect(await forwardingStateOf(SqliteStore.of(db), { seq: 2 })).toMatchObject({ state: 'created' });
+      expect(await sender.next()).toEqual([]);
     } finally {
       db.close();
     }

@@ -14,6 +14,7 @@ import { ValidityPoller } from '../../gateway/forward/validity.ts';
 import { Forwarder } from '../../gateway/forward/forwarder.ts';
 import type { ForwarderTuning } from '../../gateway/forward/config.ts';
 import { forwardingStateOf, forwardingSummary, listForwardingStates, outageJournal } from '../../gateway/forward/read-model.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { FakeOnssPort } from './fake-onss-port.ts';
 import { openGatewayDb, seedRegistrations, tempDir, validNiss, waitFor } from './helpers.ts';
 
@@ -30,13 +31,13 @@ let store: ForwardStore;
 let outages: OutageJournal;
 let clock: VirtualClock;
 
-beforeEach(() => {
+beforeEach(async () => {
   tmp = tempDir();
   db = openGatewayDb(join(tmp.dir, 'gateway.sqlite'));
   port = new FakeOnssPort();
   writes = new DirectForwardWriter(db);
-  store = new ForwardStore(db, writes, (t) => port.referenceFor(t));
-  outages = new OutageJournal(db, writes);
+  store = new ForwardStore(SqliteStore.of(db), writes, (t) => port.referenceFor(t));
+  outages = await OutageJournal.open(SqliteStore.of(db), writes);
   // Stands still unless a test moves it: the records' clock is the test's to set.
   clock = new VirtualClock(new Date('2026-03-10T08:00:00Z'), 0);
 });
@@ -46,7 +47,8 @@ afterEach(() => {
 });
 
 const sender = (batchSize = 100) => new Sender(store, outages, port, batchSize, clock, logger);
-const stateOf = (tapId: string) => forwardingStateOf(db, { tapId })!;
+const stateOf = async (tapId: string) => (await forwardingStateOf(SqliteStore.of(db), { tapId }))!;
+const statesOf = (tapIds: string[]) => Promise.all(tapIds.map(stateOf));
 
 describe('breaker', () => {
   const options = { backoffInitialMs: 1000, backoffMaxMs: 8000, circuitFailureThreshold: 4, circuitOpenMs: 60_000 };
@@ -91,43 +93,44 @@ describe('sender', () => {
     const taps = seedRegistrations(db, { count: 5, mutate: (r, i) => { if (i === 3) r.ssin = validNiss(999); } });
     port.refuseSsin = validNiss(999);
     const statesAtSend: string[] = [];
-    port.onSend = () => statesAtSend.push(...listForwardingStates(db).map((s) => s.state));
+    // The read runs when ONSS is called (the SQLite store answers at once); the states are kept a moment later.
+    port.onSend = () => void listForwardingStates(SqliteStore.of(db)).then((states) => statesAtSend.push(...states.map((s) => s.state)));
     const s = sender();
-    const batch = s.next();
+    const batch = await s.next();
     expect(batch.map((r) => r.tap_id)).toEqual(taps);
     await s.markInFlight(batch);
     expect(await s.send(batch)).toEqual({ kind: 'answered', created: 4, refused: 1 });
     expect(statesAtSend).toEqual(['in_flight', 'in_flight', 'in_flight', 'in_flight', 'in_flight']);
-    expect(stateOf(taps[0]!)).toMatchObject({ state: 'created', onssId: port.held[0]!.id, validity: 'pending', attempts: 1 });
-    expect(stateOf(taps[3]!)).toMatchObject({ state: 'not_created', errors: [{ code: 'invalidSsin', field: 'ssin' }] });
-    expect(s.next()).toEqual([]);
+    expect(await stateOf(taps[0]!)).toMatchObject({ state: 'created', onssId: port.held[0]!.id, validity: 'pending', attempts: 1 });
+    expect(await stateOf(taps[3]!)).toMatchObject({ state: 'not_created', errors: [{ code: 'invalidSsin', field: 'ssin' }] });
+    expect(await s.next()).toEqual([]);
   });
 
   it('keeps ONSS validity when it is settled on creation', async () => {
     port.settleOnCreate = true;
     const [tap] = seedRegistrations(db, { count: 1 });
     const s = sender();
-    const batch = s.next();
+    const batch = await s.next();
     await s.markInFlight(batch);
     await s.send(batch);
-    expect(stateOf(tap!).validity).toBe('validated');
-    expect(forwardingSummary(db).pendingValidity).toBe(0);
+    expect((await stateOf(tap!)).validity).toBe('validated');
+    expect((await forwardingSummary(SqliteStore.of(db))).pendingValidity).toBe(0);
   });
 
   it('puts a batch ONSS did not process back to retry, and sends retries first next time', async () => {
     const first = seedRegistrations(db, { count: 3 });
     const s = sender(3);
     port.script.push({ notProcessed: 'HTTP 503: down' });
-    const batch = s.next();
+    const batch = await s.next();
     await s.markInFlight(batch);
     expect(await s.send(batch)).toMatchObject({ kind: 'not-processed', cause: 'HTTP 503: down', rateLimited: false });
-    expect(first.map((t) => stateOf(t).state)).toEqual(['retry', 'retry', 'retry']);
+    expect((await statesOf(first)).map((t) => t.state)).toEqual(['retry', 'retry', 'retry']);
     seedRegistrations(db, { count: 3, start: 10 });
-    const again = s.next();
+    const again = await s.next();
     expect(again.map((r) => [r.tap_id, r.known])).toEqual(first.map((t) => [t, true]));
     await s.markInFlight(again);
     await s.send(again);
-    expect(first.map((t) => stateOf(t)).map((x) => [x.state, x.attempts])).toEqual([['created', 2], ['created', 2], ['created', 2]]);
+    expect((await statesOf(first)).map((x) => [x.state, x.attempts])).toEqual([['created', 2], ['created', 2], ['created', 2]]);
   });
 
   it('halves a batch ONSS refuses as a whole until the registration it cannot take stands alone', async () => {
@@ -136,8 +139,8 @@ describe('sender', () => {
     // ONSS refuses every call that carries the sixth registration.
     const culprit = port.referenceFor(taps[5]!);
     const reports: string[] = [];
-    for (let i = 0; i < 20 && forwardingSummary(db).waiting + forwardingSummary(db).retry > 0; i++) {
-      const batch = s.next();
+    for (let i = 0; i < 20 && (await forwardingSummary(SqliteStore.of(db))).waiting + (await forwardingSummary(SqliteStore.of(db))).retry > 0; i++) {
+      const batch = await s.next();
       if (batch.some((r) => r.client_reference === culprit)) port.script.push({ refused: 422 });
       await s.markInFlight(batch);
       const r = await s.send(batch);
@@ -145,8 +148,8 @@ describe('sender', () => {
     }
     // Each refusal halves the batch, each answered call doubles the limit back toward the batch size.
     expect(reports).toEqual(['split:8', 'answered:4', 'split:4', 'split:2', 'answered:1', 'split:2', 'refused:1', 'answered:1', 'answered:1']);
-    expect(stateOf(taps[5]!)).toMatchObject({ state: 'not_created', errors: [{ code: 'http422' }] });
-    expect(taps.filter((_, i) => i !== 5).every((t) => stateOf(t).state === 'created')).toBe(true);
+    expect(await stateOf(taps[5]!)).toMatchObject({ state: 'not_created', errors: [{ code: 'http422' }] });
+    expect((await statesOf(taps.filter((_, i) => i !== 5))).every((t) => t.state === 'created')).toBe(true);
     expect(s.batchLimit).toBe(4);
   });
 
@@ -154,21 +157,21 @@ describe('sender', () => {
     const taps = seedRegistrations(db, { count: 2 });
     port.script.push('lost');
     const s = sender();
-    const batch = s.next();
+    const batch = await s.next();
     await s.markInFlight(batch);
     expect(await s.send(batch)).toEqual({ kind: 'ambiguous', cause: 'timeout' });
-    expect(taps.map((t) => [stateOf(t).state, stateOf(t).lastFailure])).toEqual([['in_flight', 'timeout'], ['in_flight', 'timeout']]);
+    expect((await statesOf(taps)).map((t) => [t.state, t.lastFailure])).toEqual([['in_flight', 'timeout'], ['in_flight', 'timeout']]);
   });
 
   it('links registrations answered after an outage to it and counts them with their answers', async () => {
     const taps = seedRegistrations(db, { count: 4 });
     const o = await outages.failure('HTTP 503', clock.now());
     const s = sender();
-    const batch = s.next();
+    const batch = await s.next();
     await s.markInFlight(batch);
     await s.send(batch);
-    expect(taps.map((t) => stateOf(t).outageId)).toEqual([o.id, o.id, o.id, o.id]);
-    expect(outageJournal(db)[0]!.registrationsDelayed).toBe(4);
+    expect((await statesOf(taps)).map((t) => t.outageId)).toEqual([o.id, o.id, o.id, o.id]);
+    expect((await outageJournal(SqliteStore.of(db)))[0]!.registrationsDelayed).toBe(4);
   });
 });
 
@@ -177,9 +180,9 @@ describe('reconciler', () => {
   const reconciler = () => new Reconciler(store, outages, port, options, clock, logger);
 
   async function sendUnanswered(count: number, behaviour: 'hang-up' | 'lost'): Promise<{ taps: string[]; seqs: number[] }> {
-    const taps = seedRegistrations(db, { count, start: forwardingSummary(db).waiting + 1000 });
+    const taps = seedRegistrations(db, { count, start: (await forwardingSummary(SqliteStore.of(db))).waiting + 1000 });
     const s = sender();
-    const batch = s.next();
+    const batch = await s.next();
     await s.markInFlight(batch);
     port.script.push(behaviour);
     await s.send(batch);
@@ -191,12 +194,12 @@ describe('reconciler', () => {
     const r = reconciler();
     const sentMs = 1_000_000;
     r.noteUnanswered(seqs, sentMs);
-    const plan = r.plan(sentMs + 500);
+    const plan = await r.plan(sentMs + 500);
     expect(plan).toMatchObject({ kind: 'look', last: false });
     const report = await r.reconcile(plan.kind === 'look' ? plan.rows : [], false);
     expect(report).toEqual({ found: 5, absent: 0, unresolved: 0, failure: undefined });
-    expect(taps.map((t) => stateOf(t)).map((s) => [s.state, s.onssId !== null, s.attempts])).toEqual(taps.map(() => ['created', true, 1]));
-    expect(r.plan(sentMs + 600)).toEqual({ kind: 'none' });
+    expect((await statesOf(taps)).map((s) => [s.state, s.onssId !== null, s.attempts])).toEqual(taps.map(() => ['created', true, 1]));
+    expect(await r.plan(sentMs + 600)).toEqual({ kind: 'none' });
     // Searched each client reference around its own date; nothing was sent again.
     expect(port.count('find')).toBe(5);
     expect(port.count('send')).toBe(1);
@@ -207,18 +210,18 @@ describe('reconciler', () => {
     const r = reconciler();
     const sentMs = 1_000_000;
     r.noteUnanswered(seqs, sentMs);
-    const first = r.plan(sentMs + 500);
+    const first = await r.plan(sentMs + 500);
     expect(first.kind === 'look' && !first.last).toBe(true);
     expect(await r.reconcile(first.kind === 'look' ? first.rows : [], false)).toMatchObject({ found: 0, unresolved: 3 });
-    expect(taps.map((t) => stateOf(t).state)).toEqual(['in_flight', 'in_flight', 'in_flight']);
+    expect((await statesOf(taps)).map((t) => t.state)).toEqual(['in_flight', 'in_flight', 'in_flight']);
     // Not asked again before the safe moment: a wait until sent + requestTimeoutMs + reconcileDelayMs.
-    expect(r.plan(sentMs + 1000)).toEqual({ kind: 'wait', untilMs: sentMs + 60_000 });
+    expect(await r.plan(sentMs + 1000)).toEqual({ kind: 'wait', untilMs: sentMs + 60_000 });
     // Meanwhile ONSS files one of them late (it was still working on the call).
     port.hold(port.referenceFor(taps[1]!), '2026-03-10T07:59:00Z');
-    const last = r.plan(sentMs + 60_000);
+    const last = await r.plan(sentMs + 60_000);
     expect(last.kind === 'look' && last.last).toBe(true);
     expect(await r.reconcile(last.kind === 'look' ? last.rows : [], true)).toMatchObject({ found: 1, absent: 2, unresolved: 0 });
-    expect(taps.map((t) => stateOf(t).state)).toEqual(['retry', 'created', 'retry']);
+    expect((await statesOf(taps)).map((t) => t.state)).toEqual(['retry', 'created', 'retry']);
   });
 
   it('times what a crashed process left in flight by its records, on the records\' clock', async () => {
@@ -227,10 +230,10 @@ describe('reconciler', () => {
     clock.jump(10_000);
     const r = reconciler();
     const now = 5_000_000;
-    const first = r.plan(now);
+    const first = await r.plan(now);
     expect(first.kind === 'look' && first.rows.map((x) => x.seq)).toEqual(seqs);
     await r.reconcile(first.kind === 'look' ? first.rows : [], false);
-    expect(r.plan(now)).toEqual({ kind: 'wait', untilMs: now - 10_000 + 60_000 });
+    expect(await r.plan(now)).toEqual({ kind: 'wait', untilMs: now - 10_000 + 60_000 });
   });
 
   it('counts what ONSS holds twice under one reference, and keeps the first', async () => {
@@ -238,9 +241,9 @@ describe('reconciler', () => {
     port.hold(port.referenceFor(taps[0]!), '2026-03-10T07:59:00Z');
     const r = reconciler();
     r.noteUnanswered(seqs, 0);
-    const plan = r.plan(1);
+    const plan = await r.plan(1);
     await r.reconcile(plan.kind === 'look' ? plan.rows : [], false);
-    expect(stateOf(taps[0]!)).toMatchObject({ state: 'created', onssId: port.held[0]!.id, duplicatesAtOnss: 1 });
+    expect(await stateOf(taps[0]!)).toMatchObject({ state: 'created', onssId: port.held[0]!.id, duplicatesAtOnss: 1 });
   });
 
   it('reports a failed look and asks again: nothing is settled by a question ONSS did not answer', async () => {
@@ -248,14 +251,14 @@ describe('reconciler', () => {
     const r = reconciler();
     r.noteUnanswered(seqs, 0);
     port.lookupFailure = 'HTTP 503';
-    const plan = r.plan(1);
+    const plan = await r.plan(1);
     expect(await r.reconcile(plan.kind === 'look' ? plan.rows : [], false)).toMatchObject({ found: 0, unresolved: 0, failure: { cause: 'HTTP 503' } });
-    expect(taps.map((t) => stateOf(t).state)).toEqual(['in_flight', 'in_flight']);
+    expect((await statesOf(taps)).map((t) => t.state)).toEqual(['in_flight', 'in_flight']);
     port.lookupFailure = undefined;
-    const again = r.plan(2);
+    const again = await r.plan(2);
     expect(again).toMatchObject({ kind: 'look', last: false });
     await r.reconcile(again.kind === 'look' ? again.rows : [], false);
-    expect(taps.map((t) => stateOf(t).state)).toEqual(['created', 'created']);
+    expect((await statesOf(taps)).map((t) => t.state)).toEqual(['created', 'created']);
   });
 });
 
@@ -271,7 +274,7 @@ describe('validity poller', () => {
       row.at = at.replace('Z', '+00:00');
     } });
     const s = sender(200);
-    for (let batch = s.next(); batch.length > 0; batch = s.next()) {
+    for (let batch = await s.next(); batch.length > 0; batch = await s.next()) {
       await s.markInFlight(batch);
       await s.send(batch);
     }
@@ -288,9 +291,9 @@ describe('validity poller', () => {
     expect(port.count('get')).toBe(0);
     // Windows of at most half a search's limit: 1,200 in 5 searches, each within the limit.
     expect(port.count('period')).toBe(5);
-    expect(forwardingSummary(db).pendingValidity).toBe(0);
-    expect(stateOf(taps[7]!)).toMatchObject({ validity: 'withRemarks', remarks: ['SAME DECLARATION HAS ALREADY BEEN REGISTERED'] });
-    expect(stateOf(taps[8]!)).toMatchObject({ validity: 'validated', remarks: [] });
+    expect((await forwardingSummary(SqliteStore.of(db))).pendingValidity).toBe(0);
+    expect(await stateOf(taps[7]!)).toMatchObject({ validity: 'withRemarks', remarks: ['SAME DECLARATION HAS ALREADY BEEN REGISTERED'] });
+    expect(await stateOf(taps[8]!)).toMatchObject({ validity: 'validated', remarks: [] });
   });
 
   it('asks nothing before an interval has passed since creation', async () => {
@@ -316,22 +319,22 @@ describe('validity poller', () => {
       { from: '2026-03-10T06:01:40Z', to: '2026-03-10T06:03:19Z' },
     ]);
     expect(port.count('get')).toBe(0);
-    expect(taps.every((t) => stateOf(t).validity === 'validated')).toBe(true);
+    expect((await statesOf(taps)).every((t) => t.validity === 'validated')).toBe(true);
   });
 
   it('asks by id when a single instant holds more than a search returns', async () => {
     port = new FakeOnssPort({ maxSearchResults: 10 });
-    store = new ForwardStore(db, writes, (t) => port.referenceFor(t));
+    store = new ForwardStore(SqliteStore.of(db), writes, (t) => port.referenceFor(t));
     const taps = seedRegistrations(db, { count: 12, atUtc: '2026-03-10T06:00:00Z' });
     const s = sender();
-    const batch = s.next();
+    const batch = await s.next();
     await s.markInFlight(batch);
     await s.send(batch);
     port.settleAll();
     const round = await poller().round(later());
     expect(round).toMatchObject({ due: 12, settled: 12 });
     expect(port.count('get')).toBe(12);
-    expect(taps.every((t) => stateOf(t).validity === 'validated')).toBe(true);
+    expect((await statesOf(taps)).every((t) => t.validity === 'validated')).toBe(true);
   });
 
   it('asks again an interval later for what ONSS has not checked yet, and by id for what its period did not show', async () => {
@@ -345,7 +348,7 @@ describe('validity poller', () => {
     const now = later();
     expect(await poller().round(now)).toMatchObject({ due: 4, settled: 2, stillPending: 2 });
     expect(port.count('get')).toBe(1);
-    expect(taps.map((t) => stateOf(t).validity)).toEqual(['validated', 'validated', 'pending', 'pending']);
+    expect((await statesOf(taps)).map((t) => t.validity)).toEqual(['validated', 'validated', 'pending', 'pending']);
     // Not due again within the interval.
     expect(await poller().round(now + 1000)).toMatchObject({ due: 0 });
     port.settleAll();
@@ -371,10 +374,10 @@ describe('short writes', () => {
       other.pragma('busy_timeout = 0');
       let refusedInside: string | undefined;
       const s = sender();
-      const batch = s.next();
+      const batch = await s.next();
       // From its first moment, before any statement, the forwarder's transaction holds the write lock.
-      const own = new ShortWrites(db);
-      own.run(() => {
+      const own = new ShortWrites(SqliteStore.of(db));
+      await own.run(() => {
         try {
           other.prepare('BEGIN IMMEDIATE').run();
           other.prepare('ROLLBACK').run();
@@ -404,12 +407,13 @@ describe('forwarder: small batches', () => {
 
   it('waits once for more before sending a batch smaller than a full one', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const forwarder = new Forwarder(db, port, tuning(200), logger, clock);
+    const forwarder = new Forwarder(SqliteStore.of(db), port, tuning(200), logger, clock);
     const first = seedRegistrations(db, { count: 1 });
     const step = forwarder.step();
-    // Taps keep coming while it waits.
+    // It reads the one registration, then waits; taps keep coming while it waits.
+    await vi.advanceTimersByTimeAsync(10);
     const more = seedRegistrations(db, { count: 9, start: 1 });
-    await vi.advanceTimersByTimeAsync(200);
+    await vi.advanceTimersByTimeAsync(190);
     expect(await step).toBe(true);
     expect(port.count('send'), 'nothing sent while it waited').toBe(0);
     await forwarder.step();
@@ -420,7 +424,7 @@ describe('forwarder: small batches', () => {
   });
 
   it('sends at once with lingerMs 0', async () => {
-    const forwarder = new Forwarder(db, port, tuning(0), logger, clock);
+    const forwarder = new Forwarder(SqliteStore.of(db), port, tuning(0), logger, clock);
     const [tap] = seedRegistrations(db, { count: 1 });
     await forwarder.step();
     await waitFor(() => port.count('send') === 1 || undefined, 'the call');

@@ -5,6 +5,7 @@ import { createLogger } from '../../shared/logging.ts';
 import { loadGatewayConfig } from '../../gateway/config.ts';
 import { startGateway } from '../../gateway/main.ts';
 import { forwardingSummary } from '../../gateway/forward/read-model.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { startEmulator, type EmulatorHandle } from '../../simulator/emulator/index.ts';
 import { rsaKeyPair, seedRegistrations, tempDir, waitFor } from './helpers.ts';
 
@@ -45,7 +46,7 @@ describe('the gateway\'s onss section', () => {
     const gw = await startGateway(loadGatewayConfig(file, {}), { logger });
     try {
       seedRegistrations(gw.db, { count: 3 });
-      await waitFor(() => forwardingSummary(gw.db).created === 3, 'three registrations created at ONSS');
+      await waitFor(async () => (await forwardingSummary(SqliteStore.of(gw.db))).created === 3, 'three registrations created at ONSS');
       expect(emu.store.stats().registrations).toBe(3);
     } finally {
       await gw.stop();

@@ -13,8 +13,12 @@ import { bindable, type SqlParams, type SqlStore } from './sql-store.ts';
  * A transaction's callback is asynchronous, and the connection is one: while it is open, a statement of any
  * other caller of this store would run inside it (and be committed or rolled back with it). So a transaction
  * holds the store: other callers' statements and transactions queue, in order, until it ends. Code that
- * still uses the connection directly (the areas not on the port yet) does not queue; it cannot run inside a
- * transaction as long as the callback awaits only its `tx` (no timer or I/O, see the port's rules).
+ * still uses the connection directly (the areas not on the port yet) does not queue. No timer or I/O callback
+ * can run while the callback awaits only its `tx` (the port's rules), but at each of its awaits, promise
+ * continuations already queued do run: one that then uses the connection directly (an async function of an
+ * area not on the port, resumed after an await) puts its statements inside the open transaction, committed or
+ * rolled back with it. That risk lasts only while areas of one connection are on both paths; each area moved
+ * ends its share of it.
  * The queue works only if every caller goes through the same store: a connection has one store at a time
  * (`SqliteStore.of(db)` finds it; a second `new SqliteStore(db)` is refused).
  */

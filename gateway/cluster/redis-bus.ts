@@ -5,6 +5,7 @@ import type { Logger } from '../../shared/logging.ts';
 import type { ShiftChange } from '../shifts/change.ts';
 import { RoutedEmitter } from './routed-emitter.ts';
 import { clusterInstanceName } from './instance-name.ts';
+import { redactedUrl } from '../../shared/redacted-url.ts';
 
 /**
  * What the instances of a cluster tell each other, over Redis (docs/cluster.md, "Several instances"):
@@ -64,15 +65,7 @@ interface RedisEmitterInternals {
 type RedisEmitterWithPrefix = new (prefix: string, options: Record<string, unknown>) => MQEmitter & RedisEmitterInternals;
 
 /** A Redis URL without its password, for logs. */
-export function redactedRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'redis://(unparsable)';
-  }
-}
+export const redactedRedisUrl = (url: string): string => redactedUrl(url, 'redis');
 
 function whenReady(conn: Redis, timeoutMs: number, url: string): Promise<void> {
   return new Promise((resolve, reject) => {

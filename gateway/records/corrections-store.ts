@@ -4,7 +4,7 @@ import type { CorrectionFact } from '../remarks/model.ts';
 import { checkTransition, validateCorrection, type CorrectableField, type CorrectionInput, type CorrectionState } from './corrections.ts';
 import type { RegistrationRecord } from './ports.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { Binds } from './binds.ts';
+import { Binds } from '../store/sql-binds.ts';
 
 /**
  * Correction requests as recorded: a new row per request, its state and history; registrations untouched.

@@ -5,7 +5,7 @@ import { listCorrectionFacts } from './corrections-store.ts';
 import { forwardingFacts, type ForwardingFacts } from '../forward/read-model.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { tableCheck } from '../store/tables.ts';
-import { Binds, byCodePoint } from './binds.ts';
+import { Binds, byCodePoint } from '../store/sql-binds.ts';
 import type { RegistrationFilter, RegistrationRecord, RecordsQueries, SiteRef, TerminalView } from './ports.ts';
 
 /**

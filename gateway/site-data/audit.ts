@@ -1,5 +1,7 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
+import { Binds } from '../store/sql-binds.ts';
+import { positionalSql } from '../store/sqlite-store.ts';
 
 /**
  * The audit trail: every change to site data, users and terminals, with who made it, when, and the record
@@ -73,6 +75,9 @@ export interface AuditChange {
 const INSERT_AUDIT = `INSERT INTO audit_log (at, actor_kind, actor_id, actor_name, action, entity, entity_id, site_id, before, after, cause_id)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`;
 
+/** The same statement for better-sqlite3 (its parameters in order, so bound as they come). */
+const INSERT_AUDIT_SQLITE = positionalSql(INSERT_AUDIT).sql;
+
 function auditValues(change: AuditChange): Array<string | number | null> {
   const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(maskForAudit(v)));
   return [
@@ -94,7 +99,7 @@ export async function recordChange(store: SqlStore, change: AuditChange): Promis
  */
 export function recordChangeSync(db: Db, change: AuditChange): number {
   const values = auditValues(change);
-  const r = db.prepare(INSERT_AUDIT.replace(/\$\d+/g, '?')).get(...values) as { id: number };
+  const r = db.prepare(INSERT_AUDIT_SQLITE).get(...values) as { id: number };
   return Number(r.id);
 }
 
@@ -126,18 +131,18 @@ export interface AuditQuery {
 
 export async function listAudit(store: SqlStore, q: AuditQuery = {}): Promise<{ items: AuditEntry[]; total: number }> {
   const clauses: string[] = [];
-  const args: Array<string | number> = [];
-  const param = (v: string | number) => `$${args.push(v)}`;
-  if (q.entity) clauses.push(`entity = ${param(q.entity)}`);
-  if (q.entityId) clauses.push(`entity_id = ${param(q.entityId)}`);
-  if (q.from) clauses.push(`at >= ${param(q.from)}`);
-  if (q.to) clauses.push(`at < ${param(q.to)}`);
-  if (q.siteIds) clauses.push(`(site_id IS NULL OR site_id IN (${q.siteIds.map((s) => param(s)).join(', ') || "''"}))`);
+  const b = new Binds();
+  if (q.entity) clauses.push(`entity = ${b.add(q.entity)}`);
+  if (q.entityId) clauses.push(`entity_id = ${b.add(q.entityId)}`);
+  if (q.from) clauses.push(`at >= ${b.add(q.from)}`);
+  if (q.to) clauses.push(`at < ${b.add(q.to)}`);
+  if (q.siteIds) clauses.push(`(site_id IS NULL OR ${b.in('site_id', q.siteIds)})`);
   const where = clauses.length ? `WHERE ${clauses.join(' AND ')}` : '';
-  const total = await store.one<{ n: number }>(`SELECT count(*) AS n FROM audit_log ${where}`, args);
+  const total = await store.one<{ n: number }>(`SELECT count(*) AS n FROM audit_log ${where}`, [...b.values]);
+  const page = `LIMIT ${b.add(q.limit ?? 100)} OFFSET ${b.add(q.offset ?? 0)}`;
   const rows = await store.all<AuditRow>(
-    `SELECT id, at, actor_kind, actor_id, actor_name, action, entity, entity_id, site_id, before, after, cause_id FROM audit_log ${where} ORDER BY id DESC LIMIT ${param(q.limit ?? 100)} OFFSET ${param(q.offset ?? 0)}`,
-    args,
+    `SELECT id, at, actor_kind, actor_id, actor_name, action, entity, entity_id, site_id, before, after, cause_id FROM audit_log ${where} ORDER BY id DESC ${page}`,
+    b.values,
   );
   return { items: rows.map(toEntry), total: Number(total!.n) };
 }

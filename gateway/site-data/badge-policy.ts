@@ -2,7 +2,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { getSiteSync } from './sites.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { byCodePoint } from '../records/binds.ts';
+import { byCodePoint } from '../store/sql-binds.ts';
 import { notFoundError, problem } from './input.ts';
 import { recordChangeSync, SYSTEM_ACTOR, type Actor } from './audit.ts';
 import { localDate } from '../../shared/time.ts';

@@ -2,7 +2,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import { parseCompanyId } from '../../shared/identifiers/company.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { byCodePoint } from '../records/binds.ts';
+import { byCodePoint } from '../store/sql-binds.ts';
 import { check, nowIso, requireText, throwIfAny } from './input.ts';
 
 /** Companies: employers and contractors, by Belgian enterprise number or foreign VAT/id. */

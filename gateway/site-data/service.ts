@@ -8,7 +8,7 @@ import { addUser, getUser, grantCreatedSite, listUsers, requirePermission, revok
 import { recordChange, recordChangeSync, listAudit, type Actor, type AuditEntry, type AuditQuery } from './audit.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
-import { byCodePoint } from '../records/binds.ts';
+import { byCodePoint } from '../store/sql-binds.ts';
 import { getCompany, getCompanySync, listCompanies, parseCompanyNumber, setCompanyDeactivated, upsertCompany, type Company } from './companies.ts';
 import { getSite, getSiteSync, listSites, setSiteDeactivated, upsertSite, writeSiteRule, type Site, type SiteInput } from './sites.ts';
 import { getDeclaration, listDeclarations, upsertDeclaration, type Declaration, type DeclarationInput } from './declarations.ts';

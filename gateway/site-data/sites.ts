@@ -1,6 +1,6 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { byCodePoint } from '../records/binds.ts';
+import { byCodePoint } from '../store/sql-binds.ts';
 import { addressSchema, coordinatesSchema, type PlaceOfWork } from '../../shared/registration.ts';
 import { LANGUAGES, type Language } from '../../shared/mqtt/payloads.ts';
 import { parseWith } from '../../shared/schema.ts';

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Logger } from '../../../shared/logging.ts';
 import { migratePostgres } from './migrate.ts';
+import { redactedUrl } from '../../../shared/redacted-url.ts';
 import { bindable, type SqlParams, type SqlStore } from '../sql-store.ts';
 
 /**
@@ -47,15 +48,7 @@ const SQLITE_LIKE_TYPES: pg.CustomTypesConfig = {
 };
 
 /** A PostgreSQL URL without its password, for messages and logs. */
-export function redactedPostgresUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://(unparsable URL)';
-  }
-}
+export const redactedPostgresUrl = (url: string): string => redactedUrl(url, 'postgres');
 
 function errorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown })?.code;

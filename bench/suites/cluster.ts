@@ -125,7 +125,7 @@ export async function runClusterBench(sizeName: BenchSize): Promise<Omit<BenchRe
   if (missing) return { status: 'not-run', reason: missing, figures: [] };
   const failures: string[] = [];
   const results: Record<string, LoadResult> = {};
-  const pgNotRun = 'the PostgreSQL storage adapter is the next step of docs/cluster.md (the instances share a SQLite file here)';
+  const pgNotRun = 'the gateway does not run on PostgreSQL yet: the storage adapter exists, and the ingest writer, held-tap release, fleet and the forwarder\'s writes still move onto it (docs/cluster.md, "The storage port"); the instances share a SQLite file here';
   const redis = await startRedis();
   let latency: LoadResult | undefined;
   const takeover: Record<string, number[]> = {};

@@ -187,6 +187,7 @@ export async function prepareGatewayWorkspace(terminalCount: number, parent = RE
   if (missing) throw new Error(missing);
   const { openGatewayDatabase } = await import('../../gateway/store/database.ts');
   const { addTerminal } = await import('../../gateway/site-data/terminals.ts');
+  const { SqliteStore } = await import('../../gateway/store/sqlite-store.ts');
   const { generateSecret, hashSecret } = await import('../../gateway/site-data/secrets.ts');
   // In the working directory, not /tmp: the fsync figure and the gateway's commits must hit the same disk.
   const dir = mkdtempSync(join(parent, '.bench-gateway-'));
@@ -202,9 +203,9 @@ export async function prepareGatewayWorkspace(terminalCount: number, parent = RE
       // One secret for the bench's terminals, hashed once (the gateway still checks it with scrypt at each login).
       const secret = generateSecret();
       const shared = { secret, hash: hashSecret(secret) };
-      db.transaction(() => {
-        for (const id of ids) terminals.push({ id, secret: addTerminal(db, { id, siteId }, shared).secret });
-      })();
+      await SqliteStore.of(db).transaction(async (tx) => {
+        for (const id of ids) terminals.push({ id, secret: (await addTerminal(tx, { id, siteId }, shared)).secret });
+      });
     }
     baselinePages = pagesOf(db);
   } finally {

@@ -35,8 +35,8 @@ export function registerTerminalCommands(admin: Command): void {
       .argument('<id>', 'terminal id = MQTT client id = username')
       .requiredOption('--site <id>', 'the site where it hangs'),
   ).action(async (id: string, o: SettingsOptions, cmd: Command) =>
-    withService(cmd, (service, caller) => {
-      const { terminal, secret } = service.createTerminalWithSecret(caller, { id, ...settingsOf(o) });
+    withService(cmd, async (service, caller) => {
+      const { terminal, secret } = await service.createTerminalWithSecret(caller, { id, ...settingsOf(o) });
       stdoutIo.out(`terminal ${terminal.id} added on site ${terminal.siteId}`);
       stdoutIo.out(`secret: ${secret}`);
       stdoutIo.out('Write the secret into the terminal config now: it is not stored and will not be shown again.');
@@ -44,8 +44,8 @@ export function registerTerminalCommands(admin: Command): void {
   );
   withSettings(t.command('set').description("Change a terminal's site or panel settings").argument('<id>', 'terminal id').option('--site <id>', 'move it to this site')).action(
     async (id: string, o: SettingsOptions, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        const x = service.updateTerminal(caller, id, settingsOf(o));
+      withService(cmd, async (service, caller) => {
+        const x = await service.updateTerminal(caller, id, settingsOf(o));
         stdoutIo.out(`terminal ${x.id} site ${x.siteId} debounce ${x.debounceSeconds}s buttons ${x.buttons.join(',')} arm ${x.armSeconds}s`);
       }),
   );
@@ -54,8 +54,8 @@ export function registerTerminalCommands(admin: Command): void {
       .description(disabled ? 'Refuse this terminal from now on (it is disconnected if connected)' : 'Allow a disabled terminal again')
       .argument('<id>', 'terminal id')
       .action(async (id: string, _o: unknown, cmd: Command) =>
-        withService(cmd, (service, caller) => {
-          service.setTerminalActive(caller, id, !disabled);
+        withService(cmd, async (service, caller) => {
+          await service.setTerminalActive(caller, id, !disabled);
           stdoutIo.out(`terminal ${id} ${disabled ? 'disabled' : 'enabled'}`);
         }),
       );
@@ -66,7 +66,8 @@ export function registerTerminalCommands(admin: Command): void {
     .action(async (id: string, _o: unknown, cmd: Command) =>
       withDb(cmd, async (db) => {
         const { rotateTerminalSecret } = await import('../site-data/terminals.ts');
-        const secret = rotateTerminalSecret(db, id);
+        const { SqliteStore } = await import('../store/sqlite-store.ts');
+        const secret = await rotateTerminalSecret(SqliteStore.of(db), id);
         stdoutIo.out(`terminal ${id} has a new secret`);
         stdoutIo.out(`secret: ${secret}`);
       }),
@@ -87,11 +88,12 @@ export function registerTerminalCommands(admin: Command): void {
     .action(async (o: { json?: boolean }, cmd: Command) =>
       withDb(cmd, async (db) => {
         const { listTerminals } = await import('../site-data/terminals.ts');
+        const { SqliteStore } = await import('../store/sqlite-store.ts');
         const { readTerminalStatus } = await import('../status/terminal-status.ts');
         const status = new Map(readTerminalStatus(db).map((s) => [s.terminal_id, s]));
         printRows(
           stdoutIo,
-          listTerminals(db).map((x) => {
+          (await listTerminals(SqliteStore.of(db))).map((x) => {
             const s = status.get(x.id);
             return {
               id: x.id, site: x.siteId, disabled: x.disabled, debounce: x.debounceSeconds, buttons: x.buttons,

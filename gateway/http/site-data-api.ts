@@ -286,7 +286,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     updateBody: { type: 'object', properties: terminalFields, additionalProperties: false },
     list: async (c, q) => {
       // The status fields the dashboard shows (queued taps, clock skew, version, why it cannot register) ride along.
-      const p = service.listTerminals(c, q);
+      const p = await service.listTerminals(c, q);
       const status = new Map((await opts.records.terminals(c.user)).map((t) => [t.terminalId, t]));
       const items = p.items.map((t) => ({ ...t, terminalId: t.id, siteName: status.get(t.id)?.siteName ?? null, queued: status.get(t.id)?.queued ?? null, skewMs: status.get(t.id)?.skewMs ?? null, version: status.get(t.id)?.version ?? null, cannotRegister: status.get(t.id)?.cannotRegister ?? [] }));
       return { ...p, items, terminals: items };

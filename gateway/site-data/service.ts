@@ -846,84 +846,88 @@ export class SiteDataService {
 
   // --- terminals -------------------------------------------------------------------------------------------------
 
-  private terminalView(t: Terminal): TerminalView {
-    const s = this.db.prepare('SELECT state, config_version, updated_at FROM terminal_status WHERE terminal_id = ?').get(t.id) as
-      | { state: 'online' | 'offline'; config_version: number | null; updated_at: string }
-      | undefined;
+  /** A terminal with what it last reported (terminal_status), read through `store`: the service's own, or a change's `tx`. */
+  private async terminalView(store: SqlStore, t: Terminal): Promise<TerminalView> {
+    const s = await store.one<{ state: 'online' | 'offline'; config_version: number | null; updated_at: string }>(
+      'SELECT state, config_version, updated_at FROM terminal_status WHERE terminal_id = $1',
+      [t.id],
+    );
     return { ...t, appliedConfigVersion: s?.config_version ?? null, state: s?.state ?? 'never-seen', lastSeen: s?.updated_at ?? null };
   }
 
-  listTerminals(caller: Caller, q: ListQuery = {}): Page<TerminalView> {
+  async listTerminals(caller: Caller, q: ListQuery = {}): Promise<Page<TerminalView>> {
     requirePermission(caller.user, 'read');
     if (q.site) this.needSite(caller.user, q.site);
-    const all = listTerminals(this.db).filter((t) => (q.inactive || !t.disabled) && this.siteVisible(caller.user, t.siteId) && (!q.site || t.siteId === q.site));
+    const all = (await listTerminals(this.store)).filter((t) => (q.inactive || !t.disabled) && this.siteVisible(caller.user, t.siteId) && (!q.site || t.siteId === q.site));
     const p = page(all, q, (t) => `${t.id} ${t.siteId ?? ''}`);
-    return { ...p, items: p.items.map((t) => this.terminalView(t)) };
+    return { ...p, items: await Promise.all(p.items.map((t) => this.terminalView(this.store, t))) };
   }
 
-  getTerminal(caller: Caller, id: string): TerminalView {
+  async getTerminal(caller: Caller, id: string): Promise<TerminalView> {
     requirePermission(caller.user, 'read');
-    const t = getTerminal(this.db, id);
-    if (!t || !this.siteVisible(caller.user, t.siteId)) throw notFoundError('terminal', id);
-    return this.terminalView(t);
+    return this.terminalOrNotFound(this.store, caller, id);
   }
 
-  private checkTerminalSite(caller: Caller, siteId: string | undefined): void {
+  /** A terminal the caller may see (its site in their scope), else not found. */
+  private async terminalOrNotFound(store: SqlStore, caller: Caller, id: string): Promise<TerminalView> {
+    const t = await getTerminal(store, id);
+    if (!t || !this.siteVisible(caller.user, t.siteId)) throw notFoundError('terminal', id);
+    return this.terminalView(store, t);
+  }
+
+  private async checkTerminalSite(tx: SqlStore, caller: Caller, siteId: string | undefined): Promise<void> {
     if (siteId === undefined) {
       if (caller.user.sites !== null) throw invalid('site', 'required', 'is required (one of your sites)');
       return;
     }
     this.needSite(caller.user, siteId);
-    if (getSiteSync(this.db, siteId)?.deactivatedAt) throw invalid('site', 'active', `site ${siteId} is deactivated`);
+    if ((await getSite(tx, siteId))?.deactivatedAt) throw invalid('site', 'active', `site ${siteId} is deactivated`);
   }
 
   /** Adds a terminal; its secret is never shown: the device gets its identity by pairing (or `rotate-secret`). */
-  createTerminal(caller: Caller, input: { id: string } & TerminalSettings): TerminalView {
-    return this.change(caller, () => {
-      this.checkTerminalSite(caller, input.siteId);
-      const { terminal } = addTerminal(this.db, input);
-      this.audit(caller, 'create', 'terminal', terminal.id, terminal.siteId, null, terminal);
-      return this.terminalView(terminal);
-    });
+  async createTerminal(caller: Caller, input: { id: string } & TerminalSettings): Promise<TerminalView> {
+    return this.changeOnPort(caller, async (tx) => this.terminalView(tx, (await this.addTerminalAudited(tx, caller, input)).terminal));
   }
 
   /** The CLI's `terminal add`: the same creation, answering the secret once for a hand-written config. */
-  createTerminalWithSecret(caller: Caller, input: { id: string } & TerminalSettings): { terminal: Terminal; secret: string } {
-    return this.change(caller, () => {
-      this.checkTerminalSite(caller, input.siteId);
-      const r = addTerminal(this.db, input);
-      this.audit(caller, 'create', 'terminal', r.terminal.id, r.terminal.siteId, null, r.terminal);
-      return r;
+  async createTerminalWithSecret(caller: Caller, input: { id: string } & TerminalSettings): Promise<{ terminal: Terminal; secret: string }> {
+    return this.changeOnPort(caller, (tx) => this.addTerminalAudited(tx, caller, input));
+  }
+
+  private async addTerminalAudited(tx: SqlStore, caller: Caller, input: { id: string } & TerminalSettings): Promise<{ terminal: Terminal; secret: string }> {
+    await this.checkTerminalSite(tx, caller, input.siteId);
+    const r = await addTerminal(tx, input);
+    await this.auditOnPort(tx, caller, 'create', 'terminal', r.terminal.id, r.terminal.siteId, null, r.terminal);
+    return r;
+  }
+
+  async updateTerminal(caller: Caller, id: string, settings: TerminalSettings): Promise<TerminalView> {
+    return this.changeOnPort(caller, async (tx) => {
+      const before = await this.terminalOrNotFound(tx, caller, id);
+      if (settings.siteId !== undefined) await this.checkTerminalSite(tx, caller, settings.siteId);
+      const after = await updateTerminal(tx, before.id, settings);
+      await this.auditOnPort(tx, caller, 'update', 'terminal', before.id, after.siteId, stripStatus(before), after);
+      return this.terminalView(tx, after);
     });
   }
 
-  updateTerminal(caller: Caller, id: string, settings: TerminalSettings): TerminalView {
-    return this.change(caller, () => {
-      const before = this.getTerminal(caller, id);
-      if (settings.siteId !== undefined) this.checkTerminalSite(caller, settings.siteId);
-      const after = updateTerminal(this.db, before.id, settings);
-      this.audit(caller, 'update', 'terminal', before.id, after.siteId, stripStatus(before), after);
-      return this.terminalView(after);
-    });
-  }
-
-  setTerminalActive(caller: Caller, id: string, active: boolean): TerminalView {
-    return this.change(caller, () => {
-      const before = this.getTerminal(caller, id);
-      const after = setTerminalDisabled(this.db, before.id, !active);
-      this.audit(caller, active ? 'reactivate' : 'deactivate', 'terminal', before.id, before.siteId, stripStatus(before), after);
-      return this.terminalView(after);
+  async setTerminalActive(caller: Caller, id: string, active: boolean): Promise<TerminalView> {
+    return this.changeOnPort(caller, async (tx) => {
+      const before = await this.terminalOrNotFound(tx, caller, id);
+      const after = await setTerminalDisabled(tx, before.id, !active);
+      await this.auditOnPort(tx, caller, active ? 'reactivate' : 'deactivate', 'terminal', before.id, before.siteId, stripStatus(before), after);
+      return this.terminalView(tx, after);
     });
   }
 
   /** Enrolment mode: for `minutes`, the console lists the unknown badges tapped on this terminal to enrol them. */
-  setEnrolment(caller: Caller, id: string, minutes: number): TerminalView {
-    return this.change(caller, () => {
-      const before = this.getTerminal(caller, id);
+  async setEnrolment(caller: Caller, id: string, minutes: number): Promise<TerminalView> {
+    return this.changeOnPort(caller, async (tx) => {
+      const before = await this.terminalOrNotFound(tx, caller, id);
       if (!Number.isInteger(minutes) || minutes < 0 || minutes > 240) throw invalid('minutes', 'range', 'must be a whole number of minutes from 0 (off) to 240');
-      const after = setEnrolmentMode(this.db, before.id, minutes === 0 ? null : new Date(this.now().getTime() + minutes * 60_000));
-      this.audit(caller, minutes === 0 ? 'enrolment-off' : 'enrolment-on', 'terminal', before.id, before.siteId, stripStatus(before), after);
-      return this.terminalView(after);
+      const after = await setEnrolmentMode(tx, before.id, minutes === 0 ? null : new Date(this.now().getTime() + minutes * 60_000));
+      await this.auditOnPort(tx, caller, minutes === 0 ? 'enrolment-off' : 'enrolment-on', 'terminal', before.id, before.siteId, stripStatus(before), after);
+      return this.terminalView(tx, after);
     });
   }
 

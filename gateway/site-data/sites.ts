@@ -146,7 +146,7 @@ export async function writeSiteRule(store: SqlStore, siteId: string, required: b
 
 /**
  * The same read on the better-sqlite3 connection, for the checks still made inside synchronous
- * transactions (declarations, terminals, the secure-badge rule set without a user): they move with them.
+ * transactions (declarations, the secure-badge rule set without a user): they move with them.
  */
 export function getSiteSync(db: Db, id: string): Site | undefined {
   const row = db.prepare('SELECT * FROM sites WHERE id = ?').get(id) as SiteRow | undefined;

@@ -1,13 +1,17 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
+import { byCodePoint } from '../store/sql-binds.ts';
 import { parseTerminalId } from '../../shared/mqtt/topics.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { generateSecret, hashSecret } from './secrets.ts';
-import { getSiteSync } from './sites.ts';
+import { getSite } from './sites.ts';
 import { check, notFoundError, nowIso, problem, throwIfAny } from './input.ts';
 import { LANGUAGES, type Language } from '../../shared/mqtt/payloads.ts';
 
-/** Terminals: one MQTT identity each (client id = username = terminal id), with a secret shown once. */
+/**
+ * Terminals: one MQTT identity each (client id = username = terminal id), with a secret shown once. Read and
+ * written through the storage port (docs/cluster.md, "The storage port"), `inEnrolmentMode` apart.
+ */
 const BUTTONS = ['IN', 'OUT', 'BREAK'] as const;
 export type Button = (typeof BUTTONS)[number];
 
@@ -67,8 +71,8 @@ export interface TerminalSettings {
   feedbackSeconds?: number | null;
 }
 
-function checkSettings(db: Db, s: TerminalSettings, problems: FieldProblem[]): void {
-  if (s.siteId !== undefined && !getSiteSync(db, s.siteId)) problems.push(problem('site', 'exists', `site ${s.siteId} does not exist`));
+/** The settings' own rules, which need no read. */
+function checkPanelSettings(s: TerminalSettings, problems: FieldProblem[]): void {
   if (s.debounceSeconds !== undefined && (!Number.isInteger(s.debounceSeconds) || s.debounceSeconds < 0 || s.debounceSeconds > 3600)) {
     problems.push(problem('debounce', 'range', 'must be a whole number of seconds from 0 to 3600'));
   }
@@ -87,77 +91,86 @@ function checkSettings(db: Db, s: TerminalSettings, problems: FieldProblem[]): v
   }
 }
 
+async function checkSettings(store: SqlStore, s: TerminalSettings, problems: FieldProblem[]): Promise<void> {
+  if (s.siteId !== undefined && !(await getSite(store, s.siteId))) problems.push(problem('site', 'exists', `site ${s.siteId} does not exist`));
+  checkPanelSettings(s, problems);
+}
+
 /**
  * Adds a terminal and returns its secret: the only time the secret exists outside the terminal.
  * `shared`: a secret and its hash made once for many terminals (a load test's fleet: an scrypt hash costs
  * tens of milliseconds, thousands of them minutes); never for terminals on a site.
  */
-export function addTerminal(db: Db, input: { id: string } & TerminalSettings, shared?: { secret: string; hash: string }): { terminal: Terminal; secret: string } {
+export async function addTerminal(store: SqlStore, input: { id: string } & TerminalSettings, shared?: { secret: string; hash: string }): Promise<{ terminal: Terminal; secret: string }> {
   const problems: FieldProblem[] = [];
   const id = check(parseTerminalId(input.id, 'id'), problems);
-  if (id && getTerminal(db, id)) problems.push(problem('id', 'unique', `terminal ${id} already exists (use 'terminal rotate-secret' for a new secret)`));
-  checkSettings(db, input, problems);
+  if (id && (await getTerminal(store, id))) problems.push(problem('id', 'unique', `terminal ${id} already exists (use 'terminal rotate-secret' for a new secret)`));
+  await checkSettings(store, input, problems);
   throwIfAny(problems);
   const secret = shared?.secret ?? generateSecret();
   const now = nowIso();
-  db.prepare(
+  const row = await store.one<TerminalRow>(
     `INSERT INTO terminals (id, site_id, secret_hash, disabled, debounce_seconds, buttons, arm_seconds, language, feedback_seconds, created_at, secret_rotated_at)
-     VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(id!, input.siteId ?? null, shared?.hash ?? hashSecret(secret), input.debounceSeconds ?? 60, (input.buttons ?? BUTTONS).join(','), input.armSeconds ?? 10, input.language ?? null, input.feedbackSeconds ?? null, now, now);
-  return { terminal: getTerminal(db, id!)!, secret };
+     VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $9) RETURNING *`,
+    [id!, input.siteId ?? null, shared?.hash ?? hashSecret(secret), input.debounceSeconds ?? 60, (input.buttons ?? BUTTONS).join(','), input.armSeconds ?? 10, input.language ?? null, input.feedbackSeconds ?? null, now],
+  );
+  return { terminal: toTerminal(row!), secret };
 }
 
-export function updateTerminal(db: Db, id: string, settings: TerminalSettings): Terminal {
-  const t = getTerminal(db, id);
+export async function updateTerminal(store: SqlStore, id: string, settings: TerminalSettings): Promise<Terminal> {
+  const t = await getTerminal(store, id);
   if (!t) throw notFoundError('terminal', id);
   const problems: FieldProblem[] = [];
-  checkSettings(db, settings, problems);
+  await checkSettings(store, settings, problems);
   throwIfAny(problems);
-  db.prepare('UPDATE terminals SET site_id = ?, debounce_seconds = ?, buttons = ?, arm_seconds = ?, language = ?, feedback_seconds = ?, config_version = config_version + 1 WHERE id = ?').run(
-    settings.siteId ?? t.siteId,
-    settings.debounceSeconds ?? t.debounceSeconds,
-    (settings.buttons ?? t.buttons).join(','),
-    settings.armSeconds ?? t.armSeconds,
-    settings.language === undefined ? t.language : settings.language,
-    settings.feedbackSeconds === undefined ? t.feedbackSeconds : settings.feedbackSeconds,
-    id,
+  const row = await store.one<TerminalRow>(
+    'UPDATE terminals SET site_id = $1, debounce_seconds = $2, buttons = $3, arm_seconds = $4, language = $5, feedback_seconds = $6, config_version = config_version + 1 WHERE id = $7 RETURNING *',
+    [
+      settings.siteId ?? t.siteId,
+      settings.debounceSeconds ?? t.debounceSeconds,
+      (settings.buttons ?? t.buttons).join(','),
+      settings.armSeconds ?? t.armSeconds,
+      settings.language === undefined ? t.language : settings.language,
+      settings.feedbackSeconds === undefined ? t.feedbackSeconds : settings.feedbackSeconds,
+      id,
+    ],
   );
-  return getTerminal(db, id)!;
+  return toTerminal(row!);
 }
 
-/** A change of what the terminals of a site are told (its name or language): each reports it applied. */
-export function bumpSiteTerminals(db: Db, siteId: string): void {
-  db.prepare('UPDATE terminals SET config_version = config_version + 1 WHERE site_id = ?').run(siteId);
+/** The terminal an UPDATE … RETURNING changed, or not found. */
+function changedOrNotFound(row: TerminalRow | undefined, id: string): Terminal {
+  if (!row) throw notFoundError('terminal', id);
+  return toTerminal(row);
 }
 
 /** Turns enrolment mode on until `until` (null: off). */
-export function setEnrolmentMode(db: Db, id: string, until: Date | null): Terminal {
-  const r = db.prepare('UPDATE terminals SET enrolment_until = ? WHERE id = ?').run(until ? until.toISOString() : null, id);
-  if (r.changes === 0) throw notFoundError('terminal', id);
-  return getTerminal(db, id)!;
+export async function setEnrolmentMode(store: SqlStore, id: string, until: Date | null): Promise<Terminal> {
+  const row = await store.one<TerminalRow>('UPDATE terminals SET enrolment_until = $1 WHERE id = $2 RETURNING *', [until ? until.toISOString() : null, id]);
+  return changedOrNotFound(row, id);
 }
 
-export function setTerminalDisabled(db: Db, id: string, disabled: boolean): Terminal {
-  const r = db.prepare('UPDATE terminals SET disabled = ? WHERE id = ?').run(disabled ? 1 : 0, id);
-  if (r.changes === 0) throw notFoundError('terminal', id);
-  return getTerminal(db, id)!;
+export async function setTerminalDisabled(store: SqlStore, id: string, disabled: boolean): Promise<Terminal> {
+  const row = await store.one<TerminalRow>('UPDATE terminals SET disabled = $1 WHERE id = $2 RETURNING *', [disabled ? 1 : 0, id]);
+  return changedOrNotFound(row, id);
 }
 
 /** Replaces the secret; the old one stops working at the terminal's next connection. */
-export function rotateTerminalSecret(db: Db, id: string): string {
+export async function rotateTerminalSecret(store: SqlStore, id: string): Promise<string> {
   const secret = generateSecret();
-  const r = db.prepare('UPDATE terminals SET secret_hash = ?, secret_rotated_at = ? WHERE id = ?').run(hashSecret(secret), nowIso(), id);
+  const r = await store.run('UPDATE terminals SET secret_hash = $1, secret_rotated_at = $2 WHERE id = $3', [hashSecret(secret), nowIso(), id]);
   if (r.changes === 0) throw notFoundError('terminal', id);
   return secret;
 }
 
-export function getTerminal(db: Db, id: string): Terminal | undefined {
-  const row = db.prepare('SELECT * FROM terminals WHERE id = ?').get(id) as TerminalRow | undefined;
+export async function getTerminal(store: SqlStore, id: string): Promise<Terminal | undefined> {
+  const row = await store.one<TerminalRow>('SELECT * FROM terminals WHERE id = $1', [id]);
   return row ? toTerminal(row) : undefined;
 }
 
-export function listTerminals(db: Db): Terminal[] {
-  return (db.prepare('SELECT * FROM terminals ORDER BY id').all() as TerminalRow[]).map(toTerminal);
+/** By id, compared by code point as SQLite sorts them, whatever a PostgreSQL server's collation. */
+export async function listTerminals(store: SqlStore): Promise<Terminal[]> {
+  return (await store.all<TerminalRow>('SELECT * FROM terminals')).sort((a, b) => byCodePoint(a.id, b.id)).map(toTerminal);
 }
 
 /** What the broker needs to authenticate: the hash and whether the terminal may connect (through the storage port). */
@@ -166,7 +179,12 @@ export async function terminalCredentials(store: SqlStore, id: string): Promise<
   return row ? { secretHash: row.secret_hash, disabled: row.disabled === 1 } : undefined;
 }
 
-/** Whether a terminal's enrolment mode is on at `now`. */
+/**
+ * Whether a terminal's enrolment mode is on at `now`. Still synchronous, on the connection, unlike the rest
+ * of this file: the ingest asks it for each ack of an unknown badge, in the synchronous loop that sends a
+ * commit's acks (gateway/ingest/tap-ingest.ts, `inEnrolment`); an await there would hold every other ack
+ * of the batch. It moves onto the storage port with the ingest writer.
+ */
 export function inEnrolmentMode(db: Db, id: string, now: Date): boolean {
   const row = db.prepare('SELECT enrolment_until FROM terminals WHERE id = ?').get(id) as { enrolment_until: string | null } | undefined;
   return !!row?.enrolment_until && row.enrolment_until > now.toISOString();

@@ -36,7 +36,7 @@ export class SitePublisher {
   /** A check is running: the poll skips its turn rather than overlap it (a read on PostgreSQL takes time). */
   private checking: Promise<void> | undefined;
 
-  /** `store`: the site-data version and the sites are read through the storage port; the rest still on `db` (docs/cluster.md). */
+  /** `store`: the site-data version, the terminals and their sites are read through the storage port; the rest still on `db` (docs/cluster.md). */
   constructor(
     private readonly db: Db,
     private readonly store: SqlStore,
@@ -98,7 +98,7 @@ export class SitePublisher {
     // Every terminal of a site has the site's roster: built (and serialised) once per site.
     const rosters = new Map<string, SiteRoster>();
     let count = 0;
-    for (const t of listTerminals(this.db)) {
+    for (const t of await listTerminals(this.store)) {
       const config = await terminalConfigFor(this.store, this.db, t.id, { maxClockSkewMs: this.opts.maxClockSkewMs, maxShiftHours: this.opts.maxShiftHours, now });
       if (!config) {
         this.opts.shifts?.dropTerminal(t.id);

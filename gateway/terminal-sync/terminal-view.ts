@@ -11,10 +11,11 @@ import { updateOfferFor } from '../fleet/releases.ts';
  * What a terminal is told: its config (site, language, debounce, buttons, server time, the release it is
  * offered) and its roster
  * (badges allowed on its site today, with the employer choices to offer). Never a NISS.
- * The site is read through the storage port (`store`); the terminal and its release offer still on `db`.
+ * The terminal and its site are read through the storage port (`store`); its release offer still on `db`
+ * (fleet moves later).
  */
 export async function terminalConfigFor(store: SqlStore, db: Db, terminalId: string, opts: { maxClockSkewMs: number; maxShiftHours?: number; now?: Date }): Promise<TerminalConfig | undefined> {
-  const t = getTerminal(db, terminalId);
+  const t = await getTerminal(store, terminalId);
   if (!t || !t.siteId) return undefined;
   const site = await getSite(store, t.siteId);
   if (!site) return undefined;
@@ -88,8 +89,10 @@ export function rosterFor(db: Db, terminalId: string, now = new Date()): Roster 
  * worker, whatever the site). Every terminal of a site has the same roster: `siteRosterView` builds it.
  */
 export function rosterViewFor(db: Db, terminalId: string, now = new Date()): RosterView {
-  const t = getTerminal(db, terminalId);
-  return siteRosterView(db, t?.siteId ?? null, now);
+  // The terminal's site is read on the connection, as the roster itself is (synchronous, for its callers):
+  // both move onto the storage port with the ingest and held-tap step (docs/cluster.md).
+  const t = db.prepare('SELECT site_id FROM terminals WHERE id = ?').get(terminalId) as { site_id: string | null } | undefined;
+  return siteRosterView(db, t?.site_id ?? null, now);
 }
 
 /**

@@ -6,7 +6,7 @@ import type { TerminalCredentials } from './credentials.ts';
  * runs can be repeated on the same gateway. Meant for test and bench gateways, not a production site.
  */
 export interface GatewayTerminalFactory {
-  create(index: number): TerminalCredentials;
+  create(index: number): Promise<TerminalCredentials>;
   /** The gateway's MQTT URL when its config names a fixed port (port 0 cannot be known from the file). */
   url?: string;
   close(): void;
@@ -16,20 +16,22 @@ export async function gatewayTerminalFactory(configPath: string, options: { site
   const { loadGatewayConfig } = await import('../../gateway/config.ts');
   const { openGatewayDatabase } = await import('../../gateway/store/database.ts');
   const { addTerminal, getTerminal, rotateTerminalSecret, updateTerminal } = await import('../../gateway/site-data/terminals.ts');
+  const { SqliteStore } = await import('../../gateway/store/sqlite-store.ts');
   const config = loadGatewayConfig(configPath);
   const db = openGatewayDatabase(config.database);
+  const store = SqliteStore.of(db);
   const prefix = options.prefix ?? 'load-';
   const width = options.width ?? 3;
   const host = config.mqtt.host === '0.0.0.0' || config.mqtt.host === '::' ? '127.0.0.1' : config.mqtt.host;
   return {
     url: config.mqtt.port !== 0 ? `mqtt://${host}:${config.mqtt.port}` : undefined,
-    create(index) {
+    async create(index) {
       const id = `${prefix}${String(index + 1).padStart(width, '0')}`;
-      if (getTerminal(db, id)) {
-        if (options.siteId) updateTerminal(db, id, { siteId: options.siteId });
-        return { id, secret: rotateTerminalSecret(db, id) };
+      if (await getTerminal(store, id)) {
+        if (options.siteId) await updateTerminal(store, id, { siteId: options.siteId });
+        return { id, secret: await rotateTerminalSecret(store, id) };
       }
-      return { id, secret: addTerminal(db, { id, ...(options.siteId ? { siteId: options.siteId } : {}) }).secret };
+      return { id, secret: (await addTerminal(store, { id, ...(options.siteId ? { siteId: options.siteId } : {}) })).secret };
     },
     close: () => db.close(),
   };

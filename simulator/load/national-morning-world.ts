@@ -68,7 +68,7 @@ export async function seedNationalMorning(db: Db, o: NationalMorningWorldOptions
   const terminals: TerminalCredentials[] = [];
   const { SqliteStore } = await import('../../gateway/store/sqlite-store.ts');
   const companies = Array.from({ length: companyCount }, (_, c) => makeEnterpriseNumber(`0${String(5_000_000 + c).padStart(7, '0')}`));
-  // The companies and sites through the storage port, in a transaction of their own; the rest is still synchronous.
+  // The companies and sites through the storage port, in a transaction of their own; declarations, workers and badges are still synchronous.
   await SqliteStore.of(db).transaction(async (tx) => {
     for (const [c, number] of companies.entries()) await upsertCompany(tx, { number, name: `Cleaning ${c + 1}` });
     for (let s = 0; s < siteCount; s++) {
@@ -90,11 +90,14 @@ export async function seedNationalMorning(db: Db, o: NationalMorningWorldOptions
       upsertBadge(db, { uid, worker: id, validFrom: '2020-01-01' });
       badges[t]!.push(uid);
     }
-    terminalIds.forEach((id, t) => {
-      const siteId = `nm-site-${siteOfTerminal(t) + 1}`;
-      if (getTerminal(db, id)) terminals.push({ id, secret: rotateTerminalSecret(db, id) });
-      else terminals.push({ id, secret: addTerminal(db, { id, siteId }, shared).secret });
-    });
   })();
+  // The terminals through the storage port, in a transaction of their own (their sites are written above).
+  await SqliteStore.of(db).transaction(async (tx) => {
+    for (const [t, id] of terminalIds.entries()) {
+      const siteId = `nm-site-${siteOfTerminal(t) + 1}`;
+      if (await getTerminal(tx, id)) terminals.push({ id, secret: await rotateTerminalSecret(tx, id) });
+      else terminals.push({ id, secret: (await addTerminal(tx, { id, siteId }, shared)).secret });
+    }
+  });
   return { terminals, badgesOf: (t) => badges[t] ?? [], sites: siteCount, companies: companyCount };
 }

@@ -75,9 +75,9 @@ export async function seedDemoWorld(db: Db, today: string, variation: SeedVariat
   }
   const secrets: Record<string, string> = {};
   for (const t of DEMO_TERMINALS) {
-    secrets[t.key] = getTerminal(db, t.key)
-      ? rotateTerminalSecret(db, t.key)
-      : addTerminal(db, { id: t.key, siteId: t.site, debounceSeconds: 10, armSeconds: 5 }).secret;
+    secrets[t.key] = (await getTerminal(store, t.key))
+      ? await rotateTerminalSecret(store, t.key)
+      : (await addTerminal(store, { id: t.key, siteId: t.site, debounceSeconds: 10, armSeconds: 5 })).secret;
   }
   return secrets;
 }

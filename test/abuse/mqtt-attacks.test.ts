@@ -27,7 +27,7 @@ describe('abuse: MQTT attacks on a real gateway', () => {
 
   /** A well-behaved terminal on 127.0.0.1 that stores taps and collects its acks. */
   async function goodTerminal(id: string) {
-    const t = gw.addTerminal(id);
+    const t = await gw.addTerminal(id);
     const client = await connectTerminal(gw.mqttPort, t.id, t.secret);
     open.push(client);
     const acks = await AckIndex.attach(client, t.id);
@@ -63,7 +63,7 @@ describe('abuse: MQTT attacks on a real gateway', () => {
   });
 
   it('refuses unauthenticated connections (no username, no password, empty client id) and counts them', async () => {
-    const victim = gw.addTerminal('unauth-victim');
+    const victim = await gw.addTerminal('unauth-victim');
     const before = await metrics();
     const results: number[] = [];
     for (const [clientId, username, password] of [
@@ -95,7 +95,7 @@ describe('abuse: MQTT attacks on a real gateway', () => {
   });
 
   it('withstands a storm of 200 wrong secrets: all refused, rate limited, counted, while good terminals store taps', async () => {
-    const victim = gw.addTerminal('storm-victim');
+    const victim = await gw.addTerminal('storm-victim');
     const good = await Promise.all([goodTerminal('storm-good-1'), goodTerminal('storm-good-2')]);
     const before = await metrics();
     let stormDone = false;
@@ -153,7 +153,7 @@ describe('abuse: MQTT attacks on a real gateway', () => {
   });
 
   it("refuses a spoofed terminal id (another terminal's client id with its own secret, or username not the client id)", async () => {
-    const a = gw.addTerminal('spoof-a');
+    const a = await gw.addTerminal('spoof-a');
     const b = await goodTerminal('spoof-b');
     const before = await metrics();
     const codes: number[] = [];
@@ -187,7 +187,7 @@ describe('abuse: MQTT attacks on a real gateway', () => {
     anon.socket.write(randomBytes(1024));
     expect(await anon.waitClosed()).toBe(true);
     // Authenticated: a PUBLISH of 1 MB on its own taps topic.
-    const s = gw.addTerminal('frame-big');
+    const s = await gw.addTerminal('frame-big');
     const raw = await RawMqtt.open(gw.mqttPort);
     open.push(raw);
     raw.connect(s.id, s.id, s.secret);
@@ -209,7 +209,7 @@ describe('abuse: MQTT attacks on a real gateway', () => {
   });
 
   it('closes a connection that publishes or subscribes deeper than maxTopicLevels, and counts it', async () => {
-    const t = gw.addTerminal('deep');
+    const t = await gw.addTerminal('deep');
     const good = await goodTerminal('deep-good');
     const levels = Array.from({ length: 20 }, (_, i) => `l${i}`).join('/');
     const deepCount = async () => counterSum(await metrics(), 'ciao_gateway_client_errors_total', { reason: 'too-many-topic-levels' });
@@ -262,7 +262,7 @@ describe('abuse: MQTT attacks on a real gateway', () => {
 
   it('keeps the broker and other terminals working while a terminal never reads its socket nor acks, then drops it', async () => {
     const good = await goodTerminal('slow-good');
-    const s = gw.addTerminal('slow');
+    const s = await gw.addTerminal('slow');
     const before = await metrics();
     const raw = await RawMqtt.open(gw.mqttPort);
     open.push(raw);

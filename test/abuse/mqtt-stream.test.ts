@@ -59,7 +59,8 @@ describe('abuse: fuzzed tap stream over a real gateway', () => {
 
   it(`stores and acks every valid tap, rejects and quarantines every invalid one (${CASES} cases)`, async () => {
     const items = fc.sample(item, { numRuns: CASES, ...(FC_SEED !== undefined ? { seed: FC_SEED } : {}) });
-    const terminals = Array.from({ length: TERMINALS }, (_, i) => gw.addTerminal(`fuzz-${i}`));
+    const terminals: Array<{ id: string; secret: string }> = [];
+    for (let i = 0; i < TERMINALS; i++) terminals.push(await gw.addTerminal(`fuzz-${i}`));
     const acks: AckIndex[] = [];
     for (const t of terminals) {
       const c = await connectTerminal(gw.mqttPort, t.id, t.secret);

@@ -99,7 +99,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ciao-console-secure-'));
   db = openGatewayDatabase(join(dir, 'gateway.db'));
   await seedTestWorld(db);
-  addTerminal(db, { id: 'desk-door', siteId: SITE });
+  await addTerminal(SqliteStore.of(db), { id: 'desk-door', siteId: SITE });
   ring = createKeyFile(join(dir, 'badge-keys.json'));
   // A listener where pcscd's socket would be: the gateway asks it before it loads nfc-pcsc.
   pcscdSocket = join(dir, 'pcscd.comm');

@@ -76,7 +76,7 @@ async function start(dir: string, keyFile: string, seed: (db: Db) => void | Prom
     { logger },
   );
   // A restarted gateway's terminal gets a new secret (the first one was shown once and not kept).
-  const secret = db.prepare('SELECT 1 FROM terminals WHERE id = ?').get(TID) ? rotateTerminalSecret(db, TID) : addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main }).secret;
+  const secret = db.prepare('SELECT 1 FROM terminals WHERE id = ?').get(TID) ? await rotateTerminalSecret(SqliteStore.of(db), TID) : (await addTerminal(SqliteStore.of(db), { id: TID, siteId: TEST_SEED.sites.main })).secret;
   const terminal = await connectTerminal(gateway.mqttPort, TID, secret);
   const acks = await AckCollector.attach(terminal, TID);
   const records = new RecordsService(SqliteStore.of(db), createSqlQueries(SqliteStore.of(db)));
@@ -301,7 +301,7 @@ describe('the read counter and its tap, in one transaction', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ciao-secure-tx-'));
     const db = openGatewayDatabase(join(dir, 'gateway.db'));
     await seedTestWorld(db);
-    addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main });
+    await addTerminal(SqliteStore.of(db), { id: TID, siteId: TEST_SEED.sites.main });
     const ring = createKeyFile(join(dir, 'keys.json'));
     saveSecureBadge(db, { uid: ANA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
     const { BatchWriter } = await import('../../gateway/ingest/batch-writer.ts');

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger } from '../../shared/logging.ts';
 import { addTerminal } from '../../gateway/site-data/terminals.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { createKeyFile } from '../../gateway/badge-security/key-ring.ts';
 import { startEmulator, type EmulatorHandle } from '../../simulator/emulator/index.ts';
 import { virtualBadge, type VirtualBadge } from '../../simulator/vcard/badges.ts';
@@ -70,7 +71,7 @@ describe.skipIf(skip)('secure badges through pcscd, a terminal, the gateway and 
       seed: async (db) => {
         await seedTestWorld(db);
         // Every badge of this test has the same UID: no debounce, each presentation is a tap.
-        secret = addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main, debounceSeconds: 0 }).secret;
+        secret = (await addTerminal(SqliteStore.of(db), { id: TID, siteId: TEST_SEED.sites.main, debounceSeconds: 0 })).secret;
       },
       config: {
         badgeSecurity: { keyFile: 'badge-keys.json' },

@@ -6,6 +6,7 @@ import { freePort } from '../../simulator/world/free-port.ts';
 import { openDatabase } from '../../shared/sqlite.ts';
 import { TEST_SEED } from '../gateway/helpers/seed.ts';
 import { addTerminal } from '../../gateway/site-data/terminals.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { startTestGateway, type TestGateway } from '../gateway/helpers/start-gateway.ts';
 import { waitUntil } from '../gateway/helpers/wait.ts';
 import { startSimTerminal, tempDir, type SimTerminal } from '../terminal/helpers/harness.ts';
@@ -56,7 +57,7 @@ describe.skipIf(noHaproxy !== undefined)(`docs/cluster.md: HAProxy in front of t
     gateways.push(gw2);
     // No debounce: the test taps one badge several times within a minute.
     const id = 'T-LB';
-    const { secret } = addTerminal(gw1.db(), { id, siteId: TEST_SEED.sites.main, debounceSeconds: 0 });
+    const { secret } = await addTerminal(SqliteStore.of(gw1.db()), { id, siteId: TEST_SEED.sites.main, debounceSeconds: 0 });
     const lbPort = await freePort();
     const line = `CFG=${join(REPO, 'deploy/haproxy-ciao.cfg')} CIAO_LB_LISTEN=127.0.0.1:${lbPort} CIAO_GW1_MQTT=127.0.0.1:${gw1.mqttPort} CIAO_GW1_HTTP_PORT=${gw1.httpPort} CIAO_GW2_MQTT=127.0.0.1:${gw2.mqttPort} CIAO_GW2_HTTP_PORT=${gw2.httpPort}`;
     const script = [line, ...rest].join('\n');

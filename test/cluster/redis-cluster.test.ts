@@ -86,8 +86,8 @@ async function twoInstances(): Promise<[TestGateway, TestGateway]> {
 /** Two instances, the front door connected to the first and the back door to the second, on one site. */
 async function twoDoorsOnTwoInstances() {
   const [a, b] = await twoInstances();
-  const front = a.addTerminal('front');
-  const back = a.addTerminal('back');
+  const front = await a.addTerminal('front');
+  const back = await a.addTerminal('back');
   const atFront = await Door.connect(a, front.id, front.secret);
   const atBack = await Door.connect(b, back.id, back.secret);
   clients.push(atFront.client, atBack.client);
@@ -130,7 +130,7 @@ describe.skipIf(missing !== undefined)('gateway instances joined over Redis', ()
 
   it('delivers the ack of a tap to the instance its terminal moved to while the tap was being committed', async () => {
     const [a, b] = await twoInstances();
-    const t = a.addTerminal('mover');
+    const t = await a.addTerminal('mover');
     const first = await Door.connect(a, t.id, t.secret);
     holdCommitsOfA = true;
     const tap = makeTap(SOLO, { direction: 'IN', reason: 'work', at: toOffsetIso(new Date(Date.now() - 30_000)) });
@@ -149,7 +149,7 @@ describe.skipIf(missing !== undefined)('gateway instances joined over Redis', ()
 
   it('closes the older connection of a terminal that connected again through the other instance', async () => {
     const [a, b] = await twoInstances();
-    const t = a.addTerminal('twice');
+    const t = await a.addTerminal('twice');
     const older = await Door.connect(a, t.id, t.secret);
     const closed = new Promise<void>((resolve) => older.client.once('close', () => resolve()));
     await waitUntil(async () => ((await health(a)).terminalsOnline === 1 ? true : undefined), { what: 'the terminal online on the first instance' });
@@ -163,7 +163,7 @@ describe.skipIf(missing !== undefined)('gateway instances joined over Redis', ()
     // The first instance closed a connection whose terminal moved, not a terminal that went away: neither the
     // close nor the last will it published marks the terminal offline. A tap through the first instance,
     // acked, shows that everything it noted before has been committed.
-    const w = a.addTerminal('witness');
+    const w = await a.addTerminal('witness');
     const witness = await connectTerminal(a.mqttPort, w.id, w.secret, { reconnectPeriod: 0 });
     clients.push(witness);
     const seen: string[] = [];
@@ -195,7 +195,7 @@ describe.skipIf(missing !== undefined)('gateway instances joined over Redis', ()
     const ack = await waitUntil(() => atFront.acks.find((k) => k.id === tap.id), { what: 'the ack while Redis is down' });
     expect(ack.status).toBe('stored');
     // A terminal that connects meanwhile gets its roster and its acks: nothing of a terminal waits for Redis.
-    const late = a.addTerminal('late');
+    const late = await a.addTerminal('late');
     const atLate = await Door.connect(b, late.id, late.secret);
     clients.push(atLate.client);
     const lateTap = makeTap(TEST_SEED.workers.posted.badge, { at: toOffsetIso(new Date(Date.now() - 5_000)) });
@@ -220,8 +220,8 @@ describe.skipIf(missing !== undefined)('gateway instances joined over Redis', ()
     gateways.push(a);
     const b = await startTestGateway({ dir: dirB, seed: false, config: { database: a.dbPath, cluster: cluster('gw-b') } });
     gateways.push(b);
-    const withA = a.addTerminal('with-a');
-    const withB = a.addTerminal('with-b');
+    const withA = await a.addTerminal('with-a');
+    const withB = await a.addTerminal('with-b');
     const onA = await Door.connect(a, withA.id, withA.secret);
     const onB = await Door.connect(b, withB.id, withB.secret);
     clients.push(onB.client);
@@ -245,7 +245,7 @@ describe.skipIf(missing !== undefined)('gateway instances joined over Redis', ()
     // Alone in its cluster, and with heartbeats a minute apart: only its own start can mark the terminal.
     const a = await startTestGateway({ dir, child: true, config: { cluster: { redis: redis.url, instance: 'gw-a', heartbeatSeconds: 60 } } });
     gateways.push(a);
-    const t = a.addTerminal('before-restart');
+    const t = await a.addTerminal('before-restart');
     const door = await Door.connect(a, t.id, t.secret);
     const status = () => a.db().prepare('SELECT state, connected_via AS via FROM terminal_status WHERE terminal_id = ?').get(t.id) as { state: string; via: string | null } | undefined;
     await waitUntil(() => status()?.via === 'gw-a', { what: 'the terminal recorded with its instance' });

@@ -7,6 +7,7 @@ import { localDate } from '../../shared/time.ts';
 import { openDatabase } from '../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { addTerminal } from '../../gateway/site-data/terminals.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { clientReferenceFor } from '../../gateway/onss/index.ts';
 import { startEmulator, type EmulatorHandle } from '../../simulator/emulator/index.ts';
 import { freePort } from '../../simulator/world/free-port.ts';
@@ -58,7 +59,7 @@ describe('two gateway processes on one SQLite file', () => {
       await seedDemoWorld(db, today);
       for (let i = 1; i <= TERMINALS; i++) {
         const id = `pair-${i}`;
-        secrets[id] = addTerminal(db, { id, siteId: 'site-a', debounceSeconds: 0, armSeconds: 5 }).secret;
+        secrets[id] = (await addTerminal(SqliteStore.of(db), { id, siteId: 'site-a', debounceSeconds: 0, armSeconds: 5 })).secret;
         ids.push(id);
       }
       db.close();

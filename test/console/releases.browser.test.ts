@@ -53,7 +53,7 @@ describe.skipIf(!haveChromium)('the Releases screen', () => {
     manager = (await addUser(SqliteStore.of(gw.db()), { name: 'Marie', role: 'site-manager', sites: [gw.seed.sites.main] })).token;
     // Two terminals that said which version they run.
     for (const id of ['hall-a', 'hall-b']) {
-      const { secret } = gw.addTerminal(id);
+      const { secret } = await gw.addTerminal(id);
       const c = await connectTerminal(gw.mqttPort, id, secret, { clean: true });
       clients.push(c);
       await c.publishAsync(topicFor(id, 'status'), JSON.stringify({ state: 'online', at: toOffsetIso(new Date()), version: '1.9.0', queued: 0 }), { qos: 1, retain: true });

@@ -6,6 +6,7 @@ import { AckCollector, connectClient, connectTerminal, makeTap, publishTap } fro
 import { sleep, waitUntil } from './helpers/wait.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
 import { setTerminalDisabled } from '../../gateway/site-data/terminals.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 
 function refusal(p: Promise<unknown>): Promise<string> {
   return p.then(
@@ -22,8 +23,8 @@ describe('broker: authentication', () => {
   let b: { id: string; secret: string };
   beforeAll(async () => {
     gw = await startTestGateway({ config: { auth: { maxFailures: 3, maxFailuresPerAddress: 1000, windowSeconds: 60, lockoutSeconds: 60 } } });
-    a = gw.addTerminal('auth-a');
-    b = gw.addTerminal('auth-b');
+    a = await gw.addTerminal('auth-a');
+    b = await gw.addTerminal('auth-b');
   });
   afterAll(async () => gw?.stop());
 
@@ -41,7 +42,7 @@ describe('broker: authentication', () => {
   });
 
   it("refuses a terminal connecting with another terminal's id (its own secret does not open another id)", async () => {
-    const c = gw.addTerminal('auth-c');
+    const c = await gw.addTerminal('auth-c');
     expect(await refusal(connectClient(`mqtt://127.0.0.1:${gw.mqttPort}`, { clientId: c.id, username: c.id, password: a.secret }))).toMatch(/Bad username or password/i);
   });
 
@@ -51,19 +52,19 @@ describe('broker: authentication', () => {
   });
 
   it('refuses a disabled terminal and puts out a connected one when it is disabled', async () => {
-    const t = gw.addTerminal('auth-disabled');
+    const t = await gw.addTerminal('auth-disabled');
     const c = await connectTerminal(gw.mqttPort, t.id, t.secret);
     const closed = new Promise<void>((r) => c.once('close', () => r()));
-    setTerminalDisabled(gw.db(), t.id, true);
+    await setTerminalDisabled(SqliteStore.of(gw.db()), t.id, true);
     await closed; // the gateway notices the change and disconnects it
     expect(await refusal(connectTerminal(gw.mqttPort, t.id, t.secret))).toMatch(/Not authorized/i);
-    setTerminalDisabled(gw.db(), t.id, false);
+    await setTerminalDisabled(SqliteStore.of(gw.db()), t.id, false);
     const again = await connectTerminal(gw.mqttPort, t.id, t.secret);
     await again.endAsync();
   });
 
   it('does not let a second connection with the same id take over without the secret', async () => {
-    const t = gw.addTerminal('auth-takeover');
+    const t = await gw.addTerminal('auth-takeover');
     const first = await connectTerminal(gw.mqttPort, t.id, t.secret);
     expect(await refusal(connectTerminal(gw.mqttPort, t.id, 'guess'))).toMatch(/Bad username or password/i);
     await sleep(100);
@@ -78,7 +79,7 @@ describe('broker: authentication', () => {
   });
 
   it('rate-limits repeated failures, logs them without the secret, and counts them', async () => {
-    const t = gw.addTerminal('auth-limited');
+    const t = await gw.addTerminal('auth-limited');
     for (let i = 0; i < 3; i++) await refusal(connectTerminal(gw.mqttPort, t.id, `bad-${i}-attempt`));
     // Locked out now, even with the right secret.
     expect(await refusal(connectTerminal(gw.mqttPort, t.id, t.secret))).toMatch(/Not authorized/i);
@@ -99,8 +100,8 @@ describe('broker: ACL', () => {
   let cb: MqttClient;
   beforeAll(async () => {
     gw = await startTestGateway();
-    a = gw.addTerminal('acl-a');
-    b = gw.addTerminal('acl-b');
+    a = await gw.addTerminal('acl-a');
+    b = await gw.addTerminal('acl-b');
     ca = await connectTerminal(gw.mqttPort, a.id, a.secret);
     cb = await connectTerminal(gw.mqttPort, b.id, b.secret);
   });
@@ -205,7 +206,7 @@ describe('broker: hostile bytes', () => {
   it('closes a connection sending garbage, and keeps serving others', async () => {
     expect(await rawSend(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))).toBe('closed');
     expect(await rawSend(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))).toBe('closed');
-    const t = gw.addTerminal('hostile-ok', null);
+    const t = await gw.addTerminal('hostile-ok', null);
     const c = await connectTerminal(gw.mqttPort, t.id, t.secret);
     expect(c.connected).toBe(true);
     await c.endAsync();

@@ -12,6 +12,7 @@ import { InlineWriter, ThreadWriter, type CommitWriter } from '../../gateway/ing
 import { FORWARD_MIGRATIONS } from '../../gateway/forward/schema.ts';
 import { tapSchema } from '../../shared/mqtt/payloads.ts';
 import { addTerminal } from '../../gateway/site-data/terminals.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { seedTestWorld, TEST_SEED } from './helpers/seed.ts';
 
 /**
@@ -39,7 +40,7 @@ describe.each(['inline', 'thread'] as const)('commit queue (%s writer)', (kind) 
     dir = mkdtempSync(join(tmpdir(), 'ciao-cq-'));
     db = openGatewayDatabase(join(dir, 'gw.db'));
     await seedTestWorld(db);
-    addTerminal(db, { id: 'cq-1', siteId: TEST_SEED.sites.main });
+    await addTerminal(SqliteStore.of(db), { id: 'cq-1', siteId: TEST_SEED.sites.main });
     // The forwarder's tables, as the forwarder creates them at its start.
     migrate(db, 'forward', FORWARD_MIGRATIONS);
     writer = kind === 'inline' ? new InlineWriter(db) : await ThreadWriter.start(join(dir, 'gw.db'), 1000);

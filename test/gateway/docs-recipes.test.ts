@@ -114,7 +114,7 @@ describe('docs/gateway.md: backing up and restoring the database', () => {
     mkdirSync(join(dir, 'gateway'));
     let gw = await startTestGateway({ seed: seedSiteA, dir: join(dir, 'gateway') });
     try {
-      const { id, secret } = gw.addTerminal('door-1', 'site-a');
+      const { id, secret } = await gw.addTerminal('door-1', 'site-a');
       const client = await connectTerminal(gw.mqttPort, id, secret);
       const acks = await AckCollector.attach(client, id);
       // Taps keep arriving while the backup runs: the archive is a consistent state at one moment.

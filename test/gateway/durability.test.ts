@@ -30,7 +30,7 @@ describe('durability of the ack rule', () => {
     writeFileSync(hold, '');
     gw = await startTestGateway({ child: true, dir, childScript: { path: HELD_COMMIT_GATEWAY, args: ['--hold', hold] } });
     const g = gw;
-    const t = g.addTerminal('crash-1');
+    const t = await g.addTerminal('crash-1');
     const c = await connectTerminal(g.mqttPort, t.id, t.secret);
     const acks = await AckCollector.attach(c, t.id);
     const tap = makeTap(g.seed.workers.solo.badge);
@@ -61,7 +61,7 @@ describe('durability of the ack rule', () => {
   it('SIGTERM flushes the commit group before exiting: what was received is stored', async () => {
     gw = await startTestGateway({ child: true, config: { groupCommit: { maxDelayMs: 1000, maxBatch: 100_000 } } });
     const g = gw;
-    const t = g.addTerminal('graceful-1');
+    const t = await g.addTerminal('graceful-1');
     const c = await connectTerminal(g.mqttPort, t.id, t.secret);
     const taps = Array.from({ length: 20 }, () => makeTap(g.seed.workers.solo.badge));
     for (const tap of taps) await publishTap(c, t.id, tap);
@@ -77,7 +77,7 @@ describe('durability of the ack rule', () => {
   it('a locked database: no ack while commits fail, health degraded; stored once and acked when the lock goes', async () => {
     gw = await startTestGateway({ config: { groupCommit: { busyTimeoutMs: 100 } } });
     const g = gw;
-    const t = g.addTerminal('locked-1');
+    const t = await g.addTerminal('locked-1');
     const c = await connectTerminal(g.mqttPort, t.id, t.secret);
     const acks = await AckCollector.attach(c, t.id);
     // Another process holding the write lock (as a stuck admin transaction would).
@@ -110,7 +110,7 @@ describe('durability of the ack rule', () => {
 
   it('creates the database files with mode 0600', async () => {
     gw = await startTestGateway();
-    const t = gw.addTerminal('mode-1');
+    const t = await gw.addTerminal('mode-1');
     const c = await connectTerminal(gw.mqttPort, t.id, t.secret);
     const acks = await AckCollector.attach(c, t.id);
     const tap = makeTap(gw.seed.workers.solo.badge);

@@ -30,7 +30,7 @@ describe('enrichment of stored taps', () => {
 
   beforeAll(async () => {
     gw = await startTestGateway();
-    t = gw.addTerminal('enrich-1');
+    t = await gw.addTerminal('enrich-1');
     c = await connectTerminal(gw.mqttPort, t.id, t.secret);
     acks = await AckCollector.attach(c, t.id);
   });
@@ -95,7 +95,7 @@ describe('enrichment of stored taps', () => {
     await upsertSite(SqliteStore.of(db), { id: 'site-takeover', name: 'Meir', language: 'nl', latitude: 51.2, longitude: 4.4 });
     upsertDeclaration(db, { number: '7KQ2W9XH4MB3C', siteId: 'site-takeover', validFrom: '2025-01-01', validTo: '2025-12-31', companies: [gw.seed.companies.shine] });
     upsertDeclaration(db, { number: '3PZ8D5RT6JW2A', siteId: 'site-takeover', validFrom: '2026-01-01', companies: [gw.seed.companies.clean] });
-    const t2 = gw.addTerminal('enrich-takeover', 'site-takeover');
+    const t2 = await gw.addTerminal('enrich-takeover', 'site-takeover');
     const c2 = await connectTerminal(gw.mqttPort, t2.id, t2.secret);
     const a2 = await AckCollector.attach(c2, t2.id);
     const old = makeTap(gw.seed.workers.solo.badge, { at: '2025-12-31T22:00:00.000+01:00' });
@@ -109,7 +109,7 @@ describe('enrichment of stored taps', () => {
   });
 
   it('keeps a tap of a terminal without a site', async () => {
-    const t3 = gw.addTerminal('enrich-nosite', null);
+    const t3 = await gw.addTerminal('enrich-nosite', null);
     const c3 = await connectTerminal(gw.mqttPort, t3.id, t3.secret);
     const a3 = await AckCollector.attach(c3, t3.id);
     const tap = makeTap(gw.seed.workers.solo.badge);
@@ -142,7 +142,7 @@ describe('retained config and roster, status tracking', () => {
   }
 
   it('publishes retained config and roster (no NISS) and republishes them when site data changes in the database', async () => {
-    const t = gw.addTerminal('publish-1');
+    const t = await gw.addTerminal('publish-1');
     const c = await connectTerminal(gw.mqttPort, t.id, t.secret);
     const seen = watch(c, t.id);
     await c.subscribeAsync([topicFor(t.id, 'config'), topicFor(t.id, 'roster')], { qos: 1 });
@@ -163,7 +163,7 @@ describe('retained config and roster, status tracking', () => {
     const newNiss = makeWorkerNumber({ year: 1999, month: 2, day: 3 }, 77);
     upsertWorker(gw.db(), { id: 'w-new', niss: newNiss, name: 'Zoë Martin', employers: [gw.seed.companies.shine] });
     upsertBadge(gw.db(), { uid: 'CC000001', worker: 'w-new', validFrom: '2020-01-01' });
-    updateTerminal(gw.db(), t.id, { debounceSeconds: 5, buttons: ['IN', 'OUT'] });
+    await updateTerminal(SqliteStore.of(gw.db()), t.id, { debounceSeconds: 5, buttons: ['IN', 'OUT'] });
     await waitUntil(() => seen.roster.at(-1)!.badges.CC000001 && seen.config.at(-1)!.debounceSeconds === 5, { what: 'republished roster and config' });
     expect(seen.roster.at(-1)!.badges.CC000001).toEqual({ name: 'Zoë M.', employers: [{ id: gw.seed.companies.shine, name: 'Shine' }] });
     expect(seen.config.at(-1)!.buttons.enabled).toEqual(['IN', 'OUT']);
@@ -185,7 +185,7 @@ describe('retained config and roster, status tracking', () => {
   });
 
   it('tracks online/offline (last will), queued taps, reported and measured clock skew', async () => {
-    const t = gw.addTerminal('status-1');
+    const t = await gw.addTerminal('status-1');
     const status = () => gw.db().prepare('SELECT * FROM terminal_status WHERE terminal_id = ?').get(t.id) as Record<string, unknown> | undefined;
     const c = await connectTerminal(gw.mqttPort, t.id, t.secret, {
       will: { topic: topicFor(t.id, 'status'), payload: Buffer.from(JSON.stringify({ state: 'offline', at: new Date().toISOString() })), qos: 1, retain: true },
@@ -213,7 +213,7 @@ describe('retained config and roster, status tracking', () => {
   });
 
   it('refuses a malformed status message without disconnecting', async () => {
-    const t = gw.addTerminal('status-2');
+    const t = await gw.addTerminal('status-2');
     const c = await connectTerminal(gw.mqttPort, t.id, t.secret);
     await c.publishAsync(topicFor(t.id, 'status'), '{"state":"sleeping"}', { qos: 1 });
     await waitUntil(() => gw.logs().includes('status message refused'));

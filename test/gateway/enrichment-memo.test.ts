@@ -7,6 +7,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { BatchWriter, type IngestItem } from '../../gateway/ingest/batch-writer.ts';
 import { addTerminal } from '../../gateway/site-data/terminals.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { revokeBadge, upsertBadge } from '../../gateway/site-data/badges.ts';
 import { seedTestWorld, TEST_SEED } from './helpers/seed.ts';
 
@@ -23,7 +24,7 @@ beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ciao-memo-'));
   db = openGatewayDatabase(join(dir, 'gw.db'));
   await seedTestWorld(db);
-  addTerminal(db, { id: 'front', siteId: TEST_SEED.sites.main });
+  await addTerminal(SqliteStore.of(db), { id: 'front', siteId: TEST_SEED.sites.main });
   writer = new BatchWriter(db);
   // `ciao admin`, or the console: another connection to the same file.
   other = openGatewayDatabase(join(dir, 'gw.db'));

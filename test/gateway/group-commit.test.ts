@@ -13,6 +13,7 @@ import { TapIngest } from '../../gateway/ingest/tap-ingest.ts';
 import { createGatewayMetrics } from '../../gateway/metrics.ts';
 import { createLogger } from '../../shared/logging.ts';
 import { addTerminal } from '../../gateway/site-data/terminals.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { seedTestWorld, TEST_SEED } from './helpers/seed.ts';
 import { waitUntil } from './helpers/wait.ts';
 
@@ -39,7 +40,7 @@ describe.each(['inline', 'thread'] as const)('group commit (%s writer)', (kind) 
     dir = mkdtempSync(join(tmpdir(), 'ciao-gc-'));
     db = openGatewayDatabase(join(dir, 'gw.db'));
     await seedTestWorld(db);
-    addTerminal(db, { id: 'gc-1', siteId: TEST_SEED.sites.main });
+    await addTerminal(SqliteStore.of(db), { id: 'gc-1', siteId: TEST_SEED.sites.main });
     committed = [];
     failures = [];
     writer = kind === 'inline' ? new InlineWriter(db) : await ThreadWriter.start(join(dir, 'gw.db'), 250);
@@ -111,7 +112,7 @@ describe('thread writer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ciao-gc-'));
     const db = openGatewayDatabase(join(dir, 'gw.db'));
     await seedTestWorld(db);
-    addTerminal(db, { id: 'gc-1', siteId: TEST_SEED.sites.main });
+    await addTerminal(SqliteStore.of(db), { id: 'gc-1', siteId: TEST_SEED.sites.main });
     const restarts: string[] = [];
     const threads: Worker[] = [];
     const writer = await ThreadWriter.start(join(dir, 'gw.db'), 250, {
@@ -153,7 +154,7 @@ describe('health while commits fail', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ciao-health-'));
     const db = openGatewayDatabase(join(dir, 'gw.db'));
     await seedTestWorld(db);
-    addTerminal(db, { id: 'gc-1', siteId: TEST_SEED.sites.main });
+    await addTerminal(SqliteStore.of(db), { id: 'gc-1', siteId: TEST_SEED.sites.main });
     // A disk that is nearly full: a status row still fits, a batch of taps does not.
     const real = new InlineWriter(db);
     let diskFull = true;
@@ -209,7 +210,7 @@ describe('WAL checkpoints of the thread writer', () => {
     const path = join(dir, 'gw.db');
     const db = openGatewayDatabase(path);
     await seedTestWorld(db);
-    addTerminal(db, { id: 'gc-1', siteId: TEST_SEED.sites.main });
+    await addTerminal(SqliteStore.of(db), { id: 'gc-1', siteId: TEST_SEED.sites.main });
     db.pragma('wal_checkpoint(TRUNCATE)');
     const before = statSync(path).size;
     const writer = await ThreadWriter.start(path, 250, { checkpointEveryMs });

@@ -50,7 +50,7 @@ beforeAll(async () => {
   const dbPath = join(tmp.dir, 'gateway.db');
   const db = openGatewayDatabase(dbPath);
   await seedTestWorld(db);
-  const { secret } = addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main });
+  const { secret } = await addTerminal(SqliteStore.of(db), { id: TID, siteId: TEST_SEED.sites.main });
   token = (await addUser(SqliteStore.of(db), { name: 'Marie Dupont', role: 'site-manager', sites: [TEST_SEED.sites.main] })).token;
   db.close();
   gateway = await startGateway(

@@ -64,8 +64,8 @@ beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ciao-release-'));
   db = openGatewayDatabase(join(dir, 'gw.db'));
   await seedTestWorld(db);
-  addTerminal(db, { id: 'a-front', siteId: TEST_SEED.sites.main });
-  addTerminal(db, { id: 'b-lobby', siteId: TEST_SEED.sites.bare });
+  await addTerminal(SqliteStore.of(db), { id: 'a-front', siteId: TEST_SEED.sites.main });
+  await addTerminal(SqliteStore.of(db), { id: 'b-lobby', siteId: TEST_SEED.sites.bare });
   writer = new BatchWriter(db);
   released = [];
   service = new SiteDataService(db, { now: () => NOW, onReleased: (r) => released.push({ registrations: r.registrations, badgeChecks: r.badgeChecks, shifts: r.shifts.length }) });

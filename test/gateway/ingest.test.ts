@@ -15,7 +15,7 @@ describe('durable ingest with acks', () => {
 
   beforeAll(async () => {
     gw = await startTestGateway();
-    terminal = gw.addTerminal('ingest-1');
+    terminal = await gw.addTerminal('ingest-1');
     client = await connectTerminal(gw.mqttPort, terminal.id, terminal.secret);
     acks = await AckCollector.attach(client, terminal.id);
   });
@@ -102,7 +102,7 @@ describe('durable ingest with acks', () => {
   it('commits concurrent taps of many terminals in groups and acks each once', async () => {
     const terminals = await Promise.all(
       Array.from({ length: 5 }, async (_, i) => {
-        const t = gw.addTerminal(`ingest-many-${i}`);
+        const t = await gw.addTerminal(`ingest-many-${i}`);
         const c = await connectTerminal(gw.mqttPort, t.id, t.secret);
         return { t, c, acks: await AckCollector.attach(c, t.id) };
       }),

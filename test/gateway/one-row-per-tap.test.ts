@@ -104,7 +104,7 @@ describe('one row per tap', () => {
     const db = openGatewayDatabase(path);
     try {
       await seedTestWorld(db);
-      addTerminal(db, { id: 'front', siteId: TEST_SEED.sites.main });
+      await addTerminal(SqliteStore.of(db), { id: 'front', siteId: TEST_SEED.sites.main });
       const id = randomUUID();
       const receivedMs = Date.parse('2026-03-03T07:00:01.000+01:00');
       const r = new BatchWriter(db).write([{ kind: 'tap', terminalId: 'front', tap: { v: 1, id, seq: 9, badge: TEST_SEED.workers.solo.badge, direction: 'IN', reason: 'work', at: '2026-03-03T07:00:00.000+01:00' }, receivedAt: new Date(receivedMs).toISOString(), receivedMs, arrivedPerf: 0 }]);

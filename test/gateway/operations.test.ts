@@ -196,7 +196,7 @@ describe('NISS never in the logs', () => {
         await admin('badge', 'add', 'DD000001', '--worker', extraNiss),
         await admin('worker', 'list'),
       ];
-      const t = gw.addTerminal('niss-logs');
+      const t = await gw.addTerminal('niss-logs');
       const c = await connectTerminal(gw.mqttPort, t.id, t.secret);
       const acks = await AckCollector.attach(c, t.id);
       const taps = [

@@ -138,8 +138,8 @@ describe('releases on the gateway', () => {
   });
 
   it('offers a release to the chosen terminals only, then to all, in their retained config', async () => {
-    const a = gw.addTerminal('t-first');
-    const b = gw.addTerminal('t-second');
+    const a = await gw.addTerminal('t-first');
+    const b = await gw.addTerminal('t-second');
     const r = await rollOut({ url: `http://127.0.0.1:${gw.httpPort}`, token: admin }, '1.1.0', { terminals: ['t-first'] });
     expect(r).toMatchObject({ version: '1.1.0', terminals: ['t-first'] });
     await waitUntil(async () => (await retainedConfig('t-first', a.secret)).update !== undefined, { what: 'the offer in t-first config' });
@@ -159,7 +159,7 @@ describe('releases on the gateway', () => {
   });
 
   it('shows which terminal runs which version and where its update stands, from its status', async () => {
-    const a = gw.addTerminal('t-report');
+    const a = await gw.addTerminal('t-report');
     await api('/releases/1.1.0/rollout', { method: 'POST', body: { terminals: ['t-report'] } });
     const c = await connectTerminal(gw.mqttPort, 't-report', a.secret, { clean: true });
     clients.push(c);

@@ -10,6 +10,7 @@ import { toOffsetIso } from '../../shared/time.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { BatchWriter, type IngestItem } from '../../gateway/ingest/batch-writer.ts';
 import { addTerminal } from '../../gateway/site-data/terminals.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { upsertDeclaration } from '../../gateway/site-data/declarations.ts';
 import { foldTaps, maxShiftMs, OFF, stateAfterTap, step, type FoldState, type FoldTap } from '../../gateway/shifts/fold.ts';
 import { seedTestWorld, TEST_SEED } from './helpers/seed.ts';
@@ -33,9 +34,9 @@ beforeEach(async () => {
   await seedTestWorld(db);
   // The second site gets a declaration with the same employer: a worker may work on both the same day (FAQ 28).
   upsertDeclaration(db, { number: '2AB34CD56EF78', siteId: SITE_B, validFrom: '2020-01-01', companies: [TEST_SEED.companies.clean] });
-  addTerminal(db, { id: 'a-front', siteId: SITE_A });
-  addTerminal(db, { id: 'a-back', siteId: SITE_A });
-  addTerminal(db, { id: 'b-lobby', siteId: SITE_B });
+  await addTerminal(SqliteStore.of(db), { id: 'a-front', siteId: SITE_A });
+  await addTerminal(SqliteStore.of(db), { id: 'a-back', siteId: SITE_A });
+  await addTerminal(SqliteStore.of(db), { id: 'b-lobby', siteId: SITE_B });
   writer = new BatchWriter(db);
 });
 

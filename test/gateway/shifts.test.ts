@@ -84,7 +84,7 @@ describe('shift states pushed to terminals (real MQTT)', () => {
   beforeEach(setup());
 
   it('a tap at one door tells the other door of the site and the door of the other site, one message per terminal', async () => {
-    const terminals = [gw.addTerminal('a-front'), gw.addTerminal('a-back'), gw.addTerminal('b-lobby', TEST_SEED.sites.bare)];
+    const terminals = [await gw.addTerminal('a-front'), await gw.addTerminal('a-back'), await gw.addTerminal('b-lobby', TEST_SEED.sites.bare)];
     const [front, back, lobby] = await Promise.all(terminals.map((t) => Listener.connect(gw, t.id, t.secret)));
     clients.push(front!.client, back!.client, lobby!.client);
     // Every roster holds Ana's badge, with no state yet (she has not tapped anywhere).
@@ -111,7 +111,7 @@ describe('shift states pushed to terminals (real MQTT)', () => {
   });
 
   it('puts several changes of one commit in one message, and tells only the terminals whose roster holds the badge', async () => {
-    const [front, lobby] = await Promise.all([gw.addTerminal('a-front'), gw.addTerminal('b-lobby', TEST_SEED.sites.bare)].map((t) => Listener.connect(gw, t.id, t.secret)));
+    const [front, lobby] = await Promise.all([await gw.addTerminal('a-front'), await gw.addTerminal('b-lobby', TEST_SEED.sites.bare)].map((t) => Listener.connect(gw, t.id, t.secret)));
     clients.push(front!.client, lobby!.client);
     await waitUntil(() => lobby!.rosters.length > 0 && front!.rosters.length > 0, { what: 'rosters' });
     // Luc works for Net & Clean and Shine; only the first site's chain has Shine, and both have Net & Clean,
@@ -126,8 +126,8 @@ describe('shift states pushed to terminals (real MQTT)', () => {
   });
 
   it('a terminal that connects later finds the state in its roster; one that never subscribed gets nothing and keeps working', async () => {
-    const front = await Listener.connect(gw, ...Object.values(gw.addTerminal('a-front')) as [string, string]);
-    const thirdParty = await Listener.connect(gw, ...Object.values(gw.addTerminal('a-back')) as [string, string], { shifts: false });
+    const front = await Listener.connect(gw, ...Object.values(await gw.addTerminal('a-front')) as [string, string]);
+    const thirdParty = await Listener.connect(gw, ...Object.values(await gw.addTerminal('a-back')) as [string, string], { shifts: false });
     clients.push(front.client, thirdParty.client);
     await waitUntil(() => thirdParty.rosters.length > 0, { what: 'the third-party roster' });
     await tap(front, SOLO, 'IN', toOffsetIso(new Date(Date.now() - 5000)));
@@ -137,7 +137,7 @@ describe('shift states pushed to terminals (real MQTT)', () => {
     await front.waitForState(SOLO, 'break');
     expect(thirdParty.shifts).toEqual([]);
 
-    const lobbyCreds = gw.addTerminal('b-lobby', TEST_SEED.sites.bare);
+    const lobbyCreds = await gw.addTerminal('b-lobby', TEST_SEED.sites.bare);
     await waitUntil(() => gw.db().prepare('SELECT 1 FROM terminals WHERE id = ?').get('b-lobby'), { what: 'the terminal row' });
     const lobby = await Listener.connect(gw, lobbyCreds.id, lobbyCreds.secret);
     clients.push(lobby.client);
@@ -146,8 +146,8 @@ describe('shift states pushed to terminals (real MQTT)', () => {
   });
 
   it('a terminal that was away while the state changed gets its roster again, with the state of now, when it reconnects', async () => {
-    const frontCreds = gw.addTerminal('a-front');
-    const backCreds = gw.addTerminal('a-back');
+    const frontCreds = await gw.addTerminal('a-front');
+    const backCreds = await gw.addTerminal('a-back');
     const front = await Listener.connect(gw, frontCreds.id, frontCreds.secret);
     let back = await Listener.connect(gw, backCreds.id, backCreds.secret);
     clients.push(front.client);
@@ -163,7 +163,7 @@ describe('shift states pushed to terminals (real MQTT)', () => {
   });
 
   it('a late tap from a terminal that was offline does not move the state back', async () => {
-    const [front, back] = await Promise.all([gw.addTerminal('a-front'), gw.addTerminal('a-back')].map((t) => Listener.connect(gw, t.id, t.secret)));
+    const [front, back] = await Promise.all([await gw.addTerminal('a-front'), await gw.addTerminal('a-back')].map((t) => Listener.connect(gw, t.id, t.secret)));
     clients.push(front!.client, back!.client);
     await tap(front!, SOLO, 'OUT', toOffsetIso(new Date(Date.now() - 60_000)));
     await back!.waitForState(SOLO, 'off');
@@ -181,7 +181,7 @@ describe('across midnight (the gateway on a virtual clock)', () => {
   beforeEach(setup(clock));
 
   it('keeps the night shift over midnight: the new day\'s rosters still say working, and the morning OUT at the other site ends it', async () => {
-    const [front, lobby] = await Promise.all([gw.addTerminal('a-front'), gw.addTerminal('b-lobby', TEST_SEED.sites.bare)].map((t) => Listener.connect(gw, t.id, t.secret)));
+    const [front, lobby] = await Promise.all([await gw.addTerminal('a-front'), await gw.addTerminal('b-lobby', TEST_SEED.sites.bare)].map((t) => Listener.connect(gw, t.id, t.secret)));
     clients.push(front!.client, lobby!.client);
     await tap(front!, SOLO, 'IN', toOffsetIso(clock.now()));
     await lobby!.waitForState(SOLO, 'working');

@@ -6,16 +6,20 @@ import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { siteDataVersion } from '../../gateway/store/database.ts';
 import type { SqlStore } from '../../gateway/store/sql-store.ts';
 import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
-import { terminalCredentials } from '../../gateway/site-data/terminals.ts';
+import { rotateTerminalSecret, terminalCredentials } from '../../gateway/site-data/terminals.ts';
+import { verifySecret } from '../../gateway/site-data/secrets.ts';
+import { terminalConfigFor } from '../../gateway/terminal-sync/terminal-view.ts';
+import type { Db } from '../../shared/sqlite.ts';
 import { makeEnterpriseNumber } from '../../shared/identifiers/make.ts';
 import { storeKinds } from '../support/sql-stores.ts';
 
 /**
- * The site-data changes on the storage port (docs/cluster.md, "The storage port"): companies and sites,
- * through the same service the console, the API and `ciao admin` use, each change and its audit entry in one
- * transaction. The same cases run on the SQLite file and on a real PostgreSQL with the migrated schema. On
- * PostgreSQL the service is given a SQLite connection of its own besides the store: a moved operation that
- * still read or wrote the connection would not see what the store holds, and its case would fail.
+ * The site-data changes on the storage port (docs/cluster.md, "The storage port"): companies, sites and
+ * terminals, through the same service the console, the API and `ciao admin` use, each change and its audit
+ * entry in one transaction. The same cases run on the SQLite file and on a real PostgreSQL with the migrated
+ * schema. On PostgreSQL the service is given a SQLite connection of its own besides the store: a moved
+ * operation that still read or wrote the connection would not see what the store holds, and its case would
+ * fail.
  */
 const kinds = storeKinds();
 afterAll(async () => {
@@ -28,9 +32,13 @@ const CLEAN = makeEnterpriseNumber('04030192');
 const SHINE = makeEnterpriseNumber('04287594');
 const ADDRESS = { postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' };
 
+/** The store's own SQLite connection; beside PostgreSQL, an empty one of its own (what is read there is not in the store). */
+function connectionBeside(store: SqlStore): Db {
+  return store instanceof SqliteStore ? store.db : openGatewayDatabase(':memory:');
+}
+
 function serviceOn(store: SqlStore): SiteDataService {
-  const db = store instanceof SqliteStore ? store.db : openGatewayDatabase(':memory:');
-  return new SiteDataService(db, { store, now: () => new Date('2026-12-02T09:00:00.000Z') });
+  return new SiteDataService(connectionBeside(store), { store, now: () => new Date('2026-12-02T09:00:00.000Z') });
 }
 
 /** What a refusal says: its field and rule (problem+json), or its code. */
@@ -183,6 +191,119 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('site-data changes on the 
     expect((await service.getSite(ada, 'site-a')).requireSecureBadges).toBe(true);
     const entry = (await listAudit(store, { entity: 'site' })).items[0]!;
     expect(entry).toMatchObject({ action: 'update', before: { requireSecureBadges: false }, after: { requireSecureBadges: true } });
+  });
+
+  it('creates a terminal, changes its settings with a new config version, disables, reactivates it and turns enrolment mode on and off, each with its audit entry', async () => {
+    const store = await k.fresh();
+    const service = serviceOn(store);
+    await service.createSite(ada, { id: 'site-a', name: 'Tour A', ...ADDRESS });
+    await service.createSite(ada, { id: 'site-b', name: 'Tour B', ...ADDRESS });
+    const v0 = await siteDataVersion(store);
+    const created = await service.createTerminal(ada, { id: 't-1', siteId: 'site-a', debounceSeconds: 30 });
+    expect(created).toEqual({
+      id: 't-1', siteId: 'site-a', disabled: false, debounceSeconds: 30, buttons: ['IN', 'OUT', 'BREAK'], armSeconds: 10, language: null, feedbackSeconds: null,
+      configVersion: 1, enrolmentUntil: null, appliedConfigVersion: null, state: 'never-seen', lastSeen: null,
+    });
+    expect(await siteDataVersion(store)).toBeGreaterThan(v0);
+    const moved = await service.updateTerminal(ada, 't-1', { siteId: 'site-b', language: 'nl', feedbackSeconds: 2.5, buttons: ['IN', 'OUT'] });
+    expect(moved).toMatchObject({ siteId: 'site-b', language: 'nl', feedbackSeconds: 2.5, buttons: ['IN', 'OUT'], debounceSeconds: 30, configVersion: 2 });
+    // null: back to the site's language; what is left out keeps its value.
+    expect(await service.updateTerminal(ada, 't-1', { language: null })).toMatchObject({ siteId: 'site-b', language: null, feedbackSeconds: 2.5, configVersion: 3 });
+    expect((await service.setTerminalActive(ada, 't-1', false)).disabled).toBe(true);
+    expect((await service.listTerminals(ada)).items).toEqual([]);
+    expect((await service.listTerminals(ada, { inactive: true })).items.map((t) => t.id)).toEqual(['t-1']);
+    expect((await service.setTerminalActive(ada, 't-1', true)).disabled).toBe(false);
+    expect((await service.setEnrolment(ada, 't-1', 15)).enrolmentUntil).toBe('2026-12-02T09:15:00.000Z');
+    expect((await service.setEnrolment(ada, 't-1', 0)).enrolmentUntil).toBeNull();
+    const trail = (await listAudit(store, { entity: 'terminal' })).items;
+    expect(trail.map((e) => e.action)).toEqual(['enrolment-off', 'enrolment-on', 'reactivate', 'deactivate', 'update', 'update', 'create']);
+    expect(trail[6]).toMatchObject({ actor: ada.actor, entityId: 't-1', siteId: 'site-a', before: null, after: { siteId: 'site-a', debounceSeconds: 30 } });
+    expect(trail[5]).toMatchObject({ entityId: 't-1', siteId: 'site-b', before: { siteId: 'site-a', configVersion: 1 }, after: { siteId: 'site-b', language: 'nl', configVersion: 2 } });
+    // The entries hold the terminal's record, not what it last reported.
+    expect(Object.keys(trail[5]!.before as object)).not.toContain('state');
+    expect(trail[1]).toMatchObject({ siteId: 'site-b', before: { enrolmentUntil: null }, after: { enrolmentUntil: '2026-12-02T09:15:00.000Z' } });
+    // What the terminal last reported comes with it.
+    await store.run("INSERT INTO terminal_status (terminal_id, state, updated_at, config_version) VALUES ('t-1', 'online', '2026-12-02T08:59:00.000Z', 3)");
+    expect(await service.getTerminal(ada, 't-1')).toMatchObject({ configVersion: 3, appliedConfigVersion: 3, state: 'online', lastSeen: '2026-12-02T08:59:00.000Z' });
+  });
+
+  it('lists terminals by id as SQLite sorts them, only those of the caller\'s sites', async () => {
+    const store = await k.fresh();
+    const service = serviceOn(store);
+    await service.createSite(ada, { id: 'site-a', name: 'Tour A', ...ADDRESS });
+    await service.createSite(ada, { id: 'site-b', name: 'Tour B', ...ADDRESS });
+    for (const [id, siteId] of [['b-2', 'site-a'], ['B-1', 'site-b'], ['a-1', 'site-a']] as const) await service.createTerminal(ada, { id, siteId });
+    expect((await service.listTerminals(ada)).items.map((t) => t.id)).toEqual(['B-1', 'a-1', 'b-2']);
+    expect((await service.listTerminals(ada, { site: 'site-b' })).items.map((t) => t.id)).toEqual(['B-1']);
+    const manager: Caller = { actor: { kind: 'user', id: 'u-m', name: 'Manager' }, user: { ...ADMIN, id: 'u-m', role: 'site-manager', sites: ['site-a'] } };
+    expect((await service.listTerminals(manager)).items.map((t) => t.id)).toEqual(['a-1', 'b-2']);
+    expect(await refusal(service.getTerminal(manager, 'B-1'))).toEqual(['terminal exists']);
+    expect(await refusal(service.listTerminals(manager, { site: 'site-b' }))).toEqual(['site site-scope']);
+  });
+
+  it('refuses a terminal by field and rule, and writes nothing for a refused change', async () => {
+    const store = await k.fresh();
+    const service = serviceOn(store);
+    await service.createSite(ada, { id: 'site-a', name: 'Tour A', ...ADDRESS });
+    await service.createSite(ada, { id: 'site-c', name: 'Tour C', ...ADDRESS });
+    await service.setSiteActive(ada, 'site-c', false);
+    await service.createTerminal(ada, { id: 't-1', siteId: 'site-a' });
+    const v = await siteDataVersion(store);
+    expect(await refusal(service.createTerminal(ada, { id: 't-1', siteId: 'site-a' }))).toEqual(['id unique']);
+    expect(await refusal(service.createTerminal(ada, { id: 'bad/id', siteId: 'site-a' }))).toEqual(['id format']);
+    expect(await refusal(service.createTerminal(ada, { id: 't-2', siteId: 'site-z' }))).toEqual(['site exists']);
+    expect(await refusal(service.createTerminal(ada, { id: 't-2', siteId: 'site-c' }))).toEqual(['site active']);
+    expect(await refusal(service.createTerminal(ada, { id: 't-2', siteId: 'site-a', debounceSeconds: -1, armSeconds: 0, language: 'it', feedbackSeconds: 31, buttons: ['SIDEWAYS'] })))
+      .toEqual(['debounce range', 'arm range', 'language enum', 'feedback range', 'buttons enum']);
+    expect(await refusal(service.updateTerminal(ada, 't-1', { siteId: 'site-c' }))).toEqual(['site active']);
+    expect(await refusal(service.updateTerminal(ada, 't-1', { buttons: [] }))).toEqual(['buttons required']);
+    expect(await refusal(service.updateTerminal(ada, 'nope', { debounceSeconds: 5 }))).toEqual(['terminal exists']);
+    expect(await refusal(service.setTerminalActive(ada, 'nope', false))).toEqual(['terminal exists']);
+    expect(await refusal(service.setEnrolment(ada, 't-1', 241))).toEqual(['minutes range']);
+    const manager: Caller = { actor: { kind: 'user', id: 'u-m', name: 'Manager' }, user: { ...ADMIN, id: 'u-m', role: 'site-manager', sites: ['site-c'] } };
+    expect(await refusal(service.createTerminal(manager, { id: 't-2' }))).toEqual(['site required']);
+    expect(await refusal(service.createTerminal(manager, { id: 't-2', siteId: 'site-a' }))).toEqual(['site site-scope']);
+    const reader: Caller = { actor: { kind: 'user', id: 'u-r', name: 'Reader' }, user: { ...ADMIN, id: 'u-r', role: 'read-only' } };
+    expect(await refusal(service.setEnrolment(reader, 't-1', 5))).toEqual(['role permission-change-site-data']);
+    // A change whose audit entry is refused (an actor the trail's CHECK refuses) is undone with it.
+    const bad: Caller = { actor: { kind: 'robot' as never, id: 'r', name: 'Robot' }, user: ADMIN };
+    await expect(service.createTerminal(bad, { id: 't-2', siteId: 'site-a' })).rejects.toThrow();
+    await expect(service.updateTerminal(bad, 't-1', { debounceSeconds: 5 })).rejects.toThrow();
+    expect(await store.all('SELECT id, debounce_seconds, config_version FROM terminals')).toEqual([{ id: 't-1', debounce_seconds: 60, config_version: 1 }]);
+    expect(await siteDataVersion(store)).toBe(v);
+    expect((await listAudit(store, { entity: 'terminal' })).total).toBe(1);
+  });
+
+  it('gives the CLI a terminal\'s secret once, kept only hashed, and a new one that replaces it', async () => {
+    const store = await k.fresh();
+    const service = serviceOn(store);
+    await service.createSite(ada, { id: 'site-a', name: 'Tour A', ...ADDRESS });
+    const { terminal, secret } = await service.createTerminalWithSecret(ada, { id: 't-1', siteId: 'site-a' });
+    expect(terminal).toMatchObject({ id: 't-1', siteId: 'site-a', configVersion: 1 });
+    const hashOf = async () => (await terminalCredentials(store, 't-1'))!.secretHash;
+    const first = await hashOf();
+    expect(first).not.toContain(secret);
+    expect(await verifySecret(secret, first)).toBe(true);
+    expect((await listAudit(store, { entity: 'terminal' })).items.map((e) => e.action)).toEqual(['create']);
+    const rotated = await rotateTerminalSecret(store, 't-1');
+    expect(await verifySecret(secret, await hashOf())).toBe(false);
+    expect(await verifySecret(rotated, await hashOf())).toBe(true);
+    await expect(rotateTerminalSecret(store, 'nope')).rejects.toMatchObject({ code: 'ERR_CIAO_NOT_FOUND' });
+  });
+
+  it('tells a terminal its config from the port: its settings, and its site\'s name and language where it has none', async () => {
+    const store = await k.fresh();
+    const service = serviceOn(store);
+    await service.createSite(ada, { id: 'site-a', name: 'Tour A', language: 'nl', ...ADDRESS });
+    await service.createTerminal(ada, { id: 't-1', siteId: 'site-a', debounceSeconds: 30, feedbackSeconds: 1.5 });
+    await service.createTerminal(ada, { id: 't-2', siteId: 'site-a', language: 'de' });
+    const db = connectionBeside(store);
+    const now = new Date('2026-12-02T09:00:00.000Z');
+    expect(await terminalConfigFor(store, db, 't-1', { maxClockSkewMs: 5000, now })).toMatchObject({
+      terminalId: 't-1', site: { id: 'site-a', name: 'Tour A' }, language: 'nl', debounceSeconds: 30, feedbackSeconds: 1.5, buttons: { enabled: ['IN', 'OUT', 'BREAK'], armSeconds: 10 }, configVersion: 1,
+    });
+    expect((await terminalConfigFor(store, db, 't-2', { maxClockSkewMs: 5000, now }))!.language).toBe('de');
+    expect(await terminalConfigFor(store, db, 'nope', { maxClockSkewMs: 5000, now })).toBeUndefined();
   });
 
   it('reads what the broker authenticates a terminal with: its secret\'s hash and whether it is disabled', async () => {

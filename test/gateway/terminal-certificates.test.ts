@@ -160,7 +160,7 @@ describe('a terminal paired with a certificate', () => {
   });
 
   it('loses the secret it had: once paired with a certificate, the certificate is its only way in', async () => {
-    const { secret } = gw.addTerminal('porte-s');
+    const { secret } = await gw.addTerminal('porte-s');
     const viaSecret = () => connectClient(`mqtts://127.0.0.1:${gw.tlsPort}`, { clientId: 'porte-s', username: 'porte-s', password: secret, ca: readFileSync(server.ca) });
     (await viaSecret()).end(true);
     const code = await api('/terminals/porte-s/pairing', { method: 'POST' });

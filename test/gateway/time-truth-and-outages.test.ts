@@ -46,7 +46,7 @@ async function setup(): Promise<{ gw: RunningGateway; terminal: MqttClient; acks
   dir = mkdtempSync(join(tmpdir(), 'ciao-time-'));
   const db = openGatewayDatabase(join(dir, 'gateway.db'));
   await seedTestWorld(db);
-  secret = addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main }).secret;
+  secret = (await addTerminal(SqliteStore.of(db), { id: TID, siteId: TEST_SEED.sites.main })).secret;
   db.close();
   const gw = await start();
   const terminal = await connectTerminal(gw.mqttPort, TID, secret);

@@ -26,7 +26,7 @@ describe('transports: TLS, WebSocket, and Debian mosquitto clients', () => {
     certDir = mkdtempSync(join(tmpdir(), 'ciao-tls-'));
     certs = makeTestCertificates(certDir);
     gw = await startTestGateway({ config: { mqtt: { tls: { port: 0, cert: certs.cert, key: certs.key }, ws: { port: 0 } } } });
-    t = gw.addTerminal('transport-1');
+    t = await gw.addTerminal('transport-1');
   });
   afterAll(async () => {
     await gw?.stop();
@@ -83,7 +83,7 @@ describe('transports: TLS, WebSocket, and Debian mosquitto clients', () => {
       (e: { stderr: string }) => e.stderr,
     );
     expect(bad).toMatch(/not authori[sz]ed|bad user name or password/i);
-    const other = gw.addTerminal('transport-other');
+    const other = await gw.addTerminal('transport-other');
     const denied = await run('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(gw.mqttPort), '-i', t.id, '-u', t.id, '-P', t.secret, '-q', '1', '-t', topicFor(other.id, 'acks'), '-C', '1', '-W', '3']).then(
       (r) => r.stderr,
       (e: { stderr: string }) => e.stderr,

@@ -15,7 +15,7 @@ describe('load generator against the real gateway', () => {
   });
 
   it('every tap is acked: valid ones stored in the database, malformed ones rejected and quarantined', async () => {
-    const terminals = [gw.addTerminal(), gw.addTerminal(), gw.addTerminal()];
+    const terminals = [await gw.addTerminal(), await gw.addTerminal(), await gw.addTerminal()];
     const result = await runLoad({
       url: `mqtt://127.0.0.1:${gw.mqttPort}`,
       terminals,
@@ -43,7 +43,7 @@ describe('load generator against the real gateway', () => {
   });
 
   it('a wrong secret fails the run with the terminal named', async () => {
-    const t = gw.addTerminal();
+    const t = await gw.addTerminal();
     await expect(runLoad({ url: `mqtt://127.0.0.1:${gw.mqttPort}`, terminals: [{ id: t.id, secret: 'wrong' }], count: 1, progress: false })).rejects.toThrow(
       new RegExp(`terminal ${t.id} could not connect`),
     );

@@ -41,7 +41,7 @@ beforeAll(async () => {
   const dbPath = join(dir, 'gateway.db');
   const db = openGatewayDatabase(dbPath);
   await seedTestWorld(db);
-  const { secret } = addTerminal(db, { id: TID, siteId: TEST_SEED.sites.main });
+  const { secret } = await addTerminal(SqliteStore.of(db), { id: TID, siteId: TEST_SEED.sites.main });
   token = (await addUser(SqliteStore.of(db), { name: 'Manager', role: 'manager', sites: [TEST_SEED.sites.main] })).token;
   db.close();
   const logger = createLogger('gateway', { level: 'warn' }, pino.destination({ dest: join(dir, 'gateway.log'), sync: true }));

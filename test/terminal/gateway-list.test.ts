@@ -6,6 +6,7 @@ import { createLogger } from '../../shared/logging.ts';
 import { InvalidInputError } from '../../shared/problems.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { addTerminal } from '../../gateway/site-data/terminals.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { gatewayUrls, parseTerminalConfig } from '../../terminal/config.ts';
 import { seedTestWorld, TEST_SEED } from '../gateway/helpers/seed.ts';
 import { startTestGateway, type TestGateway } from '../gateway/helpers/start-gateway.ts';
@@ -54,7 +55,7 @@ describe('a terminal whose first gateway is down', () => {
     {
       const db = openGatewayDatabase(join(dir, 'gateway.db'));
       await seedTestWorld(db);
-      secret = addTerminal(db, { id, siteId: TEST_SEED.sites.main, debounceSeconds: 0 }).secret;
+      secret = (await addTerminal(SqliteStore.of(db), { id, siteId: TEST_SEED.sites.main, debounceSeconds: 0 })).secret;
       db.close();
     }
     const firstPort = await freePort();

@@ -7,6 +7,7 @@ import { localDate } from '../../../shared/time.ts';
 import { openDatabase, type Db } from '../../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../../gateway/store/database.ts';
 import { addTerminal } from '../../../gateway/site-data/terminals.ts';
+import { SqliteStore } from '../../../gateway/store/sqlite-store.ts';
 import { clientReferenceFor } from '../../../gateway/onss/index.ts';
 import { startEmulator, type EmulatorHandle } from '../../../simulator/emulator/index.ts';
 import { startTcpProxy, type TcpProxy } from '../../../simulator/netproxy/tcp-proxy.ts';
@@ -347,7 +348,7 @@ export class ChaosSystem {
       await seedDemoWorld(db, today);
       for (let i = 1; i <= n; i++) {
         const id = `chaos-${String(i).padStart(2, '0')}`;
-        secrets[id] = addTerminal(db, { id, siteId: 'site-a', debounceSeconds: 0, armSeconds: 5 }).secret;
+        secrets[id] = (await addTerminal(SqliteStore.of(db), { id, siteId: 'site-a', debounceSeconds: 0, armSeconds: 5 })).secret;
         this.terminalIds.push(id);
       }
       db.close();

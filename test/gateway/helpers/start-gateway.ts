@@ -7,6 +7,7 @@ import { createLogger } from '../../../shared/logging.ts';
 import type { Db } from '../../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../../gateway/store/database.ts';
 import { addTerminal as addTerminalRow } from '../../../gateway/site-data/terminals.ts';
+import { SqliteStore } from '../../../gateway/store/sqlite-store.ts';
 import { startGateway, type RunningGateway, type StartGatewayOptions } from '../../../gateway/main.ts';
 import type { GatewayConfigInput } from '../../../gateway/config.ts';
 import { seedTestWorld, TEST_SEED, type TestSeed } from './seed.ts';
@@ -50,7 +51,7 @@ export interface TestGateway {
   /** A connection of the test's own to the gateway database. */
   db(): Db;
   /** Adds a terminal (on the main test site unless told) and returns its secret. */
-  addTerminal(id?: string, siteId?: string | null): { id: string; secret: string };
+  addTerminal(id?: string, siteId?: string | null): Promise<{ id: string; secret: string }>;
   logs(): string;
   metrics(): Promise<string>;
   /** Child mode: SIGKILL the gateway now. */
@@ -94,8 +95,8 @@ export async function startTestGateway(opts: StartTestGatewayOptions = {}): Prom
     configPath,
     seed: TEST_SEED,
     db,
-    addTerminal(id = `term-${process.pid}-${++terminalCounter}`, siteId: string | null = TEST_SEED.sites.main) {
-      const { secret } = addTerminalRow(db(), { id, ...(siteId ? { siteId } : {}) });
+    async addTerminal(id = `term-${process.pid}-${++terminalCounter}`, siteId: string | null = TEST_SEED.sites.main) {
+      const { secret } = await addTerminalRow(SqliteStore.of(db()), { id, ...(siteId ? { siteId } : {}) });
       return { id, secret };
     },
     logs: () => {

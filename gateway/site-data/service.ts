@@ -8,14 +8,13 @@ import { addUser, getUser, grantCreatedSite, listUsers, requirePermission, revok
 import { recordChange, recordChangeSync, listAudit, type Actor, type AuditEntry, type AuditQuery } from './audit.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
-import { byCodePoint } from '../store/sql-binds.ts';
 import { getCompany, getCompanySync, listCompanies, parseCompanyNumber, setCompanyDeactivated, upsertCompany, type Company } from './companies.ts';
 import { getSite, getSiteSync, listSites, setSiteDeactivated, upsertSite, writeSiteRule, type Site, type SiteInput } from './sites.ts';
 import { getDeclaration, listDeclarations, upsertDeclaration, type Declaration, type DeclarationInput } from './declarations.ts';
 import { checkWorker, findWorker, getWorker, listWorkers, saveWorker, type Worker, type WorkerInput } from './workers.ts';
 import { checkBadge, getBadge, listBadges, provisionedBadgeRecord, revokeBadge, saveBadge, saveSecureBadge, type Badge, type ProvisionedBadgeInput } from './badges.ts';
 import { siteBadgePolicyOf } from './badge-policy.ts';
-import { addTerminal, getTerminal, listTerminals, setEnrolmentMode, setTerminalDisabled, updateTerminal, type Terminal, type TerminalSettings } from './terminals.ts';
+import { activeTerminalIdsOf, addTerminal, bumpSiteTerminals, getTerminal, listTerminals, setEnrolmentMode, setTerminalDisabled, updateTerminal, type Terminal, type TerminalSettings } from './terminals.ts';
 import { importBadgesCsv, importWorkersCsv, type ImportResult } from './csv-import.ts';
 import { createPairingCode, claimPairingCode, pairingCodeTerminal, type PairingCode, type PairingCredentials } from './pairing.ts';
 import { EMPTY_RELEASE, type HeldTapPreview, type HeldTapRelease, type ReleaseResult, type SiteDataChange } from './held-taps.ts';
@@ -327,7 +326,7 @@ export class SiteDataService {
         after = (await getSite(tx, before.id))!;
       }
       // A change of what the site's terminals are told (its name or language): each reports it applied.
-      if (after.name !== before.name || after.language !== before.language) await tx.run('UPDATE terminals SET config_version = config_version + 1 WHERE site_id = $1', [before.id]);
+      if (after.name !== before.name || after.language !== before.language) await bumpSiteTerminals(tx, before.id);
       await this.auditOnPort(tx, caller, 'update', 'site', before.id, before.id, before, after);
       return after;
     });
@@ -337,7 +336,7 @@ export class SiteDataService {
     return this.changeOnPort(caller, async (tx) => {
       const before = await this.siteOrNotFound(tx, caller, id);
       if (!active) {
-        const terminals = (await tx.all<{ id: string }>('SELECT id FROM terminals WHERE site_id = $1 AND disabled = 0', [before.id])).map((t) => t.id).sort(byCodePoint);
+        const terminals = await activeTerminalIdsOf(tx, before.id);
         if (terminals.length) throw invalid('id', 'no-active-terminals', `site ${id} still has active terminals (${terminals.join(', ')}): disable or move them first`);
       }
       await setSiteDeactivated(tx, before.id, active ? null : this.now());

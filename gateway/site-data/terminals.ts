@@ -144,6 +144,17 @@ function changedOrNotFound(row: TerminalRow | undefined, id: string): Terminal {
   return toTerminal(row);
 }
 
+/** A change of what the terminals of a site are told (its name or language): each reports it applied. */
+export async function bumpSiteTerminals(store: SqlStore, siteId: string): Promise<void> {
+  await store.run('UPDATE terminals SET config_version = config_version + 1 WHERE site_id = $1', [siteId]);
+}
+
+/** The ids of a site's terminals still enabled, by code point. */
+export async function activeTerminalIdsOf(store: SqlStore, siteId: string): Promise<string[]> {
+  const rows = await store.all<{ id: string }>('SELECT id FROM terminals WHERE site_id = $1 AND disabled = 0', [siteId]);
+  return rows.map((r) => r.id).sort(byCodePoint);
+}
+
 /** Turns enrolment mode on until `until` (null: off). */
 export async function setEnrolmentMode(store: SqlStore, id: string, until: Date | null): Promise<Terminal> {
   const row = await store.one<TerminalRow>('UPDATE terminals SET enrolment_until = $1 WHERE id = $2 RETURNING *', [until ? until.toISOString() : null, id]);

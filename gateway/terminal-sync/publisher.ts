@@ -5,7 +5,8 @@ import { topicFor } from '../../shared/mqtt/topics.ts';
 import type { Language } from '../../shared/mqtt/payloads.ts';
 import { siteDataVersion } from '../store/database.ts';
 import { listTerminals } from '../site-data/terminals.ts';
-import { siteRosterView, terminalConfigFor, type RosterView } from './terminal-view.ts';
+import { listSites } from '../site-data/sites.ts';
+import { siteRosterView, terminalConfigFor, terminalConfigOf, type RosterView } from './terminal-view.ts';
 import type { ShiftNotifier } from './shift-notifier.ts';
 import { localDate } from '../../shared/time.ts';
 
@@ -98,12 +99,14 @@ export class SitePublisher {
     // Every terminal of a site has the site's roster: built (and serialised) once per site.
     const rosters = new Map<string, SiteRoster>();
     let count = 0;
+    const sites = new Map((await listSites(this.store)).map((s) => [s.id, s]));
     for (const t of await listTerminals(this.store)) {
-      const config = await terminalConfigFor(this.store, this.db, t.id, { maxClockSkewMs: this.opts.maxClockSkewMs, maxShiftHours: this.opts.maxShiftHours, now });
-      if (!config) {
+      const site = t.siteId === null ? undefined : sites.get(t.siteId);
+      if (!site) {
         this.opts.shifts?.dropTerminal(t.id);
         continue;
       }
+      const config = terminalConfigOf(this.db, t, site, { maxClockSkewMs: this.opts.maxClockSkewMs, maxShiftHours: this.opts.maxShiftHours, now });
       languages.set(t.id, config.language);
       this.sink.publishRetained(topicFor(t.id, 'config'), JSON.stringify(config));
       let roster = rosters.get(config.site.id);

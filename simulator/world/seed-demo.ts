@@ -1,7 +1,7 @@
 import type { Db } from '../../shared/sqlite.ts';
 import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { upsertCompany } from '../../gateway/site-data/companies.ts';
-import { upsertSite, listSites } from '../../gateway/site-data/sites.ts';
+import { upsertSite, getSite } from '../../gateway/site-data/sites.ts';
 import { upsertDeclaration } from '../../gateway/site-data/declarations.ts';
 import { upsertWorker } from '../../gateway/site-data/workers.ts';
 import { upsertBadge } from '../../gateway/site-data/badges.ts';
@@ -33,7 +33,7 @@ const companyNumber = (key: string) => {
 
 /** True when the database already holds the demo world (a second `ciao demo` reuses it). */
 export async function hasDemoWorld(db: Db): Promise<boolean> {
-  return (await listSites(SqliteStore.of(db))).some((s) => s.id === DEMO_SITES[0]!.key);
+  return (await getSite(SqliteStore.of(db), DEMO_SITES[0]!.key)) !== undefined;
 }
 
 /**

@@ -9,6 +9,8 @@ import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { rotateTerminalSecret, terminalCredentials } from '../../gateway/site-data/terminals.ts';
 import { verifySecret } from '../../gateway/site-data/secrets.ts';
 import { terminalConfigFor } from '../../gateway/terminal-sync/terminal-view.ts';
+import { SitePublisher } from '../../gateway/terminal-sync/publisher.ts';
+import { createLogger } from '../../shared/logging.ts';
 import type { Db } from '../../shared/sqlite.ts';
 import { makeEnterpriseNumber } from '../../shared/identifiers/make.ts';
 import { storeKinds } from '../support/sql-stores.ts';
@@ -304,6 +306,26 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('site-data changes on the 
     });
     expect((await terminalConfigFor(store, db, 't-2', { maxClockSkewMs: 5000, now }))!.language).toBe('de');
     expect(await terminalConfigFor(store, db, 'nope', { maxClockSkewMs: 5000, now })).toBeUndefined();
+  });
+
+  it('publishes every terminal on a site its config in one round, reading terminals and sites from the port, and nothing for one without a site', async () => {
+    const store = await k.fresh();
+    const service = serviceOn(store);
+    await service.createSite(ada, { id: 'site-a', name: 'Tour A', language: 'nl', ...ADDRESS });
+    await service.createSite(ada, { id: 'site-b', name: 'Tour B', language: 'fr', ...ADDRESS });
+    await service.createTerminal(ada, { id: 't-1', siteId: 'site-a' });
+    await service.createTerminal(ada, { id: 't-2', siteId: 'site-b', language: 'de' });
+    await service.createTerminal(ada, { id: 't-3' });
+    const db = connectionBeside(store);
+    const now = new Date('2026-12-02T09:00:00.000Z');
+    const published = new Map<string, string>();
+    const publisher = new SitePublisher(db, store, { publishRetained: (topic, payload) => published.set(topic, payload.toString()) }, createLogger('test', { level: 'silent' }), { pollMs: 60_000, maxClockSkewMs: 5000, now: () => now });
+    await publisher.publishAll();
+    const configs = [...published].filter(([topic]) => topic.endsWith('/config')).map(([, payload]) => JSON.parse(payload) as { terminalId: string });
+    expect(configs.map((c) => c.terminalId).sort()).toEqual(['t-1', 't-2']);
+    // The same config a terminal is told alone (the server time apart, which is `now` in both).
+    for (const c of configs) expect(c).toEqual(await terminalConfigFor(store, db, c.terminalId, { maxClockSkewMs: 5000, now }));
+    expect(configs.find((c) => c.terminalId === 't-2')).toMatchObject({ site: { id: 'site-b', name: 'Tour B' }, language: 'de' });
   });
 
   it('reads what the broker authenticates a terminal with: its secret\'s hash and whether it is disabled', async () => {

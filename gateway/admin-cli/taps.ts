@@ -31,14 +31,14 @@ export function registerTapCommands(admin: Command): void {
     .requiredOption('--employer <number>', "one of the employers the worker may register under on that site")
     .option('--dry-run', 'only show what would be sent')
     .action(async (tapId: string, o: { employer: string; dryRun?: boolean }, cmd: Command) =>
-      withService(cmd, (service, caller) => {
+      withService(cmd, async (service, caller) => {
         if (o.dryRun) {
-          const preview = service.previewEmployerChoice(caller, { tapId, employer: o.employer });
+          const preview = await service.previewEmployerChoice(caller, { tapId, employer: o.employer });
           stdoutIo.out(preview.length ? 'would send:' : 'would send nothing');
           printReleased(stdoutIo, preview);
           return;
         }
-        printReleased(stdoutIo, service.chooseEmployer(caller, { tapId, employer: o.employer }).released);
+        printReleased(stdoutIo, (await service.chooseEmployer(caller, { tapId, employer: o.employer })).released);
       }),
     );
   t.command('quarantine')

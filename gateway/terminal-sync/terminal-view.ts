@@ -4,7 +4,7 @@ import { API_VERSION, type Roster, type ShiftState, type TerminalConfig } from '
 import { localDate, toOffsetIso } from '../../shared/time.ts';
 import { getTerminal, type Terminal } from '../site-data/terminals.ts';
 import { getSite, type Site } from '../site-data/sites.ts';
-import { declarationOn } from '../site-data/declarations.ts';
+import { declarationOnSync } from '../site-data/declarations.ts';
 import { updateOfferFor } from '../fleet/releases.ts';
 
 export interface TerminalConfigOptions {
@@ -119,7 +119,7 @@ export function siteRosterView(db: Db, siteId: string | null, now = new Date()):
   const result: RosterView = { roster: { v: API_VERSION, updatedAt: toOffsetIso(now), badges }, workers };
   if (!siteId) return result;
   const day = localDate(now);
-  const declaration = declarationOn(db, siteId, day);
+  const declaration = declarationOnSync(db, siteId, day);
   if (!declaration) return result;
   // From the declaration's companies to their workers (and the workers placed with them) to their badges:
   // indexed lookups all the way, whatever the number of workers elsewhere.

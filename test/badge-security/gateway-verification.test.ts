@@ -12,7 +12,7 @@ import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { addTerminal, rotateTerminalSecret } from '../../gateway/site-data/terminals.ts';
 import { saveSecureBadge, upsertBadge } from '../../gateway/site-data/badges.ts';
 import { importBadgesCsv } from '../../gateway/site-data/csv-import.ts';
-import { setSiteRequiresSecureBadges, siteBadgePolicy } from '../../gateway/site-data/badge-policy.ts';
+import { setSiteRequiresSecureBadges, siteBadgePolicyOf } from '../../gateway/site-data/badge-policy.ts';
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
 import { createKeyFile, addKeyVersion, readKeyFile, removeKeyVersion, type BadgeKeyRing } from '../../gateway/badge-security/key-ring.ts';
 import { deriveBadgeKeys } from '../../gateway/badge-security/diversify.ts';
@@ -117,7 +117,7 @@ describe('a gateway verifying secure badges', () => {
     const ring = createKeyFile(keyFile);
     const started = await start(dir, keyFile, async (db) => {
       await seedTestWorld(db);
-      for (const uid of [ANA, BEA]) saveSecureBadge(db, { uid, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
+      for (const uid of [ANA, BEA]) await saveSecureBadge(SqliteStore.of(db), { uid, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
     });
     h = { ...started, ring };
   }, 30_000);
@@ -206,7 +206,7 @@ describe('a gateway verifying secure badges', () => {
     const before = await send(h, solo, undefined);
     expect(before).toMatchObject({ enrichment: 'enriched', registered: true, check: undefined });
 
-    const policy = setSiteRequiresSecureBadges(h.db, TEST_SEED.sites.main, true);
+    const policy = await setSiteRequiresSecureBadges(SqliteStore.of(h.db), TEST_SEED.sites.main, true);
     expect(policy.uidOnlyBadges.map((b) => b.uid)).toContain(solo);
     const flagged = await send(h, solo, undefined);
     expect(flagged).toMatchObject({ enrichment: 'enriched', registered: true, check: { outcome: 'uid-only-on-secure-site', badge: solo } });
@@ -220,15 +220,15 @@ describe('a gateway verifying secure badges', () => {
     expect((await send(h, ANA, await read(ana))).check).toBeUndefined();
 
     // Enrolment of a UID-only badge for a worker of the site is refused, naming the field and the rule.
-    expect(() => upsertBadge(h.db, { uid: 'AB12CD34', worker: 'w-solo' })).toThrow(expect.objectContaining({ problems: [expect.objectContaining({ field: 'kind', rule: 'secure-badge-required' })] }));
-    const csv = importBadgesCsv(h.db, 'uid,worker,from\nAB12CD35,w-solo,2026-01-01\nAB12CD36,w-posted,2026-01-01\n');
+    await expect(upsertBadge(SqliteStore.of(h.db), { uid: 'AB12CD34', worker: 'w-solo' })).rejects.toThrow(expect.objectContaining({ problems: [expect.objectContaining({ field: 'kind', rule: 'secure-badge-required' })] }));
+    const csv = await importBadgesCsv(SqliteStore.of(h.db), 'uid,worker,from\nAB12CD35,w-solo,2026-01-01\nAB12CD36,w-posted,2026-01-01\n');
     expect(csv.imported).toBe(1); // w-posted's employer is not on the site's declaration
     expect(csv.rejected).toEqual([{ line: 2, problems: [expect.objectContaining({ field: 'kind', rule: 'secure-badge-required', message: expect.stringContaining(`site ${TEST_SEED.sites.main} requires secure badges`) })] }]);
     // Re-binding a secure badge stays allowed (and keeps it secure).
-    expect(upsertBadge(h.db, { uid: BEA, worker: 'w-solo' })).toMatchObject({ kind: 'secure', keyVersion: 1 });
+    expect(await upsertBadge(SqliteStore.of(h.db), { uid: BEA, worker: 'w-solo' })).toMatchObject({ kind: 'secure', keyVersion: 1 });
 
-    setSiteRequiresSecureBadges(h.db, TEST_SEED.sites.main, false);
-    expect(siteBadgePolicy(h.db, TEST_SEED.sites.main).requireSecureBadges).toBe(false);
+    await setSiteRequiresSecureBadges(SqliteStore.of(h.db), TEST_SEED.sites.main, false);
+    expect((await siteBadgePolicyOf(SqliteStore.of(h.db), TEST_SEED.sites.main)).requireSecureBadges).toBe(false);
     expect((await send(h, solo, undefined)).check).toBeUndefined();
   });
 });
@@ -249,8 +249,8 @@ describe('key versions at the gateway', () => {
     const ring = addKeyVersion(keyFile);
     const started = await start(dir, keyFile, async (db) => {
       await seedTestWorld(db);
-      saveSecureBadge(db, { uid: ANA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
-      saveSecureBadge(db, { uid: BEA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 2 });
+      await saveSecureBadge(SqliteStore.of(db), { uid: ANA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
+      await saveSecureBadge(SqliteStore.of(db), { uid: BEA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 2 });
     });
     h = { ...started, ring };
     const full = h as Harness;
@@ -303,7 +303,7 @@ describe('the read counter and its tap, in one transaction', () => {
     await seedTestWorld(db);
     await addTerminal(SqliteStore.of(db), { id: TID, siteId: TEST_SEED.sites.main });
     const ring = createKeyFile(join(dir, 'keys.json'));
-    saveSecureBadge(db, { uid: ANA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
+    await saveSecureBadge(SqliteStore.of(db), { uid: ANA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
     const { BatchWriter } = await import('../../gateway/ingest/batch-writer.ts');
     const { decodeTap } = await import('../../shared/mqtt/payloads.ts');
     const chip = badgeChip(ring, ANA, 1);

@@ -44,14 +44,14 @@ function tap(badge: string): IngestItem {
 const statusOf = (items: IngestItem[]) => writer.write(items).results.map((r) => (r.status === 'stored' ? r.enrichment : r.status));
 
 describe('site data remembered by ingest', () => {
-  it('sees a badge enrolled, then revoked, from another connection at the next transaction', () => {
+  it('sees a badge enrolled, then revoked, from another connection at the next transaction', async () => {
     const uid = 'AB12CD34';
     expect(statusOf([tap(uid), tap(uid)])).toEqual(['unknown-badge', 'unknown-badge']);
     // Still unknown at the next transaction: remembered, and nothing changed.
     expect(statusOf([tap(uid)])).toEqual(['unknown-badge']);
-    upsertBadge(other, { uid, worker: 'w-solo', validFrom: '2020-01-01' });
+    await upsertBadge(SqliteStore.of(other), { uid, worker: 'w-solo', validFrom: '2020-01-01' });
     expect(statusOf([tap(uid)])).toEqual(['enriched']);
-    revokeBadge(other, uid, 'lost');
+    await revokeBadge(SqliteStore.of(other), uid, 'lost');
     expect(statusOf([tap(uid)])).toEqual(['revoked-badge']);
     expect(statusOf([tap(TEST_SEED.workers.solo.badge)])).toEqual(['enriched']);
   });

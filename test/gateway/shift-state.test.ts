@@ -33,7 +33,7 @@ beforeEach(async () => {
   db = openGatewayDatabase(join(dir, 'gw.db'));
   await seedTestWorld(db);
   // The second site gets a declaration with the same employer: a worker may work on both the same day (FAQ 28).
-  upsertDeclaration(db, { number: '2AB34CD56EF78', siteId: SITE_B, validFrom: '2020-01-01', companies: [TEST_SEED.companies.clean] });
+  await upsertDeclaration(SqliteStore.of(db), { number: '2AB34CD56EF78', siteId: SITE_B, validFrom: '2020-01-01', companies: [TEST_SEED.companies.clean] });
   await addTerminal(SqliteStore.of(db), { id: 'a-front', siteId: SITE_A });
   await addTerminal(SqliteStore.of(db), { id: 'a-back', siteId: SITE_A });
   await addTerminal(SqliteStore.of(db), { id: 'b-lobby', siteId: SITE_B });

@@ -9,6 +9,7 @@ import { CommitQueue } from './commit-queue.ts';
 import type { StatusItem } from './batch-writer.ts';
 import { ackDisplay } from './display.ts';
 import type { ShiftChange } from '../shifts/change.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 
 /** Where acks go: the broker adapter publishes them on the terminal's `acks` topic (QoS 1). */
 export interface AckSink {
@@ -60,7 +61,7 @@ export class TapIngest {
   constructor(private readonly o: TapIngestOptions) {
     this.now = o.now ?? Date.now;
     this.ownQueue = o.queue === undefined;
-    this.committer = o.queue ?? new CommitQueue(o.writer ?? new InlineWriter(o.db), { maxDelayMs: o.maxDelayMs ?? 2, maxBatch: o.maxBatch ?? 2000, mayCommit: o.mayCommit });
+    this.committer = o.queue ?? new CommitQueue(o.writer ?? new InlineWriter(SqliteStore.of(o.db)), { maxDelayMs: o.maxDelayMs ?? 2, maxBatch: o.maxBatch ?? 2000, mayCommit: o.mayCommit });
     this.committer.attach({
       committed: (outcomes, stats) => this.committed(outcomes, stats),
       failed: (err, items, retrying) => this.failed(err, items, retrying),

@@ -313,27 +313,27 @@ describe('the read counter and its tap, in one transaction', () => {
       return { kind: 'tap' as const, terminalId: TID, tap: decoded.value, receivedAt: new Date().toISOString(), receivedMs: Date.now(), arrivedPerf: 0 };
     };
     const enrichment = (r: { results: Array<{ status: string; enrichment?: string }> }) => r.results.map((x) => x.enrichment);
-    return { dir, db, ring, chip, item, enrichment, writer: (o: { snapshotEveryMs?: number } = {}) => new BatchWriter(db, { keys: ring, ...o }), close: () => { db.close(); rmSync(dir, { recursive: true, force: true }); } };
+    return { dir, db, ring, chip, item, enrichment, writer: (o: { snapshotEveryMs?: number } = {}) => BatchWriter.open(SqliteStore.of(db), { keys: ring, ...o }), close: () => { db.close(); rmSync(dir, { recursive: true, force: true }); } };
   }
 
   it('a commit that fails keeps neither, so the tap sent again is not taken for a replay', async () => {
     const w = await world();
     try {
-      const writer = w.writer();
+      const writer = await w.writer();
       const genuine = await w.item(await read(w.chip));
       // The disk fills up at the last write of the transaction (the terminal's clock skew), after the tap and
       // its registration were written.
       w.db.exec(`CREATE TEMP TRIGGER disk_full BEFORE INSERT ON terminal_status BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;`);
-      expect(() => writer.write([genuine])).toThrow(/disk is full/);
+      await expect(writer.write([genuine])).rejects.toThrow(/disk is full/);
       expect(w.db.prepare('SELECT COUNT(*) AS n FROM taps').get()).toEqual({ n: 0 });
       expect(w.db.prepare('SELECT COUNT(*) AS n FROM registrations').get()).toEqual({ n: 0 });
       w.db.exec('DROP TRIGGER disk_full');
       // The terminal, never acked, sends the tap again: it is the genuine tap, registered.
-      expect(w.enrichment(writer.write([genuine]))).toEqual(['enriched']);
+      expect(w.enrichment(await writer.write([genuine]))).toEqual(['enriched']);
       // The same message under another tap id is a replay, also within one batch after a fresh tap.
-      expect(w.enrichment(writer.write([{ ...genuine, tap: { ...genuine.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy']);
+      expect(w.enrichment(await writer.write([{ ...genuine, tap: { ...genuine.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy']);
       const next = await w.item(await read(w.chip));
-      expect(w.enrichment(writer.write([next, { ...next, tap: { ...next.tap, id: makeTap(ANA).id } }]))).toEqual(['enriched', 'possible-copy']);
+      expect(w.enrichment(await writer.write([next, { ...next, tap: { ...next.tap, id: makeTap(ANA).id } }]))).toEqual(['enriched', 'possible-copy']);
     } finally {
       w.close();
     }
@@ -343,21 +343,21 @@ describe('the read counter and its tap, in one transaction', () => {
     const w = await world();
     try {
       const first = await w.item(await read(w.chip));
-      expect(w.enrichment(w.writer({ snapshotEveryMs: 3_600_000 }).write([first]))).toEqual(['enriched']);
+      expect(w.enrichment(await (await w.writer({ snapshotEveryMs: 3_600_000 })).write([first]))).toEqual(['enriched']);
       // No snapshot was written: the counter is only in the tap's row, and the new writer folds it in.
       expect(w.db.prepare('SELECT COUNT(*) AS n FROM badge_sun_state').get()).toEqual({ n: 0 });
-      const restarted = w.writer({ snapshotEveryMs: 0 });
-      expect(w.enrichment(restarted.write([{ ...first, tap: { ...first.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy']);
+      const restarted = await w.writer({ snapshotEveryMs: 0 });
+      expect(w.enrichment(await restarted.write([{ ...first, tap: { ...first.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy']);
       // That writer snapshots at every batch: the state and the last tap it covers are in the database.
       const second = await w.item(await read(w.chip));
-      expect(w.enrichment(restarted.write([second]))).toEqual(['enriched']);
+      expect(w.enrichment(await restarted.write([second]))).toEqual(['enriched']);
       expect(w.db.prepare('SELECT highest FROM badge_sun_state WHERE uid = ?').get(ANA)).toEqual({ highest: w.chip.readCounter });
       const upto = w.db.prepare('SELECT taps_rowid FROM badge_sun_snapshot').pluck().get();
       expect(upto).toBe(w.db.prepare('SELECT MAX(rowid) FROM taps').pluck().get());
       // Started again from that snapshot: both messages are replays, a fresh one is not.
-      const third = w.writer();
-      expect(w.enrichment(third.write([{ ...first, tap: { ...first.tap, id: makeTap(ANA).id } }, { ...second, tap: { ...second.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy', 'possible-copy']);
-      expect(w.enrichment(third.write([await w.item(await read(w.chip))]))).toEqual(['enriched']);
+      const third = await w.writer();
+      expect(w.enrichment(await third.write([{ ...first, tap: { ...first.tap, id: makeTap(ANA).id } }, { ...second, tap: { ...second.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy', 'possible-copy']);
+      expect(w.enrichment(await third.write([await w.item(await read(w.chip))]))).toEqual(['enriched']);
     } finally {
       w.close();
     }

@@ -105,10 +105,10 @@ export class SiteDataService {
   private readonly now: () => Date;
   private readonly releaseListeners: Array<(r: ReleaseResult) => void> = [];
 
-  /** What is on the storage port so far (docs/cluster.md "The storage port") goes through the connection's one store. */
+  /** Where the site data is read and written (docs/cluster.md "The storage port"): the connection's one store, unless given another. */
   private readonly store: SqlStore;
 
-  constructor(private readonly db: Db, opts: SiteDataServiceOptions = {}) {
+  constructor(db: Db, opts: SiteDataServiceOptions = {}) {
     this.store = opts.store ?? SqliteStore.of(db);
     this.heldTaps = opts.heldTaps ?? new HeldTapReleaser();
     this.now = opts.now ?? (() => new Date());

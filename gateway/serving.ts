@@ -64,10 +64,11 @@ const ACK_GRACE_MS = 100;
 export async function startServing({ config, secrets, onss, badgeKeys, releaseKey, terminalCa, logger, clock, options, run, instance, db, commits }: ServingContext): Promise<RunningGateway> {
   const metrics = createGatewayMetrics();
   const siteData = new SiteDataService(db, { now: () => clock.now() });
+  // Fleet reads and writes through the storage port: certificates, releases, offers and update reports.
   const fleet: Fleet = {
     ca: terminalCa,
-    identity: new FleetIdentity({ db, ca: terminalCa, validityDays: config.terminalCa.validityDays, siteData, logger: logger.child({ component: 'fleet' }) }),
-    releases: new ReleaseStore(db, config.releases.dir!, releaseKey, config.releases.maxBytes),
+    identity: new FleetIdentity({ store: SqliteStore.of(db), ca: terminalCa, validityDays: config.terminalCa.validityDays, siteData, logger: logger.child({ component: 'fleet' }) }),
+    releases: new ReleaseStore(SqliteStore.of(db), config.releases.dir!, releaseKey, config.releases.maxBytes),
     releaseKeyPem: secrets.releasePublicKey?.toString('utf8'),
   };
   const forwarder = await run.start(forwarding(config, onss, db, logger, clock, commits, options));
@@ -226,7 +227,7 @@ function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Cloc
           for (const id of broker.connectedTerminals()) {
             const creds = await terminalCredentials(SqliteStore.of(db), id);
             const serial = broker.connectedCertificate(id);
-            if (!creds || creds.disabled || (serial !== undefined && !fleet.identity.stillAllowed(id, serial))) {
+            if (!creds || creds.disabled || (serial !== undefined && !(await fleet.identity.stillAllowed(id, serial)))) {
               logger.info({ terminalId: id, serial }, 'disconnecting a terminal that is no longer allowed');
               broker.disconnect(id);
             }
@@ -295,13 +296,15 @@ function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock
         now: () => clock.now().getTime(),
       });
       const status = new TerminalStatusTracker((item) => taps.note(item), logger, () => clock.now(), (terminalId, report) => {
-        // What a terminal says about its update goes to the fleet's table (rare: only when it changes).
-        if (!report.update) return;
-        try {
-          if (fleet.releases.noteReport(terminalId, report.update, new Date())) logger.info({ terminalId, update: report.update }, 'terminal update report');
-        } catch (err) {
-          logger.warn({ terminalId, err: (err as Error).message }, 'could not keep a terminal update report');
-        }
+        // What a terminal says about its update goes to the fleet's table (written only when it changes).
+        const update = report.update;
+        if (!update) return;
+        fleet.releases.noteReport(terminalId, update, new Date()).then(
+          (changed) => {
+            if (changed) logger.info({ terminalId, update }, 'terminal update report');
+          },
+          (err: unknown) => logger.warn({ terminalId, err: (err as Error).message }, 'could not keep a terminal update report'),
+        );
       }, instance);
       // Held taps a release (here or from `ciao admin`) handed to the badge check are settled by the writer.
       taps.settleBadgeChecks();

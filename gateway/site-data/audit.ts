@@ -94,7 +94,7 @@ export async function recordChange(store: SqlStore, change: AuditChange): Promis
 
 /**
  * The same record, written at once on the better-sqlite3 connection: for the transactions not on the
- * storage port yet, which must not await (the site-data service's, fleet's, badge enrolment's, and the
+ * storage port yet, which must not await (the site-data service's, badge enrolment's, and the
  * writer thread's releases of held taps). The same SQL as `recordChange`.
  */
 export function recordChangeSync(db: Db, change: AuditChange): number {

@@ -16,7 +16,7 @@ import { TerminalStatusTracker } from './status/terminal-status.ts';
 import { Gauge } from 'prom-client';
 import { SitePublisher } from './terminal-sync/publisher.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
-import { inEnrolmentMode, terminalCredentials } from './site-data/terminals.ts';
+import { terminalCredentials } from './site-data/terminals.ts';
 import { TerminalAuthenticator } from './broker/auth.ts';
 import { createTerminalBroker, type Listening, type TerminalBroker } from './broker/terminal-broker.ts';
 import { createHttpServer, operationsRoutes } from './http-server.ts';
@@ -64,10 +64,11 @@ const ACK_GRACE_MS = 100;
 export async function startServing({ config, secrets, onss, badgeKeys, releaseKey, terminalCa, logger, clock, options, run, instance, db, commits }: ServingContext): Promise<RunningGateway> {
   const metrics = createGatewayMetrics();
   const siteData = new SiteDataService(db, { now: () => clock.now() });
+  // Fleet reads and writes through the storage port: certificates, releases, offers and update reports.
   const fleet: Fleet = {
     ca: terminalCa,
-    identity: new FleetIdentity({ db, ca: terminalCa, validityDays: config.terminalCa.validityDays, siteData, logger: logger.child({ component: 'fleet' }) }),
-    releases: new ReleaseStore(db, config.releases.dir!, releaseKey, config.releases.maxBytes),
+    identity: new FleetIdentity({ store: SqliteStore.of(db), ca: terminalCa, validityDays: config.terminalCa.validityDays, siteData, logger: logger.child({ component: 'fleet' }) }),
+    releases: new ReleaseStore(SqliteStore.of(db), config.releases.dir!, releaseKey, config.releases.maxBytes),
     releaseKeyPem: secrets.releasePublicKey?.toString('utf8'),
   };
   const forwarder = await run.start(forwarding(config, onss, db, logger, clock, commits, options));
@@ -99,7 +100,7 @@ export async function startServing({ config, secrets, onss, badgeKeys, releaseKe
   const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
   // The desk reader attached to this machine, on which the console personalises blank secure badges.
   const badgeDesk = new BadgeDesk({ db, keys: badgeKeys, settings: config.badgeSecurity.deskReader, logger: logger.child({ component: 'badge-desk' }), now: () => clock.now() });
-  const http = await run.start(httpServer({ config, db, logger, metrics, clock, broker, taps: ingest.taps, badgeKeys: new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, pairing: () => pairingInfo.current, fleet, badgeDesk, forwarder, cluster }));
+  const http = await run.start(httpServer({ config, db, logger, metrics, clock, broker, taps: ingest.taps, badgeKeys: await BadgeKeyHealth.open(SqliteStore.of(db), badgeKeys, logger), options, siteData, pairing: () => pairingInfo.current, fleet, badgeDesk, forwarder, cluster }));
   const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest, publisher, fleet));
   const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening, fleet));
   pairingInfo.current = pairing;
@@ -226,7 +227,7 @@ function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Cloc
           for (const id of broker.connectedTerminals()) {
             const creds = await terminalCredentials(SqliteStore.of(db), id);
             const serial = broker.connectedCertificate(id);
-            if (!creds || creds.disabled || (serial !== undefined && !fleet.identity.stillAllowed(id, serial))) {
+            if (!creds || creds.disabled || (serial !== undefined && !(await fleet.identity.stillAllowed(id, serial)))) {
               logger.info({ terminalId: id, serial }, 'disconnecting a terminal that is no longer allowed');
               broker.disconnect(id);
             }
@@ -265,7 +266,7 @@ function clusterWatch(config: GatewayConfig, db: Db, logger: Logger, metrics: Ga
       status.instanceGone(cluster.instance);
       const { watchInstances } = await import('./cluster/instance-watch.ts');
       const watch = watchInstances({
-        db,
+        store: SqliteStore.of(db),
         self: cluster.instance,
         heartbeatMs,
         peers: () => cluster.peers(),
@@ -290,20 +291,20 @@ function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock
         metrics,
         acks: broker,
         languageOf: (id) => publisher.languageOf(id),
-        // Read at the moment of the ack (unknown badges only, so rarely): a mode just turned on applies at once.
-        inEnrolment: (id) => inEnrolmentMode(db, id, clock.now()),
         onRegistrations: () => forwarder?.wake(),
         onShiftChanges: notifyShifts,
         now: () => clock.now().getTime(),
       });
       const status = new TerminalStatusTracker((item) => taps.note(item), logger, () => clock.now(), (terminalId, report) => {
-        // What a terminal says about its update goes to the fleet's table (rare: only when it changes).
-        if (!report.update) return;
-        try {
-          if (fleet.releases.noteReport(terminalId, report.update, new Date())) logger.info({ terminalId, update: report.update }, 'terminal update report');
-        } catch (err) {
-          logger.warn({ terminalId, err: (err as Error).message }, 'could not keep a terminal update report');
-        }
+        // What a terminal says about its update goes to the fleet's table (written only when it changes).
+        const update = report.update;
+        if (!update) return;
+        fleet.releases.noteReport(terminalId, update, new Date()).then(
+          (changed) => {
+            if (changed) logger.info({ terminalId, update }, 'terminal update report');
+          },
+          (err: unknown) => logger.warn({ terminalId, err: (err as Error).message }, 'could not keep a terminal update report'),
+        );
       }, instance);
       // Held taps a release (here or from `ciao admin`) handed to the badge check are settled by the writer.
       taps.settleBadgeChecks();

@@ -32,11 +32,11 @@ export interface PresentedCertificate {
   serial: string;
 }
 
-/** The issued certificates the gateway keeps (gateway/fleet/certificates.ts). */
+/** The issued certificates the gateway keeps (gateway/fleet/certificates.ts, read through the storage port). */
 export interface CertificateRegistry {
-  judge(terminalId: string, serial: string): { ok: true } | { ok: false; reason: Exclude<CertificateRefusal, 'certificate-untrusted'>; detail: string };
-  /** A terminal logged in with this certificate. */
-  accepted?(terminalId: string, serial: string): void;
+  judge(terminalId: string, serial: string): Promise<{ ok: true } | { ok: false; reason: Exclude<CertificateRefusal, 'certificate-untrusted'>; detail: string }>;
+  /** A terminal logged in with this certificate (awaited before the login is answered; never rejects). */
+  accepted?(terminalId: string, serial: string): Promise<void>;
 }
 
 export interface AuthOptions {
@@ -108,7 +108,7 @@ export class TerminalAuthenticator {
         this.onRefused?.(outcome.reason);
         this.logger.warn({ terminalId: clientId, remote, reason: outcome.reason, serial: certificate.serial, detail: 'detail' in outcome ? outcome.detail : undefined }, 'terminal connection refused');
       } else {
-        this.certificates?.accepted?.(clientId, certificate.serial);
+        await this.certificates?.accepted?.(clientId, certificate.serial);
       }
       return outcome;
     }
@@ -137,7 +137,7 @@ export class TerminalAuthenticator {
     }
     if (username !== undefined && username !== '' && username !== clientId) return { ok: false, reason: 'username-mismatch', returnCode: 4 };
     if (!this.certificates) return { ok: false, reason: 'certificate-unknown', returnCode: 5, detail: 'this gateway issues no certificates' };
-    const verdict = this.certificates.judge(clientId, cert.serial);
+    const verdict = await this.certificates.judge(clientId, cert.serial);
     if (!verdict.ok) return { ok: false, reason: verdict.reason, returnCode: 5, detail: verdict.detail };
     const creds = await this.store.credentials(clientId);
     if (!creds) return { ok: false, reason: 'unknown-terminal', returnCode: 5 };

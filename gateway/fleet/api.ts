@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Db } from '../../shared/sqlite.ts';
 import { requirePermission, type ApiUser } from '../access/users.ts';
-import { recordChangeSync } from '../site-data/audit.ts';
+import type { Actor } from '../site-data/audit.ts';
 import { PROBLEM_SCHEMA } from '../http/problems.ts';
 import { InvalidInputError } from '../../shared/problems.ts';
-import type { ReleaseStore } from './releases.ts';
+import type { ReleaseStore, ReleaseTerminals } from './releases.ts';
 
 /**
  * The fleet half of the admin API (administrators: permission `manage-releases`): upload a signed release,
@@ -13,7 +12,6 @@ import type { ReleaseStore } from './releases.ts';
  * writes it, and the bundle in base64) so that the console can send them from a file picker.
  */
 export interface FleetRoutesOptions {
-  db: Db;
   releases: ReleaseStore;
   prefix: string;
   now: () => Date;
@@ -31,7 +29,7 @@ const who = {
   additionalProperties: false,
 } as const;
 
-function whoOf(body: { terminals?: string[]; all?: boolean }): { terminals: string[] } | { all: true } {
+function whoOf(body: { terminals?: string[]; all?: boolean }): ReleaseTerminals {
   if (body.all && body.terminals) throw new InvalidInputError([{ field: 'all', rule: 'one-of', message: 'all: give either terminals or all, not both' }]);
   if (body.all) return { all: true };
   if (!body.terminals) throw new InvalidInputError([{ field: 'terminals', rule: 'required', message: 'terminals: name the terminals, or give "all": true' }]);
@@ -44,8 +42,8 @@ export async function fleetRoutes(app: FastifyInstance, o: FleetRoutesOptions): 
     requirePermission(user, 'manage-releases');
     return user;
   };
-  const audit = (user: ApiUser, action: string, entityId: string, after: unknown) =>
-    recordChangeSync(o.db, { actor: { kind: 'user', id: user.id, name: user.name }, action, entity: 'release', entityId, after, at: o.now() });
+  /** Who the audit entry (written by the release store with the change) names. */
+  const actor = (user: ApiUser): Actor => ({ kind: 'user', id: user.id, name: user.name });
   // base64 is 4/3 of the bundle, plus the manifest.
   const bodyLimit = Math.ceil((o.releases.maxBytes * 4) / 3) + 64 * 1024;
 
@@ -55,7 +53,7 @@ export async function fleetRoutes(app: FastifyInstance, o: FleetRoutesOptions): 
     admin(r);
     return {
       acceptsUploads: o.releases.enabled,
-      releases: o.releases.list().map((x) => ({ version: x.version, sha256: x.sha256, size: x.size, keyId: x.keyId, createdAt: x.signed.manifest.createdAt, uploadedAt: x.uploadedAt, uploadedBy: x.uploadedBy, offeredTo: x.offeredTo, running: x.running })),
+      releases: (await o.releases.list()).map((x) => ({ version: x.version, sha256: x.sha256, size: x.size, keyId: x.keyId, createdAt: x.signed.manifest.createdAt, uploadedAt: x.uploadedAt, uploadedBy: x.uploadedBy, offeredTo: x.offeredTo, running: x.running })),
     };
   });
 
@@ -77,8 +75,7 @@ export async function fleetRoutes(app: FastifyInstance, o: FleetRoutesOptions): 
     const user = admin(r);
     const body = r.body as { signed: unknown; bundle: string };
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body.bundle)) throw new InvalidInputError([{ field: 'bundle', rule: 'base64', message: 'bundle: must be the bundle file in base64' }]);
-    const info = o.releases.add(body.signed, Buffer.from(body.bundle, 'base64'), user.name, o.now());
-    audit(user, 'upload', info.version, { sha256: info.sha256, size: info.size, keyId: info.keyId });
+    const info = await o.releases.add(body.signed, Buffer.from(body.bundle, 'base64'), actor(user), o.now());
     return reply.code(201).send({ version: info.version, sha256: info.sha256, size: info.size, keyId: info.keyId, uploadedAt: info.uploadedAt });
   });
 
@@ -86,7 +83,7 @@ export async function fleetRoutes(app: FastifyInstance, o: FleetRoutesOptions): 
     schema: { summary: 'Every terminal: the version it runs, the release it is offered, its last update report and its certificate', tags: ['fleet'], security: secured, response: { 200: anyObject, ...errors } },
   }, async (r) => {
     admin(r);
-    return { terminals: o.releases.fleet() };
+    return { terminals: await o.releases.fleet() };
   });
 
   app.post(`${o.prefix}/releases/:version/rollout`, {
@@ -101,18 +98,13 @@ export async function fleetRoutes(app: FastifyInstance, o: FleetRoutesOptions): 
   }, async (r) => {
     const user = admin(r);
     const { version } = r.params as { version: string };
-    const result = o.releases.rollout(version, whoOf(r.body as { terminals?: string[]; all?: boolean }), user.name, o.now());
-    audit(user, 'rollout', version, { rollout: result.rollout, terminals: result.terminals });
-    return result;
+    return o.releases.rollout(version, whoOf(r.body as { terminals?: string[]; all?: boolean }), actor(user), o.now());
   });
 
   app.post(`${o.prefix}/rollouts/stop`, {
     schema: { summary: 'Withdraw the release offered to some terminals or to all (they keep the version they run)', tags: ['fleet'], security: secured, body: who, response: { 200: anyObject, ...errors } },
   }, async (r) => {
     const user = admin(r);
-    const w = whoOf(r.body as { terminals?: string[]; all?: boolean });
-    const withdrawn = o.releases.stopRollout(w);
-    audit(user, 'rollout-stop', 'all' in w ? '*' : w.terminals.join(','), { withdrawn });
-    return { withdrawn };
+    return { withdrawn: await o.releases.stopRollout(whoOf(r.body as { terminals?: string[]; all?: boolean }), actor(user), o.now()) };
   });
 }

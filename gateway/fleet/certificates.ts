@@ -1,12 +1,13 @@
-import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
+import { byCodePoint } from '../store/sql-binds.ts';
 import type { IssuedCertificate } from './terminal-ca.ts';
 
 /**
  * The record of every terminal certificate the CA issued: the broker accepts a certificate only when its
  * serial is recorded here for the same terminal and is not revoked, so a certificate issued and never
  * recorded (a pairing that failed half-way) is worth nothing, and a revocation takes effect at the next
- * handshake without any list to distribute.
+ * handshake without any list to distribute. Read and written through the storage port (docs/cluster.md,
+ * "The storage port").
  */
 export type IssuedFor = 'pairing' | 'renewal' | 'operator';
 
@@ -53,13 +54,15 @@ export async function recordCertificate(store: SqlStore, terminalId: string, cer
   );
 }
 
-function certificateBySerial(db: Db, serial: string): CertificateRecord | undefined {
-  const row = db.prepare('SELECT * FROM terminal_certificates WHERE serial = ?').get(normalizeSerial(serial)) as Row | undefined;
+async function certificateBySerial(store: SqlStore, serial: string): Promise<CertificateRecord | undefined> {
+  const row = await store.one<Row>('SELECT * FROM terminal_certificates WHERE serial = $1', [normalizeSerial(serial)]);
   return row ? toRecord(row) : undefined;
 }
 
-export function certificatesOf(db: Db, terminalId: string): CertificateRecord[] {
-  return (db.prepare('SELECT * FROM terminal_certificates WHERE terminal_id = ? ORDER BY issued_at, serial').all(terminalId) as Row[]).map(toRecord);
+/** A terminal's certificates, oldest first (same instant: by serial, by code point). */
+export async function certificatesOf(store: SqlStore, terminalId: string): Promise<CertificateRecord[]> {
+  const rows = await store.all<Row>('SELECT * FROM terminal_certificates WHERE terminal_id = $1', [terminalId]);
+  return rows.sort((a, b) => byCodePoint(a.issued_at, b.issued_at) || byCodePoint(a.serial, b.serial)).map(toRecord);
 }
 
 /** Revokes every live certificate of a terminal (a new pairing, or an operator's decision). */
@@ -74,13 +77,15 @@ export async function revokeCertificates(store: SqlStore, terminalId: string, re
  * A terminal logged in with a renewed certificate: the ones issued before it are retired, so at most one
  * certificate per terminal stays usable once the terminal has moved on.
  */
-export function retireOlderCertificates(db: Db, terminalId: string, serial: string, now: Date): number {
-  const current = certificateBySerial(db, serial);
+export async function retireOlderCertificates(store: SqlStore, terminalId: string, serial: string, now: Date): Promise<number> {
+  const current = await certificateBySerial(store, serial);
   if (!current) return 0;
-  return db.prepare(
-    `UPDATE terminal_certificates SET revoked_at = ?, revoked_reason = 'superseded'
-     WHERE terminal_id = ? AND revoked_at IS NULL AND serial <> ? AND (issued_at < ? OR (issued_at = ? AND serial < ?))`,
-  ).run(now.toISOString(), terminalId, current.serial, current.issuedAt, current.issuedAt, current.serial).changes;
+  const r = await store.run(
+    `UPDATE terminal_certificates SET revoked_at = $1, revoked_reason = 'superseded'
+     WHERE terminal_id = $2 AND revoked_at IS NULL AND serial <> $3 AND (issued_at < $4 OR (issued_at = $4 AND serial < $3))`,
+    [now.toISOString(), terminalId, current.serial, current.issuedAt],
+  );
+  return r.changes;
 }
 
 export type CertificateVerdict =
@@ -88,8 +93,8 @@ export type CertificateVerdict =
   | { ok: false; reason: 'certificate-unknown' | 'certificate-revoked' | 'certificate-id-mismatch' | 'certificate-expired'; detail: string };
 
 /** Is this certificate (already verified against the CA by TLS) still good for this terminal id? */
-export function judgeCertificate(db: Db, terminalId: string, serial: string, now: Date): CertificateVerdict {
-  const record = certificateBySerial(db, serial);
+export async function judgeCertificate(store: SqlStore, terminalId: string, serial: string, now: Date): Promise<CertificateVerdict> {
+  const record = await certificateBySerial(store, serial);
   if (!record) return { ok: false, reason: 'certificate-unknown', detail: `serial ${serial} was never issued by this gateway` };
   if (record.terminalId !== terminalId) return { ok: false, reason: 'certificate-id-mismatch', detail: `serial ${serial} belongs to ${record.terminalId}` };
   if (record.revokedAt) return { ok: false, reason: 'certificate-revoked', detail: `revoked ${record.revokedAt} (${record.revokedReason ?? 'no reason'})` };

@@ -1,4 +1,3 @@
-import type { Db } from '../../shared/sqlite.ts';
 import type { Logger } from '../../shared/logging.ts';
 import { CiaoError } from '../../shared/errors.ts';
 import type { PairingCredentials } from '../site-data/pairing.ts';
@@ -6,15 +5,16 @@ import type { SiteDataService } from '../site-data/service.ts';
 import { generateSecret, hashSecret } from '../site-data/secrets.ts';
 import type { CertificateRegistry } from '../broker/auth.ts';
 import type { IssuedCertificate, TerminalCa } from './terminal-ca.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import { judgeCertificate, normalizeSerial, recordCertificate, retireOlderCertificates, revokeCertificates } from './certificates.ts';
 
 /**
  * Terminal identities by certificate: pairing with a certificate signing request, renewal with the current
  * certificate, and the broker's view of which certificates are good. The CA signs; this decides when.
+ * Everything it reads and writes goes through the storage port (docs/cluster.md, "The storage port").
  */
 export interface FleetIdentityOptions {
-  db: Db;
+  store: SqlStore;
   ca: TerminalCa;
   /** Lifetime of issued client certificates. */
   validityDays: number;
@@ -39,21 +39,22 @@ export class FleetIdentity {
 
   /** What the broker asks about a certificate that TLS verified. */
   registry(): CertificateRegistry {
-    const db = this.o.db;
-    const older = db.prepare(
-      `SELECT 1 FROM terminal_certificates o JOIN terminal_certificates c ON c.serial = ?
-       WHERE o.terminal_id = ? AND o.revoked_at IS NULL AND o.serial <> c.serial AND o.issued_at <= c.issued_at LIMIT 1`,
-    );
+    const store = this.o.store;
     return {
-      judge: (terminalId, serial) => {
-        const v = judgeCertificate(db, terminalId, serial, this.now());
+      judge: async (terminalId, serial) => {
+        const v = await judgeCertificate(store, terminalId, serial, this.now());
         return v.ok ? { ok: true } : v;
       },
-      accepted: (terminalId, serial) => {
-        // A read first: thousands of terminals reconnecting after a restart must not cost a write each.
-        if (!older.get(normalizeSerial(serial), terminalId)) return;
+      accepted: async (terminalId, serial) => {
         try {
-          const n = retireOlderCertificates(db, terminalId, serial, this.now());
+          // A read first: thousands of terminals reconnecting after a restart must not cost a write each.
+          const older = await store.one(
+            `SELECT 1 FROM terminal_certificates o JOIN terminal_certificates c ON c.serial = $1
+             WHERE o.terminal_id = $2 AND o.revoked_at IS NULL AND o.serial <> c.serial AND o.issued_at <= c.issued_at LIMIT 1`,
+            [normalizeSerial(serial), terminalId],
+          );
+          if (!older) return;
+          const n = await retireOlderCertificates(store, terminalId, serial, this.now());
           if (n) this.o.logger.info({ terminalId, serial, retired: n }, 'terminal moved to its renewed certificate; older ones retired');
         } catch (err) {
           this.o.logger.warn({ terminalId, err: (err as Error).message }, 'could not retire older certificates (they expire on their own)');
@@ -87,20 +88,21 @@ export class FleetIdentity {
   /** A new certificate for a terminal that proved, with its current certificate, who it is. */
   async renew(terminalId: string, serial: string, csr: string): Promise<IssuedCertificate> {
     const now = this.now();
-    const verdict = judgeCertificate(this.o.db, terminalId, serial, now);
+    const verdict = await judgeCertificate(this.o.store, terminalId, serial, now);
     if (!verdict.ok) throw new CiaoError('ERR_CIAO_UNAUTHENTICATED', [{ field: 'certificate', rule: verdict.reason, message: `certificate: ${verdict.detail}` }]);
-    const t = this.o.db.prepare('SELECT disabled FROM terminals WHERE id = ?').get(terminalId) as { disabled: number } | undefined;
+    const t = await this.o.store.one<{ disabled: number }>('SELECT disabled FROM terminals WHERE id = $1', [terminalId]);
     if (!t || t.disabled) throw new CiaoError('ERR_CIAO_UNAUTHENTICATED', [{ field: 'certificate', rule: 'disabled', message: `certificate: terminal ${terminalId} is disabled` }]);
-    const recent = (this.o.db.prepare('SELECT COUNT(*) AS n FROM terminal_certificates WHERE terminal_id = ? AND issued_at > ?').get(terminalId, new Date(now.getTime() - 86_400_000).toISOString()) as { n: number }).n;
+    const counted = await this.o.store.one<{ n: number }>('SELECT COUNT(*) AS n FROM terminal_certificates WHERE terminal_id = $1 AND issued_at > $2', [terminalId, new Date(now.getTime() - 86_400_000).toISOString()]);
+    const recent = Number(counted!.n);
     if (recent >= (this.o.maxPerDay ?? 5)) throw new CiaoError('ERR_CIAO_CONFLICT', [{ field: 'csr', rule: 'renewals-per-day', message: `csr: terminal ${terminalId} got ${recent} certificates in the last 24 hours; try again tomorrow` }]);
     const issued = await this.o.ca.issue(csr, terminalId, { now, validityDays: this.o.validityDays });
-    await recordCertificate(SqliteStore.of(this.o.db), terminalId, issued, 'renewal', now);
+    await recordCertificate(this.o.store, terminalId, issued, 'renewal', now);
     this.o.logger.info({ terminalId, serial: issued.serial, notAfter: issued.notAfter, previous: serial }, 'terminal certificate renewed');
     return issued;
   }
 
   /** Whether a connection that logged in with `serial` may stay (revoked, disabled or unknown: no). */
-  stillAllowed(terminalId: string, serial: string): boolean {
-    return judgeCertificate(this.o.db, terminalId, serial, this.now()).ok;
+  async stillAllowed(terminalId: string, serial: string): Promise<boolean> {
+    return (await judgeCertificate(this.o.store, terminalId, serial, this.now())).ok;
   }
 }

@@ -25,7 +25,7 @@ export interface TerminalRoutesOptions {
 }
 
 /** The terminal a request's client certificate proves, or a 401 naming why not. */
-function terminalOf(request: FastifyRequest, identity: FleetIdentity): { terminalId: string; serial: string } {
+async function terminalOf(request: FastifyRequest, identity: FleetIdentity): Promise<{ terminalId: string; serial: string }> {
   const socket = request.raw.socket as TLSSocket;
   const cert = typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
   const refuse = (rule: string, message: string) => new CiaoError('ERR_CIAO_UNAUTHENTICATED', [{ field: 'certificate', rule, message: `certificate: ${message}` }]);
@@ -34,7 +34,7 @@ function terminalOf(request: FastifyRequest, identity: FleetIdentity): { termina
   const cns = cert.subject.split('\n').filter((l) => l.startsWith('CN=')).map((l) => l.slice(3));
   if (cns.length !== 1) throw refuse('subject', 'names no single terminal');
   const terminalId = cns[0]!;
-  if (!identity.stillAllowed(terminalId, cert.serialNumber)) throw refuse('revoked', 'revoked, expired or unknown to this gateway');
+  if (!(await identity.stillAllowed(terminalId, cert.serialNumber))) throw refuse('revoked', 'revoked, expired or unknown to this gateway');
   return { terminalId, serial: cert.serialNumber };
 }
 
@@ -51,7 +51,7 @@ export function terminalRoutes(o: TerminalRoutesOptions) {
         response: { 400: PROBLEM_SCHEMA, 401: PROBLEM_SCHEMA, 409: PROBLEM_SCHEMA },
       },
     }, async (r) => {
-      const { terminalId, serial } = terminalOf(r, o.identity);
+      const { terminalId, serial } = await terminalOf(r, o.identity);
       const issued = await o.identity.renew(terminalId, serial, (r.body as { csr: string }).csr);
       return { v: 1, terminalId, certificate: issued.pem, notAfter: issued.notAfter };
     });
@@ -59,9 +59,9 @@ export function terminalRoutes(o: TerminalRoutesOptions) {
     app.get('/fleet/v1/releases/:version/bundle', {
       schema: { params: { type: 'object', properties: { version: { type: 'string', maxLength: 64 } }, required: ['version'] }, response: { 401: PROBLEM_SCHEMA, 404: PROBLEM_SCHEMA } },
     }, async (r, reply) => {
-      terminalOf(r, o.identity);
+      await terminalOf(r, o.identity);
       const { version } = r.params as { version: string };
-      const file = o.releases.file(version);
+      const file = await o.releases.file(version);
       if (!file) throw new CiaoError('ERR_CIAO_NOT_FOUND', [{ field: 'version', rule: 'exists', message: `version: no release ${version} on this gateway` }]);
       return reply.type('application/gzip').header('content-length', String(file.size)).send(createReadStream(file.path));
     });

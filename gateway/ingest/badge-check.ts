@@ -1,4 +1,3 @@
-import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import type { Tap } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
@@ -216,21 +215,38 @@ export class BadgeSecurityCheck {
 export class BadgeKeyHealth {
   private checkedAt = Number.NEGATIVE_INFINITY;
   private last: string | undefined;
-  private readonly versions;
+  private looking = false;
 
-  constructor(db: Db, private readonly keys: BadgeKeyRing, logger?: { warn(o: object, msg: string): void }, private readonly everyMs = 5000) {
-    this.versions = db.prepare("SELECT key_version AS version, COUNT(*) AS badges FROM badges WHERE kind = 'secure' AND revoked_at IS NULL GROUP BY key_version ORDER BY key_version");
-    const problem = this.problem();
-    if (problem) logger?.warn({ problem }, 'secure badges whose taps will be held');
+  private constructor(private readonly store: SqlStore, private readonly keys: BadgeKeyRing, private readonly everyMs: number) {}
+
+  /** Looked up once before it is asked (and said in the log when there is a problem). */
+  static async open(store: SqlStore, keys: BadgeKeyRing, logger?: { warn(o: object, msg: string): void }, everyMs = 5000): Promise<BadgeKeyHealth> {
+    const health = new BadgeKeyHealth(store, keys, everyMs);
+    await health.lookUp(Date.now());
+    if (health.last) logger?.warn({ problem: health.last }, 'secure badges whose taps will be held');
+    return health;
   }
 
+  /**
+   * What /health says, at once (it never waits on the database): the last answer, looked up again in the
+   * background when it is older than `everyMs`.
+   */
   problem(now = Date.now()): string | undefined {
-    if (now - this.checkedAt < this.everyMs) return this.last;
-    this.checkedAt = now;
-    const missing = (this.versions.all() as Array<{ version: number | null; badges: number }>).filter((r) => r.version === null || !this.keys.versions.has(r.version));
-    this.last = missing.length
-      ? `${missing.reduce((n, r) => n + r.badges, 0)} secure badge(s) of key version ${missing.map((r) => r.version ?? '?').join(', ')} cannot be verified: the badge key ring (badgeSecurity.keyFile) does not hold that version, so their taps are held`
-      : undefined;
+    if (now - this.checkedAt >= this.everyMs && !this.looking) void this.lookUp(now).catch(() => undefined);
     return this.last;
+  }
+
+  private async lookUp(now: number): Promise<void> {
+    this.looking = true;
+    try {
+      const rows = await this.store.all<{ version: number | null; badges: number }>("SELECT key_version AS version, COUNT(*) AS badges FROM badges WHERE kind = 'secure' AND revoked_at IS NULL GROUP BY key_version ORDER BY key_version");
+      const missing = rows.filter((r) => r.version === null || !this.keys.versions.has(r.version));
+      this.last = missing.length
+        ? `${missing.reduce((n, r) => n + r.badges, 0)} secure badge(s) of key version ${missing.map((r) => r.version ?? '?').join(', ')} cannot be verified: the badge key ring (badgeSecurity.keyFile) does not hold that version, so their taps are held`
+        : undefined;
+      this.checkedAt = now;
+    } finally {
+      this.looking = false;
+    }
   }
 }

@@ -79,7 +79,11 @@ export interface StatusItem {
  * (a new outage's id); `failed`: a forwarder change that failed on its own and was undone alone.
  */
 export type ItemResult =
-  | { status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus; tapId?: string }
+  | {
+    status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus; tapId?: string;
+    /** An unknown badge tapped at a terminal in enrolment mode when it arrived: the ack says "enrol", not "review". */
+    enrolling?: boolean;
+  }
   | { status: 'rejected'; tapId?: string; reason?: RejectReason; problems?: FieldProblem[] }
   | { status: 'noted'; value?: number }
   | { status: 'failed'; error: { message: string; code?: string } };
@@ -113,6 +117,7 @@ const INSERT_TAP = `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, 
 const INSERT_TIME_CHECK = 'INSERT INTO tap_time_checks (tap_id, problem, details) VALUES ($1, $2, $3) ON CONFLICT (tap_id) DO NOTHING';
 const INSERT_HELD_SUN = 'INSERT INTO held_tap_sun (tap_id, picc, mac) VALUES ($1, $2, $3) ON CONFLICT (tap_id) DO NOTHING';
 const INSERT_QUARANTINE = 'INSERT INTO quarantine (terminal_id, tap_id, reason, problems, payload, payload_size, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)';
+const ENROLMENT_UNTIL = 'SELECT enrolment_until FROM terminals WHERE id = $1';
 const UPDATE_SKEW = `INSERT INTO terminal_status (terminal_id, state, measured_skew_ms, last_tap_at, updated_at) VALUES ($1, 'online', $2, $3, $4)
   ON CONFLICT (terminal_id) DO UPDATE SET measured_skew_ms = excluded.measured_skew_ms, last_tap_at = excluded.last_tap_at, updated_at = excluded.updated_at`;
 const CONNECTED = `INSERT INTO terminal_status (terminal_id, state, connected_at, updated_at, connected_via) VALUES ($1, 'online', $2, $2, $3)
@@ -226,6 +231,12 @@ export class BatchWriter {
     const results: ItemResult[] = [];
     const skew = new Map<string, { skewMs: number; at: string }>();
     let registrations = 0;
+    const enrolment = new Map<string, string>();
+    const enrolmentUntil = async (terminalId: string): Promise<string> => {
+      let until = enrolment.get(terminalId);
+      if (until === undefined) enrolment.set(terminalId, (until = (await tx.one<{ enrolment_until: string | null }>(ENROLMENT_UNTIL, [terminalId]))?.enrolment_until ?? ''));
+      return until;
+    };
     for (const item of items) {
       if (item.kind === 'status') {
         await writeStatus(tx, item);
@@ -312,7 +323,10 @@ export class BatchWriter {
       // Why the badge check failed or flagged the tap goes with it; an accepted counter is the badge's new state.
       if (e.badgeCheck) await badgeCheck.record(tap, e.badgeCheck);
       if (registered.reg_seq !== null) registrations++;
-      results.push({ status: 'stored', duplicate: false, enrichment: e.status });
+      // Read here, in the transaction, so the ack loop never waits on the database: a mode turned on applies
+      // from the next batch.
+      const enrolling = e.status === 'unknown-badge' && (await enrolmentUntil(item.terminalId)) > item.receivedAt;
+      results.push({ status: 'stored', duplicate: false, enrichment: e.status, ...(enrolling ? { enrolling } : {}) });
     }
     await badgeCheck.endBatch();
     const nowMs = Date.now();

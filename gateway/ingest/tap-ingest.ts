@@ -32,8 +32,6 @@ export interface TapIngestOptions {
   maxDelayMs?: number;
   maxBatch?: number;
   languageOf(terminalId: string): Language;
-  /** Whether the terminal is in enrolment mode (its unknown badges are told to wait for enrolment). */
-  inEnrolment?(terminalId: string): boolean;
   /** Called after a commit that appended registrations. */
   onRegistrations(count: number): void;
   /** Called after a commit that changed workers' shift states (right after its acks). */
@@ -139,7 +137,7 @@ export class TapIngest {
           m.tapsStored.inc();
           m.enrichment.inc({ status: o.enrichment! });
         }
-        const shown = o.enrichment === 'enriched' || o.duplicate ? 'stored' : o.enrichment === 'unknown-badge' && this.o.inEnrolment?.(o.item.terminalId) ? 'enrol' : 'review';
+        const shown = o.enrichment === 'enriched' || o.duplicate ? 'stored' : o.enrolling ? 'enrol' : 'review';
         const id = fromBytes(o) ? o.tapId : (o.item as Extract<IngestItem, { kind: 'tap' }>).tap.id;
         this.o.acks.sendAck(o.item.terminalId, { id, status: 'stored', display: ackDisplay(lang, shown), now });
       } else {

@@ -6,6 +6,7 @@ import type { Language } from '../../shared/mqtt/payloads.ts';
 import { siteDataVersion } from '../store/database.ts';
 import { listTerminals } from '../site-data/terminals.ts';
 import { listSites } from '../site-data/sites.ts';
+import { updateOffers } from '../fleet/releases.ts';
 import { siteRosterView, terminalConfigFor, terminalConfigOf, type RosterView } from './terminal-view.ts';
 import type { ShiftNotifier } from './shift-notifier.ts';
 import { localDate } from '../../shared/time.ts';
@@ -37,7 +38,7 @@ export class SitePublisher {
   /** A check is running: the poll skips its turn rather than overlap it (a read on PostgreSQL takes time). */
   private checking: Promise<void> | undefined;
 
-  /** `store`: the site-data version, the terminals and their sites are read through the storage port; the rest still on `db` (docs/cluster.md). */
+  /** `store`: the site-data version, the terminals, their sites and their release offers are read through the storage port; the rosters still on `db` (docs/cluster.md). */
   constructor(
     private readonly db: Db,
     private readonly store: SqlStore,
@@ -100,13 +101,14 @@ export class SitePublisher {
     const rosters = new Map<string, SiteRoster>();
     let count = 0;
     const sites = new Map((await listSites(this.store)).map((s) => [s.id, s]));
+    const offers = await updateOffers(this.store);
     for (const t of await listTerminals(this.store)) {
       const site = t.siteId === null ? undefined : sites.get(t.siteId);
       if (!site) {
         this.opts.shifts?.dropTerminal(t.id);
         continue;
       }
-      const config = terminalConfigOf(this.db, t, site, { maxClockSkewMs: this.opts.maxClockSkewMs, maxShiftHours: this.opts.maxShiftHours, now });
+      const config = terminalConfigOf(t, site, offers.get(t.id), { maxClockSkewMs: this.opts.maxClockSkewMs, maxShiftHours: this.opts.maxShiftHours, now });
       languages.set(t.id, config.language);
       this.sink.publishRetained(topicFor(t.id, 'config'), JSON.stringify(config));
       let roster = rosters.get(config.site.id);
@@ -125,7 +127,7 @@ export class SitePublisher {
   async publishRoster(terminalId: string): Promise<void> {
     try {
       if (this.opts.shifts && !this.opts.shifts.rosterStale(terminalId)) return;
-      const config = await terminalConfigFor(this.store, this.db, terminalId, { maxClockSkewMs: this.opts.maxClockSkewMs });
+      const config = await terminalConfigFor(this.store, terminalId, { maxClockSkewMs: this.opts.maxClockSkewMs });
       if (!config) return;
       this.publishRosterOf(terminalId, await this.siteRoster(config.site.id, this.opts.now?.() ?? new Date()));
     } catch (err) {

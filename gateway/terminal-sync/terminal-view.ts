@@ -1,6 +1,6 @@
 import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { API_VERSION, type Roster, type ShiftState, type TerminalConfig } from '../../shared/mqtt/payloads.ts';
+import { API_VERSION, type Roster, type ShiftState, type TerminalConfig, type UpdateOffer } from '../../shared/mqtt/payloads.ts';
 import { localDate, toOffsetIso } from '../../shared/time.ts';
 import { getTerminal, type Terminal } from '../site-data/terminals.ts';
 import { getSite, type Site } from '../site-data/sites.ts';
@@ -17,22 +17,21 @@ export interface TerminalConfigOptions {
  * What a terminal is told: its config (site, language, debounce, buttons, server time, the release it is
  * offered) and its roster
  * (badges allowed on its site today, with the employer choices to offer). Never a NISS.
- * The terminal and its site are read through the storage port (`store`); its release offer still on `db`
- * (fleet moves later).
+ * The terminal, its site and its release offer are read through the storage port (`store`).
  */
-export async function terminalConfigFor(store: SqlStore, db: Db, terminalId: string, opts: TerminalConfigOptions): Promise<TerminalConfig | undefined> {
+export async function terminalConfigFor(store: SqlStore, terminalId: string, opts: TerminalConfigOptions): Promise<TerminalConfig | undefined> {
   const t = await getTerminal(store, terminalId);
   if (!t || !t.siteId) return undefined;
   const site = await getSite(store, t.siteId);
-  return site ? terminalConfigOf(db, t, site, opts) : undefined;
+  return site ? terminalConfigOf(t, site, await updateOfferFor(store, t.id), opts) : undefined;
 }
 
 /**
- * The config of a terminal and its site already read: the publisher reads every terminal and every site once
- * per round, not each terminal and its site again (two reads instead of two per terminal, which count on
- * PostgreSQL).
+ * The config of a terminal, its site and its offer already read: the publisher reads every terminal, every
+ * site and every offer once per round, not each terminal, its site and its offer again (three reads instead of
+ * three per terminal, which count on PostgreSQL).
  */
-export function terminalConfigOf(db: Db, t: Terminal, site: Site, opts: TerminalConfigOptions): TerminalConfig {
+export function terminalConfigOf(t: Terminal, site: Site, offer: UpdateOffer | undefined, opts: TerminalConfigOptions): TerminalConfig {
   return {
     v: API_VERSION,
     terminalId: t.id,
@@ -45,13 +44,9 @@ export function terminalConfigOf(db: Db, t: Terminal, site: Site, opts: Terminal
     ...(t.feedbackSeconds !== null ? { feedbackSeconds: t.feedbackSeconds } : {}),
     configVersion: t.configVersion,
     ...(opts.maxShiftHours !== undefined ? { maxShiftHours: opts.maxShiftHours } : {}),
-    ...withOffer(updateOfferFor(db, t.id)),
+    // The release the terminal is offered, if any (gateway/fleet/releases.ts).
+    ...(offer ? { update: offer } : {}),
   };
-}
-
-/** The release the terminal is offered, if any (gateway/fleet/releases.ts). */
-function withOffer(offer: ReturnType<typeof updateOfferFor>): { update?: NonNullable<ReturnType<typeof updateOfferFor>> } {
-  return offer ? { update: offer } : {};
 }
 
 /** A short name for a 16-character LCD line: first name and the initial of the last. */

@@ -83,6 +83,21 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('the group-commit transact
     expect(q[0]!.payload_size).toBe(24);
   });
 
+  it('says an unknown badge tapped at a terminal in enrolment mode is to be enrolled, until the mode ends', async () => {
+    const store = await k.fresh();
+    await seedWorld(store);
+    const writer = await BatchWriter.open(store);
+    const unknown = (local: string, terminal = 'T1') => payload({ local, badge: '04FFEE01', terminal });
+    const first = unknown('2026-03-10T07:00');
+    await store.run('UPDATE terminals SET enrolment_until = $1 WHERE id = $2', [new Date(first.receivedMs + 60_000).toISOString(), 'T1']);
+    const r = await writer.write([first, unknown('2026-03-10T07:00', 'T2'), payload({ local: '2026-03-10T07:00' })]);
+    expect(r.results.map((x) => [x.status === 'stored' && x.enrichment, x.status === 'stored' && x.enrolling === true])).toEqual([['unknown-badge', true], ['unknown-badge', false], ['enriched', false]]);
+    // Tapped after the mode ended: held for review.
+    const later = await writer.write([unknown('2026-03-10T07:05')]);
+    expect(later.results[0]).toMatchObject({ enrichment: 'unknown-badge' });
+    expect(later.results[0]).not.toHaveProperty('enrolling');
+  });
+
   it('writes a terminal going offline on an open site into the outage journal, and closes it when it is back', async () => {
     const store = await k.fresh();
     await seedWorld(store);

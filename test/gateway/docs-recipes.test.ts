@@ -97,7 +97,7 @@ describe('docs/mqtt-api.md: logging in with a certificate', () => {
     expect(ack.status).toBe('stored');
     expect(gw.db().prepare('SELECT terminal_id, badge, enrichment FROM taps WHERE tap_id = ?').get(ack.id)).toEqual({ terminal_id: 'lab-2', badge: '04A1B2C3D4E5F6', enrichment: 'enriched' });
     // It was the certificate that logged in: the gateway issued one for lab-2 at pairing, and the connection used it.
-    expect(certificatesOf(gw.db(), 'lab-2')).toEqual([expect.objectContaining({ issuedFor: 'pairing', revokedAt: null })]);
+    expect(await certificatesOf(SqliteStore.of(gw.db()), 'lab-2')).toEqual([expect.objectContaining({ issuedFor: 'pairing', revokedAt: null })]);
     expect(readFileSync(join(cwd, 'lab-2.pem'), 'utf8')).toContain('BEGIN CERTIFICATE');
     expect(gw.logs()).not.toMatch(/"terminalId":"lab-2"[^\n]*terminal connection refused/);
   });

@@ -156,6 +156,11 @@ describe('releases on the gateway', () => {
     const unknown = await api('/releases/1.1.0/rollout', { method: 'POST', body: { terminals: ['nobody'] } });
     expect(unknown.json.problems[0]).toMatchObject({ field: 'terminals', rule: 'exists' });
     expect((await api('/releases/9.9.9/rollout', { method: 'POST', body: { all: true } })).status).toBe(404);
+    // Each change is in the audit trail under the administrator who made it; the refused ones are not.
+    const trail = (await api('/audit?entity=release')).json.items;
+    expect(trail.slice(0, 3).map((e: Json) => [e.action, e.entityId, e.actor.name])).toEqual([['rollout-stop', 't-second', 'Admin'], ['rollout', '1.1.0', 'Admin'], ['rollout', '1.1.0', 'Admin']]);
+    expect(trail[0].after).toEqual({ withdrawn: 1 });
+    expect(trail[2].after).toEqual({ rollout: r.rollout, terminals: ['t-first'] });
   });
 
   it('shows which terminal runs which version and where its update stands, from its status', async () => {

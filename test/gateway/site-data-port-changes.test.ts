@@ -299,13 +299,12 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('site-data changes on the 
     await service.createSite(ada, { id: 'site-a', name: 'Tour A', language: 'nl', ...ADDRESS });
     await service.createTerminal(ada, { id: 't-1', siteId: 'site-a', debounceSeconds: 30, feedbackSeconds: 1.5 });
     await service.createTerminal(ada, { id: 't-2', siteId: 'site-a', language: 'de' });
-    const db = connectionBeside(store);
     const now = new Date('2026-12-02T09:00:00.000Z');
-    expect(await terminalConfigFor(store, db, 't-1', { maxClockSkewMs: 5000, now })).toMatchObject({
+    expect(await terminalConfigFor(store, 't-1', { maxClockSkewMs: 5000, now })).toMatchObject({
       terminalId: 't-1', site: { id: 'site-a', name: 'Tour A' }, language: 'nl', debounceSeconds: 30, feedbackSeconds: 1.5, buttons: { enabled: ['IN', 'OUT', 'BREAK'], armSeconds: 10 }, configVersion: 1,
     });
-    expect((await terminalConfigFor(store, db, 't-2', { maxClockSkewMs: 5000, now }))!.language).toBe('de');
-    expect(await terminalConfigFor(store, db, 'nope', { maxClockSkewMs: 5000, now })).toBeUndefined();
+    expect((await terminalConfigFor(store, 't-2', { maxClockSkewMs: 5000, now }))!.language).toBe('de');
+    expect(await terminalConfigFor(store, 'nope', { maxClockSkewMs: 5000, now })).toBeUndefined();
   });
 
   it('publishes every terminal on a site its config in one round, reading terminals and sites from the port, and nothing for one without a site', async () => {
@@ -324,7 +323,7 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('site-data changes on the 
     const configs = [...published].filter(([topic]) => topic.endsWith('/config')).map(([, payload]) => JSON.parse(payload) as { terminalId: string });
     expect(configs.map((c) => c.terminalId).sort()).toEqual(['t-1', 't-2']);
     // The same config a terminal is told alone (the server time apart, which is `now` in both).
-    for (const c of configs) expect(c).toEqual(await terminalConfigFor(store, db, c.terminalId, { maxClockSkewMs: 5000, now }));
+    for (const c of configs) expect(c).toEqual(await terminalConfigFor(store, c.terminalId, { maxClockSkewMs: 5000, now }));
     expect(configs.find((c) => c.terminalId === 't-2')).toMatchObject({ site: { id: 'site-b', name: 'Tour B' }, language: 'de' });
   });
 

@@ -143,7 +143,7 @@ describe('a terminal paired with a certificate', () => {
     expect(identity.certificate.checkIssued(await openTerminalCa(join(gw.dir, 'terminal-ca.pem'), join(gw.dir, 'terminal-ca.key')).then((c) => c.certificate))).toBe(true);
     // The key never left the device: the gateway knows the certificate, not the key.
     expect(JSON.stringify(gw.db().prepare('SELECT * FROM terminal_certificates').all())).not.toContain(identity.keyPem.slice(40, 80));
-    expect(certificatesOf(gw.db(), 'porte-a')).toEqual([expect.objectContaining({ serial: normalizeSerial(identity.certificate.serialNumber), issuedFor: 'pairing', revokedAt: null })]);
+    expect(await certificatesOf(SqliteStore.of(gw.db()), 'porte-a')).toEqual([expect.objectContaining({ serial: normalizeSerial(identity.certificate.serialNumber), issuedFor: 'pairing', revokedAt: null })]);
 
     terminal = await startTerminal(config, { reader: new SimulatedReader(), panel: new SimulatedPanel() });
     terminals.push(terminal);
@@ -181,7 +181,7 @@ describe('a terminal paired with a certificate', () => {
     expect(r.identityPath).toBeUndefined();
     const config = loadTerminalConfig(r.configPath);
     expect(config.identity).toBeUndefined();
-    expect(certificatesOf(gw.db(), 'porte-lan')).toEqual([]);
+    expect(await certificatesOf(SqliteStore.of(gw.db()), 'porte-lan')).toEqual([]);
     (await connectClient(`mqtts://127.0.0.1:${gw.tlsPort}`, { clientId: 'porte-lan', username: 'porte-lan', password: config.secret, ca: readFileSync(server.ca) })).end(true);
   });
 
@@ -249,8 +249,8 @@ describe('a terminal paired with a certificate', () => {
     expect(renewed.keyPem).not.toBe(old.keyPem);
     expect(statSync(paired.identityPath!).mode & 0o777).toBe(0o600);
     // The terminal reconnected with the new certificate, and the gateway retired the old one.
-    await waitUntil(() => certificatesOf(gw.db(), 'porte-a').find((c) => c.serial === normalizeSerial(old.certificate.serialNumber))?.revokedReason === 'superseded', { what: 'the old certificate retired' });
-    expect(certificatesOf(gw.db(), 'porte-a').find((c) => c.serial === normalizeSerial(renewed.certificate.serialNumber))).toMatchObject({ issuedFor: 'renewal', revokedAt: null });
+    await waitUntil(async () => (await certificatesOf(SqliteStore.of(gw.db()), 'porte-a')).find((c) => c.serial === normalizeSerial(old.certificate.serialNumber))?.revokedReason === 'superseded', { what: 'the old certificate retired' });
+    expect((await certificatesOf(SqliteStore.of(gw.db()), 'porte-a')).find((c) => c.serial === normalizeSerial(renewed.certificate.serialNumber))).toMatchObject({ issuedFor: 'renewal', revokedAt: null });
     await waitUntil(() => t.link.isConnected, { what: 'connected with the renewed certificate' });
     const acked = new Promise<{ status: string }>((resolve) => t.link.once('ack', resolve));
     (t.reader as SimulatedReader).present('0C0C0C01');
@@ -294,7 +294,7 @@ describe('a terminal paired with a certificate', () => {
     await waitUntil(() => t.link.isConnected, { what: 'connected' });
     expect((await api('/terminals/porte-a/deactivate', { method: 'POST' })).status).toBe(200);
     await waitUntil(() => !t.link.isConnected, { what: 'the terminal disconnected' });
-    expect(certificatesOf(gw.db(), 'porte-a').every((c) => c.revokedAt !== null)).toBe(true);
+    expect((await certificatesOf(SqliteStore.of(gw.db()), 'porte-a')).every((c) => c.revokedAt !== null)).toBe(true);
     const before = await authFailures('certificate-revoked');
     await expect(connectWithCertificate('porte-a', identity.keyPem, identity.certPem)).rejects.toThrow(/Not authorized/);
     expect(await authFailures('certificate-revoked')).toBe(before + 1);
@@ -315,7 +315,7 @@ describe('a gateway without MQTT over TLS', () => {
       const code = await fetch(`http://127.0.0.1:${plain.httpPort}/api/v1/terminals/porte-plain/pairing`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } }).then((r) => r.json() as Promise<Json>);
       const r = await pairTerminal({ pairing: code.pairingString, gateway: code.gateway, out: join(dir, 'porte-plain.json'), reader: 'simulated', panel: 'console' });
       expect(r).toMatchObject({ credentials: 'secret', mqttUrl: `mqtt://127.0.0.1:${plain.mqttPort}` });
-      expect(certificatesOf(plain.db(), 'porte-plain')).toEqual([]);
+      expect(await certificatesOf(SqliteStore.of(plain.db()), 'porte-plain')).toEqual([]);
     } finally {
       await plain.stop();
     }

@@ -1,4 +1,3 @@
-import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { byCodePoint } from '../store/sql-binds.ts';
 import { parseTerminalId } from '../../shared/mqtt/topics.ts';

@@ -215,7 +215,7 @@ function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Cloc
   return {
     name: 'terminal-sync',
     async start() {
-      const publisher = new SitePublisher(db, SqliteStore.of(db), broker, logger, {
+      const publisher = new SitePublisher(SqliteStore.of(db), broker, logger, {
         pollMs: config.terminals.siteDataPollMs,
         maxClockSkewMs: config.terminals.maxClockSkewMs,
         maxShiftHours: config.terminals.maxShiftHours,

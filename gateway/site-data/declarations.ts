@@ -1,4 +1,3 @@
-import type { Db } from '../../shared/sqlite.ts';
 import { parseDeclarationNumber } from '../../shared/identifiers/declaration.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import type { SqlStore } from '../store/sql-store.ts';
@@ -142,19 +141,4 @@ export async function declarationOn(store: SqlStore, siteId: string, day: string
   );
   const first = rows.sort((a, b) => byCodePoint(b.valid_from, a.valid_from) || byCodePoint(a.number, b.number))[0];
   return first ? getDeclaration(store, first.number) : undefined;
-}
-
-/**
- * That declaration's number and contractor chain, read on the better-sqlite3 connection: for a terminal's
- * roster, which is still built on the connection (gateway/terminal-sync/terminal-view.ts) and moves with the
- * ingest.
- */
-export function declarationOnSync(db: Db, siteId: string, day: string): Pick<Declaration, 'number' | 'companies'> | undefined {
-  const number = db.prepare(
-    `SELECT number FROM declarations WHERE site_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) AND deactivated_at IS NULL
-     ORDER BY valid_from DESC, number LIMIT 1`,
-  ).pluck().get(siteId, day, day) as string | undefined;
-  if (number === undefined) return undefined;
-  const companies = db.prepare('SELECT company_id FROM declaration_companies WHERE declaration = ? ORDER BY rank').pluck().all(number) as string[];
-  return { number, companies };
 }

@@ -51,19 +51,20 @@ export interface BacklogDrainResult {
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 /** Registrations as ingest writes them: each in its tap's row (gateway/store/tap-rows-schema.ts). */
-function seed(dbPath: string, count: number, log: (m: string) => void): void {
+async function seed(dbPath: string, count: number, log: (m: string) => void): Promise<void> {
   const db = openGatewayDatabase(dbPath);
-  const rows = new RegistrationRows(db);
-  const insert = db.prepare(`INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, received_at, enrichment, worker_id,
+  const store = SqliteStore.of(db);
+  const rows = new RegistrationRows();
+  const insert = `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, received_at, enrichment, worker_id,
       reg_seq, reg_at, at_s, ssin, limosa_id, capacity, context_id)
-    VALUES (@tap_id, 'T1', 'S1', @seq, @badge, @type, 'work', @at, @received_at, 'enriched', @worker_id, @reg_seq, @reg_at, @at_s, @ssin, @limosa_id, @capacity, @context_id)`);
+    VALUES ($1, 'T1', 'S1', $2, $3, $4, 'work', $5, $6, 'enriched', $7, $8, $9, $10, $11, $12, $13, $14)`;
   const place = JSON.stringify({ address: { postCode: '1000', municipalityName: 'Bruxelles', streetName: 'Rue de la Loi', houseNumber: '16' } });
   const now = Date.now();
   const receivedAt = new Date(now).toISOString();
   const chunk = 50_000;
   for (let done = 0; done < count; done += chunk) {
-    rows.beginTransaction();
-    db.transaction(() => {
+    await store.transaction(async (tx) => {
+      rows.beginTransaction(tx);
       for (let i = done; i < Math.min(count, done + chunk); i++) {
         const first9 = `${String(50 + (i % 40))}${String(1 + ((i >> 3) % 12)).padStart(2, '0')}${String(1 + ((i >> 7) % 28)).padStart(2, '0')}${String(1 + ((i >> 12) % 997)).padStart(3, '0')}`;
         const company = `0${String(4_000_000 + (i % 1000)).padStart(7, '0')}`;
@@ -74,9 +75,10 @@ function seed(dbPath: string, count: number, log: (m: string) => void): void {
           ssin: first9 + nationalCheckDigits(first9, 1900), limosa_id: null, capacity: 'employee', employer_kind: 'enterprise' as const,
           employer_id: company + enterpriseCheckDigits(company), declaration: `1Y102M7NZF${String(100 + (i % 900))}`, place_of_work: place, received_at: receivedAt,
         };
-        insert.run({ ...registration, seq: i, badge: `B${i % 5000}`, worker_id: `W${i % 5000}`, ...rows.columns(registration, at, atMs) });
+        const c = await rows.columns(registration, at, atMs);
+        await tx.run(insert, [registration.tap_id, i, `B${i % 5000}`, registration.type, at, receivedAt, `W${i % 5000}`, c.reg_seq, c.reg_at, c.at_s, c.ssin, c.limosa_id, c.capacity, c.context_id]);
       }
-    })();
+    });
     rows.committed();
     if ((done / chunk) % 4 === 0) log(`seeded ${Math.min(count, done + chunk)} / ${count}`);
   }
@@ -190,7 +192,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     return n;
   };
   const into = args.indexOf('--seed-into');
-  if (into >= 0) seed(args[into + 1]!, arg('--count', 100_000), (m) => process.stderr.write(`${m}\n`));
+  if (into >= 0) await seed(args[into + 1]!, arg('--count', 100_000), (m) => process.stderr.write(`${m}\n`));
   else {
     const result = await runBacklogDrain({ count: arg('--count', 100_000), batchSize: arg('--batch', 100), maxBatchesInFlight: arg('--in-flight', 0) || undefined });
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -76,7 +76,7 @@ function database(config: GatewayConfig, clock: Clock, logger: Logger, instance:
       const store = SqliteStore.of(db);
       // `ciao admin` and the console compute remarks and presence with the gateway's own maximum shift length.
       await saveMaxShiftHours(store, config.terminals.maxShiftHours);
-      saveReleaseHorizonDays(db, config.heldTaps.releaseHorizonDays);
+      await saveReleaseHorizonDays(store, config.heldTaps.releaseHorizonDays);
       // The gateway's own stops and starts go in the outage journal, beside ONSS's and the terminals'.
       // An instance of a cluster beats under its own name: the gateway is out only while none runs.
       const runs = new GatewayRunJournal(store, () => clock.now(), instance);
@@ -123,7 +123,7 @@ function commitWriter(config: GatewayConfig, db: Db, logger: Logger, badgeKeys: 
             ...(options.spawnWriterThread ? { spawn: options.spawnWriterThread } : {}),
             badges,
           })
-        : new InlineWriter(db, badges);
+        : new InlineWriter(SqliteStore.of(db), badges);
       const queue = new CommitQueue(writer, { maxDelayMs: gc.maxDelayMs, maxBatch: gc.maxBatch, mayCommit: options.mayCommit, logger });
       return { value: queue, stop: () => queue.stop() };
     },

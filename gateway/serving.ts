@@ -16,7 +16,7 @@ import { TerminalStatusTracker } from './status/terminal-status.ts';
 import { Gauge } from 'prom-client';
 import { SitePublisher } from './terminal-sync/publisher.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
-import { inEnrolmentMode, terminalCredentials } from './site-data/terminals.ts';
+import { terminalCredentials } from './site-data/terminals.ts';
 import { TerminalAuthenticator } from './broker/auth.ts';
 import { createTerminalBroker, type Listening, type TerminalBroker } from './broker/terminal-broker.ts';
 import { createHttpServer, operationsRoutes } from './http-server.ts';
@@ -100,7 +100,7 @@ export async function startServing({ config, secrets, onss, badgeKeys, releaseKe
   const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
   // The desk reader attached to this machine, on which the console personalises blank secure badges.
   const badgeDesk = new BadgeDesk({ db, keys: badgeKeys, settings: config.badgeSecurity.deskReader, logger: logger.child({ component: 'badge-desk' }), now: () => clock.now() });
-  const http = await run.start(httpServer({ config, db, logger, metrics, clock, broker, taps: ingest.taps, badgeKeys: new BadgeKeyHealth(db, badgeKeys, logger), options, siteData, pairing: () => pairingInfo.current, fleet, badgeDesk, forwarder, cluster }));
+  const http = await run.start(httpServer({ config, db, logger, metrics, clock, broker, taps: ingest.taps, badgeKeys: await BadgeKeyHealth.open(SqliteStore.of(db), badgeKeys, logger), options, siteData, pairing: () => pairingInfo.current, fleet, badgeDesk, forwarder, cluster }));
   const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest, publisher, fleet));
   const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening, fleet));
   pairingInfo.current = pairing;
@@ -215,7 +215,7 @@ function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Cloc
   return {
     name: 'terminal-sync',
     async start() {
-      const publisher = new SitePublisher(db, SqliteStore.of(db), broker, logger, {
+      const publisher = new SitePublisher(SqliteStore.of(db), broker, logger, {
         pollMs: config.terminals.siteDataPollMs,
         maxClockSkewMs: config.terminals.maxClockSkewMs,
         maxShiftHours: config.terminals.maxShiftHours,
@@ -266,7 +266,7 @@ function clusterWatch(config: GatewayConfig, db: Db, logger: Logger, metrics: Ga
       status.instanceGone(cluster.instance);
       const { watchInstances } = await import('./cluster/instance-watch.ts');
       const watch = watchInstances({
-        db,
+        store: SqliteStore.of(db),
         self: cluster.instance,
         heartbeatMs,
         peers: () => cluster.peers(),
@@ -291,8 +291,6 @@ function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock
         metrics,
         acks: broker,
         languageOf: (id) => publisher.languageOf(id),
-        // Read at the moment of the ack (unknown badges only, so rarely): a mode just turned on applies at once.
-        inEnrolment: (id) => inEnrolmentMode(db, id, clock.now()),
         onRegistrations: () => forwarder?.wake(),
         onShiftChanges: notifyShifts,
         now: () => clock.now().getTime(),

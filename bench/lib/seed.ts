@@ -18,24 +18,22 @@ export async function seedBenchSite(db: Db, terminalIds: string[], o: { secure?:
   const siteId = 'bench-site';
   let badges = 0;
   const { SqliteStore } = await import('../../gateway/store/sqlite-store.ts');
-  // The company and the site through the storage port, in a transaction of their own; the rest is still synchronous.
+  // The site data through the storage port, in one transaction.
   await SqliteStore.of(db).transaction(async (tx) => {
     await upsertCompany(tx, { number: employer, name: 'Bench Cleaning' });
     await upsertSite(tx, { id: siteId, name: 'Bench Tower', language: 'fr', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' });
-  });
-  db.transaction(() => {
-    upsertDeclaration(db, { number: '1Y102M7NZF7PZ', siteId, validFrom: '2020-01-01', companies: [employer] });
-    terminalIds.forEach((_, t) => {
+    await upsertDeclaration(tx, { number: '1Y102M7NZF7PZ', siteId, validFrom: '2020-01-01', companies: [employer] });
+    for (const t of terminalIds.keys()) {
       for (const uid of o.secure ? o.secure.badges(t) : defaultBadges(t)) {
         const n = badges++;
         // Distinct valid national numbers: a birth date per 900 workers, serials 1..900.
         const niss = makeWorkerNumber({ year: 1960 + Math.floor(n / 900), month: 1 + (Math.floor(n / 900) % 12), day: 1 + (Math.floor(n / 900) % 28) }, 1 + (n % 900));
         const workerId = `bw-${n}`;
-        upsertWorker(db, { id: workerId, niss, name: `Worker ${n}`, capacity: 'employee', employers: [employer] });
-        if (o.secure) saveSecureBadge(db, { uid, workerId, validFrom: '2020-01-01', validTo: null, keyVersion: o.secure.keyVersion });
-        else upsertBadge(db, { uid, worker: workerId, validFrom: '2020-01-01' });
+        await upsertWorker(tx, { id: workerId, niss, name: `Worker ${n}`, capacity: 'employee', employers: [employer] });
+        if (o.secure) await saveSecureBadge(tx, { uid, workerId, validFrom: '2020-01-01', validTo: null, keyVersion: o.secure.keyVersion });
+        else await upsertBadge(tx, { uid, worker: workerId, validFrom: '2020-01-01' });
       }
-    });
-  })();
+    }
+  });
   return { siteId, badges };
 }

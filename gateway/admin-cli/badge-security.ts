@@ -137,7 +137,8 @@ export function registerBadgeSecurityCommands(admin: Command): void {
       let counts = new Map<number, number>();
       const haveDb = await resolveDbPath(cmd).then(() => true, () => false);
       if (haveDb) {
-        counts = await withDb(cmd, (db) => new Map((db.prepare("SELECT key_version AS v, COUNT(*) AS n FROM badges WHERE kind = 'secure' AND revoked_at IS NULL GROUP BY key_version").all() as Array<{ v: number; n: number }>).map((r) => [r.v, r.n])));
+        const { SqliteStore } = await import('../store/sqlite-store.ts');
+        counts = await withDb(cmd, async (db) => new Map((await SqliteStore.of(db).all<{ v: number; n: number }>("SELECT key_version AS v, COUNT(*) AS n FROM badges WHERE kind = 'secure' AND revoked_at IS NULL GROUP BY key_version")).map((r) => [r.v, r.n])));
       }
       const versions = new Set([...ring.versions.keys(), ...counts.keys()]);
       const rows = [...versions].sort((a, b) => a - b).map((v) => {

@@ -14,9 +14,10 @@ export function registerBadgeCommands(admin: Command): void {
     .action(async (uid: string, o: { worker: string; from?: string; to?: string }, cmd: Command) =>
       withService(cmd, async (service, caller, db) => {
         const { getBadge } = await import('../site-data/badges.ts');
-        const known = getBadge(db, uid.trim());
+        const { SqliteStore } = await import('../store/sqlite-store.ts');
+        const known = await getBadge(SqliteStore.of(db), uid.trim());
         // `add` of a badge already given re-binds it (a re-issued badge), as it always did.
-        const r = known && !known.revokedAt ? service.updateBadge(caller, known.uid, { worker: o.worker, validFrom: o.from, validTo: o.to ?? null }) : service.createBadge(caller, { uid, worker: o.worker, validFrom: o.from, validTo: o.to });
+        const r = known && !known.revokedAt ? await service.updateBadge(caller, known.uid, { worker: o.worker, validFrom: o.from, validTo: o.to ?? null }) : await service.createBadge(caller, { uid, worker: o.worker, validFrom: o.from, validTo: o.to });
         const x = r.badge;
         stdoutIo.out(`badge ${x.uid} -> worker ${x.workerId} ${x.validFrom}..${x.validTo ?? ''}`);
         printReleased(stdoutIo, r.released);
@@ -27,8 +28,8 @@ export function registerBadgeCommands(admin: Command): void {
     .argument('<uid>', 'badge UID')
     .option('--reason <text>', 'why', 'revoked')
     .action(async (uid: string, o: { reason: string }, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        const x = service.revokeBadge(caller, uid, o.reason);
+      withService(cmd, async (service, caller) => {
+        const x = await service.revokeBadge(caller, uid, o.reason);
         stdoutIo.out(`badge ${x.uid} revoked at ${x.revokedAt}`);
       }),
     );
@@ -39,15 +40,16 @@ export function registerBadgeCommands(admin: Command): void {
     .action(async (o: { worker?: string; json?: boolean }, cmd: Command) =>
       withService(cmd, async (_service, _caller, db) => {
         const { listBadges } = await import('../site-data/badges.ts');
-        printRows(stdoutIo, listBadges(db, o.worker) as unknown as Array<Record<string, unknown>>, !!o.json);
+        const { SqliteStore } = await import('../store/sqlite-store.ts');
+        printRows(stdoutIo, (await listBadges(SqliteStore.of(db), o.worker)) as unknown as Array<Record<string, unknown>>, !!o.json);
       }),
     );
   b.command('import')
     .description('Import badges from CSV (header: uid,worker,from,to; worker = worker id, NISS/BIS or Limosa id). Bad lines are reported, good ones kept; exit code 2 if any line was rejected')
     .argument('<file>', 'CSV file')
     .action(async (file: string, _o: unknown, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        printImport(service.importBadges(caller, readFileSync(file, 'utf8')), 'badges');
+      withService(cmd, async (service, caller) => {
+        printImport(await service.importBadges(caller, readFileSync(file, 'utf8')), 'badges');
       }),
     );
 }

@@ -14,7 +14,7 @@ export function registerDeclarationCommands(admin: Command): void {
     .action(async (number: string, o: { site: string; from: string; to?: string; company: string[]; ciaoUrl?: string }, cmd: Command) =>
       withService(cmd, async (service, caller) => {
         const input = { siteId: o.site, validFrom: o.from, validTo: o.to, companies: o.company, ...(o.ciaoUrl !== undefined ? { ciaoUrl: o.ciaoUrl } : {}) };
-        const r = (await exists(() => service.getDeclaration(caller, number))) ? service.updateDeclaration(caller, number, input) : service.createDeclaration(caller, { number, ...input });
+        const r = (await exists(() => service.getDeclaration(caller, number))) ? await service.updateDeclaration(caller, number, input) : await service.createDeclaration(caller, { number, ...input });
         const x = r.declaration;
         stdoutIo.out(`declaration ${x.number} site ${x.siteId} ${x.validFrom}..${x.validTo ?? ''} chain ${x.companies.join(' > ')}${x.ciaoUrl ? ` CIaO ${x.ciaoUrl}` : ''}`);
         printReleased(stdoutIo, r.released);
@@ -25,8 +25,8 @@ export function registerDeclarationCommands(admin: Command): void {
     .option('--site <id>', 'only this site')
     .option('--json', 'print JSON')
     .action(async (o: { site?: string; json?: boolean }, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        printRows(stdoutIo, service.listDeclarations(caller, { site: o.site, limit: 500 }).items.map(({ deactivatedAt: _d, ...x }) => x), !!o.json);
+      withService(cmd, async (service, caller) => {
+        printRows(stdoutIo, (await service.listDeclarations(caller, { site: o.site, limit: 500 })).items.map(({ deactivatedAt: _d, ...x }) => x), !!o.json);
       }),
     );
   registerActivation(d, 'declaration', (service, caller, id, active) => service.setDeclarationActive(caller, id, active));

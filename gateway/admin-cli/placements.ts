@@ -15,7 +15,7 @@ export function registerPlacementCommands(admin: Command): void {
     .action(async (o: { worker: string; agency: string; userCompany: string; from: string; to?: string; id?: string }, cmd: Command) =>
       withService(cmd, async (service, caller) => {
         const input = { worker: o.worker, agency: o.agency, userCompany: o.userCompany, validFrom: o.from, validTo: o.to };
-        const r = o.id && (await exists(() => service.getPlacement(caller, o.id!))) ? service.updatePlacement(caller, o.id, input) : service.createPlacement(caller, { ...input, id: o.id });
+        const r = o.id && (await exists(() => service.getPlacement(caller, o.id!))) ? await service.updatePlacement(caller, o.id, input) : await service.createPlacement(caller, { ...input, id: o.id });
         const x = r.placement;
         stdoutIo.out(`placement ${x.id}: worker ${x.workerId} by agency ${x.agencyId} with ${x.userCompanyId} ${x.validFrom}..${x.validTo ?? ''}`);
         printReleased(stdoutIo, r.released);
@@ -26,8 +26,8 @@ export function registerPlacementCommands(admin: Command): void {
     .option('--worker <id>', "only this worker's (worker id)")
     .option('--json', 'print JSON')
     .action(async (o: { worker?: string; json?: boolean }, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        printRows(stdoutIo, service.listPlacements(caller, { worker: o.worker, limit: 500 }).items.map(({ deactivatedAt: _d, ...x }) => x), !!o.json);
+      withService(cmd, async (service, caller) => {
+        printRows(stdoutIo, (await service.listPlacements(caller, { worker: o.worker, limit: 500 })).items.map(({ deactivatedAt: _d, ...x }) => x), !!o.json);
       }),
     );
   registerActivation(p, 'placement', (service, caller, id, active) => service.setPlacementActive(caller, id, active));

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { intOption, printReleased, printRows, stdoutIo, withDb, withService } from './context.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 
 /** What the site manager must look at: taps not turned into registrations, and quarantined payloads. */
 export function registerTapCommands(admin: Command): void {
@@ -11,17 +12,19 @@ export function registerTapCommands(admin: Command): void {
     .option('--limit <n>', 'at most this many, newest first', intOption('limit'), 100)
     .option('--json', 'print JSON')
     .action(async (o: { all?: boolean; terminal?: string; limit: number; json?: boolean }, cmd: Command) =>
-      withDb(cmd, (db) => {
+      withDb(cmd, async (db) => {
         const where: string[] = [];
-        const params: unknown[] = [];
+        const params: Array<string | number> = [];
         if (!o.all) where.push("enrichment <> 'enriched'");
         if (o.terminal) {
-          where.push('terminal_id = ?');
           params.push(o.terminal);
+          where.push(`terminal_id = $${params.length}`);
         }
-        const rows = db
-          .prepare(`SELECT tap_id, terminal_id, site_id, badge, direction, reason, at, enrichment, enrichment_detail FROM taps ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at DESC LIMIT ?`)
-          .all(...params, o.limit) as Array<Record<string, unknown>>;
+        params.push(o.limit);
+        const rows = await SqliteStore.of(db).all(
+          `SELECT tap_id, terminal_id, site_id, badge, direction, reason, at, enrichment, enrichment_detail FROM taps ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at DESC LIMIT $${params.length}`,
+          params,
+        );
         printRows(stdoutIo, rows, !!o.json);
       }),
     );
@@ -31,14 +34,14 @@ export function registerTapCommands(admin: Command): void {
     .requiredOption('--employer <number>', "one of the employers the worker may register under on that site")
     .option('--dry-run', 'only show what would be sent')
     .action(async (tapId: string, o: { employer: string; dryRun?: boolean }, cmd: Command) =>
-      withService(cmd, (service, caller) => {
+      withService(cmd, async (service, caller) => {
         if (o.dryRun) {
-          const preview = service.previewEmployerChoice(caller, { tapId, employer: o.employer });
+          const preview = await service.previewEmployerChoice(caller, { tapId, employer: o.employer });
           stdoutIo.out(preview.length ? 'would send:' : 'would send nothing');
           printReleased(stdoutIo, preview);
           return;
         }
-        printReleased(stdoutIo, service.chooseEmployer(caller, { tapId, employer: o.employer }).released);
+        printReleased(stdoutIo, (await service.chooseEmployer(caller, { tapId, employer: o.employer })).released);
       }),
     );
   t.command('quarantine')
@@ -46,8 +49,8 @@ export function registerTapCommands(admin: Command): void {
     .option('--limit <n>', 'at most this many, newest first', intOption('limit'), 100)
     .option('--json', 'print JSON')
     .action(async (o: { limit: number; json?: boolean }, cmd: Command) =>
-      withDb(cmd, (db) => {
-        const rows = db.prepare('SELECT id, terminal_id, tap_id, reason, problems, payload_size, received_at FROM quarantine ORDER BY id DESC LIMIT ?').all(o.limit) as Array<Record<string, unknown>>;
+      withDb(cmd, async (db) => {
+        const rows = await SqliteStore.of(db).all('SELECT id, terminal_id, tap_id, reason, problems, payload_size, received_at FROM quarantine ORDER BY id DESC LIMIT $1', [o.limit]);
         printRows(stdoutIo, rows, !!o.json);
       }),
     );

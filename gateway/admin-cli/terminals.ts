@@ -90,7 +90,7 @@ export function registerTerminalCommands(admin: Command): void {
         const { listTerminals } = await import('../site-data/terminals.ts');
         const { SqliteStore } = await import('../store/sqlite-store.ts');
         const { readTerminalStatus } = await import('../status/terminal-status.ts');
-        const status = new Map(readTerminalStatus(db).map((s) => [s.terminal_id, s]));
+        const status = new Map((await readTerminalStatus(SqliteStore.of(db))).map((s) => [s.terminal_id, s]));
         printRows(
           stdoutIo,
           (await listTerminals(SqliteStore.of(db))).map((x) => {

@@ -24,10 +24,12 @@ export function registerWorkerCommands(admin: Command): void {
     .action(async (o: { niss?: string; limosa?: string; name: string; capacity: string; employer: string[]; id?: string }, cmd: Command) =>
       withService(cmd, async (service, caller, db) => {
         const { findWorker } = await import('../site-data/workers.ts');
+        const { SqliteStore } = await import('../store/sqlite-store.ts');
+        const store = SqliteStore.of(db);
         const input = { niss: o.niss, limosa: o.limosa, name: o.name, capacity: o.capacity, employers: o.employer };
         // `add` of a known worker (same id, NISS/BIS or Limosa id) changes it, as it always did.
-        const known = (o.id && findWorker(db, o.id)) || (o.niss && findWorker(db, o.niss)) || (o.limosa && findWorker(db, o.limosa)) || undefined;
-        const x = known ? service.updateWorker(caller, known.id, input) : service.createWorker(caller, { id: o.id, ...input });
+        const known = (o.id && (await findWorker(store, o.id))) || (o.niss && (await findWorker(store, o.niss))) || (o.limosa && (await findWorker(store, o.limosa))) || undefined;
+        const x = known ? await service.updateWorker(caller, known.id, input) : await service.createWorker(caller, { id: o.id, ...input });
         stdoutIo.out(`worker ${x.id} ${x.name} (${x.capacity}) employers ${x.employers.join(',')}`);
         if ('released' in x) printReleased(stdoutIo, x.released as HeldTapPreview[]);
       }),
@@ -39,9 +41,10 @@ export function registerWorkerCommands(admin: Command): void {
       withService(cmd, async (_service, _caller, db) => {
         const { listWorkers } = await import('../site-data/workers.ts');
         const { maskWorkerNumber } = await import('../../shared/identifiers/national-number.ts');
+        const { SqliteStore } = await import('../store/sqlite-store.ts');
         printRows(
           stdoutIo,
-          listWorkers(db).map((x) => ({ id: x.id, niss: x.ssin ? maskWorkerNumber(x.ssin) : null, limosa: x.limosaId, name: x.name, capacity: x.capacity, employers: x.employers })),
+          (await listWorkers(SqliteStore.of(db))).map((x) => ({ id: x.id, niss: x.ssin ? maskWorkerNumber(x.ssin) : null, limosa: x.limosaId, name: x.name, capacity: x.capacity, employers: x.employers })),
           !!o.json,
         );
       }),
@@ -50,8 +53,8 @@ export function registerWorkerCommands(admin: Command): void {
     .description('Import workers from CSV (header: niss,limosa,name,capacity,employers[,id]; several employers separated by |). Bad lines are reported, good ones kept; exit code 2 if any line was rejected')
     .argument('<file>', 'CSV file')
     .action(async (file: string, _o: unknown, cmd: Command) =>
-      withService(cmd, (service, caller) => {
-        printImport(service.importWorkers(caller, readFileSync(file, 'utf8')), 'workers');
+      withService(cmd, async (service, caller) => {
+        printImport(await service.importWorkers(caller, readFileSync(file, 'utf8')), 'workers');
       }),
     );
   registerActivation(w, 'worker', (service, caller, id, active) => service.setWorkerActive(caller, id, active));

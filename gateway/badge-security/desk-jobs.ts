@@ -78,7 +78,7 @@ export interface PersonalisationRequest {
   validTo?: string;
   by: Actor;
   /** Enrols the personalised badge (the site-data service, with the user's scope). */
-  enrol: (input: ProvisionedBadgeInput) => { badge: Badge; before: Badge | null };
+  enrol: (input: ProvisionedBadgeInput) => Promise<{ badge: Badge; before: Badge | null }>;
 }
 
 export interface BadgeDeskOptions {

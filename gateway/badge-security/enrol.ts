@@ -1,9 +1,11 @@
 import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { findWorker } from '../site-data/workers.ts';
 import { getBadge, provisionedBadgeRecord, saveSecureBadge, type Badge, type ProvisionedBadgeInput } from '../site-data/badges.ts';
 import { parseDay, problem, throwIfAny } from '../site-data/input.ts';
-import { recordChangeSync, SYSTEM_ACTOR, type Actor } from '../site-data/audit.ts';
+import { recordChange, SYSTEM_ACTOR, type Actor } from '../site-data/audit.ts';
 import { HeldTapReleaser } from '../site-data/held-tap-release.ts';
 import type { CardTransport } from './apdu.ts';
 import { DeskReader } from './desk-reader.ts';
@@ -37,7 +39,7 @@ export interface EnrolOptions {
    * How the personalised badge is enrolled (default: `enrolPersonalisedBadge` as `actor`). The console's
    * goes through the site-data service, which checks the user's scope and tells the running gateway.
    */
-  enrol?: (input: ProvisionedBadgeInput) => { badge: Badge; before: Badge | null };
+  enrol?: (input: ProvisionedBadgeInput) => Promise<{ badge: Badge; before: Badge | null }>;
   /** Test seam: the PCD's random numbers. */
   random?: (n: number) => Buffer;
 }
@@ -52,7 +54,7 @@ export interface EnrolledBadge {
 }
 
 /** Checks everything that does not need the card, so a bad command changes nothing on it. */
-function checkInput(o: EnrolOptions): { workerId?: string; validFrom?: string; validTo?: string } {
+async function checkInput(o: EnrolOptions): Promise<{ workerId?: string; validFrom?: string; validTo?: string }> {
   const problems: FieldProblem[] = [];
   if (o.keys.versions.size === 0) {
     problems.push(problem('keys', 'required', "no badge keys: name the key file in the gateway config (badgeSecurity.keyFile) or with --keys; create one with 'ciao admin badge keys init FILE'"));
@@ -61,7 +63,7 @@ function checkInput(o: EnrolOptions): { workerId?: string; validFrom?: string; v
   if (o.worker !== undefined) {
     if (!o.worker.trim()) problems.push(problem('worker', 'required', 'is required (worker id, NISS/BIS or Limosa id)'));
     else {
-      workerId = findWorker(o.db, o.worker.trim())?.id;
+      workerId = (await findWorker(SqliteStore.of(o.db), o.worker.trim()))?.id;
       if (!workerId) problems.push(problem('worker', 'exists', 'no worker with this id, NISS/BIS or Limosa id'));
     }
   }
@@ -74,7 +76,7 @@ function checkInput(o: EnrolOptions): { workerId?: string; validFrom?: string; v
 
 /** Personalises the badge on `transport` and enrols it (see above). */
 export async function provisionAndEnrol(transport: CardTransport, o: EnrolOptions): Promise<EnrolledBadge> {
-  const input = checkInput(o);
+  const input = await checkInput(o);
   const current = o.keys.current;
   const master = o.keys.versions.get(current)!;
   const previousKeys = versionsByPreference(o.keys, current)
@@ -91,7 +93,7 @@ export async function provisionAndEnrol(transport: CardTransport, o: EnrolOption
   const uid = provisioning.uid;
 
   const enrolInput = { uid, keyVersion: current, ...input };
-  const enrolled = o.enrol ? o.enrol(enrolInput) : enrolPersonalisedBadge(o.db, enrolInput, o.actor ?? SYSTEM_ACTOR);
+  const enrolled = o.enrol ? await o.enrol(enrolInput) : await enrolPersonalisedBadge(SqliteStore.of(o.db), enrolInput, o.actor ?? SYSTEM_ACTOR);
   o.onProgress?.({ step: 'enrolled', uid, keyVersion: current });
   const oldVersions = provisioning.versionsFound.filter((v) => v !== 0 && v !== current);
   const existing = enrolled.before;
@@ -104,14 +106,15 @@ export async function provisionAndEnrol(transport: CardTransport, o: EnrolOption
  * the audit trail. Taps the badge made while it was unknown go through the badge check of the running
  * gateway (gateway/site-data/held-tap-release.ts), never released blind.
  */
-export function enrolPersonalisedBadge(db: Db, input: ProvisionedBadgeInput, actor: Actor, now = new Date()): { badge: Badge; before: Badge | null } {
-  return db.transaction(() => {
-    const existing = getBadge(db, input.uid) ?? null;
-    const badge = saveSecureBadge(db, provisionedBadgeRecord(existing, input, now));
-    const auditId = recordChangeSync(db, { actor, action: 'provision', entity: 'badge', entityId: input.uid, before: existing, after: badge });
-    new HeldTapReleaser().release(db, { entity: 'badge', before: existing, after: badge }, { auditId, actor, at: now });
+export async function enrolPersonalisedBadge(store: SqlStore, input: ProvisionedBadgeInput, actor: Actor, now = new Date()): Promise<{ badge: Badge; before: Badge | null }> {
+  // One transaction of the storage port: the record, its audit entry and the release of its held taps.
+  return store.transaction(async (tx) => {
+    const existing = (await getBadge(tx, input.uid)) ?? null;
+    const badge = await saveSecureBadge(tx, provisionedBadgeRecord(existing, input, now));
+    const auditId = await recordChange(tx, { actor, action: 'provision', entity: 'badge', entityId: input.uid, before: existing, after: badge });
+    await new HeldTapReleaser().release(tx, { entity: 'badge', before: existing, after: badge }, { auditId, actor, at: now });
     return { badge, before: existing };
-  }).immediate();
+  });
 }
 
 export interface DeskEnrolOptions extends EnrolOptions {
@@ -136,7 +139,7 @@ export interface DeskEnrolOptions extends EnrolOptions {
  * reader. What the console's "provision a badge" action calls.
  */
 export async function provisionOnDeskReader(o: DeskEnrolOptions): Promise<EnrolledBadge> {
-  checkInput(o);
+  await checkInput(o);
   const desk = new DeskReader({ ...(o.socketPath ? { socketPath: o.socketPath } : {}), ...(o.readerName ? { readerName: o.readerName } : {}), transmitTimeoutMs: o.transmitTimeoutMs ?? 3000 });
   try {
     o.signal?.throwIfAborted();

@@ -1,8 +1,8 @@
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import type { Logger } from '../../shared/logging.ts';
 
 export interface InstanceWatchOptions {
-  db: Db;
+  store: SqlStore;
   /** This instance's name. */
   self: string;
   heartbeatMs: number;
@@ -25,15 +25,16 @@ export interface InstanceWatchOptions {
  * heartbeats without a break: while Redis is away every other instance falls silent. Several instances may
  * judge the same one gone; marking offline what is online is done once.
  */
-export function watchInstances(o: InstanceWatchOptions): { check(): void; stop(): void } {
+export function watchInstances(o: InstanceWatchOptions): { check(): Promise<void>; stop(): void } {
   const silentAfter = 3 * o.heartbeatMs;
-  const named = o.db.prepare("SELECT DISTINCT connected_via FROM terminal_status WHERE state = 'online' AND connected_via IS NOT NULL").pluck();
+  const named = async () => (await o.store.all<{ connected_via: string }>("SELECT DISTINCT connected_via FROM terminal_status WHERE state = 'online' AND connected_via IS NOT NULL")).map((r) => r.connected_via);
   /** When each gone instance was last handed to `onGone`, so that one is not noted again before it is written. */
   const noted = new Map<string, number>();
-  const check = () => {
+  const check = async () => {
     if (o.upForMs() < silentAfter) return;
+    const names = await named();
     const now = o.now?.() ?? Date.now();
-    for (const name of named.all() as string[]) {
+    for (const name of names) {
       if (name === o.self) continue;
       const heard = o.peers().get(name);
       if (heard !== undefined && now - heard <= silentAfter) continue;
@@ -45,11 +46,7 @@ export function watchInstances(o: InstanceWatchOptions): { check(): void; stop()
     }
   };
   const timer = setInterval(() => {
-    try {
-      check();
-    } catch (err) {
-      o.logger.warn({ err }, 'could not look for gateway instances that stopped answering');
-    }
+    check().catch((err: unknown) => o.logger.warn({ err }, 'could not look for gateway instances that stopped answering'));
   }, o.heartbeatMs);
   timer.unref();
   return { check, stop: () => clearInterval(timer) };

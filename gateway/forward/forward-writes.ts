@@ -1,7 +1,6 @@
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import { PENDING_VALIDITY } from './schema.ts';
 import { ShortWrites, type LockHoldSummary } from './short-writes.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
 
 /**
  * The forwarder's state changes, as data. Each one is applied in one transaction (all or nothing) by
@@ -52,103 +51,81 @@ export interface ForwardWriter {
   lockHold(): LockHoldSummary;
 }
 
-/** The statements of the forwarder's changes on one connection; `apply` runs inside the caller's transaction. */
-export class ForwardStatements {
-  private readonly insertInFlight;
-  private readonly updateInFlight;
-  private readonly setCreated;
-  private readonly setNotCreated;
-  private readonly setRetry;
-  private readonly setFailure;
-  private readonly addDelayed;
-  private readonly setValidity;
-  private readonly touchValidity;
-  private readonly openOutage;
-  private readonly bumpOutage;
-  private readonly closeOutage;
-  private leaseRow: ReturnType<Db['prepare']> | undefined;
+const INSERT_IN_FLIGHT = `INSERT INTO forward_state (seq, tap_id, client_reference, state, attempts, first_sent_at, last_sent_at)
+  VALUES ($1, $2, $3, 'in_flight', 1, $4, $4)`;
+const UPDATE_IN_FLIGHT = `UPDATE forward_state SET state = 'in_flight', attempts = attempts + 1, last_sent_at = $1 WHERE seq = $2 AND state = 'retry'`;
+// A pending validity is first asked about one poll interval after creation (validity_checked_at = now).
+const SET_CREATED = `UPDATE forward_state SET state = 'created', onss_id = $1, validity = $2, remarks = $3, answered_at = $4,
+  outage_id = $5, duplicates_at_onss = $6, last_failure = NULL, validity_checked_at = $7 WHERE seq = $8`;
+const SET_NOT_CREATED = `UPDATE forward_state SET state = 'not_created', errors = $1, answered_at = $2, outage_id = $3 WHERE seq = $4`;
+const SET_RETRY = `UPDATE forward_state SET state = 'retry', last_failure = $1 WHERE seq = $2 AND state = 'in_flight'`;
+const SET_FAILURE = 'UPDATE forward_state SET last_failure = $1 WHERE seq = $2';
+const ADD_DELAYED = 'UPDATE outage_journal SET registrations_delayed = registrations_delayed + $1 WHERE id = $2';
+const SET_VALIDITY = 'UPDATE forward_state SET validity = $1, remarks = $2, validity_checked_at = $3 WHERE seq = $4';
+const TOUCH_VALIDITY = 'UPDATE forward_state SET validity_checked_at = $1 WHERE seq = $2';
+const OPEN_OUTAGE = 'INSERT INTO outage_journal (started_at, cause, last_cause) VALUES ($1, $2, $2) RETURNING id';
+const BUMP_OUTAGE = 'UPDATE outage_journal SET failures = failures + 1, last_cause = $1 WHERE id = $2';
+const CLOSE_OUTAGE = 'UPDATE outage_journal SET ended_at = $1 WHERE id = $2';
+// Only where the SQLite lease is in use has the database this table.
+const LEASE_ROW = 'SELECT holder, expires_at_ms FROM forwarder_lease WHERE name = $1';
 
-  constructor(private readonly db: Db) {
-    this.insertInFlight = db.prepare(`INSERT INTO forward_state (seq, tap_id, client_reference, state, attempts, first_sent_at, last_sent_at)
-      VALUES (?, ?, ?, 'in_flight', 1, ?, ?)`);
-    this.updateInFlight = db.prepare(`UPDATE forward_state SET state = 'in_flight', attempts = attempts + 1, last_sent_at = ? WHERE seq = ? AND state = 'retry'`);
-    // A pending validity is first asked about one poll interval after creation (validity_checked_at = now).
-    this.setCreated = db.prepare(`UPDATE forward_state SET state = 'created', onss_id = ?, validity = ?, remarks = ?, answered_at = ?,
-      outage_id = ?, duplicates_at_onss = ?, last_failure = NULL, validity_checked_at = ? WHERE seq = ?`);
-    this.setNotCreated = db.prepare(`UPDATE forward_state SET state = 'not_created', errors = ?, answered_at = ?, outage_id = ? WHERE seq = ?`);
-    this.setRetry = db.prepare(`UPDATE forward_state SET state = 'retry', last_failure = ? WHERE seq = ? AND state = 'in_flight'`);
-    this.setFailure = db.prepare(`UPDATE forward_state SET last_failure = ? WHERE seq = ?`);
-    this.addDelayed = db.prepare('UPDATE outage_journal SET registrations_delayed = registrations_delayed + ? WHERE id = ?');
-    this.setValidity = db.prepare(`UPDATE forward_state SET validity = ?, remarks = ?, validity_checked_at = ? WHERE seq = ?`);
-    this.touchValidity = db.prepare(`UPDATE forward_state SET validity_checked_at = ? WHERE seq = ?`);
-    this.openOutage = db.prepare('INSERT INTO outage_journal (started_at, cause, last_cause) VALUES (?, ?, ?)');
-    this.bumpOutage = db.prepare('UPDATE outage_journal SET failures = failures + 1, last_cause = ? WHERE id = ?');
-    this.closeOutage = db.prepare('UPDATE outage_journal SET ended_at = ? WHERE id = ?');
-  }
-
-  apply(w: ForwardWrite): number | undefined {
-    switch (w.kind) {
-      case 'in-flight':
-        if (w.lease) {
-          // Prepared on first use: the lease table exists only where the SQLite lease is in use.
-          this.leaseRow ??= this.db.prepare('SELECT holder, expires_at_ms FROM forwarder_lease WHERE name = ?');
-          const row = this.leaseRow.get('onss') as { holder: string; expires_at_ms: number } | undefined;
-          if (!row || row.holder !== w.lease.holder || row.expires_at_ms <= w.lease.nowMs) return FENCED_OUT;
-        }
-        for (const r of w.rows) {
-          if (r.known) this.updateInFlight.run(w.at, r.seq);
-          else this.insertInFlight.run(r.seq, r.tapId, r.clientReference, w.at, w.at);
-        }
-        return undefined;
-      case 'answers':
-        for (const a of w.answers) {
-          if (a.kind === 'created') {
-            this.setCreated.run(a.onssId, a.validity, JSON.stringify(a.remarks), w.at, a.outageId ?? null, a.duplicates ?? 0, a.validity === PENDING_VALIDITY ? w.nowMs : null, a.seq);
-          } else this.setNotCreated.run(JSON.stringify(a.errors), w.at, a.outageId ?? null, a.seq);
-        }
-        if (w.delayed && w.delayed.count > 0) this.addDelayed.run(w.delayed.count, w.delayed.outageId);
-        return undefined;
-      case 'retry':
-        for (const s of w.seqs) this.setRetry.run(w.cause, s);
-        return undefined;
-      case 'failure-noted':
-        for (const s of w.seqs) this.setFailure.run(w.cause, s);
-        return undefined;
-      case 'validity':
-        for (const u of w.updates) {
-          if (u.validity !== undefined) this.setValidity.run(u.validity, JSON.stringify(u.remarks ?? []), w.at, u.seq);
-          else this.touchValidity.run(w.at, u.seq);
-        }
-        return undefined;
-      case 'outage-opened':
-        return Number(this.openOutage.run(w.startedAt, w.cause, w.cause).lastInsertRowid);
-      case 'outage-failure':
-        this.bumpOutage.run(w.cause, w.id);
-        return undefined;
-      case 'outage-closed':
-        this.closeOutage.run(w.endedAt, w.id);
-        return undefined;
-    }
+/**
+ * Applies one forwarder change through `tx`, inside the caller's transaction (the writer thread's batch, or
+ * a short transaction of its own); resolves with the new outage's id for `outage-opened`.
+ */
+export async function applyForwardWrite(tx: SqlStore, w: ForwardWrite): Promise<number | undefined> {
+  switch (w.kind) {
+    case 'in-flight':
+      if (w.lease) {
+        const row = await tx.one<{ holder: string; expires_at_ms: number }>(LEASE_ROW, ['onss']);
+        if (!row || row.holder !== w.lease.holder || row.expires_at_ms <= w.lease.nowMs) return FENCED_OUT;
+      }
+      for (const r of w.rows) {
+        if (r.known) await tx.run(UPDATE_IN_FLIGHT, [w.at, r.seq]);
+        else await tx.run(INSERT_IN_FLIGHT, [r.seq, r.tapId, r.clientReference, w.at]);
+      }
+      return undefined;
+    case 'answers':
+      for (const a of w.answers) {
+        if (a.kind === 'created') {
+          await tx.run(SET_CREATED, [a.onssId, a.validity, JSON.stringify(a.remarks), w.at, a.outageId ?? null, a.duplicates ?? 0, a.validity === PENDING_VALIDITY ? w.nowMs : null, a.seq]);
+        } else await tx.run(SET_NOT_CREATED, [JSON.stringify(a.errors), w.at, a.outageId ?? null, a.seq]);
+      }
+      if (w.delayed && w.delayed.count > 0) await tx.run(ADD_DELAYED, [w.delayed.count, w.delayed.outageId]);
+      return undefined;
+    case 'retry':
+      for (const s of w.seqs) await tx.run(SET_RETRY, [w.cause, s]);
+      return undefined;
+    case 'failure-noted':
+      for (const s of w.seqs) await tx.run(SET_FAILURE, [w.cause, s]);
+      return undefined;
+    case 'validity':
+      for (const u of w.updates) {
+        if (u.validity !== undefined) await tx.run(SET_VALIDITY, [u.validity, JSON.stringify(u.remarks ?? []), w.at, u.seq]);
+        else await tx.run(TOUCH_VALIDITY, [w.at, u.seq]);
+      }
+      return undefined;
+    case 'outage-opened':
+      return Number((await tx.one<{ id: number }>(OPEN_OUTAGE, [w.startedAt, w.cause]))!.id);
+    case 'outage-failure':
+      await tx.run(BUMP_OUTAGE, [w.cause, w.id]);
+      return undefined;
+    case 'outage-closed':
+      await tx.run(CLOSE_OUTAGE, [w.endedAt, w.id]);
+      return undefined;
   }
 }
 
 /** Each change in a short IMMEDIATE transaction of its own, on the forwarder's connection. */
 export class DirectForwardWriter implements ForwardWriter {
   private readonly writes: ShortWrites;
-  private statements: ForwardStatements | undefined;
 
-  constructor(private readonly db: Db) {
-    this.writes = new ShortWrites(SqliteStore.of(db));
+  constructor(store: SqlStore) {
+    this.writes = new ShortWrites(store);
   }
 
   write(change: ForwardWrite): Promise<number | undefined> {
-    try {
-      // Prepared at the first change: the forwarder's tables exist by then (ForwardStore migrates them).
-      const statements = (this.statements ??= new ForwardStatements(this.db));
-      return this.writes.run(() => statements.apply(change));
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+    return this.writes.run((tx) => applyForwardWrite(tx, change));
   }
 
   lockHold(): LockHoldSummary {

@@ -1,6 +1,5 @@
 import type { Logger } from '../../shared/logging.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
 import { systemClock, type Clock } from '../../shared/clock.ts';
 import type { OnssPort } from '../onss/port.ts';
 import { Breaker } from './breaker.ts';
@@ -47,12 +46,11 @@ export class Forwarder {
    * `clock` stamps what the records say happened (sent, answered, outage start and end); the forwarder's
    * own timers (backoff, timeouts, circuit) always run on real time. `store`: where it reads (the storage
    * port). `writer`: where its changes are committed (in the gateway, with the taps' group commit); by
-   * default its own short transactions on the SQLite connection of `store`.
+   * default its own short transactions on `store` (SQLite or PostgreSQL).
    * `fence`: the forwarder lease, checked when each batch is marked in flight.
    */
   constructor(store: SqlStore, private readonly port: OnssPort, private readonly tuning: ForwarderTuning, private readonly logger: Logger, private readonly clock: Clock = systemClock, writer?: ForwardWriter, fence?: ForwarderFence) {
-    if (!writer && !(store instanceof SqliteStore)) throw new Error('a forwarder reading PostgreSQL is given its writer: its own short transactions are on a SQLite connection only');
-    this.writer = writer ?? new DirectForwardWriter((store as SqliteStore).db);
+    this.writer = writer ?? new DirectForwardWriter(store);
     this.store = new ForwardStore(store, this.writer, (tapId) => port.referenceFor(tapId), fence);
     this.outages = new OutageJournal(store, this.writer);
     this.breaker = new Breaker(tuning);

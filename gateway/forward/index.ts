@@ -27,7 +27,7 @@ export type { ForwarderRole } from './leadership.ts';
 export * from './read-model.ts';
 export { type ForwardStateName, type ForwardStateRow, type OutageRow } from './schema.ts';
 export type { LockHoldSummary } from './short-writes.ts';
-export { DirectForwardWriter, ForwardStatements, type ForwardWrite, type ForwardWriter } from './forward-writes.ts';
+export { DirectForwardWriter, applyForwardWrite, type ForwardWrite, type ForwardWriter } from './forward-writes.ts';
 export interface ForwarderHandle {
   /** Called after a group commit appended registrations: send soon. */
   wake(): void;

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { SqliteStore } from '../store/sqlite-store.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 
 /**
  * Every write of the forwarder goes through here: one short transaction that takes the write lock up front
@@ -8,10 +8,9 @@ import type { SqliteStore } from '../store/sqlite-store.ts';
  * the forwarder either waits its turn before doing anything or holds the lock only for its few statements
  * and the commit. How long each one held the lock is kept, so the claim can be checked (bench/backlog-drain.ts).
  *
- * The transaction is the storage port's (its SQLite store, gateway/store/sqlite-store.ts), so it queues with
- * the forwarder's reads and its lease's transactions on the same connection instead of running inside one of
- * them. Its body stays synchronous better-sqlite3 (ForwardStatements, shared with the writer thread's batch
- * transaction, which is not on the port yet): it awaits nothing, so nothing else runs inside it.
+ * The transaction is the storage port's (gateway/store/sql-store.ts), so on SQLite it queues with the
+ * forwarder's reads and its lease's transactions on the same connection instead of running inside one of
+ * them; its statements go through its `tx` (applyForwardWrite, shared with the writer thread's batch).
  */
 export interface LockHoldSummary {
   /** Write transactions since start. */
@@ -29,15 +28,15 @@ export class ShortWrites {
   private count = 0;
   private max = 0;
 
-  constructor(private readonly store: SqliteStore) {}
+  constructor(private readonly store: SqlStore) {}
 
   /** Runs `fn` in one IMMEDIATE transaction; keep `fn` to a few statements (bounded by the caller). */
-  async run<T>(fn: () => T): Promise<T> {
+  async run<T>(fn: (tx: SqlStore) => Promise<T>): Promise<T> {
     let locked = 0;
-    const result = await this.store.transaction(async () => {
+    const result = await this.store.transaction(async (tx) => {
       // From here the write lock is ours: the time to COMMIT's return is what the tap writer may wait.
       locked = performance.now();
-      return fn();
+      return fn(tx);
     });
     const ms = performance.now() - locked;
     this.held[this.count % SAMPLES] = ms;

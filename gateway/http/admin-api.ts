@@ -173,7 +173,7 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
   // --- API ---
   const siteData = opts.siteData ?? new SiteDataService(opts.db, { now: opts.now });
   await siteDataRoutes(app, { db: opts.db, service: siteData, records: service, pairing: opts.pairing, badgeDesk: opts.badgeDesk ?? new BadgeDesk({ db: opts.db }), prefix: API_PREFIX });
-  await eventRoutes(app, { feed: opts.events ?? new ChangeFeed(opts.db), prefix: API_PREFIX });
+  await eventRoutes(app, { feed: opts.events ?? new ChangeFeed(store), prefix: API_PREFIX });
   if (opts.releases) await fleetRoutes(app, { releases: opts.releases, prefix: API_PREFIX, now: opts.now ?? (() => new Date()) });
 
   app.get(`${API_PREFIX}/me`, {

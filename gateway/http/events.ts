@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 
 /**
  * Live updates for the console, as server-sent events (`GET /api/v1/events`). The stream carries no data
@@ -24,16 +24,16 @@ export class ChangeFeed {
   private heartbeat: NodeJS.Timeout | undefined;
   private last: Fingerprint | undefined;
 
-  constructor(private readonly db: Db, private readonly opts: { pollMs?: number; heartbeatMs?: number } = {}) {}
+  constructor(private readonly store: SqlStore, private readonly opts: { pollMs?: number; heartbeatMs?: number } = {}) {}
 
-  private fingerprint(): Fingerprint {
-    const one = (sql: string) => JSON.stringify(this.db.prepare(sql).get());
+  private async fingerprint(): Promise<Fingerprint> {
+    const one = async (sql: string) => JSON.stringify(await this.store.one(sql));
     return {
-      terminals: one('SELECT max(updated_at) AS a, count(*) AS b, (SELECT sum(config_version) FROM terminals) AS c FROM terminal_status'),
-      presence: one('SELECT max(seq) AS a FROM registrations'),
-      remarks: one("SELECT count(*) AS a, max(received_at) AS b FROM taps WHERE enrichment <> 'enriched'"),
-      'site-data': one('SELECT version AS a FROM site_data_version WHERE id = 1'),
-      audit: one('SELECT max(id) AS a FROM audit_log'),
+      terminals: await one('SELECT max(updated_at) AS a, count(*) AS b, (SELECT sum(config_version) FROM terminals) AS c FROM terminal_status'),
+      presence: await one('SELECT max(seq) AS a FROM registrations'),
+      remarks: await one("SELECT count(*) AS a, max(received_at) AS b FROM taps WHERE enrichment <> 'enriched'"),
+      'site-data': await one('SELECT version AS a FROM site_data_version WHERE id = 1'),
+      audit: await one('SELECT max(id) AS a FROM audit_log'),
     };
   }
 
@@ -41,12 +41,19 @@ export class ChangeFeed {
     res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
-  private poll(): void {
+  /** One poll at a time: a slow database skips a turn rather than stacking reads. */
+  private polling = false;
+
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
     let now: Fingerprint;
     try {
-      now = this.fingerprint();
+      now = await this.fingerprint();
     } catch {
       return; // a locked or closing database: the next poll tells
+    } finally {
+      this.polling = false;
     }
     const before = this.last;
     this.last = now;
@@ -60,8 +67,8 @@ export class ChangeFeed {
     this.send(res, 'hello', { kinds: CHANGE_KINDS });
     if (!this.timer) {
       this.last = undefined;
-      this.poll();
-      this.timer = setInterval(() => this.poll(), this.opts.pollMs ?? 1000);
+      void this.poll();
+      this.timer = setInterval(() => void this.poll(), this.opts.pollMs ?? 1000);
       this.timer.unref();
       this.heartbeat = setInterval(() => {
         for (const r of this.streams) r.write(': keep-alive\n\n');

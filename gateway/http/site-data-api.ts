@@ -222,21 +222,21 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
   const releasesResponse = { 200: anyObject, ...errors };
   const previewSummary = (what: string) => `The held taps ${what} would send late with their original time (nothing is changed)`;
   app.post(`${prefix}/declarations/preview`, { schema: { summary: previewSummary('adding or changing this declaration'), tags: ['held taps'], security: secured, body: { type: 'object', properties: { number: str(20), ...declarationFields }, required: ['number', 'siteId', 'validFrom', 'companies'], additionalProperties: false }, response: releasesResponse } },
-    async (r) => ({ heldTaps: service.previewDeclaration(caller(r), { number: (r.body as DeclBody).number, ...declInput(r.body as DeclBody) }) }));
+    async (r) => ({ heldTaps: await service.previewDeclaration(caller(r), { number: (r.body as DeclBody).number, ...declInput(r.body as DeclBody) }) }));
   app.post(`${prefix}/badges/preview`, { schema: { summary: previewSummary('enrolling this badge or widening its validity'), tags: ['held taps'], security: secured, body: { type: 'object', properties: { uid: str(20), ...badgeFields }, required: ['uid', 'worker'], additionalProperties: false }, response: releasesResponse } },
     async (r) => {
       const b = r.body as { uid: string; worker: string; validFrom?: string; validTo?: string | null };
-      return { heldTaps: service.previewBadge(caller(r), { uid: b.uid, worker: b.worker, validFrom: b.validFrom, validTo: b.validTo ?? undefined }) };
+      return { heldTaps: await service.previewBadge(caller(r), { uid: b.uid, worker: b.worker, validFrom: b.validFrom, validTo: b.validTo ?? undefined }) };
     });
   app.post(`${prefix}/workers/:id/preview`, { schema: { summary: previewSummary("this change of the worker's record (employers)"), tags: ['held taps'], security: secured, params: idParams('worker id'), body: { type: 'object', properties: workerFields, required: ['name', 'employers'], additionalProperties: false }, response: releasesResponse } },
-    async (r) => ({ heldTaps: service.previewWorker(caller(r), (r.params as { id: string }).id, r.body as { name: string; employers: string[] }) }));
+    async (r) => ({ heldTaps: await service.previewWorker(caller(r), (r.params as { id: string }).id, r.body as { name: string; employers: string[] }) }));
   app.post(`${prefix}/placements/preview`, { schema: { summary: previewSummary('this agency placement'), tags: ['held taps'], security: secured, body: placementBody, response: releasesResponse } },
-    async (r) => ({ heldTaps: service.previewPlacement(caller(r), placementInput(r.body as PlacementBody)) }));
+    async (r) => ({ heldTaps: await service.previewPlacement(caller(r), placementInput(r.body as PlacementBody)) }));
   const choiceBody = { type: 'object', properties: { tapId: str(64), employer: str(20, "one of the employers the worker may register under on the tap's site") }, required: ['tapId', 'employer'], additionalProperties: false } as const;
   app.post(`${prefix}/employer-choices/preview`, { schema: { summary: previewSummary('choosing this employer for a held tap'), tags: ['held taps'], security: secured, body: choiceBody, response: releasesResponse } },
-    async (r) => ({ heldTaps: service.previewEmployerChoice(caller(r), r.body as { tapId: string; employer: string }) }));
+    async (r) => ({ heldTaps: await service.previewEmployerChoice(caller(r), r.body as { tapId: string; employer: string }) }));
   app.post(`${prefix}/employer-choices`, { schema: { summary: 'Choose the employer of a tap held because the worker has several and chose none: the tap is sent late with its original time', tags: ['held taps'], security: secured, body: choiceBody, response: { 201: anyObject, ...errors } } },
-    async (r, reply) => reply.code(201).send(service.chooseEmployer(caller(r), r.body as { tapId: string; employer: string })));
+    async (r, reply) => reply.code(201).send(await service.chooseEmployer(caller(r), r.body as { tapId: string; employer: string })));
 
   // --- FAQ 31: the fallback when a terminal cannot register ---
   app.get(`${prefix}/sites/:id/fallback`, {
@@ -262,7 +262,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     requirePermission(c.user, 'change-site-data');
     const status = await desk.status();
     // A run for a worker the caller does not see (FAQ 33) is only said to be going on.
-    if (status.job && !service.seesWorker(c, status.job.workerId)) return { ...status, job: null };
+    if (status.job && !(await service.seesWorker(c, status.job.workerId))) return { ...status, job: null };
     return status;
   });
   app.post(`${prefix}/badge-desk/jobs`, {
@@ -274,7 +274,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
     },
   }, async (r, reply) => {
     const c = caller(r);
-    const target = service.personalisationTarget(c, r.body as { worker: string; validFrom?: string; validTo?: string });
+    const target = await service.personalisationTarget(c, r.body as { worker: string; validFrom?: string; validTo?: string });
     const job = await desk.start({ ...target, by: c.actor, enrol: (input) => service.enrolProvisionedBadge(c, input) });
     return reply.code(202).send({ job });
   });
@@ -344,7 +344,7 @@ export async function siteDataRoutes(app: FastifyInstance, opts: SiteDataRoutesO
   }, async (r) => service.previewEnrolment(caller(r), r.body as { tapId: string; worker: string; validTo?: string }));
   app.post(`${prefix}/enrolments`, {
     schema: { summary: "Enrol the badge of a held tap for a worker, valid from the tap's site day", tags: ['enrolment'], security: secured, body: enrolBody, response: { 201: anyObject, ...errors } },
-  }, async (r, reply) => reply.code(201).send(service.enrolFromTap(caller(r), r.body as { tapId: string; worker: string; validTo?: string })));
+  }, async (r, reply) => reply.code(201).send(await service.enrolFromTap(caller(r), r.body as { tapId: string; worker: string; validTo?: string })));
 
   // --- CSV imports (text/csv bodies) ---
   app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string', bodyLimit: 5 * 1024 * 1024 }, (_r, body, done) => done(null, body));

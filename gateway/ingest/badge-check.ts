@@ -1,4 +1,4 @@
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import type { Tap } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
 import { SunVerifier, type SunCheckFailure } from '../badge-security/sun-verifier.ts';
@@ -71,15 +71,20 @@ const CAUSE_TEXT: Record<HoldCause, string> = {
   'no-key': 'the gateway holds no key of its key version',
 };
 
+const SITE_RULE = 'SELECT require_secure_badges FROM sites WHERE id = $1';
+const SAVE_STATE = 'INSERT INTO badge_sun_state (uid, highest, recent) VALUES ($1, $2, $3) ON CONFLICT (uid) DO UPDATE SET highest = excluded.highest, recent = excluded.recent';
+const SAVE_SNAPSHOT = 'UPDATE badge_sun_snapshot SET taps_rowid = $1, taken_at = $2 WHERE id = 1';
+const LAST_TAP_ROWID = 'SELECT COALESCE(MAX(rowid), 0) AS n FROM taps';
+const INSERT_CHECK = 'INSERT INTO tap_badge_checks (tap_id, outcome, details) VALUES ($1, $2, $3) ON CONFLICT (tap_id) DO NOTHING';
+
+/**
+ * On the storage port: `load` once before the first batch, then each transaction hands its `tx` to
+ * `beginBatch` and every statement of the check runs through it.
+ */
 export class BadgeSecurityCheck {
   private readonly verifier: SunVerifier;
   private readonly toleranceMs: number;
   private readonly snapshotEveryMs: number;
-  private readonly siteRule;
-  private readonly saveState;
-  private readonly saveSnapshot;
-  private readonly lastTapRowid;
-  private readonly insertCheck;
   private siteMemo = new Map<string, boolean>();
   /** The committed counter state of every secure badge seen (see above). */
   private readonly states = new Map<string, SunState>();
@@ -89,37 +94,40 @@ export class BadgeSecurityCheck {
   private readonly unsaved = new Set<string>();
   private snapshotInBatch = false;
   private lastSnapshotAt: number;
+  private tx: SqlStore | undefined;
 
-  constructor(db: Db, o: BadgeCheckOptions = {}) {
+  constructor(o: BadgeCheckOptions = {}) {
     this.verifier = SunVerifier.fromKeyRing(o.keys ?? EMPTY_KEY_RING);
     this.toleranceMs = o.reorderToleranceMs ?? DEFAULT_REORDER_TOLERANCE_MS;
     this.snapshotEveryMs = o.snapshotEveryMs ?? DEFAULT_SNAPSHOT_EVERY_MS;
-    this.siteRule = db.prepare('SELECT require_secure_badges FROM sites WHERE id = ?').pluck();
-    this.saveState = db.prepare('INSERT INTO badge_sun_state (uid, highest, recent) VALUES (?, ?, ?) ON CONFLICT (uid) DO UPDATE SET highest = excluded.highest, recent = excluded.recent');
-    this.saveSnapshot = db.prepare('UPDATE badge_sun_snapshot SET taps_rowid = ?, taken_at = ? WHERE id = 1');
-    this.lastTapRowid = db.prepare('SELECT COALESCE(MAX(rowid), 0) FROM taps').pluck();
-    this.insertCheck = db.prepare('INSERT INTO tap_badge_checks (tap_id, outcome, details) VALUES (?, ?, ?) ON CONFLICT (tap_id) DO NOTHING');
     this.lastSnapshotAt = Date.now();
-    this.load(db);
   }
 
   /** The snapshot, then every counter accepted since (in commit order), as the start of this writer. */
-  private load(db: Db): void {
-    db.transaction(() => {
-      for (const row of db.prepare('SELECT uid, highest, recent FROM badge_sun_state').iterate() as IterableIterator<{ uid: string; highest: number; recent: Uint8Array }>) {
+  async load(store: SqlStore): Promise<void> {
+    await store.transaction(async (tx) => {
+      this.states.clear();
+      this.unsaved.clear();
+      for (const row of await tx.all<{ uid: string; highest: number; recent: Uint8Array }>('SELECT uid, highest, recent FROM badge_sun_state')) {
         this.states.set(row.uid, { highest: row.highest, recent: Buffer.from(row.recent) });
       }
-      const upto = db.prepare('SELECT taps_rowid FROM badge_sun_snapshot WHERE id = 1').pluck().get() as number;
-      const since = db.prepare('SELECT badge, sun_counter, at FROM taps WHERE rowid > ? AND sun_counter IS NOT NULL ORDER BY rowid').iterate(upto) as IterableIterator<{ badge: string; sun_counter: number; at: string }>;
+      const upto = (await tx.one<{ taps_rowid: number }>('SELECT taps_rowid FROM badge_sun_snapshot WHERE id = 1'))!.taps_rowid;
+      const since = await tx.all<{ badge: string; sun_counter: number; at: string }>('SELECT badge, sun_counter, at FROM taps WHERE rowid > $1 AND sun_counter IS NOT NULL ORDER BY rowid', [upto]);
       for (const t of since) {
         this.states.set(t.badge, withRead(this.states.get(t.badge), { counter: t.sun_counter, atS: Math.floor(Date.parse(t.at) / 1000) }));
         this.unsaved.add(t.badge);
       }
-    })();
+    });
   }
 
-  /** A new transaction: site rules may have changed since the last one; nothing of a failed one is pending. */
-  beginBatch(): void {
+  private inBatch(): SqlStore {
+    if (!this.tx) throw new Error('the badge check runs inside a transaction: call beginBatch(tx) first');
+    return this.tx;
+  }
+
+  /** A new transaction (`tx`): site rules may have changed since the last one; nothing of a failed one is pending. */
+  beginBatch(tx: SqlStore): void {
+    this.tx = tx;
     this.siteMemo = new Map();
     this.pending = new Map();
     this.snapshotInBatch = false;
@@ -129,18 +137,21 @@ export class BadgeSecurityCheck {
    * At the end of the transaction, before COMMIT: every few seconds, the states changed since the last
    * snapshot (this batch's included) are written, with the last tap they cover, in this transaction.
    */
-  endBatch(now = Date.now()): void {
+  async endBatch(now = Date.now()): Promise<void> {
     if (now - this.lastSnapshotAt < this.snapshotEveryMs || (this.unsaved.size === 0 && this.pending.size === 0)) return;
+    const tx = this.inBatch();
     for (const uid of new Set([...this.unsaved, ...this.pending.keys()])) {
       const state = this.pending.get(uid) ?? this.states.get(uid);
-      if (state) this.saveState.run(uid, state.highest, state.recent);
+      if (state) await tx.run(SAVE_STATE, [uid, state.highest, state.recent]);
     }
-    this.saveSnapshot.run(this.lastTapRowid.get(), new Date(now).toISOString());
+    const last = (await tx.one<{ n: number }>(LAST_TAP_ROWID))!.n;
+    await tx.run(SAVE_SNAPSHOT, [last, new Date(now).toISOString()]);
     this.snapshotInBatch = true;
   }
 
   /** The transaction committed: its states are the badges' states now. */
   committed(now = Date.now()): void {
+    this.tx = undefined;
     for (const [uid, state] of this.pending) {
       this.states.set(uid, state);
       this.unsaved.add(uid);
@@ -153,10 +164,10 @@ export class BadgeSecurityCheck {
     }
   }
 
-  check(tap: Tap, badge: { kind: BadgeKind; key_version: number | null }, siteId: string): BadgeCheckResult {
+  async check(tap: Tap, badge: { kind: BadgeKind; key_version: number | null }, siteId: string): Promise<BadgeCheckResult> {
     if (badge.kind !== 'secure') {
       let required = this.siteMemo.get(siteId);
-      if (required === undefined) this.siteMemo.set(siteId, (required = this.siteRule.get(siteId) === 1));
+      if (required === undefined) this.siteMemo.set(siteId, (required = (await this.inBatch().one<{ require_secure_badges: number }>(SITE_RULE, [siteId]))?.require_secure_badges === 1));
       return required ? { result: 'flagged', record: { outcome: 'uid-only-on-secure-site', details: { badge: tap.badge, siteId } } } : { result: 'none' };
     }
     const base = { badge: tap.badge, keyVersion: badge.key_version };
@@ -178,9 +189,9 @@ export class BadgeSecurityCheck {
   }
 
   /** Takes what the check found, after the tap itself was inserted (not for a duplicate; its counter went in the tap's row). */
-  record(tap: Tap, r: BadgeCheckResult): void {
+  async record(tap: Tap, r: BadgeCheckResult): Promise<void> {
     if (r.result === 'verified') this.pending.set(tap.badge, r.state);
-    else if (r.result === 'held' || r.result === 'flagged') this.insertCheck.run(tap.id, r.record.outcome, JSON.stringify(r.record.details));
+    else if (r.result === 'held' || r.result === 'flagged') await this.inBatch().run(INSERT_CHECK, [tap.id, r.record.outcome, JSON.stringify(r.record.details)]);
   }
 
   private hold(cause: HoldCause, details: Record<string, string | number | null>): BadgeCheckResult {
@@ -204,21 +215,38 @@ export class BadgeSecurityCheck {
 export class BadgeKeyHealth {
   private checkedAt = Number.NEGATIVE_INFINITY;
   private last: string | undefined;
-  private readonly versions;
+  private looking = false;
 
-  constructor(db: Db, private readonly keys: BadgeKeyRing, logger?: { warn(o: object, msg: string): void }, private readonly everyMs = 5000) {
-    this.versions = db.prepare("SELECT key_version AS version, COUNT(*) AS badges FROM badges WHERE kind = 'secure' AND revoked_at IS NULL GROUP BY key_version ORDER BY key_version");
-    const problem = this.problem();
-    if (problem) logger?.warn({ problem }, 'secure badges whose taps will be held');
+  private constructor(private readonly store: SqlStore, private readonly keys: BadgeKeyRing, private readonly everyMs: number) {}
+
+  /** Looked up once before it is asked (and said in the log when there is a problem). */
+  static async open(store: SqlStore, keys: BadgeKeyRing, logger?: { warn(o: object, msg: string): void }, everyMs = 5000): Promise<BadgeKeyHealth> {
+    const health = new BadgeKeyHealth(store, keys, everyMs);
+    await health.lookUp(Date.now());
+    if (health.last) logger?.warn({ problem: health.last }, 'secure badges whose taps will be held');
+    return health;
   }
 
+  /**
+   * What /health says, at once (it never waits on the database): the last answer, looked up again in the
+   * background when it is older than `everyMs`.
+   */
   problem(now = Date.now()): string | undefined {
-    if (now - this.checkedAt < this.everyMs) return this.last;
-    this.checkedAt = now;
-    const missing = (this.versions.all() as Array<{ version: number | null; badges: number }>).filter((r) => r.version === null || !this.keys.versions.has(r.version));
-    this.last = missing.length
-      ? `${missing.reduce((n, r) => n + r.badges, 0)} secure badge(s) of key version ${missing.map((r) => r.version ?? '?').join(', ')} cannot be verified: the badge key ring (badgeSecurity.keyFile) does not hold that version, so their taps are held`
-      : undefined;
+    if (now - this.checkedAt >= this.everyMs && !this.looking) void this.lookUp(now).catch(() => undefined);
     return this.last;
+  }
+
+  private async lookUp(now: number): Promise<void> {
+    this.looking = true;
+    try {
+      const rows = await this.store.all<{ version: number | null; badges: number }>("SELECT key_version AS version, COUNT(*) AS badges FROM badges WHERE kind = 'secure' AND revoked_at IS NULL GROUP BY key_version ORDER BY key_version");
+      const missing = rows.filter((r) => r.version === null || !this.keys.versions.has(r.version));
+      this.last = missing.length
+        ? `${missing.reduce((n, r) => n + r.badges, 0)} secure badge(s) of key version ${missing.map((r) => r.version ?? '?').join(', ')} cannot be verified: the badge key ring (badgeSecurity.keyFile) does not hold that version, so their taps are held`
+        : undefined;
+      this.checkedAt = now;
+    } finally {
+      this.looking = false;
+    }
   }
 }

@@ -1,5 +1,4 @@
-import type { Transaction } from 'better-sqlite3';
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { decodeTap, type RejectReason, type Tap } from '../../shared/mqtt/payloads.ts';
 import { Enricher, type EnrichmentResult, type EnrichmentStatus } from './enrich.ts';
@@ -7,15 +6,17 @@ import { BadgeSecurityCheck, type BadgeCheckOptions } from './badge-check.ts';
 import { ShiftTracker } from './shift-tracker.ts';
 import type { ShiftChange } from '../shifts/change.ts';
 import { TapTimeCheck } from './time-check.ts';
-import { TerminalOutages } from '../status/outage-journal.ts';
+import { terminalOutages } from '../status/outage-journal.ts';
 import { ReleaseWrites, settleBadgeChecks } from '../site-data/held-tap-release.ts';
 import { RegistrationRows } from '../store/registration-rows.ts';
-import { ForwardStatements, type ForwardWrite } from '../forward/forward-writes.ts';
+import { lockTapWriters } from '../store/tap-writer-lock.ts';
+import { applyForwardWrite, type ForwardWrite } from '../forward/forward-writes.ts';
 
 /**
  * One group-commit transaction: every item of a batch written together (taps, their enrichment and
- * registrations, quarantined payloads, measured clock skew), one COMMIT, one fsync. Synchronous (better-sqlite3);
- * it runs either on the gateway's thread or on a writer thread of its own (see writers.ts).
+ * registrations, quarantined payloads, measured clock skew), one COMMIT, one fsync. On the storage port
+ * (gateway/store/sql-store.ts): every statement goes through the transaction's `tx`, the same SQL on SQLite
+ * and PostgreSQL. It runs either on the gateway's thread or on a writer thread of its own (see writers.ts).
  */
 export type IngestItem =
   | PayloadItem
@@ -78,7 +79,11 @@ export interface StatusItem {
  * (a new outage's id); `failed`: a forwarder change that failed on its own and was undone alone.
  */
 export type ItemResult =
-  | { status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus; tapId?: string }
+  | {
+    status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus; tapId?: string;
+    /** An unknown badge tapped at a terminal in enrolment mode when it arrived: the ack says "enrol", not "review". */
+    enrolling?: boolean;
+  }
   | { status: 'rejected'; tapId?: string; reason?: RejectReason; problems?: FieldProblem[] }
   | { status: 'noted'; value?: number }
   | { status: 'failed'; error: { message: string; code?: string } };
@@ -104,215 +109,104 @@ const NO_REGISTRATION = { reg_seq: null, reg_at: null, at_s: null, ssin: null, l
 /** How often, at most, a terminal's measured skew and last tap time are rewritten when the skew is steady. */
 const SKEW_WRITE_INTERVAL_MS = 5000;
 
+// One row per tap, its registration in the same row (gateway/store/tap-rows-schema.ts): one insert.
+const INSERT_TAP = `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail, sun_counter, worker_id,
+                   reg_seq, reg_at, at_s, ssin, limosa_id, capacity, context_id)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+  ON CONFLICT (tap_id) DO NOTHING`;
+const INSERT_TIME_CHECK = 'INSERT INTO tap_time_checks (tap_id, problem, details) VALUES ($1, $2, $3) ON CONFLICT (tap_id) DO NOTHING';
+const INSERT_HELD_SUN = 'INSERT INTO held_tap_sun (tap_id, picc, mac) VALUES ($1, $2, $3) ON CONFLICT (tap_id) DO NOTHING';
+const INSERT_QUARANTINE = 'INSERT INTO quarantine (terminal_id, tap_id, reason, problems, payload, payload_size, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)';
+const ENROLMENT_UNTIL = 'SELECT enrolment_until FROM terminals WHERE id = $1';
+const UPDATE_SKEW = `INSERT INTO terminal_status (terminal_id, state, measured_skew_ms, last_tap_at, updated_at) VALUES ($1, 'online', $2, $3, $4)
+  ON CONFLICT (terminal_id) DO UPDATE SET measured_skew_ms = excluded.measured_skew_ms, last_tap_at = excluded.last_tap_at, updated_at = excluded.updated_at`;
+const CONNECTED = `INSERT INTO terminal_status (terminal_id, state, connected_at, updated_at, connected_via) VALUES ($1, 'online', $2, $2, $3)
+  ON CONFLICT (terminal_id) DO UPDATE SET state = 'online', connected_at = excluded.connected_at, updated_at = excluded.updated_at, connected_via = excluded.connected_via`;
+const DISCONNECTED = `INSERT INTO terminal_status (terminal_id, state, disconnected_at, updated_at) VALUES ($1, 'offline', $2, $2)
+  ON CONFLICT (terminal_id) DO UPDATE SET state = 'offline', disconnected_at = excluded.disconnected_at, updated_at = excluded.updated_at, connected_via = NULL`;
+const INSTANCE_GONE = `UPDATE terminal_status SET state = 'offline', disconnected_at = $1, updated_at = $1, connected_via = NULL
+  WHERE connected_via = $2 AND state = 'online' RETURNING terminal_id`;
+const REPORTED = `INSERT INTO terminal_status (terminal_id, state, reported_at, version, queued, reported_skew_ms, config_version, cannot_register, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+  ON CONFLICT (terminal_id) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at, cannot_register = excluded.cannot_register,
+    version = COALESCE(excluded.version, terminal_status.version), queued = COALESCE(excluded.queued, terminal_status.queued),
+    config_version = COALESCE(excluded.config_version, terminal_status.config_version),
+    reported_skew_ms = COALESCE(excluded.reported_skew_ms, terminal_status.reported_skew_ms), updated_at = excluded.updated_at`;
+
+/** A terminal's status change, with its outage journal entry, through the batch's `tx`. */
+async function writeStatus(tx: SqlStore, item: StatusItem): Promise<void> {
+  if (item.change === 'online') {
+    await tx.run(CONNECTED, [item.terminalId, item.at, item.instance ?? null]);
+    await terminalOutages.online(tx, item.terminalId, item.at);
+  } else if (item.change === 'instance-gone') {
+    for (const { terminal_id } of await tx.all<{ terminal_id: string }>(INSTANCE_GONE, [item.at, item.instance ?? ''])) {
+      await terminalOutages.offline(tx, terminal_id, item.at, `the gateway instance it was connected to (${item.instance}) stopped answering`);
+    }
+  } else if (item.change === 'offline') {
+    await tx.run(DISCONNECTED, [item.terminalId, item.at]);
+    await terminalOutages.offline(tx, item.terminalId, item.at, 'connection to the gateway lost');
+  } else if (item.report) {
+    const r = item.report;
+    const cannot = r.state === 'online' && r.cannotRegister?.length ? r.cannotRegister.join(',') : null;
+    await tx.run(REPORTED, [item.terminalId, r.state, r.at, r.version ?? null, r.queued ?? null, r.clockSkewMs ?? null, r.configVersion ?? null, cannot, item.at]);
+    // The terminal's own word (its status, or its last will when it went away without saying goodbye).
+    if (r.state === 'offline') await terminalOutages.offline(tx, item.terminalId, item.at, 'the terminal reported itself offline (status or last will)');
+    else if (cannot) await terminalOutages.cannotRegister(tx, item.terminalId, item.at, cannot);
+    else await terminalOutages.online(tx, item.terminalId, item.at);
+  }
+}
+
+/** What one transaction wrote, before the writer tells the caller. */
+interface Written {
+  results: ItemResult[];
+  registrations: number;
+  written: Array<[string, number]>;
+  shifts: ShiftChange[];
+}
+
 export class BatchWriter {
-  private readonly transaction: Transaction<(items: DecodedItem[]) => { results: ItemResult[]; registrations: number; written: Array<[string, number]>; shifts: ShiftChange[] }>;
   private readonly skewWritten = new Map<string, { skewMs: number; atMs: number }>();
-  private readonly badgeCheck: BadgeSecurityCheck;
-  private readonly registrationRows: RegistrationRows;
+  private readonly enricher: Enricher;
+  private readonly shifts = new ShiftTracker();
+  private readonly timeCheck: TapTimeCheck;
+  private readonly registrationRows = new RegistrationRows();
+  private readonly releases: ReleaseWrites;
+  private readonly maxFutureMs: number;
 
-  /**
-   * `options`: the key ring and reorder tolerance of the secure-badge check (without keys, secure badges' taps
-   * are held), and the allowed clock skew into the future.
-   */
-  constructor(private readonly db: Db, options: BatchWriterOptions = {}) {
-    const { maxFutureMs, ...badges } = options;
-    const badgeCheck = new BadgeSecurityCheck(db, badges);
-    this.badgeCheck = badgeCheck;
-    const enricher = new Enricher(db, badgeCheck);
-    const shifts = new ShiftTracker(db);
-    const timeCheck = new TapTimeCheck(maxFutureMs ?? DEFAULT_MAX_FUTURE_MS);
-    const registrationRows = new RegistrationRows(db);
-    this.registrationRows = registrationRows;
-    const releases = new ReleaseWrites(db, shifts, registrationRows);
-    // One row per tap, its registration in the same row (gateway/store/tap-rows-schema.ts): one insert.
-    const insertTap = db.prepare(
-      `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail, sun_counter, worker_id,
-                         reg_seq, reg_at, at_s, ssin, limosa_id, capacity, context_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (tap_id) DO NOTHING`,
-    );
-    const insertTimeCheck = db.prepare('INSERT INTO tap_time_checks (tap_id, problem, details) VALUES (?, ?, ?) ON CONFLICT (tap_id) DO NOTHING');
-    const insertHeldSun = db.prepare('INSERT INTO held_tap_sun (tap_id, picc, mac) VALUES (?, ?, ?) ON CONFLICT (tap_id) DO NOTHING');
-    const insertQuarantine = db.prepare(
-      'INSERT INTO quarantine (terminal_id, tap_id, reason, problems, payload, payload_size, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
-    const updateSkew = db.prepare(
-      `INSERT INTO terminal_status (terminal_id, state, measured_skew_ms, last_tap_at, updated_at) VALUES (?, 'online', ?, ?, ?)
-       ON CONFLICT (terminal_id) DO UPDATE SET measured_skew_ms = excluded.measured_skew_ms, last_tap_at = excluded.last_tap_at, updated_at = excluded.updated_at`,
-    );
-
-    const connected = db.prepare(
-      `INSERT INTO terminal_status (terminal_id, state, connected_at, updated_at, connected_via) VALUES (?, 'online', ?, ?, ?)
-       ON CONFLICT (terminal_id) DO UPDATE SET state = 'online', connected_at = excluded.connected_at, updated_at = excluded.updated_at, connected_via = excluded.connected_via`,
-    );
-    const disconnected = db.prepare(
-      `INSERT INTO terminal_status (terminal_id, state, disconnected_at, updated_at) VALUES (?, 'offline', ?, ?)
-       ON CONFLICT (terminal_id) DO UPDATE SET state = 'offline', disconnected_at = excluded.disconnected_at, updated_at = excluded.updated_at, connected_via = NULL`,
-    );
-    const instanceGone = db
-      .prepare(
-        `UPDATE terminal_status SET state = 'offline', disconnected_at = ?, updated_at = ?, connected_via = NULL
-         WHERE connected_via = ? AND state = 'online' RETURNING terminal_id`,
-      )
-      .pluck();
-    const reported = db.prepare(
-      `INSERT INTO terminal_status (terminal_id, state, reported_at, version, queued, reported_skew_ms, config_version, cannot_register, updated_at) VALUES (@id, @state, @at, @version, @queued, @skew, @configVersion, @cannot, @now)
-       ON CONFLICT (terminal_id) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at, cannot_register = excluded.cannot_register,
-         version = COALESCE(excluded.version, version), queued = COALESCE(excluded.queued, queued),
-         config_version = COALESCE(excluded.config_version, config_version),
-         reported_skew_ms = COALESCE(excluded.reported_skew_ms, reported_skew_ms), updated_at = excluded.updated_at`,
-    );
-    // Prepared at the first forwarder change: a gateway without forwarding has none of its tables.
-    let forwardStatements: ForwardStatements | undefined;
-    // Each change on a savepoint of its own: one that fails is undone alone, the batch's taps still commit.
-    const forwardChange = db.transaction((change: ForwardWrite) => (forwardStatements ??= new ForwardStatements(db)).apply(change));
-    const outages = new TerminalOutages(db);
-    const writeStatus = (item: StatusItem) => {
-      if (item.change === 'online') {
-        connected.run(item.terminalId, item.at, item.at, item.instance ?? null);
-        outages.online(item.terminalId, item.at);
-      } else if (item.change === 'instance-gone') {
-        for (const id of instanceGone.all(item.at, item.at, item.instance ?? '') as string[]) {
-          outages.offline(id, item.at, `the gateway instance it was connected to (${item.instance}) stopped answering`);
-        }
-      } else if (item.change === 'offline') {
-        disconnected.run(item.terminalId, item.at, item.at);
-        outages.offline(item.terminalId, item.at, 'connection to the gateway lost');
-      } else if (item.report) {
-        const r = item.report;
-        const cannot = r.state === 'online' && r.cannotRegister?.length ? r.cannotRegister.join(',') : null;
-        reported.run({ id: item.terminalId, state: r.state, at: r.at, version: r.version ?? null, queued: r.queued ?? null, skew: r.clockSkewMs ?? null, configVersion: r.configVersion ?? null, cannot, now: item.at });
-        // The terminal's own word (its status, or its last will when it went away without saying goodbye).
-        if (r.state === 'offline') outages.offline(item.terminalId, item.at, 'the terminal reported itself offline (status or last will)');
-        else if (cannot) outages.cannotRegister(item.terminalId, item.at, cannot);
-        else outages.online(item.terminalId, item.at);
-      }
-    };
-
-    this.transaction = db.transaction((items: DecodedItem[]) => {
-      enricher.beginBatch();
-      shifts.beginBatch();
-      registrationRows.beginTransaction();
-      const results: ItemResult[] = [];
-      const skew = new Map<string, { skewMs: number; at: string }>();
-      let registrations = 0;
-      for (const item of items) {
-        if (item.kind === 'status') {
-          writeStatus(item);
-          results.push({ status: 'noted' });
-          continue;
-        }
-        if (item.kind === 'forward') {
-          try {
-            const value = forwardChange(item.change);
-            results.push(value === undefined ? { status: 'noted' } : { status: 'noted', value });
-          } catch (err) {
-            results.push({ status: 'failed', error: { message: (err as Error).message, ...((err as { code?: string }).code ? { code: (err as { code: string }).code } : {}) } });
-          }
-          continue;
-        }
-        if (item.kind === 'badge-checks') {
-          registrations += settleBadgeChecks(db, enricher, badgeCheck, releases, new Date(item.at)).registrations;
-          results.push({ status: 'noted' });
-          continue;
-        }
-        if (item.kind === 'reject') {
-          const payload = Buffer.from(item.payload.buffer, item.payload.byteOffset, item.payload.byteLength);
-          insertQuarantine.run(item.terminalId, item.tapId ?? null, item.reason, JSON.stringify(item.problems), payload.subarray(0, 4096), payload.byteLength, item.receivedAt);
-          results.push({ status: 'rejected' });
-          continue;
-        }
-        const { tap } = item;
-        // Terminal clock minus gateway clock at arrival; transit and queueing only lower it, so the
-        // highest value in a batch is the best estimate.
-        const atMs = Date.parse(tap.at);
-        const tapSkew = atMs - item.receivedMs;
-        const prev = skew.get(item.terminalId);
-        if (!prev || tapSkew > prev.skewMs) skew.set(item.terminalId, { skewMs: tapSkew, at: item.receivedAt });
-        // Time truth first: a tap dated in the future of its arrival is held, never registered with a
-        // made-up time; a wrong offset keeps the true instant and is noted for the site manager.
-        const time = timeCheck.check(tap.at, atMs, item.receivedMs);
-        // Enrich first, then insert: a tap id already stored inserts nothing (changes = 0) and is a
-        // duplicate, acked again and stored once, without a lookup of its own.
-        let e: EnrichmentResult;
-        if (time.kind === 'future') {
-          e = { status: 'future-dated', siteId: enricher.siteOf(item.terminalId), detail: `the tap is dated ${Math.round(time.aheadMs / 1000)} s after it reached the gateway (more than the ${Math.round((maxFutureMs ?? DEFAULT_MAX_FUTURE_MS) / 1000)} s allowed): the terminal's clock is ahead` };
-        } else {
-          e = enricher.enrich(item.terminalId, tap, item.receivedAt);
-          // Registered at its true instant, written with the Brussels offset of that instant.
-          if (time.kind === 'offset' && e.status === 'enriched') e.registration.at = time.trueAt;
-        }
-        const registered = e.status === 'enriched' ? registrationRows.columns(e.registration, tap.at, atMs) : NO_REGISTRATION;
-        // Positional parameters: binding by name costs more than the index updates of a column.
-        const inserted = insertTap.run(
-          tap.id,
-          item.terminalId,
-          e.siteId,
-          tap.seq,
-          tap.badge,
-          tap.direction,
-          tap.reason,
-          tap.at,
-          tap.localAt ?? null,
-          tap.employer ? ('enterpriseNumber' in tap.employer ? tap.employer.enterpriseNumber : tap.employer.foreignVatNumber) : null,
-          item.receivedAt,
-          e.status,
-          e.status === 'enriched' ? null : e.detail,
-          // A secure badge's accepted read counter, committed with its tap: what makes a replay known after any crash.
-          e.badgeCheck?.result === 'verified' ? e.badgeCheck.counter : null,
-          e.workerId ?? null,
-          registered.reg_seq,
-          registered.reg_at,
-          registered.at_s,
-          registered.ssin,
-          registered.limosa_id,
-          registered.capacity,
-          registered.context_id,
-        ).changes;
-        if (inserted === 0) {
-          if (registered.reg_seq !== null) registrationRows.giveBack(registered.reg_seq);
-          results.push({ status: 'stored', duplicate: true });
-          continue;
-        }
-        if (time.kind === 'offset') insertTimeCheck.run(tap.id, time.problem, JSON.stringify({ at: tap.at, given: time.given, expected: time.expected, trueAt: time.trueAt, terminalId: item.terminalId }));
-        // The worker did tap: the tap counts for their shift state, registered or held for missing site data.
-        if (e.workerId && e.siteId) shifts.apply(e.workerId, { tapId: tap.id, atMs, direction: tap.direction, reason: tap.reason, siteId: e.siteId });
-        // Kept for the badge check, should the badge be enrolled later as a secure badge.
-        if (e.status === 'unknown-badge' && tap.sun) insertHeldSun.run(tap.id, tap.sun.picc, tap.sun.mac);
-        // Why the badge check failed or flagged the tap goes with it; an accepted counter is the badge's new state.
-        if (e.badgeCheck) badgeCheck.record(tap, e.badgeCheck);
-        if (registered.reg_seq !== null) registrations++;
-        results.push({ status: 'stored', duplicate: false, enrichment: e.status });
-      }
-      badgeCheck.endBatch();
-      const nowMs = Date.now();
-      const now = new Date(nowMs).toISOString();
-      const written: Array<[string, number]> = [];
-      for (const [terminalId, v] of skew) {
-        // One row write per terminal per batch would cost as much as the taps: write when the skew moved
-        // by a second or more, or every few seconds.
-        const last = this.skewWritten.get(terminalId);
-        const skewMs = Math.round(v.skewMs);
-        if (last && Math.abs(last.skewMs - skewMs) < 1000 && nowMs - last.atMs < SKEW_WRITE_INTERVAL_MS) continue;
-        updateSkew.run(terminalId, skewMs, v.at, now);
-        written.push([terminalId, skewMs]);
-      }
-      return { results, registrations, written, shifts: shifts.takeChanges() };
-    });
+  private constructor(private readonly store: SqlStore, private readonly badgeCheck: BadgeSecurityCheck, maxFutureMs: number | undefined) {
+    this.enricher = new Enricher(badgeCheck);
+    this.maxFutureMs = maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
+    this.timeCheck = new TapTimeCheck(this.maxFutureMs);
+    this.releases = new ReleaseWrites(this.shifts, this.registrationRows);
   }
 
-  /** Writes the batch in one transaction; throws (and writes nothing) if the transaction fails. */
-  write(received: IngestItem[]): BatchResult {
+  /**
+   * A writer on `store` (its SQLite connection's store, or PostgreSQL), its badge check loaded. `options`: the
+   * key ring and reorder tolerance of the secure-badge check (without keys, secure badges' taps are held),
+   * and the allowed clock skew into the future.
+   */
+  static async open(store: SqlStore, options: BatchWriterOptions = {}): Promise<BatchWriter> {
+    const { maxFutureMs, ...badges } = options;
+    const badgeCheck = new BadgeSecurityCheck(badges);
+    await badgeCheck.load(store);
+    return new BatchWriter(store, badgeCheck, maxFutureMs);
+  }
+
+  /** Writes the batch in one transaction; rejects (and writes nothing) if the transaction fails. */
+  async write(received: IngestItem[]): Promise<BatchResult> {
     const started = performance.now();
     // Taps that came as bytes are decoded first, outside the transaction: a tap, or a reject to quarantine.
     const items = received.map(decodePayload);
-    // BEGIN IMMEDIATE: the transaction takes the write lock before its first read, so it waits on the busy
-    // timeout for a writer in another connection (the forwarder, `ciao admin`) instead of failing with
-    // SQLITE_BUSY_SNAPSHOT when its read snapshot turns out stale at the first write.
-    const r = this.transaction.immediate(items);
+    // On SQLite, BEGIN IMMEDIATE: the transaction takes the write lock before its first read, so it waits on
+    // the busy timeout for a writer in another connection (the forwarder, `ciao admin`) instead of failing
+    // with SQLITE_BUSY_SNAPSHOT when its read snapshot turns out stale at the first write.
+    let r: Written;
+    try {
+      r = await this.store.transaction((tx) => this.writeIn(tx, items));
+    } finally {
+      this.enricher.endBatch();
+    }
     this.badgeCheck.committed();
-    // Remembered only once durable: inside a caller's own transaction (tests) nothing is committed yet.
-    if (!this.db.inTransaction) this.registrationRows.committed();
+    this.registrationRows.committed();
     const atMs = Date.now();
     for (const [terminalId, skewMs] of r.written) this.skewWritten.set(terminalId, { skewMs, atMs });
     // What ingest acks with: the id of a tap that came as bytes, and why one was refused.
@@ -324,6 +218,130 @@ export class BatchWriter {
       return result;
     });
     return { results, registrations: r.registrations, durationMs: performance.now() - started, shifts: r.shifts };
+  }
+
+  /** The transaction's body: everything through `tx`. On PostgreSQL it may run again (a serialization retry). */
+  private async writeIn(tx: SqlStore, items: DecodedItem[]): Promise<Written> {
+    const { enricher, shifts, badgeCheck, registrationRows, timeCheck } = this;
+    // First, before anything is read: the batch numbers registrations (tap-writer-lock.ts).
+    await lockTapWriters(tx);
+    await enricher.beginBatch(tx);
+    shifts.beginBatch();
+    registrationRows.beginTransaction(tx);
+    const results: ItemResult[] = [];
+    const skew = new Map<string, { skewMs: number; at: string }>();
+    let registrations = 0;
+    const enrolment = new Map<string, string>();
+    const enrolmentUntil = async (terminalId: string): Promise<string> => {
+      let until = enrolment.get(terminalId);
+      if (until === undefined) enrolment.set(terminalId, (until = (await tx.one<{ enrolment_until: string | null }>(ENROLMENT_UNTIL, [terminalId]))?.enrolment_until ?? ''));
+      return until;
+    };
+    for (const item of items) {
+      if (item.kind === 'status') {
+        await writeStatus(tx, item);
+        results.push({ status: 'noted' });
+        continue;
+      }
+      if (item.kind === 'forward') {
+        // Each change on a savepoint of its own: one that fails is undone alone, the batch's taps still commit.
+        try {
+          const value = await tx.transaction((sp) => applyForwardWrite(sp, item.change));
+          results.push(value === undefined ? { status: 'noted' } : { status: 'noted', value });
+        } catch (err) {
+          results.push({ status: 'failed', error: { message: (err as Error).message, ...((err as { code?: string }).code ? { code: (err as { code: string }).code } : {}) } });
+        }
+        continue;
+      }
+      if (item.kind === 'badge-checks') {
+        registrations += (await settleBadgeChecks(tx, enricher, badgeCheck, this.releases, new Date(item.at))).registrations;
+        results.push({ status: 'noted' });
+        continue;
+      }
+      if (item.kind === 'reject') {
+        const payload = Buffer.from(item.payload.buffer, item.payload.byteOffset, item.payload.byteLength);
+        await tx.run(INSERT_QUARANTINE, [item.terminalId, item.tapId ?? null, item.reason, JSON.stringify(item.problems), payload.subarray(0, 4096), payload.byteLength, item.receivedAt]);
+        results.push({ status: 'rejected' });
+        continue;
+      }
+      const { tap } = item;
+      // Terminal clock minus gateway clock at arrival; transit and queueing only lower it, so the
+      // highest value in a batch is the best estimate.
+      const atMs = Date.parse(tap.at);
+      const tapSkew = atMs - item.receivedMs;
+      const prev = skew.get(item.terminalId);
+      if (!prev || tapSkew > prev.skewMs) skew.set(item.terminalId, { skewMs: tapSkew, at: item.receivedAt });
+      // Time truth first: a tap dated in the future of its arrival is held, never registered with a
+      // made-up time; a wrong offset keeps the true instant and is noted for the site manager.
+      const time = timeCheck.check(tap.at, atMs, item.receivedMs);
+      // Enrich first, then insert: a tap id already stored inserts nothing (changes = 0) and is a
+      // duplicate, acked again and stored once, without a lookup of its own.
+      let e: EnrichmentResult;
+      if (time.kind === 'future') {
+        e = { status: 'future-dated', siteId: await enricher.siteOf(item.terminalId), detail: `the tap is dated ${Math.round(time.aheadMs / 1000)} s after it reached the gateway (more than the ${Math.round(this.maxFutureMs / 1000)} s allowed): the terminal's clock is ahead` };
+      } else {
+        e = await enricher.enrich(item.terminalId, tap, item.receivedAt);
+        // Registered at its true instant, written with the Brussels offset of that instant.
+        if (time.kind === 'offset' && e.status === 'enriched') e.registration.at = time.trueAt;
+      }
+      const registered = e.status === 'enriched' ? await registrationRows.columns(e.registration, tap.at, atMs) : NO_REGISTRATION;
+      const inserted = (await tx.run(INSERT_TAP, [
+        tap.id,
+        item.terminalId,
+        e.siteId,
+        tap.seq,
+        tap.badge,
+        tap.direction,
+        tap.reason,
+        tap.at,
+        tap.localAt ?? null,
+        tap.employer ? ('enterpriseNumber' in tap.employer ? tap.employer.enterpriseNumber : tap.employer.foreignVatNumber) : null,
+        item.receivedAt,
+        e.status,
+        e.status === 'enriched' ? null : e.detail,
+        // A secure badge's accepted read counter, committed with its tap: what makes a replay known after any crash.
+        e.badgeCheck?.result === 'verified' ? e.badgeCheck.counter : null,
+        e.workerId ?? null,
+        registered.reg_seq,
+        registered.reg_at,
+        registered.at_s,
+        registered.ssin,
+        registered.limosa_id,
+        registered.capacity,
+        registered.context_id,
+      ])).changes;
+      if (inserted === 0) {
+        if (registered.reg_seq !== null) registrationRows.giveBack(registered.reg_seq);
+        results.push({ status: 'stored', duplicate: true });
+        continue;
+      }
+      if (time.kind === 'offset') await tx.run(INSERT_TIME_CHECK, [tap.id, time.problem, JSON.stringify({ at: tap.at, given: time.given, expected: time.expected, trueAt: time.trueAt, terminalId: item.terminalId })]);
+      // The worker did tap: the tap counts for their shift state, registered or held for missing site data.
+      if (e.workerId && e.siteId) shifts.apply(e.workerId, { tapId: tap.id, atMs, direction: tap.direction, reason: tap.reason, siteId: e.siteId });
+      // Kept for the badge check, should the badge be enrolled later as a secure badge.
+      if (e.status === 'unknown-badge' && tap.sun) await tx.run(INSERT_HELD_SUN, [tap.id, tap.sun.picc, tap.sun.mac]);
+      // Why the badge check failed or flagged the tap goes with it; an accepted counter is the badge's new state.
+      if (e.badgeCheck) await badgeCheck.record(tap, e.badgeCheck);
+      if (registered.reg_seq !== null) registrations++;
+      // Read here, in the transaction, so the ack loop never waits on the database: a mode turned on applies
+      // from the next batch.
+      const enrolling = e.status === 'unknown-badge' && (await enrolmentUntil(item.terminalId)) > item.receivedAt;
+      results.push({ status: 'stored', duplicate: false, enrichment: e.status, ...(enrolling ? { enrolling } : {}) });
+    }
+    await badgeCheck.endBatch();
+    const nowMs = Date.now();
+    const now = new Date(nowMs).toISOString();
+    const written: Array<[string, number]> = [];
+    for (const [terminalId, v] of skew) {
+      // One row write per terminal per batch would cost as much as the taps: write when the skew moved
+      // by a second or more, or every few seconds.
+      const last = this.skewWritten.get(terminalId);
+      const skewMs = Math.round(v.skewMs);
+      if (last && Math.abs(last.skewMs - skewMs) < 1000 && nowMs - last.atMs < SKEW_WRITE_INTERVAL_MS) continue;
+      await tx.run(UPDATE_SKEW, [terminalId, skewMs, v.at, now]);
+      written.push([terminalId, skewMs]);
+    }
+    return { results, registrations, written, shifts: await shifts.takeChanges(tx) };
   }
 }
 

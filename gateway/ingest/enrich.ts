@@ -1,4 +1,4 @@
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import type { Tap } from '../../shared/mqtt/payloads.ts';
 import { companyIdKey } from '../../shared/identifiers/company.ts';
 import { localDate } from '../../shared/time.ts';
@@ -12,7 +12,7 @@ import type { BadgeCheckResult, BadgeSecurityCheck } from './badge-check.ts';
  * Enrichment: a stored tap becomes a registration when the gateway knows who (badge -> worker, capacity,
  * employer) and where (terminal -> site -> declaration valid that day, place of work). When it cannot, the
  * tap keeps a status saying why, for the site manager; nothing is dropped.
- * Runs inside the group-commit transaction, with prepared statements only.
+ * Runs inside the group-commit transaction (or a release's), through its `tx` on the storage port.
  */
 export const ENRICHMENT_STATUSES = [
   'enriched',
@@ -66,13 +66,32 @@ const MEMO_ENTRIES_PER_KIND = 50_000;
 
 class BatchMemo {
   private readonly maps = new Map<string, Map<string, unknown>>();
-  get<T>(kind: string, key: string, load: () => T): T {
+
+  private mapOf(kind: string): Map<string, unknown> {
     let m = this.maps.get(kind);
     if (!m) this.maps.set(kind, (m = new Map()));
-    if (m.has(key)) return m.get(key) as T;
-    const v = load();
+    return m;
+  }
+
+  private keep(m: Map<string, unknown>, key: string, v: unknown): void {
     if (m.size >= MEMO_ENTRIES_PER_KIND) m.clear();
     m.set(key, v);
+  }
+
+  get<T>(kind: string, key: string, load: () => T): T {
+    const m = this.mapOf(kind);
+    if (m.has(key)) return m.get(key) as T;
+    const v = load();
+    this.keep(m, key, v);
+    return v;
+  }
+
+  /** A lookup through the database: awaited only when it is not remembered. */
+  async fetch<T>(kind: string, key: string, load: () => Promise<T>): Promise<T> {
+    const m = this.mapOf(kind);
+    if (m.has(key)) return m.get(key) as T;
+    const v = await load();
+    this.keep(m, key, v);
     return v;
   }
 }
@@ -83,104 +102,112 @@ function siteDay(memo: BatchMemo, at: string): string {
   return memo.get('day', String(hour), () => localDate(at));
 }
 
+const TERMINAL_SITE = 'SELECT site_id FROM terminals WHERE id = $1';
+const SITE = 'SELECT * FROM sites WHERE id = $1';
+const DECLARATION = `SELECT number FROM declarations WHERE site_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to >= $2) AND deactivated_at IS NULL
+  ORDER BY valid_from DESC, number LIMIT 1`;
+const CHAIN = 'SELECT company_id FROM declaration_companies WHERE declaration = $1 ORDER BY rank';
+const BADGE = 'SELECT worker_id, valid_from, valid_to, revoked_at, kind, key_version FROM badges WHERE uid = $1';
+const WORKER = 'SELECT id, ssin, limosa_id, capacity FROM workers WHERE id = $1';
+const EMPLOYERS = 'SELECT c.id, c.kind FROM worker_employers we JOIN companies c ON c.id = we.company_id WHERE we.worker_id = $1 ORDER BY we.rowid';
+const PLACEMENTS = `SELECT agency_id, user_company_id FROM agency_placements WHERE worker_id = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to >= $2) AND deactivated_at IS NULL
+  ORDER BY valid_from, id`;
+const COMPANY = 'SELECT id, kind FROM companies WHERE id = $1';
+const VERSION = 'SELECT version FROM site_data_version WHERE id = 1';
+
+type BadgeRow = { worker_id: string; valid_from: string; valid_to: string | null; revoked_at: string | null; kind: BadgeKind; key_version: number | null };
+type CompanyRow = { id: string; kind: 'enterprise' | 'foreign' };
+
 export class Enricher {
   private memo = new BatchMemo();
   /** The site data version the memo was filled at (undefined: not known yet). */
   private memoVersion: number | undefined;
-  private readonly version;
+  /** The running transaction, given by `beginBatch`. */
+  private tx: SqlStore | undefined;
 
-  private readonly terminalSite;
-  private readonly site;
-  private readonly declaration;
-  private readonly chain;
-  private readonly badge;
-  private readonly worker;
-  private readonly employers;
-  private readonly placements;
-  private readonly company;
+  constructor(private readonly badgeCheck?: BadgeSecurityCheck) {}
 
-  constructor(db: Db, private readonly badgeCheck?: BadgeSecurityCheck) {
-    this.terminalSite = db.prepare('SELECT site_id FROM terminals WHERE id = ?').pluck();
-    this.site = db.prepare('SELECT * FROM sites WHERE id = ?');
-    this.declaration = db
-      .prepare(`SELECT number FROM declarations WHERE site_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) AND deactivated_at IS NULL ORDER BY valid_from DESC, number LIMIT 1`)
-      .pluck();
-    this.chain = db.prepare('SELECT company_id FROM declaration_companies WHERE declaration = ? ORDER BY rank').pluck();
-    this.badge = db.prepare('SELECT worker_id, valid_from, valid_to, revoked_at, kind, key_version FROM badges WHERE uid = ?');
-    this.worker = db.prepare('SELECT id, ssin, limosa_id, capacity FROM workers WHERE id = ?');
-    this.employers = db.prepare('SELECT c.id, c.kind FROM worker_employers we JOIN companies c ON c.id = we.company_id WHERE we.worker_id = ? ORDER BY we.rowid');
-    this.placements = db.prepare(
-      `SELECT agency_id, user_company_id FROM agency_placements WHERE worker_id = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) AND deactivated_at IS NULL ORDER BY valid_from, id`,
-    );
-    this.company = db.prepare('SELECT id, kind FROM companies WHERE id = ?');
-    this.version = db.prepare('SELECT version FROM site_data_version WHERE id = 1').pluck();
+  private inBatch(): SqlStore {
+    if (!this.tx) throw new Error('enrichment runs inside a transaction: call beginBatch(tx) first');
+    return this.tx;
   }
 
   /** The terminal's site (null: none), as enrichment sees it in this batch. */
-  siteOf(terminalId: string): string | null {
-    return this.memo.get('terminal', terminalId, () => this.terminalSite.get(terminalId) as string | null | undefined) ?? null;
+  async siteOf(terminalId: string): Promise<string | null> {
+    return (await this.terminalSite(terminalId)) ?? null;
   }
 
-  /** Starts a new transaction: what was looked up is forgotten if the site data changed since. */
-  beginBatch(): void {
-    const version = this.version.get() as number;
+  private terminalSite(terminalId: string): Promise<string | null | undefined> {
+    return this.memo.fetch('terminal', terminalId, async () => (await this.inBatch().one<{ site_id: string | null }>(TERMINAL_SITE, [terminalId]))?.site_id);
+  }
+
+  /** Starts a new transaction (`tx`): what was looked up is forgotten if the site data changed since. */
+  async beginBatch(tx: SqlStore): Promise<void> {
+    this.tx = tx;
+    const version = (await tx.one<{ version: number }>(VERSION))!.version;
     if (version !== this.memoVersion) {
       this.memo = new BatchMemo();
       this.memoVersion = version;
     }
-    this.badgeCheck?.beginBatch();
+    this.badgeCheck?.beginBatch(tx);
+  }
+
+  /** The transaction ended: nothing is read through it any more. */
+  endBatch(): void {
+    this.tx = undefined;
   }
 
   /**
    * `options.noBadgeCheck`: the re-enrichment of a held tap of a UID-only badge (a release), where no SUN
    * message is checked. A secure badge's held tap goes through the badge check on the writer thread instead.
    */
-  enrich(terminalId: string, tap: Tap, receivedAt: string, options: { noBadgeCheck?: boolean } = {}): EnrichmentResult {
+  async enrich(terminalId: string, tap: Tap, receivedAt: string, options: { noBadgeCheck?: boolean } = {}): Promise<EnrichmentResult> {
     const memo = this.memo;
-    const siteId = memo.get('terminal', terminalId, () => this.terminalSite.get(terminalId) as string | null | undefined);
+    const tx = this.inBatch();
+    const siteId = await this.terminalSite(terminalId);
     if (!siteId) return { status: 'no-site', siteId: null, detail: `terminal ${terminalId} is not assigned to a site` };
     const day = siteDay(memo, tap.at);
-    const badge = memo.get('badge', tap.badge, () => this.badge.get(tap.badge) as { worker_id: string; valid_from: string; valid_to: string | null; revoked_at: string | null; kind: BadgeKind; key_version: number | null } | undefined);
+    const badge = await memo.fetch('badge', tap.badge, () => tx.one<BadgeRow>(BADGE, [tap.badge]));
     if (!badge) return { status: 'unknown-badge', siteId, detail: `badge ${tap.badge} is not known` };
     if (badge.revoked_at !== null) return { status: 'revoked-badge', siteId, detail: `badge ${tap.badge} was revoked at ${badge.revoked_at}` };
     if (badge.valid_from > day || (badge.valid_to !== null && badge.valid_to < day)) {
       return { status: 'badge-not-valid', siteId, detail: `badge ${tap.badge} is valid ${badge.valid_from} to ${badge.valid_to ?? '(open)'}, not on ${day}` };
     }
     // Before anything else about the registration: a tap that may come from a copy is held whatever else holds.
-    const badgeCheck = options.noBadgeCheck ? undefined : this.badgeCheck?.check(tap, badge, siteId);
+    const badgeCheck = options.noBadgeCheck ? undefined : await this.badgeCheck?.check(tap, badge, siteId);
     if (badgeCheck?.result === 'held') return { status: badgeCheck.status, siteId, detail: badgeCheck.detail, badgeCheck };
-    const result = { ...this.registration(memo, terminalId, siteId, day, tap, badge.worker_id, receivedAt), workerId: badge.worker_id };
+    const result = { ...(await this.registration(memo, tx, terminalId, siteId, day, tap, badge.worker_id, receivedAt)), workerId: badge.worker_id };
     return badgeCheck && badgeCheck.result !== 'none' ? { ...result, badgeCheck } : result;
   }
 
   /** The user companies the worker is placed with by an agency on that day (FAQ 26), by agency. */
-  private placedAgencies(memo: BatchMemo, workerId: string, day: string): Array<{ agency: string; userCompany: string }> {
-    return memo.get('placements', `${workerId}\n${day}`, () =>
-      (this.placements.all(workerId, day, day) as Array<{ agency_id: string; user_company_id: string }>).map((p) => ({ agency: p.agency_id, userCompany: p.user_company_id })),
+  private placedAgencies(memo: BatchMemo, tx: SqlStore, workerId: string, day: string): Promise<Array<{ agency: string; userCompany: string }>> {
+    return memo.fetch('placements', `${workerId}\n${day}`, async () =>
+      (await tx.all<{ agency_id: string; user_company_id: string }>(PLACEMENTS, [workerId, day])).map((p) => ({ agency: p.agency_id, userCompany: p.user_company_id })),
     );
   }
 
-  private registration(memo: BatchMemo, terminalId: string, siteId: string, day: string, tap: Tap, workerId: string, receivedAt: string): Exclude<EnrichmentResult, { status: 'enriched' }> | Omit<Extract<EnrichmentResult, { status: 'enriched' }>, 'workerId'> {
-    const declaration = memo.get('declaration', `${siteId}\n${day}`, () => this.declaration.get(siteId, day, day) as string | undefined);
+  private async registration(memo: BatchMemo, tx: SqlStore, terminalId: string, siteId: string, day: string, tap: Tap, workerId: string, receivedAt: string): Promise<Exclude<EnrichmentResult, { status: 'enriched' }> | Omit<Extract<EnrichmentResult, { status: 'enriched' }>, 'workerId'>> {
+    const declaration = await memo.fetch('declaration', `${siteId}\n${day}`, async () => (await tx.one<{ number: string }>(DECLARATION, [siteId, day]))?.number);
     if (!declaration) return { status: 'no-declaration', siteId, detail: `site ${siteId} has no declaration of works valid on ${day}`, workerId };
-    const worker = memo.get('worker', workerId, () => this.worker.get(workerId) as { id: string; ssin: string | null; limosa_id: string | null; capacity: string });
-    const all = memo.get('employers', worker.id, () => this.employers.all(worker.id) as Array<{ id: string; kind: 'enterprise' | 'foreign' }>);
-    const chain = memo.get('chain', declaration, () => this.chain.all(declaration) as string[]);
+    const worker = (await memo.fetch('worker', workerId, () => tx.one<{ id: string; ssin: string | null; limosa_id: string | null; capacity: string }>(WORKER, [workerId])))!;
+    const all = await memo.fetch('employers', worker.id, () => tx.all<CompanyRow>(EMPLOYERS, [worker.id]));
+    const chain = await memo.fetch('chain', declaration, async () => (await tx.all<{ company_id: string }>(CHAIN, [declaration])).map((r) => r.company_id));
     // An agency worker registers under the agency's number (FAQ 26) where the user company is on the chain.
-    const agencies = this.placedAgencies(memo, worker.id, day).filter((p) => chain.includes(p.userCompany)).map((p) => p.agency);
-    const companyOf = (id: string) => all.find((e) => e.id === id) ?? memo.get('company', id, () => this.company.get(id) as { id: string; kind: 'enterprise' | 'foreign' } | undefined);
-    let employer: { id: string; kind: 'enterprise' | 'foreign' } | undefined;
+    const agencies = (await this.placedAgencies(memo, tx, worker.id, day)).filter((p) => chain.includes(p.userCompany)).map((p) => p.agency);
+    const companyOf = async (id: string) => all.find((e) => e.id === id) ?? (await memo.fetch('company', id, () => tx.one<CompanyRow>(COMPANY, [id])));
+    let employer: CompanyRow | undefined;
     if (tap.employer) {
       const chosen = companyIdKey(tap.employer);
-      employer = all.some((e) => e.id === chosen) || agencies.includes(chosen) ? companyOf(chosen) : undefined;
+      employer = all.some((e) => e.id === chosen) || agencies.includes(chosen) ? await companyOf(chosen) : undefined;
       if (!employer) return { status: 'unknown-employer', siteId, detail: `employer ${chosen} chosen on the terminal is not one of the worker's employers`, workerId };
     } else {
       const choices = employerChoices(all.map((e) => e.id), chain, agencies);
       if (choices.length !== 1) return { status: 'employer-choice-needed', siteId, detail: `the worker has ${choices.length} employers for this site and none was chosen`, workerId };
-      employer = companyOf(choices[0]!);
+      employer = await companyOf(choices[0]!);
       if (!employer) return { status: 'unknown-employer', siteId, detail: `employer ${choices[0]} is not known here`, workerId };
     }
-    const placeOfWork = memo.get('place', siteId, () => JSON.stringify(placeOfWorkOf(this.site.get(siteId) as Parameters<typeof placeOfWorkOf>[0])));
+    const placeOfWork = await memo.fetch('place', siteId, async () => JSON.stringify(placeOfWorkOf((await tx.one(SITE, [siteId])) as Parameters<typeof placeOfWorkOf>[0])));
     return {
       status: 'enriched',
       siteId,
@@ -195,8 +222,8 @@ export class Enricher {
         ssin: worker.ssin,
         limosa_id: worker.limosa_id,
         capacity: worker.capacity,
-        employer_kind: employer!.kind,
-        employer_id: employer!.id,
+        employer_kind: employer.kind,
+        employer_id: employer.id,
         declaration,
         place_of_work: placeOfWork,
         received_at: receivedAt,

@@ -15,10 +15,10 @@ import type { ShiftChange } from '../shifts/change.ts';
 export type { IngestItem } from './batch-writer.ts';
 
 export type IngestOutcome =
-  | { item: Extract<IngestItem, { kind: 'tap' }>; status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus }
+  | { item: Extract<IngestItem, { kind: 'tap' }>; status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus; enrolling?: boolean }
   | { item: Extract<IngestItem, { kind: 'reject' }>; status: 'rejected' }
   /** A tap that came as bytes: the writer decoded it, and says its id (and why it was refused). */
-  | { item: PayloadItem; status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus; tapId: string }
+  | { item: PayloadItem; status: 'stored'; duplicate: boolean; enrichment?: EnrichmentStatus; enrolling?: boolean; tapId: string }
   | { item: PayloadItem; status: 'rejected'; tapId?: string; reason: RejectReason; problems: FieldProblem[] }
   | { item: StatusItem | BadgeChecksItem; status: 'noted' }
   | { item: ForwardItem; status: 'noted'; value?: number }

@@ -1,4 +1,4 @@
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import { stateAfterTap } from '../shifts/fold.ts';
 import type { ShiftChange } from '../shifts/change.ts';
 
@@ -22,8 +22,16 @@ export interface AttributedTap {
   siteId: string;
 }
 
+// No RETURNING: SQLite runs a statement with one to completion into a temporary table first, which made
+// this upsert five times as costly (it was the writer thread's largest cost per tap). The revision is read
+// by key instead, and only for a row the upsert changed.
+const UPSERT = `INSERT INTO worker_shifts (worker_id, state, site_id, last_ms, last_tap_id, rev) VALUES ($1, $2, $3, $4, $5, 1)
+  ON CONFLICT (worker_id) DO UPDATE SET state = excluded.state, site_id = excluded.site_id, last_ms = excluded.last_ms,
+    last_tap_id = excluded.last_tap_id, rev = worker_shifts.rev + 1
+  WHERE excluded.last_ms > worker_shifts.last_ms OR (excluded.last_ms = worker_shifts.last_ms AND excluded.last_tap_id > worker_shifts.last_tap_id)`;
+const REV_OF = 'SELECT rev FROM worker_shifts WHERE worker_id = $1';
+
 export class ShiftTracker {
-  private readonly upsert;
   private changes = new Map<string, ShiftChange>();
   /**
    * The latest tap of each worker in the running transaction, written at its end: the state after a tap does
@@ -31,21 +39,6 @@ export class ShiftTracker {
    * instead of one per tap (the revision then grows once per transaction).
    */
   private latest = new Map<string, AttributedTap>();
-
-  private readonly revOf;
-
-  constructor(db: Db) {
-    // No RETURNING: SQLite runs a statement with one to completion into a temporary table first, which made
-    // this upsert five times as costly (it was the writer thread's largest cost per tap). The revision is read
-    // by key instead, and only for a row the upsert changed.
-    this.upsert = db.prepare(
-      `INSERT INTO worker_shifts (worker_id, state, site_id, last_ms, last_tap_id, rev) VALUES (?, ?, ?, ?, ?, 1)
-       ON CONFLICT (worker_id) DO UPDATE SET state = excluded.state, site_id = excluded.site_id, last_ms = excluded.last_ms,
-         last_tap_id = excluded.last_tap_id, rev = worker_shifts.rev + 1
-       WHERE excluded.last_ms > worker_shifts.last_ms OR (excluded.last_ms = worker_shifts.last_ms AND excluded.last_tap_id > worker_shifts.last_tap_id)`,
-    );
-    this.revOf = db.prepare('SELECT rev FROM worker_shifts WHERE worker_id = ?').pluck();
-  }
 
   /** A new transaction: nothing of a failed one is reported. */
   beginBatch(): void {
@@ -60,14 +53,14 @@ export class ShiftTracker {
   }
 
   /**
-   * Writes the transaction's states (still inside it) and returns those that changed (the last one per
-   * worker), for the terminals once it committed.
+   * Writes the transaction's states through its `tx` (still inside it) and returns those that changed (the
+   * last one per worker), for the terminals once it committed.
    */
-  takeChanges(): ShiftChange[] {
+  async takeChanges(tx: SqlStore): Promise<ShiftChange[]> {
     for (const [workerId, tap] of this.latest) {
       const state = stateAfterTap(tap);
-      if (this.upsert.run(workerId, state, tap.siteId, tap.atMs, tap.tapId).changes === 0) continue;
-      const rev = this.revOf.get(workerId) as number;
+      if ((await tx.run(UPSERT, [workerId, state, tap.siteId, tap.atMs, tap.tapId])).changes === 0) continue;
+      const rev = (await tx.one<{ rev: number }>(REV_OF, [workerId]))!.rev;
       this.changes.set(workerId, { workerId, state, sinceMs: tap.atMs, siteId: tap.siteId, rev });
     }
     this.latest = new Map();

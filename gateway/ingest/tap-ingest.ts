@@ -9,6 +9,7 @@ import { CommitQueue } from './commit-queue.ts';
 import type { StatusItem } from './batch-writer.ts';
 import { ackDisplay } from './display.ts';
 import type { ShiftChange } from '../shifts/change.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 
 /** Where acks go: the broker adapter publishes them on the terminal's `acks` topic (QoS 1). */
 export interface AckSink {
@@ -31,8 +32,6 @@ export interface TapIngestOptions {
   maxDelayMs?: number;
   maxBatch?: number;
   languageOf(terminalId: string): Language;
-  /** Whether the terminal is in enrolment mode (its unknown badges are told to wait for enrolment). */
-  inEnrolment?(terminalId: string): boolean;
   /** Called after a commit that appended registrations. */
   onRegistrations(count: number): void;
   /** Called after a commit that changed workers' shift states (right after its acks). */
@@ -60,7 +59,7 @@ export class TapIngest {
   constructor(private readonly o: TapIngestOptions) {
     this.now = o.now ?? Date.now;
     this.ownQueue = o.queue === undefined;
-    this.committer = o.queue ?? new CommitQueue(o.writer ?? new InlineWriter(o.db), { maxDelayMs: o.maxDelayMs ?? 2, maxBatch: o.maxBatch ?? 2000, mayCommit: o.mayCommit });
+    this.committer = o.queue ?? new CommitQueue(o.writer ?? new InlineWriter(SqliteStore.of(o.db)), { maxDelayMs: o.maxDelayMs ?? 2, maxBatch: o.maxBatch ?? 2000, mayCommit: o.mayCommit });
     this.committer.attach({
       committed: (outcomes, stats) => this.committed(outcomes, stats),
       failed: (err, items, retrying) => this.failed(err, items, retrying),
@@ -138,7 +137,7 @@ export class TapIngest {
           m.tapsStored.inc();
           m.enrichment.inc({ status: o.enrichment! });
         }
-        const shown = o.enrichment === 'enriched' || o.duplicate ? 'stored' : o.enrichment === 'unknown-badge' && this.o.inEnrolment?.(o.item.terminalId) ? 'enrol' : 'review';
+        const shown = o.enrichment === 'enriched' || o.duplicate ? 'stored' : o.enrolling ? 'enrol' : 'review';
         const id = fromBytes(o) ? o.tapId : (o.item as Extract<IngestItem, { kind: 'tap' }>).tap.id;
         this.o.acks.sendAck(o.item.terminalId, { id, status: 'stored', display: ackDisplay(lang, shown), now });
       } else {

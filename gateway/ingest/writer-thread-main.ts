@@ -2,11 +2,13 @@ import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { openDatabase } from '../../shared/sqlite.ts';
 import { BatchWriter, type IngestItem } from './batch-writer.ts';
 import { parseKeyRing } from '../badge-security/key-ring.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 import type { WriterThreadData } from './writers.ts';
 
 /**
  * The commit writer thread: its own connection to the gateway database (already migrated by the gateway),
- * one transaction per message, the result or the error sent back. Nothing is logged here: the gateway logs.
+ * one transaction per message (through the storage port's SQLite store of that connection), the result or the
+ * error sent back. Nothing is logged here: the gateway logs.
  */
 const { database, busyTimeoutMs, badges, maxFutureMs, checkpointEveryMs = 250 } = workerData as WriterThreadData;
 const port = parentPort!;
@@ -17,7 +19,7 @@ let checkpointer: Worker | undefined;
 try {
   db = openDatabase(database, { busyTimeoutMs });
   checkpointer = startCheckpointer(db);
-  writer = new BatchWriter(db, {
+  writer = await BatchWriter.open(SqliteStore.of(db), {
     ...(badges?.keys ? { keys: parseKeyRing(badges.keys, 'badge keys') } : {}),
     ...(badges?.reorderToleranceMs !== undefined ? { reorderToleranceMs: badges.reorderToleranceMs } : {}),
     ...(maxFutureMs !== undefined ? { maxFutureMs } : {}),
@@ -28,20 +30,26 @@ try {
   process.exit(1);
 }
 
+/** Writes in the order they came; `close` waits for the one running (the store queues them anyway). */
+let writing: Promise<void> = Promise.resolve();
+
 port.on('message', (msg: { type: 'write'; id: number; items: IngestItem[] } | { type: 'close' }) => {
   if (msg.type === 'close') {
-    checkpointer?.removeAllListeners('exit');
-    checkpointer?.postMessage({ type: 'close' });
-    checkpointer = undefined;
-    db.close();
-    port.close();
+    void writing.then(() => {
+      checkpointer?.removeAllListeners('exit');
+      checkpointer?.postMessage({ type: 'close' });
+      checkpointer = undefined;
+      db.close();
+      port.close();
+    });
     return;
   }
-  try {
-    port.postMessage({ id: msg.id, ok: true, result: writer.write(msg.items) });
-  } catch (err) {
-    port.postMessage({ id: msg.id, ok: false, error: { message: (err as Error).message, code: (err as { code?: string }).code } });
-  }
+  writing = writing.then(() =>
+    writer.write(msg.items).then(
+      (result) => port.postMessage({ id: msg.id, ok: true, result }),
+      (err: unknown) => port.postMessage({ id: msg.id, ok: false, error: { message: (err as Error).message, code: (err as { code?: string }).code } }),
+    ),
+  );
 });
 
 /**

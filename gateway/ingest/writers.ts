@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import { BatchWriter, type BatchResult, type BatchWriterOptions, type IngestItem } from './batch-writer.ts';
 import { keyRingToFile, type KeyFile } from '../badge-security/key-ring.ts';
 
@@ -16,17 +16,22 @@ export interface CommitWriter {
 }
 
 export class InlineWriter implements CommitWriter {
-  private readonly writer: BatchWriter;
-  constructor(db: Db, options: BatchWriterOptions = {}) {
-    this.writer = new BatchWriter(db, options);
+  private readonly writer: Promise<BatchWriter>;
+  /** Resolves once the badge check's counters are loaded; rejects with why they could not be. */
+  readonly ready: Promise<void>;
+
+  /** `store`: the gateway's own (its SQLite connection's, SqliteStore.of(db)), shared with its other callers. */
+  constructor(store: SqlStore, options: BatchWriterOptions = {}) {
+    this.writer = BatchWriter.open(store, options);
+    this.ready = this.writer.then(() => undefined);
+    // A failure is the caller's to see through `ready` (and writes); never an unhandled rejection here.
+    this.ready.catch(() => undefined);
   }
-  write(items: IngestItem[]): Promise<BatchResult> {
-    try {
-      return Promise.resolve(this.writer.write(items));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+
+  async write(items: IngestItem[]): Promise<BatchResult> {
+    return (await this.writer).write(items);
   }
+
   async close(): Promise<void> {}
 }
 

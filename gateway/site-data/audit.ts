@@ -1,7 +1,5 @@
-import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { Binds } from '../store/sql-binds.ts';
-import { positionalSql } from '../store/sqlite-store.ts';
 
 /**
  * The audit trail: every change to site data, users and terminals, with who made it, when, and the record
@@ -75,9 +73,6 @@ export interface AuditChange {
 const INSERT_AUDIT = `INSERT INTO audit_log (at, actor_kind, actor_id, actor_name, action, entity, entity_id, site_id, before, after, cause_id)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`;
 
-/** The same statement for better-sqlite3 (its parameters in order, so bound as they come). */
-const INSERT_AUDIT_SQLITE = positionalSql(INSERT_AUDIT).sql;
-
 function auditValues(change: AuditChange): Array<string | number | null> {
   const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(maskForAudit(v)));
   return [
@@ -90,17 +85,6 @@ function auditValues(change: AuditChange): Array<string | number | null> {
 export async function recordChange(store: SqlStore, change: AuditChange): Promise<number> {
   const row = await store.one<{ id: number }>(INSERT_AUDIT, auditValues(change));
   return Number(row!.id);
-}
-
-/**
- * The same record, written at once on the better-sqlite3 connection: for the transactions not on the
- * storage port yet, which must not await (the site-data service's, badge enrolment's, and the
- * writer thread's releases of held taps). The same SQL as `recordChange`.
- */
-export function recordChangeSync(db: Db, change: AuditChange): number {
-  const values = auditValues(change);
-  const r = db.prepare(INSERT_AUDIT_SQLITE).get(...values) as { id: number };
-  return Number(r.id);
 }
 
 function toEntry(r: AuditRow): AuditEntry {

@@ -1,10 +1,9 @@
-import type { Db } from '../../shared/sqlite.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
-import { getSiteSync } from './sites.ts';
+import { writeSiteRule } from './sites.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { byCodePoint } from '../store/sql-binds.ts';
 import { notFoundError, problem } from './input.ts';
-import { recordChangeSync, SYSTEM_ACTOR, type Actor } from './audit.ts';
+import { recordChange, SYSTEM_ACTOR, type Actor } from './audit.ts';
 import { localDate } from '../../shared/time.ts';
 
 /**
@@ -27,17 +26,15 @@ const today = () => localDate(new Date());
 /**
  * Sets the site's rule, recorded in the audit trail as a change of the site by `actor`, without the checks
  * of a user's role and scope (`SiteDataService.setSiteRequiresSecureBadges` makes them, for the console,
- * the API and `ciao admin`).
+ * the API and `ciao admin`): the rule, its audit entry and the policy read back in one transaction.
  */
-export function setSiteRequiresSecureBadges(db: Db, siteId: string, required: boolean, actor: Actor = SYSTEM_ACTOR): SiteBadgePolicy {
-  if (!getSiteSync(db, siteId)) throw notFoundError('site', siteId);
-  return db.transaction(() => {
-    const before = siteBadgePolicy(db, siteId).requireSecureBadges;
-    // The service writes the same rule through the storage port (sites.ts `writeSiteRule`); this path, without a user, is still synchronous.
-    db.prepare('UPDATE sites SET require_secure_badges = ? WHERE id = ?').run(required ? 1 : 0, siteId);
-    if (before !== required) recordChangeSync(db, { actor, action: 'update', entity: 'site', entityId: siteId, siteId, before: { requireSecureBadges: before }, after: { requireSecureBadges: required } });
-    return siteBadgePolicy(db, siteId);
-  }).immediate();
+export async function setSiteRequiresSecureBadges(store: SqlStore, siteId: string, required: boolean, actor: Actor = SYSTEM_ACTOR): Promise<SiteBadgePolicy> {
+  return store.transaction(async (tx) => {
+    const before = (await siteBadgePolicyOf(tx, siteId)).requireSecureBadges;
+    await writeSiteRule(tx, siteId, required);
+    if (before !== required) await recordChange(tx, { actor, action: 'update', entity: 'site', entityId: siteId, siteId, before: { requireSecureBadges: before }, after: { requireSecureBadges: required } });
+    return siteBadgePolicyOf(tx, siteId);
+  });
 }
 
 const UID_ONLY_BADGES_OF_SITE = `SELECT DISTINCT b.uid, b.worker_id AS "workerId", w.name AS "workerName"
@@ -47,14 +44,7 @@ const UID_ONLY_BADGES_OF_SITE = `SELECT DISTINCT b.uid, b.worker_id AS "workerId
   JOIN declarations d ON d.number = dc.declaration
   WHERE d.site_id = $1 AND (d.valid_to IS NULL OR d.valid_to >= $2) AND b.kind = 'uid-only' AND b.revoked_at IS NULL`;
 
-export function siteBadgePolicy(db: Db, siteId: string, day = today()): SiteBadgePolicy {
-  const row = db.prepare('SELECT require_secure_badges FROM sites WHERE id = ?').get(siteId) as { require_secure_badges: number } | undefined;
-  if (!row) throw notFoundError('site', siteId);
-  const uidOnlyBadges = db.prepare(`${UID_ONLY_BADGES_OF_SITE.replace(/\$\d/g, '?')} ORDER BY b.uid`).all(siteId, day) as SiteBadgePolicy['uidOnlyBadges'];
-  return { siteId, requireSecureBadges: row.require_secure_badges === 1, uidOnlyBadges };
-}
-
-/** The same policy read through the storage port (the service's); badges by UID, by code point as SQLite sorts them. */
+/** A site's rule and the UID-only badges of its workers; badges by UID, by code point as SQLite sorts them. */
 export async function siteBadgePolicyOf(store: SqlStore, siteId: string, day = today()): Promise<SiteBadgePolicy> {
   const row = await store.one<{ require_secure_badges: number }>('SELECT require_secure_badges FROM sites WHERE id = $1', [siteId]);
   if (!row) throw notFoundError('site', siteId);
@@ -62,25 +52,22 @@ export async function siteBadgePolicyOf(store: SqlStore, siteId: string, day = t
   return { siteId, requireSecureBadges: row.require_secure_badges === 1, uidOnlyBadges };
 }
 
-/** The sites requiring secure badges where the worker works (an employer on a declaration valid `day` or later). */
-function secureSitesOfWorker(db: Db, workerId: string, day = today()): string[] {
-  return (
-    db
-      .prepare(
-        `SELECT DISTINCT s.id FROM sites s
-         JOIN declarations d ON d.site_id = s.id
-         JOIN declaration_companies dc ON dc.declaration = d.number
-         JOIN worker_employers we ON we.company_id = dc.company_id
-         WHERE s.require_secure_badges = 1 AND we.worker_id = ? AND (d.valid_to IS NULL OR d.valid_to >= ?)
-         ORDER BY s.id`,
-      )
-      .all(workerId, day) as Array<{ id: string }>
-  ).map((r) => r.id);
+/** The sites requiring secure badges where the worker works (an employer on a declaration valid `day` or later), by id. */
+async function secureSitesOfWorker(store: SqlStore, workerId: string, day = today()): Promise<string[]> {
+  const rows = await store.all<{ id: string }>(
+    `SELECT DISTINCT s.id FROM sites s
+     JOIN declarations d ON d.site_id = s.id
+     JOIN declaration_companies dc ON dc.declaration = d.number
+     JOIN worker_employers we ON we.company_id = dc.company_id
+     WHERE s.require_secure_badges = 1 AND we.worker_id = $1 AND (d.valid_to IS NULL OR d.valid_to >= $2)`,
+    [workerId, day],
+  );
+  return rows.map((r) => r.id).sort(byCodePoint);
 }
 
 /** Refuses a UID-only badge for a worker of a site that requires secure badges, naming the sites. */
-export function checkUidOnlyBadgeAllowed(db: Db, workerId: string, problems: FieldProblem[]): void {
-  const sites = secureSitesOfWorker(db, workerId);
+export async function checkUidOnlyBadgeAllowed(store: SqlStore, workerId: string, problems: FieldProblem[]): Promise<void> {
+  const sites = await secureSitesOfWorker(store, workerId);
   if (sites.length === 0) return;
   problems.push(
     problem(

@@ -1,4 +1,5 @@
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { byCodePoint } from '../store/sql-binds.ts';
 import { badgeUidSchema } from '../../shared/mqtt/payloads.ts';
 import { parseWith } from '../../shared/schema.ts';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
@@ -35,14 +36,14 @@ export interface BadgeInput {
   validTo?: string;
 }
 
-export function checkBadge(db: Db, input: BadgeInput, problems: FieldProblem[]): { uid: string; workerId: string; validFrom: string; validTo: string | null } | undefined {
+export async function checkBadge(store: SqlStore, input: BadgeInput, problems: FieldProblem[]): Promise<{ uid: string; workerId: string; validFrom: string; validTo: string | null } | undefined> {
   const before = problems.length;
   const uid = parseWith(badgeUidSchema, (input.uid ?? '').trim());
   if (!uid.ok) problems.push(problem('uid', 'format', BADGE_UID_RULE));
   let workerId: string | undefined;
   if (!input.worker?.trim()) problems.push(problem('worker', 'required', 'is required (worker id, NISS/BIS or Limosa id)'));
   else {
-    workerId = findWorker(db, input.worker.trim())?.id;
+    workerId = (await findWorker(store, input.worker.trim()))?.id;
     if (!workerId) problems.push(problem('worker', 'exists', 'no worker with this id, NISS/BIS or Limosa id'));
   }
   const from = parseDay(input.validFrom, 'from', problems) ?? (input.validFrom ? undefined : localDate(new Date()));
@@ -51,46 +52,53 @@ export function checkBadge(db: Db, input: BadgeInput, problems: FieldProblem[]):
   // Enrolled by its UID, a badge is UID-only unless personalisation already made it secure. Changing the dates
   // of a UID-only badge the worker already holds (e.g. ending it) is not an enrolment.
   if (uid.ok && workerId) {
-    const existing = getBadge(db, uid.value);
+    const existing = await getBadge(store, uid.value);
     const sameBinding = existing !== undefined && existing.workerId === workerId && existing.revokedAt === null;
-    if (existing?.kind !== 'secure' && !sameBinding) checkUidOnlyBadgeAllowed(db, workerId, problems);
+    if (existing?.kind !== 'secure' && !sameBinding) await checkUidOnlyBadgeAllowed(store, workerId, problems);
   }
   if (problems.length > before) return undefined;
   return { uid: uid.ok ? uid.value : '', workerId: workerId!, validFrom: from!, validTo: to ?? null };
 }
 
 /** Binds a badge to a worker (a re-issued badge replaces the old binding and clears a revocation). */
-export function saveBadge(db: Db, b: { uid: string; workerId: string; validFrom: string; validTo: string | null }): Badge {
-  db.prepare(
-    `INSERT INTO badges (uid, worker_id, valid_from, valid_to, created_at) VALUES (?, ?, ?, ?, ?)
+export async function saveBadge(store: SqlStore, b: { uid: string; workerId: string; validFrom: string; validTo: string | null }): Promise<Badge> {
+  const row = await store.one<BadgeRow>(
+    `INSERT INTO badges (uid, worker_id, valid_from, valid_to, created_at) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (uid) DO UPDATE SET worker_id = excluded.worker_id, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
-       revoked_at = NULL, revoked_reason = NULL`,
-  ).run(b.uid, b.workerId, b.validFrom, b.validTo, nowIso());
-  return getBadge(db, b.uid)!;
+       revoked_at = NULL, revoked_reason = NULL
+     RETURNING ${BADGE_COLUMNS}`,
+    [b.uid, b.workerId, b.validFrom, b.validTo, nowIso()],
+  );
+  return toBadge(row!);
 }
 
-export function upsertBadge(db: Db, input: BadgeInput): Badge {
-  const problems: FieldProblem[] = [];
-  const b = checkBadge(db, input, problems);
-  throwIfAny(problems);
-  return saveBadge(db, b!);
+/** Checks and binds a badge, in one transaction. */
+export async function upsertBadge(store: SqlStore, input: BadgeInput): Promise<Badge> {
+  return store.transaction(async (tx) => {
+    const problems: FieldProblem[] = [];
+    const b = await checkBadge(tx, input, problems);
+    throwIfAny(problems);
+    return saveBadge(tx, b!);
+  });
 }
 
-export function revokeBadge(db: Db, uid: string, reason = 'revoked'): Badge {
+export async function revokeBadge(store: SqlStore, uid: string, reason = 'revoked'): Promise<Badge> {
   const key = uid.trim().toUpperCase();
-  const r = db.prepare('UPDATE badges SET revoked_at = ?, revoked_reason = ? WHERE uid = ?').run(nowIso(), reason, key);
-  if (r.changes === 0) throw notFoundError('badge', key);
-  return getBadge(db, key)!;
+  const row = await store.one<BadgeRow>(`UPDATE badges SET revoked_at = $1, revoked_reason = $2 WHERE uid = $3 RETURNING ${BADGE_COLUMNS}`, [nowIso(), reason, key]);
+  if (!row) throw notFoundError('badge', key);
+  return toBadge(row);
 }
 
 /** Enrols a personalised secure badge (re-personalisation moves it to the new key version). */
-export function saveSecureBadge(db: Db, b: { uid: string; workerId: string; validFrom: string; validTo: string | null; keyVersion: number }): Badge {
-  db.prepare(
-    `INSERT INTO badges (uid, worker_id, valid_from, valid_to, created_at, kind, key_version) VALUES (?, ?, ?, ?, ?, 'secure', ?)
+export async function saveSecureBadge(store: SqlStore, b: { uid: string; workerId: string; validFrom: string; validTo: string | null; keyVersion: number }): Promise<Badge> {
+  const row = await store.one<BadgeRow>(
+    `INSERT INTO badges (uid, worker_id, valid_from, valid_to, created_at, kind, key_version) VALUES ($1, $2, $3, $4, $5, 'secure', $6)
      ON CONFLICT (uid) DO UPDATE SET worker_id = excluded.worker_id, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
-       revoked_at = NULL, revoked_reason = NULL, kind = 'secure', key_version = excluded.key_version`,
-  ).run(b.uid, b.workerId, b.validFrom, b.validTo, nowIso(), b.keyVersion);
-  return getBadge(db, b.uid)!;
+       revoked_at = NULL, revoked_reason = NULL, kind = 'secure', key_version = excluded.key_version
+     RETURNING ${BADGE_COLUMNS}`,
+    [b.uid, b.workerId, b.validFrom, b.validTo, nowIso(), b.keyVersion],
+  );
+  return toBadge(row!);
 }
 
 /** What enrolling a badge whose personalisation verified needs. */
@@ -122,6 +130,8 @@ export function provisionedBadgeRecord(existing: Badge | null, input: Provisione
   };
 }
 
+const BADGE_COLUMNS = 'uid, worker_id, valid_from, valid_to, revoked_at, revoked_reason, kind, key_version';
+
 interface BadgeRow {
   uid: string;
   worker_id: string;
@@ -137,12 +147,13 @@ function toBadge(r: BadgeRow): Badge {
   return { uid: r.uid, workerId: r.worker_id, validFrom: r.valid_from, validTo: r.valid_to, revokedAt: r.revoked_at, revokedReason: r.revoked_reason, kind: r.kind ?? 'uid-only', keyVersion: r.key_version ?? null };
 }
 
-export function getBadge(db: Db, uid: string): Badge | undefined {
-  const r = db.prepare('SELECT * FROM badges WHERE uid = ?').get(uid.toUpperCase()) as BadgeRow | undefined;
+export async function getBadge(store: SqlStore, uid: string): Promise<Badge | undefined> {
+  const r = await store.one<BadgeRow>(`SELECT ${BADGE_COLUMNS} FROM badges WHERE uid = $1`, [uid.toUpperCase()]);
   return r ? toBadge(r) : undefined;
 }
 
-export function listBadges(db: Db, workerId?: string): Badge[] {
-  const rows = (workerId ? db.prepare('SELECT * FROM badges WHERE worker_id = ? ORDER BY uid').all(workerId) : db.prepare('SELECT * FROM badges ORDER BY uid').all()) as BadgeRow[];
-  return rows.map(toBadge);
+/** A worker's badges (or every one), by UID, by code point as SQLite orders them. */
+export async function listBadges(store: SqlStore, workerId?: string): Promise<Badge[]> {
+  const rows = workerId ? await store.all<BadgeRow>(`SELECT ${BADGE_COLUMNS} FROM badges WHERE worker_id = $1`, [workerId]) : await store.all<BadgeRow>(`SELECT ${BADGE_COLUMNS} FROM badges`);
+  return rows.sort((a, b) => byCodePoint(a.uid, b.uid)).map(toBadge);
 }

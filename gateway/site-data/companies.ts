@@ -1,4 +1,3 @@
-import type { Db } from '../../shared/sqlite.ts';
 import { parseCompanyId } from '../../shared/identifiers/company.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import type { SqlStore } from '../store/sql-store.ts';
@@ -48,13 +47,4 @@ export async function listCompanies(store: SqlStore): Promise<Company[]> {
 
 export async function getCompany(store: SqlStore, id: string): Promise<Company | undefined> {
   return store.one<Company>(`SELECT ${COLUMNS} FROM companies WHERE id = $1`, [id]);
-}
-
-/**
- * The same read on the better-sqlite3 connection, for the checks still made inside synchronous
- * transactions (workers, placements and declarations, whose changes release held taps with the ingest's
- * synchronous enrichment): they move with the ingest writer.
- */
-export function getCompanySync(db: Db, id: string): Company | undefined {
-  return db.prepare(`SELECT ${COLUMNS} FROM companies WHERE id = ?`).get(id) as Company | undefined;
 }

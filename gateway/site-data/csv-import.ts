@@ -1,5 +1,5 @@
 import { parse } from 'csv-parse/sync';
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { checkWorker, getWorker, saveWorker, type Worker } from './workers.ts';
 import { checkBadge, getBadge, saveBadge, type Badge } from './badges.ts';
@@ -49,17 +49,22 @@ function readRows(text: string, result: ImportResult): Row[] {
   return rows;
 }
 
-function importRows(db: Db, text: string, save: (row: Row, problems: FieldProblem[]) => void): ImportResult {
-  const result: ImportResult = { imported: 0, rejected: [] };
-  const rows = readRows(text, result);
-  // IMMEDIATE: take the write lock up front (the gateway writes concurrently); rows are savepoints inside.
-  db.transaction(() => {
+/** Errors of a PostgreSQL transaction that runs again (serialization failure, deadlock): never a row's own problem. */
+const RETRYABLE = new Set(['40001', '40P01']);
+
+async function importRows(store: SqlStore, text: string, save: (tx: SqlStore, row: Row, problems: FieldProblem[]) => Promise<void>): Promise<ImportResult> {
+  // One transaction (the caller's, when given its `tx`); rows are savepoints inside. Made afresh each time the
+  // callback runs (a PostgreSQL transaction may run again).
+  return store.transaction(async (tx) => {
+    const result: ImportResult = { imported: 0, rejected: [] };
+    const rows = readRows(text, result);
     for (const row of rows) {
       const problems: FieldProblem[] = [];
       try {
         // A savepoint per row: a row that fails in the database rolls back alone.
-        db.transaction(() => save(row, problems))();
+        await tx.transaction((sp) => save(sp, row, problems));
       } catch (err) {
+        if (RETRYABLE.has(String((err as { code?: unknown }).code))) throw err;
         // A rule of the caller (scope, deactivated record) names its field; anything else is the database's.
         if (err instanceof CiaoError) problems.push(...err.problems);
         else problems.push({ field: '(row)', rule: 'database', message: `(row): ${(err as Error).message}` });
@@ -67,21 +72,24 @@ function importRows(db: Db, text: string, save: (row: Row, problems: FieldProble
       if (problems.length) result.rejected.push({ line: row.line, problems });
       else result.imported += 1;
     }
-  }).immediate();
-  result.rejected.sort((a, b) => a.line - b.line);
-  return result;
+    result.rejected.sort((a, b) => a.line - b.line);
+    return result;
+  });
 }
 
-/** What a caller adds to each row: its own checks (throwing), and a note of each row saved (the audit trail). */
+/**
+ * What a caller adds to each row, in the row's savepoint `tx`: its own checks (throwing), and a note of each
+ * row saved (the audit trail, the held taps it releases).
+ */
 export interface ImportHooks<Checked, Saved> {
-  check?(row: Checked): void;
-  saved?(before: Saved | null, after: Saved): void;
+  check?(tx: SqlStore, row: Checked): Promise<void>;
+  saved?(tx: SqlStore, before: Saved | null, after: Saved): Promise<void>;
 }
 
-export function importWorkersCsv(db: Db, text: string, hooks: ImportHooks<Omit<Worker, 'id'> & { id?: string }, Worker> = {}): ImportResult {
-  return importRows(db, text, (row, problems) => {
+export async function importWorkersCsv(store: SqlStore, text: string, hooks: ImportHooks<Omit<Worker, 'id'> & { id?: string }, Worker> = {}): Promise<ImportResult> {
+  return importRows(store, text, async (tx, row, problems) => {
     const f = row.fields;
-    const w = checkWorker(db, {
+    const w = await checkWorker(tx, {
       id: f.id || undefined,
       niss: f.niss || f.bis || f.ssin || undefined,
       limosa: f.limosa || undefined,
@@ -90,26 +98,26 @@ export function importWorkersCsv(db: Db, text: string, hooks: ImportHooks<Omit<W
       employers: (f.employers ?? f.employer ?? '').split(/[|\s]+/).filter(Boolean),
     }, problems);
     if (!w) return;
-    hooks.check?.(w);
-    const before = (w.id && getWorker(db, w.id)) || (w.ssin && findBy(db, 'ssin', w.ssin)) || (w.limosaId && findBy(db, 'limosa_id', w.limosaId)) || null;
-    const after = saveWorker(db, w);
-    hooks.saved?.(before, after);
+    await hooks.check?.(tx, w);
+    const before = (w.id && (await getWorker(tx, w.id))) || (w.ssin && (await findBy(tx, 'ssin', w.ssin))) || (w.limosaId && (await findBy(tx, 'limosa_id', w.limosaId))) || null;
+    const after = await saveWorker(tx, w);
+    await hooks.saved?.(tx, before, after);
   });
 }
 
-function findBy(db: Db, column: 'ssin' | 'limosa_id', value: string): Worker | null {
-  const id = db.prepare(`SELECT id FROM workers WHERE ${column} = ?`).pluck().get(value) as string | undefined;
-  return id ? getWorker(db, id) ?? null : null;
+async function findBy(store: SqlStore, column: 'ssin' | 'limosa_id', value: string): Promise<Worker | null> {
+  const row = await store.one<{ id: string }>(`SELECT id FROM workers WHERE ${column} = $1`, [value]);
+  return row ? (await getWorker(store, row.id)) ?? null : null;
 }
 
-export function importBadgesCsv(db: Db, text: string, hooks: ImportHooks<{ uid: string; workerId: string; validFrom: string; validTo: string | null }, Badge> = {}): ImportResult {
-  return importRows(db, text, (row, problems) => {
+export async function importBadgesCsv(store: SqlStore, text: string, hooks: ImportHooks<{ uid: string; workerId: string; validFrom: string; validTo: string | null }, Badge> = {}): Promise<ImportResult> {
+  return importRows(store, text, async (tx, row, problems) => {
     const f = row.fields;
-    const b = checkBadge(db, { uid: f.uid ?? '', worker: f.worker ?? '', validFrom: f.from || f.valid_from || undefined, validTo: f.to || f.valid_to || undefined }, problems);
+    const b = await checkBadge(tx, { uid: f.uid ?? '', worker: f.worker ?? '', validFrom: f.from || f.valid_from || undefined, validTo: f.to || f.valid_to || undefined }, problems);
     if (!b) return;
-    hooks.check?.(b);
-    const before = getBadge(db, b.uid) ?? null;
-    const after = saveBadge(db, b);
-    hooks.saved?.(before, after);
+    await hooks.check?.(tx, b);
+    const before = (await getBadge(tx, b.uid)) ?? null;
+    const after = await saveBadge(tx, b);
+    await hooks.saved?.(tx, before, after);
   });
 }

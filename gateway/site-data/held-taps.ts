@@ -1,4 +1,4 @@
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import type { Actor } from './audit.ts';
 import type { ShiftChange } from '../shifts/change.ts';
 
@@ -60,7 +60,11 @@ export interface ReleaseResult {
 export interface HeldTapRelease {
   /** Whether this gateway releases held taps at all (the console says so when it does not). */
   readonly enabled: boolean;
-  release(db: Db, change: SiteDataChange, ctx: ReleaseContext): ReleaseResult;
+  /**
+   * Runs inside the change's port transaction (`tx`), reading and writing only through it: on PostgreSQL the
+   * transaction may run again after a serialization failure, and a release must then be made again.
+   */
+  release(tx: SqlStore, change: SiteDataChange, ctx: ReleaseContext): Promise<ReleaseResult>;
 }
 
 export const EMPTY_RELEASE: ReleaseResult = { released: [], shifts: [], registrations: 0, badgeChecks: 0 };

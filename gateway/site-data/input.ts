@@ -1,4 +1,5 @@
 import { notFound, type CiaoError } from '../../shared/errors.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import { InvalidInputError, type Checked, type FieldProblem } from '../../shared/problems.ts';
 
 /** Small helpers shared by the site-data operations: unwrap checks, collect problems, validate dates. */
@@ -55,6 +56,6 @@ export function nowIso(): string {
 }
 
 /** Marks a record deactivated (or active again): nothing a registration refers to is ever deleted. */
-export function setDeactivated(db: import('../../shared/sqlite.ts').Db, table: 'companies' | 'sites' | 'declarations' | 'workers', key: string, id: string, at: Date | null): boolean {
-  return db.prepare(`UPDATE ${table} SET deactivated_at = ? WHERE ${key} = ?`).run(at ? at.toISOString() : null, id).changes > 0;
+export async function setDeactivated(store: SqlStore, table: 'companies' | 'sites' | 'declarations' | 'workers', key: string, id: string, at: Date | null): Promise<boolean> {
+  return (await store.run(`UPDATE ${table} SET deactivated_at = $1 WHERE ${key} = $2`, [at ? at.toISOString() : null, id])).changes > 0;
 }

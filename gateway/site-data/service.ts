@@ -1,16 +1,16 @@
-import { Conditions } from '../store/conditions.ts';
+import { Binds, byCodePoint } from '../store/sql-binds.ts';
 import type { Db } from '../../shared/sqlite.ts';
 import { forbidden } from '../../shared/errors.ts';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { parseWorkerNumber } from '../../shared/identifiers/national-number.ts';
 import { localDate } from '../../shared/time.ts';
 import { addUser, getUser, grantCreatedSite, listUsers, requirePermission, revokeUser, updateUser, type ApiUser, type UserInput } from '../access/users.ts';
-import { recordChange, recordChangeSync, listAudit, type Actor, type AuditEntry, type AuditQuery } from './audit.ts';
+import { recordChange, listAudit, type Actor, type AuditEntry, type AuditQuery } from './audit.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
-import { getCompany, getCompanySync, listCompanies, parseCompanyNumber, setCompanyDeactivated, upsertCompany, type Company } from './companies.ts';
-import { getSite, getSiteSync, listSites, setSiteDeactivated, upsertSite, writeSiteRule, type Site, type SiteInput } from './sites.ts';
-import { getDeclaration, listDeclarations, upsertDeclaration, type Declaration, type DeclarationInput } from './declarations.ts';
+import { getCompany, listCompanies, parseCompanyNumber, setCompanyDeactivated, upsertCompany, type Company } from './companies.ts';
+import { getSite, listSites, setSiteDeactivated, upsertSite, writeSiteRule, type Site, type SiteInput } from './sites.ts';
+import { declarationOn, getDeclaration, listDeclarations, upsertDeclaration, type Declaration, type DeclarationInput } from './declarations.ts';
 import { checkWorker, findWorker, getWorker, listWorkers, saveWorker, type Worker, type WorkerInput } from './workers.ts';
 import { checkBadge, getBadge, listBadges, provisionedBadgeRecord, revokeBadge, saveBadge, saveSecureBadge, type Badge, type ProvisionedBadgeInput } from './badges.ts';
 import { siteBadgePolicyOf } from './badge-policy.ts';
@@ -20,7 +20,6 @@ import { createPairingCode, claimPairingCode, pairingCodeTerminal, type PairingC
 import { EMPTY_RELEASE, type HeldTapPreview, type HeldTapRelease, type ReleaseResult, type SiteDataChange } from './held-taps.ts';
 import { HeldTapReleaser } from './held-tap-release.ts';
 import { checkPlacement, getPlacement, listPlacements, savePlacement, setPlacementDeactivated, type Placement, type PlacementInput } from './placements.ts';
-import { declarationOn } from './declarations.ts';
 import { employerChoices } from '../terminal-sync/terminal-view.ts';
 import { notFoundError, parseDay, problem, setDeactivated } from './input.ts';
 
@@ -105,14 +104,11 @@ export class SiteDataService {
   private readonly heldTaps: HeldTapRelease;
   private readonly now: () => Date;
   private readonly releaseListeners: Array<(r: ReleaseResult) => void> = [];
-  /** Releases made by the change running now, told once it committed. */
-  private pendingReleases: ReleaseResult[] = [];
-  private previewing = false;
 
-  /** What is on the storage port so far (docs/cluster.md "The storage port") goes through the connection's one store. */
+  /** Where the site data is read and written (docs/cluster.md "The storage port"): the connection's one store, unless given another. */
   private readonly store: SqlStore;
 
-  constructor(private readonly db: Db, opts: SiteDataServiceOptions = {}) {
+  constructor(db: Db, opts: SiteDataServiceOptions = {}) {
     this.store = opts.store ?? SqliteStore.of(db);
     this.heldTaps = opts.heldTaps ?? new HeldTapReleaser();
     this.now = opts.now ?? (() => new Date());
@@ -136,18 +132,20 @@ export class SiteDataService {
 
   /**
    * The companies whose workers a user may see (FAQ 33): their own and those below it in the contractor
-   * chain of every declaration it is on. null: every company.
+   * chain of every declaration it is on. null: every company. Read through `store` (the service's, or a
+   * change's `tx`).
    */
-  visibleCompanies(user: ApiUser): Set<string> | null {
+  async visibleCompanies(store: SqlStore, user: ApiUser): Promise<Set<string> | null> {
     if (user.company === null) return null;
-    const rows = this.db.prepare(
+    const rows = await store.all<{ company_id: string }>(
       `SELECT dc.company_id FROM declaration_companies dc JOIN declaration_companies me
-         ON me.declaration = dc.declaration AND me.company_id = ? AND dc.rank >= me.rank`,
-    ).pluck().all(user.company) as string[];
-    return new Set([user.company, ...rows]);
+         ON me.declaration = dc.declaration AND me.company_id = $1 AND dc.rank >= me.rank`,
+      [user.company],
+    );
+    return new Set([user.company, ...rows.map((r) => r.company_id)]);
   }
 
-  private workerVisible(user: ApiUser, w: Worker, visible = this.visibleCompanies(user)): boolean {
+  private workerVisible(w: Worker, visible: Set<string> | null): boolean {
     return visible === null || w.employers.some((e) => visible.has(e));
   }
 
@@ -157,63 +155,53 @@ export class SiteDataService {
     }
   }
 
-  private change<T>(caller: Caller, fn: () => T): T {
+  /**
+   * A change on the storage port: its statements, its audit entry and the held taps it releases in one
+   * transaction, through `tx` only. The releases it made are collected for this call alone (`releases`,
+   * made afresh each time the callback runs: a PostgreSQL transaction may run again) and told once the
+   * transaction committed, so that two changes running at once never tell each other's, nor one twice.
+   */
+  private async changeOnPort<T>(caller: Caller, fn: (tx: SqlStore, releases: ReleaseResult[]) => Promise<T>): Promise<T> {
     requirePermission(caller.user, 'change-site-data');
-    const outer = !this.db.inTransaction;
-    if (outer) this.pendingReleases = [];
-    const result = this.db.transaction(fn).immediate();
-    if (outer && !this.previewing) this.told();
+    let releases: ReleaseResult[] = [];
+    const result = await this.store.transaction(async (tx) => {
+      releases = [];
+      return fn(tx, releases);
+    });
+    this.told(releases);
     return result;
   }
 
-  /** The held taps the change of this call released, told once it committed. */
-  private told(): void {
-    const all = this.pendingReleases;
-    this.pendingReleases = [];
+  /** The held taps a committed change released, told to the listeners (the terminals, the forwarder). */
+  private told(all: ReleaseResult[]): void {
     if (all.length === 0 || this.releaseListeners.length === 0) return;
     const merged = all.reduce((a, r) => ({ released: [...a.released, ...r.released], shifts: [...a.shifts, ...r.shifts], registrations: a.registrations + r.registrations, badgeChecks: a.badgeChecks + r.badgeChecks }), EMPTY_RELEASE);
     for (const l of this.releaseListeners) l(merged);
   }
 
-  /** Releases the held taps a change resolves, in its transaction (held-taps.ts). */
-  private release(caller: Caller, change: SiteDataChange, auditId: number): HeldTapPreview[] {
-    const r = this.heldTaps.release(this.db, change, { auditId, actor: caller.actor, at: this.now() });
-    if (r.released.length) this.pendingReleases.push(r);
+  /** Releases the held taps a change resolves, in its transaction (held-taps.ts), noted in the change's `releases`. */
+  private async release(tx: SqlStore, releases: ReleaseResult[], caller: Caller, change: SiteDataChange, auditId: number): Promise<HeldTapPreview[]> {
+    const r = await this.heldTaps.release(tx, change, { auditId, actor: caller.actor, at: this.now() });
+    if (r.released.length) releases.push(r);
     return r.released;
   }
 
   /**
-   * What a change would release, exactly: the change made, its release computed, and both rolled back.
-   * Refusals of the change itself (a bad field) come out as they would on confirming.
+   * What a change would release, exactly: the change made and its release computed in a transaction of the
+   * port that is then rolled back (nothing is told). Refusals of the change itself (a bad field) come out as
+   * they would on confirming.
    */
-  private preview(fn: () => { released: HeldTapPreview[] }): HeldTapPreview[] {
-    this.previewing = true;
+  private async preview(caller: Caller, fn: (tx: SqlStore, releases: ReleaseResult[]) => Promise<{ released: HeldTapPreview[] }>): Promise<HeldTapPreview[]> {
+    requirePermission(caller.user, 'change-site-data');
     try {
-      this.db.transaction(() => {
-        throw new PreviewRollback(fn().released);
-      }).immediate();
+      await this.store.transaction(async (tx) => {
+        throw new PreviewRollback((await fn(tx, [])).released);
+      });
       return [];
     } catch (err) {
       if (err instanceof PreviewRollback) return err.released;
       throw err;
-    } finally {
-      this.previewing = false;
-      this.pendingReleases = [];
     }
-  }
-
-  private audit(caller: Caller, action: string, entity: string, entityId: string, siteId: string | null, before: unknown, after: unknown, causeId?: number): number {
-    return recordChangeSync(this.db, { actor: caller.actor, action, entity, entityId, siteId, before, after, causeId, at: this.now() });
-  }
-
-  /**
-   * A change on the storage port: its statements and its audit entry in one transaction, through `tx` only
-   * (no held-tap release: the changes that release held taps stay on `change`, with the ingest's
-   * synchronous enrichment).
-   */
-  private async changeOnPort<T>(caller: Caller, fn: (tx: SqlStore) => Promise<T>): Promise<T> {
-    requirePermission(caller.user, 'change-site-data');
-    return this.store.transaction(fn);
   }
 
   private async auditOnPort(tx: SqlStore, caller: Caller, action: string, entity: string, entityId: string, siteId: string | null, before: unknown, after: unknown): Promise<number> {
@@ -353,7 +341,7 @@ export class SiteDataService {
   async siteFallback(caller: Caller, id: string): Promise<{ site: { id: string; name: string }; day: string; declaration: string | null; ciaoUrl: string | null }> {
     const site = await this.getSite(caller, id);
     const day = localDate(this.now());
-    const d = declarationOn(this.db, site.id, day);
+    const d = await declarationOn(this.store, site.id, day);
     return { site: { id: site.id, name: site.name }, day, declaration: d?.number ?? null, ciaoUrl: d?.ciaoUrl ?? null };
   }
 
@@ -385,11 +373,12 @@ export class SiteDataService {
   async siteBadgePolicy(caller: Caller, id: string): Promise<{ siteId: string; requireSecureBadges: boolean; uidOnlyBadges: Array<{ uid: string; workerId: string; workerName: string }>; otherUidOnlyBadges: number }> {
     const site = await this.getSite(caller, id);
     const policy = await siteBadgePolicyOf(this.store, site.id, localDate(this.now()));
-    const visible = this.visibleCompanies(caller.user);
-    const shown = policy.uidOnlyBadges.filter((b) => {
-      const w = visible === null ? undefined : getWorker(this.db, b.workerId);
-      return visible === null || (w !== undefined && this.workerVisible(caller.user, w, visible));
-    });
+    const visible = await this.visibleCompanies(this.store, caller.user);
+    const shown: typeof policy.uidOnlyBadges = [];
+    for (const b of policy.uidOnlyBadges) {
+      const w = visible === null ? undefined : await getWorker(this.store, b.workerId);
+      if (visible === null || (w !== undefined && this.workerVisible(w, visible))) shown.push(b);
+    }
     return { siteId: site.id, requireSecureBadges: policy.requireSecureBadges, uidOnlyBadges: shown, otherUidOnlyBadges: policy.uidOnlyBadges.length - shown.length };
   }
 
@@ -411,23 +400,27 @@ export class SiteDataService {
     return this.siteVisible(user, d.siteId) && (user.company === null || d.companies.includes(user.company));
   }
 
-  listDeclarations(caller: Caller, q: ListQuery = {}): Page<Declaration> {
+  async listDeclarations(caller: Caller, q: ListQuery = {}): Promise<Page<Declaration>> {
     requirePermission(caller.user, 'read');
     if (q.site) this.needSite(caller.user, q.site);
-    const all = listDeclarations(this.db, q.site).filter((d) => (q.inactive || !d.deactivatedAt) && this.declarationVisible(caller.user, d));
+    const all = (await listDeclarations(this.store, q.site)).filter((d) => (q.inactive || !d.deactivatedAt) && this.declarationVisible(caller.user, d));
     return page(all, q, (d) => `${d.number} ${d.siteId} ${d.companies.join(' ')}`);
   }
 
-  getDeclaration(caller: Caller, number: string): Declaration {
+  async getDeclaration(caller: Caller, number: string): Promise<Declaration> {
     requirePermission(caller.user, 'read');
-    const d = getDeclaration(this.db, number.trim().toUpperCase());
+    return this.declarationOrNotFound(this.store, caller, number);
+  }
+
+  private async declarationOrNotFound(store: SqlStore, caller: Caller, number: string): Promise<Declaration> {
+    const d = await getDeclaration(store, number.trim().toUpperCase());
     if (!d || !this.declarationVisible(caller.user, d)) throw notFoundError('declaration', number);
     return d;
   }
 
-  private checkDeclarationScope(caller: Caller, input: DeclarationInput): void {
+  private async checkDeclarationScope(tx: SqlStore, caller: Caller, input: DeclarationInput): Promise<void> {
     this.needSite(caller.user, input.siteId ?? null);
-    const site = input.siteId ? getSiteSync(this.db, input.siteId) : undefined;
+    const site = input.siteId ? await getSite(tx, input.siteId) : undefined;
     if (site?.deactivatedAt) throw invalid('site', 'active', `site ${site.id} is deactivated`);
     const company = caller.user.company;
     if (company !== null) {
@@ -438,46 +431,51 @@ export class SiteDataService {
     for (const [i, c] of (input.companies ?? []).entries()) {
       const problems: FieldProblem[] = [];
       const id = parseCompanyNumber(c, `company[${i}]`, problems)?.id;
-      if (id && getCompanySync(this.db, id)?.deactivatedAt) throw invalid(`company[${i}]`, 'active', `company ${id} is deactivated`);
+      if (id && (await getCompany(tx, id))?.deactivatedAt) throw invalid(`company[${i}]`, 'active', `company ${id} is deactivated`);
     }
   }
 
   /** Which held taps a declaration (new, or changed) would send late (the console asks for confirmation when there are some). */
-  previewDeclaration(caller: Caller, input: DeclarationInput): HeldTapPreview[] {
-    requirePermission(caller.user, 'change-site-data');
+  async previewDeclaration(caller: Caller, input: DeclarationInput): Promise<HeldTapPreview[]> {
     const number = (input.number ?? '').trim().toUpperCase().replace(/[\s.-]/g, '');
-    return this.preview(() => (number && getDeclaration(this.db, number) ? this.updateDeclaration(caller, number, input) : this.createDeclaration(caller, input)));
+    return this.preview(caller, async (tx, releases) => (number && (await getDeclaration(tx, number))
+      ? this.changeDeclaration(tx, releases, caller, number, input)
+      : this.addDeclaration(tx, releases, caller, input)));
   }
 
-  createDeclaration(caller: Caller, input: DeclarationInput): { declaration: Declaration; released: HeldTapPreview[] } {
-    return this.change(caller, () => {
-      const number = (input.number ?? '').trim().toUpperCase().replace(/[\s.-]/g, '');
-      if (number && getDeclaration(this.db, number)) throw invalid('number', 'unique', `declaration ${number} already exists`);
-      this.checkDeclarationScope(caller, input);
-      const d = upsertDeclaration(this.db, input);
-      const auditId = this.audit(caller, 'create', 'declaration', d.number, d.siteId, null, d);
-      return { declaration: d, released: this.release(caller, { entity: 'declaration', before: null, after: d }, auditId) };
-    });
+  async createDeclaration(caller: Caller, input: DeclarationInput): Promise<{ declaration: Declaration; released: HeldTapPreview[] }> {
+    return this.changeOnPort(caller, (tx, releases) => this.addDeclaration(tx, releases, caller, input));
   }
 
-  updateDeclaration(caller: Caller, number: string, input: Omit<DeclarationInput, 'number'>): { declaration: Declaration; released: HeldTapPreview[] } {
-    return this.change(caller, () => {
-      const before = this.getDeclaration(caller, number);
-      const full = { ...input, number: before.number };
-      this.checkDeclarationScope(caller, full);
-      const after = upsertDeclaration(this.db, full);
-      const auditId = this.audit(caller, 'update', 'declaration', after.number, after.siteId, before, after);
-      return { declaration: after, released: this.release(caller, { entity: 'declaration', before, after }, auditId) };
-    });
+  private async addDeclaration(tx: SqlStore, releases: ReleaseResult[], caller: Caller, input: DeclarationInput): Promise<{ declaration: Declaration; released: HeldTapPreview[] }> {
+    const number = (input.number ?? '').trim().toUpperCase().replace(/[\s.-]/g, '');
+    if (number && (await getDeclaration(tx, number))) throw invalid('number', 'unique', `declaration ${number} already exists`);
+    await this.checkDeclarationScope(tx, caller, input);
+    const d = await upsertDeclaration(tx, input);
+    const auditId = await this.auditOnPort(tx, caller, 'create', 'declaration', d.number, d.siteId, null, d);
+    return { declaration: d, released: await this.release(tx, releases, caller, { entity: 'declaration', before: null, after: d }, auditId) };
   }
 
-  setDeclarationActive(caller: Caller, number: string, active: boolean): Declaration {
-    return this.change(caller, () => {
-      const before = this.getDeclaration(caller, number);
-      setDeactivated(this.db, 'declarations', 'number', before.number, active ? null : this.now());
-      const after = getDeclaration(this.db, before.number)!;
-      const auditId = this.audit(caller, active ? 'reactivate' : 'deactivate', 'declaration', before.number, before.siteId, before, after);
-      if (active) this.release(caller, { entity: 'declaration', before, after }, auditId);
+  async updateDeclaration(caller: Caller, number: string, input: Omit<DeclarationInput, 'number'>): Promise<{ declaration: Declaration; released: HeldTapPreview[] }> {
+    return this.changeOnPort(caller, (tx, releases) => this.changeDeclaration(tx, releases, caller, number, input));
+  }
+
+  private async changeDeclaration(tx: SqlStore, releases: ReleaseResult[], caller: Caller, number: string, input: Omit<DeclarationInput, 'number'>): Promise<{ declaration: Declaration; released: HeldTapPreview[] }> {
+    const before = await this.declarationOrNotFound(tx, caller, number);
+    const full = { ...input, number: before.number };
+    await this.checkDeclarationScope(tx, caller, full);
+    const after = await upsertDeclaration(tx, full);
+    const auditId = await this.auditOnPort(tx, caller, 'update', 'declaration', after.number, after.siteId, before, after);
+    return { declaration: after, released: await this.release(tx, releases, caller, { entity: 'declaration', before, after }, auditId) };
+  }
+
+  async setDeclarationActive(caller: Caller, number: string, active: boolean): Promise<Declaration> {
+    return this.changeOnPort(caller, async (tx, releases) => {
+      const before = await this.declarationOrNotFound(tx, caller, number);
+      await setDeactivated(tx, 'declarations', 'number', before.number, active ? null : this.now());
+      const after = (await getDeclaration(tx, before.number))!;
+      const auditId = await this.auditOnPort(tx, caller, active ? 'reactivate' : 'deactivate', 'declaration', before.number, before.siteId, before, after);
+      if (active) await this.release(tx, releases, caller, { entity: 'declaration', before, after }, auditId);
       return after;
     });
   }
@@ -489,153 +487,165 @@ export class SiteDataService {
     return { ...rest, deactivatedAt: w.deactivatedAt ?? null, niss: user.canSeeNiss ? ssin : maskNiss(ssin) };
   }
 
-  listWorkers(caller: Caller, q: ListQuery = {}): Page<WorkerView> {
+  async listWorkers(caller: Caller, q: ListQuery = {}): Promise<Page<WorkerView>> {
     requirePermission(caller.user, 'read');
-    const visible = this.visibleCompanies(caller.user);
-    const all = listWorkers(this.db).filter((w) => (q.inactive || !w.deactivatedAt) && this.workerVisible(caller.user, w, visible));
+    const visible = await this.visibleCompanies(this.store, caller.user);
+    const all = (await listWorkers(this.store)).filter((w) => (q.inactive || !w.deactivatedAt) && this.workerVisible(w, visible));
     const niss = q.q ? parseWorkerNumber(q.q, 'q') : undefined;
     const p = page(all, q, (w) => `${w.id} ${w.name} ${w.limosaId ?? ''} ${w.employers.join(' ')}`, (w) => niss?.ok === true && w.ssin === niss.value.value);
     return { ...p, items: p.items.map((w) => this.workerView(caller.user, w)) };
   }
 
-  private worker(caller: Caller, id: string): Worker {
-    const w = getWorker(this.db, id);
-    if (!w || !this.workerVisible(caller.user, w)) throw notFoundError('worker', id);
+  /** A worker the caller may see (FAQ 33), else not found; read through `store`. */
+  private async worker(store: SqlStore, caller: Caller, id: string): Promise<Worker> {
+    const w = await getWorker(store, id);
+    if (!w || !this.workerVisible(w, await this.visibleCompanies(store, caller.user))) throw notFoundError('worker', id);
     return w;
   }
 
-  getWorker(caller: Caller, id: string): WorkerView {
+  async getWorker(caller: Caller, id: string): Promise<WorkerView> {
     requirePermission(caller.user, 'read');
-    return this.workerView(caller.user, this.worker(caller, id));
+    return this.workerView(caller.user, await this.worker(this.store, caller, id));
   }
 
-  private checkEmployers(caller: Caller, employers: string[]): void {
-    const visible = this.visibleCompanies(caller.user);
-    employers.forEach((e, i) => {
-      const c = getCompanySync(this.db, e);
+  private async checkEmployers(tx: SqlStore, caller: Caller, employers: string[]): Promise<void> {
+    const visible = await this.visibleCompanies(tx, caller.user);
+    for (const [i, e] of employers.entries()) {
+      const c = await getCompany(tx, e);
       if (c?.deactivatedAt) throw invalid(`employer[${i}]`, 'active', `company ${e} is deactivated`);
       if (visible !== null && !visible.has(e)) throw forbidden({ field: `employer[${i}]`, rule: 'company-scope', message: `employer[${i}]: ${e} is neither your company nor in its subcontracting chain` });
-    });
+    }
   }
 
-  createWorker(caller: Caller, input: WorkerInput): WorkerView {
-    return this.change(caller, () => {
+  async createWorker(caller: Caller, input: WorkerInput): Promise<WorkerView> {
+    return this.changeOnPort(caller, async (tx) => {
       const problems: FieldProblem[] = [];
-      const w = checkWorker(this.db, { ...input, id: input.id || undefined }, problems);
+      const w = await checkWorker(tx, { ...input, id: input.id || undefined }, problems);
       if (problems.length) throw new InvalidInputError(problems);
-      const clash = (w!.id && getWorker(this.db, w!.id))
-        || (w!.ssin && this.db.prepare('SELECT id FROM workers WHERE ssin = ?').get(w!.ssin))
-        || (w!.limosaId && this.db.prepare('SELECT id FROM workers WHERE limosa_id = ?').get(w!.limosaId));
+      const clash = (w!.id && (await getWorker(tx, w!.id)))
+        || (w!.ssin && (await tx.one('SELECT id FROM workers WHERE ssin = $1', [w!.ssin])))
+        || (w!.limosaId && (await tx.one('SELECT id FROM workers WHERE limosa_id = $1', [w!.limosaId])));
       if (clash) throw invalid(w!.ssin ? 'niss' : w!.limosaId ? 'limosa' : 'id', 'unique', 'a worker with this number already exists: open it to change it');
-      this.checkEmployers(caller, w!.employers);
-      const saved = saveWorker(this.db, w!);
-      this.audit(caller, 'create', 'worker', saved.id, null, null, saved);
+      await this.checkEmployers(tx, caller, w!.employers);
+      const saved = await saveWorker(tx, w!);
+      await this.auditOnPort(tx, caller, 'create', 'worker', saved.id, null, null, saved);
       return this.workerView(caller.user, saved);
     });
   }
 
-  updateWorker(caller: Caller, id: string, input: Omit<WorkerInput, 'id'>): WorkerView & { released: HeldTapPreview[] } {
-    return this.change(caller, () => {
-      const before = this.worker(caller, id);
-      const problems: FieldProblem[] = [];
-      // The NISS is kept when the caller leaves it out (a caller who does not see it cannot send it back).
-      const w = checkWorker(this.db, { ...input, id: before.id, niss: input.niss ?? (input.limosa ? undefined : before.ssin ?? undefined) }, problems);
-      if (problems.length) throw new InvalidInputError(problems);
-      if (w!.ssin && (this.db.prepare('SELECT id FROM workers WHERE ssin = ? AND id <> ?').get(w!.ssin, before.id))) throw invalid('niss', 'unique', 'another worker has this NISS/BIS number');
-      this.checkEmployers(caller, w!.employers);
-      const after = saveWorker(this.db, w!);
-      const auditId = this.audit(caller, 'update', 'worker', after.id, null, before, after);
-      const released = this.release(caller, { entity: 'worker', before, after }, auditId);
-      return { ...this.workerView(caller.user, after), released };
-    });
+  async updateWorker(caller: Caller, id: string, input: Omit<WorkerInput, 'id'>): Promise<WorkerView & { released: HeldTapPreview[] }> {
+    return this.changeOnPort(caller, (tx, releases) => this.changeWorker(tx, releases, caller, id, input));
+  }
+
+  private async changeWorker(tx: SqlStore, releases: ReleaseResult[], caller: Caller, id: string, input: Omit<WorkerInput, 'id'>): Promise<WorkerView & { released: HeldTapPreview[] }> {
+    const before = await this.worker(tx, caller, id);
+    const problems: FieldProblem[] = [];
+    // The NISS is kept when the caller leaves it out (a caller who does not see it cannot send it back).
+    const w = await checkWorker(tx, { ...input, id: before.id, niss: input.niss ?? (input.limosa ? undefined : before.ssin ?? undefined) }, problems);
+    if (problems.length) throw new InvalidInputError(problems);
+    if (w!.ssin && (await tx.one('SELECT id FROM workers WHERE ssin = $1 AND id <> $2', [w!.ssin, before.id]))) throw invalid('niss', 'unique', 'another worker has this NISS/BIS number');
+    await this.checkEmployers(tx, caller, w!.employers);
+    const after = await saveWorker(tx, w!);
+    const auditId = await this.auditOnPort(tx, caller, 'update', 'worker', after.id, null, before, after);
+    const released = await this.release(tx, releases, caller, { entity: 'worker', before, after }, auditId);
+    return { ...this.workerView(caller.user, after), released };
   }
 
   /** Which held taps a change of a worker's record (their employers) would send late. */
-  previewWorker(caller: Caller, id: string, input: Omit<WorkerInput, 'id'>): HeldTapPreview[] {
-    requirePermission(caller.user, 'change-site-data');
-    return this.preview(() => this.updateWorker(caller, id, input));
+  async previewWorker(caller: Caller, id: string, input: Omit<WorkerInput, 'id'>): Promise<HeldTapPreview[]> {
+    return this.preview(caller, (tx, releases) => this.changeWorker(tx, releases, caller, id, input));
   }
 
   /** Deactivating a worker revokes their badges (recorded each); registrations keep the worker. */
-  setWorkerActive(caller: Caller, id: string, active: boolean): WorkerView {
-    return this.change(caller, () => {
-      const before = this.worker(caller, id);
-      setDeactivated(this.db, 'workers', 'id', before.id, active ? null : this.now());
+  async setWorkerActive(caller: Caller, id: string, active: boolean): Promise<WorkerView> {
+    return this.changeOnPort(caller, async (tx) => {
+      const before = await this.worker(tx, caller, id);
+      await setDeactivated(tx, 'workers', 'id', before.id, active ? null : this.now());
       if (!active) {
-        for (const b of listBadges(this.db, before.id).filter((x) => !x.revokedAt)) {
-          const revoked = revokeBadge(this.db, b.uid, 'worker deactivated');
-          this.audit(caller, 'deactivate', 'badge', b.uid, null, b, revoked);
+        for (const b of (await listBadges(tx, before.id)).filter((x) => !x.revokedAt)) {
+          const revoked = await revokeBadge(tx, b.uid, 'worker deactivated');
+          await this.auditOnPort(tx, caller, 'deactivate', 'badge', b.uid, null, b, revoked);
         }
       }
-      const after = getWorker(this.db, before.id)!;
-      this.audit(caller, active ? 'reactivate' : 'deactivate', 'worker', before.id, null, before, after);
+      const after = (await getWorker(tx, before.id))!;
+      await this.auditOnPort(tx, caller, active ? 'reactivate' : 'deactivate', 'worker', before.id, null, before, after);
       return this.workerView(caller.user, after);
     });
   }
 
   // --- badges --------------------------------------------------------------------------------------------------
 
-  listBadges(caller: Caller, q: ListQuery & { worker?: string } = {}): Page<Badge & { workerName: string | null }> {
+  async listBadges(caller: Caller, q: ListQuery & { worker?: string } = {}): Promise<Page<Badge & { workerName: string | null }>> {
     requirePermission(caller.user, 'read');
-    const visible = this.visibleCompanies(caller.user);
-    const workers = new Map(listWorkers(this.db).map((w) => [w.id, w]));
-    const all = listBadges(this.db, q.worker)
-      .filter((b) => (q.inactive || !b.revokedAt) && (visible === null || this.workerVisible(caller.user, workers.get(b.workerId)!, visible)))
+    const visible = await this.visibleCompanies(this.store, caller.user);
+    const workers = new Map((await listWorkers(this.store)).map((w) => [w.id, w]));
+    const all = (await listBadges(this.store, q.worker))
+      .filter((b) => (q.inactive || !b.revokedAt) && (visible === null || this.workerVisible(workers.get(b.workerId)!, visible)))
       .map((b) => ({ ...b, workerName: workers.get(b.workerId)?.name ?? null }));
     return page(all, q, (b) => `${b.uid} ${b.workerId} ${b.workerName ?? ''}`);
   }
 
-  getBadge(caller: Caller, uid: string): Badge {
+  async getBadge(caller: Caller, uid: string): Promise<Badge> {
     requirePermission(caller.user, 'read');
-    const b = getBadge(this.db, uid.trim());
-    if (!b || !this.workerVisible(caller.user, getWorker(this.db, b.workerId)!)) throw notFoundError('badge', uid);
+    return this.badgeOrNotFound(this.store, caller, uid);
+  }
+
+  /** A badge of a worker the caller may see, else not found; read through `store`. */
+  private async badgeOrNotFound(store: SqlStore, caller: Caller, uid: string): Promise<Badge> {
+    const b = await getBadge(store, uid.trim());
+    if (!b || !this.workerVisible((await getWorker(store, b.workerId))!, await this.visibleCompanies(store, caller.user))) throw notFoundError('badge', uid);
     return b;
   }
 
-  private checkedBadge(caller: Caller, input: { uid: string; worker: string; validFrom?: string; validTo?: string }) {
+  private async checkedBadge(tx: SqlStore, caller: Caller, input: { uid: string; worker: string; validFrom?: string; validTo?: string }) {
     const problems: FieldProblem[] = [];
-    const b = checkBadge(this.db, input, problems);
+    const b = await checkBadge(tx, input, problems);
     if (problems.length) throw new InvalidInputError(problems);
-    const w = this.worker(caller, b!.workerId);
+    const w = await this.worker(tx, caller, b!.workerId);
     if (w.deactivatedAt) throw invalid('worker', 'active', `worker ${w.id} is deactivated`);
     return b!;
   }
 
   /** Which held taps enrolling a badge (or widening its validity) would send late. */
-  previewBadge(caller: Caller, input: { uid: string; worker: string; validFrom?: string; validTo?: string }): HeldTapPreview[] {
-    requirePermission(caller.user, 'change-site-data');
-    const existing = getBadge(this.db, (input.uid ?? '').trim());
-    return this.preview(() => (existing && !existing.revokedAt ? this.updateBadge(caller, existing.uid, input) : this.createBadge(caller, input)));
-  }
-
-  createBadge(caller: Caller, input: { uid: string; worker: string; validFrom?: string; validTo?: string }, action = 'create', causeTapId?: string): { badge: Badge; released: HeldTapPreview[] } {
-    return this.change(caller, () => {
-      const b = this.checkedBadge(caller, input);
-      const before = getBadge(this.db, b.uid) ?? null;
-      if (before && !before.revokedAt) throw invalid('uid', 'unique', `badge ${b.uid} is already given to worker ${before.workerId}: revoke it first`);
-      const after = saveBadge(this.db, b);
-      const auditId = this.audit(caller, action, 'badge', after.uid, null, before, causeTapId ? { ...after, fromTap: causeTapId } : after);
-      return { badge: after, released: this.release(caller, { entity: 'badge', before, after }, auditId) };
+  async previewBadge(caller: Caller, input: { uid: string; worker: string; validFrom?: string; validTo?: string }): Promise<HeldTapPreview[]> {
+    return this.preview(caller, async (tx, releases) => {
+      const existing = await getBadge(tx, (input.uid ?? '').trim());
+      return existing && !existing.revokedAt ? this.changeBadge(tx, releases, caller, existing.uid, input) : this.addBadge(tx, releases, caller, input);
     });
   }
 
-  updateBadge(caller: Caller, uid: string, input: { worker?: string; validFrom?: string; validTo?: string | null }): { badge: Badge; released: HeldTapPreview[] } {
-    return this.change(caller, () => {
-      const before = this.getBadge(caller, uid);
-      if (before.revokedAt) throw invalid('uid', 'active', `badge ${before.uid} is revoked: give it again with a new binding`);
-      const b = this.checkedBadge(caller, { uid: before.uid, worker: input.worker ?? before.workerId, validFrom: input.validFrom ?? before.validFrom, validTo: input.validTo === null ? undefined : input.validTo ?? before.validTo ?? undefined });
-      const after = saveBadge(this.db, b);
-      const auditId = this.audit(caller, 'update', 'badge', after.uid, null, before, after);
-      return { badge: after, released: this.release(caller, { entity: 'badge', before, after }, auditId) };
-    });
+  async createBadge(caller: Caller, input: { uid: string; worker: string; validFrom?: string; validTo?: string }): Promise<{ badge: Badge; released: HeldTapPreview[] }> {
+    return this.changeOnPort(caller, (tx, releases) => this.addBadge(tx, releases, caller, input));
+  }
+
+  private async addBadge(tx: SqlStore, releases: ReleaseResult[], caller: Caller, input: { uid: string; worker: string; validFrom?: string; validTo?: string }, action = 'create', causeTapId?: string): Promise<{ badge: Badge; released: HeldTapPreview[] }> {
+    const b = await this.checkedBadge(tx, caller, input);
+    const before = (await getBadge(tx, b.uid)) ?? null;
+    if (before && !before.revokedAt) throw invalid('uid', 'unique', `badge ${b.uid} is already given to worker ${before.workerId}: revoke it first`);
+    const after = await saveBadge(tx, b);
+    const auditId = await this.auditOnPort(tx, caller, action, 'badge', after.uid, null, before, causeTapId ? { ...after, fromTap: causeTapId } : after);
+    return { badge: after, released: await this.release(tx, releases, caller, { entity: 'badge', before, after }, auditId) };
+  }
+
+  async updateBadge(caller: Caller, uid: string, input: { worker?: string; validFrom?: string; validTo?: string | null }): Promise<{ badge: Badge; released: HeldTapPreview[] }> {
+    return this.changeOnPort(caller, (tx, releases) => this.changeBadge(tx, releases, caller, uid, input));
+  }
+
+  private async changeBadge(tx: SqlStore, releases: ReleaseResult[], caller: Caller, uid: string, input: { worker?: string; validFrom?: string; validTo?: string | null }): Promise<{ badge: Badge; released: HeldTapPreview[] }> {
+    const before = await this.badgeOrNotFound(tx, caller, uid);
+    if (before.revokedAt) throw invalid('uid', 'active', `badge ${before.uid} is revoked: give it again with a new binding`);
+    const b = await this.checkedBadge(tx, caller, { uid: before.uid, worker: input.worker ?? before.workerId, validFrom: input.validFrom ?? before.validFrom, validTo: input.validTo === null ? undefined : input.validTo ?? before.validTo ?? undefined });
+    const after = await saveBadge(tx, b);
+    const auditId = await this.auditOnPort(tx, caller, 'update', 'badge', after.uid, null, before, after);
+    return { badge: after, released: await this.release(tx, releases, caller, { entity: 'badge', before, after }, auditId) };
   }
 
   /** Revocation is the badge's deactivation: the row stays; a revoked badge is never released automatically. */
-  revokeBadge(caller: Caller, uid: string, reason = 'revoked'): Badge {
-    return this.change(caller, () => {
-      const before = this.getBadge(caller, uid);
-      const after = revokeBadge(this.db, before.uid, reason.slice(0, 200) || 'revoked');
-      this.audit(caller, 'deactivate', 'badge', before.uid, null, before, after);
+  async revokeBadge(caller: Caller, uid: string, reason = 'revoked'): Promise<Badge> {
+    return this.changeOnPort(caller, async (tx) => {
+      const before = await this.badgeOrNotFound(tx, caller, uid);
+      const after = await revokeBadge(tx, before.uid, reason.slice(0, 200) || 'revoked');
+      await this.auditOnPort(tx, caller, 'deactivate', 'badge', before.uid, null, before, after);
       return after;
     });
   }
@@ -644,11 +654,14 @@ export class SiteDataService {
    * Enrols an unknown badge from one of its taps: the badge is bound to the worker from the tap's site day
    * (so the held tap and any later one are covered), with the tap named in the audit entry.
    */
-  enrolFromTap(caller: Caller, input: { tapId: string; worker: string; validTo?: string }): { badge: Badge; released: HeldTapPreview[]; tap: HeldTap } {
-    requirePermission(caller.user, 'change-site-data');
-    const tap = this.heldTap(caller, input.tapId);
+  async enrolFromTap(caller: Caller, input: { tapId: string; worker: string; validTo?: string }): Promise<{ badge: Badge; released: HeldTapPreview[]; tap: HeldTap }> {
+    return this.changeOnPort(caller, (tx, releases) => this.enrolTap(tx, releases, caller, input));
+  }
+
+  private async enrolTap(tx: SqlStore, releases: ReleaseResult[], caller: Caller, input: { tapId: string; worker: string; validTo?: string }): Promise<{ badge: Badge; released: HeldTapPreview[]; tap: HeldTap }> {
+    const tap = await this.heldTap(tx, caller, input.tapId);
     if (tap.enrichment !== 'unknown-badge') throw invalid('tapId', 'unknown-badge', `tap ${tap.tapId} was not held for an unknown badge (${tap.enrichment})`);
-    const r = this.createBadge(caller, { uid: tap.badge, worker: input.worker, validFrom: tap.day, validTo: input.validTo }, 'enrol', tap.tapId);
+    const r = await this.addBadge(tx, releases, caller, { uid: tap.badge, worker: input.worker, validFrom: tap.day, validTo: input.validTo }, 'enrol', tap.tapId);
     return { ...r, tap };
   }
 
@@ -656,11 +669,11 @@ export class SiteDataService {
    * What personalising a blank secure badge for a worker needs checked before the desk reader waits for a
    * badge: the caller may enrol badges, sees the worker (FAQ 33), the worker is active, the dates are days.
    */
-  personalisationTarget(caller: Caller, input: { worker: string; validFrom?: string; validTo?: string }): { workerId: string; workerName: string; validFrom?: string; validTo?: string } {
+  async personalisationTarget(caller: Caller, input: { worker: string; validFrom?: string; validTo?: string }): Promise<{ workerId: string; workerName: string; validFrom?: string; validTo?: string }> {
     requirePermission(caller.user, 'change-site-data');
     const ref = (input.worker ?? '').trim();
     // Worker id, NISS/BIS or Limosa id, as `badge provision --worker`; then the caller must see them.
-    const w = this.worker(caller, findWorker(this.db, ref)?.id ?? ref);
+    const w = await this.worker(this.store, caller, (await findWorker(this.store, ref))?.id ?? ref);
     if (w.deactivatedAt) throw invalid('worker', 'active', `worker ${w.id} is deactivated`);
     const problems: FieldProblem[] = [];
     const validFrom = parseDay(input.validFrom, 'validFrom', problems);
@@ -671,9 +684,13 @@ export class SiteDataService {
   }
 
   /** Whether the caller sees a worker (the console shows the desk reader's run only to those who see its worker). */
-  seesWorker(caller: Caller, workerId: string): boolean {
-    const w = getWorker(this.db, workerId);
-    return w !== undefined && this.workerVisible(caller.user, w);
+  async seesWorker(caller: Caller, workerId: string): Promise<boolean> {
+    return this.seesWorkerIn(this.store, caller, workerId);
+  }
+
+  private async seesWorkerIn(store: SqlStore, caller: Caller, workerId: string): Promise<boolean> {
+    const w = await getWorker(store, workerId);
+    return w !== undefined && this.workerVisible(w, await this.visibleCompanies(store, caller.user));
   }
 
   /**
@@ -681,18 +698,18 @@ export class SiteDataService {
    * version, bound to the worker, recorded as `provision` in the audit trail; its held taps go to the
    * running gateway's badge check. A badge bound to a worker the caller does not see is not taken from them.
    */
-  enrolProvisionedBadge(caller: Caller, input: ProvisionedBadgeInput): { badge: Badge; before: Badge | null } {
-    return this.change(caller, () => {
-      const existing = getBadge(this.db, input.uid) ?? null;
+  async enrolProvisionedBadge(caller: Caller, input: ProvisionedBadgeInput): Promise<{ badge: Badge; before: Badge | null }> {
+    return this.changeOnPort(caller, async (tx, releases) => {
+      const existing = (await getBadge(tx, input.uid)) ?? null;
       const record = provisionedBadgeRecord(existing, input, this.now());
-      const w = this.worker(caller, record.workerId);
+      const w = await this.worker(tx, caller, record.workerId);
       if (w.deactivatedAt) throw invalid('worker', 'active', `worker ${w.id} is deactivated`);
-      if (existing && existing.workerId !== w.id && !this.seesWorker(caller, existing.workerId)) {
+      if (existing && existing.workerId !== w.id && !(await this.seesWorkerIn(tx, caller, existing.workerId))) {
         throw forbidden({ field: 'uid', rule: 'company-scope', message: `uid: badge ${existing.uid} is bound to a worker outside your companies; it was personalised but stays theirs: ask an administrator` });
       }
-      const badge = saveSecureBadge(this.db, record);
-      const auditId = this.audit(caller, 'provision', 'badge', badge.uid, null, existing, badge);
-      this.release(caller, { entity: 'badge', before: existing, after: badge }, auditId);
+      const badge = await saveSecureBadge(tx, record);
+      const auditId = await this.auditOnPort(tx, caller, 'provision', 'badge', badge.uid, null, existing, badge);
+      await this.release(tx, releases, caller, { entity: 'badge', before: existing, after: badge }, auditId);
       return { badge, before: existing };
     });
   }
@@ -703,13 +720,13 @@ export class SiteDataService {
    * secure message came from an NTAG 424 DNA already personalised with this gateway's keys: enrolled by its
    * UID, its taps would not be checked; the console says to personalise it instead.
    */
-  previewEnrolment(caller: Caller, input: { tapId: string; worker: string; validTo?: string }): { tap: HeldTap; heldTaps: HeldTapPreview[]; releasesHeldTaps: boolean; badge: { uid: string; kind: Badge['kind']; keyVersion: number | null }; tapCarriedSecureMessage: boolean } {
+  async previewEnrolment(caller: Caller, input: { tapId: string; worker: string; validTo?: string }): Promise<{ tap: HeldTap; heldTaps: HeldTapPreview[]; releasesHeldTaps: boolean; badge: { uid: string; kind: Badge['kind']; keyVersion: number | null }; tapCarriedSecureMessage: boolean }> {
     requirePermission(caller.user, 'change-site-data');
-    const tap = this.heldTap(caller, input.tapId);
-    const heldTaps = this.preview(() => this.enrolFromTap(caller, input));
-    const existing = getBadge(this.db, tap.badge);
+    const tap = await this.heldTap(this.store, caller, input.tapId);
+    const heldTaps = await this.preview(caller, (tx, releases) => this.enrolTap(tx, releases, caller, input));
+    const existing = await getBadge(this.store, tap.badge);
     const secure = existing?.kind === 'secure';
-    const carried = this.db.prepare('SELECT 1 FROM held_tap_sun WHERE tap_id = ?').get(tap.tapId) !== undefined;
+    const carried = (await this.store.one('SELECT 1 AS one FROM held_tap_sun WHERE tap_id = $1', [tap.tapId])) !== undefined;
     return { tap, heldTaps, releasesHeldTaps: this.heldTaps.enabled, badge: { uid: tap.badge, kind: secure ? 'secure' : 'uid-only', keyVersion: secure ? existing.keyVersion : null }, tapCarriedSecureMessage: carried };
   }
 
@@ -718,55 +735,61 @@ export class SiteDataService {
    * employers (or chose one that is not theirs); the employer must be one the worker may register under on
    * that site. The tap is then re-enriched with it and sent with its original time.
    */
-  chooseEmployer(caller: Caller, input: { tapId: string; employer: string }): { tap: HeldTap; released: HeldTapPreview[] } {
-    return this.change(caller, () => {
-      const tap = this.heldTap(caller, input.tapId);
-      if (tap.enrichment !== 'employer-choice-needed' && tap.enrichment !== 'unknown-employer') {
-        throw invalid('tapId', 'employer-choice', `tap ${tap.tapId} was not held for its employer (${tap.enrichment})`);
-      }
-      const problems: FieldProblem[] = [];
-      const employer = parseCompanyNumber(input.employer, 'employer', problems);
-      if (!employer) throw new InvalidInputError(problems);
-      const choices = this.employerChoicesOf(tap);
-      if (!choices.includes(employer.id)) throw invalid('employer', 'employer-choice', `employer ${employer.id} is not one the worker may register under on that site (${choices.join(', ') || 'none'})`);
-      const auditId = this.audit(caller, 'choose-employer', 'tap', tap.tapId, tap.siteId, null, { employer: employer.id, badge: tap.badge, at: tap.at });
-      return { tap, released: this.release(caller, { entity: 'employer-choice', before: null, after: { tapId: tap.tapId, employer: employer.id } }, auditId) };
-    });
+  async chooseEmployer(caller: Caller, input: { tapId: string; employer: string }): Promise<{ tap: HeldTap; released: HeldTapPreview[] }> {
+    return this.changeOnPort(caller, (tx, releases) => this.chooseEmployerIn(tx, releases, caller, input));
   }
 
-  previewEmployerChoice(caller: Caller, input: { tapId: string; employer: string }): HeldTapPreview[] {
-    requirePermission(caller.user, 'change-site-data');
-    return this.preview(() => this.chooseEmployer(caller, input));
+  private async chooseEmployerIn(tx: SqlStore, releases: ReleaseResult[], caller: Caller, input: { tapId: string; employer: string }): Promise<{ tap: HeldTap; released: HeldTapPreview[] }> {
+    const tap = await this.heldTap(tx, caller, input.tapId);
+    if (tap.enrichment !== 'employer-choice-needed' && tap.enrichment !== 'unknown-employer') {
+      throw invalid('tapId', 'employer-choice', `tap ${tap.tapId} was not held for its employer (${tap.enrichment})`);
+    }
+    const problems: FieldProblem[] = [];
+    const employer = parseCompanyNumber(input.employer, 'employer', problems);
+    if (!employer) throw new InvalidInputError(problems);
+    const choices = await this.employerChoicesOf(tx, tap);
+    if (!choices.includes(employer.id)) throw invalid('employer', 'employer-choice', `employer ${employer.id} is not one the worker may register under on that site (${choices.join(', ') || 'none'})`);
+    const auditId = await this.auditOnPort(tx, caller, 'choose-employer', 'tap', tap.tapId, tap.siteId, null, { employer: employer.id, badge: tap.badge, at: tap.at });
+    return { tap, released: await this.release(tx, releases, caller, { entity: 'employer-choice', before: null, after: { tapId: tap.tapId, employer: employer.id } }, auditId) };
   }
 
-  /** The employers a held tap's worker may register under on the tap's site that day. */
-  employerChoicesOf(tap: HeldTap): string[] {
-    const workerId = (this.db.prepare('SELECT worker_id FROM badges WHERE uid = ?').pluck().get(tap.badge) as string | undefined) ?? null;
+  async previewEmployerChoice(caller: Caller, input: { tapId: string; employer: string }): Promise<HeldTapPreview[]> {
+    return this.preview(caller, (tx, releases) => this.chooseEmployerIn(tx, releases, caller, input));
+  }
+
+  /** The employers a held tap's worker may register under on the tap's site that day, read through `store`. */
+  async employerChoicesOf(store: SqlStore, tap: HeldTap): Promise<string[]> {
+    const workerId = (await store.one<{ worker_id: string }>('SELECT worker_id FROM badges WHERE uid = $1', [tap.badge]))?.worker_id ?? null;
     if (!workerId || !tap.siteId) return [];
-    const declaration = declarationOn(this.db, tap.siteId, tap.day);
-    const w = getWorker(this.db, workerId);
+    const declaration = await declarationOn(store, tap.siteId, tap.day);
+    const w = await getWorker(store, workerId);
     if (!w) return [];
-    const agencies = listPlacements(this.db, w.id).filter((p) => !p.deactivatedAt && p.validFrom <= tap.day && (p.validTo === null || p.validTo >= tap.day) && (declaration?.companies.includes(p.userCompanyId) ?? false)).map((p) => p.agencyId);
+    const agencies = (await listPlacements(store, w.id)).filter((p) => !p.deactivatedAt && p.validFrom <= tap.day && (p.validTo === null || p.validTo >= tap.day) && (declaration?.companies.includes(p.userCompanyId) ?? false)).map((p) => p.agencyId);
     return employerChoices(w.employers, declaration?.companies, agencies);
   }
 
   /** Taps held for review (not turned into registrations), newest first, of the caller's sites. */
-  listHeldTaps(caller: Caller, q: ListQuery & { terminal?: string; reason?: string; since?: string } = {}): Page<HeldTap> {
+  async listHeldTaps(caller: Caller, q: ListQuery & { terminal?: string; reason?: string; since?: string } = {}): Promise<Page<HeldTap>> {
     requirePermission(caller.user, 'read');
-    const c = new Conditions("enrichment <> 'enriched'");
-    if (q.terminal) c.add('terminal_id = ?', q.terminal);
-    if (q.reason) c.add('enrichment = ?', q.reason);
-    if (q.since) c.add('received_at >= ?', q.since);
-    const rows = this.db.prepare(`SELECT ${HELD_TAP_COLUMNS} FROM taps ${c.sql} ORDER BY received_at DESC LIMIT 2000`).all(...c.args) as TapRow[];
-    const all = rows.map(toHeldTap).filter((t) => this.siteVisible(caller.user, t.siteId));
+    const b = new Binds();
+    const where = ["enrichment <> 'enriched'"];
+    if (q.terminal) where.push(`terminal_id = ${b.add(q.terminal)}`);
+    if (q.reason) where.push(`enrichment = ${b.add(q.reason)}`);
+    if (q.since) where.push(`received_at >= ${b.add(q.since)}`);
+    // Instants are ISO text of one format, ordered alike by any collation; the page then by code point, newest first.
+    const rows = await this.store.all<TapRow>(`SELECT ${HELD_TAP_COLUMNS} FROM taps WHERE ${where.join(' AND ')} ORDER BY received_at DESC LIMIT 2000`, b.values);
+    const all = rows.sort((x, y) => byCodePoint(y.received_at, x.received_at)).map(toHeldTap).filter((t) => this.siteVisible(caller.user, t.siteId));
     const p = page(all, q, (t) => `${t.badge} ${t.terminalId} ${t.enrichment}`);
     // A tap held for its employer: the employers a site manager may choose for it.
-    return { ...p, items: p.items.map((t) => (t.enrichment === 'employer-choice-needed' || t.enrichment === 'unknown-employer' ? { ...t, employerChoices: this.employerChoicesOf(t) } : t)) };
+    const items: HeldTap[] = [];
+    for (const t of p.items) items.push(t.enrichment === 'employer-choice-needed' || t.enrichment === 'unknown-employer' ? { ...t, employerChoices: await this.employerChoicesOf(this.store, t) } : t);
+    return { ...p, items };
   }
 
-  private heldTap(caller: Caller, tapId: string): HeldTap {
+  /** A held tap of the caller's sites, else not found; read through `store`. */
+  private async heldTap(store: SqlStore, caller: Caller, tapId: string): Promise<HeldTap> {
     requirePermission(caller.user, 'read');
-    const row = this.db.prepare(`SELECT ${HELD_TAP_COLUMNS} FROM taps WHERE tap_id = ? AND enrichment <> 'enriched'`).get(tapId) as TapRow | undefined;
+    const row = await store.one<TapRow>(`SELECT ${HELD_TAP_COLUMNS} FROM taps WHERE tap_id = $1 AND enrichment <> 'enriched'`, [tapId]);
     const t = row && toHeldTap(row);
     if (!t || !this.siteVisible(caller.user, t.siteId)) throw notFoundError('tap', tapId);
     return t;
@@ -774,32 +797,36 @@ export class SiteDataService {
 
   // --- agency placements (FAQ 26) ----------------------------------------------------------------------------------
 
-  private placementVisible(user: ApiUser, p: Placement, visible = this.visibleCompanies(user)): boolean {
+  private placementVisible(p: Placement, visible: Set<string> | null): boolean {
     return visible === null || visible.has(p.agencyId) || visible.has(p.userCompanyId);
   }
 
-  listPlacements(caller: Caller, q: ListQuery & { worker?: string } = {}): Page<Placement & { workerName: string | null }> {
+  async listPlacements(caller: Caller, q: ListQuery & { worker?: string } = {}): Promise<Page<Placement & { workerName: string | null }>> {
     requirePermission(caller.user, 'read');
-    const visible = this.visibleCompanies(caller.user);
-    const names = new Map(listWorkers(this.db).map((w) => [w.id, w.name]));
-    const all = listPlacements(this.db, q.worker)
-      .filter((p) => (q.inactive || !p.deactivatedAt) && this.placementVisible(caller.user, p, visible))
+    const visible = await this.visibleCompanies(this.store, caller.user);
+    const names = new Map((await listWorkers(this.store)).map((w) => [w.id, w.name]));
+    const all = (await listPlacements(this.store, q.worker))
+      .filter((p) => (q.inactive || !p.deactivatedAt) && this.placementVisible(p, visible))
       .map((p) => ({ ...p, workerName: names.get(p.workerId) ?? null }));
     return page(all, q, (p) => `${p.id} ${p.workerId} ${p.workerName ?? ''} ${p.agencyId} ${p.userCompanyId}`);
   }
 
-  getPlacement(caller: Caller, id: string): Placement {
+  async getPlacement(caller: Caller, id: string): Promise<Placement> {
     requirePermission(caller.user, 'read');
-    const p = getPlacement(this.db, id);
-    if (!p || !this.placementVisible(caller.user, p)) throw notFoundError('placement', id);
+    return this.placementOrNotFound(this.store, caller, id);
+  }
+
+  private async placementOrNotFound(store: SqlStore, caller: Caller, id: string): Promise<Placement> {
+    const p = await getPlacement(store, id);
+    if (!p || !this.placementVisible(p, await this.visibleCompanies(store, caller.user))) throw notFoundError('placement', id);
     return p;
   }
 
-  private checkedPlacement(caller: Caller, input: PlacementInput) {
+  private async checkedPlacement(tx: SqlStore, caller: Caller, input: PlacementInput) {
     const problems: FieldProblem[] = [];
-    const p = checkPlacement(this.db, input, problems);
+    const p = await checkPlacement(tx, input, problems);
     if (problems.length) throw new InvalidInputError(problems);
-    const visible = this.visibleCompanies(caller.user);
+    const visible = await this.visibleCompanies(tx, caller.user);
     if (visible !== null && !visible.has(p!.agencyId) && !visible.has(p!.userCompanyId)) {
       throw forbidden({ field: 'userCompany', rule: 'company-scope', message: `userCompany: neither ${p!.agencyId} nor ${p!.userCompanyId} is your company or in its subcontracting chain` });
     }
@@ -807,38 +834,42 @@ export class SiteDataService {
   }
 
   /** Places an agency worker with a user company; held taps it resolves are sent late. */
-  createPlacement(caller: Caller, input: PlacementInput): { placement: Placement; released: HeldTapPreview[] } {
-    return this.change(caller, () => {
-      const p = this.checkedPlacement(caller, input);
-      if (input.id && getPlacement(this.db, input.id)) throw invalid('id', 'unique', `placement ${input.id} already exists`);
-      const after = savePlacement(this.db, { ...p, ...(input.id ? { id: input.id } : {}) });
-      const auditId = this.audit(caller, 'create', 'placement', after.id, null, null, after);
-      return { placement: after, released: this.release(caller, { entity: 'placement', before: null, after }, auditId) };
-    });
+  async createPlacement(caller: Caller, input: PlacementInput): Promise<{ placement: Placement; released: HeldTapPreview[] }> {
+    return this.changeOnPort(caller, (tx, releases) => this.addPlacement(tx, releases, caller, input));
   }
 
-  updatePlacement(caller: Caller, id: string, input: Omit<PlacementInput, 'id'>): { placement: Placement; released: HeldTapPreview[] } {
-    return this.change(caller, () => {
-      const before = this.getPlacement(caller, id);
-      const p = this.checkedPlacement(caller, input);
-      const after = savePlacement(this.db, { ...p, id: before.id });
-      const auditId = this.audit(caller, 'update', 'placement', after.id, null, before, after);
-      return { placement: after, released: this.release(caller, { entity: 'placement', before, after }, auditId) };
-    });
+  private async addPlacement(tx: SqlStore, releases: ReleaseResult[], caller: Caller, input: PlacementInput): Promise<{ placement: Placement; released: HeldTapPreview[] }> {
+    const p = await this.checkedPlacement(tx, caller, input);
+    if (input.id && (await getPlacement(tx, input.id))) throw invalid('id', 'unique', `placement ${input.id} already exists`);
+    const after = await savePlacement(tx, { ...p, ...(input.id ? { id: input.id } : {}) });
+    const auditId = await this.auditOnPort(tx, caller, 'create', 'placement', after.id, null, null, after);
+    return { placement: after, released: await this.release(tx, releases, caller, { entity: 'placement', before: null, after }, auditId) };
   }
 
-  previewPlacement(caller: Caller, input: PlacementInput): HeldTapPreview[] {
-    requirePermission(caller.user, 'change-site-data');
-    return this.preview(() => (input.id && getPlacement(this.db, input.id) ? this.updatePlacement(caller, input.id, input) : this.createPlacement(caller, input)));
+  async updatePlacement(caller: Caller, id: string, input: Omit<PlacementInput, 'id'>): Promise<{ placement: Placement; released: HeldTapPreview[] }> {
+    return this.changeOnPort(caller, (tx, releases) => this.changePlacement(tx, releases, caller, id, input));
   }
 
-  setPlacementActive(caller: Caller, id: string, active: boolean): Placement {
-    return this.change(caller, () => {
-      const before = this.getPlacement(caller, id);
-      setPlacementDeactivated(this.db, before.id, active ? null : this.now());
-      const after = getPlacement(this.db, before.id)!;
-      const auditId = this.audit(caller, active ? 'reactivate' : 'deactivate', 'placement', before.id, null, before, after);
-      if (active) this.release(caller, { entity: 'placement', before, after }, auditId);
+  private async changePlacement(tx: SqlStore, releases: ReleaseResult[], caller: Caller, id: string, input: Omit<PlacementInput, 'id'>): Promise<{ placement: Placement; released: HeldTapPreview[] }> {
+    const before = await this.placementOrNotFound(tx, caller, id);
+    const p = await this.checkedPlacement(tx, caller, input);
+    const after = await savePlacement(tx, { ...p, id: before.id });
+    const auditId = await this.auditOnPort(tx, caller, 'update', 'placement', after.id, null, before, after);
+    return { placement: after, released: await this.release(tx, releases, caller, { entity: 'placement', before, after }, auditId) };
+  }
+
+  async previewPlacement(caller: Caller, input: PlacementInput): Promise<HeldTapPreview[]> {
+    return this.preview(caller, async (tx, releases) => (input.id && (await getPlacement(tx, input.id))
+      ? this.changePlacement(tx, releases, caller, input.id, input)
+      : this.addPlacement(tx, releases, caller, input)));
+  }
+
+  async setPlacementActive(caller: Caller, id: string, active: boolean): Promise<Placement> {
+    return this.changeOnPort(caller, async (tx, releases) => {
+      const before = await this.placementOrNotFound(tx, caller, id);
+      const after = (await setPlacementDeactivated(tx, before.id, active ? null : this.now()))!;
+      const auditId = await this.auditOnPort(tx, caller, active ? 'reactivate' : 'deactivate', 'placement', before.id, null, before, after);
+      if (active) await this.release(tx, releases, caller, { entity: 'placement', before, after }, auditId);
       return after;
     });
   }
@@ -965,34 +996,25 @@ export class SiteDataService {
 
   // --- imports ---------------------------------------------------------------------------------------------------
 
-  /** An import: every good row is saved (and releases what it resolves); the releases are told at the end. */
-  private importing<T>(fn: () => T): T {
-    this.pendingReleases = [];
-    const r = fn();
-    this.told();
-    return r;
-  }
-
-  importWorkers(caller: Caller, csv: string): ImportResult {
-    requirePermission(caller.user, 'change-site-data');
-    return this.importing(() => importWorkersCsv(this.db, csv, {
-      check: (w) => this.checkEmployers(caller, w.employers),
-      saved: (before, after) => {
-        const auditId = this.audit(caller, before ? 'update' : 'create', 'worker', after.id, null, before, after);
-        if (before) this.release(caller, { entity: 'worker', before, after }, auditId);
+  /** An import: every good row is saved with its audit entry (and releases what it resolves) in one transaction; the releases are told once it committed. */
+  async importWorkers(caller: Caller, csv: string): Promise<ImportResult> {
+    return this.changeOnPort(caller, (tx, releases) => importWorkersCsv(tx, csv, {
+      check: (row, w) => this.checkEmployers(row, caller, w.employers),
+      saved: async (row, before, after) => {
+        const auditId = await this.auditOnPort(row, caller, before ? 'update' : 'create', 'worker', after.id, null, before, after);
+        if (before) await this.release(row, releases, caller, { entity: 'worker', before, after }, auditId);
       },
     }));
   }
 
-  importBadges(caller: Caller, csv: string): ImportResult {
-    requirePermission(caller.user, 'change-site-data');
-    return this.importing(() => importBadgesCsv(this.db, csv, {
-      check: (b) => {
-        this.worker(caller, b.workerId);
+  async importBadges(caller: Caller, csv: string): Promise<ImportResult> {
+    return this.changeOnPort(caller, (tx, releases) => importBadgesCsv(tx, csv, {
+      check: async (row, b) => {
+        await this.worker(row, caller, b.workerId);
       },
-      saved: (before, after) => {
-        const auditId = this.audit(caller, before ? 'update' : 'create', 'badge', after.uid, null, before, after);
-        this.release(caller, { entity: 'badge', before, after }, auditId);
+      saved: async (row, before, after) => {
+        const auditId = await this.auditOnPort(row, caller, before ? 'update' : 'create', 'badge', after.uid, null, before, after);
+        await this.release(row, releases, caller, { entity: 'badge', before, after }, auditId);
       },
     }));
   }

@@ -1,4 +1,3 @@
-import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { byCodePoint } from '../store/sql-binds.ts';
 import { addressSchema, coordinatesSchema, type PlaceOfWork } from '../../shared/registration.ts';
@@ -142,13 +141,4 @@ export async function setSiteDeactivated(store: SqlStore, id: string, at: Date |
 /** Writes the site's rule for secure badges, in the caller's transaction; the caller records the change. */
 export async function writeSiteRule(store: SqlStore, siteId: string, required: boolean): Promise<void> {
   await store.run('UPDATE sites SET require_secure_badges = $1 WHERE id = $2', [required ? 1 : 0, siteId]);
-}
-
-/**
- * The same read on the better-sqlite3 connection, for the checks still made inside synchronous
- * transactions (declarations, the secure-badge rule set without a user): they move with them.
- */
-export function getSiteSync(db: Db, id: string): Site | undefined {
-  const row = db.prepare('SELECT * FROM sites WHERE id = ?').get(id) as SiteRow | undefined;
-  return row ? toSite(row) : undefined;
 }

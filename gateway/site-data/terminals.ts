@@ -1,4 +1,3 @@
-import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { byCodePoint } from '../store/sql-binds.ts';
 import { parseTerminalId } from '../../shared/mqtt/topics.ts';
@@ -10,7 +9,8 @@ import { LANGUAGES, type Language } from '../../shared/mqtt/payloads.ts';
 
 /**
  * Terminals: one MQTT identity each (client id = username = terminal id), with a secret shown once. Read and
- * written through the storage port (docs/cluster.md, "The storage port"), `inEnrolmentMode` apart.
+ * written through the storage port (docs/cluster.md, "The storage port"). Whether a terminal is in enrolment
+ * mode when an unknown badge taps is read by the ingest's transaction (gateway/ingest/batch-writer.ts).
  */
 const BUTTONS = ['IN', 'OUT', 'BREAK'] as const;
 export type Button = (typeof BUTTONS)[number];
@@ -188,15 +188,4 @@ export async function listTerminals(store: SqlStore): Promise<Terminal[]> {
 export async function terminalCredentials(store: SqlStore, id: string): Promise<{ secretHash: string; disabled: boolean } | undefined> {
   const row = await store.one<{ secret_hash: string; disabled: number }>('SELECT secret_hash, disabled FROM terminals WHERE id = $1', [id]);
   return row ? { secretHash: row.secret_hash, disabled: row.disabled === 1 } : undefined;
-}
-
-/**
- * Whether a terminal's enrolment mode is on at `now`. Still synchronous, on the connection, unlike the rest
- * of this file: the ingest asks it for each ack of an unknown badge, in the synchronous loop that sends a
- * commit's acks (gateway/ingest/tap-ingest.ts, `inEnrolment`); an await there would hold every other ack
- * of the batch. It moves onto the storage port with the ingest writer.
- */
-export function inEnrolmentMode(db: Db, id: string, now: Date): boolean {
-  const row = db.prepare('SELECT enrolment_until FROM terminals WHERE id = ?').get(id) as { enrolment_until: string | null } | undefined;
-  return !!row?.enrolment_until && row.enrolment_until > now.toISOString();
 }

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { byCodePoint } from '../store/sql-binds.ts';
 import { parseWorkerNumber } from '../../shared/identifiers/national-number.ts';
 import { parseLimosaId } from '../../shared/identifiers/declaration.ts';
 import { CAPACITIES, type Capacity } from '../../shared/registration.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
-import { getCompanySync, parseCompanyNumber } from './companies.ts';
+import { getCompany, parseCompanyNumber } from './companies.ts';
 import { check, nowIso, problem, requireText, throwIfAny } from './input.ts';
 
 /**
@@ -32,7 +33,7 @@ export interface WorkerInput {
 }
 
 /** Validates a worker without touching the database except to check employers exist. */
-export function checkWorker(db: Db, input: WorkerInput, problems: FieldProblem[]): Omit<Worker, 'id'> & { id?: string } | undefined {
+export async function checkWorker(store: SqlStore, input: WorkerInput, problems: FieldProblem[]): Promise<(Omit<Worker, 'id'> & { id?: string }) | undefined> {
   const before = problems.length;
   let ssin: string | null = null;
   let limosaId: string | null = null;
@@ -46,41 +47,41 @@ export function checkWorker(db: Db, input: WorkerInput, problems: FieldProblem[]
   const capacity = (input.capacity || 'employee') as Capacity;
   if (!(CAPACITIES as readonly string[]).includes(capacity)) problems.push(problem('capacity', 'enum', `must be one of ${CAPACITIES.join(', ')}`));
   const employers: string[] = [];
-  (input.employers ?? []).forEach((e, i) => {
+  for (const [i, e] of (input.employers ?? []).entries()) {
     const c = parseCompanyNumber(e, `employer[${i}]`, problems);
-    if (!c) return;
-    if (!getCompanySync(db, c.id)) problems.push(problem(`employer[${i}]`, 'exists', `company ${c.id} is not known: add it first with 'ciao admin company add'`));
+    if (!c) continue;
+    if (!(await getCompany(store, c.id))) problems.push(problem(`employer[${i}]`, 'exists', `company ${c.id} is not known: add it first with 'ciao admin company add'`));
     else if (!employers.includes(c.id)) employers.push(c.id);
-  });
+  }
   if ((input.employers ?? []).length === 0) problems.push(problem('employer', 'required', 'at least one employer is required'));
   if (problems.length > before) return undefined;
   return { id: input.id, ssin, limosaId, name: name!, capacity, employers };
 }
 
-/** Adds a worker, or updates the one with the same NISS / Limosa id / worker id. */
-export function upsertWorker(db: Db, input: WorkerInput): Worker {
-  const problems: FieldProblem[] = [];
-  const w = checkWorker(db, input, problems);
-  throwIfAny(problems);
-  // IMMEDIATE: the gateway writes concurrently; a read-then-write transaction begun deferred would fail
-  // with SQLITE_BUSY at its first write instead of waiting for the lock.
-  return db.transaction(() => saveWorker(db, w!)).immediate();
+/** Adds a worker, or updates the one with the same NISS / Limosa id / worker id (in one transaction). */
+export async function upsertWorker(store: SqlStore, input: WorkerInput): Promise<Worker> {
+  return store.transaction(async (tx) => {
+    const problems: FieldProblem[] = [];
+    const w = await checkWorker(tx, input, problems);
+    throwIfAny(problems);
+    return saveWorker(tx, w!);
+  });
 }
 
-export function saveWorker(db: Db, w: Omit<Worker, 'id'> & { id?: string }): Worker {
-  const existing = (w.id && getWorkerRow(db, 'id', w.id)) || (w.ssin && getWorkerRow(db, 'ssin', w.ssin)) || (w.limosaId && getWorkerRow(db, 'limosa_id', w.limosaId)) || undefined;
+/** Writes a checked worker, found by id, NISS or Limosa id, else new; its employers replaced, in their order. */
+export async function saveWorker(store: SqlStore, w: Omit<Worker, 'id'> & { id?: string }): Promise<Worker> {
+  const existing = (w.id && (await getWorkerRow(store, 'id', w.id))) || (w.ssin && (await getWorkerRow(store, 'ssin', w.ssin))) || (w.limosaId && (await getWorkerRow(store, 'limosa_id', w.limosaId))) || undefined;
   let id = existing?.id ?? w.id;
   // Short generated ids collide now and then (32 bits: likely among tens of thousands of workers); draw again.
-  while (!id || (!existing && !w.id && getWorkerRow(db, 'id', id))) id = `w-${randomUUID().slice(0, 8)}`;
+  while (!id || (!existing && !w.id && (await getWorkerRow(store, 'id', id)))) id = `w-${randomUUID().slice(0, 8)}`;
   if (existing) {
-    db.prepare('UPDATE workers SET ssin = ?, limosa_id = ?, name = ?, capacity = ? WHERE id = ?').run(w.ssin, w.limosaId, w.name, w.capacity, id);
+    await store.run('UPDATE workers SET ssin = $1, limosa_id = $2, name = $3, capacity = $4 WHERE id = $5', [w.ssin, w.limosaId, w.name, w.capacity, id]);
   } else {
-    db.prepare('INSERT INTO workers (id, ssin, limosa_id, name, capacity, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(id, w.ssin, w.limosaId, w.name, w.capacity, nowIso());
+    await store.run('INSERT INTO workers (id, ssin, limosa_id, name, capacity, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [id, w.ssin, w.limosaId, w.name, w.capacity, nowIso()]);
   }
-  db.prepare('DELETE FROM worker_employers WHERE worker_id = ?').run(id);
-  const add = db.prepare('INSERT INTO worker_employers (worker_id, company_id) VALUES (?, ?)');
-  for (const e of w.employers) add.run(id, e);
-  return getWorker(db, id)!;
+  await store.run('DELETE FROM worker_employers WHERE worker_id = $1', [id]);
+  for (const e of w.employers) await store.run('INSERT INTO worker_employers (worker_id, company_id) VALUES ($1, $2)', [id, e]);
+  return (await getWorker(store, id))!;
 }
 
 interface WorkerRow {
@@ -92,32 +93,51 @@ interface WorkerRow {
   deactivated_at: string | null;
 }
 
-function getWorkerRow(db: Db, column: 'id' | 'ssin' | 'limosa_id', value: string): WorkerRow | undefined {
-  return db.prepare(`SELECT id, ssin, limosa_id, name, capacity, deactivated_at FROM workers WHERE ${column} = ?`).get(value) as WorkerRow | undefined;
+const WORKER_COLUMNS = 'id, ssin, limosa_id, name, capacity, deactivated_at';
+
+function getWorkerRow(store: SqlStore, column: 'id' | 'ssin' | 'limosa_id', value: string): Promise<WorkerRow | undefined> {
+  return store.one<WorkerRow>(`SELECT ${WORKER_COLUMNS} FROM workers WHERE ${column} = $1`, [value]);
 }
 
-function employersOf(db: Db, id: string): string[] {
-  return (db.prepare('SELECT company_id FROM worker_employers WHERE worker_id = ? ORDER BY rowid').all(id) as Array<{ company_id: string }>).map((r) => r.company_id);
+function toWorker(r: WorkerRow, employers: string[]): Worker {
+  return { id: r.id, ssin: r.ssin, limosaId: r.limosa_id, name: r.name, capacity: r.capacity, employers, deactivatedAt: r.deactivated_at };
 }
 
-export function getWorker(db: Db, id: string): Worker | undefined {
-  const r = getWorkerRow(db, 'id', id);
-  return r ? { id: r.id, ssin: r.ssin, limosaId: r.limosa_id, name: r.name, capacity: r.capacity, employers: employersOf(db, r.id), deactivatedAt: r.deactivated_at } : undefined;
+/** A worker's employers in the order they were given (the rowid, an identity column on PostgreSQL). */
+async function employersOf(store: SqlStore, id: string): Promise<string[]> {
+  return (await store.all<{ company_id: string }>('SELECT company_id FROM worker_employers WHERE worker_id = $1 ORDER BY rowid', [id])).map((r) => r.company_id);
+}
+
+export async function getWorker(store: SqlStore, id: string): Promise<Worker | undefined> {
+  const r = await getWorkerRow(store, 'id', id);
+  return r ? toWorker(r, await employersOf(store, r.id)) : undefined;
 }
 
 /** Finds a worker by worker id, NISS/BIS (any printed form) or Limosa id. */
-export function findWorker(db: Db, ref: string): Worker | undefined {
-  const byId = getWorkerRow(db, 'id', ref);
-  if (byId) return getWorker(db, byId.id);
+export async function findWorker(store: SqlStore, ref: string): Promise<Worker | undefined> {
+  const byId = await getWorkerRow(store, 'id', ref);
+  if (byId) return toWorker(byId, await employersOf(store, byId.id));
   const n = parseWorkerNumber(ref, 'worker');
   if (n.ok) {
-    const r = getWorkerRow(db, 'ssin', n.value.value);
-    if (r) return getWorker(db, r.id);
+    const r = await getWorkerRow(store, 'ssin', n.value.value);
+    if (r) return toWorker(r, await employersOf(store, r.id));
   }
-  const l = getWorkerRow(db, 'limosa_id', ref.trim().toUpperCase());
-  return l ? getWorker(db, l.id) : undefined;
+  const l = await getWorkerRow(store, 'limosa_id', ref.trim().toUpperCase());
+  return l ? toWorker(l, await employersOf(store, l.id)) : undefined;
 }
 
-export function listWorkers(db: Db): Worker[] {
-  return (db.prepare('SELECT id FROM workers ORDER BY name, id').all() as Array<{ id: string }>).map((r) => getWorker(db, r.id)!);
+/**
+ * Every worker with their employers, in two reads whatever their number; by name, then id, by code point as
+ * SQLite orders them, whatever a PostgreSQL server's collation.
+ */
+export async function listWorkers(store: SqlStore): Promise<Worker[]> {
+  const rows = await store.all<WorkerRow>(`SELECT ${WORKER_COLUMNS} FROM workers`);
+  const links = await store.all<{ worker_id: string; company_id: string }>('SELECT worker_id, company_id FROM worker_employers ORDER BY rowid');
+  const employers = new Map<string, string[]>();
+  for (const l of links) {
+    const list = employers.get(l.worker_id);
+    if (list) list.push(l.company_id);
+    else employers.set(l.worker_id, [l.company_id]);
+  }
+  return rows.sort((a, b) => byCodePoint(a.name, b.name) || byCodePoint(a.id, b.id)).map((r) => toWorker(r, employers.get(r.id) ?? []));
 }

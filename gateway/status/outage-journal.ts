@@ -1,4 +1,3 @@
-import type { Db } from '../../shared/sqlite.ts';
 import { localDate } from '../../shared/time.ts';
 import type { OutageFact } from '../remarks/model.ts';
 import type { SqlStore } from '../store/sql-store.ts';
@@ -20,61 +19,48 @@ import type { SqlStore } from '../store/sql-store.ts';
  *   runs. A stop while another beats is no outage, nor a start after a crash while another was running.
  * Journal ids are `gw-<n>`, apart from the forwarder's numeric ones.
  *
- * The gateway outages and the reading of the journal (`outagesBetween`) are on the storage port; the terminal
- * outages are not yet: they are written inside the writer thread's batch transaction, which is synchronous
- * SQLite (they move with the ingest writer).
+ * All of it is on the storage port: the terminal outages through the ingest transaction's `tx`, the gateway
+ * outages and the reading of the journal (`outagesBetween`) through the store.
  */
 export const HEARTBEAT_EVERY_MS = 60_000;
 
 /** The cause of a terminal outage while it was online but could not register, before its reasons. */
 const CANNOT_REGISTER_CAUSE = 'the terminal is online but cannot register taps: ';
 
-/** Statements the ingest transaction uses when a terminal goes offline or comes back. */
-export class TerminalOutages {
-  private readonly siteOpen;
-  private readonly openOne;
-  private readonly isOpen;
-  private readonly openCause;
-  private readonly closeOne;
+const SITE_OPEN = `SELECT t.site_id FROM terminals t JOIN declarations d ON d.site_id = t.site_id
+  WHERE t.id = $1 AND t.disabled = 0 AND d.deactivated_at IS NULL AND d.valid_from <= $2 AND (d.valid_to IS NULL OR d.valid_to >= $2) LIMIT 1`;
+const OPEN_CAUSE = 'SELECT cause FROM outage_events WHERE scope = $1 AND ended_at IS NULL';
+const OPEN_ONE = 'INSERT INTO outage_events (scope, terminal_id, site_id, started_at, cause) VALUES ($1, $2, $3, $4, $5)';
+const CLOSE_ONE = 'UPDATE outage_events SET ended_at = $1 WHERE scope = $2 AND ended_at IS NULL';
 
-  constructor(db: Db) {
-    this.siteOpen = db.prepare(
-      `SELECT t.site_id FROM terminals t JOIN declarations d ON d.site_id = t.site_id
-       WHERE t.id = ? AND t.disabled = 0 AND d.deactivated_at IS NULL AND d.valid_from <= ? AND (d.valid_to IS NULL OR d.valid_to >= ?) LIMIT 1`,
-    ).pluck();
-    this.isOpen = db.prepare('SELECT 1 FROM outage_events WHERE scope = ? AND ended_at IS NULL').pluck();
-    this.openCause = db.prepare('SELECT cause FROM outage_events WHERE scope = ? AND ended_at IS NULL').pluck();
-    this.openOne = db.prepare('INSERT INTO outage_events (scope, terminal_id, site_id, started_at, cause) VALUES (?, ?, ?, ?, ?)');
-    this.closeOne = db.prepare('UPDATE outage_events SET ended_at = ? WHERE scope = ? AND ended_at IS NULL');
-  }
-
+/** What the ingest transaction writes when a terminal goes offline or comes back, through its `tx`. */
+export const terminalOutages = {
   /** The terminal went offline at `at` (gateway clock, ISO). */
-  offline(terminalId: string, at: string, cause: string): void {
+  async offline(tx: SqlStore, terminalId: string, at: string, cause: string): Promise<void> {
     const scope = `terminal:${terminalId}`;
-    if (this.isOpen.get(scope)) return;
-    const day = localDate(at);
-    const siteId = this.siteOpen.get(terminalId, day, day) as string | undefined;
-    if (siteId) this.openOne.run(scope, terminalId, siteId, at, cause);
-  }
+    if (await tx.one(OPEN_CAUSE, [scope])) return;
+    const site = await tx.one<{ site_id: string }>(SITE_OPEN, [terminalId, localDate(at)]);
+    if (site) await tx.run(OPEN_ONE, [scope, terminalId, site.site_id, at, cause]);
+  },
 
   /**
    * The terminal is connected but says it cannot register taps (`reasons`, comma-separated): an outage for the
    * workers at its door all the same. A status repeating the same reasons keeps the open entry.
    */
-  cannotRegister(terminalId: string, at: string, reasons: string): void {
+  async cannotRegister(tx: SqlStore, terminalId: string, at: string, reasons: string): Promise<void> {
     const scope = `terminal:${terminalId}`;
     const cause = `${CANNOT_REGISTER_CAUSE}${reasons}`;
-    const open = this.openCause.get(scope) as string | undefined;
-    if (open === cause) return;
-    if (open !== undefined) this.closeOne.run(at, scope);
-    this.offline(terminalId, at, cause);
-  }
+    const open = await tx.one<{ cause: string }>(OPEN_CAUSE, [scope]);
+    if (open?.cause === cause) return;
+    if (open !== undefined) await tx.run(CLOSE_ONE, [at, scope]);
+    await terminalOutages.offline(tx, terminalId, at, cause);
+  },
 
   /** The terminal is online again. */
-  online(terminalId: string, at: string): void {
-    this.closeOne.run(at, `terminal:${terminalId}`);
-  }
-}
+  async online(tx: SqlStore, terminalId: string, at: string): Promise<void> {
+    await tx.run(CLOSE_ONE, [at, `terminal:${terminalId}`]);
+  },
+};
 
 const GATEWAY_SCOPE = 'gateway';
 

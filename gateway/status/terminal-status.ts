@@ -1,4 +1,4 @@
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import type { Logger } from '../../shared/logging.ts';
 import { decodeStatus, type TerminalStatus } from '../../shared/mqtt/payloads.ts';
 import type { StatusItem } from '../ingest/batch-writer.ts';
@@ -62,8 +62,8 @@ export class TerminalStatusTracker {
   }
 }
 
-export function readTerminalStatus(db: Db, terminalId?: string): TerminalStatusRow[] {
-  return (terminalId
-    ? db.prepare('SELECT * FROM terminal_status WHERE terminal_id = ?').all(terminalId)
-    : db.prepare('SELECT * FROM terminal_status ORDER BY terminal_id').all()) as TerminalStatusRow[];
+/** What each terminal last reported (one, or all sorted by id in code, by code point as SQLite sorts). */
+export async function readTerminalStatus(store: SqlStore, terminalId?: string): Promise<TerminalStatusRow[]> {
+  if (terminalId) return store.all<TerminalStatusRow>('SELECT * FROM terminal_status WHERE terminal_id = $1', [terminalId]);
+  return (await store.all<TerminalStatusRow>('SELECT * FROM terminal_status')).sort((a, b) => (a.terminal_id < b.terminal_id ? -1 : a.terminal_id > b.terminal_id ? 1 : 0));
 }

@@ -1,4 +1,5 @@
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from './sql-store.ts';
+import { lockTapWriters } from './tap-writer-lock.ts';
 import type { RegistrationRow } from './registrations-schema.ts';
 
 /**
@@ -21,29 +22,27 @@ export interface RegistrationColumns {
   context_id: number;
 }
 
+const MAX_SEQ = 'SELECT COALESCE(MAX(reg_seq), 0) AS n FROM taps WHERE reg_seq IS NOT NULL';
+const FIND_CONTEXT = 'SELECT id FROM registration_contexts WHERE employer_id = $1 AND declaration = $2 AND employer_kind = $3 AND place_of_work = $4';
+const INSERT_CONTEXT = 'INSERT INTO registration_contexts (employer_kind, employer_id, declaration, place_of_work) VALUES ($1, $2, $3, $4) RETURNING id';
+const REGISTER = `UPDATE taps SET reg_seq = $1, reg_at = $2, at_s = $3, ssin = $4, limosa_id = $5, capacity = $6, context_id = $7,
+    site_id = $8, worker_id = $9, enrichment = 'enriched', enrichment_detail = NULL, sun_counter = COALESCE($10, sun_counter)
+  WHERE tap_id = $11 AND reg_seq IS NULL`;
+
+/**
+ * On the storage port: each transaction hands its `tx` to `beginTransaction`, and every statement runs through
+ * it. The numbers are taken in memory from the highest one stored, read once per transaction: one writer
+ * numbers at a time (tap-writer-lock.ts: SQLite's write lock; on PostgreSQL, a lock on the taps).
+ */
 export class RegistrationRows {
-  private readonly maxSeq;
-  private readonly findContext;
-  private readonly insertContext;
-  private readonly register;
   /** Contexts known to be committed, and those found or added in the running transaction. */
   private readonly contexts = new Map<string, number>();
   private pending = new Map<string, number>();
   private nextSeq: number | undefined;
+  private tx: SqlStore | undefined;
 
-  constructor(db: Db) {
-    // The WHERE lets SQLite read the maximum off the partial index instead of scanning the taps.
-    this.maxSeq = db.prepare('SELECT COALESCE(MAX(reg_seq), 0) FROM taps WHERE reg_seq IS NOT NULL').pluck();
-    this.findContext = db.prepare('SELECT id FROM registration_contexts WHERE employer_id = ? AND declaration = ? AND employer_kind = ? AND place_of_work = ?').pluck();
-    this.insertContext = db.prepare('INSERT INTO registration_contexts (employer_kind, employer_id, declaration, place_of_work) VALUES (?, ?, ?, ?)');
-    this.register = db.prepare(
-      `UPDATE taps SET reg_seq = @reg_seq, reg_at = @reg_at, at_s = @at_s, ssin = @ssin, limosa_id = @limosa_id, capacity = @capacity, context_id = @context_id,
-         site_id = @site_id, worker_id = @worker_id, enrichment = 'enriched', enrichment_detail = NULL, sun_counter = COALESCE(@sun_counter, sun_counter)
-       WHERE tap_id = @tap_id AND reg_seq IS NULL`,
-    );
-  }
-
-  beginTransaction(): void {
+  beginTransaction(tx: SqlStore): void {
+    this.tx = tx;
     this.nextSeq = undefined;
     this.pending = new Map();
   }
@@ -51,21 +50,23 @@ export class RegistrationRows {
   committed(): void {
     for (const [k, v] of this.pending) this.contexts.set(k, v);
     this.pending = new Map();
+    this.tx = undefined;
   }
 
   /**
    * The columns of a new registration, taking the next number. `tapAt`: the tap's own `at` (the
    * registration's is kept only when it differs); `atMs`: the registration's instant.
    */
-  columns(r: RegistrationFields, tapAt: string, atMs: number): RegistrationColumns {
+  async columns(r: RegistrationFields, tapAt: string, atMs: number): Promise<RegistrationColumns> {
+    const reg_seq = await this.takeSeq();
     return {
-      reg_seq: this.takeSeq(),
+      reg_seq,
       reg_at: r.at === tapAt ? null : r.at,
       at_s: Math.floor(atMs / 1000),
       ssin: r.ssin,
       limosa_id: r.limosa_id,
       capacity: r.capacity,
-      context_id: this.contextId(r),
+      context_id: await this.contextId(r),
     };
   }
 
@@ -75,27 +76,38 @@ export class RegistrationRows {
   }
 
   /** Registers a held tap (a release): its row gets the registration; returns the registration's number. */
-  registerHeld(r: RegistrationFields & { worker_id: string }, tapAt: string, sunCounter: number | null): number {
-    const c = this.columns(r, tapAt, Date.parse(r.at));
-    const changed = this.register.run({ ...c, site_id: r.site_id, worker_id: r.worker_id, sun_counter: sunCounter, tap_id: r.tap_id }).changes;
-    if (changed === 0) {
+  async registerHeld(r: RegistrationFields & { worker_id: string }, tapAt: string, sunCounter: number | null): Promise<number> {
+    const c = await this.columns(r, tapAt, Date.parse(r.at));
+    const { changes } = await this.inTransaction().run(REGISTER, [c.reg_seq, c.reg_at, c.at_s, c.ssin, c.limosa_id, c.capacity, c.context_id, r.site_id, r.worker_id, sunCounter, r.tap_id]);
+    if (changes === 0) {
       this.giveBack(c.reg_seq);
       throw new Error(`tap ${r.tap_id} has no row to register, or is registered already`);
     }
     return c.reg_seq;
   }
 
-  private takeSeq(): number {
-    this.nextSeq ??= (this.maxSeq.get() as number) + 1;
+  private inTransaction(): SqlStore {
+    if (!this.tx) throw new Error('registrations are numbered inside a transaction: call beginTransaction(tx) first');
+    return this.tx;
+  }
+
+  private async takeSeq(): Promise<number> {
+    if (this.nextSeq === undefined) {
+      const tx = this.inTransaction();
+      await lockTapWriters(tx);
+      // The WHERE lets SQLite read the maximum off the partial index instead of scanning the taps.
+      this.nextSeq = ((await tx.one<{ n: number }>(MAX_SEQ))?.n ?? 0) + 1;
+    }
     return this.nextSeq++;
   }
 
-  private contextId(r: RegistrationFields): number {
+  private async contextId(r: RegistrationFields): Promise<number> {
     const key = `${r.employer_kind}\n${r.employer_id}\n${r.declaration}\n${r.place_of_work}`;
     let id = this.contexts.get(key) ?? this.pending.get(key);
     if (id === undefined) {
-      id = (this.findContext.get(r.employer_id, r.declaration, r.employer_kind, r.place_of_work) as number | undefined)
-        ?? Number(this.insertContext.run(r.employer_kind, r.employer_id, r.declaration, r.place_of_work).lastInsertRowid);
+      const tx = this.inTransaction();
+      const found = await tx.one<{ id: number }>(FIND_CONTEXT, [r.employer_id, r.declaration, r.employer_kind, r.place_of_work]);
+      id = found?.id ?? (await tx.one<{ id: number }>(INSERT_CONTEXT, [r.employer_kind, r.employer_id, r.declaration, r.place_of_work]))!.id;
       this.pending.set(key, id);
     }
     return id;

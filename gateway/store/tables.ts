@@ -3,8 +3,8 @@ import type { SqlStore } from './sql-store.ts';
 /**
  * The tables and views a database has, for the areas that read a table some gateways lack (the forwarder's,
  * made when a forwarder first starts on the SQLite file). Each database keeps its catalogue its own way, so
- * this is the one statement of the port written per dialect; on PostgreSQL the whole schema is applied when
- * the store opens, so every table is there from the start.
+ * this is one of the two statements of the port written per dialect (the other: tap-writer-lock.ts); on
+ * PostgreSQL the whole schema is applied when the store opens, so every table is there from the start.
  */
 export async function tableNames(store: SqlStore): Promise<Set<string>> {
   const rows = store.dialect === 'sqlite'

@@ -1,4 +1,3 @@
-import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import type { Logger } from '../../shared/logging.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
@@ -38,9 +37,8 @@ export class SitePublisher {
   /** A check is running: the poll skips its turn rather than overlap it (a read on PostgreSQL takes time). */
   private checking: Promise<void> | undefined;
 
-  /** `store`: the site-data version, the terminals, their sites and their release offers are read through the storage port; the rosters still on `db` (docs/cluster.md). */
+  /** `store`: the site-data version, the terminals, their sites, their release offers and the rosters are read through the storage port. */
   constructor(
-    private readonly db: Db,
     private readonly store: SqlStore,
     private readonly sink: RetainedSink,
     private readonly logger: Logger,
@@ -142,7 +140,7 @@ export class SitePublisher {
     const version = await siteDataVersion(this.store);
     const last = this.lastRosters.get(siteId);
     if (last && last.version === version && last.day === day && last.changes === changes && changes >= 0) return last.roster;
-    const view = siteRosterView(this.db, siteId, now);
+    const view = await siteRosterView(this.store, siteId, now);
     // One buffer for the site: each terminal's retained roster is the same bytes, kept once. The roster's
     // objects are not kept: its message and which worker holds which badges are all that is needed after.
     const roster = { workers: view.workers, payload: Buffer.from(JSON.stringify(view.roster)) };

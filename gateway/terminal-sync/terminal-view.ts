@@ -1,4 +1,3 @@
-import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
 import { API_VERSION, type Roster, type ShiftState, type TerminalConfig, type UpdateOffer } from '../../shared/mqtt/payloads.ts';
 import { localDate, toOffsetIso } from '../../shared/time.ts';
@@ -87,8 +86,8 @@ function shiftOf(row: ShiftRow): ShiftState {
   return { state: row.state, since: toOffsetIso(new Date(row.last_ms)), site: row.site_id, rev: row.rev };
 }
 
-export function rosterFor(db: Db, terminalId: string, now = new Date()): Roster {
-  return rosterViewFor(db, terminalId, now).roster;
+export async function rosterFor(store: SqlStore, terminalId: string, now = new Date()): Promise<Roster> {
+  return (await rosterViewFor(store, terminalId, now)).roster;
 }
 
 /**
@@ -97,51 +96,54 @@ export function rosterFor(db: Db, terminalId: string, now = new Date()): Roster 
  * on that chain (FAQ 26); each with the employers to offer and the worker's shift state (one state per
  * worker, whatever the site). Every terminal of a site has the same roster: `siteRosterView` builds it.
  */
-export function rosterViewFor(db: Db, terminalId: string, now = new Date()): RosterView {
-  // The terminal's site is read on the connection, as the roster itself is (synchronous, for its callers):
-  // both move onto the storage port with the ingest and held-tap step (docs/cluster.md).
-  const t = db.prepare('SELECT site_id FROM terminals WHERE id = ?').get(terminalId) as { site_id: string | null } | undefined;
-  return siteRosterView(db, t?.site_id ?? null, now);
+export async function rosterViewFor(store: SqlStore, terminalId: string, now = new Date()): Promise<RosterView> {
+  return siteRosterView(store, (await getTerminal(store, terminalId))?.siteId ?? null, now);
 }
 
 /**
- * A site's roster, in three queries whatever its size: the badges with their workers and shift states, the
- * workers' employers, their agency placements of the day.
+ * The workers who may register on the site of a declaration on a day: with an employer on its chain, or
+ * placed by an agency with a company on it. `$1` the declaration, `$2` the day.
  */
-export function siteRosterView(db: Db, siteId: string | null, now = new Date()): RosterView {
+const ROSTER_WORKERS = `SELECT we.worker_id FROM declaration_companies dc JOIN worker_employers we ON we.company_id = dc.company_id WHERE dc.declaration = $1
+  UNION
+  SELECT p.worker_id FROM declaration_companies dc JOIN agency_placements p ON p.user_company_id = dc.company_id
+  WHERE dc.declaration = $1 AND p.deactivated_at IS NULL AND p.valid_from <= $2 AND (p.valid_to IS NULL OR p.valid_to >= $2)`;
+
+/**
+ * A site's roster, in three queries whatever its size, through the storage port: the badges with their
+ * workers and shift states, the workers' employers, their agency placements of the day.
+ */
+export async function siteRosterView(store: SqlStore, siteId: string | null, now = new Date()): Promise<RosterView> {
   const badges: Roster['badges'] = {};
   const workers = new Map<string, string[]>();
   const result: RosterView = { roster: { v: API_VERSION, updatedAt: toOffsetIso(now), badges }, workers };
   if (!siteId) return result;
   const day = localDate(now);
-  const declaration = declarationOn(db, siteId, day);
+  const declaration = await declarationOn(store, siteId, day);
   if (!declaration) return result;
   // From the declaration's companies to their workers (and the workers placed with them) to their badges:
-  // indexed lookups all the way, whatever the number of workers elsewhere.
-  const rows = db.prepare(
+  // indexed lookups all the way, whatever the number of workers elsewhere. Badges sorted in code, by code point.
+  const rows = (await store.all<{ uid: string; worker_id: string; name: string } & Partial<ShiftRow> & { state: ShiftRow['state'] | null }>(
     `SELECT b.uid, w.id AS worker_id, w.name, s.state, s.site_id, s.last_ms, s.rev
      FROM badges b JOIN workers w ON w.id = b.worker_id LEFT JOIN worker_shifts s ON s.worker_id = w.id
-     WHERE b.worker_id IN (
-         SELECT we.worker_id FROM declaration_companies dc JOIN worker_employers we ON we.company_id = dc.company_id WHERE dc.declaration = @declaration
-         UNION
-         SELECT p.worker_id FROM declaration_companies dc JOIN agency_placements p ON p.user_company_id = dc.company_id
-         WHERE dc.declaration = @declaration AND p.deactivated_at IS NULL AND p.valid_from <= @day AND (p.valid_to IS NULL OR p.valid_to >= @day))
-       AND b.revoked_at IS NULL AND b.valid_from <= @day AND (b.valid_to IS NULL OR b.valid_to >= @day)
-     ORDER BY b.uid`,
-  ).all({ day, declaration: declaration.number }) as Array<{ uid: string; worker_id: string; name: string } & Partial<ShiftRow> & { state: ShiftRow['state'] | null }>;
+     WHERE b.worker_id IN (${ROSTER_WORKERS})
+       AND b.revoked_at IS NULL AND b.valid_from <= $2 AND (b.valid_to IS NULL OR b.valid_to >= $2)`,
+    [declaration.number, day],
+  )).sort((a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
   if (rows.length === 0) return result;
-  const ids = JSON.stringify([...new Set(rows.map((r) => r.worker_id))]);
   // Each worker's employers in the order they were given; each worker's placements of the day (agency and
-  // the user company it places the worker with), in the order they were made.
-  const employersOf = groupBy(db.prepare(
+  // the user company it places the worker with), in the order they were made. The same workers as above.
+  const employersOf = groupBy(await store.all<{ worker_id: string; id: string; name: string }>(
     `SELECT we.worker_id, c.id, c.name FROM worker_employers we JOIN companies c ON c.id = we.company_id
-     WHERE we.worker_id IN (SELECT value FROM json_each(?)) ORDER BY we.worker_id, we.rowid`,
-  ).all(ids) as Array<{ worker_id: string; id: string; name: string }>);
-  const placementsOf = groupBy(db.prepare(
+     WHERE we.worker_id IN (${ROSTER_WORKERS}) ORDER BY we.rowid`,
+    [declaration.number, day],
+  ));
+  const placementsOf = groupBy(await store.all<{ worker_id: string; agency_id: string; user_company_id: string; id: string; name: string }>(
     `SELECT p.worker_id, p.agency_id, p.user_company_id, c.id, c.name FROM agency_placements p JOIN companies c ON c.id = p.agency_id
-     WHERE p.worker_id IN (SELECT value FROM json_each(?)) AND p.deactivated_at IS NULL AND p.valid_from <= ? AND (p.valid_to IS NULL OR p.valid_to >= ?)
-     ORDER BY p.worker_id, p.rowid`,
-  ).all(ids, day, day) as Array<{ worker_id: string; agency_id: string; user_company_id: string; id: string; name: string }>);
+     WHERE p.worker_id IN (${ROSTER_WORKERS}) AND p.deactivated_at IS NULL AND p.valid_from <= $2 AND (p.valid_to IS NULL OR p.valid_to >= $2)
+     ORDER BY p.rowid`,
+    [declaration.number, day],
+  ));
   const choices = new Map<string, Array<{ id: string; name: string }>>();
   for (const r of rows) {
     let employers = choices.get(r.worker_id);

@@ -68,29 +68,27 @@ export async function seedNationalMorning(db: Db, o: NationalMorningWorldOptions
   const terminals: TerminalCredentials[] = [];
   const { SqliteStore } = await import('../../gateway/store/sqlite-store.ts');
   const companies = Array.from({ length: companyCount }, (_, c) => makeEnterpriseNumber(`0${String(5_000_000 + c).padStart(7, '0')}`));
-  // The companies and sites through the storage port, in a transaction of their own; declarations, workers and badges are still synchronous.
+  // The site data through the storage port, in a transaction of its own.
   await SqliteStore.of(db).transaction(async (tx) => {
     for (const [c, number] of companies.entries()) await upsertCompany(tx, { number, name: `Cleaning ${c + 1}` });
     for (let s = 0; s < siteCount; s++) {
       await upsertSite(tx, { id: `nm-site-${s + 1}`, name: `Site ${s + 1}`, language: s % 3 === 0 ? 'nl' : 'fr', postCode: String(1000 + (s % 8000)), municipality: 'Bruxelles', street: 'Rue du Travail', houseNumber: String(1 + (s % 200)) });
     }
-  });
-  db.transaction(() => {
     for (let s = 0; s < siteCount; s++) {
       const id = `nm-site-${s + 1}`;
-      upsertDeclaration(db, { number: declarationNumber(s), siteId: id, validFrom: '2020-01-01', companies: [companies[Math.floor(s / sitesPerCompany)]!] });
+      await upsertDeclaration(tx, { number: declarationNumber(s), siteId: id, validFrom: '2020-01-01', companies: [companies[Math.floor(s / sitesPerCompany)]!] });
     }
     for (let w = 0; w < o.workers; w++) {
       const t = w % o.terminals;
       const s = siteOfTerminal(t);
       const birth = { year: 1960 + Math.floor(w / 900) % 45, month: 1 + (Math.floor(w / 900) % 12), day: 1 + (Math.floor(w / 10_800) % 28) };
       const id = `nm-w-${w + 1}`;
-      upsertWorker(db, { id, niss: makeWorkerNumber(birth, 1 + (w % 900)), name: `Worker ${w + 1}`, capacity: 'employee', employers: [makeEnterpriseNumber(`0${String(5_000_000 + Math.floor(s / sitesPerCompany)).padStart(7, '0')}`)] });
+      await upsertWorker(tx, { id, niss: makeWorkerNumber(birth, 1 + (w % 900)), name: `Worker ${w + 1}`, capacity: 'employee', employers: [makeEnterpriseNumber(`0${String(5_000_000 + Math.floor(s / sitesPerCompany)).padStart(7, '0')}`)] });
       const uid = nationalMorningBadge(w + 1);
-      upsertBadge(db, { uid, worker: id, validFrom: '2020-01-01' });
+      await upsertBadge(tx, { uid, worker: id, validFrom: '2020-01-01' });
       badges[t]!.push(uid);
     }
-  })();
+  });
   // The terminals through the storage port, in a transaction of their own (their sites are written above).
   await SqliteStore.of(db).transaction(async (tx) => {
     for (const [t, id] of terminalIds.entries()) {

@@ -172,7 +172,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
   try {
     for (const t of world.terminals.values()) t.handle.pipeline.on('tap', (o: { tap: { id: string } }) => recorded.add(o.tap.id));
     emit({ kind: 'info', text: `scenario "${scenario.name}" on ${day}, data in ${dir}` });
-    await until(() => [...world.terminals.values()].every((t) => t.handle.state.config !== null && inStepWithGateway(world, t, clock)), settleMs);
+    await until(async () => {
+      for (const t of world.terminals.values()) if (t.handle.state.config === null || !(await inStepWithGateway(world, t, clock))) return false;
+      return true;
+    }, settleMs);
 
     for (let i = 0; i < scenario.steps.length; i++) {
       const step = scenario.steps[i]!;
@@ -219,8 +222,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions = {}):
  * site manager's change), and for each, a shift state at least as new as the gateway's (after a tap at
  * another door). Only then does the next scripted tap meet the terminal a worker would meet.
  */
-function inStepWithGateway(world: World, t: SimTerminal, clock: VirtualClock): boolean {
-  const expected = rosterFor(world.gateway.db, t.key, clock.now());
+async function inStepWithGateway(world: World, t: SimTerminal, clock: VirtualClock): Promise<boolean> {
+  const expected = await rosterFor(SqliteStore.of(world.gateway.db), t.key, clock.now());
   const held = t.handle.state.currentRoster?.badges ?? {};
   const want = Object.keys(expected.badges).map((b) => b.toUpperCase()).sort();
   if (want.join() !== Object.keys(held).sort().join()) return false;
@@ -382,7 +385,10 @@ async function tap(ctx: StepContext, t: Extract<ScenarioStep, { tap: unknown }>[
 async function settle(world: World, clock: VirtualClock, timeoutMs: number): Promise<void> {
   const up = () => [...world.terminals.values()].filter((t) => t.proxy.state === 'up');
   await until(() => up().every((t) => t.handle.outbox.queued === 0), timeoutMs);
-  await until(() => up().every((t) => t.handle.link.isConnected && inStepWithGateway(world, t, clock)), Math.min(timeoutMs, 5_000));
+  await until(async () => {
+    for (const t of up()) if (!t.handle.link.isConnected || !(await inStepWithGateway(world, t, clock))) return false;
+    return true;
+  }, Math.min(timeoutMs, 5_000));
 }
 
 /** Registrations ONSS has not settled yet: not sent, in flight, to retry, or created with validity pending. */

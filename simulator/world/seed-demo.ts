@@ -60,7 +60,7 @@ export async function seedDemoWorld(db: Db, today: string, variation: SeedVariat
   }
   for (const d of DEMO_DECLARATIONS) {
     if (variation.withoutDeclarations?.includes(d.key)) continue;
-    upsertDeclaration(db, {
+    await upsertDeclaration(store, {
       number: d.number,
       siteId: d.site,
       validFrom: addDays(today, d.fromDay),
@@ -69,9 +69,9 @@ export async function seedDemoWorld(db: Db, today: string, variation: SeedVariat
     });
   }
   for (const w of [...DEMO_WORKERS, ...(variation.extraWorkers ?? [])]) {
-    upsertWorker(db, { id: w.key, niss: w.ssin, limosa: w.limosaId, name: w.name, capacity: w.capacity, employers: w.employers.map(companyNumber) });
+    await upsertWorker(store, { id: w.key, niss: w.ssin, limosa: w.limosaId, name: w.name, capacity: w.capacity, employers: w.employers.map(companyNumber) });
     if (variation.withoutBadges?.includes(w.key)) continue;
-    upsertBadge(db, { uid: w.badge, worker: w.key, validFrom: addDays(today, -365) });
+    await upsertBadge(store, { uid: w.badge, worker: w.key, validFrom: addDays(today, -365) });
   }
   const secrets: Record<string, string> = {};
   for (const t of DEMO_TERMINALS) {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { importBadgesCsv, importWorkersCsv } from '../../gateway/site-data/csv-import.ts';
 import type { Db } from '../../shared/sqlite.ts';
 import { CAPACITIES } from '../../shared/registration.ts';
@@ -118,16 +119,16 @@ describe('abuse: CSV imports', () => {
   });
   afterAll(() => db?.close());
 
-  it(`workers: keeps every valid row and reports every bad one with its line and field (${FILES} files)`, () => {
+  it(`workers: keeps every valid row and reports every bad one with its line and field (${FILES} files)`, async () => {
     let rows = 0;
     let kept = 0;
     let reported = 0;
     const bySsin = db.prepare('SELECT name, capacity FROM workers WHERE ssin = ?');
-    fc.assert(
-      fc.property(fc.array(fc.oneof(validWorker, brokenWorker), { minLength: 1, maxLength: 8 }), fc.constantFrom(',', ';'), (list, sep) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(validWorker, brokenWorker), { minLength: 1, maxLength: 8 }), fc.constantFrom(',', ';'), async (list, sep) => {
         const header = ['niss', 'name', 'capacity', 'employers'].join(sep);
         const text = [header, ...list.map((r) => [r.cells.niss, r.cells.name, r.cells.capacity, r.cells.employers].map(cell).join(sep))].join('\n');
-        const result = importWorkersCsv(db, text);
+        const result = await importWorkersCsv(SqliteStore.of(db), text);
         const bad = list.map((r, i) => ({ r, line: i + 2 })).filter((x) => x.r.bad);
         expect(result.imported).toBe(list.length - bad.length);
         expect(result.rejected.map((x) => x.line)).toEqual(bad.map((x) => x.line));
@@ -155,15 +156,15 @@ describe('abuse: CSV imports', () => {
     recordFigure('csv', 'worker rows reported', reported);
   });
 
-  it(`badges: keeps every valid row and reports every bad one with its line and field (${FILES} files)`, () => {
+  it(`badges: keeps every valid row and reports every bad one with its line and field (${FILES} files)`, async () => {
     let rows = 0;
     let kept = 0;
     let reported = 0;
     const byUid = db.prepare('SELECT worker_id, valid_from, valid_to FROM badges WHERE uid = ?');
-    fc.assert(
-      fc.property(fc.array(fc.oneof(validBadge, brokenBadge), { minLength: 1, maxLength: 8 }), (list) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(validBadge, brokenBadge), { minLength: 1, maxLength: 8 }), async (list) => {
         const text = ['uid,worker,from,to', ...list.map((r) => [r.cells.uid, r.cells.worker, r.cells.from, r.cells.to].map(cell).join(','))].join('\r\n');
-        const result = importBadgesCsv(db, text);
+        const result = await importBadgesCsv(SqliteStore.of(db), text);
         const bad = list.map((r, i) => ({ r, line: i + 2 })).filter((x) => x.r.bad);
         expect(result.imported).toBe(list.length - bad.length);
         expect(result.rejected.map((x) => x.line)).toEqual(bad.map((x) => x.line));
@@ -190,18 +191,18 @@ describe('abuse: CSV imports', () => {
     recordFigure('csv', 'badge rows reported', reported);
   });
 
-  it('never throws on malformed CSV (stray quotes, ragged rows, binary, odd headers), keeps the valid rows before it', () => {
+  it('never throws on malformed CSV (stray quotes, ragged rows, binary, odd headers), keeps the valid rows before it', async () => {
     let cases = 0;
     const garbageLine = fc.oneof(
       fc.string({ maxLength: 60 }),
       fc.string({ unit: 'binary', maxLength: 60 }),
       fc.constantFrom('"unclosed,quote', 'a,b,c,d,e,f,g,h', ',,,', '"a""b",c', '\u0000\u0001', ';;;', '"x"y,z', '\uFEFFniss,name'),
     );
-    fc.assert(
-      fc.property(fc.array(validWorker, { maxLength: 3 }), fc.array(garbageLine, { minLength: 1, maxLength: 4 }), fc.boolean(), (good, garbage, badHeader) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(validWorker, { maxLength: 3 }), fc.array(garbageLine, { minLength: 1, maxLength: 4 }), fc.boolean(), async (good, garbage, badHeader) => {
         const header = badHeader ? garbage[0]! : 'niss,name,capacity,employers';
         const text = [header, ...good.map((r) => [r.cells.niss, r.cells.name, r.cells.capacity, r.cells.employers].map(cell).join(',')), ...garbage].join('\n');
-        const result = importWorkersCsv(db, text);
+        const result = await importWorkersCsv(SqliteStore.of(db), text);
         for (const r of result.rejected) {
           expect(r.line).toBeGreaterThanOrEqual(0);
           expect(r.problems.length).toBeGreaterThan(0);
@@ -211,7 +212,7 @@ describe('abuse: CSV imports', () => {
           const stmt = db.prepare('SELECT 1 FROM workers WHERE ssin = ?');
           for (const r of good) expect(stmt.get(r.cells.niss), `${r.cells.niss} ${JSON.stringify(result)} ${JSON.stringify(db.prepare("SELECT * FROM workers WHERE ssin = ?").get(r.cells.niss))}`).toBeDefined();
         }
-        const badges = importBadgesCsv(db, text);
+        const badges = await importBadgesCsv(SqliteStore.of(db), text);
         for (const r of badges.rejected) for (const p of r.problems) expect(p.field.length).toBeGreaterThan(0);
         cases++;
       }),

@@ -11,6 +11,7 @@ vi.mock('node:crypto', async (importOriginal) => {
 
 const { openGatewayDatabase } = await import('../../gateway/store/database.ts');
 const { importWorkersCsv } = await import('../../gateway/site-data/csv-import.ts');
+const { SqliteStore } = await import('../../gateway/store/sqlite-store.ts');
 const { seedTestWorld, TEST_SEED } = await import('../gateway/helpers/seed.ts');
 const { makeWorkerNumber } = await import('../../shared/identifiers/make.ts');
 const { decodeStatus, decodeTap } = await import('../../shared/mqtt/payloads.ts');
@@ -23,7 +24,7 @@ describe('abuse regressions', () => {
     const a = makeWorkerNumber({ year: 1980, month: 1, day: 2 }, 11);
     const b = makeWorkerNumber({ year: 1981, month: 3, day: 4 }, 12);
     uuids.queue.push('0badc0de-0000-4000-8000-000000000001', '0badc0de-0000-4000-8000-000000000002', 'feedf00d-0000-4000-8000-000000000003');
-    const result = importWorkersCsv(db, `niss,name,employers\n${a},Ana,${TEST_SEED.companies.clean}\n${b},Bert,${TEST_SEED.companies.clean}\n`);
+    const result = await importWorkersCsv(SqliteStore.of(db), `niss,name,employers\n${a},Ana,${TEST_SEED.companies.clean}\n${b},Bert,${TEST_SEED.companies.clean}\n`);
     expect(result).toEqual({ imported: 2, rejected: [] });
     const ids = (db.prepare('SELECT id FROM workers WHERE ssin IN (?, ?) ORDER BY ssin').all(a, b) as Array<{ id: string }>).map((r) => r.id);
     expect(ids.sort()).toEqual(['w-0badc0de', 'w-feedf00d']);

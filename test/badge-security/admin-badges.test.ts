@@ -76,7 +76,7 @@ describe('personalising and enrolling a badge (the operation the command and the
     expect(JSON.stringify(chip.state)).toBe(before);
 
     await expect(withDb((db) => provisionAndEnrol(direct(chip), { db, keys: ring }))).rejects.toMatchObject({ problems: [expect.objectContaining({ field: 'worker', rule: 'required' })] });
-    expect(await withDb((db) => getBadge(db, '04F1F2F3F4F5F6'))).toBeUndefined();
+    expect(await withDb((db) => getBadge(SqliteStore.of(db), '04F1F2F3F4F5F6'))).toBeUndefined();
     // Personalised already; the run with --worker only enrols it.
     const done = await withDb((db) => provisionAndEnrol(direct(chip), { db, keys: ring, worker: 'w-duo' }));
     expect(done.provisioning.keysChanged).toEqual([]);

@@ -182,7 +182,7 @@ describe("a site's secure-badge rule", () => {
     expect(refused.json.problems[0].message).toMatch(/site site-main requires secure badges \(NTAG 424 DNA\); personalise one for them \(console: the worker's "Personalise a blank secure badge"/);
     const previewed = await call(api, '/badges/preview', { token: tokens.clean, body: { uid: 'AB12CD34', worker: 'w-solo' } });
     expect(previewed.json.problems[0]).toMatchObject({ rule: 'secure-badge-required' });
-    expect(getBadge(db, 'AB12CD34')).toBeUndefined();
+    expect(await getBadge(SqliteStore.of(db), 'AB12CD34')).toBeUndefined();
 
     const held = heldUnknownTap('AB12CD35', true);
     const fromTap = await call(api, '/enrolments/preview', { token: tokens.clean, body: { tapId: held, worker: 'w-duo' } });
@@ -353,7 +353,7 @@ describe("personalising a blank secure badge on the gateway's desk reader", () =
     const failed = (await call(api, '/badge-desk', { token: tokens.clean })).json;
     expect(failed).toMatchObject({ busy: false, job: { state: 'failed', progress: { placed: { uid: BADGE_UID }, authenticated: true, keysChanged: [], verifiedCounter: null, enrolled: false }, error: { next: 'present-again' } } });
     expect(failed.job.error.message).toContain('taken away');
-    expect(getBadge(db, BADGE_UID)).toBeUndefined();
+    expect(await getBadge(SqliteStore.of(db), BADGE_UID)).toBeUndefined();
 
     // Started again with the badge back on the reader: it resumes, changing only what is not done yet.
     expect((await call(api, '/badge-desk/jobs', { token: tokens.clean, body: { worker: 'w-solo' } })).status).toBe(202);
@@ -387,7 +387,7 @@ describe("personalising a blank secure badge on the gateway's desk reader", () =
     expect(job.progress).toMatchObject({ verifiedCounter: expect.any(Number), enrolled: false });
     expect(job.error).toMatchObject({ next: 'enrol-again' });
     expect(job.error.message).toContain('bound to a worker outside your companies');
-    expect(getBadge(db, BADGE_UID)).toMatchObject({ workerId: 'w-solo', kind: 'secure' });
+    expect(await getBadge(SqliteStore.of(db), BADGE_UID)).toMatchObject({ workerId: 'w-solo', kind: 'secure' });
   });
 
   it('stops waiting for a badge when the gateway stops', async () => {

@@ -12,7 +12,7 @@ import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { addTerminal, rotateTerminalSecret } from '../../gateway/site-data/terminals.ts';
 import { saveSecureBadge, upsertBadge } from '../../gateway/site-data/badges.ts';
 import { importBadgesCsv } from '../../gateway/site-data/csv-import.ts';
-import { setSiteRequiresSecureBadges, siteBadgePolicy } from '../../gateway/site-data/badge-policy.ts';
+import { setSiteRequiresSecureBadges, siteBadgePolicyOf } from '../../gateway/site-data/badge-policy.ts';
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
 import { createKeyFile, addKeyVersion, readKeyFile, removeKeyVersion, type BadgeKeyRing } from '../../gateway/badge-security/key-ring.ts';
 import { deriveBadgeKeys } from '../../gateway/badge-security/diversify.ts';
@@ -117,7 +117,7 @@ describe('a gateway verifying secure badges', () => {
     const ring = createKeyFile(keyFile);
     const started = await start(dir, keyFile, async (db) => {
       await seedTestWorld(db);
-      for (const uid of [ANA, BEA]) saveSecureBadge(db, { uid, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
+      for (const uid of [ANA, BEA]) await saveSecureBadge(SqliteStore.of(db), { uid, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
     });
     h = { ...started, ring };
   }, 30_000);
@@ -206,7 +206,7 @@ describe('a gateway verifying secure badges', () => {
     const before = await send(h, solo, undefined);
     expect(before).toMatchObject({ enrichment: 'enriched', registered: true, check: undefined });
 
-    const policy = setSiteRequiresSecureBadges(h.db, TEST_SEED.sites.main, true);
+    const policy = await setSiteRequiresSecureBadges(SqliteStore.of(h.db), TEST_SEED.sites.main, true);
     expect(policy.uidOnlyBadges.map((b) => b.uid)).toContain(solo);
     const flagged = await send(h, solo, undefined);
     expect(flagged).toMatchObject({ enrichment: 'enriched', registered: true, check: { outcome: 'uid-only-on-secure-site', badge: solo } });
@@ -220,15 +220,15 @@ describe('a gateway verifying secure badges', () => {
     expect((await send(h, ANA, await read(ana))).check).toBeUndefined();
 
     // Enrolment of a UID-only badge for a worker of the site is refused, naming the field and the rule.
-    expect(() => upsertBadge(h.db, { uid: 'AB12CD34', worker: 'w-solo' })).toThrow(expect.objectContaining({ problems: [expect.objectContaining({ field: 'kind', rule: 'secure-badge-required' })] }));
-    const csv = importBadgesCsv(h.db, 'uid,worker,from\nAB12CD35,w-solo,2026-01-01\nAB12CD36,w-posted,2026-01-01\n');
+    await expect(upsertBadge(SqliteStore.of(h.db), { uid: 'AB12CD34', worker: 'w-solo' })).rejects.toThrow(expect.objectContaining({ problems: [expect.objectContaining({ field: 'kind', rule: 'secure-badge-required' })] }));
+    const csv = await importBadgesCsv(SqliteStore.of(h.db), 'uid,worker,from\nAB12CD35,w-solo,2026-01-01\nAB12CD36,w-posted,2026-01-01\n');
     expect(csv.imported).toBe(1); // w-posted's employer is not on the site's declaration
     expect(csv.rejected).toEqual([{ line: 2, problems: [expect.objectContaining({ field: 'kind', rule: 'secure-badge-required', message: expect.stringContaining(`site ${TEST_SEED.sites.main} requires secure badges`) })] }]);
     // Re-binding a secure badge stays allowed (and keeps it secure).
-    expect(upsertBadge(h.db, { uid: BEA, worker: 'w-solo' })).toMatchObject({ kind: 'secure', keyVersion: 1 });
+    expect(await upsertBadge(SqliteStore.of(h.db), { uid: BEA, worker: 'w-solo' })).toMatchObject({ kind: 'secure', keyVersion: 1 });
 
-    setSiteRequiresSecureBadges(h.db, TEST_SEED.sites.main, false);
-    expect(siteBadgePolicy(h.db, TEST_SEED.sites.main).requireSecureBadges).toBe(false);
+    await setSiteRequiresSecureBadges(SqliteStore.of(h.db), TEST_SEED.sites.main, false);
+    expect((await siteBadgePolicyOf(SqliteStore.of(h.db), TEST_SEED.sites.main)).requireSecureBadges).toBe(false);
     expect((await send(h, solo, undefined)).check).toBeUndefined();
   });
 });
@@ -249,8 +249,8 @@ describe('key versions at the gateway', () => {
     const ring = addKeyVersion(keyFile);
     const started = await start(dir, keyFile, async (db) => {
       await seedTestWorld(db);
-      saveSecureBadge(db, { uid: ANA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
-      saveSecureBadge(db, { uid: BEA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 2 });
+      await saveSecureBadge(SqliteStore.of(db), { uid: ANA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
+      await saveSecureBadge(SqliteStore.of(db), { uid: BEA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 2 });
     });
     h = { ...started, ring };
     const full = h as Harness;
@@ -303,7 +303,7 @@ describe('the read counter and its tap, in one transaction', () => {
     await seedTestWorld(db);
     await addTerminal(SqliteStore.of(db), { id: TID, siteId: TEST_SEED.sites.main });
     const ring = createKeyFile(join(dir, 'keys.json'));
-    saveSecureBadge(db, { uid: ANA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
+    await saveSecureBadge(SqliteStore.of(db), { uid: ANA, workerId: 'w-solo', validFrom: '2020-01-01', validTo: null, keyVersion: 1 });
     const { BatchWriter } = await import('../../gateway/ingest/batch-writer.ts');
     const { decodeTap } = await import('../../shared/mqtt/payloads.ts');
     const chip = badgeChip(ring, ANA, 1);
@@ -313,27 +313,27 @@ describe('the read counter and its tap, in one transaction', () => {
       return { kind: 'tap' as const, terminalId: TID, tap: decoded.value, receivedAt: new Date().toISOString(), receivedMs: Date.now(), arrivedPerf: 0 };
     };
     const enrichment = (r: { results: Array<{ status: string; enrichment?: string }> }) => r.results.map((x) => x.enrichment);
-    return { dir, db, ring, chip, item, enrichment, writer: (o: { snapshotEveryMs?: number } = {}) => new BatchWriter(db, { keys: ring, ...o }), close: () => { db.close(); rmSync(dir, { recursive: true, force: true }); } };
+    return { dir, db, ring, chip, item, enrichment, writer: (o: { snapshotEveryMs?: number } = {}) => BatchWriter.open(SqliteStore.of(db), { keys: ring, ...o }), close: () => { db.close(); rmSync(dir, { recursive: true, force: true }); } };
   }
 
   it('a commit that fails keeps neither, so the tap sent again is not taken for a replay', async () => {
     const w = await world();
     try {
-      const writer = w.writer();
+      const writer = await w.writer();
       const genuine = await w.item(await read(w.chip));
       // The disk fills up at the last write of the transaction (the terminal's clock skew), after the tap and
       // its registration were written.
       w.db.exec(`CREATE TEMP TRIGGER disk_full BEFORE INSERT ON terminal_status BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;`);
-      expect(() => writer.write([genuine])).toThrow(/disk is full/);
+      await expect(writer.write([genuine])).rejects.toThrow(/disk is full/);
       expect(w.db.prepare('SELECT COUNT(*) AS n FROM taps').get()).toEqual({ n: 0 });
       expect(w.db.prepare('SELECT COUNT(*) AS n FROM registrations').get()).toEqual({ n: 0 });
       w.db.exec('DROP TRIGGER disk_full');
       // The terminal, never acked, sends the tap again: it is the genuine tap, registered.
-      expect(w.enrichment(writer.write([genuine]))).toEqual(['enriched']);
+      expect(w.enrichment(await writer.write([genuine]))).toEqual(['enriched']);
       // The same message under another tap id is a replay, also within one batch after a fresh tap.
-      expect(w.enrichment(writer.write([{ ...genuine, tap: { ...genuine.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy']);
+      expect(w.enrichment(await writer.write([{ ...genuine, tap: { ...genuine.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy']);
       const next = await w.item(await read(w.chip));
-      expect(w.enrichment(writer.write([next, { ...next, tap: { ...next.tap, id: makeTap(ANA).id } }]))).toEqual(['enriched', 'possible-copy']);
+      expect(w.enrichment(await writer.write([next, { ...next, tap: { ...next.tap, id: makeTap(ANA).id } }]))).toEqual(['enriched', 'possible-copy']);
     } finally {
       w.close();
     }
@@ -343,21 +343,21 @@ describe('the read counter and its tap, in one transaction', () => {
     const w = await world();
     try {
       const first = await w.item(await read(w.chip));
-      expect(w.enrichment(w.writer({ snapshotEveryMs: 3_600_000 }).write([first]))).toEqual(['enriched']);
+      expect(w.enrichment(await (await w.writer({ snapshotEveryMs: 3_600_000 })).write([first]))).toEqual(['enriched']);
       // No snapshot was written: the counter is only in the tap's row, and the new writer folds it in.
       expect(w.db.prepare('SELECT COUNT(*) AS n FROM badge_sun_state').get()).toEqual({ n: 0 });
-      const restarted = w.writer({ snapshotEveryMs: 0 });
-      expect(w.enrichment(restarted.write([{ ...first, tap: { ...first.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy']);
+      const restarted = await w.writer({ snapshotEveryMs: 0 });
+      expect(w.enrichment(await restarted.write([{ ...first, tap: { ...first.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy']);
       // That writer snapshots at every batch: the state and the last tap it covers are in the database.
       const second = await w.item(await read(w.chip));
-      expect(w.enrichment(restarted.write([second]))).toEqual(['enriched']);
+      expect(w.enrichment(await restarted.write([second]))).toEqual(['enriched']);
       expect(w.db.prepare('SELECT highest FROM badge_sun_state WHERE uid = ?').get(ANA)).toEqual({ highest: w.chip.readCounter });
       const upto = w.db.prepare('SELECT taps_rowid FROM badge_sun_snapshot').pluck().get();
       expect(upto).toBe(w.db.prepare('SELECT MAX(rowid) FROM taps').pluck().get());
       // Started again from that snapshot: both messages are replays, a fresh one is not.
-      const third = w.writer();
-      expect(w.enrichment(third.write([{ ...first, tap: { ...first.tap, id: makeTap(ANA).id } }, { ...second, tap: { ...second.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy', 'possible-copy']);
-      expect(w.enrichment(third.write([await w.item(await read(w.chip))]))).toEqual(['enriched']);
+      const third = await w.writer();
+      expect(w.enrichment(await third.write([{ ...first, tap: { ...first.tap, id: makeTap(ANA).id } }, { ...second, tap: { ...second.tap, id: makeTap(ANA).id } }]))).toEqual(['possible-copy', 'possible-copy']);
+      expect(w.enrichment(await third.write([await w.item(await read(w.chip))]))).toEqual(['enriched']);
     } finally {
       w.close();
     }

@@ -112,7 +112,7 @@ describe('the SQLite forwarder lease', () => {
     const holder = new SqliteForwarderLease(SqliteStore.of(db), timing, 'gw-a:1:1:aa');
     const other = new SqliteForwarderLease(SqliteStore.of(db), timing, 'gw-b:1:1:bb');
     expect(await holder.acquire()).toBe(true);
-    const writer = new DirectForwardWriter(db);
+    const writer = new DirectForwardWriter(SqliteStore.of(db));
     const store = new ForwardStore(SqliteStore.of(db), writer, clientReferenceFor, { assertHeld: () => other.assertHeld(), holderInDatabase: other.holderId });
     const batch = await store.nextBatch(5);
     expect(batch).toHaveLength(5);

@@ -43,7 +43,7 @@ describe.each(['inline', 'thread'] as const)('commit queue (%s writer)', (kind) 
     await addTerminal(SqliteStore.of(db), { id: 'cq-1', siteId: TEST_SEED.sites.main });
     // The forwarder's tables, as the forwarder creates them at its start.
     migrate(db, 'forward', FORWARD_MIGRATIONS);
-    writer = kind === 'inline' ? new InlineWriter(db) : await ThreadWriter.start(join(dir, 'gw.db'), 1000);
+    writer = kind === 'inline' ? new InlineWriter(SqliteStore.of(db)) : await ThreadWriter.start(join(dir, 'gw.db'), 1000);
     committed = [];
     failed = [];
   });

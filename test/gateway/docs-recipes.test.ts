@@ -33,9 +33,9 @@ async function seedSiteA(db: Db): Promise<void> {
   const company = makeEnterpriseNumber('04030192');
   await upsertCompany(SqliteStore.of(db), { number: company, name: 'Net & Clean' });
   await upsertSite(SqliteStore.of(db), { id: 'site-a', name: 'Résidence Les Tilleuls', language: 'fr', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' });
-  upsertDeclaration(db, { number: '1Y102M7NZF7PZ', siteId: 'site-a', validFrom: '2020-01-01', companies: [company] });
-  upsertWorker(db, { id: 'w-ana', niss: makeWorkerNumber({ year: 1985, month: 7, day: 30 }, 33), name: 'Ana Peeters', capacity: 'employee', employers: [company] });
-  upsertBadge(db, { uid: '04A1B2C3D4E5F6', worker: 'w-ana', validFrom: '2020-01-01' });
+  await upsertDeclaration(SqliteStore.of(db), { number: '1Y102M7NZF7PZ', siteId: 'site-a', validFrom: '2020-01-01', companies: [company] });
+  await upsertWorker(SqliteStore.of(db), { id: 'w-ana', niss: makeWorkerNumber({ year: 1985, month: 7, day: 30 }, 33), name: 'Ana Peeters', capacity: 'employee', employers: [company] });
+  await upsertBadge(SqliteStore.of(db), { uid: '04A1B2C3D4E5F6', worker: 'w-ana', validFrom: '2020-01-01' });
 }
 
 function runBash(script: string, cwd: string): Promise<string> {

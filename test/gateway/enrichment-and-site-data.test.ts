@@ -83,7 +83,7 @@ describe('enrichment of stored taps', () => {
     await send(before);
     // The badge is valid from 2020-01-01 as well: which reason comes first does not matter, both keep the tap.
     expect(['no-declaration', 'badge-not-valid']).toContain(enrichment(before.id).enrichment);
-    upsertBadge(gw.db(), { uid: 'BB000001', worker: 'w-solo', validFrom: '2019-01-01' });
+    await upsertBadge(SqliteStore.of(gw.db()), { uid: 'BB000001', worker: 'w-solo', validFrom: '2019-01-01' });
     const noDecl = makeTap('BB000001', { at: '2019-06-03T08:00:00.000+02:00' });
     await send(noDecl);
     expect(enrichment(noDecl.id).enrichment).toBe('no-declaration');
@@ -93,8 +93,8 @@ describe('enrichment of stored taps', () => {
   it('uses the declaration valid on the day of the tap (a contract taken over)', async () => {
     const db = gw.db();
     await upsertSite(SqliteStore.of(db), { id: 'site-takeover', name: 'Meir', language: 'nl', latitude: 51.2, longitude: 4.4 });
-    upsertDeclaration(db, { number: '7KQ2W9XH4MB3C', siteId: 'site-takeover', validFrom: '2025-01-01', validTo: '2025-12-31', companies: [gw.seed.companies.shine] });
-    upsertDeclaration(db, { number: '3PZ8D5RT6JW2A', siteId: 'site-takeover', validFrom: '2026-01-01', companies: [gw.seed.companies.clean] });
+    await upsertDeclaration(SqliteStore.of(db), { number: '7KQ2W9XH4MB3C', siteId: 'site-takeover', validFrom: '2025-01-01', validTo: '2025-12-31', companies: [gw.seed.companies.shine] });
+    await upsertDeclaration(SqliteStore.of(db), { number: '3PZ8D5RT6JW2A', siteId: 'site-takeover', validFrom: '2026-01-01', companies: [gw.seed.companies.clean] });
     const t2 = await gw.addTerminal('enrich-takeover', 'site-takeover');
     const c2 = await connectTerminal(gw.mqttPort, t2.id, t2.secret);
     const a2 = await AckCollector.attach(c2, t2.id);
@@ -161,8 +161,8 @@ describe('retained config and roster, status tracking', () => {
 
     // Site data changes from "another process": here the test's own connection, as `ciao admin` would.
     const newNiss = makeWorkerNumber({ year: 1999, month: 2, day: 3 }, 77);
-    upsertWorker(gw.db(), { id: 'w-new', niss: newNiss, name: 'Zoë Martin', employers: [gw.seed.companies.shine] });
-    upsertBadge(gw.db(), { uid: 'CC000001', worker: 'w-new', validFrom: '2020-01-01' });
+    await upsertWorker(SqliteStore.of(gw.db()), { id: 'w-new', niss: newNiss, name: 'Zoë Martin', employers: [gw.seed.companies.shine] });
+    await upsertBadge(SqliteStore.of(gw.db()), { uid: 'CC000001', worker: 'w-new', validFrom: '2020-01-01' });
     await updateTerminal(SqliteStore.of(gw.db()), t.id, { debounceSeconds: 5, buttons: ['IN', 'OUT'] });
     await waitUntil(() => seen.roster.at(-1)!.badges.CC000001 && seen.config.at(-1)!.debounceSeconds === 5, { what: 'republished roster and config' });
     expect(seen.roster.at(-1)!.badges.CC000001).toEqual({ name: 'Zoë M.', employers: [{ id: gw.seed.companies.shine, name: 'Shine' }] });

@@ -25,7 +25,7 @@ beforeEach(async () => {
   db = openGatewayDatabase(join(dir, 'gw.db'));
   await seedTestWorld(db);
   await addTerminal(SqliteStore.of(db), { id: 'front', siteId: TEST_SEED.sites.main });
-  writer = new BatchWriter(db);
+  writer = await BatchWriter.open(SqliteStore.of(db));
   // `ciao admin`, or the console: another connection to the same file.
   other = openGatewayDatabase(join(dir, 'gw.db'));
 });
@@ -41,18 +41,18 @@ function tap(badge: string): IngestItem {
   return { kind: 'tap', terminalId: 'front', tap: { v: 1, id: randomUUID(), seq: 1, badge, direction: 'IN', reason: 'work', at: '2026-03-02T07:00:00.000+01:00' }, receivedAt: new Date(receivedMs).toISOString(), receivedMs, arrivedPerf: 0 };
 }
 
-const statusOf = (items: IngestItem[]) => writer.write(items).results.map((r) => (r.status === 'stored' ? r.enrichment : r.status));
+const statusOf = async (items: IngestItem[]) => (await writer.write(items)).results.map((r) => (r.status === 'stored' ? r.enrichment : r.status));
 
 describe('site data remembered by ingest', () => {
-  it('sees a badge enrolled, then revoked, from another connection at the next transaction', () => {
+  it('sees a badge enrolled, then revoked, from another connection at the next transaction', async () => {
     const uid = 'AB12CD34';
-    expect(statusOf([tap(uid), tap(uid)])).toEqual(['unknown-badge', 'unknown-badge']);
+    expect(await statusOf([tap(uid), tap(uid)])).toEqual(['unknown-badge', 'unknown-badge']);
     // Still unknown at the next transaction: remembered, and nothing changed.
-    expect(statusOf([tap(uid)])).toEqual(['unknown-badge']);
-    upsertBadge(other, { uid, worker: 'w-solo', validFrom: '2020-01-01' });
-    expect(statusOf([tap(uid)])).toEqual(['enriched']);
-    revokeBadge(other, uid, 'lost');
-    expect(statusOf([tap(uid)])).toEqual(['revoked-badge']);
-    expect(statusOf([tap(TEST_SEED.workers.solo.badge)])).toEqual(['enriched']);
+    expect(await statusOf([tap(uid)])).toEqual(['unknown-badge']);
+    await upsertBadge(SqliteStore.of(other), { uid, worker: 'w-solo', validFrom: '2020-01-01' });
+    expect(await statusOf([tap(uid)])).toEqual(['enriched']);
+    await revokeBadge(SqliteStore.of(other), uid, 'lost');
+    expect(await statusOf([tap(uid)])).toEqual(['revoked-badge']);
+    expect(await statusOf([tap(TEST_SEED.workers.solo.badge)])).toEqual(['enriched']);
   });
 });

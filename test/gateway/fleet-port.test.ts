@@ -172,7 +172,7 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('fleet on the storage port
     // The configs a publisher round sends carry each terminal's offer, as a terminal is told alone (the
     // disabled terminal's config too, without one).
     const published = new Map<string, string>();
-    const publisher = new SitePublisher(connectionBeside(store), store, { publishRetained: (topic, payload) => published.set(topic, payload.toString()) }, silent, { pollMs: 60_000, maxClockSkewMs: 5000, now: () => T0 });
+    const publisher = new SitePublisher(store, { publishRetained: (topic, payload) => published.set(topic, payload.toString()) }, silent, { pollMs: 60_000, maxClockSkewMs: 5000, now: () => T0 });
     await publisher.publishAll();
     const configs = [...published].filter(([topic]) => topic.endsWith('/config')).map(([, p]) => JSON.parse(p) as { terminalId: string; update?: { rollout: number } });
     expect(configs.map((c): [string, number | undefined] => [c.terminalId, c.update?.rollout]).sort(byFirst)).toEqual([['T-Z', all.rollout], ['t-a', all.rollout], ['t-b', all.rollout], ['t-off', undefined]]);

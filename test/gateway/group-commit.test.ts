@@ -43,7 +43,7 @@ describe.each(['inline', 'thread'] as const)('group commit (%s writer)', (kind) 
     await addTerminal(SqliteStore.of(db), { id: 'gc-1', siteId: TEST_SEED.sites.main });
     committed = [];
     failures = [];
-    writer = kind === 'inline' ? new InlineWriter(db) : await ThreadWriter.start(join(dir, 'gw.db'), 250);
+    writer = kind === 'inline' ? new InlineWriter(SqliteStore.of(db)) : await ThreadWriter.start(join(dir, 'gw.db'), 250);
   });
   afterEach(async () => {
     await writer.close();
@@ -156,7 +156,7 @@ describe('health while commits fail', () => {
     await seedTestWorld(db);
     await addTerminal(SqliteStore.of(db), { id: 'gc-1', siteId: TEST_SEED.sites.main });
     // A disk that is nearly full: a status row still fits, a batch of taps does not.
-    const real = new InlineWriter(db);
+    const real = new InlineWriter(SqliteStore.of(db));
     let diskFull = true;
     const writer: CommitWriter = {
       write: (items) => {

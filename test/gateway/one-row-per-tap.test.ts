@@ -107,7 +107,7 @@ describe('one row per tap', () => {
       await addTerminal(SqliteStore.of(db), { id: 'front', siteId: TEST_SEED.sites.main });
       const id = randomUUID();
       const receivedMs = Date.parse('2026-03-03T07:00:01.000+01:00');
-      const r = new BatchWriter(db).write([{ kind: 'tap', terminalId: 'front', tap: { v: 1, id, seq: 9, badge: TEST_SEED.workers.solo.badge, direction: 'IN', reason: 'work', at: '2026-03-03T07:00:00.000+01:00' }, receivedAt: new Date(receivedMs).toISOString(), receivedMs, arrivedPerf: 0 }]);
+      const r = await (await BatchWriter.open(SqliteStore.of(db))).write([{ kind: 'tap', terminalId: 'front', tap: { v: 1, id, seq: 9, badge: TEST_SEED.workers.solo.badge, direction: 'IN', reason: 'work', at: '2026-03-03T07:00:00.000+01:00' }, receivedAt: new Date(receivedMs).toISOString(), receivedMs, arrivedPerf: 0 }]);
       expect(r.registrations).toBe(1);
       expect(db.prepare('SELECT seq, at_utc, ssin, employer_id, declaration FROM registrations WHERE tap_id = ?').get(id)).toEqual({
         seq: 4, at_utc: '2026-03-03T06:00:00Z', ssin: TEST_SEED.workers.solo.niss, employer_id: TEST_SEED.companies.clean, declaration: TEST_SEED.declaration,
@@ -146,7 +146,7 @@ describe('one row per tap', () => {
     const db: Db = openGatewayDatabase(path);
     try {
       const port = new FakeOnssPort();
-      const writes = new DirectForwardWriter(db);
+      const writes = new DirectForwardWriter(SqliteStore.of(db));
       const store = new ForwardStore(SqliteStore.of(db), writes, (t) => port.referenceFor(t));
       const sender = new Sender(store, await OutageJournal.open(SqliteStore.of(db), writes), port, 10, systemClock, createLogger('test', { level: 'silent' }));
       const batch = await sender.next();

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import type { MqttClient } from 'mqtt';
 import { VirtualClock } from '../../shared/clock.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
@@ -68,7 +69,7 @@ function setup(clock?: VirtualClock) {
       seed: async (db) => {
         await seedTestWorld(db);
         // Ana works for Net & Clean, which is on the chains of both sites: both rosters hold her badge.
-        upsertDeclaration(db, { number: '2AB34CD56EF78', siteId: TEST_SEED.sites.bare, validFrom: '2020-01-01', companies: [TEST_SEED.companies.clean] });
+        await upsertDeclaration(SqliteStore.of(db), { number: '2AB34CD56EF78', siteId: TEST_SEED.sites.bare, validFrom: '2020-01-01', companies: [TEST_SEED.companies.clean] });
       },
       ...(clock ? { clock } : {}),
     });

@@ -315,10 +315,9 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('site-data changes on the 
     await service.createTerminal(ada, { id: 't-1', siteId: 'site-a' });
     await service.createTerminal(ada, { id: 't-2', siteId: 'site-b', language: 'de' });
     await service.createTerminal(ada, { id: 't-3' });
-    const db = connectionBeside(store);
     const now = new Date('2026-12-02T09:00:00.000Z');
     const published = new Map<string, string>();
-    const publisher = new SitePublisher(db, store, { publishRetained: (topic, payload) => published.set(topic, payload.toString()) }, createLogger('test', { level: 'silent' }), { pollMs: 60_000, maxClockSkewMs: 5000, now: () => now });
+    const publisher = new SitePublisher(store, { publishRetained: (topic, payload) => published.set(topic, payload.toString()) }, createLogger('test', { level: 'silent' }), { pollMs: 60_000, maxClockSkewMs: 5000, now: () => now });
     await publisher.publishAll();
     const configs = [...published].filter(([topic]) => topic.endsWith('/config')).map(([, payload]) => JSON.parse(payload) as { terminalId: string });
     expect(configs.map((c) => c.terminalId).sort()).toEqual(['t-1', 't-2']);

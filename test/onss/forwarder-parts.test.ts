@@ -35,7 +35,7 @@ beforeEach(async () => {
   tmp = tempDir();
   db = openGatewayDb(join(tmp.dir, 'gateway.sqlite'));
   port = new FakeOnssPort();
-  writes = new DirectForwardWriter(db);
+  writes = new DirectForwardWriter(SqliteStore.of(db));
   store = new ForwardStore(SqliteStore.of(db), writes, (t) => port.referenceFor(t));
   outages = await OutageJournal.open(SqliteStore.of(db), writes);
   // Stands still unless a test moves it: the records' clock is the test's to set.
@@ -377,7 +377,7 @@ describe('short writes', () => {
       const batch = await s.next();
       // From its first moment, before any statement, the forwarder's transaction holds the write lock.
       const own = new ShortWrites(SqliteStore.of(db));
-      await own.run(() => {
+      await own.run(async () => {
         try {
           other.prepare('BEGIN IMMEDIATE').run();
           other.prepare('ROLLBACK').run();

@@ -77,7 +77,7 @@ describe('site manager over a running gateway', () => {
     expect((remark.details as Row).badge).toBe(TEST_SEED.unknownBadge);
     const db = openGatewayDatabase(join(dir, 'gateway.db'));
     try {
-      upsertBadge(db, { uid: TEST_SEED.unknownBadge, worker: 'w-solo', validFrom: '2020-01-01' });
+      await upsertBadge(SqliteStore.of(db), { uid: TEST_SEED.unknownBadge, worker: 'w-solo', validFrom: '2020-01-01' });
     } finally {
       db.close();
     }

@@ -3,6 +3,7 @@ import { VirtualClock } from '../../shared/clock.ts';
 import { parseLocalDateTime } from '../../shared/time.ts';
 import { DEMO_WORKERS } from '../../simulator/world/seed-data.ts';
 import { rosterFor } from '../../gateway/terminal-sync/terminal-view.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { startWorld, type SimTerminal, type World } from '../../simulator/world/world.ts';
 import { tempDir } from './helpers/harness.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -38,13 +39,13 @@ describe('the direction proposal follows the worker across doors, sites and midn
   const term = (key: string): SimTerminal => world.terminals.get(key)!;
 
   /** Ana's state revision at the gateway (what its rosters carry). */
-  const gatewayRev = () => rosterFor(world.gateway.db, 'a-entrance', clock.now()).badges[ANA]?.shift?.rev ?? -1;
+  const gatewayRev = async () => (await rosterFor(SqliteStore.of(world.gateway.db), 'a-entrance', clock.now())).badges[ANA]?.shift?.rev ?? -1;
   const heardRev = (t: SimTerminal) => t.handle.outbox.heardShift(ANA)?.rev ?? -1;
 
   /** A tap at one terminal; resolves once every other terminal has heard the state it set. */
   async function tap(key: string, local: string, button?: 'BREAK'): Promise<{ direction: string; reason: string }> {
     // Every terminal knows the gateway's state before the tap (the previous tap's message reached them all).
-    const revBefore = gatewayRev();
+    const revBefore = await gatewayRev();
     await waitFor(() => [...world.terminals.values()].every((t) => heardRev(t) >= revBefore), { what: 'every terminal in step before the tap' });
     clock.advanceTo(at(local));
     if (button) term(key).panel.press(button);
@@ -63,7 +64,10 @@ describe('the direction proposal follows the worker across doors, sites and midn
     const outcome = term(key).handle.pipeline.handleBadge(ANA);
     if (outcome?.kind !== 'queued') throw new Error(`tap at ${key} not recorded: ${JSON.stringify(outcome)}`);
     try {
-      await waitFor(() => gatewayRev() > revBefore && others.every((t) => heardRev(t) >= gatewayRev()), { what: `the other terminals hearing the state the tap at ${key} set` });
+      await waitFor(async () => {
+        const rev = await gatewayRev();
+        return rev > revBefore && others.every((t) => heardRev(t) >= rev);
+      }, { what: `the other terminals hearing the state the tap at ${key} set` });
     } finally {
       for (const off of listeners) off();
     }

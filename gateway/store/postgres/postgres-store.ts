@@ -109,6 +109,13 @@ export class PostgresStore implements SqlStore {
     return this.track(async () => ({ changes: (await this.pool.query({ text: sql, values: values(params) })).rowCount ?? 0 }));
   }
 
+  /** Transactions run again after a serialization failure or a deadlock, since the store opened. */
+  get retries(): number {
+    return this.retried;
+  }
+
+  private retried = 0;
+
   transaction<T>(fn: (tx: SqlStore) => Promise<T>): Promise<T> {
     return this.track(async () => {
       const client = await this.pool.connect();
@@ -128,6 +135,7 @@ export class PostgresStore implements SqlStore {
             });
             const code = errorCode(err) ?? errorCode((err as { cause?: unknown })?.cause);
             if (broken || !code || !RETRYABLE.has(code) || attempt >= this.maxAttempts) throw err;
+            this.retried++;
             await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
           } finally {
             tx.end();

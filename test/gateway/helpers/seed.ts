@@ -39,12 +39,12 @@ export async function seedTestWorld(db: Db): Promise<TestSeed> {
   await upsertCompany(store, { number: s.companies.foreign, name: 'Propreté du Nord' });
   await upsertSite(store, { id: s.sites.main, name: 'Tour A', language: 'fr', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' });
   await upsertSite(store, { id: s.sites.bare, name: 'Kantoor', language: 'nl', latitude: 51.2182, longitude: 4.4086 });
-  upsertDeclaration(db, { number: s.declaration, siteId: s.sites.main, validFrom: '2020-01-01', companies: [s.companies.clean, s.companies.shine] });
-  upsertWorker(db, { id: 'w-solo', niss: s.workers.solo.niss, name: s.workers.solo.name, capacity: 'employee', employers: [s.companies.clean] });
-  upsertWorker(db, { id: 'w-duo', niss: s.workers.duo.niss, name: s.workers.duo.name, capacity: 'employee', employers: [s.companies.clean, s.companies.shine] });
-  upsertWorker(db, { id: 'w-revoked', niss: s.workers.revoked.niss, name: s.workers.revoked.name, capacity: 'agency-worker', employers: [s.companies.clean] });
-  upsertWorker(db, { id: 'w-posted', niss: s.workers.posted.niss, name: s.workers.posted.name, capacity: 'posted-worker', employers: [s.companies.foreign] });
-  for (const [id, w] of Object.entries(s.workers)) upsertBadge(db, { uid: w.badge, worker: `w-${id}`, validFrom: '2020-01-01' });
-  revokeBadge(db, s.workers.revoked.badge, 'lost');
+  await upsertDeclaration(store, { number: s.declaration, siteId: s.sites.main, validFrom: '2020-01-01', companies: [s.companies.clean, s.companies.shine] });
+  await upsertWorker(store, { id: 'w-solo', niss: s.workers.solo.niss, name: s.workers.solo.name, capacity: 'employee', employers: [s.companies.clean] });
+  await upsertWorker(store, { id: 'w-duo', niss: s.workers.duo.niss, name: s.workers.duo.name, capacity: 'employee', employers: [s.companies.clean, s.companies.shine] });
+  await upsertWorker(store, { id: 'w-revoked', niss: s.workers.revoked.niss, name: s.workers.revoked.name, capacity: 'agency-worker', employers: [s.companies.clean] });
+  await upsertWorker(store, { id: 'w-posted', niss: s.workers.posted.niss, name: s.workers.posted.name, capacity: 'posted-worker', employers: [s.companies.foreign] });
+  for (const [id, w] of Object.entries(s.workers)) await upsertBadge(store, { uid: w.badge, worker: `w-${id}`, validFrom: '2020-01-01' });
+  await revokeBadge(store, s.workers.revoked.badge, 'lost');
   return s;
 }

@@ -20,6 +20,7 @@ import { signManifest, type SignedManifest } from '../../shared/release/manifest
 import { createLogger } from '../../shared/logging.ts';
 import type { Db } from '../../shared/sqlite.ts';
 import { storeKinds } from '../support/sql-stores.ts';
+import { refusal } from '../support/refusal.ts';
 
 /**
  * Fleet on the storage port (docs/cluster.md, "The storage port"): uploaded releases, rollouts and their
@@ -44,18 +45,6 @@ function release(version: string, content = `bundle of ${version}`, key: KeyObje
   const bundle = Buffer.from(content);
   const signed = signManifest({ v: 1, product: 'ciao-badge', version, sha256: createHash('sha256').update(bundle).digest('hex'), size: bundle.length, createdAt: '2026-12-01T12:00:00.000Z' }, key);
   return { bundle, signed };
-}
-
-/** What a refusal says: its field and rule. */
-async function refusal(p: Promise<unknown>): Promise<string[]> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as { problems?: Array<{ field: string; rule: string }> };
-    if (!e.problems) throw err;
-    return e.problems.map((x) => `${x.field} ${x.rule}`);
-  }
-  throw new Error('not refused');
 }
 
 async function addTerminal(store: SqlStore, id: string, o: { siteId?: string; disabled?: boolean } = {}): Promise<void> {

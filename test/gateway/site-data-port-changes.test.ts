@@ -14,6 +14,7 @@ import { createLogger } from '../../shared/logging.ts';
 import type { Db } from '../../shared/sqlite.ts';
 import { makeEnterpriseNumber } from '../../shared/identifiers/make.ts';
 import { storeKinds } from '../support/sql-stores.ts';
+import { refusal } from '../support/refusal.ts';
 
 /**
  * The site-data changes on the storage port (docs/cluster.md, "The storage port"): companies, sites and
@@ -41,17 +42,6 @@ function connectionBeside(store: SqlStore): Db {
 
 function serviceOn(store: SqlStore): SiteDataService {
   return new SiteDataService(connectionBeside(store), { store, now: () => new Date('2026-12-02T09:00:00.000Z') });
-}
-
-/** What a refusal says: its field and rule (problem+json), or its code. */
-async function refusal(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as { code?: string; problems?: Array<{ field: string; rule: string }> };
-    return e.problems ? e.problems.map((x) => `${x.field} ${x.rule}`) : e.code;
-  }
-  throw new Error('not refused');
 }
 
 describe.each(kinds.map((k) => [k.kind, k] as const))('site-data changes on the storage port (%s)', (_kind, k) => {

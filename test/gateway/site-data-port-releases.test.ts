@@ -10,6 +10,7 @@ import type { Db } from '../../shared/sqlite.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../shared/identifiers/make.ts';
 import { localDate } from '../../shared/time.ts';
 import { storeKinds, type StoreKind } from '../support/sql-stores.ts';
+import { refusal } from '../support/refusal.ts';
 
 /**
  * The site-data changes that may release held taps, on the storage port (docs/cluster.md, "The storage
@@ -48,17 +49,6 @@ function connectionBeside(store: SqlStore): Db {
 
 function serviceOn(store: SqlStore, o: { heldTaps?: HeldTapRelease; told?: ReleaseResult[] } = {}): SiteDataService {
   return new SiteDataService(connectionBeside(store), { store, now: () => NOW, ...(o.heldTaps ? { heldTaps: o.heldTaps } : {}), ...(o.told ? { onReleased: (r) => o.told!.push(r) } : {}) });
-}
-
-/** What a refusal says: its field and rule (problem+json), or its code. */
-async function refusal(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as { code?: string; problems?: Array<{ field: string; rule: string }> };
-    return e.problems ? e.problems.map((x) => `${x.field} ${x.rule}`) : e.code;
-  }
-  throw new Error('not refused');
 }
 
 /** Three companies, two sites, a terminal on the first: what every case starts from. */

@@ -234,19 +234,16 @@ function checkStore(c: GatewayConfig, env: NodeJS.ProcessEnv): void {
     c.store.url = fromEnv;
   }
   if (c.store.url === undefined) throw new InvalidInputError([{ field: 'store.url', rule: 'required', message: 'config store.url: is required with store.kind "postgres" (or CIAO_GATEWAY_DATABASE_URL in the environment)' }]);
-}
-
-/**
- * The running gateway keeps everything but the areas on the storage port in its SQLite file, so it cannot
- * run on PostgreSQL yet: a config that asks for it is refused at start rather than half followed.
- */
-export function refuseStoreNotYetRunnable(c: GatewayConfig): void {
-  if (c.store.kind !== 'postgres') return;
-  throw new InvalidInputError([{
-    field: 'store.kind',
-    rule: 'not-yet-supported',
-    message: 'config store.kind: "postgres" cannot run the gateway yet: only its run journal is on the storage port, everything else is still in the SQLite file (docs/cluster.md, "The storage port"); use "sqlite"',
-  }]);
+  // The forwarder lease of gateways on PostgreSQL is an advisory lock of that database (unless the section
+  // names another); a lease row would be in a SQLite file no other instance sees.
+  const onss = c.onss as { lease?: { store?: unknown } } | undefined;
+  if (onss !== null && typeof onss === 'object') {
+    // A copy: the section as given (an object of the caller's) is left as it was.
+    if (onss.lease === undefined) c.onss = { ...onss, lease: { store: 'postgres', url: c.store.url } };
+    else if (onss.lease !== null && typeof onss.lease === 'object' && onss.lease.store === 'sqlite') {
+      throw new InvalidInputError([{ field: 'onss.lease.store', rule: 'with-postgres-store', message: 'config onss.lease.store: "sqlite" keeps the forwarder lease in a SQLite file; with store.kind "postgres" it must be "postgres" (or left out: an advisory lock of store.url)' }]);
+    }
+  }
 }
 
 /** The config as the gateway runs it: parsed once, whether the caller parsed it already or not. */

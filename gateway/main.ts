@@ -1,12 +1,11 @@
 import { createLogger, type Logger } from '../shared/logging.ts';
-import type { Db } from '../shared/sqlite.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { readForwardingConfig } from './forward/config.ts';
-import { configSourceOf, gatewayConfigOf, readGatewaySecrets, refuseStoreNotYetRunnable, type GatewayConfig, type GatewayConfigInput } from './config.ts';
-import { openGatewayDatabase, saveMaxShiftHours } from './store/database.ts';
+import { configSourceOf, gatewayConfigOf, readGatewaySecrets, type GatewayConfig, type GatewayConfigInput } from './config.ts';
+import { saveMaxShiftHours } from './store/database.ts';
+import { applicationName, openGatewayStore, storeLocationOf, type OpenedStore } from './store/gateway-store.ts';
 import { clusterInstanceName } from './cluster/instance-name.ts';
 import { GatewayRunJournal, HEARTBEAT_EVERY_MS } from './status/outage-journal.ts';
-import { SqliteStore } from './store/sqlite-store.ts';
 import { saveReleaseHorizonDays } from './site-data/held-tap-release.ts';
 import { InlineWriter, ThreadWriter } from './ingest/writers.ts';
 import type { RunningGateway, StartGatewayOptions } from './running-gateway.ts';
@@ -35,7 +34,6 @@ export type { RunningGateway, StartGatewayOptions } from './running-gateway.ts';
 
 export async function startGateway(input: GatewayConfig | GatewayConfigInput, options: StartGatewayOptions = {}): Promise<RunningGateway> {
   const config = gatewayConfigOf(input);
-  refuseStoreNotYetRunnable(config);
   const secrets = readGatewaySecrets(config);
   // The `onss` section, private key included, is read and checked once, before anything opens: a bad one
   // fails the start naming the field; relative paths start from the config file's folder.
@@ -52,28 +50,36 @@ export async function startGateway(input: GatewayConfig | GatewayConfigInput, op
   try {
     // In a cluster, this instance's name: in the outage journal, on Redis and in each terminal's status.
     const instance = config.cluster ? clusterInstanceName(config.cluster.instance) : undefined;
-    const db = await run.start(database(config, clock, logger, instance));
-    const commits = await run.start(commitWriter(config, db, logger, badgeKeys, options));
+    const storage = await run.start(database(config, clock, logger, instance));
+    const commits = await run.start(commitWriter(config, storage, logger, badgeKeys, options, instance));
     // Loaded now, not when this module was: meanwhile the writer thread starts (see the comment at the top).
     const { startServing } = await import('./serving.ts');
-    return await startServing({ config, secrets, onss, badgeKeys, releaseKey, terminalCa, logger, clock, options, run, instance, db, commits });
+    return await startServing({ config, secrets, onss, badgeKeys, releaseKey, terminalCa, logger, clock, options, run, instance, storage, commits });
   } catch (err) {
     await run.stop().catch((e: unknown) => logger.error({ err: e }, 'could not stop what had started'));
     throw err;
   }
 }
 
-function database(config: GatewayConfig, clock: Clock, logger: Logger, instance: string | undefined): Component<Db> {
+/**
+ * The gateway's store (docs/cluster.md, "The storage port"): the SQLite file of `database`, or the PostgreSQL
+ * server of `store.url`, its schema brought up to date here, before the threads open their own connections.
+ */
+function database(config: GatewayConfig, clock: Clock, logger: Logger, instance: string | undefined): Component<OpenedStore> {
   return {
     name: 'database',
     async start() {
-      // A short busy timeout: this connection runs on the broker's thread, so it must never wait long on a
-      // lock held by `ciao admin`. Taps and statuses are written by the group commit; this connection writes
-      // only what people change (site data, corrections, users from the console), and a change that finds the
-      // database busy past the timeout is answered 503 "try again".
-      const db = openGatewayDatabase(config.database, { busyTimeoutMs: 250 });
-      // The areas moved onto the storage port reach this connection through it (docs/cluster.md).
-      const store = SqliteStore.of(db);
+      // A short busy timeout on SQLite: this connection runs on the broker's thread, so it must never wait long
+      // on a lock held by `ciao admin`. Taps and statuses are written by the group commit; this connection
+      // writes only what people change (site data, corrections, users from the console), and a change that
+      // finds the database busy past the timeout is answered 503 "try again".
+      const storage = await openGatewayStore(storeLocationOf(config), {
+        migrate: true,
+        busyTimeoutMs: 250,
+        applicationName: applicationName(instance, 'main'),
+        logger,
+      });
+      const store = storage.store;
       // `ciao admin` and the console compute remarks and presence with the gateway's own maximum shift length.
       await saveMaxShiftHours(store, config.terminals.maxShiftHours);
       await saveReleaseHorizonDays(store, config.heldTaps.releaseHorizonDays);
@@ -88,7 +94,7 @@ function database(config: GatewayConfig, clock: Clock, logger: Logger, instance:
       const heartbeat = setInterval(() => void runs.heartbeat(), HEARTBEAT_EVERY_MS);
       heartbeat.unref();
       return {
-        value: db,
+        value: storage,
         stop: async () => {
           clearInterval(heartbeat);
           try {
@@ -96,8 +102,7 @@ function database(config: GatewayConfig, clock: Clock, logger: Logger, instance:
           } catch (err) {
             logger.warn({ err }, 'could not journal the gateway stop');
           }
-          await store.close();
-          db.close();
+          await storage.close();
         },
       };
     },
@@ -109,7 +114,7 @@ function database(config: GatewayConfig, clock: Clock, logger: Logger, instance:
  * writer thread (gateway/ingest/commit-queue.ts). It starts before the forwarder and stops after it, so the
  * forwarder's last answers are committed.
  */
-function commitWriter(config: GatewayConfig, db: Db, logger: Logger, badgeKeys: BadgeKeyRing, options: StartGatewayOptions): Component<CommitQueue> {
+function commitWriter(config: GatewayConfig, storage: OpenedStore, logger: Logger, badgeKeys: BadgeKeyRing, options: StartGatewayOptions, instance: string | undefined): Component<CommitQueue> {
   return {
     name: 'commit-writer',
     async start() {
@@ -118,12 +123,13 @@ function commitWriter(config: GatewayConfig, db: Db, logger: Logger, badgeKeys: 
       // The thread starts in the background (its modules, its connection) while the gateway starts its other
       // parts; tap-ingest waits for it before anything listens, so a thread that cannot start still fails the start.
       const writer = gc.writer === 'thread'
-        ? ThreadWriter.begin(config.database, gc.busyTimeoutMs, {
+        ? ThreadWriter.begin(storeLocationOf(config), gc.busyTimeoutMs, {
+            applicationName: applicationName(instance, 'writer'),
             onRestart: (reason) => logger.error({ reason }, 'commit writer thread stopped: starting a new one'),
             ...(options.spawnWriterThread ? { spawn: options.spawnWriterThread } : {}),
             badges,
           })
-        : new InlineWriter(SqliteStore.of(db), badges);
+        : new InlineWriter(storage.store, badges);
       const queue = new CommitQueue(writer, { maxDelayMs: gc.maxDelayMs, maxBatch: gc.maxBatch, mayCommit: options.mayCommit, logger });
       return { value: queue, stop: () => queue.stop() };
     },

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Logger } from '../shared/logging.ts';
 import type { Db } from '../shared/sqlite.ts';
+import type { SqlStore } from './store/sql-store.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { GatewayConfig } from './config.ts';
 import type { SpawnWriterThread } from './ingest/writers.ts';
@@ -17,7 +18,7 @@ export interface StartGatewayOptions {
   /** Serve the site manager's admin API and dashboard on the HTTP server (default true). */
   adminApi?: boolean;
   /** Further fastify plugins to register on the gateway's HTTP server. */
-  httpPlugins?: Array<FastifyPluginAsync<{ db: Db }>>;
+  httpPlugins?: Array<FastifyPluginAsync<{ store: SqlStore }>>;
   /** Consulted before each group commit; while it answers false, received taps wait (crash-window tests). */
   mayCommit?: () => boolean;
   /** How the commit writer thread is started (tests inject one they can end as a crash would). */
@@ -34,7 +35,10 @@ export interface RunningGateway {
   /** The HTTPS pairing listener, when configured. */
   pairingPort?: number;
   pairingUrl?: string;
-  db: Db;
+  /** The gateway's storage port (SQLite or PostgreSQL). */
+  store: SqlStore;
+  /** The SQLite connection of a gateway on SQLite; reading it on PostgreSQL throws (use `store`). */
+  readonly db: Db;
   http: FastifyInstance;
   config: GatewayConfig;
   /** The components, in the order they started. */

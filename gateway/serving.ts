@@ -1,7 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../shared/logging.ts';
-import type { Db } from '../shared/sqlite.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { ForwardingSettings } from './forward/index.ts';
 import { startForwarderThread, type ForwarderThreadHandle } from './forward/thread.ts';
@@ -15,7 +14,8 @@ import type { CommitQueue } from './ingest/commit-queue.ts';
 import { TerminalStatusTracker } from './status/terminal-status.ts';
 import { Gauge } from 'prom-client';
 import { SitePublisher } from './terminal-sync/publisher.ts';
-import { SqliteStore } from './store/sqlite-store.ts';
+import type { SqlStore } from './store/sql-store.ts';
+import { applicationName, storeLocationOf, type OpenedStore } from './store/gateway-store.ts';
 import { terminalCredentials } from './site-data/terminals.ts';
 import { TerminalAuthenticator } from './broker/auth.ts';
 import { createTerminalBroker, type Listening, type TerminalBroker } from './broker/terminal-broker.ts';
@@ -54,27 +54,29 @@ export interface ServingContext {
   run: Lifecycle;
   /** In a cluster, this instance's name. */
   instance: string | undefined;
-  db: Db;
+  /** The gateway's store (SQLite or PostgreSQL), opened and migrated by main.ts. */
+  storage: OpenedStore;
   commits: CommitQueue;
 }
 
 /** Grace for the acks of the last commit to reach the wire before connections close (a terminal that misses one sends the tap again). */
 const ACK_GRACE_MS = 100;
 
-export async function startServing({ config, secrets, onss, badgeKeys, releaseKey, terminalCa, logger, clock, options, run, instance, db, commits }: ServingContext): Promise<RunningGateway> {
+export async function startServing({ config, secrets, onss, badgeKeys, releaseKey, terminalCa, logger, clock, options, run, instance, storage, commits }: ServingContext): Promise<RunningGateway> {
   const metrics = createGatewayMetrics();
-  const siteData = new SiteDataService(db, { now: () => clock.now() });
+  const store = storage.store;
+  const siteData = new SiteDataService(store, { now: () => clock.now() });
   // Fleet reads and writes through the storage port: certificates, releases, offers and update reports.
   const fleet: Fleet = {
     ca: terminalCa,
-    identity: new FleetIdentity({ store: SqliteStore.of(db), ca: terminalCa, validityDays: config.terminalCa.validityDays, siteData, logger: logger.child({ component: 'fleet' }) }),
-    releases: new ReleaseStore(SqliteStore.of(db), config.releases.dir!, releaseKey, config.releases.maxBytes),
+    identity: new FleetIdentity({ store: store, ca: terminalCa, validityDays: config.terminalCa.validityDays, siteData, logger: logger.child({ component: 'fleet' }) }),
+    releases: new ReleaseStore(store, config.releases.dir!, releaseKey, config.releases.maxBytes),
     releaseKeyPem: secrets.releasePublicKey?.toString('utf8'),
   };
-  const forwarder = await run.start(forwarding(config, onss, db, logger, clock, commits, options));
+  const forwarder = await run.start(forwarding(config, onss, store, logger, clock, commits, options, instance));
   watchForwarderState(metrics, forwarder);
   const cluster = await run.start(clusterBus(config, logger, instance));
-  const broker = await run.start(mqttBroker(config, db, logger, metrics, fleet, cluster));
+  const broker = await run.start(mqttBroker(config, store, logger, metrics, fleet, cluster));
   const shifts = new ShiftNotifier(broker, logger.child({ component: 'shifts' }));
   // In a cluster, each commit's shift changes go to the other instances too: each tells the terminals
   // connected to it. When Redis comes back after a loss, what crossed meanwhile may be lost: every roster
@@ -84,12 +86,12 @@ export async function startServing({ config, secrets, onss, badgeKeys, releaseKe
     cluster?.publishShiftChanges(changes);
   };
   cluster?.onShiftChanges((changes) => shifts.notify(changes));
-  const publisher = await run.start(terminalSync(config, db, logger, clock, broker, fleet, shifts));
+  const publisher = await run.start(terminalSync(config, store, logger, clock, broker, fleet, shifts));
   cluster?.onReconnected(() => {
     publisher.publishAll().catch((err: unknown) => logger.error({ err }, 'could not republish terminal config and roster'));
   });
-  const ingest = await run.start(tapIngest(db, logger, metrics, clock, broker, publisher, notifyShifts, forwarder, commits, fleet, cluster?.instance));
-  if (cluster) await run.start(clusterWatch(config, db, logger, metrics, cluster, ingest.status));
+  const ingest = await run.start(tapIngest(store, logger, metrics, clock, broker, publisher, notifyShifts, forwarder, commits, fleet, cluster?.instance));
+  if (cluster) await run.start(clusterWatch(config, store, logger, metrics, cluster, ingest.status));
   // Held taps a site-data change released: terminals learn the shift states, the forwarder sends, the
   // writer thread checks the secure badges' ones.
   siteData.onReleased((r) => {
@@ -99,8 +101,8 @@ export async function startServing({ config, secrets, onss, badgeKeys, releaseKe
   });
   const pairingInfo: { current?: { url: string; fingerprint: string } } = {};
   // The desk reader attached to this machine, on which the console personalises blank secure badges.
-  const badgeDesk = new BadgeDesk({ db, keys: badgeKeys, settings: config.badgeSecurity.deskReader, logger: logger.child({ component: 'badge-desk' }), now: () => clock.now() });
-  const http = await run.start(httpServer({ config, db, logger, metrics, clock, broker, taps: ingest.taps, badgeKeys: await BadgeKeyHealth.open(SqliteStore.of(db), badgeKeys, logger), options, siteData, pairing: () => pairingInfo.current, fleet, badgeDesk, forwarder, cluster }));
+  const badgeDesk = new BadgeDesk({ store, keys: badgeKeys, settings: config.badgeSecurity.deskReader, logger: logger.child({ component: 'badge-desk' }), now: () => clock.now() });
+  const http = await run.start(httpServer({ config, store, logger, metrics, clock, broker, taps: ingest.taps, badgeKeys: await BadgeKeyHealth.open(store, badgeKeys, logger), options, siteData, pairing: () => pairingInfo.current, fleet, badgeDesk, forwarder, cluster }));
   const listening = await run.start(mqttListeners(config, secrets, logger, metrics, broker, ingest, publisher, fleet));
   const pairing = await run.start(pairingListener(config, secrets, logger, siteData, listening, fleet));
   pairingInfo.current = pairing;
@@ -111,7 +113,10 @@ export async function startServing({ config, secrets, onss, badgeKeys, releaseKe
     await run.stop();
     logger.info('gateway stopped');
   };
-  return { mqttPort: listening.mqttPort, tlsPort: listening.tlsPort, wsPort: listening.wsPort, httpPort, pairingPort: pairing?.port, pairingUrl: pairing?.url, db, http, config, components: run.order, stop };
+  return { mqttPort: listening.mqttPort, tlsPort: listening.tlsPort, wsPort: listening.wsPort, httpPort, pairingPort: pairing?.port, pairingUrl: pairing?.url, store, get db() {
+    if (!storage.db) throw new Error('this gateway runs on PostgreSQL (store.kind "postgres"): read its data through `store`');
+    return storage.db;
+  }, http, config, components: run.order, stop };
 }
 
 /**
@@ -145,14 +150,15 @@ interface Fleet {
  * acks. Its changes are committed by the gateway's one writer, with the taps. It stops before the commit
  * writer, so the answers to its last batches are committed.
  */
-function forwarding(config: GatewayConfig, settings: ForwardingSettings | undefined, db: Db, logger: Logger, clock: Clock, commits: CommitQueue, options: StartGatewayOptions): Component<ForwarderThreadHandle | undefined> {
+function forwarding(config: GatewayConfig, settings: ForwardingSettings | undefined, store: SqlStore, logger: Logger, clock: Clock, commits: CommitQueue, options: StartGatewayOptions, instance: string | undefined): Component<ForwarderThreadHandle | undefined> {
   return {
     name: 'forwarder',
     async start() {
       if (settings === undefined) return { value: undefined };
       const forwarder = await startForwarderThread({
-        database: config.database,
-        db,
+        location: storeLocationOf(config),
+        store,
+        applicationName: applicationName(instance, 'forwarder'),
         settings,
         logger: logger.child({ component: 'forwarder' }),
         clock,
@@ -179,12 +185,12 @@ function clusterBus(config: GatewayConfig, logger: Logger, instance: string | un
   };
 }
 
-function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, fleet: Fleet, cluster: ClusterBus | undefined): Component<TerminalBroker> {
+function mqttBroker(config: GatewayConfig, store: SqlStore, logger: Logger, metrics: GatewayMetrics, fleet: Fleet, cluster: ClusterBus | undefined): Component<TerminalBroker> {
   return {
     name: 'mqtt-broker',
     async start() {
       const authenticator = new TerminalAuthenticator(
-        { credentials: (id) => terminalCredentials(SqliteStore.of(db), id) },
+        { credentials: (id) => terminalCredentials(store, id) },
         logger,
         { maxFailures: config.auth.maxFailures, maxFailuresPerAddress: config.auth.maxFailuresPerAddress, windowMs: config.auth.windowSeconds * 1000, lockoutMs: config.auth.lockoutSeconds * 1000 },
         (reason) => metrics.authFailures.inc({ reason }),
@@ -211,11 +217,11 @@ function mqttBroker(config: GatewayConfig, db: Db, logger: Logger, metrics: Gate
   };
 }
 
-function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Clock, broker: TerminalBroker, fleet: Fleet, shifts: ShiftNotifier): Component<SitePublisher> {
+function terminalSync(config: GatewayConfig, store: SqlStore, logger: Logger, clock: Clock, broker: TerminalBroker, fleet: Fleet, shifts: ShiftNotifier): Component<SitePublisher> {
   return {
     name: 'terminal-sync',
     async start() {
-      const publisher = new SitePublisher(SqliteStore.of(db), broker, logger, {
+      const publisher = new SitePublisher(store, broker, logger, {
         pollMs: config.terminals.siteDataPollMs,
         maxClockSkewMs: config.terminals.maxClockSkewMs,
         maxShiftHours: config.terminals.maxShiftHours,
@@ -225,7 +231,7 @@ function terminalSync(config: GatewayConfig, db: Db, logger: Logger, clock: Cloc
           // A terminal disabled (or deleted) while connected is put out now, not at its next reconnect.
           // So is one whose certificate was revoked (disabling a terminal revokes its certificates).
           for (const id of broker.connectedTerminals()) {
-            const creds = await terminalCredentials(SqliteStore.of(db), id);
+            const creds = await terminalCredentials(store, id);
             const serial = broker.connectedCertificate(id);
             if (!creds || creds.disabled || (serial !== undefined && !(await fleet.identity.stillAllowed(id, serial)))) {
               logger.info({ terminalId: id, serial }, 'disconnecting a terminal that is no longer allowed');
@@ -250,7 +256,7 @@ interface Ingest {
  * (gateway/cluster/instance-watch.ts); so are those this instance had before it (re)started, which connect
  * again in a moment if they can.
  */
-function clusterWatch(config: GatewayConfig, db: Db, logger: Logger, metrics: GatewayMetrics, cluster: ClusterBus, status: TerminalStatusTracker): Component<void> {
+function clusterWatch(config: GatewayConfig, store: SqlStore, logger: Logger, metrics: GatewayMetrics, cluster: ClusterBus, status: TerminalStatusTracker): Component<void> {
   return {
     name: 'cluster-watch',
     async start() {
@@ -266,7 +272,7 @@ function clusterWatch(config: GatewayConfig, db: Db, logger: Logger, metrics: Ga
       status.instanceGone(cluster.instance);
       const { watchInstances } = await import('./cluster/instance-watch.ts');
       const watch = watchInstances({
-        store: SqliteStore.of(db),
+        store: store,
         self: cluster.instance,
         heartbeatMs,
         peers: () => cluster.peers(),
@@ -279,13 +285,13 @@ function clusterWatch(config: GatewayConfig, db: Db, logger: Logger, metrics: Ga
   };
 }
 
-function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, notifyShifts: (changes: ShiftChange[]) => void, forwarder: ForwarderThreadHandle | undefined, commits: CommitQueue, fleet: Fleet, instance: string | undefined): Component<Ingest> {
+function tapIngest(store: SqlStore, logger: Logger, metrics: GatewayMetrics, clock: Clock, broker: TerminalBroker, publisher: SitePublisher, notifyShifts: (changes: ShiftChange[]) => void, forwarder: ForwarderThreadHandle | undefined, commits: CommitQueue, fleet: Fleet, instance: string | undefined): Component<Ingest> {
   return {
     name: 'tap-ingest',
     async start() {
       await commits.ready();
       const taps = new TapIngest({
-        db,
+        store,
         queue: commits,
         logger,
         metrics,
@@ -325,7 +331,7 @@ function tapIngest(db: Db, logger: Logger, metrics: GatewayMetrics, clock: Clock
 /** What the HTTP component serves: operations (health, metrics), the admin API and the console. */
 interface HttpDeps {
   config: GatewayConfig;
-  db: Db;
+  store: SqlStore;
   logger: Logger;
   metrics: GatewayMetrics;
   clock: Clock;
@@ -343,7 +349,7 @@ interface HttpDeps {
   cluster: ClusterBus | undefined;
 }
 
-function httpServer({ config, db, logger, metrics, clock, broker, taps, badgeKeys, options, siteData, pairing, fleet, badgeDesk, forwarder, cluster }: HttpDeps): Component<FastifyInstance> {
+function httpServer({ config, store, logger, metrics, clock, broker, taps, badgeKeys, options, siteData, pairing, fleet, badgeDesk, forwarder, cluster }: HttpDeps): Component<FastifyInstance> {
   return {
     name: 'http',
     async start() {
@@ -367,8 +373,8 @@ function httpServer({ config, db, logger, metrics, clock, broker, taps, badgeKey
             },
           }),
         );
-        if (options.adminApi !== false) await http.register(adminApiPlugin, { db, now: () => clock.now(), siteData, pairing, releases: fleet.releases, badgeDesk });
-        for (const plugin of options.httpPlugins ?? []) await http.register(plugin, { db });
+        if (options.adminApi !== false) await http.register(adminApiPlugin, { store, now: () => clock.now(), siteData, pairing, releases: fleet.releases, badgeDesk });
+        for (const plugin of options.httpPlugins ?? []) await http.register(plugin, { store });
         await http.listen({ host: config.http.host, port: config.http.port });
       } catch (err) {
         await http.close();

@@ -67,11 +67,12 @@ export function registerBadgeSecurityCommands(admin: Command): void {
       const keys = await reporting(() => keyRingFor(cmd, o.keys));
       await withDb(cmd, async (db) => {
         const { provisionOnDeskReader } = await import('../badge-security/enrol.ts');
+        const { SqliteStore } = await import('../store/sqlite-store.ts');
         const { cliCaller } = await import('./context.ts');
         const progress = o.json ? () => undefined : (line: string) => stdoutIo.out(`  ${line}`);
         try {
           const r = await provisionOnDeskReader({
-            db,
+            store: SqliteStore.of(db),
             keys,
             ...(o.worker !== undefined ? { worker: o.worker } : {}),
             ...(o.from ? { validFrom: o.from } : {}),

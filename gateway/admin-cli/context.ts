@@ -99,7 +99,8 @@ export function cliCaller(): Caller {
 /** Runs an admin action through the site-data service, the same one the HTTP API uses. */
 export async function withService<T>(cmd: Command, fn: (service: SiteDataService, caller: Caller, db: Db) => T | Promise<T>): Promise<T> {
   const { SiteDataService } = await import('../site-data/service.ts');
-  return withDb(cmd, (db) => fn(new SiteDataService(db), cliCaller(), db));
+  const { SqliteStore } = await import('../store/sqlite-store.ts');
+  return withDb(cmd, (db) => fn(new SiteDataService(SqliteStore.of(db)), cliCaller(), db));
 }
 
 /** Whether a record exists, by calling its reader (which throws ERR_CIAO_NOT_FOUND when not). */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import type { Logger } from '../../shared/logging.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { conflict, unavailable } from '../../shared/errors.ts';
@@ -82,7 +82,8 @@ export interface PersonalisationRequest {
 }
 
 export interface BadgeDeskOptions {
-  db: Db;
+  /** The gateway's storage port, where personalised badges are enrolled. */
+  store: SqlStore;
   keys?: BadgeKeyRing;
   /** Absent: no desk reader on this gateway. */
   settings?: DeskReaderSettings;
@@ -186,7 +187,7 @@ export class BadgeDesk {
     const run = this.o.run ?? provisionOnDeskReader;
     try {
       const r = await run({
-        db: this.o.db,
+        store: this.o.store,
         keys: this.o.keys ?? EMPTY_KEY_RING,
         worker: req.workerId,
         ...(req.validFrom ? { validFrom: req.validFrom } : {}),

@@ -1,6 +1,4 @@
-import type { Db } from '../../shared/sqlite.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { findWorker } from '../site-data/workers.ts';
 import { getBadge, provisionedBadgeRecord, saveSecureBadge, type Badge, type ProvisionedBadgeInput } from '../site-data/badges.ts';
@@ -23,7 +21,8 @@ export type { ProvisionedBadgeInput };
  * keys the badge does not have; a run cut short anywhere is finished by running it again on the same badge.
  */
 export interface EnrolOptions {
-  db: Db;
+  /** Where the worker is looked up and the badge enrolled: the gateway's storage port. */
+  store: SqlStore;
   keys: BadgeKeyRing;
   /** Worker id, NISS/BIS or Limosa id. May be left out to re-personalise a badge already enrolled (rotation). */
   worker?: string;
@@ -63,7 +62,7 @@ async function checkInput(o: EnrolOptions): Promise<{ workerId?: string; validFr
   if (o.worker !== undefined) {
     if (!o.worker.trim()) problems.push(problem('worker', 'required', 'is required (worker id, NISS/BIS or Limosa id)'));
     else {
-      workerId = (await findWorker(SqliteStore.of(o.db), o.worker.trim()))?.id;
+      workerId = (await findWorker(o.store, o.worker.trim()))?.id;
       if (!workerId) problems.push(problem('worker', 'exists', 'no worker with this id, NISS/BIS or Limosa id'));
     }
   }
@@ -93,7 +92,7 @@ export async function provisionAndEnrol(transport: CardTransport, o: EnrolOption
   const uid = provisioning.uid;
 
   const enrolInput = { uid, keyVersion: current, ...input };
-  const enrolled = o.enrol ? await o.enrol(enrolInput) : await enrolPersonalisedBadge(SqliteStore.of(o.db), enrolInput, o.actor ?? SYSTEM_ACTOR);
+  const enrolled = o.enrol ? await o.enrol(enrolInput) : await enrolPersonalisedBadge(o.store, enrolInput, o.actor ?? SYSTEM_ACTOR);
   o.onProgress?.({ step: 'enrolled', uid, keyVersion: current });
   const oldVersions = provisioning.versionsFound.filter((v) => v !== 0 && v !== current);
   const existing = enrolled.before;

@@ -1,10 +1,9 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import pino from 'pino';
-import { openDatabase, type Db } from '../../shared/sqlite.ts';
 import { FollowedClock, systemClock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/logging.ts';
 import type { LockHoldSummary } from './short-writes.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
+import { openGatewayStore, type OpenedStore } from '../store/gateway-store.ts';
 import type { ForwardWrite, ForwardWriter } from './forward-writes.ts';
 import { startForwarder, type ForwarderHandle } from './index.ts';
 import type { ForwarderThreadData, FromForwarder, ToForwarder } from './thread-messages.ts';
@@ -52,8 +51,7 @@ class RelayedForwardWriter implements ForwardWriter {
 }
 
 const writer = new RelayedForwardWriter();
-let db: Db | undefined;
-let store: SqliteStore | undefined;
+let opened: OpenedStore | undefined;
 let handle: ForwarderHandle | undefined;
 let stopping: Promise<void> | undefined;
 
@@ -75,12 +73,11 @@ port.on('message', (m: ToForwarder) => {
 });
 
 try {
-  // Writes only the lease row (when the lease lives in this database); a short wait, as for the main thread's.
-  db = openDatabase(data.database, { busyTimeoutMs: 1000 });
-  // Every read and the lease go through the storage port on this connection, as they would on PostgreSQL.
-  store = SqliteStore.of(db);
+  // Writes only the lease row (when the lease lives in a SQLite database); a short wait, as for the main
+  // thread's. Every read goes through the storage port on this connection, or on a small pool of PostgreSQL.
+  opened = await openGatewayStore(data.store, { migrate: false, busyTimeoutMs: 1000, maxConnections: 2, ...(data.applicationName ? { applicationName: data.applicationName } : {}) });
   handle = await startForwarder({
-    store,
+    store: opened.store,
     settings: data.settings,
     logger,
     clock,
@@ -91,8 +88,7 @@ try {
 } catch (err) {
   const e = err as Error & { problems?: unknown };
   post({ type: 'failed', error: { name: e.name, message: e.message, ...(e.problems !== undefined ? { problems: e.problems } : {}) } });
-  await store?.close();
-  db?.close();
+  await opened?.close().catch(() => undefined);
   // The thread ends once that message is out; the main thread fails the gateway's start with it.
   process.exitCode = 1;
   port.close();
@@ -106,8 +102,7 @@ async function stop(): Promise<void> {
     logger.error({ err }, 'the forwarder did not stop cleanly: what it left in flight is reconciled at the next start');
     process.exitCode = 1;
   }
-  await store?.close().catch((err: unknown) => logger.warn({ err }, 'the forwarder thread\'s store did not close cleanly'));
-  db?.close();
+  await opened?.close().catch((err: unknown) => logger.warn({ err }, 'the forwarder thread\'s store did not close cleanly'));
   post({ type: 'stopped' });
   // Nothing is left to keep the thread: it ends.
   port.close();

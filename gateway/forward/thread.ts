@@ -1,6 +1,5 @@
 import { Worker } from 'node:worker_threads';
 import pino from 'pino';
-import type { Db } from '../../shared/sqlite.ts';
 import type { Logger } from '../../shared/logging.ts';
 import { followable, type Clock, type ClockReading } from '../../shared/clock.ts';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
@@ -9,7 +8,8 @@ import type { ForwardWriter } from './forward-writes.ts';
 import type { ForwarderRole } from './leadership.ts';
 import type { LockHoldSummary } from './short-writes.ts';
 import { startForwarder, type ForwarderHandle } from './index.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import { shareableWithThreads, type StoreLocation } from '../store/gateway-store.ts';
 import type { ForwarderThreadData, FromForwarder, ToForwarder } from './thread-messages.ts';
 
 /**
@@ -36,10 +36,12 @@ export type SpawnForwarderThread = (entry: URL, workerData: ForwarderThreadData)
 const defaultSpawn: SpawnForwarderThread = (entry, workerData) => new Worker(entry, { workerData });
 
 export interface StartForwarderThreadOptions {
-  /** The gateway database's path: the thread opens its own connection. */
-  database: string;
-  /** The gateway's own connection: used only when the forwarder cannot run on a thread (see below). */
-  db: Db;
+  /** Where the gateway keeps its data: the thread opens its own connection. */
+  location: StoreLocation;
+  /** The gateway's own store: used only when the forwarder cannot run on a thread (see below). */
+  store: SqlStore;
+  /** PostgreSQL: the thread's pool's name in `pg_stat_activity`. */
+  applicationName?: string;
   settings: ForwardingSettings;
   logger: Logger;
   clock: Clock;
@@ -61,12 +63,12 @@ const STOP_GRACE_MS = 5_000;
 export async function startForwarderThread(o: StartForwarderThreadOptions): Promise<ForwarderThreadHandle> {
   const { settings } = o;
   const clock = followable(o.clock);
-  if (!settings.enabled || clock === undefined || o.database === ':memory:') {
+  if (!settings.enabled || clock === undefined || !shareableWithThreads(o.location)) {
     if (settings.enabled) o.logger.warn('the forwarder runs on the main thread: the gateway clock or database cannot be shared with a thread');
-    const handle = await startForwarder({ store: SqliteStore.of(o.db), settings, logger: o.logger, clock: o.clock, writer: o.writer });
+    const handle = await startForwarder({ store: o.store, settings, logger: o.logger, clock: o.clock, writer: o.writer });
     return { ...handle, problem: () => undefined, threadId: 0 };
   }
-  const data: ForwarderThreadData = { database: o.database, settings, logLevel: o.logger.level, ...(clock.reading ? { clock: clock.reading() } : {}) };
+  const data: ForwarderThreadData = { store: o.location, ...(o.applicationName ? { applicationName: o.applicationName } : {}), settings, logLevel: o.logger.level, ...(clock.reading ? { clock: clock.reading() } : {}) };
   const worker = (o.spawn ?? defaultSpawn)(new URL('./forwarder-thread.mjs', import.meta.url), data);
   return new ForwarderThread(worker, o, settings.connection.requestTimeoutMs + STOP_GRACE_MS, clock.onChange).started();
 }

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Db } from '../../shared/sqlite.ts';
 import { REMARK_KINDS, type RemarkOptions } from '../remarks/model.ts';
 import { decideApplicability, parseEuroAmount } from '../site-data/applicability.ts';
 import { InvalidInputError } from '../../shared/problems.ts';
@@ -11,7 +10,6 @@ import { notFound, unauthenticated } from '../../shared/errors.ts';
 import { lazyValidatorCompiler } from '../http-server.ts';
 import { createSqlQueries } from '../records/sql-queries.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
 import type { RecordsQueries } from '../records/ports.ts';
 import { may, userForToken, type ApiUser } from '../access/users.ts';
 import { SiteDataService } from '../site-data/service.ts';
@@ -26,21 +24,20 @@ import { BadgeDesk } from '../badge-security/desk-jobs.ts';
 import { openApiDocument } from './openapi.ts';
 
 /**
- * The admin HTTP API and the dashboard, as one fastify plugin: `app.register(adminApiPlugin, { db })`.
+ * The admin HTTP API and the dashboard, as one fastify plugin: `app.register(adminApiPlugin, { store })`.
  * Every /api/v1 route but the OpenAPI document needs a bearer token (`ciao admin user add`). The API reads;
  * the only writes are correction requests. No route creates a registration on a worker's behalf or
  * deletes one (FAQ 21, 34): the worker registers, and nothing is cancelled.
  */
 export interface AdminApiOptions {
-  db: Db;
-  /** The site-data service both faces use; one is made on `db` when absent. */
+  /** The gateway's storage port (SQLite or PostgreSQL): records, site data, users, events. */
+  store: SqlStore;
+  /** The site-data service both faces use; one is made on `store` when absent. */
   siteData?: SiteDataService;
   /** The HTTPS pairing listener's public URL and CA fingerprint, once it listens. */
   pairing?: () => { url: string; fingerprint: string } | undefined;
-  /** Live events for the console (server-sent events); made on `db` when absent. */
+  /** Live events for the console (server-sent events); made on `store` when absent. */
   events?: ChangeFeed;
-  /** The storage port the records are read through; the store of `db` when absent. */
-  store?: SqlStore;
   queries?: RecordsQueries;
   now?: () => Date;
   remarkOptions?: Partial<RemarkOptions>;
@@ -105,7 +102,7 @@ function bearer(request: FastifyRequest): string | undefined {
 const strictValidatorCompiler = lazyValidatorCompiler({ customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false }, plugins: [] });
 
 export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
-  const store = opts.store ?? SqliteStore.of(opts.db);
+  const store = opts.store;
   const queries = opts.queries ?? createSqlQueries(store);
   const service = new RecordsService(store, queries, { now: opts.now, remarkOptions: opts.remarkOptions });
   const dashboard = Object.fromEntries(Object.keys(DASHBOARD_FILES).map((f) => [f, readFileSync(join(here, 'dashboard', f), 'utf8')]));
@@ -171,8 +168,8 @@ export async function adminApiPlugin(app: FastifyInstance, opts: AdminApiOptions
   });
 
   // --- API ---
-  const siteData = opts.siteData ?? new SiteDataService(opts.db, { now: opts.now });
-  await siteDataRoutes(app, { db: opts.db, service: siteData, records: service, pairing: opts.pairing, badgeDesk: opts.badgeDesk ?? new BadgeDesk({ db: opts.db }), prefix: API_PREFIX });
+  const siteData = opts.siteData ?? new SiteDataService(store, { now: opts.now });
+  await siteDataRoutes(app, { service: siteData, records: service, pairing: opts.pairing, badgeDesk: opts.badgeDesk ?? new BadgeDesk({ store }), prefix: API_PREFIX });
   await eventRoutes(app, { feed: opts.events ?? new ChangeFeed(store), prefix: API_PREFIX });
   if (opts.releases) await fleetRoutes(app, { releases: opts.releases, prefix: API_PREFIX, now: opts.now ?? (() => new Date()) });
 

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Db } from '../../shared/sqlite.ts';
 import { CAPACITIES } from '../../shared/registration.ts';
 import { LANGUAGES } from '../../shared/mqtt/payloads.ts';
 import { ROLES } from '../access/roles.ts';
@@ -28,7 +27,6 @@ async function qrSvgOf(text: string, options: import('qrcode').QRCodeToStringOpt
  * ever removed.
  */
 export interface SiteDataRoutesOptions {
-  db: Db;
   service: SiteDataService;
   records: RecordsService;
   /** The pairing listener's address and CA fingerprint, when the gateway has one (else pairing is off). */

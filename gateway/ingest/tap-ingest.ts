@@ -1,4 +1,3 @@
-import type { Db } from '../../shared/sqlite.ts';
 import type { Logger } from '../../shared/logging.ts';
 import type { Ack, Language } from '../../shared/mqtt/payloads.ts';
 import { toOffsetIso } from '../../shared/time.ts';
@@ -9,7 +8,7 @@ import { CommitQueue } from './commit-queue.ts';
 import type { StatusItem } from './batch-writer.ts';
 import { ackDisplay } from './display.ts';
 import type { ShiftChange } from '../shifts/change.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 
 /** Where acks go: the broker adapter publishes them on the terminal's `acks` topic (QoS 1). */
 export interface AckSink {
@@ -17,13 +16,14 @@ export interface AckSink {
 }
 
 export interface TapIngestOptions {
-  db: Db;
+  /** The gateway's storage port: the inline writer's, when neither `queue` nor `writer` is given. */
+  store: SqlStore;
   /**
    * The gateway's commit queue, shared with the forwarder (the gateway's one writer). Without it, ingest
-   * makes its own on `writer` (inline on `db` by default), with `maxDelayMs`, `maxBatch` and `mayCommit`.
+   * makes its own on `writer` (inline on `store` by default), with `maxDelayMs`, `maxBatch` and `mayCommit`.
    */
   queue?: CommitQueue;
-  /** Where commits run; inline on `db` by default. */
+  /** Where commits run; inline on `store` by default. */
   writer?: CommitWriter;
   logger: Logger;
   metrics: GatewayMetrics;
@@ -59,7 +59,7 @@ export class TapIngest {
   constructor(private readonly o: TapIngestOptions) {
     this.now = o.now ?? Date.now;
     this.ownQueue = o.queue === undefined;
-    this.committer = o.queue ?? new CommitQueue(o.writer ?? new InlineWriter(SqliteStore.of(o.db)), { maxDelayMs: o.maxDelayMs ?? 2, maxBatch: o.maxBatch ?? 2000, mayCommit: o.mayCommit });
+    this.committer = o.queue ?? new CommitQueue(o.writer ?? new InlineWriter(o.store), { maxDelayMs: o.maxDelayMs ?? 2, maxBatch: o.maxBatch ?? 2000, mayCommit: o.mayCommit });
     this.committer.attach({
       committed: (outcomes, stats) => this.committed(outcomes, stats),
       failed: (err, items, retrying) => this.failed(err, items, retrying),

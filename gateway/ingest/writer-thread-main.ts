@@ -1,25 +1,27 @@
 import { parentPort, Worker, workerData } from 'node:worker_threads';
-import { openDatabase } from '../../shared/sqlite.ts';
+import type { Db } from '../../shared/sqlite.ts';
 import { BatchWriter, type IngestItem } from './batch-writer.ts';
 import { parseKeyRing } from '../badge-security/key-ring.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
+import { openGatewayStore, type OpenedStore } from '../store/gateway-store.ts';
 import type { WriterThreadData } from './writers.ts';
 
 /**
  * The commit writer thread: its own connection to the gateway database (already migrated by the gateway),
- * one transaction per message (through the storage port's SQLite store of that connection), the result or the
- * error sent back. Nothing is logged here: the gateway logs.
+ * a SQLite connection or a PostgreSQL pool, one transaction per message (through the storage port), the
+ * result or the error sent back. Nothing is logged here: the gateway logs.
  */
-const { database, busyTimeoutMs, badges, maxFutureMs, checkpointEveryMs = 250 } = workerData as WriterThreadData;
+const { store: location, busyTimeoutMs, applicationName, badges, maxFutureMs, checkpointEveryMs = 250 } = workerData as WriterThreadData;
 const port = parentPort!;
 
 let writer: BatchWriter;
-let db: ReturnType<typeof openDatabase>;
+let opened: OpenedStore;
 let checkpointer: Worker | undefined;
 try {
-  db = openDatabase(database, { busyTimeoutMs });
-  checkpointer = startCheckpointer(db);
-  writer = await BatchWriter.open(SqliteStore.of(db), {
+  // One transaction at a time: a pool of two (a batch's transaction, and the next one connecting meanwhile).
+  opened = await openGatewayStore(location, { migrate: false, busyTimeoutMs, maxConnections: 2, ...(applicationName ? { applicationName } : {}) });
+  // SQLite's WAL is this thread's chore; PostgreSQL checkpoints by itself.
+  if (opened.db) checkpointer = startCheckpointer(opened.db, location.kind === 'sqlite' ? location.file : '');
+  writer = await BatchWriter.open(opened.store, {
     ...(badges?.keys ? { keys: parseKeyRing(badges.keys, 'badge keys') } : {}),
     ...(badges?.reorderToleranceMs !== undefined ? { reorderToleranceMs: badges.reorderToleranceMs } : {}),
     ...(maxFutureMs !== undefined ? { maxFutureMs } : {}),
@@ -39,8 +41,7 @@ port.on('message', (msg: { type: 'write'; id: number; items: IngestItem[] } | { 
       checkpointer?.removeAllListeners('exit');
       checkpointer?.postMessage({ type: 'close' });
       checkpointer = undefined;
-      db.close();
-      port.close();
+      void opened.close().finally(() => port.close());
     });
     return;
   }
@@ -57,7 +58,7 @@ port.on('message', (msg: { type: 'write'; id: number; items: IngestItem[] } | { 
  * database file, which kept a group of acks waiting every few seconds. Should that thread fail, this
  * connection checkpoints inside its commits again, as SQLite does by default, so the WAL stays bounded.
  */
-function startCheckpointer(connection: ReturnType<typeof openDatabase>): Worker | undefined {
+function startCheckpointer(connection: Db, database: string): Worker | undefined {
   if (checkpointEveryMs <= 0) return undefined;
   connection.pragma('wal_autocheckpoint = 0');
   const worker = new Worker(new URL('./wal-checkpointer.mjs', import.meta.url), { workerData: { database, everyMs: checkpointEveryMs } });

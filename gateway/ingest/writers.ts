@@ -2,11 +2,12 @@ import { Worker } from 'node:worker_threads';
 import type { SqlStore } from '../store/sql-store.ts';
 import { BatchWriter, type BatchResult, type BatchWriterOptions, type IngestItem } from './batch-writer.ts';
 import { keyRingToFile, type KeyFile } from '../badge-security/key-ring.ts';
+import type { StoreLocation } from '../store/gateway-store.ts';
 
 /**
  * Where group commits run. `thread` (the default) gives the transaction a thread and a database connection
- * of its own, so the broker keeps reading taps and sending acks while SQLite waits for fsync; the next batch
- * is whatever arrived meanwhile. `inline` runs it on the gateway's thread (simpler, for small setups and tests).
+ * of its own (a SQLite connection, or a PostgreSQL pool), so the broker keeps reading taps and sending acks
+ * while the database waits for fsync; the next batch is whatever arrived meanwhile. `inline` runs it on the gateway's thread (simpler, for small setups and tests).
  */
 export interface CommitWriter {
   write(items: IngestItem[]): Promise<BatchResult>;
@@ -20,7 +21,7 @@ export class InlineWriter implements CommitWriter {
   /** Resolves once the badge check's counters are loaded; rejects with why they could not be. */
   readonly ready: Promise<void>;
 
-  /** `store`: the gateway's own (its SQLite connection's, SqliteStore.of(db)), shared with its other callers. */
+  /** `store`: the gateway's own (SQLite or PostgreSQL), shared with its other callers. */
   constructor(store: SqlStore, options: BatchWriterOptions = {}) {
     this.writer = BatchWriter.open(store, options);
     this.ready = this.writer.then(() => undefined);
@@ -47,8 +48,12 @@ type Reply = { id: number; ok: true; result: BatchResult } | { id: number; ok: f
 
 /** What the writer thread starts with; the badge keys travel as the key file's hex strings. */
 export interface WriterThreadData {
-  database: string;
+  /** Where the gateway keeps its data (already migrated by the gateway): the thread opens its own connection. */
+  store: StoreLocation;
+  /** SQLite: how long a statement waits for another connection's write lock. */
   busyTimeoutMs: number;
+  /** PostgreSQL: the pool's name in `pg_stat_activity`. */
+  applicationName?: string;
   badges?: { keys?: KeyFile; reorderToleranceMs?: number };
   /** The allowed clock skew into the future (taps dated further ahead are held). */
   maxFutureMs?: number;
@@ -61,10 +66,10 @@ export type SpawnWriterThread = (entry: URL, workerData: WriterThreadData) => Wo
 
 const defaultSpawn: SpawnWriterThread = (entry, workerData) => new Worker(entry, { workerData });
 
-function threadData(database: string, busyTimeoutMs: number, options: BatchWriterOptions): WriterThreadData {
+function threadData(store: StoreLocation, busyTimeoutMs: number, options: BatchWriterOptions): WriterThreadData {
   const keys = options.keys && options.keys.versions.size > 0 ? keyRingToFile(options.keys) : undefined;
   return {
-    database,
+    store,
     busyTimeoutMs,
     badges: { ...(keys ? { keys } : {}), ...(options.reorderToleranceMs !== undefined ? { reorderToleranceMs: options.reorderToleranceMs } : {}) },
     ...(options.maxFutureMs !== undefined ? { maxFutureMs: options.maxFutureMs } : {}),
@@ -110,7 +115,13 @@ export interface ThreadWriterOptions {
   badges?: BatchWriterOptions;
   /** How often the WAL is checkpointed, off the commit path (WriterThreadData.checkpointEveryMs). */
   checkpointEveryMs?: number;
+  /** PostgreSQL: the pool's name in `pg_stat_activity`. */
+  applicationName?: string;
 }
+
+/** A SQLite file's path, or where the gateway keeps its data. */
+type WriterStore = StoreLocation | string;
+const locationOf = (s: WriterStore): StoreLocation => (typeof s === 'string' ? { kind: 'sqlite', file: s } : s);
 
 export class ThreadWriter implements CommitWriter {
   private readonly waiting = new Map<number, { resolve(r: BatchResult): void; reject(e: Error): void }>();
@@ -124,14 +135,18 @@ export class ThreadWriter implements CommitWriter {
   private readonly onRestart?: (reason: string) => void;
   private readonly data: WriterThreadData;
 
-  private constructor(database: string, busyTimeoutMs: number, o: ThreadWriterOptions) {
+  private constructor(store: WriterStore, busyTimeoutMs: number, o: ThreadWriterOptions) {
     this.spawn = o.spawn ?? defaultSpawn;
     this.onRestart = o.onRestart;
-    this.data = { ...threadData(database, busyTimeoutMs, o.badges ?? {}), ...(o.checkpointEveryMs !== undefined ? { checkpointEveryMs: o.checkpointEveryMs } : {}) };
+    this.data = {
+      ...threadData(locationOf(store), busyTimeoutMs, o.badges ?? {}),
+      ...(o.checkpointEveryMs !== undefined ? { checkpointEveryMs: o.checkpointEveryMs } : {}),
+      ...(o.applicationName ? { applicationName: o.applicationName } : {}),
+    };
   }
 
-  static async start(database: string, busyTimeoutMs: number, o: ThreadWriterOptions = {}): Promise<ThreadWriter> {
-    const w = ThreadWriter.begin(database, busyTimeoutMs, o);
+  static async start(store: WriterStore, busyTimeoutMs: number, o: ThreadWriterOptions = {}): Promise<ThreadWriter> {
+    const w = ThreadWriter.begin(store, busyTimeoutMs, o);
     await w.ready;
     return w;
   }
@@ -141,8 +156,8 @@ export class ThreadWriter implements CommitWriter {
    * gateway starts its other parts); `ready` says when it can write, or why it could not start. Writes made
    * before wait for it.
    */
-  static begin(database: string, busyTimeoutMs: number, o: ThreadWriterOptions = {}): ThreadWriter {
-    const w = new ThreadWriter(database, busyTimeoutMs, o);
+  static begin(store: WriterStore, busyTimeoutMs: number, o: ThreadWriterOptions = {}): ThreadWriter {
+    const w = new ThreadWriter(store, busyTimeoutMs, o);
     w.ready = spawnWriterThread(w.data, w.spawn).then((worker) => {
       if (w.closing) {
         // Closed while it was starting: ended at once.

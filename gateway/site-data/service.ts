@@ -1,5 +1,4 @@
 import { Binds, byCodePoint } from '../store/sql-binds.ts';
-import type { Db } from '../../shared/sqlite.ts';
 import { forbidden } from '../../shared/errors.ts';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { parseWorkerNumber } from '../../shared/identifiers/national-number.ts';
@@ -7,7 +6,6 @@ import { localDate } from '../../shared/time.ts';
 import { addUser, getUser, grantCreatedSite, listUsers, requirePermission, revokeUser, updateUser, type ApiUser, type UserInput } from '../access/users.ts';
 import { recordChange, listAudit, type Actor, type AuditEntry, type AuditQuery } from './audit.ts';
 import type { SqlStore } from '../store/sql-store.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
 import { getCompany, listCompanies, parseCompanyNumber, setCompanyDeactivated, upsertCompany, type Company } from './companies.ts';
 import { getSite, listSites, setSiteDeactivated, upsertSite, writeSiteRule, type Site, type SiteInput } from './sites.ts';
 import { declarationOn, getDeclaration, listDeclarations, upsertDeclaration, type Declaration, type DeclarationInput } from './declarations.ts';
@@ -93,11 +91,6 @@ export interface SiteDataServiceOptions {
   now?: () => Date;
   /** After a change that released held taps committed (the gateway tells terminals and the forwarder). */
   onReleased?: (r: ReleaseResult) => void;
-  /**
-   * Where the site data on the storage port is read and written (default: the connection's own store). Only
-   * tests give another one: the moved operations then run on it alone (a PostgreSQL database among them).
-   */
-  store?: SqlStore;
 }
 
 export class SiteDataService {
@@ -105,11 +98,8 @@ export class SiteDataService {
   private readonly now: () => Date;
   private readonly releaseListeners: Array<(r: ReleaseResult) => void> = [];
 
-  /** Where the site data is read and written (docs/cluster.md "The storage port"): the connection's one store, unless given another. */
-  private readonly store: SqlStore;
-
-  constructor(db: Db, opts: SiteDataServiceOptions = {}) {
-    this.store = opts.store ?? SqliteStore.of(db);
+  /** `store`: where the site data is read and written (docs/cluster.md "The storage port"), SQLite or PostgreSQL. */
+  constructor(private readonly store: SqlStore, opts: SiteDataServiceOptions = {}) {
     this.heldTaps = opts.heldTaps ?? new HeldTapReleaser();
     this.now = opts.now ?? (() => new Date());
     if (opts.onReleased) this.releaseListeners.push(opts.onReleased);

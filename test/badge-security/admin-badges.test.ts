@@ -48,7 +48,7 @@ describe('personalising and enrolling a badge (the operation the command and the
     const keyFile = join(dir, 'enrol-keys.json');
     const ring = createKeyFile(keyFile);
     const chip = new VirtualNtag424({ state: blankState(UID) });
-    const r = await withDb((db) => provisionAndEnrol(direct(chip), { db, keys: ring, worker: 'w-solo', validFrom: '2026-01-01', actor: { kind: 'user', id: 'u-office', name: 'Office' } }));
+    const r = await withDb((db) => provisionAndEnrol(direct(chip), { store: SqliteStore.of(db), keys: ring, worker: 'w-solo', validFrom: '2026-01-01', actor: { kind: 'user', id: 'u-office', name: 'Office' } }));
     expect(r.badge).toMatchObject({ uid: UID, workerId: 'w-solo', kind: 'secure', keyVersion: 1, validFrom: '2026-01-01', validTo: null });
     expect(r).toMatchObject({ previousWorkerId: null, previousKeyVersion: null });
     expect(chip.state.keys).toEqual(deriveBadgeKeys(ring.versions.get(1)!, Buffer.from(UID, 'hex')).map((k) => k.toString('hex').toUpperCase()));
@@ -58,7 +58,7 @@ describe('personalising and enrolling a badge (the operation the command and the
 
     // Rotation: a new version, then the same command without --worker moves the badge and keeps its binding.
     const rotated = addKeyVersion(keyFile);
-    const again = await withDb((db) => provisionAndEnrol(direct(chip), { db, keys: rotated }));
+    const again = await withDb((db) => provisionAndEnrol(direct(chip), { store: SqliteStore.of(db), keys: rotated }));
     expect(again.badge).toMatchObject({ uid: UID, workerId: 'w-solo', kind: 'secure', keyVersion: 2, validFrom: '2026-01-01' });
     expect(again).toMatchObject({ previousKeyVersion: 1, previousWorkerId: null });
     expect(chip.state.keyVersions).toEqual([2, 2, 2, 2, 2]);
@@ -68,17 +68,17 @@ describe('personalising and enrolling a badge (the operation the command and the
     const ring = readKeyFile(join(dir, 'enrol-keys.json'), 'x');
     const chip = new VirtualNtag424({ state: blankState('04F1F2F3F4F5F6') });
     const before = JSON.stringify(chip.state);
-    await expect(withDb((db) => provisionAndEnrol(direct(chip), { db, keys: ring, worker: 'nobody' }))).rejects.toMatchObject({ problems: [expect.objectContaining({ field: 'worker', rule: 'exists' })] });
-    await expect(withDb((db) => provisionAndEnrol(direct(chip), { db, keys: { current: 0, versions: new Map() }, worker: 'w-solo' }))).rejects.toMatchObject({
+    await expect(withDb((db) => provisionAndEnrol(direct(chip), { store: SqliteStore.of(db), keys: ring, worker: 'nobody' }))).rejects.toMatchObject({ problems: [expect.objectContaining({ field: 'worker', rule: 'exists' })] });
+    await expect(withDb((db) => provisionAndEnrol(direct(chip), { store: SqliteStore.of(db), keys: { current: 0, versions: new Map() }, worker: 'w-solo' }))).rejects.toMatchObject({
       problems: [expect.objectContaining({ field: 'keys', rule: 'required' })],
     });
-    await expect(withDb((db) => provisionAndEnrol(direct(chip), { db, keys: ring, worker: 'w-solo', validFrom: '2026-02-30' }))).rejects.toMatchObject({ problems: [expect.objectContaining({ field: 'from', rule: 'date' })] });
+    await expect(withDb((db) => provisionAndEnrol(direct(chip), { store: SqliteStore.of(db), keys: ring, worker: 'w-solo', validFrom: '2026-02-30' }))).rejects.toMatchObject({ problems: [expect.objectContaining({ field: 'from', rule: 'date' })] });
     expect(JSON.stringify(chip.state)).toBe(before);
 
-    await expect(withDb((db) => provisionAndEnrol(direct(chip), { db, keys: ring }))).rejects.toMatchObject({ problems: [expect.objectContaining({ field: 'worker', rule: 'required' })] });
+    await expect(withDb((db) => provisionAndEnrol(direct(chip), { store: SqliteStore.of(db), keys: ring }))).rejects.toMatchObject({ problems: [expect.objectContaining({ field: 'worker', rule: 'required' })] });
     expect(await withDb((db) => getBadge(SqliteStore.of(db), '04F1F2F3F4F5F6'))).toBeUndefined();
     // Personalised already; the run with --worker only enrols it.
-    const done = await withDb((db) => provisionAndEnrol(direct(chip), { db, keys: ring, worker: 'w-duo' }));
+    const done = await withDb((db) => provisionAndEnrol(direct(chip), { store: SqliteStore.of(db), keys: ring, worker: 'w-duo' }));
     expect(done.provisioning.keysChanged).toEqual([]);
     expect(done.badge).toMatchObject({ workerId: 'w-duo', kind: 'secure', keyVersion: 2 });
   });

@@ -60,9 +60,9 @@ const apis: Api[] = [];
 async function serve(desk: { settings?: DeskReaderSettings; keys?: BadgeKeyRing; run?: (o: DeskEnrolOptions) => Promise<EnrolledBadge> }): Promise<Api> {
   const app = Fastify({ logger: false });
   // The service tells the running gateway what a change released (here: recorded for the assertions).
-  const siteData = new SiteDataService(db, { onReleased: (r) => releases.push(r) });
-  const badgeDesk = new BadgeDesk({ db, keys: desk.keys, settings: desk.settings, ...(desk.run ? { run: desk.run } : {}), nfcPcscProblem: async () => null });
-  await app.register(adminApiPlugin, { db, siteData, badgeDesk });
+  const siteData = new SiteDataService(SqliteStore.of(db), { onReleased: (r) => releases.push(r) });
+  const badgeDesk = new BadgeDesk({ store: SqliteStore.of(db), keys: desk.keys, settings: desk.settings, ...(desk.run ? { run: desk.run } : {}), nfcPcscProblem: async () => null });
+  await app.register(adminApiPlugin, { store: SqliteStore.of(db), siteData, badgeDesk });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as { port: number };
   const api = { app, url: `http://127.0.0.1:${port}`, desk: badgeDesk };
@@ -379,7 +379,7 @@ describe("personalising a blank secure badge on the gateway's desk reader", () =
     const api = await serve({ keys: ring, settings: { socketPath: pcscdSocket }, run: desk.run });
     // The badge of the run above, bound to Ana (Clean's worker), presented by Shine's manager for Luc.
     const chip = new VirtualNtag424({ state: blankState(BADGE_UID) });
-    await provisionAndEnrol(direct(chip), { db, keys: ring, worker: 'w-solo' });
+    await provisionAndEnrol(direct(chip), { store: SqliteStore.of(db), keys: ring, worker: 'w-solo' });
     expect((await call(api, '/badge-desk/jobs', { token: tokens.shine, body: { worker: 'w-duo' } })).status).toBe(202);
     await desk.present(chip);
     await waitUntil(async () => (await call(api, '/badge-desk', { token: tokens.shine })).json.job?.state === 'failed', { what: 'the refused enrolment' });

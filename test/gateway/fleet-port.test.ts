@@ -5,9 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listAudit } from '../../gateway/site-data/audit.ts';
 import { SiteDataService } from '../../gateway/site-data/service.ts';
-import { openGatewayDatabase, siteDataVersion } from '../../gateway/store/database.ts';
+import { siteDataVersion } from '../../gateway/store/database.ts';
 import type { SqlStore } from '../../gateway/store/sql-store.ts';
-import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { byCodePoint } from '../../gateway/store/sql-binds.ts';
 import { ReleaseStore, updateOfferFor, updateOffers } from '../../gateway/fleet/releases.ts';
 import { certificatesOf, judgeCertificate, normalizeSerial, recordCertificate, retireOlderCertificates } from '../../gateway/fleet/certificates.ts';
@@ -18,7 +17,6 @@ import { SitePublisher } from '../../gateway/terminal-sync/publisher.ts';
 import { makeKeyAndCsr } from '../../terminal/pairing/identity.ts';
 import { signManifest, type SignedManifest } from '../../shared/release/manifest.ts';
 import { createLogger } from '../../shared/logging.ts';
-import type { Db } from '../../shared/sqlite.ts';
 import { storeKinds } from '../support/sql-stores.ts';
 import { refusal } from '../support/refusal.ts';
 
@@ -65,10 +63,6 @@ async function written(store: SqlStore): Promise<unknown> {
   };
 }
 
-/** The store's own SQLite connection; beside PostgreSQL, an empty one of its own. */
-function connectionBeside(store: SqlStore): Db {
-  return store instanceof SqliteStore ? store.db : openGatewayDatabase(':memory:');
-}
 
 function releasesOn(store: SqlStore, key: { publicKey: KeyObject | undefined } = { publicKey }): { releases: ReleaseStore; dir: string } {
   const dir = join(mkdtempSync(join(tmpdir(), 'ciao-fleet-port-')), 'releases');
@@ -80,7 +74,7 @@ const caIn = (dir: string) => openTerminalCa(join(dir, 'ca.pem'), join(dir, 'ca.
 /** Terminal identities on the store, certificates following `T0`. */
 async function identityOn(store: SqlStore, ca?: TerminalCa): Promise<FleetIdentity> {
   ca ??= await caIn(mkdtempSync(join(tmpdir(), 'ciao-fleet-ca-')));
-  return new FleetIdentity({ store, ca, validityDays: 30, siteData: new SiteDataService(connectionBeside(store), { store }), logger: silent, now: () => T0 });
+  return new FleetIdentity({ store, ca, validityDays: 30, siteData: new SiteDataService(store), logger: silent, now: () => T0 });
 }
 
 const byFirst = <T extends [string, ...unknown[]]>(a: T, b: T) => byCodePoint(a[0], b[0]);

@@ -161,7 +161,7 @@ describe('the forwarder thread', () => {
   });
 
   it('fails the gateway\'s start with the thread\'s error when the forwarder cannot start there', async () => {
-    const spawn: SpawnForwarderThread = (entry, workerData) => new Worker(entry, { workerData: { ...workerData, database: join(tmp.dir, 'gateway.db', 'not-a-folder', 'x.db') } });
+    const spawn: SpawnForwarderThread = (entry, workerData) => new Worker(entry, { workerData: { ...workerData, store: { kind: 'sqlite', file: join(tmp.dir, 'gateway.db', 'not-a-folder', 'x.db') } } });
     await expect(start({ spawnForwarderThread: spawn })).rejects.toThrow(/ENOTDIR|not a directory/i);
     gw = undefined;
     // Everything that had started was stopped (the database closed, nothing listening).

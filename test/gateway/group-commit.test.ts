@@ -167,7 +167,7 @@ describe('health while commits fail', () => {
     };
     const acks: Ack[] = [];
     const ingest = new TapIngest({
-      db,
+      store: SqliteStore.of(db),
       writer,
       logger: createLogger('test', { level: 'silent' }),
       metrics: createGatewayMetrics(),

@@ -68,7 +68,7 @@ beforeEach(async () => {
   await addTerminal(SqliteStore.of(db), { id: 'b-lobby', siteId: TEST_SEED.sites.bare });
   writer = await BatchWriter.open(SqliteStore.of(db));
   released = [];
-  service = new SiteDataService(db, { now: () => NOW, onReleased: (r) => released.push({ registrations: r.registrations, badgeChecks: r.badgeChecks, shifts: r.shifts.length }) });
+  service = new SiteDataService(SqliteStore.of(db), { now: () => NOW, onReleased: (r) => released.push({ registrations: r.registrations, badgeChecks: r.badgeChecks, shifts: r.shifts.length }) });
 });
 
 afterEach(() => {

@@ -59,6 +59,15 @@ describe('gateway config', () => {
   });
 });
 
+/** A loopback port nothing listens on (it was free a moment ago). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
 describe('the store section of the gateway config', () => {
   it('is SQLite by default, and takes a PostgreSQL URL from the file or, password included, from the environment', () => {
     expect(parseGatewayConfig({ database: 'gw.db' }, '/srv', {}).store).toEqual({ kind: 'sqlite', maxConnections: 10 });
@@ -82,19 +91,32 @@ describe('the store section of the gateway config', () => {
     expect(parse({ kind: 'sqlite', path: 'x.db' })).toThrow(/path: unknown field/);
   });
 
-  it('ciao gateway refuses to run on PostgreSQL until everything it stores is on the storage port, and says so', async () => {
+  it('ciao gateway on a PostgreSQL that does not answer exits 1 naming the server, without its password, and opens no SQLite file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ciao-store-'));
+    const nobody = await closedPort();
     try {
       const file = join(dir, 'gw.json');
       writeFileSync(file, JSON.stringify({ database: 'gw.db', store: { kind: 'postgres' }, mqtt: { port: 0 }, http: { port: 0 } }));
-      const r = await ciao(['gateway', '--config', file], { CIAO_GATEWAY_DATABASE_URL: 'postgres://ciao:s3cret-pw@127.0.0.1:5432/ciao' });
+      const r = await ciao(['gateway', '--config', file], { CIAO_GATEWAY_DATABASE_URL: `postgres://ciao:s3cret-pw@127.0.0.1:${nobody}/ciao` });
       expect(r.code, r.stderr).toBe(1);
-      expect(r.stderr).toMatch(/ciao gateway: could not start: config store\.kind: "postgres" cannot run the gateway yet: only its run journal is on the storage port/);
+      expect(r.stderr).toMatch(new RegExp(`ciao gateway: could not start: PostgreSQL store at postgres://ciao:\\*+@127\\.0\\.0\\.1:${nobody}/ciao: cannot connect`));
       expect(r.stderr).not.toContain('s3cret-pw');
-      expect(existsSync(join(dir, 'gw.db')), 'nothing is opened').toBe(false);
+      expect(existsSync(join(dir, 'gw.db')), 'no SQLite file is made').toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('gives the forwarder lease to PostgreSQL with the store, and refuses a lease row in a SQLite file beside a PostgreSQL store', () => {
+    const url = 'postgres://ciao@db:5432/ciao';
+    const onss = { baseUrl: 'https://onss.example' };
+    expect(parseGatewayConfig({ database: 'gw.db', store: { kind: 'postgres', url }, onss }, '/srv', {}).onss).toMatchObject({ lease: { store: 'postgres', url } });
+    expect(parseGatewayConfig({ database: 'gw.db', store: { kind: 'postgres', url }, onss: { ...onss, lease: { store: 'postgres', url: 'postgres://lease@other/ciao' } } }, '/srv', {}).onss)
+      .toMatchObject({ lease: { url: 'postgres://lease@other/ciao' } });
+    expect(() => parseGatewayConfig({ database: 'gw.db', store: { kind: 'postgres', url }, onss: { ...onss, lease: { store: 'sqlite' } } }, '/srv', {}))
+      .toThrow(/config onss\.lease\.store: "sqlite" keeps the forwarder lease in a SQLite file; with store\.kind "postgres" it must be "postgres"/);
+    // On SQLite the section is left as written (its lease defaults to a row of the file).
+    expect((parseGatewayConfig({ database: 'gw.db', onss }, '/srv', {}).onss as { lease?: unknown }).lease).toBeUndefined();
   });
 });
 
@@ -146,7 +168,7 @@ describe('HTTP server', () => {
       {
         logger: createLogger('gateway', { level: 'silent' }),
         httpPlugins: [async (app, opts) => {
-          app.get('/api/hello', async () => ({ hello: 'site manager', hasDb: typeof opts.db.prepare === 'function' }));
+          app.get('/api/hello', async () => ({ hello: 'site manager', hasStore: typeof opts.store.all === 'function' }));
         }],
       },
     );
@@ -158,7 +180,7 @@ describe('HTTP server', () => {
       for (const name of ['ciao_gateway_taps_received_total', 'ciao_gateway_taps_stored_total', 'ciao_gateway_taps_rejected_total', 'ciao_gateway_commit_batch_size', 'ciao_gateway_ack_latency_seconds', 'ciao_gateway_terminals_online']) {
         expect(metrics).toContain(`# TYPE ${name}`);
       }
-      expect(await (await fetch(`http://127.0.0.1:${gw.httpPort}/api/hello`)).json()).toEqual({ hello: 'site manager', hasDb: true });
+      expect(await (await fetch(`http://127.0.0.1:${gw.httpPort}/api/hello`)).json()).toEqual({ hello: 'site manager', hasStore: true });
     } finally {
       await gw.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -2,16 +2,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { addUser, getUser, type ApiUser } from '../../gateway/access/users.ts';
 import { listAudit } from '../../gateway/site-data/audit.ts';
 import { SiteDataService, type Caller } from '../../gateway/site-data/service.ts';
-import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { siteDataVersion } from '../../gateway/store/database.ts';
 import type { SqlStore } from '../../gateway/store/sql-store.ts';
-import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { rotateTerminalSecret, terminalCredentials } from '../../gateway/site-data/terminals.ts';
 import { verifySecret } from '../../gateway/site-data/secrets.ts';
 import { terminalConfigFor } from '../../gateway/terminal-sync/terminal-view.ts';
 import { SitePublisher } from '../../gateway/terminal-sync/publisher.ts';
 import { createLogger } from '../../shared/logging.ts';
-import type { Db } from '../../shared/sqlite.ts';
 import { makeEnterpriseNumber } from '../../shared/identifiers/make.ts';
 import { storeKinds } from '../support/sql-stores.ts';
 import { refusal } from '../support/refusal.ts';
@@ -35,13 +32,9 @@ const CLEAN = makeEnterpriseNumber('04030192');
 const SHINE = makeEnterpriseNumber('04287594');
 const ADDRESS = { postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' };
 
-/** The store's own SQLite connection; beside PostgreSQL, an empty one of its own (what is read there is not in the store). */
-function connectionBeside(store: SqlStore): Db {
-  return store instanceof SqliteStore ? store.db : openGatewayDatabase(':memory:');
-}
 
 function serviceOn(store: SqlStore): SiteDataService {
-  return new SiteDataService(connectionBeside(store), { store, now: () => new Date('2026-12-02T09:00:00.000Z') });
+  return new SiteDataService(store, { now: () => new Date('2026-12-02T09:00:00.000Z') });
 }
 
 describe.each(kinds.map((k) => [k.kind, k] as const))('site-data changes on the storage port (%s)', (_kind, k) => {

@@ -2,11 +2,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../../gateway/site-data/audit.ts';
 import { SiteDataService, type Caller } from '../../gateway/site-data/service.ts';
 import { EMPTY_RELEASE, type HeldTapRelease, type ReleaseResult } from '../../gateway/site-data/held-taps.ts';
-import { openGatewayDatabase, siteDataVersion } from '../../gateway/store/database.ts';
+import { siteDataVersion } from '../../gateway/store/database.ts';
 import type { SqlStore } from '../../gateway/store/sql-store.ts';
-import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import type { ApiUser } from '../../gateway/access/users.ts';
-import type { Db } from '../../shared/sqlite.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../shared/identifiers/make.ts';
 import { localDate } from '../../shared/time.ts';
 import { storeKinds, type StoreKind } from '../support/sql-stores.ts';
@@ -42,13 +40,9 @@ const LUC = makeWorkerNumber({ year: 1979, month: 11, day: 2 }, 118);
 const ZOE = makeWorkerNumber({ year: 1999, month: 2, day: 3 }, 77);
 const ADDRESS = { postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' };
 
-/** The store's own SQLite connection; beside PostgreSQL, an empty one of its own (what is read there is not in the store). */
-function connectionBeside(store: SqlStore): Db {
-  return store instanceof SqliteStore ? store.db : openGatewayDatabase(':memory:');
-}
 
 function serviceOn(store: SqlStore, o: { heldTaps?: HeldTapRelease; told?: ReleaseResult[] } = {}): SiteDataService {
-  return new SiteDataService(connectionBeside(store), { store, now: () => NOW, ...(o.heldTaps ? { heldTaps: o.heldTaps } : {}), ...(o.told ? { onReleased: (r) => o.told!.push(r) } : {}) });
+  return new SiteDataService(store, { now: () => NOW, ...(o.heldTaps ? { heldTaps: o.heldTaps } : {}), ...(o.told ? { onReleased: (r) => o.told!.push(r) } : {}) });
 }
 
 /** Three companies, two sites, a terminal on the first: what every case starts from. */

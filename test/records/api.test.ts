@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type RouteOptions } from 'fastify';
 import { adminApiPlugin } from '../../gateway/http/admin-api.ts';
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { appendRegistration, createWorld, NISS_W1, NISS_W2, setTerminalStatus, startServer, type Server, type World } from './helpers/world.ts';
 import { at, EMPLOYER_B } from './helpers/facts.ts';
 
@@ -236,7 +237,7 @@ describe('no registration on a worker\'s behalf, no deletion', () => {
     const routes: RouteOptions[] = [];
     const app = Fastify({ logger: false });
     app.addHook('onRoute', (r) => { routes.push(r); });
-    await app.register(adminApiPlugin, { db: world.db });
+    await app.register(adminApiPlugin, { store: SqliteStore.of(world.db) });
     await app.ready();
     const writes = routes.flatMap((r) => (Array.isArray(r.method) ? r.method : [r.method]).map((m) => `${m} ${r.url}`)).filter((x) => !/^(GET|HEAD) /.test(x));
     // Writes exist for corrections and site data; none creates, changes or deletes a registration or a tap,
@@ -292,7 +293,7 @@ describe('errors are problem+json everywhere under the API', () => {
 describe('the plugin under a prefix', () => {
   it('still requires a token on every API route, and serves the dashboard with a strict CSP', async () => {
     const app = Fastify({ logger: false });
-    await app.register(adminApiPlugin, { db: world.db, prefix: '/x' } as never);
+    await app.register(adminApiPlugin, { store: SqliteStore.of(world.db), prefix: '/x' } as never);
     const me = await app.inject({ method: 'GET', url: '/x/api/v1/me' });
     expect(me.statusCode).toBe(401);
     const page = await app.inject({ method: 'GET', url: '/x/dashboard/' });

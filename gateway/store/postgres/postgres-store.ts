@@ -27,6 +27,11 @@ export interface PostgresStoreOptions {
   maxAttempts?: number;
   /** The connections' `application_name`, which an operator sees in `pg_stat_activity`. */
   applicationName?: string;
+  /**
+   * Apply the migrations this gateway has and the database not yet (default true). The threads a gateway
+   * starts after its main thread migrated skip it; a schema they do not know is then met as SQL errors.
+   */
+  migrate?: boolean;
   logger?: Logger;
 }
 
@@ -79,6 +84,10 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     throw new Error(`PostgreSQL store at ${where}: cannot connect: ${(err as Error).message}`, { cause: err });
   }
   try {
+    if (options.migrate === false) {
+      client.release();
+      return new PostgresStore(pool, where, options.maxAttempts ?? 5);
+    }
     const outcome = await migratePostgres(client);
     if (outcome.applied.length) options.logger?.info({ applied: outcome.applied, database: where }, 'PostgreSQL schema brought up to date');
   } catch (err) {

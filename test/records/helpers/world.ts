@@ -105,7 +105,7 @@ export async function startServer(world: World): Promise<Server> {
   const app = Fastify({ logger: false });
   // The fleet routes too (no release key: uploads are refused, everything else answers).
   const releases = new ReleaseStore(SqliteStore.of(world.db), mkdtempSync(join(tmpdir(), 'ciao-world-releases-')), undefined, 1_000_000);
-  await app.register(adminApiPlugin, { db: world.db, now: () => world.clock.now, releases });
+  await app.register(adminApiPlugin, { store: SqliteStore.of(world.db), now: () => world.clock.now, releases });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;

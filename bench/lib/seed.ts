@@ -1,4 +1,4 @@
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../../gateway/store/sql-store.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../shared/identifiers/make.ts';
 import { defaultBadges } from '../../simulator/load/tap-source.ts';
 
@@ -8,7 +8,7 @@ import { defaultBadges } from '../../simulator/load/tap-source.ts';
  * terminal), so every tap is enriched into a registration, as on a real site. With `secure`, the badges are
  * NTAG 424 DNA badges enrolled as secure (their taps carry SUN messages the gateway verifies).
  */
-export async function seedBenchSite(db: Db, terminalIds: string[], o: { secure?: { badges: (terminalIndex: number) => string[]; keyVersion: number } } = {}): Promise<{ siteId: string; badges: number }> {
+export async function seedBenchSite(store: SqlStore, terminalIds: string[], o: { secure?: { badges: (terminalIndex: number) => string[]; keyVersion: number } } = {}): Promise<{ siteId: string; badges: number }> {
   const { upsertCompany } = await import('../../gateway/site-data/companies.ts');
   const { upsertSite } = await import('../../gateway/site-data/sites.ts');
   const { upsertDeclaration } = await import('../../gateway/site-data/declarations.ts');
@@ -17,9 +17,8 @@ export async function seedBenchSite(db: Db, terminalIds: string[], o: { secure?:
   const employer = makeEnterpriseNumber('04030192');
   const siteId = 'bench-site';
   let badges = 0;
-  const { SqliteStore } = await import('../../gateway/store/sqlite-store.ts');
-  // The site data through the storage port, in one transaction.
-  await SqliteStore.of(db).transaction(async (tx) => {
+  // The site data through the storage port (SQLite or PostgreSQL), in one transaction.
+  await store.transaction(async (tx) => {
     await upsertCompany(tx, { number: employer, name: 'Bench Cleaning' });
     await upsertSite(tx, { id: siteId, name: 'Bench Tower', language: 'fr', postCode: '1000', municipality: 'Bruxelles', street: 'Rue Neuve', houseNumber: '1' });
     await upsertDeclaration(tx, { number: '1Y102M7NZF7PZ', siteId, validFrom: '2020-01-01', companies: [employer] });

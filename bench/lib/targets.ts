@@ -175,6 +175,11 @@ export interface GatewayOptions {
    * terminals and 16 badges per terminal, one worker each.
    */
   world?: (db: import('../../shared/sqlite.ts').Db) => Promise<{ terminals: TerminalCredentials[] }>;
+  /**
+   * The gateway's store on PostgreSQL: the URL of an empty database (seeded here through the storage port,
+   * and `store.kind: "postgres"` in the config). Not with `world`. The database file figures are then 0.
+   */
+  postgresUrl?: string;
 }
 
 /**
@@ -192,24 +197,28 @@ export async function prepareGatewayWorkspace(terminalCount: number, parent = RE
   // In the working directory, not /tmp: the fsync figure and the gateway's commits must hit the same disk.
   const dir = mkdtempSync(join(parent, '.bench-gateway-'));
   const databasePath = join(dir, 'gateway.db');
-  const db = openGatewayDatabase(databasePath);
+  if (o.postgresUrl && o.world) throw new Error('a bench world on PostgreSQL is not supported: seed it through the storage port');
+  const { openPostgresStore } = await import('../../gateway/store/postgres/postgres-store.ts');
+  const db = o.postgresUrl ? undefined : openGatewayDatabase(databasePath);
+  const store = o.postgresUrl ? await openPostgresStore({ url: o.postgresUrl, maxConnections: 2 }) : SqliteStore.of(db!);
   const terminals: TerminalCredentials[] = [];
-  let baselinePages: Map<string, number>;
+  let baselinePages = new Map<string, number>();
   try {
-    if (o.world) terminals.push(...(await o.world(db)).terminals);
+    if (o.world) terminals.push(...(await o.world(db!)).terminals);
     else {
       const ids = Array.from({ length: terminalCount }, (_, i) => `bench-${String(i + 1).padStart(3, '0')}`);
-      const { siteId } = await seedBenchSite(db, ids, o.secure ? { secure: { badges: secureBadges, keyVersion: 1 } } : {});
+      const { siteId } = await seedBenchSite(store, ids, o.secure ? { secure: { badges: secureBadges, keyVersion: 1 } } : {});
       // One secret for the bench's terminals, hashed once (the gateway still checks it with scrypt at each login).
       const secret = generateSecret();
       const shared = { secret, hash: hashSecret(secret) };
-      await SqliteStore.of(db).transaction(async (tx) => {
+      await store.transaction(async (tx) => {
         for (const id of ids) terminals.push({ id, secret: (await addTerminal(tx, { id, siteId }, shared)).secret });
       });
     }
-    baselinePages = pagesOf(db);
+    if (db) baselinePages = pagesOf(db);
   } finally {
-    db.close();
+    if (db) db.close();
+    else await store.close();
   }
   let emulator: EmulatorProcess | undefined;
   if (o.forwarder) emulator = await startEmulatorProcess(dir);
@@ -219,6 +228,7 @@ export async function prepareGatewayWorkspace(terminalCount: number, parent = RE
     configPath,
     JSON.stringify({
       database: databasePath,
+      ...(o.postgresUrl ? { store: { kind: 'postgres', url: o.postgresUrl } } : {}),
       mqtt: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       logLevel: 'warn',

@@ -1,5 +1,4 @@
-import type { Db } from '../../shared/sqlite.ts';
-import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
+import type { SqlStore } from '../../gateway/store/sql-store.ts';
 import { upsertCompany } from '../../gateway/site-data/companies.ts';
 import { upsertSite, getSite } from '../../gateway/site-data/sites.ts';
 import { upsertDeclaration } from '../../gateway/site-data/declarations.ts';
@@ -32,8 +31,8 @@ const companyNumber = (key: string) => {
 };
 
 /** True when the database already holds the demo world (a second `ciao demo` reuses it). */
-export async function hasDemoWorld(db: Db): Promise<boolean> {
-  return (await getSite(SqliteStore.of(db), DEMO_SITES[0]!.key)) !== undefined;
+export async function hasDemoWorld(store: SqlStore): Promise<boolean> {
+  return (await getSite(store, DEMO_SITES[0]!.key)) !== undefined;
 }
 
 /**
@@ -41,8 +40,8 @@ export async function hasDemoWorld(db: Db): Promise<boolean> {
  * declarations dated around `today` (the contract takeover happens on `today`). Returns each terminal's
  * secret; an existing terminal gets a new secret, since the old one was only ever shown once.
  */
-export async function seedDemoWorld(db: Db, today: string, variation: SeedVariation = {}): Promise<Record<string, string>> {
-  const store = SqliteStore.of(db);
+/** Through the storage port: the same world on SQLite (the demo) or PostgreSQL (a cluster's tests). */
+export async function seedDemoWorld(store: SqlStore, today: string, variation: SeedVariation = {}): Promise<Record<string, string>> {
   for (const c of DEMO_COMPANIES) await upsertCompany(store, { number: c.number, name: c.name });
   for (const s of DEMO_SITES) {
     await upsertSite(store, {

@@ -102,10 +102,10 @@ export async function startWorld(options: WorldOptions): Promise<World> {
   {
     const db = openGatewayDatabase(gatewayDbPath);
     try {
-      if ((await hasDemoWorld(db)) && existsSync(secretsPath)) {
+      if ((await hasDemoWorld(SqliteStore.of(db))) && existsSync(secretsPath)) {
         secrets = JSON.parse(readFileSync(secretsPath, 'utf8')) as Record<string, string>;
       } else {
-        secrets = await seedDemoWorld(db, today, options.seed);
+        secrets = await seedDemoWorld(SqliteStore.of(db), today, options.seed);
         writePrivate(secretsPath, JSON.stringify(secrets, null, 2));
       }
       const saved = existsSync(tokenPath) ? readFileSync(tokenPath, 'utf8').trim() : '';

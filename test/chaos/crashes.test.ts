@@ -35,10 +35,10 @@ describe('chaos: SIGKILL of the gateway and of terminals, network cuts, clock ju
     sys.startLoad(2);
 
     for (let round = 0; round < ROUNDS; round++) {
-      const before = sys.storedTaps();
+      const before = await sys.storedTaps();
       // Kill at a random moment once this gateway is doing real work: in even rounds early, in the burst
       // of taps the terminals replay on reconnection; in odd rounds later, in the steady flow.
-      await waitFor(() => sys.storedTaps() >= before + 10, `round ${round}: taps flowing to the restarted gateway`, 30_000, 20);
+      await waitFor(async () => (await sys.storedTaps()) >= before + 10, `round ${round}: taps flowing to the restarted gateway`, 30_000, 20);
       await sleep(round % 2 === 0 ? random() * 150 : random() * 1500);
 
       if (round % 3 === 0 || round % 3 === 1) {
@@ -95,13 +95,11 @@ describe('chaos: SIGKILL of the gateway and of terminals, network cuts, clock ju
     }
 
     await sys.settle();
-    const v = sys.verify();
+    const v = await sys.verify();
     // Taps stamped with a jumped clock (their time more than 2 min from their arrival: outages here last
     // seconds): the first taps after each jump, until the terminal's estimate of its skew, taken from the
     // gateway's clock on each ack, moves over and its taps carry the corrected time again.
-    const jumpedTaps = sys.readGateway(
-      (db) => db.prepare("SELECT COUNT(*) FROM taps WHERE abs(unixepoch(at, 'subsec') - unixepoch(received_at, 'subsec')) > 120").pluck().get() as number,
-    );
+    const [{ n: jumpedTaps }] = (await sys.readGateway<{ n: number }>("SELECT COUNT(*) AS n FROM taps WHERE abs(unixepoch(at, 'subsec') - unixepoch(received_at, 'subsec')) > 120")) as [{ n: number }];
     const figures = { seed: SEED, jumpedTaps, rounds: ROUNDS, ...faults, tapsSent: sys.tapsSent, taps: v.taps, seenWritten: v.seenWritten, stored: v.storedAtGateway, onss: v.onssRegistrations, heldFutureDated: v.heldFutureDated.length, lost: v.lost.length, duplicated: v.duplicated.length, outages: v.outages.length };
     console.log(`chaos crashes: ${JSON.stringify(figures)}`);
 

@@ -71,7 +71,7 @@ async function health(port: number): Promise<{ status: number; body: Record<stri
 describe.skipIf(!canMount)('chaos: the gateway disk is full', () => {
   it('acks nothing it did not store while full, says so, and recovers when space is freed', async () => {
     sys.startLoad(2);
-    await waitFor(() => sys.storedTaps() >= 200, 'taps stored before the disk fills', 30_000, 100);
+    await waitFor(async () => (await sys.storedTaps()) >= 200, 'taps stored before the disk fills', 30_000, 100);
     await sys.waitForwarded('the first registrations at ONSS');
 
     const filler = join(mountPoint, 'filler.bin');
@@ -89,9 +89,9 @@ describe.skipIf(!canMount)('chaos: the gateway disk is full', () => {
     const queuedEarly = await sys.queuedAtTerminals();
     await sleep(4_000);
     const queuedLate = await sys.queuedAtTerminals();
-    const storedWhileFull = sys.storedTaps();
+    const storedWhileFull = await sys.storedTaps();
     await sleep(1_000);
-    expect(sys.storedTaps()).toBe(storedWhileFull);
+    expect(await sys.storedTaps()).toBe(storedWhileFull);
     expect(queuedLate).toBeGreaterThan(queuedEarly);
     expect(sys.gateway.alive).toBe(true);
     // A power cut while the disk is full: the gateway comes back on the same full disk and keeps refusing.
@@ -99,7 +99,7 @@ describe.skipIf(!canMount)('chaos: the gateway disk is full', () => {
     await sys.gateway.start();
     await sleep(2_000);
     expect(sys.gateway.alive).toBe(true);
-    expect(sys.storedTaps()).toBe(storedWhileFull);
+    expect(await sys.storedTaps()).toBe(storedWhileFull);
     expect(await sys.queuedAtTerminals()).toBeGreaterThan(queuedLate);
     const log = readFileSync(sys.gateway.logPath, 'utf8');
     expect(log).toMatch(/group commit failed: nothing acked/);
@@ -110,7 +110,7 @@ describe.skipIf(!canMount)('chaos: the gateway disk is full', () => {
     const freedAt = Date.now();
     await waitFor(async () => (await health(sys.httpPort)).status === 200 || (await sys.queuedAtTerminals()) < queuedLate, 'commits to succeed again', 60_000, 200);
     await sys.settle();
-    const v = sys.verify();
+    const v = await sys.verify();
     console.log(
       `chaos disk-full: ${JSON.stringify({ fs: FS_SIZE, fillerBytes, fullForMs: freedAt - fullAt, queuedWhileFull: queuedLate, taps: v.taps, stored: v.storedAtGateway, onss: v.onssRegistrations, lost: v.lost.length, duplicated: v.duplicated.length })}`,
     );

@@ -59,7 +59,7 @@ describe('chaos: ONSS faults of every kind, for long stretches', () => {
     // A healthy stretch first: the journal stays empty while ONSS answers.
     await sleep(3_000);
     await sys.waitForwarded('the first registrations at ONSS');
-    expect(sys.outages()).toEqual([]);
+    expect(await sys.outages()).toEqual([]);
 
     const ran: Array<Window & { from: number; to: number; requests: number }> = [];
     let killedAt = 0;
@@ -84,12 +84,12 @@ describe('chaos: ONSS faults of every kind, for long stretches', () => {
       ran.push({ ...w, from, to, requests: sys.emulator.requestCount() - requestsBefore });
       // Back to normal before the next window: the backlog drains and the outage entry is closed, so
       // every window opens an entry of its own.
-      await waitFor(() => sys.outages().every((o) => o.ended_at !== null), `the outage of "${w.name}" to close`, 60_000, 200);
+      await waitFor(async () => (await sys.outages()).every((o) => o.ended_at !== null), `the outage of "${w.name}" to close`, 60_000, 200);
       await sys.waitForwarded(`the backlog after "${w.name}"`);
     }
 
     await sys.settle();
-    const v = sys.verify();
+    const v = await sys.verify();
     expect(sys.gateway.alive).toBe(true);
     expect(sys.gateway.unexpectedExits).toEqual([]);
     for (const g of sys.groups) expect(g.unexpectedExits).toEqual([]);

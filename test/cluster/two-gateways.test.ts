@@ -56,7 +56,7 @@ describe('two gateway processes on one SQLite file', () => {
     const secrets: Record<string, string> = {};
     {
       const db = openGatewayDatabase(dbPath);
-      await seedDemoWorld(db, today);
+      await seedDemoWorld(SqliteStore.of(db), today);
       for (let i = 1; i <= TERMINALS; i++) {
         const id = `pair-${i}`;
         secrets[id] = (await addTerminal(SqliteStore.of(db), { id, siteId: 'site-a', debounceSeconds: 0, armSeconds: 5 })).secret;

@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createLogger } from '../../../shared/logging.ts';
 import { localDate } from '../../../shared/time.ts';
-import { openDatabase, type Db } from '../../../shared/sqlite.ts';
+import { openDatabase } from '../../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../../gateway/store/database.ts';
 import { addTerminal } from '../../../gateway/site-data/terminals.ts';
 import { SqliteStore } from '../../../gateway/store/sqlite-store.ts';
+import type { SqlStore } from '../../../gateway/store/sql-store.ts';
+import { openPostgresStore } from '../../../gateway/store/postgres/postgres-store.ts';
 import { clientReferenceFor } from '../../../gateway/onss/index.ts';
 import { startEmulator, type EmulatorHandle } from '../../../simulator/emulator/index.ts';
 import { startTcpProxy, type TcpProxy } from '../../../simulator/netproxy/tcp-proxy.ts';
@@ -249,6 +251,11 @@ export interface ChaosOptions {
    * every instance, and has no proxy of its own.
    */
   cluster?: { instances: number; redisUrl: string };
+  /**
+   * The gateway's store on PostgreSQL (`store.kind: "postgres"`, the forwarder lease an advisory lock of the
+   * same database): the URL of an empty database. Without it the instances share the SQLite file in `dir`.
+   */
+  postgresUrl?: string;
 }
 
 /** One gateway instance of the system, and where it listens. */
@@ -323,6 +330,8 @@ export class ChaosSystem {
   mqttPort = 0;
   httpPort = 0;
   gatewayDbPath = '';
+  /** The test's own look at the gateway's store on PostgreSQL (a small pool). */
+  private postgres: SqlStore | undefined;
   /** Every tap the test saw committed by a terminal, by id. */
   readonly written = new Map<string, { terminal: string; seq: number }>();
   tapsSent = 0;
@@ -344,14 +353,17 @@ export class ChaosSystem {
     const today = localDate(new Date());
     const secrets: Record<string, string> = {};
     {
-      const db = openGatewayDatabase(this.gatewayDbPath);
-      await seedDemoWorld(db, today);
+      // On PostgreSQL the store migrates the empty database, as the gateway would.
+      const db = this.options.postgresUrl ? undefined : openGatewayDatabase(this.gatewayDbPath);
+      if (this.options.postgresUrl) this.postgres = await openPostgresStore({ url: this.options.postgresUrl, maxConnections: 2, applicationName: 'ciao-chaos-test' });
+      const store = this.postgres ?? SqliteStore.of(db!);
+      await seedDemoWorld(store, today);
       for (let i = 1; i <= n; i++) {
         const id = `chaos-${String(i).padStart(2, '0')}`;
-        secrets[id] = (await addTerminal(SqliteStore.of(db), { id, siteId: 'site-a', debounceSeconds: 0, armSeconds: 5 })).secret;
+        secrets[id] = (await addTerminal(store, { id, siteId: 'site-a', debounceSeconds: 0, armSeconds: 5 })).secret;
         this.terminalIds.push(id);
       }
-      db.close();
+      db?.close();
     }
 
     const keys = await loadOrCreateKeyPair(join(dir, 'onss-key.pem'), join(dir, 'onss-key.pub.pem'));
@@ -378,6 +390,7 @@ export class ChaosSystem {
         file('json'),
         JSON.stringify({
           database: this.gatewayDbPath,
+          ...(this.options.postgresUrl ? { store: { kind: 'postgres', url: this.options.postgresUrl } } : {}),
           mqtt: { host: '127.0.0.1', port: mqttPort, drainTimeoutMs: 1000 },
           http: { host: '127.0.0.1', port: httpPort },
           logLevel: 'warn',
@@ -485,42 +498,43 @@ export class ChaosSystem {
     this.clockJumps.push({ terminal, deltaMs });
   }
 
-  /** A read-only look at the gateway's database (WAL: readers never block the gateway's commits). */
-  readGateway<T>(fn: (db: Db) => T): T {
+  /**
+   * Rows of a query on the gateway's store (SQL both databases take): on SQLite a read-only connection of
+   * its own (WAL: readers never block the gateway's commits), on PostgreSQL the test's small pool.
+   */
+  async readGateway<T>(sql: string): Promise<T[]> {
+    if (this.postgres) return this.postgres.all<T>(sql);
     const db = openDatabase(this.gatewayDbPath, { readonly: true });
     try {
-      return fn(db);
+      return db.prepare(sql).all() as T[];
     } finally {
       db.close();
     }
   }
 
-  storedTaps(): number {
-    return this.readGateway((db) => db.prepare('SELECT COUNT(*) FROM taps').pluck().get() as number);
+  async storedTaps(): Promise<number> {
+    return (await this.readGateway<{ n: number }>('SELECT COUNT(*) AS n FROM taps'))[0]!.n;
   }
 
-  outages(): OutageEntry[] {
-    return this.readGateway((db) => db.prepare('SELECT id, started_at, ended_at, cause, failures, registrations_delayed FROM outage_journal ORDER BY id').all() as OutageEntry[]);
+  outages(): Promise<OutageEntry[]> {
+    return this.readGateway<OutageEntry>('SELECT id, started_at, ended_at, cause, failures, registrations_delayed FROM outage_journal ORDER BY id');
   }
 
-  forwardState(): { taps: number; registrations: number; created: number; notCreated: number; unsettled: number } {
-    return this.readGateway(
-      (db) =>
-        db
-          .prepare(
-            `SELECT (SELECT COUNT(*) FROM taps) AS taps, (SELECT COUNT(*) FROM registrations) AS registrations,
-               (SELECT COUNT(*) FROM forward_state WHERE state = 'created') AS created,
-               (SELECT COUNT(*) FROM forward_state WHERE state = 'not_created') AS notCreated,
-               (SELECT COUNT(*) FROM forward_state WHERE state IN ('in_flight', 'retry')) AS unsettled`,
-          )
-          .get() as { taps: number; registrations: number; created: number; notCreated: number; unsettled: number },
+  async forwardState(): Promise<{ taps: number; registrations: number; created: number; notCreated: number; unsettled: number }> {
+    const rows = await this.readGateway<{ taps: number; registrations: number; created: number; notcreated: number; unsettled: number }>(
+      `SELECT (SELECT COUNT(*) FROM taps) AS taps, (SELECT COUNT(*) FROM registrations) AS registrations,
+         (SELECT COUNT(*) FROM forward_state WHERE state = 'created') AS created,
+         (SELECT COUNT(*) FROM forward_state WHERE state = 'not_created') AS notcreated,
+         (SELECT COUNT(*) FROM forward_state WHERE state IN ('in_flight', 'retry')) AS unsettled`,
     );
+    const r = rows[0]!;
+    return { taps: r.taps, registrations: r.registrations, created: r.created, notCreated: r.notcreated, unsettled: r.unsettled };
   }
 
   /** Waits until ONSS holds every registration the gateway made (nothing in flight, nothing to retry). */
   async waitForwarded(what: string, timeoutMs = 90_000): Promise<void> {
-    await waitFor(() => {
-      const s = this.forwardState();
+    await waitFor(async () => {
+      const s = await this.forwardState();
       return s.registrations > 0 && s.created + s.notCreated === s.registrations && s.unsettled === 0;
     }, what, timeoutMs, 250);
   }
@@ -544,7 +558,7 @@ export class ChaosSystem {
   }
 
   /** Counts what happened to every tap the terminals recorded, from the real stores. */
-  verify(): Verification {
+  async verify(): Promise<Verification> {
     // The terminals' own durable count: an outbox hands out seq 1, 2, 3... and keeps the next one.
     const recorded = new Map<string, number>();
     for (const id of this.terminalIds) {
@@ -556,8 +570,8 @@ export class ChaosSystem {
         db.close();
       }
     }
-    const taps = this.readGateway((db) => db.prepare('SELECT tap_id AS id, terminal_id AS terminal, seq, enrichment FROM taps').all() as Array<{ id: string; terminal: string; seq: number; enrichment: string }>);
-    const outages = this.outages();
+    const taps = await this.readGateway<{ id: string; terminal: string; seq: number; enrichment: string }>('SELECT tap_id AS id, terminal_id AS terminal, seq, enrichment FROM taps');
+    const outages = await this.outages();
     const bySeq = new Map<string, string>();
     for (const t of taps) bySeq.set(`${t.terminal}#${t.seq}`, t.id);
     const futureDated = new Set(taps.filter((t) => t.enrichment === 'future-dated').map((t) => t.id));
@@ -624,6 +638,7 @@ export class ChaosSystem {
     await this.lb?.stop();
     for (const p of this.proxies.values()) await p.close();
     await this.emulator?.stop();
+    await this.postgres?.close();
   }
 
   /** Last resort in afterAll: nothing of ours keeps running. */
@@ -634,5 +649,6 @@ export class ChaosSystem {
     await this.lb?.kill().catch(() => undefined);
     for (const p of this.proxies.values()) await p.close().catch(() => undefined);
     await this.emulator?.stop().catch(() => undefined);
+    await this.postgres?.close().catch(() => undefined);
   }
 }

@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { GroupCommitter, type CommitStats, type IngestItem, type IngestOutcome } from '../../gateway/ingest/group-commit.ts';
 import { InlineWriter, ThreadWriter, type CommitWriter } from '../../gateway/ingest/writers.ts';

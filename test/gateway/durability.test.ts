@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,15 +6,22 @@ import Database from 'better-sqlite3';
 import { startTestGateway, type TestGateway } from './helpers/start-gateway.ts';
 import { AckCollector, connectTerminal, makeTap, publishTap } from './helpers/mqtt.ts';
 import { sleep, waitUntil } from './helpers/wait.ts';
+import { storeKinds } from '../support/sql-stores.ts';
 
 const HELD_COMMIT_GATEWAY = join(import.meta.dirname, 'fixtures/held-commit-gateway.ts');
 
 /**
  * The ack rule under failure: a tap is acked only after its commit. A gateway killed between receive and
- * commit acks nothing; the terminal sends again and the tap is stored once. A database that cannot commit
- * acks nothing until it can.
+ * commit acks nothing; the terminal sends again and the tap is stored once (on each database: on PostgreSQL
+ * the server keeps running while the gateway is killed and restarted). A database that cannot commit acks
+ * nothing until it can.
  */
-describe('durability of the ack rule', () => {
+const kinds = storeKinds();
+afterAll(async () => {
+  for (const k of kinds) await k.cleanup();
+});
+
+describe.each(kinds.map((k) => [k.kind, k] as const))('durability of the ack rule (%s)', (_kind, k) => {
   let gw: TestGateway | undefined;
   const cleanup: Array<() => void> = [];
   afterEach(async () => {
@@ -28,8 +35,9 @@ describe('durability of the ack rule', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ciao-crash-'));
     const hold = join(dir, 'hold-commits');
     writeFileSync(hold, '');
-    gw = await startTestGateway({ child: true, dir, childScript: { path: HELD_COMMIT_GATEWAY, args: ['--hold', hold] } });
+    gw = await startTestGateway({ store: k, child: true, dir, childScript: { path: HELD_COMMIT_GATEWAY, args: ['--hold', hold] } });
     const g = gw;
+    const store = await g.store();
     const t = await g.addTerminal('crash-1');
     const c = await connectTerminal(g.mqttPort, t.id, t.secret);
     const acks = await AckCollector.attach(c, t.id);
@@ -41,7 +49,7 @@ describe('durability of the ack rule', () => {
     await g.kill();
     c.end(true);
     expect(acks.for(tap.id)).toEqual([]);
-    expect(g.db().prepare('SELECT 1 FROM taps WHERE tap_id = ?').get(tap.id)).toBeUndefined();
+    expect(await store.one('SELECT 1 AS found FROM taps WHERE tap_id = $1', [tap.id])).toBeUndefined();
 
     // The terminal still has the tap in its outbox: after the restart it sends it again (twice, even).
     rmSync(hold);
@@ -53,13 +61,13 @@ describe('durability of the ack rule', () => {
     expect((await acks2.waitFor(tap.id))[0]!.status).toBe('stored');
     await publishTap(c2, t.id, tap);
     expect((await acks2.waitFor(tap.id, 2)).map((a) => a.status)).toEqual(['stored', 'stored']);
-    expect(g.db().prepare('SELECT COUNT(*) AS n FROM taps WHERE tap_id = ?').get(tap.id)).toEqual({ n: 1 });
-    expect(g.db().prepare('SELECT COUNT(*) AS n FROM registrations WHERE tap_id = ?').get(tap.id)).toEqual({ n: 1 });
+    expect(await store.one('SELECT COUNT(*) AS n FROM taps WHERE tap_id = $1', [tap.id])).toEqual({ n: 1 });
+    expect(await store.one('SELECT COUNT(*) AS n FROM registrations WHERE tap_id = $1', [tap.id])).toEqual({ n: 1 });
     await c2.endAsync();
   });
 
   it('SIGTERM flushes the commit group before exiting: what was received is stored', async () => {
-    gw = await startTestGateway({ child: true, config: { groupCommit: { maxDelayMs: 1000, maxBatch: 100_000 } } });
+    gw = await startTestGateway({ store: k, child: true, config: { groupCommit: { maxDelayMs: 1000, maxBatch: 100_000 } } });
     const g = gw;
     const t = await g.addTerminal('graceful-1');
     const c = await connectTerminal(g.mqttPort, t.id, t.secret);
@@ -70,8 +78,16 @@ describe('durability of the ack rule', () => {
     await new Promise<void>((r) => (g.child!.exitCode !== null ? r() : g.child!.once('exit', () => r())));
     expect(g.child!.exitCode).toBe(0);
     const ids = taps.map((x) => x.id);
-    expect(g.db().prepare(`SELECT COUNT(*) AS n FROM taps WHERE tap_id IN (${ids.map(() => '?').join(',')})`).get(...ids)).toEqual({ n: 20 });
+    expect(await (await g.store()).one(`SELECT COUNT(*) AS n FROM taps WHERE tap_id IN (${ids.map((_, i) => `$${i + 1}`).join(',')})`, ids)).toEqual({ n: 20 });
     c.end(true);
+  });
+});
+
+describe('durability of the ack rule (SQLite only: its write lock and its files)', () => {
+  let gw: TestGateway | undefined;
+  afterEach(async () => {
+    await gw?.stop();
+    gw = undefined;
   });
 
   it('a locked database: no ack while commits fail, health degraded; stored once and acked when the lock goes', async () => {

@@ -1,10 +1,9 @@
 import { Worker } from 'node:worker_threads';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import { GroupCommitter, type CommitStats, type IngestItem, type IngestOutcome } from '../../gateway/ingest/group-commit.ts';
 import { InlineWriter, ThreadWriter, type CommitWriter } from '../../gateway/ingest/writers.ts';
@@ -14,17 +13,32 @@ import { createGatewayMetrics } from '../../gateway/metrics.ts';
 import { createLogger } from '../../shared/logging.ts';
 import { addTerminal } from '../../gateway/site-data/terminals.ts';
 import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
-import { seedTestWorld, TEST_SEED } from './helpers/seed.ts';
+import type { SqlStore } from '../../gateway/store/sql-store.ts';
+import { seedTestWorld, seedTestWorldIn, TEST_SEED } from './helpers/seed.ts';
 import { waitUntil } from './helpers/wait.ts';
+import { diskFullError, failInsertsInto } from './helpers/faults.ts';
+import { storeKinds } from '../support/sql-stores.ts';
+
+/**
+ * Group commit (gateway/ingest/group-commit.ts) on each database, with the inline writer and the writer
+ * thread: taps of a window committed in one transaction, nothing acked before it, a tap id stored once, a
+ * failed transaction committing nothing of its batch and acking nothing, a dead writer thread replaced. The
+ * WAL's checkpoints are SQLite's alone and run on it only.
+ */
+const kinds = storeKinds();
+afterAll(async () => {
+  for (const k of kinds) await k.cleanup();
+});
+
+const count = async (store: SqlStore, sql: string, params: string[] = []) => (await store.one<{ n: number }>(sql, params))!.n;
 
 function tapItem(badge: string, id = randomUUID()): IngestItem {
   const tap = tapSchema.parse({ v: 1, id, seq: 1, badge, direction: 'IN', reason: 'work', at: '2026-03-02T08:00:00.000+01:00' });
   return { kind: 'tap', terminalId: 'gc-1', tap, receivedAt: new Date().toISOString(), receivedMs: Date.now(), arrivedPerf: performance.now() };
 }
 
-describe.each(['inline', 'thread'] as const)('group commit (%s writer)', (kind) => {
-  let dir: string;
-  let db: Db;
+describe.each(kinds.flatMap((k) => (['inline', 'thread'] as const).map((w) => [k.kind, w, k] as const)))('group commit (%s, %s writer)', (_store, kind, k) => {
+  let store: SqlStore;
   let committed: Array<{ outcomes: IngestOutcome[]; stats: CommitStats }>;
   let failures: Array<{ error: Error; items: IngestItem[] }>;
   let writer: CommitWriter;
@@ -37,18 +51,16 @@ describe.each(['inline', 'thread'] as const)('group commit (%s writer)', (kind) 
     });
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ciao-gc-'));
-    db = openGatewayDatabase(join(dir, 'gw.db'));
-    await seedTestWorld(db);
-    await addTerminal(SqliteStore.of(db), { id: 'gc-1', siteId: TEST_SEED.sites.main });
+    store = await k.fresh();
+    await seedTestWorldIn(store);
+    await addTerminal(store, { id: 'gc-1', siteId: TEST_SEED.sites.main });
     committed = [];
     failures = [];
-    writer = kind === 'inline' ? new InlineWriter(SqliteStore.of(db)) : await ThreadWriter.start(join(dir, 'gw.db'), 250);
+    writer = kind === 'inline' ? new InlineWriter(store) : await ThreadWriter.start(k.location(store), 250);
   });
   afterEach(async () => {
     await writer.close();
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    await store.close();
   });
 
   it('collects taps within the window into one transaction', async () => {
@@ -57,7 +69,7 @@ describe.each(['inline', 'thread'] as const)('group commit (%s writer)', (kind) 
     expect(committed).toEqual([]); // nothing is acked before the commit
     await waitUntil(() => committed.length === 1);
     expect(committed[0]!.stats).toMatchObject({ size: 10, registrations: 10 });
-    expect(db.prepare('SELECT COUNT(*) AS n FROM registrations').get()).toEqual({ n: 10 });
+    expect(await count(store, 'SELECT COUNT(*) AS n FROM registrations')).toBe(10);
   });
 
   it('commits at once when the batch is full; what arrives during a commit goes right after it', async () => {
@@ -75,12 +87,12 @@ describe.each(['inline', 'thread'] as const)('group commit (%s writer)', (kind) 
     await gc.flush();
     const outcomes = committed[0]!.outcomes;
     expect(outcomes.map((o) => o.status === 'stored' && o.duplicate)).toEqual([false, true]);
-    expect(db.prepare('SELECT COUNT(*) AS n FROM taps WHERE tap_id = ?').get(id)).toEqual({ n: 1 });
+    expect(await count(store, 'SELECT COUNT(*) AS n FROM taps WHERE tap_id = $1', [id])).toBe(1);
   });
 
   it('on a failed transaction reports the batch, commits nothing of it, and works again afterwards', async () => {
     const gc = make(60_000, 1000);
-    db.exec("CREATE TRIGGER fail_taps BEFORE INSERT ON taps BEGIN SELECT RAISE(ABORT, 'disk trouble'); END;");
+    const mend = await failInsertsInto(store, 'taps', 'disk trouble');
     const first = tapItem(TEST_SEED.workers.solo.badge);
     const rejectItem: IngestItem = { kind: 'reject', terminalId: 'gc-1', reason: 'not-json', problems: [], payload: Buffer.from('x'), receivedAt: new Date().toISOString(), receivedMs: Date.now(), arrivedPerf: performance.now() };
     gc.submit(rejectItem);
@@ -89,11 +101,13 @@ describe.each(['inline', 'thread'] as const)('group commit (%s writer)', (kind) 
     expect(committed).toEqual([]);
     expect(failures[0]!.items).toHaveLength(2);
     expect(failures[0]!.error.message).toContain('disk trouble');
-    expect(db.prepare('SELECT COUNT(*) AS n FROM quarantine').get()).toEqual({ n: 0 });
-    db.exec('DROP TRIGGER fail_taps');
+    expect(await count(store, 'SELECT COUNT(*) AS n FROM quarantine')).toBe(0);
+    await mend();
+    // The terminal sends the tap again: stored once, as new.
     gc.submit(first);
     expect(await gc.flush()).toBe(true);
     expect(committed[0]!.outcomes[0]).toMatchObject({ status: 'stored', duplicate: false });
+    expect(await count(store, 'SELECT COUNT(*) AS n FROM taps WHERE tap_id = $1', [(first as { tap: { id: string } }).tap.id])).toBe(1);
   });
 
   it('stop() commits what is pending and refuses new taps', async () => {
@@ -107,15 +121,14 @@ describe.each(['inline', 'thread'] as const)('group commit (%s writer)', (kind) 
   });
 });
 
-describe('thread writer', () => {
+describe.each(kinds.map((k) => [k.kind, k] as const))('thread writer (%s)', (_store, k) => {
   it('replaces a writer thread that died, and taps go on being committed', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ciao-gc-'));
-    const db = openGatewayDatabase(join(dir, 'gw.db'));
-    await seedTestWorld(db);
-    await addTerminal(SqliteStore.of(db), { id: 'gc-1', siteId: TEST_SEED.sites.main });
+    const store = await k.fresh();
+    await seedTestWorldIn(store);
+    await addTerminal(store, { id: 'gc-1', siteId: TEST_SEED.sites.main });
     const restarts: string[] = [];
     const threads: Worker[] = [];
-    const writer = await ThreadWriter.start(join(dir, 'gw.db'), 250, {
+    const writer = await ThreadWriter.start(k.location(store), 250, {
       onRestart: (reason) => restarts.push(reason),
       spawn: (entry, workerData) => {
         const w = new Worker(entry, { workerData });
@@ -140,34 +153,33 @@ describe('thread writer', () => {
       await waitUntil(async () => (await gc.flush()) && committed.length > 0, { what: 'a commit on the new thread' });
       expect(committed.flat().map((o) => o.item)).toContain(after);
       expect(restarts).toHaveLength(1);
-      expect(db.prepare('SELECT COUNT(*) AS n FROM taps WHERE tap_id = ?').get((after as { tap: { id: string } }).tap.id)).toEqual({ n: 1 });
+      expect(await count(store, 'SELECT COUNT(*) AS n FROM taps WHERE tap_id = $1', [(after as { tap: { id: string } }).tap.id])).toBe(1);
     } finally {
       await gc.stop();
-      db.close();
-      rmSync(dir, { recursive: true, force: true });
+      await store.close();
     }
   });
 });
 
-describe('health while commits fail', () => {
+describe.each(kinds.map((k) => [k.kind, k] as const))('health while commits fail (%s)', (_store, k) => {
   it('stays degraded while tap batches fail, even when a small status commit gets through', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ciao-health-'));
-    const db = openGatewayDatabase(join(dir, 'gw.db'));
-    await seedTestWorld(db);
-    await addTerminal(SqliteStore.of(db), { id: 'gc-1', siteId: TEST_SEED.sites.main });
+    const store = await k.fresh();
+    await seedTestWorldIn(store);
+    await addTerminal(store, { id: 'gc-1', siteId: TEST_SEED.sites.main });
     // A disk that is nearly full: a status row still fits, a batch of taps does not.
-    const real = new InlineWriter(SqliteStore.of(db));
+    const real = new InlineWriter(store);
+    const full = diskFullError(store.dialect);
     let diskFull = true;
     const writer: CommitWriter = {
       write: (items) => {
-        if (diskFull && items.some((i) => i.kind === 'tap' || i.kind === 'payload')) return Promise.reject(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
+        if (diskFull && items.some((i) => i.kind === 'tap' || i.kind === 'payload')) return Promise.reject(full);
         return real.write(items);
       },
       close: () => real.close(),
     };
     const acks: Ack[] = [];
     const ingest = new TapIngest({
-      store: SqliteStore.of(db),
+      store,
       writer,
       logger: createLogger('test', { level: 'silent' }),
       metrics: createGatewayMetrics(),
@@ -181,10 +193,10 @@ describe('health while commits fail', () => {
     try {
       ingest.receive('gc-1', tap());
       expect(await ingest.flush()).toBe(false);
-      expect(ingest.degraded).toBe('SQLITE_FULL');
+      expect(ingest.degraded).toBe(full.code);
       ingest.note({ kind: 'status', terminalId: 'gc-1', change: 'online', at: new Date().toISOString() });
       expect(await ingest.flush()).toBe(true);
-      expect(ingest.degraded, 'a status row committed does not show that taps can be stored').toBe('SQLITE_FULL');
+      expect(ingest.degraded, 'a status row committed does not show that taps can be stored').toBe(full.code);
       expect(acks).toEqual([]);
       diskFull = false;
       const id = randomUUID();
@@ -192,15 +204,15 @@ describe('health while commits fail', () => {
       expect(await ingest.flush()).toBe(true);
       expect(acks.map((a) => [a.id, a.status])).toEqual([[id, 'stored']]);
       expect(ingest.degraded).toBeUndefined();
+      expect(await count(store, 'SELECT COUNT(*) AS n FROM taps WHERE tap_id = $1', [id])).toBe(1);
     } finally {
       await ingest.stop();
-      db.close();
-      rmSync(dir, { recursive: true, force: true });
+      await store.close();
     }
   });
 });
 
-describe('WAL checkpoints of the thread writer', () => {
+describe('WAL checkpoints of the thread writer (SQLite only: the WAL is its own)', () => {
   /**
    * 10,000 taps in 100 commits through the thread writer, on a gateway database that stays open (as the
    * gateway's own connections keep it), and the sizes of the database file and its WAL afterwards.

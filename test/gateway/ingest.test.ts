@@ -6,15 +6,29 @@ import { waitUntil } from './helpers/wait.ts';
 import { ackSchema, MAX_TERMINAL_PAYLOAD_BYTES } from '../../shared/mqtt/payloads.ts';
 import { topicFor } from '../../shared/mqtt/topics.ts';
 import type { RegistrationRow } from '../../gateway/store/registrations-schema.ts';
+import type { SqlStore } from '../../gateway/store/sql-store.ts';
+import { storeKinds } from '../support/sql-stores.ts';
 
-describe('durable ingest with acks', () => {
+/**
+ * A running gateway on each database (SQLite always, PostgreSQL where installed): acks only after the
+ * commit, a tap stored once however often it comes, rejected payloads quarantined with their reasons, and
+ * group commit of many terminals' taps. The test reads the gateway's database through the storage port.
+ */
+const kinds = storeKinds();
+afterAll(async () => {
+  for (const k of kinds) await k.cleanup();
+});
+
+describe.each(kinds.map((k) => [k.kind, k] as const))('durable ingest with acks (%s)', (_kind, k) => {
   let gw: TestGateway;
+  let store: SqlStore;
   let client: MqttClient;
   let acks: AckCollector;
   let terminal: { id: string; secret: string };
 
   beforeAll(async () => {
-    gw = await startTestGateway();
+    gw = await startTestGateway({ store: k });
+    store = await gw.store();
     terminal = await gw.addTerminal('ingest-1');
     client = await connectTerminal(gw.mqttPort, terminal.id, terminal.secret);
     acks = await AckCollector.attach(client, terminal.id);
@@ -31,8 +45,8 @@ describe('durable ingest with acks', () => {
     expect(ackSchema.parse(ack)).toMatchObject({ id: tap.id, status: 'stored' });
     expect(ack!.display!.length).toBeGreaterThan(0);
     expect(Math.abs(Date.parse(ack!.now) - Date.now())).toBeLessThan(60_000);
-    const row = gw.db().prepare('SELECT * FROM taps WHERE tap_id = ?').get(tap.id) as { enrichment: string };
-    expect(row.enrichment).toBe('enriched');
+    const row = await store.one<{ enrichment: string }>('SELECT * FROM taps WHERE tap_id = $1', [tap.id]);
+    expect(row!.enrichment).toBe('enriched');
   });
 
   it('accepts a tap carrying the SUN message of a secure badge (verification comes later) and stores it like any tap', async () => {
@@ -40,7 +54,7 @@ describe('durable ingest with acks', () => {
     await publishTap(client, terminal.id, tap);
     const [ack] = await acks.waitFor(tap.id);
     expect(ack).toMatchObject({ id: tap.id, status: 'stored' });
-    expect(gw.db().prepare('SELECT COUNT(*) AS n FROM registrations WHERE tap_id = ?').get(tap.id)).toEqual({ n: 1 });
+    expect(await store.one('SELECT COUNT(*) AS n FROM registrations WHERE tap_id = $1', [tap.id])).toEqual({ n: 1 });
   });
 
   it('stores a tap sent twice once and acks it twice', async () => {
@@ -50,8 +64,8 @@ describe('durable ingest with acks', () => {
     await publishTap(client, terminal.id, tap);
     const both = await acks.waitFor(tap.id, 2);
     expect(both.map((a) => a.status)).toEqual(['stored', 'stored']);
-    expect(gw.db().prepare('SELECT COUNT(*) AS n FROM taps WHERE tap_id = ?').get(tap.id)).toEqual({ n: 1 });
-    expect(gw.db().prepare('SELECT COUNT(*) AS n FROM registrations WHERE tap_id = ?').get(tap.id)).toEqual({ n: 1 });
+    expect(await store.one('SELECT COUNT(*) AS n FROM taps WHERE tap_id = $1', [tap.id])).toEqual({ n: 1 });
+    expect(await store.one('SELECT COUNT(*) AS n FROM registrations WHERE tap_id = $1', [tap.id])).toEqual({ n: 1 });
   });
 
   it('rejects malformed, oversized and wrong-version payloads with reasons, and still stores the valid taps of the same connection', async () => {
@@ -86,11 +100,11 @@ describe('durable ingest with acks', () => {
     const noId = await waitUntil(() => (acks.for('').length >= 1 ? acks.for('') : undefined));
     expect(noId.map((a) => a.reason)).toEqual(['not-json']);
 
-    const q = gw.db().prepare('SELECT reason, tap_id, problems, payload_size FROM quarantine ORDER BY id').all() as Array<{ reason: string; tap_id: string | null; problems: string; payload_size: number }>;
+    const q = await store.all<{ reason: string; tap_id: string | null; problems: string; payload_size: number }>('SELECT reason, tap_id, problems, payload_size FROM quarantine ORDER BY id');
     expect(q.map((r) => r.reason).sort()).toEqual(['invalid-field', 'invalid-field', 'not-json', 'too-large', 'unsupported-version']);
     expect(q.find((r) => r.reason === 'too-large')!.payload_size).toBeGreaterThan(MAX_TERMINAL_PAYLOAD_BYTES);
     for (const id of [wrongVersion.id, badField.id, badEmployer.id]) {
-      expect(gw.db().prepare('SELECT 1 FROM taps WHERE tap_id = ?').get(id)).toBeUndefined();
+      expect(await store.one('SELECT 1 AS found FROM taps WHERE tap_id = $1', [id])).toBeUndefined();
     }
     const metrics = await gw.metrics();
     expect(metrics).toMatch(/ciao_gateway_taps_rejected_total\{reason="invalid-field"\} 2/);
@@ -116,8 +130,8 @@ describe('durable ingest with acks', () => {
       for (const tap of sent[i]!) expect((await a.waitFor(tap.id))[0]!.status).toBe('stored');
     }
     const ids = sent.flat().map((t) => t.id);
-    const stored = gw.db().prepare(`SELECT COUNT(*) AS n FROM registrations WHERE tap_id IN (${ids.map(() => '?').join(',')})`).get(...ids) as { n: number };
-    expect(stored.n).toBe(200);
+    const stored = await store.one<{ n: number }>(`SELECT COUNT(*) AS n FROM registrations WHERE tap_id IN (${ids.map((_, i) => `$${i + 1}`).join(',')})`, ids);
+    expect(stored!.n).toBe(200);
     const metrics = await gw.metrics();
     const batches = Number(/ciao_gateway_commit_batch_size_count (\d+)/.exec(metrics)![1]);
     const sum = Number(/ciao_gateway_commit_batch_size_sum (\d+)/.exec(metrics)![1]);
@@ -130,7 +144,7 @@ describe('durable ingest with acks', () => {
     const tap = makeTap(gw.seed.workers.solo.badge, { at: '2026-03-29T03:30:00.000+02:00' });
     await publishTap(client, terminal.id, tap);
     await acks.waitFor(tap.id);
-    const r = gw.db().prepare('SELECT * FROM registrations WHERE tap_id = ?').get(tap.id) as RegistrationRow;
+    const r = (await store.one<RegistrationRow>('SELECT * FROM registrations WHERE tap_id = $1', [tap.id]))!;
     expect(r).toMatchObject({
       terminal_id: terminal.id,
       site_id: gw.seed.sites.main,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import type { SqlStore } from '../../gateway/store/sql-store.ts';
+import type { StoreLocation } from '../../gateway/store/gateway-store.ts';
 import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { openPostgresStore } from '../../gateway/store/postgres/postgres-store.ts';
 import { serviceMissing, startPostgres, type LocalPostgres } from '../../simulator/services/local-services.ts';
@@ -21,6 +22,11 @@ export interface StoreKind {
   fresh(): Promise<SqlStore>;
   /** Another store on the database of `fresh()`'s store: a second connection, as a second instance has. */
   second(store: SqlStore): Promise<SqlStore>;
+  /**
+   * Where the database of `fresh()`'s store is, as a gateway's config gives it: what a writer thread or a
+   * gateway started by the test opens its own connections to.
+   */
+  location(store: SqlStore): StoreLocation;
   /** Closes every store made and stops what was started. */
   cleanup(): Promise<void>;
 }
@@ -47,6 +53,11 @@ function sqliteKind(): StoreKind {
     },
     async second(store) {
       return open(files.get(store)!);
+    },
+    location(store) {
+      const file = files.get(store);
+      if (!file) throw new Error('location(store): the store was not made by this kind\'s fresh()');
+      return { kind: 'sqlite', file };
     },
     async cleanup() {
       for (const s of stores.splice(0)) await s.close();
@@ -83,6 +94,11 @@ function postgresKind(): StoreKind {
     },
     async second(store) {
       return open(urls.get(store)!);
+    },
+    location(store) {
+      const url = urls.get(store);
+      if (!url) throw new Error('location(store): the store was not made by this kind\'s fresh()');
+      return { kind: 'postgres', url, maxConnections: 4 };
     },
     async cleanup() {
       for (const s of stores.splice(0)) await s.close();

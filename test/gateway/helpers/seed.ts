@@ -1,5 +1,6 @@
 import type { Db } from '../../../shared/sqlite.ts';
 import { SqliteStore } from '../../../gateway/store/sqlite-store.ts';
+import type { SqlStore } from '../../../gateway/store/sql-store.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../../shared/identifiers/make.ts';
 import { upsertCompany } from '../../../gateway/site-data/companies.ts';
 import { upsertSite } from '../../../gateway/site-data/sites.ts';
@@ -30,10 +31,14 @@ export const TEST_SEED = {
 
 export type TestSeed = typeof TEST_SEED;
 
-/** Asynchronous, as the site data moves onto the storage port (docs/cluster.md "The storage port"). */
+/** The test world in a SQLite gateway database (a connection of the test's own). */
 export async function seedTestWorld(db: Db): Promise<TestSeed> {
+  return seedTestWorldIn(SqliteStore.of(db));
+}
+
+/** The test world through the storage port: a gateway database on SQLite or on PostgreSQL. */
+export async function seedTestWorldIn(store: SqlStore): Promise<TestSeed> {
   const s = TEST_SEED;
-  const store = SqliteStore.of(db);
   await upsertCompany(store, { number: s.companies.clean, name: 'Net & Clean' });
   await upsertCompany(store, { number: s.companies.shine, name: 'Shine' });
   await upsertCompany(store, { number: s.companies.foreign, name: 'Propreté du Nord' });

@@ -8,20 +8,33 @@ import type { Db } from '../../../shared/sqlite.ts';
 import { openGatewayDatabase } from '../../../gateway/store/database.ts';
 import { addTerminal as addTerminalRow } from '../../../gateway/site-data/terminals.ts';
 import { SqliteStore } from '../../../gateway/store/sqlite-store.ts';
+import type { SqlStore } from '../../../gateway/store/sql-store.ts';
+import type { StoreKind } from '../../support/sql-stores.ts';
 import { startGateway, type RunningGateway, type StartGatewayOptions } from '../../../gateway/main.ts';
 import type { GatewayConfigInput } from '../../../gateway/config.ts';
-import { seedTestWorld, TEST_SEED, type TestSeed } from './seed.ts';
+import { seedTestWorldIn, TEST_SEED, type TestSeed } from './seed.ts';
 import { waitUntil } from './wait.ts';
 import type { Clock } from '../../../shared/clock.ts';
 
 /**
  * A gateway for tests: ephemeral ports, a temp database, seeded site data, logs in a file of the temp dir.
  * In-process by default; `child: true` runs `node bin/ciao.mjs gateway --config FILE` as a real child
- * process (for kill -9 tests), restartable on the same database.
+ * process (for kill -9 tests), restartable on the same database. The database is a SQLite file of the temp
+ * dir, or, given a PostgreSQL kind of test/support/sql-stores.ts, a new database on that kind's local server
+ * (which outlives the gateway's kill and restart, as a cluster's server does).
  */
 export interface StartTestGatewayOptions {
-  /** Seed the test world (default true), or a function that seeds what the test needs. */
+  /**
+   * Seed the test world (default true), or a function that seeds what the test needs in the SQLite
+   * database (SQLite only: on PostgreSQL the test world is seeded through the store).
+   */
   seed?: boolean | ((db: Db) => void | Promise<void>);
+  /**
+   * The database to run on, a kind of `storeKinds()`: SQLite (the default) is the file of the temp dir; a
+   * PostgreSQL kind gives the gateway a new database of its server (`store: { kind: 'postgres', url }` in
+   * the config). The kind's `cleanup()` stops that server: call it after the gateways are stopped.
+   */
+  store?: StoreKind;
   /** Config overrides (merged over the defaults). */
   config?: Partial<GatewayConfigInput>;
   child?: boolean;
@@ -48,7 +61,11 @@ export interface TestGateway {
   /** The running in-process gateway (undefined in child mode). */
   gateway?: RunningGateway;
   child?: ChildProcess;
-  /** A connection of the test's own to the gateway database. */
+  /** The database the gateway runs on. */
+  storeKind: 'sqlite' | 'postgres';
+  /** The test's own store on the gateway database, on either kind: SQL with `$1` parameters. */
+  store(): Promise<SqlStore>;
+  /** SQLite only: a connection of the test's own to the gateway database file. */
   db(): Db;
   /** Adds a terminal (on the main test site unless told) and returns its secret. */
   addTerminal(id?: string, siteId?: string | null): Promise<{ id: string; secret: string }>;
@@ -69,8 +86,14 @@ export async function startTestGateway(opts: StartTestGatewayOptions = {}): Prom
   const dbPath = join(dir, 'gateway.db');
   const logPath = join(dir, 'gateway.log');
   const configPath = join(dir, 'gateway.json');
+  // On PostgreSQL the test's store is made first: it brings the new database's schema up to date, so the
+  // test world is seeded before the gateway starts, as on SQLite.
+  const pgKind = opts.store?.kind === 'postgres' ? opts.store : undefined;
+  const pgStore = pgKind ? await pgKind.fresh() : undefined;
+  const pgWhere = pgKind && pgStore ? pgKind.location(pgStore) : undefined;
   const config: GatewayConfigInput = {
     database: dbPath,
+    ...(pgWhere?.kind === 'postgres' ? { store: { kind: 'postgres' as const, url: pgWhere.url } } : {}),
     ...opts.config,
     mqtt: { host: '127.0.0.1', port: 0, ...opts.config?.mqtt },
     http: { host: '127.0.0.1', port: 0, ...opts.config?.http },
@@ -80,10 +103,16 @@ export async function startTestGateway(opts: StartTestGatewayOptions = {}): Prom
   writeFileSync(configPath, JSON.stringify(config, null, 2));
 
   let ownDb: Db | undefined;
-  const db = () => (ownDb ??= openGatewayDatabase(dbPath));
+  const db = (): Db => {
+    if (pgStore) throw new Error('db(): this test gateway runs on PostgreSQL, which has no SQLite connection; read through store() with $1 parameters');
+    return (ownDb ??= openGatewayDatabase(dbPath));
+  };
+  const store = (): Promise<SqlStore> => Promise.resolve(pgStore ?? SqliteStore.of(db()));
   if (opts.seed !== false) {
-    if (typeof opts.seed === 'function') await opts.seed(db());
-    else await seedTestWorld(db());
+    if (typeof opts.seed === 'function') {
+      if (pgStore) throw new Error('seed: a seeding function takes the SQLite connection; this test gateway runs on PostgreSQL, where the test world is seeded (seed: true) or the test seeds through store()');
+      await opts.seed(db());
+    } else await seedTestWorldIn(await store());
   }
 
   const t: TestGateway = {
@@ -94,9 +123,11 @@ export async function startTestGateway(opts: StartTestGatewayOptions = {}): Prom
     logPath,
     configPath,
     seed: TEST_SEED,
+    storeKind: pgStore ? 'postgres' : 'sqlite',
+    store,
     db,
     async addTerminal(id = `term-${process.pid}-${++terminalCounter}`, siteId: string | null = TEST_SEED.sites.main) {
-      const { secret } = await addTerminalRow(SqliteStore.of(db()), { id, ...(siteId ? { siteId } : {}) });
+      const { secret } = await addTerminalRow(await store(), { id, ...(siteId ? { siteId } : {}) });
       return { id, secret };
     },
     logs: () => {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { describeProblems, intOption, printRows, resolveDbPath, stdoutIo, withDb, withService } from './context.ts';
+import { describeProblems, intOption, printRows, resolveStoreLocation, stdoutIo, withService, withStore } from './context.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import type { BadgeKeyRing } from '../badge-security/key-ring.ts';
 
@@ -14,7 +14,7 @@ function subcommand(admin: Command, name: string): Command {
   return found;
 }
 
-/** Runs an action that does not open the database, reporting refused input the way `withDb` does (field and rule). */
+/** Runs an action that does not open the database, reporting refused input the way `withStore` does (field and rule). */
 async function reporting<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn();
@@ -65,14 +65,13 @@ export function registerBadgeSecurityCommands(admin: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (o: ProvisionCliOptions, cmd: Command) => {
       const keys = await reporting(() => keyRingFor(cmd, o.keys));
-      await withDb(cmd, async (db) => {
+      await withStore(cmd, async (store) => {
         const { provisionOnDeskReader } = await import('../badge-security/enrol.ts');
-        const { SqliteStore } = await import('../store/sqlite-store.ts');
         const { cliCaller } = await import('./context.ts');
         const progress = o.json ? () => undefined : (line: string) => stdoutIo.out(`  ${line}`);
         try {
           const r = await provisionOnDeskReader({
-            store: SqliteStore.of(db),
+            store,
             keys,
             ...(o.worker !== undefined ? { worker: o.worker } : {}),
             ...(o.from ? { validFrom: o.from } : {}),
@@ -136,10 +135,9 @@ export function registerBadgeSecurityCommands(admin: Command): void {
       const ring = await reporting(() => keyRingFor(cmd, o.keys));
       const { keyCheckValue } = await import('../badge-security/key-ring.ts');
       let counts = new Map<number, number>();
-      const haveDb = await resolveDbPath(cmd).then(() => true, () => false);
+      const haveDb = await resolveStoreLocation(cmd).then(() => true, () => false);
       if (haveDb) {
-        const { SqliteStore } = await import('../store/sqlite-store.ts');
-        counts = await withDb(cmd, async (db) => new Map((await SqliteStore.of(db).all<{ v: number; n: number }>("SELECT key_version AS v, COUNT(*) AS n FROM badges WHERE kind = 'secure' AND revoked_at IS NULL GROUP BY key_version")).map((r) => [r.v, r.n])));
+        counts = await withStore(cmd, async (store) => new Map((await store.all<{ v: number; n: number }>("SELECT key_version AS v, COUNT(*) AS n FROM badges WHERE kind = 'secure' AND revoked_at IS NULL GROUP BY key_version")).map((r) => [r.v, r.n])));
       }
       const versions = new Set([...ring.versions.keys(), ...counts.keys()]);
       const rows = [...versions].sort((a, b) => a - b).map((v) => {

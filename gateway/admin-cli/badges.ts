@@ -12,10 +12,9 @@ export function registerBadgeCommands(admin: Command): void {
     .option('--from <date>', 'first valid day, YYYY-MM-DD (default today)')
     .option('--to <date>', 'last valid day, YYYY-MM-DD (open-ended if absent)')
     .action(async (uid: string, o: { worker: string; from?: string; to?: string }, cmd: Command) =>
-      withService(cmd, async (service, caller, db) => {
+      withService(cmd, async (service, caller, store) => {
         const { getBadge } = await import('../site-data/badges.ts');
-        const { SqliteStore } = await import('../store/sqlite-store.ts');
-        const known = await getBadge(SqliteStore.of(db), uid.trim());
+        const known = await getBadge(store, uid.trim());
         // `add` of a badge already given re-binds it (a re-issued badge), as it always did.
         const r = known && !known.revokedAt ? await service.updateBadge(caller, known.uid, { worker: o.worker, validFrom: o.from, validTo: o.to ?? null }) : await service.createBadge(caller, { uid, worker: o.worker, validFrom: o.from, validTo: o.to });
         const x = r.badge;
@@ -38,10 +37,9 @@ export function registerBadgeCommands(admin: Command): void {
     .option('--worker <id>', "only this worker's badges (worker id)")
     .option('--json', 'print JSON')
     .action(async (o: { worker?: string; json?: boolean }, cmd: Command) =>
-      withService(cmd, async (_service, _caller, db) => {
+      withService(cmd, async (_service, _caller, store) => {
         const { listBadges } = await import('../site-data/badges.ts');
-        const { SqliteStore } = await import('../store/sqlite-store.ts');
-        printRows(stdoutIo, (await listBadges(SqliteStore.of(db), o.worker)) as unknown as Array<Record<string, unknown>>, !!o.json);
+        printRows(stdoutIo, (await listBadges(store, o.worker)) as unknown as Array<Record<string, unknown>>, !!o.json);
       }),
     );
   b.command('import')

@@ -1,13 +1,15 @@
 import type { Command } from 'commander';
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../store/sql-store.ts';
+import type { StoreLocation } from '../store/gateway-store.ts';
 import type { FieldProblem } from '../../shared/problems.ts';
 import { userInfo } from 'node:os';
 import type { Caller, SiteDataService } from '../site-data/service.ts';
 import type { HeldTapPreview } from '../site-data/held-taps.ts';
 
 /**
- * Shared plumbing of the `ciao admin` subcommands: find the database (`--db FILE`, or `--config FILE` for the
- * gateway config's `database`), open it, run, close; print errors naming the field and the rule.
+ * Shared plumbing of the `ciao admin` subcommands: find the gateway's store (`--db FILE`, `--config FILE` for
+ * the gateway config's store, or the environment), open it, run, close; print errors naming the field and
+ * the rule.
  * Implementations load lazily so `ciao --help` stays fast.
  */
 export interface AdminIo {
@@ -16,34 +18,61 @@ export interface AdminIo {
 
 export const stdoutIo: AdminIo = { out: (line) => process.stdout.write(`${line}\n`) };
 
-export async function resolveDbPath(cmd: Command): Promise<string> {
+/** How `ciao admin` names a PostgreSQL server in its pool's `application_name` (seen in `pg_stat_activity`). */
+const ADMIN_APPLICATION_NAME = 'ciao admin';
+/** One command runs one thing at a time: a transaction and a read beside it at most. */
+const ADMIN_MAX_CONNECTIONS = 2;
+const POSTGRES_URL = /^postgres(ql)?:\/\/[^\s]+$/;
+
+/**
+ * Where the gateway keeps its data, as the operator gave it: `--db FILE` (a SQLite file), `--config FILE`
+ * (the gateway config's store: its `database` file, or `store.url` on PostgreSQL, which
+ * CIAO_GATEWAY_DATABASE_URL replaces as it does for the gateway), else the environment alone:
+ * CIAO_GATEWAY_DATABASE (a SQLite file) or CIAO_GATEWAY_DATABASE_URL (PostgreSQL). A gateway on PostgreSQL
+ * may have both in its environment (the file's folder still keeps its CA and releases), and which one the
+ * gateway uses is then its config's `store.kind`: so both without a config is refused rather than guessed.
+ */
+export async function resolveStoreLocation(cmd: Command, env: NodeJS.ProcessEnv = process.env): Promise<StoreLocation> {
   const opts = cmd.optsWithGlobals() as { db?: string; config?: string };
-  if (opts.db) return opts.db;
+  if (opts.db) return { kind: 'sqlite', file: opts.db };
   if (opts.config) {
     const { loadGatewayConfig } = await import('../config.ts');
-    return loadGatewayConfig(opts.config).database;
+    const { storeLocationOf } = await import('../store/gateway-store.ts');
+    return storeLocationOf(loadGatewayConfig(opts.config, env));
   }
-  if (process.env.CIAO_GATEWAY_DATABASE) return process.env.CIAO_GATEWAY_DATABASE;
-  throw new Error('which database? give --db FILE or --config FILE (the gateway config), or set CIAO_GATEWAY_DATABASE');
+  const file = env.CIAO_GATEWAY_DATABASE;
+  const url = env.CIAO_GATEWAY_DATABASE_URL;
+  if (file && url) {
+    throw new Error('which database? both CIAO_GATEWAY_DATABASE (a SQLite file) and CIAO_GATEWAY_DATABASE_URL (PostgreSQL) are set: give --config FILE (its store.kind decides, as for the gateway) or --db FILE');
+  }
+  if (url) {
+    if (!POSTGRES_URL.test(url)) throw new Error('CIAO_GATEWAY_DATABASE_URL: must be a URL like postgres://ciao@10.0.0.5:5432/ciao');
+    return { kind: 'postgres', url, maxConnections: ADMIN_MAX_CONNECTIONS };
+  }
+  if (file) return { kind: 'sqlite', file };
+  throw new Error('which database? give --db FILE or --config FILE (a SQLite file, or the gateway config: its store), or set CIAO_GATEWAY_DATABASE (a SQLite file) or CIAO_GATEWAY_DATABASE_URL (PostgreSQL)');
 }
 
 export function describeProblems(problems: FieldProblem[]): string {
   return problems.map((p) => `${p.message} (rule: ${p.rule})`).join('\n  ');
 }
 
-/** Runs an admin action against the gateway database. */
-export async function withDb<T>(cmd: Command, fn: (db: Db) => T | Promise<T>): Promise<T> {
-  const path = await resolveDbPath(cmd);
-  const { openGatewayDatabase } = await import('../store/database.ts');
-  const db = openGatewayDatabase(path);
+/**
+ * Runs an admin action on the gateway's store, brought up to date first as the gateway would (an operator
+ * may run `ciao admin` before the gateway's first start), and closed after.
+ */
+export async function withStore<T>(cmd: Command, fn: (store: SqlStore, where: StoreLocation) => T | Promise<T>): Promise<T> {
+  const where = await resolveStoreLocation(cmd);
+  const { openGatewayStore } = await import('../store/gateway-store.ts');
+  const opened = await openGatewayStore(where, { migrate: true, applicationName: ADMIN_APPLICATION_NAME, maxConnections: ADMIN_MAX_CONNECTIONS });
   try {
-    return await fn(db);
+    return await fn(opened.store, where);
   } catch (err) {
     const problems = (err as { problems?: FieldProblem[] }).problems;
     if (Array.isArray(problems) && problems.length) throw new Error(`invalid input:\n  ${describeProblems(problems)}`);
     throw err;
   } finally {
-    db.close();
+    await opened.close();
   }
 }
 
@@ -85,7 +114,8 @@ function osUser(): string {
 }
 
 /**
- * `ciao admin` acts as a local administrator (whoever can open the database file can change it anyway),
+ * `ciao admin` acts as a local administrator (whoever can open the database file, or holds the PostgreSQL
+ * server's credentials, can change it anyway),
  * named in the audit trail as `cli:<system user>`.
  */
 export function cliCaller(): Caller {
@@ -97,10 +127,9 @@ export function cliCaller(): Caller {
 }
 
 /** Runs an admin action through the site-data service, the same one the HTTP API uses. */
-export async function withService<T>(cmd: Command, fn: (service: SiteDataService, caller: Caller, db: Db) => T | Promise<T>): Promise<T> {
+export async function withService<T>(cmd: Command, fn: (service: SiteDataService, caller: Caller, store: SqlStore) => T | Promise<T>): Promise<T> {
   const { SiteDataService } = await import('../site-data/service.ts');
-  const { SqliteStore } = await import('../store/sqlite-store.ts');
-  return withDb(cmd, (db) => fn(new SiteDataService(SqliteStore.of(db)), cliCaller(), db));
+  return withStore(cmd, (store) => fn(new SiteDataService(store), cliCaller(), store));
 }
 
 /** Whether a record exists, by calling its reader (which throws ERR_CIAO_NOT_FOUND when not). */

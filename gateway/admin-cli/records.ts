@@ -1,13 +1,15 @@
 import { Option, type Command } from 'commander';
 import { userInfo } from 'node:os';
-import { collect, intOption, printRows, stdoutIo, withDb, withService, type AdminIo } from './context.ts';
+import { collect, intOption, printRows, stdoutIo, withService, withStore, type AdminIo } from './context.ts';
 import type { ApiUser } from '../access/users.ts';
+import type { SqlStore } from '../store/sql-store.ts';
 import { parseEuroAmount } from '../site-data/applicability.ts';
 
 /**
  * The site manager's `ciao admin` subcommands: applies, presence, remarks, export, corrections, user.
  * Definitions only; each action loads its implementation lazily so `ciao --help` stays fast.
- * Whoever runs these holds the gateway database file, so they act as an administrator of every site;
+ * Whoever runs these holds the gateway database file (or the PostgreSQL server's credentials), so they act as an
+ * administrator of every site;
  * NISS numbers still stay out of exports and documents unless `--with-niss` is given.
  */
 export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo): void {
@@ -24,11 +26,9 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     return r.value;
   };
   const localAdmin = (withNiss = false): ApiUser => ({ id: 'cli', name: `cli:${safeUser()}`, role: 'administrator', sites: null, company: null, canSeeNiss: withNiss, createdAt: '', revokedAt: null });
-  const service = async (db: Parameters<Parameters<typeof withDb>[1]>[0]) => {
+  const service = async (store: SqlStore) => {
     const { RecordsService } = await import('../records/service.ts');
     const { createSqlQueries } = await import('../records/sql-queries.ts');
-    const { SqliteStore } = await import('../store/sqlite-store.ts');
-    const store = SqliteStore.of(db);
     return new RecordsService(store, createSqlQueries(store));
   };
   const write = async (out: string | undefined, body: string, what: string) => {
@@ -70,8 +70,8 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .option('--site <id>', 'only this site')
     .option('--json', 'print JSON')
     .action(async (o: { site?: string; json?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const rows = (await (await service(db)).presence(localAdmin(), o.site)).map((p) => ({ site: p.siteId, worker: p.workerId, name: p.workerName, state: p.state, since: p.since }));
+      withStore(cmd, async (store) => {
+        const rows = (await (await service(store)).presence(localAdmin(), o.site)).map((p) => ({ site: p.siteId, worker: p.workerId, name: p.workerName, state: p.state, since: p.since }));
         printRows(io, rows, !!o.json);
       }),
     );
@@ -86,8 +86,8 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .addOption(new Option('--lang <lang>', 'language of messages and advice').choices(['fr', 'nl', 'en']).default('fr'))
     .option('--json', 'print JSON (all languages)')
     .action(async (o: { from?: string; to?: string; site?: string; kind?: string; lang: 'fr' | 'nl' | 'en'; json?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const remarks = await (await service(db)).remarks(localAdmin(), o);
+      withStore(cmd, async (store) => {
+        const remarks = await (await service(store)).remarks(localAdmin(), o);
         if (o.json) return io.out(JSON.stringify(remarks, null, 2));
         if (remarks.length === 0) return io.out('(no remarks)');
         for (const r of remarks) {
@@ -111,8 +111,8 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .option('--out <file>', 'write to this file (mode 0600) instead of stdout')
     .option('--with-niss', 'include NISS numbers (only for people allowed to see them)')
     .action(async (o: { from: string; to: string; site?: string; worker?: string; company?: string; declaration?: string; format: string; out?: string; withNiss?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const r = await (await service(db)).export(localAdmin(!!o.withNiss), o);
+      withStore(cmd, async (store) => {
+        const r = await (await service(store)).export(localAdmin(!!o.withNiss), o);
         await write(o.out, r.body, `${r.count} registrations`);
       }),
     );
@@ -123,8 +123,8 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .addOption(new Option('--state <state>', 'only this state').choices(['draft', 'sent', 'accepted', 'refused']))
     .option('--json', 'print JSON')
     .action(async (o: { state?: string; json?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const rows = (await (await service(db)).corrections(localAdmin(), { state: o.state })).map((x) => ({ id: x.id, seq: x.seq, site: x.siteId, field: x.field, registered: x.currentValue, requested: x.requestedValue, state: x.state, deadline: x.deadline, reason: x.reason }));
+      withStore(cmd, async (store) => {
+        const rows = (await (await service(store)).corrections(localAdmin(), { state: o.state })).map((x) => ({ id: x.id, seq: x.seq, site: x.siteId, field: x.field, registered: x.currentValue, requested: x.requestedValue, state: x.state, deadline: x.deadline, reason: x.reason }));
         printRows(io, rows, !!o.json);
       }),
     );
@@ -135,8 +135,8 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .requiredOption('--value <value>', 'the correct company number or declaration number')
     .requiredOption('--reason <text>', 'what was wrong and why')
     .action(async (o: { seq: number; field: string; value: string; reason: string }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const x = await (await service(db)).prepareCorrection(localAdmin(), { seq: o.seq, field: o.field, requestedValue: o.value, reason: o.reason });
+      withStore(cmd, async (store) => {
+        const x = await (await service(store)).prepareCorrection(localAdmin(), { seq: o.seq, field: o.field, requestedValue: o.value, reason: o.reason });
         io.out(`correction request ${x.id} (draft): registration ${x.seq} ${x.field} ${x.currentValue} -> ${x.requestedValue}; send it to ONSS by ${x.deadline}`);
       }),
     );
@@ -146,8 +146,8 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .argument('<state>', 'sent, accepted or refused')
     .option('--note <text>', 'e.g. the ONSS reference of the decision')
     .action(async (id: number, state: string, o: { note?: string }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const x = await (await service(db)).changeCorrection(localAdmin(), id, state, o.note);
+      withStore(cmd, async (store) => {
+        const x = await (await service(store)).changeCorrection(localAdmin(), id, state, o.note);
         io.out(`correction request ${x.id} is now ${x.state}`);
       }),
     );
@@ -158,9 +158,9 @@ export function registerRecordsCommands(admin: Command, io: AdminIo = stdoutIo):
     .option('--out <file>', 'write to this file (mode 0600) instead of stdout')
     .option('--with-niss', "include the worker's NISS (ONSS needs it to find the registration)")
     .action(async (ids: string[], o: { format: string; out?: string; withNiss?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
+      withStore(cmd, async (store) => {
         const numbers = ids.map((v) => intOption('ids')(v));
-        const doc = await (await service(db)).correctionDocument(localAdmin(!!o.withNiss), numbers, o.format);
+        const doc = await (await service(store)).correctionDocument(localAdmin(!!o.withNiss), numbers, o.format);
         await write(o.out, doc.body, 'correction document');
       }),
     );

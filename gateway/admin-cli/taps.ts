@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { intOption, printReleased, printRows, stdoutIo, withDb, withService } from './context.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
+import { intOption, printReleased, printRows, stdoutIo, withService, withStore } from './context.ts';
 
 /** What the site manager must look at: taps not turned into registrations, and quarantined payloads. */
 export function registerTapCommands(admin: Command): void {
@@ -12,7 +11,7 @@ export function registerTapCommands(admin: Command): void {
     .option('--limit <n>', 'at most this many, newest first', intOption('limit'), 100)
     .option('--json', 'print JSON')
     .action(async (o: { all?: boolean; terminal?: string; limit: number; json?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
+      withStore(cmd, async (store) => {
         const where: string[] = [];
         const params: Array<string | number> = [];
         if (!o.all) where.push("enrichment <> 'enriched'");
@@ -21,7 +20,7 @@ export function registerTapCommands(admin: Command): void {
           where.push(`terminal_id = $${params.length}`);
         }
         params.push(o.limit);
-        const rows = await SqliteStore.of(db).all(
+        const rows = await store.all(
           `SELECT tap_id, terminal_id, site_id, badge, direction, reason, at, enrichment, enrichment_detail FROM taps ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at DESC LIMIT $${params.length}`,
           params,
         );
@@ -49,8 +48,8 @@ export function registerTapCommands(admin: Command): void {
     .option('--limit <n>', 'at most this many, newest first', intOption('limit'), 100)
     .option('--json', 'print JSON')
     .action(async (o: { limit: number; json?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
-        const rows = await SqliteStore.of(db).all('SELECT id, terminal_id, tap_id, reason, problems, payload_size, received_at FROM quarantine ORDER BY id DESC LIMIT $1', [o.limit]);
+      withStore(cmd, async (store) => {
+        const rows = await store.all('SELECT id, terminal_id, tap_id, reason, problems, payload_size, received_at FROM quarantine ORDER BY id DESC LIMIT $1', [o.limit]);
         printRows(stdoutIo, rows, !!o.json);
       }),
     );

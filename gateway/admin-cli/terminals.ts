@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { collect, intOption, printRows, stdoutIo, withDb, withService } from './context.ts';
+import { collect, intOption, printRows, stdoutIo, withService, withStore } from './context.ts';
 
 interface SettingsOptions {
   site?: string;
@@ -64,10 +64,9 @@ export function registerTerminalCommands(admin: Command): void {
     .description('Give the terminal a new secret (printed once); the old one stops working')
     .argument('<id>', 'terminal id')
     .action(async (id: string, _o: unknown, cmd: Command) =>
-      withDb(cmd, async (db) => {
+      withStore(cmd, async (store) => {
         const { rotateTerminalSecret } = await import('../site-data/terminals.ts');
-        const { SqliteStore } = await import('../store/sqlite-store.ts');
-        const secret = await rotateTerminalSecret(SqliteStore.of(db), id);
+        const secret = await rotateTerminalSecret(store, id);
         stdoutIo.out(`terminal ${id} has a new secret`);
         stdoutIo.out(`secret: ${secret}`);
       }),
@@ -86,14 +85,13 @@ export function registerTerminalCommands(admin: Command): void {
     .description('List terminals with their last known status')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }, cmd: Command) =>
-      withDb(cmd, async (db) => {
+      withStore(cmd, async (store) => {
         const { listTerminals } = await import('../site-data/terminals.ts');
-        const { SqliteStore } = await import('../store/sqlite-store.ts');
         const { readTerminalStatus } = await import('../status/terminal-status.ts');
-        const status = new Map((await readTerminalStatus(SqliteStore.of(db))).map((s) => [s.terminal_id, s]));
+        const status = new Map((await readTerminalStatus(store)).map((s) => [s.terminal_id, s]));
         printRows(
           stdoutIo,
-          (await listTerminals(SqliteStore.of(db))).map((x) => {
+          (await listTerminals(store)).map((x) => {
             const s = status.get(x.id);
             return {
               id: x.id, site: x.siteId, disabled: x.disabled, debounce: x.debounceSeconds, buttons: x.buttons,

@@ -22,10 +22,8 @@ export function registerWorkerCommands(admin: Command): void {
     .requiredOption('--employer <number>', 'an employer (repeat, or separate with commas); agency workers: the agency', collect, [])
     .option('--id <id>', "the gateway's worker key (generated if absent)")
     .action(async (o: { niss?: string; limosa?: string; name: string; capacity: string; employer: string[]; id?: string }, cmd: Command) =>
-      withService(cmd, async (service, caller, db) => {
+      withService(cmd, async (service, caller, store) => {
         const { findWorker } = await import('../site-data/workers.ts');
-        const { SqliteStore } = await import('../store/sqlite-store.ts');
-        const store = SqliteStore.of(db);
         const input = { niss: o.niss, limosa: o.limosa, name: o.name, capacity: o.capacity, employers: o.employer };
         // `add` of a known worker (same id, NISS/BIS or Limosa id) changes it, as it always did.
         const known = (o.id && (await findWorker(store, o.id))) || (o.niss && (await findWorker(store, o.niss))) || (o.limosa && (await findWorker(store, o.limosa))) || undefined;
@@ -38,13 +36,12 @@ export function registerWorkerCommands(admin: Command): void {
     .description('List workers (NISS masked)')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }, cmd: Command) =>
-      withService(cmd, async (_service, _caller, db) => {
+      withService(cmd, async (_service, _caller, store) => {
         const { listWorkers } = await import('../site-data/workers.ts');
         const { maskWorkerNumber } = await import('../../shared/identifiers/national-number.ts');
-        const { SqliteStore } = await import('../store/sqlite-store.ts');
         printRows(
           stdoutIo,
-          (await listWorkers(SqliteStore.of(db))).map((x) => ({ id: x.id, niss: x.ssin ? maskWorkerNumber(x.ssin) : null, limosa: x.limosaId, name: x.name, capacity: x.capacity, employers: x.employers })),
+          (await listWorkers(store)).map((x) => ({ id: x.id, niss: x.ssin ? maskWorkerNumber(x.ssin) : null, limosa: x.limosaId, name: x.name, capacity: x.capacity, employers: x.employers })),
           !!o.json,
         );
       }),

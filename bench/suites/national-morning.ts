@@ -6,6 +6,7 @@
  * registration created at ONSS (p50/p99), the gateway's peak RSS with 5,000 connections, its CPU per 1,000
  * taps, and that no tap was lost or reached ONSS twice.
  */
+import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { benchMain, type BenchSize } from '../lib/child-main.ts';
 import type { BenchResult, Figure } from '../lib/result.ts';
 import { gatewayMissing, startGatewayTarget } from '../lib/targets.ts';
@@ -32,7 +33,7 @@ export async function runMorningBench(sizeName: BenchSize): Promise<Omit<BenchRe
     release,
     ...(process.env.CIAO_BENCH_GATEWAY_FLAGS ? { nodeFlags: process.env.CIAO_BENCH_GATEWAY_FLAGS.split(' ') } : {}),
     forwarder: true,
-    world: async (db) => (world = await seedNationalMorning(db, { workers: size.workers, terminals: size.terminals })),
+    world: async (db) => (world = await seedNationalMorning(SqliteStore.of(db), { workers: size.workers, terminals: size.terminals })),
   });
   const watch = new GatewayWatch({ databasePath: target.workspace.databasePath, gatewayPid: target.pid, emulatorPid: target.emulator?.pid, everyMs: 5000 });
   let onss;

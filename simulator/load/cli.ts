@@ -41,7 +41,7 @@ export function generatedTerminals(count: number): TerminalCredentials[] {
   return Array.from({ length: count }, (_, i) => ({ id: `load-${String(i + 1).padStart(width, '0')}`, secret: randomBytes(12).toString('hex') }));
 }
 
-export async function loadOptionsFromCommand(opts: LoadCommandOptions): Promise<{ options: RunLoadOptions; note?: string; cleanup?: () => void }> {
+export async function loadOptionsFromCommand(opts: LoadCommandOptions): Promise<{ options: RunLoadOptions; note?: string; cleanup?: () => Promise<void> }> {
   const problems: FieldProblem[] = [];
   const terminalCount = numberOption(problems, 'terminals', opts.terminals, true);
   const rate = numberOption(problems, 'rate', opts.rate, false);
@@ -60,14 +60,14 @@ export async function loadOptionsFromCommand(opts: LoadCommandOptions): Promise<
   let terminals: TerminalSource;
   let note: string | undefined;
   let url = opts.url;
-  let cleanup: (() => void) | undefined;
+  let cleanup: (() => Promise<void>) | undefined;
   if (opts.gatewayConfig) {
     const factory = await gatewayTerminalFactory(opts.gatewayConfig, { siteId: opts.site });
     cleanup = () => factory.close();
     terminals = { count: terminalCount ?? 10, create: (i) => factory.create(i) };
     url ??= factory.url;
     if (!url) {
-      factory.close();
+      await factory.close();
       throw new InvalidInputError([{ field: '--url', rule: 'required', message: `--url: required, because ${opts.gatewayConfig} lets the gateway pick its MQTT port` }]);
     }
   } else if (opts.credentials) {
@@ -115,7 +115,7 @@ export async function runLoadCommand(opts: LoadCommandOptions, out: NodeJS.Writa
     return result;
   } finally {
     process.off('SIGINT', onSignal);
-    cleanup?.();
+    await cleanup?.();
   }
 }
 
@@ -137,7 +137,7 @@ export async function runProfileCommand(opts: LoadCommandOptions, out: NodeJS.Wr
   const hourSeconds = numberOption(problems, 'hour-seconds', opts.hourSeconds, false) ?? 120;
   if (problems.length) throw new InvalidInputError(problems);
   const { loadGatewayConfig } = await import('../../gateway/config.ts');
-  const { openGatewayDatabase } = await import('../../gateway/store/database.ts');
+  const { openGatewayStore, storeLocationOf } = await import('../../gateway/store/gateway-store.ts');
   const { seedNationalMorning } = await import('./national-morning-world.ts');
   const { runNationalMorning, tapToOnss } = await import('./national-morning.ts');
   const { clientReferenceFor } = await import('../../gateway/onss/client-reference.ts');
@@ -145,13 +145,16 @@ export async function runProfileCommand(opts: LoadCommandOptions, out: NodeJS.Wr
   const host = config.mqtt.host === '0.0.0.0' || config.mqtt.host === '::' ? '127.0.0.1' : config.mqtt.host;
   const url = opts.url ?? (config.mqtt.port !== 0 ? `mqtt://${host}:${config.mqtt.port}` : undefined);
   if (!url) throw new InvalidInputError([{ field: '--url', rule: 'required', message: `--url: required, because ${opts.gatewayConfig} lets the gateway pick its MQTT port` }]);
-  err.write(`laying down ${workers} workers on ${terminalCount} terminals in ${config.database}\n`);
-  const db = openGatewayDatabase(config.database);
+  // The gateway's store, whichever its config names: its SQLite file or its PostgreSQL database.
+  const where = storeLocationOf(config);
+  const { redactedPostgresUrl } = await import('../../gateway/store/postgres/postgres-store.ts');
+  err.write(`laying down ${workers} workers on ${terminalCount} terminals in ${where.kind === 'sqlite' ? where.file : redactedPostgresUrl(where.url)}\n`);
+  const opened = await openGatewayStore(where, { migrate: true, maxConnections: 2, applicationName: 'ciao sim' });
   let world;
   try {
-    world = await seedNationalMorning(db, { workers, terminals: terminalCount });
+    world = await seedNationalMorning(opened.store, { workers, terminals: terminalCount });
   } finally {
-    db.close();
+    await opened.close();
   }
   const controller = new AbortController();
   const onSignal = () => controller.abort();

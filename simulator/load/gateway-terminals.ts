@@ -9,17 +9,17 @@ export interface GatewayTerminalFactory {
   create(index: number): Promise<TerminalCredentials>;
   /** The gateway's MQTT URL when its config names a fixed port (port 0 cannot be known from the file). */
   url?: string;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export async function gatewayTerminalFactory(configPath: string, options: { siteId?: string; prefix?: string; width?: number } = {}): Promise<GatewayTerminalFactory> {
   const { loadGatewayConfig } = await import('../../gateway/config.ts');
-  const { openGatewayDatabase } = await import('../../gateway/store/database.ts');
+  const { openGatewayStore, storeLocationOf } = await import('../../gateway/store/gateway-store.ts');
   const { addTerminal, getTerminal, rotateTerminalSecret, updateTerminal } = await import('../../gateway/site-data/terminals.ts');
-  const { SqliteStore } = await import('../../gateway/store/sqlite-store.ts');
   const config = loadGatewayConfig(configPath);
-  const db = openGatewayDatabase(config.database);
-  const store = SqliteStore.of(db);
+  // The gateway's store, whichever its config names: its SQLite file or its PostgreSQL database.
+  const opened = await openGatewayStore(storeLocationOf(config), { migrate: true, maxConnections: 2, applicationName: 'ciao sim' });
+  const store = opened.store;
   const prefix = options.prefix ?? 'load-';
   const width = options.width ?? 3;
   const host = config.mqtt.host === '0.0.0.0' || config.mqtt.host === '::' ? '127.0.0.1' : config.mqtt.host;
@@ -33,6 +33,6 @@ export async function gatewayTerminalFactory(configPath: string, options: { site
       }
       return { id, secret: (await addTerminal(store, { id, ...(options.siteId ? { siteId: options.siteId } : {}) })).secret };
     },
-    close: () => db.close(),
+    close: () => opened.close(),
   };
 }

@@ -1,4 +1,4 @@
-import type { Db } from '../../shared/sqlite.ts';
+import type { SqlStore } from '../../gateway/store/sql-store.ts';
 import { makeEnterpriseNumber, makeWorkerNumber } from '../../shared/identifiers/make.ts';
 import type { TerminalCredentials } from './credentials.ts';
 
@@ -45,7 +45,8 @@ export function nationalMorningBadge(worker: number): string {
   return `4E4D${worker.toString(16).toUpperCase().padStart(10, '0')}`;
 }
 
-export async function seedNationalMorning(db: Db, o: NationalMorningWorldOptions): Promise<NationalMorningWorld> {
+/** Through the storage port: into the gateway's SQLite file or its PostgreSQL database. */
+export async function seedNationalMorning(store: SqlStore, o: NationalMorningWorldOptions): Promise<NationalMorningWorld> {
   const { upsertCompany } = await import('../../gateway/site-data/companies.ts');
   const { upsertSite } = await import('../../gateway/site-data/sites.ts');
   const { upsertDeclaration } = await import('../../gateway/site-data/declarations.ts');
@@ -66,10 +67,9 @@ export async function seedNationalMorning(db: Db, o: NationalMorningWorldOptions
   const shared = { secret: generateSecret(), hash: '' };
   shared.hash = hashSecret(shared.secret);
   const terminals: TerminalCredentials[] = [];
-  const { SqliteStore } = await import('../../gateway/store/sqlite-store.ts');
   const companies = Array.from({ length: companyCount }, (_, c) => makeEnterpriseNumber(`0${String(5_000_000 + c).padStart(7, '0')}`));
   // The site data through the storage port, in a transaction of its own.
-  await SqliteStore.of(db).transaction(async (tx) => {
+  await store.transaction(async (tx) => {
     for (const [c, number] of companies.entries()) await upsertCompany(tx, { number, name: `Cleaning ${c + 1}` });
     for (let s = 0; s < siteCount; s++) {
       await upsertSite(tx, { id: `nm-site-${s + 1}`, name: `Site ${s + 1}`, language: s % 3 === 0 ? 'nl' : 'fr', postCode: String(1000 + (s % 8000)), municipality: 'Bruxelles', street: 'Rue du Travail', houseNumber: String(1 + (s % 200)) });
@@ -90,7 +90,7 @@ export async function seedNationalMorning(db: Db, o: NationalMorningWorldOptions
     }
   });
   // The terminals through the storage port, in a transaction of their own (their sites are written above).
-  await SqliteStore.of(db).transaction(async (tx) => {
+  await store.transaction(async (tx) => {
     for (const [t, id] of terminalIds.entries()) {
       const siteId = `nm-site-${siteOfTerminal(t) + 1}`;
       if (await getTerminal(tx, id)) terminals.push({ id, secret: await rotateTerminalSecret(tx, id) });

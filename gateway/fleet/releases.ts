@@ -8,6 +8,7 @@ import { conflict, notFound } from '../../shared/errors.ts';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { checkManifestSignature, parseSignedManifest, releaseVersionSchema, type SignedManifest } from '../../shared/release/manifest.ts';
 import type { UpdateOffer, UpdateReport } from '../../shared/mqtt/payloads.ts';
+import { bundleFileName, LocalBundles, writeBundleChunks } from './bundle-chunks.ts';
 
 /**
  * Uploaded terminal releases and who is offered which. The gateway checks an upload's signature with the
@@ -17,8 +18,9 @@ import type { UpdateOffer, UpdateReport } from '../../shared/mqtt/payloads.ts';
  * key they were given at pairing, so what they install is what the publisher signed.
  *
  * Read and written through the storage port (docs/cluster.md, "The storage port"): an upload, a rollout and a
- * withdrawal each with its audit entry in one transaction. The bundles themselves are files under
- * `releases.dir`, beside the database, not in it.
+ * withdrawal each with its audit entry in one transaction. The bundles are files under `releases.dir`; on
+ * PostgreSQL they are in the database too (gateway/fleet/bundle-chunks.ts), written with their `releases` row,
+ * so that every instance of a cluster serves every bundle from a file of its own.
  */
 export interface ReleaseInfo {
   version: string;
@@ -116,13 +118,17 @@ const UPSERT_TARGETS_OF_ALL = `INSERT INTO release_targets (terminal_id, version
 export class ReleaseStore {
   /** Each terminal's update reports are kept one after the other, in the order they came. */
   private readonly reporting = new Map<string, Promise<unknown>>();
+  /** This instance's files of the bundles in the database: on PostgreSQL only. */
+  private readonly shared: LocalBundles | undefined;
 
   constructor(
     private readonly store: SqlStore,
     private readonly dir: string,
     private readonly publicKey: KeyObject | undefined,
     readonly maxBytes: number,
-  ) {}
+  ) {
+    this.shared = store.dialect === 'postgres' ? new LocalBundles(store, dir) : undefined;
+  }
 
   get enabled(): boolean {
     return this.publicKey !== undefined;
@@ -130,8 +136,10 @@ export class ReleaseStore {
 
   /**
    * Adds an uploaded release after checking its signature, size and hash, with its audit entry (`upload`)
-   * in the same transaction. The same release again is accepted as is (and audited again); another bundle
-   * under a version that exists is refused (a version names one bundle).
+   * in the same transaction. The same release again is accepted as is (and audited again; on PostgreSQL its
+   * bundle is written to the database again, which repairs chunks lost or damaged); another bundle under a
+   * version that exists is refused (a version names one bundle). On PostgreSQL the bundle's chunks are written
+   * in the transaction of its `releases` row.
    */
   async add(signedInput: unknown, bundle: Buffer, by: Actor, now: Date): Promise<ReleaseInfo> {
     if (!this.publicKey) throw conflict({ field: 'releases.publicKey', rule: 'configured', message: 'releases.publicKey: this gateway has no release public key in its config, so it cannot accept releases (docs/gateway.md, "Terminal releases")' });
@@ -157,11 +165,14 @@ export class ReleaseStore {
     const existing = await this.get(m.version);
     if (existing) {
       const info = same(existing);
-      await this.store.transaction((tx) => audit(tx, info));
+      await this.store.transaction(async (tx) => {
+        if (this.shared) await writeBundleChunks(tx, info.version, bundle);
+        await audit(tx, info);
+      });
       return info;
     }
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const file = join(this.dir, `ciao-badge-${m.version}.tar.gz`);
+    const file = join(this.dir, bundleFileName(m.version));
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, bundle, { mode: 0o600 });
     renameSync(tmp, file);
@@ -173,6 +184,7 @@ export class ReleaseStore {
       );
       // Uploaded meanwhile by another request: the same release is accepted as is, another bundle refused.
       const info = row ? toInfo(row) : same((await releaseIn(tx, m.version))!);
+      if (this.shared) await writeBundleChunks(tx, info.version, bundle);
       await audit(tx, info);
       return info;
     });
@@ -182,10 +194,17 @@ export class ReleaseStore {
     return releaseIn(this.store, version);
   }
 
-  /** The bundle's file, for the download route. */
+  /**
+   * The bundle's file, for the download route. On SQLite the file the upload wrote. On PostgreSQL this
+   * instance's own file under its `releases.dir`, written from the database's chunks when it has none or one
+   * that is not the release's bytes (SHA-256 checked before it is used); refused, naming the version, when the
+   * database's bundle is missing or damaged.
+   */
   async file(version: string): Promise<{ path: string; size: number } | undefined> {
-    const row = await this.store.one<{ file: string; size: number }>('SELECT file, size FROM releases WHERE version = $1', [version]);
-    return row ? { path: row.file, size: row.size } : undefined;
+    const row = await this.store.one<{ version: string; sha256: string; file: string; size: number }>('SELECT version, sha256, file, size FROM releases WHERE version = $1', [version]);
+    if (!row) return undefined;
+    if (!this.shared) return { path: row.file, size: row.size };
+    return { path: await this.shared.fileOf(row), size: row.size };
   }
 
   /** Newest upload first (same instant: the greater version by code point), with how many terminals are offered and run each. */

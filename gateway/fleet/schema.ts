@@ -5,7 +5,7 @@
  * Revocation needs no code path to remember it: a trigger revokes a terminal's certificates the moment the
  * terminal is disabled, whoever disables it (the console, `ciao admin` in another process). Changes here bump
  * `site_data_version`, so the running gateway republishes configs (update offers) and puts out connections
- * whose certificate was just revoked.
+ * whose certificate was just revoked. `release_chunks` changes nothing a terminal is offered, so it bumps nothing.
  */
 const bump = 'UPDATE site_data_version SET version = version + 1 WHERE id = 1;';
 
@@ -66,6 +66,18 @@ CREATE TABLE terminal_update_reports (
   state         TEXT NOT NULL,
   reason        TEXT,
   reported_at   TEXT NOT NULL
+);
+`,
+  // Each release's bundle in chunks of about 1 MiB, written in the upload's transaction, so that every
+  // instance of a cluster on PostgreSQL can serve a bundle another instance took (gateway/fleet/bundle-chunks.ts).
+  // On SQLite the bundle is a file under releases.dir and this table stays empty; it exists so that both
+  // databases have the same tables.
+  `
+CREATE TABLE release_chunks (
+  version  TEXT NOT NULL REFERENCES releases(version),
+  n        INTEGER NOT NULL,                  -- 0, 1, 2, … in the order of the bundle's bytes
+  bytes    BLOB NOT NULL,
+  PRIMARY KEY (version, n)
 );
 `,
 ];

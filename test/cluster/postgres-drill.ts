@@ -91,6 +91,8 @@ export const SITE = [
      ('2026-11-30T22:05:00.000Z', 'system', 'gateway', 'gateway', 'release', 'tap', 'tap-held-1', 'site-a', 1)`,
   `INSERT INTO gateway_settings (key, value) VALUES ('heartbeat:gw-1', '2026-12-01T05:00:00.000Z')`,
   `INSERT INTO releases (version, sha256, size, signed, key_id, file, uploaded_at, uploaded_by) VALUES ('1.4.0', 'c0ffee', 1048576, '{}', 'k1', 'ciao-terminal-1.4.0.tgz', '${T0}', 'u-marie')`,
+  // The bundle's bytes, kept in the database on PostgreSQL (two chunks here, as a bundle of more than 1 MiB has).
+  `INSERT INTO release_chunks (version, n, bytes) VALUES ('1.4.0', 0, '\\x1f8b0800'), ('1.4.0', 1, '\\x0000')`,
   `INSERT INTO release_rollouts (version, created_at, created_by) VALUES ('1.4.0', '${T0}', 'u-marie')`,
   `INSERT INTO release_targets (terminal_id, version, rollout, assigned_at, assigned_by) VALUES ('tilleuls-entrance', '1.4.0', 1, '${T0}', 'u-marie')`,
   `INSERT INTO terminal_update_reports (terminal_id, version, rollout, state, reported_at) VALUES ('tilleuls-entrance', '1.4.0', 1, 'applied', '2026-11-02T08:00:00+01:00')`,

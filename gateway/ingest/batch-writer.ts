@@ -231,7 +231,10 @@ export class BatchWriter {
     const rows = new BatchRows();
     // A tap id stored before, or met earlier in this batch, is a duplicate: acked again, stored once, and
     // neither enriched nor numbered.
-    const stored = await storedAmong(tx, items.flatMap((item) => (item.kind === 'tap' ? [item.tap.id] : [])));
+    const taps = items.filter((item) => item.kind === 'tap');
+    const stored = await storedAmong(tx, taps.map((item) => item.tap.id));
+    // What enrichment will look up for the new taps, read at once where the memo does not hold it.
+    await enricher.prefetch(taps.filter((item) => !stored.has(item.tap.id)));
     const results: ItemResult[] = [];
     const skew = new Map<string, { skewMs: number; at: string }>();
     let registrations = 0;

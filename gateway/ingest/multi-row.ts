@@ -47,14 +47,16 @@ export async function insertRows(tx: SqlStore, head: string, columns: number, ro
 }
 
 /**
- * The rows of `select` (which ends in `WHERE column IN`) for every key in `keys`, read a chunk of keys per
- * statement; `rest` follows the list (more conditions, never an ORDER BY across chunks).
+ * The rows of `select` (which ends in `WHERE … column IN`) for every key in `keys`, read a chunk of keys per
+ * statement; `rest` follows the list (never an ORDER BY meant across chunks); `lead`: values of `$1…` used in
+ * `select` before the list, whose own parameters come after them.
  */
-export async function selectIn<T>(tx: SqlStore, select: string, keys: readonly SqlValue[], rest = ''): Promise<T[]> {
+export async function selectIn<T>(tx: SqlStore, select: string, keys: readonly SqlValue[], rest = '', lead: readonly SqlValue[] = []): Promise<T[]> {
   const out: T[] = [];
-  for (let at = 0; at < keys.length; at += MAX_PARAMS) {
-    const chunk = keys.slice(at, at + MAX_PARAMS);
-    out.push(...(await tx.all<T>(`${select} (${chunk.map((_, i) => `$${i + 1}`).join(', ')}) ${rest}`, chunk)));
+  const per = MAX_PARAMS - lead.length;
+  for (let at = 0; at < keys.length; at += per) {
+    const chunk = keys.slice(at, at + per);
+    out.push(...(await tx.all<T>(`${select} (${chunk.map((_, i) => `$${lead.length + i + 1}`).join(', ')}) ${rest}`, [...lead, ...chunk])));
   }
   return out;
 }

@@ -4,9 +4,9 @@ import { BatchWriter, type IngestItem } from '../../gateway/ingest/batch-writer.
 import type { SqlParams, SqlStore } from '../../gateway/store/sql-store.ts';
 import { rowsPerStatement } from '../../gateway/ingest/multi-row.ts';
 import type { PostgresStore } from '../../gateway/store/postgres/postgres-store.ts';
-import { at, DECLARATION, EMPLOYER_A } from '../records/helpers/facts.ts';
+import { at, DECLARATION, EMPLOYER_A, EMPLOYER_B } from '../records/helpers/facts.ts';
 import { seedWorld } from '../records/helpers/store-world.ts';
-import { NISS_W1 } from '../records/helpers/world.ts';
+import { DECLARATION_2, NISS_W1 } from '../records/helpers/world.ts';
 import { storeKinds } from '../support/sql-stores.ts';
 
 /**
@@ -218,6 +218,45 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('a batch written as multi-
       { worker_id: 'W1', last_tap_id: idOf(taps[lastOf(0)]!), rev: 1 },
       { worker_id: 'W2', last_tap_id: idOf(taps[lastOf(1)]!), rev: 1 },
     ]);
+  });
+
+  it('after a site-data change, looks up the badges, workers, employers and placements of a batch\'s taps at once, and enriches each as its own lookups would', async () => {
+    const store = await k.fresh();
+    await seedWorld(store);
+    const { store: watched, statements } = counted(store);
+    const writer = await BatchWriter.open(watched);
+    await writer.write([payload({ local: '2026-03-10T06:00' })]);
+    const created = new Date().toISOString();
+    const workers = Array.from({ length: 30 }, (_, i) => ({ id: `BX${i}`, badge: `06${String(i).padStart(6, '0')}` }));
+    for (const [i, w] of workers.entries()) {
+      await store.run("INSERT INTO workers (id, ssin, name, capacity, created_at) VALUES ($1, $2, $3, 'employee', $4)", [w.id, String(85073000000 + i * 97), `Worker ${i}`, created]);
+      // BX1 works only for a company that is not on the site's chain: registered under it all the same.
+      await store.run('INSERT INTO worker_employers (worker_id, company_id) VALUES ($1, $2)', [w.id, i === 1 ? EMPLOYER_B : EMPLOYER_A]);
+      await store.run("INSERT INTO badges (uid, worker_id, valid_from, created_at) VALUES ($1, $2, '2026-01-01', $3)", [w.badge, w.id, created]);
+    }
+    await store.run('INSERT INTO worker_employers (worker_id, company_id) VALUES ($1, $2)', ['BX0', EMPLOYER_B]);
+    await store.run('UPDATE badges SET revoked_at = $1 WHERE uid = $2', [created, W2_BADGE]);
+    await store.run('UPDATE site_data_version SET version = version + 1 WHERE id = 1');
+    const before = statements();
+    const batch = [
+      ...workers.flatMap((w, i) => [payload({ local: `2026-03-10T07:${String(i).padStart(2, '0')}`, badge: w.badge }), payload({ local: `2026-03-10T12:${String(i).padStart(2, '0')}`, badge: w.badge, direction: 'OUT' })]),
+      payload({ local: '2026-03-10T07:00' }),
+      payload({ local: '2026-03-10T07:00', badge: W2_BADGE }),
+      payload({ local: '2026-03-10T07:00', badge: '04FFEE01' }),
+      payload({ local: '2026-03-10T07:00', badge: workers[2]!.badge, terminal: 'T2' }),
+    ];
+    const r = await writer.write(batch);
+    // A statement per worker and lookup would be well over a hundred.
+    expect(statements() - before).toBeLessThan(40);
+    const statuses = r.results.map((x) => (x.status === 'stored' ? x.enrichment : x.status));
+    expect(statuses.slice(0, 60)).toEqual(workers.flatMap(() => ['enriched', 'enriched']));
+    expect(statuses.slice(60)).toEqual(['enriched', 'revoked-badge', 'unknown-badge', 'enriched']);
+    const rows = await store.all<{ tap_id: string; employer_id: string; declaration: string; ssin: string }>('SELECT tap_id, employer_id, declaration, ssin FROM registrations WHERE seq > 1 ORDER BY seq');
+    expect(rows).toHaveLength(62);
+    // BX0 also works for the company off the chain: registered under the one on it.
+    expect(rows.map((x) => x.employer_id)).toEqual([...workers.flatMap((_, i) => (i === 1 ? [EMPLOYER_B, EMPLOYER_B] : [EMPLOYER_A, EMPLOYER_A])), EMPLOYER_A, EMPLOYER_A]);
+    expect(rows.at(-1)).toMatchObject({ tap_id: idOf(batch.at(-1)!), declaration: DECLARATION_2, ssin: String(85073000000 + 2 * 97) });
+    expect(rows[0]).toMatchObject({ tap_id: idOf(batch[0]!), declaration: DECLARATION, ssin: '85073000000' });
   });
 
   it('moves a worker\'s shift state on only for a tap later than the state\'s, its revision once per batch', async () => {

@@ -16,6 +16,31 @@ export function rowsPerStatement(columns: number): number {
   return Math.max(1, Math.floor(MAX_PARAMS / columns));
 }
 
+/**
+ * How many rows each statement for `n` rows takes, at most `per`. On SQLite the rest below `per` goes in
+ * pieces of powers of two: the adapter keeps a prepared statement per SQL text in a bounded cache (500 texts,
+ * the oldest out first), and a text per row count of every batch would fill it with statements used once,
+ * each as long as its parameters, pushing out those used all the time. So a table's inserts have at most a
+ * dozen texts. PostgreSQL parses each statement anew whatever its text: one statement per `per` rows, the
+ * fewest round trips.
+ */
+export function statementSizes(n: number, per: number, dialect: SqlStore['dialect']): number[] {
+  const sizes: number[] = [];
+  let left = n;
+  while (left >= per) {
+    sizes.push(per);
+    left -= per;
+  }
+  if (dialect === 'postgres') return left > 0 ? [...sizes, left] : sizes;
+  for (let piece = 2 ** Math.floor(Math.log2(Math.max(left, 1))); left > 0; piece /= 2) {
+    if (left >= piece) {
+      sizes.push(piece);
+      left -= piece;
+    }
+  }
+  return sizes;
+}
+
 function placeholders(rows: number, columns: number): string {
   const out: string[] = [];
   let n = 0;
@@ -32,10 +57,10 @@ function placeholders(rows: number, columns: number): string {
  * returns how many rows the statements changed. `tail`: `ON CONFLICT …`, or empty.
  */
 export async function insertRows(tx: SqlStore, head: string, columns: number, rows: readonly (readonly SqlValue[])[], tail = ''): Promise<number> {
-  const per = rowsPerStatement(columns);
   let changes = 0;
-  for (let at = 0; at < rows.length; at += per) {
-    const chunk = rows.slice(at, at + per);
+  let at = 0;
+  for (const size of statementSizes(rows.length, rowsPerStatement(columns), tx.dialect)) {
+    const chunk = rows.slice(at, (at += size));
     const params: SqlValue[] = [];
     for (const row of chunk) {
       if (row.length !== columns) throw new Error(`a row of ${head.slice(0, 40)}… has ${row.length} values, the statement ${columns} columns`);
@@ -53,9 +78,9 @@ export async function insertRows(tx: SqlStore, head: string, columns: number, ro
  */
 export async function selectIn<T>(tx: SqlStore, select: string, keys: readonly SqlValue[], rest = '', lead: readonly SqlValue[] = []): Promise<T[]> {
   const out: T[] = [];
-  const per = MAX_PARAMS - lead.length;
-  for (let at = 0; at < keys.length; at += per) {
-    const chunk = keys.slice(at, at + per);
+  let at = 0;
+  for (const size of statementSizes(keys.length, MAX_PARAMS - lead.length, tx.dialect)) {
+    const chunk = keys.slice(at, (at += size));
     out.push(...(await tx.all<T>(`${select} (${chunk.map((_, i) => `$${lead.length + i + 1}`).join(', ')}) ${rest}`, [...lead, ...chunk])));
   }
   return out;

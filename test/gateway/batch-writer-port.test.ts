@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { BatchWriter, type IngestItem } from '../../gateway/ingest/batch-writer.ts';
 import type { SqlParams, SqlStore } from '../../gateway/store/sql-store.ts';
-import { rowsPerStatement } from '../../gateway/ingest/multi-row.ts';
+import { rowsPerStatement, statementSizes } from '../../gateway/ingest/multi-row.ts';
 import type { PostgresStore } from '../../gateway/store/postgres/postgres-store.ts';
 import { at, DECLARATION, EMPLOYER_A, EMPLOYER_B } from '../records/helpers/facts.ts';
 import { seedWorld } from '../records/helpers/store-world.ts';
@@ -134,6 +134,25 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('the group-commit transact
     expect(r.results[2]).toMatchObject({ status: 'noted', value: expect.any(Number) });
     expect(await store.one('SELECT last_sent_at, attempts FROM forward_state WHERE seq = 1')).toEqual({ last_sent_at: '2026-03-10T07:00:05.000Z', attempts: 1 });
     expect((await registrations(store)).map((x) => x.seq)).toEqual([1, 2]);
+  });
+});
+
+describe('the row counts of multi-row statements', () => {
+  it('puts every row in one statement exactly, at most a statement\'s worth each; on SQLite in a few row counts only, so its cache of prepared statements keeps a few texts', () => {
+    const per = rowsPerStatement(22);
+    const counts = { sqlite: new Set<number>(), postgres: new Set<number>() };
+    for (let n = 0; n <= 2 * per + 3; n++) {
+      for (const dialect of ['sqlite', 'postgres'] as const) {
+        const sizes = statementSizes(n, per, dialect);
+        expect(sizes.reduce((a, b) => a + b, 0)).toBe(n);
+        expect(sizes.every((x) => x > 0 && x <= per)).toBe(true);
+        sizes.forEach((x) => counts[dialect].add(x));
+      }
+    }
+    // Powers of two below `per`, and `per` itself.
+    expect(counts.sqlite.size).toBeLessThanOrEqual(Math.ceil(Math.log2(per)) + 1);
+    // PostgreSQL: one statement per `per` rows, the rest in one.
+    expect(statementSizes(2 * per + 3, per, 'postgres')).toEqual([per, per, 3]);
   });
 });
 

@@ -5,6 +5,7 @@ import { SunVerifier, type SunCheckFailure } from '../badge-security/sun-verifie
 import { EMPTY_KEY_RING, type BadgeKeyRing } from '../badge-security/key-ring.ts';
 import { judgeCounter, withRead, type SunState } from './sun-counters.ts';
 import type { BadgeKind } from '../site-data/badges.ts';
+import { insertRows } from './multi-row.ts';
 
 /**
  * The badge check of ingest, inside the group-commit transaction: a secure badge's tap must carry a SUN
@@ -72,7 +73,8 @@ const CAUSE_TEXT: Record<HoldCause, string> = {
 };
 
 const SITE_RULE = 'SELECT require_secure_badges FROM sites WHERE id = $1';
-const SAVE_STATE = 'INSERT INTO badge_sun_state (uid, highest, recent) VALUES ($1, $2, $3) ON CONFLICT (uid) DO UPDATE SET highest = excluded.highest, recent = excluded.recent';
+const SAVE_STATE_HEAD = 'INSERT INTO badge_sun_state (uid, highest, recent)';
+const SAVE_STATE_TAIL = 'ON CONFLICT (uid) DO UPDATE SET highest = excluded.highest, recent = excluded.recent';
 const SAVE_SNAPSHOT = 'UPDATE badge_sun_snapshot SET taps_rowid = $1, taken_at = $2 WHERE id = 1';
 const LAST_TAP_ROWID = 'SELECT COALESCE(MAX(rowid), 0) AS n FROM taps';
 const INSERT_CHECK = 'INSERT INTO tap_badge_checks (tap_id, outcome, details) VALUES ($1, $2, $3) ON CONFLICT (tap_id) DO NOTHING';
@@ -140,10 +142,12 @@ export class BadgeSecurityCheck {
   async endBatch(now = Date.now()): Promise<void> {
     if (now - this.lastSnapshotAt < this.snapshotEveryMs || (this.unsaved.size === 0 && this.pending.size === 0)) return;
     const tx = this.inBatch();
+    const rows: Array<[string, number, Buffer]> = [];
     for (const uid of new Set([...this.unsaved, ...this.pending.keys()])) {
       const state = this.pending.get(uid) ?? this.states.get(uid);
-      if (state) await tx.run(SAVE_STATE, [uid, state.highest, state.recent]);
+      if (state) rows.push([uid, state.highest, state.recent]);
     }
+    await insertRows(tx, SAVE_STATE_HEAD, 3, rows, SAVE_STATE_TAIL);
     const last = (await tx.one<{ n: number }>(LAST_TAP_ROWID))!.n;
     await tx.run(SAVE_SNAPSHOT, [last, new Date(now).toISOString()]);
     this.snapshotInBatch = true;
@@ -190,8 +194,19 @@ export class BadgeSecurityCheck {
 
   /** Takes what the check found, after the tap itself was inserted (not for a duplicate; its counter went in the tap's row). */
   async record(tap: Tap, r: BadgeCheckResult): Promise<void> {
+    const row = this.take(tap, r);
+    if (row) await this.inBatch().run(INSERT_CHECK, row);
+  }
+
+  /**
+   * `record` without its statement, for a writer that inserts many taps' rows at once: an accepted counter
+   * becomes the badge's state in this transaction at once (the batch's next taps are judged against it), and
+   * the `tap_badge_checks` row (tap_id, outcome, details) to insert after the tap's own, if any, is returned.
+   */
+  take(tap: Tap, r: BadgeCheckResult): [string, BadgeCheckOutcome, string] | undefined {
     if (r.result === 'verified') this.pending.set(tap.badge, r.state);
-    else if (r.result === 'held' || r.result === 'flagged') await this.inBatch().run(INSERT_CHECK, [tap.id, r.record.outcome, JSON.stringify(r.record.details)]);
+    else if (r.result === 'held' || r.result === 'flagged') return [tap.id, r.record.outcome, JSON.stringify(r.record.details)];
+    return undefined;
   }
 
   private hold(cause: HoldCause, details: Record<string, string | number | null>): BadgeCheckResult {

@@ -10,6 +10,8 @@ import { terminalOutages } from '../status/outage-journal.ts';
 import { ReleaseWrites, settleBadgeChecks } from '../site-data/held-tap-release.ts';
 import { RegistrationRows } from '../store/registration-rows.ts';
 import { lockTapWriters } from '../store/tap-writer-lock.ts';
+import { BatchRows, storedAmong } from './batch-rows.ts';
+import { insertRows } from './multi-row.ts';
 import { applyForwardWrite, type ForwardWrite } from '../forward/forward-writes.ts';
 
 /**
@@ -109,17 +111,9 @@ const NO_REGISTRATION = { reg_seq: null, reg_at: null, at_s: null, ssin: null, l
 /** How often, at most, a terminal's measured skew and last tap time are rewritten when the skew is steady. */
 const SKEW_WRITE_INTERVAL_MS = 5000;
 
-// One row per tap, its registration in the same row (gateway/store/tap-rows-schema.ts): one insert.
-const INSERT_TAP = `INSERT INTO taps (tap_id, terminal_id, site_id, seq, badge, direction, reason, at, local_at, employer, received_at, enrichment, enrichment_detail, sun_counter, worker_id,
-                   reg_seq, reg_at, at_s, ssin, limosa_id, capacity, context_id)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-  ON CONFLICT (tap_id) DO NOTHING`;
-const INSERT_TIME_CHECK = 'INSERT INTO tap_time_checks (tap_id, problem, details) VALUES ($1, $2, $3) ON CONFLICT (tap_id) DO NOTHING';
-const INSERT_HELD_SUN = 'INSERT INTO held_tap_sun (tap_id, picc, mac) VALUES ($1, $2, $3) ON CONFLICT (tap_id) DO NOTHING';
-const INSERT_QUARANTINE = 'INSERT INTO quarantine (terminal_id, tap_id, reason, problems, payload, payload_size, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)';
 const ENROLMENT_UNTIL = 'SELECT enrolment_until FROM terminals WHERE id = $1';
-const UPDATE_SKEW = `INSERT INTO terminal_status (terminal_id, state, measured_skew_ms, last_tap_at, updated_at) VALUES ($1, 'online', $2, $3, $4)
-  ON CONFLICT (terminal_id) DO UPDATE SET measured_skew_ms = excluded.measured_skew_ms, last_tap_at = excluded.last_tap_at, updated_at = excluded.updated_at`;
+const UPDATE_SKEW_HEAD = 'INSERT INTO terminal_status (terminal_id, state, measured_skew_ms, last_tap_at, updated_at)';
+const UPDATE_SKEW_TAIL = `ON CONFLICT (terminal_id) DO UPDATE SET measured_skew_ms = excluded.measured_skew_ms, last_tap_at = excluded.last_tap_at, updated_at = excluded.updated_at`;
 const CONNECTED = `INSERT INTO terminal_status (terminal_id, state, connected_at, updated_at, connected_via) VALUES ($1, 'online', $2, $2, $3)
   ON CONFLICT (terminal_id) DO UPDATE SET state = 'online', connected_at = excluded.connected_at, updated_at = excluded.updated_at, connected_via = excluded.connected_via`;
 const DISCONNECTED = `INSERT INTO terminal_status (terminal_id, state, disconnected_at, updated_at) VALUES ($1, 'offline', $2, $2)
@@ -220,14 +214,27 @@ export class BatchWriter {
     return { results, registrations: r.registrations, durationMs: performance.now() - started, shifts: r.shifts };
   }
 
-  /** The transaction's body: everything through `tx`. On PostgreSQL it may run again (a serialization retry). */
+  /**
+   * The transaction's body: everything through `tx`. On PostgreSQL it may run again (a serialization retry).
+   * The batch is gone through in order, deciding each item in memory; the taps' rows and what goes with them
+   * are gathered and written as a few multi-row statements (batch-rows.ts): on PostgreSQL every statement is
+   * a round trip. They are written before an item that may read them (a forwarder change, held taps' badge
+   * checks), and at the end.
+   */
   private async writeIn(tx: SqlStore, items: DecodedItem[]): Promise<Written> {
     const { enricher, shifts, badgeCheck, registrationRows, timeCheck } = this;
     // First, before anything is read: the batch numbers registrations (tap-writer-lock.ts).
     await lockTapWriters(tx);
     await enricher.beginBatch(tx);
     shifts.beginBatch();
-    registrationRows.beginTransaction(tx);
+    registrationRows.beginTransaction(tx, { locked: true });
+    const rows = new BatchRows();
+    // A tap id stored before, or met earlier in this batch, is a duplicate: acked again, stored once, and
+    // neither enriched nor numbered.
+    const taps = items.filter((item) => item.kind === 'tap');
+    const stored = await storedAmong(tx, taps.map((item) => item.tap.id));
+    // What enrichment will look up for the new taps, read at once where the memo does not hold it.
+    await enricher.prefetch(taps.filter((item) => !stored.has(item.tap.id)));
     const results: ItemResult[] = [];
     const skew = new Map<string, { skewMs: number; at: string }>();
     let registrations = 0;
@@ -244,6 +251,7 @@ export class BatchWriter {
         continue;
       }
       if (item.kind === 'forward') {
+        await rows.flush(tx);
         // Each change on a savepoint of its own: one that fails is undone alone, the batch's taps still commit.
         try {
           const value = await tx.transaction((sp) => applyForwardWrite(sp, item.change));
@@ -254,13 +262,14 @@ export class BatchWriter {
         continue;
       }
       if (item.kind === 'badge-checks') {
+        await rows.flush(tx);
         registrations += (await settleBadgeChecks(tx, enricher, badgeCheck, this.releases, new Date(item.at))).registrations;
         results.push({ status: 'noted' });
         continue;
       }
       if (item.kind === 'reject') {
         const payload = Buffer.from(item.payload.buffer, item.payload.byteOffset, item.payload.byteLength);
-        await tx.run(INSERT_QUARANTINE, [item.terminalId, item.tapId ?? null, item.reason, JSON.stringify(item.problems), payload.subarray(0, 4096), payload.byteLength, item.receivedAt]);
+        rows.quarantined([item.terminalId, item.tapId ?? null, item.reason, JSON.stringify(item.problems), payload.subarray(0, 4096), payload.byteLength, item.receivedAt]);
         results.push({ status: 'rejected' });
         continue;
       }
@@ -271,11 +280,14 @@ export class BatchWriter {
       const tapSkew = atMs - item.receivedMs;
       const prev = skew.get(item.terminalId);
       if (!prev || tapSkew > prev.skewMs) skew.set(item.terminalId, { skewMs: tapSkew, at: item.receivedAt });
+      if (stored.has(tap.id)) {
+        results.push({ status: 'stored', duplicate: true });
+        continue;
+      }
+      stored.add(tap.id);
       // Time truth first: a tap dated in the future of its arrival is held, never registered with a
       // made-up time; a wrong offset keeps the true instant and is noted for the site manager.
       const time = timeCheck.check(tap.at, atMs, item.receivedMs);
-      // Enrich first, then insert: a tap id already stored inserts nothing (changes = 0) and is a
-      // duplicate, acked again and stored once, without a lookup of its own.
       let e: EnrichmentResult;
       if (time.kind === 'future') {
         e = { status: 'future-dated', siteId: await enricher.siteOf(item.terminalId), detail: `the tap is dated ${Math.round(time.aheadMs / 1000)} s after it reached the gateway (more than the ${Math.round(this.maxFutureMs / 1000)} s allowed): the terminal's clock is ahead` };
@@ -285,7 +297,7 @@ export class BatchWriter {
         if (time.kind === 'offset' && e.status === 'enriched') e.registration.at = time.trueAt;
       }
       const registered = e.status === 'enriched' ? await registrationRows.columns(e.registration, tap.at, atMs) : NO_REGISTRATION;
-      const inserted = (await tx.run(INSERT_TAP, [
+      rows.tap([
         tap.id,
         item.terminalId,
         e.siteId,
@@ -309,38 +321,38 @@ export class BatchWriter {
         registered.limosa_id,
         registered.capacity,
         registered.context_id,
-      ])).changes;
-      if (inserted === 0) {
-        if (registered.reg_seq !== null) registrationRows.giveBack(registered.reg_seq);
-        results.push({ status: 'stored', duplicate: true });
-        continue;
-      }
-      if (time.kind === 'offset') await tx.run(INSERT_TIME_CHECK, [tap.id, time.problem, JSON.stringify({ at: tap.at, given: time.given, expected: time.expected, trueAt: time.trueAt, terminalId: item.terminalId })]);
+      ]);
+      if (time.kind === 'offset') rows.timeCheck(tap.id, time.problem, JSON.stringify({ at: tap.at, given: time.given, expected: time.expected, trueAt: time.trueAt, terminalId: item.terminalId }));
       // The worker did tap: the tap counts for their shift state, registered or held for missing site data.
       if (e.workerId && e.siteId) shifts.apply(e.workerId, { tapId: tap.id, atMs, direction: tap.direction, reason: tap.reason, siteId: e.siteId });
       // Kept for the badge check, should the badge be enrolled later as a secure badge.
-      if (e.status === 'unknown-badge' && tap.sun) await tx.run(INSERT_HELD_SUN, [tap.id, tap.sun.picc, tap.sun.mac]);
-      // Why the badge check failed or flagged the tap goes with it; an accepted counter is the badge's new state.
-      if (e.badgeCheck) await badgeCheck.record(tap, e.badgeCheck);
+      if (e.status === 'unknown-badge' && tap.sun) rows.heldSunMessage(tap.id, tap.sun.picc, tap.sun.mac);
+      // Why the badge check failed or flagged the tap goes with it; an accepted counter is the badge's new
+      // state, against which the batch's next taps are judged.
+      const checked = e.badgeCheck && badgeCheck.take(tap, e.badgeCheck);
+      if (checked) rows.badgeCheck(checked);
       if (registered.reg_seq !== null) registrations++;
       // Read here, in the transaction, so the ack loop never waits on the database: a mode turned on applies
       // from the next batch.
       const enrolling = e.status === 'unknown-badge' && (await enrolmentUntil(item.terminalId)) > item.receivedAt;
       results.push({ status: 'stored', duplicate: false, enrichment: e.status, ...(enrolling ? { enrolling } : {}) });
     }
+    await rows.flush(tx);
     await badgeCheck.endBatch();
     const nowMs = Date.now();
     const now = new Date(nowMs).toISOString();
     const written: Array<[string, number]> = [];
+    const skewRows: Array<[string, string, number, string, string]> = [];
     for (const [terminalId, v] of skew) {
       // One row write per terminal per batch would cost as much as the taps: write when the skew moved
       // by a second or more, or every few seconds.
       const last = this.skewWritten.get(terminalId);
       const skewMs = Math.round(v.skewMs);
       if (last && Math.abs(last.skewMs - skewMs) < 1000 && nowMs - last.atMs < SKEW_WRITE_INTERVAL_MS) continue;
-      await tx.run(UPDATE_SKEW, [terminalId, skewMs, v.at, now]);
+      skewRows.push([terminalId, 'online', skewMs, v.at, now]);
       written.push([terminalId, skewMs]);
     }
+    await insertRows(tx, UPDATE_SKEW_HEAD, 5, skewRows, UPDATE_SKEW_TAIL);
     return { results, registrations, written, shifts: await shifts.takeChanges(tx) };
   }
 }

@@ -1,15 +1,15 @@
 import type { SqlStore } from '../store/sql-store.ts';
 import { stateAfterTap } from '../shifts/fold.ts';
 import type { ShiftChange } from '../shifts/change.ts';
+import { insertRows, selectIn } from './multi-row.ts';
 
 /**
  * Each worker's shift state (gateway/shifts/fold.ts), kept in `worker_shifts` in the transaction that stores
  * the tap: the state the worker's latest attributed tap implies, by instant then tap id, with a revision that
  * grows with every change. A tap older than the latest (a terminal replaying its outbox after a cut) leaves
  * the state as it is, which is what folding every tap in the order of their instants gives: the state after
- * a tap does not depend on what came before it. One statement per worker and transaction, at its end, for
- * the worker's latest tap in it: the row is written only when that tap is the latest, and then its new
- * revision comes back.
+ * a tap does not depend on what came before it. At the transaction's end, for each worker's latest tap in it:
+ * the row is written only when that tap is later than the row's, and then its new revision comes back.
  *
  * Used by ingest (writer thread) and by the release of held taps (the site-data transaction); the table is
  * the only copy, so neither needs to tell the other.
@@ -22,14 +22,20 @@ export interface AttributedTap {
   siteId: string;
 }
 
-// No RETURNING: SQLite runs a statement with one to completion into a temporary table first, which made
-// this upsert five times as costly (it was the writer thread's largest cost per tap). The revision is read
-// by key instead, and only for a row the upsert changed.
-const UPSERT = `INSERT INTO worker_shifts (worker_id, state, site_id, last_ms, last_tap_id, rev) VALUES ($1, $2, $3, $4, $5, 1)
-  ON CONFLICT (worker_id) DO UPDATE SET state = excluded.state, site_id = excluded.site_id, last_ms = excluded.last_ms,
-    last_tap_id = excluded.last_tap_id, rev = worker_shifts.rev + 1
-  WHERE excluded.last_ms > worker_shifts.last_ms OR (excluded.last_ms = worker_shifts.last_ms AND excluded.last_tap_id > worker_shifts.last_tap_id)`;
-const REV_OF = 'SELECT rev FROM worker_shifts WHERE worker_id = $1';
+// Decided in memory from the rows read first (one read and one upsert per chunk of workers, not a statement
+// per worker: each is a round trip on PostgreSQL), with the same comparison `apply` makes, so both databases
+// order tap ids alike whatever PostgreSQL's collation. The transaction is serializable (SQLite's write lock,
+// or PostgreSQL's SERIALIZABLE), so the rows read are those the upsert changes. No RETURNING: SQLite runs a
+// statement with one to completion into a temporary table first, which made the upsert five times as costly.
+const CURRENT = 'SELECT worker_id, last_ms, last_tap_id, rev FROM worker_shifts WHERE worker_id IN';
+const UPSERT_HEAD = 'INSERT INTO worker_shifts (worker_id, state, site_id, last_ms, last_tap_id, rev)';
+const UPSERT_TAIL = `ON CONFLICT (worker_id) DO UPDATE SET state = excluded.state, site_id = excluded.site_id, last_ms = excluded.last_ms,
+    last_tap_id = excluded.last_tap_id, rev = worker_shifts.rev + 1`;
+
+/** A tap comes after the one a state was made from: later, or at the same instant with a higher tap id. */
+function isAfter(tap: { atMs: number; tapId: string }, than: { atMs: number; tapId: string }): boolean {
+  return tap.atMs > than.atMs || (tap.atMs === than.atMs && tap.tapId > than.tapId);
+}
 
 export class ShiftTracker {
   private changes = new Map<string, ShiftChange>();
@@ -49,7 +55,7 @@ export class ShiftTracker {
   /** Folds a stored tap attributed to `workerId` into the worker's state (written with `takeChanges`). */
   apply(workerId: string, tap: AttributedTap): void {
     const seen = this.latest.get(workerId);
-    if (!seen || tap.atMs > seen.atMs || (tap.atMs === seen.atMs && tap.tapId > seen.tapId)) this.latest.set(workerId, tap);
+    if (!seen || isAfter(tap, seen)) this.latest.set(workerId, tap);
   }
 
   /**
@@ -57,13 +63,20 @@ export class ShiftTracker {
    * last one per worker), for the terminals once it committed.
    */
   async takeChanges(tx: SqlStore): Promise<ShiftChange[]> {
-    for (const [workerId, tap] of this.latest) {
-      const state = stateAfterTap(tap);
-      if ((await tx.run(UPSERT, [workerId, state, tap.siteId, tap.atMs, tap.tapId])).changes === 0) continue;
-      const rev = (await tx.one<{ rev: number }>(REV_OF, [workerId]))!.rev;
-      this.changes.set(workerId, { workerId, state, sinceMs: tap.atMs, siteId: tap.siteId, rev });
-    }
+    const latest = this.latest;
     this.latest = new Map();
+    const current = new Map<string, { last_ms: number; last_tap_id: string; rev: number }>();
+    for (const row of await selectIn<{ worker_id: string; last_ms: number; last_tap_id: string; rev: number }>(tx, CURRENT, [...latest.keys()])) current.set(row.worker_id, row);
+    const writes: Array<[string, string, string, number, string, number]> = [];
+    for (const [workerId, tap] of latest) {
+      const was = current.get(workerId);
+      // A tap older than the state's own (an outbox replayed after a cut) leaves the state as it is.
+      if (was && !isAfter(tap, { atMs: was.last_ms, tapId: was.last_tap_id })) continue;
+      const state = stateAfterTap(tap);
+      writes.push([workerId, state, tap.siteId, tap.atMs, tap.tapId, 1]);
+      this.changes.set(workerId, { workerId, state, sinceMs: tap.atMs, siteId: tap.siteId, rev: (was?.rev ?? 0) + 1 });
+    }
+    await insertRows(tx, UPSERT_HEAD, 6, writes, UPSERT_TAIL);
     const out = [...this.changes.values()];
     this.changes = new Map();
     return out;

@@ -40,9 +40,12 @@ export class RegistrationRows {
   private pending = new Map<string, number>();
   private nextSeq: number | undefined;
   private tx: SqlStore | undefined;
+  private locked = false;
 
-  beginTransaction(tx: SqlStore): void {
+  /** `locked`: the transaction took the tap writers' lock already (tap-writer-lock.ts), not taken again. */
+  beginTransaction(tx: SqlStore, options: { locked?: boolean } = {}): void {
     this.tx = tx;
+    this.locked = options.locked === true;
     this.nextSeq = undefined;
     this.pending = new Map();
   }
@@ -94,7 +97,7 @@ export class RegistrationRows {
   private async takeSeq(): Promise<number> {
     if (this.nextSeq === undefined) {
       const tx = this.inTransaction();
-      await lockTapWriters(tx);
+      if (!this.locked) await lockTapWriters(tx);
       // The WHERE lets SQLite read the maximum off the partial index instead of scanning the taps.
       this.nextSeq = ((await tx.one<{ n: number }>(MAX_SEQ))?.n ?? 0) + 1;
     }

@@ -1,11 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { BatchWriter, type IngestItem } from '../../gateway/ingest/batch-writer.ts';
-import type { SqlStore } from '../../gateway/store/sql-store.ts';
+import type { SqlParams, SqlStore } from '../../gateway/store/sql-store.ts';
+import { rowsPerStatement, statementSizes } from '../../gateway/ingest/multi-row.ts';
 import type { PostgresStore } from '../../gateway/store/postgres/postgres-store.ts';
-import { at, DECLARATION, EMPLOYER_A } from '../records/helpers/facts.ts';
+import { at, DECLARATION, EMPLOYER_A, EMPLOYER_B } from '../records/helpers/facts.ts';
 import { seedWorld } from '../records/helpers/store-world.ts';
-import { NISS_W1 } from '../records/helpers/world.ts';
+import { DECLARATION_2, NISS_W1 } from '../records/helpers/world.ts';
 import { storeKinds } from '../support/sql-stores.ts';
 
 /**
@@ -133,6 +134,163 @@ describe.each(kinds.map((k) => [k.kind, k] as const))('the group-commit transact
     expect(r.results[2]).toMatchObject({ status: 'noted', value: expect.any(Number) });
     expect(await store.one('SELECT last_sent_at, attempts FROM forward_state WHERE seq = 1')).toEqual({ last_sent_at: '2026-03-10T07:00:05.000Z', attempts: 1 });
     expect((await registrations(store)).map((x) => x.seq)).toEqual([1, 2]);
+  });
+});
+
+describe('the row counts of multi-row statements', () => {
+  it('puts every row in one statement exactly, at most a statement\'s worth each; on SQLite in a few row counts only, so its cache of prepared statements keeps a few texts', () => {
+    const per = rowsPerStatement(22);
+    const counts = { sqlite: new Set<number>(), postgres: new Set<number>() };
+    for (let n = 0; n <= 2 * per + 3; n++) {
+      for (const dialect of ['sqlite', 'postgres'] as const) {
+        const sizes = statementSizes(n, per, dialect);
+        expect(sizes.reduce((a, b) => a + b, 0)).toBe(n);
+        expect(sizes.every((x) => x > 0 && x <= per)).toBe(true);
+        sizes.forEach((x) => counts[dialect].add(x));
+      }
+    }
+    // Powers of two below `per`, and `per` itself.
+    expect(counts.sqlite.size).toBeLessThanOrEqual(Math.ceil(Math.log2(per)) + 1);
+    // PostgreSQL: one statement per `per` rows, the rest in one.
+    expect(statementSizes(2 * per + 3, per, 'postgres')).toEqual([per, per, 3]);
+  });
+});
+
+/** The store with every statement run through it (its transactions' included) counted. */
+function counted(store: SqlStore): { store: SqlStore; statements: () => number } {
+  let n = 0;
+  const wrap = (inner: SqlStore): SqlStore => ({
+    dialect: inner.dialect,
+    all: <T,>(sql: string, params?: SqlParams) => (n++, inner.all<T>(sql, params)),
+    one: <T,>(sql: string, params?: SqlParams) => (n++, inner.one<T>(sql, params)),
+    run: (sql: string, params?: SqlParams) => (n++, inner.run(sql, params)),
+    transaction: <T,>(fn: (tx: SqlStore) => Promise<T>) => inner.transaction((tx) => fn(wrap(tx))),
+    close: () => inner.close(),
+  });
+  return { store: wrap(store), statements: () => n };
+}
+
+/** Taps of W1 and W2 at T1, alternately, one every 20 s from 06:00 (2,000 taps end before 17:10), each worker going in and out in turn. */
+function manyTaps(n: number): Array<IngestItem & { kind: 'payload' }> {
+  const two = (v: number) => String(v).padStart(2, '0');
+  return Array.from({ length: n }, (_, i) => {
+    const second = 6 * 3600 + i * 20;
+    const local = `2026-03-10T${two(Math.floor(second / 3600))}:${two(Math.floor(second / 60) % 60)}:${two(second % 60)}`;
+    return payload({ local, badge: i % 2 ? W2_BADGE : W1_BADGE, direction: Math.floor(i / 2) % 2 ? 'OUT' : 'IN' });
+  });
+}
+
+describe.each(kinds.map((k) => [k.kind, k] as const))('a batch written as multi-row statements (%s)', (_kind, k) => {
+  it('writes a batch of many taps in a few statements, not a statement per tap', async () => {
+    const store = await k.fresh();
+    await seedWorld(store);
+    const { store: watched, statements } = counted(store);
+    const writer = await BatchWriter.open(watched);
+    await writer.write(manyTaps(2));
+    const before = statements();
+    const r = await writer.write(manyTaps(400).slice(2));
+    expect(r.registrations).toBe(398);
+    expect(statements() - before).toBeLessThan(20);
+  });
+
+  it('stores a tap sent twice in one batch once, mixed with new taps, one stored before and payloads to quarantine, each acked in its place', async () => {
+    const store = await k.fresh();
+    await seedWorld(store);
+    const writer = await BatchWriter.open(store);
+    const earlier = payload({ local: '2026-03-10T06:30' });
+    await writer.write([earlier]);
+    const twice = payload({ local: '2026-03-10T07:00' });
+    const other = payload({ local: '2026-03-10T07:01', badge: W2_BADGE });
+    const broken = (text: string): IngestItem => ({ ...twice, payload: Buffer.from(text) });
+    const r = await writer.write([twice, broken('{"v":1'), earlier, twice, other, broken('not json'), twice]);
+    expect(r.results.map((x) => (x.status === 'stored' ? (x.duplicate ? 'duplicate' : 'new') : x.status))).toEqual(['new', 'rejected', 'duplicate', 'duplicate', 'new', 'rejected', 'duplicate']);
+    expect(r.results.map((x) => (x.status === 'stored' ? x.tapId : undefined))).toEqual([idOf(twice), undefined, idOf(earlier), idOf(twice), idOf(other), undefined, idOf(twice)]);
+    expect(r.registrations).toBe(2);
+    // Numbered in the order of the batch, without a number taken by a copy.
+    expect((await registrations(store)).map((x) => [x.seq, x.tap_id])).toEqual([[1, idOf(earlier)], [2, idOf(twice)], [3, idOf(other)]]);
+    // Quarantined in the order they came, each with its own bytes.
+    expect((await store.all<{ payload: Buffer }>('SELECT payload FROM quarantine ORDER BY id')).map((q) => Buffer.from(q.payload).toString())).toEqual(['{"v":1', 'not json']);
+    expect((await store.one<{ n: number }>('SELECT COUNT(*) AS n FROM taps'))!.n).toBe(3);
+  });
+
+  it('writes a batch larger than one statement takes in several, numbered in order, a copy across the cut stored once, the shift states from each worker\'s last tap', async () => {
+    const store = await k.fresh();
+    await seedWorld(store);
+    const writer = await BatchWriter.open(store);
+    const perStatement = rowsPerStatement(22);
+    const taps = manyTaps(perStatement + 12);
+    // The copy of a tap from the first statement's rows comes in the second's.
+    const batch = [...taps, taps[3]!];
+    expect(batch.length).toBeGreaterThan(perStatement);
+    const r = await writer.write(batch);
+    expect(r.results.filter((x) => x.status === 'stored' && !x.duplicate)).toHaveLength(taps.length);
+    expect(r.results.at(-1)).toMatchObject({ status: 'stored', duplicate: true, tapId: idOf(taps[3]!) });
+    expect(r.registrations).toBe(taps.length);
+    const rows = await registrations(store);
+    expect(rows.map((x) => x.seq)).toEqual(taps.map((_, i) => i + 1));
+    expect(rows.map((x) => x.tap_id)).toEqual(taps.map(idOf));
+    // Each worker's state is that of its last tap in the batch: W1 taps at even places, W2 at odd ones.
+    const lastOf = (worker: 0 | 1) => taps.length - 1 - ((taps.length - 1 - worker) % 2);
+    const stateAfter = (i: number) => ((JSON.parse(Buffer.from(taps[i]!.payload).toString()) as { direction: string }).direction === 'IN' ? 'working' : 'off');
+    expect(r.shifts.map((s) => [s.workerId, s.state, s.rev]).sort()).toEqual([['W1', stateAfter(lastOf(0)), 1], ['W2', stateAfter(lastOf(1)), 1]]);
+    expect(await store.all('SELECT worker_id, last_tap_id, rev FROM worker_shifts ORDER BY worker_id')).toEqual([
+      { worker_id: 'W1', last_tap_id: idOf(taps[lastOf(0)]!), rev: 1 },
+      { worker_id: 'W2', last_tap_id: idOf(taps[lastOf(1)]!), rev: 1 },
+    ]);
+  });
+
+  it('after a site-data change, looks up the badges, workers, employers and placements of a batch\'s taps at once, and enriches each as its own lookups would', async () => {
+    const store = await k.fresh();
+    await seedWorld(store);
+    const { store: watched, statements } = counted(store);
+    const writer = await BatchWriter.open(watched);
+    await writer.write([payload({ local: '2026-03-10T06:00' })]);
+    const created = new Date().toISOString();
+    const workers = Array.from({ length: 30 }, (_, i) => ({ id: `BX${i}`, badge: `06${String(i).padStart(6, '0')}` }));
+    for (const [i, w] of workers.entries()) {
+      await store.run("INSERT INTO workers (id, ssin, name, capacity, created_at) VALUES ($1, $2, $3, 'employee', $4)", [w.id, String(85073000000 + i * 97), `Worker ${i}`, created]);
+      // BX1 works only for a company that is not on the site's chain: registered under it all the same.
+      await store.run('INSERT INTO worker_employers (worker_id, company_id) VALUES ($1, $2)', [w.id, i === 1 ? EMPLOYER_B : EMPLOYER_A]);
+      await store.run("INSERT INTO badges (uid, worker_id, valid_from, created_at) VALUES ($1, $2, '2026-01-01', $3)", [w.badge, w.id, created]);
+    }
+    await store.run('INSERT INTO worker_employers (worker_id, company_id) VALUES ($1, $2)', ['BX0', EMPLOYER_B]);
+    await store.run('UPDATE badges SET revoked_at = $1 WHERE uid = $2', [created, W2_BADGE]);
+    await store.run('UPDATE site_data_version SET version = version + 1 WHERE id = 1');
+    const before = statements();
+    const batch = [
+      ...workers.flatMap((w, i) => [payload({ local: `2026-03-10T07:${String(i).padStart(2, '0')}`, badge: w.badge }), payload({ local: `2026-03-10T12:${String(i).padStart(2, '0')}`, badge: w.badge, direction: 'OUT' })]),
+      payload({ local: '2026-03-10T07:00' }),
+      payload({ local: '2026-03-10T07:00', badge: W2_BADGE }),
+      payload({ local: '2026-03-10T07:00', badge: '04FFEE01' }),
+      payload({ local: '2026-03-10T07:00', badge: workers[2]!.badge, terminal: 'T2' }),
+    ];
+    const r = await writer.write(batch);
+    // A statement per worker and lookup would be well over a hundred.
+    expect(statements() - before).toBeLessThan(40);
+    const statuses = r.results.map((x) => (x.status === 'stored' ? x.enrichment : x.status));
+    expect(statuses.slice(0, 60)).toEqual(workers.flatMap(() => ['enriched', 'enriched']));
+    expect(statuses.slice(60)).toEqual(['enriched', 'revoked-badge', 'unknown-badge', 'enriched']);
+    const rows = await store.all<{ tap_id: string; employer_id: string; declaration: string; ssin: string }>('SELECT tap_id, employer_id, declaration, ssin FROM registrations WHERE seq > 1 ORDER BY seq');
+    expect(rows).toHaveLength(62);
+    // BX0 also works for the company off the chain: registered under the one on it.
+    expect(rows.map((x) => x.employer_id)).toEqual([...workers.flatMap((_, i) => (i === 1 ? [EMPLOYER_B, EMPLOYER_B] : [EMPLOYER_A, EMPLOYER_A])), EMPLOYER_A, EMPLOYER_A]);
+    expect(rows.at(-1)).toMatchObject({ tap_id: idOf(batch.at(-1)!), declaration: DECLARATION_2, ssin: String(85073000000 + 2 * 97) });
+    expect(rows[0]).toMatchObject({ tap_id: idOf(batch[0]!), declaration: DECLARATION, ssin: '85073000000' });
+  });
+
+  it('moves a worker\'s shift state on only for a tap later than the state\'s, its revision once per batch', async () => {
+    const store = await k.fresh();
+    await seedWorld(store);
+    const writer = await BatchWriter.open(store);
+    const first = await writer.write([payload({ local: '2026-03-10T07:00' }), payload({ local: '2026-03-10T07:00', badge: W2_BADGE })]);
+    expect(first.shifts.map((s) => [s.workerId, s.state, s.rev]).sort()).toEqual([['W1', 'working', 1], ['W2', 'working', 1]]);
+    // W1's tap is older than its state (an outbox replayed late): W1's state stays; W2 goes out.
+    const second = await writer.write([payload({ local: '2026-03-10T06:00', direction: 'OUT' }), payload({ local: '2026-03-10T12:00', badge: W2_BADGE, direction: 'OUT' })]);
+    expect(second.shifts.map((s) => [s.workerId, s.state, s.rev])).toEqual([['W2', 'off', 2]]);
+    expect(await store.all('SELECT worker_id, state, rev FROM worker_shifts ORDER BY worker_id')).toEqual([
+      { worker_id: 'W1', state: 'working', rev: 1 },
+      { worker_id: 'W2', state: 'off', rev: 2 },
+    ]);
   });
 });
 

@@ -76,11 +76,14 @@ export class ForwardStore {
   async markInFlight(rows: BatchRow[], at: string): Promise<void> {
     await this.fence?.assertHeld();
     const held = this.fence?.holderInDatabase;
+    const advisory = this.fence?.advisoryLockInDatabase?.();
+    // Believed held (assertHeld passed) yet no lock to show: lost between the two reads.
+    if (this.fence?.advisoryLockInDatabase && !advisory) throw new LeaseLostError('the forwarder lease (PostgreSQL advisory lock) is not held: the batch was neither marked in flight nor sent');
     const marked = await this.writer.write({
       kind: 'in-flight',
       rows: rows.map((r) => ({ seq: r.seq, tapId: r.tap_id, clientReference: r.client_reference, known: r.known })),
       at,
-      ...(held ? { lease: { holder: held, nowMs: Date.now() } } : {}),
+      ...(held ? { lease: { holder: held, nowMs: Date.now() } } : advisory ? { lease: { advisory } } : {}),
     });
     if (marked === FENCED_OUT) throw new LeaseLostError('the forwarder lease is held elsewhere: the batch was neither marked in flight nor sent');
   }

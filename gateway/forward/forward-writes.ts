@@ -1,4 +1,5 @@
 import type { SqlStore } from '../store/sql-store.ts';
+import type { AdvisoryLockHeld } from './lease.ts';
 import { PENDING_VALIDITY } from './schema.ts';
 import { ShortWrites, type LockHoldSummary } from './short-writes.ts';
 
@@ -30,8 +31,11 @@ export interface ValidityUpdate {
 export type ForwardWrite =
   | {
     kind: 'in-flight'; rows: Array<{ seq: number; tapId: string; clientReference: string; known: boolean }>; at: string;
-    /** The forwarder lease as this process holds it, when it lives in this database: checked in the transaction. */
-    lease?: { holder: string; nowMs: number };
+    /**
+     * The forwarder lease as this process holds it, when it lives in this database: checked in the transaction.
+     * A row of SQLite's `forwarder_lease`, or an advisory lock of this PostgreSQL database and its holding backend.
+     */
+    lease?: { holder: string; nowMs: number } | { advisory: AdvisoryLockHeld };
   }
   | { kind: 'answers'; answers: Answer[]; at: string; delayed?: { outageId: number; count: number }; nowMs: number }
   | { kind: 'retry'; seqs: number[]; cause: string }
@@ -68,6 +72,9 @@ const BUMP_OUTAGE = 'UPDATE outage_journal SET failures = failures + 1, last_cau
 const CLOSE_OUTAGE = 'UPDATE outage_journal SET ended_at = $1 WHERE id = $2';
 // Only where the SQLite lease is in use has the database this table.
 const LEASE_ROW = 'SELECT holder, expires_at_ms FROM forwarder_lease WHERE name = $1';
+// Only where the lease is an advisory lock of this PostgreSQL database: is it still held by that backend?
+const ADVISORY_LOCK_HELD = `SELECT 1 AS held FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid
+  AND objsubid = 2 AND pid = $3 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
 
 /**
  * Applies one forwarder change through `tx`, inside the caller's transaction (the writer thread's batch, or
@@ -76,7 +83,10 @@ const LEASE_ROW = 'SELECT holder, expires_at_ms FROM forwarder_lease WHERE name 
 export async function applyForwardWrite(tx: SqlStore, w: ForwardWrite): Promise<number | undefined> {
   switch (w.kind) {
     case 'in-flight':
-      if (w.lease) {
+      if (w.lease && 'advisory' in w.lease) {
+        const { classId, lockId, pid } = w.lease.advisory;
+        if (!(await tx.one(ADVISORY_LOCK_HELD, [classId, lockId, pid]))) return FENCED_OUT;
+      } else if (w.lease) {
         const row = await tx.one<{ holder: string; expires_at_ms: number }>(LEASE_ROW, ['onss']);
         if (!row || row.holder !== w.lease.holder || row.expires_at_ms <= w.lease.nowMs) return FENCED_OUT;
       }

@@ -81,7 +81,7 @@ export async function startForwarder(opts: StartForwarderOptions): Promise<Forwa
     ? await PostgresForwarderLease.open({ url: settings.lease.url, lockId: settings.lease.lockId, timing, logger: opts.logger })
     : new SqliteForwarderLease(sqliteStoreForLease(opts.store), timing));
   // Checked when each batch is marked in flight; a lease kept in this database is checked again in that transaction.
-  const fence: ForwarderFence = { assertHeld: () => lease.assertHeld(), ...(lease.store === 'sqlite' ? { holderInDatabase: lease.holderId } : {}) };
+  const fence: ForwarderFence = { assertHeld: () => lease.assertHeld(), ...(lease.store === 'sqlite' ? { holderInDatabase: lease.holderId } : {}), ...advisoryFence(lease, opts.store) };
   let port = opts.port;
   const leadership = new ForwarderLeadership({
     lease,
@@ -112,6 +112,17 @@ export async function startForwarder(opts: StartForwarderOptions): Promise<Forwa
       port?.close();
     },
   };
+}
+
+/**
+ * An advisory lock taken on the database the forwarder's data is in is checked again in the transaction that
+ * marks a batch in flight (lease.ts, ForwarderFence); one taken on another database cannot be seen from it.
+ */
+function advisoryFence(lease: ForwarderLease, store: SqlStore): Pick<ForwarderFence, 'advisoryLockInDatabase'> {
+  // The store's key, read without loading the PostgreSQL adapter (and `pg`) into a gateway on SQLite.
+  const storeKey = store.dialect === 'postgres' ? (store as SqlStore & { databaseKey?: string }).databaseKey : undefined;
+  if (!(lease instanceof PostgresForwarderLease) || storeKey === undefined || lease.databaseKey !== storeKey) return {};
+  return { advisoryLockInDatabase: () => lease.heldLock() };
 }
 
 /** The lease kept as a row needs the SQLite file: on PostgreSQL the lease is its advisory lock. */

@@ -100,9 +100,20 @@ export function holderIsGone(holder: string, self = ownHolderId()): boolean {
 /**
  * What the forwarder checks before it marks a batch in flight: the lease is still held here. For a lease kept
  * in the gateway database (`holderInDatabase`: this process's holder id), the transaction that marks the batch
- * reads the lease row again, so the check and the mark commit together (forward-writes.ts).
+ * reads the lease row again, so the check and the mark commit together (forward-writes.ts). For an advisory
+ * lock of the PostgreSQL server the gateway's data is on (`advisoryLockInDatabase`: the lock and the backend
+ * of the lease's session now), the transaction asks `pg_locks` whether that session still holds it: a holder
+ * whose lease connection died a moment ago, before its own renewal noticed, marks nothing and sends nothing.
  */
 export interface ForwarderFence {
   assertHeld(): Promise<void>;
   holderInDatabase?: string;
+  advisoryLockInDatabase?: () => AdvisoryLockHeld | undefined;
+}
+
+/** A session-level advisory lock as `pg_locks` shows it while held: two int keys and the holding backend. */
+export interface AdvisoryLockHeld {
+  classId: number;
+  lockId: number;
+  pid: number;
 }

@@ -1,6 +1,7 @@
 import type { Client, ClientConfig } from 'pg';
 import type { Logger } from '../../shared/logging.ts';
-import { LeaseLostError, ownHolderId, type ForwarderLease, type LeaseHolder, type LeaseTiming } from './lease.ts';
+import { LeaseLostError, ownHolderId, type AdvisoryLockHeld, type ForwarderLease, type LeaseHolder, type LeaseTiming } from './lease.ts';
+import { postgresDatabaseKey } from '../store/postgres/database-key.ts';
 
 /**
  * The forwarder lease as a PostgreSQL session-level advisory lock (`pg_try_advisory_lock`), for gateways
@@ -38,6 +39,8 @@ export class PostgresForwarderLease implements ForwarderLease {
   private client: Client | undefined;
   private connecting: Promise<Client> | undefined;
   private held = false;
+  /** The backend of the session that took the lock (`pg_backend_pid()`), while held. */
+  private backendPid: number | undefined;
   /** Real time (ms) the lock was last confirmed held. */
   private confirmedAt = 0;
 
@@ -105,8 +108,9 @@ export class PostgresForwarderLease implements ForwarderLease {
       return false;
     }
     try {
-      const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [ADVISORY_LOCK_CLASS, this.o.lockId]);
+      const r = await client.query<{ ok: boolean; pid: number }>('SELECT pg_try_advisory_lock($1, $2) AS ok, pg_backend_pid() AS pid', [ADVISORY_LOCK_CLASS, this.o.lockId]);
       this.held = r.rows[0]?.ok === true;
+      this.backendPid = this.held ? r.rows[0]!.pid : undefined;
       if (this.held) this.confirmedAt = Date.now();
       return this.held;
     } catch (err) {
@@ -159,6 +163,16 @@ export class PostgresForwarderLease implements ForwarderLease {
     if (!row) return undefined;
     const name = row.application_name.startsWith(APP_PREFIX) ? row.application_name.slice(APP_PREFIX.length) : `backend ${row.pid} (${row.application_name || 'unnamed'})`;
     return { holder: name };
+  }
+
+  /** The lock and the backend holding it, while this process believes it holds it (for the in-flight fence). */
+  heldLock(): AdvisoryLockHeld | undefined {
+    return this.held && this.backendPid !== undefined ? { classId: ADVISORY_LOCK_CLASS, lockId: this.o.lockId, pid: this.backendPid } : undefined;
+  }
+
+  /** The database the lock is taken on (postgresDatabaseKey: no password). */
+  get databaseKey(): string {
+    return postgresDatabaseKey(this.o.url);
   }
 
   // Asks nothing of the server: the lock is held as long as its connection, which renewals keep confirming.

@@ -9,7 +9,8 @@ import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
 import { LeaseLostError, PostgresForwarderLease, readForwardingConfig, SqliteForwarderLease, forwardingConfigSchema } from '../../gateway/forward/index.ts';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { ownHolderId } from '../../gateway/forward/lease.ts';
-import { ForwardStore } from '../../gateway/forward/forward-store.ts';
+import { ForwardStore, type BatchRow } from '../../gateway/forward/forward-store.ts';
+import { openPostgresStore } from '../../gateway/store/postgres/postgres-store.ts';
 import { DirectForwardWriter } from '../../gateway/forward/forward-writes.ts';
 import { clientReferenceFor } from '../../gateway/onss/index.ts';
 import { openGatewayDb, rsaKeyPair, seedRegistrations, tempDir } from '../onss/helpers.ts';
@@ -218,6 +219,38 @@ describe.skipIf(noPostgres !== undefined)(`the PostgreSQL forwarder lease${noPos
       dbA.close();
       dbB.close();
       await emulator.stop();
+    }
+  });
+
+  it('keeps a holder whose lease connection died, before it noticed, from marking a batch in flight in the gateway database', async () => {
+    // The gateway's data on the same server and database as the lock: the in-flight transaction asks pg_locks.
+    const store = await openPostgresStore({ url: server.url, maxConnections: 2 });
+    try {
+      const writer = new DirectForwardWriter(store);
+      const rows = (from: number) => [from, from + 1].map((seq) => ({ seq, tap_id: `tap-${seq}`, client_reference: `ref-${seq}`, known: false }) as BatchRow);
+      const inFlight = async () => (await store.one<{ n: number }>("SELECT COUNT(*) AS n FROM forward_state WHERE state = 'in_flight'"))!.n;
+      const a = await open(12);
+      expect(await a.acquire()).toBe(true);
+      const seenByA = a.heldLock()!;
+      expect(seenByA).toMatchObject({ lockId: 12 });
+      // What `a` believes at the moment it checks (assertHeld passes, the lock and its backend as they were).
+      const stale = new ForwardStore(store, writer, clientReferenceFor, { assertHeld: async () => {}, advisoryLockInDatabase: () => seenByA });
+      await stale.markInFlight(rows(1), new Date().toISOString());
+      expect(await inFlight()).toBe(2);
+
+      await admin.query('SELECT pg_terminate_backend($1)', [seenByA.pid]);
+      const b = await open(12);
+      await waitUntil(() => b.acquire(), { what: 'another process to take the lock once the holder\'s session ended', timeoutMs: 10_000, intervalMs: 50 });
+      await expect(stale.markInFlight(rows(3), new Date().toISOString())).rejects.toThrow(LeaseLostError);
+      expect(await inFlight()).toBe(2);
+      // The new holder marks its batch; a process that knows it holds nothing is stopped before the transaction.
+      await new ForwardStore(store, writer, clientReferenceFor, { assertHeld: () => b.assertHeld(), advisoryLockInDatabase: () => b.heldLock() }).markInFlight(rows(3), new Date().toISOString());
+      expect(await inFlight()).toBe(4);
+      await waitUntil(async () => !(await a.renew()), { what: 'the old holder to notice', timeoutMs: 5000 });
+      await expect(new ForwardStore(store, writer, clientReferenceFor, { assertHeld: async () => {}, advisoryLockInDatabase: () => a.heldLock() }).markInFlight(rows(5), new Date().toISOString())).rejects.toThrow(LeaseLostError);
+      expect(await inFlight()).toBe(4);
+    } finally {
+      await store.close();
     }
   });
 

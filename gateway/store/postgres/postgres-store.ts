@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Logger } from '../../../shared/logging.ts';
 import { migratePostgres } from './migrate.ts';
 import { redactedUrl } from '../../../shared/redacted-url.ts';
+import { postgresDatabaseKey } from './database-key.ts';
 import { bindable, type SqlParams, type SqlStore } from '../sql-store.ts';
 
 /**
@@ -86,7 +87,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   try {
     if (options.migrate === false) {
       client.release();
-      return new PostgresStore(pool, where, options.maxAttempts ?? 5);
+      return new PostgresStore(pool, where, options.maxAttempts ?? 5, postgresDatabaseKey(options.url));
     }
     const outcome = await migratePostgres(client);
     if (outcome.applied.length) options.logger?.info({ applied: outcome.applied, database: where }, 'PostgreSQL schema brought up to date');
@@ -96,7 +97,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     throw new Error(`PostgreSQL store at ${where}: ${(err as Error).message}`, { cause: err });
   }
   client.release();
-  return new PostgresStore(pool, where, options.maxAttempts ?? 5);
+  return new PostgresStore(pool, where, options.maxAttempts ?? 5, postgresDatabaseKey(options.url));
 }
 
 export class PostgresStore implements SqlStore {
@@ -104,7 +105,8 @@ export class PostgresStore implements SqlStore {
   private closed = false;
   private readonly running = new Set<Promise<unknown>>();
 
-  constructor(private readonly pool: pg.Pool, readonly where: string, private readonly maxAttempts: number) {}
+  /** `databaseKey`: which database this is (postgresDatabaseKey), to tell whether a lease is taken on it. */
+  constructor(private readonly pool: pg.Pool, readonly where: string, private readonly maxAttempts: number, readonly databaseKey: string) {}
 
   all<T = Record<string, unknown>>(sql: string, params?: SqlParams): Promise<T[]> {
     return this.track(async () => (await this.pool.query({ text: sql, values: values(params) })).rows as T[]);

@@ -1,5 +1,6 @@
 import type { SqlStore } from '../store/sql-store.ts';
 import type { AdvisoryLockHeld } from './lease.ts';
+import { insertRows, runIn, updateFromValues } from '../store/multi-row.ts';
 import { PENDING_VALIDITY } from './schema.ts';
 import { ShortWrites, type LockHoldSummary } from './short-writes.ts';
 
@@ -55,18 +56,22 @@ export interface ForwardWriter {
   lockHold(): LockHoldSummary;
 }
 
-const INSERT_IN_FLIGHT = `INSERT INTO forward_state (seq, tap_id, client_reference, state, attempts, first_sent_at, last_sent_at)
-  VALUES ($1, $2, $3, 'in_flight', 1, $4, $4)`;
-const UPDATE_IN_FLIGHT = `UPDATE forward_state SET state = 'in_flight', attempts = attempts + 1, last_sent_at = $1 WHERE seq = $2 AND state = 'retry'`;
+// Each statement over the rows of a change (gateway/store/multi-row.ts): on PostgreSQL every statement is a
+// round trip, and a forwarder change of 200 registrations rides a tap batch's transaction.
+const INSERT_IN_FLIGHT = 'INSERT INTO forward_state (seq, tap_id, client_reference, state, attempts, first_sent_at, last_sent_at)';
+const UPDATE_IN_FLIGHT = `UPDATE forward_state SET state = 'in_flight', attempts = attempts + 1, last_sent_at = $1 WHERE state = 'retry' AND seq IN`;
 // A pending validity is first asked about one poll interval after creation (validity_checked_at = now).
-const SET_CREATED = `UPDATE forward_state SET state = 'created', onss_id = $1, validity = $2, remarks = $3, answered_at = $4,
-  outage_id = $5, duplicates_at_onss = $6, last_failure = NULL, validity_checked_at = $7 WHERE seq = $8`;
-const SET_NOT_CREATED = `UPDATE forward_state SET state = 'not_created', errors = $1, answered_at = $2, outage_id = $3 WHERE seq = $4`;
-const SET_RETRY = `UPDATE forward_state SET state = 'retry', last_failure = $1 WHERE seq = $2 AND state = 'in_flight'`;
-const SET_FAILURE = 'UPDATE forward_state SET last_failure = $1 WHERE seq = $2';
+const CREATED_TYPES = ['bigint', 'text', 'text', 'text', 'text', 'bigint', 'integer', 'bigint'];
+const SET_CREATED = `state = 'created', onss_id = v.column2, validity = v.column3, remarks = v.column4, answered_at = v.column5,
+  outage_id = v.column6, duplicates_at_onss = v.column7, last_failure = NULL, validity_checked_at = v.column8`;
+const NOT_CREATED_TYPES = ['bigint', 'text', 'text', 'bigint'];
+const SET_NOT_CREATED = "state = 'not_created', errors = v.column2, answered_at = v.column3, outage_id = v.column4";
+const SET_RETRY = "UPDATE forward_state SET state = 'retry', last_failure = $1 WHERE state = 'in_flight' AND seq IN";
+const SET_FAILURE = 'UPDATE forward_state SET last_failure = $1 WHERE seq IN';
 const ADD_DELAYED = 'UPDATE outage_journal SET registrations_delayed = registrations_delayed + $1 WHERE id = $2';
-const SET_VALIDITY = 'UPDATE forward_state SET validity = $1, remarks = $2, validity_checked_at = $3 WHERE seq = $4';
-const TOUCH_VALIDITY = 'UPDATE forward_state SET validity_checked_at = $1 WHERE seq = $2';
+const VALIDITY_TYPES = ['bigint', 'text', 'text', 'bigint'];
+const SET_VALIDITY = 'validity = v.column2, remarks = v.column3, validity_checked_at = v.column4';
+const TOUCH_VALIDITY = 'UPDATE forward_state SET validity_checked_at = $1 WHERE seq IN';
 const OPEN_OUTAGE = 'INSERT INTO outage_journal (started_at, cause, last_cause) VALUES ($1, $2, $2) RETURNING id';
 const BUMP_OUTAGE = 'UPDATE outage_journal SET failures = failures + 1, last_cause = $1 WHERE id = $2';
 const CLOSE_OUTAGE = 'UPDATE outage_journal SET ended_at = $1 WHERE id = $2';
@@ -90,30 +95,26 @@ export async function applyForwardWrite(tx: SqlStore, w: ForwardWrite): Promise<
         const row = await tx.one<{ holder: string; expires_at_ms: number }>(LEASE_ROW, ['onss']);
         if (!row || row.holder !== w.lease.holder || row.expires_at_ms <= w.lease.nowMs) return FENCED_OUT;
       }
-      for (const r of w.rows) {
-        if (r.known) await tx.run(UPDATE_IN_FLIGHT, [w.at, r.seq]);
-        else await tx.run(INSERT_IN_FLIGHT, [r.seq, r.tapId, r.clientReference, w.at]);
-      }
+      await runIn(tx, UPDATE_IN_FLIGHT, w.rows.filter((r) => r.known).map((r) => r.seq), [w.at]);
+      await insertRows(tx, INSERT_IN_FLIGHT, 7, w.rows.filter((r) => !r.known).map((r) => [r.seq, r.tapId, r.clientReference, 'in_flight', 1, w.at, w.at]));
       return undefined;
     case 'answers':
-      for (const a of w.answers) {
-        if (a.kind === 'created') {
-          await tx.run(SET_CREATED, [a.onssId, a.validity, JSON.stringify(a.remarks), w.at, a.outageId ?? null, a.duplicates ?? 0, a.validity === PENDING_VALIDITY ? w.nowMs : null, a.seq]);
-        } else await tx.run(SET_NOT_CREATED, [JSON.stringify(a.errors), w.at, a.outageId ?? null, a.seq]);
-      }
+      await updateFromValues(tx, 'forward_state', 'seq', CREATED_TYPES, SET_CREATED, w.answers.flatMap((a) =>
+        a.kind === 'created' ? [[a.seq, a.onssId, a.validity, JSON.stringify(a.remarks), w.at, a.outageId ?? null, a.duplicates ?? 0, a.validity === PENDING_VALIDITY ? w.nowMs : null]] : []));
+      await updateFromValues(tx, 'forward_state', 'seq', NOT_CREATED_TYPES, SET_NOT_CREATED, w.answers.flatMap((a) =>
+        a.kind === 'created' ? [] : [[a.seq, JSON.stringify(a.errors), w.at, a.outageId ?? null]]));
       if (w.delayed && w.delayed.count > 0) await tx.run(ADD_DELAYED, [w.delayed.count, w.delayed.outageId]);
       return undefined;
     case 'retry':
-      for (const s of w.seqs) await tx.run(SET_RETRY, [w.cause, s]);
+      await runIn(tx, SET_RETRY, w.seqs, [w.cause]);
       return undefined;
     case 'failure-noted':
-      for (const s of w.seqs) await tx.run(SET_FAILURE, [w.cause, s]);
+      await runIn(tx, SET_FAILURE, w.seqs, [w.cause]);
       return undefined;
     case 'validity':
-      for (const u of w.updates) {
-        if (u.validity !== undefined) await tx.run(SET_VALIDITY, [u.validity, JSON.stringify(u.remarks ?? []), w.at, u.seq]);
-        else await tx.run(TOUCH_VALIDITY, [w.at, u.seq]);
-      }
+      await updateFromValues(tx, 'forward_state', 'seq', VALIDITY_TYPES, SET_VALIDITY, w.updates.flatMap((u) =>
+        u.validity !== undefined ? [[u.seq, u.validity, JSON.stringify(u.remarks ?? []), w.at]] : []));
+      await runIn(tx, TOUCH_VALIDITY, w.updates.filter((u) => u.validity === undefined).map((u) => u.seq), [w.at]);
       return undefined;
     case 'outage-opened':
       return Number((await tx.one<{ id: number }>(OPEN_OUTAGE, [w.startedAt, w.cause]))!.id);

@@ -5,7 +5,7 @@ import { SunVerifier, type SunCheckFailure } from '../badge-security/sun-verifie
 import { EMPTY_KEY_RING, type BadgeKeyRing } from '../badge-security/key-ring.ts';
 import { judgeCounter, withRead, type SunState } from './sun-counters.ts';
 import type { BadgeKind } from '../site-data/badges.ts';
-import { insertRows } from './multi-row.ts';
+import { insertRows } from '../store/multi-row.ts';
 
 /**
  * The badge check of ingest, inside the group-commit transaction: a secure badge's tap must carry a SUN

@@ -1,5 +1,5 @@
 import type { SqlStore, SqlValue } from '../store/sql-store.ts';
-import { insertRows, selectIn } from './multi-row.ts';
+import { insertRows, selectIn } from '../store/multi-row.ts';
 
 /**
  * The rows a group commit writes for its taps, gathered while the batch is gone through and written as a few

@@ -11,7 +11,7 @@ import { ReleaseWrites, settleBadgeChecks } from '../site-data/held-tap-release.
 import { RegistrationRows } from '../store/registration-rows.ts';
 import { lockTapWriters } from '../store/tap-writer-lock.ts';
 import { BatchRows, storedAmong } from './batch-rows.ts';
-import { insertRows } from './multi-row.ts';
+import { insertRows } from '../store/multi-row.ts';
 import { applyForwardWrite, type ForwardWrite } from '../forward/forward-writes.ts';
 
 /**

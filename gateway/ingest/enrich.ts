@@ -7,7 +7,7 @@ import { employerChoices } from '../terminal-sync/terminal-view.ts';
 import type { RegistrationFields } from '../store/registration-rows.ts';
 import type { BadgeKind } from '../site-data/badges.ts';
 import type { BadgeCheckResult, BadgeSecurityCheck } from './badge-check.ts';
-import { selectIn } from './multi-row.ts';
+import { selectIn } from '../store/multi-row.ts';
 
 /**
  * Enrichment: a stored tap becomes a registration when the gateway knows who (badge -> worker, capacity,

@@ -1,7 +1,7 @@
 import type { SqlStore } from '../store/sql-store.ts';
 import { stateAfterTap } from '../shifts/fold.ts';
 import type { ShiftChange } from '../shifts/change.ts';
-import { insertRows, selectIn } from './multi-row.ts';
+import { insertRows, selectIn } from '../store/multi-row.ts';
 
 /**
  * Each worker's shift state (gateway/shifts/fold.ts), kept in `worker_shifts` in the transaction that stores

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { BatchWriter, type IngestItem } from '../../gateway/ingest/batch-writer.ts';
 import type { SqlParams, SqlStore } from '../../gateway/store/sql-store.ts';
-import { rowsPerStatement, statementSizes } from '../../gateway/ingest/multi-row.ts';
+import { rowsPerStatement, statementSizes } from '../../gateway/store/multi-row.ts';
 import type { PostgresStore } from '../../gateway/store/postgres/postgres-store.ts';
 import { at, DECLARATION, EMPLOYER_A, EMPLOYER_B } from '../records/helpers/facts.ts';
 import { seedWorld } from '../records/helpers/store-world.ts';

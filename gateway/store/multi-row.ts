@@ -1,9 +1,10 @@
-import type { SqlStore, SqlValue } from '../store/sql-store.ts';
+import type { SqlStore, SqlValue } from './sql-store.ts';
 
 /**
  * Statements over many rows for the group commit: on PostgreSQL every statement is a round trip, so a batch
- * writes its taps (and what goes with each) as a few `INSERT … VALUES (…), (…)` and reads by key as a few
- * `… IN (…)`, instead of one statement per tap.
+ * writes its taps (and what goes with each) as a few `INSERT … VALUES (…), (…)`, reads by key as a few
+ * `… IN (…)` and updates many rows by key as a few `UPDATE … FROM (VALUES …)`, instead of one statement per
+ * tap or per registration (the forwarder's changes ride the same commits).
  *
  * A statement holds at most MAX_PARAMS parameters: SQLite's limit as better-sqlite3 builds it
  * (SQLITE_MAX_VARIABLE_NUMBER = 32766), below PostgreSQL's 65535, so the same chunks run on both. Larger
@@ -84,4 +85,43 @@ export async function selectIn<T>(tx: SqlStore, select: string, keys: readonly S
     out.push(...(await tx.all<T>(`${select} (${chunk.map((_, i) => `$${lead.length + i + 1}`).join(', ')}) ${rest}`, [...lead, ...chunk])));
   }
   return out;
+}
+
+/**
+ * Runs `statement` (which ends in `… column IN`) for every key in `keys`, a chunk of keys per statement;
+ * `lead`: values of `$1…` used before the list. Returns how many rows the statements changed.
+ */
+export async function runIn(tx: SqlStore, statement: string, keys: readonly SqlValue[], lead: readonly SqlValue[] = []): Promise<number> {
+  let changes = 0;
+  let at = 0;
+  for (const size of statementSizes(keys.length, MAX_PARAMS - lead.length, tx.dialect)) {
+    const chunk = keys.slice(at, (at += size));
+    changes += (await tx.run(`${statement} (${chunk.map((_, i) => `$${lead.length + i + 1}`).join(', ')})`, [...lead, ...chunk])).changes;
+  }
+  return changes;
+}
+
+/**
+ * Updates many rows by key, each with values of its own: `UPDATE table SET … FROM (VALUES (…), (…)) AS v
+ * WHERE table.key = v.column1`, a form both databases take (SQLite names a VALUES list's columns column1,
+ * column2, … as PostgreSQL does). `types` are the SQL types of the row's values, key first: PostgreSQL cannot
+ * infer a type for a parameter in a VALUES list, so each is cast. `set` uses `v.column2`, `v.column3`, …
+ */
+export async function updateFromValues(tx: SqlStore, table: string, key: string, types: readonly string[], set: string, rows: readonly (readonly SqlValue[])[]): Promise<number> {
+  let changes = 0;
+  let at = 0;
+  const columns = types.length;
+  for (const size of statementSizes(rows.length, rowsPerStatement(columns), tx.dialect)) {
+    const chunk = rows.slice(at, (at += size));
+    const params: SqlValue[] = [];
+    const values: string[] = [];
+    for (const row of chunk) {
+      if (row.length !== columns) throw new Error(`a row for ${table} has ${row.length} values, the update ${columns}`);
+      const base = params.length;
+      values.push(`(${types.map((t, i) => `CAST($${base + i + 1} AS ${t})`).join(', ')})`);
+      params.push(...row);
+    }
+    changes += (await tx.run(`UPDATE ${table} SET ${set} FROM (VALUES ${values.join(', ')}) AS v WHERE ${table}.${key} = v.column1`, params)).changes;
+  }
+  return changes;
 }

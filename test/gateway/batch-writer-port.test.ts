@@ -1,13 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { BatchWriter, type IngestItem } from '../../gateway/ingest/batch-writer.ts';
-import type { SqlParams, SqlStore } from '../../gateway/store/sql-store.ts';
+import type { SqlStore } from '../../gateway/store/sql-store.ts';
 import { rowsPerStatement, statementSizes } from '../../gateway/store/multi-row.ts';
 import type { PostgresStore } from '../../gateway/store/postgres/postgres-store.ts';
 import { at, DECLARATION, EMPLOYER_A, EMPLOYER_B } from '../records/helpers/facts.ts';
 import { seedWorld } from '../records/helpers/store-world.ts';
 import { DECLARATION_2, NISS_W1 } from '../records/helpers/world.ts';
 import { storeKinds } from '../support/sql-stores.ts';
+import { counted } from '../support/counted-store.ts';
 
 /**
  * The ingest's group-commit transaction on the storage port (gateway/ingest/batch-writer.ts), the same cases
@@ -156,19 +157,6 @@ describe('the row counts of multi-row statements', () => {
   });
 });
 
-/** The store with every statement run through it (its transactions' included) counted. */
-function counted(store: SqlStore): { store: SqlStore; statements: () => number } {
-  let n = 0;
-  const wrap = (inner: SqlStore): SqlStore => ({
-    dialect: inner.dialect,
-    all: <T,>(sql: string, params?: SqlParams) => (n++, inner.all<T>(sql, params)),
-    one: <T,>(sql: string, params?: SqlParams) => (n++, inner.one<T>(sql, params)),
-    run: (sql: string, params?: SqlParams) => (n++, inner.run(sql, params)),
-    transaction: <T,>(fn: (tx: SqlStore) => Promise<T>) => inner.transaction((tx) => fn(wrap(tx))),
-    close: () => inner.close(),
-  });
-  return { store: wrap(store), statements: () => n };
-}
 
 /** Taps of W1 and W2 at T1, alternately, one every 20 s from 06:00 (2,000 taps end before 17:10), each worker going in and out in turn. */
 function manyTaps(n: number): Array<IngestItem & { kind: 'payload' }> {

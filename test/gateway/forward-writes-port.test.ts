@@ -3,9 +3,10 @@ import { applyForwardWrite, type Answer } from '../../gateway/forward/forward-wr
 import { FORWARD_MIGRATIONS, PENDING_VALIDITY } from '../../gateway/forward/schema.ts';
 import { migrate } from '../../shared/sqlite.ts';
 import { SqliteStore } from '../../gateway/store/sqlite-store.ts';
-import type { SqlParams, SqlStore } from '../../gateway/store/sql-store.ts';
+import type { SqlStore } from '../../gateway/store/sql-store.ts';
 import { rowsPerStatement } from '../../gateway/store/multi-row.ts';
 import { storeKinds } from '../support/sql-stores.ts';
+import { counted } from '../support/counted-store.ts';
 
 /**
  * The forwarder's state changes (gateway/forward/forward-writes.ts) on both databases: each change of a batch
@@ -19,19 +20,6 @@ afterAll(async () => {
   for (const k of kinds) await k.cleanup();
 });
 
-/** The store with every statement run in its transactions counted. */
-function counted(store: SqlStore): { store: SqlStore; statements: () => number } {
-  let n = 0;
-  const wrap = (inner: SqlStore): SqlStore => ({
-    dialect: inner.dialect,
-    all: <T,>(sql: string, params?: SqlParams) => (n++, inner.all<T>(sql, params)),
-    one: <T,>(sql: string, params?: SqlParams) => (n++, inner.one<T>(sql, params)),
-    run: (sql: string, params?: SqlParams) => (n++, inner.run(sql, params)),
-    transaction: <T,>(fn: (tx: SqlStore) => Promise<T>) => inner.transaction((tx) => fn(wrap(tx))),
-    close: () => inner.close(),
-  });
-  return { store: wrap(store), statements: () => n };
-}
 
 interface StateRow {
   seq: number;

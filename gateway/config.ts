@@ -5,6 +5,7 @@ import { InvalidInputError } from '../shared/problems.ts';
 import { problemsFromZod } from '../shared/schema.ts';
 import { readJsonFile } from '../shared/json-file.ts';
 import { DEFAULT_MAX_SHIFT_HOURS, MAX_SHIFT_HOURS_RANGE } from '../shared/mqtt/payloads.ts';
+import { POSTGRES_URL } from './store/postgres/database-key.ts';
 
 /**
  * The gateway's JSON config, validated at start: a bad field is named with the rule it broke.
@@ -26,7 +27,7 @@ export const gatewayConfigSchema = z.strictObject({
   store: z
     .strictObject({
       kind: z.enum(['sqlite', 'postgres'], 'must be "sqlite" or "postgres"').default('sqlite'),
-      url: z.string().regex(/^postgres(ql)?:\/\/[^\s]+$/, 'must be a URL like postgres://ciao@10.0.0.5:5432/ciao').optional(),
+      url: z.string().regex(POSTGRES_URL, 'must be a URL like postgres://ciao@10.0.0.5:5432/ciao').optional(),
       maxConnections: z.number().int('must be a whole number').min(1, 'must be 1 to 100').max(100, 'must be 1 to 100').default(10),
     })
     .prefault({}),
@@ -230,7 +231,7 @@ function checkStore(c: GatewayConfig, env: NodeJS.ProcessEnv): void {
     return;
   }
   if (fromEnv !== undefined) {
-    if (!/^postgres(ql)?:\/\/[^\s]+$/.test(fromEnv)) throw new InvalidInputError([{ field: 'store.url', rule: 'format', message: 'config store.url: CIAO_GATEWAY_DATABASE_URL must be a URL like postgres://ciao@10.0.0.5:5432/ciao' }]);
+    if (!POSTGRES_URL.test(fromEnv)) throw new InvalidInputError([{ field: 'store.url', rule: 'format', message: 'config store.url: CIAO_GATEWAY_DATABASE_URL must be a URL like postgres://ciao@10.0.0.5:5432/ciao' }]);
     c.store.url = fromEnv;
   }
   if (c.store.url === undefined) throw new InvalidInputError([{ field: 'store.url', rule: 'required', message: 'config store.url: is required with store.kind "postgres" (or CIAO_GATEWAY_DATABASE_URL in the environment)' }]);

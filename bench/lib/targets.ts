@@ -198,9 +198,11 @@ export async function prepareGatewayWorkspace(terminalCount: number, parent = RE
   const dir = mkdtempSync(join(parent, '.bench-gateway-'));
   const databasePath = join(dir, 'gateway.db');
   if (o.postgresUrl && o.world) throw new Error('a bench world on PostgreSQL is not supported: seed it through the storage port');
-  const { openPostgresStore } = await import('../../gateway/store/postgres/postgres-store.ts');
   const db = o.postgresUrl ? undefined : openGatewayDatabase(databasePath);
-  const store = o.postgresUrl ? await openPostgresStore({ url: o.postgresUrl, maxConnections: 2 }) : SqliteStore.of(db!);
+  // The PostgreSQL adapter (and `pg`) only for a workspace on PostgreSQL.
+  const store = o.postgresUrl
+    ? await (await import('../../gateway/store/postgres/postgres-store.ts')).openPostgresStore({ url: o.postgresUrl, maxConnections: 2 })
+    : SqliteStore.of(db!);
   const terminals: TerminalCredentials[] = [];
   let baselinePages = new Map<string, number>();
   try {

@@ -18,8 +18,7 @@ import type { BenchResult, Figure } from '../lib/result.ts';
 import { gatewayMissing, prepareGatewayWorkspace, spawnGateway, REPO_ROOT, type GatewayProcess, type GatewayWorkspace } from '../lib/targets.ts';
 import { runLoad, type LoadResult } from '../../simulator/load/index.ts';
 import { summarise } from '../../simulator/load/latency.ts';
-import pg from 'pg';
-import { serviceMissing, startHaproxy, startPostgres, startRedis, type LocalHaproxy, type LocalPostgres, type LocalRedis } from '../../simulator/services/local-services.ts';
+import { serviceMissing, startHaproxy, startPostgres, startRedis, type LocalHaproxy, type LocalRedis } from '../../simulator/services/local-services.ts';
 
 const SIZES: Record<BenchSize, { terminals: number; count: number; warmup: number; latencySeconds: number; takeovers: number }> = {
   quick: { terminals: 48, count: 20_000, warmup: 2_000, latencySeconds: 5, takeovers: 2 },
@@ -118,18 +117,6 @@ async function takeovers(c: Cluster, rounds: number): Promise<number[]> {
   return times;
 }
 
-/** A new, empty database on the server: each cluster starts from a fresh one, as on SQLite. */
-async function freshDatabase(server: LocalPostgres, name: string): Promise<string> {
-  const admin = new pg.Client({ host: server.host, port: server.port, user: server.user, database: server.database });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  return `postgres://${server.user}@${server.host}:${server.port}/${name}`;
-}
 
 const median = (xs: number[]) => summarise(xs)?.p50Ms ?? null;
 const round1 = (x: number | null | undefined) => (x === null || x === undefined ? null : Math.round(x * 10) / 10);
@@ -157,7 +144,7 @@ export async function runClusterBench(sizeName: BenchSize): Promise<Omit<BenchRe
     for (const store of ['postgres', 'sqlite'] as const) {
       if (store === 'postgres' && !postgres) continue;
       for (const n of [1, 2, 3]) {
-        const postgresUrl = store === 'postgres' ? await freshDatabase(postgres!, `bench_cluster_${n}`) : undefined;
+        const postgresUrl = store === 'postgres' ? await postgres!.createDatabase(`bench_cluster_${n}`) : undefined;
         const c = await startCluster(n, size.terminals, redis, { lb: true, ...(postgresUrl ? { postgresUrl } : {}) });
         try {
           results[`${store}${n}`] = await ingest(c, size, `cluster: ${n} instance${n > 1 ? 's' : ''} on ${store === 'postgres' ? 'PostgreSQL' : 'one SQLite file'} behind HAProxy`);
@@ -172,7 +159,7 @@ export async function runClusterBench(sizeName: BenchSize): Promise<Omit<BenchRe
     }
     const takeoverSetups: Array<[string, () => Promise<{ lease?: Record<string, unknown>; postgresUrl?: string } | undefined>]> = [
       // On PostgreSQL the lease is the advisory lock of the gateways' own database (the config's default).
-      ['postgres', async () => (postgres ? { postgresUrl: await freshDatabase(postgres, 'bench_takeover') } : undefined)],
+      ['postgres', async () => (postgres ? { postgresUrl: await postgres.createDatabase('bench_takeover') } : undefined)],
       ['sqlite', async () => ({ lease: { store: 'sqlite' } })],
     ];
     for (const [name, setup] of takeoverSetups) {

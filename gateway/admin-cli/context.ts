@@ -22,7 +22,6 @@ export const stdoutIo: AdminIo = { out: (line) => process.stdout.write(`${line}\
 const ADMIN_APPLICATION_NAME = 'ciao admin';
 /** One command runs one thing at a time: a transaction and a read beside it at most. */
 const ADMIN_MAX_CONNECTIONS = 2;
-const POSTGRES_URL = /^postgres(ql)?:\/\/[^\s]+$/;
 
 /**
  * Where the gateway keeps its data, as the operator gave it: `--db FILE` (a SQLite file), `--config FILE`
@@ -46,6 +45,7 @@ export async function resolveStoreLocation(cmd: Command, env: NodeJS.ProcessEnv 
     throw new Error('which database? both CIAO_GATEWAY_DATABASE (a SQLite file) and CIAO_GATEWAY_DATABASE_URL (PostgreSQL) are set: give --config FILE (its store.kind decides, as for the gateway) or --db FILE');
   }
   if (url) {
+    const { POSTGRES_URL } = await import('../store/postgres/database-key.ts');
     if (!POSTGRES_URL.test(url)) throw new Error('CIAO_GATEWAY_DATABASE_URL: must be a URL like postgres://ciao@10.0.0.5:5432/ciao');
     return { kind: 'postgres', url, maxConnections: ADMIN_MAX_CONNECTIONS };
   }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InvalidInputError, type FieldProblem } from '../../shared/problems.ts';
 import { problemsFromZod } from '../../shared/schema.ts';
+import { POSTGRES_URL } from '../store/postgres/database-key.ts';
 import { onssConnectionFields, readOnssConnection, type OnssConnection, type ReadOptions } from '../onss/config.ts';
 
 /**
@@ -56,7 +57,7 @@ export const forwardingConfigSchema = z.strictObject({
     }).refine((l) => l.renewMs * 2 <= l.ttlMs, { path: ['renewMs'], message: 'must be at most half of ttlMs' }),
     z.strictObject({
       store: z.literal('postgres'),
-      url: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a URL like postgres://ciao@db.internal:5432/ciao'),
+      url: z.string().regex(POSTGRES_URL, 'must be a URL like postgres://ciao@db.internal:5432/ciao'),
       lockId: z.number().int().min(0).max(2_147_483_647).default(1),
       ttlMs: ms(10_000, 2000),
       renewMs: ms(2_000, 100),

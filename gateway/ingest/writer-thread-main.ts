@@ -20,7 +20,7 @@ try {
   // One transaction at a time: a pool of two (a batch's transaction, and the next one connecting meanwhile).
   opened = await openGatewayStore(location, { migrate: false, busyTimeoutMs, maxConnections: 2, ...(applicationName ? { applicationName } : {}) });
   // SQLite's WAL is this thread's chore; PostgreSQL checkpoints by itself.
-  if (opened.db) checkpointer = startCheckpointer(opened.db, location.kind === 'sqlite' ? location.file : '');
+  if (location.kind === 'sqlite' && opened.db) checkpointer = startCheckpointer(opened.db, location.file);
   writer = await BatchWriter.open(opened.store, {
     ...(badges?.keys ? { keys: parseKeyRing(badges.keys, 'badge keys') } : {}),
     ...(badges?.reorderToleranceMs !== undefined ? { reorderToleranceMs: badges.reorderToleranceMs } : {}),

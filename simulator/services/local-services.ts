@@ -41,6 +41,8 @@ export interface LocalPostgres extends LocalService {
   readonly url: string;
   /** Starts it again on the same data directory and port, after `kill()` or `stop({ keep })`. */
   restart(): Promise<void>;
+  /** Makes a new, empty database `name` on the server (dropped first if it exists) and gives its URL. */
+  createDatabase(name: string): Promise<string>;
 }
 
 export interface LocalRedis extends LocalService {
@@ -245,6 +247,18 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Loca
     get pid() { return spawned.child.pid!; },
     get alive() { return isAlive(spawned.child); },
     log: () => spawned.output.join(''),
+    createDatabase: async (name: string) => {
+      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`createDatabase: ${JSON.stringify(name)} must be lower-case letters, digits and _`);
+      const client = new pg.Client({ host, port, user, database: 'postgres' });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name}`);
+        await client.query(`CREATE DATABASE ${name}`);
+      } finally {
+        await client.end();
+      }
+      return `postgres://${user}@${host}:${port}/${name}`;
+    },
     restart: async () => {
       if (isAlive(spawned.child)) throw new Error('postgres is still running');
       // After a SIGKILL of the postmaster its backends end on their own, shortly after: until the last one

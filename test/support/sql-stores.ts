@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { openGatewayDatabase } from '../../gateway/store/database.ts';
 import type { SqlStore } from '../../gateway/store/sql-store.ts';
 import type { StoreLocation } from '../../gateway/store/gateway-store.ts';
@@ -82,15 +81,7 @@ function postgresKind(): StoreKind {
     kind: 'postgres',
     async fresh() {
       server ??= await (starting ??= startPostgres({ settings: { fsync: 'off' } }));
-      const name = `ciao_port_${process.pid}_${++n}`;
-      const admin = new pg.Client({ host: server.host, port: server.port, user: server.user, database: server.database });
-      await admin.connect();
-      try {
-        await admin.query(`CREATE DATABASE ${name}`);
-      } finally {
-        await admin.end();
-      }
-      return open(`postgres://${server.user}@${server.host}:${server.port}/${name}`);
+      return open(await server.createDatabase(`ciao_port_${process.pid}_${++n}`));
     },
     async second(store) {
       return open(urls.get(store)!);

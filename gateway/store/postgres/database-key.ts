@@ -1,3 +1,6 @@
+/** What the gateway takes as a PostgreSQL URL (config `store.url`, `onss.lease.url`, CIAO_GATEWAY_DATABASE_URL). */
+export const POSTGRES_URL = /^postgres(ql)?:\/\/\S+$/;
+
 /**
  * Which database a PostgreSQL URL names, without its password: user, host, port (5432 when absent) and
  * database name. Two URLs with the same key reach the same database, so a forwarder lease taken on one is

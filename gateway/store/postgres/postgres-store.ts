@@ -85,12 +85,10 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     throw new Error(`PostgreSQL store at ${where}: cannot connect: ${(err as Error).message}`, { cause: err });
   }
   try {
-    if (options.migrate === false) {
-      client.release();
-      return new PostgresStore(pool, where, options.maxAttempts ?? 5, postgresDatabaseKey(options.url));
+    if (options.migrate !== false) {
+      const outcome = await migratePostgres(client);
+      if (outcome.applied.length) options.logger?.info({ applied: outcome.applied, database: where }, 'PostgreSQL schema brought up to date');
     }
-    const outcome = await migratePostgres(client);
-    if (outcome.applied.length) options.logger?.info({ applied: outcome.applied, database: where }, 'PostgreSQL schema brought up to date');
   } catch (err) {
     client.release();
     await pool.end().catch(() => undefined);
